@@ -1,0 +1,297 @@
+"""The DDCL block (SPEC §2): distances, soft assignments, the losses and their gradients.
+
+Notation is the paper's: tokens ``Y`` (n×d, rows ``y_t``), prototypes ``P`` (d×K, columns ``p_j``),
+assignments ``Q`` (n×K, rows on the simplex), temperature ``T_P > 0`` (the paper's ``T``; we write
+``T_P`` because ``T`` is the sequence length). Everything is float64 and pure.
+
+Every loss here is a function of the distance matrix ``D`` (``D_tj = ‖y_t − p_j‖²``), so all gradients
+go through one pull-back, :func:`pullback_distances`: if ``G = ∂L/∂D`` then
+``∇_P L = 2(P diag(Gᵀ1) − YᵀG)`` and ``∇_Y L = 2(diag(G1) Y − G Pᵀ)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from jaxtyping import Float64
+
+from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, f64
+from reference.tolerances import CheckKind, tolerance
+
+# --------------------------------------------------------------------------------------------------
+# Validation shared by the public functions
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_tokens_prototypes(Y: object, P: object) -> tuple[F64Array, F64Array]:
+    Y_ = check_array("Y", Y, 2)
+    P_ = check_array("P", P, 2)
+    check_dim("P", P_, 0, Y_.shape[1], "Y's width d")
+    return Y_, P_
+
+
+def check_assignments(Q: object, n: int, K: int) -> F64Array:
+    """``Q`` must be n×K, non-negative, with rows summing to 1 (within the STOCHASTIC tolerance·K)."""
+    Q_ = check_array("Q", Q, 2)
+    check_dim("Q", Q_, 0, n, "the number of tokens n")
+    check_dim("Q", Q_, 1, K, "the number of prototypes K")
+    if np.any(Q_ < 0.0):
+        raise ValueError(f"Q: assignments must be >= 0, min entry is {f64(Q_.min())!r}")
+    atol = tolerance("float64", CheckKind.STOCHASTIC).atol * max(K, 1)
+    row_err = np.abs(Q_.sum(axis=1) - 1.0)
+    if np.any(row_err > atol):
+        t = int(np.argmax(row_err))
+        raise ValueError(
+            f"Q: rows must sum to 1 (row-stochastic, tol {atol:.1e}); row {t} sums to {f64(Q_[t].sum())!r}"
+        )
+    return Q_
+
+
+# --------------------------------------------------------------------------------------------------
+# Distances and assignments
+# --------------------------------------------------------------------------------------------------
+
+
+def squared_distances(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"]) -> Float64[np.ndarray, "n K"]:
+    """``D_tj = ‖y_t − p_j‖²``, computed from the differences (no ``‖y‖² + ‖p‖² − 2yᵀp`` cancellation)."""
+    Y_, P_ = _check_tokens_prototypes(Y, P)
+    diff = Y_[:, :, None] - P_[None, :, :]  # n×d×K
+    return arr(np.einsum("tdk,tdk->tk", diff, diff))
+
+
+def soft_assignments(D: Float64[np.ndarray, "n K"], T_P: float) -> Float64[np.ndarray, "n K"]:
+    """``q_t = softmax(−D_t / T_P)``, stabilised by subtracting each row's minimum distance."""
+    D_ = check_array("D", D, 2)
+    if np.any(D_ < 0.0):
+        raise ValueError(f"D: squared distances must be >= 0, min entry is {f64(D_.min())!r}")
+    T = check_positive("T_P", T_P)
+    logits = -(D_ - D_.min(axis=1, keepdims=True)) / T  # <= 0, max exactly 0 per row
+    E = np.exp(logits)
+    return arr(E / E.sum(axis=1, keepdims=True))
+
+
+def assignments(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float) -> Float64[np.ndarray, "n K"]:
+    """Soft assignments of tokens ``Y`` to prototypes ``P`` at temperature ``T_P``."""
+    return soft_assignments(squared_distances(Y, P), T_P)
+
+
+# --------------------------------------------------------------------------------------------------
+# Losses (claims D1, D2)
+# --------------------------------------------------------------------------------------------------
+
+
+def quantisation_loss(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]
+) -> float:
+    """``L_q = (1/n) Σ_t Σ_j q_tj ‖y_t − p_j‖²`` for any row-stochastic ``Q`` (claim D1)."""
+    D = squared_distances(Y, P)
+    Q_ = check_assignments(Q, *D.shape)
+    return f64(np.sum(Q_ * D) / D.shape[0])
+
+
+def ols_loss(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]) -> float:
+    """``L_OLS = (1/n) Σ_t ‖y_t − P q_t‖²``: reconstruction error by the assignment-weighted mean."""
+    Y_, P_ = _check_tokens_prototypes(Y, P)
+    Q_ = check_assignments(Q, Y_.shape[0], P_.shape[1])
+    R = Y_ - Q_ @ P_.T
+    return f64(np.sum(R * R) / Y_.shape[0])
+
+
+def prototype_variance(P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]) -> float:
+    """``V = (1/n) Σ_t Σ_j q_tj ‖p_j − P q_t‖²`` (the assignment-weighted prototype variance, ≥ 0)."""
+    P_ = check_array("P", P, 2)
+    Q_ = check_array("Q", Q, 2)
+    Q_ = check_assignments(Q_, Q_.shape[0], P_.shape[1])
+    means = Q_ @ P_.T  # n×d, row t is P q_t
+    diff = P_.T[None, :, :] - means[:, None, :]  # n×K×d
+    return f64(np.einsum("tk,tkd,tkd->", Q_, diff, diff) / Q_.shape[0])
+
+
+def free_energy(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float) -> float:
+    """``F = −(T_P/n) Σ_t log Σ_j exp(−D_tj / T_P)``, with a stabilised log-sum-exp."""
+    D = squared_distances(Y, P)
+    T = check_positive("T_P", T_P)
+    Dmin = D.min(axis=1)
+    lse = np.log(np.exp(-(D - Dmin[:, None]) / T).sum(axis=1))  # in [0, log K]
+    # F_t = Dmin_t − T·lse_t: the two terms are kept apart so T ≪ D does not swamp the small one.
+    return f64(np.mean(Dmin) - T * np.mean(lse))
+
+
+def mean_entropy(Q: Float64[np.ndarray, "n K"]) -> float:
+    """``H̄ = (1/n) Σ_t H(q_t)``, natural log, with ``0 log 0 = 0``."""
+    Q_ = check_array("Q", Q, 2)
+    Q_ = check_assignments(Q_, *Q_.shape)
+    logs = np.log(np.where(Q_ > 0.0, Q_, 1.0))
+    return f64(-np.sum(Q_ * logs) / Q_.shape[0])
+
+
+def assignment_covariance(Q: Float64[np.ndarray, "n K"]) -> Float64[np.ndarray, "K K"]:
+    """``Σ_q = (1/n)(diag(Qᵀ1) − QᵀQ)``: PSD, ``Σ_q 1 = 0``, zero iff assignments are hard (claim D2)."""
+    Q_ = check_array("Q", Q, 2)
+    Q_ = check_assignments(Q_, *Q_.shape)
+    return arr((np.diag(Q_.sum(axis=0)) - Q_.T @ Q_) / Q_.shape[0])
+
+
+def collapse_critical_temperatures(Y: Float64[np.ndarray, "n d"]) -> tuple[float, float]:
+    """``(T_c^F, T_c^{L_q}) = (2 λ_max(Cov Y), 4 λ_max(Cov Y))`` (claim D4; Cov with the 1/n convention).
+
+    Below ``T_c^F`` the collapsed configuration is a saddle of ``F``; below ``T_c^{L_q}`` a saddle of
+    ``L_q`` (derivation in docs/theory.md, steps D4.* in proofs_check).
+    """
+    Y_ = check_array("Y", Y, 2)
+    E = Y_ - Y_.mean(axis=0, keepdims=True)
+    lam = f64(np.linalg.eigvalsh(E.T @ E / Y_.shape[0])[-1])
+    return 2.0 * lam, 4.0 * lam
+
+
+# --------------------------------------------------------------------------------------------------
+# Gradients (claim D2): one pull-back from ∂L/∂D
+# --------------------------------------------------------------------------------------------------
+
+
+def pullback_distances(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], G: Float64[np.ndarray, "n K"]
+) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
+    """Given ``G = ∂L/∂D``, return ``(∇_Y L, ∇_P L)`` through ``D_tj = ‖y_t − p_j‖²``.
+
+    ``∂D_tj/∂y_t = 2(y_t − p_j)`` and ``∂D_tj/∂p_j = 2(p_j − y_t)``, hence
+    ``∇_Y L = 2(diag(G1) Y − G Pᵀ)`` and ``∇_P L = 2(P diag(Gᵀ1) − YᵀG)``.
+    """
+    Y_, P_ = _check_tokens_prototypes(Y, P)
+    G_ = check_array("G", G, 2)
+    check_dim("G", G_, 0, Y_.shape[0], "Y's token count n")
+    check_dim("G", G_, 1, P_.shape[1], "P's prototype count K")
+    grad_Y = 2.0 * (G_.sum(axis=1)[:, None] * Y_ - G_ @ P_.T)
+    grad_P = 2.0 * (P_ * G_.sum(axis=0)[None, :] - Y_.T @ G_)
+    return arr(grad_Y), arr(grad_P)
+
+
+def grad_quantisation_fixed_Q(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]
+) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
+    """``(∇_Y, ∇_P)`` of ``L_q`` with ``Q`` held fixed: ``∇_P = (2/n)(P diag(Qᵀ1) − YᵀQ)``."""
+    Y_, P_ = _check_tokens_prototypes(Y, P)
+    Q_ = check_assignments(Q, Y_.shape[0], P_.shape[1])
+    return pullback_distances(Y_, P_, arr(Q_ / Y_.shape[0]))
+
+
+def grad_free_energy(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
+) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
+    """``(∇_Y F, ∇_P F)``; ``∂F/∂D = Q/n`` with softmax ``Q``, so ``∇_P F = ∇_P L_q|_{Q fixed}`` (D2)."""
+    Q = assignments(Y, P, T_P)
+    return pullback_distances(Y, P, arr(Q / Q.shape[0]))
+
+
+def quantisation_distance_weights(D: Float64[np.ndarray, "n K"], T_P: float) -> Float64[np.ndarray, "n K"]:
+    """``n·∂L_q/∂D`` through softmax assignments: ``W_tk = q_tk (1 − (D_tk − D̄_t)/T_P)``, ``D̄_t = q_tᵀD_t``.
+
+    Rows of ``W`` sum to 1 exactly in reals (``Σ_k q_k (D_k − D̄) = 0``).
+    """
+    Q = soft_assignments(D, T_P)
+    Dbar = np.sum(Q * D, axis=1, keepdims=True)
+    return arr(Q * (1.0 - (D - Dbar) / T_P))
+
+
+def grad_quantisation_full(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
+) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
+    """``(∇_Y L_q, ∇_P L_q)`` with ``Q = softmax(−D/T_P)`` differentiated too (used in training)."""
+    D = squared_distances(Y, P)
+    W = quantisation_distance_weights(D, T_P)
+    return pullback_distances(Y, P, arr(W / D.shape[0]))
+
+
+def grad_variance_fixed_Q(P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]) -> Float64[np.ndarray, "d K"]:
+    """``∇_P V|_{Q fixed} = 2 P Σ_q`` (claim D2)."""
+    P_ = check_array("P", P, 2)
+    return arr(2.0 * P_ @ assignment_covariance(Q))
+
+
+# --------------------------------------------------------------------------------------------------
+# Hessians in P (claims D3, D4), from the first and second derivatives in D
+# --------------------------------------------------------------------------------------------------
+
+
+def _hessian_P(Y: F64Array, P: F64Array, w: F64Array, Hd: F64Array) -> F64Array:
+    """``∇²_P L`` (dK×dK, index ``j·d + i`` for entry ``P[i, j]``) for ``L = (1/n) Σ_t f(D_t)``.
+
+    ``w[t] = ∂f/∂D_t`` (n×K) and ``Hd[t] = ∂²f/∂D_t²`` (n×K×K):
+    ``H = (1/n) Σ_t [ blockdiag(2 w_tk I) + Σ_{k,l} Hd_tkl · 4 (p_k − y_t)(p_l − y_t)ᵀ ]``.
+    """
+    n, d = Y.shape
+    K = P.shape[1]
+    G = P.T[None, :, :] - Y[:, None, :]  # n×K×d, rows p_k − y_t
+    H = 4.0 * np.einsum("tkl,tki,tlj->kilj", Hd, G, G).reshape(K * d, K * d)
+    H += np.kron(np.diag(2.0 * w.sum(axis=0)), np.eye(d))
+    return arr(H / n)
+
+
+def hessian_free_energy(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
+) -> Float64[np.ndarray, "dK dK"]:
+    """``∇²_P F``; per token ``∂²F/∂D² = −(1/T_P)(diag q − qqᵀ)`` ⪯ 0, so ``∇²F ⪯ (2/n)diag(n_j)⊗I`` (D3)."""
+    Y_, P_ = _check_tokens_prototypes(Y, P)
+    T = check_positive("T_P", T_P)
+    Q = assignments(Y_, P_, T)
+    Hd = -(np.einsum("tk,kl->tkl", Q, np.eye(Q.shape[1])) - Q[:, :, None] * Q[:, None, :]) / T
+    return _hessian_P(Y_, P_, Q, arr(Hd))
+
+
+def hessian_quantisation(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
+) -> Float64[np.ndarray, "dK dK"]:
+    """``∇²_P L_q`` through softmax assignments.
+
+    With ``w_k = q_k(1 − (D_k − D̄)/T)`` and ``∂D̄/∂D_l = w_l``:
+    ``∂w_k/∂D_l = −(1/T) q_k (δ_kl − q_l)(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l)`` (step D4.4).
+    """
+    Y_, P_ = _check_tokens_prototypes(Y, P)
+    T = check_positive("T_P", T_P)
+    D = squared_distances(Y_, P_)
+    Q = soft_assignments(D, T)
+    w = quantisation_distance_weights(D, T)
+    Dbar = np.sum(Q * D, axis=1, keepdims=True)
+    eye = np.eye(Q.shape[1])[None, :, :]
+    a = (1.0 - (D - Dbar) / T)[:, :, None]
+    Hd = -(Q[:, :, None] * (eye - Q[:, None, :]) * a) / T - (Q[:, :, None] * (eye - w[:, None, :])) / T
+    return _hessian_P(Y_, P_, w, arr(Hd))
+
+
+# --------------------------------------------------------------------------------------------------
+# Prototype dynamics (claims D3, D5)
+# --------------------------------------------------------------------------------------------------
+
+
+def prototype_step(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float, eta: float
+) -> Float64[np.ndarray, "d K"]:
+    """One gradient-descent step on the free energy with the encoder frozen: ``P⁺ = P − η ∇_P F``."""
+    step = check_positive("eta", eta)
+    _, grad_P = grad_free_energy(Y, P, T_P)
+    return arr(P - step * grad_P)
+
+
+def remove_prototype(P: Float64[np.ndarray, "d K"], j: int) -> Float64[np.ndarray, "d K1"]:
+    """``P`` without column ``j`` (a new array; ``P`` is untouched). Needs ``K ≥ 2``."""
+    P_ = check_array("P", P, 2)
+    if P_.shape[1] < 2:
+        raise ValueError(f"P: removing a prototype needs K >= 2, got K = {P_.shape[1]}")
+    jj = check_index("j", j, P_.shape[1])
+    return arr(np.delete(P_, jj, axis=1))
+
+
+def removal_free_energy_change(Q: Float64[np.ndarray, "n K"], j: int, T_P: float) -> tuple[float, float]:
+    """Predicted ``ΔF`` of removing prototype ``j`` and its upper bound (claim D5).
+
+    ``ΔF = −(T_P/n) Σ_t log(1 − q_tj)`` and ``0 ≤ ΔF ≤ (T_P/n) Σ_t q_tj/(1 − q_tj)``; both are infinite
+    when some token is assigned to ``j`` alone (``q_tj = 1`` in floating point).
+    """
+    Q_ = check_array("Q", Q, 2)
+    Q_ = check_assignments(Q_, *Q_.shape)
+    jj = check_index("j", j, Q_.shape[1])
+    T = check_positive("T_P", T_P)
+    q = Q_[:, jj]
+    if np.any(q >= 1.0):
+        return float("inf"), float("inf")
+    n = Q_.shape[0]
+    return f64(-T * np.sum(np.log1p(-q)) / n), f64(T * np.sum(q / (1.0 - q)) / n)

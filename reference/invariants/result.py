@@ -1,0 +1,65 @@
+"""Structured results of invariant checks, and the error raised when one is asserted and fails."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InvariantResult:
+    """One checked inequality ``value ≤ bound`` of a claim.
+
+    ``margin = bound − value`` (positive: holds with room to spare). Equalities are checked as
+    ``|residual| ≤ error bound``; lower bounds (``x ≥ 0``) as ``−x ≤ error bound``. ``details``
+    carries the inputs' summary and a copy-paste reproduction when one is available.
+    """
+
+    claim_id: str
+    check: str
+    value: float
+    bound: float
+    details: str = ""
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.value) or math.isnan(self.bound):
+            raise ValueError(f"InvariantResult({self.claim_id}/{self.check}): value and bound must not be NaN")
+
+    @property
+    def margin(self) -> float:
+        return self.bound - self.value
+
+    @property
+    def holds(self) -> bool:
+        return self.value <= self.bound
+
+    def describe(self) -> str:
+        status = "holds" if self.holds else "VIOLATED"
+        text = f"[{self.claim_id}] {self.check}: value {self.value:.6g} vs bound {self.bound:.6g} (margin {self.margin:.3g}) {status}"
+        return f"{text}; {self.details}" if self.details else text
+
+
+class ClaimViolation(AssertionError):
+    """An invariant asserted to hold did not; the message names the claim, values, bound and inputs."""
+
+    def __init__(self, results: Sequence[InvariantResult]) -> None:
+        self.results = tuple(results)
+        claims = sorted({r.claim_id for r in self.results})
+        lines = "\n  ".join(r.describe() for r in self.results)
+        super().__init__(f"claim {', '.join(claims)} violated:\n  {lines}")
+
+
+def assert_all(results: Iterable[InvariantResult]) -> tuple[InvariantResult, ...]:
+    """Return ``results`` unchanged, or raise :class:`ClaimViolation` listing every failed check."""
+    out = tuple(results)
+    failed = [r for r in out if not r.holds]
+    if failed:
+        raise ClaimViolation(failed)
+    return out
+
+
+def finish(results: Iterable[InvariantResult], raise_on_violation: bool) -> tuple[InvariantResult, ...]:
+    """Common tail of every invariant: return the results, asserting them when asked."""
+    out = tuple(results)
+    return assert_all(out) if raise_on_violation else out

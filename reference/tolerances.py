@@ -1,0 +1,117 @@
+"""The one tolerance table of the project (SPEC §6).
+
+Every comparison in code and tests takes its tolerance from here. Two kinds of entries:
+
+* **Fixed tolerances** (:data:`TABLE`) keyed by ``(dtype, CheckKind)``: used where the quantity is
+  O(1)-scaled by construction (probabilities, cosines) or compared against a finite-difference
+  estimate whose error is dominated by truncation, not by the size of the problem.
+* **Accumulation bounds** (:func:`accumulation_bound`): the classical a-priori rounding bound for a
+  computed sum/product of ``m`` floating-point operations on terms whose absolute values add up to
+  ``scale``: ``|computed − exact| ≤ γ_m · scale`` with ``γ_m = m·u / (1 − m·u)`` and ``u`` the unit
+  roundoff (Higham, *Accuracy and Stability of Numerical Algorithms*, §3.1). Invariant residuals use
+  these, scaled by the problem size and magnitude, so a tolerance never depends on a picked literal.
+
+The derivation of every bound used by an invariant is written out in ``docs/tolerances.md``.
+Overrides are data with a reason (:data:`OVERRIDES`), never literals in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+
+class CheckKind(StrEnum):
+    VALUE = "value"  # same quantity computed two ways (e.g. reference vs accelerated)
+    GRADIENT = "gradient"  # analytic gradient vs central finite difference
+    INVARIANT = "invariant"  # multiplier of the accumulation bound for an invariant residual
+    DECISION = "decision"  # margin below which a discrete decision (grow/prune) is a near-tie
+    STOCHASTIC = "stochastic"  # |row sum − 1| of an assignment matrix, per unit of K
+
+
+UNIT_ROUNDOFF: dict[str, float] = {
+    "float64": float(np.finfo(np.float64).eps) / 2.0,  # 2^-53
+    "float32": float(np.finfo(np.float32).eps) / 2.0,  # 2^-24
+}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """``|a − b| ≤ atol + rtol·|b|``; ``reason`` says where the numbers come from."""
+
+    rtol: float
+    atol: float
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not (self.rtol >= 0.0 and self.atol >= 0.0):
+            raise ValueError(f"Tolerance: rtol and atol must be >= 0, got {self.rtol}, {self.atol}")
+
+    def allows(self, value: float, reference: float) -> bool:
+        return abs(value - reference) <= self.atol + self.rtol * abs(reference)
+
+
+TABLE: dict[tuple[str, CheckKind], Tolerance] = {
+    ("float64", CheckKind.VALUE): Tolerance(
+        rtol=1e-12, atol=1e-12, reason="O(1)-scaled quantities after O(10²) float64 ops: 10² · 2^-53 ≈ 1e-14, x100"
+    ),
+    ("float32", CheckKind.VALUE): Tolerance(
+        rtol=1e-4, atol=1e-5, reason="O(1)-scaled quantities after O(10²) float32 ops: 10² · 2^-24 ≈ 6e-6, x10"
+    ),
+    ("float64", CheckKind.GRADIENT): Tolerance(
+        rtol=1e-6, atol=1e-9, reason="central differences, h = u^(1/3): error ~u^(2/3) ≈ 4e-11, curvature margin 1e4"
+    ),
+    ("float32", CheckKind.GRADIENT): Tolerance(
+        rtol=1e-2, atol=1e-4, reason="central differences in float32: u^(2/3) ≈ 4e-6, curvature margin 1e3"
+    ),
+    ("float64", CheckKind.INVARIANT): Tolerance(
+        rtol=4.0, atol=0.0, reason="multiplier on γ_m·scale: covers the 2-4 separately rounded sums an invariant compares"
+    ),
+    ("float32", CheckKind.INVARIANT): Tolerance(rtol=4.0, atol=0.0, reason="as float64"),
+    ("float64", CheckKind.DECISION): Tolerance(
+        rtol=1e-9, atol=1e-12, reason="statistic vs threshold: eigenvalues via eigh are backward stable to ~d·u·‖A‖"
+    ),
+    ("float32", CheckKind.DECISION): Tolerance(rtol=1e-4, atol=1e-6, reason="as float64, float32 unit roundoff"),
+    ("float64", CheckKind.STOCHASTIC): Tolerance(
+        rtol=0.0, atol=4.0 * 2.0**-53, reason="a softmax row sums to 1 within ~K·u; atol is per unit of K"
+    ),
+    ("float32", CheckKind.STOCHASTIC): Tolerance(rtol=0.0, atol=4.0 * 2.0**-24, reason="as float64"),
+}
+
+# Declared overrides: (dtype, kind, context) -> Tolerance, each with its reason. Empty for now.
+OVERRIDES: dict[tuple[str, CheckKind, str], Tolerance] = {}
+
+
+def tolerance(dtype: str | np.dtype[np.floating], kind: CheckKind, context: str = "") -> Tolerance:
+    """Look up the tolerance for a dtype and kind of check (an override for ``context`` wins)."""
+    name = str(np.dtype(dtype))
+    key = (name, kind)
+    if (name, kind, context) in OVERRIDES:
+        return OVERRIDES[(name, kind, context)]
+    if key not in TABLE:
+        raise KeyError(f"tolerance: no entry for dtype={name!r}, kind={kind.value!r}")
+    return TABLE[key]
+
+
+def gamma(m: int, dtype: str = "float64") -> float:
+    """Higham's ``γ_m = m·u/(1 − m·u)``: relative error bound of ``m`` successive roundings."""
+    if m < 0:
+        raise ValueError(f"gamma: m must be >= 0, got {m}")
+    u = UNIT_ROUNDOFF[str(np.dtype(dtype))]
+    if m * u >= 1.0:
+        raise ValueError(f"gamma: m·u >= 1 (m={m}); no a-priori bound exists at this size")
+    return m * u / (1.0 - m * u)
+
+
+def accumulation_bound(m: int, scale: float, dtype: str = "float64") -> float:
+    """Bound on an invariant residual: ``c · γ_m · scale`` with ``c`` from the INVARIANT table row.
+
+    ``m`` is the length of the longest chain of roundings in the compared quantities and ``scale``
+    the sum of the absolute values of the terms they accumulate (see docs/tolerances.md).
+    """
+    if not (scale >= 0.0) or not np.isfinite(scale):
+        raise ValueError(f"accumulation_bound: scale must be finite and >= 0, got {scale}")
+    c = tolerance(dtype, CheckKind.INVARIANT).rtol
+    return c * gamma(m, dtype) * scale
