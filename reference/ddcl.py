@@ -188,8 +188,13 @@ def quantisation_distance_weights(D: Float64[np.ndarray, "n K"], T_P: float) -> 
     Rows of ``W`` sum to 1 exactly in reals (``Σ_k q_k (D_k − D̄) = 0``).
     """
     Q = soft_assignments(D, T_P)
-    Dbar = np.sum(Q * D, axis=1, keepdims=True)
-    return arr(Q * (1.0 - (D - Dbar) / T_P))
+    return arr(Q * (1.0 - _centred_distances(D, Q) / T_P))
+
+
+def _centred_distances(D: F64Array, Q: F64Array) -> F64Array:
+    """``D_tk − D̄_t`` computed as ``Σ_j q_tj (D_tk − D_tj)``: exactly 0 where distances coincide (e.g. at
+    collapse), where ``D − q·D`` would leave a rounding residue of size ``u·D`` that ``1/T_P`` amplifies."""
+    return arr(np.einsum("tj,tkj->tk", Q, D[:, :, None] - D[:, None, :]))
 
 
 def grad_quantisation_full(
@@ -250,9 +255,8 @@ def hessian_quantisation(
     D = squared_distances(Y_, P_)
     Q = soft_assignments(D, T)
     w = quantisation_distance_weights(D, T)
-    Dbar = np.sum(Q * D, axis=1, keepdims=True)
     eye = np.eye(Q.shape[1])[None, :, :]
-    a = (1.0 - (D - Dbar) / T)[:, :, None]
+    a = (1.0 - _centred_distances(D, Q) / T)[:, :, None]
     Hd = -(Q[:, :, None] * (eye - Q[:, None, :]) * a) / T - (Q[:, :, None] * (eye - w[:, None, :])) / T
     return _hessian_P(Y_, P_, w, arr(Hd))
 

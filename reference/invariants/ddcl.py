@@ -1,0 +1,484 @@
+"""Invariants of the DDCL claims D1–D6 (SPEC §4), with their hypotheses as named predicates.
+
+Every invariant computes through an :class:`DDCLOps` table of operations — the reference by default —
+so that a port (or a deliberately broken implementation in a test) can be checked against the same
+claims. Each returns ``tuple[InvariantResult, ...]`` and raises :class:`ClaimViolation` naming the
+claim when ``raise_on_violation`` is true. Error bounds are a-priori rounding bounds from
+:func:`reference.tolerances.accumulation_bound`; each ``_scale_*`` helper below states which terms it
+bounds, and docs/tolerances.md derives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reference import dcl, ddcl
+from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, f64
+from reference.invariants.result import InvariantResult, finish
+from reference.tolerances import accumulation_bound
+
+Arrays2 = tuple[F64Array, F64Array]
+
+
+@dataclass(frozen=True)
+class DDCLOps:
+    """The DDCL operations an implementation provides (names and meanings as in ``reference.ddcl``)."""
+
+    squared_distances: Callable[[F64Array, F64Array], F64Array]
+    soft_assignments: Callable[[F64Array, float], F64Array]
+    quantisation_loss: Callable[[F64Array, F64Array, F64Array], float]
+    ols_loss: Callable[[F64Array, F64Array, F64Array], float]
+    prototype_variance: Callable[[F64Array, F64Array], float]
+    free_energy: Callable[[F64Array, F64Array, float], float]
+    mean_entropy: Callable[[F64Array], float]
+    assignment_covariance: Callable[[F64Array], F64Array]
+    grad_quantisation_fixed_Q: Callable[[F64Array, F64Array, F64Array], Arrays2]
+    grad_free_energy: Callable[[F64Array, F64Array, float], Arrays2]
+    grad_variance_fixed_Q: Callable[[F64Array, F64Array], F64Array]
+    grad_quantisation_full: Callable[[F64Array, F64Array, float], Arrays2]
+    hessian_free_energy: Callable[[F64Array, F64Array, float], F64Array]
+    hessian_quantisation: Callable[[F64Array, F64Array, float], F64Array]
+    prototype_step: Callable[[F64Array, F64Array, float, float], F64Array]
+    remove_prototype: Callable[[F64Array, int], F64Array]
+    dcl_prototypes: Callable[[F64Array, F64Array, F64Array], F64Array]
+    dcl_step: Callable[[F64Array, F64Array, F64Array, F64Array, float], Arrays2]
+
+
+REFERENCE_OPS = DDCLOps(
+    squared_distances=ddcl.squared_distances,
+    soft_assignments=ddcl.soft_assignments,
+    quantisation_loss=ddcl.quantisation_loss,
+    ols_loss=ddcl.ols_loss,
+    prototype_variance=ddcl.prototype_variance,
+    free_energy=ddcl.free_energy,
+    mean_entropy=ddcl.mean_entropy,
+    assignment_covariance=ddcl.assignment_covariance,
+    grad_quantisation_fixed_Q=ddcl.grad_quantisation_fixed_Q,
+    grad_free_energy=ddcl.grad_free_energy,
+    grad_variance_fixed_Q=ddcl.grad_variance_fixed_Q,
+    grad_quantisation_full=ddcl.grad_quantisation_full,
+    hessian_free_energy=ddcl.hessian_free_energy,
+    hessian_quantisation=ddcl.hessian_quantisation,
+    prototype_step=ddcl.prototype_step,
+    remove_prototype=ddcl.remove_prototype,
+    dcl_prototypes=dcl.dcl_prototypes,
+    dcl_step=dcl.dcl_step,
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hypotheses (named predicates over the invariants' keyword inputs; extra inputs are ignored)
+# --------------------------------------------------------------------------------------------------
+
+
+def q_row_stochastic(*, Q: F64Array, **_: Any) -> bool:
+    """D1: ``Q`` is non-negative with unit row sums (any assignment, not only softmax)."""
+    try:
+        ddcl.check_assignments(Q, *Q.shape)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def temperature_positive(*, T_P: float, **_: Any) -> bool:
+    """D2–D5: ``T_P > 0`` (softmax assignments exist)."""
+    return bool(np.isfinite(T_P) and T_P > 0.0)
+
+
+def step_size_in_unit_interval(*, eta: float, **_: Any) -> bool:
+    """D3: ``0 < η < 1`` (with ``∇²F ⪯ 2I`` this makes ``η(1 − η) > 0`` in the descent lemma)."""
+    return 0.0 < eta < 1.0
+
+
+def step_size_at_most_half(*, eta: float, **_: Any) -> bool:
+    """D3 (convex hull part): ``0 < η ≤ 1/2`` makes every update coefficient ``1 − 2η n_j/n ≥ 0``."""
+    return 0.0 < eta <= 0.5
+
+
+def at_least_two_prototypes(*, K: int, **_: Any) -> bool:
+    """D4: ``K ≥ 2`` (with one prototype the collapsed point is the unique minimum)."""
+    return K >= 2
+
+
+def temperature_below_critical(*, Y: F64Array, T_P: float, **_: Any) -> bool:
+    """D4: ``T_P < T_c = 2 λ_max(Cov Y)`` (collapse unstable for ``F``)."""
+    return T_P < ddcl.collapse_critical_temperatures(Y)[0]
+
+
+def prototype_not_sole_owner(*, Y: F64Array, P: F64Array, T_P: float, j: int, **_: Any) -> bool:
+    """D5: ``K ≥ 2`` and no token is assigned to prototype ``j`` alone in floating point (``q_tj < 1``)."""
+    if P.shape[1] < 2:
+        return False
+    return bool(np.all(ddcl.assignments(Y, P, T_P)[:, j] < 1.0))
+
+
+def eta_positive(*, eta: float, **_: Any) -> bool:
+    """D6: a positive step size."""
+    return bool(np.isfinite(eta) and eta > 0.0)
+
+
+def dcl_preconditioner_nonsingular(*, Y_b: F64Array, **_: Any) -> bool:
+    """D6 (stationary points): ``Y_bᵀY_b + 11ᵀ`` is nonsingular (beyond its rounding level)."""
+    M = dcl.dcl_preconditioner(Y_b)
+    ev = np.linalg.eigvalsh(M)
+    return bool(ev[0] > accumulation_bound(M.shape[0] + Y_b.shape[0], f64(ev[-1]) * M.shape[0]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Error scales (docs/tolerances.md derives each)
+# --------------------------------------------------------------------------------------------------
+
+
+def _scale_decomposition(Y: F64Array, P: F64Array) -> float:
+    """Each term of L_q, L_OLS and V has magnitude ≤ (‖y_t‖ + 2 max_j ‖p_j‖)²; averaged over t."""
+    pmax = f64(np.max(np.linalg.norm(P, axis=0)))
+    return f64(np.mean((np.linalg.norm(Y, axis=1) + 2.0 * pmax) ** 2))
+
+
+def _scale_free_energy(D: F64Array, T_P: float) -> float:
+    """``F = mean Dmin − T·mean lse``: Dmin carries relative error, lse ∈ [0, log K] absolute ~K·u."""
+    K = D.shape[1]
+    return f64(np.mean(D.min(axis=1))) + T_P * (2.0 + K)
+
+
+def _scale_entropy_term(D: F64Array, T_P: float) -> float:
+    """``T·H̄`` and ``L_q``: ``q`` has relative error ~u(1 + K + 2 max_k D_tk/T); times ``T·|log q| ~ D``."""
+    K = D.shape[1]
+    return f64(np.mean(D.max(axis=1))) * 3.0 + T_P * (2.0 + K + np.log(K))
+
+
+def _conditioning(D: F64Array, T_P: float) -> float:
+    """``κ = 1 + K + 2 max D/T_P``: relative error of a computed softmax ``q`` in units of ``u``
+    (the exponent ``−(D_k − D_min)/T_P`` carries an absolute error ``≤ 2u·max D/T_P``)."""
+    return 1.0 + D.shape[1] + 2.0 * f64(D.max()) / T_P
+
+
+def _scale_hessian(D: F64Array, Q: F64Array, T_P: float, dK: int, *, through_q: bool) -> float:
+    """Entry errors of ``∇²_P F`` are ≤ γ·κ(2 + 8 L_q/T); those of ``∇²_P L_q`` carry a further factor
+    ``2 + κ`` (its weights ``w = q(1 − (D − D̄)/T)`` also round ``D/T``); the spectral norm of the error
+    is ≤ dK × the entry bound."""
+    Lq = f64(np.sum(Q * D) / D.shape[0])
+    kappa = _conditioning(D, T_P)
+    return dK * (2.0 + 8.0 * Lq / T_P) * kappa * ((2.0 + kappa) if through_q else 1.0)
+
+
+def _m(*sizes: int) -> int:
+    """Length of the longest rounding chain: the sizes involved plus a few elementwise operations."""
+    return int(sum(sizes)) + 8
+
+
+# --------------------------------------------------------------------------------------------------
+# D1 Decomposition
+# --------------------------------------------------------------------------------------------------
+
+
+def d1_decomposition(
+    *, Y: F64Array, P: F64Array, Q: F64Array, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
+) -> tuple[InvariantResult, ...]:
+    """D1: ``L_q = L_OLS + V`` for any row-stochastic ``Q``; ``V ≥ 0``; ``V = 0`` iff hard or coinciding.
+
+    The zero-set statement is checked through its proof: per token
+    ``Σ_j q_j‖p_j − Pq‖² = ½ Σ_{j,k} q_j q_k ‖p_j − p_k‖²`` (a sum of non-negative terms that vanishes
+    iff every pair of weighted prototypes coincides).
+    """
+    n, d = Y.shape
+    K = P.shape[1]
+    Lq, Lols, V = ops.quantisation_loss(Y, P, Q), ops.ols_loss(Y, P, Q), ops.prototype_variance(P, Q)
+    S = _scale_decomposition(Y, P)
+    bound = accumulation_bound(_m(n * K * d, K, d), 2.0 * S)
+    pair = P.T[:, None, :] - P.T[None, :, :]  # K×K×d
+    pair_sq = np.einsum("jkd,jkd->jk", pair, pair)
+    V_pairs = f64(0.5 * np.einsum("tj,tk,jk->", Q, Q, pair_sq) / n)
+    shape = f"n={n}, d={d}, K={K}"
+    return finish(
+        (
+            InvariantResult("D1", "|L_q − (L_OLS + V)|", abs(Lq - (Lols + V)), bound, f"L_q={Lq:.6g}; {shape}"),
+            # A computed sum of non-negative floats is non-negative: no rounding allowance is owed.
+            InvariantResult("D1", "−V (V ≥ 0)", -V, 0.0, shape),
+            InvariantResult("D1", "|V − ½ΣΣ q_j q_k ‖p_j − p_k‖²|", abs(V - V_pairs), bound, shape),
+        ),
+        raise_on_violation,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# D2 Free energy and gradients
+# --------------------------------------------------------------------------------------------------
+
+
+def d2_free_energy_gradients(
+    *, Y: F64Array, P: F64Array, T_P: float, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
+) -> tuple[InvariantResult, ...]:
+    """D2: ``L_q = F + T_P H̄``; ``∇_P F = ∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ)``;
+    ``∇_P V|_Q = 2PΣ_q`` (checked as ``∇_P L_q|_Q − ∇_P L_OLS|_Q``); ``Σ_q ⪰ 0``, ``Σ_q 1 = 0``,
+    ``tr Σ_q = (1/n) Σ_t (1 − ‖q_t‖²)`` (zero iff every ``q_t`` is one-hot)."""
+    n, d = Y.shape
+    K = P.shape[1]
+    T = check_positive("T_P", T_P)
+    D = ops.squared_distances(Y, P)
+    Q = ops.soft_assignments(D, T)
+    Lq, F, H = ops.quantisation_loss(Y, P, Q), ops.free_energy(Y, P, T), ops.mean_entropy(Q)
+    b_energy = accumulation_bound(_m(n, K, d), _scale_free_energy(D, T) + _scale_entropy_term(D, T))
+
+    formula = (2.0 / n) * (P * Q.sum(axis=0)[None, :] - Y.T @ Q)
+    _, gF = ops.grad_free_energy(Y, P, T)
+    _, gLq = ops.grad_quantisation_fixed_Q(Y, P, Q)
+    g_scale = 2.0 * (f64(np.abs(P).max()) + f64(np.abs(Y).max()))
+    b_grad = accumulation_bound(_m(n, d), g_scale)
+
+    gV = ops.grad_variance_fixed_Q(P, Q)
+    g_ols = -(2.0 / n) * (Y - Q @ P.T).T @ Q  # ∇_P L_OLS with Q fixed
+    b_gV = accumulation_bound(_m(n, K, d), 4.0 * g_scale)
+
+    Sq = ops.assignment_covariance(Q)
+    ev_min = f64(np.linalg.eigvalsh(0.5 * (Sq + Sq.T))[0])
+    b_cov = accumulation_bound(_m(n, K), 2.0 * K)
+    trace_formula = f64(np.mean(1.0 - np.sum(Q * Q, axis=1)))
+    shape = f"n={n}, d={d}, K={K}, T_P={T:.3g}"
+    return finish(
+        (
+            InvariantResult("D2", "|L_q − (F + T_P·H̄)|", abs(Lq - (F + T * H)), b_energy, shape),
+            InvariantResult("D2", "max|∇_P F − (2/n)(P diag(Qᵀ1) − YᵀQ)|", f64(np.abs(gF - formula).max()), b_grad, shape),
+            InvariantResult("D2", "max|∇_P F − ∇_P L_q|_Q|", f64(np.abs(gF - gLq).max()), b_grad, shape),
+            InvariantResult("D2", "max|∇_P V|_Q − (∇_P L_q|_Q − ∇_P L_OLS|_Q)|", f64(np.abs(gV - (gLq - g_ols)).max()), b_gV, shape),
+            InvariantResult("D2", "−λ_min(Σ_q) (Σ_q ⪰ 0)", -ev_min, b_cov, shape),
+            InvariantResult("D2", "max|Σ_q 1| (Σ_q 1 = 0)", f64(np.abs(Sq.sum(axis=1)).max()), b_cov, shape),
+            InvariantResult("D2", "|tr Σ_q − mean(1 − ‖q_t‖²)|", abs(f64(np.trace(Sq)) - trace_formula), b_cov, shape),
+        ),
+        raise_on_violation,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# D3 Lyapunov stability with the encoder frozen
+# --------------------------------------------------------------------------------------------------
+
+
+def d3_lyapunov(
+    *, Y: F64Array, P: F64Array, T_P: float, eta: float, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
+) -> tuple[InvariantResult, ...]:
+    """D3: ``∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I``; one step ``P⁺ = P − η∇F`` gives
+    ``F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²``; for ``η ≤ 1/2``, ``p_j⁺`` is the convex combination
+    ``(1 − 2ηn_j/n) p_j + (2η/n) Σ_t q_tj y_t`` with non-negative coefficients."""
+    n, d = Y.shape
+    K = P.shape[1]
+    T = check_positive("T_P", T_P)
+    step = check_positive("eta", eta)
+    D = ops.squared_distances(Y, P)
+    Q = ops.soft_assignments(D, T)
+    nj = Q.sum(axis=0)
+    H = ops.hessian_free_energy(Y, P, T)
+    smooth_gap = f64(np.linalg.eigvalsh(H - np.kron(np.diag(2.0 * nj / n), np.eye(d)))[-1])
+    b_hess = accumulation_bound(_m(n, K * K, d), _scale_hessian(D, Q, T, d * K, through_q=False))
+
+    _, g = ops.grad_free_energy(Y, P, T)
+    P_next = ops.prototype_step(Y, P, T, step)
+    F0, F1 = ops.free_energy(Y, P, T), ops.free_energy(Y, P_next, T)
+    g2 = f64(np.sum(g * g))
+    D1 = ops.squared_distances(Y, P_next)
+    b_desc = accumulation_bound(_m(n, K, d), _scale_free_energy(D, T) + _scale_free_energy(D1, T) + g2 * (1 + step))
+    shape = f"n={n}, d={d}, K={K}, T_P={T:.3g}, eta={step:.3g}"
+    results = [
+        InvariantResult("D3", "λ_max(∇²F − (2/n)diag(n_j)⊗I) (smoothness)", smooth_gap, b_hess, shape),
+        InvariantResult("D3", "max_j 2n_j/n − 2 (⪯ 2I)", f64(2.0 * nj.max() / n) - 2.0, accumulation_bound(_m(n), 2.0), shape),
+        InvariantResult(
+            "D3", "F(P⁺) − F(P) + η(1−η)‖∇F‖² (descent)", F1 - F0 + step * (1.0 - step) * g2, b_desc, shape
+        ),
+        InvariantResult("D3", "F(P⁺) − F(P) (Lyapunov: F does not increase)", F1 - F0, b_desc, shape),
+    ]
+    if step_size_at_most_half(eta=step):
+        coeff = 1.0 - 2.0 * step * nj / n
+        combo = P * coeff[None, :] + (2.0 * step / n) * (Y.T @ Q)
+        b_combo = accumulation_bound(_m(n, d), 2.0 * (f64(np.abs(P).max()) + f64(np.abs(Y).max())))
+        results += [
+            InvariantResult("D3", "−min_j(1 − 2η n_j/n) (convex weights ≥ 0)", -f64(coeff.min()), b_combo, shape),
+            InvariantResult("D3", "max|P⁺ − convex combination|", f64(np.abs(P_next - combo).max()), b_combo, shape),
+        ]
+    return finish(results, raise_on_violation)
+
+
+# --------------------------------------------------------------------------------------------------
+# D4 Anti-collapse
+# --------------------------------------------------------------------------------------------------
+
+
+def collapsed_prototypes(Y: F64Array, K: int) -> F64Array:
+    """All ``K`` prototypes at the token mean ``ȳ`` (the collapsed configuration of D4)."""
+    Y_ = check_array("Y", Y, 2)
+    if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
+        raise ValueError(f"K: must be an int >= 1, got {K!r}")
+    return arr(np.repeat(Y_.mean(axis=0)[:, None], int(K), axis=1))
+
+
+@dataclass(frozen=True)
+class CollapseStatus:
+    """D4 report at a configured temperature: is collapse unstable, and by what margin."""
+
+    T_P: float
+    T_c_free_energy: float
+    T_c_quantisation: float
+
+    @property
+    def unstable_free_energy(self) -> bool:
+        return self.T_P < self.T_c_free_energy
+
+    @property
+    def unstable_quantisation(self) -> bool:
+        return self.T_P < self.T_c_quantisation
+
+    @property
+    def margin_free_energy(self) -> float:
+        """``T_c − T_P``: positive means collapse is unstable for ``F`` (prototypes must split)."""
+        return self.T_c_free_energy - self.T_P
+
+
+def collapse_status(Y: F64Array, T_P: float) -> CollapseStatus:
+    T = check_positive("T_P", T_P)
+    Tf, Tq = ddcl.collapse_critical_temperatures(Y)
+    return CollapseStatus(T, Tf, Tq)
+
+
+def d4_anti_collapse(
+    *, Y: F64Array, K: int, T_P: float, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
+) -> tuple[InvariantResult, ...]:
+    """D4: the collapsed configuration is stationary for ``F`` and ``L_q``; the smallest Hessian
+    eigenvalue there is ``(2/K)(1 − T_c/T_P)`` for ``F`` and ``(2/K)(1 − 2T_c/T_P)`` for ``L_q``
+    (``T_c = 2λ_max(Cov Y)``), so collapse is unstable iff ``T_P < T_c`` (resp. ``< 2T_c``).
+    With ``K = 1`` the Hessians are ``2I`` (checked too)."""
+    n, d = Y.shape
+    T = check_positive("T_P", T_P)
+    P0 = collapsed_prototypes(Y, K)
+    Tf, Tq = ddcl.collapse_critical_temperatures(Y)
+    D = ops.squared_distances(Y, P0)
+    Q = ops.soft_assignments(D, T)
+    g_scale = 2.0 * (f64(np.abs(P0).max()) + f64(np.abs(Y).max()))
+    b_grad = accumulation_bound(_m(n, d), g_scale)
+    kappa = _conditioning(D, T)
+    b_grad_L = accumulation_bound(_m(n, d), g_scale * kappa * (2.0 + kappa))  # weights w round D/T
+    _, gF = ops.grad_free_energy(Y, P0, T)
+    _, gL = ops.grad_quantisation_full(Y, P0, T)
+    # With K = 1 there is no direction orthogonal to 1_K: the spectrum is {2/K} = {2}.
+    expect_F = (2.0 / K) * (1.0 - Tf / T) if K >= 2 else 2.0
+    expect_L = (2.0 / K) * (1.0 - Tq / T) if K >= 2 else 2.0
+    b_hess_F = accumulation_bound(_m(n, K * K, d), _scale_hessian(D, Q, T, d * K, through_q=False))
+    b_hess_L = accumulation_bound(_m(n, K * K, d), _scale_hessian(D, Q, T, d * K, through_q=True))
+    lam_F = f64(np.linalg.eigvalsh(ops.hessian_free_energy(Y, P0, T))[0])
+    lam_L = f64(np.linalg.eigvalsh(ops.hessian_quantisation(Y, P0, T))[0])
+    shape = f"n={n}, d={d}, K={K}, T_P={T:.3g}, T_c={Tf:.6g}"
+    return finish(
+        (
+            InvariantResult("D4", "max|∇_P F| at collapse", f64(np.abs(gF).max()), b_grad, shape),
+            InvariantResult("D4", "max|∇_P L_q| at collapse", f64(np.abs(gL).max()), b_grad_L, shape),
+            InvariantResult("D4", "|λ_min(∇²F) − (2/K)(1 − T_c/T_P)|", abs(lam_F - expect_F), b_hess_F, shape),
+            InvariantResult("D4", "|λ_min(∇²L_q) − (2/K)(1 − 2T_c/T_P)|", abs(lam_L - expect_L), b_hess_L, shape),
+        ),
+        raise_on_violation,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# D5 Prototype pruning safety
+# --------------------------------------------------------------------------------------------------
+
+
+def d5_prototype_pruning(
+    *, Y: F64Array, P: F64Array, T_P: float, j: int, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
+) -> tuple[InvariantResult, ...]:
+    """D5: removing prototype ``j`` changes ``F`` by ``ΔF = −(T_P/n) Σ_t log(1 − q_tj)`` and
+    ``0 ≤ ΔF ≤ (T_P/n) Σ_t q_tj/(1 − q_tj)``: the measured change (two free energies) against both."""
+    n, d = Y.shape
+    K = P.shape[1]
+    T = check_positive("T_P", T_P)
+    jj = check_index("j", j, K)
+    D = ops.squared_distances(Y, P)
+    Q = ops.soft_assignments(D, T)
+    P_less = ops.remove_prototype(P, jj)
+    measured = ops.free_energy(Y, P_less, T) - ops.free_energy(Y, P, T)
+    predicted, upper = ddcl.removal_free_energy_change(Q, jj, T)
+    q = Q[:, jj]
+    kappa = 1.0 + K + 2.0 * D.max(axis=1) / T  # relative error of q_tj, in units of u
+    with np.errstate(divide="ignore"):
+        pred_scale = f64(np.mean(np.where(q < 1.0, T * q * kappa / (1.0 - q), np.inf)))
+    D_less = np.delete(D, jj, axis=1)
+    scale = _scale_free_energy(D, T) + _scale_free_energy(D_less, T) + pred_scale
+    bound = accumulation_bound(_m(n, K, d), scale) if np.isfinite(scale) else float("inf")
+    shape = f"n={n}, d={d}, K={K}, T_P={T:.3g}, j={jj}, max q_tj={f64(q.max()):.6g}"
+    return finish(
+        (
+            InvariantResult("D5", "|ΔF_measured − (−(T/n)Σ log(1 − q_tj))|", abs(measured - predicted), bound, shape),
+            InvariantResult("D5", "−ΔF_measured (ΔF ≥ 0)", -measured, bound, shape),
+            InvariantResult("D5", "ΔF_measured − (T/n)Σ q_tj/(1 − q_tj)", measured - upper, bound, shape),
+        ),
+        raise_on_violation,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# D6 Dual–vanilla equivalence
+# --------------------------------------------------------------------------------------------------
+
+
+def d6_dual_vanilla(
+    *,
+    Y_b: F64Array,
+    W: F64Array,
+    b: F64Array,
+    grad_P: F64Array,
+    eta: float,
+    ops: DDCLOps = REFERENCE_OPS,
+    raise_on_violation: bool = False,
+) -> tuple[InvariantResult, ...]:
+    """D6: a DCL step moves ``P`` by ``ΔP = −η(Y_bᵀY_b + 11ᵀ)∇_P L``; that matrix is PSD; ``ΔP`` lies in
+    ``span(rows Y_b) + span(1_d)``; and ``‖∇_W‖² + ‖∇_b‖² = tr(∇_Pᵀ M ∇_P)`` (so with ``M`` nonsingular the
+    DCL is stationary iff the vanilla layer is)."""
+    Y_ = check_array("Y_b", Y_b, 2)
+    G = check_array("grad_P", grad_P, 2)
+    check_dim("grad_P", G, 0, Y_.shape[1], "Y_b's width d")
+    step = check_positive("eta", eta)
+    n_b, d = Y_.shape
+    M = dcl.dcl_preconditioner(Y_)
+    P0 = ops.dcl_prototypes(Y_, W, b)
+    W1, b1 = ops.dcl_step(Y_, W, b, G, step)
+    dP = ops.dcl_prototypes(Y_, W1, b1) - P0
+    predicted = -step * M @ G
+    s_dp = step * f64((np.abs(M) @ np.abs(G)).max()) + 2.0 * f64(np.abs(P0).max())
+    b_dp = accumulation_bound(_m(n_b, d), s_dp)
+    ev, vecs = np.linalg.eigh(M)
+    m_norm = f64(ev[-1])
+    b_ev = accumulation_bound(_m(n_b, d), d * m_norm)
+    # Range of M = span(rows Y_b) + span(1): eigenvectors with eigenvalue above its rounding level.
+    basis = vecs[:, ev > b_ev]
+    outside = dP - basis @ (basis.T @ dP)
+    gW, gb = Y_ @ G, G.sum(axis=0)
+    energy = f64(np.sum(gW * gW) + np.sum(gb * gb))
+    quad = f64(np.trace(G.T @ M @ G))
+    b_quad = accumulation_bound(_m(n_b, d), f64(np.sum(np.abs(G).T @ np.abs(M) @ np.abs(G))))
+    shape = f"n_b={n_b}, d={d}, K={G.shape[1]}, eta={step:.3g}"
+    return finish(
+        (
+            InvariantResult("D6", "max|ΔP + η(Y_bᵀY_b + 11ᵀ)∇_P L|", f64(np.abs(dP - predicted).max()), b_dp, shape),
+            InvariantResult("D6", "−λ_min(Y_bᵀY_b + 11ᵀ) (PSD)", -f64(ev[0]), b_ev, shape),
+            InvariantResult("D6", "max|ΔP outside span(rows Y_b, 1_d)|", f64(np.abs(outside).max()), b_dp, shape),
+            InvariantResult("D6", "|‖∇_W‖² + ‖∇_b‖² − tr(∇_Pᵀ M ∇_P)|", abs(energy - quad), b_quad, shape),
+        ),
+        raise_on_violation,
+    )
+
+
+__all__ = [
+    "REFERENCE_OPS",
+    "CollapseStatus",
+    "DDCLOps",
+    "collapse_status",
+    "collapsed_prototypes",
+    "d1_decomposition",
+    "d2_free_energy_gradients",
+    "d3_lyapunov",
+    "d4_anti_collapse",
+    "d5_prototype_pruning",
+    "d6_dual_vanilla",
+]
