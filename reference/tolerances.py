@@ -67,7 +67,9 @@ TABLE: dict[tuple[str, CheckKind], Tolerance] = {
         rtol=1e-2, atol=1e-4, reason="central differences in float32: u^(2/3) ≈ 4e-6, curvature margin 1e3"
     ),
     ("float64", CheckKind.INVARIANT): Tolerance(
-        rtol=4.0, atol=0.0, reason="multiplier on γ_m·scale: covers the 2-4 separately rounded sums an invariant compares"
+        rtol=4.0,
+        atol=0.0,
+        reason="multiplier on γ_m·scale: covers the 2-4 separately rounded sums an invariant compares",
     ),
     ("float32", CheckKind.INVARIANT): Tolerance(rtol=4.0, atol=0.0, reason="as float64"),
     ("float64", CheckKind.DECISION): Tolerance(

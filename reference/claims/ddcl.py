@@ -10,7 +10,9 @@ _T_POSITIVE = Hypothesis("temperature_positive", "T_P > 0", inv.temperature_posi
 
 DDCL_CLAIMS: tuple[Claim, ...] = (
     Claim(
-        "D1", "Decomposition", Label.PROVED,
+        "D1",
+        "Decomposition",
+        Label.PROVED,
         "For any Y, P and row-stochastic Q: L_q = L_OLS + V exactly and V ≥ 0; V = 0 iff every q_t is one-hot or "
         "the prototypes it weights coincide (per token E_q‖y − p‖² = ‖y − E_q p‖² + Var_q(p)).",
         hypotheses=(Hypothesis("q_row_stochastic", "Q ≥ 0 with unit row sums", inv.q_row_stochastic),),
@@ -20,21 +22,29 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         implemented=True,
     ),
     Claim(
-        "D2", "Free energy and gradients", Label.PROVED,
+        "D2",
+        "Free energy and gradients",
+        Label.PROVED,
         "With softmax assignments L_q = F + T_P·H̄; ∇_P V|_Q = 2PΣ_q with Σ_q ⪰ 0, Σ_q 1 = 0, Σ_q = 0 iff hard; "
         "∇_P F = ∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ); the full gradient of L_q through Q is derived too.",
         hypotheses=(_T_POSITIVE,),
         invariant=inv.d2_free_energy_gradients,
         sympy_steps=("D2.1", "D2.2", "D2.3", "D2.4", "D2.5", "D2.6"),
         code=(
-            "reference.ddcl.free_energy", "reference.ddcl.mean_entropy", "reference.ddcl.assignment_covariance",
-            "reference.ddcl.grad_free_energy", "reference.ddcl.grad_quantisation_fixed_Q",
-            "reference.ddcl.grad_variance_fixed_Q", "reference.ddcl.grad_quantisation_full",
+            "reference.ddcl.free_energy",
+            "reference.ddcl.mean_entropy",
+            "reference.ddcl.assignment_covariance",
+            "reference.ddcl.grad_free_energy",
+            "reference.ddcl.grad_quantisation_fixed_Q",
+            "reference.ddcl.grad_variance_fixed_Q",
+            "reference.ddcl.grad_quantisation_full",
         ),
         implemented=True,
     ),
     Claim(
-        "D3", "Lyapunov stability, frozen encoder", Label.PROVED,
+        "D3",
+        "Lyapunov stability, frozen encoder",
+        Label.PROVED,
         "∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I, so P ← P − η∇_P F with 0 < η < 1 gives F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²: F is a "
         "Lyapunov function and Σ‖∇F_t‖² < ∞; for η ≤ 1/2 every prototype stays in the convex hull of the data "
         "and its initial position.",
@@ -45,8 +55,9 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         invariant=inv.d3_lyapunov,
         sympy_steps=("D3.1", "D3.2", "D3.3"),
         falsifiers=(
-            Falsifier("step_size_in_unit_interval", "η = 1.5 with one prototype: F increases",
-                      falsify.d3_step_size_too_large),
+            Falsifier(
+                "step_size_in_unit_interval", "η = 1.5 with one prototype: F increases", falsify.d3_step_size_too_large
+            ),
         ),
         code=("reference.ddcl.hessian_free_energy", "reference.ddcl.prototype_step"),
         implemented=True,
@@ -54,7 +65,9 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         "invariant checks it only then.",
     ),
     Claim(
-        "D4", "Anti-collapse", Label.PROVED,
+        "D4",
+        "Anti-collapse",
+        Label.PROVED,
         "The collapsed configuration (all prototypes at ȳ) is stationary for F and L_q. With K ≥ 2 it is unstable "
         "for F iff T_P < T_c = 2λ_max(Cov Y), and for L_q iff T_P < 4λ_max(Cov Y) = 2T_c.",
         hypotheses=(
@@ -65,19 +78,30 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         invariant=inv.d4_anti_collapse,
         sympy_steps=("D4.1", "D4.2", "D4.3", "D4.4"),
         falsifiers=(
-            Falsifier("temperature_below_critical", "T_P = 2T_c: collapse is a strict local minimum",
-                      falsify.d4_temperature_above_critical),
-            Falsifier("at_least_two_prototypes", "K = 1: collapse is the unique minimum at any T_P",
-                      falsify.d4_single_prototype),
+            Falsifier(
+                "temperature_below_critical",
+                "T_P = 2T_c: collapse is a strict local minimum",
+                falsify.d4_temperature_above_critical,
+            ),
+            Falsifier(
+                "at_least_two_prototypes",
+                "K = 1: collapse is the unique minimum at any T_P",
+                falsify.d4_single_prototype,
+            ),
         ),
-        code=("reference.ddcl.collapse_critical_temperatures", "reference.ddcl.hessian_quantisation",
-              "reference.invariants.ddcl.collapse_status"),
+        code=(
+            "reference.ddcl.collapse_critical_temperatures",
+            "reference.ddcl.hessian_quantisation",
+            "reference.invariants.ddcl.collapse_status",
+        ),
         implemented=True,
         notes="The invariant checks the stationarity and the exact smallest Hessian eigenvalues, which hold at every "
         "temperature; 'unstable iff T_P < T_c' follows from their sign and is reported by collapse_status.",
     ),
     Claim(
-        "D5", "Prototype pruning safety", Label.PROVED,
+        "D5",
+        "Prototype pruning safety",
+        Label.PROVED,
         "Removing prototype j changes F by ΔF = −(T_P/n)Σ_t log(1 − q_tj) ∈ [0, (T_P/n)Σ_t q_tj/(1 − q_tj)].",
         hypotheses=(
             _T_POSITIVE,
@@ -89,19 +113,28 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         implemented=True,
     ),
     Claim(
-        "D6", "Dual–vanilla equivalence", Label.PROVED,
+        "D6",
+        "Dual–vanilla equivalence",
+        Label.PROVED,
         "A DCL gradient step on (W, b) moves the prototypes by ΔP = −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (the vanilla step "
         "preconditioned by a PSD matrix); prototypes move only inside span(rows Y_b) + span(1_d); when that "
         "matrix is nonsingular both layers have the same stationary points.",
         hypotheses=(
             Hypothesis("eta_positive", "η > 0", inv.eta_positive),
-            Hypothesis("dcl_preconditioner_nonsingular", "Y_bᵀY_b + 11ᵀ nonsingular (stationary-point part)",
-                       inv.dcl_preconditioner_nonsingular),
+            Hypothesis(
+                "dcl_preconditioner_nonsingular",
+                "Y_bᵀY_b + 11ᵀ nonsingular (stationary-point part)",
+                inv.dcl_preconditioner_nonsingular,
+            ),
         ),
         invariant=inv.d6_dual_vanilla,
         sympy_steps=("D6.1", "D6.2"),
-        code=("reference.dcl.dcl_prototypes", "reference.dcl.dcl_gradients", "reference.dcl.dcl_preconditioner",
-              "reference.dcl.dcl_step"),
+        code=(
+            "reference.dcl.dcl_prototypes",
+            "reference.dcl.dcl_gradients",
+            "reference.dcl.dcl_preconditioner",
+            "reference.dcl.dcl_step",
+        ),
         implemented=True,
     ),
 )

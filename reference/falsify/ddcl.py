@@ -29,15 +29,16 @@ def d3_step_size_too_large() -> Counterexample:
         claim_id="D3",
         hypothesis_dropped="step_size_in_unit_interval",
         inputs={"Y": Y, "P": P, "T_P": T_P, "eta": eta},
-        observed=f"F went from {F0:.6g} to {F1:.6g} (increase {F1 - F0:.6g}); Lyapunov check margin {lyapunov.margin:.3g} "
+        observed=f"F went from {F0:.6g} to {F1:.6g} (increase {F1 - F0:.6g}); "
+        f"Lyapunov check margin {lyapunov.margin:.3g} "
         "(the descent-lemma bound itself is tight here: F is exactly quadratic with Hessian 2I)",
         conclusion_fails=F1 > F0 and not lyapunov.holds,
     )
 
 
 def _collapse_is_local_minimum(Y: np.ndarray, K: int, T_P: float) -> tuple[float, float]:
-    """Smallest Hessian eigenvalue of ``F`` at collapse, and ``F(perturbed) − F(collapse)`` after 200
-    gradient steps (η = 1/2) from a small split: both ≥ 0 mean collapse is stable (D4's conclusion fails)."""
+    """Smallest Hessian eigenvalue of ``F`` at collapse, and the prototypes' spread after 200 gradient steps
+    (η = 1/2) from a 1e-3 split: a positive eigenvalue and a shrinking spread mean collapse is stable."""
     P0 = collapsed_prototypes(Y, K)
     lam = f64(np.linalg.eigvalsh(ddcl.hessian_free_energy(Y, P0, T_P))[0])
     rng = np.random.default_rng(0)

@@ -10,6 +10,7 @@ bounds, and docs/tolerances.md derives them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +107,7 @@ def at_least_two_prototypes(*, K: int, **_: Any) -> bool:
 
 def temperature_below_critical(*, Y: F64Array, T_P: float, **_: Any) -> bool:
     """D4: ``T_P < T_c = 2 λ_max(Cov Y)`` (collapse unstable for ``F``)."""
-    return T_P < ddcl.collapse_critical_temperatures(Y)[0]
+    return ddcl.collapse_critical_temperatures(Y)[0] > T_P
 
 
 def prototype_not_sole_owner(*, Y: F64Array, P: F64Array, T_P: float, j: int, **_: Any) -> bool:
@@ -141,20 +142,20 @@ def _scale_decomposition(Y: F64Array, P: F64Array) -> float:
 
 def _scale_free_energy(D: F64Array, T_P: float) -> float:
     """``F = mean Dmin − T·mean lse``: Dmin carries relative error, lse ∈ [0, log K] absolute ~K·u."""
-    K = D.shape[1]
+    K = int(D.shape[1])
     return f64(np.mean(D.min(axis=1))) + T_P * (2.0 + K)
 
 
 def _scale_entropy_term(D: F64Array, T_P: float) -> float:
     """``T·H̄`` and ``L_q``: ``q`` has relative error ~u(1 + K + 2 max_k D_tk/T); times ``T·|log q| ~ D``."""
-    K = D.shape[1]
-    return f64(np.mean(D.max(axis=1))) * 3.0 + T_P * (2.0 + K + np.log(K))
+    K = int(D.shape[1])
+    return f64(np.mean(D.max(axis=1))) * 3.0 + T_P * (2.0 + K + math.log(K))
 
 
 def _conditioning(D: F64Array, T_P: float) -> float:
     """``κ = 1 + K + 2 max D/T_P``: relative error of a computed softmax ``q`` in units of ``u``
     (the exponent ``−(D_k − D_min)/T_P`` carries an absolute error ``≤ 2u·max D/T_P``)."""
-    return 1.0 + D.shape[1] + 2.0 * f64(D.max()) / T_P
+    return 1.0 + int(D.shape[1]) + 2.0 * f64(D.max()) / T_P
 
 
 def _scale_hessian(D: F64Array, Q: F64Array, T_P: float, dK: int, *, through_q: bool) -> float:
@@ -242,9 +243,13 @@ def d2_free_energy_gradients(
     return finish(
         (
             InvariantResult("D2", "|L_q − (F + T_P·H̄)|", abs(Lq - (F + T * H)), b_energy, shape),
-            InvariantResult("D2", "max|∇_P F − (2/n)(P diag(Qᵀ1) − YᵀQ)|", f64(np.abs(gF - formula).max()), b_grad, shape),
+            InvariantResult(
+                "D2", "max|∇_P F − (2/n)(P diag(Qᵀ1) − YᵀQ)|", f64(np.abs(gF - formula).max()), b_grad, shape
+            ),
             InvariantResult("D2", "max|∇_P F − ∇_P L_q|_Q|", f64(np.abs(gF - gLq).max()), b_grad, shape),
-            InvariantResult("D2", "max|∇_P V|_Q − (∇_P L_q|_Q − ∇_P L_OLS|_Q)|", f64(np.abs(gV - (gLq - g_ols)).max()), b_gV, shape),
+            InvariantResult(
+                "D2", "max|∇_P V|_Q − (∇_P L_q|_Q − ∇_P L_OLS|_Q)|", f64(np.abs(gV - (gLq - g_ols)).max()), b_gV, shape
+            ),
             InvariantResult("D2", "−λ_min(Σ_q) (Σ_q ⪰ 0)", -ev_min, b_cov, shape),
             InvariantResult("D2", "max|Σ_q 1| (Σ_q 1 = 0)", f64(np.abs(Sq.sum(axis=1)).max()), b_cov, shape),
             InvariantResult("D2", "|tr Σ_q − mean(1 − ‖q_t‖²)|", abs(f64(np.trace(Sq)) - trace_formula), b_cov, shape),
@@ -284,7 +289,9 @@ def d3_lyapunov(
     shape = f"n={n}, d={d}, K={K}, T_P={T:.3g}, eta={step:.3g}"
     results = [
         InvariantResult("D3", "λ_max(∇²F − (2/n)diag(n_j)⊗I) (smoothness)", smooth_gap, b_hess, shape),
-        InvariantResult("D3", "max_j 2n_j/n − 2 (⪯ 2I)", f64(2.0 * nj.max() / n) - 2.0, accumulation_bound(_m(n), 2.0), shape),
+        InvariantResult(
+            "D3", "max_j 2n_j/n − 2 (⪯ 2I)", f64(2.0 * nj.max() / n) - 2.0, accumulation_bound(_m(n), 2.0), shape
+        ),
         InvariantResult(
             "D3", "F(P⁺) − F(P) + η(1−η)‖∇F‖² (descent)", F1 - F0 + step * (1.0 - step) * g2, b_desc, shape
         ),
@@ -324,11 +331,11 @@ class CollapseStatus:
 
     @property
     def unstable_free_energy(self) -> bool:
-        return self.T_P < self.T_c_free_energy
+        return self.T_c_free_energy > self.T_P
 
     @property
     def unstable_quantisation(self) -> bool:
-        return self.T_P < self.T_c_quantisation
+        return self.T_c_quantisation > self.T_P
 
     @property
     def margin_free_energy(self) -> float:

@@ -36,7 +36,10 @@ class InvariantResult:
 
     def describe(self) -> str:
         status = "holds" if self.holds else "VIOLATED"
-        text = f"[{self.claim_id}] {self.check}: value {self.value:.6g} vs bound {self.bound:.6g} (margin {self.margin:.3g}) {status}"
+        text = (
+            f"[{self.claim_id}] {self.check}: value {self.value:.6g} vs bound {self.bound:.6g} "
+            f"(margin {self.margin:.3g}) {status}"
+        )
         return f"{text}; {self.details}" if self.details else text
 
 

@@ -1,0 +1,743 @@
+"""The DDCL-INCRT layer in plain NumPy (float64): config → parameters → sublayers → model.
+
+Read top to bottom in the paper's order (SPEC §1):
+
+    X = x W_in + E_pos                                   input embedding          (B×T×d)
+    M_h = W_Q^h W_K^hᵀ / (τ_h √d_k),  τ_h = exp(s_h)     score operator of head h (d×d)
+    A_h = softmax_row(X M_h Xᵀ)                          attention of head h      (B×T×T)
+    U = Σ_h A_h X W_V^h W_O^h,  Y = X + U                attention sublayer       (B×T×d)
+    D_tj = ‖y_t − p_j‖²,  Q = softmax(−D/T_P),  Z = Y + Q Pᵀ   DDCL block (replaces the FFN)
+    z̄_b = mean_t Z_{b,t},  logits = z̄ W_c + b_c           mean-pool readout
+    L = L_task + λ_q L_q(Y, P)                           cross-entropy + soft quantisation loss
+
+Every sublayer has a forward function and, right after it, its hand-derived backward (no autodiff);
+:func:`forward` and :func:`backward` at the end compose them. The backward formulas are written out
+in ``docs/model.md`` and checked symbolically in ``proofs_check/backprop_steps.py`` (steps BP.*) and
+numerically against central finite differences in ``tests/test_model_gradients.py``.
+
+There is no LayerNorm in v1 (SPEC §1): the layer is exactly the equations above.
+
+Heads and prototypes carry stable integer ids that are never reused, so that growth/prune events,
+optimiser state and reports can name them across the whole run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Literal, TypeAlias
+
+import numpy as np
+from jaxtyping import Float64, Int
+
+from reference._arrays import F64Array, arr, check_array, check_dim, check_positive, f64
+from reference.ddcl import (
+    free_energy,
+    grad_quantisation_full,
+    mean_entropy,
+    ols_loss,
+    prototype_variance,
+    pullback_distances,
+    quantisation_loss,
+    remove_prototype,
+    soft_assignments,
+    squared_distances,
+)
+
+# ==================================================================================================
+# Configuration
+# ==================================================================================================
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
+    out = int(value)
+    if out < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {out}")
+    return out
+
+
+def _check_real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"{name}: must be finite, got {out!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """Sizes and fixed hyper-parameters of one DDCL-INCRT layer (SPEC §1 names).
+
+    ``seq_len`` is the paper's ``T`` (the field is not called ``T`` so it cannot be confused with the
+    assignment temperature ``T_P``). ``K_max`` is the initial prototype count; the active count ``K``
+    only shrinks (SPEC §3.5). ``s_init`` is the log-temperature every new head starts with
+    (``τ_h = exp(s_init)``; 0 gives the standard ``1/√d_k`` scaling). ``T_P`` is fixed here; an
+    annealing schedule replaces the config (``dataclasses.replace(cfg, T_P=...)``) between steps.
+    """
+
+    d_in: int
+    d: int
+    d_k: int
+    d_v: int
+    seq_len: int
+    K_max: int
+    n_classes: int
+    T_P: float
+    lambda_q: float
+    s_init: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("d_in", "d", "d_k", "d_v", "seq_len", "K_max"):
+            _check_count(f"LayerConfig.{name}", getattr(self, name), 1)
+        # One class makes the cross-entropy identically zero: no task to learn.
+        _check_count("LayerConfig.n_classes", self.n_classes, 2)
+        check_positive("LayerConfig.T_P", self.T_P)
+        lam = _check_real("LayerConfig.lambda_q", self.lambda_q)
+        if lam < 0.0:
+            raise ValueError(f"LayerConfig.lambda_q: must be >= 0 (0 switches L_q off), got {lam!r}")
+        _check_real("LayerConfig.s_init", self.s_init)
+
+
+# ==================================================================================================
+# Parameters
+# ==================================================================================================
+
+
+def _frozen_copy(name: str, value: object, ndim: int) -> F64Array:
+    """Validate, copy and mark read-only: parameters are values, never mutated in place."""
+    out = check_array(name, value, ndim).copy()
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True)
+class HeadParams:
+    """One attention head: ``W_Q, W_K`` (d×d_k), ``W_V`` (d×d_v), ``W_O`` (d_v×d), log-temperature ``s``.
+
+    ``τ_h = exp(s)`` is parametrised through its log so that gradient steps keep it positive.
+    """
+
+    W_Q: Float64[np.ndarray, "d d_k"]
+    W_K: Float64[np.ndarray, "d d_k"]
+    W_V: Float64[np.ndarray, "d d_v"]
+    W_O: Float64[np.ndarray, "d_v d"]
+    s: float
+
+    def __post_init__(self) -> None:
+        W_Q = _frozen_copy("W_Q", self.W_Q, 2)
+        W_K = _frozen_copy("W_K", self.W_K, 2)
+        W_V = _frozen_copy("W_V", self.W_V, 2)
+        W_O = _frozen_copy("W_O", self.W_O, 2)
+        d, d_k = W_Q.shape
+        if W_K.shape != (d, d_k):
+            raise ValueError(f"W_K: expected shape {(d, d_k)} (the shape of W_Q), got {W_K.shape}")
+        check_dim("W_V", W_V, 0, d, "W_Q's model width d")
+        check_dim("W_O", W_O, 0, W_V.shape[1], "W_V's value width d_v")
+        check_dim("W_O", W_O, 1, d, "W_Q's model width d")
+        object.__setattr__(self, "W_Q", W_Q)
+        object.__setattr__(self, "W_K", W_K)
+        object.__setattr__(self, "W_V", W_V)
+        object.__setattr__(self, "W_O", W_O)
+        object.__setattr__(self, "s", _check_real("s", self.s))
+
+    @property
+    def tau(self) -> float:
+        """``τ_h = exp(s_h)``."""
+        return math.exp(self.s)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """All parameters of the layer, for the active heads 𝓗 and active prototypes 𝓚 only.
+
+    ``heads`` maps a stable head id to its parameters; ``next_head_id`` is the id the next grown head
+    gets (ids are never reused, even after a prune). ``prototype_ids[j]`` is the stable id of column
+    ``j`` of ``P``. Arrays are stored as read-only copies; the mapping is read-only too.
+    """
+
+    W_in: Float64[np.ndarray, "d_in d"]
+    E_pos: Float64[np.ndarray, "T d"]
+    heads: Mapping[int, HeadParams]
+    next_head_id: int
+    P: Float64[np.ndarray, "d K"]
+    prototype_ids: tuple[int, ...]
+    W_c: Float64[np.ndarray, "d n_classes"]
+    b_c: Float64[np.ndarray, " n_classes"]
+
+    def __post_init__(self) -> None:
+        W_in = _frozen_copy("W_in", self.W_in, 2)
+        d = W_in.shape[1]
+        E_pos = _frozen_copy("E_pos", self.E_pos, 2)
+        check_dim("E_pos", E_pos, 1, d, "W_in's model width d")
+        if not isinstance(self.heads, Mapping):
+            raise TypeError(f"heads: expected a mapping head id -> HeadParams, got {type(self.heads).__name__}")
+        if len(self.heads) == 0:
+            raise ValueError("heads: the layer needs at least one active head (SPEC §1: 𝓗 starts with one)")
+        next_id = _check_count("next_head_id", self.next_head_id, 1)
+        heads: dict[int, HeadParams] = {}
+        for key in sorted(self.heads):
+            hid = _check_count("heads (a head id)", key, 0)
+            if hid >= next_id:
+                raise ValueError(f"heads: head id {hid} must be < next_head_id = {next_id} (ids are never reused)")
+            head = self.heads[key]
+            if not isinstance(head, HeadParams):
+                raise TypeError(f"heads[{hid}]: expected HeadParams, got {type(head).__name__}")
+            check_dim(f"heads[{hid}].W_Q", head.W_Q, 0, d, "W_in's model width d")
+            heads[hid] = head
+        P = _frozen_copy("P", self.P, 2)
+        check_dim("P", P, 0, d, "W_in's model width d")
+        ids = tuple(self.prototype_ids)
+        if len(ids) != P.shape[1]:
+            raise ValueError(f"prototype_ids: expected {P.shape[1]} ids (one per column of P), got {len(ids)}")
+        for pid in ids:
+            _check_count("prototype_ids (an id)", pid, 0)
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"prototype_ids: ids must be distinct, got {ids}")
+        W_c = _frozen_copy("W_c", self.W_c, 2)
+        check_dim("W_c", W_c, 0, d, "W_in's model width d")
+        b_c = _frozen_copy("b_c", self.b_c, 1)
+        check_dim("b_c", b_c, 0, W_c.shape[1], "W_c's class count n_classes")
+        object.__setattr__(self, "W_in", W_in)
+        object.__setattr__(self, "E_pos", E_pos)
+        object.__setattr__(self, "heads", MappingProxyType(heads))
+        object.__setattr__(self, "next_head_id", next_id)
+        object.__setattr__(self, "P", P)
+        object.__setattr__(self, "prototype_ids", tuple(int(i) for i in ids))
+        object.__setattr__(self, "W_c", W_c)
+        object.__setattr__(self, "b_c", b_c)
+
+
+def check_params(params: object, cfg: LayerConfig) -> ModelParams:
+    """Raise unless ``params`` is a :class:`ModelParams` whose shapes agree with ``cfg``."""
+    if not isinstance(params, ModelParams):
+        raise TypeError(f"params: expected ModelParams, got {type(params).__name__}")
+    check_dim("params.W_in", params.W_in, 0, cfg.d_in, "cfg.d_in")
+    check_dim("params.W_in", params.W_in, 1, cfg.d, "cfg.d")
+    check_dim("params.E_pos", params.E_pos, 0, cfg.seq_len, "cfg.seq_len (the paper's T)")
+    for hid, head in params.heads.items():
+        check_dim(f"params.heads[{hid}].W_Q", head.W_Q, 1, cfg.d_k, "cfg.d_k")
+        check_dim(f"params.heads[{hid}].W_V", head.W_V, 1, cfg.d_v, "cfg.d_v")
+    K = params.P.shape[1]
+    if not 1 <= K <= cfg.K_max:
+        raise ValueError(f"params.P: the active prototype count K must lie in [1, cfg.K_max = {cfg.K_max}], got {K}")
+    check_dim("params.W_c", params.W_c, 1, cfg.n_classes, "cfg.n_classes")
+    return params
+
+
+def check_batch(
+    cfg: LayerConfig, x: object, labels: object
+) -> tuple[Float64[np.ndarray, "B T d_in"], Int[np.ndarray, " B"]]:
+    """Raise unless ``x`` is a finite float64 B×T×d_in batch (B ≥ 1) with integer labels in [0, n_classes)."""
+    x_ = check_array("x", x, 3)  # also rejects the empty batch B = 0
+    check_dim("x", x_, 1, cfg.seq_len, "cfg.seq_len (the paper's T)")
+    check_dim("x", x_, 2, cfg.d_in, "cfg.d_in")
+    if not isinstance(labels, np.ndarray):
+        raise TypeError(f"labels: expected a numpy.ndarray of integer class ids, got {type(labels).__name__}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels: expected an integer dtype (class ids), got {labels.dtype}")
+    if labels.shape != (x_.shape[0],):
+        raise ValueError(f"labels: expected shape ({x_.shape[0]},) (one label per sequence of x), got {labels.shape}")
+    if np.any(labels < 0) or np.any(labels >= cfg.n_classes):
+        bad = labels[(labels < 0) | (labels >= cfg.n_classes)]
+        raise ValueError(f"labels: class ids must lie in [0, cfg.n_classes = {cfg.n_classes}), got {bad.tolist()}")
+    return x_, labels
+
+
+# --------------------------------------------------------------------------------------------------
+# Flat view (what optimisers and finite-difference checks see)
+# --------------------------------------------------------------------------------------------------
+
+ParamGroup: TypeAlias = Literal["prototypes", "temperatures", "rest"]
+HEAD_PARAM_NAMES: tuple[str, ...] = ("W_Q", "W_K", "W_V", "W_O", "s")
+_HEAD_NAME = re.compile(r"heads\.(0|[1-9][0-9]*)\.(W_Q|W_K|W_V|W_O|s)")
+
+
+def head_param_name(head_id: int, field_name: str) -> str:
+    """The flat name ``heads.{id}.{field}`` of one head parameter."""
+    if field_name not in HEAD_PARAM_NAMES:
+        raise ValueError(f"field_name: expected one of {HEAD_PARAM_NAMES}, got {field_name!r}")
+    return f"heads.{head_id}.{field_name}"
+
+
+def flatten(params: ModelParams) -> dict[str, F64Array]:
+    """``{name: array}`` in paper order: W_in, E_pos, heads.{id}.{W_Q,W_K,W_V,W_O,s} by id, P, W_c, b_c.
+
+    ``s`` appears as a 0-d array. The arrays are the (read-only) parameter arrays themselves.
+    """
+    flat: dict[str, F64Array] = {"W_in": params.W_in, "E_pos": params.E_pos}
+    for hid, head in params.heads.items():
+        flat[head_param_name(hid, "W_Q")] = head.W_Q
+        flat[head_param_name(hid, "W_K")] = head.W_K
+        flat[head_param_name(hid, "W_V")] = head.W_V
+        flat[head_param_name(hid, "W_O")] = head.W_O
+        flat[head_param_name(hid, "s")] = np.array(head.s, dtype=np.float64)
+    flat["P"] = params.P
+    flat["W_c"] = params.W_c
+    flat["b_c"] = params.b_c
+    return flat
+
+
+def unflatten(flat: Mapping[str, F64Array], *, like: ModelParams) -> ModelParams:
+    """The inverse of :func:`flatten`: ``flat`` must have exactly ``flatten(like)``'s names.
+
+    Ids (``next_head_id``, ``prototype_ids``) are not arrays, so they are taken from ``like``.
+    """
+    expected = list(flatten(like))
+    if sorted(flat) != sorted(expected):
+        missing = sorted(set(expected) - set(flat))
+        extra = sorted(set(flat) - set(expected))
+        raise ValueError(f"flat: names must match the parameters of `like`; missing {missing}, unexpected {extra}")
+    heads = {
+        hid: HeadParams(
+            W_Q=flat[head_param_name(hid, "W_Q")],
+            W_K=flat[head_param_name(hid, "W_K")],
+            W_V=flat[head_param_name(hid, "W_V")],
+            W_O=flat[head_param_name(hid, "W_O")],
+            s=f64(check_array(head_param_name(hid, "s"), flat[head_param_name(hid, "s")], 0)),
+        )
+        for hid in like.heads
+    }
+    return ModelParams(
+        W_in=flat["W_in"],
+        E_pos=flat["E_pos"],
+        heads=heads,
+        next_head_id=like.next_head_id,
+        P=flat["P"],
+        prototype_ids=like.prototype_ids,
+        W_c=flat["W_c"],
+        b_c=flat["b_c"],
+    )
+
+
+def param_group(name: str) -> ParamGroup:
+    """Learning-rate group of a flat parameter name: ``P`` → prototypes, ``heads.*.s`` → temperatures.
+
+    Prototypes and temperatures get their own step sizes (claim R3 studies the ratio η_enc/η_P).
+    """
+    if name == "P":
+        return "prototypes"
+    match = _HEAD_NAME.fullmatch(name)
+    if match is not None:
+        return "temperatures" if match.group(2) == "s" else "rest"
+    if name in ("W_in", "E_pos", "W_c", "b_c"):
+        return "rest"
+    raise ValueError(f"name: {name!r} is not a parameter name of the layer (see reference.model.flatten)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Initialisation, growth and pruning of the parameter set
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_rng(rng: object) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    return rng
+
+
+def _init_head(cfg: LayerConfig, rng: np.random.Generator) -> HeadParams:
+    # Variance 1/fan_in keeps X W_Q, X W_K, X W_V and the head output O(1) when X is O(1).
+    return HeadParams(
+        W_Q=arr(rng.standard_normal((cfg.d, cfg.d_k)) / math.sqrt(cfg.d)),
+        W_K=arr(rng.standard_normal((cfg.d, cfg.d_k)) / math.sqrt(cfg.d)),
+        W_V=arr(rng.standard_normal((cfg.d, cfg.d_v)) / math.sqrt(cfg.d)),
+        W_O=arr(rng.standard_normal((cfg.d_v, cfg.d)) / math.sqrt(cfg.d_v)),
+        s=cfg.s_init,
+    )
+
+
+def init_params(cfg: LayerConfig, *, rng: np.random.Generator) -> ModelParams:
+    """Random parameters with ONE head (id 0) and ``K_max`` prototypes (ids 0..K_max−1).
+
+    Prototypes are drawn at the scale of the tokens (unit variance per coordinate) so that soft
+    assignments start neither collapsed nor hard; ``b_c`` starts at zero.
+    """
+    gen = _check_rng(rng)
+    W_in = arr(gen.standard_normal((cfg.d_in, cfg.d)) / math.sqrt(cfg.d_in))
+    E_pos = arr(0.1 * gen.standard_normal((cfg.seq_len, cfg.d)))  # small: position is a perturbation
+    head = _init_head(cfg, gen)
+    P = arr(gen.standard_normal((cfg.d, cfg.K_max)))
+    W_c = arr(gen.standard_normal((cfg.d, cfg.n_classes)) / math.sqrt(cfg.d))
+    return ModelParams(
+        W_in=W_in,
+        E_pos=E_pos,
+        heads={0: head},
+        next_head_id=1,
+        P=P,
+        prototype_ids=tuple(range(cfg.K_max)),
+        W_c=W_c,
+        b_c=np.zeros(cfg.n_classes),
+    )
+
+
+def add_head(params: ModelParams, cfg: LayerConfig, *, rng: np.random.Generator) -> tuple[ModelParams, int]:
+    """Grow: a new randomly initialised head (seeded by ``rng``) with a fresh id; returns ``(params, id)``."""
+    check_params(params, cfg)
+    gen = _check_rng(rng)
+    new_id = params.next_head_id
+    heads = {**params.heads, new_id: _init_head(cfg, gen)}
+    return replace(params, heads=heads, next_head_id=new_id + 1), new_id
+
+
+def remove_head(params: ModelParams, head_id: int) -> ModelParams:
+    """Prune head ``head_id``; its id is retired. The last active head cannot be removed."""
+    if isinstance(head_id, bool) or not isinstance(head_id, (int, np.integer)):
+        raise TypeError(f"head_id: expected an int, got {type(head_id).__name__}")
+    if int(head_id) not in params.heads:
+        raise ValueError(f"head_id: {head_id} is not an active head; active ids are {sorted(params.heads)}")
+    if len(params.heads) == 1:
+        raise ValueError(f"head_id: {head_id} is the only active head; the layer keeps at least one")
+    heads = {hid: h for hid, h in params.heads.items() if hid != int(head_id)}
+    return replace(params, heads=heads)
+
+
+def prototype_column(params: ModelParams, proto_id: int) -> int:
+    """Column index ``j`` of the active prototype with stable id ``proto_id``."""
+    if isinstance(proto_id, bool) or not isinstance(proto_id, (int, np.integer)):
+        raise TypeError(f"proto_id: expected an int, got {type(proto_id).__name__}")
+    if int(proto_id) not in params.prototype_ids:
+        raise ValueError(f"proto_id: {proto_id} is not an active prototype; active ids are {params.prototype_ids}")
+    return params.prototype_ids.index(int(proto_id))
+
+
+def remove_prototype_column(params: ModelParams, proto_id: int) -> ModelParams:
+    """Prune prototype ``proto_id``: drop its column of ``P`` (needs K ≥ 2; claim D5 bounds the effect)."""
+    j = prototype_column(params, proto_id)
+    ids = params.prototype_ids[:j] + params.prototype_ids[j + 1 :]
+    return replace(params, P=remove_prototype(params.P, j), prototype_ids=ids)
+
+
+# ==================================================================================================
+# Sublayer 1: input embedding  X = x W_in + E_pos
+# ==================================================================================================
+
+
+def layer_input(params: ModelParams, x: Float64[np.ndarray, "B T d_in"]) -> Float64[np.ndarray, "B T d"]:
+    """``X = x W_in + E_pos`` (``E_pos`` broadcast over the batch): the layer input INCRT probes."""
+    x_ = check_array("x", x, 3)
+    check_dim("x", x_, 1, params.E_pos.shape[0], "E_pos's sequence length T")
+    check_dim("x", x_, 2, params.W_in.shape[0], "W_in's input width d_in")
+    return arr(x_ @ params.W_in + params.E_pos[None, :, :])
+
+
+def layer_input_backward(
+    x: Float64[np.ndarray, "B T d_in"], dX: Float64[np.ndarray, "B T d"]
+) -> tuple[Float64[np.ndarray, "d_in d"], Float64[np.ndarray, "T d"]]:
+    """``(∂L/∂W_in, ∂L/∂E_pos) = (Σ_{b,t} x_{bt}ᵀ dX_{bt}, Σ_b dX_b)``."""
+    return arr(np.einsum("bti,btj->ij", x, dX)), arr(dX.sum(axis=0))
+
+
+# ==================================================================================================
+# Sublayer 2: attention heads  A_h = softmax_row(X M_h Xᵀ),  U = Σ_h A_h X W_V^h W_O^h
+# ==================================================================================================
+
+
+def score_operator(head: HeadParams) -> Float64[np.ndarray, "d d"]:
+    """``M_h = W_Q W_Kᵀ / (τ_h √d_k)``, ``τ_h = exp(s_h)``: the head's effective bilinear score operator."""
+    d_k = head.W_Q.shape[1]
+    return arr((head.W_Q @ head.W_K.T) * (math.exp(-head.s) / math.sqrt(d_k)))
+
+
+def score_operator_backward(
+    head: HeadParams, dM: Float64[np.ndarray, "d d"]
+) -> tuple[Float64[np.ndarray, "d d_k"], Float64[np.ndarray, "d d_k"], float]:
+    """``(∂L/∂W_Q, ∂L/∂W_K, ∂L/∂s)`` from ``G = ∂L/∂M_h`` (step BP.3).
+
+    With ``c = exp(−s)/√d_k``: ``∂L/∂W_Q = c G W_K``, ``∂L/∂W_K = c Gᵀ W_Q`` and, because
+    ``∂M_h/∂s = −M_h``, ``∂L/∂s = −⟨G, M_h⟩_F``.
+    """
+    G = check_array("dM", dM, 2)
+    c = math.exp(-head.s) / math.sqrt(head.W_Q.shape[1])
+    M = score_operator(head)
+    return arr(c * (G @ head.W_K)), arr(c * (G.T @ head.W_Q)), -f64(np.sum(G * M))
+
+
+def antisymmetric_part(M: Float64[np.ndarray, "d d"]) -> Float64[np.ndarray, "d d"]:
+    """``M_a = (M − Mᵀ)/2``: the directional part of a score operator (INCRT's growth signal)."""
+    M_ = check_array("M", M, 2)
+    check_dim("M", M_, 1, M_.shape[0], "a square operator")
+    return arr((M_ - M_.T) / 2.0)
+
+
+def softmax_rows(S: Float64[np.ndarray, "*batch m"]) -> Float64[np.ndarray, "*batch m"]:
+    """Softmax over the last axis, stabilised by subtracting each row's maximum."""
+    E = np.exp(S - S.max(axis=-1, keepdims=True))
+    return arr(E / E.sum(axis=-1, keepdims=True))
+
+
+def softmax_rows_backward(
+    A: Float64[np.ndarray, "*batch m"], dA: Float64[np.ndarray, "*batch m"]
+) -> Float64[np.ndarray, "*batch m"]:
+    """``∂L/∂S = A ⊙ (dA − (A ⊙ dA)1)`` for ``A = softmax_row(S)`` (step BP.1)."""
+    return arr(A * (dA - np.sum(A * dA, axis=-1, keepdims=True)))
+
+
+def attention_scores(X: Float64[np.ndarray, "B T d"], M: Float64[np.ndarray, "d d"]) -> Float64[np.ndarray, "B T T"]:
+    """``S_b = X_b M X_bᵀ`` per sequence (the pre-softmax scores of one head)."""
+    return arr(np.einsum("bti,ij,buj->btu", X, M, X))
+
+
+def attention_scores_backward(
+    X: Float64[np.ndarray, "B T d"], M: Float64[np.ndarray, "d d"], dS: Float64[np.ndarray, "B T T"]
+) -> tuple[Float64[np.ndarray, "B T d"], Float64[np.ndarray, "d d"]]:
+    """``(∂L/∂X, ∂L/∂M)`` through ``S = X M Xᵀ``: ``dS X Mᵀ + dSᵀ X M`` and ``Σ_b X_bᵀ dS_b X_b`` (BP.2)."""
+    dX = np.einsum("btu,buj,ij->bti", dS, X, M) + np.einsum("but,buj,ji->bti", dS, X, M)
+    dM = np.einsum("bti,btu,buj->ij", X, dS, X)
+    return arr(dX), arr(dM)
+
+
+@dataclass(frozen=True)
+class HeadCache:
+    """Intermediates of one head: ``M_h``, ``A_h``, ``V_h = X W_V^h`` and the output term ``A_h V_h W_O^h``."""
+
+    M: Float64[np.ndarray, "d d"]
+    A: Float64[np.ndarray, "B T T"]
+    values: Float64[np.ndarray, "B T d_v"]
+    out: Float64[np.ndarray, "B T d"]
+
+
+def head_forward(head: HeadParams, X: Float64[np.ndarray, "B T d"]) -> HeadCache:
+    """One head: ``A_h = softmax_row(X M_h Xᵀ)`` and its output term ``A_h X W_V^h W_O^h``."""
+    M = score_operator(head)
+    A = softmax_rows(attention_scores(X, M))
+    values = arr(X @ head.W_V)
+    return HeadCache(M=M, A=A, values=values, out=arr(A @ (values @ head.W_O)))
+
+
+def head_output(head: HeadParams, X: Float64[np.ndarray, "B T d"]) -> Float64[np.ndarray, "B T d"]:
+    """``A_h X W_V^h W_O^h``: exactly what pruning head ``h`` removes from ``Y`` (claim G5)."""
+    X_ = check_array("X", X, 3)
+    check_dim("X", X_, 2, head.W_Q.shape[0], "the head's model width d")
+    return head_forward(head, X_).out
+
+
+def head_backward(
+    head: HeadParams, X: Float64[np.ndarray, "B T d"], cache: HeadCache, dH: Float64[np.ndarray, "B T d"]
+) -> tuple[Float64[np.ndarray, "B T d"], dict[str, F64Array]]:
+    """``∂L/∂X`` (this head's share) and ``{W_Q, W_K, W_V, W_O, s}`` gradients from ``dH = ∂L/∂(A_h V_h W_O)``.
+
+    ``dA = dH (V W_O)ᵀ``, ``d(V W_O) = Aᵀ dH``; then ``dW_O = Σ_b V_bᵀ d(V W_O)_b``,
+    ``dV = d(V W_O) W_Oᵀ``, ``dW_V = Σ_b X_bᵀ dV_b``; the scores go through BP.1–BP.3.
+    """
+    O = cache.values @ head.W_O
+    dA = np.einsum("btj,buj->btu", dH, O)
+    dO = np.einsum("but,buj->btj", cache.A, dH)  # Aᵀ dH per sequence
+    dW_O = np.einsum("btv,btj->vj", cache.values, dO)
+    dV = dO @ head.W_O.T
+    dW_V = np.einsum("bti,btv->iv", X, dV)
+    dS = softmax_rows_backward(cache.A, arr(dA))
+    dX_scores, dM = attention_scores_backward(X, cache.M, dS)
+    dW_Q, dW_K, ds = score_operator_backward(head, dM)
+    grads = {"W_Q": dW_Q, "W_K": dW_K, "W_V": arr(dW_V), "W_O": arr(dW_O), "s": np.array(ds, dtype=np.float64)}
+    return arr(dV @ head.W_V.T + dX_scores), grads
+
+
+# ==================================================================================================
+# Sublayer 3: the DDCL block  D_tj = ‖y_t − p_j‖²,  Q = softmax(−D/T_P),  Z = Y + Q Pᵀ
+# ==================================================================================================
+
+
+def ddcl_block(
+    Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
+) -> tuple[Float64[np.ndarray, "n K"], Float64[np.ndarray, "n K"], Float64[np.ndarray, "n d"]]:
+    """``(D, Q, Z)`` for tokens ``Y`` (flattened, n = B·T): the prototype mixture replaces the FFN."""
+    D = squared_distances(Y, P)
+    Q = soft_assignments(D, T_P)
+    return D, Q, arr(Y + Q @ P.T)
+
+
+def ddcl_block_backward(
+    Y: Float64[np.ndarray, "n d"],
+    P: Float64[np.ndarray, "d K"],
+    Q: Float64[np.ndarray, "n K"],
+    T_P: float,
+    dZ: Float64[np.ndarray, "n d"],
+) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
+    """``(∂L/∂Y, ∂L/∂P)`` through ``Z = Y + Q(Y, P) Pᵀ`` with ``Q`` differentiated (step BP.6).
+
+    ``dQ = dZ P``; the softmax ``Q = softmax(−D/T_P)`` gives ``∂L/∂D = −(1/T_P) Q ⊙ (dQ − (Q ⊙ dQ)1)``,
+    pulled back through ``D_tj = ‖y_t − p_j‖²`` (:func:`reference.ddcl.pullback_distances`). The
+    direct terms are ``dZ`` (from ``Y``) and ``dZᵀ Q`` (from ``Pᵀ``).
+    """
+    T = check_positive("T_P", T_P)
+    dQ = dZ @ P
+    dD = -softmax_rows_backward(Q, arr(dQ)) / T
+    dY_D, dP_D = pullback_distances(Y, P, arr(dD))
+    return arr(dZ + dY_D), arr(dZ.T @ Q + dP_D)
+
+
+# ==================================================================================================
+# Sublayer 4: readout and task loss  z̄_b = mean_t Z_{b,t},  logits = z̄ W_c + b_c,  L_task = CE
+# ==================================================================================================
+
+
+def readout(
+    Z: Float64[np.ndarray, "B T d"], W_c: Float64[np.ndarray, "d C"], b_c: Float64[np.ndarray, " C"]
+) -> tuple[Float64[np.ndarray, "B d"], Float64[np.ndarray, "B C"]]:
+    """Mean-pool over the sequence, then a linear classifier: ``(z̄, z̄ W_c + b_c)``."""
+    z_bar = Z.mean(axis=1)
+    return arr(z_bar), arr(z_bar @ W_c + b_c[None, :])
+
+
+def readout_backward(
+    z_bar: Float64[np.ndarray, "B d"], W_c: Float64[np.ndarray, "d C"], dlogits: Float64[np.ndarray, "B C"], T: int
+) -> tuple[Float64[np.ndarray, "B T d"], Float64[np.ndarray, "d C"], Float64[np.ndarray, " C"]]:
+    """``(∂L/∂Z, ∂L/∂W_c, ∂L/∂b_c)``: ``z̄ᵀ dlogits``, ``Σ_b dlogits``, and ``∂L/∂Z_{b,t} = (dlogits W_cᵀ)_b / T``."""
+    dz_bar = dlogits @ W_c.T
+    dZ = np.repeat(dz_bar[:, None, :] / T, T, axis=1)
+    return arr(dZ), arr(z_bar.T @ dlogits), arr(dlogits.sum(axis=0))
+
+
+def log_softmax(logits: Float64[np.ndarray, "B C"]) -> Float64[np.ndarray, "B C"]:
+    """``ℓ − max ℓ − log Σ exp(ℓ − max ℓ)`` per row (stabilised log-sum-exp)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return arr(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))
+
+
+def cross_entropy(log_probs: Float64[np.ndarray, "B C"], labels: Int[np.ndarray, " B"]) -> float:
+    """``L_task = −(1/B) Σ_b log p_b[label_b]`` (mean over the batch)."""
+    return -f64(np.mean(log_probs[np.arange(labels.shape[0]), labels]))
+
+
+def cross_entropy_backward(
+    log_probs: Float64[np.ndarray, "B C"], labels: Int[np.ndarray, " B"]
+) -> Float64[np.ndarray, "B C"]:
+    """``∂L_task/∂logits = (softmax(logits) − onehot(labels)) / B`` (step BP.5)."""
+    B = labels.shape[0]
+    G = np.exp(log_probs)
+    G[np.arange(B), labels] -= 1.0
+    return arr(G / B)
+
+
+# ==================================================================================================
+# The model: forward with every intermediate kept, and the hand-derived backward
+# ==================================================================================================
+
+
+@dataclass(frozen=True)
+class ForwardCache:
+    """Everything :func:`forward` computed, in order, plus the loss decomposition.
+
+    ``L = L_task + λ_q L_q`` is the training objective. ``L_OLS``, ``V`` (prototype variance, not a
+    value matrix), ``F`` and ``H_bar`` are reported only (claims D1, D2: ``L_q = L_OLS + V = F + T_P·H̄``).
+    ``D``, ``Q`` are over the ``n = B·T`` flattened tokens, row ``b·T + t``.
+    """
+
+    x: Float64[np.ndarray, "B T d_in"]
+    labels: Int[np.ndarray, " B"]
+    X: Float64[np.ndarray, "B T d"]
+    heads: Mapping[int, HeadCache]
+    U: Float64[np.ndarray, "B T d"]
+    Y: Float64[np.ndarray, "B T d"]
+    D: Float64[np.ndarray, "n K"]
+    Q: Float64[np.ndarray, "n K"]
+    Z: Float64[np.ndarray, "B T d"]
+    z_bar: Float64[np.ndarray, "B d"]
+    logits: Float64[np.ndarray, "B C"]
+    log_probs: Float64[np.ndarray, "B C"]
+    L: float
+    L_task: float
+    L_q: float
+    L_OLS: float
+    V: float
+    F: float
+    H_bar: float
+    T_P: float = field(default=0.0)  # the temperature used, so a cache is self-describing
+
+    def tokens(self) -> Float64[np.ndarray, "n d"]:
+        """``Y`` flattened to n×d (the DDCL block's view of the tokens)."""
+        return arr(self.Y.reshape(-1, self.Y.shape[-1]))
+
+
+def forward(
+    params: ModelParams, cfg: LayerConfig, x: Float64[np.ndarray, "B T d_in"], labels: Int[np.ndarray, " B"]
+) -> ForwardCache:
+    """The whole layer and its loss ``L = L_task + λ_q L_q(Y, P)``, keeping every intermediate."""
+    check_params(params, cfg)
+    x_, labels_ = check_batch(cfg, x, labels)
+    X = layer_input(params, x_)
+    heads = {hid: head_forward(head, X) for hid, head in params.heads.items()}
+    U = arr(sum((hc.out for hc in heads.values()), start=np.zeros_like(X)))
+    Y = arr(X + U)
+    B, T, d = Y.shape
+    Y_flat = arr(Y.reshape(B * T, d))
+    D, Q, Z_flat = ddcl_block(Y_flat, params.P, cfg.T_P)
+    Z = arr(Z_flat.reshape(B, T, d))
+    z_bar, logits = readout(Z, params.W_c, params.b_c)
+    log_probs = log_softmax(logits)
+    L_task = cross_entropy(log_probs, labels_)
+    L_q = quantisation_loss(Y_flat, params.P, Q)
+    return ForwardCache(
+        x=x_,
+        labels=labels_,
+        X=X,
+        heads=MappingProxyType(heads),
+        U=U,
+        Y=Y,
+        D=D,
+        Q=Q,
+        Z=Z,
+        z_bar=z_bar,
+        logits=logits,
+        log_probs=log_probs,
+        L=L_task + cfg.lambda_q * L_q,
+        L_task=L_task,
+        L_q=L_q,
+        L_OLS=ols_loss(Y_flat, params.P, Q),
+        V=prototype_variance(params.P, Q),
+        F=free_energy(Y_flat, params.P, cfg.T_P),
+        H_bar=mean_entropy(Q),
+        T_P=cfg.T_P,
+    )
+
+
+def backward(params: ModelParams, cfg: LayerConfig, cache: ForwardCache) -> dict[str, F64Array]:
+    """``∂L/∂θ`` for every parameter, keyed like :func:`flatten` (hand-derived; see docs/model.md).
+
+    Order is the reverse of :func:`forward`: cross-entropy → readout → DDCL block (through ``Z`` and,
+    weighted by ``λ_q``, through ``L_q``; both differentiate ``Q``) → residual ``Y = X + U`` → heads →
+    input embedding.
+    """
+    check_params(params, cfg)
+    if not isinstance(cache, ForwardCache):
+        raise TypeError(f"cache: expected the ForwardCache returned by forward(), got {type(cache).__name__}")
+    if sorted(cache.heads) != sorted(params.heads) or cache.T_P != cfg.T_P:
+        raise ValueError(
+            f"cache: computed with heads {sorted(cache.heads)} and T_P = {cache.T_P}, but params have heads "
+            f"{sorted(params.heads)} and cfg.T_P = {cfg.T_P}; call forward() with these params and cfg"
+        )
+    if cache.Q.shape[1] != params.P.shape[1]:
+        raise ValueError(f"cache: computed with K = {cache.Q.shape[1]} prototypes, params have {params.P.shape[1]}")
+    B, T, d = cache.Y.shape
+    dlogits = cross_entropy_backward(cache.log_probs, cache.labels)
+    dZ, dW_c, db_c = readout_backward(cache.z_bar, params.W_c, dlogits, T)
+    Y_flat = cache.tokens()
+    dY_flat, dP = ddcl_block_backward(Y_flat, params.P, cache.Q, cfg.T_P, arr(dZ.reshape(B * T, d)))
+    if cfg.lambda_q != 0.0:
+        dY_q, dP_q = grad_quantisation_full(Y_flat, params.P, cfg.T_P)
+        dY_flat = arr(dY_flat + cfg.lambda_q * dY_q)
+        dP = arr(dP + cfg.lambda_q * dP_q)
+    dY = arr(dY_flat.reshape(B, T, d))
+    dX = dY.copy()  # the residual Y = X + U passes dY to X unchanged; U = Σ_h (head terms) gets dY
+    grads_heads: dict[str, F64Array] = {}
+    for hid, head in params.heads.items():
+        dX_h, g = head_backward(head, cache.X, cache.heads[hid], dY)
+        dX += dX_h
+        for name in HEAD_PARAM_NAMES:
+            grads_heads[head_param_name(hid, name)] = g[name]
+    dW_in, dE_pos = layer_input_backward(cache.x, dX)
+    return {"W_in": dW_in, "E_pos": dE_pos, **grads_heads, "P": dP, "W_c": dW_c, "b_c": db_c}
+
+
+def loss_and_gradients(
+    params: ModelParams, cfg: LayerConfig, x: Float64[np.ndarray, "B T d_in"], labels: Int[np.ndarray, " B"]
+) -> tuple[ForwardCache, dict[str, F64Array]]:
+    """:func:`forward` then :func:`backward` (what one training step needs)."""
+    cache = forward(params, cfg, x, labels)
+    return cache, backward(params, cfg, cache)
