@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
@@ -578,36 +578,39 @@ def ddcl_block_backward(
 
 
 def readout(
-    Z: Float64[np.ndarray, "B T d"], W_c: Float64[np.ndarray, "d C"], b_c: Float64[np.ndarray, " C"]
-) -> tuple[Float64[np.ndarray, "B d"], Float64[np.ndarray, "B C"]]:
+    Z: Float64[np.ndarray, "B T d"], W_c: Float64[np.ndarray, "d n_classes"], b_c: Float64[np.ndarray, " n_classes"]
+) -> tuple[Float64[np.ndarray, "B d"], Float64[np.ndarray, "B n_classes"]]:
     """Mean-pool over the sequence, then a linear classifier: ``(z̄, z̄ W_c + b_c)``."""
     z_bar = Z.mean(axis=1)
     return arr(z_bar), arr(z_bar @ W_c + b_c[None, :])
 
 
 def readout_backward(
-    z_bar: Float64[np.ndarray, "B d"], W_c: Float64[np.ndarray, "d C"], dlogits: Float64[np.ndarray, "B C"], T: int
-) -> tuple[Float64[np.ndarray, "B T d"], Float64[np.ndarray, "d C"], Float64[np.ndarray, " C"]]:
+    z_bar: Float64[np.ndarray, "B d"],
+    W_c: Float64[np.ndarray, "d n_classes"],
+    dlogits: Float64[np.ndarray, "B n_classes"],
+    T: int,
+) -> tuple[Float64[np.ndarray, "B T d"], Float64[np.ndarray, "d n_classes"], Float64[np.ndarray, " n_classes"]]:
     """``(∂L/∂Z, ∂L/∂W_c, ∂L/∂b_c)``: ``z̄ᵀ dlogits``, ``Σ_b dlogits``, and ``∂L/∂Z_{b,t} = (dlogits W_cᵀ)_b / T``."""
     dz_bar = dlogits @ W_c.T
     dZ = np.repeat(dz_bar[:, None, :] / T, T, axis=1)
     return arr(dZ), arr(z_bar.T @ dlogits), arr(dlogits.sum(axis=0))
 
 
-def log_softmax(logits: Float64[np.ndarray, "B C"]) -> Float64[np.ndarray, "B C"]:
+def log_softmax(logits: Float64[np.ndarray, "B n_classes"]) -> Float64[np.ndarray, "B n_classes"]:
     """``ℓ − max ℓ − log Σ exp(ℓ − max ℓ)`` per row (stabilised log-sum-exp)."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     return arr(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))
 
 
-def cross_entropy(log_probs: Float64[np.ndarray, "B C"], labels: Int[np.ndarray, " B"]) -> float:
+def cross_entropy(log_probs: Float64[np.ndarray, "B n_classes"], labels: Int[np.ndarray, " B"]) -> float:
     """``L_task = −(1/B) Σ_b log p_b[label_b]`` (mean over the batch)."""
     return -f64(np.mean(log_probs[np.arange(labels.shape[0]), labels]))
 
 
 def cross_entropy_backward(
-    log_probs: Float64[np.ndarray, "B C"], labels: Int[np.ndarray, " B"]
-) -> Float64[np.ndarray, "B C"]:
+    log_probs: Float64[np.ndarray, "B n_classes"], labels: Int[np.ndarray, " B"]
+) -> Float64[np.ndarray, "B n_classes"]:
     """``∂L_task/∂logits = (softmax(logits) − onehot(labels)) / B`` (step BP.5)."""
     B = labels.shape[0]
     G = np.exp(log_probs)
@@ -639,8 +642,8 @@ class ForwardCache:
     Q: Float64[np.ndarray, "n K"]
     Z: Float64[np.ndarray, "B T d"]
     z_bar: Float64[np.ndarray, "B d"]
-    logits: Float64[np.ndarray, "B C"]
-    log_probs: Float64[np.ndarray, "B C"]
+    logits: Float64[np.ndarray, "B n_classes"]
+    log_probs: Float64[np.ndarray, "B n_classes"]
     L: float
     L_task: float
     L_q: float
@@ -648,7 +651,7 @@ class ForwardCache:
     V: float
     F: float
     H_bar: float
-    T_P: float = field(default=0.0)  # the temperature used, so a cache is self-describing
+    T_P: float  # the temperature used, so that backward() can refuse a cache from another config
 
     def tokens(self) -> Float64[np.ndarray, "n d"]:
         """``Y`` flattened to n×d (the DDCL block's view of the tokens)."""

@@ -23,6 +23,9 @@ class InvariantResult:
     details: str = ""
 
     def __post_init__(self) -> None:
+        # Invariants often pass NumPy scalars; store plain floats so comparisons yield plain bools.
+        object.__setattr__(self, "value", float(self.value))
+        object.__setattr__(self, "bound", float(self.bound))
         if math.isnan(self.value) or math.isnan(self.bound):
             raise ValueError(f"InvariantResult({self.claim_id}/{self.check}): value and bound must not be NaN")
 

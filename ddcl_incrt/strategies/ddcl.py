@@ -1,0 +1,70 @@
+"""Hypothesis strategies for the DDCL block: tokens, prototypes, temperatures, assignments.
+
+Scales span ``10^-70 … 10^74`` per coordinate (squared distances up to ~1e150) and temperatures
+``10^-6 … 10^6``, with ``K = 1`` included: the extremes SPEC §6 asks the invariants to survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ddcl_incrt.strategies._caps import MAX_PROTOTYPES, MAX_TOKENS, MAX_WIDTH
+
+# Mostly moderate scales; sometimes the extremes.
+scale_exponents = st.one_of(st.integers(-3, 3), st.sampled_from([-70, 74]))
+temperatures = st.floats(-6.0, 6.0).map(lambda e: float(10.0**e))
+_unit = st.floats(-1.0, 1.0, allow_nan=False, allow_infinity=False)
+
+
+@dataclass(frozen=True)
+class DDCLProblem:
+    Y: np.ndarray  # n×d
+    P: np.ndarray  # d×K
+    T_P: float
+
+    @property
+    def K(self) -> int:
+        return int(self.P.shape[1])
+
+
+@st.composite
+def ddcl_problems(draw: st.DrawFn, *, min_K: int = 1, max_K: int = MAX_PROTOTYPES) -> DDCLProblem:
+    """Tokens and prototypes at one common scale, plus a temperature."""
+    n = draw(st.integers(1, MAX_TOKENS))
+    d = draw(st.integers(1, MAX_WIDTH))
+    K = draw(st.integers(min_K, max_K))
+    e = draw(scale_exponents)
+    Y = draw(hnp.arrays(np.float64, (n, d), elements=_unit)) * 10.0**e
+    P = draw(hnp.arrays(np.float64, (d, K), elements=_unit)) * 10.0**e
+    return DDCLProblem(Y=Y, P=P, T_P=draw(temperatures))
+
+
+@st.composite
+def row_stochastic(draw: st.DrawFn, n: int, K: int) -> np.ndarray:
+    """Any row-stochastic n×K matrix: dense rows, sparse rows and one-hot rows."""
+    W = draw(hnp.arrays(np.float64, (n, K), elements=st.floats(0.0, 1.0)))
+    hot = draw(hnp.arrays(np.bool_, (n,)))
+    pick = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, K - 1)))
+    W[hot] = 0.0
+    W[hot, pick[hot]] = 1.0
+    W[W.sum(axis=1) == 0.0, 0] = 1.0
+    return W / W.sum(axis=1, keepdims=True)
+
+
+@st.composite
+def dcl_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """``(Y_b, W, b, grad_P, eta)`` for the dual competitive layer."""
+    n_b = draw(st.integers(1, MAX_TOKENS))
+    d = draw(st.integers(1, MAX_WIDTH))
+    K = draw(st.integers(1, MAX_PROTOTYPES))
+    e = draw(st.integers(-3, 3))
+    Y_b = draw(hnp.arrays(np.float64, (n_b, d), elements=_unit)) * 10.0**e
+    W = draw(hnp.arrays(np.float64, (n_b, K), elements=_unit))
+    b = draw(hnp.arrays(np.float64, (K,), elements=_unit))
+    G = draw(hnp.arrays(np.float64, (d, K), elements=_unit))
+    eta = draw(st.floats(-4.0, 0.0).map(lambda x: float(10.0**x)))
+    return Y_b, W, b, G, eta

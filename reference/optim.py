@@ -1,0 +1,237 @@
+"""SGD and Adam over the flat parameter view, with one learning rate per parameter group.
+
+Groups come from :func:`reference.model.param_group`: ``prototypes`` (``P``), ``temperatures``
+(every ``heads.{id}.s``) and ``rest``. Separate rates let the prototypes learn faster than the encoder
+(claim R3's two time scales) and keep the log-temperatures on their own scale.
+
+The design is functional: an optimiser is a frozen, self-validating config with
+``init_state()`` and ``step(state, params, grads) -> (new_params, new_state)``; nothing is updated in
+place. State is keyed by parameter name, so the parameter set may change between steps:
+
+* a name seen for the first time (a grown head) starts with fresh state, and no other entry moves;
+* a name that disappeared (a pruned head) has its state dropped;
+* a parameter whose shape changed must have been resized explicitly first —
+  :func:`remove_state_column` does it for ``P`` when a prototype is pruned (the other columns keep
+  their moments). A silent reset would hide a bookkeeping error, so a shape mismatch raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Protocol, TypeVar
+
+import numpy as np
+
+from reference._arrays import F64Array, arr, check_array, check_index, check_positive
+from reference.model import ParamGroup, param_group
+
+# --------------------------------------------------------------------------------------------------
+# Learning rates per group, and the checks shared by both optimisers
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LearningRates:
+    """``η`` per parameter group (all > 0). ``uniform(η)`` gives every group the same rate."""
+
+    rest: float
+    prototypes: float
+    temperatures: float
+
+    def __post_init__(self) -> None:
+        for name in ("rest", "prototypes", "temperatures"):
+            object.__setattr__(self, name, check_positive(f"LearningRates.{name}", getattr(self, name)))
+
+    @classmethod
+    def uniform(cls, lr: float) -> LearningRates:
+        return cls(rest=lr, prototypes=lr, temperatures=lr)
+
+    def for_group(self, group: ParamGroup) -> float:
+        rates: dict[ParamGroup, float] = {
+            "rest": self.rest,
+            "prototypes": self.prototypes,
+            "temperatures": self.temperatures,
+        }
+        return rates[group]
+
+    def for_name(self, name: str) -> float:
+        """The rate of parameter ``name`` (raises for a name that is not a layer parameter)."""
+        return self.for_group(param_group(name))
+
+
+def _check_params_grads(params: Mapping[str, F64Array], grads: Mapping[str, F64Array]) -> None:
+    if sorted(params) != sorted(grads):
+        missing = sorted(set(params) - set(grads))
+        extra = sorted(set(grads) - set(params))
+        raise ValueError(f"grads: names must match params; missing {missing}, unexpected {extra}")
+    for name, p in params.items():
+        p_ = check_array(f"params[{name!r}]", p, np.ndim(p))
+        g_ = check_array(f"grads[{name!r}]", grads[name], p_.ndim)
+        if g_.shape != p_.shape:
+            raise ValueError(f"grads[{name!r}]: expected shape {p_.shape} (the parameter's), got {g_.shape}")
+        param_group(name)  # reject names that are not parameters of the layer
+
+
+# --------------------------------------------------------------------------------------------------
+# The protocol both optimisers satisfy
+# --------------------------------------------------------------------------------------------------
+
+StateT = TypeVar("StateT")
+
+
+class Optimizer(Protocol[StateT]):
+    """What a training loop needs: an initial state and a pure step."""
+
+    def init_state(self) -> StateT: ...
+
+    def step(
+        self, state: StateT, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
+    ) -> tuple[dict[str, F64Array], StateT]: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# SGD
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SGDState:
+    """SGD keeps no per-parameter state; only the number of steps taken, for reports."""
+
+    steps: int = 0
+
+
+@dataclass(frozen=True)
+class SGD:
+    """Plain gradient descent: ``p ← p − η_group(p) · g``."""
+
+    lr: LearningRates
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lr, LearningRates):
+            raise TypeError(f"lr: expected LearningRates, got {type(self.lr).__name__}")
+
+    def init_state(self) -> SGDState:
+        return SGDState()
+
+    def step(
+        self, state: SGDState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
+    ) -> tuple[dict[str, F64Array], SGDState]:
+        _check_params_grads(params, grads)
+        new = {name: arr(p - self.lr.for_name(name) * grads[name]) for name, p in params.items()}
+        return new, SGDState(steps=state.steps + 1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Adam
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdamMoments:
+    """Adam's state for one parameter: first/second moment estimates and its own step count.
+
+    The count is per parameter so a head grown at step 1000 gets the bias correction of a fresh
+    start (``t = 1``), not of step 1001, which would under-correct its zero-initialised moments.
+    """
+
+    m: F64Array
+    v: F64Array
+    t: int
+
+    def __post_init__(self) -> None:
+        if self.m.shape != self.v.shape:
+            raise ValueError(f"AdamMoments: m and v must have the same shape, got {self.m.shape} and {self.v.shape}")
+        if self.t < 0:
+            raise ValueError(f"AdamMoments.t: must be >= 0, got {self.t}")
+
+
+@dataclass(frozen=True)
+class AdamState:
+    """Per-parameter moments, keyed by flat parameter name (read-only mapping)."""
+
+    moments: Mapping[str, AdamMoments] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "moments", MappingProxyType(dict(self.moments)))
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam (Kingma & Ba) with bias correction and per-group rates:
+
+    ``m ← β₁m + (1−β₁)g``, ``v ← β₂v + (1−β₂)g²``, ``p ← p − η_group · m̂ / (√v̂ + ε)`` with
+    ``m̂ = m/(1−β₁ᵗ)``, ``v̂ = v/(1−β₂ᵗ)`` and ``t`` the parameter's own step count.
+    """
+
+    lr: LearningRates
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lr, LearningRates):
+            raise TypeError(f"lr: expected LearningRates, got {type(self.lr).__name__}")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"Adam.{name}: must be a real number in [0, 1), got {value!r}")
+        check_positive("Adam.eps", self.eps)
+
+    def init_state(self) -> AdamState:
+        return AdamState()
+
+    def step(
+        self, state: AdamState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
+    ) -> tuple[dict[str, F64Array], AdamState]:
+        _check_params_grads(params, grads)
+        if not isinstance(state, AdamState):
+            raise TypeError(f"state: expected AdamState, got {type(state).__name__}")
+        new_params: dict[str, F64Array] = {}
+        new_moments: dict[str, AdamMoments] = {}
+        for name, p in params.items():  # names absent from params are dropped with their state
+            g = grads[name]
+            old = state.moments.get(name)
+            if old is None:
+                old = AdamMoments(m=np.zeros_like(p), v=np.zeros_like(p), t=0)
+            elif old.m.shape != p.shape:
+                raise ValueError(
+                    f"state: moments of {name!r} have shape {old.m.shape} but the parameter has shape {p.shape}; "
+                    "resize the state with remove_state_column when a prototype is pruned"
+                )
+            t = old.t + 1
+            m = arr(self.beta1 * old.m + (1.0 - self.beta1) * g)
+            v = arr(self.beta2 * old.v + (1.0 - self.beta2) * g * g)
+            m_hat = m / (1.0 - self.beta1**t)
+            v_hat = v / (1.0 - self.beta2**t)
+            new_params[name] = arr(p - self.lr.for_name(name) * m_hat / (np.sqrt(v_hat) + self.eps))
+            new_moments[name] = AdamMoments(m=m, v=v, t=t)
+        return new_params, AdamState(moments=new_moments)
+
+
+# --------------------------------------------------------------------------------------------------
+# Resizing state when a prototype column is pruned
+# --------------------------------------------------------------------------------------------------
+
+S = TypeVar("S", SGDState, AdamState)
+
+
+def remove_state_column(state: S, name: str, column: int) -> S:
+    """The state with column ``column`` of parameter ``name`` removed (used for ``P`` on a prototype prune).
+
+    Every other parameter's state, and the other columns of ``name``, are unchanged. A parameter
+    without state yet (never stepped) is left as it is.
+    """
+    if isinstance(state, SGDState):
+        return state
+    param_group(name)
+    moments = state.moments.get(name)
+    if moments is None:
+        return state
+    if moments.m.ndim != 2:
+        raise ValueError(f"name: {name!r} is not a matrix parameter (its moments have shape {moments.m.shape})")
+    j = check_index("column", column, moments.m.shape[1])
+    resized = replace(moments, m=arr(np.delete(moments.m, j, axis=1)), v=arr(np.delete(moments.v, j, axis=1)))
+    return AdamState(moments={**state.moments, name: resized})

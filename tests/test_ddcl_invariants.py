@@ -1,0 +1,189 @@
+"""DDCL claims D1–D6: property tests over generated inputs, and planted violations that must fire."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from ddcl_incrt.strategies.ddcl import DDCLProblem, dcl_problems, ddcl_problems, row_stochastic
+from reference import ddcl
+from reference.invariants import ddcl as inv
+from reference.invariants.result import ClaimViolation, InvariantResult
+
+
+def _assert_hold(results: tuple[InvariantResult, ...]) -> None:
+    failed = [r.describe() for r in results if not r.holds]
+    assert not failed, "\n".join(failed)
+
+
+# --------------------------------------------------------------------------------------------------
+# Properties: every invariant holds on generated inputs (extreme scales and temperatures included)
+# --------------------------------------------------------------------------------------------------
+
+
+@given(problem=ddcl_problems(), data=st.data())
+def test_d1_holds_for_any_row_stochastic_Q(problem: DDCLProblem, data: st.DataObject) -> None:
+    Q = data.draw(row_stochastic(problem.Y.shape[0], problem.K))
+    _assert_hold(inv.d1_decomposition(Y=problem.Y, P=problem.P, Q=Q))
+
+
+@given(problem=ddcl_problems())
+def test_d1_holds_for_softmax_Q(problem: DDCLProblem) -> None:
+    Q = ddcl.assignments(problem.Y, problem.P, problem.T_P)
+    _assert_hold(inv.d1_decomposition(Y=problem.Y, P=problem.P, Q=Q))
+
+
+@given(problem=ddcl_problems())
+def test_d2_holds(problem: DDCLProblem) -> None:
+    _assert_hold(inv.d2_free_energy_gradients(Y=problem.Y, P=problem.P, T_P=problem.T_P))
+
+
+@given(problem=ddcl_problems(), eta=st.floats(1e-3, 0.999))
+def test_d3_holds_for_step_sizes_below_one(problem: DDCLProblem, eta: float) -> None:
+    _assert_hold(inv.d3_lyapunov(Y=problem.Y, P=problem.P, T_P=problem.T_P, eta=eta))
+
+
+@given(problem=ddcl_problems())
+def test_d4_holds_at_every_temperature(problem: DDCLProblem) -> None:
+    _assert_hold(inv.d4_anti_collapse(Y=problem.Y, K=problem.K, T_P=problem.T_P))
+
+
+@given(problem=ddcl_problems(min_K=2), data=st.data())
+def test_d5_holds(problem: DDCLProblem, data: st.DataObject) -> None:
+    j = data.draw(st.integers(0, problem.K - 1))
+    assume(inv.prototype_not_sole_owner(Y=problem.Y, P=problem.P, T_P=problem.T_P, j=j))
+    _assert_hold(inv.d5_prototype_pruning(Y=problem.Y, P=problem.P, T_P=problem.T_P, j=j))
+
+
+@given(problem=dcl_problems())
+def test_d6_holds(problem: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]) -> None:
+    Y_b, W, b, G, eta = problem
+    _assert_hold(inv.d6_dual_vanilla(Y_b=Y_b, W=W, b=b, grad_P=G, eta=eta))
+
+
+def test_d4_status_reports_instability_and_margin() -> None:
+    Y = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.5], [0.0, -0.5]])  # Cov: diag(1/2, 1/8)
+    status = inv.collapse_status(Y, 0.5)
+    assert status.T_c_free_energy == pytest.approx(1.0)
+    assert status.T_c_quantisation == pytest.approx(2.0)
+    assert status.unstable_free_energy and status.margin_free_energy == pytest.approx(0.5)
+    assert not inv.collapse_status(Y, 1.5).unstable_free_energy
+    assert inv.collapse_status(Y, 1.5).unstable_quantisation  # T_c < 1.5 < 2 T_c
+
+
+def test_d3_prototypes_stay_in_convex_hull_over_many_steps() -> None:
+    """Induction of D3's hull statement: after 30 steps with η = 1/2 each prototype is a convex
+    combination of the data and its initial position (checked by a feasibility LP)."""
+    from scipy.optimize import linprog
+
+    rng = np.random.default_rng(3)
+    Y = rng.normal(size=(10, 2))
+    P0 = rng.normal(size=(2, 3)) * 3.0
+    P = P0.copy()
+    for _ in range(30):
+        P = ddcl.prototype_step(Y, P, 0.7, 0.5)
+    for j in range(3):
+        points = np.vstack([Y, P0[:, j]])  # m×d
+        m = points.shape[0]
+        A_eq = np.vstack([points.T, np.ones((1, m))])
+        b_eq = np.concatenate([P[:, j], [1.0]])
+        res = linprog(np.zeros(m), A_eq=A_eq, b_eq=b_eq, bounds=[(0, None)] * m, method="highs")
+        assert res.status == 0, f"prototype {j} left the convex hull: {res.message}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted violations: a broken implementation (ops) must make each invariant fire, naming its claim
+# --------------------------------------------------------------------------------------------------
+
+RNG = np.random.default_rng(7)
+Y0 = RNG.normal(size=(8, 3))
+P0 = RNG.normal(size=(3, 4))
+T0 = 0.8
+
+
+def _broken(**overrides: object) -> inv.DDCLOps:
+    return dataclasses.replace(inv.REFERENCE_OPS, **overrides)  # type: ignore[arg-type]
+
+
+def _fires(results: tuple[InvariantResult, ...], claim: str, check_fragment: str) -> None:
+    failed = [r for r in results if not r.holds]
+    assert failed, f"{claim}: planted violation was not detected"
+    assert all(r.claim_id == claim for r in failed)
+    assert any(check_fragment in r.check for r in failed), [r.check for r in failed]
+
+
+def test_d1_fires_on_wrong_variance() -> None:
+    Q = ddcl.assignments(Y0, P0, T0)
+    ops = _broken(prototype_variance=lambda P, Q: ddcl.prototype_variance(P, Q) * (1 + 1e-9))
+    _fires(inv.d1_decomposition(Y=Y0, P=P0, Q=Q, ops=ops), "D1", "L_OLS + V")
+
+
+def test_d1_fires_on_negative_variance() -> None:
+    Q = np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3]]  # hard assignments: V = 0, so −1e-300 is the only error
+    ops = _broken(prototype_variance=lambda P, Q: -1e-300)
+    _fires(inv.d1_decomposition(Y=Y0, P=P0, Q=Q, ops=ops), "D1", "V ≥ 0")
+
+
+def test_d1_raises_claim_violation_naming_the_claim() -> None:
+    Q = ddcl.assignments(Y0, P0, T0)
+    ops = _broken(ols_loss=lambda Y, P, Q: ddcl.ols_loss(Y, P, Q) + 1e-6)
+    with pytest.raises(ClaimViolation, match=r"claim D1 violated"):
+        inv.d1_decomposition(Y=Y0, P=P0, Q=Q, ops=ops, raise_on_violation=True)
+
+
+def test_d2_fires_on_entropy_in_bits() -> None:
+    ops = _broken(mean_entropy=lambda Q: ddcl.mean_entropy(Q) / np.log(2.0))
+    _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "F + T_P")
+
+
+def test_d2_fires_on_gradient_missing_factor_two() -> None:
+    ops = _broken(grad_free_energy=lambda Y, P, T: tuple(0.5 * g for g in ddcl.grad_free_energy(Y, P, T)))
+    _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "∇_P F")
+
+
+def test_d2_fires_on_wrong_variance_gradient() -> None:
+    ops = _broken(grad_variance_fixed_Q=lambda P, Q: 2.0 * P @ (Q.T @ Q) / Q.shape[0])
+    _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "∇_P V")
+
+
+def test_d2_fires_on_non_psd_covariance() -> None:
+    ops = _broken(assignment_covariance=lambda Q: -np.eye(Q.shape[1]))
+    _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "Σ_q")
+
+
+def test_d3_fires_on_hessian_above_smoothness_bound() -> None:
+    ops = _broken(hessian_free_energy=lambda Y, P, T: ddcl.hessian_free_energy(Y, P, T) + 0.1 * np.eye(P.size))
+    _fires(inv.d3_lyapunov(Y=Y0, P=P0, T_P=T0, eta=0.3, ops=ops), "D3", "smoothness")
+
+
+def test_d3_fires_on_ascent_step() -> None:
+    ops = _broken(prototype_step=lambda Y, P, T, eta: P + eta * ddcl.grad_free_energy(Y, P, T)[1])
+    _fires(inv.d3_lyapunov(Y=Y0, P=P0, T_P=T0, eta=0.3, ops=ops), "D3", "descent")
+
+
+def test_d4_fires_on_wrong_hessian_at_collapse() -> None:
+    ops = _broken(hessian_quantisation=lambda Y, P, T: ddcl.hessian_free_energy(Y, P, T))  # misses the factor 2
+    _fires(inv.d4_anti_collapse(Y=Y0, K=3, T_P=T0, ops=ops), "D4", "∇²L_q")
+
+
+def test_d4_fires_on_nonzero_gradient_at_collapse() -> None:
+    def shifted(Y: np.ndarray, P: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
+        gY, gP = ddcl.grad_free_energy(Y, P, T)
+        return gY, gP + 1e-6
+
+    _fires(inv.d4_anti_collapse(Y=Y0, K=3, T_P=T0, ops=_broken(grad_free_energy=shifted)), "D4", "∇_P F")
+
+
+def test_d5_fires_when_removal_drops_the_wrong_prototype() -> None:
+    ops = _broken(remove_prototype=lambda P, j: ddcl.remove_prototype(P, (j + 1) % P.shape[1]))
+    _fires(inv.d5_prototype_pruning(Y=Y0, P=P0, T_P=T0, j=0, ops=ops), "D5", "ΔF")
+
+
+def test_d6_fires_when_step_ignores_bias() -> None:
+    ops = _broken(dcl_step=lambda Y_b, W, b, G, eta: (W - eta * Y_b @ G, b))
+    W, b = RNG.normal(size=(5, 4)), RNG.normal(size=4)
+    _fires(inv.d6_dual_vanilla(Y_b=Y0[:5], W=W, b=b, grad_P=P0, eta=0.1, ops=ops), "D6", "ΔP")
