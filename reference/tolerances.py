@@ -120,4 +120,7 @@ def accumulation_bound(m: int, scale: float, dtype: str = "float64") -> float:
         # check says nothing (callers report such results as uncertified rather than hide them).
         return float("inf")
     c = tolerance(dtype, CheckKind.INVARIANT).rtol
-    return c * gamma(m, dtype) * scale
+    # Gradual underflow adds an absolute error of at most one subnormal unit per operation (Higham's
+    # model fl(x op y) = (x op y)(1 + δ) + η, |η| ≤ smallest subnormal), which matters when scale ≈ 0.
+    eta = float(np.finfo(np.dtype(dtype)).smallest_subnormal)
+    return c * (gamma(m, dtype) * scale + m * eta)

@@ -70,7 +70,8 @@ def test_d4_status_reports_instability_and_margin() -> None:
     status = inv.collapse_status(Y, 0.5)
     assert status.T_c_free_energy == pytest.approx(1.0)
     assert status.T_c_quantisation == pytest.approx(2.0)
-    assert status.unstable_free_energy and status.margin_free_energy == pytest.approx(0.5)
+    assert status.unstable_free_energy
+    assert status.margin_free_energy == pytest.approx(0.5)
     assert not inv.collapse_status(Y, 1.5).unstable_free_energy
     assert inv.collapse_status(Y, 1.5).unstable_quantisation  # T_c < 1.5 < 2 T_c
 

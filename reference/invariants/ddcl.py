@@ -20,7 +20,7 @@ import numpy as np
 from reference import dcl, ddcl
 from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, f64
 from reference.invariants.result import InvariantResult, finish
-from reference.tolerances import accumulation_bound
+from reference.tolerances import accumulation_bound, gamma
 
 Arrays2 = tuple[F64Array, F64Array]
 
@@ -285,7 +285,17 @@ def d3_lyapunov(
     F0, F1 = ops.free_energy(Y, P, T), ops.free_energy(Y, P_next, T)
     g2 = f64(np.sum(g * g))
     D1 = ops.squared_distances(Y, P_next)
-    b_desc = accumulation_bound(_m(n, K, d), _scale_free_energy(D, T) + _scale_free_energy(D1, T) + g2 * (1 + step))
+    # The computed step itself is off by ‖δ‖ ≤ γ·√(dK)·s_step (P·n_j/n − YᵀQ/n cancels when p_j ≈ ȳ_j),
+    # which moves F by ≤ 2√(max D⁺)·‖δ‖ (+ ‖δ‖², second order).
+    s_step = f64(np.abs(P).max()) + 2.0 * step * (f64(np.abs(P).max()) + f64(np.abs(Y).max()))
+    s_move = 2.0 * math.sqrt(f64(D1.max()) * d * K) * s_step
+    # The computed gradient is off by ‖δg‖ ≤ γ·s_g (the same cancellation), so η(1−η)‖g‖² is off by
+    # ≤ η(1−η)(2‖g‖‖δg‖ + ‖δg‖²): the second-order term matters when g itself is rounding noise.
+    m_desc = _m(n, K, d)
+    s_g = 2.0 * math.sqrt(d * K) * (f64(np.abs(P).max()) + f64(np.abs(Y).max()))
+    s_g2 = step * abs(1.0 - step) * (2.0 * math.sqrt(g2) * s_g + gamma(m_desc) * s_g * s_g)
+    scale_desc = _scale_free_energy(D, T) + _scale_free_energy(D1, T) + g2 * (1 + step) + s_move + s_g2
+    b_desc = accumulation_bound(m_desc, scale_desc)
     shape = f"n={n}, d={d}, K={K}, T_P={T:.3g}, eta={step:.3g}"
     results = [
         InvariantResult("D3", "λ_max(∇²F − (2/n)diag(n_j)⊗I) (smoothness)", smooth_gap, b_hess, shape),

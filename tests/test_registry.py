@@ -1,0 +1,132 @@
+"""The claim registry: complete against SPEC §4, consistent with proofs_check and docs/theory.md, and
+every falsifier really drops its hypothesis and really breaks the conclusion."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from proofs_check import ALL_STEPS
+from reference.claims.records import Claim, Label
+from reference.claims.registry import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT.parent / "shared" / "SPEC.md"
+THEORY = ROOT / "docs" / "theory.md"
+
+# Claims that exist as records but are not implemented yet. Listed here on purpose, so that they cannot
+# be forgotten: implementing one means removing it from this set (the test fails until you do).
+NOT_YET_IMPLEMENTED = {"G1", "G2", "G3", "G4", "G5", "G6", "R1", "R2", "R3", "R4"}
+# proofs_check steps that support the model rather than one claim of SPEC §4 (backprop formulas).
+SUPPORTING_STEP_GROUPS = {"BP"}
+
+
+def test_registry_covers_every_claim_of_the_spec() -> None:
+    assert SPEC.exists(), f"SPEC.md expected beside the repository at {SPEC}"
+    spec_ids = set(re.findall(r"^- \*\*([DGR]\d) ", SPEC.read_text(), flags=re.MULTILINE))
+    assert spec_ids, "no claim ids parsed from SPEC.md"
+    assert set(REGISTRY) == spec_ids
+
+
+def test_not_yet_implemented_claims_are_listed() -> None:
+    assert {c.id for c in REGISTRY.values() if not c.implemented} == NOT_YET_IMPLEMENTED
+
+
+@pytest.mark.parametrize("claim", [c for c in REGISTRY.values() if c.implemented], ids=lambda c: c.id)
+def test_implemented_claims_are_complete(claim: Claim) -> None:
+    if claim.label is Label.PROVED:
+        assert claim.invariant is not None
+        assert claim.sympy_steps, f"{claim.id}: a proved claim needs sympy steps"
+        assert claim.hypotheses, f"{claim.id}: a proved claim states its hypotheses"
+    for name in claim.code:
+        module, _, attr = name.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), f"{claim.id}: {name} does not exist"
+
+
+def test_sympy_steps_match_proofs_check_both_ways() -> None:
+    step_ids = {s.id for s in ALL_STEPS}
+    assert len(step_ids) == len(ALL_STEPS), "duplicate step ids in proofs_check"
+    for claim in REGISTRY.values():
+        missing = set(claim.sympy_steps) - step_ids
+        assert not missing, f"{claim.id} names steps that proofs_check lacks: {missing}"
+        listed = {s.id for s in ALL_STEPS if s.claim == claim.id}
+        assert listed == set(claim.sympy_steps), f"{claim.id}: registry and proofs_check disagree"
+    orphans = {s.claim for s in ALL_STEPS} - set(REGISTRY) - SUPPORTING_STEP_GROUPS
+    assert not orphans, f"proofs_check steps of unknown claims: {orphans}"
+
+
+FALSIFIERS = [(c, f) for c in REGISTRY.values() for f in c.falsifiers]
+
+
+@pytest.mark.parametrize(
+    ("claim", "falsifier"), FALSIFIERS, ids=lambda x: getattr(x, "id", getattr(x, "hypothesis", ""))
+)
+def test_falsifiers_drop_exactly_one_hypothesis_and_break_the_conclusion(claim: Claim, falsifier: object) -> None:
+    from reference.claims.records import Falsifier
+
+    assert isinstance(falsifier, Falsifier)
+    ce = falsifier.run()
+    assert ce.claim_id == claim.id
+    assert ce.hypothesis_dropped == falsifier.hypothesis
+    holds = claim.hypotheses_hold(**ce.inputs)
+    assert holds[falsifier.hypothesis] is False, f"the counterexample satisfies {falsifier.hypothesis}"
+    others = {k: v for k, v in holds.items() if k != falsifier.hypothesis}
+    assert all(others.values()), f"the counterexample also violates {[k for k, v in others.items() if not v]}"
+    assert ce.conclusion_fails, f"{claim.id}: the conclusion held without {falsifier.hypothesis}: {ce.observed}"
+
+
+def test_proved_ddcl_claims_with_falsifiers_asked_for() -> None:
+    """The foundation issue asks for falsifiers of D3 (step size) and D4 (temperature)."""
+    assert "step_size_in_unit_interval" in {f.hypothesis for f in REGISTRY["D3"].falsifiers}
+    assert "temperature_below_critical" in {f.hypothesis for f in REGISTRY["D4"].falsifiers}
+
+
+# --------------------------------------------------------------------------------------------------
+# docs/theory.md agrees with the registry
+# --------------------------------------------------------------------------------------------------
+
+
+def _theory_rows() -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    for line in THEORY.read_text().splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if cells and re.fullmatch(r"[DGR]\d", cells[0]):
+            assert cells[0] not in rows, f"duplicate row {cells[0]} in docs/theory.md"
+            rows[cells[0]] = cells
+    return rows
+
+
+def _names(cell: str) -> set[str]:
+    return {x.strip().strip("`") for x in cell.split(",") if x.strip()}
+
+
+def test_theory_doc_has_one_row_per_claim_in_registry_order() -> None:
+    rows = _theory_rows()
+    assert list(rows) == list(REGISTRY)
+
+
+@pytest.mark.parametrize("claim", list(REGISTRY.values()), ids=lambda c: c.id)
+def test_theory_row_agrees_with_registry(claim: Claim) -> None:
+    cells = _theory_rows()[claim.id]
+    assert len(cells) == 9, f"{claim.id}: expected 9 columns, got {len(cells)}"
+    _, title, label, _statement, hypotheses, sketch, _code, steps, _tests = cells
+    assert title == claim.title
+    assert label == claim.label.value
+    assert _names(hypotheses) == {h.name for h in claim.hypotheses}
+    assert _names(steps) == set(claim.sympy_steps)
+    assert (sketch == "not yet implemented") == (not claim.implemented)
+
+
+def test_theory_row_parser_detects_a_disagreement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meta-test: a doc whose D1 label is wrong must fail the agreement check."""
+    broken = tmp_path / "theory.md"
+    broken.write_text(
+        THEORY.read_text().replace("| D1 | Decomposition | proved |", "| D1 | Decomposition | measured |")
+    )
+    monkeypatch.setattr(sys.modules[__name__], "THEORY", broken)
+    with pytest.raises(AssertionError):
+        test_theory_row_agrees_with_registry(REGISTRY["D1"])
