@@ -52,7 +52,8 @@ def row_stochastic(draw: st.DrawFn, n: int, K: int) -> np.ndarray:
     W[hot] = 0.0
     W[hot, pick[hot]] = 1.0
     W[W.sum(axis=1) == 0.0, 0] = 1.0
-    return W / W.sum(axis=1, keepdims=True)
+    out: np.ndarray = W / W.sum(axis=1, keepdims=True)
+    return out
 
 
 @st.composite
