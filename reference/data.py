@@ -1,0 +1,129 @@
+"""Data the project ships or generates (SPEC §5): nothing is downloaded at run time.
+
+* :func:`digits_sequences` — scikit-learn's bundled ``load_digits`` (1,797 8×8 images, 10 classes),
+  each image a sequence of ``T = 8`` row-tokens with ``d_in = 8`` features (pixel values / 16), split
+  stratified and seeded into train and test.
+* :func:`planted_offsets` — a sequence task with a planted number of needed attention heads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from jaxtyping import Float64, Int64
+
+from reference._arrays import check_array
+
+
+@dataclass(frozen=True)
+class SequenceDataset:
+    """A classification task on sequences: ``x`` is ``B×T×d_in`` float64, ``labels`` int64 in [0, C)."""
+
+    name: str
+    x_train: Float64[np.ndarray, "B T d_in"]
+    labels_train: Int64[np.ndarray, " B"]
+    x_test: Float64[np.ndarray, "B2 T d_in"]
+    labels_test: Int64[np.ndarray, " B2"]
+    n_classes: int
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("x_train", "x_test"):
+            check_array(name, getattr(self, name), 3)
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(f"x_test: shape {self.x_test.shape} does not match x_train {self.x_train.shape}")
+        for name, x in (("labels_train", self.x_train), ("labels_test", self.x_test)):
+            lab = getattr(self, name)
+            if not isinstance(lab, np.ndarray) or lab.dtype != np.int64 or lab.shape != (x.shape[0],):
+                raise TypeError(f"{name}: expected int64 array of shape ({x.shape[0]},)")
+            if lab.size and (lab.min() < 0 or lab.max() >= self.n_classes):
+                raise ValueError(f"{name}: labels must lie in [0, {self.n_classes})")
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def d_in(self) -> int:
+        return int(self.x_train.shape[2])
+
+
+def digits_sequences(*, test_fraction: float = 0.25, seed: int = 0) -> SequenceDataset:
+    """Digits as 8-token sequences (row ``r`` of the image is token ``r``), stratified split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction: must lie in (0, 1), got {test_fraction}")
+    bunch = load_digits()
+    x = np.asarray(bunch.images, dtype=np.float64) / 16.0  # 1797×8×8, values in [0, 1]
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    idx_train, idx_test = train_test_split(
+        np.arange(labels.size), test_size=test_fraction, stratify=labels, random_state=seed
+    )
+    return SequenceDataset(
+        name="digits",
+        x_train=x[idx_train],
+        labels_train=labels[idx_train],
+        x_test=x[idx_test],
+        labels_test=labels[idx_test],
+        n_classes=10,
+        meta={"source": "sklearn.datasets.load_digits", "seed": seed, "test_fraction": test_fraction},
+    )
+
+
+def planted_offsets(
+    *,
+    n_train: int = 512,
+    n_test: int = 256,
+    seq_len: int = 8,
+    d_in: int = 6,
+    offsets: tuple[int, ...] = (1, 3),
+    rng: np.random.Generator,
+) -> SequenceDataset:
+    """A task whose label needs ``m = len(offsets)`` distinct attention patterns.
+
+    Tokens ``x_t ~ N(0, I)``. For each planted offset ``o_k`` there is a pair of unit directions
+    ``(a_k, b_k)`` (all ``a``'s and ``b``'s mutually orthogonal, so ``d_in ≥ 2m``), and the score
+    ``s = Σ_k Σ_t ⟨a_k, x_t⟩ ⟨b_k, x_{t−o_k}⟩`` (indices cyclic). The label is ``1[s > 0]``.
+
+    Why ``m`` heads are needed: computing term ``k`` requires every position ``t`` to read the token at
+    ``t − o_k``. One softmax head gives each query one attention distribution over positions, so within
+    one head a query cannot read two different relative positions separately: it reads their mixture,
+    and the product structure ``⟨a_k, x_t⟩⟨b_k, x_{t−o_k}⟩`` for different ``k`` cannot be separated
+    from the mixture (the ``b_k`` components of different offsets are independent Gaussians). ``m``
+    heads, one per offset, suffice: head ``k`` attends from ``t`` to ``t − o_k`` and writes ``⟨b_k, ·⟩``.
+    The planted count is therefore ``m`` heads. INCRT starts from one head, so the planted final head
+    count is ``m`` (``m − 1`` births). This is an argument about what the *task* needs; whether INCRT's
+    growth statistic finds it is what the experiment measures.
+    """
+    m = len(offsets)
+    if m < 1 or len(set(offsets)) != m or any(not 0 < o < seq_len for o in offsets):
+        raise ValueError(f"offsets: need distinct integers in [1, seq_len), got {offsets}")
+    if d_in < 2 * m:
+        raise ValueError(f"d_in: need d_in >= 2·len(offsets) = {2 * m} for orthogonal directions, got {d_in}")
+    for name, v in (("n_train", n_train), ("n_test", n_test)):
+        if v < 1:
+            raise ValueError(f"{name}: must be >= 1, got {v}")
+    basis, _ = np.linalg.qr(rng.standard_normal((d_in, d_in)))
+    a, b = basis[:, :m], basis[:, m : 2 * m]
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.standard_normal((count, seq_len, d_in))
+        s = np.zeros(count)
+        for k, o in enumerate(offsets):
+            s += np.einsum("bt,bt->b", x @ a[:, k], np.roll(x, o, axis=1) @ b[:, k])
+        return x, (s > 0.0).astype(np.int64)
+
+    x_train, l_train = draw(n_train)
+    x_test, l_test = draw(n_test)
+    return SequenceDataset(
+        name="planted-offsets",
+        x_train=x_train,
+        labels_train=l_train,
+        x_test=x_test,
+        labels_test=l_test,
+        n_classes=2,
+        meta={"offsets": offsets, "planted_heads": m},
+    )
