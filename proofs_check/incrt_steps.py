@@ -1,7 +1,638 @@
-"""Symbolic steps for incrt claims (filled in by the issue that implements them)."""
+"""Symbolic steps for the INCRT claims G1–G6 (SPEC §4), checked with sympy and against ``reference``.
+
+Pattern (nerva-sympy, STYLE.md): tiny symbolic sizes (d ≤ 3, m ≤ 2), symbols with declared
+assumptions, equality as ``is_zero(lhs − rhs)``. Unit vectors and rotations use the *rational*
+(stereographic / Cayley) parametrisations, e.g. ``((1 − t²)/(1 + t²), 2t/(1 + t²))``, so every
+identity is one of rational functions and ``cancel`` decides it without trigonometric simplification.
+Identities that need a hypothesis (``QᵀQ = I``) are proved in the form "``expr = Q(QᵀQ − I)Qᵀ``" for a
+*general* ``Q``, which vanishes under the hypothesis. Each step then evaluates the same statement at
+a seeded float64 point through the ``reference`` functions, within the float64 VALUE tolerance of
+:mod:`reference.tolerances` scaled by the magnitude of the compared quantities.
+
+``reference`` functions are looked up through their module at run time (``ri.residual_operator``), so
+a test can plant a violation by monkeypatching one and watch the step fail.
+"""
 
 from __future__ import annotations
 
-from proofs_check.core import Step
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
-STEPS: tuple[Step, ...] = ()
+import numpy as np
+import sympy as sp
+from numpy.typing import NDArray
+
+from proofs_check.core import Step, StepOutcome, is_zero
+from reference import ddcl as rd
+from reference import incrt as ri
+from reference.invariants import incrt as rinv
+from reference.tolerances import CheckKind, tolerance
+
+F64: TypeAlias = NDArray[np.float64]
+Sym: TypeAlias = Any  # sympy ships no type information
+
+# --------------------------------------------------------------------------------------------------
+# Bookkeeping
+# --------------------------------------------------------------------------------------------------
+
+
+def _bound(magnitude: float) -> float:
+    tol = tolerance("float64", CheckKind.VALUE)
+    return tol.atol + tol.rtol * magnitude
+
+
+def _f(value: object) -> F64:
+    return np.asarray(value, dtype=np.float64)
+
+
+def _max_abs(value: F64) -> float:
+    return float(np.max(np.abs(value))) if value.size else 0.0
+
+
+@dataclass
+class _Checks:
+    symbolic: list[tuple[str, bool]] = field(default_factory=list)
+    numeric: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def zero(self, name: str, expr: Sym) -> None:
+        self.symbolic.append((name, bool(is_zero(expr))))
+
+    def close(self, name: str, value: object, reference: object, *, scale: float = 0.0) -> None:
+        a, b = _f(value), _f(reference)
+        if a.shape != b.shape:
+            self.numeric.append((f"{name} (shape {a.shape} vs {b.shape})", float("inf"), 0.0))
+            return
+        err = _max_abs(a - b)
+        self.numeric.append((name, err if np.isfinite(err) else float("inf"), _bound(max(_max_abs(b), scale))))
+
+    def at_most(self, name: str, value: float, limit: float, *, scale: float) -> None:
+        excess = value - limit
+        self.numeric.append((name, max(0.0, excess) if np.isfinite(excess) else float("inf"), _bound(scale)))
+
+    def outcome(self) -> StepOutcome:
+        failed = [n for n, ok in self.symbolic if not ok]
+        worst = max(self.numeric, key=lambda c: c[1] / c[2] if c[2] > 0 else float("inf")) if self.numeric else (
+            "no numeric comparison", float("inf"), 0.0)
+        name, err, bound = worst
+        detail = (f"symbolic {len(self.symbolic) - len(failed)}/{len(self.symbolic)} ok"
+                  + (f" (failed: {', '.join(failed)})" if failed else "")
+                  + f"; {len(self.numeric)} numeric checks, worst: {name}: {err:.3e} vs bound {bound:.3e}")
+        return StepOutcome(symbolic_ok=not failed and bool(self.symbolic), numeric_error=err,
+                           numeric_bound=bound, detail=detail)
+
+
+def _rng(step_id: str) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(step_id.encode()))
+
+
+def _matrix(name: str, rows: int, cols: int) -> Sym:
+    return sp.Matrix(rows, cols, lambda r, c: sp.Symbol(f"{name}_{r}{c}", real=True))
+
+
+def _symmetric(name: str, d: int) -> Sym:
+    return sp.Matrix(d, d, lambda r, c: sp.Symbol(f"{name}_{min(r, c)}{max(r, c)}", real=True))
+
+
+def _antisymmetric(name: str, d: int) -> Sym:
+    def entry(r: int, c: int) -> Sym:
+        if r == c:
+            return sp.Integer(0)
+        s = sp.Symbol(f"{name}_{min(r, c)}{max(r, c)}", real=True)
+        return s if r < c else -s
+
+    return sp.Matrix(d, d, entry)
+
+
+def _unit2(t: Sym) -> Sym:
+    """A unit vector of R² (every one but ``(−1, 0)``) as a rational function of ``t``."""
+    return sp.Matrix([(1 - t**2) / (1 + t**2), 2 * t / (1 + t**2)])
+
+
+def _rotation2(t: Sym) -> Sym:
+    """The rotation of R² with first column :func:`_unit2` (Cayley parametrisation)."""
+    c, s = _unit2(t)
+    return sp.Matrix([[c, -s], [s, c]])
+
+
+def _rot3_z(t: Sym) -> Sym:
+    """Rotation about the third axis, rational in ``t``."""
+    R2 = _rotation2(t)
+    return sp.Matrix([[R2[0, 0], R2[0, 1], 0], [R2[1, 0], R2[1, 1], 0], [0, 0, 1]])
+
+
+def _planted(rng: np.random.Generator, lam: list[float]) -> F64:
+    Q, Rr = np.linalg.qr(rng.standard_normal((len(lam), len(lam))))
+    V = Q * np.sign(np.diag(Rr))[None, :]
+    A = (V * np.asarray(lam)[None, :]) @ V.T
+    return _f(0.5 * (A + A.T))
+
+
+def _orthonormal(rng: np.random.Generator, d: int, m: int) -> F64:
+    Q, Rr = np.linalg.qr(rng.standard_normal((d, m)))
+    return _f(Q * np.sign(np.diag(Rr))[None, :])
+
+
+def _sym_num(rng: np.random.Generator, d: int) -> F64:
+    G = rng.standard_normal((d, d))
+    return _f(0.5 * (G + G.T))
+
+
+def _psd(rng: np.random.Generator, d: int) -> F64:
+    return ri.second_moment(_f(rng.standard_normal((3 * d, d))))
+
+
+def _anti(rng: np.random.Generator, d: int) -> F64:
+    return ri.antisymmetric_part(_f(rng.standard_normal((d, d))))
+
+
+def _subs(expr: Sym, values: Mapping[Sym, float]) -> F64:
+    return _f(np.asarray(expr.subs(dict(values)).evalf(), dtype=np.float64))
+
+
+# --------------------------------------------------------------------------------------------------
+# G1 Finite termination
+# --------------------------------------------------------------------------------------------------
+
+
+def _run_g1_1() -> StepOutcome:
+    ch = _Checks()
+    Q = _matrix("q", 3, 2)
+    Pi = sp.eye(3) - Q * Q.T
+    ch.zero("Π⊥ symmetric", Pi.T - Pi)
+    ch.zero("Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ (zero when QᵀQ = I)", Pi * Pi - Pi - Q * (Q.T * Q - sp.eye(2)) * Q.T)
+    rng = _rng("G1.1")
+    Qn = _orthonormal(rng, 5, 2)
+    P = ri.complement_projector(Qn)
+    ch.close("Π⊥ = Π⊥ᵀ (reference)", P, P.T)
+    ch.close("Π⊥² = Π⊥ (reference)", P @ P, P, scale=1.0)
+    return ch.outcome()
+
+
+def _run_g1_2() -> StepOutcome:
+    ch = _Checks()
+    Q = _matrix("q", 3, 2)
+    S = _symmetric("s", 3)
+    Pi = sp.eye(3) - Q * Q.T
+    A_res = Pi * S * Pi
+    ch.zero("A_res symmetric for symmetric S", A_res.T - A_res)
+    ch.zero("A_res Q = Π⊥ S Q (I − QᵀQ) (zero when QᵀQ = I)", A_res * Q - Pi * S * Q * (sp.eye(2) - Q.T * Q))
+    ch.zero("Qᵀ A_res = (I − QᵀQ) Qᵀ S Π⊥", Q.T * A_res - (sp.eye(2) - Q.T * Q) * Q.T * S * Pi)
+    rng = _rng("G1.2")
+    C, M, Qn = _psd(rng, 5), _anti(rng, 5), _orthonormal(rng, 5, 2)
+    A = ri.residual_operator(C, M, Qn)
+    scale = float(np.linalg.norm(C) * np.linalg.norm(M))
+    ch.close("A_res Q_cap = 0 (reference)", A @ Qn, np.zeros((5, 2)), scale=scale)
+    ch.close("A_res = A_resᵀ (reference)", A, A.T)
+    return ch.outcome()
+
+
+def _run_g1_3() -> StepOutcome:
+    ch = _Checks()
+    # u with A_res u = λu, λ ≠ 0: λ Qᵀu = Qᵀ A_res u = 0 (G1.2), so Qᵀu = 0; then [Q u] is orthonormal.
+    Q = _matrix("q", 3, 2)
+    u = _matrix("u", 3, 1)
+    QU = Q.row_join(u)
+    gram = QU.T * QU
+    block = sp.Matrix(sp.BlockMatrix([[Q.T * Q, Q.T * u], [u.T * Q, u.T * u]]))
+    ch.zero("Gram([Q u]) = [[QᵀQ, Qᵀu], [uᵀQ, uᵀu]]", gram - block)
+    lam = sp.Symbol("lambda", nonzero=True)
+    Qtu = sp.Matrix(2, 1, lambda r, _: sp.Symbol(f"c_{r}", real=True))
+    # Qᵀ A_res u = 0 and A_res u = λu give λ·Qᵀu = 0, whose only solution for λ ≠ 0 is Qᵀu = 0.
+    sol = sp.solve(list(lam * Qtu), list(Qtu), dict=True)
+    ch.symbolic.append(("λ·Qᵀu = 0 with λ ≠ 0 forces Qᵀu = 0", sol == [{Qtu[0]: 0, Qtu[1]: 0}]))
+    rng = _rng("G1.3")
+    A = _planted(rng, [3.0, 2.0, 0.5, -1.0, -2.0])
+    cap = ri.greedy_capture(A, 1.0)
+    ext = ri.exact_extremes(ri.deflate(A, cap.Q_cap[:, :1]))
+    ch.close("Q_capᵀu₊ = 0 after one growth (reference)", cap.Q_cap[:, :1].T @ ext.u_max, np.zeros(1), scale=1.0)
+    ch.close("Q_capᵀQ_cap = I (reference)", cap.Q_cap.T @ cap.Q_cap, np.eye(cap.m))
+    return ch.outcome()
+
+
+# --------------------------------------------------------------------------------------------------
+# G2 Spectral ordering
+# --------------------------------------------------------------------------------------------------
+
+_t = sp.Symbol("t", real=True)
+_l1, _l2, _l3 = sp.symbols("lambda_1 lambda_2 lambda_3", real=True)
+
+
+def _deflated() -> tuple[Sym, Sym, Sym]:
+    V = _rot3_z(_t)
+    A = V * sp.diag(_l1, _l2, _l3) * V.T
+    v1 = V[:, 0]
+    Pi = sp.eye(3) - v1 * v1.T
+    return V, A, Pi * A * Pi
+
+
+def _run_g2_1() -> StepOutcome:
+    ch = _Checks()
+    V, A, D = _deflated()
+    ch.zero("A v_i = λ_i v_i (planted)", A * V[:, 1] - _l2 * V[:, 1])
+    ch.zero("Π⊥AΠ⊥ v_1 = 0", D * V[:, 0])
+    ch.zero("Π⊥AΠ⊥ v_2 = λ_2 v_2", D * V[:, 1] - _l2 * V[:, 1])
+    ch.zero("Π⊥AΠ⊥ v_3 = λ_3 v_3", D * V[:, 2] - _l3 * V[:, 2])
+    rng = _rng("G2.1")
+    lam = [3.0, 1.5, 0.5, -1.0]
+    A_n = _planted(rng, lam)
+    _, Vn = np.linalg.eigh(A_n)
+    v1 = _f(Vn[:, -1:])
+    Dn = ri.deflate(A_n, v1)
+    ch.close("deflated spectrum {0, λ_2, …} (reference)", np.sort(np.linalg.eigvalsh(Dn)),
+             np.sort([0.0, *lam[1:]]), scale=3.0)
+    return ch.outcome()
+
+
+def _run_g2_2() -> StepOutcome:
+    ch = _Checks()
+    _, _, D = _deflated()
+    x = sp.Symbol("x")
+    ch.zero("det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3)", (x * sp.eye(3) - D).det() - x * (x - _l2) * (x - _l3))
+    rng = _rng("G2.2")
+    lam = [3.0, 2.0, 1.2, -0.5, -2.0]
+    cap = ri.greedy_capture(_planted(rng, lam), 1.0)
+    ch.close("births = λ_1, λ_2, λ_3 in order (reference)", np.asarray(cap.lam_births), np.asarray(lam[:3]))
+    return ch.outcome()
+
+
+# --------------------------------------------------------------------------------------------------
+# G3 Minimality
+# --------------------------------------------------------------------------------------------------
+
+
+def _run_g3_1() -> StepOutcome:
+    ch = _Checks()
+    # Cauchy interlacing, d = 3, m = 1, eigenbasis coordinates: for any q, w = (q_2, −q_1, 0) ⟂ q lies
+    # in span(v_1, v_2) and wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2² ≥ 0, so λ_max(compression to q⊥) ≥ λ_2.
+    q = sp.Matrix(sp.symbols("q_1 q_2 q_3", real=True))
+    w = sp.Matrix([q[1], -q[0], 0])
+    A = sp.diag(_l1, _l2, _l3)
+    ch.zero("qᵀw = 0", (q.T * w)[0])
+    ch.zero("wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2²", (w.T * A * w)[0] - _l2 * (w.T * w)[0] - (_l1 - _l2) * q[1] ** 2)
+    rng = _rng("G3.1")
+    lam = [2.5, 1.5, 0.2, -1.0]
+    A_n = _planted(rng, lam)
+    for m in (1, 2):
+        best, _ = rinv.brute_force_min_residual(A_n, m, rng=rng, n_random=16)
+        ch.at_most(f"λ_{m + 1}(A) ≤ min λ_max(Π⊥AΠ⊥) over {m}-sets (reference)", lam[m], best, scale=2.5)
+    return ch.outcome()
+
+
+def _run_g3_2() -> StepOutcome:
+    ch = _Checks()
+    # Sufficiency of the top m* eigenvectors (m* = 1, d = 3): for w ⟂ v_1, wᵀAw ≤ λ_2 wᵀw.
+    w2, w3 = sp.symbols("w_2 w_3", real=True)
+    w = sp.Matrix([0, w2, w3])
+    A = sp.diag(_l1, _l2, _l3)
+    ch.zero("λ_2 wᵀw − wᵀAw = (λ_2 − λ_3) w_3² for w ⟂ v_1",
+            _l2 * (w.T * w)[0] - (w.T * A * w)[0] - (_l2 - _l3) * w3**2)
+    rng = _rng("G3.2")
+    lam = [2.5, 1.5, 0.2, -1.0]
+    A_n = _planted(rng, lam)
+    _, V = np.linalg.eigh(A_n)
+    ch.close("λ_max after capturing the top 2 eigenvectors = max(λ_3, 0) (reference)",
+             rinv.residual_top(A_n, _f(V[:, ::-1][:, :2].copy())), lam[2], scale=2.5)
+    return ch.outcome()
+
+
+# --------------------------------------------------------------------------------------------------
+# G4 Uniqueness
+# --------------------------------------------------------------------------------------------------
+
+
+def _run_g4_1() -> StepOutcome:
+    ch = _Checks()
+    lam, mu = sp.symbols("lambda mu", real=True)
+    A = sp.diag(lam, lam, mu)
+    c, s = _unit2(_t)
+    u = sp.Matrix([c, s, 0])
+    u_perp = sp.Matrix([-s, c, 0])
+    ch.zero("every unit u in the repeated eigenspace is an eigenvector", A * u - lam * u)
+    Pi = sp.eye(3) - u * u.T
+    ch.zero("after capturing u, the next birth is u⊥ in the same eigenspace", Pi * A * Pi * u_perp - lam * u_perp)
+    rng = _rng("G4.1")
+    A_n = _planted(rng, [2.0, 2.0, 0.5, -1.0])
+    runs = [ri.greedy_capture_tracked(A_n, 1.0, rng=np.random.default_rng(s), n_steps=300) for s in (1, 2)]
+    for k, run in enumerate(runs):
+        u_n = run.Q_cap[:, 0]
+        ch.close(f"run {k}: Aû = 2û (reference)", A_n @ u_n, 2.0 * u_n, scale=2.0)
+    ch.close("both runs span the same eigenspace (reference)", runs[0].Q_cap @ runs[0].Q_cap.T,
+             runs[1].Q_cap @ runs[1].Q_cap.T, scale=1.0)
+    return ch.outcome()
+
+
+def _run_g4_2() -> StepOutcome:
+    ch = _Checks()
+    a, b, c_ = sp.symbols("a b c", real=True)
+    A = sp.diag(a, b, c_)
+    co, si = _unit2(_t)
+    W = sp.Matrix([[0, -si], [1, 0], [0, co]])  # orthonormal basis of q⊥, q = (co, 0, si)
+    ch.zero("Wᵀ W = I", W.T * W - sp.eye(2))
+    ch.zero("compression to q⊥ = diag(b, a·si² + c·co²)", W.T * A * W - sp.diag(b, a * si**2 + c_ * co**2))
+    # Numeric: A = diag(3, 0.5, −10), θ = 1: q at angle 0.3 from e_1 also makes λ_max ≤ θ.
+    A_n = _f(np.diag([3.0, 0.5, -10.0]))
+    phi = 0.3
+    q = _f(np.array([[np.cos(phi)], [0.0], [np.sin(phi)]]))
+    expected = max(0.5, 3.0 * np.sin(phi) ** 2 - 10.0 * np.cos(phi) ** 2, 0.0)
+    ch.close("λ_max(Π⊥AΠ⊥) for a non-eigenvector q (reference)", rinv.residual_top(A_n, q), expected, scale=10.0)
+    ch.at_most("…and it is sufficient for θ = 1 (reference)", rinv.residual_top(A_n, q), 1.0, scale=10.0)
+    return ch.outcome()
+
+
+# --------------------------------------------------------------------------------------------------
+# G5 Pruning safety
+# --------------------------------------------------------------------------------------------------
+
+
+def _run_g5_1() -> StepOutcome:
+    ch = _Checks()
+    C = _symmetric("c", 3)
+    M = _antisymmetric("m", 3)
+    S = (C * M + (C * M).T) / 2
+    ch.zero("½(C M_a + (C M_a)ᵀ) = ½(C M_a + M_aᵀ C)", S - (C * M + M.T * C) / 2)
+    ch.zero("… = ½[C, M_a]", S - (C * M - M * C) / 2)
+    ch.zero("[C, M_a] symmetric", (C * M - M * C).T - (C * M - M * C))
+    ch.zero("tr [C, M_a] = 0", (C * M - M * C).trace())
+    rng = _rng("G5.1")
+    Cn, Mn = _psd(rng, 4), _anti(rng, 4)
+    ch.close("commutator_form = ½(CM − MC) (reference)", ri.commutator_form(Cn, Mn), 0.5 * (Cn @ Mn - Mn @ Cn),
+             scale=float(np.linalg.norm(Cn) * np.linalg.norm(Mn)))
+    return ch.outcome()
+
+
+def _run_g5_2() -> StepOutcome:
+    ch = _Checks()
+    C = _symmetric("c", 3)
+    M, Mh = _antisymmetric("m", 3), _antisymmetric("h", 3)
+    Q = _matrix("q", 3, 1)
+    Pi = sp.eye(3) - Q * Q.T
+
+    def a_res(Ma: Sym) -> Sym:
+        return Pi * (C * Ma - Ma * C) / 2 * Pi
+
+    ch.zero("A_res(M_a − M_a^h) − A_res(M_a) = −Π⊥½[C, M_a^h]Π⊥", a_res(M - Mh) - a_res(M) + a_res(Mh))
+    rng = _rng("G5.2")
+    Cn, Mn, Mh_n, Qn = _psd(rng, 4), _anti(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 1)
+    before = ri.residual_operator(Cn, _f(Mn + Mh_n), Qn)
+    after = ri.residual_operator(Cn, Mn, Qn)
+    ch.close("removal delta (reference)", after - before, -ri.residual_operator(Cn, Mh_n, Qn),
+             scale=float(np.linalg.norm(Cn) * (np.linalg.norm(Mn) + np.linalg.norm(Mh_n))))
+    return ch.outcome()
+
+
+def _run_g5_3() -> StepOutcome:
+    ch = _Checks()
+    C = _symmetric("c", 3)
+    M = _antisymmetric("m", 3)
+    ch.zero("M_a C = −(C M_a)ᵀ, so ‖M_a C‖_2 = ‖C M_a‖_2", M * C + (C * M).T)
+    rng = _rng("G5.3")
+    Cn, Mn, Qn = _psd(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 2)
+    G = ri.head_strength(Cn, Mn)
+    ch.close("‖M C‖_2 = ‖C M‖_2 (reference)", np.linalg.norm(Mn @ Cn, 2), np.linalg.norm(Cn @ Mn, 2))
+    ch.at_most("‖Π⊥½[C, M]Π⊥‖_2 ≤ G_h (reference)", float(np.linalg.norm(ri.residual_operator(Cn, Mn, Qn), 2)), G,
+               scale=G)
+    return ch.outcome()
+
+
+def _run_g5_4() -> StepOutcome:
+    ch = _Checks()
+    X = _matrix("x", 2, 2)
+    G = X.T * X
+    tr, det = G.trace(), G.det()
+    disc = sp.sqrt(tr**2 - 4 * det)
+    lp, lm = (tr + disc) / 2, (tr - disc) / 2
+    ch.zero("λ₊ + λ₋ = tr(XᵀX) = ‖X‖_F²", lp + lm - (X.T * X).trace())
+    ch.zero("λ₊ λ₋ = det(X)² ≥ 0, so λ₋ ≥ 0 and ‖X‖_2² = λ₊ ≤ ‖X‖_F²", sp.expand(lp * lm) - X.det() ** 2)
+    rng = _rng("G5.4")
+    Xn = _f(rng.standard_normal((4, 4)))
+    ch.at_most("‖X‖_2 ≤ ‖X‖_F (reference)", float(np.linalg.norm(Xn, 2)), ri.frobenius(Xn),
+               scale=ri.frobenius(Xn))
+    return ch.outcome()
+
+
+def _run_g5_5() -> StepOutcome:
+    ch = _Checks()
+    a = sp.Symbol("a", real=True)
+    y1, y2 = _matrix("y", 2, 1), _matrix("z", 2, 1)
+    mix = a * y1 + (1 - a) * y2
+
+    def sq(v: Sym) -> Sym:
+        return (v.T * v)[0]
+
+    ch.zero("a‖y_1‖² + (1−a)‖y_2‖² − ‖a y_1 + (1−a) y_2‖² = a(1−a)‖y_1 − y_2‖²",
+            a * sq(y1) + (1 - a) * sq(y2) - sq(mix) - a * (1 - a) * sq(y1 - y2))
+    rng = _rng("G5.5")
+    B, T, d, dv = 2, 4, 3, 2
+    X = _f(rng.standard_normal((B, T, d)))
+    logits = rng.standard_normal((B, T, T))
+    A_h = np.exp(logits - logits.max(axis=2, keepdims=True))
+    A_h = _f(A_h / A_h.sum(axis=2, keepdims=True))
+    W_V, W_O = _f(rng.standard_normal((d, dv))), _f(rng.standard_normal((dv, d)))
+    U = ri.head_output(A_h, X, W_V, W_O)
+    beta = ri.head_output_bound(X, W_V, W_O)
+    rows = np.sqrt(np.sum(U * U, axis=2)).max(axis=1)
+    for b in range(B):
+        ch.at_most(f"max_t ‖u_{{b,t}}‖ ≤ β_b, b={b} (reference)", float(rows[b]), float(beta[b]), scale=float(beta[b]))
+    return ch.outcome()
+
+
+def _run_g5_6() -> StepOutcome:
+    ch = _Checks()
+    p2, p3 = sp.symbols("p_2 p_3", nonnegative=True)
+    p1 = 1 - p2 - p3
+    grad_sq = (1 - p1) ** 2 + p2**2 + p3**2  # ‖softmax(o) − e_1‖²
+    ch.zero("2(1 − p_1)² − ‖p − e_1‖² = 2 p_2 p_3 ≥ 0", 2 * (1 - p1) ** 2 - grad_sq - 2 * p2 * p3)
+    rng = _rng("G5.6")
+    d, c = 3, 4
+    W_c = _f(rng.standard_normal((d, c)))
+    L = ri.readout_lipschitz(W_c)
+    worst = 0.0
+    for _ in range(20):
+        z1, z2 = rng.standard_normal(d), rng.standard_normal(d)
+        y = int(rng.integers(c))
+
+        def ce(z: F64, y: int = y) -> float:
+            o = z @ W_c
+            m = float(o.max())
+            return float(m + np.log(np.sum(np.exp(o - m))) - o[y])
+
+        worst = max(worst, abs(ce(_f(z1)) - ce(_f(z2))) / float(np.linalg.norm(z1 - z2)))
+    ch.at_most("|ΔCE| / ‖Δz̄‖ ≤ √2‖W_c‖_2 on random pairs (reference)", worst, L, scale=L)
+    return ch.outcome()
+
+
+def _run_g5_7() -> StepOutcome:
+    ch = _Checks()
+    y, p1, p2 = sp.symbols("y p_1 p_2", real=True)
+    T = sp.Symbol("T_P", positive=True)
+    e1, e2 = sp.exp(-((y - p1) ** 2) / T), sp.exp(-((y - p2) ** 2) / T)
+    q1, q2 = e1 / (e1 + e2), e2 / (e1 + e2)
+    z = p1 * q1 + p2 * q2
+    cov = q1 * p1**2 + q2 * p2**2 - z**2
+    ch.zero("∂(P q)/∂y = (2/T_P) Cov_q(P)", sp.diff(z, y) - 2 / T * cov)
+    q = sp.Symbol("q", real=True)
+    ch.zero("Popoviciu (K = 2): (p_1 − p_2)²/4 − q(1 − q)(p_1 − p_2)² = (p_1 − p_2)²(q − ½)²",
+            (p1 - p2) ** 2 / 4 - q * (1 - q) * (p1 - p2) ** 2 - (p1 - p2) ** 2 * (q - sp.Rational(1, 2)) ** 2)
+    rng = _rng("G5.7")
+    d, K, T_n = 3, 4, 0.7
+    P = _f(rng.standard_normal((d, K)))
+    y0 = _f(rng.standard_normal((1, d)))
+
+    def zmap(yv: F64) -> F64:
+        return _f(yv + rd.assignments(yv, P, T_n) @ P.T)
+
+    h = float(np.finfo(np.float64).eps) ** (1.0 / 3.0)
+    J = np.column_stack([(zmap(_f(y0 + h * e)) - zmap(_f(y0 - h * e)))[0] / (2 * h) for e in np.eye(d)])
+    qv = rd.assignments(y0, P, T_n)[0]
+    pbar = P @ qv
+    cov_n = (P - pbar[:, None]) @ np.diag(qv) @ (P - pbar[:, None]).T
+    gtol = tolerance("float64", CheckKind.GRADIENT)
+    err = _max_abs(_f(J - (np.eye(d) + 2.0 / T_n * cov_n)))
+    ch.numeric.append(("∂z/∂y = I + (2/T_P)Cov_q(P) by central differences (reference)", err,
+                       gtol.atol + gtol.rtol * _max_abs(_f(J))))
+    ch.at_most("‖∂z/∂y‖_2 ≤ L_Z (reference)", float(np.linalg.norm(J, 2)), ri.prototype_lipschitz(P, T_n),
+               scale=ri.prototype_lipschitz(P, T_n))
+    return ch.outcome()
+
+
+# --------------------------------------------------------------------------------------------------
+# G6 Tracker agreement
+# --------------------------------------------------------------------------------------------------
+
+
+def _A2() -> tuple[Sym, Sym]:
+    V = _rotation2(_t)
+    return V, V * sp.diag(_l1, _l2) * V.T
+
+
+def _run_g6_1() -> StepOutcome:
+    ch = _Checks()
+    V, A = _A2()
+    v1 = V[:, 0]
+    ch.zero("Oja fixed point: A v_1 − (v_1ᵀAv_1) v_1 = 0", A * v1 - (v1.T * A * v1)[0] * v1)
+    s = sp.Symbol("s", real=True)
+    w = _unit2(s)
+    ch.zero("the Oja update is ⟂ w for unit w: wᵀ(Aw − ρw) = 0", (w.T * (A * w - (w.T * A * w)[0] * w))[0])
+    rng = _rng("G6.1")
+    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    ext = ri.exact_extremes(A_n)
+    ch.close("oja_step(v₊) = ±v₊ (reference)", np.abs(ri.oja_step(A_n, ext.u_max, 0.3)), np.abs(ext.u_max))
+    return ch.outcome()
+
+
+def _run_g6_2() -> StepOutcome:
+    ch = _Checks()
+    _, A = _A2()
+    w = _matrix("w", 2, 1)
+    al = sp.Symbol("alpha", positive=True)
+    nw = (w.T * w)[0]
+    r = (w.T * A * w)[0] / nw
+    g = A * w - r * w
+    ch.zero("EXIN update ⟂ w: wᵀ(Aw − r w) = 0", (w.T * g)[0])
+    w_new = w - al * g
+    ch.zero("‖w⁺‖² = ‖w‖² + α²‖g‖² (norm never decreases)", (w_new.T * w_new)[0] - nw - al**2 * (g.T * g)[0])
+    rng = _rng("G6.2")
+    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    w_n = _f(rng.standard_normal(3))
+    eta = 0.2
+    w1 = ri.mca_exin_step(A_n, w_n, eta)
+    g_n = A_n @ w_n - ri.rayleigh(A_n, w_n) * w_n
+    a_n = eta / float(w_n @ w_n)
+    ch.close("‖w⁺‖² (reference)", float(w1 @ w1), float(w_n @ w_n) + a_n**2 * float(g_n @ g_n))
+    ext = ri.exact_extremes(A_n)
+    ch.close("minor eigenvector is an EXIN fixed point (reference)", ri.mca_exin_step(A_n, ext.u_min, eta), ext.u_min)
+    return ch.outcome()
+
+
+def _run_g6_3() -> StepOutcome:
+    ch = _Checks()
+    al, rho = sp.symbols("alpha rho", real=True)
+    w = sp.Matrix(sp.symbols("c_1 c_2 c_3", real=True))
+    Lam = sp.diag(_l1, _l2, _l3)
+    ch.zero("eigen-coordinates: w + α(Λw − ρw) = diag(1 + α(λ_i − ρ)) w",
+            w + al * (Lam * w - rho * w) - sp.diag(*[1 + al * (x - rho) for x in (_l1, _l2, _l3)]) * w)
+    ratio = (1 + al * (_l2 - rho)) / (1 + al * (_l1 - rho))
+    ch.zero("ratio = 1 − α(λ_1 − λ_2)/(1 + α(λ_1 − ρ))", ratio - (1 - al * (_l1 - _l2) / (1 + al * (_l1 - rho))))
+    rng = _rng("G6.3")
+    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    lam = ri.eigenvalues_desc(A_n)
+    v = ri.exact_extremes(A_n).u_max
+    eta = 0.5 * ri.oja_step_limit(A_n)
+    q = ri.contraction_factor(lam, eta, ri.TrackerKind.OJA)
+    w_n = _f(rng.standard_normal(3))
+    worst = 0.0
+    for _ in range(10):
+        w_next = ri.oja_step(A_n, w_n, eta)
+        worst = max(worst, float(np.tan(ri.angle(v, w_next)) / np.tan(ri.angle(v, w_n))))
+        w_n = w_next
+    ch.at_most("per-step tan∠ ratio ≤ q(η) (reference)", worst, q, scale=1.0)
+    return ch.outcome()
+
+
+def _run_g6_4() -> StepOutcome:
+    ch = _Checks()
+    s = sp.Symbol("s", real=True)
+    al = sp.Symbol("alpha", positive=True)
+    A = sp.diag(_l1, _l2)
+    w = _unit2(s)
+    r = (w.T * A * w)[0]
+    g = A * w - r * w
+    gg = (g.T * g)[0]
+    w_new = w - al * g
+    r_new = (w_new.T * A * w_new)[0] / (w_new.T * w_new)[0]
+    rho_g = (g.T * A * g)[0] / gg
+    ch.zero("r(w − αg) − r(w) = −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²)",
+            r_new - r + al * gg * (2 - al * (rho_g - r)) / (1 + al**2 * gg))
+    rng = _rng("G6.4")
+    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    w_n = _f(rng.standard_normal(3))
+    w_n = _f(w_n / np.linalg.norm(w_n))
+    eta = 0.3
+    r0 = ri.rayleigh(A_n, w_n)
+    g_n = _f(A_n @ w_n - r0 * w_n)
+    gg_n = float(g_n @ g_n)
+    rho_n = float(g_n @ A_n @ g_n) / gg_n
+    predicted = -eta * gg_n * (2 - eta * (rho_n - r0)) / (1 + eta**2 * gg_n)
+    ch.close("Rayleigh decrease of one EXIN step (reference)", ri.rayleigh(A_n, ri.mca_exin_step(A_n, w_n, eta)) - r0,
+             predicted, scale=2.0)
+    return ch.outcome()
+
+
+STEPS: tuple[Step, ...] = (
+    Step("G1.1", "G1", "Π⊥ = I − QQᵀ is symmetric, and Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ: a projector when Q is "
+         "orthonormal.", _run_g1_1),
+    Step("G1.2", "G1", "A_res = Π⊥SΠ⊥ is symmetric for symmetric S, and A_res Q = 0, Qᵀ A_res = 0 when QᵀQ = I.",
+         _run_g1_2),
+    Step("G1.3", "G1", "A_res u = λu with λ ≠ 0 forces Qᵀu = 0 (u₊ ⟂ Q_cap); then [Q u] is orthonormal: rank +1.",
+         _run_g1_3),
+    Step("G2.1", "G2", "Deflating an eigenvector leaves the other eigenpairs of A unchanged; the deflated "
+         "direction gets eigenvalue 0.", _run_g2_1),
+    Step("G2.2", "G2", "det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3): the next birth is at λ_2 (when > θ > 0).", _run_g2_2),
+    Step("G3.1", "G3", "Interlacing (d = 3, m = 1): every q⊥ contains w ∈ span(v_1, v_2) with "
+         "wᵀAw − λ_2‖w‖² = (λ_1 − λ_2)q_2² ≥ 0, so λ_max(Π⊥AΠ⊥) ≥ λ_2.", _run_g3_1),
+    Step("G3.2", "G3", "For w ⟂ v_1..v_m, wᵀAw ≤ λ_{m+1}‖w‖²: the top m* eigenvectors are sufficient.", _run_g3_2),
+    Step("G4.1", "G4", "In a repeated eigenspace every unit vector is an eigenvector, and after capturing one the "
+         "next birth is its complement in the same eigenspace.", _run_g4_1),
+    Step("G4.2", "G4", "A non-eigenvector q can be sufficient: compression of diag(a, b, c) to q⊥ is "
+         "diag(b, a sin² + c cos²).", _run_g4_2),
+    Step("G5.1", "G5", "For symmetric C and antisymmetric M_a: ½(C M_a + (C M_a)ᵀ) = ½(C M_a + M_aᵀC) = ½[C, M_a], "
+         "symmetric with trace 0.", _run_g5_1),
+    Step("G5.2", "G5", "A_res is linear in M_a: removing head h changes it by −Π⊥½[C, M_a^h]Π⊥.", _run_g5_2),
+    Step("G5.3", "G5", "M_a C = −(C M_a)ᵀ, so ‖½[C, M_a^h]‖_2 ≤ ‖C M_a^h‖_2 ≤ G_h.", _run_g5_3),
+    Step("G5.4", "G5", "‖X‖_2 ≤ ‖X‖_F: the eigenvalues of XᵀX sum to ‖X‖_F² and multiply to det(X)² ≥ 0 (2×2).",
+         _run_g5_4),
+    Step("G5.5", "G5", "A convex combination is no longer than its longest term: "
+         "a‖y_1‖² + (1−a)‖y_2‖² − ‖mix‖² = a(1−a)‖y_1 − y_2‖².", _run_g5_5),
+    Step("G5.6", "G5", "‖softmax(o) − e_y‖² ≤ 2(1 − p_y)² ≤ 2: cross-entropy is √2-Lipschitz in the logits.",
+         _run_g5_6),
+    Step("G5.7", "G5", "∂(P q(y))/∂y = (2/T_P) Cov_q(P) ⪯ (diam(P)²/(2T_P)) I (Popoviciu).", _run_g5_7),
+    Step("G6.1", "G6", "Oja: eigenvectors are fixed points, and the update is orthogonal to a unit w.", _run_g6_1),
+    Step("G6.2", "G6", "MCA-EXIN: the update is orthogonal to w, so ‖w⁺‖² = ‖w‖² + α²‖g‖²; the minor eigenvector "
+         "is a fixed point.", _run_g6_2),
+    Step("G6.3", "G6", "A step multiplies eigen-coordinates by 1 + α(λ_i − ρ); the ratio to the top one is "
+         "1 − α(λ_1 − λ_i)/(1 + α(λ_1 − ρ)).", _run_g6_3),
+    Step("G6.4", "G6", "One EXIN step changes the Rayleigh quotient by −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²) < 0 "
+         "when αΔ < 2.", _run_g6_4),
+)

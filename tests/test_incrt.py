@@ -1,0 +1,592 @@
+"""INCRT claims G1–G6: properties on static operators, the controller, planted violations that must
+fire, falsifiers, sympy steps, and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ddcl_incrt.strategies._caps import MAX_BATCH, MAX_HEADS, MAX_SEQ, MAX_WIDTH
+from ddcl_incrt.strategies.incrt import (
+    PlantedOperator,
+    PruneProblem,
+    antisymmetric_matrices,
+    orthonormal_sets,
+    planted_operators,
+    prune_problems,
+    second_moments,
+)
+from proofs_check import incrt_steps
+from reference import ddcl
+from reference import incrt as ri
+from reference.claims.incrt import INCRT_CLAIMS
+from reference.falsify import incrt as fz
+from reference.invariants import incrt as inv
+from reference.invariants.result import ClaimViolation, InvariantResult
+from reference.tolerances import CheckKind, accumulation_bound, tolerance
+
+
+def _assert_hold(results: tuple[InvariantResult, ...]) -> None:
+    failed = [r.describe() for r in results if not r.holds]
+    assert not failed, "\n".join(failed)
+
+
+def _fires(results: tuple[InvariantResult, ...], claim: str, check_fragment: str) -> None:
+    failed = [r for r in results if not r.holds]
+    assert failed, f"{claim}: planted violation was not detected"
+    assert all(r.claim_id == claim for r in failed)
+    assert any(check_fragment in r.check for r in failed), [r.check for r in failed]
+
+
+def _planted(lam: list[float], seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    Q, R = np.linalg.qr(rng.standard_normal((len(lam), len(lam))))
+    V = Q * np.sign(np.diag(R))[None, :]
+    A = (V * np.asarray(lam)[None, :]) @ V.T
+    out: np.ndarray = 0.5 * (A + A.T)
+    return out
+
+
+A5 = _planted([3.0, 2.0, 1.0, -0.5, -2.0], seed=1)
+THETA5 = 0.7  # m* = 3
+
+
+# --------------------------------------------------------------------------------------------------
+# Strategies produce only valid inputs
+# --------------------------------------------------------------------------------------------------
+
+
+@given(op=planted_operators())
+def test_planted_operators_are_valid(op: PlantedOperator) -> None:
+    assert op.A.dtype == np.float64
+    assert op.A.shape == (op.d, op.d)
+    assert op.d <= MAX_WIDTH
+    assert np.array_equal(op.A, op.A.T)
+    assert np.max(np.abs(op.V.T @ op.V - np.eye(op.d))) <= inv.orthonormality_bound(op.d, op.d)
+    assert np.all(np.diff(op.eigenvalues) <= 0.0)
+    # forming V diag(λ) Vᵀ rounds each entry by γ_{d+2}·Σ|v||λ||v| ≤ γ_{d+2}·d·max|λ|; eigh adds E(A)
+    formed = accumulation_bound(op.d + 2, op.d * 2.0 * op.scale) * op.d
+    assert np.max(np.abs(ri.eigenvalues_desc(op.A) - op.eigenvalues)) <= ri.eigh_error_bound(op.A) + formed
+    assert op.theta > 0.0
+    gap_to_theta = np.min(np.abs(op.eigenvalues - op.theta))
+    assert gap_to_theta >= 0.5 * op.scale / 8 * (1 - 1e-12)  # half a grid step: no planted near-tie
+    assert ri.count_above(op.A, op.theta) == op.m_star
+
+
+@given(op=planted_operators(simple=True, min_m_star=2))
+def test_planted_simple_operators_have_gaps(op: PlantedOperator) -> None:
+    assert op.m_star >= 2
+    assert np.all(np.diff(op.eigenvalues) < 0.0)
+    assert op.simple_above_theta
+
+
+@given(d=st.integers(1, MAX_WIDTH), data=st.data())
+def test_matrix_strategies_are_valid(d: int, data: st.DataObject) -> None:
+    M = data.draw(antisymmetric_matrices(d))
+    assert np.array_equal(M, -M.T)
+    C = data.draw(second_moments(d))
+    assert np.array_equal(C, C.T)
+    assert np.min(np.linalg.eigvalsh(C)) >= -ri.eigh_error_bound(C)
+    m = data.draw(st.integers(0, d))
+    Q = data.draw(orthonormal_sets(d, m))
+    assert Q.shape == (d, m)
+    assert np.max(np.abs(Q.T @ Q - np.eye(m)), initial=0.0) <= inv.orthonormality_bound(d, m)
+
+
+@given(p=prune_problems())
+def test_prune_problems_satisfy_g5_structural_hypotheses(p: PruneProblem) -> None:
+    claim = next(c for c in INCRT_CLAIMS if c.id == "G5")
+    holds = claim.hypotheses_hold(C=p.C, head_operators=p.head_operators, h=p.h, Q_cap=p.Q_cap, theta=p.theta)
+    assert holds["second_moment_symmetric"]
+    assert holds["heads_antisymmetric"]
+    assert holds["captured_orthonormal"]
+    assert len(p.head_operators) <= MAX_HEADS
+
+
+# --------------------------------------------------------------------------------------------------
+# Operators
+# --------------------------------------------------------------------------------------------------
+
+
+def test_commutator_form_equals_half_commutator_and_residual_annihilates_q_cap() -> None:
+    rng = np.random.default_rng(0)
+    C = ri.second_moment(rng.standard_normal((20, 4)))
+    M_a = ri.directional_operator([rng.standard_normal((4, 4)) for _ in range(2)])
+    S = ri.commutator_form(C, M_a)
+    scale = np.linalg.norm(C) * np.linalg.norm(M_a)
+    tol = tolerance("float64", CheckKind.VALUE)
+    assert np.max(np.abs(S - 0.5 * (C @ M_a - M_a @ C))) <= tol.atol + tol.rtol * scale
+    assert abs(np.trace(S)) <= tol.atol + tol.rtol * scale
+    Q = np.linalg.qr(rng.standard_normal((4, 2)))[0]
+    A_res = ri.residual_operator(C, M_a, Q)
+    assert np.array_equal(A_res, A_res.T)
+    assert np.max(np.abs(A_res @ Q)) <= tol.atol + tol.rtol * scale
+
+
+# --------------------------------------------------------------------------------------------------
+# G1–G4 on static operators
+# --------------------------------------------------------------------------------------------------
+
+
+@given(op=planted_operators())
+def test_g1_property(op: PlantedOperator) -> None:
+    cap = ri.greedy_capture(op.A, op.theta)
+    _assert_hold(inv.check_g1(Q_cap=cap.Q_cap, ranks=cap.ranks, theta=op.theta))
+
+
+@given(op=planted_operators())
+def test_g2_property(op: PlantedOperator) -> None:
+    _assert_hold(inv.check_g2(A=op.A, theta=op.theta, capture=ri.greedy_capture(op.A, op.theta)))
+
+
+@given(op=planted_operators(), seed=st.integers(0, 2**32 - 1))
+def test_g3_property(op: PlantedOperator, seed: int) -> None:
+    cap = ri.greedy_capture(op.A, op.theta)
+    assert cap.m == op.m_star
+    results = inv.check_g3(A=op.A, theta=op.theta, capture=cap, rng=np.random.default_rng(seed), n_random=8)
+    _assert_hold(results)
+
+
+@settings(max_examples=15)
+@given(op=planted_operators(simple=True, min_m_star=1), seeds=st.tuples(st.integers(0, 999), st.integers(0, 999)))
+def test_g4_property(op: PlantedOperator, seeds: tuple[int, int]) -> None:
+    runs = [ri.greedy_capture(op.A, op.theta)] + [
+        ri.greedy_capture_tracked(op.A, op.theta, rng=np.random.default_rng(s), n_steps=1500) for s in seeds
+    ]
+    results = inv.check_g4(A=op.A, theta=op.theta, captures=runs)
+    _assert_hold(results)
+    _assert_hold(inv.check_g2(A=op.A, theta=op.theta, capture=runs[1]))
+    # The direction checks are not vacuous on the exact runs: their certified sine is below 1.
+    assert all(s < 1.0 for s in inv.direction_sin_bounds(op.A, runs[0]))
+
+
+@settings(max_examples=10)
+@given(op=planted_operators(min_m_star=1), seeds=st.tuples(st.integers(0, 999), st.integers(0, 999)))
+def test_g4_count_and_births_are_spectral_invariants_even_with_repeats(
+    op: PlantedOperator, seeds: tuple[int, int]
+) -> None:
+    runs = [ri.greedy_capture_tracked(op.A, op.theta, rng=np.random.default_rng(s), n_steps=1500) for s in seeds]
+    assert [r.m for r in runs] == [op.m_star, op.m_star]
+    _assert_hold(tuple(r for r in inv.check_g4(A=op.A, theta=op.theta, captures=runs) if "direction" not in r.check))
+
+
+@st.composite
+def _operator_sequences(draw: st.DrawFn) -> tuple[int, list[tuple[np.ndarray, list[np.ndarray]]], float]:
+    d = draw(st.integers(1, MAX_WIDTH))
+    seq = []
+    for _ in range(draw(st.integers(1, 8))):
+        C = draw(second_moments(d))
+        heads = [draw(antisymmetric_matrices(d)) for _ in range(draw(st.integers(1, MAX_HEADS)))]
+        seq.append((C, heads))
+    return d, seq, float(10.0 ** draw(st.integers(-4, -1)))
+
+
+@given(problem=_operator_sequences())
+def test_g1_controller_any_operator_sequence(
+    problem: tuple[int, list[tuple[np.ndarray, list[np.ndarray]]], float],
+) -> None:
+    d, seq, theta = problem
+    cfg = ri.GrowthConfig(theta=theta, phi_g=0.01 * theta, T_d=0, T_prune=1, eps_K=0.0)
+    state = ri.initial_state(d, K_max=2)
+    ranks = [state.m]
+    for step, (C, heads) in enumerate(seq):
+        A_res = ri.residual_operator(C, ri.directional_operator(heads), state.Q_cap)
+        state, events = ri.grow_check(state, cfg, A_res, step)
+        births = [e for e in events if e.kind is ri.EventKind.BIRTH]
+        assert len(births) <= 1
+        if births:
+            ranks.append(state.m)
+            u = births[0].u_plus
+            assert u is not None
+            assert births[0].lam_birth is not None
+            assert births[0].margin > 0.0
+    _assert_hold(inv.check_g1(Q_cap=state.Q_cap, ranks=ranks, theta=theta))
+    assert len(state.heads) == 1 + state.m
+
+
+# --------------------------------------------------------------------------------------------------
+# G5
+# --------------------------------------------------------------------------------------------------
+
+
+@given(p=prune_problems())
+def test_g5_property(p: PruneProblem) -> None:
+    _assert_hold(inv.check_g5(C=p.C, head_operators=p.head_operators, h=p.h, Q_cap=p.Q_cap, theta=p.theta))
+
+
+def _softmax_rows(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return out
+
+
+def _task_loss(Y: np.ndarray, P: np.ndarray, T_P: float, W_c: np.ndarray, b_c: np.ndarray, y: np.ndarray) -> float:
+    """Mean-pool + linear + cross-entropy readout after the DDCL block ``Z = Y + Q Pᵀ`` (SPEC §1)."""
+    B, T, d = Y.shape
+    Yf = Y.reshape(B * T, d)
+    Z = (Yf + ddcl.assignments(Yf, P, T_P) @ P.T).reshape(B, T, d)
+    logits = Z.mean(axis=1) @ W_c + b_c
+    m = logits.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(lse - logits[np.arange(B), y]))
+
+
+@st.composite
+def _output_problems(draw: st.DrawFn) -> dict[str, Any]:
+    B, T, d = draw(st.integers(1, MAX_BATCH)), draw(st.integers(1, MAX_SEQ)), draw(st.integers(1, MAX_WIDTH))
+    dv, K, c = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(2, 4))
+    el = st.floats(-2.0, 2.0, allow_nan=False)
+
+    def arr(*shape: int) -> np.ndarray:
+        out: np.ndarray = draw(hnp.arrays(np.float64, shape, elements=el))
+        return out
+
+    return {"X": arr(B, T, d), "logits": [arr(B, T, T) * 3 for _ in range(2)], "W_V": [arr(d, dv) for _ in range(2)],
+            "W_O": [arr(dv, d) for _ in range(2)], "P": arr(d, K), "T_P": float(10.0 ** draw(st.floats(-1.0, 1.0))),
+            "W_c": arr(d, c), "b_c": arr(c), "y": draw(hnp.arrays(np.int64, (B,), elements=st.integers(0, c - 1)))}
+
+
+@given(pb=_output_problems())
+def test_g5_output_bounds(pb: dict[str, Any]) -> None:
+    X = pb["X"]
+    A = [_softmax_rows(L) for L in pb["logits"]]
+    U = [ri.head_output(A[h], X, pb["W_V"][h], pb["W_O"][h]) for h in range(2)]
+    before = _task_loss(X + U[0] + U[1], pb["P"], pb["T_P"], pb["W_c"], pb["b_c"], pb["y"])
+    after = _task_loss(X + U[0], pb["P"], pb["T_P"], pb["W_c"], pb["b_c"], pb["y"])
+    out = inv.PruneOutput(A_h=A[1], X=X, W_V=pb["W_V"][1], W_O=pb["W_O"][1], U_h=U[1], P=pb["P"], T_P=pb["T_P"],
+                          W_c=pb["W_c"], loss_before=before, loss_after=after)
+    d = X.shape[2]
+    C = ri.second_moment(X.reshape(-1, d))
+    heads = [ri.antisymmetric_part(W @ W.T[::-1]) for W in pb["W_V"]]  # any antisymmetric pair will do here
+    _assert_hold(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=np.zeros((d, 0)), theta=1.0, output=out))
+
+
+def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_case() -> None:
+    """Sanity of the certified bound: not vacuous (within 10x on a case built to be nearly tight)."""
+    X = np.array([[[1.0], [1.0]]])  # B = 1, T = 2, d = 1
+    A_h = np.full((1, 2, 2), 0.5)
+    W_V, W_O = np.array([[1.0]]), np.array([[1.0]])
+    P, T_P = np.array([[0.0]]), 1.0  # one prototype: Z = Y + p = Y, L_Z = 1
+    W_c, b_c, y = np.array([[1.0, -1.0]]), np.zeros(2), np.array([1])
+    U = ri.head_output(A_h, X, W_V, W_O)
+    dL = abs(_task_loss(X + U, P, T_P, W_c, b_c, y) - _task_loss(X, P, T_P, W_c, b_c, y))
+    bound = ri.task_loss_change_bound(X, W_V, W_O, P, T_P, W_c)
+    assert dL <= bound <= 10.0 * dL
+
+
+# --------------------------------------------------------------------------------------------------
+# G6
+# --------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(op=planted_operators(min_d=2, simple=True), frac=st.floats(0.05, 0.95), seed=st.integers(0, 999),
+       steps=st.integers(0, 400))
+def test_g6_property(op: PlantedOperator, frac: float, seed: int, steps: int) -> None:
+    w0 = np.random.default_rng(seed).standard_normal(op.d)
+    oja = ri.oja_track(op.A, w0, frac * ri.oja_step_limit(op.A), steps)
+    exin = ri.mca_exin_track(op.A, w0, frac * ri.mca_exin_step_limit(op.A, w0), steps)
+    for tr in (oja, exin):
+        claim = next(c for c in INCRT_CLAIMS if c.id == "G6")
+        assert all(claim.hypotheses_hold(A=op.A, tracker=tr).values())
+        _assert_hold(inv.check_g6(A=op.A, tracker=tr))
+
+
+def test_g6_trackers_converge_to_the_exact_oracle() -> None:
+    w0 = np.random.default_rng(0).standard_normal(5)
+    tol = tolerance("float64", CheckKind.VALUE)
+    for tr in (ri.oja_track(A5, w0, ri.certified_step(A5), 600),
+               ri.mca_exin_track(A5, w0, ri.certified_step(A5, float(w0 @ w0)), 600)):
+        lam_gap, cos = ri.tracker_gap(A5, tr)
+        assert lam_gap <= tol.atol + tol.rtol * ri.frobenius(A5), (tr.kind, lam_gap)
+        assert 1.0 - cos <= tol.rtol, (tr.kind, cos)
+        assert ri.tracker_tan_bound(A5, tr) <= np.sqrt(tol.rtol)  # the certificate itself is informative
+
+
+# --------------------------------------------------------------------------------------------------
+# Controller
+# --------------------------------------------------------------------------------------------------
+
+
+def _diag_res(lam_max: float, d: int = 3) -> np.ndarray:
+    out: np.ndarray = np.diag([lam_max] + [-1.0] * (d - 1))
+    return out
+
+
+def test_grow_check_respects_threshold_dwell_and_reports_near_ties() -> None:
+    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=5, T_prune=2, eps_K=0.01)
+    s0 = ri.initial_state(3, K_max=4)
+    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=3)  # dwell not over
+    assert s.m == 0
+    assert ev == ()
+    s, ev = ri.grow_check(s0, cfg, _diag_res(0.5), step=10)  # below θ
+    assert s.m == 0
+    assert ev == ()
+    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=10)
+    assert s.m == 1
+    assert s.head_ids == (0, 1)
+    assert s.last_growth_step == 10
+    (birth,) = ev
+    assert birth.kind is ri.EventKind.BIRTH
+    assert birth.head_id == 1
+    assert birth.margin == pytest.approx(1.0)
+    assert birth.u_plus is not None
+    assert abs(abs(birth.u_plus[0]) - 1.0) <= tolerance("float64", CheckKind.VALUE).rtol
+    tie = 1.0 + 0.5 * tolerance("float64", CheckKind.DECISION).rtol  # a near-tie: reported, decided exactly
+    s, ev = ri.grow_check(s0, cfg, _diag_res(tie), step=10)
+    kinds = [e.kind for e in ev]
+    assert kinds == [ri.EventKind.NEAR_TIE, ri.EventKind.BIRTH]
+    assert ev[0].decision == "grow"
+
+
+def test_prune_check_counts_patience_and_applies_hysteresis() -> None:
+    C, Ms, theta, phi_g = fz.g5_oscillation_case()
+    state = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0), ri.HeadRecord(1, 0)), (), 2)
+    ops = {0: Ms[0], 1: Ms[1]}
+    cfg = ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0, hysteresis=False)
+    s1, ev1 = ri.prune_check(state, cfg, C, ops, step=1)
+    assert s1.head_ids == (0, 1)
+    assert ev1 == ()
+    assert s1.heads[1].below_count == 1
+    s2, ev2 = ri.prune_check(s1, cfg, C, ops, step=2)
+    assert s2.head_ids == (0,)
+    assert [e.kind for e in ev2] == [ri.EventKind.HEAD_PRUNE]
+    assert ev2[0].lam_max is not None
+    assert ev2[0].margin > 0.0
+    held, ev = ri.prune_check(s1, ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0), C, ops, 2)
+    assert held.head_ids == (0, 1)
+    assert ev == ()
+    # min_heads: the last head is never pruned; an old enough head only (T_d)
+    one = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0, below_count=5),), (), 1)
+    assert ri.prune_check(one, cfg, C, {0: np.zeros((2, 2))}, step=3)[0].head_ids == (0,)
+    young = ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=10, T_prune=1, eps_K=0.0, hysteresis=False)
+    assert ri.prune_check(state, young, C, ops, step=2)[0].head_ids == (0, 1)
+
+
+def test_prototype_prune_check() -> None:
+    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=2, eps_K=0.05)
+    s = ri.initial_state(2, K_max=3)
+    mass = np.array([0.01, 0.5, 0.49])
+    s, ev = ri.prototype_prune_check(s, cfg, mass, step=1)
+    assert s.prototype_ids == (0, 1, 2)
+    assert ev == ()
+    s, ev = ri.prototype_prune_check(s, cfg, mass, step=2)
+    assert s.prototype_ids == (1, 2)
+    assert [e.kind for e in ev] == [ri.EventKind.PROTOTYPE_PRUNE]
+    assert ev[0].prototype_id == 0
+    assert ev[0].margin == pytest.approx(0.04)
+    s, ev = ri.prototype_prune_check(s, cfg, np.array([0.5, 0.5]), step=3)
+    assert s.prototype_ids == (1, 2)
+    low = ri.initial_state(2, K_max=1)
+    kept, _ = ri.prototype_prune_check(low, ri.GrowthConfig(1.0, 0.0, 0, 1, 0.5), np.array([0.0]), 1)
+    assert kept.prototype_ids == (0,)
+
+
+def test_calibrate_thresholds() -> None:
+    ops = [np.eye(2), 2 * np.eye(2), 3 * np.eye(2)]
+    theta, phi = ri.calibrate_thresholds(ops)
+    assert theta == pytest.approx(0.1 * 2 * np.sqrt(2))
+    assert phi == pytest.approx(0.01 * theta)
+    cfg = ri.GrowthConfig.calibrated(ops, T_d=1, T_prune=2, eps_K=0.01)
+    assert cfg.theta == theta
+    with pytest.raises(ValueError, match="operators"):
+        ri.calibrate_thresholds([np.zeros((2, 2))])
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted violations: every invariant fires, naming its claim
+# --------------------------------------------------------------------------------------------------
+
+CAP5 = ri.greedy_capture(A5, THETA5)
+
+
+def _with(cap: ri.CaptureResult, **changes: Any) -> ri.CaptureResult:
+    return dataclasses.replace(cap, **changes)
+
+
+def test_g1_fires_on_planted_violation() -> None:
+    Q = CAP5.Q_cap.copy()
+    Q[0, 1] += 1e-9
+    _fires(inv.check_g1(Q_cap=Q, ranks=CAP5.ranks, theta=THETA5), "G1", "orthonormal")
+    _fires(inv.check_g1(Q_cap=CAP5.Q_cap, ranks=(0, 1, 3), theta=THETA5), "G1", "rank +1")
+    _fires(inv.check_g1(Q_cap=CAP5.Q_cap, ranks=tuple(range(7)), theta=THETA5), "G1", "≤ d")
+    with pytest.raises(ClaimViolation, match=r"claim G1 violated"):
+        inv.check_g1(Q_cap=Q, ranks=CAP5.ranks, theta=THETA5, raise_on_violation=True)
+
+
+def test_g2_fires_on_planted_violation() -> None:
+    swapped = _with(CAP5, Q_cap=CAP5.Q_cap[:, [1, 0, 2]], lam_births=(CAP5.lam_births[1], CAP5.lam_births[0],
+                                                                        CAP5.lam_births[2]))
+    _fires(inv.check_g2(A=A5, theta=THETA5, capture=swapped), "G2", "non-increasing")
+    off = _with(CAP5, lam_births=(CAP5.lam_births[0] + 1e-9, *CAP5.lam_births[1:]))
+    _fires(inv.check_g2(A=A5, theta=THETA5, capture=off), "G2", "at λ_1")
+    Q = CAP5.Q_cap.copy()
+    Q[:, 1] = np.cos(1e-6) * Q[:, 1] + np.sin(1e-6) * Q[:, 2]
+    _fires(inv.check_g2(A=A5, theta=THETA5, capture=_with(CAP5, Q_cap=Q)), "G2", "eigenvector")
+
+
+def test_g3_fires_on_planted_violation() -> None:
+    _, V = np.linalg.eigh(A5)
+    v4 = V[:, 1]  # the 4th largest eigenvector: one direction more than m* = 3
+    extra = _with(CAP5, Q_cap=np.column_stack([CAP5.Q_cap, v4]), lam_births=(*CAP5.lam_births, -0.5),
+                  ranks=(0, 1, 2, 3, 4), method_errors=(*CAP5.method_errors, CAP5.method_errors[-1]))
+    _fires(inv.check_g3(A=A5, theta=THETA5, capture=extra), "G3", "count")
+    short = ri.greedy_capture(A5, 1.5)  # one fewer: not sufficient at θ = 0.7
+    _fires(inv.check_g3(A=A5, theta=THETA5, capture=short), "G3", "sufficient")
+
+
+def test_g4_fires_on_planted_violation() -> None:
+    Q = CAP5.Q_cap.copy()
+    Q[:, 0] = np.cos(1e-4) * Q[:, 0] + np.sin(1e-4) * Q[:, 1]
+    rotated = _with(CAP5, Q_cap=Q)
+    _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, rotated]), "G4", "direction 1")
+    shifted = _with(CAP5, lam_births=(CAP5.lam_births[0], CAP5.lam_births[1] + 1e-8, CAP5.lam_births[2]))
+    _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, shifted]), "G4", "birth 2")
+    _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, ri.greedy_capture(A5, 1.5)]), "G4", "count")
+
+
+def test_g5_fires_on_planted_violation() -> None:
+    rng = np.random.default_rng(4)
+    C = ri.second_moment(rng.standard_normal((10, 4)))
+    heads = [ri.antisymmetric_part(rng.standard_normal((4, 4))) for _ in range(3)]
+    Q = np.linalg.qr(rng.standard_normal((4, 1)))[0]
+    right = ri.residual_operator(C, heads[0] + heads[2], Q)
+    wrong_sign = ri.residual_operator(C, heads[0] + heads[2] + 2 * heads[1], Q)  # added instead of removed
+    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=wrong_sign), "G5",
+           "removal")
+    tiny = right + 1e-9 * np.eye(4)
+    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=tiny), "G5", "removal")
+    # output: a head term 0.01% too large, and a loss change beyond the certified bound
+    X = rng.standard_normal((2, 3, 4))
+    A_h = _softmax_rows(rng.standard_normal((2, 3, 3)))
+    W_V, W_O = rng.standard_normal((4, 2)), rng.standard_normal((2, 4))
+    P, W_c = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    U = ri.head_output(A_h, X, W_V, W_O)
+    bound = ri.task_loss_change_bound(X, W_V, W_O, P, 1.0, W_c)
+
+    def out(U_h: np.ndarray, dL: float) -> inv.PruneOutput:
+        return inv.PruneOutput(A_h=A_h, X=X, W_V=W_V, W_O=W_O, U_h=U_h, P=P, T_P=1.0, W_c=W_c,
+                               loss_before=1.0, loss_after=1.0 + dL)
+
+    base: dict[str, Any] = {"C": C, "head_operators": heads, "h": 1, "Q_cap": Q, "theta": 10.0}
+    _fires(inv.check_g5(**base, output=out(U * 1.0001, 0.0)), "G5", "equals A_h X")
+    _fires(inv.check_g5(**base, output=out(U, 1.01 * bound)), "G5", "ΔL_task")
+    _assert_hold(inv.check_g5(**base, output=out(U, 0.99 * bound)))
+
+
+def test_g6_fires_on_planted_violation() -> None:
+    w0 = np.random.default_rng(0).standard_normal(5)
+    good = ri.oja_track(A5, w0, ri.certified_step(A5), 600)
+    second = ri.eigenvalues_desc(A5)[1]
+    _, V = np.linalg.eigh(A5)
+    stuck = ri.TrackerResult(good.kind, good.w0, V[:, -2].copy(), good.eta, good.alphas, float(second))
+    _fires(inv.check_g6(A=A5, tracker=stuck), "G6", "direction")
+    _fires(inv.check_g6(A=A5, tracker=stuck), "G6", "eigenvalue")
+
+
+# --------------------------------------------------------------------------------------------------
+# Falsifiers and findings
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("claim_id", ["G1", "G4", "G5", "G6"])
+def test_falsifiers_find_counterexamples(claim_id: str) -> None:
+    claim = next(c for c in INCRT_CLAIMS if c.id == claim_id)
+    (f,) = claim.falsifiers
+    ce = f.run()
+    holds = claim.hypotheses_hold(**ce.inputs)
+    assert holds[f.hypothesis] is False
+    assert all(v for k, v in holds.items() if k != f.hypothesis), holds
+    assert ce.conclusion_fails, ce.observed
+
+
+def test_theta_zero_fails_in_floating_point() -> None:
+    spurious, runaway = fz.theta_zero_float_failures(n_trials=40)
+    assert spurious > 0
+    assert runaway > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Sympy steps
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", incrt_steps.STEPS, ids=lambda s: s.id)
+def test_incrt_steps_prove(step: Any) -> None:
+    out = step.run()
+    assert out.proved, out.detail
+
+
+def test_incrt_step_fails_on_a_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ri, "commutator_form", lambda C, M: 0.5 * (C @ M + M @ C))  # anticommutator
+    (step,) = [s for s in incrt_steps.STEPS if s.id == "G5.1"]
+    assert not step.run().proved
+
+
+# --------------------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------------------
+
+rng0 = np.random.default_rng(0)
+NONSYM = rng0.standard_normal((3, 3))
+NAN_A = A5.copy()
+NAN_A[0, 0] = np.nan
+C3 = ri.second_moment(rng0.standard_normal((6, 3)))
+M3 = ri.antisymmetric_part(rng0.standard_normal((3, 3)))
+
+BAD: list[tuple[str, Callable[..., Any], tuple[Any, ...], str]] = [
+    ("non-symmetric A", ri.greedy_capture, (NONSYM, 1.0), "A"),
+    ("theta = 0", ri.greedy_capture, (A5, 0.0), "theta"),
+    ("theta < 0", ri.count_above, (A5, -1.0), "theta"),
+    ("NaN", ri.exact_extremes, (NAN_A,), "A"),
+    ("float32", ri.deflate, (A5.astype(np.float32), np.zeros((5, 0))), "A"),
+    ("non-square", ri.exact_extremes, (np.zeros((2, 3)),), "A"),
+    ("Q_cap wrong d", ri.residual_operator, (C3, M3, np.zeros((4, 1))), "Q_cap"),
+    ("M_a not antisymmetric", ri.residual_operator, (C3, NONSYM, np.zeros((3, 0))), "M_a"),
+    ("C not symmetric", ri.commutator_form, (NONSYM, M3), "C"),
+    ("no heads", ri.directional_operator, ([],), "Ms"),
+    ("eta = 0", ri.oja_step, (A5, np.ones(5), 0.0), "eta"),
+    ("w = 0", ri.mca_exin_step, (A5, np.zeros(5), 0.1), "w"),
+    ("n_steps < 0", ri.oja_track, (A5, np.ones(5), 0.1, -1), "n_steps"),
+    ("u in Q_cap", ri.append_direction, (np.eye(3)[:, :1], np.array([1.0, 0.0, 0.0])), "u"),
+    ("Q_cap full", ri.append_direction, (np.eye(2), np.array([1.0, 0.0])), "Q_cap"),
+    ("attention not stochastic", ri.head_output, (np.ones((1, 2, 2)), np.ones((1, 2, 3)), np.ones((3, 1)),
+                                                  np.ones((1, 3))), "A_h"),
+    ("T_P = 0", ri.prototype_lipschitz, (np.ones((2, 2)), 0.0), "T_P"),
+]
+
+
+@pytest.mark.parametrize(("what", "fn", "args", "name"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_names_the_argument(what: str, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=rf"\b{name}\b"):
+        fn(*args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"theta": 0.0}, "theta"), ({"phi_g": -1.0}, "phi_g"), ({"T_d": -1}, "T_d"), ({"T_prune": 0}, "T_prune"),
+     ({"eps_K": 1.0}, "eps_K")],
+)
+def test_growth_config_validates(kwargs: dict[str, Any], name: str) -> None:
+    base: dict[str, Any] = {"theta": 1.0, "phi_g": 0.01, "T_d": 0, "T_prune": 1, "eps_K": 0.0}
+    base.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=name):
+        ri.GrowthConfig(**base)
+
+
+def test_controller_rejects_inconsistent_inputs() -> None:
+    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.0)
+    s = ri.initial_state(3, K_max=2)
+    with pytest.raises(ValueError, match="head_operators"):
+        ri.prune_check(s, cfg, C3, {5: M3}, step=1)
+    with pytest.raises((ValueError, TypeError), match="A_res"):
+        ri.grow_check(s, cfg, np.eye(4), step=1)
+    with pytest.raises(ValueError, match="mass"):
+        ri.prototype_prune_check(s, cfg, np.array([0.5, 1.5]), step=1)
