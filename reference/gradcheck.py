@@ -27,13 +27,27 @@ def central_difference(f: Callable[[F64Array], float], x: F64Array) -> F64Array:
     return arr(grad)
 
 
-def gradient_error(analytic: F64Array, numeric: F64Array) -> float:
-    """Relative error ``‖a − n‖_∞ / max(‖n‖_∞, atol/rtol)`` (the table's atol guards near-zero gradients)."""
-    tol = tolerance("float64", CheckKind.GRADIENT)
-    denom = max(f64(np.abs(numeric).max()), tol.atol / tol.rtol)
+def gradient_atol(value_scale: float = 1.0) -> float:
+    """The GRADIENT atol in units of the differentiated function's value.
+
+    The rounding part of a central difference is ≈ u·|f|/h (each evaluation of ``f`` carries a relative
+    rounding error), so the table's absolute floor, stated for O(1) functions, scales with ``max(1, |f|)``.
+    """
+    return tolerance("float64", CheckKind.GRADIENT).atol * max(1.0, abs(value_scale))
+
+
+def gradient_bound(numeric: F64Array, *, value_scale: float = 1.0) -> float:
+    """Allowed ``‖analytic − numeric‖_∞``: ``atol·max(1, |f|) + rtol·‖numeric‖_∞`` (GRADIENT row)."""
+    return gradient_atol(value_scale) + tolerance("float64", CheckKind.GRADIENT).rtol * f64(np.abs(numeric).max())
+
+
+def gradient_error(analytic: F64Array, numeric: F64Array, *, value_scale: float = 1.0) -> float:
+    """Relative error ``‖a − n‖_∞ / ‖n‖_∞``, the denominator floored where the atol takes over."""
+    rtol = tolerance("float64", CheckKind.GRADIENT).rtol
+    denom = max(f64(np.abs(numeric).max()), gradient_atol(value_scale) / rtol)
     return f64(np.abs(analytic - numeric).max()) / denom
 
 
-def gradient_matches(analytic: F64Array, numeric: F64Array) -> bool:
-    """Whether ``analytic`` agrees with the finite-difference estimate within the GRADIENT tolerance."""
-    return gradient_error(analytic, numeric) <= tolerance("float64", CheckKind.GRADIENT).rtol
+def gradient_matches(analytic: F64Array, numeric: F64Array, *, value_scale: float = 1.0) -> bool:
+    """Whether ``analytic`` agrees with the finite-difference estimate within :func:`gradient_bound`."""
+    return f64(np.abs(analytic - numeric).max()) <= gradient_bound(numeric, value_scale=value_scale)

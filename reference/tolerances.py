@@ -61,7 +61,10 @@ TABLE: dict[tuple[str, CheckKind], Tolerance] = {
         rtol=1e-4, atol=1e-5, reason="O(1)-scaled quantities after O(10²) float32 ops: 10² · 2^-24 ≈ 6e-6, x10"
     ),
     ("float64", CheckKind.GRADIENT): Tolerance(
-        rtol=1e-6, atol=1e-9, reason="central differences, h = u^(1/3): error ~u^(2/3) ≈ 4e-11, curvature margin 1e4"
+        rtol=1e-6,
+        atol=1e-9,
+        reason="central differences, h = u^(1/3): error ~u^(2/3) ≈ 4e-11, curvature margin 1e4; "
+        "atol is per unit of max(1, |f|) (rounding part u·|f|/h), see reference.gradcheck.gradient_atol",
     ),
     ("float32", CheckKind.GRADIENT): Tolerance(
         rtol=1e-2, atol=1e-4, reason="central differences in float32: u^(2/3) ≈ 4e-6, curvature margin 1e3"

@@ -25,6 +25,7 @@ from proofs_check import backprop_steps
 from proofs_check.core import Step
 from reference import model as model_module
 from reference._arrays import F64Array, arr
+from reference.gradcheck import central_difference, gradient_atol
 from reference.model import (
     HEAD_PARAM_NAMES,
     ForwardCache,
@@ -46,13 +47,10 @@ from reference.model import (
     unflatten,
 )
 from reference.optim import SGD, Adam, AdamState, LearningRates, remove_state_column
-from reference.tolerances import UNIT_ROUNDOFF, CheckKind, tolerance
+from reference.tolerances import CheckKind, tolerance
 
 GRAD_TOL = tolerance("float64", CheckKind.GRADIENT)
 VALUE_TOL = tolerance("float64", CheckKind.VALUE)
-# Central-difference step: h = u^(1/3) balances truncation (h²) against rounding (u/h), the
-# assumption behind the GRADIENT row of the tolerance table; scaled by |θ| for large entries.
-FD_STEP = UNIT_ROUNDOFF["float64"] ** (1.0 / 3.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -83,30 +81,13 @@ def numerical_gradients(case: ModelCase) -> dict[str, F64Array]:
 
 def _numerical_gradients(case: ModelCase) -> dict[str, F64Array]:
     flat = flatten(case.params)
-    out: dict[str, F64Array] = {}
-    for name, value in flat.items():
-        fd = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            h = FD_STEP * max(1.0, abs(float(value[idx])))
-            losses = []
-            for sign in (1.0, -1.0):
-                bumped = value.copy()
-                bumped[idx] += sign * h
-                params = unflatten({**flat, name: bumped}, like=case.params)
-                losses.append(forward(params, case.cfg, case.x, case.labels).L)
-            fd[idx] = (losses[0] - losses[1]) / (2.0 * h)
-        out[name] = arr(fd)
-    return out
 
+    def loss_at(name: str) -> Callable[[F64Array], float]:
+        return lambda value: (
+            forward(unflatten({**flat, name: value}, like=case.params), case.cfg, case.x, case.labels).L
+        )
 
-def gradient_atol(loss: float) -> float:
-    """The GRADIENT atol in units of the loss value.
-
-    The table's row assumes an O(1) function: the rounding part of a central difference is
-    ≈ u·|L|/h (each evaluation of ``L`` carries a relative rounding error), so the absolute floor
-    scales with ``max(1, |L|)``; the hypothesis cases reach ``|L| ≈ 40``.
-    """
-    return GRAD_TOL.atol * max(1.0, abs(loss))
+    return {name: central_difference(loss_at(name), value) for name, value in flat.items()}
 
 
 @dataclass(frozen=True)
@@ -142,7 +123,7 @@ def gradient_checks(
         assert g.shape == fd.shape, f"{name}: analytic gradient has shape {g.shape}, parameter {fd.shape}"
         scale = float(np.max(np.abs(fd)))
         error = float(np.max(np.abs(g - fd)))
-        checks.append(GradientCheck(name, error, scale, gradient_atol(loss)))
+        checks.append(GradientCheck(name, error, scale, gradient_atol(loss)))  # atol in units of |L|
     return checks
 
 
