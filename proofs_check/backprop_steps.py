@@ -24,18 +24,15 @@ test can plant a violation by monkeypatching a function and watch the step fail.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from proofs_check.core import Step, StepOutcome, is_zero
+from proofs_check.core import Step, StepChecks, StepOutcome, step_rng, symbol_matrix
 from reference import model as ref_model
-from reference.tolerances import CheckKind, tolerance
 
 F64: TypeAlias = NDArray[np.float64]
 Sym: TypeAlias = Any  # a sympy expression, symbol or matrix (sympy ships no type information)
@@ -43,45 +40,8 @@ Sym: TypeAlias = Any  # a sympy expression, symbol or matrix (sympy ships no typ
 T_P: Sym = sp.Symbol("T_P", positive=True)
 
 # --------------------------------------------------------------------------------------------------
-# Bookkeeping
+# Bookkeeping (shared step checks, seeded generators, symbol matrices: proofs_check.core)
 # --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Checks:
-    """Symbolic verdicts and numeric ``(name, error, bound)`` triples of one step."""
-
-    symbolic: list[tuple[str, bool]] = field(default_factory=list)
-    numeric: list[tuple[str, float, float]] = field(default_factory=list)
-
-    def zero(self, name: str, expr: Sym) -> None:
-        """Symbolic equality ``lhs = rhs`` recorded as ``is_zero(lhs − rhs)`` (exponentials as symbols)."""
-        self.symbolic.append((name, is_zero(_rationalise(expr))))
-
-    def close(self, name: str, value: object, reference: object) -> None:
-        """``max|value − reference| ≤ atol + rtol·max|reference|`` (VALUE row, float64)."""
-        a = np.asarray(value, dtype=np.float64)
-        b = np.asarray(reference, dtype=np.float64)
-        if a.shape != b.shape:
-            self.numeric.append((f"{name} (shape {a.shape} vs {b.shape})", float("inf"), 0.0))
-            return
-        tol = tolerance("float64", CheckKind.VALUE)
-        err = float(np.max(np.abs(a - b)))
-        bound = tol.atol + tol.rtol * float(np.max(np.abs(b)))
-        self.numeric.append((name, err if np.isfinite(err) else float("inf"), bound))
-
-    def outcome(self) -> StepOutcome:
-        failed = [name for name, ok in self.symbolic if not ok]
-        worst = max(self.numeric, key=lambda c: c[1] / c[2] if c[2] > 0 else float("inf"))
-        name, err, bound = worst
-        detail = (
-            f"symbolic {len(self.symbolic) - len(failed)}/{len(self.symbolic)} ok"
-            + (f" (failed: {', '.join(failed)})" if failed else "")
-            + f"; {len(self.numeric)} numeric checks, worst: {name}: {err:.3e} vs bound {bound:.3e}"
-        )
-        return StepOutcome(
-            symbolic_ok=not failed and bool(self.symbolic), numeric_error=err, numeric_bound=bound, detail=detail
-        )
 
 
 class _Exp(sp.Function):  # type: ignore[misc]  # sympy is untyped
@@ -103,13 +63,9 @@ def _rationalise(expr: Sym) -> Sym:
         expr = expr.xreplace({a: table[sp.expand(a.args[0])] for a in innermost})
 
 
-def _rng(step_id: str) -> np.random.Generator:
-    """One seeded generator per step: each step's random point is fixed and independent."""
-    return np.random.default_rng(zlib.crc32(step_id.encode()))
-
-
-def _mat(name: str, rows: int, cols: int) -> Sym:
-    return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{name}_{i}{j}", real=True))
+def _checks() -> StepChecks:
+    """The step's checks; symbolic equalities are decided with exponentials as symbols (:func:`_rationalise`)."""
+    return StepChecks(rewrite=_rationalise)
 
 
 def _grad(f: Sym, M: Sym) -> Sym:
@@ -161,13 +117,13 @@ def _point(rng: np.random.Generator, *mats: Sym) -> dict[Sym, float]:
 
 def _run_bp_1() -> StepOutcome:
     """Softmax backward: for ``a = softmax(s)`` and ``f = gᵀa``, ``∂f/∂s = a ⊙ (g − (aᵀg)1)``."""
-    c = _Checks()
-    s, g = _mat("s", 1, 3), _mat("g", 1, 3)
+    c = _checks()
+    s, g = symbol_matrix("s", 1, 3), symbol_matrix("g", 1, 3)
     a = _softmax_rows(s)
     f = _frobenius(g, a)
     formula = _softmax_rows_backward(a, g)
     c.zero("∂(gᵀ softmax(s))/∂s", _grad(f, s) - formula)
-    point = _point(_rng("BP.1"), s, g)
+    point = _point(step_rng("BP.1"), s, g)
     A = ref_model.softmax_rows(_evaluate(s, point))
     c.close("softmax_rows", A, _evaluate(a, point))
     c.close("softmax_rows_backward", ref_model.softmax_rows_backward(A, _evaluate(g, point)), _evaluate(formula, point))
@@ -176,13 +132,13 @@ def _run_bp_1() -> StepOutcome:
 
 def _run_bp_2() -> StepOutcome:
     """Bilinear scores ``S = X M Xᵀ``: ``∂⟨G,S⟩/∂M = XᵀGX`` and ``∂⟨G,S⟩/∂X = G X Mᵀ + Gᵀ X M``."""
-    c = _Checks()
-    X, M, G = _mat("X", 2, 2), _mat("M", 2, 2), _mat("G", 2, 2)
+    c = _checks()
+    X, M, G = symbol_matrix("X", 2, 2), symbol_matrix("M", 2, 2), symbol_matrix("G", 2, 2)
     f = _frobenius(G, X * M * X.T)
     dM, dX = X.T * G * X, G * X * M.T + G.T * X * M
     c.zero("∂f/∂M", _grad(f, M) - dM)
     c.zero("∂f/∂X", _grad(f, X) - dX)
-    point = _point(_rng("BP.2"), X, M, G)
+    point = _point(step_rng("BP.2"), X, M, G)
     Xn, Mn, Gn = _evaluate(X, point), _evaluate(M, point), _evaluate(G, point)
     c.close("attention_scores", ref_model.attention_scores(Xn[None], Mn)[0], _evaluate(X * M * X.T, point))
     ref_dX, ref_dM = ref_model.attention_scores_backward(Xn[None], Mn, Gn[None])
@@ -203,9 +159,9 @@ def _head(point: dict[Sym, float], W_Q: Sym, W_K: Sym, W_V: Sym, W_O: Sym, s: Sy
 
 def _run_bp_3() -> StepOutcome:
     """Score operator ``M = W_Q W_Kᵀ e^{−s}/√d_k``: ``∂/∂W_Q = cGW_K``, ``∂/∂W_K = cGᵀW_Q``, ``∂/∂s = −⟨G,M⟩``."""
-    c = _Checks()
+    c = _checks()
     d_k = 2
-    W_Q, W_K, G = _mat("W_Q", 2, d_k), _mat("W_K", 2, d_k), _mat("G", 2, 2)
+    W_Q, W_K, G = symbol_matrix("W_Q", 2, d_k), symbol_matrix("W_K", 2, d_k), symbol_matrix("G", 2, 2)
     s = sp.Symbol("s", real=True)
     coef = _Exp(-s) / sp.sqrt(d_k)
     M = W_Q * W_K.T * coef
@@ -214,8 +170,8 @@ def _run_bp_3() -> StepOutcome:
     c.zero("∂f/∂W_Q", _grad(f, W_Q) - formulas["W_Q"])
     c.zero("∂f/∂W_K", _grad(f, W_K) - formulas["W_K"])
     c.zero("∂f/∂s (∂M/∂s = −M)", sp.diff(f, s) - formulas["s"])
-    point = _point(_rng("BP.3"), W_Q, W_K, G)
-    point[s] = float(_rng("BP.3 s").standard_normal())
+    point = _point(step_rng("BP.3"), W_Q, W_K, G)
+    point[s] = float(step_rng("BP.3 s").standard_normal())
     # W_V, W_O do not enter M; any values make a valid head.
     head = ref_model.HeadParams(
         W_Q=_evaluate(W_Q, point), W_K=_evaluate(W_K, point), W_V=np.zeros((2, 1)), W_O=np.zeros((1, 2)), s=point[s]
@@ -235,9 +191,10 @@ def _run_bp_4() -> StepOutcome:
     ``(W_Q, W_K, s)``; ``dW_O = (A X W_V)ᵀ G``, ``dW_V = Xᵀ Aᵀ G W_Oᵀ``;
     ``dX = Aᵀ G W_Oᵀ W_Vᵀ + dS X Mᵀ + dSᵀ X M``.
     """
-    c = _Checks()
-    X, G = _mat("X", 2, 2), _mat("G", 2, 2)
-    W_Q, W_K, W_V, W_O = _mat("W_Q", 2, 1), _mat("W_K", 2, 1), _mat("W_V", 2, 1), _mat("W_O", 1, 2)
+    c = _checks()
+    X, G = symbol_matrix("X", 2, 2), symbol_matrix("G", 2, 2)
+    W_Q, W_K, W_V = symbol_matrix("W_Q", 2, 1), symbol_matrix("W_K", 2, 1), symbol_matrix("W_V", 2, 1)
+    W_O = symbol_matrix("W_O", 1, 2)
     s = sp.Symbol("s", real=True)
     coef = _Exp(-s)  # d_k = 1
     M = W_Q * W_K.T * coef
@@ -258,7 +215,7 @@ def _run_bp_4() -> StepOutcome:
     c.zero("∂f/∂s", sp.diff(f, s) - formulas["s"])
     for name, wrt in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V), ("W_O", W_O), ("X", X)):
         c.zero(f"∂f/∂{name}", _grad(f, wrt) - formulas[name])
-    rng = _rng("BP.4")
+    rng = step_rng("BP.4")
     point = _point(rng, X, G, W_Q, W_K, W_V, W_O)
     point[s] = float(rng.standard_normal())
     head = _head(point, W_Q, W_K, W_V, W_O, s)
@@ -276,11 +233,11 @@ def _run_bp_5() -> StepOutcome:
     """Readout + cross-entropy, mean over ``B``: with ``p_b = softmax(z̄_b W_c + b_c)``,
     ``∂L/∂logits = (p − onehot)/B``, ``∂L/∂W_c = z̄ᵀ ∂L/∂logits``, ``∂L/∂b_c = 1ᵀ ∂L/∂logits`` and
     ``∂L/∂Z_{b,t} = (∂L/∂logits W_cᵀ)_b / T``."""
-    c = _Checks()
+    c = _checks()
     B, T, d, n_classes = 2, 2, 2, 2
     labels = [1, 0]
-    Zs = [_mat(f"Z{b}", T, d) for b in range(B)]
-    W_c, b_c = _mat("W_c", d, n_classes), _mat("b_c", 1, n_classes)
+    Zs = [symbol_matrix(f"Z{b}", T, d) for b in range(B)]
+    W_c, b_c = symbol_matrix("W_c", d, n_classes), symbol_matrix("b_c", 1, n_classes)
     z_bar = sp.Matrix([[sum(Zs[b][t, i] for t in range(T)) / T for i in range(d)] for b in range(B)])
     logits = z_bar * W_c + sp.ones(B, 1) * b_c
     log_norm = [sp.log(sum(sp.exp(logits[b, k]) for k in range(n_classes))) for b in range(B)]
@@ -292,7 +249,7 @@ def _run_bp_5() -> StepOutcome:
     c.zero("∂L/∂b_c", _grad(L, b_c) - sp.ones(1, B) * dlogits)
     for b in range(B):
         c.zero(f"∂L/∂Z_{b}", _grad(L, Zs[b]) - sp.ones(T, 1) * dz_bar.row(b) / T)
-    point = _point(_rng("BP.5"), *Zs, W_c, b_c)
+    point = _point(step_rng("BP.5"), *Zs, W_c, b_c)
     Zn = np.stack([_evaluate(Z, point) for Z in Zs])
     Wn, bn = _evaluate(W_c, point), _evaluate(b_c, point)[0]
     labels_n = np.array(labels, dtype=np.int64)
@@ -311,15 +268,15 @@ def _run_bp_5() -> StepOutcome:
 def _run_bp_6() -> StepOutcome:
     """``∂Z/∂D`` through ``Q``: for ``q = softmax(−D/T_P)`` and ``f = gᵀ P q``,
     ``∂f/∂D_k = −(1/T_P) q_k (r_k − qᵀr)`` with ``r = Pᵀg`` (BP.1 at ``s = −D/T_P``)."""
-    c = _Checks()
+    c = _checks()
     K = 3
-    D, P, g = _mat("D", 1, K), _mat("P", 2, K), _mat("g", 2, 1)
+    D, P, g = symbol_matrix("D", 1, K), symbol_matrix("P", 2, K), symbol_matrix("g", 2, 1)
     q = _softmax_rows(-D / T_P)
     f = (g.T * P * q.T)[0, 0]
     r = (P.T * g).T
     formula = -_softmax_rows_backward(q, r) / T_P
     c.zero("∂(gᵀPq)/∂D", _grad(f, D) - formula)
-    rng = _rng("BP.6")
+    rng = step_rng("BP.6")
     point = _point(rng, P, g)
     point.update({s: float(abs(rng.standard_normal())) for s in D})
     point[T_P] = 0.5 + float(rng.random())
@@ -337,8 +294,8 @@ def _run_bp_7() -> StepOutcome:
     """DDCL output ``z = y + P q(y, P)`` for one token (``d = K = 2``), ``f = gᵀz``:
     ``∇_y f = g + 2(Σ_k w_k) y − 2 P w`` and ``∇_P f = g qᵀ + 2(P diag(w) − y wᵀ)`` with ``w = ∂f/∂D``
     from BP.6 — the pull-back through ``D_k = ‖y − p_k‖²`` of ``reference.ddcl.pullback_distances``."""
-    c = _Checks()
-    y, P, g = _mat("y", 2, 1), _mat("P", 2, 2), _mat("g", 2, 1)
+    c = _checks()
+    y, P, g = symbol_matrix("y", 2, 1), symbol_matrix("P", 2, 2), symbol_matrix("g", 2, 1)
     D = sp.Matrix(1, 2, lambda _, k: ((y - P.col(k)).T * (y - P.col(k)))[0, 0])
     q = _softmax_rows(-D / T_P)
     f = (g.T * (y + P * q.T))[0, 0]
@@ -347,7 +304,7 @@ def _run_bp_7() -> StepOutcome:
     grad_P = g * q + 2 * (P * sp.diag(*w) - y * w)
     c.zero("∇_y f", _grad(f, y) - grad_y)
     c.zero("∇_P f", _grad(f, P) - grad_P)
-    rng = _rng("BP.7")
+    rng = step_rng("BP.7")
     point = _point(rng, y, P, g)
     point[T_P] = 0.5 + float(rng.random())
     Yn, Pn = _evaluate(y, point).T, _evaluate(P, point)

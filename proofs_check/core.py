@@ -5,10 +5,19 @@ steps, equality as ``simplify(lhs − rhs) == 0``, each result also evaluated nu
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
+import numpy as np
 import sympy as sp
+from numpy.typing import NDArray
+
+from reference.tolerances import CheckKind, tolerance
+
+F64: TypeAlias = NDArray[np.float64]
+Sym: TypeAlias = Any  # a sympy expression, symbol or matrix (sympy ships no type information)
 
 
 @dataclass(frozen=True)
@@ -97,3 +106,99 @@ def is_zero(expr: sp.Expr | sp.MatrixBase) -> bool:
     if isinstance(expr, sp.MatrixBase):
         return all(_is_zero_scalar(e) for e in expr)
     return _is_zero_scalar(expr)
+
+
+# --------------------------------------------------------------------------------------------------
+# Step bookkeeping shared by the step modules: symbolic verdicts and numeric comparisons of one step
+# --------------------------------------------------------------------------------------------------
+
+
+def value_bound(magnitude: float) -> float:
+    """``atol + rtol·magnitude`` from the float64 VALUE row of the tolerance table."""
+    tol = tolerance("float64", CheckKind.VALUE)
+    return tol.atol + tol.rtol * magnitude
+
+
+def as_f64(value: object) -> F64:
+    """A number, NumPy array or lambdified sympy result as a float64 array (the typed boundary)."""
+    return np.asarray(value, dtype=np.float64)
+
+
+def max_abs(value: F64) -> float:
+    """``max|value|``, 0 for an empty array."""
+    return float(np.max(np.abs(value))) if value.size else 0.0
+
+
+@dataclass
+class StepChecks:
+    """The sub-checks of one step: symbolic verdicts, and numeric ``(name, error, bound)`` triples.
+
+    ``rewrite`` (optional) is applied to an expression before :func:`is_zero` in :meth:`zero`; it must
+    be sound, i.e. map an expression that is not identically 0 to one that is not either (e.g.
+    ``backprop_steps`` replaces opaque exponentials by positive symbols).
+    """
+
+    symbolic: list[tuple[str, bool]] = field(default_factory=list)
+    numeric: list[tuple[str, float, float]] = field(default_factory=list)
+    rewrite: Callable[[Sym], Sym] | None = field(default=None, repr=False)
+
+    def sym(self, name: str, ok: bool) -> None:
+        """A symbolic verdict computed by the caller (a sign certified by sympy's assumptions, …)."""
+        self.symbolic.append((name, bool(ok)))
+
+    def zero(self, name: str, expr: Sym) -> None:
+        """Symbolic equality ``lhs = rhs`` recorded as ``is_zero(lhs − rhs)``."""
+        self.sym(name, is_zero(expr if self.rewrite is None else self.rewrite(expr)))
+
+    def close(self, name: str, value: object, reference: object, *, scale: float = 0.0) -> None:
+        """``max|value − reference| ≤ atol + rtol·max(max|reference|, scale)``.
+
+        ``scale`` is the magnitude of the terms that were summed when ``reference`` is (near) zero by
+        a cancellation (a gradient at a stationary point, ``Σ_q 1``). A shape mismatch, an empty
+        comparison or a non-finite difference fails the check.
+        """
+        a, b = as_f64(value), as_f64(reference)
+        if a.shape != b.shape:
+            self.numeric.append((f"{name} (shape {a.shape} vs {b.shape})", float("inf"), 0.0))
+            return
+        if a.size == 0:
+            self.numeric.append((f"{name} (empty comparison)", float("inf"), 0.0))
+            return
+        err = max_abs(a - b)
+        self.numeric.append((name, err if np.isfinite(err) else float("inf"), value_bound(max(max_abs(b), scale))))
+
+    def at_most(self, name: str, value: float, limit: float, *, scale: float) -> None:
+        """The inequality ``value ≤ limit``, allowing the rounding error of quantities of size ``scale``."""
+        excess = value - limit
+        err = max(0.0, excess) if np.isfinite(excess) else float("inf")
+        self.numeric.append((name, err, value_bound(scale)))
+
+    def outcome(self) -> StepOutcome:
+        """Symbolic verdict = all symbolic sub-checks; numeric = the worst comparison by error/bound.
+
+        A step with no symbolic sub-check, or with no numeric comparison, is not proved.
+        """
+        failed = [name for name, ok in self.symbolic if not ok]
+        if self.numeric:
+            worst = max(self.numeric, key=lambda c: c[1] / c[2] if c[2] > 0 else float("inf"))
+        else:
+            worst = ("no numeric comparison", float("inf"), 0.0)
+        name, err, bound = worst
+        detail = (
+            f"symbolic {len(self.symbolic) - len(failed)}/{len(self.symbolic)} ok"
+            + (f" (failed: {', '.join(failed)})" if failed else "")
+            + f"; {len(self.numeric)} numeric checks, worst: {name}: {err:.3e} vs bound {bound:.3e}"
+        )
+        return StepOutcome(symbolic_ok=not failed and bool(self.symbolic), numeric_error=err,
+                           numeric_bound=bound, detail=detail)
+
+
+def step_rng(step_id: str) -> np.random.Generator:
+    """One seeded generator per step (``crc32`` of its id), so each step's random point is fixed and independent."""
+    return np.random.default_rng(zlib.crc32(step_id.encode()))
+
+
+def symbol_matrix(name: str, rows: int, cols: int, **assumptions: bool) -> Sym:
+    """A rows×cols matrix of symbols ``name_rc`` (default assumption: real)."""
+    kw = assumptions or {"real": True}
+    return sp.Matrix(rows, cols, lambda r, c: sp.Symbol(f"{name}_{r}{c}", **kw))

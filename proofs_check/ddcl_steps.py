@@ -19,9 +19,8 @@ test can plant a violation by monkeypatching one of them and watch the step fail
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeAlias
 
@@ -29,10 +28,18 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from proofs_check.core import Step, StepOutcome, is_zero
+from proofs_check.core import (
+    Step,
+    StepChecks,
+    StepOutcome,
+    as_f64,
+    max_abs,
+    step_rng,
+    symbol_matrix,
+    value_bound,
+)
 from reference import dcl as ref_dcl
 from reference import ddcl as ref
-from reference.tolerances import CheckKind, tolerance
 
 F64: TypeAlias = NDArray[np.float64]
 Sym: TypeAlias = Any  # a sympy expression, symbol or matrix (sympy ships no type information)
@@ -42,94 +49,18 @@ ETA: Sym = sp.Symbol("eta", positive=True)
 
 
 # --------------------------------------------------------------------------------------------------
-# Bookkeeping: symbolic verdicts and numeric comparisons of one step
+# Random points (bookkeeping, seeded generators and symbol matrices: proofs_check.core)
 # --------------------------------------------------------------------------------------------------
-
-
-def _bound(magnitude: float) -> float:
-    """``atol + rtol·magnitude`` from the float64 VALUE row of the tolerance table."""
-    tol = tolerance("float64", CheckKind.VALUE)
-    return tol.atol + tol.rtol * magnitude
-
-
-def _as_array(value: object) -> F64:
-    """A number, NumPy array or lambdified sympy result as a float64 array (the typed boundary)."""
-    return np.asarray(value, dtype=np.float64)
-
-
-def _max_abs(value: F64) -> float:
-    return float(np.max(np.abs(value))) if value.size else 0.0
-
-
-@dataclass
-class _Checks:
-    """The sub-checks of one step: symbolic verdicts, and numeric ``(name, error, bound)`` triples."""
-
-    symbolic: list[tuple[str, bool]] = field(default_factory=list)
-    numeric: list[tuple[str, float, float]] = field(default_factory=list)
-
-    def sym(self, name: str, ok: bool) -> None:
-        self.symbolic.append((name, bool(ok)))
-
-    def zero(self, name: str, expr: Sym) -> None:
-        """Symbolic equality ``lhs = rhs`` recorded as ``is_zero(lhs − rhs)``."""
-        self.sym(name, is_zero(expr))
-
-    def close(self, name: str, value: object, reference: object, *, scale: float = 0.0) -> None:
-        """``max|value − reference| ≤ atol + rtol·max(max|reference|, scale)``.
-
-        ``scale`` is the magnitude of the terms that were summed when ``reference`` is (near) zero by
-        a cancellation (a gradient at a stationary point, ``Σ_q 1``).
-        """
-        a, b = _as_array(value), _as_array(reference)
-        if a.shape != b.shape:
-            self.numeric.append((f"{name} (shape {a.shape} vs {b.shape})", float("inf"), 0.0))
-            return
-        err = _max_abs(a - b)
-        self.numeric.append((name, err if np.isfinite(err) else float("inf"), _bound(max(_max_abs(b), scale))))
-
-    def at_most(self, name: str, value: float, limit: float, *, scale: float) -> None:
-        """The inequality ``value ≤ limit``, allowing the rounding error of quantities of size ``scale``."""
-        excess = value - limit
-        err = max(0.0, excess) if np.isfinite(excess) else float("inf")
-        self.numeric.append((name, err, _bound(scale)))
-
-    def outcome(self) -> StepOutcome:
-        """Symbolic verdict = all symbolic sub-checks; numeric = the worst comparison by error/bound."""
-        failed = [name for name, ok in self.symbolic if not ok]
-        if self.numeric:
-            worst = max(self.numeric, key=lambda c: c[1] / c[2] if c[2] > 0 else float("inf"))
-        else:
-            worst = ("no numeric comparison", float("inf"), 0.0)
-        name, err, bound = worst
-        detail = (
-            f"symbolic {len(self.symbolic) - len(failed)}/{len(self.symbolic)} ok"
-            + (f" (failed: {', '.join(failed)})" if failed else "")
-            + f"; {len(self.numeric)} numeric checks, worst: {name}: {err:.3e} vs bound {bound:.3e}"
-        )
-        return StepOutcome(symbolic_ok=not failed and bool(self.symbolic), numeric_error=err,
-                           numeric_bound=bound, detail=detail)
-
-
-def _rng(step_id: str) -> np.random.Generator:
-    """One seeded generator per step, so each step's random point is fixed and independent."""
-    return np.random.default_rng(zlib.crc32(step_id.encode()))
 
 
 def _stochastic(rng: np.random.Generator, n: int, K: int) -> F64:
     """A random row-stochastic n×K matrix with all entries positive."""
-    return _as_array(rng.dirichlet(np.ones(K), size=n))
+    return as_f64(rng.dirichlet(np.ones(K), size=n))
 
 
 # --------------------------------------------------------------------------------------------------
 # Sympy helpers
 # --------------------------------------------------------------------------------------------------
-
-
-def _matrix(name: str, rows: int, cols: int, **assumptions: bool) -> Sym:
-    """A rows×cols matrix of symbols ``name_rc`` (default assumption: real)."""
-    kw = assumptions or {"real": True}
-    return sp.Matrix(rows, cols, lambda r, c: sp.Symbol(f"{name}_{r}{c}", **kw))
 
 
 def _assign(symbols: Sym, values: F64) -> dict[Sym, float]:
@@ -142,7 +73,7 @@ def _evaluate(expr: Sym, values: Mapping[Sym, float]) -> F64:
     """Evaluate a sympy expression or matrix at a float64 point (``lambdify`` with NumPy)."""
     symbols = list(values)
     f = sp.lambdify(symbols, expr, modules="numpy")
-    return _as_array(f(*(values[s] for s in symbols)))
+    return as_f64(f(*(values[s] for s in symbols)))
 
 
 def _sum(terms: Sequence[Sym]) -> Sym:
@@ -239,8 +170,8 @@ class _Block:
 
 @cache
 def _block(n: int, d: int, K: int) -> _Block:
-    Y = _matrix("y", n, d)
-    P = _matrix("p", d, K)
+    Y = symbol_matrix("y", n, d)
+    P = symbol_matrix("p", d, K)
     D = sp.Matrix(n, K, lambda t, j: _sum([(Y[t, i] - P[i, j]) ** 2 for i in range(d)]))
     E = D.applyfunc(lambda x: sp.exp(-x / T_P))
     Zs = [_sum([E[t, k] for k in range(K)]) for t in range(n)]
@@ -290,19 +221,19 @@ def _fixed_Q_gradient_P(Y: Sym, P: Sym, Q: Sym) -> Sym:
 
 def _random_point(rng: np.random.Generator, n: int, d: int, K: int) -> tuple[F64, F64, float]:
     """Tokens, prototypes and a temperature at which no softmax saturates (``D/T_P`` is O(1)–O(10))."""
-    Y = _as_array(rng.normal(size=(n, d)))
-    P = _as_array(rng.normal(size=(d, K)))
+    Y = as_f64(rng.normal(size=(n, d)))
+    P = as_f64(rng.normal(size=(d, K)))
     return Y, P, float(rng.uniform(0.5, 2.0))
 
 
 def _collapsed(Y: F64, K: int) -> F64:
     """All K prototypes at the token mean ``ȳ``."""
-    return _as_array(np.repeat(Y.mean(axis=0)[:, None], K, axis=1))
+    return as_f64(np.repeat(Y.mean(axis=0)[:, None], K, axis=1))
 
 
 def _cov(Y: F64) -> F64:
     E = Y - Y.mean(axis=0, keepdims=True)
-    return _as_array(E.T @ E / Y.shape[0])
+    return as_f64(E.T @ E / Y.shape[0])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -318,8 +249,8 @@ def _token_q(K: int) -> tuple[list[Sym], Sym]:
 
 def _d1_terms(d: int, K: int) -> tuple[Sym, Sym, list[Sym], Sym, Sym, Sym, Sym]:
     """Per token: ``y``, ``P``, free q's, ``q``, and ``E_q‖y − p‖²``, ``‖y − Pq‖²``, ``Var_q(p)``."""
-    y = _matrix("y", d, 1)
-    P = _matrix("p", d, K)
+    y = symbol_matrix("y", d, 1)
+    P = symbol_matrix("p", d, K)
     free, q = _token_q(K)
     m = P * q
     Eq = _sum([q[j] * _sq_norm(y - P[:, j]) for j in range(K)])
@@ -339,12 +270,12 @@ def _token_mean(expr: Sym, y: Sym, free: list[Sym], Y: F64, P_sym: Sym, P: F64, 
 
 
 def _run_d1_1() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     d, K = 2, 3
     y, P_s, free, _q, Eq, ols, var = _d1_terms(d, K)
     c.zero("E_q‖y−p‖² = ‖y − Pq‖² + Var_q(p) (Σq = 1)", Eq - (ols + var))
 
-    rng = _rng("D1.1")
+    rng = step_rng("D1.1")
     n = 4
     Y, P, _ = _random_point(rng, n, d, K)
     Q = _stochastic(rng, n, K)
@@ -357,7 +288,7 @@ def _run_d1_1() -> StepOutcome:
 
 
 def _run_d1_2() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     d, K = 2, 3
     y, P_s, free, q, _Eq, _ols, var = _d1_terms(d, K)
     pairs = [(j, k) for j in range(K) for k in range(j + 1, K)]
@@ -375,7 +306,7 @@ def _run_d1_2() -> StepOutcome:
     coincide = {free[1]: sp.Integer(1) - free[0], **{P_s[i, 1]: P_s[i, 0] for i in range(d)}}
     c.zero("V = 0 when q weights coinciding prototypes", var.xreplace(coincide))
 
-    rng = _rng("D1.2")
+    rng = step_rng("D1.2")
     n = 4
     Y, P, _ = _random_point(rng, n, d, K)
     Q = _stochastic(rng, n, K)
@@ -384,7 +315,7 @@ def _run_d1_2() -> StepOutcome:
     c.close("pairwise form vs reference.prototype_variance", _token_mean(pairwise, y, free, Y, P_s, P, Q), V_ref)
     scale = float(np.max(P**2))
     c.at_most("reference V ≥ 0", -V_ref, 0.0, scale=scale)
-    hard = _as_array(np.eye(K)[rng.integers(0, K, size=n)])
+    hard = as_f64(np.eye(K)[rng.integers(0, K, size=n)])
     c.close("reference V = 0 at one-hot Q", ref.prototype_variance(P, hard), 0.0, scale=scale)
     P_co = P.copy()
     P_co[:, 1] = P_co[:, 0]
@@ -401,12 +332,12 @@ def _run_d1_2() -> StepOutcome:
 
 
 def _run_d2_1() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     K = 3
     tok = _token(K)
     c.zero("Σ q_k D_k = F + T_P·H (softmax q, one token)", tok.L - (tok.F + T_P * tok.H))
 
-    rng = _rng("D2.1")
+    rng = step_rng("D2.1")
     n, d = 3, 2
     b = _block(n, d, K)
     Y, P, T = _random_point(rng, n, d, K)
@@ -423,16 +354,16 @@ def _run_d2_1() -> StepOutcome:
 
 
 def _run_d2_2() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     n, d, K = 2, 2, 3
-    Y, P, Q = _matrix("y", n, d), _matrix("p", d, K), _matrix("q", n, K)
+    Y, P, Q = symbol_matrix("y", n, d), symbol_matrix("p", d, K), symbol_matrix("q", n, K)
     L = _sum([Q[t, j] * _sq_norm(Y[t, :].T - P[:, j]) for t in range(n) for j in range(K)]) / n
     gY, gP = _grad(L, Y), _grad(L, P)
     form_Y, form_P = _pullback(Y, P, Q / n)
     c.zero("∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ)", gP - form_P)
     c.zero("∇_Y L_q|_Q = (2/n)(diag(Q1)Y − QPᵀ)", gY - form_Y)
 
-    rng = _rng("D2.2")
+    rng = step_rng("D2.2")
     Yv, Pv, _ = _random_point(rng, n, d, K)
     Qv = _stochastic(rng, n, K)
     vals = {**_assign(Y, Yv), **_assign(P, Pv), **_assign(Q, Qv)}
@@ -443,7 +374,7 @@ def _run_d2_2() -> StepOutcome:
 
 
 def _run_d2_3() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
     gY, gP = _grad_F(n, d, K)
@@ -451,7 +382,7 @@ def _run_d2_3() -> StepOutcome:
     c.zero("∇_P F = (2/n)(P diag(Qᵀ1) − YᵀQ) with Q = softmax (envelope)", gP - form_P)
     c.zero("∇_Y F = (2/n)(diag(Q1)Y − QPᵀ)", gY - form_Y)
 
-    rng = _rng("D2.3")
+    rng = step_rng("D2.3")
     Y, P, T = _random_point(rng, n, d, K)
     vals = b.values(Y, P, T)
     ref_Y, ref_P = ref.grad_free_energy(Y, P, T)
@@ -464,7 +395,7 @@ def _run_d2_3() -> StepOutcome:
 
 def _row_stochastic(n: int, K: int) -> tuple[Sym, list[Sym]]:
     """An n×K symbolic Q with ``q_{t,K−1} = 1 − Σ_{j<K−1} q_tj`` and the list of free symbols."""
-    free = _matrix("q", n, K - 1)
+    free = symbol_matrix("q", n, K - 1)
     Q = sp.Matrix(n, K, lambda t, j: free[t, j] if j < K - 1 else 1 - _sum(list(free[t, :])))
     return Q, free
 
@@ -476,16 +407,16 @@ def _sigma_q(Q: Sym) -> Sym:
 
 
 def _run_d2_4() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     n, d, K = 2, 2, 3
-    P = _matrix("p", d, K)
+    P = symbol_matrix("p", d, K)
     Q, free = _row_stochastic(n, K)
     V = _sum([Q[t, j] * _sq_norm(P[:, j] - P * Q[t, :].T) for t in range(n) for j in range(K)]) / n
     gP = _grad(V, P)
     c.zero("∇_P V|_Q = 2 P Σ_q (rows of Q on the simplex)", gP - 2 * P * _sigma_q(Q))
 
-    rng = _rng("D2.4")
-    Pv = _as_array(rng.normal(size=(d, K)))
+    rng = step_rng("D2.4")
+    Pv = as_f64(rng.normal(size=(d, K)))
     Qv = _stochastic(rng, n, K)
     vals = {**_assign(P, Pv), **_assign(free, Qv[:, : K - 1])}
     c.close("∇_P V vs reference.grad_variance_fixed_Q", _evaluate(gP, vals), ref.grad_variance_fixed_Q(Pv, Qv))
@@ -493,7 +424,7 @@ def _run_d2_4() -> StepOutcome:
 
 
 def _run_d2_5() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     n, K = 2, 3
     Q, free = _row_stochastic(n, K)
     S = _sigma_q(Q)
@@ -505,12 +436,12 @@ def _run_d2_5() -> StepOutcome:
     c.zero("diag q − qqᵀ = Σ_j q_j (e_j − q)(e_j − q)ᵀ (Σq = 1)",
            cov_t - _msum([q[j] * outer[j] for j in range(K)]))
     # Each term is PSD: xᵀ[r_j (e_j − q)(e_j − q)ᵀ]x = r_j ((e_j − q)ᵀx)² with r_j ≥ 0.
-    x = _matrix("x", K, 1)
+    x = symbol_matrix("x", K, 1)
     r = [sp.Symbol(f"r_{k}", nonnegative=True) for k in range(K)]
     c.sym("x ᵀ q_j(e_j − q)(e_j − q)ᵀ x ≥ 0 for q_j ≥ 0",
           all((r[j] * ((e[:, j] - q).T * x)[0, 0] ** 2).is_nonnegative is True for j in range(K)))
     # Zero iff hard: trace = Σ_j q_j(1 − q_j), each term ≥ 0 on [0, 1] and zero only at q_j ∈ {0, 1}.
-    qs = _matrix("s", K, 1)
+    qs = symbol_matrix("s", K, 1)
     c.zero("tr(diag q − qqᵀ) = Σ_j q_j(1 − q_j)",
            (sp.diag(*qs) - qs * qs.T).trace() - _sum([qs[j] * (1 - qs[j]) for j in range(K)]))
     u = sp.Symbol("u", real=True)
@@ -519,19 +450,19 @@ def _run_d2_5() -> StepOutcome:
         c.zero(f"diag q − qqᵀ = 0 at q = e_{hot}", cov_t.xreplace(
             {_free_t[k]: sp.Integer(1 if k == hot else 0) for k in range(K - 1)}))
 
-    rng = _rng("D2.5")
+    rng = step_rng("D2.5")
     Qv = _stochastic(rng, n, K)
     S_ref = ref.assignment_covariance(Qv)
     c.close("Σ_q vs reference.assignment_covariance", _evaluate(S, _assign(free, Qv[:, : K - 1])), S_ref)
     c.close("reference Σ_q 1 = 0", S_ref @ np.ones(K), np.zeros(K), scale=1.0)
     c.at_most("reference Σ_q ⪰ 0 (−λ_min ≤ 0)", -float(np.linalg.eigvalsh(S_ref)[0]), 0.0, scale=1.0)
-    hard = _as_array(np.eye(K)[rng.integers(0, K, size=n)])
+    hard = as_f64(np.eye(K)[rng.integers(0, K, size=n)])
     c.close("reference Σ_q = 0 at hard Q", ref.assignment_covariance(hard), np.zeros((K, K)), scale=1.0)
     return c.outcome()
 
 
 def _run_d2_6() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     K = 3
     tok = _token(K)
     w = [tok.q[k] * (1 - (tok.D[k] - tok.Dbar) / T_P) for k in range(K)]
@@ -540,14 +471,14 @@ def _run_d2_6() -> StepOutcome:
     c.zero("Σ_k w_k = 1", _sum(w) - 1)
     # Pull-back through D_tk = ‖y_t − p_k‖² for a generic G = ∂L/∂D.
     n, d, Kp = 2, 2, 2
-    Y, P, G = _matrix("y", n, d), _matrix("p", d, Kp), _matrix("g", n, Kp)
+    Y, P, G = symbol_matrix("y", n, d), symbol_matrix("p", d, Kp), symbol_matrix("g", n, Kp)
     Dm = sp.Matrix(n, Kp, lambda t, k: _sq_norm(Y[t, :].T - P[:, k]))
     lin = _sum([G[t, k] * Dm[t, k] for t in range(n) for k in range(Kp)])  # d/dθ of L = Σ G ∂D/∂θ
     form_Y, form_P = _pullback(Y, P, G)
     c.zero("Σ_tk G_tk ∂D_tk/∂P = 2(P diag(Gᵀ1) − YᵀG)", _grad(lin, P) - form_P)
     c.zero("Σ_tk G_tk ∂D_tk/∂Y = 2(diag(G1)Y − GPᵀ)", _grad(lin, Y) - form_Y)
 
-    rng = _rng("D2.6")
+    rng = step_rng("D2.6")
     b = _block(n, d, Kp)
     Yv, Pv, T = _random_point(rng, n, d, Kp)
     vals = b.values(Yv, Pv, T)
@@ -577,7 +508,7 @@ def _distance_jacobian(b: _Block, t: int) -> Sym:
 
 
 def _run_d3_1() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     K = 3
     tok = _token(K)
     c.zero("∂F/∂D = q", sp.Matrix([sp.diff(tok.F, x) for x in tok.D]) - tok.q)
@@ -595,7 +526,7 @@ def _run_d3_1() -> StepOutcome:
     qs = [sp.Symbol(f"q_{t}", real=True) for t in range(3)]
     c.zero("2 − (2/n) n_j = (2/n) Σ_t (1 − q_tj)", 2 - 2 * _sum(qs) / 3 - 2 * _sum([1 - x for x in qs]) / 3)
 
-    rng = _rng("D3.1")
+    rng = step_rng("D3.1")
     Y, P, T = _random_point(rng, n, d, Kp)
     c.close("∇²_P F (n = 1) vs reference.hessian_free_energy", _evaluate(H, b.values(Y, P, T)),
             ref.hessian_free_energy(Y, P, T))
@@ -605,15 +536,15 @@ def _run_d3_1() -> StepOutcome:
     Hb = ref.hessian_free_energy(Yb, Pb, Tb)
     nj = ref.assignments(Yb, Pb, Tb).sum(axis=0)
     upper = np.kron(np.diag(2.0 * nj / nb), np.eye(db))
-    scale = _max_abs(Hb) * Hb.shape[0]
+    scale = max_abs(Hb) * Hb.shape[0]
     c.at_most("λ_max(∇²F − (2/n)diag(n_j)⊗I) ≤ 0", float(np.linalg.eigvalsh(Hb - upper)[-1]), 0.0, scale=scale)
     c.at_most("λ_max(∇²F) ≤ 2", float(np.linalg.eigvalsh(Hb)[-1]), 2.0, scale=scale)
     return c.outcome()
 
 
 def _run_d3_2() -> StepOutcome:
-    c = _Checks()
-    g = _matrix("g", 2, 2)  # ∇_P F for d = 2, K = 2, as a generic matrix
+    c = StepChecks()
+    g = symbol_matrix("g", 2, 2)  # ∇_P F for d = 2, K = 2, as a generic matrix
     Fs = sp.Symbol("F", real=True)
     Lsm = sp.Integer(2)
     g2 = _sq_norm(list(g))
@@ -625,7 +556,7 @@ def _run_d3_2() -> StepOutcome:
     c.sym("η(1 − η) > 0 ⇔ 0 < η < 1",
           sp.solve_univariate_inequality(e * (1 - e) > 0, e, relational=False) == sp.Interval.open(0, 1))
 
-    rng = _rng("D3.2")
+    rng = step_rng("D3.2")
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
     Y, P, T = _random_point(rng, n, d, K)
@@ -634,7 +565,7 @@ def _run_d3_2() -> StepOutcome:
     _, grad_ref = ref.grad_free_energy(Y, P, T)
     _, gP = _grad_F(n, d, K)
     c.close("reference.prototype_step = P − η ∇_P F (sympy)", P_new,
-            P - eta * _evaluate(gP, b.values(Y, P, T)), scale=_max_abs(P))
+            P - eta * _evaluate(gP, b.values(Y, P, T)), scale=max_abs(P))
     F0, F1 = ref.free_energy(Y, P, T), ref.free_energy(Y, P_new, T)
     gn = float(np.sum(grad_ref**2))
     c.at_most("F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²", F1, F0 - eta * (1 - eta) * gn, scale=abs(F0) + abs(F1) + gn)
@@ -642,9 +573,9 @@ def _run_d3_2() -> StepOutcome:
 
 
 def _run_d3_3() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     n, d, K = 2, 2, 2
-    Y, P, Q = _matrix("y", n, d), _matrix("p", d, K), _matrix("q", n, K)
+    Y, P, Q = symbol_matrix("y", n, d), symbol_matrix("p", d, K), symbol_matrix("q", n, K)
     step = P - ETA * _fixed_Q_gradient_P(Y, P, Q)
     nj = [_sum([Q[t, j] for t in range(n)]) for j in range(K)]
     coef_p = [1 - 2 * ETA * nj[j] / n for j in range(K)]
@@ -663,7 +594,7 @@ def _run_d3_3() -> StepOutcome:
     qn = sp.Symbol("q_nonneg", nonnegative=True)
     c.sym("(2η/n) q_tj ≥ 0", (2 * ETA * qn / n).is_nonnegative is True)
 
-    rng = _rng("D3.3")
+    rng = step_rng("D3.3")
     b = _block(n, d, K)
     Yv, Pv, T = _random_point(rng, n, d, K)
     eta = float(rng.uniform(0.05, 0.5))
@@ -671,7 +602,7 @@ def _run_d3_3() -> StepOutcome:
     sub.update({Y[t, i]: b.Y[t, i] for t in range(n) for i in range(d)})
     vals = {**b.values(Yv, Pv, T), ETA: eta}
     c.close("convex-combination form vs reference.prototype_step", _evaluate(hull.xreplace(sub), vals),
-            ref.prototype_step(Yv, Pv, T, eta), scale=_max_abs(Pv))
+            ref.prototype_step(Yv, Pv, T, eta), scale=max_abs(Pv))
     Qv = ref.assignments(Yv, Pv, T)
     coef_num = 1.0 - 2.0 * eta * Qv.sum(axis=0) / n
     c.at_most("min coefficient ≥ 0 at η ≤ 1/2", -float(coef_num.min()), 0.0, scale=1.0)
@@ -688,7 +619,7 @@ def _collapse_hessian(K: int, d: int, cov: Sym, factor: int) -> Sym:
     return 2 * sp.eye(K * d) / K - factor / (T_P * K) * sp.kronecker_product(_centering(K), cov)
 
 
-def _collapse_spectrum_checks(c: _Checks, factor: int, name: str) -> None:
+def _collapse_spectrum_checks(c: StepChecks, factor: int, name: str) -> None:
     """Eigenvalues of the collapse Hessian (d = 2, K = 2, symmetric Cov = [[a, b], [b, e]]), and the sign.
 
     With ``α = 2/K`` and ``μ_i = α(1 − (factor/2) λ_i / T_P)``: ``det(xI − H) = (x − α)^d Π_i (x − μ_i)``,
@@ -714,14 +645,14 @@ def _collapse_spectrum_checks(c: _Checks, factor: int, name: str) -> None:
     c.zero(f"{name}: K = 1 has no unstable direction ((I − 11ᵀ/K) = 0)", _centering(1))
 
 
-def _collapse_numeric(c: _Checks, rng: np.random.Generator, factor: int, name: str) -> None:
+def _collapse_numeric(c: StepChecks, rng: np.random.Generator, factor: int, name: str) -> None:
     """Reference Hessian at collapse vs the closed form, its spectrum, and the instability decision."""
     hess = ref.hessian_free_energy if factor == 4 else ref.hessian_quantisation
     n, d, K = 6, 3, 3
-    Y = _as_array(rng.normal(size=(n, d)) * np.array([1.5, 1.0, 0.5]))
+    Y = as_f64(rng.normal(size=(n, d)) * np.array([1.5, 1.0, 0.5]))
     P = _collapsed(Y, K)
     C = _cov(Y)
-    lam = _as_array(np.linalg.eigvalsh(C))
+    lam = as_f64(np.linalg.eigvalsh(C))
     Tc_F, Tc_L = ref.collapse_critical_temperatures(Y)
     c.close("T_c^F = 2 λ_max(Cov Y) vs reference.collapse_critical_temperatures", Tc_F, 2.0 * lam[-1])
     c.close("T_c^{L_q} = 4 λ_max(Cov Y) vs reference.collapse_critical_temperatures", Tc_L, 4.0 * lam[-1])
@@ -733,15 +664,15 @@ def _collapse_numeric(c: _Checks, rng: np.random.Generator, factor: int, name: s
         c.close(f"{name}: reference Hessian at collapse (T = {ratio} T_c) vs closed form", H, form)
         predicted = np.sort(np.concatenate([np.full(d, 2.0 / K),
                                             np.repeat(2.0 / K * (1.0 - factor / 2 * lam / T), K - 1)]))
-        eig = _as_array(np.linalg.eigvalsh(H))
-        c.close(f"{name}: spectrum at T = {ratio} T_c", eig, predicted, scale=_max_abs(H))
+        eig = as_f64(np.linalg.eigvalsh(H))
+        c.close(f"{name}: spectrum at T = {ratio} T_c", eig, predicted, scale=max_abs(H))
         unstable = bool(eig[0] < 0.0)
         c.at_most(f"{name}: unstable iff T < T_c (T = {ratio} T_c)",
-                  0.0 if unstable == (Tc > T) else abs(float(eig[0])), 0.0, scale=_max_abs(H))
+                  0.0 if unstable == (Tc > T) else abs(float(eig[0])), 0.0, scale=max_abs(H))
 
 
 def _run_d4_1() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
     col = b.collapse()
@@ -751,11 +682,11 @@ def _run_d4_1() -> StepOutcome:
     c.zero("∇_P L_q = 0 at p_j = ȳ", gL.xreplace(col))
     c.zero("q_t = 1/K at p_j = ȳ", b.Q.xreplace(col) - sp.ones(n, K) / K)
 
-    rng = _rng("D4.1")
+    rng = step_rng("D4.1")
     Y, _, T = _random_point(rng, n, d, K)
     P = _collapsed(Y, K)
     vals = b.values(Y, P, T)
-    scale = 2.0 * _max_abs(Y)  # the terms (2/n) p_j n_j and (2/n) Σ q_tj y_t that cancel
+    scale = 2.0 * max_abs(Y)  # the terms (2/n) p_j n_j and (2/n) Σ q_tj y_t that cancel
     c.close("reference.grad_free_energy = 0 at collapse", ref.grad_free_energy(Y, P, T)[1], np.zeros((d, K)),
             scale=scale)
     c.close("reference.grad_quantisation_full = 0 at collapse", ref.grad_quantisation_full(Y, P, T)[1],
@@ -765,17 +696,17 @@ def _run_d4_1() -> StepOutcome:
     c.close("sympy ∇_P L_q at collapse vs reference", _evaluate(gL, vals),
             ref.grad_quantisation_full(Y, P, T)[1], scale=scale)
     # A larger instance: the same cancellation for n = 7, K = 4.
-    Yb = _as_array(rng.normal(size=(7, 3)))
+    Yb = as_f64(rng.normal(size=(7, 3)))
     Pb = _collapsed(Yb, 4)
     c.close("reference ∇_P F = 0 at collapse (n = 7, K = 4)", ref.grad_free_energy(Yb, Pb, T)[1],
-            np.zeros((3, 4)), scale=2.0 * _max_abs(Yb))
+            np.zeros((3, 4)), scale=2.0 * max_abs(Yb))
     c.close("reference ∇_P L_q = 0 at collapse (n = 7, K = 4)", ref.grad_quantisation_full(Yb, Pb, T)[1],
-            np.zeros((3, 4)), scale=2.0 * _max_abs(Yb))
+            np.zeros((3, 4)), scale=2.0 * max_abs(Yb))
     return c.outcome()
 
 
 def _run_d4_2() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
     H = _hessian_F(n, d, K).xreplace(b.collapse())
@@ -783,7 +714,7 @@ def _run_d4_2() -> StepOutcome:
            H - _collapse_hessian(K, d, b.cov(), 4))
     _collapse_spectrum_checks(c, 4, "F")
 
-    rng = _rng("D4.2")
+    rng = step_rng("D4.2")
     Y, _, T = _random_point(rng, n, d, K)
     P = _collapsed(Y, K)
     c.close("sympy ∇²_P F at collapse vs reference.hessian_free_energy", _evaluate(H, b.values(Y, P, T)),
@@ -793,7 +724,7 @@ def _run_d4_2() -> StepOutcome:
 
 
 def _run_d4_3() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     K = 3
     tok = _token(K)
     equal = {tok.D[k]: tok.D[0] for k in range(1, K)}
@@ -808,7 +739,7 @@ def _run_d4_3() -> StepOutcome:
            H - _collapse_hessian(Kp, d, b.cov(), 8))
     _collapse_spectrum_checks(c, 8, "L_q")
 
-    rng = _rng("D4.3")
+    rng = step_rng("D4.3")
     Y, _, T = _random_point(rng, n, d, Kp)
     P = _collapsed(Y, Kp)
     c.close("sympy ∇²_P L_q at collapse vs reference.hessian_quantisation", _evaluate(H, b.values(Y, P, T)),
@@ -820,7 +751,7 @@ def _run_d4_3() -> StepOutcome:
 
 
 def _run_d4_4() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     K = 3
     tok = _token(K)
     q, D, Dbar = tok.q, tok.D, tok.Dbar
@@ -833,7 +764,7 @@ def _run_d4_4() -> StepOutcome:
     c.zero("∂w_k/∂D_l = −(1/T)q_k(δ_kl − q_l)(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l)",
            sp.Matrix(K, K, lambda k, ell: sp.diff(w[k], D[ell])) - form)
 
-    rng = _rng("D4.4")
+    rng = step_rng("D4.4")
     n, d, Kp = 2, 2, 2
     b = _block(n, d, Kp)
     Y, P, T = _random_point(rng, n, d, Kp)
@@ -848,7 +779,7 @@ def _run_d4_4() -> StepOutcome:
 
 
 def _run_d5_1() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     K = 3
     tok = _token(K)
     for j in range(K):
@@ -856,7 +787,7 @@ def _run_d5_1() -> StepOutcome:
         c.zero(f"F without p_{j} − F = −T_P log(1 − q_{j}) (one token)",
                F_minus - tok.F + T_P * sp.log(1 - tok.q[j]))
 
-    rng = _rng("D5.1")
+    rng = step_rng("D5.1")
     n, d = 3, 2
     b = _block(n, d, K)
     Y, P, T = _random_point(rng, n, d, K)
@@ -873,7 +804,7 @@ def _run_d5_1() -> StepOutcome:
 
 
 def _run_d5_2() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     q = sp.Symbol("q", real=True)
     s = sp.Symbol("s", nonnegative=True)
     g = q / (1 - q) + sp.log(1 - q)
@@ -887,11 +818,11 @@ def _run_d5_2() -> StepOutcome:
     c.sym("−log(1 − q) ≥ 0 on [0, 1)", minus_log.is_nonnegative is True)
     c.zero("−log(1 − q) = log(1 + s)", minus_log - sp.log(1 + s))
 
-    rng = _rng("D5.2")
+    rng = step_rng("D5.2")
     n, d, K = 4, 2, 3
     Y, P, T = _random_point(rng, n, d, K)
     Q = ref.assignments(Y, P, T)
-    qsym = _matrix("q", n, 1)
+    qsym = symbol_matrix("q", n, 1)
     change = -T_P / n * _sum([sp.log(1 - qsym[t]) for t in range(n)])
     upper = T_P / n * _sum([qsym[t] / (1 - qsym[t]) for t in range(n)])
     F0 = ref.free_energy(Y, P, T)
@@ -926,7 +857,8 @@ class _DCL:
 
 @cache
 def _dcl(nb: int, d: int, K: int) -> _DCL:
-    Yb, W, b, G = _matrix("yb", nb, d), _matrix("w", nb, K), _matrix("b", K, 1), _matrix("g", d, K)
+    Yb, W = symbol_matrix("yb", nb, d), symbol_matrix("w", nb, K)
+    b, G = symbol_matrix("b", K, 1), symbol_matrix("g", d, K)
     ones = sp.ones(d, 1)
     return _DCL(Yb=Yb, W=W, b=b, G=G, P=Yb.T * W + ones * b.T, M=Yb.T * Yb + ones * ones.T)
 
@@ -938,7 +870,7 @@ def _dcl_chain(m: _DCL) -> tuple[Sym, Sym]:
 
 
 def _run_d6_1() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     nb, d, K = 2, 2, 2
     m = _dcl(nb, d, K)
     gW, gb = _dcl_chain(m)
@@ -946,13 +878,13 @@ def _run_d6_1() -> StepOutcome:
     c.zero("∇_b L = (∇_P L)ᵀ 1_d", gb - m.G.T * sp.ones(d, 1))
     moved = (m.Yb.T * (m.W - ETA * gW) + sp.ones(d, 1) * (m.b - ETA * gb).T) - m.P
     c.zero("P(W − η∇_W, b − η∇_b) − P = −η(Y_bᵀY_b + 11ᵀ)∇_P L", moved + ETA * m.M * m.G)
-    x = _matrix("x", d, 1)
+    x = symbol_matrix("x", d, 1)
     A = m.Yb.col_join(sp.ones(1, d))
     c.zero("xᵀ M x = ‖A x‖² (M ⪰ 0)", (x.T * m.M * x)[0, 0] - _sq_norm(A * x))
 
-    rng = _rng("D6.1")
-    Yb, W, G = (_as_array(rng.normal(size=s)) for s in ((nb, d), (nb, K), (d, K)))
-    bv = _as_array(rng.normal(size=K))
+    rng = step_rng("D6.1")
+    Yb, W, G = (as_f64(rng.normal(size=s)) for s in ((nb, d), (nb, K), (d, K)))
+    bv = as_f64(rng.normal(size=K))
     eta = float(rng.uniform(0.05, 0.5))
     vals = {**_assign(m.Yb, Yb), **_assign(m.W, W), **_assign(m.b, bv), **_assign(m.G, G), ETA: eta}
     ref_W, ref_b = ref_dcl.dcl_gradients(Yb, G)
@@ -963,12 +895,12 @@ def _run_d6_1() -> StepOutcome:
     W1, b1 = ref_dcl.dcl_step(Yb, W, bv, G, eta)
     dP_ref = ref_dcl.dcl_prototypes(Yb, W1, b1) - ref_dcl.dcl_prototypes(Yb, W, bv)
     c.close("ΔP of reference.dcl_step vs −η M ∇_P L (sympy)", dP_ref, _evaluate(-ETA * m.M * m.G, vals),
-            scale=_max_abs(ref_dcl.dcl_prototypes(Yb, W, bv)))
+            scale=max_abs(ref_dcl.dcl_prototypes(Yb, W, bv)))
     return c.outcome()
 
 
 def _run_d6_2() -> StepOutcome:
-    c = _Checks()
+    c = StepChecks()
     nb, d, K = 2, 2, 2
     m = _dcl(nb, d, K)
     A = m.Yb.col_join(sp.ones(1, d))  # (n_b + 1) × d
@@ -978,14 +910,14 @@ def _run_d6_2() -> StepOutcome:
     c.zero("tr(Gᵀ M G) = ‖A G‖²_F (so M G = 0 ⇒ A G = 0)", (m.G.T * m.M * m.G).trace() - _sq_norm(list(A * m.G)))
     c.zero("M G = Aᵀ(A G) (so A G = 0 ⇒ M G = 0)", m.M * m.G - A.T * (A * m.G))
     c.zero("adj(M) M = det(M) I (M G = 0 and det M ≠ 0 ⇒ G = 0)", m.M.adjugate() * m.M - m.M.det() * sp.eye(d))
-    x = _matrix("x", d, 1)
+    x = symbol_matrix("x", d, 1)
     c.zero("M x = Y_bᵀ(Y_b x) + 1_d(1_dᵀx) ∈ span(rows Y_b) + span(1_d)",
            m.M * x - (m.Yb.T * (m.Yb * x) + sp.ones(d, 1) * (sp.ones(1, d) * x)))
 
-    rng = _rng("D6.2")
+    rng = step_rng("D6.2")
     nb_v, d_v, K_v = 3, 2, 2
-    Yb = _as_array(rng.normal(size=(nb_v, d_v)))
-    G = _as_array(rng.normal(size=(d_v, K_v)))
+    Yb = as_f64(rng.normal(size=(nb_v, d_v)))
+    G = as_f64(rng.normal(size=(d_v, K_v)))
     M = ref_dcl.dcl_preconditioner(Yb)
     Av = np.vstack([Yb, np.ones((1, d_v))])
     c.close("reference.dcl_preconditioner = AᵀA", M, Av.T @ Av)
@@ -993,19 +925,19 @@ def _run_d6_2() -> StepOutcome:
     stacked = np.vstack([gW_ref, gb_ref[None, :]])
     c.close("reference DCL gradient = A ∇_P L", stacked, Av @ G)
     lam_min = float(np.linalg.eigvalsh(M)[0])
-    c.sym("random M is nonsingular (λ_min > 0)", lam_min > _bound(_max_abs(M)))
+    c.sym("random M is nonsingular (λ_min > 0)", lam_min > value_bound(max_abs(M)))
     # Nonsingular M: ‖DCL gradient‖² = tr(GᵀMG) ≥ λ_min(M)‖G‖², so it vanishes only with ∇_P L.
     c.at_most("λ_min(M)‖G‖² ≤ ‖DCL gradient‖²", lam_min * float(np.sum(G**2)), float(np.sum(stacked**2)),
               scale=float(np.sum(stacked**2)))
     # Movement stays in span(rows Y_b) + span(1_d): visible when that span is a proper subspace (n_b = 1, d = 3).
-    Y1 = _as_array(rng.normal(size=(1, 3)))
-    G1 = _as_array(rng.normal(size=(3, 2)))
-    W0, b0 = _as_array(rng.normal(size=(1, 2))), _as_array(rng.normal(size=2))
+    Y1 = as_f64(rng.normal(size=(1, 3)))
+    G1 = as_f64(rng.normal(size=(3, 2)))
+    W0, b0 = as_f64(rng.normal(size=(1, 2))), as_f64(rng.normal(size=2))
     W1, b1 = ref_dcl.dcl_step(Y1, W0, b0, G1, 0.3)
     dP = ref_dcl.dcl_prototypes(Y1, W1, b1) - ref_dcl.dcl_prototypes(Y1, W0, b0)
     basis, _ = np.linalg.qr(np.vstack([Y1, np.ones((1, 3))]).T)
     c.close("ΔP ⊂ span(rows Y_b) + span(1_d)", dP - basis @ (basis.T @ dP), np.zeros_like(dP),
-            scale=_max_abs(dP))
+            scale=max_abs(dP))
     return c.outcome()
 
 

@@ -15,16 +15,14 @@ a test can plant a violation by monkeypatching one and watch the step fail.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from proofs_check.core import Step, StepOutcome, is_zero
+from proofs_check.core import Step, StepChecks, StepOutcome, as_f64, max_abs, step_rng, symbol_matrix
 from reference import ddcl as rd
 from reference import incrt as ri
 from reference.invariants import incrt as rinv
@@ -34,61 +32,8 @@ F64: TypeAlias = NDArray[np.float64]
 Sym: TypeAlias = Any  # sympy ships no type information
 
 # --------------------------------------------------------------------------------------------------
-# Bookkeeping
+# Sympy and random-point helpers (bookkeeping, seeded generators, symbol matrices: proofs_check.core)
 # --------------------------------------------------------------------------------------------------
-
-
-def _bound(magnitude: float) -> float:
-    tol = tolerance("float64", CheckKind.VALUE)
-    return tol.atol + tol.rtol * magnitude
-
-
-def _f(value: object) -> F64:
-    return np.asarray(value, dtype=np.float64)
-
-
-def _max_abs(value: F64) -> float:
-    return float(np.max(np.abs(value))) if value.size else 0.0
-
-
-@dataclass
-class _Checks:
-    symbolic: list[tuple[str, bool]] = field(default_factory=list)
-    numeric: list[tuple[str, float, float]] = field(default_factory=list)
-
-    def zero(self, name: str, expr: Sym) -> None:
-        self.symbolic.append((name, bool(is_zero(expr))))
-
-    def close(self, name: str, value: object, reference: object, *, scale: float = 0.0) -> None:
-        a, b = _f(value), _f(reference)
-        if a.shape != b.shape:
-            self.numeric.append((f"{name} (shape {a.shape} vs {b.shape})", float("inf"), 0.0))
-            return
-        err = _max_abs(a - b)
-        self.numeric.append((name, err if np.isfinite(err) else float("inf"), _bound(max(_max_abs(b), scale))))
-
-    def at_most(self, name: str, value: float, limit: float, *, scale: float) -> None:
-        excess = value - limit
-        self.numeric.append((name, max(0.0, excess) if np.isfinite(excess) else float("inf"), _bound(scale)))
-
-    def outcome(self) -> StepOutcome:
-        failed = [n for n, ok in self.symbolic if not ok]
-        worst = max(self.numeric, key=lambda c: c[1] / c[2] if c[2] > 0 else float("inf")) if self.numeric else (
-            "no numeric comparison", float("inf"), 0.0)
-        name, err, bound = worst
-        detail = (f"symbolic {len(self.symbolic) - len(failed)}/{len(self.symbolic)} ok"
-                  + (f" (failed: {', '.join(failed)})" if failed else "")
-                  + f"; {len(self.numeric)} numeric checks, worst: {name}: {err:.3e} vs bound {bound:.3e}")
-        return StepOutcome(symbolic_ok=not failed and bool(self.symbolic), numeric_error=err,
-                           numeric_bound=bound, detail=detail)
-
-
-def _rng(step_id: str) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(step_id.encode()))
-
-
-def _matrix(name: str, rows: int, cols: int) -> Sym:
-    return sp.Matrix(rows, cols, lambda r, c: sp.Symbol(f"{name}_{r}{c}", real=True))
 
 
 def _symmetric(name: str, d: int) -> Sym:
@@ -126,29 +71,29 @@ def _planted(rng: np.random.Generator, lam: list[float]) -> F64:
     Q, Rr = np.linalg.qr(rng.standard_normal((len(lam), len(lam))))
     V = Q * np.sign(np.diag(Rr))[None, :]
     A = (V * np.asarray(lam)[None, :]) @ V.T
-    return _f(0.5 * (A + A.T))
+    return as_f64(0.5 * (A + A.T))
 
 
 def _orthonormal(rng: np.random.Generator, d: int, m: int) -> F64:
     Q, Rr = np.linalg.qr(rng.standard_normal((d, m)))
-    return _f(Q * np.sign(np.diag(Rr))[None, :])
+    return as_f64(Q * np.sign(np.diag(Rr))[None, :])
 
 
 def _sym_num(rng: np.random.Generator, d: int) -> F64:
     G = rng.standard_normal((d, d))
-    return _f(0.5 * (G + G.T))
+    return as_f64(0.5 * (G + G.T))
 
 
 def _psd(rng: np.random.Generator, d: int) -> F64:
-    return ri.second_moment(_f(rng.standard_normal((3 * d, d))))
+    return ri.second_moment(as_f64(rng.standard_normal((3 * d, d))))
 
 
 def _anti(rng: np.random.Generator, d: int) -> F64:
-    return ri.antisymmetric_part(_f(rng.standard_normal((d, d))))
+    return ri.antisymmetric_part(as_f64(rng.standard_normal((d, d))))
 
 
 def _subs(expr: Sym, values: Mapping[Sym, float]) -> F64:
-    return _f(np.asarray(expr.subs(dict(values)).evalf(), dtype=np.float64))
+    return as_f64(np.asarray(expr.subs(dict(values)).evalf(), dtype=np.float64))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,12 +102,12 @@ def _subs(expr: Sym, values: Mapping[Sym, float]) -> F64:
 
 
 def _run_g1_1() -> StepOutcome:
-    ch = _Checks()
-    Q = _matrix("q", 3, 2)
+    ch = StepChecks()
+    Q = symbol_matrix("q", 3, 2)
     Pi = sp.eye(3) - Q * Q.T
     ch.zero("Π⊥ symmetric", Pi.T - Pi)
     ch.zero("Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ (zero when QᵀQ = I)", Pi * Pi - Pi - Q * (Q.T * Q - sp.eye(2)) * Q.T)
-    rng = _rng("G1.1")
+    rng = step_rng("G1.1")
     Qn = _orthonormal(rng, 5, 2)
     P = ri.complement_projector(Qn)
     ch.close("Π⊥ = Π⊥ᵀ (reference)", P, P.T)
@@ -171,15 +116,15 @@ def _run_g1_1() -> StepOutcome:
 
 
 def _run_g1_2() -> StepOutcome:
-    ch = _Checks()
-    Q = _matrix("q", 3, 2)
+    ch = StepChecks()
+    Q = symbol_matrix("q", 3, 2)
     S = _symmetric("s", 3)
     Pi = sp.eye(3) - Q * Q.T
     A_res = Pi * S * Pi
     ch.zero("A_res symmetric for symmetric S", A_res.T - A_res)
     ch.zero("A_res Q = Π⊥ S Q (I − QᵀQ) (zero when QᵀQ = I)", A_res * Q - Pi * S * Q * (sp.eye(2) - Q.T * Q))
     ch.zero("Qᵀ A_res = (I − QᵀQ) Qᵀ S Π⊥", Q.T * A_res - (sp.eye(2) - Q.T * Q) * Q.T * S * Pi)
-    rng = _rng("G1.2")
+    rng = step_rng("G1.2")
     C, M, Qn = _psd(rng, 5), _anti(rng, 5), _orthonormal(rng, 5, 2)
     A = ri.residual_operator(C, M, Qn)
     scale = float(np.linalg.norm(C) * np.linalg.norm(M))
@@ -189,10 +134,10 @@ def _run_g1_2() -> StepOutcome:
 
 
 def _run_g1_3() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     # u with A_res u = λu, λ ≠ 0: λ Qᵀu = Qᵀ A_res u = 0 (G1.2), so Qᵀu = 0; then [Q u] is orthonormal.
-    Q = _matrix("q", 3, 2)
-    u = _matrix("u", 3, 1)
+    Q = symbol_matrix("q", 3, 2)
+    u = symbol_matrix("u", 3, 1)
     QU = Q.row_join(u)
     gram = QU.T * QU
     block = sp.Matrix(sp.BlockMatrix([[Q.T * Q, Q.T * u], [u.T * Q, u.T * u]]))
@@ -202,7 +147,7 @@ def _run_g1_3() -> StepOutcome:
     # Qᵀ A_res u = 0 and A_res u = λu give λ·Qᵀu = 0, whose only solution for λ ≠ 0 is Qᵀu = 0.
     sol = sp.solve(list(lam * Qtu), list(Qtu), dict=True)
     ch.symbolic.append(("λ·Qᵀu = 0 with λ ≠ 0 forces Qᵀu = 0", sol == [{Qtu[0]: 0, Qtu[1]: 0}]))
-    rng = _rng("G1.3")
+    rng = step_rng("G1.3")
     A = _planted(rng, [3.0, 2.0, 0.5, -1.0, -2.0])
     cap = ri.greedy_capture(A, 1.0)
     ext = ri.exact_extremes(ri.deflate(A, cap.Q_cap[:, :1]))
@@ -228,17 +173,17 @@ def _deflated() -> tuple[Sym, Sym, Sym]:
 
 
 def _run_g2_1() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     V, A, D = _deflated()
     ch.zero("A v_i = λ_i v_i (planted)", A * V[:, 1] - _l2 * V[:, 1])
     ch.zero("Π⊥AΠ⊥ v_1 = 0", D * V[:, 0])
     ch.zero("Π⊥AΠ⊥ v_2 = λ_2 v_2", D * V[:, 1] - _l2 * V[:, 1])
     ch.zero("Π⊥AΠ⊥ v_3 = λ_3 v_3", D * V[:, 2] - _l3 * V[:, 2])
-    rng = _rng("G2.1")
+    rng = step_rng("G2.1")
     lam = [3.0, 1.5, 0.5, -1.0]
     A_n = _planted(rng, lam)
     _, Vn = np.linalg.eigh(A_n)
-    v1 = _f(Vn[:, -1:])
+    v1 = as_f64(Vn[:, -1:])
     Dn = ri.deflate(A_n, v1)
     ch.close("deflated spectrum {0, λ_2, …} (reference)", np.sort(np.linalg.eigvalsh(Dn)),
              np.sort([0.0, *lam[1:]]), scale=3.0)
@@ -246,11 +191,11 @@ def _run_g2_1() -> StepOutcome:
 
 
 def _run_g2_2() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     _, _, D = _deflated()
     x = sp.Symbol("x")
     ch.zero("det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3)", (x * sp.eye(3) - D).det() - x * (x - _l2) * (x - _l3))
-    rng = _rng("G2.2")
+    rng = step_rng("G2.2")
     lam = [3.0, 2.0, 1.2, -0.5, -2.0]
     cap = ri.greedy_capture(_planted(rng, lam), 1.0)
     ch.close("births = λ_1, λ_2, λ_3 in order (reference)", np.asarray(cap.lam_births), np.asarray(lam[:3]))
@@ -263,7 +208,7 @@ def _run_g2_2() -> StepOutcome:
 
 
 def _run_g3_1() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     # Cauchy interlacing, d = 3, m = 1, eigenbasis coordinates: for any q, w = (q_2, −q_1, 0) ⟂ q lies
     # in span(v_1, v_2) and wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2² ≥ 0, so λ_max(compression to q⊥) ≥ λ_2.
     q = sp.Matrix(sp.symbols("q_1 q_2 q_3", real=True))
@@ -271,7 +216,7 @@ def _run_g3_1() -> StepOutcome:
     A = sp.diag(_l1, _l2, _l3)
     ch.zero("qᵀw = 0", (q.T * w)[0])
     ch.zero("wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2²", (w.T * A * w)[0] - _l2 * (w.T * w)[0] - (_l1 - _l2) * q[1] ** 2)
-    rng = _rng("G3.1")
+    rng = step_rng("G3.1")
     lam = [2.5, 1.5, 0.2, -1.0]
     A_n = _planted(rng, lam)
     for m in (1, 2):
@@ -281,19 +226,19 @@ def _run_g3_1() -> StepOutcome:
 
 
 def _run_g3_2() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     # Sufficiency of the top m* eigenvectors (m* = 1, d = 3): for w ⟂ v_1, wᵀAw ≤ λ_2 wᵀw.
     w2, w3 = sp.symbols("w_2 w_3", real=True)
     w = sp.Matrix([0, w2, w3])
     A = sp.diag(_l1, _l2, _l3)
     ch.zero("λ_2 wᵀw − wᵀAw = (λ_2 − λ_3) w_3² for w ⟂ v_1",
             _l2 * (w.T * w)[0] - (w.T * A * w)[0] - (_l2 - _l3) * w3**2)
-    rng = _rng("G3.2")
+    rng = step_rng("G3.2")
     lam = [2.5, 1.5, 0.2, -1.0]
     A_n = _planted(rng, lam)
     _, V = np.linalg.eigh(A_n)
     ch.close("λ_max after capturing the top 2 eigenvectors = max(λ_3, 0) (reference)",
-             rinv.residual_top(A_n, _f(V[:, ::-1][:, :2].copy())), lam[2], scale=2.5)
+             rinv.residual_top(A_n, as_f64(V[:, ::-1][:, :2].copy())), lam[2], scale=2.5)
     return ch.outcome()
 
 
@@ -303,7 +248,7 @@ def _run_g3_2() -> StepOutcome:
 
 
 def _run_g4_1() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     lam, mu = sp.symbols("lambda mu", real=True)
     A = sp.diag(lam, lam, mu)
     c, s = _unit2(_t)
@@ -312,7 +257,7 @@ def _run_g4_1() -> StepOutcome:
     ch.zero("every unit u in the repeated eigenspace is an eigenvector", A * u - lam * u)
     Pi = sp.eye(3) - u * u.T
     ch.zero("after capturing u, the next birth is u⊥ in the same eigenspace", Pi * A * Pi * u_perp - lam * u_perp)
-    rng = _rng("G4.1")
+    rng = step_rng("G4.1")
     A_n = _planted(rng, [2.0, 2.0, 0.5, -1.0])
     runs = [ri.greedy_capture_tracked(A_n, 1.0, rng=np.random.default_rng(s), n_steps=300) for s in (1, 2)]
     for k, run in enumerate(runs):
@@ -324,7 +269,7 @@ def _run_g4_1() -> StepOutcome:
 
 
 def _run_g4_2() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     a, b, c_ = sp.symbols("a b c", real=True)
     A = sp.diag(a, b, c_)
     co, si = _unit2(_t)
@@ -332,9 +277,9 @@ def _run_g4_2() -> StepOutcome:
     ch.zero("Wᵀ W = I", W.T * W - sp.eye(2))
     ch.zero("compression to q⊥ = diag(b, a·si² + c·co²)", W.T * A * W - sp.diag(b, a * si**2 + c_ * co**2))
     # Numeric: A = diag(3, 0.5, −10), θ = 1: q at angle 0.3 from e_1 also makes λ_max ≤ θ.
-    A_n = _f(np.diag([3.0, 0.5, -10.0]))
+    A_n = as_f64(np.diag([3.0, 0.5, -10.0]))
     phi = 0.3
-    q = _f(np.array([[np.cos(phi)], [0.0], [np.sin(phi)]]))
+    q = as_f64(np.array([[np.cos(phi)], [0.0], [np.sin(phi)]]))
     expected = max(0.5, 3.0 * np.sin(phi) ** 2 - 10.0 * np.cos(phi) ** 2, 0.0)
     ch.close("λ_max(Π⊥AΠ⊥) for a non-eigenvector q (reference)", rinv.residual_top(A_n, q), expected, scale=10.0)
     ch.at_most("…and it is sufficient for θ = 1 (reference)", rinv.residual_top(A_n, q), 1.0, scale=10.0)
@@ -347,7 +292,7 @@ def _run_g4_2() -> StepOutcome:
 
 
 def _run_g5_1() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     C = _symmetric("c", 3)
     M = _antisymmetric("m", 3)
     S = (C * M + (C * M).T) / 2
@@ -355,7 +300,7 @@ def _run_g5_1() -> StepOutcome:
     ch.zero("… = ½[C, M_a]", S - (C * M - M * C) / 2)
     ch.zero("[C, M_a] symmetric", (C * M - M * C).T - (C * M - M * C))
     ch.zero("tr [C, M_a] = 0", (C * M - M * C).trace())
-    rng = _rng("G5.1")
+    rng = step_rng("G5.1")
     Cn, Mn = _psd(rng, 4), _anti(rng, 4)
     ch.close("commutator_form = ½(CM − MC) (reference)", ri.commutator_form(Cn, Mn), 0.5 * (Cn @ Mn - Mn @ Cn),
              scale=float(np.linalg.norm(Cn) * np.linalg.norm(Mn)))
@@ -363,19 +308,19 @@ def _run_g5_1() -> StepOutcome:
 
 
 def _run_g5_2() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     C = _symmetric("c", 3)
     M, Mh = _antisymmetric("m", 3), _antisymmetric("h", 3)
-    Q = _matrix("q", 3, 1)
+    Q = symbol_matrix("q", 3, 1)
     Pi = sp.eye(3) - Q * Q.T
 
     def a_res(Ma: Sym) -> Sym:
         return Pi * (C * Ma - Ma * C) / 2 * Pi
 
     ch.zero("A_res(M_a − M_a^h) − A_res(M_a) = −Π⊥½[C, M_a^h]Π⊥", a_res(M - Mh) - a_res(M) + a_res(Mh))
-    rng = _rng("G5.2")
+    rng = step_rng("G5.2")
     Cn, Mn, Mh_n, Qn = _psd(rng, 4), _anti(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 1)
-    before = ri.residual_operator(Cn, _f(Mn + Mh_n), Qn)
+    before = ri.residual_operator(Cn, as_f64(Mn + Mh_n), Qn)
     after = ri.residual_operator(Cn, Mn, Qn)
     ch.close("removal delta (reference)", after - before, -ri.residual_operator(Cn, Mh_n, Qn),
              scale=float(np.linalg.norm(Cn) * (np.linalg.norm(Mn) + np.linalg.norm(Mh_n))))
@@ -383,11 +328,11 @@ def _run_g5_2() -> StepOutcome:
 
 
 def _run_g5_3() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     C = _symmetric("c", 3)
     M = _antisymmetric("m", 3)
     ch.zero("M_a C = −(C M_a)ᵀ, so ‖M_a C‖_2 = ‖C M_a‖_2", M * C + (C * M).T)
-    rng = _rng("G5.3")
+    rng = step_rng("G5.3")
     Cn, Mn, Qn = _psd(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 2)
     G = ri.head_strength(Cn, Mn)
     ch.close("‖M C‖_2 = ‖C M‖_2 (reference)", np.linalg.norm(Mn @ Cn, 2), np.linalg.norm(Cn @ Mn, 2))
@@ -397,25 +342,25 @@ def _run_g5_3() -> StepOutcome:
 
 
 def _run_g5_4() -> StepOutcome:
-    ch = _Checks()
-    X = _matrix("x", 2, 2)
+    ch = StepChecks()
+    X = symbol_matrix("x", 2, 2)
     G = X.T * X
     tr, det = G.trace(), G.det()
     disc = sp.sqrt(tr**2 - 4 * det)
     lp, lm = (tr + disc) / 2, (tr - disc) / 2
     ch.zero("λ₊ + λ₋ = tr(XᵀX) = ‖X‖_F²", lp + lm - (X.T * X).trace())
     ch.zero("λ₊ λ₋ = det(X)² ≥ 0, so λ₋ ≥ 0 and ‖X‖_2² = λ₊ ≤ ‖X‖_F²", sp.expand(lp * lm) - X.det() ** 2)
-    rng = _rng("G5.4")
-    Xn = _f(rng.standard_normal((4, 4)))
+    rng = step_rng("G5.4")
+    Xn = as_f64(rng.standard_normal((4, 4)))
     ch.at_most("‖X‖_2 ≤ ‖X‖_F (reference)", float(np.linalg.norm(Xn, 2)), ri.frobenius(Xn),
                scale=ri.frobenius(Xn))
     return ch.outcome()
 
 
 def _run_g5_5() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     a = sp.Symbol("a", real=True)
-    y1, y2 = _matrix("y", 2, 1), _matrix("z", 2, 1)
+    y1, y2 = symbol_matrix("y", 2, 1), symbol_matrix("z", 2, 1)
     mix = a * y1 + (1 - a) * y2
 
     def sq(v: Sym) -> Sym:
@@ -423,13 +368,13 @@ def _run_g5_5() -> StepOutcome:
 
     ch.zero("a‖y_1‖² + (1−a)‖y_2‖² − ‖a y_1 + (1−a) y_2‖² = a(1−a)‖y_1 − y_2‖²",
             a * sq(y1) + (1 - a) * sq(y2) - sq(mix) - a * (1 - a) * sq(y1 - y2))
-    rng = _rng("G5.5")
+    rng = step_rng("G5.5")
     B, T, d, dv = 2, 4, 3, 2
-    X = _f(rng.standard_normal((B, T, d)))
+    X = as_f64(rng.standard_normal((B, T, d)))
     logits = rng.standard_normal((B, T, T))
     A_h = np.exp(logits - logits.max(axis=2, keepdims=True))
-    A_h = _f(A_h / A_h.sum(axis=2, keepdims=True))
-    W_V, W_O = _f(rng.standard_normal((d, dv))), _f(rng.standard_normal((dv, d)))
+    A_h = as_f64(A_h / A_h.sum(axis=2, keepdims=True))
+    W_V, W_O = as_f64(rng.standard_normal((d, dv))), as_f64(rng.standard_normal((dv, d)))
     U = ri.head_output(A_h, X, W_V, W_O)
     beta = ri.head_output_bound(X, W_V, W_O)
     rows = np.sqrt(np.sum(U * U, axis=2)).max(axis=1)
@@ -439,14 +384,14 @@ def _run_g5_5() -> StepOutcome:
 
 
 def _run_g5_6() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     p2, p3 = sp.symbols("p_2 p_3", nonnegative=True)
     p1 = 1 - p2 - p3
     grad_sq = (1 - p1) ** 2 + p2**2 + p3**2  # ‖softmax(o) − e_1‖²
     ch.zero("2(1 − p_1)² − ‖p − e_1‖² = 2 p_2 p_3 ≥ 0", 2 * (1 - p1) ** 2 - grad_sq - 2 * p2 * p3)
-    rng = _rng("G5.6")
+    rng = step_rng("G5.6")
     d, c = 3, 4
-    W_c = _f(rng.standard_normal((d, c)))
+    W_c = as_f64(rng.standard_normal((d, c)))
     L = ri.readout_lipschitz(W_c)
     worst = 0.0
     for _ in range(20):
@@ -458,13 +403,13 @@ def _run_g5_6() -> StepOutcome:
             m = float(o.max())
             return float(m + np.log(np.sum(np.exp(o - m))) - o[y])
 
-        worst = max(worst, abs(ce(_f(z1)) - ce(_f(z2))) / float(np.linalg.norm(z1 - z2)))
+        worst = max(worst, abs(ce(as_f64(z1)) - ce(as_f64(z2))) / float(np.linalg.norm(z1 - z2)))
     ch.at_most("|ΔCE| / ‖Δz̄‖ ≤ √2‖W_c‖_2 on random pairs (reference)", worst, L, scale=L)
     return ch.outcome()
 
 
 def _run_g5_7() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     y, p1, p2 = sp.symbols("y p_1 p_2", real=True)
     T = sp.Symbol("T_P", positive=True)
     e1, e2 = sp.exp(-((y - p1) ** 2) / T), sp.exp(-((y - p2) ** 2) / T)
@@ -475,23 +420,23 @@ def _run_g5_7() -> StepOutcome:
     q = sp.Symbol("q", real=True)
     ch.zero("Popoviciu (K = 2): (p_1 − p_2)²/4 − q(1 − q)(p_1 − p_2)² = (p_1 − p_2)²(q − ½)²",
             (p1 - p2) ** 2 / 4 - q * (1 - q) * (p1 - p2) ** 2 - (p1 - p2) ** 2 * (q - sp.Rational(1, 2)) ** 2)
-    rng = _rng("G5.7")
+    rng = step_rng("G5.7")
     d, K, T_n = 3, 4, 0.7
-    P = _f(rng.standard_normal((d, K)))
-    y0 = _f(rng.standard_normal((1, d)))
+    P = as_f64(rng.standard_normal((d, K)))
+    y0 = as_f64(rng.standard_normal((1, d)))
 
     def zmap(yv: F64) -> F64:
-        return _f(yv + rd.assignments(yv, P, T_n) @ P.T)
+        return as_f64(yv + rd.assignments(yv, P, T_n) @ P.T)
 
     h = float(np.finfo(np.float64).eps) ** (1.0 / 3.0)
-    J = np.column_stack([(zmap(_f(y0 + h * e)) - zmap(_f(y0 - h * e)))[0] / (2 * h) for e in np.eye(d)])
+    J = np.column_stack([(zmap(as_f64(y0 + h * e)) - zmap(as_f64(y0 - h * e)))[0] / (2 * h) for e in np.eye(d)])
     qv = rd.assignments(y0, P, T_n)[0]
     pbar = P @ qv
     cov_n = (P - pbar[:, None]) @ np.diag(qv) @ (P - pbar[:, None]).T
     gtol = tolerance("float64", CheckKind.GRADIENT)
-    err = _max_abs(_f(J - (np.eye(d) + 2.0 / T_n * cov_n)))
+    err = max_abs(as_f64(J - (np.eye(d) + 2.0 / T_n * cov_n)))
     ch.numeric.append(("∂z/∂y = I + (2/T_P)Cov_q(P) by central differences (reference)", err,
-                       gtol.atol + gtol.rtol * _max_abs(_f(J))))
+                       gtol.atol + gtol.rtol * max_abs(as_f64(J))))
     ch.at_most("‖∂z/∂y‖_2 ≤ L_Z (reference)", float(np.linalg.norm(J, 2)), ri.prototype_lipschitz(P, T_n),
                scale=ri.prototype_lipschitz(P, T_n))
     return ch.outcome()
@@ -508,14 +453,14 @@ def _A2() -> tuple[Sym, Sym]:
 
 
 def _run_g6_1() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     V, A = _A2()
     v1 = V[:, 0]
     ch.zero("Oja fixed point: A v_1 − (v_1ᵀAv_1) v_1 = 0", A * v1 - (v1.T * A * v1)[0] * v1)
     s = sp.Symbol("s", real=True)
     w = _unit2(s)
     ch.zero("the Oja update is ⟂ w for unit w: wᵀ(Aw − ρw) = 0", (w.T * (A * w - (w.T * A * w)[0] * w))[0])
-    rng = _rng("G6.1")
+    rng = step_rng("G6.1")
     A_n = _planted(rng, [2.0, 0.5, -1.0])
     ext = ri.exact_extremes(A_n)
     ch.close("oja_step(v₊) = ±v₊ (reference)", np.abs(ri.oja_step(A_n, ext.u_max, 0.3)), np.abs(ext.u_max))
@@ -523,9 +468,9 @@ def _run_g6_1() -> StepOutcome:
 
 
 def _run_g6_2() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     _, A = _A2()
-    w = _matrix("w", 2, 1)
+    w = symbol_matrix("w", 2, 1)
     al = sp.Symbol("alpha", positive=True)
     nw = (w.T * w)[0]
     r = (w.T * A * w)[0] / nw
@@ -533,9 +478,9 @@ def _run_g6_2() -> StepOutcome:
     ch.zero("EXIN update ⟂ w: wᵀ(Aw − r w) = 0", (w.T * g)[0])
     w_new = w - al * g
     ch.zero("‖w⁺‖² = ‖w‖² + α²‖g‖² (norm never decreases)", (w_new.T * w_new)[0] - nw - al**2 * (g.T * g)[0])
-    rng = _rng("G6.2")
+    rng = step_rng("G6.2")
     A_n = _planted(rng, [2.0, 0.5, -1.0])
-    w_n = _f(rng.standard_normal(3))
+    w_n = as_f64(rng.standard_normal(3))
     eta = 0.2
     w1 = ri.mca_exin_step(A_n, w_n, eta)
     g_n = A_n @ w_n - ri.rayleigh(A_n, w_n) * w_n
@@ -547,7 +492,7 @@ def _run_g6_2() -> StepOutcome:
 
 
 def _run_g6_3() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     al, rho = sp.symbols("alpha rho", real=True)
     w = sp.Matrix(sp.symbols("c_1 c_2 c_3", real=True))
     Lam = sp.diag(_l1, _l2, _l3)
@@ -555,13 +500,13 @@ def _run_g6_3() -> StepOutcome:
             w + al * (Lam * w - rho * w) - sp.diag(*[1 + al * (x - rho) for x in (_l1, _l2, _l3)]) * w)
     ratio = (1 + al * (_l2 - rho)) / (1 + al * (_l1 - rho))
     ch.zero("ratio = 1 − α(λ_1 − λ_2)/(1 + α(λ_1 − ρ))", ratio - (1 - al * (_l1 - _l2) / (1 + al * (_l1 - rho))))
-    rng = _rng("G6.3")
+    rng = step_rng("G6.3")
     A_n = _planted(rng, [2.0, 0.5, -1.0])
     lam = ri.eigenvalues_desc(A_n)
     v = ri.exact_extremes(A_n).u_max
     eta = 0.5 * ri.oja_step_limit(A_n)
     q = ri.contraction_factor(lam, eta, ri.TrackerKind.OJA)
-    w_n = _f(rng.standard_normal(3))
+    w_n = as_f64(rng.standard_normal(3))
     worst = 0.0
     for _ in range(10):
         w_next = ri.oja_step(A_n, w_n, eta)
@@ -572,7 +517,7 @@ def _run_g6_3() -> StepOutcome:
 
 
 def _run_g6_4() -> StepOutcome:
-    ch = _Checks()
+    ch = StepChecks()
     s = sp.Symbol("s", real=True)
     al = sp.Symbol("alpha", positive=True)
     A = sp.diag(_l1, _l2)
@@ -585,13 +530,13 @@ def _run_g6_4() -> StepOutcome:
     rho_g = (g.T * A * g)[0] / gg
     ch.zero("r(w − αg) − r(w) = −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²)",
             r_new - r + al * gg * (2 - al * (rho_g - r)) / (1 + al**2 * gg))
-    rng = _rng("G6.4")
+    rng = step_rng("G6.4")
     A_n = _planted(rng, [2.0, 0.5, -1.0])
-    w_n = _f(rng.standard_normal(3))
-    w_n = _f(w_n / np.linalg.norm(w_n))
+    w_n = as_f64(rng.standard_normal(3))
+    w_n = as_f64(w_n / np.linalg.norm(w_n))
     eta = 0.3
     r0 = ri.rayleigh(A_n, w_n)
-    g_n = _f(A_n @ w_n - r0 * w_n)
+    g_n = as_f64(A_n @ w_n - r0 * w_n)
     gg_n = float(g_n @ g_n)
     rho_n = float(g_n @ A_n @ g_n) / gg_n
     predicted = -eta * gg_n * (2 - eta * (rho_n - r0)) / (1 + eta**2 * gg_n)
