@@ -1,0 +1,437 @@
+"""The reference trainer (``reference.trainer``): a short run on a tiny planted task, the optimiser state
+across births and prunes, recorded invariants (zero violations on a correct run; planted violations
+recorded as failures), the JSON record, and config validation.
+
+Sizes are tiny (d ≤ 6, T ≤ 4, K ≤ 4, tens of steps) so the file runs in seconds under jaxtyping's
+per-call checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import reference.incrt as incrt_module
+import reference.invariants.incrt as inv_incrt
+import reference.model as model_module
+import reference.trainer as trainer_module
+from reference._arrays import arr
+from reference.data import SequenceDataset, planted_offsets
+from reference.incrt import EventKind, GrowthConfig, GrowthState, HeadRecord, TrackerKind, TrackerResult
+from reference.model import HEAD_PARAM_NAMES, HeadParams, LayerConfig, add_head, head_param_name
+from reference.optim import AdamState, LearningRates
+from reference.trainer import (
+    EVENT_BIRTH,
+    EVENT_CHECK,
+    EVENT_HEAD_PRUNE,
+    EVENT_PROTOTYPE_PRUNE,
+    EVENT_TRAIN_STEP,
+    Context,
+    InvariantRecord,
+    Probe,
+    RunRecord,
+    TrainConfig,
+    TrainerState,
+    grow_phase,
+    init_state,
+    prototype_prune_phase,
+    prune_phase,
+    residual_for,
+    train,
+    train_step,
+)
+
+LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
+RUN = TrainConfig(
+    steps=80,
+    batch_size=16,
+    lr=LearningRates.uniform(1e-2),
+    check_every=10,
+    probe_size=32,
+    calibration_probes=3,
+    T_d=20,
+    T_prune=2,
+    eps_K=0.05,
+    tracker_steps=10,
+    eval_every=40,
+)
+
+
+def tiny_planted(seed: int = 0) -> SequenceDataset:
+    return planted_offsets(n_train=64, n_test=32, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(seed))
+
+
+@pytest.fixture(scope="module")
+def record() -> RunRecord:
+    return train(tiny_planted(), LAYER, RUN, rng=np.random.default_rng(1))
+
+
+def _violations(records: tuple[InvariantRecord, ...]) -> list[str]:
+    return [f"step {r.step} {r.event}: {r.result.describe()}" for r in records if not r.result.holds]
+
+
+# --------------------------------------------------------------------------------------------------
+# A short run
+# --------------------------------------------------------------------------------------------------
+
+
+def test_short_run_finishes_and_losses_decrease(record: RunRecord) -> None:
+    L = record.losses.L
+    assert len(L) == RUN.steps
+    for name in ("L_task", "L_q", "L_OLS", "V", "F", "H_bar"):
+        assert len(getattr(record.losses, name)) == RUN.steps
+    assert all(math.isfinite(v) for v in L)
+    assert np.mean(L[-10:]) < np.mean(L[:10]), (L[:10], L[-10:])
+    assert [e.step for e in record.evaluations] == [40, 80]
+    assert 0.0 <= record.test_accuracy <= 1.0
+    assert record.wall_time_s > 0.0
+
+
+def test_events_are_consistent_with_the_architecture(record: RunRecord) -> None:
+    arch = record.architecture
+    births = [e for e in record.events if e.kind is EventKind.BIRTH]
+    head_prunes = [e for e in record.events if e.kind is EventKind.HEAD_PRUNE]
+    proto_prunes = [e for e in record.events if e.kind is EventKind.PROTOTYPE_PRUNE]
+    assert births, "the tiny run is expected to grow at least once (c_θ = 0.1 at initialisation)"
+    assert arch.births == len(births)
+    assert arch.head_prunes == len(head_prunes)
+    assert arch.prototype_prunes == len(proto_prunes)
+    born = {e.head_id for e in births}
+    gone = {e.head_id for e in head_prunes}
+    assert set(arch.head_ids) == ({0} | born) - gone
+    assert arch.n_heads == 1 + len(births) - len(head_prunes) == len(record.final_params.heads)
+    assert arch.captured_rank == len(births) == record.Q_cap.shape[1] <= LAYER.d
+    assert arch.n_prototypes == LAYER.K_max - len(proto_prunes) == record.final_params.P.shape[1]
+    assert set(arch.prototype_ids) == set(range(LAYER.K_max)) - {e.prototype_id for e in proto_prunes}
+    steps = [c.step for c in record.checks]
+    assert steps == list(range(RUN.check_every, RUN.steps + 1, RUN.check_every))
+    for e in births:  # births only at checks, after the dwell, above θ, with u₊ and λ_birth recorded
+        assert e.step in steps
+        assert e.step >= RUN.T_d
+        assert e.u_plus is not None
+        assert e.lam_birth is not None
+        assert e.margin > 0.0
+        check = next(c for c in record.checks if c.step == e.step)
+        assert e.lam_birth == check.lam_max
+        assert check.births == 1
+    assert [b.step for b in births] == sorted(b.step for b in births)
+    assert all(b2.step - b1.step >= RUN.T_d for b1, b2 in itertools.pairwise(births))
+
+
+def test_invariants_recorded_with_zero_violations(record: RunRecord) -> None:
+    assert _violations(record.invariants) == []
+    summary = record.summary()
+    n_births = record.architecture.births
+    assert summary["D1"].count == 3 * RUN.steps
+    assert summary["G6"].count == 4 * len(record.checks)
+    assert summary["G1"].count == 4 * n_births
+    assert all(s.violations == 0 and s.min_margin >= 0.0 for s in summary.values())
+    events = {r.event for r in record.invariants}
+    assert {EVENT_TRAIN_STEP, EVENT_CHECK, EVENT_BIRTH} <= events
+    if record.architecture.prototype_prunes:
+        assert summary["D5"].count == 3 * record.architecture.prototype_prunes
+    births = {e.step: e.head_id for e in record.events if e.kind is EventKind.BIRTH}
+    for r in record.invariants:
+        if r.event == EVENT_BIRTH:
+            assert births[r.step] == r.head_id
+
+
+def test_record_round_trips_through_json(record: RunRecord, tmp_path: Path) -> None:
+    text = record.to_json()
+    again = RunRecord.from_json(text)
+    assert again.to_json() == text
+    path = record.save(tmp_path / "runs" / "tiny.json")
+    loaded = RunRecord.load(path)
+    assert loaded.to_json() == text
+    assert loaded.summary() == record.summary()
+    assert loaded.lam_max_trajectory() == record.lam_max_trajectory()
+
+
+def test_the_run_is_reproducible_from_its_seeds() -> None:
+    data = tiny_planted(3)
+    cfg = replace(RUN, steps=20, check_invariants=False)
+    a = train(data, LAYER, cfg, rng=np.random.default_rng(5))
+    b = train(data, LAYER, cfg, rng=np.random.default_rng(5))
+    assert a.losses == b.losses
+    assert a.invariants == ()
+    assert a.to_dict()["events"] == b.to_dict()["events"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Optimiser state across births and prunes
+# --------------------------------------------------------------------------------------------------
+
+
+def _setup(optimizer: str = "adam", steps: int = 3, **growth: Any) -> tuple[Context, TrainerState, Probe]:
+    data = tiny_planted(2)
+    tcfg = replace(RUN, optimizer=optimizer)  # type: ignore[arg-type]
+    gcfg = GrowthConfig(**{"theta": 1.0, "phi_g": 0.01, "T_d": 0, "T_prune": 1, "eps_K": 0.0, **growth})
+    ctx = Context(layer_cfg=LAYER, train_cfg=tcfg, growth_cfg=gcfg)
+    rng = np.random.default_rng(7)
+    state = init_state(LAYER, tcfg, rng=rng)
+    probe = Probe(x=arr(data.x_train[:24]), labels=data.labels_train[:24])
+    for k in range(steps):
+        batch = slice(8 * k, 8 * k + 16)
+        state, _, _ = train_step(ctx, state, arr(data.x_train[batch]), data.labels_train[batch])
+    return ctx, state, probe
+
+
+def test_birth_leaves_existing_adam_moments_bit_identical() -> None:
+    ctx, state, probe = _setup(theta=1e-12)  # any positive λ_max grows
+    assert isinstance(state.opt_state, AdamState)
+    before = dict(state.opt_state.moments)
+    out = grow_phase(ctx, state, probe)
+    assert [e.kind for e in out.events] == [EventKind.BIRTH]
+    new = out.state
+    assert isinstance(new.opt_state, AdamState)
+    assert new.opt_state is state.opt_state
+    for name, mom in before.items():
+        after = new.opt_state.moments[name]
+        assert after.t == mom.t
+        assert np.array_equal(after.m, mom.m)
+        assert np.array_equal(after.v, mom.v)
+        assert after.m.tobytes() == mom.m.tobytes()
+        assert after.v.tobytes() == mom.v.tobytes()
+    old_head = state.params.heads[0]
+    assert new.params.heads[0] is old_head
+    assert np.array_equal(new.params.P, state.params.P)
+    # the newborn's state starts at its first step, with its own count t = 1
+    data = tiny_planted(2)
+    stepped, _, _ = train_step(ctx, new, arr(data.x_train[:16]), data.labels_train[:16])
+    assert isinstance(stepped.opt_state, AdamState)
+    assert stepped.opt_state.moments[head_param_name(1, "W_Q")].t == 1
+    assert stepped.opt_state.moments["W_in"].t == before["W_in"].t + 1
+    assert [r.result.claim_id for r in out.invariants] == ["G1"] * 4
+    assert _violations(out.invariants) == []
+
+
+def _two_head_state(ctx: Context, state: TrainerState, weak: float) -> TrainerState:
+    """Head 1 added with ``W_Q`` scaled by ``weak`` (so ``G_1`` is small), born at step 0; one direction
+    captured (as after a birth)."""
+    params, hid = add_head(state.params, LAYER, rng=np.random.default_rng(11))
+    h = params.heads[hid]
+    weak_head = HeadParams(W_Q=arr(weak * h.W_Q), W_K=h.W_K, W_V=h.W_V, W_O=h.W_O, s=h.s)
+    params = replace(params, heads={**params.heads, hid: weak_head})
+    Q_cap = arr(np.eye(LAYER.d)[:, :1])
+    growth = GrowthState(
+        Q_cap=Q_cap,
+        last_growth_step=0,
+        heads=(HeadRecord(0, 0), HeadRecord(hid, 0)),
+        prototypes=state.growth.prototypes,
+        next_head_id=hid + 1,
+    )
+    return replace(state, params=params, growth=growth, ranks=(0, 1))
+
+
+def _prune_setup(optimizer: str = "adam") -> tuple[Context, TrainerState, Probe]:
+    ctx, state, probe = _setup(optimizer, steps=0)
+    state = _two_head_state(ctx, state, weak=1e-2)
+    data = tiny_planted(2)
+    for k in range(3):  # give head 1 optimiser state
+        batch = slice(8 * k, 8 * k + 16)
+        state, _, _ = train_step(ctx, state, arr(data.x_train[batch]), data.labels_train[batch])
+    # θ above λ_max + G_h of every head (hysteresis passes), φ_g above the weak head's G_h only
+    C = trainer_module.probe_second_moment(state.params, probe)
+    G = {h: incrt_module.head_strength(C, M) for h, M in trainer_module.head_operators(state.params).items()}
+    lam = incrt_module.exact_extremes(residual_for(state.params, C, state.growth.Q_cap)).lam_max
+    assert G[1] < G[0]
+    gcfg = replace(ctx.growth_cfg, theta=4.0 * (lam + max(G.values())), phi_g=math.sqrt(G[0] * G[1]))
+    return replace(ctx, growth_cfg=gcfg), state, probe
+
+
+def test_head_prune_drops_its_state_and_records_g5() -> None:
+    ctx, state, probe = _prune_setup()
+    out = prune_phase(ctx, state, probe)
+    assert [(e.kind, e.head_id) for e in out.events] == [(EventKind.HEAD_PRUNE, 1)]
+    assert sorted(out.state.params.heads) == [0]
+    assert out.state.growth.head_ids == (0,)
+    assert np.array_equal(out.state.growth.Q_cap, state.growth.Q_cap)  # Q_cap is left unchanged (SPEC §3.3)
+    assert isinstance(out.state.opt_state, AdamState)
+    assert isinstance(state.opt_state, AdamState)
+    names = set(state.opt_state.moments)
+    gone = {head_param_name(1, f) for f in HEAD_PARAM_NAMES}
+    assert gone <= names
+    assert set(out.state.opt_state.moments) == names - gone
+    for name in names - gone:
+        assert out.state.opt_state.moments[name] is state.opt_state.moments[name]
+    checks = [r.result.check for r in out.invariants]
+    assert {r.result.claim_id for r in out.invariants} == {"G5"}
+    assert all(r.event == EVENT_HEAD_PRUNE for r in out.invariants)
+    assert any("removal" in c for c in checks)
+    assert any("ΔL_task" in c for c in checks)
+    assert any("no re-trigger" in c for c in checks)
+    assert any("measured ΔY" in c for c in checks)
+    assert any("hysteresis" in c for c in checks)
+    assert _violations(out.invariants) == []
+
+
+def test_prototype_prune_resizes_state_and_records_d5() -> None:
+    ctx, state, probe = _setup(eps_K=0.9)  # every prototype's mass is below 0.9 unless one takes all
+    assert isinstance(state.opt_state, AdamState)
+    P_moments = state.opt_state.moments["P"]
+    out = prototype_prune_phase(ctx, state, probe)
+    pruned = [e.prototype_id for e in out.events if e.kind is EventKind.PROTOTYPE_PRUNE]
+    assert pruned, "ε_K = 0.9 with T_prune = 1 prunes at the first check"
+    kept = [j for j, pid in enumerate(state.params.prototype_ids) if pid not in pruned]
+    assert out.state.params.prototype_ids == tuple(state.params.prototype_ids[j] for j in kept)
+    assert np.array_equal(out.state.params.P, state.params.P[:, kept])
+    assert isinstance(out.state.opt_state, AdamState)
+    new = out.state.opt_state.moments["P"]
+    assert np.array_equal(new.m, P_moments.m[:, kept])
+    assert np.array_equal(new.v, P_moments.v[:, kept])
+    assert {r.result.claim_id for r in out.invariants} == {"D5"}
+    assert len(out.invariants) == 3 * len(pruned)
+    assert all(r.event == EVENT_PROTOTYPE_PRUNE and r.prototype_id in pruned for r in out.invariants)
+    assert _violations(out.invariants) == []
+
+
+def test_sgd_state_passes_through_births_and_prunes() -> None:
+    ctx, state, probe = _prune_setup("sgd")
+    out = prune_phase(ctx, state, probe)
+    assert out.state.opt_state == state.opt_state
+    assert len(out.events) == 1
+    assert _violations(out.invariants) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted violations are recorded as failures
+# --------------------------------------------------------------------------------------------------
+
+
+def _failed(records: tuple[InvariantRecord, ...], claim: str, fragment: str) -> None:
+    bad = [r for r in records if not r.result.holds]
+    assert any(r.result.claim_id == claim and fragment in r.result.check for r in bad), (
+        f"expected a recorded {claim} violation of {fragment!r}; failures: {[r.result.describe() for r in bad]}"
+    )
+
+
+def test_planted_wrong_residual_after_removal_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx, state, probe = _prune_setup()
+    right = trainer_module.residual_for
+
+    def forgot_projection(params: Any, C: Any, Q_cap: Any) -> Any:  # the classic slip: no Π⊥
+        return right(params, C, arr(Q_cap[:, :0]))
+
+    monkeypatch.setattr(trainer_module, "residual_for", forgot_projection)
+    out = prune_phase(ctx, state, probe)
+    _failed(out.invariants, "G5", "removal: A_res(after) − A_res(before)")
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "factor", "fragment"),
+    [
+        (inv_incrt, "head_output_bound", 0.5, "‖U_h,b‖_F"),
+        (trainer_module, "head_output_bound", 0.5, "measured ‖ΔY_b‖_F"),
+        # the loss bound is loose for a weak head (its measured ΔL_task is far below it): plant a zero
+        (inv_incrt, "task_loss_change_bound", 0.0, "ΔL_task"),
+    ],
+)
+def test_planted_too_small_output_bounds_are_recorded(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, factor: float, fragment: str
+) -> None:
+    ctx, state, probe = _prune_setup()
+    right = getattr(module, name)
+
+    def shrunk(*args: Any) -> Any:
+        return right(*args) * factor
+
+    monkeypatch.setattr(module, name, shrunk)
+    out = prune_phase(ctx, state, probe)
+    _failed(out.invariants, "G5", fragment)
+
+
+def test_planted_wrong_prototype_column_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx, state, probe = _setup(eps_K=0.9)
+    right = model_module.remove_prototype_column
+
+    def off_by_one(params: Any, proto_id: int) -> Any:  # right ids, wrong column of P
+        j = params.prototype_ids.index(proto_id)
+        out = right(params, proto_id)
+        return replace(out, P=np.delete(params.P, (j + 1) % params.P.shape[1], axis=1))
+
+    monkeypatch.setattr(trainer_module, "remove_prototype_column", off_by_one)
+    out = prototype_prune_phase(ctx, state, probe)
+    _failed(out.invariants, "D5", "ΔF_measured − (−(T/n)Σ log(1 − q_tj))")
+
+
+def test_planted_non_orthonormal_capture_is_recorded_by_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    right = incrt_module.append_direction
+
+    def stretched(Q_cap: Any, u: Any) -> Any:  # appends 1.001·u: no longer orthonormal
+        out = right(Q_cap, u)
+        out[:, -1] *= 1.001
+        return out
+
+    monkeypatch.setattr(incrt_module, "append_direction", stretched)
+    rec = train(tiny_planted(), LAYER, replace(RUN, steps=30), rng=np.random.default_rng(1))
+    assert rec.architecture.births >= 1
+    _failed(rec.invariants, "G1", "orthonormal Q_cap")
+    assert rec.summary()["G1"].violations >= 1
+
+
+def test_planted_stuck_tracker_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    def stuck(A: Any, w0: Any, eta: float, n_steps: int) -> TrackerResult:  # reports the bottom pair
+        lam, V = np.linalg.eigh(A)
+        return TrackerResult(TrackerKind.OJA, arr(w0.copy()), arr(V[:, 0].copy()), eta, arr(np.full(n_steps, eta)),
+                             float(lam[0]))
+
+    monkeypatch.setattr(trainer_module, "oja_track", stuck)
+    rec = train(tiny_planted(), LAYER, replace(RUN, steps=20), rng=np.random.default_rng(1))
+    _failed(rec.invariants, "G6", "direction")
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("steps", 0),
+        ("batch_size", 0),
+        ("optimizer", "rmsprop"),
+        ("check_every", 0),
+        ("probe_size", 0),
+        ("calibration_probes", 0),
+        ("c_theta", 0.0),
+        ("c_theta", math.inf),
+        ("theta", 0.0),
+        ("theta", -1.0),
+        ("phi_g", -1.0),
+        ("phi_g", math.nan),
+        ("T_d", -1),
+        ("T_prune", 0),
+        ("eps_K", 1.0),
+        ("eps_K", -0.1),
+        ("seed", -1),
+        ("max_heads", 0),
+        ("tracker_steps", 0),
+        ("eval_every", -1),
+    ],
+)
+def test_bad_train_config_names_the_field(field: str, value: object) -> None:
+    with pytest.raises((ValueError, TypeError), match=rf"TrainConfig\.{field}|{field}"):
+        TrainConfig(**{"steps": 10, field: value})  # type: ignore[arg-type]
+    # the config's own check (beartype's, under pytest, may answer first for a wrong Literal)
+    if field != "optimizer":
+        with pytest.raises(ValueError, match=rf"TrainConfig\.{field}"):
+            TrainConfig(**{"steps": 10, field: value})  # type: ignore[arg-type]
+
+
+def test_train_rejects_a_mismatched_dataset_or_config() -> None:
+    data = tiny_planted()
+    with pytest.raises(ValueError, match=r"TrainConfig\.probe_size"):
+        train(data, LAYER, replace(RUN, probe_size=65), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"TrainConfig\.batch_size"):
+        train(data, LAYER, replace(RUN, batch_size=65), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"layer_cfg\.d_in"):
+        train(data, replace(LAYER, d_in=3), RUN, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"layer_cfg\.seq_len"):
+        train(data, replace(LAYER, seq_len=5), RUN, rng=np.random.default_rng(0))
