@@ -458,13 +458,6 @@ def score_operator_backward(
     return arr(c * (G @ head.W_K)), arr(c * (G.T @ head.W_Q)), -f64(np.sum(G * M))
 
 
-def antisymmetric_part(M: Float64[np.ndarray, "d d"]) -> Float64[np.ndarray, "d d"]:
-    """``M_a = (M − Mᵀ)/2``: the directional part of a score operator (INCRT's growth signal)."""
-    M_ = check_array("M", M, 2)
-    check_dim("M", M_, 1, M_.shape[0], "a square operator")
-    return arr((M_ - M_.T) / 2.0)
-
-
 def softmax_rows(S: Float64[np.ndarray, "*batch m"]) -> Float64[np.ndarray, "*batch m"]:
     """Softmax over the last axis, stabilised by subtracting each row's maximum."""
     E = np.exp(S - S.max(axis=-1, keepdims=True))
