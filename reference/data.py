@@ -93,8 +93,10 @@ def planted_offsets(
     one head a query cannot read two different relative positions separately: it reads their mixture,
     and the product structure ``⟨a_k, x_t⟩⟨b_k, x_{t−o_k}⟩`` for different ``k`` cannot be separated
     from the mixture (the ``b_k`` components of different offsets are independent Gaussians). ``m``
-    heads, one per offset, suffice: head ``k`` attends from ``t`` to ``t − o_k`` and writes ``⟨b_k, ·⟩``.
-    The planted count is therefore ``m`` heads. INCRT starts from one head, so the planted final head
+    heads, one per offset, suffice *for the routing*: head ``k`` attends from ``t`` to ``t − o_k`` and
+    writes ``⟨b_k, ·⟩``; the product with ``⟨a_k, x_t⟩`` must then come from the only nonlinearity after
+    attention, the DDCL block's soft assignment (whether the layer learns it is measured, not assumed:
+    see docs/runs.md). The planted count is therefore ``m`` heads. INCRT starts from one head, so the planted final head
     count is ``m`` (``m − 1`` births). This is an argument about what the *task* needs; whether INCRT's
     growth statistic finds it is what the experiment measures.
     """
