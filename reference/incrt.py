@@ -730,15 +730,14 @@ class GrowthState:
     last_growth_step: int
     heads: tuple[HeadRecord, ...]
     prototypes: tuple[PrototypeRecord, ...]
-    next_head_id: int
 
     def __post_init__(self) -> None:
         Q = check_array("Q_cap", self.Q_cap, 2, allow_empty=True)
         if Q.shape[1] > Q.shape[0]:
             raise ValueError(f"Q_cap: at most d = {Q.shape[0]} directions, got {Q.shape[1]}")
         ids = [h.head_id for h in self.heads]
-        if len(set(ids)) != len(ids) or any(i >= self.next_head_id for i in ids):
-            raise ValueError(f"heads: ids must be distinct and < next_head_id={self.next_head_id}, got {ids}")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"heads: ids must be distinct, got {ids}")
         pids = [p.prototype_id for p in self.prototypes]
         if len(set(pids)) != len(pids):
             raise ValueError(f"prototypes: ids must be distinct, got {pids}")
@@ -773,7 +772,6 @@ def initial_state(d: int, K_max: int, step: int = 0) -> GrowthState:
         last_growth_step=s,
         heads=(HeadRecord(0, s),),
         prototypes=tuple(PrototypeRecord(j) for j in range(K)),
-        next_head_id=1,
     )
 
 
@@ -830,17 +828,23 @@ def grow_check(
     A_res: Float64[np.ndarray, "d d"],
     step: int,
     *,
+    new_head_id: int,
     top: tuple[float, Float64[np.ndarray, " d"]] | None = None,
 ) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
     """SPEC §3.2: grow when ``λ_max(A_res) > θ`` and ``step − last_growth_step ≥ T_d``.
 
+    ``new_head_id`` is the id the model will give the new head (the model is the one allocator of head
+    ids, e.g. ``ModelParams.next_head_id``); it must not name an active head.
     ``top = (λ̂, û)`` lets a tracker supply the top eigenpair; by default the exact oracle is used.
-    On growth a head id is allocated (the model initialises it, seeded), ``u₊`` is appended to
-    ``Q_cap`` (:func:`append_direction`) and a birth event is returned. At most one birth per check.
+    On growth ``u₊`` is appended to ``Q_cap`` (:func:`append_direction`) and a birth event naming
+    ``new_head_id`` is returned. At most one birth per check.
     """
     A = check_symmetric("A_res", A_res)
     check_dim("A_res", A, 0, state.d, "state.Q_cap's width d")
     s = _check_count("step", step, 0)
+    hid = _check_count("new_head_id", new_head_id, 0)
+    if hid in state.head_ids:
+        raise ValueError(f"new_head_id: {hid} names an active head {state.head_ids}")
     if s < state.last_growth_step:
         raise ValueError(f"step: {s} is before the last growth at {state.last_growth_step}")
     if top is None:
@@ -854,7 +858,6 @@ def grow_check(
     if is_near_tie(lam, config.theta):
         events.append(_near_tie_event(s, "grow", lam, config.theta, margin))
     if lam > config.theta and s - state.last_growth_step >= config.T_d and state.m < state.d:
-        hid = state.next_head_id
         Q = append_direction(state.Q_cap, u)
         u_new = arr(Q[:, -1].copy())
         events.append(
@@ -865,7 +868,6 @@ def grow_check(
             Q_cap=Q,
             last_growth_step=s,
             heads=(*state.heads, HeadRecord(hid, s)),
-            next_head_id=hid + 1,
         )
     return state, tuple(events)
 

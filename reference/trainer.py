@@ -552,7 +552,9 @@ def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
         return PhaseResult(state, (), ())
     C = probe_second_moment(state.params, probe)
     A_res = residual_for(state.params, C, state.growth.Q_cap)
-    growth, events = grow_check(state.growth, ctx.growth_cfg, A_res, state.step)
+    growth, events = grow_check(
+        state.growth, ctx.growth_cfg, A_res, state.step, new_head_id=state.params.next_head_id
+    )
     births = [e for e in events if e.kind is EventKind.BIRTH]
     if not births:
         return PhaseResult(replace(state, growth=growth), events, ())
@@ -675,7 +677,7 @@ def no_retrigger(
     """G5's "no grow/prune oscillation": right after the prune(s), the growth test on the same probe,
     with the dwell switched off, makes no birth. A DECISION near-tie is allowed to fire (SPEC §6)."""
     A_after = residual_for(params, C, growth.Q_cap)
-    _, events = grow_check(growth, replace(ctx.growth_cfg, T_d=0), A_after, step)
+    _, events = grow_check(growth, replace(ctx.growth_cfg, T_d=0), A_after, step, new_head_id=params.next_head_id)
     births = sum(1 for e in events if e.kind is EventKind.BIRTH)
     lam = exact_extremes(A_after).lam_max
     tie = is_near_tie(lam, ctx.growth_cfg.theta)
@@ -749,10 +751,9 @@ def _as_removed(P_before: F64Array, P_after: F64Array) -> Callable[[F64Array, in
 
 
 def _check_heads_in_step(params: ModelParams, growth: GrowthState) -> None:
-    if sorted(params.heads) != sorted(growth.head_ids) or params.next_head_id != growth.next_head_id:
+    if sorted(params.heads) != sorted(growth.head_ids):
         raise RuntimeError(
-            f"head bookkeeping out of step: model heads {sorted(params.heads)} (next {params.next_head_id}), "
-            f"controller {sorted(growth.head_ids)} (next {growth.next_head_id})"
+            f"head bookkeeping out of step: model heads {sorted(params.heads)}, controller {sorted(growth.head_ids)}"
         )
 
 

@@ -198,7 +198,7 @@ def test_g1_controller_any_operator_sequence(
     ranks = [state.m]
     for step, (C, heads) in enumerate(seq):
         A_res = ri.residual_operator(C, ri.directional_operator(heads), state.Q_cap)
-        state, events = ri.grow_check(state, cfg, A_res, step)
+        state, events = ri.grow_check(state, cfg, A_res, step, new_head_id=1 + max(state.head_ids))
         births = [e for e in events if e.kind is ri.EventKind.BIRTH]
         assert len(births) <= 1
         if births:
@@ -323,13 +323,13 @@ def _diag_res(lam_max: float, d: int = 3) -> np.ndarray:
 def test_grow_check_respects_threshold_dwell_and_reports_near_ties() -> None:
     cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=5, T_prune=2, eps_K=0.01)
     s0 = ri.initial_state(3, K_max=4)
-    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=3)  # dwell not over
+    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=3, new_head_id=1)  # dwell not over
     assert s.m == 0
     assert ev == ()
-    s, ev = ri.grow_check(s0, cfg, _diag_res(0.5), step=10)  # below θ
+    s, ev = ri.grow_check(s0, cfg, _diag_res(0.5), step=10, new_head_id=1)  # below θ
     assert s.m == 0
     assert ev == ()
-    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=10)
+    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=10, new_head_id=1)
     assert s.m == 1
     assert s.head_ids == (0, 1)
     assert s.last_growth_step == 10
@@ -340,7 +340,7 @@ def test_grow_check_respects_threshold_dwell_and_reports_near_ties() -> None:
     assert birth.u_plus is not None
     assert abs(abs(birth.u_plus[0]) - 1.0) <= tolerance("float64", CheckKind.VALUE).rtol
     tie = 1.0 + 0.5 * tolerance("float64", CheckKind.DECISION).rtol  # a near-tie: reported, decided exactly
-    s, ev = ri.grow_check(s0, cfg, _diag_res(tie), step=10)
+    s, ev = ri.grow_check(s0, cfg, _diag_res(tie), step=10, new_head_id=1)
     kinds = [e.kind for e in ev]
     assert kinds == [ri.EventKind.NEAR_TIE, ri.EventKind.BIRTH]
     assert ev[0].decision == "grow"
@@ -348,7 +348,7 @@ def test_grow_check_respects_threshold_dwell_and_reports_near_ties() -> None:
 
 def test_prune_check_counts_patience_and_applies_hysteresis() -> None:
     C, Ms, theta, phi_g = fz.g5_oscillation_case()
-    state = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0), ri.HeadRecord(1, 0)), (), 2)
+    state = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0), ri.HeadRecord(1, 0)), ())
     ops = {0: Ms[0], 1: Ms[1]}
     cfg = ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0, hysteresis=False)
     s1, ev1 = ri.prune_check(state, cfg, C, ops, step=1)
@@ -364,7 +364,7 @@ def test_prune_check_counts_patience_and_applies_hysteresis() -> None:
     assert held.head_ids == (0, 1)
     assert ev == ()
     # min_heads: the last head is never pruned; an old enough head only (T_d)
-    one = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0, below_count=5),), (), 1)
+    one = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0, below_count=5),), ())
     assert ri.prune_check(one, cfg, C, {0: np.zeros((2, 2))}, step=3)[0].head_ids == (0,)
     young = ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=10, T_prune=1, eps_K=0.0, hysteresis=False)
     assert ri.prune_check(state, young, C, ops, step=2)[0].head_ids == (0, 1)
@@ -587,6 +587,8 @@ def test_controller_rejects_inconsistent_inputs() -> None:
     with pytest.raises(ValueError, match="head_operators"):
         ri.prune_check(s, cfg, C3, {5: M3}, step=1)
     with pytest.raises((ValueError, TypeError), match="A_res"):
-        ri.grow_check(s, cfg, np.eye(4), step=1)
+        ri.grow_check(s, cfg, np.eye(4), step=1, new_head_id=1)
+    with pytest.raises(ValueError, match="new_head_id"):
+        ri.grow_check(s, cfg, np.eye(3), step=1, new_head_id=0)  # names the active head
     with pytest.raises(ValueError, match="mass"):
         ri.prototype_prune_check(s, cfg, np.array([0.5, 1.5]), step=1)

@@ -224,7 +224,6 @@ def _two_head_state(ctx: Context, state: TrainerState, weak: float) -> TrainerSt
         last_growth_step=0,
         heads=(HeadRecord(0, 0), HeadRecord(hid, 0)),
         prototypes=state.growth.prototypes,
-        next_head_id=hid + 1,
     )
     return replace(state, params=params, growth=growth, ranks=(0, 1))
 

@@ -131,7 +131,7 @@ def falsify_g5_no_hysteresis() -> Counterexample:
     """
     C, Ms, theta, phi_g = g5_oscillation_case()
     d = C.shape[0]
-    state = GrowthState(arr(np.zeros((d, 0))), 0, (HeadRecord(0, 0), HeadRecord(1, 0)), (), 2)
+    state = GrowthState(arr(np.zeros((d, 0))), 0, (HeadRecord(0, 0), HeadRecord(1, 0)), ())
     ops = {0: Ms[0], 1: Ms[1]}
     lam_before = exact_extremes(residual_operator(C, arr(Ms[0] + Ms[1]), state.Q_cap)).lam_max
     G1 = head_strength(C, Ms[1])
@@ -144,7 +144,7 @@ def falsify_g5_no_hysteresis() -> Counterexample:
         A_res = residual_operator(C, M_a, s1.Q_cap)
         if not hysteresis:
             lam_after = exact_extremes(A_res).lam_max
-        _, born = grow_check(s1, cfg, A_res, step=20)
+        _, born = grow_check(s1, cfg, A_res, step=20, new_head_id=1 + max(state.head_ids))
         outcomes[hysteresis] = (
             sum(e.kind.value == "head_prune" for e in pruned),
             sum(e.kind.value == "birth" for e in born),
