@@ -66,3 +66,31 @@ def test_probe_allows_what_is_not_forbidden(module: str, tmp_path: Path) -> None
     pkg.mkdir()
     (pkg / "__init__.py").write_text(f"import {module}\n")
     assert probe_imports("pure_pkg", ["torch"], extra_path=tmp_path)["attempts"] == []
+
+
+def forbidden_imports_in_source(root: Path, forbidden: set[str]) -> list[str]:
+    """Every ``import``/``from … import`` naming a forbidden top-level module anywhere in the source,
+    function bodies included (the run-time probe only sees imports executed at module load)."""
+    import ast
+
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            found += [f"{path}:{node.lineno}: {n}" for n in names if n.split(".")[0] in forbidden]
+    return found
+
+
+def test_reference_source_never_imports_torch_even_lazily() -> None:
+    root = Path(__file__).resolve().parents[1] / "reference"
+    assert forbidden_imports_in_source(root, {"torch", "accelerated"}) == []
+
+
+def test_source_scan_detects_a_lazy_import(tmp_path: Path) -> None:
+    """Meta-test: an import inside a function body is found."""
+    (tmp_path / "lazy.py").write_text("def f():\n    import torch.nn as nn\n    return nn\n")
+    assert len(forbidden_imports_in_source(tmp_path, {"torch"})) == 1

@@ -4,6 +4,7 @@ every falsifier really drops its hypothesis and really breaks the conclusion."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,7 +27,12 @@ SUPPORTING_STEP_GROUPS = {"BP"}
 
 
 def test_registry_covers_every_claim_of_the_spec() -> None:
-    assert SPEC.exists(), f"SPEC.md expected beside the repository at {SPEC}"
+    # SPEC.md lives in the workplace's shared/ folder beside the repository (CI lays it there). A plain
+    # clone elsewhere has no SPEC to compare with: skip there, but never in CI.
+    if not SPEC.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"SPEC.md expected beside the repository at {SPEC} (CI lays out shared/ there)")
+        pytest.skip(f"no SPEC.md beside the repository at {SPEC}")
     spec_ids = set(re.findall(r"^- \*\*([DGR]\d) ", SPEC.read_text(), flags=re.MULTILINE))
     assert spec_ids, "no claim ids parsed from SPEC.md"
     assert set(REGISTRY) == spec_ids

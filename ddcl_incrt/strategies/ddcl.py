@@ -31,16 +31,34 @@ class DDCLProblem:
         return int(self.P.shape[1])
 
 
+# A well-conditioned regime (D/T_P of order 1–100), where every bound is finite and far below the
+# size of the quantities it bounds, so a planted error must be detected on every example.
+moderate_scale_exponents = st.just(0)
+moderate_temperatures = st.floats(-1.0, 1.0).map(lambda e: float(10.0**e))
+
+
 @st.composite
-def ddcl_problems(draw: st.DrawFn, *, min_K: int = 1, max_K: int = MAX_PROTOTYPES) -> DDCLProblem:
-    """Tokens and prototypes at one common scale, plus a temperature."""
+def ddcl_problems(
+    draw: st.DrawFn,
+    *,
+    min_K: int = 1,
+    max_K: int = MAX_PROTOTYPES,
+    scales: st.SearchStrategy[int] = scale_exponents,
+    temps: st.SearchStrategy[float] = temperatures,
+) -> DDCLProblem:
+    """Tokens and prototypes at one common scale ``10^e`` (``e`` from ``scales``), plus a temperature."""
     n = draw(st.integers(1, MAX_TOKENS))
     d = draw(st.integers(1, MAX_WIDTH))
     K = draw(st.integers(min_K, max_K))
-    e = draw(scale_exponents)
+    e = draw(scales)
     Y = draw(hnp.arrays(np.float64, (n, d), elements=_unit)) * 10.0**e
     P = draw(hnp.arrays(np.float64, (d, K), elements=_unit)) * 10.0**e
-    return DDCLProblem(Y=Y, P=P, T_P=draw(temperatures))
+    return DDCLProblem(Y=Y, P=P, T_P=draw(temps))
+
+
+def moderate_ddcl_problems(*, min_K: int = 1) -> st.SearchStrategy[DDCLProblem]:
+    """:func:`ddcl_problems` in the well-conditioned regime (unit scale, ``T_P ∈ [0.1, 10]``)."""
+    return ddcl_problems(min_K=min_K, scales=moderate_scale_exponents, temps=moderate_temperatures)
 
 
 @st.composite
