@@ -88,7 +88,8 @@ def planted_offsets(
     ``(a_k, b_k)`` (all ``a``'s and ``b``'s mutually orthogonal, so ``d_in ≥ 2m``), and the score
     ``s = Σ_k Σ_t ⟨a_k, x_t⟩ ⟨b_k, x_{t−o_k}⟩`` (indices cyclic). The label is ``1[s > 0]``.
 
-    Why ``m`` heads are needed: computing term ``k`` requires every position ``t`` to read the token at
+    Why ``m`` heads are needed (an informal argument about the task, not a theorem about this layer;
+    label: *measured* — the runs in docs/runs.md test it): computing term ``k`` requires every position ``t`` to read the token at
     ``t − o_k``. One softmax head gives each query one attention distribution over positions, so within
     one head a query cannot read two different relative positions separately: it reads their mixture,
     and the product structure ``⟨a_k, x_t⟩⟨b_k, x_{t−o_k}⟩`` for different ``k`` cannot be separated
