@@ -15,7 +15,6 @@ a test can plant a violation by monkeypatching one and watch the step fail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -67,21 +66,9 @@ def _rot3_z(t: Sym) -> Sym:
     return sp.Matrix([[R2[0, 0], R2[0, 1], 0], [R2[1, 0], R2[1, 1], 0], [0, 0, 1]])
 
 
-def _planted(rng: np.random.Generator, lam: list[float]) -> F64:
-    Q, Rr = np.linalg.qr(rng.standard_normal((len(lam), len(lam))))
-    V = Q * np.sign(np.diag(Rr))[None, :]
-    A = (V * np.asarray(lam)[None, :]) @ V.T
-    return as_f64(0.5 * (A + A.T))
-
-
 def _orthonormal(rng: np.random.Generator, d: int, m: int) -> F64:
     Q, Rr = np.linalg.qr(rng.standard_normal((d, m)))
     return as_f64(Q * np.sign(np.diag(Rr))[None, :])
-
-
-def _sym_num(rng: np.random.Generator, d: int) -> F64:
-    G = rng.standard_normal((d, d))
-    return as_f64(0.5 * (G + G.T))
 
 
 def _psd(rng: np.random.Generator, d: int) -> F64:
@@ -90,15 +77,6 @@ def _psd(rng: np.random.Generator, d: int) -> F64:
 
 def _anti(rng: np.random.Generator, d: int) -> F64:
     return ri.antisymmetric_part(as_f64(rng.standard_normal((d, d))))
-
-
-def _subs(expr: Sym, values: Mapping[Sym, float]) -> F64:
-    return as_f64(np.asarray(expr.subs(dict(values)).evalf(), dtype=np.float64))
-
-
-# --------------------------------------------------------------------------------------------------
-# G1 Finite termination
-# --------------------------------------------------------------------------------------------------
 
 
 def _run_g1_1() -> StepOutcome:
@@ -148,7 +126,7 @@ def _run_g1_3() -> StepOutcome:
     sol = sp.solve(list(lam * Qtu), list(Qtu), dict=True)
     ch.symbolic.append(("λ·Qᵀu = 0 with λ ≠ 0 forces Qᵀu = 0", sol == [{Qtu[0]: 0, Qtu[1]: 0}]))
     rng = step_rng("G1.3")
-    A = _planted(rng, [3.0, 2.0, 0.5, -1.0, -2.0])
+    A = ri.planted_operator([3.0, 2.0, 0.5, -1.0, -2.0], rng=rng)
     cap = ri.greedy_capture(A, 1.0)
     ext = ri.exact_extremes(ri.deflate(A, cap.Q_cap[:, :1]))
     ch.close("Q_capᵀu₊ = 0 after one growth (reference)", cap.Q_cap[:, :1].T @ ext.u_max, np.zeros(1), scale=1.0)
@@ -181,7 +159,7 @@ def _run_g2_1() -> StepOutcome:
     ch.zero("Π⊥AΠ⊥ v_3 = λ_3 v_3", D * V[:, 2] - _l3 * V[:, 2])
     rng = step_rng("G2.1")
     lam = [3.0, 1.5, 0.5, -1.0]
-    A_n = _planted(rng, lam)
+    A_n = ri.planted_operator(lam, rng=rng)
     _, Vn = np.linalg.eigh(A_n)
     v1 = as_f64(Vn[:, -1:])
     Dn = ri.deflate(A_n, v1)
@@ -197,7 +175,7 @@ def _run_g2_2() -> StepOutcome:
     ch.zero("det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3)", (x * sp.eye(3) - D).det() - x * (x - _l2) * (x - _l3))
     rng = step_rng("G2.2")
     lam = [3.0, 2.0, 1.2, -0.5, -2.0]
-    cap = ri.greedy_capture(_planted(rng, lam), 1.0)
+    cap = ri.greedy_capture(ri.planted_operator(lam, rng=rng), 1.0)
     ch.close("births = λ_1, λ_2, λ_3 in order (reference)", np.asarray(cap.lam_births), np.asarray(lam[:3]))
     return ch.outcome()
 
@@ -218,7 +196,7 @@ def _run_g3_1() -> StepOutcome:
     ch.zero("wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2²", (w.T * A * w)[0] - _l2 * (w.T * w)[0] - (_l1 - _l2) * q[1] ** 2)
     rng = step_rng("G3.1")
     lam = [2.5, 1.5, 0.2, -1.0]
-    A_n = _planted(rng, lam)
+    A_n = ri.planted_operator(lam, rng=rng)
     for m in (1, 2):
         best, _ = rinv.brute_force_min_residual(A_n, m, rng=rng, n_random=16)
         ch.at_most(f"λ_{m + 1}(A) ≤ min λ_max(Π⊥AΠ⊥) over {m}-sets (reference)", lam[m], best, scale=2.5)
@@ -235,7 +213,7 @@ def _run_g3_2() -> StepOutcome:
             _l2 * (w.T * w)[0] - (w.T * A * w)[0] - (_l2 - _l3) * w3**2)
     rng = step_rng("G3.2")
     lam = [2.5, 1.5, 0.2, -1.0]
-    A_n = _planted(rng, lam)
+    A_n = ri.planted_operator(lam, rng=rng)
     _, V = np.linalg.eigh(A_n)
     ch.close("λ_max after capturing the top 2 eigenvectors = max(λ_3, 0) (reference)",
              rinv.residual_top(A_n, as_f64(V[:, ::-1][:, :2].copy())), lam[2], scale=2.5)
@@ -258,7 +236,7 @@ def _run_g4_1() -> StepOutcome:
     Pi = sp.eye(3) - u * u.T
     ch.zero("after capturing u, the next birth is u⊥ in the same eigenspace", Pi * A * Pi * u_perp - lam * u_perp)
     rng = step_rng("G4.1")
-    A_n = _planted(rng, [2.0, 2.0, 0.5, -1.0])
+    A_n = ri.planted_operator([2.0, 2.0, 0.5, -1.0], rng=rng)
     runs = [ri.greedy_capture_tracked(A_n, 1.0, rng=np.random.default_rng(s), n_steps=300) for s in (1, 2)]
     for k, run in enumerate(runs):
         u_n = run.Q_cap[:, 0]
@@ -461,7 +439,7 @@ def _run_g6_1() -> StepOutcome:
     w = _unit2(s)
     ch.zero("the Oja update is ⟂ w for unit w: wᵀ(Aw − ρw) = 0", (w.T * (A * w - (w.T * A * w)[0] * w))[0])
     rng = step_rng("G6.1")
-    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
     ext = ri.exact_extremes(A_n)
     ch.close("oja_step(v₊) = ±v₊ (reference)", np.abs(ri.oja_step(A_n, ext.u_max, 0.3)), np.abs(ext.u_max))
     return ch.outcome()
@@ -479,7 +457,7 @@ def _run_g6_2() -> StepOutcome:
     w_new = w - al * g
     ch.zero("‖w⁺‖² = ‖w‖² + α²‖g‖² (norm never decreases)", (w_new.T * w_new)[0] - nw - al**2 * (g.T * g)[0])
     rng = step_rng("G6.2")
-    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
     w_n = as_f64(rng.standard_normal(3))
     eta = 0.2
     w1 = ri.mca_exin_step(A_n, w_n, eta)
@@ -501,7 +479,7 @@ def _run_g6_3() -> StepOutcome:
     ratio = (1 + al * (_l2 - rho)) / (1 + al * (_l1 - rho))
     ch.zero("ratio = 1 − α(λ_1 − λ_2)/(1 + α(λ_1 − ρ))", ratio - (1 - al * (_l1 - _l2) / (1 + al * (_l1 - rho))))
     rng = step_rng("G6.3")
-    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
     lam = ri.eigenvalues_desc(A_n)
     v = ri.exact_extremes(A_n).u_max
     eta = 0.5 * ri.oja_step_limit(A_n)
@@ -531,7 +509,7 @@ def _run_g6_4() -> StepOutcome:
     ch.zero("r(w − αg) − r(w) = −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²)",
             r_new - r + al * gg * (2 - al * (rho_g - r)) / (1 + al**2 * gg))
     rng = step_rng("G6.4")
-    A_n = _planted(rng, [2.0, 0.5, -1.0])
+    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
     w_n = as_f64(rng.standard_normal(3))
     w_n = as_f64(w_n / np.linalg.norm(w_n))
     eta = 0.3

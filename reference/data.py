@@ -89,17 +89,16 @@ def planted_offsets(
     ``s = Σ_k Σ_t ⟨a_k, x_t⟩ ⟨b_k, x_{t−o_k}⟩`` (indices cyclic). The label is ``1[s > 0]``.
 
     Why ``m`` heads are needed (an informal argument about the task, not a theorem about this layer;
-    label: *measured* — the runs in docs/runs.md test it): computing term ``k`` requires every position ``t`` to read the token at
-    ``t − o_k``. One softmax head gives each query one attention distribution over positions, so within
-    one head a query cannot read two different relative positions separately: it reads their mixture,
-    and the product structure ``⟨a_k, x_t⟩⟨b_k, x_{t−o_k}⟩`` for different ``k`` cannot be separated
-    from the mixture (the ``b_k`` components of different offsets are independent Gaussians). ``m``
-    heads, one per offset, suffice *for the routing*: head ``k`` attends from ``t`` to ``t − o_k`` and
-    writes ``⟨b_k, ·⟩``; the product with ``⟨a_k, x_t⟩`` must then come from the only nonlinearity after
-    attention, the DDCL block's soft assignment (whether the layer learns it is measured, not assumed:
-    see docs/runs.md). The planted count is therefore ``m`` heads. INCRT starts from one head, so the planted final head
-    count is ``m`` (``m − 1`` births). This is an argument about what the *task* needs; whether INCRT's
-    growth statistic finds it is what the experiment measures.
+    label: *measured*, the runs in docs/runs.md test it): computing term ``k`` requires every position
+    ``t`` to read the token at ``t − o_k``. One softmax head gives each query one attention distribution
+    over positions, so within one head a query cannot read two relative positions separately: it reads
+    their mixture, and the product structure ``⟨a_k, x_t⟩⟨b_k, x_{t−o_k}⟩`` for different ``k`` cannot
+    be separated from the mixture (the ``b_k`` components of different offsets are independent
+    Gaussians). ``m`` heads, one per offset, suffice *for the routing*: head ``k`` attends from ``t`` to
+    ``t − o_k`` and writes ``⟨b_k, ·⟩``; the product with ``⟨a_k, x_t⟩`` must then come from the only
+    nonlinearity after attention, the DDCL block's soft assignment (whether the layer learns it is
+    measured, not assumed). INCRT starts from one head, so the planted final head count is ``m``
+    (``m − 1`` births). Whether INCRT's growth statistic finds it is what the experiment measures.
     """
     m = len(offsets)
     if m < 1 or len(set(offsets)) != m or any(not 0 < o < seq_len for o in offsets):

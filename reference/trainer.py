@@ -62,6 +62,7 @@ from reference.incrt import (
     initial_state,
     is_near_tie,
     mca_exin_track,
+    numerical_rank,
     oja_track,
     prototype_prune_check,
     prune_check,
@@ -526,7 +527,9 @@ def track_phase(
     from the previous check, with the certified step ``‖w_0‖²/‖A_res‖_F``. Returns the new tracker
     vectors in the state, ``(|λ̂_max − λ_max|, |cos|, |λ̂_min − λ_min|, |cos|)`` and check_g6's results
     (the static-operator bound for this check's run: ``A_res`` is held fixed while the tracker runs).
-    The start is :func:`warm_start`."""
+    check_g6 emits nothing for a run outside G6's hypotheses (no certified gap at the tracked end, e.g.
+    ``λ = 0`` repeated on the captured subspace): such a run is reported through the gaps only, never
+    counted as a pass. The start is :func:`warm_start`."""
     n = ctx.train_cfg.tracker_steps
     Q_cap = state.growth.Q_cap
     oja = oja_track(A_res, warm_start(state.w_top, Q_cap), certified_step(A_res), n)
@@ -564,7 +567,7 @@ def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
     params, hid = add_head(state.params, ctx.layer_cfg, rng=birth_rng(ctx.train_cfg.seed, birth.head_id))
     if hid != birth.head_id:
         raise RuntimeError(f"head ids out of step: the controller allocated {birth.head_id}, the model {hid}")
-    ranks = (*state.ranks, int(np.linalg.matrix_rank(growth.Q_cap)))
+    ranks = (*state.ranks, numerical_rank(growth.Q_cap))
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
         g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=ctx.growth_cfg.theta)
@@ -636,6 +639,7 @@ def g5_records(
         W_V=head.W_V,
         W_O=head.W_O,
         U_h=hc.out,
+        dY=arr(cache_b.Y - cache_a.Y),
         P=before.P,
         T_P=cfg.T_P,
         W_c=before.W_c,
@@ -690,13 +694,14 @@ def no_retrigger(
 def prototype_masses(params: ModelParams, cfg: LayerConfig, probe: Probe, growth: GrowthState) -> F64Array:
     """``n_j/n`` on the probe tokens, in the order of ``growth.prototypes`` (matched by prototype id).
 
-    A mean of entries in ``[0, 1]`` lies in ``[0, 1]``; the clip only removes a last-bit excursion so
-    that the controller's range check sees the exact-arithmetic range.
+    Returned as computed, never clipped: a last-bit excursion outside ``[0, 1]`` from the softmax's
+    rounding is accepted by :func:`reference.incrt.prototype_prune_check` within the STOCHASTIC
+    tolerance, and anything larger is an error there.
     """
     Q = forward(params, cfg, probe.x, probe.labels).Q
     col = {pid: j for j, pid in enumerate(params.prototype_ids)}
     mean = Q.mean(axis=0)
-    return arr(np.clip(np.array([mean[col[pid]] for pid in growth.prototype_ids], dtype=np.float64), 0.0, 1.0))
+    return arr(np.array([mean[col[pid]] for pid in growth.prototype_ids], dtype=np.float64))
 
 
 def prototype_prune_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:

@@ -26,6 +26,7 @@ from reference.data import SequenceDataset, planted_offsets
 from reference.incrt import EventKind, GrowthConfig, GrowthState, HeadRecord, TrackerKind, TrackerResult
 from reference.model import HEAD_PARAM_NAMES, HeadParams, LayerConfig, add_head, head_param_name
 from reference.optim import AdamState, LearningRates
+from reference.tolerances import CheckKind, tolerance
 from reference.trainer import (
     EVENT_BIRTH,
     EVENT_CHECK,
@@ -129,6 +130,8 @@ def test_invariants_recorded_with_zero_violations(record: RunRecord) -> None:
     summary = record.summary()
     n_births = record.architecture.births
     assert summary["D1"].count == 3 * RUN.steps
+    # G6: up to two checks per tracker per check, only for runs inside its hypotheses (gap, step size);
+    # this tiny run has a certified gap at every check, so every check contributes all four
     assert summary["G6"].count == 4 * len(record.checks)
     assert summary["G1"].count == 4 * n_births
     assert all(s.violations == 0 and s.min_margin >= 0.0 for s in summary.values())
@@ -268,6 +271,45 @@ def test_head_prune_drops_its_state_and_records_g5() -> None:
     assert any("measured ΔY" in c for c in checks)
     assert any("hysteresis" in c for c in checks)
     assert _violations(out.invariants) == []
+
+
+def test_g6_records_only_runs_inside_its_hypotheses() -> None:
+    """A check whose ``A_res`` has no certified gap at either end (here ``A_res = 0``: every direction
+    captured) records no G6 result at all — a π/2 bound could not fail and must not count as a pass."""
+    ctx, state, _ = _setup(steps=0)
+    gapped = arr(np.diag(np.linspace(1.0, -1.0, LAYER.d)))
+    _, _, recs = trainer_module.track_phase(ctx, state, gapped)
+    assert [r.result.claim_id for r in recs] == ["G6"] * 4
+    assert _violations(recs) == []
+    _, gaps, none = trainer_module.track_phase(ctx, state, arr(np.zeros((LAYER.d, LAYER.d))))
+    assert none == ()
+    assert len(gaps) == 4  # the gap to the oracle is still measured and reported
+
+
+def test_prototype_masses_are_not_clipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Masses go to the controller as computed; a rounding excursion within the STOCHASTIC tolerance is
+    accepted there, a larger one raises (naming ``mass``) instead of being clipped away."""
+    ctx, state, probe = _setup(steps=0)
+    right = trainer_module.forward
+    K = LAYER.K_max
+
+    def shifted(excess: float) -> Any:
+        def fwd(*args: Any, **kwargs: Any) -> Any:
+            cache = right(*args, **kwargs)
+            Q = cache.Q.copy()
+            Q[:, 0] = 1.0 + excess  # every token's first assignment slightly above 1
+            return replace(cache, Q=arr(Q))
+
+        return fwd
+
+    slack = tolerance("float64", CheckKind.STOCHASTIC).atol * K
+    monkeypatch.setattr(trainer_module, "forward", shifted(0.5 * slack))
+    mass = trainer_module.prototype_masses(state.params, LAYER, probe, state.growth)
+    assert 1.0 < mass[0] <= 1.0 + slack  # not clipped, and within the tolerance
+    prototype_prune_phase(ctx, state, probe)  # accepted
+    monkeypatch.setattr(trainer_module, "forward", shifted(1e-9))  # a mass error far beyond rounding
+    with pytest.raises(ValueError, match=r"\bmass\b"):
+        prototype_prune_phase(ctx, state, probe)
 
 
 def test_prototype_prune_resizes_state_and_records_d5() -> None:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ddcl_incrt.strategies._caps import MAX_HEADS, MAX_TOKENS, MAX_WIDTH
+from reference.incrt import spectral_operator
 
 GRID = 8  # levels per unit of scale; gaps are multiples of scale/GRID
 MAX_LEVEL = 2 * GRID  # eigenvalues in [−2·scale, 2·scale]
@@ -83,8 +84,7 @@ def planted_operators(
     scale = float(10.0 ** draw(scale_exponents))
     lam = np.asarray(levels, dtype=np.float64) * scale / GRID
     V = draw(orthogonal_matrices(d))
-    A = (V * lam[None, :]) @ V.T
-    A = 0.5 * (A + A.T)
+    A = spectral_operator(V, lam)  # the reference's one V diag(λ) Vᵀ (planted_operator draws V from an rng)
     return PlantedOperator(A=A, eigenvalues=lam, V=V, theta=(k + 0.5) * scale / GRID, scale=scale)
 
 
@@ -102,7 +102,7 @@ def second_moments(draw: st.DrawFn, d: int) -> np.ndarray:
     n = draw(st.integers(1, MAX_TOKENS))
     X = draw(hnp.arrays(np.float64, (n, d), elements=_unit)) * float(10.0 ** draw(st.integers(-2, 2)))
     G = X.T @ X / n
-    out: np.ndarray = 0.5 * (G + G.T)
+    out: np.ndarray = 0.5 * (G + G.T)  # symmetric in exact arithmetic: symmetrising a computed product
     return out
 
 
