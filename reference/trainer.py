@@ -359,12 +359,14 @@ class Architecture:
 
 @dataclass(frozen=True)
 class ClaimSummary:
-    """Per claim: how many checks, how many failed, the smallest margin and the check that had it."""
+    """Per claim: how many checks, how many failed, the smallest margin and the check that had it, and
+    how many checks certified nothing (infinite bound; they hold vacuously and are not evidence)."""
 
     count: int
     violations: int
     min_margin: float
     min_margin_check: str
+    uncertified: int = 0
 
 
 @dataclass(frozen=True)
@@ -555,9 +557,7 @@ def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
         return PhaseResult(state, (), ())
     C = probe_second_moment(state.params, probe)
     A_res = residual_for(state.params, C, state.growth.Q_cap)
-    growth, events = grow_check(
-        state.growth, ctx.growth_cfg, A_res, state.step, new_head_id=state.params.next_head_id
-    )
+    growth, events = grow_check(state.growth, ctx.growth_cfg, A_res, state.step, new_head_id=state.params.next_head_id)
     births = [e for e in events if e.kind is EventKind.BIRTH]
     if not births:
         return PhaseResult(replace(state, growth=growth), events, ())
@@ -666,18 +666,25 @@ def g5_records(
     cap = f64(caps[worst])
     d_v = head.W_V.shape[1]
     extra = (
-        InvariantResult("G5", "measured ΔY = Y_before − Y_after equals the head term U_h",
-                        f64(np.max(np.abs(dY - hc.out))), entry_bound, f"h={head_id}, heads={ids}"),
-        InvariantResult("G5", "measured ‖ΔY_b‖_F ≤ √T · max_s‖x_s W_V W_O‖ (certified)", f64(norms[worst]),
-                        cap + accumulation_bound(T + d + d_v + 2, cap) + math.sqrt(T * d) * entry_bound,
-                        f"h={head_id}, worst b={worst}, B={B}"),
+        InvariantResult(
+            "G5",
+            "measured ΔY = Y_before − Y_after equals the head term U_h",
+            f64(np.max(np.abs(dY - hc.out))),
+            entry_bound,
+            f"h={head_id}, heads={ids}",
+        ),
+        InvariantResult(
+            "G5",
+            "measured ‖ΔY_b‖_F ≤ √T · max_s‖x_s W_V W_O‖ (certified)",
+            f64(norms[worst]),
+            cap + accumulation_bound(T + d + d_v + 2, cap) + math.sqrt(T * d) * entry_bound,
+            f"h={head_id}, worst b={worst}, B={B}",
+        ),
     )
     return res + extra
 
 
-def no_retrigger(
-    ctx: Context, params: ModelParams, growth: GrowthState, C: F64Array, step: int
-) -> InvariantResult:
+def no_retrigger(ctx: Context, params: ModelParams, growth: GrowthState, C: F64Array, step: int) -> InvariantResult:
     """G5's "no grow/prune oscillation": right after the prune(s), the growth test on the same probe,
     with the dwell switched off, makes no birth. A DECISION near-tie is allowed to fire (SPEC §6)."""
     A_after = residual_for(params, C, growth.Q_cap)
@@ -686,8 +693,11 @@ def no_retrigger(
     lam = exact_extremes(A_after).lam_max
     tie = is_near_tie(lam, ctx.growth_cfg.theta)
     return InvariantResult(
-        "G5", "no re-trigger: births at the next check on the same probe (T_d = 0)", float(births),
-        1.0 if tie else 0.0, f"λ_max(after)={lam!r}, θ={ctx.growth_cfg.theta!r}, near-tie={tie}, m={growth.m}",
+        "G5",
+        "no re-trigger: births at the next check on the same probe (T_d = 0)",
+        float(births),
+        1.0 if tie else 0.0,
+        f"λ_max(after)={lam!r}, θ={ctx.growth_cfg.theta!r}, near-tie={tie}, m={growth.m}",
     )
 
 
@@ -887,7 +897,7 @@ class RunRecord:
             r = rec.result
             prev = out.get(r.claim_id)
             if prev is None:
-                out[r.claim_id] = ClaimSummary(1, int(not r.holds), r.margin, r.check)
+                out[r.claim_id] = ClaimSummary(1, int(not r.holds), r.margin, r.check, int(not r.certified))
                 continue
             lower = r.margin < prev.min_margin
             out[r.claim_id] = ClaimSummary(
@@ -895,6 +905,7 @@ class RunRecord:
                 prev.violations + int(not r.holds),
                 r.margin if lower else prev.min_margin,
                 r.check if lower else prev.min_margin_check,
+                prev.uncertified + int(not r.certified),
             )
         return dict(sorted(out.items()))
 
@@ -1030,8 +1041,7 @@ def _event_from_dict(d: Mapping[str, Any]) -> GrowthEvent:
 
 
 def _invariant_to_dict(r: InvariantRecord) -> dict[str, Any]:
-    return {"step": r.step, "event": r.event, "head_id": r.head_id, "prototype_id": r.prototype_id,
-            **asdict(r.result)}
+    return {"step": r.step, "event": r.event, "head_id": r.head_id, "prototype_id": r.prototype_id, **asdict(r.result)}
 
 
 def _invariant_from_dict(d: Mapping[str, Any]) -> InvariantRecord:

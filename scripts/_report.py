@@ -90,7 +90,12 @@ def invariant_cells(rec: RunRecord) -> tuple[int, int, dict[str, str]]:
     cells = {}
     for claim in CLAIMS:
         s = summary.get(claim)
-        cells[claim] = "—" if s is None else f"{s.count}/{s.violations}/{s.min_margin:.1e}"
+        cells[claim] = (
+            "—"
+            if s is None
+            else f"{s.count}/{s.violations}/{s.min_margin:.1e}"
+            + (f" ({s.uncertified} uncertified)" if s.uncertified else "")
+        )
     return total, bad, cells
 
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from ddcl_incrt.strategies.ddcl import DDCLProblem, dcl_problems, ddcl_problems, moderate_ddcl_problems, row_stochastic
@@ -21,6 +21,10 @@ VALUE_TOL = tolerance("float64", CheckKind.VALUE)
 def _assert_hold(results: tuple[InvariantResult, ...]) -> None:
     failed = [r.describe() for r in results if not r.holds]
     assert not failed, "\n".join(failed)
+    # Visible in `pytest --hypothesis-show-statistics`: how often a check certified nothing.
+    for r in results:
+        if not r.certified:
+            event(f"uncertified: {r.claim_id} {r.check}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -238,3 +242,11 @@ def test_d3_detects_an_ascent_step(problem: DDCLProblem) -> None:
     assume(0.3 * float(np.sum(g * g)) > 2.0 * bound)
     ops = _broken(prototype_step=lambda Y, P, T, eta: P + eta * ddcl.grad_free_energy(Y, P, T)[1])
     assert _detected(inv.d3_lyapunov(Y=problem.Y, P=problem.P, T_P=problem.T_P, eta=0.3, ops=ops), "descent")
+
+
+def test_an_infinite_bound_is_reported_as_uncertified() -> None:
+    r = InvariantResult("D4", "check", 1.0, float("inf"))
+    assert r.holds
+    assert not r.certified
+    assert "UNCERTIFIED" in r.describe()
+    assert InvariantResult("D4", "check", 1.0, 2.0).certified

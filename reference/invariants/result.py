@@ -37,8 +37,14 @@ class InvariantResult:
     def holds(self) -> bool:
         return self.value <= self.bound
 
+    @property
+    def certified(self) -> bool:
+        """False when the bound is infinite: the check then says nothing (the worst-case rounding scale
+        overflowed float64), and it is reported as uncertified rather than counted as evidence."""
+        return math.isfinite(self.bound)
+
     def describe(self) -> str:
-        status = "holds" if self.holds else "VIOLATED"
+        status = ("holds" if self.certified else "UNCERTIFIED (infinite bound)") if self.holds else "VIOLATED"
         text = (
             f"[{self.claim_id}] {self.check}: value {self.value:.6g} vs bound {self.bound:.6g} "
             f"(margin {self.margin:.3g}) {status}"
