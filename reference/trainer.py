@@ -70,7 +70,7 @@ from reference.incrt import (
     second_moment,
     tracker_gap,
 )
-from reference.invariants.ddcl import REFERENCE_OPS, d1_decomposition, d5_prototype_pruning
+from reference.invariants.ddcl import REFERENCE_OPS, collapse_status, d1_decomposition, d5_prototype_pruning
 from reference.invariants.incrt import PruneOutput, check_g1, check_g5, check_g6
 from reference.invariants.result import InvariantResult
 from reference.model import (
@@ -290,7 +290,10 @@ class CheckRecord:
     eigenvalues in non-increasing order (``#{λ_i > θ}`` is the static count ``m*`` of claim G3); ``head_strength``
     ``G_h = ‖C M_a^h‖_F`` and ``tau`` ``τ_h`` per head id; ``mass`` ``n_j/n`` per prototype id (taken
     after the head decisions, as the prototype decision uses it); the trackers' ``(|λ̂ − λ|, |cos∠|)``
-    gaps to the oracle (G6, measured); ``capped``: growth was skipped because ``|𝓗| = max_heads``.
+    gaps to the oracle (G6, measured); ``capped``: growth was skipped because ``|𝓗| = max_heads``;
+    ``collapse_T_c`` D4's critical temperature ``T_c = 2λ_max(Cov Y)`` on the probe's DDCL-input tokens and
+    ``collapse_margin = T_c − T_P`` (> 0: the collapsed configuration is unstable for ``F``, prototypes
+    must split; ``2T_c − T_P`` is the margin for ``L_q``).
     """
 
     step: int
@@ -314,6 +317,8 @@ class CheckRecord:
     births: int
     head_prunes: int
     prototype_prunes: int
+    collapse_T_c: float
+    collapse_margin: float
 
 
 @dataclass(frozen=True)
@@ -781,6 +786,8 @@ def growth_check(
     C = probe_second_moment(params, probe)
     A_res = residual_for(params, C, state.growth.Q_cap)
     ext = exact_extremes(A_res)
+    Y_probe = forward(params, ctx.layer_cfg, probe.x, probe.labels).Y
+    collapse = collapse_status(arr(Y_probe.reshape(-1, Y_probe.shape[-1])), ctx.layer_cfg.T_P)
     Ms = head_operators(params)
     strengths = {h: head_strength(C, M) for h, M in sorted(Ms.items())}
     taus = {h: params.heads[h].tau for h in sorted(params.heads)}
@@ -814,6 +821,8 @@ def growth_check(
         births=_count_kind(events, EventKind.BIRTH),
         head_prunes=_count_kind(events, EventKind.HEAD_PRUNE),
         prototype_prunes=_count_kind(events, EventKind.PROTOTYPE_PRUNE),
+        collapse_T_c=collapse.T_c_free_energy,
+        collapse_margin=collapse.margin_free_energy,
     )
     return proto.state, record, events, r_track + grow.invariants + prune.invariants + proto.invariants
 

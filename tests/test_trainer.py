@@ -476,3 +476,16 @@ def test_train_rejects_a_mismatched_dataset_or_config() -> None:
         train(data, replace(LAYER, d_in=3), RUN, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"layer_cfg\.seq_len"):
         train(data, replace(LAYER, seq_len=5), RUN, rng=np.random.default_rng(0))
+
+
+def test_check_record_reports_d4_collapse_status_on_the_probe_tokens() -> None:
+    """D4 at the configured temperature: ``T_c = 2λ_max(Cov Y)`` of the probe's DDCL-input tokens, with
+    the margin ``T_c − T_P``; checked against the eigenvalues of an explicitly centred covariance."""
+    ctx, state, probe = _setup(steps=2)
+    _, record, _, _ = trainer_module.growth_check(ctx, state, probe)
+    Y = trainer_module.forward(state.params, LAYER, probe.x, probe.labels).Y.reshape(-1, LAYER.d)
+    centred = Y - Y.mean(axis=0)
+    lam_max = float(np.linalg.eigvalsh(centred.T @ centred / Y.shape[0])[-1])
+    tol = tolerance("float64", CheckKind.VALUE)
+    assert tol.allows(record.collapse_T_c, 2.0 * lam_max)
+    assert tol.allows(record.collapse_margin, 2.0 * lam_max - LAYER.T_P)
