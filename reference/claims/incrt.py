@@ -1,7 +1,8 @@
 """INCRT claims G1–G6 (SPEC §4, static operator ``A``): records, hypotheses as named predicates.
 
-Every predicate takes the keyword inputs of its claim's invariant (and ignores the others), so
-``claim.hypotheses_hold(**inputs)`` and ``claim.invariant(**inputs)`` take the same dictionary.
+Every predicate takes the keyword inputs of its claim's invariant and ignores any others, so
+``claim.hypotheses_hold(**inputs)`` accepts an invariant's inputs as well as a falsifier's (which may
+carry extra keys, e.g. ``seeds``; those inputs are not all accepted by the invariant itself).
 """
 
 from __future__ import annotations
