@@ -71,6 +71,26 @@ def check_positive(name: str, value: object) -> float:
     return out
 
 
+def check_count(name: str, value: object, minimum: int) -> int:
+    """An integer (not a bool) ``>= minimum``: sizes, steps, counts, ids."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
+    out = int(value)
+    if out < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {out}")
+    return out
+
+
+def check_real(name: str, value: object) -> float:
+    """A finite real number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    out = float(value)
+    if not np.isfinite(out):
+        raise ValueError(f"{name}: must be finite, got {out!r}")
+    return out
+
+
 def check_index(name: str, value: object, size: int) -> int:
     """An integer index in ``[0, size)``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

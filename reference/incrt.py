@@ -41,7 +41,7 @@ from enum import StrEnum
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_dim, check_positive, f64
+from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_positive, f64
 from reference.tolerances import CheckKind, accumulation_bound, tolerance
 
 # --------------------------------------------------------------------------------------------------
@@ -260,8 +260,9 @@ def planted_operator(
     else:
         if len(eigenvalues) == 0:
             raise ValueError("eigenvalues: expected at least one eigenvalue, got an empty sequence")
-        if not all(isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool)
-                   for x in eigenvalues):
+        if not all(
+            isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) for x in eigenvalues
+        ):
             raise TypeError(f"eigenvalues: expected real numbers, got {list(eigenvalues)!r}")
         lam = check_array("eigenvalues", np.asarray(eigenvalues, dtype=np.float64), 1)
     d = lam.shape[0]
@@ -374,9 +375,7 @@ def _exin_raw(A: F64Array, w: F64Array, eta: float) -> tuple[F64Array, float]:
     return arr(w - alpha * (Aw - (float(w @ Aw) / nrm2) * w)), alpha
 
 
-def oja_step(
-    A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], eta: float
-) -> Float64[np.ndarray, " d"]:
+def oja_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], eta: float) -> Float64[np.ndarray, " d"]:
     """One normalised Oja step for the dominant eigenvector: ``w⁺ = (w + η(Aw − ρw))/‖·‖``, ``ρ = r(w)``.
 
     To first order in ``η`` this is Oja's rule ``w + η(Aw − (wᵀAw)w)``; the explicit renormalisation
@@ -386,9 +385,7 @@ def oja_step(
     return _oja_raw(A_, w_, step)
 
 
-def mca_exin_step(
-    A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], eta: float
-) -> Float64[np.ndarray, " d"]:
+def mca_exin_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], eta: float) -> Float64[np.ndarray, " d"]:
     """One MCA-EXIN step for the minor eigenvector: ``w⁺ = w − (η/‖w‖²)(Aw − r(w) w)``.
 
     This is the averaged (static-``A``) form of Cirrincione's MCA-EXIN rule
@@ -399,12 +396,10 @@ def mca_exin_step(
     return _exin_raw(A_, w_, step)[0]
 
 
-def oja_track(
-    A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"], eta: float, n_steps: int
-) -> TrackerResult:
+def oja_track(A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"], eta: float, n_steps: int) -> TrackerResult:
     """``n_steps`` normalised Oja steps from ``w0`` (see :func:`oja_step`)."""
     A_, w, step = _check_tracker_inputs(A, w0, eta)
-    n = _check_steps(n_steps)
+    n = check_count("n_steps", n_steps, 0)
     w = arr(w / np.sqrt(w @ w))
     for _ in range(n):
         w = _oja_raw(A_, w, step)
@@ -416,19 +411,11 @@ def mca_exin_track(
 ) -> TrackerResult:
     """``n_steps`` MCA-EXIN steps from ``w0``; records the effective steps ``α_t = η/‖w_t‖²``."""
     A_, w, step = _check_tracker_inputs(A, w0, eta)
-    n = _check_steps(n_steps)
+    n = check_count("n_steps", n_steps, 0)
     alphas = np.empty(n)
     for t in range(n):
         w, alphas[t] = _exin_raw(A_, w, step)
     return TrackerResult(TrackerKind.MCA_EXIN, arr(w0.copy()), w, step, arr(alphas), rayleigh(A_, w))
-
-
-def _check_steps(n_steps: object) -> int:
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
-        raise TypeError(f"n_steps: expected an int, got {type(n_steps).__name__}")
-    if int(n_steps) < 0:
-        raise ValueError(f"n_steps: must be >= 0, got {n_steps}")
-    return int(n_steps)
 
 
 def oja_step_limit(A: Float64[np.ndarray, "d d"]) -> float:
@@ -622,9 +609,7 @@ def tracker_tan_bound(A: Float64[np.ndarray, "d d"], result: TrackerResult) -> f
 # --------------------------------------------------------------------------------------------------
 
 
-def append_direction(
-    Q_cap: Float64[np.ndarray, "d m"], u: Float64[np.ndarray, " d"]
-) -> Float64[np.ndarray, "d m1"]:
+def append_direction(Q_cap: Float64[np.ndarray, "d m"], u: Float64[np.ndarray, " d"]) -> Float64[np.ndarray, "d m1"]:
     """``[Q_cap, u']`` with ``u' = Π⊥u/‖Π⊥u‖``: one re-orthogonalisation pass before appending.
 
     In exact arithmetic ``u = u₊`` is already orthogonal to ``Q_cap`` (G1) and this is the identity;
@@ -756,7 +741,7 @@ def greedy_capture_tracked(
     """
     A_ = check_symmetric("A", A)
     th = check_theta("theta", theta)
-    n = _check_steps(n_steps)
+    n = check_count("n_steps", n_steps, 0)
     step = certified_step(A_) if eta is None else check_positive("eta", eta)
     d = A_.shape[0]
     Q = np.zeros((d, 0))
@@ -789,9 +774,7 @@ def greedy_capture_tracked(
 # --------------------------------------------------------------------------------------------------
 
 
-def calibrate_thresholds(
-    operators: Sequence[Float64[np.ndarray, "d d"]], c_theta: float = 0.1
-) -> tuple[float, float]:
+def calibrate_thresholds(operators: Sequence[Float64[np.ndarray, "d d"]], c_theta: float = 0.1) -> tuple[float, float]:
     """``(θ, φ_g) = (c_θ · median_i ‖A_res^{(i)}‖_F, 0.01 θ)`` over calibration probes' residual operators."""
     if len(operators) == 0:
         raise ValueError("operators: expected at least one calibration operator A_res, got none")
@@ -806,14 +789,6 @@ def calibrate_thresholds(
 # --------------------------------------------------------------------------------------------------
 # The growth controller (SPEC §3.2–§3.5): frozen config and state, pure decisions
 # --------------------------------------------------------------------------------------------------
-
-
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if int(value) < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -838,12 +813,12 @@ class GrowthConfig:
         check_theta("theta", self.theta)
         if not (np.isfinite(self.phi_g) and self.phi_g >= 0.0):
             raise ValueError(f"phi_g: must be finite and >= 0, got {self.phi_g!r}")
-        _check_count("T_d", self.T_d, 0)
-        _check_count("T_prune", self.T_prune, 1)
+        check_count("T_d", self.T_d, 0)
+        check_count("T_prune", self.T_prune, 1)
         if not (np.isfinite(self.eps_K) and 0.0 <= self.eps_K < 1.0):
             raise ValueError(f"eps_K: must lie in [0, 1), got {self.eps_K!r}")
-        _check_count("min_heads", self.min_heads, 0)
-        _check_count("min_prototypes", self.min_prototypes, 1)
+        check_count("min_heads", self.min_heads, 0)
+        check_count("min_prototypes", self.min_prototypes, 1)
 
     @classmethod
     def calibrated(
@@ -913,9 +888,9 @@ def initial_state(d: int, K_max: int, step: int = 0) -> GrowthState:
 
     The initial head counts as a growth for the dwell timer (``last_growth_step = step``).
     """
-    d_ = _check_count("d", d, 1)
-    K = _check_count("K_max", K_max, 1)
-    s = _check_count("step", step, 0)
+    d_ = check_count("d", d, 1)
+    K = check_count("K_max", K_max, 1)
+    s = check_count("step", step, 0)
     return GrowthState(
         Q_cap=arr(np.zeros((d_, 0))),
         last_growth_step=s,
@@ -980,8 +955,10 @@ def _check_top(top: object, d: int) -> tuple[float, F64Array]:
         raise TypeError(f"top: λ̂ = top[0] must be a real number, got {type(lam_hat).__name__}")
     lam = float(lam_hat)
     if not math.isfinite(lam):
-        raise ValueError(f"top: λ̂ = top[0] must be finite, got {lam!r} (a NaN/inf eigenvalue estimate is a "
-                         "tracker failure, not a decision)")
+        raise ValueError(
+            f"top: λ̂ = top[0] must be finite, got {lam!r} (a NaN/inf eigenvalue estimate is a "
+            "tracker failure, not a decision)"
+        )
     try:
         u = check_array("top[1]", u_hat, 1)
     except (TypeError, ValueError) as exc:
@@ -1013,8 +990,8 @@ def grow_check(
     """
     A = check_symmetric("A_res", A_res)
     check_dim("A_res", A, 0, state.d, "state.Q_cap's width d")
-    s = _check_count("step", step, 0)
-    hid = _check_count("new_head_id", new_head_id, 0)
+    s = check_count("step", step, 0)
+    hid = check_count("new_head_id", new_head_id, 0)
     if hid in state.head_ids:
         raise ValueError(f"new_head_id: {hid} names an active head {state.head_ids}")
     if s < state.last_growth_step:
@@ -1060,7 +1037,7 @@ def prune_check(
     """
     C_ = check_symmetric("C", C)
     check_dim("C", C_, 0, state.d, "state.Q_cap's width d")
-    s = _check_count("step", step, 0)
+    s = check_count("step", step, 0)
     if set(head_operators) != set(state.head_ids):
         raise ValueError(
             f"head_operators: keys must be the active head ids {sorted(state.head_ids)}, got {sorted(head_operators)}"
@@ -1095,8 +1072,16 @@ def prune_check(
                 continue
         heads = [r for r in heads if r.head_id != rec.head_id]
         events.append(
-            GrowthEvent(s, EventKind.HEAD_PRUNE, g, config.phi_g, config.phi_g - g, "head_prune",
-                        head_id=rec.head_id, lam_max=lam)
+            GrowthEvent(
+                s,
+                EventKind.HEAD_PRUNE,
+                g,
+                config.phi_g,
+                config.phi_g - g,
+                "head_prune",
+                head_id=rec.head_id,
+                lam_max=lam,
+            )
         )
     return replace(state, heads=tuple(heads)), tuple(events)
 
@@ -1122,7 +1107,7 @@ def prototype_prune_check(
             f"mass: entries n_j/n must lie in [0, 1] (within {slack:.1e}, the STOCHASTIC tolerance for "
             f"K = {K}), got min {lo!r}, max {hi!r}"
         )
-    s = _check_count("step", step, 0)
+    s = check_count("step", step, 0)
     events: list[GrowthEvent] = []
     protos: list[PrototypeRecord] = []
     masses: dict[int, float] = {}
@@ -1145,8 +1130,15 @@ def prototype_prune_check(
         mj = masses[rec.prototype_id]
         protos = [r for r in protos if r.prototype_id != rec.prototype_id]
         events.append(
-            GrowthEvent(s, EventKind.PROTOTYPE_PRUNE, mj, config.eps_K, config.eps_K - mj, "prototype_prune",
-                        prototype_id=rec.prototype_id)
+            GrowthEvent(
+                s,
+                EventKind.PROTOTYPE_PRUNE,
+                mj,
+                config.eps_K,
+                config.eps_K - mj,
+                "prototype_prune",
+                prototype_id=rec.prototype_id,
+            )
         )
     return replace(state, prototypes=tuple(protos)), tuple(events)
 

@@ -33,7 +33,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 from jaxtyping import Float64, Int
 
-from reference._arrays import F64Array, arr, check_array, check_dim, check_positive, f64
+from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_positive, check_real, f64
 from reference.ddcl import (
     free_energy,
     grad_quantisation_full,
@@ -50,24 +50,6 @@ from reference.ddcl import (
 # ==================================================================================================
 # Configuration
 # ==================================================================================================
-
-
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    out = int(value)
-    if out < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {out}")
-    return out
-
-
-def _check_real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ValueError(f"{name}: must be finite, got {out!r}")
-    return out
 
 
 @dataclass(frozen=True)
@@ -94,14 +76,14 @@ class LayerConfig:
 
     def __post_init__(self) -> None:
         for name in ("d_in", "d", "d_k", "d_v", "seq_len", "K_max"):
-            _check_count(f"LayerConfig.{name}", getattr(self, name), 1)
+            check_count(f"LayerConfig.{name}", getattr(self, name), 1)
         # One class makes the cross-entropy identically zero: no task to learn.
-        _check_count("LayerConfig.n_classes", self.n_classes, 2)
+        check_count("LayerConfig.n_classes", self.n_classes, 2)
         check_positive("LayerConfig.T_P", self.T_P)
-        lam = _check_real("LayerConfig.lambda_q", self.lambda_q)
+        lam = check_real("LayerConfig.lambda_q", self.lambda_q)
         if lam < 0.0:
             raise ValueError(f"LayerConfig.lambda_q: must be >= 0 (0 switches L_q off), got {lam!r}")
-        _check_real("LayerConfig.s_init", self.s_init)
+        check_real("LayerConfig.s_init", self.s_init)
 
 
 # ==================================================================================================
@@ -144,7 +126,7 @@ class HeadParams:
         object.__setattr__(self, "W_K", W_K)
         object.__setattr__(self, "W_V", W_V)
         object.__setattr__(self, "W_O", W_O)
-        object.__setattr__(self, "s", _check_real("s", self.s))
+        object.__setattr__(self, "s", check_real("s", self.s))
 
     @property
     def tau(self) -> float:
@@ -179,10 +161,10 @@ class ModelParams:
             raise TypeError(f"heads: expected a mapping head id -> HeadParams, got {type(self.heads).__name__}")
         if len(self.heads) == 0:
             raise ValueError("heads: the layer needs at least one active head (SPEC §1: 𝓗 starts with one)")
-        next_id = _check_count("next_head_id", self.next_head_id, 1)
+        next_id = check_count("next_head_id", self.next_head_id, 1)
         heads: dict[int, HeadParams] = {}
         for key in sorted(self.heads):
-            hid = _check_count("heads (a head id)", key, 0)
+            hid = check_count("heads (a head id)", key, 0)
             if hid >= next_id:
                 raise ValueError(f"heads: head id {hid} must be < next_head_id = {next_id} (ids are never reused)")
             head = self.heads[key]
@@ -196,7 +178,7 @@ class ModelParams:
         if len(ids) != P.shape[1]:
             raise ValueError(f"prototype_ids: expected {P.shape[1]} ids (one per column of P), got {len(ids)}")
         for pid in ids:
-            _check_count("prototype_ids (an id)", pid, 0)
+            check_count("prototype_ids (an id)", pid, 0)
         if len(set(ids)) != len(ids):
             raise ValueError(f"prototype_ids: ids must be distinct, got {ids}")
         W_c = _frozen_copy("W_c", self.W_c, 2)

@@ -41,7 +41,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 from jaxtyping import Float64, Int64
 
-from reference._arrays import F64Array, arr, check_array, f64
+from reference._arrays import F64Array, arr, check_array, check_count, check_real, f64
 from reference.data import SequenceDataset
 from reference.incrt import (
     EventKind,
@@ -110,23 +110,6 @@ EVENT_PROTOTYPE_PRUNE = "prototype_prune"
 # ==================================================================================================
 
 
-def _count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if int(value) < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ValueError(f"{name}: must be finite, got {out!r}")
-    return out
-
-
 # Prototypes faster than the encoder (claim R3's two time scales); temperatures on the encoder's scale.
 DEFAULT_LR = LearningRates(rest=3e-3, prototypes=1e-2, temperatures=3e-3)
 
@@ -169,33 +152,33 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         p = "TrainConfig."
-        _count(p + "steps", self.steps, 1)
-        _count(p + "batch_size", self.batch_size, 1)
+        check_count(p + "steps", self.steps, 1)
+        check_count(p + "batch_size", self.batch_size, 1)
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"{p}optimizer: expected 'sgd' or 'adam', got {self.optimizer!r}")
         if not isinstance(self.lr, LearningRates):
             raise TypeError(f"{p}lr: expected reference.optim.LearningRates, got {type(self.lr).__name__}")
-        _count(p + "check_every", self.check_every, 1)
-        _count(p + "probe_size", self.probe_size, 1)
-        _count(p + "calibration_probes", self.calibration_probes, 1)
-        if not _real(p + "c_theta", self.c_theta) > 0.0:
+        check_count(p + "check_every", self.check_every, 1)
+        check_count(p + "probe_size", self.probe_size, 1)
+        check_count(p + "calibration_probes", self.calibration_probes, 1)
+        if not check_real(p + "c_theta", self.c_theta) > 0.0:
             raise ValueError(f"{p}c_theta: must be > 0, got {self.c_theta!r}")
-        if self.theta is not None and not _real(p + "theta", self.theta) > 0.0:
+        if self.theta is not None and not check_real(p + "theta", self.theta) > 0.0:
             raise ValueError(f"{p}theta: must be > 0 (claim G1 needs θ > 0), got {self.theta!r}")
-        if self.phi_g is not None and not _real(p + "phi_g", self.phi_g) >= 0.0:
+        if self.phi_g is not None and not check_real(p + "phi_g", self.phi_g) >= 0.0:
             raise ValueError(f"{p}phi_g: must be >= 0, got {self.phi_g!r}")
-        _count(p + "T_d", self.T_d, 0)
-        _count(p + "T_prune", self.T_prune, 1)
-        eps = _real(p + "eps_K", self.eps_K)
+        check_count(p + "T_d", self.T_d, 0)
+        check_count(p + "T_prune", self.T_prune, 1)
+        eps = check_real(p + "eps_K", self.eps_K)
         if not 0.0 <= eps < 1.0:
             raise ValueError(f"{p}eps_K: must lie in [0, 1), got {self.eps_K!r}")
-        _count(p + "seed", self.seed, 0)
+        check_count(p + "seed", self.seed, 0)
         if self.max_heads is not None:
-            _count(p + "max_heads", self.max_heads, 1)
-        _count(p + "tracker_steps", self.tracker_steps, 1)
+            check_count(p + "max_heads", self.max_heads, 1)
+        check_count(p + "tracker_steps", self.tracker_steps, 1)
         if not isinstance(self.check_invariants, bool):
             raise TypeError(f"{p}check_invariants: expected a bool, got {type(self.check_invariants).__name__}")
-        _count(p + "eval_every", self.eval_every, 0)
+        check_count(p + "eval_every", self.eval_every, 0)
 
 
 def make_optimizer(train_cfg: TrainConfig) -> SGD | Adam:
@@ -252,7 +235,7 @@ class TrainerState:
     w_bottom: Float64[np.ndarray, " d"]
 
     def __post_init__(self) -> None:
-        _count("TrainerState.step", self.step, 0)
+        check_count("TrainerState.step", self.step, 0)
         if len(self.ranks) == 0:
             raise ValueError("TrainerState.ranks: expected at least the initial rank of Q_cap")
         d = self.params.W_in.shape[1]
