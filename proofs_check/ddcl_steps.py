@@ -40,6 +40,7 @@ from proofs_check.core import (
 )
 from reference import dcl as ref_dcl
 from reference import ddcl as ref
+from reference.invariants.ddcl import collapsed_prototypes
 
 F64: TypeAlias = NDArray[np.float64]
 Sym: TypeAlias = Any  # a sympy expression, symbol or matrix (sympy ships no type information)
@@ -224,11 +225,6 @@ def _random_point(rng: np.random.Generator, n: int, d: int, K: int) -> tuple[F64
     Y = as_f64(rng.normal(size=(n, d)))
     P = as_f64(rng.normal(size=(d, K)))
     return Y, P, float(rng.uniform(0.5, 2.0))
-
-
-def _collapsed(Y: F64, K: int) -> F64:
-    """All K prototypes at the token mean ``ȳ``."""
-    return as_f64(np.repeat(Y.mean(axis=0)[:, None], K, axis=1))
 
 
 def _cov(Y: F64) -> F64:
@@ -650,7 +646,7 @@ def _collapse_numeric(c: StepChecks, rng: np.random.Generator, factor: int, name
     hess = ref.hessian_free_energy if factor == 4 else ref.hessian_quantisation
     n, d, K = 6, 3, 3
     Y = as_f64(rng.normal(size=(n, d)) * np.array([1.5, 1.0, 0.5]))
-    P = _collapsed(Y, K)
+    P = collapsed_prototypes(Y, K)
     C = _cov(Y)
     lam = as_f64(np.linalg.eigvalsh(C))
     Tc_F, Tc_L = ref.collapse_critical_temperatures(Y)
@@ -684,7 +680,7 @@ def _run_d4_1() -> StepOutcome:
 
     rng = step_rng("D4.1")
     Y, _, T = _random_point(rng, n, d, K)
-    P = _collapsed(Y, K)
+    P = collapsed_prototypes(Y, K)
     vals = b.values(Y, P, T)
     scale = 2.0 * max_abs(Y)  # the terms (2/n) p_j n_j and (2/n) Σ q_tj y_t that cancel
     c.close("reference.grad_free_energy = 0 at collapse", ref.grad_free_energy(Y, P, T)[1], np.zeros((d, K)),
@@ -697,7 +693,7 @@ def _run_d4_1() -> StepOutcome:
             ref.grad_quantisation_full(Y, P, T)[1], scale=scale)
     # A larger instance: the same cancellation for n = 7, K = 4.
     Yb = as_f64(rng.normal(size=(7, 3)))
-    Pb = _collapsed(Yb, 4)
+    Pb = collapsed_prototypes(Yb, 4)
     c.close("reference ∇_P F = 0 at collapse (n = 7, K = 4)", ref.grad_free_energy(Yb, Pb, T)[1],
             np.zeros((3, 4)), scale=2.0 * max_abs(Yb))
     c.close("reference ∇_P L_q = 0 at collapse (n = 7, K = 4)", ref.grad_quantisation_full(Yb, Pb, T)[1],
@@ -716,7 +712,7 @@ def _run_d4_2() -> StepOutcome:
 
     rng = step_rng("D4.2")
     Y, _, T = _random_point(rng, n, d, K)
-    P = _collapsed(Y, K)
+    P = collapsed_prototypes(Y, K)
     c.close("sympy ∇²_P F at collapse vs reference.hessian_free_energy", _evaluate(H, b.values(Y, P, T)),
             ref.hessian_free_energy(Y, P, T))
     _collapse_numeric(c, rng, 4, "F")
@@ -741,7 +737,7 @@ def _run_d4_3() -> StepOutcome:
 
     rng = step_rng("D4.3")
     Y, _, T = _random_point(rng, n, d, Kp)
-    P = _collapsed(Y, Kp)
+    P = collapsed_prototypes(Y, Kp)
     c.close("sympy ∇²_P L_q at collapse vs reference.hessian_quantisation", _evaluate(H, b.values(Y, P, T)),
             ref.hessian_quantisation(Y, P, T))
     _collapse_numeric(c, rng, 8, "L_q")
