@@ -189,8 +189,9 @@ class StepChecks:
             + (f" (failed: {', '.join(failed)})" if failed else "")
             + f"; {len(self.numeric)} numeric checks, worst: {name}: {err:.3e} vs bound {bound:.3e}"
         )
-        return StepOutcome(symbolic_ok=not failed and bool(self.symbolic), numeric_error=err,
-                           numeric_bound=bound, detail=detail)
+        return StepOutcome(
+            symbolic_ok=not failed and bool(self.symbolic), numeric_error=err, numeric_bound=bound, detail=detail
+        )
 
 
 def step_rng(step_id: str) -> np.random.Generator:

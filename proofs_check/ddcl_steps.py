@@ -292,8 +292,10 @@ def _run_d1_2() -> StepOutcome:
     c.zero("Var_q(p) = Σ_{j<k} q_j q_k ‖p_j − p_k‖² (Σq = 1)", var - pairwise)
     # Each pair term is ≥ 0 for q ≥ 0: certified by sympy's assumptions on fresh non-negative weights.
     r = [sp.Symbol(f"r_{k}", nonnegative=True) for k in range(K)]
-    c.sym("q_j q_k ‖p_j − p_k‖² ≥ 0 for q ≥ 0",
-          all((r[j] * r[k] * _sq_norm(P_s[:, j] - P_s[:, k])).is_nonnegative is True for j, k in pairs))
+    c.sym(
+        "q_j q_k ‖p_j − p_k‖² ≥ 0 for q ≥ 0",
+        all((r[j] * r[k] * _sq_norm(P_s[:, j] - P_s[:, k])).is_nonnegative is True for j, k in pairs),
+    )
     # Zero set, "if" direction: one-hot q (q_{K−1} = 1 − Σ others makes the last one-hot too) ...
     for hot in range(K):
         onehot = {free[k]: sp.Integer(1 if k == hot else 0) for k in range(K - 1)}
@@ -338,8 +340,10 @@ def _run_d2_1() -> StepOutcome:
     b = _block(n, d, K)
     Y, P, T = _random_point(rng, n, d, K)
     vals = b.values(Y, P, T)
-    mean = {name: float(_evaluate(_sum([b.in_D(e, t) for t in range(n)]) / n, vals))
-            for name, e in (("L", tok.L), ("F", tok.F), ("H", tok.H))}
+    mean = {
+        name: float(_evaluate(_sum([b.in_D(e, t) for t in range(n)]) / n, vals))
+        for name, e in (("L", tok.L), ("F", tok.F), ("H", tok.H))
+    }
     Q = ref.assignments(Y, P, T)
     Lq_ref, F_ref, H_ref = ref.quantisation_loss(Y, P, Q), ref.free_energy(Y, P, T), ref.mean_entropy(Q)
     c.close("L_q vs reference.quantisation_loss", mean["L"], Lq_ref)
@@ -429,22 +433,27 @@ def _run_d2_5() -> StepOutcome:
     cov_t = sp.diag(*q) - q * q.T
     e = sp.eye(K)
     outer = [(e[:, j] - q) * (e[:, j] - q).T for j in range(K)]
-    c.zero("diag q − qqᵀ = Σ_j q_j (e_j − q)(e_j − q)ᵀ (Σq = 1)",
-           cov_t - _msum([q[j] * outer[j] for j in range(K)]))
+    c.zero("diag q − qqᵀ = Σ_j q_j (e_j − q)(e_j − q)ᵀ (Σq = 1)", cov_t - _msum([q[j] * outer[j] for j in range(K)]))
     # Each term is PSD: xᵀ[r_j (e_j − q)(e_j − q)ᵀ]x = r_j ((e_j − q)ᵀx)² with r_j ≥ 0.
     x = symbol_matrix("x", K, 1)
     r = [sp.Symbol(f"r_{k}", nonnegative=True) for k in range(K)]
-    c.sym("x ᵀ q_j(e_j − q)(e_j − q)ᵀ x ≥ 0 for q_j ≥ 0",
-          all((r[j] * ((e[:, j] - q).T * x)[0, 0] ** 2).is_nonnegative is True for j in range(K)))
+    c.sym(
+        "x ᵀ q_j(e_j − q)(e_j − q)ᵀ x ≥ 0 for q_j ≥ 0",
+        all((r[j] * ((e[:, j] - q).T * x)[0, 0] ** 2).is_nonnegative is True for j in range(K)),
+    )
     # Zero iff hard: trace = Σ_j q_j(1 − q_j), each term ≥ 0 on [0, 1] and zero only at q_j ∈ {0, 1}.
     qs = symbol_matrix("s", K, 1)
-    c.zero("tr(diag q − qqᵀ) = Σ_j q_j(1 − q_j)",
-           (sp.diag(*qs) - qs * qs.T).trace() - _sum([qs[j] * (1 - qs[j]) for j in range(K)]))
+    c.zero(
+        "tr(diag q − qqᵀ) = Σ_j q_j(1 − q_j)",
+        (sp.diag(*qs) - qs * qs.T).trace() - _sum([qs[j] * (1 - qs[j]) for j in range(K)]),
+    )
     u = sp.Symbol("u", real=True)
     c.sym("q(1 − q) = 0 ⇔ q ∈ {0, 1}", set(sp.solve(u * (1 - u), u)) == {0, 1})
     for hot in range(K):
-        c.zero(f"diag q − qqᵀ = 0 at q = e_{hot}", cov_t.xreplace(
-            {_free_t[k]: sp.Integer(1 if k == hot else 0) for k in range(K - 1)}))
+        c.zero(
+            f"diag q − qqᵀ = 0 at q = e_{hot}",
+            cov_t.xreplace({_free_t[k]: sp.Integer(1 if k == hot else 0) for k in range(K - 1)}),
+        )
 
     rng = step_rng("D2.5")
     Qv = _stochastic(rng, n, K)
@@ -484,8 +493,11 @@ def _run_d2_6() -> StepOutcome:
     c.close("∇_Y L_q (sympy diff) vs reference.grad_quantisation_full", _evaluate(gY, vals), ref_Y)
     tok2 = _token(Kp)
     W = sp.Matrix(n, Kp, lambda t, k: b.in_D(tok2.q[k] * (1 - (tok2.D[k] - tok2.Dbar) / T_P), t))
-    c.close("w vs reference.quantisation_distance_weights", _evaluate(W, vals),
-            ref.quantisation_distance_weights(ref.squared_distances(Yv, Pv), T))
+    c.close(
+        "w vs reference.quantisation_distance_weights",
+        _evaluate(W, vals),
+        ref.quantisation_distance_weights(ref.squared_distances(Yv, Pv), T),
+    )
     chain_Y, chain_P = _pullback(b.Y, b.P, W / n)
     c.close("pull-back of w/n vs reference ∇_P", _evaluate(chain_P, vals), ref_P)
     c.close("pull-back of w/n vs reference ∇_Y", _evaluate(chain_Y, vals), ref_Y)
@@ -499,8 +511,9 @@ def _run_d2_6() -> StepOutcome:
 
 def _distance_jacobian(b: _Block, t: int) -> Sym:
     """``J_t = ∂D_t/∂vec P`` (K × dK): ``J[k, j·d + i] = 2(p_k − y_t)_i δ_kj``."""
-    return sp.Matrix(b.K, b.d * b.K,
-                     lambda k, col: 2 * (b.P[col % b.d, k] - b.Y[t, col % b.d]) if col // b.d == k else 0)
+    return sp.Matrix(
+        b.K, b.d * b.K, lambda k, col: 2 * (b.P[col % b.d, k] - b.Y[t, col % b.d]) if col // b.d == k else 0
+    )
 
 
 def _run_d3_1() -> StepOutcome:
@@ -508,24 +521,30 @@ def _run_d3_1() -> StepOutcome:
     K = 3
     tok = _token(K)
     c.zero("∂F/∂D = q", sp.Matrix([sp.diff(tok.F, x) for x in tok.D]) - tok.q)
-    c.zero("∂²F/∂D² = −(1/T_P)(diag q − qqᵀ)",
-           sp.hessian(tok.F, list(tok.D)) + (sp.diag(*tok.q) - tok.q * tok.q.T) / T_P)
+    c.zero(
+        "∂²F/∂D² = −(1/T_P)(diag q − qqᵀ)", sp.hessian(tok.F, list(tok.D)) + (sp.diag(*tok.q) - tok.q * tok.q.T) / T_P
+    )
     n, d, Kp = 1, 2, 2
     b = _block(n, d, Kp)
     H = _hessian_F(n, d, Kp)
     q = b.Q[0, :].T
     J = _distance_jacobian(b, 0)
     diag_part = sp.kronecker_product(2 * sp.diag(*q) / n, sp.eye(d))  # (2/n) diag(n_j) ⊗ I, n_j = q_j
-    c.zero("∇²_P F − (2/n)diag(n_j)⊗I = −(1/T_P) Jᵀ(diag q − qqᵀ)J",
-           H - diag_part + J.T * (sp.diag(*q) - q * q.T) * J / T_P)
+    c.zero(
+        "∇²_P F − (2/n)diag(n_j)⊗I = −(1/T_P) Jᵀ(diag q − qqᵀ)J",
+        H - diag_part + J.T * (sp.diag(*q) - q * q.T) * J / T_P,
+    )
     # (2/n) n_j ≤ 2: 2 − (2/n) n_j = (2/n) Σ_t (1 − q_tj), a sum of terms ≥ 0 since q_tj ≤ 1.
     qs = [sp.Symbol(f"q_{t}", real=True) for t in range(3)]
     c.zero("2 − (2/n) n_j = (2/n) Σ_t (1 − q_tj)", 2 - 2 * _sum(qs) / 3 - 2 * _sum([1 - x for x in qs]) / 3)
 
     rng = step_rng("D3.1")
     Y, P, T = _random_point(rng, n, d, Kp)
-    c.close("∇²_P F (n = 1) vs reference.hessian_free_energy", _evaluate(H, b.values(Y, P, T)),
-            ref.hessian_free_energy(Y, P, T))
+    c.close(
+        "∇²_P F (n = 1) vs reference.hessian_free_energy",
+        _evaluate(H, b.values(Y, P, T)),
+        ref.hessian_free_energy(Y, P, T),
+    )
     # The ordering ∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I on a larger random instance.
     nb, db, Kb = 5, 2, 3
     Yb, Pb, Tb = _random_point(rng, nb, db, Kb)
@@ -546,11 +565,15 @@ def _run_d3_2() -> StepOutcome:
     g2 = _sq_norm(list(g))
     inner = _sum([g[i] * (-ETA * g[i]) for i in range(4)])  # ⟨∇F, −ηg⟩ with g = ∇F
     c.zero("⟨∇F, −η∇F⟩ = −η‖∇F‖²", inner + ETA * g2)
-    c.zero("F − η‖g‖² + (L/2)η²‖g‖² = F − η(1 − η)‖g‖² at L = 2",
-           (Fs + inner + Lsm / 2 * ETA**2 * g2) - (Fs - ETA * (1 - ETA) * g2))
+    c.zero(
+        "F − η‖g‖² + (L/2)η²‖g‖² = F − η(1 − η)‖g‖² at L = 2",
+        (Fs + inner + Lsm / 2 * ETA**2 * g2) - (Fs - ETA * (1 - ETA) * g2),
+    )
     e = sp.Symbol("e", real=True)
-    c.sym("η(1 − η) > 0 ⇔ 0 < η < 1",
-          sp.solve_univariate_inequality(e * (1 - e) > 0, e, relational=False) == sp.Interval.open(0, 1))
+    c.sym(
+        "η(1 − η) > 0 ⇔ 0 < η < 1",
+        sp.solve_univariate_inequality(e * (1 - e) > 0, e, relational=False) == sp.Interval.open(0, 1),
+    )
 
     rng = step_rng("D3.2")
     n, d, K = 2, 2, 2
@@ -560,8 +583,12 @@ def _run_d3_2() -> StepOutcome:
     P_new = ref.prototype_step(Y, P, T, eta)
     _, grad_ref = ref.grad_free_energy(Y, P, T)
     _, gP = _grad_F(n, d, K)
-    c.close("reference.prototype_step = P − η ∇_P F (sympy)", P_new,
-            P - eta * _evaluate(gP, b.values(Y, P, T)), scale=max_abs(P))
+    c.close(
+        "reference.prototype_step = P − η ∇_P F (sympy)",
+        P_new,
+        P - eta * _evaluate(gP, b.values(Y, P, T)),
+        scale=max_abs(P),
+    )
     F0, F1 = ref.free_energy(Y, P, T), ref.free_energy(Y, P_new, T)
     gn = float(np.sum(grad_ref**2))
     c.at_most("F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²", F1, F0 - eta * (1 - eta) * gn, scale=abs(F0) + abs(F1) + gn)
@@ -576,16 +603,19 @@ def _run_d3_3() -> StepOutcome:
     nj = [_sum([Q[t, j] for t in range(n)]) for j in range(K)]
     coef_p = [1 - 2 * ETA * nj[j] / n for j in range(K)]
     coef_y = [[2 * ETA * Q[t, j] / n for t in range(n)] for j in range(K)]
-    hull = sp.Matrix.hstack(*[coef_p[j] * P[:, j] + _sum([coef_y[j][t] * Y[t, :].T for t in range(n)])
-                              for j in range(K)])
+    hull = sp.Matrix.hstack(
+        *[coef_p[j] * P[:, j] + _sum([coef_y[j][t] * Y[t, :].T for t in range(n)]) for j in range(K)]
+    )
     c.zero("p_j⁺ = (1 − 2η n_j/n) p_j + (2η/n) Σ_t q_tj y_t", step - hull)
     c.zero("coefficients sum to 1", sp.Matrix([coef_p[j] + _sum(coef_y[j]) - 1 for j in range(K)]))
     # 1 − 2η n_j/n = (1 − 2η) + (2η/n) Σ_t (1 − q_tj): with u = 1 − 2η ≥ 0 (η ≤ 1/2), s_t = 1 − q_tj ≥ 0.
     u = sp.Symbol("u", nonnegative=True)
     s = [sp.Symbol(f"s_{t}", nonnegative=True) for t in range(n)]
     rest = 2 * ETA * _sum(s) / n
-    c.zero("1 − 2η n_j/n = (1 − 2η) + (2η/n) Σ_t (1 − q_tj)",
-           coef_p[0] - ((1 - 2 * ETA) + (2 * ETA * _sum([1 - Q[t, 0] for t in range(n)]) / n)))
+    c.zero(
+        "1 − 2η n_j/n = (1 − 2η) + (2η/n) Σ_t (1 − q_tj)",
+        coef_p[0] - ((1 - 2 * ETA) + (2 * ETA * _sum([1 - Q[t, 0] for t in range(n)]) / n)),
+    )
     c.sym("(1 − 2η) + (2η/n) Σ_t (1 − q_tj) ≥ 0 when η ≤ 1/2", (u + rest).is_nonnegative is True)
     qn = sp.Symbol("q_nonneg", nonnegative=True)
     c.sym("(2η/n) q_tj ≥ 0", (2 * ETA * qn / n).is_nonnegative is True)
@@ -597,8 +627,12 @@ def _run_d3_3() -> StepOutcome:
     sub = {Q[t, j]: b.Q[t, j] for t in range(n) for j in range(K)}
     sub.update({Y[t, i]: b.Y[t, i] for t in range(n) for i in range(d)})
     vals = {**b.values(Yv, Pv, T), ETA: eta}
-    c.close("convex-combination form vs reference.prototype_step", _evaluate(hull.xreplace(sub), vals),
-            ref.prototype_step(Yv, Pv, T, eta), scale=max_abs(Pv))
+    c.close(
+        "convex-combination form vs reference.prototype_step",
+        _evaluate(hull.xreplace(sub), vals),
+        ref.prototype_step(Yv, Pv, T, eta),
+        scale=max_abs(Pv),
+    )
     Qv = ref.assignments(Yv, Pv, T)
     coef_num = 1.0 - 2.0 * eta * Qv.sum(axis=0) / n
     c.at_most("min coefficient ≥ 0 at η ≤ 1/2", -float(coef_num.min()), 0.0, scale=1.0)
@@ -632,8 +666,9 @@ def _collapse_spectrum_checks(c: StepChecks, factor: int, name: str) -> None:
     mu_sum = alpha * (2 - k * tr / T_P)
     mu_prod = alpha**2 * (1 - k * tr / T_P + k**2 * det / T_P**2)
     char = (x * sp.eye(K * d) - H).det()
-    c.zero(f"{name}: det(xI − H) = (x − 2/K)^d (x² − Σμ x + Πμ)",
-           char - (x - alpha) ** d * (x**2 - mu_sum * x + mu_prod))
+    c.zero(
+        f"{name}: det(xI − H) = (x − 2/K)^d (x² − Σμ x + Πμ)", char - (x - alpha) ** d * (x**2 - mu_sum * x + mu_prod)
+    )
     lam = sp.Symbol("lambda", nonnegative=True)
     mu = alpha * (1 - k * lam / T_P)
     c.zero(f"{name}: μ = (2/(K T_P))(T_P − {k}λ)", mu - 2 / (K * T_P) * (T_P - k * lam))
@@ -658,13 +693,18 @@ def _collapse_numeric(c: StepChecks, rng: np.random.Generator, factor: int, name
         H = hess(Y, P, T)
         form = 2.0 * np.eye(K * d) / K - factor / (T * K) * np.kron(np.eye(K) - 1.0 / K, C)
         c.close(f"{name}: reference Hessian at collapse (T = {ratio} T_c) vs closed form", H, form)
-        predicted = np.sort(np.concatenate([np.full(d, 2.0 / K),
-                                            np.repeat(2.0 / K * (1.0 - factor / 2 * lam / T), K - 1)]))
+        predicted = np.sort(
+            np.concatenate([np.full(d, 2.0 / K), np.repeat(2.0 / K * (1.0 - factor / 2 * lam / T), K - 1)])
+        )
         eig = as_f64(np.linalg.eigvalsh(H))
         c.close(f"{name}: spectrum at T = {ratio} T_c", eig, predicted, scale=max_abs(H))
         unstable = bool(eig[0] < 0.0)
-        c.at_most(f"{name}: unstable iff T < T_c (T = {ratio} T_c)",
-                  0.0 if unstable == (Tc > T) else abs(float(eig[0])), 0.0, scale=max_abs(H))
+        c.at_most(
+            f"{name}: unstable iff T < T_c (T = {ratio} T_c)",
+            0.0 if unstable == (Tc > T) else abs(float(eig[0])),
+            0.0,
+            scale=max_abs(H),
+        )
 
 
 def _run_d4_1() -> StepOutcome:
@@ -683,21 +723,37 @@ def _run_d4_1() -> StepOutcome:
     P = collapsed_prototypes(Y, K)
     vals = b.values(Y, P, T)
     scale = 2.0 * max_abs(Y)  # the terms (2/n) p_j n_j and (2/n) Σ q_tj y_t that cancel
-    c.close("reference.grad_free_energy = 0 at collapse", ref.grad_free_energy(Y, P, T)[1], np.zeros((d, K)),
-            scale=scale)
-    c.close("reference.grad_quantisation_full = 0 at collapse", ref.grad_quantisation_full(Y, P, T)[1],
-            np.zeros((d, K)), scale=scale)
-    c.close("sympy ∇_P F at collapse vs reference", _evaluate(gF, vals), ref.grad_free_energy(Y, P, T)[1],
-            scale=scale)
-    c.close("sympy ∇_P L_q at collapse vs reference", _evaluate(gL, vals),
-            ref.grad_quantisation_full(Y, P, T)[1], scale=scale)
+    c.close(
+        "reference.grad_free_energy = 0 at collapse", ref.grad_free_energy(Y, P, T)[1], np.zeros((d, K)), scale=scale
+    )
+    c.close(
+        "reference.grad_quantisation_full = 0 at collapse",
+        ref.grad_quantisation_full(Y, P, T)[1],
+        np.zeros((d, K)),
+        scale=scale,
+    )
+    c.close("sympy ∇_P F at collapse vs reference", _evaluate(gF, vals), ref.grad_free_energy(Y, P, T)[1], scale=scale)
+    c.close(
+        "sympy ∇_P L_q at collapse vs reference",
+        _evaluate(gL, vals),
+        ref.grad_quantisation_full(Y, P, T)[1],
+        scale=scale,
+    )
     # A larger instance: the same cancellation for n = 7, K = 4.
     Yb = as_f64(rng.normal(size=(7, 3)))
     Pb = collapsed_prototypes(Yb, 4)
-    c.close("reference ∇_P F = 0 at collapse (n = 7, K = 4)", ref.grad_free_energy(Yb, Pb, T)[1],
-            np.zeros((3, 4)), scale=2.0 * max_abs(Yb))
-    c.close("reference ∇_P L_q = 0 at collapse (n = 7, K = 4)", ref.grad_quantisation_full(Yb, Pb, T)[1],
-            np.zeros((3, 4)), scale=2.0 * max_abs(Yb))
+    c.close(
+        "reference ∇_P F = 0 at collapse (n = 7, K = 4)",
+        ref.grad_free_energy(Yb, Pb, T)[1],
+        np.zeros((3, 4)),
+        scale=2.0 * max_abs(Yb),
+    )
+    c.close(
+        "reference ∇_P L_q = 0 at collapse (n = 7, K = 4)",
+        ref.grad_quantisation_full(Yb, Pb, T)[1],
+        np.zeros((3, 4)),
+        scale=2.0 * max_abs(Yb),
+    )
     return c.outcome()
 
 
@@ -706,15 +762,17 @@ def _run_d4_2() -> StepOutcome:
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
     H = _hessian_F(n, d, K).xreplace(b.collapse())
-    c.zero("∇²_P F at collapse = (2/K)I − (4/(T_P K))(I − 11ᵀ/K) ⊗ Cov(Y)",
-           H - _collapse_hessian(K, d, b.cov(), 4))
+    c.zero("∇²_P F at collapse = (2/K)I − (4/(T_P K))(I − 11ᵀ/K) ⊗ Cov(Y)", H - _collapse_hessian(K, d, b.cov(), 4))
     _collapse_spectrum_checks(c, 4, "F")
 
     rng = step_rng("D4.2")
     Y, _, T = _random_point(rng, n, d, K)
     P = collapsed_prototypes(Y, K)
-    c.close("sympy ∇²_P F at collapse vs reference.hessian_free_energy", _evaluate(H, b.values(Y, P, T)),
-            ref.hessian_free_energy(Y, P, T))
+    c.close(
+        "sympy ∇²_P F at collapse vs reference.hessian_free_energy",
+        _evaluate(H, b.values(Y, P, T)),
+        ref.hessian_free_energy(Y, P, T),
+    )
     _collapse_numeric(c, rng, 4, "F")
     return c.outcome()
 
@@ -731,15 +789,17 @@ def _run_d4_3() -> StepOutcome:
     n, d, Kp = 2, 2, 2
     b = _block(n, d, Kp)
     H = _hessian_Lq(n, d, Kp).xreplace(b.collapse())
-    c.zero("∇²_P L_q at collapse = (2/K)I − (8/(T_P K))(I − 11ᵀ/K) ⊗ Cov(Y)",
-           H - _collapse_hessian(Kp, d, b.cov(), 8))
+    c.zero("∇²_P L_q at collapse = (2/K)I − (8/(T_P K))(I − 11ᵀ/K) ⊗ Cov(Y)", H - _collapse_hessian(Kp, d, b.cov(), 8))
     _collapse_spectrum_checks(c, 8, "L_q")
 
     rng = step_rng("D4.3")
     Y, _, T = _random_point(rng, n, d, Kp)
     P = collapsed_prototypes(Y, Kp)
-    c.close("sympy ∇²_P L_q at collapse vs reference.hessian_quantisation", _evaluate(H, b.values(Y, P, T)),
-            ref.hessian_quantisation(Y, P, T))
+    c.close(
+        "sympy ∇²_P L_q at collapse vs reference.hessian_quantisation",
+        _evaluate(H, b.values(Y, P, T)),
+        ref.hessian_quantisation(Y, P, T),
+    )
     _collapse_numeric(c, rng, 8, "L_q")
     Tc_F, Tc_L = ref.collapse_critical_temperatures(Y)
     c.close("T_c^{L_q} = 2 T_c^F", Tc_L, 2.0 * Tc_F)
@@ -755,17 +815,27 @@ def _run_d4_4() -> StepOutcome:
     for ell in range(K):
         c.zero(f"∂D̄/∂D_{ell} = w_{ell}", sp.diff(Dbar, D[ell]) - w[ell])
     delta = sp.eye(K)
-    form = sp.Matrix(K, K, lambda k, ell: -q[k] * (delta[k, ell] - q[ell]) * (1 - (D[k] - Dbar) / T_P) / T_P
-                     - q[k] * (delta[k, ell] - w[ell]) / T_P)
-    c.zero("∂w_k/∂D_l = −(1/T)q_k(δ_kl − q_l)(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l)",
-           sp.Matrix(K, K, lambda k, ell: sp.diff(w[k], D[ell])) - form)
+    form = sp.Matrix(
+        K,
+        K,
+        lambda k, ell: (
+            -q[k] * (delta[k, ell] - q[ell]) * (1 - (D[k] - Dbar) / T_P) / T_P - q[k] * (delta[k, ell] - w[ell]) / T_P
+        ),
+    )
+    c.zero(
+        "∂w_k/∂D_l = −(1/T)q_k(δ_kl − q_l)(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l)",
+        sp.Matrix(K, K, lambda k, ell: sp.diff(w[k], D[ell])) - form,
+    )
 
     rng = step_rng("D4.4")
     n, d, Kp = 2, 2, 2
     b = _block(n, d, Kp)
     Y, P, T = _random_point(rng, n, d, Kp)
-    c.close("sympy ∇²_P L_q (non-collapsed) vs reference.hessian_quantisation",
-            _evaluate(_hessian_Lq(n, d, Kp), b.values(Y, P, T)), ref.hessian_quantisation(Y, P, T))
+    c.close(
+        "sympy ∇²_P L_q (non-collapsed) vs reference.hessian_quantisation",
+        _evaluate(_hessian_Lq(n, d, Kp), b.values(Y, P, T)),
+        ref.hessian_quantisation(Y, P, T),
+    )
     return c.outcome()
 
 
@@ -780,8 +850,7 @@ def _run_d5_1() -> StepOutcome:
     tok = _token(K)
     for j in range(K):
         F_minus = -T_P * sp.log(_sum([sp.exp(-tok.D[k] / T_P) for k in range(K) if k != j]))
-        c.zero(f"F without p_{j} − F = −T_P log(1 − q_{j}) (one token)",
-               F_minus - tok.F + T_P * sp.log(1 - tok.q[j]))
+        c.zero(f"F without p_{j} − F = −T_P log(1 − q_{j}) (one token)", F_minus - tok.F + T_P * sp.log(1 - tok.q[j]))
 
     rng = step_rng("D5.1")
     n, d = 3, 2
@@ -792,10 +861,14 @@ def _run_d5_1() -> StepOutcome:
     for j in range(K):
         predicted = float(_evaluate(-T_P / n * _sum([sp.log(1 - b.Q[t, j]) for t in range(n)]), vals))
         F0, F1 = ref.free_energy(Y, P, T), ref.free_energy(Y, ref.remove_prototype(P, j), T)
-        c.close(f"ΔF (j = {j}) vs reference free_energy ∘ remove_prototype", predicted, F1 - F0,
-                scale=abs(F0) + abs(F1))
-        c.close(f"ΔF (j = {j}) vs reference.removal_free_energy_change", predicted,
-                ref.removal_free_energy_change(Q, j, T)[0])
+        c.close(
+            f"ΔF (j = {j}) vs reference free_energy ∘ remove_prototype", predicted, F1 - F0, scale=abs(F0) + abs(F1)
+        )
+        c.close(
+            f"ΔF (j = {j}) vs reference.removal_free_energy_change",
+            predicted,
+            ref.removal_free_energy_change(Q, j, T)[0],
+        )
     return c.outcome()
 
 
@@ -890,8 +963,12 @@ def _run_d6_1() -> StepOutcome:
     c.close("M vs reference.dcl_preconditioner", _evaluate(m.M, vals), ref_dcl.dcl_preconditioner(Yb))
     W1, b1 = ref_dcl.dcl_step(Yb, W, bv, G, eta)
     dP_ref = ref_dcl.dcl_prototypes(Yb, W1, b1) - ref_dcl.dcl_prototypes(Yb, W, bv)
-    c.close("ΔP of reference.dcl_step vs −η M ∇_P L (sympy)", dP_ref, _evaluate(-ETA * m.M * m.G, vals),
-            scale=max_abs(ref_dcl.dcl_prototypes(Yb, W, bv)))
+    c.close(
+        "ΔP of reference.dcl_step vs −η M ∇_P L (sympy)",
+        dP_ref,
+        _evaluate(-ETA * m.M * m.G, vals),
+        scale=max_abs(ref_dcl.dcl_prototypes(Yb, W, bv)),
+    )
     return c.outcome()
 
 
@@ -907,8 +984,10 @@ def _run_d6_2() -> StepOutcome:
     c.zero("M G = Aᵀ(A G) (so A G = 0 ⇒ M G = 0)", m.M * m.G - A.T * (A * m.G))
     c.zero("adj(M) M = det(M) I (M G = 0 and det M ≠ 0 ⇒ G = 0)", m.M.adjugate() * m.M - m.M.det() * sp.eye(d))
     x = symbol_matrix("x", d, 1)
-    c.zero("M x = Y_bᵀ(Y_b x) + 1_d(1_dᵀx) ∈ span(rows Y_b) + span(1_d)",
-           m.M * x - (m.Yb.T * (m.Yb * x) + sp.ones(d, 1) * (sp.ones(1, d) * x)))
+    c.zero(
+        "M x = Y_bᵀ(Y_b x) + 1_d(1_dᵀx) ∈ span(rows Y_b) + span(1_d)",
+        m.M * x - (m.Yb.T * (m.Yb * x) + sp.ones(d, 1) * (sp.ones(1, d) * x)),
+    )
 
     rng = step_rng("D6.2")
     nb_v, d_v, K_v = 3, 2, 2
@@ -923,8 +1002,12 @@ def _run_d6_2() -> StepOutcome:
     lam_min = float(np.linalg.eigvalsh(M)[0])
     c.sym("random M is nonsingular (λ_min > 0)", lam_min > value_bound(max_abs(M)))
     # Nonsingular M: ‖DCL gradient‖² = tr(GᵀMG) ≥ λ_min(M)‖G‖², so it vanishes only with ∇_P L.
-    c.at_most("λ_min(M)‖G‖² ≤ ‖DCL gradient‖²", lam_min * float(np.sum(G**2)), float(np.sum(stacked**2)),
-              scale=float(np.sum(stacked**2)))
+    c.at_most(
+        "λ_min(M)‖G‖² ≤ ‖DCL gradient‖²",
+        lam_min * float(np.sum(G**2)),
+        float(np.sum(stacked**2)),
+        scale=float(np.sum(stacked**2)),
+    )
     # Movement stays in span(rows Y_b) + span(1_d): visible when that span is a proper subspace (n_b = 1, d = 3).
     Y1 = as_f64(rng.normal(size=(1, 3)))
     G1 = as_f64(rng.normal(size=(3, 2)))
@@ -932,8 +1015,7 @@ def _run_d6_2() -> StepOutcome:
     W1, b1 = ref_dcl.dcl_step(Y1, W0, b0, G1, 0.3)
     dP = ref_dcl.dcl_prototypes(Y1, W1, b1) - ref_dcl.dcl_prototypes(Y1, W0, b0)
     basis, _ = np.linalg.qr(np.vstack([Y1, np.ones((1, 3))]).T)
-    c.close("ΔP ⊂ span(rows Y_b) + span(1_d)", dP - basis @ (basis.T @ dP), np.zeros_like(dP),
-            scale=max_abs(dP))
+    c.close("ΔP ⊂ span(rows Y_b) + span(1_d)", dP - basis @ (basis.T @ dP), np.zeros_like(dP), scale=max_abs(dP))
     return c.outcome()
 
 
@@ -942,43 +1024,116 @@ def _run_d6_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 STEPS: tuple[Step, ...] = (
-    Step("D1.1", "D1", "Per token Σ_j q_j‖y − p_j‖² = ‖y − Σ_j q_j p_j‖² + Σ_j q_j‖p_j − Σ_k q_k p_k‖² "
-         "when Σ_j q_j = 1; averaged over tokens, L_q = L_OLS + V.", _run_d1_1),
-    Step("D1.2", "D1", "Per token Var_q(p) = Σ_{j<k} q_j q_k ‖p_j − p_k‖² (Σq = 1), a sum of terms ≥ 0: V ≥ 0, and "
-         "V = 0 iff every pair with q_j q_k > 0 coincides (one-hot q or coinciding prototypes).", _run_d1_2),
-    Step("D2.1", "D2", "With q = softmax(−D/T_P): Σ_k q_k D_k = −T_P log Σ_k exp(−D_k/T_P) + T_P H(q), "
-         "hence L_q = F + T_P·H̄.", _run_d2_1),
-    Step("D2.2", "D2", "With Q fixed: ∇_P L_q = (2/n)(P diag(Qᵀ1) − YᵀQ) (and ∇_Y L_q = (2/n)(diag(Q1)Y − QPᵀ)).",
-         _run_d2_2),
-    Step("D2.3", "D2", "Envelope: ∇_P F = (2/n)(P diag(Qᵀ1) − YᵀQ) with Q = softmax(−D/T_P), i.e. "
-         "∇_P F = ∇_P L_q|_{Q fixed}.", _run_d2_3),
+    Step(
+        "D1.1",
+        "D1",
+        "Per token Σ_j q_j‖y − p_j‖² = ‖y − Σ_j q_j p_j‖² + Σ_j q_j‖p_j − Σ_k q_k p_k‖² "
+        "when Σ_j q_j = 1; averaged over tokens, L_q = L_OLS + V.",
+        _run_d1_1,
+    ),
+    Step(
+        "D1.2",
+        "D1",
+        "Per token Var_q(p) = Σ_{j<k} q_j q_k ‖p_j − p_k‖² (Σq = 1), a sum of terms ≥ 0: V ≥ 0, and "
+        "V = 0 iff every pair with q_j q_k > 0 coincides (one-hot q or coinciding prototypes).",
+        _run_d1_2,
+    ),
+    Step(
+        "D2.1",
+        "D2",
+        "With q = softmax(−D/T_P): Σ_k q_k D_k = −T_P log Σ_k exp(−D_k/T_P) + T_P H(q), hence L_q = F + T_P·H̄.",
+        _run_d2_1,
+    ),
+    Step(
+        "D2.2",
+        "D2",
+        "With Q fixed: ∇_P L_q = (2/n)(P diag(Qᵀ1) − YᵀQ) (and ∇_Y L_q = (2/n)(diag(Q1)Y − QPᵀ)).",
+        _run_d2_2,
+    ),
+    Step(
+        "D2.3",
+        "D2",
+        "Envelope: ∇_P F = (2/n)(P diag(Qᵀ1) − YᵀQ) with Q = softmax(−D/T_P), i.e. ∇_P F = ∇_P L_q|_{Q fixed}.",
+        _run_d2_3,
+    ),
     Step("D2.4", "D2", "With Q fixed and row-stochastic: ∇_P V = 2 P Σ_q, Σ_q = (1/n)(diag(Qᵀ1) − QᵀQ).", _run_d2_4),
-    Step("D2.5", "D2", "Σ_q 1 = 0 for row-stochastic Q; per token diag q − qqᵀ = Σ_j q_j(e_j − q)(e_j − q)ᵀ ⪰ 0, "
-         "with trace Σ_j q_j(1 − q_j): Σ_q ⪰ 0 and Σ_q = 0 iff every q_t is one-hot.", _run_d2_5),
-    Step("D2.6", "D2", "Through softmax Q: ∂L_q/∂D_tk = (1/n) q_tk(1 − (D_tk − D̄_t)/T_P), D̄_t = Σ_j q_tj D_tj; "
-         "pulled back by ∇_P = 2(P diag(Gᵀ1) − YᵀG), ∇_Y = 2(diag(G1)Y − GPᵀ), G = ∂L/∂D.", _run_d2_6),
-    Step("D3.1", "D3", "∂²F_t/∂D_t² = −(1/T_P)(diag q − qqᵀ) ⪯ 0 and ∇²_P F = (2/n)diag(n_j)⊗I − "
-         "(1/(n T_P)) Σ_t J_tᵀ(diag q_t − q_t q_tᵀ)J_t, hence ∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I.", _run_d3_1),
-    Step("D3.2", "D3", "Descent lemma at L = 2: F(P − η∇F) ≤ F(P) − η‖∇F‖² + η²‖∇F‖² = F(P) − η(1 − η)‖∇F‖², "
-         "and η(1 − η) > 0 iff 0 < η < 1.", _run_d3_2),
-    Step("D3.3", "D3", "p_j⁺ = (1 − 2η n_j/n) p_j + (2η/n) Σ_t q_tj y_t; the coefficients sum to 1 and are ≥ 0 for "
-         "η ≤ 1/2 (n_j ≤ n): prototypes stay in the convex hull of the data and their previous position.",
-         _run_d3_3),
-    Step("D4.1", "D4", "At the collapsed configuration p_j = ȳ (all j), q_t = 1/K and ∇_P F = ∇_P L_q = 0.",
-         _run_d4_1),
-    Step("D4.2", "D4", "At collapse ∇²_P F = (2/K)I − (4/(T_P K))(I_K − 11ᵀ/K) ⊗ Cov(Y); eigenvalues 2/K and "
-         "(2/K)(1 − 2λ_i/T_P); unstable iff T_P < T_c = 2 λ_max(Cov Y) (K ≥ 2).", _run_d4_2),
-    Step("D4.3", "D4", "At collapse ∂²L_q/∂D² = −(2/T_P)(diag q − qqᵀ), so ∇²_P L_q = (2/K)I − (8/(T_P K))"
-         "(I_K − 11ᵀ/K) ⊗ Cov(Y); unstable iff T_P < 4 λ_max(Cov Y) = 2 T_c.", _run_d4_3),
-    Step("D4.4", "D4", "With w_k = q_k(1 − (D_k − D̄)/T): ∂D̄/∂D_l = w_l and ∂w_k/∂D_l = −(1/T) q_k(δ_kl − q_l)"
-         "(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l) (the second derivative of reference.hessian_quantisation).",
-         _run_d4_4),
+    Step(
+        "D2.5",
+        "D2",
+        "Σ_q 1 = 0 for row-stochastic Q; per token diag q − qqᵀ = Σ_j q_j(e_j − q)(e_j − q)ᵀ ⪰ 0, "
+        "with trace Σ_j q_j(1 − q_j): Σ_q ⪰ 0 and Σ_q = 0 iff every q_t is one-hot.",
+        _run_d2_5,
+    ),
+    Step(
+        "D2.6",
+        "D2",
+        "Through softmax Q: ∂L_q/∂D_tk = (1/n) q_tk(1 − (D_tk − D̄_t)/T_P), D̄_t = Σ_j q_tj D_tj; "
+        "pulled back by ∇_P = 2(P diag(Gᵀ1) − YᵀG), ∇_Y = 2(diag(G1)Y − GPᵀ), G = ∂L/∂D.",
+        _run_d2_6,
+    ),
+    Step(
+        "D3.1",
+        "D3",
+        "∂²F_t/∂D_t² = −(1/T_P)(diag q − qqᵀ) ⪯ 0 and ∇²_P F = (2/n)diag(n_j)⊗I − "
+        "(1/(n T_P)) Σ_t J_tᵀ(diag q_t − q_t q_tᵀ)J_t, hence ∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I.",
+        _run_d3_1,
+    ),
+    Step(
+        "D3.2",
+        "D3",
+        "Descent lemma at L = 2: F(P − η∇F) ≤ F(P) − η‖∇F‖² + η²‖∇F‖² = F(P) − η(1 − η)‖∇F‖², "
+        "and η(1 − η) > 0 iff 0 < η < 1.",
+        _run_d3_2,
+    ),
+    Step(
+        "D3.3",
+        "D3",
+        "p_j⁺ = (1 − 2η n_j/n) p_j + (2η/n) Σ_t q_tj y_t; the coefficients sum to 1 and are ≥ 0 for "
+        "η ≤ 1/2 (n_j ≤ n): prototypes stay in the convex hull of the data and their previous position.",
+        _run_d3_3,
+    ),
+    Step("D4.1", "D4", "At the collapsed configuration p_j = ȳ (all j), q_t = 1/K and ∇_P F = ∇_P L_q = 0.", _run_d4_1),
+    Step(
+        "D4.2",
+        "D4",
+        "At collapse ∇²_P F = (2/K)I − (4/(T_P K))(I_K − 11ᵀ/K) ⊗ Cov(Y); eigenvalues 2/K and "
+        "(2/K)(1 − 2λ_i/T_P); unstable iff T_P < T_c = 2 λ_max(Cov Y) (K ≥ 2).",
+        _run_d4_2,
+    ),
+    Step(
+        "D4.3",
+        "D4",
+        "At collapse ∂²L_q/∂D² = −(2/T_P)(diag q − qqᵀ), so ∇²_P L_q = (2/K)I − (8/(T_P K))"
+        "(I_K − 11ᵀ/K) ⊗ Cov(Y); unstable iff T_P < 4 λ_max(Cov Y) = 2 T_c.",
+        _run_d4_3,
+    ),
+    Step(
+        "D4.4",
+        "D4",
+        "With w_k = q_k(1 − (D_k − D̄)/T): ∂D̄/∂D_l = w_l and ∂w_k/∂D_l = −(1/T) q_k(δ_kl − q_l)"
+        "(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l) (the second derivative of reference.hessian_quantisation).",
+        _run_d4_4,
+    ),
     Step("D5.1", "D5", "Removing prototype j: F without p_j − F = −(T_P/n) Σ_t log(1 − q_tj).", _run_d5_1),
-    Step("D5.2", "D5", "For q ∈ [0, 1): 0 ≤ −log(1 − q) ≤ q/(1 − q) (g = q/(1 − q) + log(1 − q), g(0) = 0, "
-         "g' = q/(1 − q)² ≥ 0), hence 0 ≤ ΔF ≤ (T_P/n) Σ_t q_tj/(1 − q_tj).", _run_d5_2),
-    Step("D6.1", "D6", "DCL chain rule with P = Y_bᵀW + 1_d bᵀ: ∇_W L = Y_b ∇_P L, ∇_b L = (∇_P L)ᵀ1_d, and a step "
-         "on (W, b) moves P by −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (a PSD preconditioner).", _run_d6_1),
-    Step("D6.2", "D6", "With A = [Y_b; 1_dᵀ], M = AᵀA: the DCL gradient is A∇_P L, A G = 0 ⇔ M G = 0; for "
-         "nonsingular M it vanishes iff ∇_P L = 0; M's column space lies in span(rows Y_b) + span(1_d).",
-         _run_d6_2),
+    Step(
+        "D5.2",
+        "D5",
+        "For q ∈ [0, 1): 0 ≤ −log(1 − q) ≤ q/(1 − q) (g = q/(1 − q) + log(1 − q), g(0) = 0, "
+        "g' = q/(1 − q)² ≥ 0), hence 0 ≤ ΔF ≤ (T_P/n) Σ_t q_tj/(1 − q_tj).",
+        _run_d5_2,
+    ),
+    Step(
+        "D6.1",
+        "D6",
+        "DCL chain rule with P = Y_bᵀW + 1_d bᵀ: ∇_W L = Y_b ∇_P L, ∇_b L = (∇_P L)ᵀ1_d, and a step "
+        "on (W, b) moves P by −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (a PSD preconditioner).",
+        _run_d6_1,
+    ),
+    Step(
+        "D6.2",
+        "D6",
+        "With A = [Y_b; 1_dᵀ], M = AᵀA: the DCL gradient is A∇_P L, A G = 0 ⇔ M G = 0; for "
+        "nonsingular M it vanishes iff ∇_P L = 0; M's column space lies in span(rows Y_b) + span(1_d).",
+        _run_d6_2,
+    ),
 )

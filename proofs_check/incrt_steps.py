@@ -163,8 +163,12 @@ def _run_g2_1() -> StepOutcome:
     _, Vn = np.linalg.eigh(A_n)
     v1 = as_f64(Vn[:, -1:])
     Dn = ri.deflate(A_n, v1)
-    ch.close("deflated spectrum {0, λ_2, …} (reference)", np.sort(np.linalg.eigvalsh(Dn)),
-             np.sort([0.0, *lam[1:]]), scale=3.0)
+    ch.close(
+        "deflated spectrum {0, λ_2, …} (reference)",
+        np.sort(np.linalg.eigvalsh(Dn)),
+        np.sort([0.0, *lam[1:]]),
+        scale=3.0,
+    )
     return ch.outcome()
 
 
@@ -209,14 +213,19 @@ def _run_g3_2() -> StepOutcome:
     w2, w3 = sp.symbols("w_2 w_3", real=True)
     w = sp.Matrix([0, w2, w3])
     A = sp.diag(_l1, _l2, _l3)
-    ch.zero("λ_2 wᵀw − wᵀAw = (λ_2 − λ_3) w_3² for w ⟂ v_1",
-            _l2 * (w.T * w)[0] - (w.T * A * w)[0] - (_l2 - _l3) * w3**2)
+    ch.zero(
+        "λ_2 wᵀw − wᵀAw = (λ_2 − λ_3) w_3² for w ⟂ v_1", _l2 * (w.T * w)[0] - (w.T * A * w)[0] - (_l2 - _l3) * w3**2
+    )
     rng = step_rng("G3.2")
     lam = [2.5, 1.5, 0.2, -1.0]
     A_n = ri.planted_operator(lam, rng=rng)
     _, V = np.linalg.eigh(A_n)
-    ch.close("λ_max after capturing the top 2 eigenvectors = max(λ_3, 0) (reference)",
-             rinv.residual_top(A_n, as_f64(V[:, ::-1][:, :2].copy())), lam[2], scale=2.5)
+    ch.close(
+        "λ_max after capturing the top 2 eigenvectors = max(λ_3, 0) (reference)",
+        rinv.residual_top(A_n, as_f64(V[:, ::-1][:, :2].copy())),
+        lam[2],
+        scale=2.5,
+    )
     return ch.outcome()
 
 
@@ -241,8 +250,12 @@ def _run_g4_1() -> StepOutcome:
     for k, run in enumerate(runs):
         u_n = run.Q_cap[:, 0]
         ch.close(f"run {k}: Aû = 2û (reference)", A_n @ u_n, 2.0 * u_n, scale=2.0)
-    ch.close("both runs span the same eigenspace (reference)", runs[0].Q_cap @ runs[0].Q_cap.T,
-             runs[1].Q_cap @ runs[1].Q_cap.T, scale=1.0)
+    ch.close(
+        "both runs span the same eigenspace (reference)",
+        runs[0].Q_cap @ runs[0].Q_cap.T,
+        runs[1].Q_cap @ runs[1].Q_cap.T,
+        scale=1.0,
+    )
     return ch.outcome()
 
 
@@ -280,8 +293,12 @@ def _run_g5_1() -> StepOutcome:
     ch.zero("tr [C, M_a] = 0", (C * M - M * C).trace())
     rng = step_rng("G5.1")
     Cn, Mn = _psd(rng, 4), _anti(rng, 4)
-    ch.close("commutator_form = ½(CM − MC) (reference)", ri.commutator_form(Cn, Mn), 0.5 * (Cn @ Mn - Mn @ Cn),
-             scale=float(np.linalg.norm(Cn) * np.linalg.norm(Mn)))
+    ch.close(
+        "commutator_form = ½(CM − MC) (reference)",
+        ri.commutator_form(Cn, Mn),
+        0.5 * (Cn @ Mn - Mn @ Cn),
+        scale=float(np.linalg.norm(Cn) * np.linalg.norm(Mn)),
+    )
     return ch.outcome()
 
 
@@ -300,8 +317,12 @@ def _run_g5_2() -> StepOutcome:
     Cn, Mn, Mh_n, Qn = _psd(rng, 4), _anti(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 1)
     before = ri.residual_operator(Cn, as_f64(Mn + Mh_n), Qn)
     after = ri.residual_operator(Cn, Mn, Qn)
-    ch.close("removal delta (reference)", after - before, -ri.residual_operator(Cn, Mh_n, Qn),
-             scale=float(np.linalg.norm(Cn) * (np.linalg.norm(Mn) + np.linalg.norm(Mh_n))))
+    ch.close(
+        "removal delta (reference)",
+        after - before,
+        -ri.residual_operator(Cn, Mh_n, Qn),
+        scale=float(np.linalg.norm(Cn) * (np.linalg.norm(Mn) + np.linalg.norm(Mh_n))),
+    )
     return ch.outcome()
 
 
@@ -314,8 +335,9 @@ def _run_g5_3() -> StepOutcome:
     Cn, Mn, Qn = _psd(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 2)
     G = ri.head_strength(Cn, Mn)
     ch.close("‖M C‖_2 = ‖C M‖_2 (reference)", np.linalg.norm(Mn @ Cn, 2), np.linalg.norm(Cn @ Mn, 2))
-    ch.at_most("‖Π⊥½[C, M]Π⊥‖_2 ≤ G_h (reference)", float(np.linalg.norm(ri.residual_operator(Cn, Mn, Qn), 2)), G,
-               scale=G)
+    ch.at_most(
+        "‖Π⊥½[C, M]Π⊥‖_2 ≤ G_h (reference)", float(np.linalg.norm(ri.residual_operator(Cn, Mn, Qn), 2)), G, scale=G
+    )
     return ch.outcome()
 
 
@@ -330,8 +352,7 @@ def _run_g5_4() -> StepOutcome:
     ch.zero("λ₊ λ₋ = det(X)² ≥ 0, so λ₋ ≥ 0 and ‖X‖_2² = λ₊ ≤ ‖X‖_F²", sp.expand(lp * lm) - X.det() ** 2)
     rng = step_rng("G5.4")
     Xn = as_f64(rng.standard_normal((4, 4)))
-    ch.at_most("‖X‖_2 ≤ ‖X‖_F (reference)", float(np.linalg.norm(Xn, 2)), ri.frobenius(Xn),
-               scale=ri.frobenius(Xn))
+    ch.at_most("‖X‖_2 ≤ ‖X‖_F (reference)", float(np.linalg.norm(Xn, 2)), ri.frobenius(Xn), scale=ri.frobenius(Xn))
     return ch.outcome()
 
 
@@ -344,8 +365,10 @@ def _run_g5_5() -> StepOutcome:
     def sq(v: Sym) -> Sym:
         return (v.T * v)[0]
 
-    ch.zero("a‖y_1‖² + (1−a)‖y_2‖² − ‖a y_1 + (1−a) y_2‖² = a(1−a)‖y_1 − y_2‖²",
-            a * sq(y1) + (1 - a) * sq(y2) - sq(mix) - a * (1 - a) * sq(y1 - y2))
+    ch.zero(
+        "a‖y_1‖² + (1−a)‖y_2‖² − ‖a y_1 + (1−a) y_2‖² = a(1−a)‖y_1 − y_2‖²",
+        a * sq(y1) + (1 - a) * sq(y2) - sq(mix) - a * (1 - a) * sq(y1 - y2),
+    )
     rng = step_rng("G5.5")
     B, T, d, dv = 2, 4, 3, 2
     X = as_f64(rng.standard_normal((B, T, d)))
@@ -396,8 +419,10 @@ def _run_g5_7() -> StepOutcome:
     cov = q1 * p1**2 + q2 * p2**2 - z**2
     ch.zero("∂(P q)/∂y = (2/T_P) Cov_q(P)", sp.diff(z, y) - 2 / T * cov)
     q = sp.Symbol("q", real=True)
-    ch.zero("Popoviciu (K = 2): (p_1 − p_2)²/4 − q(1 − q)(p_1 − p_2)² = (p_1 − p_2)²(q − ½)²",
-            (p1 - p2) ** 2 / 4 - q * (1 - q) * (p1 - p2) ** 2 - (p1 - p2) ** 2 * (q - sp.Rational(1, 2)) ** 2)
+    ch.zero(
+        "Popoviciu (K = 2): (p_1 − p_2)²/4 − q(1 − q)(p_1 − p_2)² = (p_1 − p_2)²(q − ½)²",
+        (p1 - p2) ** 2 / 4 - q * (1 - q) * (p1 - p2) ** 2 - (p1 - p2) ** 2 * (q - sp.Rational(1, 2)) ** 2,
+    )
     rng = step_rng("G5.7")
     d, K, T_n = 3, 4, 0.7
     P = as_f64(rng.standard_normal((d, K)))
@@ -413,10 +438,19 @@ def _run_g5_7() -> StepOutcome:
     cov_n = (P - pbar[:, None]) @ np.diag(qv) @ (P - pbar[:, None]).T
     gtol = tolerance("float64", CheckKind.GRADIENT)
     err = max_abs(as_f64(J - (np.eye(d) + 2.0 / T_n * cov_n)))
-    ch.numeric.append(("∂z/∂y = I + (2/T_P)Cov_q(P) by central differences (reference)", err,
-                       gtol.atol + gtol.rtol * max_abs(as_f64(J))))
-    ch.at_most("‖∂z/∂y‖_2 ≤ L_Z (reference)", float(np.linalg.norm(J, 2)), ri.prototype_lipschitz(P, T_n),
-               scale=ri.prototype_lipschitz(P, T_n))
+    ch.numeric.append(
+        (
+            "∂z/∂y = I + (2/T_P)Cov_q(P) by central differences (reference)",
+            err,
+            gtol.atol + gtol.rtol * max_abs(as_f64(J)),
+        )
+    )
+    ch.at_most(
+        "‖∂z/∂y‖_2 ≤ L_Z (reference)",
+        float(np.linalg.norm(J, 2)),
+        ri.prototype_lipschitz(P, T_n),
+        scale=ri.prototype_lipschitz(P, T_n),
+    )
     return ch.outcome()
 
 
@@ -474,8 +508,10 @@ def _run_g6_3() -> StepOutcome:
     al, rho = sp.symbols("alpha rho", real=True)
     w = sp.Matrix(sp.symbols("c_1 c_2 c_3", real=True))
     Lam = sp.diag(_l1, _l2, _l3)
-    ch.zero("eigen-coordinates: w + α(Λw − ρw) = diag(1 + α(λ_i − ρ)) w",
-            w + al * (Lam * w - rho * w) - sp.diag(*[1 + al * (x - rho) for x in (_l1, _l2, _l3)]) * w)
+    ch.zero(
+        "eigen-coordinates: w + α(Λw − ρw) = diag(1 + α(λ_i − ρ)) w",
+        w + al * (Lam * w - rho * w) - sp.diag(*[1 + al * (x - rho) for x in (_l1, _l2, _l3)]) * w,
+    )
     ratio = (1 + al * (_l2 - rho)) / (1 + al * (_l1 - rho))
     ch.zero("ratio = 1 − α(λ_1 − λ_2)/(1 + α(λ_1 − ρ))", ratio - (1 - al * (_l1 - _l2) / (1 + al * (_l1 - rho))))
     rng = step_rng("G6.3")
@@ -506,8 +542,10 @@ def _run_g6_4() -> StepOutcome:
     w_new = w - al * g
     r_new = (w_new.T * A * w_new)[0] / (w_new.T * w_new)[0]
     rho_g = (g.T * A * g)[0] / gg
-    ch.zero("r(w − αg) − r(w) = −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²)",
-            r_new - r + al * gg * (2 - al * (rho_g - r)) / (1 + al**2 * gg))
+    ch.zero(
+        "r(w − αg) − r(w) = −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²)",
+        r_new - r + al * gg * (2 - al * (rho_g - r)) / (1 + al**2 * gg),
+    )
     rng = step_rng("G6.4")
     A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
     w_n = as_f64(rng.standard_normal(3))
@@ -518,44 +556,106 @@ def _run_g6_4() -> StepOutcome:
     gg_n = float(g_n @ g_n)
     rho_n = float(g_n @ A_n @ g_n) / gg_n
     predicted = -eta * gg_n * (2 - eta * (rho_n - r0)) / (1 + eta**2 * gg_n)
-    ch.close("Rayleigh decrease of one EXIN step (reference)", ri.rayleigh(A_n, ri.mca_exin_step(A_n, w_n, eta)) - r0,
-             predicted, scale=2.0)
+    ch.close(
+        "Rayleigh decrease of one EXIN step (reference)",
+        ri.rayleigh(A_n, ri.mca_exin_step(A_n, w_n, eta)) - r0,
+        predicted,
+        scale=2.0,
+    )
     return ch.outcome()
 
 
 STEPS: tuple[Step, ...] = (
-    Step("G1.1", "G1", "Π⊥ = I − QQᵀ is symmetric, and Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ: a projector when Q is "
-         "orthonormal.", _run_g1_1),
-    Step("G1.2", "G1", "A_res = Π⊥SΠ⊥ is symmetric for symmetric S, and A_res Q = 0, Qᵀ A_res = 0 when QᵀQ = I.",
-         _run_g1_2),
-    Step("G1.3", "G1", "A_res u = λu with λ ≠ 0 forces Qᵀu = 0 (u₊ ⟂ Q_cap); then [Q u] is orthonormal: rank +1.",
-         _run_g1_3),
-    Step("G2.1", "G2", "Deflating an eigenvector leaves the other eigenpairs of A unchanged; the deflated "
-         "direction gets eigenvalue 0.", _run_g2_1),
+    Step(
+        "G1.1",
+        "G1",
+        "Π⊥ = I − QQᵀ is symmetric, and Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ: a projector when Q is orthonormal.",
+        _run_g1_1,
+    ),
+    Step(
+        "G1.2",
+        "G1",
+        "A_res = Π⊥SΠ⊥ is symmetric for symmetric S, and A_res Q = 0, Qᵀ A_res = 0 when QᵀQ = I.",
+        _run_g1_2,
+    ),
+    Step(
+        "G1.3",
+        "G1",
+        "A_res u = λu with λ ≠ 0 forces Qᵀu = 0 (u₊ ⟂ Q_cap); then [Q u] is orthonormal: rank +1.",
+        _run_g1_3,
+    ),
+    Step(
+        "G2.1",
+        "G2",
+        "Deflating an eigenvector leaves the other eigenpairs of A unchanged; the deflated "
+        "direction gets eigenvalue 0.",
+        _run_g2_1,
+    ),
     Step("G2.2", "G2", "det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3): the next birth is at λ_2 (when > θ > 0).", _run_g2_2),
-    Step("G3.1", "G3", "Interlacing (d = 3, m = 1): every q⊥ contains w ∈ span(v_1, v_2) with "
-         "wᵀAw − λ_2‖w‖² = (λ_1 − λ_2)q_2² ≥ 0, so λ_max(Π⊥AΠ⊥) ≥ λ_2.", _run_g3_1),
+    Step(
+        "G3.1",
+        "G3",
+        "Interlacing (d = 3, m = 1): every q⊥ contains w ∈ span(v_1, v_2) with "
+        "wᵀAw − λ_2‖w‖² = (λ_1 − λ_2)q_2² ≥ 0, so λ_max(Π⊥AΠ⊥) ≥ λ_2.",
+        _run_g3_1,
+    ),
     Step("G3.2", "G3", "For w ⟂ v_1..v_m, wᵀAw ≤ λ_{m+1}‖w‖²: the top m* eigenvectors are sufficient.", _run_g3_2),
-    Step("G4.1", "G4", "In a repeated eigenspace every unit vector is an eigenvector, and after capturing one the "
-         "next birth is its complement in the same eigenspace.", _run_g4_1),
-    Step("G4.2", "G4", "A non-eigenvector q can be sufficient: compression of diag(a, b, c) to q⊥ is "
-         "diag(b, a sin² + c cos²).", _run_g4_2),
-    Step("G5.1", "G5", "For symmetric C and antisymmetric M_a: ½(C M_a + (C M_a)ᵀ) = ½(C M_a + M_aᵀC) = ½[C, M_a], "
-         "symmetric with trace 0.", _run_g5_1),
+    Step(
+        "G4.1",
+        "G4",
+        "In a repeated eigenspace every unit vector is an eigenvector, and after capturing one the "
+        "next birth is its complement in the same eigenspace.",
+        _run_g4_1,
+    ),
+    Step(
+        "G4.2",
+        "G4",
+        "A non-eigenvector q can be sufficient: compression of diag(a, b, c) to q⊥ is diag(b, a sin² + c cos²).",
+        _run_g4_2,
+    ),
+    Step(
+        "G5.1",
+        "G5",
+        "For symmetric C and antisymmetric M_a: ½(C M_a + (C M_a)ᵀ) = ½(C M_a + M_aᵀC) = ½[C, M_a], "
+        "symmetric with trace 0.",
+        _run_g5_1,
+    ),
     Step("G5.2", "G5", "A_res is linear in M_a: removing head h changes it by −Π⊥½[C, M_a^h]Π⊥.", _run_g5_2),
     Step("G5.3", "G5", "M_a C = −(C M_a)ᵀ, so ‖½[C, M_a^h]‖_2 ≤ ‖C M_a^h‖_2 ≤ G_h.", _run_g5_3),
-    Step("G5.4", "G5", "‖X‖_2 ≤ ‖X‖_F: the eigenvalues of XᵀX sum to ‖X‖_F² and multiply to det(X)² ≥ 0 (2×2).",
-         _run_g5_4),
-    Step("G5.5", "G5", "A convex combination is no longer than its longest term: "
-         "a‖y_1‖² + (1−a)‖y_2‖² − ‖mix‖² = a(1−a)‖y_1 − y_2‖².", _run_g5_5),
-    Step("G5.6", "G5", "‖softmax(o) − e_y‖² ≤ 2(1 − p_y)² ≤ 2: cross-entropy is √2-Lipschitz in the logits.",
-         _run_g5_6),
+    Step(
+        "G5.4",
+        "G5",
+        "‖X‖_2 ≤ ‖X‖_F: the eigenvalues of XᵀX sum to ‖X‖_F² and multiply to det(X)² ≥ 0 (2×2).",
+        _run_g5_4,
+    ),
+    Step(
+        "G5.5",
+        "G5",
+        "A convex combination is no longer than its longest term: a‖y_1‖² + (1−a)‖y_2‖² − ‖mix‖² = a(1−a)‖y_1 − y_2‖².",
+        _run_g5_5,
+    ),
+    Step(
+        "G5.6", "G5", "‖softmax(o) − e_y‖² ≤ 2(1 − p_y)² ≤ 2: cross-entropy is √2-Lipschitz in the logits.", _run_g5_6
+    ),
     Step("G5.7", "G5", "∂(P q(y))/∂y = (2/T_P) Cov_q(P) ⪯ (diam(P)²/(2T_P)) I (Popoviciu).", _run_g5_7),
     Step("G6.1", "G6", "Oja: eigenvectors are fixed points, and the update is orthogonal to a unit w.", _run_g6_1),
-    Step("G6.2", "G6", "MCA-EXIN: the update is orthogonal to w, so ‖w⁺‖² = ‖w‖² + α²‖g‖²; the minor eigenvector "
-         "is a fixed point.", _run_g6_2),
-    Step("G6.3", "G6", "A step multiplies eigen-coordinates by 1 + α(λ_i − ρ); the ratio to the top one is "
-         "1 − α(λ_1 − λ_i)/(1 + α(λ_1 − ρ)).", _run_g6_3),
-    Step("G6.4", "G6", "One EXIN step changes the Rayleigh quotient by −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²) < 0 "
-         "when αΔ < 2.", _run_g6_4),
+    Step(
+        "G6.2",
+        "G6",
+        "MCA-EXIN: the update is orthogonal to w, so ‖w⁺‖² = ‖w‖² + α²‖g‖²; the minor eigenvector is a fixed point.",
+        _run_g6_2,
+    ),
+    Step(
+        "G6.3",
+        "G6",
+        "A step multiplies eigen-coordinates by 1 + α(λ_i − ρ); the ratio to the top one is "
+        "1 − α(λ_1 − λ_i)/(1 + α(λ_1 − ρ)).",
+        _run_g6_3,
+    ),
+    Step(
+        "G6.4",
+        "G6",
+        "One EXIN step changes the Rayleigh quotient by −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²) < 0 when αΔ < 2.",
+        _run_g6_4,
+    ),
 )

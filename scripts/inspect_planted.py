@@ -42,8 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=250)
     paths = sorted(args.folder.glob("seed*.json"), key=lambda p: int(p.stem.removeprefix("seed")))
-    header = ["seed", "planted offsets", "heads", "per head: dominant offset (mass)", "planted offsets read by a head",
-              "test acc"]
+    header = [
+        "seed",
+        "planted offsets",
+        "heads",
+        "per head: dominant offset (mass)",
+        "planted offsets read by a head",
+        "test acc",
+    ]
     table = Table(title=f"attention by relative offset, {args.folder}")
     for h in header:
         table.add_column(h, overflow="fold")
@@ -52,8 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         rec = RunRecord.load(path)
         seed = int(rec.meta["seed"])
         offsets = tuple(int(o) for o in rec.dataset_meta["offsets"])
-        data = planted_offsets(n_train=512, n_test=256, seq_len=rec.layer_config.seq_len, d_in=rec.layer_config.d_in,
-                               offsets=offsets, rng=np.random.default_rng([seed, 0]))
+        data = planted_offsets(
+            n_train=512,
+            n_test=256,
+            seq_len=rec.layer_config.seq_len,
+            d_in=rec.layer_config.d_in,
+            offsets=offsets,
+            rng=np.random.default_rng([seed, 0]),
+        )
         cache = forward(rec.final_params, rec.layer_config, data.x_test, data.labels_test)
         cells = []
         read = set()
@@ -63,8 +75,14 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"h{hid}: {o} ({prof[o]:.2f})")
             read |= {int(k) for k in np.flatnonzero(prof > 0.5)}
         covered = sorted(read & set(offsets))
-        row = [seed, ",".join(map(str, offsets)), len(cache.heads), "; ".join(cells),
-               ",".join(map(str, covered)) or "none", f"{rec.test_accuracy:.3f}"]
+        row = [
+            seed,
+            ",".join(map(str, offsets)),
+            len(cache.heads),
+            "; ".join(cells),
+            ",".join(map(str, covered)) or "none",
+            f"{rec.test_accuracy:.3f}",
+        ]
         rows.append(row)
         table.add_row(*(str(c) for c in row))
     console.print(table)

@@ -64,8 +64,16 @@ def run_seed(seed: int, steps: int, out_dir: Path, command: str) -> RunRecord:
     cfg = replace(TRAIN, steps=steps, seed=seed)
     with progress_bar(f"digits seed {seed}", steps) as update:
         rec = train(data, LAYER, cfg, rng=np.random.default_rng([seed, 1]), progress=update)
-    rec = replace(rec, meta={"command": command, "seed": seed, "split_seed": seed, "train_rng": [seed, 1],
-                             "environment": environment()})
+    rec = replace(
+        rec,
+        meta={
+            "command": command,
+            "seed": seed,
+            "split_seed": seed,
+            "train_rng": [seed, 1],
+            "environment": environment(),
+        },
+    )
     rec.save(out_dir / f"seed{seed}.json")
     return rec
 
@@ -80,12 +88,22 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["scripts/run_digits.py", *(argv if argv is not None else sys.argv[1:])])
     console = Console(width=250)
     console.print(f"layer {LAYER}\ntrain {replace(TRAIN, steps=args.steps)}")
-    records = [run_seed(s, args.steps, args.out, command)
-               for s in range(args.first_seed, args.first_seed + args.seeds)]
+    records = [run_seed(s, args.steps, args.out, command) for s in range(args.first_seed, args.first_seed + args.seeds)]
 
-    header = ["seed", "test acc", "train acc", "heads", "births: step: λ_birth (margin)", "head prunes",
-              "K final (of 16)", "checks", "violations", *(f"{c} n/viol/min margin" for c in CLAIMS),
-              "λmax/θ first → final", "wall s"]
+    header = [
+        "seed",
+        "test acc",
+        "train acc",
+        "heads",
+        "births: step: λ_birth (margin)",
+        "head prunes",
+        "K final (of 16)",
+        "checks",
+        "violations",
+        *(f"{c} n/viol/min margin" for c in CLAIMS),
+        "λmax/θ first → final",
+        "wall s",
+    ]
     table = Table(title=f"digits (8 row-tokens × 8 features), {args.steps} steps")
     for h in header:
         table.add_column(h, overflow="fold")
@@ -94,10 +112,20 @@ def main(argv: list[str] | None = None) -> int:
         total, bad, cells = invariant_cells(rec)
         st = trajectory_stats(rec)
         arch = rec.architecture
-        row: list[object] = [rec.meta["seed"], f"{rec.test_accuracy:.3f}", f"{rec.train_accuracy:.3f}", arch.n_heads,
-                             birth_summary(rec), arch.head_prunes, arch.n_prototypes, total, bad,
-                             *(cells[c] for c in CLAIMS), f"{st['first']:.2f} → {st['final']:.2f}",
-                             f"{rec.wall_time_s:.1f}"]
+        row: list[object] = [
+            rec.meta["seed"],
+            f"{rec.test_accuracy:.3f}",
+            f"{rec.train_accuracy:.3f}",
+            arch.n_heads,
+            birth_summary(rec),
+            arch.head_prunes,
+            arch.n_prototypes,
+            total,
+            bad,
+            *(cells[c] for c in CLAIMS),
+            f"{st['first']:.2f} → {st['final']:.2f}",
+            f"{rec.wall_time_s:.1f}",
+        ]
         rows.append(row)
         table.add_row(*(str(c) for c in row))
     console.print(table)
@@ -106,8 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         evals.add_column(h)
     for rec in records:
         for e in rec.evaluations:
-            evals.add_row(str(rec.meta["seed"]), str(e.step), f"{e.train_accuracy:.3f}", f"{e.test_accuracy:.3f}",
-                          f"{e.train_L_task:.3f}", f"{e.test_L_task:.3f}")
+            evals.add_row(
+                str(rec.meta["seed"]),
+                str(e.step),
+                f"{e.train_accuracy:.3f}",
+                f"{e.test_accuracy:.3f}",
+                f"{e.train_L_task:.3f}",
+                f"{e.test_L_task:.3f}",
+            )
     console.print(evals)
     for rec in records:
         console.print(f"seed {rec.meta['seed']} λmax/θ every 250 steps: {ratio_trajectory(rec, 250)}")
@@ -115,11 +149,24 @@ def main(argv: list[str] | None = None) -> int:
     md = [f"Command: `taskset -c 0,1 .venv/bin/python {command}`", "", markdown_table(header, rows)]
     (args.out / "summary.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     (args.out / "summary.json").write_text(
-        json.dumps({"command": command, "config": config_dict(records[0]) if records else {},
-                    "runs": [{"seed": r.meta["seed"], "test_accuracy": r.test_accuracy,
-                              "train_accuracy": r.train_accuracy, "architecture": r.to_dict()["architecture"],
-                              "summary": r.to_dict()["summary"], "wall_time_s": r.wall_time_s} for r in records]},
-                   indent=1),
+        json.dumps(
+            {
+                "command": command,
+                "config": config_dict(records[0]) if records else {},
+                "runs": [
+                    {
+                        "seed": r.meta["seed"],
+                        "test_accuracy": r.test_accuracy,
+                        "train_accuracy": r.train_accuracy,
+                        "architecture": r.to_dict()["architecture"],
+                        "summary": r.to_dict()["summary"],
+                        "wall_time_s": r.wall_time_s,
+                    }
+                    for r in records
+                ],
+            },
+            indent=1,
+        ),
         encoding="utf-8",
     )
     console.print(f"records and summary under {args.out}/")

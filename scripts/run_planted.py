@@ -63,21 +63,32 @@ TRAIN = TrainConfig(
 )
 
 
-def run_seed(
-    seed: int, steps: int, out_dir: Path, command: str, offsets: tuple[int, ...], shuffle: bool
-) -> RunRecord:
-    data = planted_offsets(n_train=512, n_test=256, seq_len=8, d_in=6, offsets=offsets,
-                           rng=np.random.default_rng([seed, 0]))
+def run_seed(seed: int, steps: int, out_dir: Path, command: str, offsets: tuple[int, ...], shuffle: bool) -> RunRecord:
+    data = planted_offsets(
+        n_train=512, n_test=256, seq_len=8, d_in=6, offsets=offsets, rng=np.random.default_rng([seed, 0])
+    )
     if shuffle:  # control: same inputs, labels permuted, so no head is needed by the task
         perm = np.random.default_rng([seed, 2])
-        data = replace(data, name="planted-offsets (labels shuffled)",
-                       labels_train=perm.permutation(data.labels_train), labels_test=perm.permutation(data.labels_test),
-                       meta={**data.meta, "labels_shuffled": True})
+        data = replace(
+            data,
+            name="planted-offsets (labels shuffled)",
+            labels_train=perm.permutation(data.labels_train),
+            labels_test=perm.permutation(data.labels_test),
+            meta={**data.meta, "labels_shuffled": True},
+        )
     cfg = replace(TRAIN, steps=steps, seed=seed)
     with progress_bar(f"seed {seed}", steps) as update:
         rec = train(data, LAYER, cfg, rng=np.random.default_rng([seed, 1]), progress=update)
-    rec = replace(rec, meta={"command": command, "seed": seed, "data_seed": [seed, 0], "train_rng": [seed, 1],
-                             "environment": environment()})
+    rec = replace(
+        rec,
+        meta={
+            "command": command,
+            "seed": seed,
+            "data_seed": [seed, 0],
+            "train_rng": [seed, 1],
+            "environment": environment(),
+        },
+    )
     rec.save(out_dir / f"seed{seed}.json")
     return rec
 
@@ -88,10 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=TRAIN.steps)
     parser.add_argument("--out", type=Path, default=Path("runs/planted"))
-    parser.add_argument("--offsets", type=str, default=",".join(str(o) for o in OFFSETS),
-                        help="planted offsets, comma-separated (a control; the main run uses the default 1,3)")
-    parser.add_argument("--shuffle-labels", action="store_true",
-                        help="control: permute the labels, so the task needs no head at all")
+    parser.add_argument(
+        "--offsets",
+        type=str,
+        default=",".join(str(o) for o in OFFSETS),
+        help="planted offsets, comma-separated (a control; the main run uses the default 1,3)",
+    )
+    parser.add_argument(
+        "--shuffle-labels", action="store_true", help="control: permute the labels, so the task needs no head at all"
+    )
     args = parser.parse_args(argv)
     offsets = tuple(int(o) for o in args.offsets.split(","))
     command = " ".join(["scripts/run_planted.py", *(argv if argv is not None else sys.argv[1:])])
@@ -107,9 +123,19 @@ def main(argv: list[str] | None = None) -> int:
 
     what = " — LABELS SHUFFLED (control)" if args.shuffle_labels else ""
     table = Table(title=f"planted task: m = {planted} planted heads, {args.steps} steps per seed{what}")
-    header = ["seed", "heads (planted)", "births: step: λ_birth (margin)", "head prunes", "K final",
-              "train acc", "test acc", "checks", "violations", *(f"{c} n/viol/min margin" for c in CLAIMS),
-              "wall s"]
+    header = [
+        "seed",
+        "heads (planted)",
+        "births: step: λ_birth (margin)",
+        "head prunes",
+        "K final",
+        "train acc",
+        "test acc",
+        "checks",
+        "violations",
+        *(f"{c} n/viol/min margin" for c in CLAIMS),
+        "wall s",
+    ]
     for h in header:
         table.add_column(h, overflow="fold")
     rows: list[list[object]] = []
@@ -119,24 +145,66 @@ def main(argv: list[str] | None = None) -> int:
         seed = int(rec.meta["seed"])
         total, bad, cells = invariant_cells(rec)
         arch = rec.architecture
-        row: list[object] = [seed, f"{arch.n_heads} ({planted})", birth_summary(rec), arch.head_prunes,
-                             arch.n_prototypes, f"{rec.train_accuracy:.3f}", f"{rec.test_accuracy:.3f}", total, bad,
-                             *(cells[c] for c in CLAIMS), f"{rec.wall_time_s:.1f}"]
+        row: list[object] = [
+            seed,
+            f"{arch.n_heads} ({planted})",
+            birth_summary(rec),
+            arch.head_prunes,
+            arch.n_prototypes,
+            f"{rec.train_accuracy:.3f}",
+            f"{rec.test_accuracy:.3f}",
+            total,
+            bad,
+            *(cells[c] for c in CLAIMS),
+            f"{rec.wall_time_s:.1f}",
+        ]
         rows.append(row)
         table.add_row(*(str(c) for c in row))
         st = trajectory_stats(rec)
-        traj_rows.append([seed, f"{rec.growth_config.theta:.4g}", f"{st['first']:.2f}", st["static_m_first"],
-                          f"{st['max_after_first_birth']:.2f}", f"{st['final']:.2f}", st["static_m_final"],
-                          f"{st['checks_above']}/{st['checks']}", f"{st['G0_first']:.3g} → {st['G0_final']:.3g}",
-                          ratio_trajectory(rec, 500)])
-        summary.append({"seed": seed, "n_heads": arch.n_heads, "planted": planted, "births": arch.births,
-                        "head_prunes": arch.head_prunes, "n_prototypes": arch.n_prototypes,
-                        "test_accuracy": rec.test_accuracy, "train_accuracy": rec.train_accuracy,
-                        "invariant_checks": total, "violations": bad, "trajectory": st,
-                        "theta": rec.growth_config.theta, "wall_time_s": rec.wall_time_s})
+        traj_rows.append(
+            [
+                seed,
+                f"{rec.growth_config.theta:.4g}",
+                f"{st['first']:.2f}",
+                st["static_m_first"],
+                f"{st['max_after_first_birth']:.2f}",
+                f"{st['final']:.2f}",
+                st["static_m_final"],
+                f"{st['checks_above']}/{st['checks']}",
+                f"{st['G0_first']:.3g} → {st['G0_final']:.3g}",
+                ratio_trajectory(rec, 500),
+            ]
+        )
+        summary.append(
+            {
+                "seed": seed,
+                "n_heads": arch.n_heads,
+                "planted": planted,
+                "births": arch.births,
+                "head_prunes": arch.head_prunes,
+                "n_prototypes": arch.n_prototypes,
+                "test_accuracy": rec.test_accuracy,
+                "train_accuracy": rec.train_accuracy,
+                "invariant_checks": total,
+                "violations": bad,
+                "trajectory": st,
+                "theta": rec.growth_config.theta,
+                "wall_time_s": rec.wall_time_s,
+            }
+        )
     console.print(table)
-    traj_header = ["seed", "θ", "λmax/θ first check", "m* first", "max λmax/θ after 1st birth", "λmax/θ final",
-                   "m* final", "checks with λmax>θ", "G_0 first → final", "λmax/θ every 500 steps"]
+    traj_header = [
+        "seed",
+        "θ",
+        "λmax/θ first check",
+        "m* first",
+        "max λmax/θ after 1st birth",
+        "λmax/θ final",
+        "m* final",
+        "checks with λmax>θ",
+        "G_0 first → final",
+        "λmax/θ every 500 steps",
+    ]
     traj = Table(title="growth statistic λ_max(A_res)/θ (m* = #{λ_i(A_res) > θ} at that check)")
     for h in traj_header:
         traj.add_column(h, overflow="fold")
@@ -145,17 +213,26 @@ def main(argv: list[str] | None = None) -> int:
     console.print(traj)
     hits = sum(1 for s in summary if s["n_heads"] == planted)
     viol = sum(int(str(s["violations"])) for s in summary)
-    console.print(f"[bold]final head count = planted ({planted}) on {hits}/{len(summary)} seeds; "
-                  f"invariant violations: {viol}[/]")
+    console.print(
+        f"[bold]final head count = planted ({planted}) on {hits}/{len(summary)} seeds; invariant violations: {viol}[/]"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
-    md = [f"Command: `taskset -c 0,1 .venv/bin/python {command}`", "",
-          markdown_table(header, rows), "", markdown_table(traj_header, traj_rows), "",
-          f"Final head count equal to the planted {planted} on **{hits}/{len(summary)}** seeds; "
-          f"invariant violations: **{viol}**."]
+    md = [
+        f"Command: `taskset -c 0,1 .venv/bin/python {command}`",
+        "",
+        markdown_table(header, rows),
+        "",
+        markdown_table(traj_header, traj_rows),
+        "",
+        f"Final head count equal to the planted {planted} on **{hits}/{len(summary)}** seeds; "
+        f"invariant violations: **{viol}**.",
+    ]
     (args.out / "summary.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     cfg = config_dict(records[0]) if records else {}
-    (args.out / "summary.json").write_text(json.dumps({"command": command, "data": data_desc, "config": cfg,
-                                                       "seeds": summary, "hits": hits}, indent=1), encoding="utf-8")
+    (args.out / "summary.json").write_text(
+        json.dumps({"command": command, "data": data_desc, "config": cfg, "seeds": summary, "hits": hits}, indent=1),
+        encoding="utf-8",
+    )
     console.print(f"records and summary under {args.out}/")
     return 0
 

@@ -244,9 +244,17 @@ def _output_problems(draw: st.DrawFn) -> dict[str, Any]:
         out: np.ndarray = draw(hnp.arrays(np.float64, shape, elements=el))
         return out
 
-    return {"X": arr(B, T, d), "logits": [arr(B, T, T) * 3 for _ in range(2)], "W_V": [arr(d, dv) for _ in range(2)],
-            "W_O": [arr(dv, d) for _ in range(2)], "P": arr(d, K), "T_P": float(10.0 ** draw(st.floats(-1.0, 1.0))),
-            "W_c": arr(d, c), "b_c": arr(c), "y": draw(hnp.arrays(np.int64, (B,), elements=st.integers(0, c - 1)))}
+    return {
+        "X": arr(B, T, d),
+        "logits": [arr(B, T, T) * 3 for _ in range(2)],
+        "W_V": [arr(d, dv) for _ in range(2)],
+        "W_O": [arr(dv, d) for _ in range(2)],
+        "P": arr(d, K),
+        "T_P": float(10.0 ** draw(st.floats(-1.0, 1.0))),
+        "W_c": arr(d, c),
+        "b_c": arr(c),
+        "y": draw(hnp.arrays(np.int64, (B,), elements=st.integers(0, c - 1))),
+    }
 
 
 @given(pb=_output_problems())
@@ -257,8 +265,19 @@ def test_g5_output_bounds(pb: dict[str, Any]) -> None:
     Y_before, Y_after = X + U[0] + U[1], X + U[0]
     before = _task_loss(Y_before, pb["P"], pb["T_P"], pb["W_c"], pb["b_c"], pb["y"])
     after = _task_loss(Y_after, pb["P"], pb["T_P"], pb["W_c"], pb["b_c"], pb["y"])
-    out = inv.PruneOutput(A_h=A[1], X=X, W_V=pb["W_V"][1], W_O=pb["W_O"][1], U_h=U[1], dY=Y_before - Y_after,
-                          P=pb["P"], T_P=pb["T_P"], W_c=pb["W_c"], loss_before=before, loss_after=after)
+    out = inv.PruneOutput(
+        A_h=A[1],
+        X=X,
+        W_V=pb["W_V"][1],
+        W_O=pb["W_O"][1],
+        U_h=U[1],
+        dY=Y_before - Y_after,
+        P=pb["P"],
+        T_P=pb["T_P"],
+        W_c=pb["W_c"],
+        loss_before=before,
+        loss_after=after,
+    )
     d = X.shape[2]
     C = ri.second_moment(X.reshape(-1, d))
     heads = [ri.antisymmetric_part(W @ W.T[::-1]) for W in pb["W_V"]]  # any antisymmetric pair will do here
@@ -292,8 +311,12 @@ def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_cas
 
 
 @settings(max_examples=25)
-@given(op=planted_operators(min_d=2, simple=True), frac=st.floats(0.05, 0.95), seed=st.integers(0, 999),
-       steps=st.integers(0, 400))
+@given(
+    op=planted_operators(min_d=2, simple=True),
+    frac=st.floats(0.05, 0.95),
+    seed=st.integers(0, 999),
+    steps=st.integers(0, 400),
+)
 def test_g6_property(op: PlantedOperator, frac: float, seed: int, steps: int) -> None:
     w0 = np.random.default_rng(seed).standard_normal(op.d)
     oja = ri.oja_track(op.A, w0, frac * ri.oja_step_limit(op.A), steps)
@@ -308,7 +331,8 @@ def test_g6_property(op: PlantedOperator, frac: float, seed: int, steps: int) ->
         tau = ri.tracker_tan_bound(op.A, tr)
         gap = float(lam[0] - lam[1]) if tr.kind is ri.TrackerKind.OJA else float(lam[-2] - lam[-1])
         informative = np.isfinite(tau) and (
-            np.arctan(tau) + np.arcsin(ri.eigenvector_sin_bound(gap, ri.eigh_error_bound(op.A))) < np.pi / 2)
+            np.arctan(tau) + np.arcsin(ri.eigenvector_sin_bound(gap, ri.eigh_error_bound(op.A))) < np.pi / 2
+        )
         assert any("direction" in r.check for r in results) == informative, (tau, [r.check for r in results])
 
 
@@ -368,8 +392,10 @@ def test_g6_trackers_converge_to_the_exact_oracle() -> None:
     E = ri.eigh_error_bound(A5)
     spread = float(lam[0] - lam[-1])
     n = 600
-    for tr in (ri.oja_track(A5, w0, ri.certified_step(A5), n),
-               ri.mca_exin_track(A5, w0, ri.certified_step(A5, float(w0 @ w0)), n)):
+    for tr in (
+        ri.oja_track(A5, w0, ri.certified_step(A5), n),
+        ri.mca_exin_track(A5, w0, ri.certified_step(A5, float(w0 @ w0)), n),
+    ):
         top = tr.kind is ri.TrackerKind.OJA
         v = ext.u_max if top else ext.u_min
         gap = float(lam[0] - lam[1]) if top else float(lam[-2] - lam[-1])
@@ -382,8 +408,11 @@ def test_g6_trackers_converge_to_the_exact_oracle() -> None:
         direction = np.arctan(tau) + np.arcsin(ri.eigenvector_sin_bound(gap, E))
         assert ri.angle(v, tr.w) <= direction, (tr.kind, ri.angle(v, tr.w), direction)
         lam_gap, _ = ri.tracker_gap(A5, tr)
-        eig = (spread + ri.spectral_error(A5)) * np.sin(np.arctan(tau)) ** 2 + E + accumulation_bound(
-            2 * 5 + 4, ri.frobenius(A5))
+        eig = (
+            (spread + ri.spectral_error(A5)) * np.sin(np.arctan(tau)) ** 2
+            + E
+            + accumulation_bound(2 * 5 + 4, ri.frobenius(A5))
+        )
         assert lam_gap <= eig, (tr.kind, lam_gap, eig)
         assert direction < np.pi / 2  # the certificate is informative: these checks could fail
 
@@ -501,8 +530,9 @@ def test_g1_fires_on_planted_violation() -> None:
 
 
 def test_g2_fires_on_planted_violation() -> None:
-    swapped = _with(CAP5, Q_cap=CAP5.Q_cap[:, [1, 0, 2]], lam_births=(CAP5.lam_births[1], CAP5.lam_births[0],
-                                                                        CAP5.lam_births[2]))
+    swapped = _with(
+        CAP5, Q_cap=CAP5.Q_cap[:, [1, 0, 2]], lam_births=(CAP5.lam_births[1], CAP5.lam_births[0], CAP5.lam_births[2])
+    )
     _fires(inv.check_g2(A=A5, theta=THETA5, capture=swapped), "G2", "non-increasing")
     off = _with(CAP5, lam_births=(CAP5.lam_births[0] + 1e-9, *CAP5.lam_births[1:]))
     _fires(inv.check_g2(A=A5, theta=THETA5, capture=off), "G2", "at λ_1")
@@ -514,8 +544,13 @@ def test_g2_fires_on_planted_violation() -> None:
 def test_g3_fires_on_planted_violation() -> None:
     _, V = np.linalg.eigh(A5)
     v4 = V[:, 1]  # the 4th largest eigenvector: one direction more than m* = 3
-    extra = _with(CAP5, Q_cap=np.column_stack([CAP5.Q_cap, v4]), lam_births=(*CAP5.lam_births, -0.5),
-                  ranks=(0, 1, 2, 3, 4), method_errors=(*CAP5.method_errors, CAP5.method_errors[-1]))
+    extra = _with(
+        CAP5,
+        Q_cap=np.column_stack([CAP5.Q_cap, v4]),
+        lam_births=(*CAP5.lam_births, -0.5),
+        ranks=(0, 1, 2, 3, 4),
+        method_errors=(*CAP5.method_errors, CAP5.method_errors[-1]),
+    )
     _fires(inv.check_g3(A=A5, theta=THETA5, capture=extra), "G3", "count")
     short = ri.greedy_capture(A5, 1.5)  # one fewer: not sufficient at θ = 0.7
     _fires(inv.check_g3(A=A5, theta=THETA5, capture=short), "G3", "sufficient")
@@ -541,8 +576,9 @@ def test_g3_brute_force_checks_fire_on_planted_violation(monkeypatch: pytest.Mon
         return 0.5 * THETA5, right(A, m, rng=rng, n_random=n_random)[1]
 
     monkeypatch.setattr(inv, "brute_force_min_residual", sufficient_with_fewer)
-    _fires(inv.check_g3(A=A5, theta=THETA5, capture=CAP5, rng=np.random.default_rng(0), n_random=4), "G3",
-           "never suffice")
+    _fires(
+        inv.check_g3(A=A5, theta=THETA5, capture=CAP5, rng=np.random.default_rng(0), n_random=4), "G3", "never suffice"
+    )
 
 
 def test_g4_fires_on_planted_violation() -> None:
@@ -562,8 +598,7 @@ def test_g5_fires_on_planted_violation() -> None:
     Q = np.linalg.qr(rng.standard_normal((4, 1)))[0]
     right = ri.residual_operator(C, heads[0] + heads[2], Q)
     wrong_sign = ri.residual_operator(C, heads[0] + heads[2] + 2 * heads[1], Q)  # added instead of removed
-    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=wrong_sign), "G5",
-           "removal")
+    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=wrong_sign), "G5", "removal")
     tiny = right + 1e-9 * np.eye(4)
     _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=tiny), "G5", "removal")
     # output: a head term 0.01% too large, and a loss change beyond the certified bound
@@ -575,8 +610,9 @@ def test_g5_fires_on_planted_violation() -> None:
     bound = ri.task_loss_change_bound(U, P, 1.0, W_c)
 
     def out(U_h: np.ndarray, dL: float) -> inv.PruneOutput:
-        return inv.PruneOutput(A_h=A_h, X=X, W_V=W_V, W_O=W_O, U_h=U_h, dY=U, P=P, T_P=1.0, W_c=W_c,
-                               loss_before=1.0, loss_after=1.0 + dL)
+        return inv.PruneOutput(
+            A_h=A_h, X=X, W_V=W_V, W_O=W_O, U_h=U_h, dY=U, P=P, T_P=1.0, W_c=W_c, loss_before=1.0, loss_after=1.0 + dL
+        )
 
     base: dict[str, Any] = {"C": C, "head_operators": heads, "h": 1, "Q_cap": Q, "theta": 10.0}
     _fires(inv.check_g5(**base, output=out(U * 1.0001, 0.0)), "G5", "equals A_h X")
@@ -719,8 +755,12 @@ BAD: list[tuple[str, Callable[..., Any], tuple[Any, ...], str]] = [
     ("n_steps < 0", ri.oja_track, (A5, np.ones(5), 0.1, -1), "n_steps"),
     ("u in Q_cap", ri.append_direction, (np.eye(3)[:, :1], np.array([1.0, 0.0, 0.0])), "u"),
     ("Q_cap full", ri.append_direction, (np.eye(2), np.array([1.0, 0.0])), "Q_cap"),
-    ("attention not stochastic", ri.head_output, (np.ones((1, 2, 2)), np.ones((1, 2, 3)), np.ones((3, 1)),
-                                                  np.ones((1, 3))), "A_h"),
+    (
+        "attention not stochastic",
+        ri.head_output,
+        (np.ones((1, 2, 2)), np.ones((1, 2, 3)), np.ones((3, 1)), np.ones((1, 3))),
+        "A_h",
+    ),
     ("T_P = 0", ri.prototype_lipschitz, (np.ones((2, 2)), 0.0), "T_P"),
 ]
 
@@ -730,8 +770,12 @@ BAD += [
     ("tiny non-symmetric A", ri.exact_extremes, (TINY_NONSYM,), "A"),
     ("tiny non-symmetric C", ri.commutator_form, (TINY_NONSYM, M3), "C"),
     ("tiny non-antisymmetric M_a", ri.commutator_form, (C3, TINY_NONSYM), "M_a"),
-    ("eigenvalues NaN", lambda lam: ri.planted_operator(lam, rng=np.random.default_rng(0)), ([1.0, np.nan],),
-     "eigenvalues"),
+    (
+        "eigenvalues NaN",
+        lambda lam: ri.planted_operator(lam, rng=np.random.default_rng(0)),
+        ([1.0, np.nan],),
+        "eigenvalues",
+    ),
 ]
 
 
@@ -769,9 +813,20 @@ def test_grow_check_validates_a_tracker_supplied_top_pair() -> None:
     grown, ev = ri.grow_check(s, cfg, A, step=1, new_head_id=1, top=(2.0, u))
     assert grown.m == 1
     assert [e.kind for e in ev] == [ri.EventKind.BIRTH]
-    bad: list[object] = [(np.nan, u), (np.inf, u), (-np.inf, u), ("2", u), (True, u), (2.0, np.array([1.0, 0.0])),
-                         (2.0, np.array([np.nan, 0.0, 0.0])), (2.0, np.zeros(3)), (2.0, u.astype(np.float32)),
-                         (2.0,), [2.0, u], (2.0, [1.0, 0.0, 0.0])]
+    bad: list[object] = [
+        (np.nan, u),
+        (np.inf, u),
+        (-np.inf, u),
+        ("2", u),
+        (True, u),
+        (2.0, np.array([1.0, 0.0])),
+        (2.0, np.array([np.nan, 0.0, 0.0])),
+        (2.0, np.zeros(3)),
+        (2.0, u.astype(np.float32)),
+        (2.0,),
+        [2.0, u],
+        (2.0, [1.0, 0.0, 0.0]),
+    ]
     for top in bad:
         with pytest.raises((ValueError, TypeError), match=r"\btop\b"):
             ri.grow_check(s, cfg, A, step=1, new_head_id=1, top=top)  # type: ignore[arg-type]
@@ -793,8 +848,13 @@ def test_prototype_prune_check_accepts_rounding_but_never_clips() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"theta": 0.0}, "theta"), ({"phi_g": -1.0}, "phi_g"), ({"T_d": -1}, "T_d"), ({"T_prune": 0}, "T_prune"),
-     ({"eps_K": 1.0}, "eps_K")],
+    [
+        ({"theta": 0.0}, "theta"),
+        ({"phi_g": -1.0}, "phi_g"),
+        ({"T_d": -1}, "T_d"),
+        ({"T_prune": 0}, "T_prune"),
+        ({"eps_K": 1.0}, "eps_K"),
+    ],
 )
 def test_growth_config_validates(kwargs: dict[str, Any], name: str) -> None:
     base: dict[str, Any] = {"theta": 1.0, "phi_g": 0.01, "T_d": 0, "T_prune": 1, "eps_K": 0.0}

@@ -34,7 +34,7 @@ STEPS: dict[str, Step] = {s.id: s for s in ddcl_steps.STEPS}
 
 def _repro(step_id: str) -> str:
     return (
-        "repro: .venv/bin/python -c \"from proofs_check.ddcl_steps import STEPS; "
+        'repro: .venv/bin/python -c "from proofs_check.ddcl_steps import STEPS; '
         f"print(next(s for s in STEPS if s.id == '{step_id}').run())\""
     )
 

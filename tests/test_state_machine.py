@@ -125,8 +125,11 @@ class GrowthMachine(RuleBasedStateMachine):
         )
         born = sum(1 for e in events if e.kind is EventKind.BIRTH)
         self.births += born
-        happened = (("birth", born > 0), ("head prune", bool(self.pruned_heads)),
-                    ("prototype prune", bool(self.pruned_prototypes)))
+        happened = (
+            ("birth", born > 0),
+            ("head prune", bool(self.pruned_heads)),
+            ("prototype prune", bool(self.pruned_prototypes)),
+        )
         for what, yes in happened:
             if yes and self.report:
                 event(what)  # reported by --hypothesis-show-statistics: the paths explored
@@ -225,8 +228,7 @@ def test_the_machine_reaches_births_and_both_kinds_of_prune() -> None:
     checked after each rule (so the invariants above are not vacuous on the paths that matter)."""
     m = GrowthMachine()
     m.report = False
-    m.setup(seed=3, d=4, T=3, K=4, d_k=2, optimizer="adam", c_theta=0.1, phi_ratio=1.0, T_d=0, T_prune=1,
-            eps_K=0.45)
+    m.setup(seed=3, d=4, T=3, K=4, d_k=2, optimizer="adam", c_theta=0.1, phi_ratio=1.0, T_d=0, T_prune=1, eps_K=0.45)
     kinds: list[str] = []
 
     def run(rule: str, *args: float) -> None:

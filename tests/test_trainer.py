@@ -419,8 +419,9 @@ def test_planted_non_orthonormal_capture_is_recorded_by_a_run(monkeypatch: pytes
 def test_planted_stuck_tracker_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     def stuck(A: Any, w0: Any, eta: float, n_steps: int) -> TrackerResult:  # reports the bottom pair
         lam, V = np.linalg.eigh(A)
-        return TrackerResult(TrackerKind.OJA, arr(w0.copy()), arr(V[:, 0].copy()), eta, arr(np.full(n_steps, eta)),
-                             float(lam[0]))
+        return TrackerResult(
+            TrackerKind.OJA, arr(w0.copy()), arr(V[:, 0].copy()), eta, arr(np.full(n_steps, eta)), float(lam[0])
+        )
 
     monkeypatch.setattr(trainer_module, "oja_track", stuck)
     rec = train(tiny_planted(), LAYER, replace(RUN, steps=20), rng=np.random.default_rng(1))

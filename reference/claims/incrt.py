@@ -128,25 +128,42 @@ _THETA = Hypothesis("theta_positive", "θ > 0", theta_positive)
 
 INCRT_CLAIMS: tuple[Claim, ...] = (
     Claim(
-        "G1", "Finite termination", Label.PROVED,
+        "G1",
+        "Finite termination",
+        Label.PROVED,
         "With θ > 0, Q_cap stays orthonormal and every growth raises its rank by one, so there are at most "
         "d growth events for any sequence of operators.",
         hypotheses=(_THETA,),
         invariant=check_g1,
         sympy_steps=("G1.1", "G1.2", "G1.3"),
-        falsifiers=(Falsifier("theta_positive",
-                              "θ = −1/2: the top eigenvector of A_res (eigenvalue 0) lies in span(Q_cap); "
-                              "orthonormality breaks and growth never stops", falsify_g1_theta_nonpositive),),
-        code=("reference.incrt.residual_operator", "reference.incrt.append_direction",
-              "reference.incrt.grow_check", "reference.incrt.greedy_capture"),
+        falsifiers=(
+            Falsifier(
+                "theta_positive",
+                "θ = −1/2: the top eigenvector of A_res (eigenvalue 0) lies in span(Q_cap); "
+                "orthonormality breaks and growth never stops",
+                falsify_g1_theta_nonpositive,
+            ),
+        ),
+        code=(
+            "reference.incrt.residual_operator",
+            "reference.incrt.append_direction",
+            "reference.incrt.grow_check",
+            "reference.incrt.greedy_capture",
+        ),
         implemented=True,
         notes="In reals θ ≥ 0 suffices; in floats θ must exceed the eigensolver error (θ = 0 fails in about half "
-              "of random cases, see theta_zero_float_failures).",
-        tests=("test_g1_property", "test_g1_controller_any_operator_sequence", "test_g1_fires_on_planted_violation",
-               "test_falsifiers_find_counterexamples"),
+        "of random cases, see theta_zero_float_failures).",
+        tests=(
+            "test_g1_property",
+            "test_g1_controller_any_operator_sequence",
+            "test_g1_fires_on_planted_violation",
+            "test_falsifiers_find_counterexamples",
+        ),
     ),
     Claim(
-        "G2", "Spectral ordering", Label.PROVED,
+        "G2",
+        "Spectral ordering",
+        Label.PROVED,
         "For a static symmetric A, successive births occur at A's eigenvalues λ_1 ≥ λ_2 ≥ … in non-increasing "
         "order, along its eigenvectors.",
         hypotheses=(_SYM, _THETA),
@@ -157,37 +174,57 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         tests=("test_g2_property", "test_g2_fires_on_planted_violation"),
     ),
     Claim(
-        "G3", "Minimality", Label.PROVED,
+        "G3",
+        "Minimality",
+        Label.PROVED,
         "With m* = #{i : λ_i(A) > θ}, no orthonormal set of fewer than m* directions makes λ_max(Π⊥ A Π⊥) ≤ θ "
         "(Cauchy interlacing); the greedy rule stops with exactly m*, so 1 + m* heads are minimal.",
         hypotheses=(_SYM, _THETA),
         invariant=check_g3,
         sympy_steps=("G3.1", "G3.2"),
-        code=("reference.incrt.greedy_capture", "reference.incrt.count_above",
-              "reference.invariants.incrt.brute_force_min_residual"),
+        code=(
+            "reference.incrt.greedy_capture",
+            "reference.incrt.count_above",
+            "reference.invariants.incrt.brute_force_min_residual",
+        ),
         implemented=True,
-        tests=("test_g3_property", "test_g3_fires_on_planted_violation",
-               "test_g3_brute_force_checks_fire_on_planted_violation"),
+        tests=(
+            "test_g3_property",
+            "test_g3_fires_on_planted_violation",
+            "test_g3_brute_force_checks_fire_on_planted_violation",
+        ),
     ),
     Claim(
-        "G4", "Uniqueness", Label.PROVED,
+        "G4",
+        "Uniqueness",
+        Label.PROVED,
         "m* and the birth eigenvalues are spectral invariants (same for every seed, initialisation and tracker "
         "history); with simple eigenvalues above θ and none equal to θ, the captured directions are unique up "
         "to sign. The greedy span is always the top-m* eigenspace; a sufficient m*-subspace in general is not "
         "unique.",
-        hypotheses=(_SYM, _THETA, Hypothesis("spectral_gap", "eigenvalues above θ simple, none equal to θ",
-                                             spectral_gap)),
+        hypotheses=(
+            _SYM,
+            _THETA,
+            Hypothesis("spectral_gap", "eigenvalues above θ simple, none equal to θ", spectral_gap),
+        ),
         invariant=check_g4,
         sympy_steps=("G4.1", "G4.2"),
-        falsifiers=(Falsifier("spectral_gap",
-                              "repeated eigenvalue 2 above θ: two valid tracker runs capture directions that "
-                              "differ by a rotation in the eigenspace", falsify_g4_repeated_eigenvalue),),
+        falsifiers=(
+            Falsifier(
+                "spectral_gap",
+                "repeated eigenvalue 2 above θ: two valid tracker runs capture directions that "
+                "differ by a rotation in the eigenspace",
+                falsify_g4_repeated_eigenvalue,
+            ),
+        ),
         code=("reference.incrt.greedy_capture", "reference.incrt.greedy_capture_tracked"),
         implemented=True,
         tests=("test_g4_property", "test_g4_fires_on_planted_violation"),
     ),
     Claim(
-        "G5", "Pruning safety", Label.PROVED,
+        "G5",
+        "Pruning safety",
+        Label.PROVED,
         "Removing head h changes A_res by exactly −Π⊥ ½[C, M_a^h] Π⊥, of spectral norm ≤ G_h = ‖C M_a^h‖_F, so "
         "λ_max(A_res) moves by ≤ G_h (Weyl); with hysteresis a prune never re-triggers growth at the next check "
         "on the same probe. The output changes by exactly ΔY = A_h X W_V^h W_O^h, of row norm ≤ max_s‖x_s W_V W_O‖, "
@@ -200,19 +237,34 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         ),
         invariant=check_g5,
         sympy_steps=("G5.1", "G5.2", "G5.3", "G5.4", "G5.5", "G5.6", "G5.7"),
-        falsifiers=(Falsifier("hysteresis",
-                              "without hysteresis a weak head is pruned and growth fires at the next check",
-                              falsify_g5_no_hysteresis),),
-        code=("reference.incrt.prune_check", "reference.incrt.head_strength", "reference.incrt.commutator_form",
-              "reference.incrt.head_output", "reference.incrt.task_loss_change_bound"),
+        falsifiers=(
+            Falsifier(
+                "hysteresis",
+                "without hysteresis a weak head is pruned and growth fires at the next check",
+                falsify_g5_no_hysteresis,
+            ),
+        ),
+        code=(
+            "reference.incrt.prune_check",
+            "reference.incrt.head_strength",
+            "reference.incrt.commutator_form",
+            "reference.incrt.head_output",
+            "reference.incrt.task_loss_change_bound",
+        ),
         implemented=True,
-        tests=("test_g5_property", "test_g5_output_bounds",
-               "test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_case",
-               "test_g5_fires_on_planted_violation", "test_g5_norm_bound_fires_on_planted_violation",
-               "test_g5_weyl_and_hysteresis_fire_on_planted_violation"),
+        tests=(
+            "test_g5_property",
+            "test_g5_output_bounds",
+            "test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_case",
+            "test_g5_fires_on_planted_violation",
+            "test_g5_norm_bound_fires_on_planted_violation",
+            "test_g5_weyl_and_hysteresis_fire_on_planted_violation",
+        ),
     ),
     Claim(
-        "G6", "Tracker agreement", Label.PROVED,
+        "G6",
+        "Tracker agreement",
+        Label.PROVED,
         "For static A with a simple tracked eigenvalue and a start not orthogonal to it, normalised Oja with "
         "η(λ_max − λ_min) < 2 and MCA-EXIN with η(λ_max − λ_min) < 2‖w_0‖² converge linearly to the exact "
         "λ_max / λ_min and eigenvectors (up to sign): tan∠_t ≤ Π q(α_k) tan∠_0. During training the gap to the "
@@ -225,18 +277,35 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         ),
         invariant=check_g6,
         sympy_steps=("G6.1", "G6.2", "G6.3", "G6.4"),
-        falsifiers=(Falsifier("step_size", "normalised Oja with ηΔ = 3 on spectrum {1, 0, −1}: the top eigenvector "
-                                           "is a repelling fixed point; the iterate does not converge to v_1 but "
-                                           "settles on a 2-cycle at a constant angle atan(1/√5) ≈ 0.4205 rad from "
-                                           "it (Rayleigh quotient 2/3 instead of 1)", falsify_g6_step_too_large),),
-        code=("reference.incrt.oja_step", "reference.incrt.mca_exin_step", "reference.incrt.tracker_tan_bound",
-              "reference.incrt.eigenvector_sin_bound", "reference.incrt.tracked_gap_certified",
-              "reference.incrt.step_size_certified",
-              "reference.incrt.tracker_gap", "reference.incrt.oja_step_limit", "reference.incrt.mca_exin_step_limit"),
+        falsifiers=(
+            Falsifier(
+                "step_size",
+                "normalised Oja with ηΔ = 3 on spectrum {1, 0, −1}: the top eigenvector "
+                "is a repelling fixed point; the iterate does not converge to v_1 but "
+                "settles on a 2-cycle at a constant angle atan(1/√5) ≈ 0.4205 rad from "
+                "it (Rayleigh quotient 2/3 instead of 1)",
+                falsify_g6_step_too_large,
+            ),
+        ),
+        code=(
+            "reference.incrt.oja_step",
+            "reference.incrt.mca_exin_step",
+            "reference.incrt.tracker_tan_bound",
+            "reference.incrt.eigenvector_sin_bound",
+            "reference.incrt.tracked_gap_certified",
+            "reference.incrt.step_size_certified",
+            "reference.incrt.tracker_gap",
+            "reference.incrt.oja_step_limit",
+            "reference.incrt.mca_exin_step_limit",
+        ),
         implemented=True,
         notes="The label is proved for static A; on training runs the same statistic is measured.",
-        tests=("test_g6_property", "test_g6_emits_nothing_outside_its_hypotheses",
-               "test_eigenvector_sin_bound_needs_a_gap_of_more_than_three_e",
-               "test_g6_trackers_converge_to_the_exact_oracle", "test_g6_fires_on_planted_violation"),
+        tests=(
+            "test_g6_property",
+            "test_g6_emits_nothing_outside_its_hypotheses",
+            "test_eigenvector_sin_bound_needs_a_gap_of_more_than_three_e",
+            "test_g6_trackers_converge_to_the_exact_oracle",
+            "test_g6_fires_on_planted_violation",
+        ),
     ),
 )

@@ -160,11 +160,13 @@ def check_g1(
     step_err = float(max((abs(s - 1) for s in steps), default=0))
     n_events = len(r) - 1
     out = (
-        InvariantResult("G1", "orthonormal Q_cap: max|Q_capᵀQ_cap − I|", gram_err, orthonormality_bound(d, m),
-                        f"d={d}, m={m}"),
+        InvariantResult(
+            "G1", "orthonormal Q_cap: max|Q_capᵀQ_cap − I|", gram_err, orthonormality_bound(d, m), f"d={d}, m={m}"
+        ),
         InvariantResult("G1", "rank +1 per growth: max|Δrank − 1|", step_err, 0.0, f"ranks={r}"),
-        InvariantResult("G1", "final rank equals the number of columns", float(abs(r[-1] - m)), 0.0,
-                        f"ranks[-1]={r[-1]}, m={m}"),
+        InvariantResult(
+            "G1", "final rank equals the number of columns", float(abs(r[-1] - m)), 0.0, f"ranks[-1]={r[-1]}, m={m}"
+        ),
         InvariantResult("G1", "growth events ≤ d", float(n_events), float(d), f"events={n_events}, d={d}"),
     )
     return finish(out, raise_on_violation)
@@ -198,15 +200,28 @@ def check_g2(
     b = capture.lam_births
     for k in range(capture.m):
         if k + 1 < capture.m:
-            out.append(InvariantResult("G2", f"births non-increasing: λ̂_{k + 2} − λ̂_{k + 1}", b[k + 1] - b[k],
-                                       L[k] + L[k + 1], f"births={b}"))
+            out.append(
+                InvariantResult(
+                    "G2",
+                    f"births non-increasing: λ̂_{k + 2} − λ̂_{k + 1}",
+                    b[k + 1] - b[k],
+                    L[k] + L[k + 1],
+                    f"births={b}",
+                )
+            )
         if k < lam.shape[0]:
-            out.append(InvariantResult("G2", f"birth {k + 1} at λ_{k + 1}(A): |λ̂ − λ|", abs(b[k] - f64(lam[k])),
-                                       L[k], f"λ̂={b[k]!r}, λ={f64(lam[k])!r}"))
+            out.append(
+                InvariantResult(
+                    "G2",
+                    f"birth {k + 1} at λ_{k + 1}(A): |λ̂ − λ|",
+                    abs(b[k] - f64(lam[k])),
+                    L[k],
+                    f"λ̂={b[k]!r}, λ={f64(lam[k])!r}",
+                )
+            )
         u = capture.Q_cap[:, k]
         res = f64(np.linalg.norm(A_ @ u - b[k] * u))
-        out.append(InvariantResult("G2", f"birth {k + 1} along an eigenvector: ‖Aû − λ̂û‖", res, R[k],
-                                   f"λ̂={b[k]!r}"))
+        out.append(InvariantResult("G2", f"birth {k + 1} along an eigenvector: ‖Aû − λ̂û‖", res, R[k], f"λ̂={b[k]!r}"))
     return finish(out, raise_on_violation)
 
 
@@ -277,19 +292,43 @@ def check_g3(
     E_A = eigh_error_bound(A_)
     final = residual_top(A_, capture.Q_cap)
     out: list[InvariantResult] = [
-        InvariantResult("G3", "count equals m* = #{λ_i > θ}", _interval_distance(capture.m, m_lo, m_hi), 0.0,
-                        f"m={capture.m}, m* ∈ [{m_lo}, {m_hi}], θ={th!r}, λ={lam.tolist()}"),
-        InvariantResult("G3", "sufficient: λ_max(Π⊥AΠ⊥) ≤ θ", final,
-                        th + eigh_error_bound(deflate(A_, capture.Q_cap)) + E_A, f"m={capture.m}"),
+        InvariantResult(
+            "G3",
+            "count equals m* = #{λ_i > θ}",
+            _interval_distance(capture.m, m_lo, m_hi),
+            0.0,
+            f"m={capture.m}, m* ∈ [{m_lo}, {m_hi}], θ={th!r}, λ={lam.tolist()}",
+        ),
+        InvariantResult(
+            "G3",
+            "sufficient: λ_max(Π⊥AΠ⊥) ≤ θ",
+            final,
+            th + eigh_error_bound(deflate(A_, capture.Q_cap)) + E_A,
+            f"m={capture.m}",
+        ),
     ]
     if rng is not None:
         for m in range(m_lo):
             best, _ = brute_force_min_residual(A_, m, rng=rng, n_random=n_random)
             lower = f64(lam[m]) if m == 0 else max(f64(lam[m]), 0.0)
-            out.append(InvariantResult("G3", f"interlacing with {m} directions: λ_{m + 1}(A) − min λ_max",
-                                       lower - best, 2.0 * E_A, f"min over search={best!r}"))
-            out.append(InvariantResult("G3", f"{m} < m* directions never suffice: θ vs min λ_max", th,
-                                       best - 2.0 * E_A, f"min over search={best!r}"))
+            out.append(
+                InvariantResult(
+                    "G3",
+                    f"interlacing with {m} directions: λ_{m + 1}(A) − min λ_max",
+                    lower - best,
+                    2.0 * E_A,
+                    f"min over search={best!r}",
+                )
+            )
+            out.append(
+                InvariantResult(
+                    "G3",
+                    f"{m} < m* directions never suffice: θ vs min λ_max",
+                    th,
+                    best - 2.0 * E_A,
+                    f"min over search={best!r}",
+                )
+            )
     return finish(out, raise_on_violation)
 
 
@@ -343,20 +382,39 @@ def check_g4(
     sins = [direction_sin_bounds(A_, c) for c in captures]
     out: list[InvariantResult] = []
     for i, c in enumerate(captures):
-        out.append(InvariantResult("G4", f"run {i}: count equals m*", _interval_distance(c.m, m_lo, m_hi), 0.0,
-                                   f"m={c.m}, m* ∈ [{m_lo}, {m_hi}]"))
+        out.append(
+            InvariantResult(
+                "G4",
+                f"run {i}: count equals m*",
+                _interval_distance(c.m, m_lo, m_hi),
+                0.0,
+                f"m={c.m}, m* ∈ [{m_lo}, {m_hi}]",
+            )
+        )
     for (i, a), (j, b) in itertools.combinations(enumerate(captures), 2):
-        out.append(InvariantResult("G4", f"runs {i},{j}: same count", float(abs(a.m - b.m)), 0.0,
-                                   f"{a.m} vs {b.m}"))
+        out.append(InvariantResult("G4", f"runs {i},{j}: same count", float(abs(a.m - b.m)), 0.0, f"{a.m} vs {b.m}"))
         for k in range(min(a.m, b.m)):
-            out.append(InvariantResult("G4", f"runs {i},{j}: birth {k + 1} eigenvalue",
-                                       abs(a.lam_births[k] - b.lam_births[k]), bounds[i][1][k] + bounds[j][1][k],
-                                       f"{a.lam_births[k]!r} vs {b.lam_births[k]!r}"))
+            out.append(
+                InvariantResult(
+                    "G4",
+                    f"runs {i},{j}: birth {k + 1} eigenvalue",
+                    abs(a.lam_births[k] - b.lam_births[k]),
+                    bounds[i][1][k] + bounds[j][1][k],
+                    f"{a.lam_births[k]!r} vs {b.lam_births[k]!r}",
+                )
+            )
             sa, sb = sins[i][k], sins[j][k]
             bound = math.sin(min(math.pi / 2.0, math.asin(sa) + math.asin(sb)))
             val = math.sin(angle(arr(a.Q_cap[:, k]), arr(b.Q_cap[:, k])))
-            out.append(InvariantResult("G4", f"runs {i},{j}: direction {k + 1} equal up to sign (sin∠)", val, bound,
-                                       f"certified s_a={sa:.3g}, s_b={sb:.3g}"))
+            out.append(
+                InvariantResult(
+                    "G4",
+                    f"runs {i},{j}: direction {k + 1} equal up to sign (sin∠)",
+                    val,
+                    bound,
+                    f"certified s_a={sa:.3g}, s_b={sb:.3g}",
+                )
+            )
     return finish(out, raise_on_violation)
 
 
@@ -441,20 +499,38 @@ def check_g5(
     lam_b, lam_a = _lambda_max(before), _lambda_max(after)
     delta_norm = f64(np.linalg.norm(delta_formula, 2))
     out: list[InvariantResult] = [
-        InvariantResult("G5", "removal: A_res(after) − A_res(before) = −Π⊥½[C, M_a^h]Π⊥",
-                        f64(np.max(np.abs(after - before - delta_formula))), accumulation_bound(4 * d + 6, scale),
-                        f"h={h_}, d={d}, m={m}"),
-        InvariantResult("G5", "‖Π⊥½[C, M_a^h]Π⊥‖_2 ≤ G_h = ‖C M_a^h‖_F", delta_norm,
-                        G_h + accumulation_bound(4 * d + 6, scale) * d + eigh_error_bound(delta_formula),
-                        f"G_h={G_h!r}"),
-        InvariantResult("G5", "Weyl: |λ_max(after) − λ_max(before)| ≤ G_h", abs(lam_a - lam_b),
-                        G_h + E_a + E_b + accumulation_bound(4 * d + 6, scale) * d,
-                        f"λ_max before={lam_b!r}, after={lam_a!r}, G_h={G_h!r}"),
+        InvariantResult(
+            "G5",
+            "removal: A_res(after) − A_res(before) = −Π⊥½[C, M_a^h]Π⊥",
+            f64(np.max(np.abs(after - before - delta_formula))),
+            accumulation_bound(4 * d + 6, scale),
+            f"h={h_}, d={d}, m={m}",
+        ),
+        InvariantResult(
+            "G5",
+            "‖Π⊥½[C, M_a^h]Π⊥‖_2 ≤ G_h = ‖C M_a^h‖_F",
+            delta_norm,
+            G_h + accumulation_bound(4 * d + 6, scale) * d + eigh_error_bound(delta_formula),
+            f"G_h={G_h!r}",
+        ),
+        InvariantResult(
+            "G5",
+            "Weyl: |λ_max(after) − λ_max(before)| ≤ G_h",
+            abs(lam_a - lam_b),
+            G_h + E_a + E_b + accumulation_bound(4 * d + 6, scale) * d,
+            f"λ_max before={lam_b!r}, after={lam_a!r}, G_h={G_h!r}",
+        ),
     ]
     if lam_b + G_h <= th:
-        out.append(InvariantResult("G5", "hysteresis λ_max + G_h ≤ θ ⇒ no growth at the next check: λ_max(after)",
-                                   lam_a, th + E_a + E_b + accumulation_bound(4 * d + 6, scale) * d,
-                                   f"θ={th!r}, λ_max before={lam_b!r}, G_h={G_h!r}"))
+        out.append(
+            InvariantResult(
+                "G5",
+                "hysteresis λ_max + G_h ≤ θ ⇒ no growth at the next check: λ_max(after)",
+                lam_a,
+                th + E_a + E_b + accumulation_bound(4 * d + 6, scale) * d,
+                f"θ={th!r}, λ_max before={lam_b!r}, G_h={G_h!r}",
+            )
+        )
     if output is not None:
         out.extend(_check_g5_output(output))
     return finish(out, raise_on_violation)
@@ -491,14 +567,30 @@ def _check_g5_output(o: PruneOutput) -> list[InvariantResult]:
     K, c = o.P.shape[1], o.W_c.shape[1]
     loss_bound = task_loss_change_bound(dY, o.P, o.T_P, o.W_c)
     loss_slack = accumulation_bound(T + K + 2 * d + c + 10, abs(o.loss_before) + abs(o.loss_after)) + (
-        accumulation_bound(B * T + 2 * d + c + K + 8, loss_bound))
+        accumulation_bound(B * T + 2 * d + c + K + 8, loss_bound)
+    )
     return [
-        InvariantResult("G5", "removed output term equals A_h X W_V W_O", f64(np.max(np.abs(U - U_ref))),
-                        accumulation_bound(T + d + dv, f64(np.max(absprod))), f"B={B}, T={T}, d={d}"),
-        InvariantResult("G5", "‖U_h,b‖_F ≤ √T · max_s‖x_s W_V W_O‖", f64(norms[worst]),
-                        f64(caps[worst]) + accumulation_bound(T + d + dv + 2, f64(caps[worst])), f"worst b={worst}"),
-        InvariantResult("G5", "|ΔL_task| ≤ √2‖W_c‖_2 · L_Z · mean_{b,t}‖Δy_{b,t}‖", abs(o.loss_after - o.loss_before),
-                        loss_bound + loss_slack, f"bound={loss_bound!r}"),
+        InvariantResult(
+            "G5",
+            "removed output term equals A_h X W_V W_O",
+            f64(np.max(np.abs(U - U_ref))),
+            accumulation_bound(T + d + dv, f64(np.max(absprod))),
+            f"B={B}, T={T}, d={d}",
+        ),
+        InvariantResult(
+            "G5",
+            "‖U_h,b‖_F ≤ √T · max_s‖x_s W_V W_O‖",
+            f64(norms[worst]),
+            f64(caps[worst]) + accumulation_bound(T + d + dv + 2, f64(caps[worst])),
+            f"worst b={worst}",
+        ),
+        InvariantResult(
+            "G5",
+            "|ΔL_task| ≤ √2‖W_c‖_2 · L_Z · mean_{b,t}‖Δy_{b,t}‖",
+            abs(o.loss_after - o.loss_before),
+            loss_bound + loss_slack,
+            f"bound={loss_bound!r}",
+        ),
     ]
 
 
@@ -560,13 +652,29 @@ def check_g6(
     rho_err = accumulation_bound(2 * d + 4, frobenius(A_))
     eig_bound = (spread + spectral_error(A_)) * math.sin(ang_exact) ** 2 + E + rho_err
     q0 = contraction_factor(lam, f64(tracker.alphas[0]), tracker.kind) if tracker.n_steps else 0.0
-    detail = (f"kind={tracker.kind.value}, steps={tracker.n_steps}, q(α_0)={q0:.4g}, ĝ={gap:.4g}, E={E:.3g}, "
-              f"τ={tau:.4g}, |cos|={math.cos(ang):.17g}")
+    detail = (
+        f"kind={tracker.kind.value}, steps={tracker.n_steps}, q(α_0)={q0:.4g}, ĝ={gap:.4g}, E={E:.3g}, "
+        f"τ={tau:.4g}, |cos|={math.cos(ang):.17g}"
+    )
     out: list[InvariantResult] = []
     if dir_bound < 0.5 * math.pi:
-        out.append(InvariantResult("G6", "direction: ∠(w_t, v̂) ≤ atan(Π q(α_k) tan∠_0 + rounding) + asin(E/(ĝ − 2E))",
-                                   ang, dir_bound, detail))
+        out.append(
+            InvariantResult(
+                "G6",
+                "direction: ∠(w_t, v̂) ≤ atan(Π q(α_k) tan∠_0 + rounding) + asin(E/(ĝ − 2E))",
+                ang,
+                dir_bound,
+                detail,
+            )
+        )
     if eig_bound < spread:
-        out.append(InvariantResult("G6", "eigenvalue: |ρ(w_t) − λ| ≤ Δ sin²∠", abs(tracker.estimate - lam_ref),
-                                   eig_bound, f"ρ={tracker.estimate!r}, λ={lam_ref!r}; {detail}"))
+        out.append(
+            InvariantResult(
+                "G6",
+                "eigenvalue: |ρ(w_t) − λ| ≤ Δ sin²∠",
+                abs(tracker.estimate - lam_ref),
+                eig_bound,
+                f"ρ={tracker.estimate!r}, λ={lam_ref!r}; {detail}",
+            )
+        )
     return finish(out, raise_on_violation)
