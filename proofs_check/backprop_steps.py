@@ -18,7 +18,7 @@ argument, so each identity becomes one between rational functions, which ``simpl
 This is sound: an identity in independent symbols holds at any values, in particular at the
 exponentials (it could only miss an identity that needs ``exp(a)exp(b) = exp(a+b)``; none here do).
 
-``reference.model`` is looked up through the module at run time (``ref_model.head_backward``), so a
+``reference.model`` is looked up through the module at run time (``ref_back.head_backward``), so a
 test can plant a violation by monkeypatching a function and watch the step fail.
 """
 
@@ -32,6 +32,7 @@ import sympy as sp
 from numpy.typing import NDArray
 
 from proofs_check.core import Step, StepChecks, StepOutcome, step_rng, symbol_matrix
+from reference import backward as ref_back
 from reference import model as ref_model
 
 F64: TypeAlias = NDArray[np.float64]
@@ -126,7 +127,7 @@ def _run_bp_1() -> StepOutcome:
     point = _point(step_rng("BP.1"), s, g)
     A = ref_model.softmax_rows(_evaluate(s, point))
     c.close("softmax_rows", A, _evaluate(a, point))
-    c.close("softmax_rows_backward", ref_model.softmax_rows_backward(A, _evaluate(g, point)), _evaluate(formula, point))
+    c.close("softmax_rows_backward", ref_back.softmax_rows_backward(A, _evaluate(g, point)), _evaluate(formula, point))
     return c.outcome()
 
 
@@ -141,7 +142,7 @@ def _run_bp_2() -> StepOutcome:
     point = _point(step_rng("BP.2"), X, M, G)
     Xn, Mn, Gn = _evaluate(X, point), _evaluate(M, point), _evaluate(G, point)
     c.close("attention_scores", ref_model.attention_scores(Xn[None], Mn)[0], _evaluate(X * M * X.T, point))
-    ref_dX, ref_dM = ref_model.attention_scores_backward(Xn[None], Mn, Gn[None])
+    ref_dX, ref_dM = ref_back.attention_scores_backward(Xn[None], Mn, Gn[None])
     c.close("attention_scores_backward dX", ref_dX[0], _evaluate(dX, point))
     c.close("attention_scores_backward dM", ref_dM, _evaluate(dM, point))
     return c.outcome()
@@ -177,7 +178,7 @@ def _run_bp_3() -> StepOutcome:
         W_Q=_evaluate(W_Q, point), W_K=_evaluate(W_K, point), W_V=np.zeros((2, 1)), W_O=np.zeros((1, 2)), s=point[s]
     )
     c.close("score_operator", ref_model.score_operator(head), _evaluate(M, point))
-    dW_Q, dW_K, ds = ref_model.score_operator_backward(head, _evaluate(G, point))
+    dW_Q, dW_K, ds = ref_back.score_operator_backward(head, _evaluate(G, point))
     c.close("score_operator_backward W_Q", dW_Q, _evaluate(formulas["W_Q"], point))
     c.close("score_operator_backward W_K", dW_K, _evaluate(formulas["W_K"], point))
     c.close("score_operator_backward s", ds, _evaluate(formulas["s"], point))
@@ -221,8 +222,8 @@ def _run_bp_4() -> StepOutcome:
     head = _head(point, W_Q, W_K, W_V, W_O, s)
     Xn = _evaluate(X, point)[None]
     cache = ref_model.head_forward(head, Xn)
-    c.close("head_output", ref_model.head_output(head, Xn)[0], _evaluate(A * O, point))
-    dX, grads = ref_model.head_backward(head, Xn, cache, _evaluate(G, point)[None])
+    c.close("head_output", ref_model.head_output(cache.A, Xn, head.W_V, head.W_O)[0], _evaluate(A * O, point))
+    dX, grads = ref_back.head_backward(head, Xn, cache, _evaluate(G, point)[None])
     for name in ("W_Q", "W_K", "W_V", "W_O", "s"):
         c.close(f"head_backward {name}", grads[name], _evaluate(formulas[name], point))
     c.close("head_backward X", dX[0], _evaluate(formulas["X"], point))
@@ -256,9 +257,9 @@ def _run_bp_5() -> StepOutcome:
     z_bar_n, logits_n = ref_model.readout(Zn, Wn, bn)
     log_probs = ref_model.log_softmax(logits_n)
     c.close("cross_entropy", ref_model.cross_entropy(log_probs, labels_n), _evaluate(L, point))
-    dlog_n = ref_model.cross_entropy_backward(log_probs, labels_n)
+    dlog_n = ref_back.cross_entropy_backward(log_probs, labels_n)
     c.close("cross_entropy_backward", dlog_n, _evaluate(dlogits, point))
-    dZ, dW, db = ref_model.readout_backward(z_bar_n, Wn, dlog_n, T)
+    dZ, dW, db = ref_back.readout_backward(z_bar_n, Wn, dlog_n, T)
     c.close("readout_backward W_c", dW, _evaluate(z_bar.T * dlogits, point))
     c.close("readout_backward b_c", db, _evaluate(sp.ones(1, B) * dlogits, point)[0])
     c.close("readout_backward Z", dZ, np.stack([_evaluate(_grad(L, Zs[b]), point) for b in range(B)]))
@@ -284,7 +285,7 @@ def _run_bp_6() -> StepOutcome:
     rn = (_evaluate(P, point).T @ _evaluate(g, point)).T
     c.close(
         "−softmax_rows_backward(Q, dQ)/T_P",
-        -ref_model.softmax_rows_backward(Qn, rn) / point[T_P],
+        -ref_back.softmax_rows_backward(Qn, rn) / point[T_P],
         _evaluate(formula, point),
     )
     return c.outcome()
@@ -310,7 +311,7 @@ def _run_bp_7() -> StepOutcome:
     Yn, Pn = _evaluate(y, point).T, _evaluate(P, point)
     _, Q_n, Z_n = ref_model.ddcl_block(Yn, Pn, point[T_P])
     c.close("ddcl_block Z", Z_n, _evaluate((y + P * q.T).T, point))
-    dY, dP = ref_model.ddcl_block_backward(Yn, Pn, Q_n, point[T_P], _evaluate(g, point).T)
+    dY, dP = ref_back.ddcl_block_backward(Yn, Pn, Q_n, point[T_P], _evaluate(g, point).T)
     c.close("ddcl_block_backward Y", dY, _evaluate(grad_y.T, point))
     c.close("ddcl_block_backward P", dP, _evaluate(grad_P, point))
     return c.outcome()

@@ -9,7 +9,7 @@ Identities that need a hypothesis (``QᵀQ = I``) are proved in the form "``expr
 a seeded float64 point through the ``reference`` functions, within the float64 VALUE tolerance of
 :mod:`reference.tolerances` scaled by the magnitude of the compared quantities.
 
-``reference`` functions are looked up through their module at run time (``ri.residual_operator``), so
+``reference`` functions are looked up through their module at run time (``rops.residual_operator``), so
 a test can plant a violation by monkeypatching one and watch the step fail.
 """
 
@@ -22,9 +22,14 @@ import sympy as sp
 from numpy.typing import NDArray
 
 from proofs_check.core import Step, StepChecks, StepOutcome, as_f64, max_abs, step_rng, symbol_matrix
+from reference import data as rdata
 from reference import ddcl as rd
-from reference import incrt as ri
+from reference import model as ref_model
+from reference.incrt import capture as rcap
+from reference.incrt import operators as rops
+from reference.incrt import trackers as rtrk
 from reference.invariants import incrt as rinv
+from reference.invariants import pruning as rprune
 from reference.tolerances import CheckKind, tolerance
 
 F64: TypeAlias = NDArray[np.float64]
@@ -72,11 +77,11 @@ def _orthonormal(rng: np.random.Generator, d: int, m: int) -> F64:
 
 
 def _psd(rng: np.random.Generator, d: int) -> F64:
-    return ri.second_moment(as_f64(rng.standard_normal((3 * d, d))))
+    return rops.second_moment(as_f64(rng.standard_normal((3 * d, d))))
 
 
 def _anti(rng: np.random.Generator, d: int) -> F64:
-    return ri.antisymmetric_part(as_f64(rng.standard_normal((d, d))))
+    return rops.antisymmetric_part(as_f64(rng.standard_normal((d, d))))
 
 
 def _run_g1_1() -> StepOutcome:
@@ -87,7 +92,7 @@ def _run_g1_1() -> StepOutcome:
     ch.zero("Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ (zero when QᵀQ = I)", Pi * Pi - Pi - Q * (Q.T * Q - sp.eye(2)) * Q.T)
     rng = step_rng("G1.1")
     Qn = _orthonormal(rng, 5, 2)
-    P = ri.complement_projector(Qn)
+    P = rops.complement_projector(Qn)
     ch.close("Π⊥ = Π⊥ᵀ (reference)", P, P.T)
     ch.close("Π⊥² = Π⊥ (reference)", P @ P, P, scale=1.0)
     return ch.outcome()
@@ -104,7 +109,7 @@ def _run_g1_2() -> StepOutcome:
     ch.zero("Qᵀ A_res = (I − QᵀQ) Qᵀ S Π⊥", Q.T * A_res - (sp.eye(2) - Q.T * Q) * Q.T * S * Pi)
     rng = step_rng("G1.2")
     C, M, Qn = _psd(rng, 5), _anti(rng, 5), _orthonormal(rng, 5, 2)
-    A = ri.residual_operator(C, M, Qn)
+    A = rops.residual_operator(C, M, Qn)
     scale = float(np.linalg.norm(C) * np.linalg.norm(M))
     ch.close("A_res Q_cap = 0 (reference)", A @ Qn, np.zeros((5, 2)), scale=scale)
     ch.close("A_res = A_resᵀ (reference)", A, A.T)
@@ -126,9 +131,9 @@ def _run_g1_3() -> StepOutcome:
     sol = sp.solve(list(lam * Qtu), list(Qtu), dict=True)
     ch.symbolic.append(("λ·Qᵀu = 0 with λ ≠ 0 forces Qᵀu = 0", sol == [{Qtu[0]: 0, Qtu[1]: 0}]))
     rng = step_rng("G1.3")
-    A = ri.planted_operator([3.0, 2.0, 0.5, -1.0, -2.0], rng=rng)
-    cap = ri.greedy_capture(A, 1.0)
-    ext = ri.exact_extremes(ri.deflate(A, cap.Q_cap[:, :1]))
+    A = rdata.planted_operator([3.0, 2.0, 0.5, -1.0, -2.0], rng=rng)
+    cap = rcap.greedy_capture(A, 1.0)
+    ext = rops.exact_extremes(rops.deflate(A, cap.Q_cap[:, :1]))
     ch.close("Q_capᵀu₊ = 0 after one growth (reference)", cap.Q_cap[:, :1].T @ ext.u_max, np.zeros(1), scale=1.0)
     ch.close("Q_capᵀQ_cap = I (reference)", cap.Q_cap.T @ cap.Q_cap, np.eye(cap.m))
     return ch.outcome()
@@ -159,10 +164,10 @@ def _run_g2_1() -> StepOutcome:
     ch.zero("Π⊥AΠ⊥ v_3 = λ_3 v_3", D * V[:, 2] - _l3 * V[:, 2])
     rng = step_rng("G2.1")
     lam = [3.0, 1.5, 0.5, -1.0]
-    A_n = ri.planted_operator(lam, rng=rng)
+    A_n = rdata.planted_operator(lam, rng=rng)
     _, Vn = np.linalg.eigh(A_n)
     v1 = as_f64(Vn[:, -1:])
-    Dn = ri.deflate(A_n, v1)
+    Dn = rops.deflate(A_n, v1)
     ch.close(
         "deflated spectrum {0, λ_2, …} (reference)",
         np.sort(np.linalg.eigvalsh(Dn)),
@@ -179,7 +184,7 @@ def _run_g2_2() -> StepOutcome:
     ch.zero("det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3)", (x * sp.eye(3) - D).det() - x * (x - _l2) * (x - _l3))
     rng = step_rng("G2.2")
     lam = [3.0, 2.0, 1.2, -0.5, -2.0]
-    cap = ri.greedy_capture(ri.planted_operator(lam, rng=rng), 1.0)
+    cap = rcap.greedy_capture(rdata.planted_operator(lam, rng=rng), 1.0)
     ch.close("births = λ_1, λ_2, λ_3 in order (reference)", np.asarray(cap.lam_births), np.asarray(lam[:3]))
     return ch.outcome()
 
@@ -200,7 +205,7 @@ def _run_g3_1() -> StepOutcome:
     ch.zero("wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2²", (w.T * A * w)[0] - _l2 * (w.T * w)[0] - (_l1 - _l2) * q[1] ** 2)
     rng = step_rng("G3.1")
     lam = [2.5, 1.5, 0.2, -1.0]
-    A_n = ri.planted_operator(lam, rng=rng)
+    A_n = rdata.planted_operator(lam, rng=rng)
     for m in (1, 2):
         best, _ = rinv.brute_force_min_residual(A_n, m, rng=rng, n_random=16)
         ch.at_most(f"λ_{m + 1}(A) ≤ min λ_max(Π⊥AΠ⊥) over {m}-sets (reference)", lam[m], best, scale=2.5)
@@ -218,7 +223,7 @@ def _run_g3_2() -> StepOutcome:
     )
     rng = step_rng("G3.2")
     lam = [2.5, 1.5, 0.2, -1.0]
-    A_n = ri.planted_operator(lam, rng=rng)
+    A_n = rdata.planted_operator(lam, rng=rng)
     _, V = np.linalg.eigh(A_n)
     ch.close(
         "λ_max after capturing the top 2 eigenvectors = max(λ_3, 0) (reference)",
@@ -245,8 +250,8 @@ def _run_g4_1() -> StepOutcome:
     Pi = sp.eye(3) - u * u.T
     ch.zero("after capturing u, the next birth is u⊥ in the same eigenspace", Pi * A * Pi * u_perp - lam * u_perp)
     rng = step_rng("G4.1")
-    A_n = ri.planted_operator([2.0, 2.0, 0.5, -1.0], rng=rng)
-    runs = [ri.greedy_capture_tracked(A_n, 1.0, rng=np.random.default_rng(s), n_steps=300) for s in (1, 2)]
+    A_n = rdata.planted_operator([2.0, 2.0, 0.5, -1.0], rng=rng)
+    runs = [rcap.greedy_capture_tracked(A_n, 1.0, rng=np.random.default_rng(s), n_steps=300) for s in (1, 2)]
     for k, run in enumerate(runs):
         u_n = run.Q_cap[:, 0]
         ch.close(f"run {k}: Aû = 2û (reference)", A_n @ u_n, 2.0 * u_n, scale=2.0)
@@ -295,7 +300,7 @@ def _run_g5_1() -> StepOutcome:
     Cn, Mn = _psd(rng, 4), _anti(rng, 4)
     ch.close(
         "commutator_form = ½(CM − MC) (reference)",
-        ri.commutator_form(Cn, Mn),
+        rops.commutator_form(Cn, Mn),
         0.5 * (Cn @ Mn - Mn @ Cn),
         scale=float(np.linalg.norm(Cn) * np.linalg.norm(Mn)),
     )
@@ -315,12 +320,12 @@ def _run_g5_2() -> StepOutcome:
     ch.zero("A_res(M_a − M_a^h) − A_res(M_a) = −Π⊥½[C, M_a^h]Π⊥", a_res(M - Mh) - a_res(M) + a_res(Mh))
     rng = step_rng("G5.2")
     Cn, Mn, Mh_n, Qn = _psd(rng, 4), _anti(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 1)
-    before = ri.residual_operator(Cn, as_f64(Mn + Mh_n), Qn)
-    after = ri.residual_operator(Cn, Mn, Qn)
+    before = rops.residual_operator(Cn, as_f64(Mn + Mh_n), Qn)
+    after = rops.residual_operator(Cn, Mn, Qn)
     ch.close(
         "removal delta (reference)",
         after - before,
-        -ri.residual_operator(Cn, Mh_n, Qn),
+        -rops.residual_operator(Cn, Mh_n, Qn),
         scale=float(np.linalg.norm(Cn) * (np.linalg.norm(Mn) + np.linalg.norm(Mh_n))),
     )
     return ch.outcome()
@@ -333,10 +338,10 @@ def _run_g5_3() -> StepOutcome:
     ch.zero("M_a C = −(C M_a)ᵀ, so ‖M_a C‖_2 = ‖C M_a‖_2", M * C + (C * M).T)
     rng = step_rng("G5.3")
     Cn, Mn, Qn = _psd(rng, 4), _anti(rng, 4), _orthonormal(rng, 4, 2)
-    G = ri.head_strength(Cn, Mn)
+    G = rops.head_strength(Cn, Mn)
     ch.close("‖M C‖_2 = ‖C M‖_2 (reference)", np.linalg.norm(Mn @ Cn, 2), np.linalg.norm(Cn @ Mn, 2))
     ch.at_most(
-        "‖Π⊥½[C, M]Π⊥‖_2 ≤ G_h (reference)", float(np.linalg.norm(ri.residual_operator(Cn, Mn, Qn), 2)), G, scale=G
+        "‖Π⊥½[C, M]Π⊥‖_2 ≤ G_h (reference)", float(np.linalg.norm(rops.residual_operator(Cn, Mn, Qn), 2)), G, scale=G
     )
     return ch.outcome()
 
@@ -352,7 +357,7 @@ def _run_g5_4() -> StepOutcome:
     ch.zero("λ₊ λ₋ = det(X)² ≥ 0, so λ₋ ≥ 0 and ‖X‖_2² = λ₊ ≤ ‖X‖_F²", sp.expand(lp * lm) - X.det() ** 2)
     rng = step_rng("G5.4")
     Xn = as_f64(rng.standard_normal((4, 4)))
-    ch.at_most("‖X‖_2 ≤ ‖X‖_F (reference)", float(np.linalg.norm(Xn, 2)), ri.frobenius(Xn), scale=ri.frobenius(Xn))
+    ch.at_most("‖X‖_2 ≤ ‖X‖_F (reference)", float(np.linalg.norm(Xn, 2)), rops.frobenius(Xn), scale=rops.frobenius(Xn))
     return ch.outcome()
 
 
@@ -376,8 +381,8 @@ def _run_g5_5() -> StepOutcome:
     A_h = np.exp(logits - logits.max(axis=2, keepdims=True))
     A_h = as_f64(A_h / A_h.sum(axis=2, keepdims=True))
     W_V, W_O = as_f64(rng.standard_normal((d, dv))), as_f64(rng.standard_normal((dv, d)))
-    U = ri.head_output(A_h, X, W_V, W_O)
-    beta = ri.head_output_bound(X, W_V, W_O)
+    U = ref_model.head_output(A_h, X, W_V, W_O)
+    beta = rprune.head_output_bound(X, W_V, W_O)
     rows = np.sqrt(np.sum(U * U, axis=2)).max(axis=1)
     for b in range(B):
         ch.at_most(f"max_t ‖u_{{b,t}}‖ ≤ β_b, b={b} (reference)", float(rows[b]), float(beta[b]), scale=float(beta[b]))
@@ -393,7 +398,7 @@ def _run_g5_6() -> StepOutcome:
     rng = step_rng("G5.6")
     d, c = 3, 4
     W_c = as_f64(rng.standard_normal((d, c)))
-    L = ri.readout_lipschitz(W_c)
+    L = rprune.readout_lipschitz(W_c)
     worst = 0.0
     for _ in range(20):
         z1, z2 = rng.standard_normal(d), rng.standard_normal(d)
@@ -448,8 +453,8 @@ def _run_g5_7() -> StepOutcome:
     ch.at_most(
         "‖∂z/∂y‖_2 ≤ L_Z (reference)",
         float(np.linalg.norm(J, 2)),
-        ri.prototype_lipschitz(P, T_n),
-        scale=ri.prototype_lipschitz(P, T_n),
+        rprune.prototype_lipschitz(P, T_n),
+        scale=rprune.prototype_lipschitz(P, T_n),
     )
     return ch.outcome()
 
@@ -473,9 +478,9 @@ def _run_g6_1() -> StepOutcome:
     w = _unit2(s)
     ch.zero("the Oja update is ⟂ w for unit w: wᵀ(Aw − ρw) = 0", (w.T * (A * w - (w.T * A * w)[0] * w))[0])
     rng = step_rng("G6.1")
-    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
-    ext = ri.exact_extremes(A_n)
-    ch.close("oja_step(v₊) = ±v₊ (reference)", np.abs(ri.oja_step(A_n, ext.u_max, 0.3)), np.abs(ext.u_max))
+    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    ext = rops.exact_extremes(A_n)
+    ch.close("oja_step(v₊) = ±v₊ (reference)", np.abs(rtrk.oja_step(A_n, ext.u_max, 0.3)), np.abs(ext.u_max))
     return ch.outcome()
 
 
@@ -491,15 +496,15 @@ def _run_g6_2() -> StepOutcome:
     w_new = w - al * g
     ch.zero("‖w⁺‖² = ‖w‖² + α²‖g‖² (norm never decreases)", (w_new.T * w_new)[0] - nw - al**2 * (g.T * g)[0])
     rng = step_rng("G6.2")
-    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
     w_n = as_f64(rng.standard_normal(3))
     eta = 0.2
-    w1 = ri.mca_exin_step(A_n, w_n, eta)
-    g_n = A_n @ w_n - ri.rayleigh(A_n, w_n) * w_n
+    w1 = rtrk.mca_exin_step(A_n, w_n, eta)
+    g_n = A_n @ w_n - rtrk.rayleigh(A_n, w_n) * w_n
     a_n = eta / float(w_n @ w_n)
     ch.close("‖w⁺‖² (reference)", float(w1 @ w1), float(w_n @ w_n) + a_n**2 * float(g_n @ g_n))
-    ext = ri.exact_extremes(A_n)
-    ch.close("minor eigenvector is an EXIN fixed point (reference)", ri.mca_exin_step(A_n, ext.u_min, eta), ext.u_min)
+    ext = rops.exact_extremes(A_n)
+    ch.close("minor eigenvector is an EXIN fixed point (reference)", rtrk.mca_exin_step(A_n, ext.u_min, eta), ext.u_min)
     return ch.outcome()
 
 
@@ -515,16 +520,16 @@ def _run_g6_3() -> StepOutcome:
     ratio = (1 + al * (_l2 - rho)) / (1 + al * (_l1 - rho))
     ch.zero("ratio = 1 − α(λ_1 − λ_2)/(1 + α(λ_1 − ρ))", ratio - (1 - al * (_l1 - _l2) / (1 + al * (_l1 - rho))))
     rng = step_rng("G6.3")
-    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
-    lam = ri.eigenvalues_desc(A_n)
-    v = ri.exact_extremes(A_n).u_max
-    eta = 0.5 * ri.oja_step_limit(A_n)
-    q = ri.contraction_factor(lam, eta, ri.TrackerKind.OJA)
+    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    lam = rops.eigenvalues_desc(A_n)
+    v = rops.exact_extremes(A_n).u_max
+    eta = 0.5 * rtrk.oja_step_limit(A_n)
+    q = rtrk.contraction_factor(lam, eta, rtrk.TrackerKind.OJA)
     w_n = as_f64(rng.standard_normal(3))
     worst = 0.0
     for _ in range(10):
-        w_next = ri.oja_step(A_n, w_n, eta)
-        worst = max(worst, float(np.tan(ri.angle(v, w_next)) / np.tan(ri.angle(v, w_n))))
+        w_next = rtrk.oja_step(A_n, w_n, eta)
+        worst = max(worst, float(np.tan(rtrk.angle(v, w_next)) / np.tan(rtrk.angle(v, w_n))))
         w_n = w_next
     ch.at_most("per-step tan∠ ratio ≤ q(η) (reference)", worst, q, scale=1.0)
     return ch.outcome()
@@ -547,18 +552,18 @@ def _run_g6_4() -> StepOutcome:
         r_new - r + al * gg * (2 - al * (rho_g - r)) / (1 + al**2 * gg),
     )
     rng = step_rng("G6.4")
-    A_n = ri.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
     w_n = as_f64(rng.standard_normal(3))
     w_n = as_f64(w_n / np.linalg.norm(w_n))
     eta = 0.3
-    r0 = ri.rayleigh(A_n, w_n)
+    r0 = rtrk.rayleigh(A_n, w_n)
     g_n = as_f64(A_n @ w_n - r0 * w_n)
     gg_n = float(g_n @ g_n)
     rho_n = float(g_n @ A_n @ g_n) / gg_n
     predicted = -eta * gg_n * (2 - eta * (rho_n - r0)) / (1 + eta**2 * gg_n)
     ch.close(
         "Rayleigh decrease of one EXIN step (reference)",
-        ri.rayleigh(A_n, ri.mca_exin_step(A_n, w_n, eta)) - r0,
+        rtrk.rayleigh(A_n, rtrk.mca_exin_step(A_n, w_n, eta)) - r0,
         predicted,
         scale=2.0,
     )

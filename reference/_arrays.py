@@ -99,3 +99,10 @@ def check_index(name: str, value: object, size: int) -> int:
     if not 0 <= out < size:
         raise ValueError(f"{name}: must lie in [0, {size}), got {out}")
     return out
+
+
+def check_rng(rng: object, name: str = "rng") -> np.random.Generator:
+    """An explicit ``numpy.random.Generator`` (all randomness enters through one; no global seeding)."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name}: expected a numpy.random.Generator, got {type(rng).__name__}")
+    return rng

@@ -4,16 +4,19 @@
   each image a sequence of ``T = 8`` row-tokens with ``d_in = 8`` features (pixel values / 16), split
   stratified and seeded into train and test.
 * :func:`planted_offsets` — a sequence task with a planted number of needed attention heads.
+* :func:`planted_operator` — a static symmetric operator with a planted spectrum (claims G1–G6).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from jaxtyping import Float64, Int64
 
-from reference._arrays import check_array
+from reference._arrays import arr, check_array
+from reference.incrt.operators import spectral_operator
 
 
 @dataclass(frozen=True)
@@ -129,3 +132,27 @@ def planted_offsets(
         n_classes=2,
         meta={"offsets": offsets, "planted_heads": m},
     )
+
+
+def planted_operator(
+    eigenvalues: Sequence[float] | Float64[np.ndarray, " d"], *, rng: np.random.Generator
+) -> Float64[np.ndarray, "d d"]:
+    """A static operator with a planted spectrum (SPEC §5): :func:`spectral_operator` of ``λ`` with a
+    Haar-random orthogonal ``V`` — the Q factor of a QR decomposition of a d×d standard Gaussian drawn
+    from ``rng``, column signs fixed so that ``diag(R) > 0``.
+
+    The one generator used by the tests, the falsifiers and the sympy steps' numeric checks.
+    """
+    if isinstance(eigenvalues, np.ndarray):
+        lam = check_array("eigenvalues", eigenvalues, 1)
+    else:
+        if len(eigenvalues) == 0:
+            raise ValueError("eigenvalues: expected at least one eigenvalue, got an empty sequence")
+        if not all(
+            isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) for x in eigenvalues
+        ):
+            raise TypeError(f"eigenvalues: expected real numbers, got {list(eigenvalues)!r}")
+        lam = check_array("eigenvalues", np.asarray(eigenvalues, dtype=np.float64), 1)
+    d = lam.shape[0]
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    return spectral_operator(arr(Q * np.sign(np.diag(R))[None, :]), lam)

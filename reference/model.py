@@ -10,10 +10,14 @@ Read top to bottom in the paper's order (SPEC §1):
     z̄_b = mean_t Z_{b,t},  logits = z̄ W_c + b_c           mean-pool readout
     L = L_task + λ_q L_q(Y, P)                           cross-entropy + soft quantisation loss
 
-Every sublayer has a forward function and, right after it, its hand-derived backward (no autodiff);
-:func:`forward` and :func:`backward` at the end compose them. The backward formulas are written out
-in ``docs/model.md`` and checked symbolically in ``proofs_check/backprop_steps.py`` (steps BP.*) and
-numerically against central finite differences in ``tests/test_model_gradients.py``.
+This file is the forward maths only, the mirror target of ``accelerated/model.py`` (same names, same
+order): configuration → parameters → sublayers → :func:`forward` and the loss. The hand-derived
+backward is :mod:`reference.backward` (in reverse order, steps BP.*); growing, pruning and flattening
+the parameter set is :mod:`reference.surgery`.
+
+Validation happens once, at the boundary: the constructors (:class:`LayerConfig`,
+:class:`HeadParams`, :class:`ModelParams`) and :func:`forward` check their inputs and raise errors that
+name the argument; the sublayer functions trust theirs.
 
 There is no LayerNorm in v1 (SPEC §1): the layer is exactly the equations above.
 
@@ -24,25 +28,30 @@ optimiser state and reports can name them across the whole run.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal, TypeAlias
 
 import numpy as np
 from jaxtyping import Float64, Int
 
-from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_positive, check_real, f64
+from reference._arrays import (
+    F64Array,
+    arr,
+    check_array,
+    check_count,
+    check_dim,
+    check_positive,
+    check_real,
+    check_rng,
+    f64,
+)
 from reference.ddcl import (
     free_energy,
-    grad_quantisation_full,
     mean_entropy,
     ols_loss,
     prototype_variance,
-    pullback_distances,
     quantisation_loss,
-    remove_prototype,
     soft_assignments,
     squared_distances,
 )
@@ -235,95 +244,14 @@ def check_batch(
 # Flat view (what optimisers and finite-difference checks see)
 # --------------------------------------------------------------------------------------------------
 
-ParamGroup: TypeAlias = Literal["prototypes", "temperatures", "rest"]
-HEAD_PARAM_NAMES: tuple[str, ...] = ("W_Q", "W_K", "W_V", "W_O", "s")
-_HEAD_NAME = re.compile(r"heads\.(0|[1-9][0-9]*)\.(W_Q|W_K|W_V|W_O|s)")
-
-
-def head_param_name(head_id: int, field_name: str) -> str:
-    """The flat name ``heads.{id}.{field}`` of one head parameter."""
-    if field_name not in HEAD_PARAM_NAMES:
-        raise ValueError(f"field_name: expected one of {HEAD_PARAM_NAMES}, got {field_name!r}")
-    return f"heads.{head_id}.{field_name}"
-
-
-def flatten(params: ModelParams) -> dict[str, F64Array]:
-    """``{name: array}`` in paper order: W_in, E_pos, heads.{id}.{W_Q,W_K,W_V,W_O,s} by id, P, W_c, b_c.
-
-    ``s`` appears as a 0-d array. The arrays are the (read-only) parameter arrays themselves.
-    """
-    flat: dict[str, F64Array] = {"W_in": params.W_in, "E_pos": params.E_pos}
-    for hid, head in params.heads.items():
-        flat[head_param_name(hid, "W_Q")] = head.W_Q
-        flat[head_param_name(hid, "W_K")] = head.W_K
-        flat[head_param_name(hid, "W_V")] = head.W_V
-        flat[head_param_name(hid, "W_O")] = head.W_O
-        flat[head_param_name(hid, "s")] = np.array(head.s, dtype=np.float64)
-    flat["P"] = params.P
-    flat["W_c"] = params.W_c
-    flat["b_c"] = params.b_c
-    return flat
-
-
-def unflatten(flat: Mapping[str, F64Array], *, like: ModelParams) -> ModelParams:
-    """The inverse of :func:`flatten`: ``flat`` must have exactly ``flatten(like)``'s names.
-
-    Ids (``next_head_id``, ``prototype_ids``) are not arrays, so they are taken from ``like``.
-    """
-    expected = list(flatten(like))
-    if sorted(flat) != sorted(expected):
-        missing = sorted(set(expected) - set(flat))
-        extra = sorted(set(flat) - set(expected))
-        raise ValueError(f"flat: names must match the parameters of `like`; missing {missing}, unexpected {extra}")
-    heads = {
-        hid: HeadParams(
-            W_Q=flat[head_param_name(hid, "W_Q")],
-            W_K=flat[head_param_name(hid, "W_K")],
-            W_V=flat[head_param_name(hid, "W_V")],
-            W_O=flat[head_param_name(hid, "W_O")],
-            s=f64(check_array(head_param_name(hid, "s"), flat[head_param_name(hid, "s")], 0)),
-        )
-        for hid in like.heads
-    }
-    return ModelParams(
-        W_in=flat["W_in"],
-        E_pos=flat["E_pos"],
-        heads=heads,
-        next_head_id=like.next_head_id,
-        P=flat["P"],
-        prototype_ids=like.prototype_ids,
-        W_c=flat["W_c"],
-        b_c=flat["b_c"],
-    )
-
-
-def param_group(name: str) -> ParamGroup:
-    """Learning-rate group of a flat parameter name: ``P`` → prototypes, ``heads.*.s`` → temperatures.
-
-    Prototypes and temperatures get their own step sizes (claim R3 studies the ratio η_enc/η_P).
-    """
-    if name == "P":
-        return "prototypes"
-    match = _HEAD_NAME.fullmatch(name)
-    if match is not None:
-        return "temperatures" if match.group(2) == "s" else "rest"
-    if name in ("W_in", "E_pos", "W_c", "b_c"):
-        return "rest"
-    raise ValueError(f"name: {name!r} is not a parameter name of the layer (see reference.model.flatten)")
-
 
 # --------------------------------------------------------------------------------------------------
-# Initialisation, growth and pruning of the parameter set
+# Initialisation (growth and pruning of the parameter set: reference.surgery)
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_rng(rng: object) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    return rng
-
-
-def _init_head(cfg: LayerConfig, rng: np.random.Generator) -> HeadParams:
+def init_head(cfg: LayerConfig, rng: np.random.Generator) -> HeadParams:
+    """A new head with variance-1/fan-in weights and ``s = cfg.s_init`` (used at init and at every birth)."""
     # Variance 1/fan_in keeps X W_Q, X W_K, X W_V and the head output O(1) when X is O(1).
     return HeadParams(
         W_Q=arr(rng.standard_normal((cfg.d, cfg.d_k)) / math.sqrt(cfg.d)),
@@ -340,10 +268,10 @@ def init_params(cfg: LayerConfig, *, rng: np.random.Generator) -> ModelParams:
     Prototypes are drawn at the scale of the tokens (unit variance per coordinate) so that soft
     assignments start neither collapsed nor hard; ``b_c`` starts at zero.
     """
-    gen = _check_rng(rng)
+    gen = check_rng(rng)
     W_in = arr(gen.standard_normal((cfg.d_in, cfg.d)) / math.sqrt(cfg.d_in))
     E_pos = arr(0.1 * gen.standard_normal((cfg.seq_len, cfg.d)))  # small: position is a perturbation
-    head = _init_head(cfg, gen)
+    head = init_head(cfg, gen)
     P = arr(gen.standard_normal((cfg.d, cfg.K_max)))
     W_c = arr(gen.standard_normal((cfg.d, cfg.n_classes)) / math.sqrt(cfg.d))
     return ModelParams(
@@ -358,43 +286,6 @@ def init_params(cfg: LayerConfig, *, rng: np.random.Generator) -> ModelParams:
     )
 
 
-def add_head(params: ModelParams, cfg: LayerConfig, *, rng: np.random.Generator) -> tuple[ModelParams, int]:
-    """Grow: a new randomly initialised head (seeded by ``rng``) with a fresh id; returns ``(params, id)``."""
-    check_params(params, cfg)
-    gen = _check_rng(rng)
-    new_id = params.next_head_id
-    heads = {**params.heads, new_id: _init_head(cfg, gen)}
-    return replace(params, heads=heads, next_head_id=new_id + 1), new_id
-
-
-def remove_head(params: ModelParams, head_id: int) -> ModelParams:
-    """Prune head ``head_id``; its id is retired. The last active head cannot be removed."""
-    if isinstance(head_id, bool) or not isinstance(head_id, (int, np.integer)):
-        raise TypeError(f"head_id: expected an int, got {type(head_id).__name__}")
-    if int(head_id) not in params.heads:
-        raise ValueError(f"head_id: {head_id} is not an active head; active ids are {sorted(params.heads)}")
-    if len(params.heads) == 1:
-        raise ValueError(f"head_id: {head_id} is the only active head; the layer keeps at least one")
-    heads = {hid: h for hid, h in params.heads.items() if hid != int(head_id)}
-    return replace(params, heads=heads)
-
-
-def prototype_column(params: ModelParams, proto_id: int) -> int:
-    """Column index ``j`` of the active prototype with stable id ``proto_id``."""
-    if isinstance(proto_id, bool) or not isinstance(proto_id, (int, np.integer)):
-        raise TypeError(f"proto_id: expected an int, got {type(proto_id).__name__}")
-    if int(proto_id) not in params.prototype_ids:
-        raise ValueError(f"proto_id: {proto_id} is not an active prototype; active ids are {params.prototype_ids}")
-    return params.prototype_ids.index(int(proto_id))
-
-
-def remove_prototype_column(params: ModelParams, proto_id: int) -> ModelParams:
-    """Prune prototype ``proto_id``: drop its column of ``P`` (needs K ≥ 2; claim D5 bounds the effect)."""
-    j = prototype_column(params, proto_id)
-    ids = params.prototype_ids[:j] + params.prototype_ids[j + 1 :]
-    return replace(params, P=remove_prototype(params.P, j), prototype_ids=ids)
-
-
 # ==================================================================================================
 # Sublayer 1: input embedding  X = x W_in + E_pos
 # ==================================================================================================
@@ -402,17 +293,7 @@ def remove_prototype_column(params: ModelParams, proto_id: int) -> ModelParams:
 
 def layer_input(params: ModelParams, x: Float64[np.ndarray, "B T d_in"]) -> Float64[np.ndarray, "B T d"]:
     """``X = x W_in + E_pos`` (``E_pos`` broadcast over the batch): the layer input INCRT probes."""
-    x_ = check_array("x", x, 3)
-    check_dim("x", x_, 1, params.E_pos.shape[0], "E_pos's sequence length T")
-    check_dim("x", x_, 2, params.W_in.shape[0], "W_in's input width d_in")
-    return arr(x_ @ params.W_in + params.E_pos[None, :, :])
-
-
-def layer_input_backward(
-    x: Float64[np.ndarray, "B T d_in"], dX: Float64[np.ndarray, "B T d"]
-) -> tuple[Float64[np.ndarray, "d_in d"], Float64[np.ndarray, "T d"]]:
-    """``(∂L/∂W_in, ∂L/∂E_pos) = (Σ_{b,t} x_{bt}ᵀ dX_{bt}, Σ_b dX_b)``."""
-    return arr(np.einsum("bti,btj->ij", x, dX)), arr(dX.sum(axis=0))
+    return arr(x @ params.W_in + params.E_pos[None, :, :])
 
 
 # ==================================================================================================
@@ -426,45 +307,15 @@ def score_operator(head: HeadParams) -> Float64[np.ndarray, "d d"]:
     return arr((head.W_Q @ head.W_K.T) * (math.exp(-head.s) / math.sqrt(d_k)))
 
 
-def score_operator_backward(
-    head: HeadParams, dM: Float64[np.ndarray, "d d"]
-) -> tuple[Float64[np.ndarray, "d d_k"], Float64[np.ndarray, "d d_k"], float]:
-    """``(∂L/∂W_Q, ∂L/∂W_K, ∂L/∂s)`` from ``G = ∂L/∂M_h`` (step BP.3).
-
-    With ``c = exp(−s)/√d_k``: ``∂L/∂W_Q = c G W_K``, ``∂L/∂W_K = c Gᵀ W_Q`` and, because
-    ``∂M_h/∂s = −M_h``, ``∂L/∂s = −⟨G, M_h⟩_F``.
-    """
-    G = check_array("dM", dM, 2)
-    c = math.exp(-head.s) / math.sqrt(head.W_Q.shape[1])
-    M = score_operator(head)
-    return arr(c * (G @ head.W_K)), arr(c * (G.T @ head.W_Q)), -f64(np.sum(G * M))
-
-
 def softmax_rows(S: Float64[np.ndarray, "*batch m"]) -> Float64[np.ndarray, "*batch m"]:
     """Softmax over the last axis, stabilised by subtracting each row's maximum."""
     E = np.exp(S - S.max(axis=-1, keepdims=True))
     return arr(E / E.sum(axis=-1, keepdims=True))
 
 
-def softmax_rows_backward(
-    A: Float64[np.ndarray, "*batch m"], dA: Float64[np.ndarray, "*batch m"]
-) -> Float64[np.ndarray, "*batch m"]:
-    """``∂L/∂S = A ⊙ (dA − (A ⊙ dA)1)`` for ``A = softmax_row(S)`` (step BP.1)."""
-    return arr(A * (dA - np.sum(A * dA, axis=-1, keepdims=True)))
-
-
 def attention_scores(X: Float64[np.ndarray, "B T d"], M: Float64[np.ndarray, "d d"]) -> Float64[np.ndarray, "B T T"]:
     """``S_b = X_b M X_bᵀ`` per sequence (the pre-softmax scores of one head)."""
-    return arr(np.einsum("bti,ij,buj->btu", X, M, X))
-
-
-def attention_scores_backward(
-    X: Float64[np.ndarray, "B T d"], M: Float64[np.ndarray, "d d"], dS: Float64[np.ndarray, "B T T"]
-) -> tuple[Float64[np.ndarray, "B T d"], Float64[np.ndarray, "d d"]]:
-    """``(∂L/∂X, ∂L/∂M)`` through ``S = X M Xᵀ``: ``dS X Mᵀ + dSᵀ X M`` and ``Σ_b X_bᵀ dS_b X_b`` (BP.2)."""
-    dX = np.einsum("btu,buj,ij->bti", dS, X, M) + np.einsum("but,buj,ji->bti", dS, X, M)
-    dM = np.einsum("bti,btu,buj->ij", X, dS, X)
-    return arr(dX), arr(dM)
+    return arr((X @ M) @ X.transpose(0, 2, 1))
 
 
 @dataclass(frozen=True)
@@ -477,40 +328,22 @@ class HeadCache:
     out: Float64[np.ndarray, "B T d"]
 
 
+def head_output(
+    A_h: Float64[np.ndarray, "B T T"],
+    X: Float64[np.ndarray, "B T d"],
+    W_V: Float64[np.ndarray, "d d_v"],
+    W_O: Float64[np.ndarray, "d_v d"],
+) -> Float64[np.ndarray, "B T d"]:
+    """``U_h = A_h X W_V^h W_O^h`` per sequence: the head's term of ``U``, exactly what pruning head ``h``
+    removes from ``Y`` (claim G5)."""
+    return arr(A_h @ ((X @ W_V) @ W_O))
+
+
 def head_forward(head: HeadParams, X: Float64[np.ndarray, "B T d"]) -> HeadCache:
-    """One head: ``A_h = softmax_row(X M_h Xᵀ)`` and its output term ``A_h X W_V^h W_O^h``."""
+    """One head: ``A_h = softmax_row(X M_h Xᵀ)`` and its output term :func:`head_output`."""
     M = score_operator(head)
     A = softmax_rows(attention_scores(X, M))
-    values = arr(X @ head.W_V)
-    return HeadCache(M=M, A=A, values=values, out=arr(A @ (values @ head.W_O)))
-
-
-def head_output(head: HeadParams, X: Float64[np.ndarray, "B T d"]) -> Float64[np.ndarray, "B T d"]:
-    """``A_h X W_V^h W_O^h``: exactly what pruning head ``h`` removes from ``Y`` (claim G5)."""
-    X_ = check_array("X", X, 3)
-    check_dim("X", X_, 2, head.W_Q.shape[0], "the head's model width d")
-    return head_forward(head, X_).out
-
-
-def head_backward(
-    head: HeadParams, X: Float64[np.ndarray, "B T d"], cache: HeadCache, dH: Float64[np.ndarray, "B T d"]
-) -> tuple[Float64[np.ndarray, "B T d"], dict[str, F64Array]]:
-    """``∂L/∂X`` (this head's share) and ``{W_Q, W_K, W_V, W_O, s}`` gradients from ``dH = ∂L/∂(A_h V_h W_O)``.
-
-    ``dA = dH (V W_O)ᵀ``, ``d(V W_O) = Aᵀ dH``; then ``dW_O = Σ_b V_bᵀ d(V W_O)_b``,
-    ``dV = d(V W_O) W_Oᵀ``, ``dW_V = Σ_b X_bᵀ dV_b``; the scores go through BP.1–BP.3.
-    """
-    O = cache.values @ head.W_O
-    dA = np.einsum("btj,buj->btu", dH, O)
-    dO = np.einsum("but,buj->btj", cache.A, dH)  # Aᵀ dH per sequence
-    dW_O = np.einsum("btv,btj->vj", cache.values, dO)
-    dV = dO @ head.W_O.T
-    dW_V = np.einsum("bti,btv->iv", X, dV)
-    dS = softmax_rows_backward(cache.A, arr(dA))
-    dX_scores, dM = attention_scores_backward(X, cache.M, dS)
-    dW_Q, dW_K, ds = score_operator_backward(head, dM)
-    grads = {"W_Q": dW_Q, "W_K": dW_K, "W_V": arr(dW_V), "W_O": arr(dW_O), "s": np.array(ds, dtype=np.float64)}
-    return arr(dV @ head.W_V.T + dX_scores), grads
+    return HeadCache(M=M, A=A, values=arr(X @ head.W_V), out=head_output(A, X, head.W_V, head.W_O))
 
 
 # ==================================================================================================
@@ -527,26 +360,6 @@ def ddcl_block(
     return D, Q, arr(Y + Q @ P.T)
 
 
-def ddcl_block_backward(
-    Y: Float64[np.ndarray, "n d"],
-    P: Float64[np.ndarray, "d K"],
-    Q: Float64[np.ndarray, "n K"],
-    T_P: float,
-    dZ: Float64[np.ndarray, "n d"],
-) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
-    """``(∂L/∂Y, ∂L/∂P)`` through ``Z = Y + Q(Y, P) Pᵀ`` with ``Q`` differentiated (step BP.6).
-
-    ``dQ = dZ P``; the softmax ``Q = softmax(−D/T_P)`` gives ``∂L/∂D = −(1/T_P) Q ⊙ (dQ − (Q ⊙ dQ)1)``,
-    pulled back through ``D_tj = ‖y_t − p_j‖²`` (:func:`reference.ddcl.pullback_distances`). The
-    direct terms are ``dZ`` (from ``Y``) and ``dZᵀ Q`` (from ``Pᵀ``).
-    """
-    T = check_positive("T_P", T_P)
-    dQ = dZ @ P
-    dD = -softmax_rows_backward(Q, arr(dQ)) / T
-    dY_D, dP_D = pullback_distances(Y, P, arr(dD))
-    return arr(dZ + dY_D), arr(dZ.T @ Q + dP_D)
-
-
 # ==================================================================================================
 # Sublayer 4: readout and task loss  z̄_b = mean_t Z_{b,t},  logits = z̄ W_c + b_c,  L_task = CE
 # ==================================================================================================
@@ -560,18 +373,6 @@ def readout(
     return arr(z_bar), arr(z_bar @ W_c + b_c[None, :])
 
 
-def readout_backward(
-    z_bar: Float64[np.ndarray, "B d"],
-    W_c: Float64[np.ndarray, "d n_classes"],
-    dlogits: Float64[np.ndarray, "B n_classes"],
-    T: int,
-) -> tuple[Float64[np.ndarray, "B T d"], Float64[np.ndarray, "d n_classes"], Float64[np.ndarray, " n_classes"]]:
-    """``(∂L/∂Z, ∂L/∂W_c, ∂L/∂b_c)``: ``z̄ᵀ dlogits``, ``Σ_b dlogits``, and ``∂L/∂Z_{b,t} = (dlogits W_cᵀ)_b / T``."""
-    dz_bar = dlogits @ W_c.T
-    dZ = np.repeat(dz_bar[:, None, :] / T, T, axis=1)
-    return arr(dZ), arr(z_bar.T @ dlogits), arr(dlogits.sum(axis=0))
-
-
 def log_softmax(logits: Float64[np.ndarray, "B n_classes"]) -> Float64[np.ndarray, "B n_classes"]:
     """``ℓ − max ℓ − log Σ exp(ℓ − max ℓ)`` per row (stabilised log-sum-exp)."""
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -581,16 +382,6 @@ def log_softmax(logits: Float64[np.ndarray, "B n_classes"]) -> Float64[np.ndarra
 def cross_entropy(log_probs: Float64[np.ndarray, "B n_classes"], labels: Int[np.ndarray, " B"]) -> float:
     """``L_task = −(1/B) Σ_b log p_b[label_b]`` (mean over the batch)."""
     return -f64(np.mean(log_probs[np.arange(labels.shape[0]), labels]))
-
-
-def cross_entropy_backward(
-    log_probs: Float64[np.ndarray, "B n_classes"], labels: Int[np.ndarray, " B"]
-) -> Float64[np.ndarray, "B n_classes"]:
-    """``∂L_task/∂logits = (softmax(logits) − onehot(labels)) / B`` (step BP.5)."""
-    B = labels.shape[0]
-    G = np.exp(log_probs)
-    G[np.arange(B), labels] -= 1.0
-    return arr(G / B)
 
 
 # ==================================================================================================
@@ -673,49 +464,3 @@ def forward(
         H_bar=mean_entropy(Q),
         T_P=cfg.T_P,
     )
-
-
-def backward(params: ModelParams, cfg: LayerConfig, cache: ForwardCache) -> dict[str, F64Array]:
-    """``∂L/∂θ`` for every parameter, keyed like :func:`flatten` (hand-derived; see docs/model.md).
-
-    Order is the reverse of :func:`forward`: cross-entropy → readout → DDCL block (through ``Z`` and,
-    weighted by ``λ_q``, through ``L_q``; both differentiate ``Q``) → residual ``Y = X + U`` → heads →
-    input embedding.
-    """
-    check_params(params, cfg)
-    if not isinstance(cache, ForwardCache):
-        raise TypeError(f"cache: expected the ForwardCache returned by forward(), got {type(cache).__name__}")
-    if sorted(cache.heads) != sorted(params.heads) or cache.T_P != cfg.T_P:
-        raise ValueError(
-            f"cache: computed with heads {sorted(cache.heads)} and T_P = {cache.T_P}, but params have heads "
-            f"{sorted(params.heads)} and cfg.T_P = {cfg.T_P}; call forward() with these params and cfg"
-        )
-    if cache.Q.shape[1] != params.P.shape[1]:
-        raise ValueError(f"cache: computed with K = {cache.Q.shape[1]} prototypes, params have {params.P.shape[1]}")
-    B, T, d = cache.Y.shape
-    dlogits = cross_entropy_backward(cache.log_probs, cache.labels)
-    dZ, dW_c, db_c = readout_backward(cache.z_bar, params.W_c, dlogits, T)
-    Y_flat = cache.tokens()
-    dY_flat, dP = ddcl_block_backward(Y_flat, params.P, cache.Q, cfg.T_P, arr(dZ.reshape(B * T, d)))
-    if cfg.lambda_q != 0.0:
-        dY_q, dP_q = grad_quantisation_full(Y_flat, params.P, cfg.T_P)
-        dY_flat = arr(dY_flat + cfg.lambda_q * dY_q)
-        dP = arr(dP + cfg.lambda_q * dP_q)
-    dY = arr(dY_flat.reshape(B, T, d))
-    dX = dY.copy()  # the residual Y = X + U passes dY to X unchanged; U = Σ_h (head terms) gets dY
-    grads_heads: dict[str, F64Array] = {}
-    for hid, head in params.heads.items():
-        dX_h, g = head_backward(head, cache.X, cache.heads[hid], dY)
-        dX += dX_h
-        for name in HEAD_PARAM_NAMES:
-            grads_heads[head_param_name(hid, name)] = g[name]
-    dW_in, dE_pos = layer_input_backward(cache.x, dX)
-    return {"W_in": dW_in, "E_pos": dE_pos, **grads_heads, "P": dP, "W_c": dW_c, "b_c": db_c}
-
-
-def loss_and_gradients(
-    params: ModelParams, cfg: LayerConfig, x: Float64[np.ndarray, "B T d_in"], labels: Int[np.ndarray, " B"]
-) -> tuple[ForwardCache, dict[str, F64Array]]:
-    """:func:`forward` then :func:`backward` (what one training step needs)."""
-    cache = forward(params, cfg, x, labels)
-    return cache, backward(params, cfg, cache)

@@ -25,7 +25,7 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from reference._arrays import F64Array, arr, check_array, check_index, check_positive
-from reference.model import ParamGroup, param_group
+from reference.surgery import ParamGroup, param_group
 
 # --------------------------------------------------------------------------------------------------
 # Learning rates per group, and the checks shared by both optimisers

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from reference.incrt import EventKind
-from reference.trainer import ProgressInfo, RunRecord
+from reference.incrt.controller import EventKind
+from reference.run_record import RunRecord
+from reference.trainer import ProgressInfo
 
 CLAIMS = ("D1", "D5", "G1", "G5", "G6")
 

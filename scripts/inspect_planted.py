@@ -26,7 +26,7 @@ from _report import markdown_table
 
 from reference.data import planted_offsets
 from reference.model import forward
-from reference.trainer import RunRecord
+from reference.run_record import RunRecord
 
 
 def offset_profile(A: np.ndarray) -> np.ndarray:

@@ -39,7 +39,9 @@ from _report import (
 
 from reference.data import digits_sequences
 from reference.model import LayerConfig
-from reference.trainer import DEFAULT_LR, RunRecord, TrainConfig, train
+from reference.run_record import RunRecord
+from reference.train_config import DEFAULT_LR, TrainConfig
+from reference.trainer import train
 
 LAYER = LayerConfig(d_in=8, d=16, d_k=8, d_v=8, seq_len=8, K_max=16, n_classes=10, T_P=1.0, lambda_q=0.1)
 TRAIN = TrainConfig(

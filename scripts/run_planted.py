@@ -40,7 +40,9 @@ from _report import (
 
 from reference.data import planted_offsets
 from reference.model import LayerConfig
-from reference.trainer import DEFAULT_LR, RunRecord, TrainConfig, train
+from reference.run_record import RunRecord
+from reference.train_config import DEFAULT_LR, TrainConfig
+from reference.trainer import train
 
 # planted_offsets' own defaults (n_train 512, n_test 256, seq_len 8, d_in 6, offsets (1, 3)), spelled out
 DATA: dict[str, object] = {"n_train": 512, "n_test": 256, "seq_len": 8, "d_in": 6, "offsets": (1, 3)}

@@ -25,28 +25,30 @@ from proofs_check import backprop_steps
 from proofs_check.core import Step
 from reference import model as model_module
 from reference._arrays import F64Array, arr
+from reference.backward import backward
 from reference.gradcheck import central_difference, gradient_atol
 from reference.model import (
-    HEAD_PARAM_NAMES,
     ForwardCache,
     HeadParams,
     LayerConfig,
     ModelParams,
-    add_head,
-    backward,
     check_batch,
     check_params,
-    flatten,
     forward,
     head_output,
-    head_param_name,
     init_params,
+)
+from reference.optim import SGD, Adam, AdamState, LearningRates, remove_state_column
+from reference.surgery import (
+    HEAD_PARAM_NAMES,
+    add_head,
+    flatten,
+    head_param_name,
     param_group,
     remove_head,
     remove_prototype_column,
     unflatten,
 )
-from reference.optim import SGD, Adam, AdamState, LearningRates, remove_state_column
 from reference.tolerances import CheckKind, tolerance
 
 GRAD_TOL = tolerance("float64", CheckKind.GRADIENT)

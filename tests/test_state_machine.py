@@ -26,24 +26,17 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from reference._arrays import arr
-from reference.incrt import EventKind, GrowthEvent, directional_operator, grow_check, residual_operator, second_moment
+from reference.growth_phases import Context, TrainerState, calibrate, grow_phase, prototype_prune_phase, prune_phase
+from reference.growth_statistics import Probe
+from reference.incrt.controller import EventKind, GrowthEvent, grow_check
+from reference.incrt.operators import directional_operator, residual_operator, second_moment
 from reference.invariants.ddcl import d1_decomposition
 from reference.invariants.incrt import check_g1
 from reference.invariants.result import assert_all
 from reference.model import LayerConfig, forward, layer_input, score_operator
-from reference.trainer import (
-    Context,
-    InvariantRecord,
-    Probe,
-    TrainConfig,
-    TrainerState,
-    calibrate,
-    grow_phase,
-    init_state,
-    prototype_prune_phase,
-    prune_phase,
-    train_step,
-)
+from reference.run_record import InvariantRecord
+from reference.train_config import TrainConfig
+from reference.trainer import init_state, train_step
 
 N_DATA = 16
 PROBE = 8

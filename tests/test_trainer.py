@@ -23,30 +23,25 @@ import reference.model as model_module
 import reference.trainer as trainer_module
 from reference._arrays import arr
 from reference.data import SequenceDataset, planted_offsets
-from reference.incrt import EventKind, GrowthConfig, GrowthState, HeadRecord, TrackerKind, TrackerResult
-from reference.model import HEAD_PARAM_NAMES, HeadParams, LayerConfig, add_head, head_param_name
+from reference.growth_phases import Context, TrainerState, grow_phase, prototype_prune_phase, prune_phase
+from reference.growth_statistics import Probe, residual_for
+from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, HeadRecord
+from reference.incrt.trackers import TrackerKind, TrackerResult
+from reference.model import HeadParams, LayerConfig
 from reference.optim import AdamState, LearningRates
-from reference.tolerances import CheckKind, tolerance
-from reference.trainer import (
+from reference.run_record import (
     EVENT_BIRTH,
     EVENT_CHECK,
     EVENT_HEAD_PRUNE,
     EVENT_PROTOTYPE_PRUNE,
     EVENT_TRAIN_STEP,
-    Context,
     InvariantRecord,
-    Probe,
     RunRecord,
-    TrainConfig,
-    TrainerState,
-    grow_phase,
-    init_state,
-    prototype_prune_phase,
-    prune_phase,
-    residual_for,
-    train,
-    train_step,
 )
+from reference.surgery import HEAD_PARAM_NAMES, add_head, head_param_name
+from reference.tolerances import CheckKind, tolerance
+from reference.train_config import TrainConfig
+from reference.trainer import init_state, train, train_step
 
 LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
 RUN = TrainConfig(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ddcl_incrt.strategies._caps import MAX_HEADS, MAX_TOKENS, MAX_WIDTH
-from reference.incrt import spectral_operator
+from reference.incrt.operators import spectral_operator
 
 GRID = 8  # levels per unit of scale; gaps are multiples of scale/GRID
 MAX_LEVEL = 2 * GRID  # eigenvalues in [−2·scale, 2·scale]

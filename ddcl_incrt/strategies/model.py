@@ -22,17 +22,8 @@ from numpy.typing import NDArray
 
 from ddcl_incrt.strategies._caps import MAX_BATCH, MAX_HEADS, MAX_PROTOTYPES, MAX_SEQ, MAX_TOKENS, MAX_WIDTH
 from reference._arrays import F64Array, arr
-from reference.model import (
-    LayerConfig,
-    ModelParams,
-    add_head,
-    flatten,
-    head_param_name,
-    init_params,
-    remove_head,
-    remove_prototype_column,
-    unflatten,
-)
+from reference.model import LayerConfig, ModelParams, init_params
+from reference.surgery import add_head, flatten, head_param_name, remove_head, remove_prototype_column, unflatten
 
 HeadOp: TypeAlias = tuple[Literal["add", "remove"], int]  # ("remove", k): prune the k-th active head by id order
 

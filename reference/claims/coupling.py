@@ -6,28 +6,29 @@ from reference.claims.records import Claim, Label
 
 COUPLING_CLAIMS: tuple[Claim, ...] = (
     Claim(
-        "R1",
-        "Mutual reinforcement",
-        Label.PAPER_CLAIM,
-        "(a) proved lemma: with mutually orthogonal head write-subspaces, squared prototype distances split "
+        id="R1",
+        title="Mutual reinforcement",
+        label=Label.PAPER_CLAIM,
+        statement="(a) proved lemma: with mutually orthogonal head write-subspaces, squared prototype distances split "
         "into per-subspace terms; (b) measured: prototype separation before vs after each growth event.",
     ),
     Claim(
-        "R2",
-        "Granularity hierarchy",
-        Label.MEASURED,
-        "Per head by birth order: τ_h, attention entropy, birth eigenvalue; spread Var(log τ_h) over time.",
+        id="R2",
+        title="Granularity hierarchy",
+        label=Label.MEASURED,
+        statement="Per head by birth order: τ_h, attention entropy, birth eigenvalue; spread Var(log τ_h) over time.",
     ),
     Claim(
-        "R3",
-        "Two time scales",
-        Label.PAPER_CLAIM,
-        "Joint training is stable when prototypes learn faster than the encoder; measured against η_enc/η_P.",
+        id="R3",
+        title="Two time scales",
+        label=Label.PAPER_CLAIM,
+        statement="Joint training is stable when prototypes learn faster than the encoder; measured against η_enc/η_P.",
     ),
     Claim(
-        "R4",
-        "Negative feedback",
-        Label.MEASURED,
-        "Correlation between prototype separation and the variance-gradient force over training (paper: −0.98).",
+        id="R4",
+        title="Negative feedback",
+        label=Label.MEASURED,
+        statement="Correlation between prototype separation and the variance-gradient force over training (paper: "
+        "−0.98).",
     ),
 )

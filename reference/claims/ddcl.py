@@ -10,10 +10,11 @@ _T_POSITIVE = Hypothesis("temperature_positive", "T_P > 0", inv.temperature_posi
 
 DDCL_CLAIMS: tuple[Claim, ...] = (
     Claim(
-        "D1",
-        "Decomposition",
-        Label.PROVED,
-        "For any Y, P and row-stochastic Q: L_q = L_OLS + V exactly and V ≥ 0; V = 0 iff every q_t is one-hot or "
+        id="D1",
+        title="Decomposition",
+        label=Label.PROVED,
+        statement="For any Y, P and row-stochastic Q: L_q = L_OLS + V exactly and V ≥ 0; V = 0 iff every q_t is "
+        "one-hot or "
         "the prototypes it weights coincide (per token E_q‖y − p‖² = ‖y − E_q p‖² + Var_q(p)).",
         hypotheses=(Hypothesis("q_row_stochastic", "Q ≥ 0 with unit row sums", inv.q_row_stochastic),),
         invariant=inv.d1_decomposition,
@@ -22,10 +23,11 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         implemented=True,
     ),
     Claim(
-        "D2",
-        "Free energy and gradients",
-        Label.PROVED,
-        "With softmax assignments L_q = F + T_P·H̄; ∇_P V|_Q = 2PΣ_q with Σ_q ⪰ 0, Σ_q 1 = 0, Σ_q = 0 iff hard; "
+        id="D2",
+        title="Free energy and gradients",
+        label=Label.PROVED,
+        statement="With softmax assignments L_q = F + T_P·H̄; ∇_P V|_Q = 2PΣ_q with Σ_q ⪰ 0, Σ_q 1 = 0, Σ_q = 0 iff "
+        "hard; "
         "∇_P F = ∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ); the full gradient of L_q through Q is derived too.",
         hypotheses=(_T_POSITIVE,),
         invariant=inv.d2_free_energy_gradients,
@@ -42,10 +44,11 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         implemented=True,
     ),
     Claim(
-        "D3",
-        "Lyapunov stability, frozen encoder",
-        Label.PROVED,
-        "∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I, so P ← P − η∇_P F with 0 < η < 1 gives F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²: F is a "
+        id="D3",
+        title="Lyapunov stability, frozen encoder",
+        label=Label.PROVED,
+        statement="∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I, so P ← P − η∇_P F with 0 < η < 1 gives F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²: F "
+        "is a "
         "Lyapunov function and Σ‖∇F_t‖² < ∞; for η ≤ 1/2 every prototype stays in the convex hull of the data "
         "and its initial position.",
         hypotheses=(
@@ -65,10 +68,11 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         "invariant checks it only then.",
     ),
     Claim(
-        "D4",
-        "Anti-collapse",
-        Label.PROVED,
-        "The collapsed configuration (all prototypes at ȳ) is stationary for F and L_q. With K ≥ 2 it is unstable "
+        id="D4",
+        title="Anti-collapse",
+        label=Label.PROVED,
+        statement="The collapsed configuration (all prototypes at ȳ) is stationary for F and L_q. With K ≥ 2 it is "
+        "unstable "
         "for F iff T_P < T_c = 2λ_max(Cov Y), and for L_q iff T_P < 4λ_max(Cov Y) = 2T_c.",
         hypotheses=(
             _T_POSITIVE,
@@ -99,10 +103,10 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         "temperature; 'unstable iff T_P < T_c' follows from their sign and is reported by collapse_status.",
     ),
     Claim(
-        "D5",
-        "Prototype pruning safety",
-        Label.PROVED,
-        "Removing prototype j changes F by ΔF = −(T_P/n)Σ_t log(1 − q_tj) ∈ [0, (T_P/n)Σ_t q_tj/(1 − q_tj)].",
+        id="D5",
+        title="Prototype pruning safety",
+        label=Label.PROVED,
+        statement="Removing prototype j changes F by ΔF = −(T_P/n)Σ_t log(1 − q_tj) ∈ [0, (T_P/n)Σ_t q_tj/(1 − q_tj)].",
         hypotheses=(
             _T_POSITIVE,
             Hypothesis("prototype_not_sole_owner", "K ≥ 2 and q_tj < 1 for all t", inv.prototype_not_sole_owner),
@@ -113,10 +117,11 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         implemented=True,
     ),
     Claim(
-        "D6",
-        "Dual–vanilla equivalence",
-        Label.PROVED,
-        "A DCL gradient step on (W, b) moves the prototypes by ΔP = −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (the vanilla step "
+        id="D6",
+        title="Dual–vanilla equivalence",
+        label=Label.PROVED,
+        statement="A DCL gradient step on (W, b) moves the prototypes by ΔP = −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (the vanilla "
+        "step "
         "preconditioned by a PSD matrix); prototypes move only inside span(rows Y_b) + span(1_d); when that "
         "matrix is nonsingular both layers have the same stationary points.",
         hypotheses=(

@@ -13,27 +13,17 @@ import numpy as np
 
 from reference._arrays import F64Array, arr, f64
 from reference.claims.records import Counterexample
-from reference.incrt import (
-    GrowthConfig,
-    GrowthState,
-    HeadRecord,
-    _capture_loop,
-    angle,
+from reference.data import planted_operator
+from reference.incrt.capture import capture_loop, greedy_capture_tracked
+from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, grow_check, prune_check
+from reference.incrt.operators import (
     eigenvalues_desc,
     eigh_error_bound,
     exact_extremes,
-    greedy_capture_tracked,
-    grow_check,
     head_strength,
-    mca_exin_track,
-    oja_step_limit,
-    oja_track,
-    planted_operator,
-    prune_check,
-    rayleigh,
     residual_operator,
-    tracker_gap,
 )
+from reference.incrt.trackers import angle, mca_exin_track, oja_step_limit, oja_track, rayleigh, tracker_gap
 from reference.invariants.incrt import check_g1
 
 
@@ -48,7 +38,7 @@ def falsify_g1_theta_nonpositive() -> Counterexample:
     theta = -0.5
     A = planted_operator([1.0, -1.0, -1.0], rng=np.random.default_rng(11))
     d = A.shape[0]
-    run = _capture_loop(A, theta, max_events=2 * d, reorthogonalize=False)
+    run = capture_loop(A, theta, max_events=2 * d, reorthogonalize=False)
     results = check_g1(Q_cap=run.Q_cap, ranks=run.ranks, theta=theta)
     failed = [r for r in results if not r.holds]
     gram = f64(np.max(np.abs(run.Q_cap.T @ run.Q_cap - np.eye(run.m))))
@@ -69,7 +59,7 @@ def theta_zero_float_failures(n_trials: int = 200, d: int = 4, seed: int = 0) ->
     spurious = runaway = 0
     for t in range(n_trials):
         A = planted_operator([1.0] + [-1.0] * (d - 2) + [-2.0], rng=np.random.default_rng(seed + t))
-        run = _capture_loop(A, 0.0, max_events=3 * d, reorthogonalize=False)
+        run = capture_loop(A, 0.0, max_events=3 * d, reorthogonalize=False)
         spurious += int(run.m > 1)
         runaway += int(run.m > d)
     return spurious, runaway

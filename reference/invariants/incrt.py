@@ -15,37 +15,32 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr, check_array, check_dim, check_index, f64
-from reference.incrt import (
-    CaptureResult,
+from reference.incrt.capture import CaptureResult
+from reference.incrt.operators import (
+    check_symmetric,
+    check_theta,
+    deflate,
+    eigenvalues_desc,
+    eigh_error_bound,
+    exact_extremes,
+    frobenius,
+    is_near_tie,
+    is_symmetric,
+)
+from reference.incrt.trackers import (
     TrackerKind,
     TrackerResult,
     angle,
-    check_attention,
-    check_basis,
-    check_symmetric,
-    check_theta,
-    commutator_form,
-    complement_projector,
     contraction_factor,
-    deflate,
-    eigenvalues_desc,
     eigenvector_sin_bound,
-    eigh_error_bound,
-    frobenius,
-    head_output,
-    head_output_bound,
-    head_strength,
-    is_near_tie,
-    residual_operator,
     spectral_error,
     step_size_certified,
-    task_loss_change_bound,
     tracked_gap_certified,
     tracker_tan_bound,
 )
@@ -127,6 +122,52 @@ def admissible_counts(A: F64Array, theta: float) -> tuple[int, int]:
 
 def _interval_distance(x: int, lo: int, hi: int) -> float:
     return float(max(lo - x, x - hi, 0))
+
+
+# --------------------------------------------------------------------------------------------------
+# Hypotheses of G1–G4 and G6 (predicates on the invariants' keyword inputs; G5's are in pruning.py)
+# --------------------------------------------------------------------------------------------------
+
+
+def theta_positive(*, theta: float, **_: Any) -> bool:
+    """``θ > 0`` (finite)."""
+    return bool(math.isfinite(theta) and theta > 0.0)
+
+
+def operator_symmetric(*, A: F64Array, **_: Any) -> bool:
+    """``A = Aᵀ`` (the static operator is symmetric, as every ``A_res`` is)."""
+    return is_symmetric(A)
+
+
+def spectral_gap(*, A: F64Array, theta: float, **_: Any) -> bool:
+    """The eigenvalues above θ are simple and none equals θ (all separated by more than ``2E(A)``,
+    and no eigenvalue is a DECISION near-tie with θ)."""
+    lam = eigenvalues_desc(A)
+    E = eigh_error_bound(A)
+    if any(is_near_tie(x, theta) or abs(x - theta) <= E for x in lam.tolist()):
+        return False
+    above = lam[lam > theta]
+    return bool(np.all(np.abs(np.diff(lam[: above.shape[0] + 1])) > 2.0 * E)) if above.shape[0] else True
+
+
+def step_size(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
+    """``α_t (λ_max − λ_min) < 2`` for every step (Oja: ``α = η``; EXIN: ``α_t = η/‖w_t‖²``), certified in
+    floats with the spread raised by ``3E`` (:func:`reference.incrt.step_size_certified`)."""
+    return step_size_certified(A, tracker.alphas)
+
+
+def tracked_gap(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
+    """The tracked eigenvalue is simple, certified in floats: ``λ̂_1 − λ̂_2 > 3E`` (Oja) or
+    ``λ̂_{d−1} − λ̂_d > 3E`` (EXIN) (:func:`reference.incrt.tracked_gap_certified`)."""
+    return tracked_gap_certified(A, tracker.kind)
+
+
+def start_not_orthogonal(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
+    """``v ᵀ w_0 ≠ 0`` for the tracked eigenvector ``v`` (true with probability 1 for random ``w_0``)."""
+    ext = exact_extremes(A)
+    v = ext.u_max if tracker.kind is TrackerKind.OJA else ext.u_min
+    w0 = tracker.w0 / np.sqrt(tracker.w0 @ tracker.w0)
+    return abs(f64(v @ w0)) > 0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -416,182 +457,6 @@ def check_g4(
                 )
             )
     return finish(out, raise_on_violation)
-
-
-# --------------------------------------------------------------------------------------------------
-# G5 Pruning safety
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class PruneOutput:
-    """What the trainer measured at a prune, for G5's output and loss checks.
-
-    ``U_h`` is the removed head's term as the implementation computed it (``Y_before − Y_after`` is
-    this term in exact arithmetic, since the other heads do not depend on ``h``); ``dY`` the measured
-    ``Y_before − Y_after`` of the two attention-sublayer outputs at which ``loss_before`` and
-    ``loss_after`` were evaluated (the loss bound is stated for it, so the rounding of forming the two
-    ``Y`` is not hidden); ``A_h`` its attention, ``X`` the layer input, ``W_V``/``W_O`` its value/output
-    maps; ``P``, ``T_P`` the DDCL block; ``W_c`` the readout; ``loss_before``/``loss_after`` the
-    measured ``L_task`` on the same batch.
-    """
-
-    A_h: Float64[np.ndarray, "B T T"]
-    X: Float64[np.ndarray, "B T d"]
-    W_V: Float64[np.ndarray, "d d_v"]
-    W_O: Float64[np.ndarray, "d_v d"]
-    U_h: Float64[np.ndarray, "B T d"]
-    dY: Float64[np.ndarray, "B T d"]
-    P: Float64[np.ndarray, "d K"]
-    T_P: float
-    W_c: Float64[np.ndarray, "d c"]
-    loss_before: float
-    loss_after: float
-
-
-def check_g5(
-    *,
-    C: Float64[np.ndarray, "d d"],
-    head_operators: Sequence[Float64[np.ndarray, "d d"]],
-    h: int,
-    Q_cap: Float64[np.ndarray, "d m"],
-    theta: float,
-    A_res_after: Float64[np.ndarray, "d d"] | None = None,
-    output: PruneOutput | None = None,
-    raise_on_violation: bool = False,
-) -> tuple[InvariantResult, ...]:
-    """G5: removing head ``h`` changes ``A_res`` by ``−Π⊥ S_h Π⊥`` (``S_h = ½[C, M_a^h]``), of spectral
-    norm ``≤ G_h``; ``λ_max`` moves by ``≤ G_h``; under hysteresis no growth at the next check; the
-    output and ``L_task`` change within the certified bounds.
-
-    Proofs: ``A_res`` is linear in ``M_a = Σ_h M_a^h`` (step G5.2). ``‖Π⊥ S_h Π⊥‖_2 ≤ ‖S_h‖_2 ≤
-    ½(‖C M_a^h‖_2 + ‖M_a^h C‖_2) = ‖C M_a^h‖_2 ≤ ‖C M_a^h‖_F = G_h`` (``M_a^h C = −(C M_a^h)ᵀ``, step
-    G5.3; ``‖·‖_2 ≤ ‖·‖_F``, step G5.4). Weyl: ``|λ_max(A + Δ) − λ_max(A)| ≤ ‖Δ‖_2``. Hysteresis
-    ``λ_max + G_h ≤ θ`` then gives ``λ_max(after) ≤ θ``: the growth test ``> θ`` fails.
-
-    Floats: the three operators are computed with entrywise error ``≤ γ_{4d+6}`` times
-    ``d(1 + m)²‖C‖_F‖M_x‖_F`` each (two products for ``S``, two with ``Π⊥``, whose rows have
-    ``ℓ1``-norm ``≤ √d(1 + m)``); eigenvalues carry ``E``. ``head_operators`` are the ``M_a^h`` of all
-    active heads *before* the prune; ``A_res_after`` is the implementation's (default: the reference's).
-    """
-    C_ = check_symmetric("C", C)
-    d = C_.shape[0]
-    Ms = [check_symmetric(f"head_operators[{i}]", M, sign=-1.0) for i, M in enumerate(head_operators)]
-    if len(Ms) == 0:
-        raise ValueError("head_operators: expected at least one head")
-    for i, M in enumerate(Ms):
-        check_dim(f"head_operators[{i}]", M, 0, d, "C's width d")
-    h_ = check_index("h", h, len(Ms))
-    Q = check_basis("Q_cap", Q_cap, d)
-    th = check_theta("theta", theta)
-    m = Q.shape[1]
-    M_tot = arr(np.sum(np.stack(Ms), axis=0))
-    M_rest = arr(M_tot - Ms[h_])
-    before = residual_operator(C_, M_tot, Q)
-    after = residual_operator(C_, M_rest, Q) if A_res_after is None else check_symmetric("A_res_after", A_res_after)
-    check_dim("A_res_after", after, 0, d, "C's width d")
-    Pi = complement_projector(Q)
-    delta_formula = arr(-(Pi @ commutator_form(C_, Ms[h_]) @ Pi))
-    G_h = head_strength(C_, Ms[h_])
-    nC = frobenius(C_)
-    scale = d * (1 + m) ** 2 * nC * (frobenius(M_tot) + frobenius(Ms[h_]) + frobenius(M_rest))
-    E_b, E_a = eigh_error_bound(before), eigh_error_bound(after)
-    lam_b, lam_a = _lambda_max(before), _lambda_max(after)
-    delta_norm = f64(np.linalg.norm(delta_formula, 2))
-    out: list[InvariantResult] = [
-        InvariantResult(
-            "G5",
-            "removal: A_res(after) − A_res(before) = −Π⊥½[C, M_a^h]Π⊥",
-            f64(np.max(np.abs(after - before - delta_formula))),
-            accumulation_bound(4 * d + 6, scale),
-            f"h={h_}, d={d}, m={m}",
-        ),
-        InvariantResult(
-            "G5",
-            "‖Π⊥½[C, M_a^h]Π⊥‖_2 ≤ G_h = ‖C M_a^h‖_F",
-            delta_norm,
-            G_h + accumulation_bound(4 * d + 6, scale) * d + eigh_error_bound(delta_formula),
-            f"G_h={G_h!r}",
-        ),
-        InvariantResult(
-            "G5",
-            "Weyl: |λ_max(after) − λ_max(before)| ≤ G_h",
-            abs(lam_a - lam_b),
-            G_h + E_a + E_b + accumulation_bound(4 * d + 6, scale) * d,
-            f"λ_max before={lam_b!r}, after={lam_a!r}, G_h={G_h!r}",
-        ),
-    ]
-    if lam_b + G_h <= th:
-        out.append(
-            InvariantResult(
-                "G5",
-                "hysteresis λ_max + G_h ≤ θ ⇒ no growth at the next check: λ_max(after)",
-                lam_a,
-                th + E_a + E_b + accumulation_bound(4 * d + 6, scale) * d,
-                f"θ={th!r}, λ_max before={lam_b!r}, G_h={G_h!r}",
-            )
-        )
-    if output is not None:
-        out.extend(_check_g5_output(output))
-    return finish(out, raise_on_violation)
-
-
-def _check_g5_output(o: PruneOutput) -> list[InvariantResult]:
-    """Output checks of G5 (bounds derived in :func:`reference.incrt.task_loss_change_bound`).
-
-    * the measured head term equals ``A_h X W_V W_O`` within Higham's product bound
-      ``γ_{T+d+d_v}·(|A_h||X||W_V||W_O|)``;
-    * per sequence ``‖U_{h,b}‖_F ≤ √T β_b`` (rows are convex combinations, step G5.5);
-    * ``|L_after − L_before| ≤ √2‖W_c‖_2 · L_Z · mean_{b,t} ‖Δy_{b,t}‖`` for the measured ``ΔY``, plus
-      the rounding of the two measured losses, ``γ_{T+K+2d+c+10}(|L_before| + |L_after|)``, and of
-      evaluating the bound itself (norms, means, products: ``γ_{BT+2d+c+K+8}`` relative).
-    """
-    X = check_array("X", o.X, 3)
-    B, T, d = X.shape
-    A_h = check_attention("A_h", o.A_h, B, T)
-    U_ref = head_output(A_h, X, o.W_V, o.W_O)
-    U = check_array("U_h", o.U_h, 3)
-    check_dim("U_h", U, 0, B, "X's batch size")
-    check_dim("U_h", U, 1, T, "X's sequence length")
-    check_dim("U_h", U, 2, d, "X's width")
-    dv = o.W_V.shape[1]
-    absprod = np.einsum("bts,bsd->btd", np.abs(A_h), np.abs(X) @ np.abs(o.W_V) @ np.abs(o.W_O))
-    beta = head_output_bound(X, o.W_V, o.W_O)
-    norms = np.sqrt(np.sum(U * U, axis=(1, 2)))
-    caps = np.sqrt(T) * beta
-    worst = int(np.argmax(norms - caps))
-    dY = check_array("dY", o.dY, 3)
-    check_dim("dY", dY, 0, B, "X's batch size")
-    check_dim("dY", dY, 1, T, "X's sequence length")
-    check_dim("dY", dY, 2, d, "X's width")
-    K, c = o.P.shape[1], o.W_c.shape[1]
-    loss_bound = task_loss_change_bound(dY, o.P, o.T_P, o.W_c)
-    loss_slack = accumulation_bound(T + K + 2 * d + c + 10, abs(o.loss_before) + abs(o.loss_after)) + (
-        accumulation_bound(B * T + 2 * d + c + K + 8, loss_bound)
-    )
-    return [
-        InvariantResult(
-            "G5",
-            "removed output term equals A_h X W_V W_O",
-            f64(np.max(np.abs(U - U_ref))),
-            accumulation_bound(T + d + dv, f64(np.max(absprod))),
-            f"B={B}, T={T}, d={d}",
-        ),
-        InvariantResult(
-            "G5",
-            "‖U_h,b‖_F ≤ √T · max_s‖x_s W_V W_O‖",
-            f64(norms[worst]),
-            f64(caps[worst]) + accumulation_bound(T + d + dv + 2, f64(caps[worst])),
-            f"worst b={worst}",
-        ),
-        InvariantResult(
-            "G5",
-            "|ΔL_task| ≤ √2‖W_c‖_2 · L_Z · mean_{b,t}‖Δy_{b,t}‖",
-            abs(o.loss_after - o.loss_before),
-            loss_bound + loss_slack,
-            f"bound={loss_bound!r}",
-        ),
-    ]
 
 
 # --------------------------------------------------------------------------------------------------
