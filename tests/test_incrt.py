@@ -26,11 +26,17 @@ from ddcl_incrt.strategies.incrt import (
     second_moments,
 )
 from proofs_check import incrt_steps
+from reference import data as rdata
 from reference import ddcl
-from reference import incrt as ri
+from reference import model as ref_model
 from reference.claims.incrt import INCRT_CLAIMS
 from reference.falsify import incrt as fz
+from reference.incrt import capture as rcap
+from reference.incrt import controller as rctl
+from reference.incrt import operators as rops
+from reference.incrt import trackers as rtrk
 from reference.invariants import incrt as inv
+from reference.invariants import pruning as rprune
 from reference.invariants.result import ClaimViolation, InvariantResult
 from reference.tolerances import CheckKind, accumulation_bound, tolerance
 
@@ -47,7 +53,7 @@ def _fires(results: tuple[InvariantResult, ...], claim: str, check_fragment: str
     assert any(check_fragment in r.check for r in failed), [r.check for r in failed]
 
 
-A5 = ri.planted_operator([3.0, 2.0, 1.0, -0.5, -2.0], rng=np.random.default_rng(1))
+A5 = rdata.planted_operator([3.0, 2.0, 1.0, -0.5, -2.0], rng=np.random.default_rng(1))
 THETA5 = 0.7  # m* = 3
 
 
@@ -66,14 +72,14 @@ def test_planted_operators_are_valid(op: PlantedOperator) -> None:
     assert np.all(np.diff(op.eigenvalues) <= 0.0)
     # forming V diag(λ) Vᵀ rounds each entry by γ_{d+2}·Σ|v||λ||v| ≤ γ_{d+2}·d·max|λ|; eigh adds E(A)
     formed = accumulation_bound(op.d + 2, op.d * 2.0 * op.scale) * op.d
-    assert np.max(np.abs(ri.eigenvalues_desc(op.A) - op.eigenvalues)) <= ri.eigh_error_bound(op.A) + formed
+    assert np.max(np.abs(rops.eigenvalues_desc(op.A) - op.eigenvalues)) <= rops.eigh_error_bound(op.A) + formed
     assert op.theta > 0.0
     gap_to_theta = np.min(np.abs(op.eigenvalues - op.theta))
     # half a grid step: no planted near-tie. λ = fl(level·scale)/GRID and θ = fl((k + ½)·scale)/GRID (GRID is
     # a power of 2, so the division is exact) round once each, and their difference once more.
     rounding = accumulation_bound(3, 2.0 * (float(np.max(np.abs(op.eigenvalues))) + op.theta))
     assert gap_to_theta >= 0.5 * op.scale / GRID - rounding
-    assert ri.count_above(op.A, op.theta) == op.m_star
+    assert rops.count_above(op.A, op.theta) == op.m_star
 
 
 @given(op=planted_operators(simple=True, min_m_star=2))
@@ -89,7 +95,7 @@ def test_matrix_strategies_are_valid(d: int, data: st.DataObject) -> None:
     assert np.array_equal(M, -M.T)
     C = data.draw(second_moments(d))
     assert np.array_equal(C, C.T)
-    assert np.min(np.linalg.eigvalsh(C)) >= -ri.eigh_error_bound(C)
+    assert np.min(np.linalg.eigvalsh(C)) >= -rops.eigh_error_bound(C)
     m = data.draw(st.integers(0, d))
     Q = data.draw(orthonormal_sets(d, m))
     assert Q.shape == (d, m)
@@ -113,15 +119,15 @@ def test_prune_problems_satisfy_g5_structural_hypotheses(p: PruneProblem) -> Non
 
 def test_commutator_form_equals_half_commutator_and_residual_annihilates_q_cap() -> None:
     rng = np.random.default_rng(0)
-    C = ri.second_moment(rng.standard_normal((20, 4)))
-    M_a = ri.directional_operator([rng.standard_normal((4, 4)) for _ in range(2)])
-    S = ri.commutator_form(C, M_a)
+    C = rops.second_moment(rng.standard_normal((20, 4)))
+    M_a = rops.directional_operator([rng.standard_normal((4, 4)) for _ in range(2)])
+    S = rops.commutator_form(C, M_a)
     scale = np.linalg.norm(C) * np.linalg.norm(M_a)
     tol = tolerance("float64", CheckKind.VALUE)
     assert np.max(np.abs(S - 0.5 * (C @ M_a - M_a @ C))) <= tol.atol + tol.rtol * scale
     assert abs(np.trace(S)) <= tol.atol + tol.rtol * scale
     Q = np.linalg.qr(rng.standard_normal((4, 2)))[0]
-    A_res = ri.residual_operator(C, M_a, Q)
+    A_res = rops.residual_operator(C, M_a, Q)
     assert np.array_equal(A_res, A_res.T)
     assert np.max(np.abs(A_res @ Q)) <= tol.atol + tol.rtol * scale
 
@@ -133,18 +139,18 @@ def test_commutator_form_equals_half_commutator_and_residual_annihilates_q_cap()
 
 @given(op=planted_operators())
 def test_g1_property(op: PlantedOperator) -> None:
-    cap = ri.greedy_capture(op.A, op.theta)
+    cap = rcap.greedy_capture(op.A, op.theta)
     _assert_hold(inv.check_g1(Q_cap=cap.Q_cap, ranks=cap.ranks, theta=op.theta))
 
 
 @given(op=planted_operators())
 def test_g2_property(op: PlantedOperator) -> None:
-    _assert_hold(inv.check_g2(A=op.A, theta=op.theta, capture=ri.greedy_capture(op.A, op.theta)))
+    _assert_hold(inv.check_g2(A=op.A, theta=op.theta, capture=rcap.greedy_capture(op.A, op.theta)))
 
 
 @given(op=planted_operators(), seed=st.integers(0, 2**32 - 1))
 def test_g3_property(op: PlantedOperator, seed: int) -> None:
-    cap = ri.greedy_capture(op.A, op.theta)
+    cap = rcap.greedy_capture(op.A, op.theta)
     assert cap.m == op.m_star
     results = inv.check_g3(A=op.A, theta=op.theta, capture=cap, rng=np.random.default_rng(seed), n_random=8)
     _assert_hold(results)
@@ -153,8 +159,8 @@ def test_g3_property(op: PlantedOperator, seed: int) -> None:
 @settings(max_examples=15)
 @given(op=planted_operators(simple=True, min_m_star=1), seeds=st.tuples(st.integers(0, 999), st.integers(0, 999)))
 def test_g4_property(op: PlantedOperator, seeds: tuple[int, int]) -> None:
-    runs = [ri.greedy_capture(op.A, op.theta)] + [
-        ri.greedy_capture_tracked(op.A, op.theta, rng=np.random.default_rng(s), n_steps=1500) for s in seeds
+    runs = [rcap.greedy_capture(op.A, op.theta)] + [
+        rcap.greedy_capture_tracked(op.A, op.theta, rng=np.random.default_rng(s), n_steps=1500) for s in seeds
     ]
     results = inv.check_g4(A=op.A, theta=op.theta, captures=runs)
     _assert_hold(results)
@@ -168,7 +174,7 @@ def test_g4_property(op: PlantedOperator, seeds: tuple[int, int]) -> None:
 def test_g4_count_and_births_are_spectral_invariants_even_with_repeats(
     op: PlantedOperator, seeds: tuple[int, int]
 ) -> None:
-    runs = [ri.greedy_capture_tracked(op.A, op.theta, rng=np.random.default_rng(s), n_steps=1500) for s in seeds]
+    runs = [rcap.greedy_capture_tracked(op.A, op.theta, rng=np.random.default_rng(s), n_steps=1500) for s in seeds]
     assert [r.m for r in runs] == [op.m_star, op.m_star]
     _assert_hold(tuple(r for r in inv.check_g4(A=op.A, theta=op.theta, captures=runs) if "direction" not in r.check))
 
@@ -189,16 +195,16 @@ def test_g1_controller_any_operator_sequence(
     problem: tuple[int, list[tuple[np.ndarray, list[np.ndarray]]], float],
 ) -> None:
     d, seq, theta = problem
-    cfg = ri.GrowthConfig(theta=theta, phi_g=0.01 * theta, T_d=0, T_prune=1, eps_K=0.0)
-    state = ri.initial_state(d, K_max=2)
-    ranks = [ri.numerical_rank(state.Q_cap)]  # measured, not the column count (which cannot fail G1)
+    cfg = rctl.GrowthConfig(theta=theta, phi_g=0.01 * theta, T_d=0, T_prune=1, eps_K=0.0)
+    state = rctl.initial_state(d, K_max=2)
+    ranks = [rcap.numerical_rank(state.Q_cap)]  # measured, not the column count (which cannot fail G1)
     for step, (C, heads) in enumerate(seq):
-        A_res = ri.residual_operator(C, ri.directional_operator(heads), state.Q_cap)
-        state, events = ri.grow_check(state, cfg, A_res, step, new_head_id=1 + max(state.head_ids))
-        births = [e for e in events if e.kind is ri.EventKind.BIRTH]
+        A_res = rops.residual_operator(C, rops.directional_operator(heads), state.Q_cap)
+        state, events = rctl.grow_check(state, cfg, A_res, step, new_head_id=1 + max(state.head_ids))
+        births = [e for e in events if e.kind is rctl.EventKind.BIRTH]
         assert len(births) <= 1
         if births:
-            ranks.append(ri.numerical_rank(state.Q_cap))
+            ranks.append(rcap.numerical_rank(state.Q_cap))
             u = births[0].u_plus
             assert u is not None
             assert births[0].lam_birth is not None
@@ -214,7 +220,7 @@ def test_g1_controller_any_operator_sequence(
 
 @given(p=prune_problems())
 def test_g5_property(p: PruneProblem) -> None:
-    _assert_hold(inv.check_g5(C=p.C, head_operators=p.head_operators, h=p.h, Q_cap=p.Q_cap, theta=p.theta))
+    _assert_hold(rprune.check_g5(C=p.C, head_operators=p.head_operators, h=p.h, Q_cap=p.Q_cap, theta=p.theta))
 
 
 def _softmax_rows(x: np.ndarray) -> np.ndarray:
@@ -261,11 +267,11 @@ def _output_problems(draw: st.DrawFn) -> dict[str, Any]:
 def test_g5_output_bounds(pb: dict[str, Any]) -> None:
     X = pb["X"]
     A = [_softmax_rows(L) for L in pb["logits"]]
-    U = [ri.head_output(A[h], X, pb["W_V"][h], pb["W_O"][h]) for h in range(2)]
+    U = [ref_model.head_output(A[h], X, pb["W_V"][h], pb["W_O"][h]) for h in range(2)]
     Y_before, Y_after = X + U[0] + U[1], X + U[0]
     before = _task_loss(Y_before, pb["P"], pb["T_P"], pb["W_c"], pb["b_c"], pb["y"])
     after = _task_loss(Y_after, pb["P"], pb["T_P"], pb["W_c"], pb["b_c"], pb["y"])
-    out = inv.PruneOutput(
+    out = rprune.PruneOutput(
         A_h=A[1],
         X=X,
         W_V=pb["W_V"][1],
@@ -279,9 +285,9 @@ def test_g5_output_bounds(pb: dict[str, Any]) -> None:
         loss_after=after,
     )
     d = X.shape[2]
-    C = ri.second_moment(X.reshape(-1, d))
-    heads = [ri.antisymmetric_part(W @ W.T[::-1]) for W in pb["W_V"]]  # any antisymmetric pair will do here
-    _assert_hold(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=np.zeros((d, 0)), theta=1.0, output=out))
+    C = rops.second_moment(X.reshape(-1, d))
+    heads = [rops.antisymmetric_part(W @ W.T[::-1]) for W in pb["W_V"]]  # any antisymmetric pair will do here
+    _assert_hold(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=np.zeros((d, 0)), theta=1.0, output=out))
 
 
 def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_case() -> None:
@@ -295,9 +301,9 @@ def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_cas
     W_V, W_O = np.array([[1.0]]), np.array([[1.0]])
     P, T_P = np.array([[0.0]]), 1.0  # one prototype: Z = Y + p = Y, L_Z = 1
     W_c, b_c, y = np.array([[1.0, -1.0]]), np.zeros(2), np.array([1])
-    U = ri.head_output(A_h, X, W_V, W_O)
+    U = ref_model.head_output(A_h, X, W_V, W_O)
     dL = abs(_task_loss(X + U, P, T_P, W_c, b_c, y) - _task_loss(X, P, T_P, W_c, b_c, y))
-    bound = ri.task_loss_change_bound(U, P, T_P, W_c)
+    bound = rprune.task_loss_change_bound(U, P, T_P, W_c)
     exact_dL = float(np.log1p(np.exp(4.0)) - np.log1p(np.exp(2.0)))
     # the two losses are O(4) quantities after ~10 roundings each; the bound is √2·(√2 from a 2-norm)
     assert abs(dL - exact_dL) <= accumulation_bound(20, 2.0 * 4.0 + exact_dL)
@@ -319,19 +325,19 @@ def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_cas
 )
 def test_g6_property(op: PlantedOperator, frac: float, seed: int, steps: int) -> None:
     w0 = np.random.default_rng(seed).standard_normal(op.d)
-    oja = ri.oja_track(op.A, w0, frac * ri.oja_step_limit(op.A), steps)
-    exin = ri.mca_exin_track(op.A, w0, frac * ri.mca_exin_step_limit(op.A, w0), steps)
-    lam = ri.eigenvalues_desc(op.A)
+    oja = rtrk.oja_track(op.A, w0, frac * rtrk.oja_step_limit(op.A), steps)
+    exin = rtrk.mca_exin_track(op.A, w0, frac * rtrk.mca_exin_step_limit(op.A, w0), steps)
+    lam = rops.eigenvalues_desc(op.A)
     for tr in (oja, exin):
         claim = next(c for c in INCRT_CLAIMS if c.id == "G6")
         assert all(claim.hypotheses_hold(A=op.A, tracker=tr).values())
         results = inv.check_g6(A=op.A, tracker=tr)
         _assert_hold(results)
         # the direction check is emitted exactly when its certificate is informative (it could fail)
-        tau = ri.tracker_tan_bound(op.A, tr)
-        gap = float(lam[0] - lam[1]) if tr.kind is ri.TrackerKind.OJA else float(lam[-2] - lam[-1])
+        tau = rtrk.tracker_tan_bound(op.A, tr)
+        gap = float(lam[0] - lam[1]) if tr.kind is rtrk.TrackerKind.OJA else float(lam[-2] - lam[-1])
         informative = np.isfinite(tau) and (
-            np.arctan(tau) + np.arcsin(ri.eigenvector_sin_bound(gap, ri.eigh_error_bound(op.A))) < np.pi / 2
+            np.arctan(tau) + np.arcsin(rtrk.eigenvector_sin_bound(gap, rops.eigh_error_bound(op.A))) < np.pi / 2
         )
         assert any("direction" in r.check for r in results) == informative, (tau, [r.check for r in results])
 
@@ -340,42 +346,42 @@ def test_g6_emits_nothing_outside_its_hypotheses() -> None:
     """No certified gap, or a step too large: a π/2 bound on an angle could not fail, so no record at all
     (not a "holds" that a training summary would count as a pass)."""
     w0 = np.random.default_rng(0).standard_normal(4)
-    repeated = ri.planted_operator([2.0, 2.0, 0.5, -1.0], rng=np.random.default_rng(5))  # top eigenvalue repeated
-    tr = ri.oja_track(repeated, w0, ri.certified_step(repeated), 200)
-    assert not ri.tracked_gap_certified(repeated, tr.kind)
+    repeated = rdata.planted_operator([2.0, 2.0, 0.5, -1.0], rng=np.random.default_rng(5))  # top eigenvalue repeated
+    tr = rtrk.oja_track(repeated, w0, rtrk.certified_step(repeated), 200)
+    assert not rtrk.tracked_gap_certified(repeated, tr.kind)
     assert inv.check_g6(A=repeated, tracker=tr) == ()
     assert inv.check_g6(A=repeated, tracker=tr, raise_on_violation=True) == ()
     # the G6 falsifier's run (ηΔ = 3): outside the step-size hypothesis
     ce = fz.falsify_g6_step_too_large()
-    assert not ri.step_size_certified(ce.inputs["A"], ce.inputs["tracker"].alphas)
+    assert not rtrk.step_size_certified(ce.inputs["A"], ce.inputs["tracker"].alphas)
     assert inv.check_g6(A=ce.inputs["A"], tracker=ce.inputs["tracker"]) == ()
     # A = 0 (every direction captured): no gap
-    zero_tr = ri.oja_track(np.zeros((4, 4)), w0, 1.0, 5)
+    zero_tr = rtrk.oja_track(np.zeros((4, 4)), w0, 1.0, 5)
     assert inv.check_g6(A=np.zeros((4, 4)), tracker=zero_tr) == ()
     # the same run on a gapped operator is checked (both sub-checks present)
-    gapped = ri.oja_track(A5, np.random.default_rng(0).standard_normal(5), ri.certified_step(A5), 200)
+    gapped = rtrk.oja_track(A5, np.random.default_rng(0).standard_normal(5), rtrk.certified_step(A5), 200)
     assert [r.check.split(":")[0] for r in inv.check_g6(A=A5, tracker=gapped)] == ["direction", "eigenvalue"]
 
 
 def test_eigenvector_sin_bound_needs_a_gap_of_more_than_three_e() -> None:
-    E = ri.eigh_error_bound(A5)
-    assert ri.eigenvector_sin_bound(3.0 * E, E) == 1.0  # no certificate at ĝ ≤ 3E
-    assert ri.eigenvector_sin_bound(0.0, E) == 1.0
-    assert ri.eigenvector_sin_bound(float("inf"), E) == 0.0  # d = 1
-    assert ri.eigenvector_sin_bound(1.0, E) == E / (1.0 - 2.0 * E)
+    E = rops.eigh_error_bound(A5)
+    assert rtrk.eigenvector_sin_bound(3.0 * E, E) == 1.0  # no certificate at ĝ ≤ 3E
+    assert rtrk.eigenvector_sin_bound(0.0, E) == 1.0
+    assert rtrk.eigenvector_sin_bound(float("inf"), E) == 0.0  # d = 1
+    assert rtrk.eigenvector_sin_bound(1.0, E) == E / (1.0 - 2.0 * E)
     # Valid where the exact eigenvector is known: small planted gaps, the exact top eigenvector of the very
     # float64 matrix computed with mpmath (installed with sympy, which requires it) at 60 digits, against
     # eigh's v̂.
     for delta in (1e-6, 1e-10, 30.0 * E):
-        small = ri.planted_operator([1.0, 1.0 - delta, 0.0, -1.0], rng=np.random.default_rng(2))
-        lam = ri.eigenvalues_desc(small)
-        s = ri.eigenvector_sin_bound(float(lam[0] - lam[1]), ri.eigh_error_bound(small))
+        small = rdata.planted_operator([1.0, 1.0 - delta, 0.0, -1.0], rng=np.random.default_rng(2))
+        lam = rops.eigenvalues_desc(small)
+        s = rtrk.eigenvector_sin_bound(float(lam[0] - lam[1]), rops.eigh_error_bound(small))
         assert s < 1.0
         with mpmath.workdps(60):
             ev, Vmp = mpmath.eigsy(mpmath.matrix(small.tolist()))
         top = int(np.argmax([float(x) for x in ev]))
         v_exact = np.array([float(Vmp[i, top]) for i in range(4)])
-        assert np.sin(ri.angle(v_exact, ri.exact_extremes(small).u_max)) <= s, delta
+        assert np.sin(rtrk.angle(v_exact, rops.exact_extremes(small).u_max)) <= s, delta
 
 
 def test_g6_trackers_converge_to_the_exact_oracle() -> None:
@@ -387,31 +393,31 @@ def test_g6_trackers_converge_to_the_exact_oracle() -> None:
     ``atan τ + asin(E/(ĝ − 2E))`` and the eigenvalue within ``(Δ + 3E) sin²(atan τ) + E + γ_{2d+4}‖A‖_F``.
     """
     w0 = np.random.default_rng(0).standard_normal(5)
-    lam = ri.eigenvalues_desc(A5)
-    ext = ri.exact_extremes(A5)
-    E = ri.eigh_error_bound(A5)
+    lam = rops.eigenvalues_desc(A5)
+    ext = rops.exact_extremes(A5)
+    E = rops.eigh_error_bound(A5)
     spread = float(lam[0] - lam[-1])
     n = 600
     for tr in (
-        ri.oja_track(A5, w0, ri.certified_step(A5), n),
-        ri.mca_exin_track(A5, w0, ri.certified_step(A5, float(w0 @ w0)), n),
+        rtrk.oja_track(A5, w0, rtrk.certified_step(A5), n),
+        rtrk.mca_exin_track(A5, w0, rtrk.certified_step(A5, float(w0 @ w0)), n),
     ):
-        top = tr.kind is ri.TrackerKind.OJA
+        top = tr.kind is rtrk.TrackerKind.OJA
         v = ext.u_max if top else ext.u_min
         gap = float(lam[0] - lam[1]) if top else float(lam[-2] - lam[-1])
-        T0 = float(np.tan(ri.angle(v, w0)))
-        qs = [ri.contraction_factor(lam, float(a), tr.kind) for a in tr.alphas]
+        T0 = float(np.tan(rtrk.angle(v, w0)))
+        qs = [rtrk.contraction_factor(lam, float(a), tr.kind) for a in tr.alphas]
         assert max(qs) < 1.0, (tr.kind, max(qs))  # the certified step satisfies the step-size condition
         exact_part = float(np.prod(qs)) * T0
-        tau = ri.tracker_tan_bound(A5, tr)
+        tau = rtrk.tracker_tan_bound(A5, tr)
         assert exact_part <= tau < T0, (tr.kind, exact_part, tau, T0)  # contracted, and covers the exact part
-        direction = np.arctan(tau) + np.arcsin(ri.eigenvector_sin_bound(gap, E))
-        assert ri.angle(v, tr.w) <= direction, (tr.kind, ri.angle(v, tr.w), direction)
-        lam_gap, _ = ri.tracker_gap(A5, tr)
+        direction = np.arctan(tau) + np.arcsin(rtrk.eigenvector_sin_bound(gap, E))
+        assert rtrk.angle(v, tr.w) <= direction, (tr.kind, rtrk.angle(v, tr.w), direction)
+        lam_gap, _ = rtrk.tracker_gap(A5, tr)
         eig = (
-            (spread + ri.spectral_error(A5)) * np.sin(np.arctan(tau)) ** 2
+            (spread + rtrk.spectral_error(A5)) * np.sin(np.arctan(tau)) ** 2
             + E
-            + accumulation_bound(2 * 5 + 4, ri.frobenius(A5))
+            + accumulation_bound(2 * 5 + 4, rops.frobenius(A5))
         )
         assert lam_gap <= eig, (tr.kind, lam_gap, eig)
         assert direction < np.pi / 2  # the certificate is informative: these checks could fail
@@ -428,94 +434,92 @@ def _diag_res(lam_max: float, d: int = 3) -> np.ndarray:
 
 
 def test_grow_check_respects_threshold_dwell_and_reports_near_ties() -> None:
-    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=5, T_prune=2, eps_K=0.01)
-    s0 = ri.initial_state(3, K_max=4)
-    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=3, new_head_id=1)  # dwell not over
+    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=5, T_prune=2, eps_K=0.01)
+    s0 = rctl.initial_state(3, K_max=4)
+    s, ev = rctl.grow_check(s0, cfg, _diag_res(2.0), step=3, new_head_id=1)  # dwell not over
     assert s.m == 0
     assert ev == ()
-    s, ev = ri.grow_check(s0, cfg, _diag_res(0.5), step=10, new_head_id=1)  # below θ
+    s, ev = rctl.grow_check(s0, cfg, _diag_res(0.5), step=10, new_head_id=1)  # below θ
     assert s.m == 0
     assert ev == ()
-    s, ev = ri.grow_check(s0, cfg, _diag_res(2.0), step=10, new_head_id=1)
+    s, ev = rctl.grow_check(s0, cfg, _diag_res(2.0), step=10, new_head_id=1)
     assert s.m == 1
     assert s.head_ids == (0, 1)
     assert s.last_growth_step == 10
     (birth,) = ev
-    assert birth.kind is ri.EventKind.BIRTH
+    assert birth.kind is rctl.EventKind.BIRTH
     assert birth.head_id == 1
-    assert abs(birth.margin - 1.0) <= ri.eigh_error_bound(_diag_res(2.0))  # λ̂_max − θ, λ̂ within E of 2
+    assert abs(birth.margin - 1.0) <= rops.eigh_error_bound(_diag_res(2.0))  # λ̂_max − θ, λ̂ within E of 2
     assert birth.u_plus is not None
     assert abs(abs(birth.u_plus[0]) - 1.0) <= tolerance("float64", CheckKind.VALUE).rtol
     tie = 1.0 + 0.5 * tolerance("float64", CheckKind.DECISION).rtol  # a near-tie: reported, decided exactly
-    s, ev = ri.grow_check(s0, cfg, _diag_res(tie), step=10, new_head_id=1)
+    s, ev = rctl.grow_check(s0, cfg, _diag_res(tie), step=10, new_head_id=1)
     kinds = [e.kind for e in ev]
-    assert kinds == [ri.EventKind.NEAR_TIE, ri.EventKind.BIRTH]
+    assert kinds == [rctl.EventKind.NEAR_TIE, rctl.EventKind.BIRTH]
     assert ev[0].decision == "grow"
 
 
 def test_prune_check_counts_patience_and_applies_hysteresis() -> None:
     C, Ms, theta, phi_g = fz.g5_oscillation_case()
-    state = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0), ri.HeadRecord(1, 0)), ())
+    state = rctl.GrowthState(np.zeros((2, 0)), 0, (rctl.HeadRecord(0, 0), rctl.HeadRecord(1, 0)), ())
     ops = {0: Ms[0], 1: Ms[1]}
-    cfg = ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0, hysteresis=False)
-    s1, ev1 = ri.prune_check(state, cfg, C, ops, step=1)
+    cfg = rctl.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0, hysteresis=False)
+    s1, ev1 = rctl.prune_check(state, cfg, C, ops, step=1)
     assert s1.head_ids == (0, 1)
     assert ev1 == ()
     assert s1.heads[1].below_count == 1
-    s2, ev2 = ri.prune_check(s1, cfg, C, ops, step=2)
+    s2, ev2 = rctl.prune_check(s1, cfg, C, ops, step=2)
     assert s2.head_ids == (0,)
-    assert [e.kind for e in ev2] == [ri.EventKind.HEAD_PRUNE]
+    assert [e.kind for e in ev2] == [rctl.EventKind.HEAD_PRUNE]
     assert ev2[0].lam_max is not None
     assert ev2[0].margin > 0.0
-    held, ev = ri.prune_check(s1, ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0), C, ops, 2)
+    held, ev = rctl.prune_check(s1, rctl.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0), C, ops, 2)
     assert held.head_ids == (0, 1)
     assert ev == ()
     # min_heads: the last head is never pruned; an old enough head only (T_d)
-    one = ri.GrowthState(np.zeros((2, 0)), 0, (ri.HeadRecord(0, 0, below_count=5),), ())
-    assert ri.prune_check(one, cfg, C, {0: np.zeros((2, 2))}, step=3)[0].head_ids == (0,)
-    young = ri.GrowthConfig(theta=theta, phi_g=phi_g, T_d=10, T_prune=1, eps_K=0.0, hysteresis=False)
-    assert ri.prune_check(state, young, C, ops, step=2)[0].head_ids == (0, 1)
+    one = rctl.GrowthState(np.zeros((2, 0)), 0, (rctl.HeadRecord(0, 0, below_count=5),), ())
+    assert rctl.prune_check(one, cfg, C, {0: np.zeros((2, 2))}, step=3)[0].head_ids == (0,)
+    young = rctl.GrowthConfig(theta=theta, phi_g=phi_g, T_d=10, T_prune=1, eps_K=0.0, hysteresis=False)
+    assert rctl.prune_check(state, young, C, ops, step=2)[0].head_ids == (0, 1)
 
 
 def test_prototype_prune_check() -> None:
-    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=2, eps_K=0.05)
-    s = ri.initial_state(2, K_max=3)
+    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=2, eps_K=0.05)
+    s = rctl.initial_state(2, K_max=3)
     mass = np.array([0.01, 0.5, 0.49])
-    s, ev = ri.prototype_prune_check(s, cfg, mass, step=1)
+    s, ev = rctl.prototype_prune_check(s, cfg, mass, step=1)
     assert s.prototype_ids == (0, 1, 2)
     assert ev == ()
-    s, ev = ri.prototype_prune_check(s, cfg, mass, step=2)
+    s, ev = rctl.prototype_prune_check(s, cfg, mass, step=2)
     assert s.prototype_ids == (1, 2)
-    assert [e.kind for e in ev] == [ri.EventKind.PROTOTYPE_PRUNE]
+    assert [e.kind for e in ev] == [rctl.EventKind.PROTOTYPE_PRUNE]
     assert ev[0].prototype_id == 0
     assert abs(ev[0].margin - 0.04) <= accumulation_bound(1, 0.05 + 0.01)  # fl(ε_K − n_j/n), one rounding
-    s, ev = ri.prototype_prune_check(s, cfg, np.array([0.5, 0.5]), step=3)
+    s, ev = rctl.prototype_prune_check(s, cfg, np.array([0.5, 0.5]), step=3)
     assert s.prototype_ids == (1, 2)
-    low = ri.initial_state(2, K_max=1)
-    kept, _ = ri.prototype_prune_check(low, ri.GrowthConfig(1.0, 0.0, 0, 1, 0.5), np.array([0.0]), 1)
+    low = rctl.initial_state(2, K_max=1)
+    kept, _ = rctl.prototype_prune_check(low, rctl.GrowthConfig(1.0, 0.0, 0, 1, 0.5), np.array([0.0]), 1)
     assert kept.prototype_ids == (0,)
 
 
 def test_calibrate_thresholds() -> None:
     ops = [np.eye(2), 2 * np.eye(2), 3 * np.eye(2)]
-    theta, phi = ri.calibrate_thresholds(ops)
+    theta, phi = rctl.calibrate_thresholds(ops)
     # θ = 0.1·median‖A_i‖_F = 0.1·‖2I‖_F; frobenius sums d² = 4 squares, one sqrt, one rescale, one product
     assert abs(theta - 0.1 * 2 * np.sqrt(2)) <= accumulation_bound(4 + 4, 0.1 * 2 * np.sqrt(2))
     assert phi == 0.01 * theta  # the same expression, evaluated once: bit-identical
-    cfg = ri.GrowthConfig.calibrated(ops, T_d=1, T_prune=2, eps_K=0.01)
-    assert cfg.theta == theta
     with pytest.raises(ValueError, match="operators"):
-        ri.calibrate_thresholds([np.zeros((2, 2))])
+        rctl.calibrate_thresholds([np.zeros((2, 2))])
 
 
 # --------------------------------------------------------------------------------------------------
 # Planted violations: every invariant fires, naming its claim
 # --------------------------------------------------------------------------------------------------
 
-CAP5 = ri.greedy_capture(A5, THETA5)
+CAP5 = rcap.greedy_capture(A5, THETA5)
 
 
-def _with(cap: ri.CaptureResult, **changes: Any) -> ri.CaptureResult:
+def _with(cap: rcap.CaptureResult, **changes: Any) -> rcap.CaptureResult:
     return dataclasses.replace(cap, **changes)
 
 
@@ -552,14 +556,14 @@ def test_g3_fires_on_planted_violation() -> None:
         method_errors=(*CAP5.method_errors, CAP5.method_errors[-1]),
     )
     _fires(inv.check_g3(A=A5, theta=THETA5, capture=extra), "G3", "count")
-    short = ri.greedy_capture(A5, 1.5)  # one fewer: not sufficient at θ = 0.7
+    short = rcap.greedy_capture(A5, 1.5)  # one fewer: not sufficient at θ = 0.7
     _fires(inv.check_g3(A=A5, theta=THETA5, capture=short), "G3", "sufficient")
 
 
 def test_g3_brute_force_checks_fire_on_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """The search side of G3: a "minimum" below λ_{m+1} (impossible by interlacing) and one below θ
     with m < m* directions (impossible by minimality) must both be reported."""
-    lam = ri.eigenvalues_desc(A5)
+    lam = rops.eigenvalues_desc(A5)
     right = inv.brute_force_min_residual
     _assert_hold(inv.check_g3(A=A5, theta=THETA5, capture=CAP5, rng=np.random.default_rng(0), n_random=4))
 
@@ -588,42 +592,44 @@ def test_g4_fires_on_planted_violation() -> None:
     _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, rotated]), "G4", "direction 1")
     shifted = _with(CAP5, lam_births=(CAP5.lam_births[0], CAP5.lam_births[1] + 1e-8, CAP5.lam_births[2]))
     _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, shifted]), "G4", "birth 2")
-    _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, ri.greedy_capture(A5, 1.5)]), "G4", "count")
+    _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, rcap.greedy_capture(A5, 1.5)]), "G4", "count")
 
 
 def test_g5_fires_on_planted_violation() -> None:
     rng = np.random.default_rng(4)
-    C = ri.second_moment(rng.standard_normal((10, 4)))
-    heads = [ri.antisymmetric_part(rng.standard_normal((4, 4))) for _ in range(3)]
+    C = rops.second_moment(rng.standard_normal((10, 4)))
+    heads = [rops.antisymmetric_part(rng.standard_normal((4, 4))) for _ in range(3)]
     Q = np.linalg.qr(rng.standard_normal((4, 1)))[0]
-    right = ri.residual_operator(C, heads[0] + heads[2], Q)
-    wrong_sign = ri.residual_operator(C, heads[0] + heads[2] + 2 * heads[1], Q)  # added instead of removed
-    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=wrong_sign), "G5", "removal")
+    right = rops.residual_operator(C, heads[0] + heads[2], Q)
+    wrong_sign = rops.residual_operator(C, heads[0] + heads[2] + 2 * heads[1], Q)  # added instead of removed
+    _fires(
+        rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=wrong_sign), "G5", "removal"
+    )
     tiny = right + 1e-9 * np.eye(4)
-    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=tiny), "G5", "removal")
+    _fires(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=tiny), "G5", "removal")
     # output: a head term 0.01% too large, and a loss change beyond the certified bound
     X = rng.standard_normal((2, 3, 4))
     A_h = _softmax_rows(rng.standard_normal((2, 3, 3)))
     W_V, W_O = rng.standard_normal((4, 2)), rng.standard_normal((2, 4))
     P, W_c = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
-    U = ri.head_output(A_h, X, W_V, W_O)
-    bound = ri.task_loss_change_bound(U, P, 1.0, W_c)
+    U = ref_model.head_output(A_h, X, W_V, W_O)
+    bound = rprune.task_loss_change_bound(U, P, 1.0, W_c)
 
-    def out(U_h: np.ndarray, dL: float) -> inv.PruneOutput:
-        return inv.PruneOutput(
+    def out(U_h: np.ndarray, dL: float) -> rprune.PruneOutput:
+        return rprune.PruneOutput(
             A_h=A_h, X=X, W_V=W_V, W_O=W_O, U_h=U_h, dY=U, P=P, T_P=1.0, W_c=W_c, loss_before=1.0, loss_after=1.0 + dL
         )
 
     base: dict[str, Any] = {"C": C, "head_operators": heads, "h": 1, "Q_cap": Q, "theta": 10.0}
-    _fires(inv.check_g5(**base, output=out(U * 1.0001, 0.0)), "G5", "equals A_h X")
-    _fires(inv.check_g5(**base, output=out(U, 1.01 * bound)), "G5", "ΔL_task")
-    _assert_hold(inv.check_g5(**base, output=out(U, 0.99 * bound)))
+    _fires(rprune.check_g5(**base, output=out(U * 1.0001, 0.0)), "G5", "equals A_h X")
+    _fires(rprune.check_g5(**base, output=out(U, 1.01 * bound)), "G5", "ΔL_task")
+    _assert_hold(rprune.check_g5(**base, output=out(U, 0.99 * bound)))
 
 
 def _g5_case() -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     rng = np.random.default_rng(4)
-    C = ri.second_moment(rng.standard_normal((10, 4)))
-    heads = [ri.antisymmetric_part(rng.standard_normal((4, 4))) for _ in range(3)]
+    C = rops.second_moment(rng.standard_normal((10, 4)))
+    heads = [rops.antisymmetric_part(rng.standard_normal((4, 4))) for _ in range(3)]
     Q = np.linalg.qr(rng.standard_normal((4, 1)))[0]
     return C, heads, Q
 
@@ -631,35 +637,35 @@ def _g5_case() -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
 def test_g5_norm_bound_fires_on_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """‖Π⊥½[C, M_a^h]Π⊥‖_2 ≤ G_h: a G_h 1% below the true spectral norm must be reported."""
     C, heads, Q = _g5_case()
-    true_norm = float(np.linalg.norm(ri.residual_operator(C, heads[1], Q), 2))
-    monkeypatch.setattr(inv, "head_strength", lambda C_, M_: 0.99 * true_norm)
-    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0), "G5", "≤ G_h = ‖C M_a^h‖_F")
+    true_norm = float(np.linalg.norm(rops.residual_operator(C, heads[1], Q), 2))
+    monkeypatch.setattr(rprune, "head_strength", lambda C_, M_: 0.99 * true_norm)
+    _fires(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0), "G5", "≤ G_h = ‖C M_a^h‖_F")
 
 
 def test_g5_weyl_and_hysteresis_fire_on_planted_violation() -> None:
     C, heads, Q = _g5_case()
-    before = ri.residual_operator(C, heads[0] + heads[1] + heads[2], Q)
-    after = ri.residual_operator(C, heads[0] + heads[2], Q)
-    G = ri.head_strength(C, heads[1])
-    lam_b = ri.exact_extremes(before).lam_max
+    before = rops.residual_operator(C, heads[0] + heads[1] + heads[2], Q)
+    after = rops.residual_operator(C, heads[0] + heads[2], Q)
+    G = rops.head_strength(C, heads[1])
+    lam_b = rops.exact_extremes(before).lam_max
     # λ_max(after) lifted by 3G_h: it moved by ≥ 2G_h > G_h (Weyl violated)
     lifted = after + 3.0 * G * np.eye(4)
-    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=lifted), "G5", "Weyl")
+    _fires(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=lifted), "G5", "Weyl")
     # θ with λ_max + G_h ≤ θ (hysteresis holds), and an "after" whose λ_max exceeds θ: growth would re-trigger
     theta = lam_b + 2.0 * G
-    correct = inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=theta)
+    correct = rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=theta)
     assert any(r.check.startswith("hysteresis") for r in correct)
     _assert_hold(correct)
     over = after + 4.0 * G * np.eye(4)  # λ_max(over) ≥ λ_b − G + 4G > θ
-    _fires(inv.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=theta, A_res_after=over), "G5", "hysteresis")
+    _fires(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=theta, A_res_after=over), "G5", "hysteresis")
 
 
 def test_g6_fires_on_planted_violation() -> None:
     w0 = np.random.default_rng(0).standard_normal(5)
-    good = ri.oja_track(A5, w0, ri.certified_step(A5), 600)
-    second = ri.eigenvalues_desc(A5)[1]
+    good = rtrk.oja_track(A5, w0, rtrk.certified_step(A5), 600)
+    second = rops.eigenvalues_desc(A5)[1]
     _, V = np.linalg.eigh(A5)
-    stuck = ri.TrackerResult(good.kind, good.w0, V[:, -2].copy(), good.eta, good.alphas, float(second))
+    stuck = rtrk.TrackerResult(good.kind, good.w0, V[:, -2].copy(), good.eta, good.alphas, float(second))
     _fires(inv.check_g6(A=A5, tracker=stuck), "G6", "direction")
     _fires(inv.check_g6(A=A5, tracker=stuck), "G6", "eigenvalue")
 
@@ -698,7 +704,7 @@ def test_incrt_steps_prove(step: Any) -> None:
 
 
 def test_incrt_step_fails_on_a_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ri, "commutator_form", lambda C, M: 0.5 * (C @ M + M @ C))  # anticommutator
+    monkeypatch.setattr(rops, "commutator_form", lambda C, M: 0.5 * (C @ M + M @ C))  # anticommutator
     (step,) = [s for s in incrt_steps.STEPS if s.id == "G5.1"]
     assert not step.run().proved
 
@@ -715,13 +721,15 @@ def _off_by_1e6(fn: Callable[..., Any]) -> Callable[..., Any]:
 @pytest.mark.parametrize(
     ("step_id", "name"),
     [("G1.1", "complement_projector"), ("G2.1", "deflate"), ("G6.1", "oja_step"), ("G6.2", "mca_exin_step")],
+    # (replaced by the registry-driven test of every step below)
 )
 def test_incrt_step_fails_when_the_reference_it_checks_is_wrong(
     step_id: str, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (step,) = [s for s in incrt_steps.STEPS if s.id == step_id]
     assert step.run().proved, f"{step_id} must prove before the violation is planted"
-    monkeypatch.setattr(ri, name, _off_by_1e6(getattr(ri, name)))
+    module = rops if hasattr(rops, name) else rtrk
+    monkeypatch.setattr(module, name, _off_by_1e6(getattr(module, name)))
     outcome = step.run()
     assert outcome.symbolic_ok, "only the reference was perturbed; the symbolic part must still hold"
     assert not outcome.proved, f"{step_id} still proved with reference.incrt.{name} off by 1e-6: {outcome.detail}"
@@ -736,43 +744,43 @@ rng0 = np.random.default_rng(0)
 NONSYM = rng0.standard_normal((3, 3))
 NAN_A = A5.copy()
 NAN_A[0, 0] = np.nan
-C3 = ri.second_moment(rng0.standard_normal((6, 3)))
-M3 = ri.antisymmetric_part(rng0.standard_normal((3, 3)))
+C3 = rops.second_moment(rng0.standard_normal((6, 3)))
+M3 = rops.antisymmetric_part(rng0.standard_normal((3, 3)))
 
 BAD: list[tuple[str, Callable[..., Any], tuple[Any, ...], str]] = [
-    ("non-symmetric A", ri.greedy_capture, (NONSYM, 1.0), "A"),
-    ("theta = 0", ri.greedy_capture, (A5, 0.0), "theta"),
-    ("theta < 0", ri.count_above, (A5, -1.0), "theta"),
-    ("NaN", ri.exact_extremes, (NAN_A,), "A"),
-    ("float32", ri.deflate, (A5.astype(np.float32), np.zeros((5, 0))), "A"),
-    ("non-square", ri.exact_extremes, (np.zeros((2, 3)),), "A"),
-    ("Q_cap wrong d", ri.residual_operator, (C3, M3, np.zeros((4, 1))), "Q_cap"),
-    ("M_a not antisymmetric", ri.residual_operator, (C3, NONSYM, np.zeros((3, 0))), "M_a"),
-    ("C not symmetric", ri.commutator_form, (NONSYM, M3), "C"),
-    ("no heads", ri.directional_operator, ([],), "Ms"),
-    ("eta = 0", ri.oja_step, (A5, np.ones(5), 0.0), "eta"),
-    ("w = 0", ri.mca_exin_step, (A5, np.zeros(5), 0.1), "w"),
-    ("n_steps < 0", ri.oja_track, (A5, np.ones(5), 0.1, -1), "n_steps"),
-    ("u in Q_cap", ri.append_direction, (np.eye(3)[:, :1], np.array([1.0, 0.0, 0.0])), "u"),
-    ("Q_cap full", ri.append_direction, (np.eye(2), np.array([1.0, 0.0])), "Q_cap"),
+    ("non-symmetric A", rcap.greedy_capture, (NONSYM, 1.0), "A"),
+    ("theta = 0", rcap.greedy_capture, (A5, 0.0), "theta"),
+    ("theta < 0", rops.count_above, (A5, -1.0), "theta"),
+    ("NaN", rops.exact_extremes, (NAN_A,), "A"),
+    ("float32", rops.deflate, (A5.astype(np.float32), np.zeros((5, 0))), "A"),
+    ("non-square", rops.exact_extremes, (np.zeros((2, 3)),), "A"),
+    ("Q_cap wrong d", rops.residual_operator, (C3, M3, np.zeros((4, 1))), "Q_cap"),
+    ("M_a not antisymmetric", rops.residual_operator, (C3, NONSYM, np.zeros((3, 0))), "M_a"),
+    ("C not symmetric", rops.commutator_form, (NONSYM, M3), "C"),
+    ("no heads", rops.directional_operator, ([],), "Ms"),
+    ("eta = 0", rtrk.oja_step, (A5, np.ones(5), 0.0), "eta"),
+    ("w = 0", rtrk.mca_exin_step, (A5, np.zeros(5), 0.1), "w"),
+    ("n_steps < 0", rtrk.oja_track, (A5, np.ones(5), 0.1, -1), "n_steps"),
+    ("u in Q_cap", rcap.append_direction, (np.eye(3)[:, :1], np.array([1.0, 0.0, 0.0])), "u"),
+    ("Q_cap full", rcap.append_direction, (np.eye(2), np.array([1.0, 0.0])), "Q_cap"),
     (
-        "attention not stochastic",
-        ri.head_output,
-        (np.ones((1, 2, 2)), np.ones((1, 2, 3)), np.ones((3, 1)), np.ones((1, 3))),
+        "attention not stochastic (G5's boundary)",
+        lambda A: rprune.check_attention("A_h", A, 1, 2),
+        (np.ones((1, 2, 2)),),
         "A_h",
     ),
-    ("T_P = 0", ri.prototype_lipschitz, (np.ones((2, 2)), 0.0), "T_P"),
+    ("T_P = 0", rprune.prototype_lipschitz, (np.ones((2, 2)), 0.0), "T_P"),
 ]
 
 
 TINY_NONSYM = 1e-20 * NONSYM  # an absolute tolerance (1e-12) would call this symmetric and antisymmetric
 BAD += [
-    ("tiny non-symmetric A", ri.exact_extremes, (TINY_NONSYM,), "A"),
-    ("tiny non-symmetric C", ri.commutator_form, (TINY_NONSYM, M3), "C"),
-    ("tiny non-antisymmetric M_a", ri.commutator_form, (C3, TINY_NONSYM), "M_a"),
+    ("tiny non-symmetric A", rops.exact_extremes, (TINY_NONSYM,), "A"),
+    ("tiny non-symmetric C", rops.commutator_form, (TINY_NONSYM, M3), "C"),
+    ("tiny non-antisymmetric M_a", rops.commutator_form, (C3, TINY_NONSYM), "M_a"),
     (
         "eigenvalues NaN",
-        lambda lam: ri.planted_operator(lam, rng=np.random.default_rng(0)),
+        lambda lam: rdata.planted_operator(lam, rng=np.random.default_rng(0)),
         ([1.0, np.nan],),
         "eigenvalues",
     ),
@@ -789,30 +797,30 @@ def test_symmetry_check_is_relative_to_the_norm() -> None:
     """Purely relative: the same asymmetry pattern is accepted or refused at every scale alike."""
     for scale in (1e-300, 1e-20, 1.0, 1e20, 1e300):
         A = scale * A5
-        tol = ri.symmetry_tolerance(A)
-        ri.check_symmetric("A", A)  # exactly symmetric: accepted
+        tol = rops.symmetry_tolerance(A)
+        rops.check_symmetric("A", A)  # exactly symmetric: accepted
         B = A.copy()
         B[0, 1] += 0.5 * tol  # within the rounding of two d-term products: accepted, and returned unchanged
-        assert ri.check_symmetric("A", B) is B
+        assert rops.check_symmetric("A", B) is B
         B[0, 1] += 2.0 * tol
         with pytest.raises(ValueError, match=r"\bA\b.*symmetric"):
-            ri.check_symmetric("A", B)
+            rops.check_symmetric("A", B)
     tiny_anti = 1e-20 * M3
-    assert ri.check_symmetric("M_a", tiny_anti, sign=-1.0) is tiny_anti
+    assert rops.check_symmetric("M_a", tiny_anti, sign=-1.0) is tiny_anti
     with pytest.raises(ValueError, match=r"M_a.*antisymmetric"):
-        ri.check_symmetric("M_a", 1e-20 * NONSYM, sign=-1.0)
+        rops.check_symmetric("M_a", 1e-20 * NONSYM, sign=-1.0)
     zero = np.zeros((3, 3))
-    assert ri.check_symmetric("A", zero) is zero
+    assert rops.check_symmetric("A", zero) is zero
 
 
 def test_grow_check_validates_a_tracker_supplied_top_pair() -> None:
-    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.0)
-    s = ri.initial_state(3, K_max=2)
+    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.0)
+    s = rctl.initial_state(3, K_max=2)
     A = _diag_res(2.0)
     u = np.array([1.0, 0.0, 0.0])
-    grown, ev = ri.grow_check(s, cfg, A, step=1, new_head_id=1, top=(2.0, u))
+    grown, ev = rctl.grow_check(s, cfg, A, step=1, new_head_id=1, top=(2.0, u))
     assert grown.m == 1
-    assert [e.kind for e in ev] == [ri.EventKind.BIRTH]
+    assert [e.kind for e in ev] == [rctl.EventKind.BIRTH]
     bad: list[object] = [
         (np.nan, u),
         (np.inf, u),
@@ -829,21 +837,21 @@ def test_grow_check_validates_a_tracker_supplied_top_pair() -> None:
     ]
     for top in bad:
         with pytest.raises((ValueError, TypeError), match=r"\btop\b"):
-            ri.grow_check(s, cfg, A, step=1, new_head_id=1, top=top)  # type: ignore[arg-type]
+            rctl.grow_check(s, cfg, A, step=1, new_head_id=1, top=top)  # type: ignore[arg-type]
 
 
 def test_prototype_prune_check_accepts_rounding_but_never_clips() -> None:
-    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.05)
-    s = ri.initial_state(2, K_max=3)
+    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.05)
+    s = rctl.initial_state(2, K_max=3)
     slack = tolerance("float64", CheckKind.STOCHASTIC).atol * 3  # per unit of K, K = 3
     mass = np.array([0.01, 1.0 + 0.5 * slack, -0.5 * slack])
-    _, ev = ri.prototype_prune_check(s, cfg, mass, step=1)
-    pruned = [e for e in ev if e.kind is ri.EventKind.PROTOTYPE_PRUNE]
+    _, ev = rctl.prototype_prune_check(s, cfg, mass, step=1)
+    pruned = [e for e in ev if e.kind is rctl.EventKind.PROTOTYPE_PRUNE]
     assert [e.prototype_id for e in pruned] == [2, 0]  # smallest mass first: the given −slack/2, not 0
     assert pruned[0].statistic == -0.5 * slack  # used as given, not clipped
     for m_bad in (np.array([0.01, 1.0 + 2.0 * slack, 0.0]), np.array([0.01, 0.5, -2.0 * slack])):
         with pytest.raises(ValueError, match=r"\bmass\b"):
-            ri.prototype_prune_check(s, cfg, m_bad, step=1)
+            rctl.prototype_prune_check(s, cfg, m_bad, step=1)
 
 
 @pytest.mark.parametrize(
@@ -860,17 +868,17 @@ def test_growth_config_validates(kwargs: dict[str, Any], name: str) -> None:
     base: dict[str, Any] = {"theta": 1.0, "phi_g": 0.01, "T_d": 0, "T_prune": 1, "eps_K": 0.0}
     base.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=name):
-        ri.GrowthConfig(**base)
+        rctl.GrowthConfig(**base)
 
 
 def test_controller_rejects_inconsistent_inputs() -> None:
-    cfg = ri.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.0)
-    s = ri.initial_state(3, K_max=2)
+    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.0)
+    s = rctl.initial_state(3, K_max=2)
     with pytest.raises(ValueError, match="head_operators"):
-        ri.prune_check(s, cfg, C3, {5: M3}, step=1)
+        rctl.prune_check(s, cfg, C3, {5: M3}, step=1)
     with pytest.raises((ValueError, TypeError), match="A_res"):
-        ri.grow_check(s, cfg, np.eye(4), step=1, new_head_id=1)
+        rctl.grow_check(s, cfg, np.eye(4), step=1, new_head_id=1)
     with pytest.raises(ValueError, match="new_head_id"):
-        ri.grow_check(s, cfg, np.eye(3), step=1, new_head_id=0)  # names the active head
+        rctl.grow_check(s, cfg, np.eye(3), step=1, new_head_id=0)  # names the active head
     with pytest.raises(ValueError, match="mass"):
-        ri.prototype_prune_check(s, cfg, np.array([0.5, 1.5]), step=1)
+        rctl.prototype_prune_check(s, cfg, np.array([0.5, 1.5]), step=1)

@@ -23,7 +23,7 @@ from ddcl_incrt.strategies._caps import MAX_BATCH, MAX_HEADS, MAX_PROTOTYPES, MA
 from ddcl_incrt.strategies.model import ModelCase, ModelSpec, model_specs
 from proofs_check import backprop_steps
 from proofs_check.core import Step
-from reference import model as model_module
+from reference import backward as backward_module
 from reference._arrays import F64Array, arr
 from reference.backward import backward
 from reference.gradcheck import central_difference, gradient_atol
@@ -244,7 +244,7 @@ def test_gradient_check_fires_when_the_assignment_path_of_z_is_dropped(monkeypat
         return dZ, arr(dZ.T @ Q)
 
     case = _deterministic_case(lambda_q=0.0)  # so only the Z path carries ∂Q
-    monkeypatch.setattr(model_module, "ddcl_block_backward", q_fixed)
+    monkeypatch.setattr(backward_module, "ddcl_block_backward", q_fixed)
     with pytest.raises(AssertionError, match=r"\bP: max"):
         assert_gradients_match(case)
 
@@ -287,7 +287,8 @@ def test_head_output_is_what_pruning_the_head_removes() -> None:
     case = _deterministic_case()
     c = forward(case.params, case.cfg, case.x, case.labels)
     c_pruned = forward(remove_head(case.params, 2), case.cfg, case.x, case.labels)
-    term = head_output(case.params.heads[2], c.X)
+    head = case.params.heads[2]
+    term = head_output(c.heads[2].A, c.X, head.W_V, head.W_O)
     np.testing.assert_allclose(c.Y - c_pruned.Y, term, rtol=VALUE_TOL.rtol, atol=VALUE_TOL.atol)
 
 
@@ -547,13 +548,13 @@ def test_backprop_step_proves(step: Step) -> None:
 
 
 def test_backprop_step_fails_on_a_planted_temperature_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = model_module.score_operator_backward
+    real = backward_module.score_operator_backward
 
     def wrong_sign(head: HeadParams, dM: F64Array) -> tuple[F64Array, F64Array, float]:
         dW_Q, dW_K, ds = real(head, dM)
         return dW_Q, dW_K, -ds  # forgets that ∂M/∂s = −M
 
-    monkeypatch.setattr(model_module, "score_operator_backward", wrong_sign)
+    monkeypatch.setattr(backward_module, "score_operator_backward", wrong_sign)
     (step,) = [s for s in backprop_steps.STEPS if s.id == "BP.3"]
     outcome = step.run()
     assert outcome.symbolic_ok

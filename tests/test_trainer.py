@@ -17,17 +17,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-import reference.incrt as incrt_module
-import reference.invariants.incrt as inv_incrt
-import reference.model as model_module
-import reference.trainer as trainer_module
+import reference.growth_phases as growth_phases
+import reference.growth_statistics as growth_statistics
+import reference.incrt.controller as controller
+import reference.invariants.pruning as pruning
+import reference.surgery as surgery
 from reference._arrays import arr
 from reference.data import SequenceDataset, planted_offsets
 from reference.growth_phases import Context, TrainerState, grow_phase, prototype_prune_phase, prune_phase
 from reference.growth_statistics import Probe, residual_for
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, HeadRecord
+from reference.incrt.operators import exact_extremes, head_strength
 from reference.incrt.trackers import TrackerKind, TrackerResult
-from reference.model import HeadParams, LayerConfig
+from reference.model import HeadParams, LayerConfig, forward
 from reference.optim import AdamState, LearningRates
 from reference.run_record import (
     EVENT_BIRTH,
@@ -234,9 +236,9 @@ def _prune_setup(optimizer: str = "adam") -> tuple[Context, TrainerState, Probe]
         batch = slice(8 * k, 8 * k + 16)
         state, _, _ = train_step(ctx, state, arr(data.x_train[batch]), data.labels_train[batch])
     # θ above λ_max + G_h of every head (hysteresis passes), φ_g above the weak head's G_h only
-    C = trainer_module.probe_second_moment(state.params, probe)
-    G = {h: incrt_module.head_strength(C, M) for h, M in trainer_module.head_operators(state.params).items()}
-    lam = incrt_module.exact_extremes(residual_for(state.params, C, state.growth.Q_cap)).lam_max
+    C = growth_statistics.probe_second_moment(state.params, probe)
+    G = {h: head_strength(C, M) for h, M in growth_statistics.head_operators(state.params).items()}
+    lam = exact_extremes(residual_for(state.params, C, state.growth.Q_cap)).lam_max
     assert G[1] < G[0]
     gcfg = replace(ctx.growth_cfg, theta=4.0 * (lam + max(G.values())), phi_g=math.sqrt(G[0] * G[1]))
     return replace(ctx, growth_cfg=gcfg), state, probe
@@ -273,10 +275,10 @@ def test_g6_records_only_runs_inside_its_hypotheses() -> None:
     captured) records no G6 result at all — a π/2 bound could not fail and must not count as a pass."""
     ctx, state, _ = _setup(steps=0)
     gapped = arr(np.diag(np.linspace(1.0, -1.0, LAYER.d)))
-    _, _, recs = trainer_module.track_phase(ctx, state, gapped)
+    _, _, recs = growth_phases.track_phase(ctx, state, gapped)
     assert [r.result.claim_id for r in recs] == ["G6"] * 4
     assert _violations(recs) == []
-    _, gaps, none = trainer_module.track_phase(ctx, state, arr(np.zeros((LAYER.d, LAYER.d))))
+    _, gaps, none = growth_phases.track_phase(ctx, state, arr(np.zeros((LAYER.d, LAYER.d))))
     assert none == ()
     assert len(gaps) == 4  # the gap to the oracle is still measured and reported
 
@@ -285,7 +287,7 @@ def test_prototype_masses_are_not_clipped(monkeypatch: pytest.MonkeyPatch) -> No
     """Masses go to the controller as computed; a rounding excursion within the STOCHASTIC tolerance is
     accepted there, a larger one raises (naming ``mass``) instead of being clipped away."""
     ctx, state, probe = _setup(steps=0)
-    right = trainer_module.forward
+    right = growth_statistics.forward
     K = LAYER.K_max
 
     def shifted(excess: float) -> Any:
@@ -298,11 +300,11 @@ def test_prototype_masses_are_not_clipped(monkeypatch: pytest.MonkeyPatch) -> No
         return fwd
 
     slack = tolerance("float64", CheckKind.STOCHASTIC).atol * K
-    monkeypatch.setattr(trainer_module, "forward", shifted(0.5 * slack))
-    mass = trainer_module.prototype_masses(state.params, LAYER, probe, state.growth)
+    monkeypatch.setattr(growth_statistics, "forward", shifted(0.5 * slack))
+    mass = growth_statistics.prototype_masses(state.params, LAYER, probe, state.growth)
     assert 1.0 < mass[0] <= 1.0 + slack  # not clipped, and within the tolerance
     prototype_prune_phase(ctx, state, probe)  # accepted
-    monkeypatch.setattr(trainer_module, "forward", shifted(1e-9))  # a mass error far beyond rounding
+    monkeypatch.setattr(growth_statistics, "forward", shifted(1e-9))  # a mass error far beyond rounding
     with pytest.raises(ValueError, match=r"\bmass\b"):
         prototype_prune_phase(ctx, state, probe)
 
@@ -349,12 +351,12 @@ def _failed(records: tuple[InvariantRecord, ...], claim: str, fragment: str) -> 
 
 def test_planted_wrong_residual_after_removal_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx, state, probe = _prune_setup()
-    right = trainer_module.residual_for
+    right = pruning.residual_for
 
     def forgot_projection(params: Any, C: Any, Q_cap: Any) -> Any:  # the classic slip: no Π⊥
         return right(params, C, arr(Q_cap[:, :0]))
 
-    monkeypatch.setattr(trainer_module, "residual_for", forgot_projection)
+    monkeypatch.setattr(pruning, "residual_for", forgot_projection)
     out = prune_phase(ctx, state, probe)
     _failed(out.invariants, "G5", "removal: A_res(after) − A_res(before)")
 
@@ -362,10 +364,10 @@ def test_planted_wrong_residual_after_removal_is_recorded(monkeypatch: pytest.Mo
 @pytest.mark.parametrize(
     ("module", "name", "factor", "fragment"),
     [
-        (inv_incrt, "head_output_bound", 0.5, "‖U_h,b‖_F"),
-        (trainer_module, "head_output_bound", 0.5, "measured ‖ΔY_b‖_F"),
+        (pruning, "head_output_bound", 0.5, "‖U_h,b‖_F"),
+        (pruning, "head_output_bound", 0.5, "measured ‖ΔY_b‖_F"),
         # the loss bound is loose for a weak head (its measured ΔL_task is far below it): plant a zero
-        (inv_incrt, "task_loss_change_bound", 0.0, "ΔL_task"),
+        (pruning, "task_loss_change_bound", 0.0, "ΔL_task"),
     ],
 )
 def test_planted_too_small_output_bounds_are_recorded(
@@ -384,27 +386,27 @@ def test_planted_too_small_output_bounds_are_recorded(
 
 def test_planted_wrong_prototype_column_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx, state, probe = _setup(eps_K=0.9)
-    right = model_module.remove_prototype_column
+    right = surgery.remove_prototype_column
 
     def off_by_one(params: Any, proto_id: int) -> Any:  # right ids, wrong column of P
         j = params.prototype_ids.index(proto_id)
         out = right(params, proto_id)
         return replace(out, P=np.delete(params.P, (j + 1) % params.P.shape[1], axis=1))
 
-    monkeypatch.setattr(trainer_module, "remove_prototype_column", off_by_one)
+    monkeypatch.setattr(growth_phases, "remove_prototype_column", off_by_one)
     out = prototype_prune_phase(ctx, state, probe)
     _failed(out.invariants, "D5", "ΔF_measured − (−(T/n)Σ log(1 − q_tj))")
 
 
 def test_planted_non_orthonormal_capture_is_recorded_by_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    right = incrt_module.append_direction
+    right = controller.append_direction
 
     def stretched(Q_cap: Any, u: Any) -> Any:  # appends 1.001·u: no longer orthonormal
         out = right(Q_cap, u)
         out[:, -1] *= 1.001
         return out
 
-    monkeypatch.setattr(incrt_module, "append_direction", stretched)
+    monkeypatch.setattr(controller, "append_direction", stretched)
     rec = train(tiny_planted(), LAYER, replace(RUN, steps=30), rng=np.random.default_rng(1))
     assert rec.architecture.births >= 1
     _failed(rec.invariants, "G1", "orthonormal Q_cap")
@@ -418,7 +420,7 @@ def test_planted_stuck_tracker_is_recorded(monkeypatch: pytest.MonkeyPatch) -> N
             TrackerKind.OJA, arr(w0.copy()), arr(V[:, 0].copy()), eta, arr(np.full(n_steps, eta)), float(lam[0])
         )
 
-    monkeypatch.setattr(trainer_module, "oja_track", stuck)
+    monkeypatch.setattr(growth_phases, "oja_track", stuck)
     rec = train(tiny_planted(), LAYER, replace(RUN, steps=20), rng=np.random.default_rng(1))
     _failed(rec.invariants, "G6", "direction")
 
@@ -478,8 +480,8 @@ def test_check_record_reports_d4_collapse_status_on_the_probe_tokens() -> None:
     """D4 at the configured temperature: ``T_c = 2λ_max(Cov Y)`` of the probe's DDCL-input tokens, with
     the margin ``T_c − T_P``; checked against the eigenvalues of an explicitly centred covariance."""
     ctx, state, probe = _setup(steps=2)
-    _, record, _, _ = trainer_module.growth_check(ctx, state, probe)
-    Y = trainer_module.forward(state.params, LAYER, probe.x, probe.labels).Y.reshape(-1, LAYER.d)
+    _, record, _, _ = growth_phases.growth_check(ctx, state, probe)
+    Y = forward(state.params, LAYER, probe.x, probe.labels).Y.reshape(-1, LAYER.d)
     centred = Y - Y.mean(axis=0)
     lam_max = float(np.linalg.eigvalsh(centred.T @ centred / Y.shape[0])[-1])
     tol = tolerance("float64", CheckKind.VALUE)
