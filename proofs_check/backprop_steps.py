@@ -31,7 +31,7 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from proofs_check.core import Step, StepChecks, StepOutcome, step_rng, symbol_matrix
+from proofs_check.core import Step, StepChecks, StepOutcome, collect_steps, step, step_rng, symbol_matrix
 from reference import backward as ref_back
 from reference import model as ref_model
 
@@ -116,8 +116,9 @@ def _point(rng: np.random.Generator, *mats: Sym) -> dict[Sym, float]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _run_bp_1() -> StepOutcome:
-    """Softmax backward: for ``a = softmax(s)`` and ``f = gᵀa``, ``∂f/∂s = a ⊙ (g − (aᵀg)1)``."""
+@step("BP.1", checks=("reference.backward.softmax_rows_backward", "reference.model.softmax_rows"))
+def step_bp_1() -> StepOutcome:
+    """Softmax backward: for a = softmax(s), ∂(gᵀa)/∂s = a ⊙ (g − (aᵀg)1)."""
     c = _checks()
     s, g = symbol_matrix("s", 1, 3), symbol_matrix("g", 1, 3)
     a = _softmax_rows(s)
@@ -131,8 +132,9 @@ def _run_bp_1() -> StepOutcome:
     return c.outcome()
 
 
-def _run_bp_2() -> StepOutcome:
-    """Bilinear scores ``S = X M Xᵀ``: ``∂⟨G,S⟩/∂M = XᵀGX`` and ``∂⟨G,S⟩/∂X = G X Mᵀ + Gᵀ X M``."""
+@step("BP.2", checks=("reference.backward.attention_scores_backward", "reference.model.attention_scores"))
+def step_bp_2() -> StepOutcome:
+    """Scores S = X M Xᵀ: ∂⟨G,S⟩/∂M = XᵀGX and ∂⟨G,S⟩/∂X = G X Mᵀ + Gᵀ X M."""
     c = _checks()
     X, M, G = symbol_matrix("X", 2, 2), symbol_matrix("M", 2, 2), symbol_matrix("G", 2, 2)
     f = _frobenius(G, X * M * X.T)
@@ -158,8 +160,11 @@ def _head(point: dict[Sym, float], W_Q: Sym, W_K: Sym, W_V: Sym, W_O: Sym, s: Sy
     )
 
 
-def _run_bp_3() -> StepOutcome:
-    """Score operator ``M = W_Q W_Kᵀ e^{−s}/√d_k``: ``∂/∂W_Q = cGW_K``, ``∂/∂W_K = cGᵀW_Q``, ``∂/∂s = −⟨G,M⟩``."""
+@step("BP.3", checks=("reference.backward.score_operator_backward", "reference.model.score_operator"))
+def step_bp_3() -> StepOutcome:
+    """M = W_Q W_Kᵀ e^{−s}/√d_k: ∂⟨G,M⟩/∂W_Q = c G W_K, ∂/∂W_K = c Gᵀ W_Q, ∂/∂s = −⟨G,M⟩ (c = e^{−s}/√d_k; the
+    log-temperature derivative).
+    """
     c = _checks()
     d_k = 2
     W_Q, W_K, G = symbol_matrix("W_Q", 2, d_k), symbol_matrix("W_K", 2, d_k), symbol_matrix("G", 2, 2)
@@ -185,8 +190,12 @@ def _run_bp_3() -> StepOutcome:
     return c.outcome()
 
 
-def _run_bp_4() -> StepOutcome:
-    """One head end to end, temperature included: ``f = ⟨G, A X W_V W_O⟩``, ``A = softmax_row(X M Xᵀ)``.
+@step(
+    "BP.4", checks=("reference.backward.head_backward", "reference.model.head_forward", "reference.model.head_output")
+)
+def step_bp_4() -> StepOutcome:
+    """One head end to end: the gradients of ⟨G, softmax_row(X M Xᵀ) X W_V W_O⟩ in W_Q, W_K, W_V, W_O, s and X are the
+    chain of BP.1–BP.3 as implemented by reference.backward.head_backward.
 
     Chain: ``dA = G (X W_V W_O)ᵀ``, ``dS = A ⊙ (dA − (A ⊙ dA)1)``, ``dM = Xᵀ dS X``, then BP.3 for
     ``(W_Q, W_K, s)``; ``dW_O = (A X W_V)ᵀ G``, ``dW_V = Xᵀ Aᵀ G W_Oᵀ``;
@@ -230,10 +239,24 @@ def _run_bp_4() -> StepOutcome:
     return c.outcome()
 
 
-def _run_bp_5() -> StepOutcome:
-    """Readout + cross-entropy, mean over ``B``: with ``p_b = softmax(z̄_b W_c + b_c)``,
+@step(
+    "BP.5",
+    checks=(
+        "reference.backward.cross_entropy_backward",
+        "reference.backward.readout_backward",
+        "reference.model.cross_entropy",
+        "reference.model.log_softmax",
+        "reference.model.readout",
+    ),
+)
+def step_bp_5() -> StepOutcome:
+    """Mean-pool readout + cross-entropy (mean over B): ∂L/∂logits = (softmax − onehot)/B, ∂L/∂W_c = z̄ᵀ∂L/∂logits,
+    ∂L/∂b_c = 1ᵀ∂L/∂logits, ∂L/∂Z_{b,t} = (∂L/∂logits W_cᵀ)_b / T.
+
+    Readout + cross-entropy, mean over ``B``: with ``p_b = softmax(z̄_b W_c + b_c)``,
     ``∂L/∂logits = (p − onehot)/B``, ``∂L/∂W_c = z̄ᵀ ∂L/∂logits``, ``∂L/∂b_c = 1ᵀ ∂L/∂logits`` and
-    ``∂L/∂Z_{b,t} = (∂L/∂logits W_cᵀ)_b / T``."""
+    ``∂L/∂Z_{b,t} = (∂L/∂logits W_cᵀ)_b / T``.
+    """
     c = _checks()
     B, T, d, n_classes = 2, 2, 2, 2
     labels = [1, 0]
@@ -266,9 +289,9 @@ def _run_bp_5() -> StepOutcome:
     return c.outcome()
 
 
-def _run_bp_6() -> StepOutcome:
-    """``∂Z/∂D`` through ``Q``: for ``q = softmax(−D/T_P)`` and ``f = gᵀ P q``,
-    ``∂f/∂D_k = −(1/T_P) q_k (r_k − qᵀr)`` with ``r = Pᵀg`` (BP.1 at ``s = −D/T_P``)."""
+@step("BP.6", checks=("reference.backward.softmax_rows_backward", "reference.model.softmax_rows"))
+def step_bp_6() -> StepOutcome:
+    """Through Q = softmax(−D/T_P): ∂(gᵀPq)/∂D_k = −(1/T_P) q_k (r_k − qᵀr), r = Pᵀg."""
     c = _checks()
     K = 3
     D, P, g = symbol_matrix("D", 1, K), symbol_matrix("P", 2, K), symbol_matrix("g", 2, 1)
@@ -291,10 +314,15 @@ def _run_bp_6() -> StepOutcome:
     return c.outcome()
 
 
-def _run_bp_7() -> StepOutcome:
-    """DDCL output ``z = y + P q(y, P)`` for one token (``d = K = 2``), ``f = gᵀz``:
+@step("BP.7", checks=("reference.backward.ddcl_block_backward", "reference.model.ddcl_block"))
+def step_bp_7() -> StepOutcome:
+    """Z = Y + Q(Y,P)Pᵀ per token: ∇_y = g + 2(Σw)y − 2Pw, ∇_P = g qᵀ + 2(P diag w − y wᵀ), w = ∂(gᵀz)/∂D from BP.6
+    (reference.backward.ddcl_block_backward).
+
+    DDCL output ``z = y + P q(y, P)`` for one token (``d = K = 2``), ``f = gᵀz``:
     ``∇_y f = g + 2(Σ_k w_k) y − 2 P w`` and ``∇_P f = g qᵀ + 2(P diag(w) − y wᵀ)`` with ``w = ∂f/∂D``
-    from BP.6 — the pull-back through ``D_k = ‖y − p_k‖²`` of ``reference.ddcl.pullback_distances``."""
+    from BP.6 — the pull-back through ``D_k = ‖y − p_k‖²`` of ``reference.ddcl.pullback_distances``.
+    """
     c = _checks()
     y, P, g = symbol_matrix("y", 2, 1), symbol_matrix("P", 2, 2), symbol_matrix("g", 2, 1)
     D = sp.Matrix(1, 2, lambda _, k: ((y - P.col(k)).T * (y - P.col(k)))[0, 0])
@@ -317,36 +345,4 @@ def _run_bp_7() -> StepOutcome:
     return c.outcome()
 
 
-STEPS: tuple[Step, ...] = (
-    Step("BP.1", "BP", "Softmax backward: for a = softmax(s), ∂(gᵀa)/∂s = a ⊙ (g − (aᵀg)1).", _run_bp_1),
-    Step("BP.2", "BP", "Scores S = X M Xᵀ: ∂⟨G,S⟩/∂M = XᵀGX and ∂⟨G,S⟩/∂X = G X Mᵀ + Gᵀ X M.", _run_bp_2),
-    Step(
-        "BP.3",
-        "BP",
-        "M = W_Q W_Kᵀ e^{−s}/√d_k: ∂⟨G,M⟩/∂W_Q = c G W_K, ∂/∂W_K = c Gᵀ W_Q, ∂/∂s = −⟨G,M⟩ "
-        "(c = e^{−s}/√d_k; the log-temperature derivative).",
-        _run_bp_3,
-    ),
-    Step(
-        "BP.4",
-        "BP",
-        "One head end to end: the gradients of ⟨G, softmax_row(X M Xᵀ) X W_V W_O⟩ in W_Q, W_K, W_V, "
-        "W_O, s and X are the chain of BP.1–BP.3 as implemented by reference.model.head_backward.",
-        _run_bp_4,
-    ),
-    Step(
-        "BP.5",
-        "BP",
-        "Mean-pool readout + cross-entropy (mean over B): ∂L/∂logits = (softmax − onehot)/B, "
-        "∂L/∂W_c = z̄ᵀ∂L/∂logits, ∂L/∂b_c = 1ᵀ∂L/∂logits, ∂L/∂Z_{b,t} = (∂L/∂logits W_cᵀ)_b / T.",
-        _run_bp_5,
-    ),
-    Step("BP.6", "BP", "Through Q = softmax(−D/T_P): ∂(gᵀPq)/∂D_k = −(1/T_P) q_k (r_k − qᵀr), r = Pᵀg.", _run_bp_6),
-    Step(
-        "BP.7",
-        "BP",
-        "Z = Y + Q(Y,P)Pᵀ per token: ∇_y = g + 2(Σw)y − 2Pw, ∇_P = g qᵀ + 2(P diag w − y wᵀ), "
-        "w = ∂(gᵀz)/∂D from BP.6 (reference.model.ddcl_block_backward).",
-        _run_bp_7,
-    ),
-)
+STEPS: tuple[Step, ...] = collect_steps(globals())

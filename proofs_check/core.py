@@ -5,8 +5,10 @@ steps, equality as ``simplify(lhs − rhs) == 0``, each result also evaluated nu
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -36,16 +38,41 @@ class StepOutcome:
 
 @dataclass(frozen=True)
 class Step:
-    """A numbered derivation step ``id`` (e.g. ``"D2.3"``) of claim ``claim``."""
+    """A numbered derivation step ``id`` (e.g. ``"D2.3"``) of claim ``claim``.
+
+    ``checks`` names the reference functions (``module.function``, in their defining module) whose
+    results the step's numeric part compares with the symbolic result: a test perturbs each one and
+    requires the step to fail, so a declared cross-check cannot be silently deleted.
+    """
 
     id: str
     claim: str
     statement: str
     run: Callable[[], StepOutcome]
+    checks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.id.startswith(self.claim + "."):
             raise ValueError(f"Step {self.id!r}: id must start with its claim id {self.claim!r} and a dot")
+
+
+def step(step_id: str, *, checks: tuple[str, ...]) -> Callable[[Callable[[], StepOutcome]], Step]:
+    """Decorator: the function becomes :class:`Step` ``step_id``; its docstring's first paragraph is the
+    statement (so the statement sits on the code that checks it), the claim is the id's prefix."""
+
+    def make(run: Callable[[], StepOutcome]) -> Step:
+        doc = inspect.getdoc(run)
+        if not doc:
+            raise ValueError(f"step {step_id}: the function needs a docstring stating the step")
+        statement = " ".join(doc.split("\n\n", 1)[0].split())
+        return Step(id=step_id, claim=step_id.split(".", 1)[0], statement=statement, run=run, checks=tuple(checks))
+
+    return make
+
+
+def collect_steps(namespace: Mapping[str, object]) -> tuple[Step, ...]:
+    """The :class:`Step` objects of a module namespace (``globals()``), in definition order."""
+    return tuple(v for v in namespace.values() if isinstance(v, Step))
 
 
 def _admissible_point(symbols: set[sp.Symbol]) -> dict[sp.Symbol, sp.Rational] | None:
@@ -203,3 +230,41 @@ def symbol_matrix(name: str, rows: int, cols: int, **assumptions: bool) -> Sym:
     """A rows×cols matrix of symbols ``name_rc`` (default assumption: real)."""
     kw = assumptions or {"real": True}
     return sp.Matrix(rows, cols, lambda r, c: sp.Symbol(f"{name}_{r}{c}", **kw))
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted violations of a step's cross-checks
+# --------------------------------------------------------------------------------------------------
+
+PLANT_REL, PLANT_ABS = 1e-6, 1e-9  # a plausible small bug: far above the float64 VALUE tolerance (1e-12)
+
+
+def perturb(value: Any, sign: float = 1.0) -> Any:
+    """``value·(1 ± 1e-6) ± 1e-9`` (``sign`` ±1) for every float or float array in ``value`` (through
+    tuples, lists, dicts and dataclasses; the additive part shows up at zeros); integers, booleans and
+    the rest are returned unchanged. Downwards is the direction that breaks an upper bound."""
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float | np.floating):
+        return float(value) * (1.0 + sign * PLANT_REL) + sign * PLANT_ABS
+    if isinstance(value, np.ndarray):
+        return value * (1.0 + sign * PLANT_REL) + sign * PLANT_ABS if np.issubdtype(value.dtype, np.floating) else value
+    if isinstance(value, tuple):
+        return tuple(perturb(v, sign) for v in value)
+    if isinstance(value, list):
+        return [perturb(v, sign) for v in value]
+    if isinstance(value, dict):
+        return {k: perturb(v, sign) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: perturb(getattr(value, f.name), sign) for f in dataclasses.fields(value) if f.init}
+        return dataclasses.replace(value, **changes)
+    return value
+
+
+def perturbed(fn: Callable[..., Any], sign: float = 1.0) -> Callable[..., Any]:
+    """``fn`` with :func:`perturb` applied to its result: the planted bug a step's cross-check must catch."""
+
+    def wrong(*args: Any, **kwargs: Any) -> Any:
+        return perturb(fn(*args, **kwargs), sign)
+
+    return wrong

@@ -33,7 +33,9 @@ from proofs_check.core import (
     StepChecks,
     StepOutcome,
     as_f64,
+    collect_steps,
     max_abs,
+    step,
     step_rng,
     symbol_matrix,
     value_bound,
@@ -265,7 +267,13 @@ def _token_mean(expr: Sym, y: Sym, free: list[Sym], Y: F64, P_sym: Sym, P: F64, 
     return total / int(Y.shape[0])
 
 
-def _run_d1_1() -> StepOutcome:
+@step(
+    "D1.1", checks=("reference.ddcl.ols_loss", "reference.ddcl.prototype_variance", "reference.ddcl.quantisation_loss")
+)
+def step_d1_1() -> StepOutcome:
+    """Per token Σ_j q_j‖y − p_j‖² = ‖y − Σ_j q_j p_j‖² + Σ_j q_j‖p_j − Σ_k q_k p_k‖² when Σ_j q_j = 1; averaged over
+    tokens, L_q = L_OLS + V.
+    """
     c = StepChecks()
     d, K = 2, 3
     y, P_s, free, _q, Eq, ols, var = _d1_terms(d, K)
@@ -283,7 +291,11 @@ def _run_d1_1() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d1_2() -> StepOutcome:
+@step("D1.2", checks=("reference.ddcl.prototype_variance",))
+def step_d1_2() -> StepOutcome:
+    """Per token Var_q(p) = Σ_{j<k} q_j q_k ‖p_j − p_k‖² (Σq = 1), a sum of terms ≥ 0: V ≥ 0, and V = 0 iff every pair
+    with q_j q_k > 0 coincides (one-hot q or coinciding prototypes).
+    """
     c = StepChecks()
     d, K = 2, 3
     y, P_s, free, q, _Eq, _ols, var = _d1_terms(d, K)
@@ -329,7 +341,17 @@ def _run_d1_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-def _run_d2_1() -> StepOutcome:
+@step(
+    "D2.1",
+    checks=(
+        "reference.ddcl.assignments",
+        "reference.ddcl.free_energy",
+        "reference.ddcl.mean_entropy",
+        "reference.ddcl.quantisation_loss",
+    ),
+)
+def step_d2_1() -> StepOutcome:
+    """With q = softmax(−D/T_P): Σ_k q_k D_k = −T_P log Σ_k exp(−D_k/T_P) + T_P H(q), hence L_q = F + T_P·H̄."""
     c = StepChecks()
     K = 3
     tok = _token(K)
@@ -353,7 +375,9 @@ def _run_d2_1() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d2_2() -> StepOutcome:
+@step("D2.2", checks=("reference.ddcl.grad_quantisation_fixed_Q",))
+def step_d2_2() -> StepOutcome:
+    """With Q fixed: ∇_P L_q = (2/n)(P diag(Qᵀ1) − YᵀQ) (and ∇_Y L_q = (2/n)(diag(Q1)Y − QPᵀ))."""
     c = StepChecks()
     n, d, K = 2, 2, 3
     Y, P, Q = symbol_matrix("y", n, d), symbol_matrix("p", d, K), symbol_matrix("q", n, K)
@@ -373,7 +397,16 @@ def _run_d2_2() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d2_3() -> StepOutcome:
+@step(
+    "D2.3",
+    checks=(
+        "reference.ddcl.assignments",
+        "reference.ddcl.grad_free_energy",
+        "reference.ddcl.grad_quantisation_fixed_Q",
+    ),
+)
+def step_d2_3() -> StepOutcome:
+    """Envelope: ∇_P F = (2/n)(P diag(Qᵀ1) − YᵀQ) with Q = softmax(−D/T_P), i.e. ∇_P F = ∇_P L_q|_{Q fixed}."""
     c = StepChecks()
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
@@ -406,7 +439,9 @@ def _sigma_q(Q: Sym) -> Sym:
     return (sp.diag(*col) - Q.T * Q) / Q.rows
 
 
-def _run_d2_4() -> StepOutcome:
+@step("D2.4", checks=("reference.ddcl.grad_variance_fixed_Q",))
+def step_d2_4() -> StepOutcome:
+    """With Q fixed and row-stochastic: ∇_P V = 2 P Σ_q, Σ_q = (1/n)(diag(Qᵀ1) − QᵀQ)."""
     c = StepChecks()
     n, d, K = 2, 2, 3
     P = symbol_matrix("p", d, K)
@@ -423,7 +458,11 @@ def _run_d2_4() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d2_5() -> StepOutcome:
+@step("D2.5", checks=("reference.ddcl.assignment_covariance",))
+def step_d2_5() -> StepOutcome:
+    """Σ_q 1 = 0 for row-stochastic Q; per token diag q − qqᵀ = Σ_j q_j(e_j − q)(e_j − q)ᵀ ⪰ 0, with trace Σ_j q_j(1 −
+    q_j): Σ_q ⪰ 0 and Σ_q = 0 iff every q_t is one-hot.
+    """
     c = StepChecks()
     n, K = 2, 3
     Q, free = _row_stochastic(n, K)
@@ -466,7 +505,18 @@ def _run_d2_5() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d2_6() -> StepOutcome:
+@step(
+    "D2.6",
+    checks=(
+        "reference.ddcl.grad_quantisation_full",
+        "reference.ddcl.quantisation_distance_weights",
+        "reference.ddcl.squared_distances",
+    ),
+)
+def step_d2_6() -> StepOutcome:
+    """Through softmax Q: ∂L_q/∂D_tk = (1/n) q_tk(1 − (D_tk − D̄_t)/T_P), D̄_t = Σ_j q_tj D_tj; pulled back by ∇_P =
+    2(P diag(Gᵀ1) − YᵀG), ∇_Y = 2(diag(G1)Y − GPᵀ), G = ∂L/∂D.
+    """
     c = StepChecks()
     K = 3
     tok = _token(K)
@@ -516,7 +566,11 @@ def _distance_jacobian(b: _Block, t: int) -> Sym:
     )
 
 
-def _run_d3_1() -> StepOutcome:
+@step("D3.1", checks=("reference.ddcl.assignments", "reference.ddcl.hessian_free_energy"))
+def step_d3_1() -> StepOutcome:
+    """∂²F_t/∂D_t² = −(1/T_P)(diag q − qqᵀ) ⪯ 0 and ∇²_P F = (2/n)diag(n_j)⊗I − (1/(n T_P)) Σ_t J_tᵀ(diag q_t − q_t
+    q_tᵀ)J_t, hence ∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I.
+    """
     c = StepChecks()
     K = 3
     tok = _token(K)
@@ -557,7 +611,11 @@ def _run_d3_1() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d3_2() -> StepOutcome:
+@step("D3.2", checks=("reference.ddcl.grad_free_energy", "reference.ddcl.prototype_step"))
+def step_d3_2() -> StepOutcome:
+    """Descent lemma at L = 2: F(P − η∇F) ≤ F(P) − η‖∇F‖² + η²‖∇F‖² = F(P) − η(1 − η)‖∇F‖², and η(1 − η) > 0 iff 0 < η
+    < 1.
+    """
     c = StepChecks()
     g = symbol_matrix("g", 2, 2)  # ∇_P F for d = 2, K = 2, as a generic matrix
     Fs = sp.Symbol("F", real=True)
@@ -595,7 +653,11 @@ def _run_d3_2() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d3_3() -> StepOutcome:
+@step("D3.3", checks=("reference.ddcl.assignments", "reference.ddcl.prototype_step"))
+def step_d3_3() -> StepOutcome:
+    """p_j⁺ = (1 − 2η n_j/n) p_j + (2η/n) Σ_t q_tj y_t; the coefficients sum to 1 and are ≥ 0 for η ≤ 1/2 (n_j ≤ n):
+    prototypes stay in the convex hull of the data and their previous position.
+    """
     c = StepChecks()
     n, d, K = 2, 2, 2
     Y, P, Q = symbol_matrix("y", n, d), symbol_matrix("p", d, K), symbol_matrix("q", n, K)
@@ -707,7 +769,9 @@ def _collapse_numeric(c: StepChecks, rng: np.random.Generator, factor: int, name
         )
 
 
-def _run_d4_1() -> StepOutcome:
+@step("D4.1", checks=("reference.ddcl.grad_free_energy", "reference.ddcl.grad_quantisation_full"))
+def step_d4_1() -> StepOutcome:
+    """At the collapsed configuration p_j = ȳ (all j), q_t = 1/K and ∇_P F = ∇_P L_q = 0."""
     c = StepChecks()
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
@@ -757,7 +821,11 @@ def _run_d4_1() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d4_2() -> StepOutcome:
+@step("D4.2", checks=("reference.ddcl.collapse_critical_temperatures", "reference.ddcl.hessian_free_energy"))
+def step_d4_2() -> StepOutcome:
+    """At collapse ∇²_P F = (2/K)I − (4/(T_P K))(I_K − 11ᵀ/K) ⊗ Cov(Y); eigenvalues 2/K and (2/K)(1 − 2λ_i/T_P);
+    unstable iff T_P < T_c = 2 λ_max(Cov Y) (K ≥ 2).
+    """
     c = StepChecks()
     n, d, K = 2, 2, 2
     b = _block(n, d, K)
@@ -777,7 +845,11 @@ def _run_d4_2() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d4_3() -> StepOutcome:
+@step("D4.3", checks=("reference.ddcl.collapse_critical_temperatures", "reference.ddcl.hessian_quantisation"))
+def step_d4_3() -> StepOutcome:
+    """At collapse ∂²L_q/∂D² = −(2/T_P)(diag q − qqᵀ), so ∇²_P L_q = (2/K)I − (8/(T_P K))(I_K − 11ᵀ/K) ⊗ Cov(Y);
+    unstable iff T_P < 4 λ_max(Cov Y) = 2 T_c.
+    """
     c = StepChecks()
     K = 3
     tok = _token(K)
@@ -806,7 +878,11 @@ def _run_d4_3() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d4_4() -> StepOutcome:
+@step("D4.4", checks=("reference.ddcl.hessian_quantisation",))
+def step_d4_4() -> StepOutcome:
+    """With w_k = q_k(1 − (D_k − D̄)/T): ∂D̄/∂D_l = w_l and ∂w_k/∂D_l = −(1/T) q_k(δ_kl − q_l)(1 − (D_k − D̄)/T) −
+    (q_k/T)(δ_kl − w_l) (the second derivative of reference.hessian_quantisation).
+    """
     c = StepChecks()
     K = 3
     tok = _token(K)
@@ -844,7 +920,17 @@ def _run_d4_4() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-def _run_d5_1() -> StepOutcome:
+@step(
+    "D5.1",
+    checks=(
+        "reference.ddcl.assignments",
+        "reference.ddcl.free_energy",
+        "reference.ddcl.removal_free_energy_change",
+        "reference.ddcl.remove_prototype",
+    ),
+)
+def step_d5_1() -> StepOutcome:
+    """Removing prototype j: F without p_j − F = −(T_P/n) Σ_t log(1 − q_tj)."""
     c = StepChecks()
     K = 3
     tok = _token(K)
@@ -872,7 +958,11 @@ def _run_d5_1() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d5_2() -> StepOutcome:
+@step("D5.2", checks=("reference.ddcl.assignments", "reference.ddcl.removal_free_energy_change"))
+def step_d5_2() -> StepOutcome:
+    """For q ∈ [0, 1): 0 ≤ −log(1 − q) ≤ q/(1 − q) (g = q/(1 − q) + log(1 − q), g(0) = 0, g' = q/(1 − q)² ≥ 0), hence 0
+    ≤ ΔF ≤ (T_P/n) Σ_t q_tj/(1 − q_tj).
+    """
     c = StepChecks()
     q = sp.Symbol("q", real=True)
     s = sp.Symbol("s", nonnegative=True)
@@ -938,7 +1028,19 @@ def _dcl_chain(m: _DCL) -> tuple[Sym, Sym]:
     return _grad(lin, m.W), _grad(lin, m.b)
 
 
-def _run_d6_1() -> StepOutcome:
+@step(
+    "D6.1",
+    checks=(
+        "reference.dcl.dcl_gradients",
+        "reference.dcl.dcl_preconditioner",
+        "reference.dcl.dcl_prototypes",
+        "reference.dcl.dcl_step",
+    ),
+)
+def step_d6_1() -> StepOutcome:
+    """DCL chain rule with P = Y_bᵀW + 1_d bᵀ: ∇_W L = Y_b ∇_P L, ∇_b L = (∇_P L)ᵀ1_d, and a step on (W, b) moves P by
+    −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (a PSD preconditioner).
+    """
     c = StepChecks()
     nb, d, K = 2, 2, 2
     m = _dcl(nb, d, K)
@@ -972,7 +1074,11 @@ def _run_d6_1() -> StepOutcome:
     return c.outcome()
 
 
-def _run_d6_2() -> StepOutcome:
+@step("D6.2", checks=("reference.dcl.dcl_gradients", "reference.dcl.dcl_preconditioner"))
+def step_d6_2() -> StepOutcome:
+    """With A = [Y_b; 1_dᵀ], M = AᵀA: the DCL gradient is A∇_P L, A G = 0 ⇔ M G = 0; for nonsingular M it vanishes iff
+    ∇_P L = 0; M's column space lies in span(rows Y_b) + span(1_d).
+    """
     c = StepChecks()
     nb, d, K = 2, 2, 2
     m = _dcl(nb, d, K)
@@ -1023,117 +1129,4 @@ def _run_d6_2() -> StepOutcome:
 # The steps, in claim order
 # --------------------------------------------------------------------------------------------------
 
-STEPS: tuple[Step, ...] = (
-    Step(
-        "D1.1",
-        "D1",
-        "Per token Σ_j q_j‖y − p_j‖² = ‖y − Σ_j q_j p_j‖² + Σ_j q_j‖p_j − Σ_k q_k p_k‖² "
-        "when Σ_j q_j = 1; averaged over tokens, L_q = L_OLS + V.",
-        _run_d1_1,
-    ),
-    Step(
-        "D1.2",
-        "D1",
-        "Per token Var_q(p) = Σ_{j<k} q_j q_k ‖p_j − p_k‖² (Σq = 1), a sum of terms ≥ 0: V ≥ 0, and "
-        "V = 0 iff every pair with q_j q_k > 0 coincides (one-hot q or coinciding prototypes).",
-        _run_d1_2,
-    ),
-    Step(
-        "D2.1",
-        "D2",
-        "With q = softmax(−D/T_P): Σ_k q_k D_k = −T_P log Σ_k exp(−D_k/T_P) + T_P H(q), hence L_q = F + T_P·H̄.",
-        _run_d2_1,
-    ),
-    Step(
-        "D2.2",
-        "D2",
-        "With Q fixed: ∇_P L_q = (2/n)(P diag(Qᵀ1) − YᵀQ) (and ∇_Y L_q = (2/n)(diag(Q1)Y − QPᵀ)).",
-        _run_d2_2,
-    ),
-    Step(
-        "D2.3",
-        "D2",
-        "Envelope: ∇_P F = (2/n)(P diag(Qᵀ1) − YᵀQ) with Q = softmax(−D/T_P), i.e. ∇_P F = ∇_P L_q|_{Q fixed}.",
-        _run_d2_3,
-    ),
-    Step("D2.4", "D2", "With Q fixed and row-stochastic: ∇_P V = 2 P Σ_q, Σ_q = (1/n)(diag(Qᵀ1) − QᵀQ).", _run_d2_4),
-    Step(
-        "D2.5",
-        "D2",
-        "Σ_q 1 = 0 for row-stochastic Q; per token diag q − qqᵀ = Σ_j q_j(e_j − q)(e_j − q)ᵀ ⪰ 0, "
-        "with trace Σ_j q_j(1 − q_j): Σ_q ⪰ 0 and Σ_q = 0 iff every q_t is one-hot.",
-        _run_d2_5,
-    ),
-    Step(
-        "D2.6",
-        "D2",
-        "Through softmax Q: ∂L_q/∂D_tk = (1/n) q_tk(1 − (D_tk − D̄_t)/T_P), D̄_t = Σ_j q_tj D_tj; "
-        "pulled back by ∇_P = 2(P diag(Gᵀ1) − YᵀG), ∇_Y = 2(diag(G1)Y − GPᵀ), G = ∂L/∂D.",
-        _run_d2_6,
-    ),
-    Step(
-        "D3.1",
-        "D3",
-        "∂²F_t/∂D_t² = −(1/T_P)(diag q − qqᵀ) ⪯ 0 and ∇²_P F = (2/n)diag(n_j)⊗I − "
-        "(1/(n T_P)) Σ_t J_tᵀ(diag q_t − q_t q_tᵀ)J_t, hence ∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I.",
-        _run_d3_1,
-    ),
-    Step(
-        "D3.2",
-        "D3",
-        "Descent lemma at L = 2: F(P − η∇F) ≤ F(P) − η‖∇F‖² + η²‖∇F‖² = F(P) − η(1 − η)‖∇F‖², "
-        "and η(1 − η) > 0 iff 0 < η < 1.",
-        _run_d3_2,
-    ),
-    Step(
-        "D3.3",
-        "D3",
-        "p_j⁺ = (1 − 2η n_j/n) p_j + (2η/n) Σ_t q_tj y_t; the coefficients sum to 1 and are ≥ 0 for "
-        "η ≤ 1/2 (n_j ≤ n): prototypes stay in the convex hull of the data and their previous position.",
-        _run_d3_3,
-    ),
-    Step("D4.1", "D4", "At the collapsed configuration p_j = ȳ (all j), q_t = 1/K and ∇_P F = ∇_P L_q = 0.", _run_d4_1),
-    Step(
-        "D4.2",
-        "D4",
-        "At collapse ∇²_P F = (2/K)I − (4/(T_P K))(I_K − 11ᵀ/K) ⊗ Cov(Y); eigenvalues 2/K and "
-        "(2/K)(1 − 2λ_i/T_P); unstable iff T_P < T_c = 2 λ_max(Cov Y) (K ≥ 2).",
-        _run_d4_2,
-    ),
-    Step(
-        "D4.3",
-        "D4",
-        "At collapse ∂²L_q/∂D² = −(2/T_P)(diag q − qqᵀ), so ∇²_P L_q = (2/K)I − (8/(T_P K))"
-        "(I_K − 11ᵀ/K) ⊗ Cov(Y); unstable iff T_P < 4 λ_max(Cov Y) = 2 T_c.",
-        _run_d4_3,
-    ),
-    Step(
-        "D4.4",
-        "D4",
-        "With w_k = q_k(1 − (D_k − D̄)/T): ∂D̄/∂D_l = w_l and ∂w_k/∂D_l = −(1/T) q_k(δ_kl − q_l)"
-        "(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l) (the second derivative of reference.hessian_quantisation).",
-        _run_d4_4,
-    ),
-    Step("D5.1", "D5", "Removing prototype j: F without p_j − F = −(T_P/n) Σ_t log(1 − q_tj).", _run_d5_1),
-    Step(
-        "D5.2",
-        "D5",
-        "For q ∈ [0, 1): 0 ≤ −log(1 − q) ≤ q/(1 − q) (g = q/(1 − q) + log(1 − q), g(0) = 0, "
-        "g' = q/(1 − q)² ≥ 0), hence 0 ≤ ΔF ≤ (T_P/n) Σ_t q_tj/(1 − q_tj).",
-        _run_d5_2,
-    ),
-    Step(
-        "D6.1",
-        "D6",
-        "DCL chain rule with P = Y_bᵀW + 1_d bᵀ: ∇_W L = Y_b ∇_P L, ∇_b L = (∇_P L)ᵀ1_d, and a step "
-        "on (W, b) moves P by −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (a PSD preconditioner).",
-        _run_d6_1,
-    ),
-    Step(
-        "D6.2",
-        "D6",
-        "With A = [Y_b; 1_dᵀ], M = AᵀA: the DCL gradient is A∇_P L, A G = 0 ⇔ M G = 0; for "
-        "nonsingular M it vanishes iff ∇_P L = 0; M's column space lies in span(rows Y_b) + span(1_d).",
-        _run_d6_2,
-    ),
-)
+STEPS: tuple[Step, ...] = collect_steps(globals())

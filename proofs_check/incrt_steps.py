@@ -21,7 +21,17 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from proofs_check.core import Step, StepChecks, StepOutcome, as_f64, max_abs, step_rng, symbol_matrix
+from proofs_check.core import (
+    Step,
+    StepChecks,
+    StepOutcome,
+    as_f64,
+    collect_steps,
+    max_abs,
+    step,
+    step_rng,
+    symbol_matrix,
+)
 from reference import data as rdata
 from reference import ddcl as rd
 from reference import model as ref_model
@@ -84,7 +94,9 @@ def _anti(rng: np.random.Generator, d: int) -> F64:
     return rops.antisymmetric_part(as_f64(rng.standard_normal((d, d))))
 
 
-def _run_g1_1() -> StepOutcome:
+@step("G1.1", checks=("reference.incrt.operators.complement_projector",))
+def step_g1_1() -> StepOutcome:
+    """Π⊥ = I − QQᵀ is symmetric, and Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ: a projector when Q is orthonormal."""
     ch = StepChecks()
     Q = symbol_matrix("q", 3, 2)
     Pi = sp.eye(3) - Q * Q.T
@@ -98,7 +110,9 @@ def _run_g1_1() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g1_2() -> StepOutcome:
+@step("G1.2", checks=("reference.incrt.operators.antisymmetric_part", "reference.incrt.operators.residual_operator"))
+def step_g1_2() -> StepOutcome:
+    """A_res = Π⊥SΠ⊥ is symmetric for symmetric S, and A_res Q = 0, Qᵀ A_res = 0 when QᵀQ = I."""
     ch = StepChecks()
     Q = symbol_matrix("q", 3, 2)
     S = _symmetric("s", 3)
@@ -116,7 +130,16 @@ def _run_g1_2() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g1_3() -> StepOutcome:
+@step(
+    "G1.3",
+    checks=(
+        "reference.incrt.capture.greedy_capture",
+        "reference.incrt.operators.deflate",
+        "reference.incrt.operators.exact_extremes",
+    ),
+)
+def step_g1_3() -> StepOutcome:
+    """A_res u = λu with λ ≠ 0 forces Qᵀu = 0 (u₊ ⟂ Q_cap); then [Q u] is orthonormal: rank +1."""
     ch = StepChecks()
     # u with A_res u = λu, λ ≠ 0: λ Qᵀu = Qᵀ A_res u = 0 (G1.2), so Qᵀu = 0; then [Q u] is orthonormal.
     Q = symbol_matrix("q", 3, 2)
@@ -155,7 +178,9 @@ def _deflated() -> tuple[Sym, Sym, Sym]:
     return V, A, Pi * A * Pi
 
 
-def _run_g2_1() -> StepOutcome:
+@step("G2.1", checks=("reference.data.planted_operator", "reference.incrt.operators.deflate"))
+def step_g2_1() -> StepOutcome:
+    """Deflating an eigenvector leaves the other eigenpairs of A unchanged; the deflated direction gets eigenvalue 0."""
     ch = StepChecks()
     V, A, D = _deflated()
     ch.zero("A v_i = λ_i v_i (planted)", A * V[:, 1] - _l2 * V[:, 1])
@@ -177,7 +202,9 @@ def _run_g2_1() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g2_2() -> StepOutcome:
+@step("G2.2", checks=("reference.data.planted_operator", "reference.incrt.capture.greedy_capture"))
+def step_g2_2() -> StepOutcome:
+    """det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3): the next birth is at λ_2 (when > θ > 0)."""
     ch = StepChecks()
     _, _, D = _deflated()
     x = sp.Symbol("x")
@@ -194,7 +221,11 @@ def _run_g2_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-def _run_g3_1() -> StepOutcome:
+@step("G3.1", checks=("reference.data.planted_operator", "reference.invariants.incrt.brute_force_min_residual"))
+def step_g3_1() -> StepOutcome:
+    """Interlacing (d = 3, m = 1): every q⊥ contains w ∈ span(v_1, v_2) with wᵀAw − λ_2‖w‖² = (λ_1 − λ_2)q_2² ≥ 0, so
+    λ_max(Π⊥AΠ⊥) ≥ λ_2.
+    """
     ch = StepChecks()
     # Cauchy interlacing, d = 3, m = 1, eigenbasis coordinates: for any q, w = (q_2, −q_1, 0) ⟂ q lies
     # in span(v_1, v_2) and wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2² ≥ 0, so λ_max(compression to q⊥) ≥ λ_2.
@@ -212,7 +243,9 @@ def _run_g3_1() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g3_2() -> StepOutcome:
+@step("G3.2", checks=("reference.data.planted_operator", "reference.invariants.incrt.residual_top"))
+def step_g3_2() -> StepOutcome:
+    """For w ⟂ v_1..v_m, wᵀAw ≤ λ_{m+1}‖w‖²: the top m* eigenvectors are sufficient."""
     ch = StepChecks()
     # Sufficiency of the top m* eigenvectors (m* = 1, d = 3): for w ⟂ v_1, wᵀAw ≤ λ_2 wᵀw.
     w2, w3 = sp.symbols("w_2 w_3", real=True)
@@ -239,7 +272,11 @@ def _run_g3_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-def _run_g4_1() -> StepOutcome:
+@step("G4.1", checks=("reference.data.planted_operator", "reference.incrt.capture.greedy_capture_tracked"))
+def step_g4_1() -> StepOutcome:
+    """In a repeated eigenspace every unit vector is an eigenvector, and after capturing one the next birth is its
+    complement in the same eigenspace.
+    """
     ch = StepChecks()
     lam, mu = sp.symbols("lambda mu", real=True)
     A = sp.diag(lam, lam, mu)
@@ -264,7 +301,9 @@ def _run_g4_1() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g4_2() -> StepOutcome:
+@step("G4.2", checks=("reference.invariants.incrt.residual_top",))
+def step_g4_2() -> StepOutcome:
+    """A non-eigenvector q can be sufficient: compression of diag(a, b, c) to q⊥ is diag(b, a sin² + c cos²)."""
     ch = StepChecks()
     a, b, c_ = sp.symbols("a b c", real=True)
     A = sp.diag(a, b, c_)
@@ -287,7 +326,11 @@ def _run_g4_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-def _run_g5_1() -> StepOutcome:
+@step("G5.1", checks=("reference.incrt.operators.antisymmetric_part", "reference.incrt.operators.commutator_form"))
+def step_g5_1() -> StepOutcome:
+    """For symmetric C and antisymmetric M_a: ½(C M_a + (C M_a)ᵀ) = ½(C M_a + M_aᵀC) = ½[C, M_a], symmetric with trace
+    0.
+    """
     ch = StepChecks()
     C = _symmetric("c", 3)
     M = _antisymmetric("m", 3)
@@ -307,7 +350,9 @@ def _run_g5_1() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g5_2() -> StepOutcome:
+@step("G5.2", checks=("reference.incrt.operators.antisymmetric_part", "reference.incrt.operators.residual_operator"))
+def step_g5_2() -> StepOutcome:
+    """A_res is linear in M_a: removing head h changes it by −Π⊥½[C, M_a^h]Π⊥."""
     ch = StepChecks()
     C = _symmetric("c", 3)
     M, Mh = _antisymmetric("m", 3), _antisymmetric("h", 3)
@@ -331,7 +376,9 @@ def _run_g5_2() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g5_3() -> StepOutcome:
+@step("G5.3", checks=("reference.incrt.operators.antisymmetric_part",))
+def step_g5_3() -> StepOutcome:
+    """M_a C = −(C M_a)ᵀ, so ‖½[C, M_a^h]‖_2 ≤ ‖C M_a^h‖_2 ≤ G_h."""
     ch = StepChecks()
     C = _symmetric("c", 3)
     M = _antisymmetric("m", 3)
@@ -346,7 +393,9 @@ def _run_g5_3() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g5_4() -> StepOutcome:
+@step("G5.4", checks=("reference.incrt.operators.frobenius",))
+def step_g5_4() -> StepOutcome:
+    """‖X‖_2 ≤ ‖X‖_F: the eigenvalues of XᵀX sum to ‖X‖_F² and multiply to det(X)² ≥ 0 (2×2)."""
     ch = StepChecks()
     X = symbol_matrix("x", 2, 2)
     G = X.T * X
@@ -358,10 +407,18 @@ def _run_g5_4() -> StepOutcome:
     rng = step_rng("G5.4")
     Xn = as_f64(rng.standard_normal((4, 4)))
     ch.at_most("‖X‖_2 ≤ ‖X‖_F (reference)", float(np.linalg.norm(Xn, 2)), rops.frobenius(Xn), scale=rops.frobenius(Xn))
+    # Tight: for a rank-one X = u vᵀ both norms are ‖u‖‖v‖ (a halved or inflated ‖·‖_F cannot pass).
+    u, v = as_f64(rng.standard_normal(4)), as_f64(rng.standard_normal(3))
+    R1 = as_f64(np.outer(u, v))
+    ch.close(
+        "rank one: ‖u vᵀ‖_F = ‖u‖‖v‖ (reference)", rops.frobenius(R1), float(np.linalg.norm(u) * np.linalg.norm(v))
+    )
     return ch.outcome()
 
 
-def _run_g5_5() -> StepOutcome:
+@step("G5.5", checks=("reference.invariants.pruning.head_output_bound", "reference.model.head_output"))
+def step_g5_5() -> StepOutcome:
+    """A convex combination is no longer than its longest term: a‖y_1‖² + (1−a)‖y_2‖² − ‖mix‖² = a(1−a)‖y_1 − y_2‖²."""
     ch = StepChecks()
     a = sp.Symbol("a", real=True)
     y1, y2 = symbol_matrix("y", 2, 1), symbol_matrix("z", 2, 1)
@@ -386,10 +443,24 @@ def _run_g5_5() -> StepOutcome:
     rows = np.sqrt(np.sum(U * U, axis=2)).max(axis=1)
     for b in range(B):
         ch.at_most(f"max_t ‖u_{{b,t}}‖ ≤ β_b, b={b} (reference)", float(rows[b]), float(beta[b]), scale=float(beta[b]))
+    # Tight: attention one-hot on the longest value row s* attains the bound, ‖u_{b,t}‖ = β_b.
+    values = np.einsum("btd,de,ef->btf", X, W_V, W_O)
+    star = np.argmax(np.sum(values * values, axis=2), axis=1)
+    one_hot = np.zeros((B, T, T))
+    for b in range(B):
+        one_hot[b, :, star[b]] = 1.0
+    U1 = ref_model.head_output(as_f64(one_hot), X, W_V, W_O)
+    ch.close(
+        "one-hot attention on argmax_s‖x_s W_V W_O‖: max_t ‖u_{b,t}‖ = β_b (reference)",
+        np.sqrt(np.sum(U1 * U1, axis=2)).max(axis=1),
+        beta,
+    )
     return ch.outcome()
 
 
-def _run_g5_6() -> StepOutcome:
+@step("G5.6", checks=("reference.invariants.pruning.readout_lipschitz",))
+def step_g5_6() -> StepOutcome:
+    """‖softmax(o) − e_y‖² ≤ 2(1 − p_y)² ≤ 2: cross-entropy is √2-Lipschitz in the logits."""
     ch = StepChecks()
     p2, p3 = sp.symbols("p_2 p_3", nonnegative=True)
     p1 = 1 - p2 - p3
@@ -411,10 +482,25 @@ def _run_g5_6() -> StepOutcome:
 
         worst = max(worst, abs(ce(as_f64(z1)) - ce(as_f64(z2))) / float(np.linalg.norm(z1 - z2)))
     ch.at_most("|ΔCE| / ‖Δz̄‖ ≤ √2‖W_c‖_2 on random pairs (reference)", worst, L, scale=L)
+    # Tight: W_c = σ u (e_0 − e_1)ᵀ/√2 and z̄ far along u put p ≈ e_0 with label 1, so the gradient
+    # ∇_z̄ CE = W_c (p − e_1) has norm √2 σ = √2‖W_c‖_2 (up to e^{−42}, far below rounding).
+    sigma, u = 1.7, np.array([0.6, 0.0, 0.8])
+    W1 = as_f64(sigma * np.outer(u, np.array([1.0, -1.0, 0.0, 0.0]) / np.sqrt(2.0)))
+    o = (60.0 / sigma) * u @ W1
+    p = np.exp(o - o.max())
+    p = p / p.sum()
+    grad = W1 @ (p - np.array([0.0, 1.0, 0.0, 0.0]))
+    ch.close(
+        "attained: ‖∇_z̄ CE‖ = √2‖W_c‖_2 for p → e_0, y = 1 (reference)",
+        rprune.readout_lipschitz(W1),
+        float(np.linalg.norm(grad)),
+    )
     return ch.outcome()
 
 
-def _run_g5_7() -> StepOutcome:
+@step("G5.7", checks=("reference.ddcl.assignments", "reference.invariants.pruning.prototype_lipschitz"))
+def step_g5_7() -> StepOutcome:
+    """∂(P q(y))/∂y = (2/T_P) Cov_q(P) ⪯ (diam(P)²/(2T_P)) I (Popoviciu)."""
     ch = StepChecks()
     y, p1, p2 = sp.symbols("y p_1 p_2", real=True)
     T = sp.Symbol("T_P", positive=True)
@@ -456,6 +542,18 @@ def _run_g5_7() -> StepOutcome:
         rprune.prototype_lipschitz(P, T_n),
         scale=rprune.prototype_lipschitz(P, T_n),
     )
+    # Tight: K = 2 and y at the midpoint give q = (½, ½) and ∂z/∂y = I + (2/T_P)·¼ΔΔᵀ, Δ = p_1 − p_2,
+    # whose norm is exactly L_Z = 1 + ‖Δ‖²/(2T_P).
+    P2 = as_f64(P[:, :2].copy())
+    mid = as_f64(0.5 * (P2[:, 0] + P2[:, 1])[None, :])
+    q_mid = rd.assignments(mid, P2, T_n)[0]
+    c_mid = P2 - (P2 @ q_mid)[:, None]
+    J_mid = np.eye(d) + 2.0 / T_n * (c_mid @ np.diag(q_mid) @ c_mid.T)
+    ch.close(
+        "attained at the midpoint (K = 2): ‖∂z/∂y‖_2 = L_Z (reference)",
+        rprune.prototype_lipschitz(P2, T_n),
+        float(np.linalg.norm(J_mid, 2)),
+    )
     return ch.outcome()
 
 
@@ -469,7 +567,9 @@ def _A2() -> tuple[Sym, Sym]:
     return V, V * sp.diag(_l1, _l2) * V.T
 
 
-def _run_g6_1() -> StepOutcome:
+@step("G6.1", checks=("reference.incrt.operators.exact_extremes", "reference.incrt.trackers.oja_step"))
+def step_g6_1() -> StepOutcome:
+    """Oja: eigenvectors are fixed points, and the update is orthogonal to a unit w."""
     ch = StepChecks()
     V, A = _A2()
     v1 = V[:, 0]
@@ -484,7 +584,9 @@ def _run_g6_1() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g6_2() -> StepOutcome:
+@step("G6.2", checks=("reference.incrt.operators.exact_extremes", "reference.incrt.trackers.mca_exin_step"))
+def step_g6_2() -> StepOutcome:
+    """MCA-EXIN: the update is orthogonal to w, so ‖w⁺‖² = ‖w‖² + α²‖g‖²; the minor eigenvector is a fixed point."""
     ch = StepChecks()
     _, A = _A2()
     w = symbol_matrix("w", 2, 1)
@@ -508,7 +610,18 @@ def _run_g6_2() -> StepOutcome:
     return ch.outcome()
 
 
-def _run_g6_3() -> StepOutcome:
+@step(
+    "G6.3",
+    checks=(
+        "reference.incrt.operators.eigenvalues_desc",
+        "reference.incrt.trackers.contraction_factor",
+        "reference.incrt.trackers.oja_step",
+    ),
+)
+def step_g6_3() -> StepOutcome:
+    """A step multiplies eigen-coordinates by 1 + α(λ_i − ρ); the ratio to the top one is 1 − α(λ_1 − λ_i)/(1 + α(λ_1 −
+    ρ)).
+    """
     ch = StepChecks()
     al, rho = sp.symbols("alpha rho", real=True)
     w = sp.Matrix(sp.symbols("c_1 c_2 c_3", real=True))
@@ -532,10 +645,32 @@ def _run_g6_3() -> StepOutcome:
         worst = max(worst, float(np.tan(rtrk.angle(v, w_next)) / np.tan(rtrk.angle(v, w_n))))
         w_n = w_next
     ch.at_most("per-step tan∠ ratio ≤ q(η) (reference)", worst, q, scale=1.0)
+    # The identity itself: one step scales the eigen-coordinates by 1 + η(λ_i − ρ) before renormalising.
+    V = np.linalg.eigh(A_n)[1][:, ::-1]
+    w0 = as_f64(rng.standard_normal(3))
+    w0 = as_f64(w0 / np.linalg.norm(w0))
+    rho = float(w0 @ A_n @ w0)
+    c0, c1 = V.T @ w0, V.T @ rtrk.oja_step(A_n, w0, eta)
+    factors = 1.0 + eta * (lam - rho)
+    ch.close(
+        "eigen-coordinate ratios after one step: c_i⁺/c_1⁺ = (c_i/c_1)·(1 + η(λ_i − ρ))/(1 + η(λ_1 − ρ)) (reference)",
+        c1[1:] / c1[0],
+        (c0[1:] / c0[0]) * factors[1:] / factors[0],
+        scale=1.0,
+    )
+    # Closed form in d = 2 (Δ = g): q(α) = max(1 − αg/(1 + αg), αg − 1), evaluated independently.
+    g2, a2 = 1.5, 0.4
+    ch.close(
+        "d = 2: q(α) = max(1/(1 + αg), αg − 1) (reference)",
+        rtrk.contraction_factor(as_f64(np.array([1.0, 1.0 - g2])), a2, rtrk.TrackerKind.OJA),
+        max(1.0 / (1.0 + a2 * g2), a2 * g2 - 1.0),
+    )
     return ch.outcome()
 
 
-def _run_g6_4() -> StepOutcome:
+@step("G6.4", checks=("reference.incrt.trackers.mca_exin_step", "reference.incrt.trackers.rayleigh"))
+def step_g6_4() -> StepOutcome:
+    """One EXIN step changes the Rayleigh quotient by −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²) < 0 when αΔ < 2."""
     ch = StepChecks()
     s = sp.Symbol("s", real=True)
     al = sp.Symbol("alpha", positive=True)
@@ -570,97 +705,4 @@ def _run_g6_4() -> StepOutcome:
     return ch.outcome()
 
 
-STEPS: tuple[Step, ...] = (
-    Step(
-        "G1.1",
-        "G1",
-        "Π⊥ = I − QQᵀ is symmetric, and Π⊥² − Π⊥ = Q(QᵀQ − I)Qᵀ: a projector when Q is orthonormal.",
-        _run_g1_1,
-    ),
-    Step(
-        "G1.2",
-        "G1",
-        "A_res = Π⊥SΠ⊥ is symmetric for symmetric S, and A_res Q = 0, Qᵀ A_res = 0 when QᵀQ = I.",
-        _run_g1_2,
-    ),
-    Step(
-        "G1.3",
-        "G1",
-        "A_res u = λu with λ ≠ 0 forces Qᵀu = 0 (u₊ ⟂ Q_cap); then [Q u] is orthonormal: rank +1.",
-        _run_g1_3,
-    ),
-    Step(
-        "G2.1",
-        "G2",
-        "Deflating an eigenvector leaves the other eigenpairs of A unchanged; the deflated "
-        "direction gets eigenvalue 0.",
-        _run_g2_1,
-    ),
-    Step("G2.2", "G2", "det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3): the next birth is at λ_2 (when > θ > 0).", _run_g2_2),
-    Step(
-        "G3.1",
-        "G3",
-        "Interlacing (d = 3, m = 1): every q⊥ contains w ∈ span(v_1, v_2) with "
-        "wᵀAw − λ_2‖w‖² = (λ_1 − λ_2)q_2² ≥ 0, so λ_max(Π⊥AΠ⊥) ≥ λ_2.",
-        _run_g3_1,
-    ),
-    Step("G3.2", "G3", "For w ⟂ v_1..v_m, wᵀAw ≤ λ_{m+1}‖w‖²: the top m* eigenvectors are sufficient.", _run_g3_2),
-    Step(
-        "G4.1",
-        "G4",
-        "In a repeated eigenspace every unit vector is an eigenvector, and after capturing one the "
-        "next birth is its complement in the same eigenspace.",
-        _run_g4_1,
-    ),
-    Step(
-        "G4.2",
-        "G4",
-        "A non-eigenvector q can be sufficient: compression of diag(a, b, c) to q⊥ is diag(b, a sin² + c cos²).",
-        _run_g4_2,
-    ),
-    Step(
-        "G5.1",
-        "G5",
-        "For symmetric C and antisymmetric M_a: ½(C M_a + (C M_a)ᵀ) = ½(C M_a + M_aᵀC) = ½[C, M_a], "
-        "symmetric with trace 0.",
-        _run_g5_1,
-    ),
-    Step("G5.2", "G5", "A_res is linear in M_a: removing head h changes it by −Π⊥½[C, M_a^h]Π⊥.", _run_g5_2),
-    Step("G5.3", "G5", "M_a C = −(C M_a)ᵀ, so ‖½[C, M_a^h]‖_2 ≤ ‖C M_a^h‖_2 ≤ G_h.", _run_g5_3),
-    Step(
-        "G5.4",
-        "G5",
-        "‖X‖_2 ≤ ‖X‖_F: the eigenvalues of XᵀX sum to ‖X‖_F² and multiply to det(X)² ≥ 0 (2×2).",
-        _run_g5_4,
-    ),
-    Step(
-        "G5.5",
-        "G5",
-        "A convex combination is no longer than its longest term: a‖y_1‖² + (1−a)‖y_2‖² − ‖mix‖² = a(1−a)‖y_1 − y_2‖².",
-        _run_g5_5,
-    ),
-    Step(
-        "G5.6", "G5", "‖softmax(o) − e_y‖² ≤ 2(1 − p_y)² ≤ 2: cross-entropy is √2-Lipschitz in the logits.", _run_g5_6
-    ),
-    Step("G5.7", "G5", "∂(P q(y))/∂y = (2/T_P) Cov_q(P) ⪯ (diam(P)²/(2T_P)) I (Popoviciu).", _run_g5_7),
-    Step("G6.1", "G6", "Oja: eigenvectors are fixed points, and the update is orthogonal to a unit w.", _run_g6_1),
-    Step(
-        "G6.2",
-        "G6",
-        "MCA-EXIN: the update is orthogonal to w, so ‖w⁺‖² = ‖w‖² + α²‖g‖²; the minor eigenvector is a fixed point.",
-        _run_g6_2,
-    ),
-    Step(
-        "G6.3",
-        "G6",
-        "A step multiplies eigen-coordinates by 1 + α(λ_i − ρ); the ratio to the top one is "
-        "1 − α(λ_1 − λ_i)/(1 + α(λ_1 − ρ)).",
-        _run_g6_3,
-    ),
-    Step(
-        "G6.4",
-        "G6",
-        "One EXIN step changes the Rayleigh quotient by −α‖g‖²(2 − α(ρ_g − r))/(1 + α²‖g‖²) < 0 when αΔ < 2.",
-        _run_g6_4,
-    ),
-)
+STEPS: tuple[Step, ...] = collect_steps(globals())

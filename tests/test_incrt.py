@@ -697,43 +697,10 @@ def test_theta_zero_fails_in_floating_point() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("step", incrt_steps.STEPS, ids=lambda s: s.id)
-def test_incrt_steps_prove(step: Any) -> None:
-    out = step.run()
-    assert out.proved, out.detail
-
-
 def test_incrt_step_fails_on_a_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rops, "commutator_form", lambda C, M: 0.5 * (C @ M + M @ C))  # anticommutator
     (step,) = [s for s in incrt_steps.STEPS if s.id == "G5.1"]
     assert not step.run().proved
-
-
-def _off_by_1e6(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with its array result scaled by 1 + 10⁻⁶: far outside any VALUE tolerance, invisible to the eye."""
-
-    def wrong(*args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs) * (1.0 + 1e-6)
-
-    return wrong
-
-
-@pytest.mark.parametrize(
-    ("step_id", "name"),
-    [("G1.1", "complement_projector"), ("G2.1", "deflate"), ("G6.1", "oja_step"), ("G6.2", "mca_exin_step")],
-    # (replaced by the registry-driven test of every step below)
-)
-def test_incrt_step_fails_when_the_reference_it_checks_is_wrong(
-    step_id: str, name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (step,) = [s for s in incrt_steps.STEPS if s.id == step_id]
-    assert step.run().proved, f"{step_id} must prove before the violation is planted"
-    module = rops if hasattr(rops, name) else rtrk
-    monkeypatch.setattr(module, name, _off_by_1e6(getattr(module, name)))
-    outcome = step.run()
-    assert outcome.symbolic_ok, "only the reference was perturbed; the symbolic part must still hold"
-    assert not outcome.proved, f"{step_id} still proved with reference.incrt.{name} off by 1e-6: {outcome.detail}"
-    assert outcome.numeric_error > outcome.numeric_bound
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""Every derivation step of ``proofs_check``, driven by the steps themselves (one generic harness).
+
+* every step proves: its symbolic identity holds and its numeric part agrees with ``reference``;
+* every step declares the reference functions it cross-checks (``@step(..., checks=...)``), each named
+  in its defining module;
+* each declared cross-check is real: a small planted error in that function (result off by 1e-6
+  relative, upwards or downwards) unproves the step while its symbolic part still holds, or makes
+  the step refuse its input.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from proofs_check import ALL_STEPS
+from proofs_check.core import Step, perturbed
+
+CHECKS = [(s, name) for s in ALL_STEPS for name in s.checks]
+
+
+def _repro(step: Step) -> str:
+    return (
+        'repro: .venv/bin/python -c "from proofs_check import ALL_STEPS; '
+        f"print(next(s for s in ALL_STEPS if s.id == '{step.id}').run())\""
+    )
+
+
+def test_step_ids_are_unique_and_grouped_by_claim() -> None:
+    ids = [s.id for s in ALL_STEPS]
+    assert len(set(ids)) == len(ids)
+    assert all(s.claim == s.id.split(".")[0] for s in ALL_STEPS)
+
+
+@pytest.mark.parametrize("step", ALL_STEPS, ids=lambda s: s.id)
+def test_step_proves(step: Step) -> None:
+    outcome = step.run()
+    assert outcome.symbolic_ok, f"{step.id}: symbolic check failed: {outcome.detail}\n{_repro(step)}"
+    assert outcome.numeric_bound > 0.0, f"{step.id}: a numeric comparison needs a positive bound"
+    assert outcome.numeric_error <= outcome.numeric_bound, f"{step.id}: {outcome.detail}\n{_repro(step)}"
+    assert outcome.proved
+
+
+@pytest.mark.parametrize("step", ALL_STEPS, ids=lambda s: s.id)
+def test_step_declares_real_reference_functions(step: Step) -> None:
+    assert len(step.statement) > 20, f"{step.id}: the docstring must state the step"
+    assert step.checks, f"{step.id}: declares no reference function it cross-checks"
+    for name in step.checks:
+        module_name, _, attr = name.rpartition(".")
+        assert module_name.startswith("reference."), name
+        fn = getattr(importlib.import_module(module_name), attr)
+        assert fn.__module__ == module_name, f"{name}: name it in its defining module {fn.__module__}"
+
+
+def _unproved_by(step: Step, name: str, sign: float, monkeypatch: pytest.MonkeyPatch) -> bool:
+    module_name, _, attr = name.rpartition(".")
+    module = importlib.import_module(module_name)
+    with monkeypatch.context() as m:
+        m.setattr(module, attr, perturbed(getattr(module, attr), sign))
+        try:
+            outcome = step.run()
+        except (ValueError, TypeError, ArithmeticError):
+            return True  # the planted error was refused loudly further down
+    assert outcome.symbolic_ok, f"{step.id}: only {name} was perturbed; the symbolic part must still hold"
+    return not outcome.proved
+
+
+@pytest.mark.parametrize(("step", "name"), CHECKS, ids=[f"{s.id}-{n.rpartition('.')[2]}" for s, n in CHECKS])
+def test_planted_error_in_a_declared_cross_check_unproves_the_step(
+    step: Step, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caught = _unproved_by(step, name, 1.0, monkeypatch) or _unproved_by(step, name, -1.0, monkeypatch)
+    assert caught, f"{step.id} still proved with {name} off by 1e-6 (both directions)"
+
+
+def test_the_planting_harness_can_fail() -> None:
+    """Meta-test: a function the step does not use is not detected (so a detection means something)."""
+    step = next(s for s in ALL_STEPS if s.id == "D1.1")
+    mp = pytest.MonkeyPatch()
+    try:
+        assert not _unproved_by(step, "reference.ddcl.hessian_free_energy", 1.0, mp)
+    finally:
+        mp.undo()
