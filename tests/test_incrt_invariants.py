@@ -1,15 +1,14 @@
-"""INCRT claims G1–G6: properties on static operators, the controller, planted violations that must
-fire, falsifiers, sympy steps, and bad input."""
+"""INCRT claims G1–G6 on static operators: properties, planted violations that must fire, falsifiers."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import mpmath
 import numpy as np
 import pytest
+from _incrt_cases import A5, THETA5, _assert_hold, _fires
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -37,29 +36,8 @@ from reference.incrt import operators as rops
 from reference.incrt import trackers as rtrk
 from reference.invariants import incrt as inv
 from reference.invariants import pruning as rprune
-from reference.invariants.result import ClaimViolation, InvariantResult
+from reference.invariants.result import ClaimViolation
 from reference.tolerances import CheckKind, accumulation_bound, tolerance
-
-
-def _assert_hold(results: tuple[InvariantResult, ...]) -> None:
-    failed = [r.describe() for r in results if not r.holds]
-    assert not failed, "\n".join(failed)
-
-
-def _fires(results: tuple[InvariantResult, ...], claim: str, check_fragment: str) -> None:
-    failed = [r for r in results if not r.holds]
-    assert failed, f"{claim}: planted violation was not detected"
-    assert all(r.claim_id == claim for r in failed)
-    assert any(check_fragment in r.check for r in failed), [r.check for r in failed]
-
-
-A5 = rdata.planted_operator([3.0, 2.0, 1.0, -0.5, -2.0], rng=np.random.default_rng(1))
-THETA5 = 0.7  # m* = 3
-
-
-# --------------------------------------------------------------------------------------------------
-# Strategies produce only valid inputs
-# --------------------------------------------------------------------------------------------------
 
 
 @given(op=planted_operators())
@@ -112,11 +90,6 @@ def test_prune_problems_satisfy_g5_structural_hypotheses(p: PruneProblem) -> Non
     assert len(p.head_operators) <= MAX_HEADS
 
 
-# --------------------------------------------------------------------------------------------------
-# Operators
-# --------------------------------------------------------------------------------------------------
-
-
 def test_commutator_form_equals_half_commutator_and_residual_annihilates_q_cap() -> None:
     rng = np.random.default_rng(0)
     C = rops.second_moment(rng.standard_normal((20, 4)))
@@ -130,11 +103,6 @@ def test_commutator_form_equals_half_commutator_and_residual_annihilates_q_cap()
     A_res = rops.residual_operator(C, M_a, Q)
     assert np.array_equal(A_res, A_res.T)
     assert np.max(np.abs(A_res @ Q)) <= tol.atol + tol.rtol * scale
-
-
-# --------------------------------------------------------------------------------------------------
-# G1–G4 on static operators
-# --------------------------------------------------------------------------------------------------
 
 
 @given(op=planted_operators())
@@ -211,11 +179,6 @@ def test_g1_controller_any_operator_sequence(
             assert births[0].margin > 0.0
     _assert_hold(inv.check_g1(Q_cap=state.Q_cap, ranks=ranks, theta=theta))
     assert len(state.heads) == 1 + state.m
-
-
-# --------------------------------------------------------------------------------------------------
-# G5
-# --------------------------------------------------------------------------------------------------
 
 
 @given(p=prune_problems())
@@ -309,11 +272,6 @@ def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_cas
     assert abs(dL - exact_dL) <= accumulation_bound(20, 2.0 * 4.0 + exact_dL)
     assert abs(bound - 2.0) <= accumulation_bound(8, 2.0)
     assert dL <= bound
-
-
-# --------------------------------------------------------------------------------------------------
-# G6
-# --------------------------------------------------------------------------------------------------
 
 
 @settings(max_examples=25)
@@ -422,99 +380,6 @@ def test_g6_trackers_converge_to_the_exact_oracle() -> None:
         assert lam_gap <= eig, (tr.kind, lam_gap, eig)
         assert direction < np.pi / 2  # the certificate is informative: these checks could fail
 
-
-# --------------------------------------------------------------------------------------------------
-# Controller
-# --------------------------------------------------------------------------------------------------
-
-
-def _diag_res(lam_max: float, d: int = 3) -> np.ndarray:
-    out: np.ndarray = np.diag([lam_max] + [-1.0] * (d - 1))
-    return out
-
-
-def test_grow_check_respects_threshold_dwell_and_reports_near_ties() -> None:
-    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=5, T_prune=2, eps_K=0.01)
-    s0 = rctl.initial_state(3, K_max=4)
-    s, ev = rctl.grow_check(s0, cfg, _diag_res(2.0), step=3, new_head_id=1)  # dwell not over
-    assert s.m == 0
-    assert ev == ()
-    s, ev = rctl.grow_check(s0, cfg, _diag_res(0.5), step=10, new_head_id=1)  # below θ
-    assert s.m == 0
-    assert ev == ()
-    s, ev = rctl.grow_check(s0, cfg, _diag_res(2.0), step=10, new_head_id=1)
-    assert s.m == 1
-    assert s.head_ids == (0, 1)
-    assert s.last_growth_step == 10
-    (birth,) = ev
-    assert birth.kind is rctl.EventKind.BIRTH
-    assert birth.head_id == 1
-    assert abs(birth.margin - 1.0) <= rops.eigh_error_bound(_diag_res(2.0))  # λ̂_max − θ, λ̂ within E of 2
-    assert birth.u_plus is not None
-    assert abs(abs(birth.u_plus[0]) - 1.0) <= tolerance("float64", CheckKind.VALUE).rtol
-    tie = 1.0 + 0.5 * tolerance("float64", CheckKind.DECISION).rtol  # a near-tie: reported, decided exactly
-    s, ev = rctl.grow_check(s0, cfg, _diag_res(tie), step=10, new_head_id=1)
-    kinds = [e.kind for e in ev]
-    assert kinds == [rctl.EventKind.NEAR_TIE, rctl.EventKind.BIRTH]
-    assert ev[0].decision == "grow"
-
-
-def test_prune_check_counts_patience_and_applies_hysteresis() -> None:
-    C, Ms, theta, phi_g = fz.g5_oscillation_case()
-    state = rctl.GrowthState(np.zeros((2, 0)), 0, (rctl.HeadRecord(0, 0), rctl.HeadRecord(1, 0)), ())
-    ops = {0: Ms[0], 1: Ms[1]}
-    cfg = rctl.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0, hysteresis=False)
-    s1, ev1 = rctl.prune_check(state, cfg, C, ops, step=1)
-    assert s1.head_ids == (0, 1)
-    assert ev1 == ()
-    assert s1.heads[1].below_count == 1
-    s2, ev2 = rctl.prune_check(s1, cfg, C, ops, step=2)
-    assert s2.head_ids == (0,)
-    assert [e.kind for e in ev2] == [rctl.EventKind.HEAD_PRUNE]
-    assert ev2[0].lam_max is not None
-    assert ev2[0].margin > 0.0
-    held, ev = rctl.prune_check(s1, rctl.GrowthConfig(theta=theta, phi_g=phi_g, T_d=0, T_prune=2, eps_K=0.0), C, ops, 2)
-    assert held.head_ids == (0, 1)
-    assert ev == ()
-    # min_heads: the last head is never pruned; an old enough head only (T_d)
-    one = rctl.GrowthState(np.zeros((2, 0)), 0, (rctl.HeadRecord(0, 0, below_count=5),), ())
-    assert rctl.prune_check(one, cfg, C, {0: np.zeros((2, 2))}, step=3)[0].head_ids == (0,)
-    young = rctl.GrowthConfig(theta=theta, phi_g=phi_g, T_d=10, T_prune=1, eps_K=0.0, hysteresis=False)
-    assert rctl.prune_check(state, young, C, ops, step=2)[0].head_ids == (0, 1)
-
-
-def test_prototype_prune_check() -> None:
-    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=2, eps_K=0.05)
-    s = rctl.initial_state(2, K_max=3)
-    mass = np.array([0.01, 0.5, 0.49])
-    s, ev = rctl.prototype_prune_check(s, cfg, mass, step=1)
-    assert s.prototype_ids == (0, 1, 2)
-    assert ev == ()
-    s, ev = rctl.prototype_prune_check(s, cfg, mass, step=2)
-    assert s.prototype_ids == (1, 2)
-    assert [e.kind for e in ev] == [rctl.EventKind.PROTOTYPE_PRUNE]
-    assert ev[0].prototype_id == 0
-    assert abs(ev[0].margin - 0.04) <= accumulation_bound(1, 0.05 + 0.01)  # fl(ε_K − n_j/n), one rounding
-    s, ev = rctl.prototype_prune_check(s, cfg, np.array([0.5, 0.5]), step=3)
-    assert s.prototype_ids == (1, 2)
-    low = rctl.initial_state(2, K_max=1)
-    kept, _ = rctl.prototype_prune_check(low, rctl.GrowthConfig(1.0, 0.0, 0, 1, 0.5), np.array([0.0]), 1)
-    assert kept.prototype_ids == (0,)
-
-
-def test_calibrate_thresholds() -> None:
-    ops = [np.eye(2), 2 * np.eye(2), 3 * np.eye(2)]
-    theta, phi = rctl.calibrate_thresholds(ops)
-    # θ = 0.1·median‖A_i‖_F = 0.1·‖2I‖_F; frobenius sums d² = 4 squares, one sqrt, one rescale, one product
-    assert abs(theta - 0.1 * 2 * np.sqrt(2)) <= accumulation_bound(4 + 4, 0.1 * 2 * np.sqrt(2))
-    assert phi == 0.01 * theta  # the same expression, evaluated once: bit-identical
-    with pytest.raises(ValueError, match="operators"):
-        rctl.calibrate_thresholds([np.zeros((2, 2))])
-
-
-# --------------------------------------------------------------------------------------------------
-# Planted violations: every invariant fires, naming its claim
-# --------------------------------------------------------------------------------------------------
 
 CAP5 = rcap.greedy_capture(A5, THETA5)
 
@@ -670,11 +535,6 @@ def test_g6_fires_on_planted_violation() -> None:
     _fires(inv.check_g6(A=A5, tracker=stuck), "G6", "eigenvalue")
 
 
-# --------------------------------------------------------------------------------------------------
-# Falsifiers and findings
-# --------------------------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("claim_id", ["G1", "G4", "G5", "G6"])
 def test_falsifiers_find_counterexamples(claim_id: str) -> None:
     claim = next(c for c in INCRT_CLAIMS if c.id == claim_id)
@@ -692,160 +552,7 @@ def test_theta_zero_fails_in_floating_point() -> None:
     assert runaway > 0
 
 
-# --------------------------------------------------------------------------------------------------
-# Sympy steps
-# --------------------------------------------------------------------------------------------------
-
-
 def test_incrt_step_fails_on_a_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rops, "commutator_form", lambda C, M: 0.5 * (C @ M + M @ C))  # anticommutator
     (step,) = [s for s in incrt_steps.STEPS if s.id == "G5.1"]
     assert not step.run().proved
-
-
-# --------------------------------------------------------------------------------------------------
-# Bad input
-# --------------------------------------------------------------------------------------------------
-
-rng0 = np.random.default_rng(0)
-NONSYM = rng0.standard_normal((3, 3))
-NAN_A = A5.copy()
-NAN_A[0, 0] = np.nan
-C3 = rops.second_moment(rng0.standard_normal((6, 3)))
-M3 = rops.antisymmetric_part(rng0.standard_normal((3, 3)))
-
-BAD: list[tuple[str, Callable[..., Any], tuple[Any, ...], str]] = [
-    ("non-symmetric A", rcap.greedy_capture, (NONSYM, 1.0), "A"),
-    ("theta = 0", rcap.greedy_capture, (A5, 0.0), "theta"),
-    ("theta < 0", rops.count_above, (A5, -1.0), "theta"),
-    ("NaN", rops.exact_extremes, (NAN_A,), "A"),
-    ("float32", rops.deflate, (A5.astype(np.float32), np.zeros((5, 0))), "A"),
-    ("non-square", rops.exact_extremes, (np.zeros((2, 3)),), "A"),
-    ("Q_cap wrong d", rops.residual_operator, (C3, M3, np.zeros((4, 1))), "Q_cap"),
-    ("M_a not antisymmetric", rops.residual_operator, (C3, NONSYM, np.zeros((3, 0))), "M_a"),
-    ("C not symmetric", rops.commutator_form, (NONSYM, M3), "C"),
-    ("no heads", rops.directional_operator, ([],), "Ms"),
-    ("eta = 0", rtrk.oja_step, (A5, np.ones(5), 0.0), "eta"),
-    ("w = 0", rtrk.mca_exin_step, (A5, np.zeros(5), 0.1), "w"),
-    ("n_steps < 0", rtrk.oja_track, (A5, np.ones(5), 0.1, -1), "n_steps"),
-    ("u in Q_cap", rcap.append_direction, (np.eye(3)[:, :1], np.array([1.0, 0.0, 0.0])), "u"),
-    ("Q_cap full", rcap.append_direction, (np.eye(2), np.array([1.0, 0.0])), "Q_cap"),
-    (
-        "attention not stochastic (G5's boundary)",
-        lambda A: rprune.check_attention("A_h", A, 1, 2),
-        (np.ones((1, 2, 2)),),
-        "A_h",
-    ),
-    ("T_P = 0", rprune.prototype_lipschitz, (np.ones((2, 2)), 0.0), "T_P"),
-]
-
-
-TINY_NONSYM = 1e-20 * NONSYM  # an absolute tolerance (1e-12) would call this symmetric and antisymmetric
-BAD += [
-    ("tiny non-symmetric A", rops.exact_extremes, (TINY_NONSYM,), "A"),
-    ("tiny non-symmetric C", rops.commutator_form, (TINY_NONSYM, M3), "C"),
-    ("tiny non-antisymmetric M_a", rops.commutator_form, (C3, TINY_NONSYM), "M_a"),
-    (
-        "eigenvalues NaN",
-        lambda lam: rdata.planted_operator(lam, rng=np.random.default_rng(0)),
-        ([1.0, np.nan],),
-        "eigenvalues",
-    ),
-]
-
-
-@pytest.mark.parametrize(("what", "fn", "args", "name"), BAD, ids=[b[0] for b in BAD])
-def test_bad_input_names_the_argument(what: str, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
-    with pytest.raises((ValueError, TypeError), match=rf"\b{name}\b"):
-        fn(*args)
-
-
-def test_symmetry_check_is_relative_to_the_norm() -> None:
-    """Purely relative: the same asymmetry pattern is accepted or refused at every scale alike."""
-    for scale in (1e-300, 1e-20, 1.0, 1e20, 1e300):
-        A = scale * A5
-        tol = rops.symmetry_tolerance(A)
-        rops.check_symmetric("A", A)  # exactly symmetric: accepted
-        B = A.copy()
-        B[0, 1] += 0.5 * tol  # within the rounding of two d-term products: accepted, and returned unchanged
-        assert rops.check_symmetric("A", B) is B
-        B[0, 1] += 2.0 * tol
-        with pytest.raises(ValueError, match=r"\bA\b.*symmetric"):
-            rops.check_symmetric("A", B)
-    tiny_anti = 1e-20 * M3
-    assert rops.check_symmetric("M_a", tiny_anti, sign=-1.0) is tiny_anti
-    with pytest.raises(ValueError, match=r"M_a.*antisymmetric"):
-        rops.check_symmetric("M_a", 1e-20 * NONSYM, sign=-1.0)
-    zero = np.zeros((3, 3))
-    assert rops.check_symmetric("A", zero) is zero
-
-
-def test_grow_check_validates_a_tracker_supplied_top_pair() -> None:
-    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.0)
-    s = rctl.initial_state(3, K_max=2)
-    A = _diag_res(2.0)
-    u = np.array([1.0, 0.0, 0.0])
-    grown, ev = rctl.grow_check(s, cfg, A, step=1, new_head_id=1, top=(2.0, u))
-    assert grown.m == 1
-    assert [e.kind for e in ev] == [rctl.EventKind.BIRTH]
-    bad: list[object] = [
-        (np.nan, u),
-        (np.inf, u),
-        (-np.inf, u),
-        ("2", u),
-        (True, u),
-        (2.0, np.array([1.0, 0.0])),
-        (2.0, np.array([np.nan, 0.0, 0.0])),
-        (2.0, np.zeros(3)),
-        (2.0, u.astype(np.float32)),
-        (2.0,),
-        [2.0, u],
-        (2.0, [1.0, 0.0, 0.0]),
-    ]
-    for top in bad:
-        with pytest.raises((ValueError, TypeError), match=r"\btop\b"):
-            rctl.grow_check(s, cfg, A, step=1, new_head_id=1, top=top)  # type: ignore[arg-type]
-
-
-def test_prototype_prune_check_accepts_rounding_but_never_clips() -> None:
-    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.05)
-    s = rctl.initial_state(2, K_max=3)
-    slack = tolerance("float64", CheckKind.STOCHASTIC).atol * 3  # per unit of K, K = 3
-    mass = np.array([0.01, 1.0 + 0.5 * slack, -0.5 * slack])
-    _, ev = rctl.prototype_prune_check(s, cfg, mass, step=1)
-    pruned = [e for e in ev if e.kind is rctl.EventKind.PROTOTYPE_PRUNE]
-    assert [e.prototype_id for e in pruned] == [2, 0]  # smallest mass first: the given −slack/2, not 0
-    assert pruned[0].statistic == -0.5 * slack  # used as given, not clipped
-    for m_bad in (np.array([0.01, 1.0 + 2.0 * slack, 0.0]), np.array([0.01, 0.5, -2.0 * slack])):
-        with pytest.raises(ValueError, match=r"\bmass\b"):
-            rctl.prototype_prune_check(s, cfg, m_bad, step=1)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"theta": 0.0}, "theta"),
-        ({"phi_g": -1.0}, "phi_g"),
-        ({"T_d": -1}, "T_d"),
-        ({"T_prune": 0}, "T_prune"),
-        ({"eps_K": 1.0}, "eps_K"),
-    ],
-)
-def test_growth_config_validates(kwargs: dict[str, Any], name: str) -> None:
-    base: dict[str, Any] = {"theta": 1.0, "phi_g": 0.01, "T_d": 0, "T_prune": 1, "eps_K": 0.0}
-    base.update(kwargs)
-    with pytest.raises((ValueError, TypeError), match=name):
-        rctl.GrowthConfig(**base)
-
-
-def test_controller_rejects_inconsistent_inputs() -> None:
-    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.01, T_d=0, T_prune=1, eps_K=0.0)
-    s = rctl.initial_state(3, K_max=2)
-    with pytest.raises(ValueError, match="head_operators"):
-        rctl.prune_check(s, cfg, C3, {5: M3}, step=1)
-    with pytest.raises((ValueError, TypeError), match="A_res"):
-        rctl.grow_check(s, cfg, np.eye(4), step=1, new_head_id=1)
-    with pytest.raises(ValueError, match="new_head_id"):
-        rctl.grow_check(s, cfg, np.eye(3), step=1, new_head_id=0)  # names the active head
-    with pytest.raises(ValueError, match="mass"):
-        rctl.prototype_prune_check(s, cfg, np.array([0.5, 1.5]), step=1)

@@ -1,0 +1,99 @@
+"""INCRT entry points on bad input: every error names the argument; symmetry is checked relative to the norm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from _incrt_cases import A5
+
+from reference import data as rdata
+from reference.incrt import capture as rcap
+from reference.incrt import operators as rops
+from reference.incrt import trackers as rtrk
+from reference.invariants import pruning as rprune
+
+rng0 = np.random.default_rng(0)
+
+
+NONSYM = rng0.standard_normal((3, 3))
+
+
+NAN_A = A5.copy()
+NAN_A[0, 0] = np.nan
+
+
+C3 = rops.second_moment(rng0.standard_normal((6, 3)))
+
+
+M3 = rops.antisymmetric_part(rng0.standard_normal((3, 3)))
+
+
+BAD: list[tuple[str, Callable[..., Any], tuple[Any, ...], str]] = [
+    ("non-symmetric A", rcap.greedy_capture, (NONSYM, 1.0), "A"),
+    ("theta = 0", rcap.greedy_capture, (A5, 0.0), "theta"),
+    ("theta < 0", rops.count_above, (A5, -1.0), "theta"),
+    ("NaN", rops.exact_extremes, (NAN_A,), "A"),
+    ("float32", rops.deflate, (A5.astype(np.float32), np.zeros((5, 0))), "A"),
+    ("non-square", rops.exact_extremes, (np.zeros((2, 3)),), "A"),
+    ("Q_cap wrong d", rops.residual_operator, (C3, M3, np.zeros((4, 1))), "Q_cap"),
+    ("M_a not antisymmetric", rops.residual_operator, (C3, NONSYM, np.zeros((3, 0))), "M_a"),
+    ("C not symmetric", rops.commutator_form, (NONSYM, M3), "C"),
+    ("no heads", rops.directional_operator, ([],), "Ms"),
+    ("eta = 0", rtrk.oja_step, (A5, np.ones(5), 0.0), "eta"),
+    ("w = 0", rtrk.mca_exin_step, (A5, np.zeros(5), 0.1), "w"),
+    ("n_steps < 0", rtrk.oja_track, (A5, np.ones(5), 0.1, -1), "n_steps"),
+    ("u in Q_cap", rcap.append_direction, (np.eye(3)[:, :1], np.array([1.0, 0.0, 0.0])), "u"),
+    ("Q_cap full", rcap.append_direction, (np.eye(2), np.array([1.0, 0.0])), "Q_cap"),
+    (
+        "attention not stochastic (G5's boundary)",
+        lambda A: rprune.check_attention("A_h", A, 1, 2),
+        (np.ones((1, 2, 2)),),
+        "A_h",
+    ),
+    ("T_P = 0", rprune.prototype_lipschitz, (np.ones((2, 2)), 0.0), "T_P"),
+]
+
+
+TINY_NONSYM = 1e-20 * NONSYM  # an absolute tolerance (1e-12) would call this symmetric and antisymmetric
+
+
+BAD += [
+    ("tiny non-symmetric A", rops.exact_extremes, (TINY_NONSYM,), "A"),
+    ("tiny non-symmetric C", rops.commutator_form, (TINY_NONSYM, M3), "C"),
+    ("tiny non-antisymmetric M_a", rops.commutator_form, (C3, TINY_NONSYM), "M_a"),
+    (
+        "eigenvalues NaN",
+        lambda lam: rdata.planted_operator(lam, rng=np.random.default_rng(0)),
+        ([1.0, np.nan],),
+        "eigenvalues",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "fn", "args", "name"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_names_the_argument(what: str, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=rf"\b{name}\b"):
+        fn(*args)
+
+
+def test_symmetry_check_is_relative_to_the_norm() -> None:
+    """Purely relative: the same asymmetry pattern is accepted or refused at every scale alike."""
+    for scale in (1e-300, 1e-20, 1.0, 1e20, 1e300):
+        A = scale * A5
+        tol = rops.symmetry_tolerance(A)
+        rops.check_symmetric("A", A)  # exactly symmetric: accepted
+        B = A.copy()
+        B[0, 1] += 0.5 * tol  # within the rounding of two d-term products: accepted, and returned unchanged
+        assert rops.check_symmetric("A", B) is B
+        B[0, 1] += 2.0 * tol
+        with pytest.raises(ValueError, match=r"\bA\b.*symmetric"):
+            rops.check_symmetric("A", B)
+    tiny_anti = 1e-20 * M3
+    assert rops.check_symmetric("M_a", tiny_anti, sign=-1.0) is tiny_anti
+    with pytest.raises(ValueError, match=r"M_a.*antisymmetric"):
+        rops.check_symmetric("M_a", 1e-20 * NONSYM, sign=-1.0)
+    zero = np.zeros((3, 3))
+    assert rops.check_symmetric("A", zero) is zero
