@@ -1,8 +1,11 @@
-"""Test-suite configuration: hypothesis profiles chosen by ``DDCL_HYPOTHESIS_PROFILE``.
+"""Test-suite configuration.
 
-* ``dev`` (default): a moderate number of random examples, with the example database.
-* ``ci``: derandomized, no database (what ``.ci/run`` selects), so CI is reproducible.
-* ``thorough``: many more examples, for runs on purpose.
+* Hypothesis profiles chosen by ``DDCL_HYPOTHESIS_PROFILE``: ``dev`` (default; a moderate number of
+  random examples, with the example database), ``ci`` (derandomized, no database; what ``.ci/run``
+  selects, so CI is reproducible), ``thorough`` (many more examples, for runs on purpose).
+* The ``claim(id, kind)`` marker (:mod:`ddcl_incrt.claim_tests`): collected here, checked against the
+  registry, kept on the config for ``tests/test_registry.py``; with ``DDCL_CLAIM_TESTS_OUT`` set, the
+  collected map is also written there as JSON (how a partial run gets the whole suite's map).
 
 jaxtyping's shape/dtype checks on ``reference`` are switched on by pytest's ``--jaxtyping-packages``
 option in ``pyproject.toml``.
@@ -10,9 +13,15 @@ option in ``pyproject.toml``.
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from ddcl_incrt.claim_tests import MARKER_HELP, ClaimTests, claim_tests
+from reference.claims.registry import REGISTRY
 
 settings.register_profile("dev", max_examples=40, deadline=None)
 settings.register_profile(
@@ -26,3 +35,22 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("DDCL_HYPOTHESIS_PROFILE", "dev"))
+
+CLAIM_TESTS = pytest.StashKey[ClaimTests]()
+COLLECTED_FILES = pytest.StashKey[frozenset[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        found = claim_tests(items, REGISTRY)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[CLAIM_TESTS] = found
+    config.stash[COLLECTED_FILES] = frozenset(Path(item.path).name for item in items)
+    out = os.environ.get("DDCL_CLAIM_TESTS_OUT")
+    if out:
+        Path(out).write_text(json.dumps(found, indent=1, sort_keys=True), encoding="utf-8")

@@ -32,33 +32,39 @@ def _assert_hold(results: tuple[InvariantResult, ...]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.claim("D1", "property")
 @given(problem=ddcl_problems(), data=st.data())
 def test_d1_holds_for_any_row_stochastic_Q(problem: DDCLProblem, data: st.DataObject) -> None:
     Q = data.draw(row_stochastic(problem.Y.shape[0], problem.K))
     _assert_hold(inv.d1_decomposition(Y=problem.Y, P=problem.P, Q=Q))
 
 
+@pytest.mark.claim("D1", "property")
 @given(problem=ddcl_problems())
 def test_d1_holds_for_softmax_Q(problem: DDCLProblem) -> None:
     Q = ddcl.assignments(problem.Y, problem.P, problem.T_P)
     _assert_hold(inv.d1_decomposition(Y=problem.Y, P=problem.P, Q=Q))
 
 
+@pytest.mark.claim("D2", "property")
 @given(problem=ddcl_problems())
 def test_d2_holds(problem: DDCLProblem) -> None:
     _assert_hold(inv.d2_free_energy_gradients(Y=problem.Y, P=problem.P, T_P=problem.T_P))
 
 
+@pytest.mark.claim("D3", "property")
 @given(problem=ddcl_problems(), eta=st.floats(1e-3, 0.999))
 def test_d3_holds_for_step_sizes_below_one(problem: DDCLProblem, eta: float) -> None:
     _assert_hold(inv.d3_lyapunov(Y=problem.Y, P=problem.P, T_P=problem.T_P, eta=eta))
 
 
+@pytest.mark.claim("D4", "property")
 @given(problem=ddcl_problems())
 def test_d4_holds_at_every_temperature(problem: DDCLProblem) -> None:
     _assert_hold(inv.d4_anti_collapse(Y=problem.Y, K=problem.K, T_P=problem.T_P))
 
 
+@pytest.mark.claim("D5", "property")
 @given(problem=ddcl_problems(min_K=2), data=st.data())
 def test_d5_holds(problem: DDCLProblem, data: st.DataObject) -> None:
     j = data.draw(st.integers(0, problem.K - 1))
@@ -66,12 +72,14 @@ def test_d5_holds(problem: DDCLProblem, data: st.DataObject) -> None:
     _assert_hold(inv.d5_prototype_pruning(Y=problem.Y, P=problem.P, T_P=problem.T_P, j=j))
 
 
+@pytest.mark.claim("D6", "property")
 @given(problem=dcl_problems())
 def test_d6_holds(problem: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]) -> None:
     Y_b, W, b, G, eta = problem
     _assert_hold(inv.d6_dual_vanilla(Y_b=Y_b, W=W, b=b, grad_P=G, eta=eta))
 
 
+@pytest.mark.claim("D4", "property")
 def test_d4_status_reports_instability_and_margin() -> None:
     Y = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.5], [0.0, -0.5]])  # Cov: diag(1/2, 1/8)
     status = inv.collapse_status(Y, 0.5)
@@ -83,6 +91,7 @@ def test_d4_status_reports_instability_and_margin() -> None:
     assert inv.collapse_status(Y, 1.5).unstable_quantisation  # T_c < 1.5 < 2 T_c
 
 
+@pytest.mark.claim("D3", "property")
 def test_d3_prototypes_stay_in_convex_hull_over_many_steps() -> None:
     """Induction of D3's hull statement: after 30 steps with η = 1/2 each prototype is a convex
     combination of the data and its initial position (checked by a feasibility LP)."""
@@ -124,18 +133,21 @@ def _fires(results: tuple[InvariantResult, ...], claim: str, check_fragment: str
     assert any(check_fragment in r.check for r in failed), [r.check for r in failed]
 
 
+@pytest.mark.claim("D1", "planted")
 def test_d1_fires_on_wrong_variance() -> None:
     Q = ddcl.assignments(Y0, P0, T0)
     ops = _broken(prototype_variance=lambda P, Q: ddcl.prototype_variance(P, Q) * (1 + 1e-9))
     _fires(inv.d1_decomposition(Y=Y0, P=P0, Q=Q, ops=ops), "D1", "L_OLS + V")
 
 
+@pytest.mark.claim("D1", "planted")
 def test_d1_fires_on_negative_variance() -> None:
     Q = np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3]]  # hard assignments: V = 0, so −1e-300 is the only error
     ops = _broken(prototype_variance=lambda P, Q: -1e-300)
     _fires(inv.d1_decomposition(Y=Y0, P=P0, Q=Q, ops=ops), "D1", "V ≥ 0")
 
 
+@pytest.mark.claim("D1", "planted")
 def test_d1_raises_claim_violation_naming_the_claim() -> None:
     Q = ddcl.assignments(Y0, P0, T0)
     ops = _broken(ols_loss=lambda Y, P, Q: ddcl.ols_loss(Y, P, Q) + 1e-6)
@@ -143,41 +155,49 @@ def test_d1_raises_claim_violation_naming_the_claim() -> None:
         inv.d1_decomposition(Y=Y0, P=P0, Q=Q, ops=ops, raise_on_violation=True)
 
 
+@pytest.mark.claim("D2", "planted")
 def test_d2_fires_on_entropy_in_bits() -> None:
     ops = _broken(mean_entropy=lambda Q: ddcl.mean_entropy(Q) / np.log(2.0))
     _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "F + T_P")
 
 
+@pytest.mark.claim("D2", "planted")
 def test_d2_fires_on_gradient_missing_factor_two() -> None:
     ops = _broken(grad_free_energy=lambda Y, P, T: tuple(0.5 * g for g in ddcl.grad_free_energy(Y, P, T)))
     _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "∇_P F")
 
 
+@pytest.mark.claim("D2", "planted")
 def test_d2_fires_on_wrong_variance_gradient() -> None:
     ops = _broken(grad_variance_fixed_Q=lambda P, Q: 2.0 * P @ (Q.T @ Q) / Q.shape[0])
     _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "∇_P V")
 
 
+@pytest.mark.claim("D2", "planted")
 def test_d2_fires_on_non_psd_covariance() -> None:
     ops = _broken(assignment_covariance=lambda Q: -np.eye(Q.shape[1]))
     _fires(inv.d2_free_energy_gradients(Y=Y0, P=P0, T_P=T0, ops=ops), "D2", "Σ_q")
 
 
+@pytest.mark.claim("D3", "planted")
 def test_d3_fires_on_hessian_above_smoothness_bound() -> None:
     ops = _broken(hessian_free_energy=lambda Y, P, T: ddcl.hessian_free_energy(Y, P, T) + 0.1 * np.eye(P.size))
     _fires(inv.d3_lyapunov(Y=Y0, P=P0, T_P=T0, eta=0.3, ops=ops), "D3", "smoothness")
 
 
+@pytest.mark.claim("D3", "planted")
 def test_d3_fires_on_ascent_step() -> None:
     ops = _broken(prototype_step=lambda Y, P, T, eta: P + eta * ddcl.grad_free_energy(Y, P, T)[1])
     _fires(inv.d3_lyapunov(Y=Y0, P=P0, T_P=T0, eta=0.3, ops=ops), "D3", "descent")
 
 
+@pytest.mark.claim("D4", "planted")
 def test_d4_fires_on_wrong_hessian_at_collapse() -> None:
     ops = _broken(hessian_quantisation=lambda Y, P, T: ddcl.hessian_free_energy(Y, P, T))  # misses the factor 2
     _fires(inv.d4_anti_collapse(Y=Y0, K=3, T_P=T0, ops=ops), "D4", "∇²L_q")
 
 
+@pytest.mark.claim("D4", "planted")
 def test_d4_fires_on_nonzero_gradient_at_collapse() -> None:
     def shifted(Y: np.ndarray, P: np.ndarray, T: float) -> tuple[np.ndarray, np.ndarray]:
         gY, gP = ddcl.grad_free_energy(Y, P, T)
@@ -186,11 +206,13 @@ def test_d4_fires_on_nonzero_gradient_at_collapse() -> None:
     _fires(inv.d4_anti_collapse(Y=Y0, K=3, T_P=T0, ops=_broken(grad_free_energy=shifted)), "D4", "∇_P F")
 
 
+@pytest.mark.claim("D5", "planted")
 def test_d5_fires_when_removal_drops_the_wrong_prototype() -> None:
     ops = _broken(remove_prototype=lambda P, j: ddcl.remove_prototype(P, (j + 1) % P.shape[1]))
     _fires(inv.d5_prototype_pruning(Y=Y0, P=P0, T_P=T0, j=0, ops=ops), "D5", "ΔF")
 
 
+@pytest.mark.claim("D6", "planted")
 def test_d6_fires_when_step_ignores_bias() -> None:
     ops = _broken(dcl_step=lambda Y_b, W, b, G, eta: (W - eta * Y_b @ G, b))
     rng = np.random.default_rng(8)  # local: results must not depend on test order
@@ -208,6 +230,7 @@ def _detected(results: tuple[InvariantResult, ...], fragment: str) -> bool:
     return any(fragment in r.check and not r.holds for r in results)
 
 
+@pytest.mark.claim("D4", "planted")
 @given(problem=moderate_ddcl_problems(min_K=2))
 def test_d4_detects_a_missing_factor_two_in_the_lq_hessian(problem: DDCLProblem) -> None:
     Y, K, T = problem.Y, problem.K, problem.T_P
@@ -220,6 +243,7 @@ def test_d4_detects_a_missing_factor_two_in_the_lq_hessian(problem: DDCLProblem)
     assert _detected(inv.d4_anti_collapse(Y=Y, K=K, T_P=T, ops=ops), "∇²L_q")
 
 
+@pytest.mark.claim("D1", "planted")
 @given(problem=moderate_ddcl_problems())
 def test_d1_detects_a_relative_error_in_V(problem: DDCLProblem) -> None:
     Q = ddcl.assignments(problem.Y, problem.P, problem.T_P)
@@ -231,6 +255,7 @@ def test_d1_detects_a_relative_error_in_V(problem: DDCLProblem) -> None:
     assert _detected(inv.d1_decomposition(Y=problem.Y, P=problem.P, Q=Q, ops=ops), "L_OLS + V")
 
 
+@pytest.mark.claim("D3", "planted")
 @given(problem=moderate_ddcl_problems())
 def test_d3_detects_an_ascent_step(problem: DDCLProblem) -> None:
     _, g = ddcl.grad_free_energy(problem.Y, problem.P, problem.T_P)

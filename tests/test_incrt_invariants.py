@@ -105,17 +105,20 @@ def test_commutator_form_equals_half_commutator_and_residual_annihilates_q_cap()
     assert np.max(np.abs(A_res @ Q)) <= tol.atol + tol.rtol * scale
 
 
+@pytest.mark.claim("G1", "property")
 @given(op=planted_operators())
 def test_g1_property(op: PlantedOperator) -> None:
     cap = rcap.greedy_capture(op.A, op.theta)
     _assert_hold(inv.check_g1(Q_cap=cap.Q_cap, ranks=cap.ranks, theta=op.theta))
 
 
+@pytest.mark.claim("G2", "property")
 @given(op=planted_operators())
 def test_g2_property(op: PlantedOperator) -> None:
     _assert_hold(inv.check_g2(A=op.A, theta=op.theta, capture=rcap.greedy_capture(op.A, op.theta)))
 
 
+@pytest.mark.claim("G3", "property")
 @given(op=planted_operators(), seed=st.integers(0, 2**32 - 1))
 def test_g3_property(op: PlantedOperator, seed: int) -> None:
     cap = rcap.greedy_capture(op.A, op.theta)
@@ -124,6 +127,7 @@ def test_g3_property(op: PlantedOperator, seed: int) -> None:
     _assert_hold(results)
 
 
+@pytest.mark.claim("G4", "property")
 @settings(max_examples=15)
 @given(op=planted_operators(simple=True, min_m_star=1), seeds=st.tuples(st.integers(0, 999), st.integers(0, 999)))
 def test_g4_property(op: PlantedOperator, seeds: tuple[int, int]) -> None:
@@ -137,6 +141,7 @@ def test_g4_property(op: PlantedOperator, seeds: tuple[int, int]) -> None:
     assert all(s < 1.0 for s in inv.direction_sin_bounds(op.A, runs[0]))
 
 
+@pytest.mark.claim("G4", "property")
 @settings(max_examples=10)
 @given(op=planted_operators(min_m_star=1), seeds=st.tuples(st.integers(0, 999), st.integers(0, 999)))
 def test_g4_count_and_births_are_spectral_invariants_even_with_repeats(
@@ -158,6 +163,7 @@ def _operator_sequences(draw: st.DrawFn) -> tuple[int, list[tuple[np.ndarray, li
     return d, seq, float(10.0 ** draw(st.integers(-4, -1)))
 
 
+@pytest.mark.claim("G1", "property")
 @given(problem=_operator_sequences())
 def test_g1_controller_any_operator_sequence(
     problem: tuple[int, list[tuple[np.ndarray, list[np.ndarray]]], float],
@@ -181,6 +187,7 @@ def test_g1_controller_any_operator_sequence(
     assert len(state.heads) == 1 + state.m
 
 
+@pytest.mark.claim("G5", "property")
 @given(p=prune_problems())
 def test_g5_property(p: PruneProblem) -> None:
     _assert_hold(rprune.check_g5(C=p.C, head_operators=p.head_operators, h=p.h, Q_cap=p.Q_cap, theta=p.theta))
@@ -226,6 +233,7 @@ def _output_problems(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@pytest.mark.claim("G5", "property")
 @given(pb=_output_problems())
 def test_g5_output_bounds(pb: dict[str, Any]) -> None:
     X = pb["X"]
@@ -253,6 +261,7 @@ def test_g5_output_bounds(pb: dict[str, Any]) -> None:
     _assert_hold(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=np.zeros((d, 0)), theta=1.0, output=out))
 
 
+@pytest.mark.claim("G5", "property")
 def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_case() -> None:
     """Sanity of the certified bound: not vacuous. A case built to be nearly tight, with closed forms:
     B = 1, T = 2, d = 1, uniform attention, one prototype (``Z = Y``, ``L_Z = 1``), ``W_c = (1, −1)``, label 1.
@@ -274,6 +283,7 @@ def test_g5_loss_bound_is_attained_up_to_a_small_factor_on_a_one_dimensional_cas
     assert dL <= bound
 
 
+@pytest.mark.claim("G6", "property")
 @settings(max_examples=25)
 @given(
     op=planted_operators(min_d=2, simple=True),
@@ -300,6 +310,7 @@ def test_g6_property(op: PlantedOperator, frac: float, seed: int, steps: int) ->
         assert any("direction" in r.check for r in results) == informative, (tau, [r.check for r in results])
 
 
+@pytest.mark.claim("G6", "property")
 def test_g6_emits_nothing_outside_its_hypotheses() -> None:
     """No certified gap, or a step too large: a π/2 bound on an angle could not fail, so no record at all
     (not a "holds" that a training summary would count as a pass)."""
@@ -321,6 +332,7 @@ def test_g6_emits_nothing_outside_its_hypotheses() -> None:
     assert [r.check.split(":")[0] for r in inv.check_g6(A=A5, tracker=gapped)] == ["direction", "eigenvalue"]
 
 
+@pytest.mark.claim("G6", "planted")
 def test_eigenvector_sin_bound_needs_a_gap_of_more_than_three_e() -> None:
     E = rops.eigh_error_bound(A5)
     assert rtrk.eigenvector_sin_bound(3.0 * E, E) == 1.0  # no certificate at ĝ ≤ 3E
@@ -342,6 +354,7 @@ def test_eigenvector_sin_bound_needs_a_gap_of_more_than_three_e() -> None:
         assert np.sin(rtrk.angle(v_exact, rops.exact_extremes(small).u_max)) <= s, delta
 
 
+@pytest.mark.claim("G6", "property")
 def test_g6_trackers_converge_to_the_exact_oracle() -> None:
     """After n steps at the certified step the trackers sit where the derived contraction puts them.
 
@@ -388,6 +401,7 @@ def _with(cap: rcap.CaptureResult, **changes: Any) -> rcap.CaptureResult:
     return dataclasses.replace(cap, **changes)
 
 
+@pytest.mark.claim("G1", "planted")
 def test_g1_fires_on_planted_violation() -> None:
     Q = CAP5.Q_cap.copy()
     Q[0, 1] += 1e-9
@@ -398,6 +412,7 @@ def test_g1_fires_on_planted_violation() -> None:
         inv.check_g1(Q_cap=Q, ranks=CAP5.ranks, theta=THETA5, raise_on_violation=True)
 
 
+@pytest.mark.claim("G2", "planted")
 def test_g2_fires_on_planted_violation() -> None:
     swapped = _with(
         CAP5, Q_cap=CAP5.Q_cap[:, [1, 0, 2]], lam_births=(CAP5.lam_births[1], CAP5.lam_births[0], CAP5.lam_births[2])
@@ -410,6 +425,7 @@ def test_g2_fires_on_planted_violation() -> None:
     _fires(inv.check_g2(A=A5, theta=THETA5, capture=_with(CAP5, Q_cap=Q)), "G2", "eigenvector")
 
 
+@pytest.mark.claim("G3", "planted")
 def test_g3_fires_on_planted_violation() -> None:
     _, V = np.linalg.eigh(A5)
     v4 = V[:, 1]  # the 4th largest eigenvector: one direction more than m* = 3
@@ -425,6 +441,7 @@ def test_g3_fires_on_planted_violation() -> None:
     _fires(inv.check_g3(A=A5, theta=THETA5, capture=short), "G3", "sufficient")
 
 
+@pytest.mark.claim("G3", "planted")
 def test_g3_brute_force_checks_fire_on_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """The search side of G3: a "minimum" below λ_{m+1} (impossible by interlacing) and one below θ
     with m < m* directions (impossible by minimality) must both be reported."""
@@ -450,6 +467,7 @@ def test_g3_brute_force_checks_fire_on_planted_violation(monkeypatch: pytest.Mon
     )
 
 
+@pytest.mark.claim("G4", "planted")
 def test_g4_fires_on_planted_violation() -> None:
     Q = CAP5.Q_cap.copy()
     Q[:, 0] = np.cos(1e-4) * Q[:, 0] + np.sin(1e-4) * Q[:, 1]
@@ -460,6 +478,7 @@ def test_g4_fires_on_planted_violation() -> None:
     _fires(inv.check_g4(A=A5, theta=THETA5, captures=[CAP5, rcap.greedy_capture(A5, 1.5)]), "G4", "count")
 
 
+@pytest.mark.claim("G5", "planted")
 def test_g5_fires_on_planted_violation() -> None:
     rng = np.random.default_rng(4)
     C = rops.second_moment(rng.standard_normal((10, 4)))
@@ -499,6 +518,7 @@ def _g5_case() -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     return C, heads, Q
 
 
+@pytest.mark.claim("G5", "planted")
 def test_g5_norm_bound_fires_on_planted_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """‖Π⊥½[C, M_a^h]Π⊥‖_2 ≤ G_h: a G_h 1% below the true spectral norm must be reported."""
     C, heads, Q = _g5_case()
@@ -507,6 +527,7 @@ def test_g5_norm_bound_fires_on_planted_violation(monkeypatch: pytest.MonkeyPatc
     _fires(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0), "G5", "≤ G_h = ‖C M_a^h‖_F")
 
 
+@pytest.mark.claim("G5", "planted")
 def test_g5_weyl_and_hysteresis_fire_on_planted_violation() -> None:
     C, heads, Q = _g5_case()
     before = rops.residual_operator(C, heads[0] + heads[1] + heads[2], Q)
@@ -525,6 +546,7 @@ def test_g5_weyl_and_hysteresis_fire_on_planted_violation() -> None:
     _fires(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=theta, A_res_after=over), "G5", "hysteresis")
 
 
+@pytest.mark.claim("G6", "planted")
 def test_g6_fires_on_planted_violation() -> None:
     w0 = np.random.default_rng(0).standard_normal(5)
     good = rtrk.oja_track(A5, w0, rtrk.certified_step(A5), 600)

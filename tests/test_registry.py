@@ -4,13 +4,17 @@ every falsifier really drops its hypothesis and really breaks the conclusion."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import CLAIM_TESTS, COLLECTED_FILES
 
+from ddcl_incrt.claim_tests import ClaimTests, missing_claim_tests
 from proofs_check import ALL_STEPS
 from reference.claims.records import Claim, Label
 from reference.claims.registry import REGISTRY
@@ -50,7 +54,9 @@ def test_implemented_claims_are_complete(claim: Claim) -> None:
         assert claim.hypotheses, f"{claim.id}: a proved claim states its hypotheses"
     for name in claim.code:
         module, _, attr = name.rpartition(".")
-        assert hasattr(importlib.import_module(module), attr), f"{claim.id}: {name} does not exist"
+        obj = getattr(importlib.import_module(module), attr, None)
+        assert obj is not None, f"{claim.id}: {name} does not exist"
+        assert obj.__module__ == module, f"{claim.id}: name {name} in its defining module {obj.__module__}"
 
 
 def test_sympy_steps_match_proofs_check_both_ways() -> None:
@@ -92,6 +98,65 @@ def test_proved_ddcl_claims_with_falsifiers_asked_for() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# The registry reaches the tests: every implemented claim has marked property and planted tests
+# --------------------------------------------------------------------------------------------------
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def claim_tests_of_the_suite(config: pytest.Config) -> ClaimTests:
+    """The ``claim`` markers of the whole suite: this session's, if it collected every test module;
+    otherwise from a ``--collect-only`` run of ``tests/`` in a subprocess (so a partial run checks too)."""
+    every = {p.name for p in TESTS_DIR.glob("test_*.py")}
+    if every <= config.stash.get(COLLECTED_FILES, frozenset()):
+        return config.stash[CLAIM_TESTS]
+    out = TESTS_DIR.parent / ".claim_tests.json"
+    env = {**os.environ, "DDCL_CLAIM_TESTS_OUT": str(out)}
+    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(TESTS_DIR)]
+    subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=TESTS_DIR.parent)
+    try:
+        found: ClaimTests = json.loads(out.read_text(encoding="utf-8"))
+    finally:
+        out.unlink(missing_ok=True)
+    return found
+
+
+@pytest.fixture(scope="module")
+def suite_claim_tests(request: pytest.FixtureRequest) -> ClaimTests:
+    return claim_tests_of_the_suite(request.config)
+
+
+def test_every_implemented_claim_has_a_marked_property_and_planted_test(suite_claim_tests: ClaimTests) -> None:
+    assert missing_claim_tests(REGISTRY.values(), suite_claim_tests) == []
+
+
+def test_a_claim_without_a_marked_planted_test_is_reported(suite_claim_tests: ClaimTests) -> None:
+    """Meta-test: remove G5's planted tests from the map and the check names exactly that gap."""
+    gap = {cid: dict(kinds) for cid, kinds in suite_claim_tests.items()}
+    gap["G5"] = {k: v for k, v in gap["G5"].items() if k != "planted"}
+    assert [line.split(":")[0] for line in missing_claim_tests(REGISTRY.values(), gap)] == ["G5"]
+    assert "planted" in missing_claim_tests(REGISTRY.values(), gap)[0]
+
+
+def test_an_unknown_claim_marker_is_a_collection_error(tmp_path: Path) -> None:
+    """A typo in a marker (claim "G7") must stop the run, not silently count for nothing."""
+    (tmp_path / "conftest.py").write_text((TESTS_DIR / "conftest.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "test_typo.py").write_text(
+        'import pytest\n\n\n@pytest.mark.claim("G7", "property")\ndef test_x() -> None:\n    pass\n',
+        encoding="utf-8",
+    )
+    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(tmp_path)]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=TESTS_DIR.parent)
+    assert run.returncode != 0
+    assert "G7" in run.stdout + run.stderr
+
+
+def _test_names(found: ClaimTests, claim_id: str) -> set[str]:
+    nodeids = [n for ids in found.get(claim_id, {}).values() for n in ids]
+    return {n.split("::")[-1].split("[")[0] for n in nodeids}
+
+
+# --------------------------------------------------------------------------------------------------
 # docs/theory.md agrees with the registry
 # --------------------------------------------------------------------------------------------------
 
@@ -119,12 +184,18 @@ def test_theory_doc_has_one_row_per_claim_in_registry_order() -> None:
 def test_theory_row_agrees_with_registry(claim: Claim) -> None:
     cells = _theory_rows()[claim.id]
     assert len(cells) == 9, f"{claim.id}: expected 9 columns, got {len(cells)}"
-    _, title, label, _statement, hypotheses, sketch, _code, steps, _tests = cells
+    _, title, label, _statement, hypotheses, sketch, code, steps, _tests = cells
     assert title == claim.title
     assert label == claim.label.value
     assert _names(hypotheses) == {h.name for h in claim.hypotheses}
     assert _names(steps) == set(claim.sympy_steps)
     assert (sketch == "not yet implemented") == (not claim.implemented)
+    assert _names(code) == set(claim.implementation), f"{claim.id}: code column vs Claim.implementation"
+
+
+@pytest.mark.parametrize("claim", list(REGISTRY.values()), ids=lambda c: c.id)
+def test_theory_tests_column_lists_the_marked_tests(claim: Claim, suite_claim_tests: ClaimTests) -> None:
+    assert _names(_theory_rows()[claim.id][8]) == _test_names(suite_claim_tests, claim.id)
 
 
 def test_theory_row_parser_detects_a_disagreement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

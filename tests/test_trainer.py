@@ -270,6 +270,7 @@ def test_head_prune_drops_its_state_and_records_g5() -> None:
     assert _violations(out.invariants) == []
 
 
+@pytest.mark.claim("G6", "property")
 def test_g6_records_only_runs_inside_its_hypotheses() -> None:
     """A check whose ``A_res`` has no certified gap at either end (here ``A_res = 0``: every direction
     captured) records no G6 result at all — a π/2 bound could not fail and must not count as a pass."""
@@ -349,6 +350,7 @@ def _failed(records: tuple[InvariantRecord, ...], claim: str, fragment: str) -> 
     )
 
 
+@pytest.mark.claim("G5", "planted")
 def test_planted_wrong_residual_after_removal_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx, state, probe = _prune_setup()
     right = pruning.residual_for
@@ -361,6 +363,7 @@ def test_planted_wrong_residual_after_removal_is_recorded(monkeypatch: pytest.Mo
     _failed(out.invariants, "G5", "removal: A_res(after) − A_res(before)")
 
 
+@pytest.mark.claim("G5", "planted")
 @pytest.mark.parametrize(
     ("module", "name", "factor", "fragment"),
     [
@@ -384,6 +387,7 @@ def test_planted_too_small_output_bounds_are_recorded(
     _failed(out.invariants, "G5", fragment)
 
 
+@pytest.mark.claim("D5", "planted")
 def test_planted_wrong_prototype_column_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx, state, probe = _setup(eps_K=0.9)
     right = surgery.remove_prototype_column
@@ -398,6 +402,7 @@ def test_planted_wrong_prototype_column_is_recorded(monkeypatch: pytest.MonkeyPa
     _failed(out.invariants, "D5", "ΔF_measured − (−(T/n)Σ log(1 − q_tj))")
 
 
+@pytest.mark.claim("G1", "planted")
 def test_planted_non_orthonormal_capture_is_recorded_by_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
     right = controller.append_direction
 
@@ -413,6 +418,7 @@ def test_planted_non_orthonormal_capture_is_recorded_by_a_run(monkeypatch: pytes
     assert rec.summary()["G1"].violations >= 1
 
 
+@pytest.mark.claim("G6", "planted")
 def test_planted_stuck_tracker_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     def stuck(A: Any, w0: Any, eta: float, n_steps: int) -> TrackerResult:  # reports the bottom pair
         lam, V = np.linalg.eigh(A)

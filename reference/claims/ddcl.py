@@ -40,6 +40,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
             "reference.ddcl.grad_quantisation_fixed_Q",
             "reference.ddcl.grad_variance_fixed_Q",
             "reference.ddcl.grad_quantisation_full",
+            "reference.ddcl.pullback_distances",
         ),
         implemented=True,
     ),
@@ -97,6 +98,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
             "reference.ddcl.collapse_critical_temperatures",
             "reference.ddcl.hessian_quantisation",
             "reference.invariants.ddcl.collapse_status",
+            "reference.ddcl.hessian_free_energy",
         ),
         implemented=True,
         notes="The invariant checks the stationarity and the exact smallest Hessian eigenvalues, which hold at every "

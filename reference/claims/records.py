@@ -7,7 +7,7 @@ the conformance kit) iterate over the registry instead of listing claims by hand
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -58,7 +58,9 @@ class Claim:
     ``invariant`` takes keyword inputs (the same ones the hypotheses' predicates take) plus
     ``raise_on_violation`` and returns its checks. ``sympy_steps`` are ids of steps in
     ``proofs_check`` (the registry never imports sympy; a test matches the ids both ways).
-    ``code`` names the reference functions the claim is about (checked importable by a test).
+    ``code`` names the reference functions the claim is about, in their defining modules (checked
+    importable by a test). Its tests are found through the ``claim`` pytest marker
+    (:mod:`ddcl_incrt.claim_tests`), not listed here.
     """
 
     id: str
@@ -72,7 +74,6 @@ class Claim:
     code: tuple[str, ...] = ()
     implemented: bool = False
     notes: str = ""
-    tests: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not self.id or not self.title:
@@ -85,6 +86,16 @@ class Claim:
                 raise ValueError(f"Claim {self.id}: falsifier drops unknown hypothesis {f.hypothesis!r}")
         if self.implemented and self.label is Label.PROVED and self.invariant is None:
             raise ValueError(f"Claim {self.id}: an implemented proved claim needs an invariant")
+
+    @property
+    def implementation(self) -> tuple[str, ...]:
+        """Qualified names of everything that implements the claim: ``code``, the invariant and the
+        falsifiers (``docs/theory.md``'s code column lists exactly these; a test compares them)."""
+        names = list(self.code)
+        for fn in (self.invariant, *(f.run for f in self.falsifiers)):
+            if fn is not None:
+                names.append(f"{fn.__module__}.{fn.__qualname__}")
+        return tuple(names)
 
     def hypotheses_hold(self, **inputs: Any) -> dict[str, bool]:
         """Evaluate every hypothesis predicate on ``inputs``."""
