@@ -68,4 +68,11 @@ def missing_claim_tests(claims: Iterable[Claim], found: Mapping[str, Mapping[str
     return out
 
 
-__all__ = ["KINDS", "MARKER", "MARKER_HELP", "ClaimTests", "claim_tests", "missing_claim_tests"]
+__all__ = [
+    "KINDS",
+    "MARKER",
+    "MARKER_HELP",
+    "ClaimTests",
+    "claim_tests",
+    "missing_claim_tests",
+]

@@ -346,3 +346,18 @@ def step_bp_7() -> StepOutcome:
 
 
 STEPS: tuple[Step, ...] = collect_steps(globals())
+
+
+__all__ = [
+    "F64",
+    "STEPS",
+    "T_P",
+    "Sym",
+    "step_bp_1",
+    "step_bp_2",
+    "step_bp_3",
+    "step_bp_4",
+    "step_bp_5",
+    "step_bp_6",
+    "step_bp_7",
+]

@@ -268,3 +268,22 @@ def perturbed(fn: Callable[..., Any], sign: float = 1.0) -> Callable[..., Any]:
         return perturb(fn(*args, **kwargs), sign)
 
     return wrong
+
+
+__all__ = [
+    "F64",
+    "Step",
+    "StepChecks",
+    "StepOutcome",
+    "Sym",
+    "as_f64",
+    "collect_steps",
+    "is_zero",
+    "max_abs",
+    "perturb",
+    "perturbed",
+    "step",
+    "step_rng",
+    "symbol_matrix",
+    "value_bound",
+]

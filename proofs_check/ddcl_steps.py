@@ -1130,3 +1130,31 @@ def step_d6_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 STEPS: tuple[Step, ...] = collect_steps(globals())
+
+
+__all__ = [
+    "ETA",
+    "F64",
+    "STEPS",
+    "T_P",
+    "Sym",
+    "step_d1_1",
+    "step_d1_2",
+    "step_d2_1",
+    "step_d2_2",
+    "step_d2_3",
+    "step_d2_4",
+    "step_d2_5",
+    "step_d2_6",
+    "step_d3_1",
+    "step_d3_2",
+    "step_d3_3",
+    "step_d4_1",
+    "step_d4_2",
+    "step_d4_3",
+    "step_d4_4",
+    "step_d5_1",
+    "step_d5_2",
+    "step_d6_1",
+    "step_d6_2",
+]

@@ -706,3 +706,30 @@ def step_g6_4() -> StepOutcome:
 
 
 STEPS: tuple[Step, ...] = collect_steps(globals())
+
+
+__all__ = [
+    "F64",
+    "STEPS",
+    "Sym",
+    "step_g1_1",
+    "step_g1_2",
+    "step_g1_3",
+    "step_g2_1",
+    "step_g2_2",
+    "step_g3_1",
+    "step_g3_2",
+    "step_g4_1",
+    "step_g4_2",
+    "step_g5_1",
+    "step_g5_2",
+    "step_g5_3",
+    "step_g5_4",
+    "step_g5_5",
+    "step_g5_6",
+    "step_g5_7",
+    "step_g6_1",
+    "step_g6_2",
+    "step_g6_3",
+    "step_g6_4",
+]

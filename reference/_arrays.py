@@ -106,3 +106,17 @@ def check_rng(rng: object, name: str = "rng") -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{name}: expected a numpy.random.Generator, got {type(rng).__name__}")
     return rng
+
+
+__all__ = [
+    "F64Array",
+    "arr",
+    "check_array",
+    "check_count",
+    "check_dim",
+    "check_index",
+    "check_positive",
+    "check_real",
+    "check_rng",
+    "f64",
+]

@@ -201,3 +201,17 @@ def layer_input_backward(
 ) -> tuple[Float64[np.ndarray, "d_in d"], Float64[np.ndarray, "T d"]]:
     """``(∂L/∂W_in, ∂L/∂E_pos) = (Σ_{b,t} x_{bt}ᵀ dX_{bt}, Σ_b dX_b)``."""
     return arr(np.einsum("bti,btj->ij", x, dX)), arr(dX.sum(axis=0))
+
+
+__all__ = [
+    "attention_scores_backward",
+    "backward",
+    "cross_entropy_backward",
+    "ddcl_block_backward",
+    "head_backward",
+    "layer_input_backward",
+    "loss_and_gradients",
+    "readout_backward",
+    "score_operator_backward",
+    "softmax_rows_backward",
+]

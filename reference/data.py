@@ -156,3 +156,11 @@ def planted_operator(
     d = lam.shape[0]
     Q, R = np.linalg.qr(rng.standard_normal((d, d)))
     return spectral_operator(arr(Q * np.sign(np.diag(R))[None, :]), lam)
+
+
+__all__ = [
+    "SequenceDataset",
+    "digits_sequences",
+    "planted_offsets",
+    "planted_operator",
+]

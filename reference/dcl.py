@@ -60,3 +60,11 @@ def dcl_step(
     gW, gb = dcl_gradients(Y_, grad_P)
     check_dim("grad_P", check_array("grad_P", grad_P, 2), 1, W_.shape[1], "W's prototype count K")
     return arr(W_ - step * gW), arr(b_ - step * gb)
+
+
+__all__ = [
+    "dcl_gradients",
+    "dcl_preconditioner",
+    "dcl_prototypes",
+    "dcl_step",
+]

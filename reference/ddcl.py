@@ -299,3 +299,29 @@ def removal_free_energy_change(Q: Float64[np.ndarray, "n K"], j: int, T_P: float
         return float("inf"), float("inf")
     n = Q_.shape[0]
     return f64(-T * np.sum(np.log1p(-q)) / n), f64(T * np.sum(q / (1.0 - q)) / n)
+
+
+__all__ = [
+    "assignment_covariance",
+    "assignments",
+    "check_assignments",
+    "collapse_critical_temperatures",
+    "free_energy",
+    "grad_free_energy",
+    "grad_quantisation_fixed_Q",
+    "grad_quantisation_full",
+    "grad_variance_fixed_Q",
+    "hessian_free_energy",
+    "hessian_quantisation",
+    "mean_entropy",
+    "ols_loss",
+    "prototype_step",
+    "prototype_variance",
+    "pullback_distances",
+    "quantisation_distance_weights",
+    "quantisation_loss",
+    "removal_free_energy_change",
+    "remove_prototype",
+    "soft_assignments",
+    "squared_distances",
+]

@@ -51,3 +51,12 @@ def gradient_error(analytic: F64Array, numeric: F64Array, *, value_scale: float 
 def gradient_matches(analytic: F64Array, numeric: F64Array, *, value_scale: float = 1.0) -> bool:
     """Whether ``analytic`` agrees with the finite-difference estimate within :func:`gradient_bound`."""
     return f64(np.abs(analytic - numeric).max()) <= gradient_bound(numeric, value_scale=value_scale)
+
+
+__all__ = [
+    "central_difference",
+    "gradient_atol",
+    "gradient_bound",
+    "gradient_error",
+    "gradient_matches",
+]

@@ -64,4 +64,10 @@ def prototype_masses(params: ModelParams, cfg: LayerConfig, probe: Probe, growth
     return arr(np.array([mean[col[pid]] for pid in growth.prototype_ids], dtype=np.float64))
 
 
-__all__ = ["Probe", "head_operators", "probe_second_moment", "prototype_masses", "residual_for"]
+__all__ = [
+    "Probe",
+    "head_operators",
+    "probe_second_moment",
+    "prototype_masses",
+    "residual_for",
+]

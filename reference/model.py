@@ -464,3 +464,27 @@ def forward(
         H_bar=mean_entropy(Q),
         T_P=cfg.T_P,
     )
+
+
+__all__ = [
+    "ForwardCache",
+    "HeadCache",
+    "HeadParams",
+    "LayerConfig",
+    "ModelParams",
+    "attention_scores",
+    "check_batch",
+    "check_params",
+    "cross_entropy",
+    "ddcl_block",
+    "forward",
+    "head_forward",
+    "head_output",
+    "init_head",
+    "init_params",
+    "layer_input",
+    "log_softmax",
+    "readout",
+    "score_operator",
+    "softmax_rows",
+]

@@ -235,3 +235,17 @@ def remove_state_column(state: S, name: str, column: int) -> S:
     j = check_index("column", column, moments.m.shape[1])
     resized = replace(moments, m=arr(np.delete(moments.m, j, axis=1)), v=arr(np.delete(moments.v, j, axis=1)))
     return AdamState(moments={**state.moments, name: resized})
+
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamMoments",
+    "AdamState",
+    "LearningRates",
+    "Optimizer",
+    "S",
+    "SGDState",
+    "StateT",
+    "remove_state_column",
+]

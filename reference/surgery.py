@@ -157,3 +157,18 @@ def remove_prototype_column(params: ModelParams, proto_id: int) -> ModelParams:
     j = prototype_column(params, proto_id)
     ids = params.prototype_ids[:j] + params.prototype_ids[j + 1 :]
     return replace(params, P=remove_prototype(params.P, j), prototype_ids=ids)
+
+
+__all__ = [
+    "HEAD_PARAM_NAMES",
+    "ParamGroup",
+    "add_head",
+    "flatten",
+    "head_param_name",
+    "param_group",
+    "params_from_arrays",
+    "prototype_column",
+    "remove_head",
+    "remove_prototype_column",
+    "unflatten",
+]

@@ -127,3 +127,15 @@ def accumulation_bound(m: int, scale: float, dtype: str = "float64") -> float:
     # model fl(x op y) = (x op y)(1 + δ) + η, |η| ≤ smallest subnormal), which matters when scale ≈ 0.
     eta = float(np.finfo(np.dtype(dtype)).smallest_subnormal)
     return c * (gamma(m, dtype) * scale + m * eta)
+
+
+__all__ = [
+    "OVERRIDES",
+    "TABLE",
+    "UNIT_ROUNDOFF",
+    "CheckKind",
+    "Tolerance",
+    "accumulation_bound",
+    "gamma",
+    "tolerance",
+]

@@ -73,4 +73,10 @@ def make_optimizer(train_cfg: TrainConfig) -> SGD | Adam:
     return SGD(lr=train_cfg.lr) if train_cfg.optimizer == "sgd" else Adam(lr=train_cfg.lr)
 
 
-__all__ = ["DEFAULT_LR", "OptState", "OptimizerKind", "TrainConfig", "make_optimizer"]
+__all__ = [
+    "DEFAULT_LR",
+    "OptState",
+    "OptimizerKind",
+    "TrainConfig",
+    "make_optimizer",
+]

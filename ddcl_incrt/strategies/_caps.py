@@ -8,3 +8,13 @@ MAX_PROTOTYPES = 5  # K
 MAX_SEQ = 4  # T (sequence length)
 MAX_BATCH = 3  # B
 MAX_HEADS = 3
+
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_HEADS",
+    "MAX_PROTOTYPES",
+    "MAX_SEQ",
+    "MAX_TOKENS",
+    "MAX_WIDTH",
+]

@@ -87,3 +87,16 @@ def dcl_problems(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     G = draw(hnp.arrays(np.float64, (d, K), elements=_unit))
     eta = draw(st.floats(-4.0, 0.0).map(lambda x: float(10.0**x)))
     return Y_b, W, b, G, eta
+
+
+__all__ = [
+    "DDCLProblem",
+    "dcl_problems",
+    "ddcl_problems",
+    "moderate_ddcl_problems",
+    "moderate_scale_exponents",
+    "moderate_temperatures",
+    "row_stochastic",
+    "scale_exponents",
+    "temperatures",
+]

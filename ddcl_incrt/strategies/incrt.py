@@ -136,3 +136,18 @@ def prune_problems(draw: st.DrawFn) -> PruneProblem:
     Q = draw(orthonormal_sets(d, m))
     theta = float(10.0 ** draw(st.integers(-3, 2)))
     return PruneProblem(C=C, head_operators=heads, Q_cap=Q, h=draw(st.integers(0, H - 1)), theta=theta)
+
+
+__all__ = [
+    "GRID",
+    "MAX_LEVEL",
+    "PlantedOperator",
+    "PruneProblem",
+    "antisymmetric_matrices",
+    "orthogonal_matrices",
+    "orthonormal_sets",
+    "planted_operators",
+    "prune_problems",
+    "scale_exponents",
+    "second_moments",
+]

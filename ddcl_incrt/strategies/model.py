@@ -155,3 +155,16 @@ def model_specs(
         log_temperatures=tuple(s),
         batch=draw(st.integers(1, min(MAX_BATCH, MAX_TOKENS // cfg.seq_len))),
     )
+
+
+__all__ = [
+    "LAMBDA_Q_RANGE",
+    "LOG_TEMPERATURE_RANGE",
+    "T_P_RANGE",
+    "HeadOp",
+    "ModelCase",
+    "ModelSpec",
+    "head_op_sequences",
+    "layer_configs",
+    "model_specs",
+]

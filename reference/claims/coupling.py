@@ -32,3 +32,8 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
         "−0.98).",
     ),
 )
+
+
+__all__ = [
+    "COUPLING_CLAIMS",
+]

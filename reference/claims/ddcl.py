@@ -145,3 +145,8 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         implemented=True,
     ),
 )
+
+
+__all__ = [
+    "DDCL_CLAIMS",
+]

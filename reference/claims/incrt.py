@@ -195,3 +195,8 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         notes="The label is proved for static A; on training runs the same statistic is measured.",
     ),
 )
+
+
+__all__ = [
+    "INCRT_CLAIMS",
+]

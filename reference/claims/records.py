@@ -100,3 +100,12 @@ class Claim:
     def hypotheses_hold(self, **inputs: Any) -> dict[str, bool]:
         """Evaluate every hypothesis predicate on ``inputs``."""
         return {h.name: bool(h.predicate(**inputs)) for h in self.hypotheses}
+
+
+__all__ = [
+    "Claim",
+    "Counterexample",
+    "Falsifier",
+    "Hypothesis",
+    "Label",
+]

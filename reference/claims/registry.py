@@ -8,3 +8,8 @@ from reference.claims.incrt import INCRT_CLAIMS
 from reference.claims.records import Claim
 
 REGISTRY: dict[str, Claim] = {c.id: c for c in (*DDCL_CLAIMS, *INCRT_CLAIMS, *COUPLING_CLAIMS)}
+
+
+__all__ = [
+    "REGISTRY",
+]

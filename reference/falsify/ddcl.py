@@ -81,3 +81,10 @@ def d4_single_prototype() -> Counterexample:
         observed=f"T_P={T_P:.3g} ≪ T_c: λ_min(∇²F) at collapse = {lam:.6g} (= 2), spread after descent {spread:.3g}",
         conclusion_fails=lam > 0.0 and spread < 1e-3,
     )
+
+
+__all__ = [
+    "d3_step_size_too_large",
+    "d4_single_prototype",
+    "d4_temperature_above_critical",
+]

@@ -186,3 +186,13 @@ def falsify_g6_step_too_large() -> Counterexample:
     lam = eigenvalues_desc(A)
     fails = min(angles) > 0.1 and gap_lam > 0.1 * f64(lam[0] - lam[-1])
     return Counterexample("G6", "step_size", {"A": A, "tracker": res, "spectrum": lam}, observed, fails)
+
+
+__all__ = [
+    "falsify_g1_theta_nonpositive",
+    "falsify_g4_repeated_eigenvalue",
+    "falsify_g5_no_hysteresis",
+    "falsify_g6_step_too_large",
+    "g5_oscillation_case",
+    "theta_zero_float_failures",
+]

@@ -488,8 +488,10 @@ def d6_dual_vanilla(
 
 __all__ = [
     "REFERENCE_OPS",
+    "Arrays2",
     "CollapseStatus",
     "DDCLOps",
+    "at_least_two_prototypes",
     "collapse_status",
     "collapsed_prototypes",
     "d1_decomposition",
@@ -498,4 +500,12 @@ __all__ = [
     "d4_anti_collapse",
     "d5_prototype_pruning",
     "d6_dual_vanilla",
+    "dcl_preconditioner_nonsingular",
+    "eta_positive",
+    "prototype_not_sole_owner",
+    "q_row_stochastic",
+    "step_size_at_most_half",
+    "step_size_in_unit_interval",
+    "temperature_below_critical",
+    "temperature_positive",
 ]

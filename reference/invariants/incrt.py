@@ -543,3 +543,25 @@ def check_g6(
             )
         )
     return finish(out, raise_on_violation)
+
+
+__all__ = [
+    "admissible_counts",
+    "brute_force_min_residual",
+    "capture_bounds",
+    "check_g1",
+    "check_g2",
+    "check_g3",
+    "check_g4",
+    "check_g6",
+    "direction_sin_bounds",
+    "operator_symmetric",
+    "orthonormality_bound",
+    "residual_top",
+    "round_operators",
+    "spectral_gap",
+    "start_not_orthogonal",
+    "step_size",
+    "theta_positive",
+    "tracked_gap",
+]

@@ -452,3 +452,20 @@ def check_no_retrigger(
         1.0 if tie else 0.0,
         f"λ_max(after)={lam!r}, θ={growth_cfg.theta!r}, near-tie={tie}, m={growth.m}",
     )
+
+
+__all__ = [
+    "PruneOutput",
+    "captured_orthonormal",
+    "check_attention",
+    "check_g5",
+    "check_g5_at_prune",
+    "check_no_retrigger",
+    "head_output_bound",
+    "heads_antisymmetric",
+    "hysteresis",
+    "prototype_lipschitz",
+    "readout_lipschitz",
+    "second_moment_symmetric",
+    "task_loss_change_bound",
+]

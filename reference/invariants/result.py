@@ -75,3 +75,11 @@ def finish(results: Iterable[InvariantResult], raise_on_violation: bool) -> tupl
     """Common tail of every invariant: return the results, asserting them when asked."""
     out = tuple(results)
     return assert_all(out) if raise_on_violation else out
+
+
+__all__ = [
+    "ClaimViolation",
+    "InvariantResult",
+    "assert_all",
+    "finish",
+]

@@ -1,0 +1,61 @@
+"""The shape of the house (docs/architecture.md): every module declares its public names, and the
+documented module list is the real one."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("reference", "proofs_check", "ddcl_incrt", "accelerated")
+MODULES = sorted(
+    ".".join(p.relative_to(ROOT).with_suffix("").parts)
+    for pkg in PACKAGES
+    for p in (ROOT / pkg).rglob("*.py")
+    if p.name != "__init__.py"
+)
+
+
+def public_definitions(source: str) -> set[str]:
+    """Top-level functions, classes and assigned names of a module that do not start with ``_``."""
+    names: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return {n for n in names if not n.startswith("_")}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_declares_exactly_its_public_names(module: str) -> None:
+    mod = importlib.import_module(module)
+    source = (ROOT / Path(*module.split("."))).with_suffix(".py").read_text(encoding="utf-8")
+    public = public_definitions(source)
+    if not public:
+        return
+    declared = getattr(mod, "__all__", None)
+    assert declared is not None, f"{module}: declare its public names in __all__ (the rest is private)"
+    assert set(declared) == public, (
+        f"{module}: __all__ lacks {sorted(public - set(declared))}, names unknown {sorted(set(declared) - public)}"
+    )
+
+
+def test_the_public_names_check_can_fail() -> None:
+    """Meta-test: a public function missing from __all__ is found."""
+    assert public_definitions("def f():\n    pass\n\n\ndef _g():\n    pass\n\n__all__ = []\n") == {"f"}
+
+
+def test_architecture_doc_names_every_reference_module() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(reference(?:\.\w+)+)`", doc))
+    modules = {m for m in MODULES if m.startswith("reference.")}
+    assert modules <= named, f"docs/architecture.md does not describe {sorted(modules - named)}"
+    assert named <= modules | {"reference.incrt"}, (
+        f"docs/architecture.md names missing modules {sorted(named - modules)}"
+    )
