@@ -65,23 +65,20 @@ from reference.ddcl import (
 class LayerConfig:
     """Sizes and fixed hyper-parameters of one DDCL-INCRT layer (SPEC §1 names).
 
-    ``seq_len`` is the paper's ``T`` (the field is not called ``T`` so it cannot be confused with the
-    assignment temperature ``T_P``). ``K_max`` is the initial prototype count; the active count ``K``
-    only shrinks (SPEC §3.5). ``s_init`` is the log-temperature every new head starts with
-    (``τ_h = exp(s_init)``; 0 gives the standard ``1/√d_k`` scaling). ``T_P`` is fixed here; an
-    annealing schedule replaces the config (``dataclasses.replace(cfg, T_P=...)``) between steps.
+    ``T_P`` is fixed here; an annealing schedule replaces the config (``dataclasses.replace(cfg,
+    T_P=...)``) between steps.
     """
 
-    d_in: int
-    d: int
-    d_k: int
-    d_v: int
-    seq_len: int
-    K_max: int
-    n_classes: int
-    T_P: float
-    lambda_q: float
-    s_init: float = 0.0
+    d_in: int  # input width of the tokens x
+    d: int  # model width
+    d_k: int  # key width of every head
+    d_v: int  # value width of every head
+    seq_len: int  # the paper's T (not called T, so that it cannot be confused with the temperature T_P)
+    K_max: int  # initial prototype count; the active count K only shrinks (SPEC §3.5)
+    n_classes: int  # classes of the readout (≥ 2: one class would make the cross-entropy identically 0)
+    T_P: float  # DDCL assignment temperature > 0 (the DDCL paper's T)
+    lambda_q: float  # weight of L_q in L = L_task + λ_q L_q (≥ 0; 0 switches L_q off)
+    s_init: float = 0.0  # log-temperature of every new head: τ_h = exp(s_init); 0 gives the 1/√d_k scaling
 
     def __post_init__(self) -> None:
         for name in ("d_in", "d", "d_k", "d_v", "seq_len", "K_max"):

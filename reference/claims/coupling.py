@@ -9,27 +9,33 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
         id="R1",
         title="Mutual reinforcement",
         label=Label.PAPER_CLAIM,
-        statement="(a) proved lemma: with mutually orthogonal head write-subspaces, squared prototype distances split "
-        "into per-subspace terms; (b) measured: prototype separation before vs after each growth event.",
+        statement=(
+            "(a) proved lemma: with mutually orthogonal head write-subspaces, squared prototype distances "
+            "split into per-subspace terms; (b) measured: prototype separation before vs after each growth "
+            "event."
+        ),
     ),
     Claim(
         id="R2",
         title="Granularity hierarchy",
         label=Label.MEASURED,
-        statement="Per head by birth order: τ_h, attention entropy, birth eigenvalue; spread Var(log τ_h) over time.",
+        statement=("Per head by birth order: τ_h, attention entropy, birth eigenvalue; spread Var(log τ_h) over time."),
     ),
     Claim(
         id="R3",
         title="Two time scales",
         label=Label.PAPER_CLAIM,
-        statement="Joint training is stable when prototypes learn faster than the encoder; measured against η_enc/η_P.",
+        statement=(
+            "Joint training is stable when prototypes learn faster than the encoder; measured against η_enc/η_P."
+        ),
     ),
     Claim(
         id="R4",
         title="Negative feedback",
         label=Label.MEASURED,
-        statement="Correlation between prototype separation and the variance-gradient force over training (paper: "
-        "−0.98).",
+        statement=(
+            "Correlation between prototype separation and the variance-gradient force over training (paper: −0.98)."
+        ),
     ),
 )
 

@@ -6,17 +6,21 @@ from reference.claims.records import Claim, Falsifier, Hypothesis, Label
 from reference.falsify import ddcl as falsify
 from reference.invariants import ddcl as inv
 
-_T_POSITIVE = Hypothesis("temperature_positive", "T_P > 0", inv.temperature_positive)
+_T_POSITIVE = Hypothesis(name="temperature_positive", statement="T_P > 0", predicate=inv.temperature_positive)
 
 DDCL_CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="D1",
         title="Decomposition",
         label=Label.PROVED,
-        statement="For any Y, P and row-stochastic Q: L_q = L_OLS + V exactly and V ≥ 0; V = 0 iff every q_t is "
-        "one-hot or "
-        "the prototypes it weights coincide (per token E_q‖y − p‖² = ‖y − E_q p‖² + Var_q(p)).",
-        hypotheses=(Hypothesis("q_row_stochastic", "Q ≥ 0 with unit row sums", inv.q_row_stochastic),),
+        statement=(
+            "For any Y, P and row-stochastic Q: L_q = L_OLS + V exactly and V ≥ 0; V = 0 iff every q_t is "
+            "one-hot or the prototypes it weights coincide (per token E_q‖y − p‖² = ‖y − E_q p‖² + "
+            "Var_q(p))."
+        ),
+        hypotheses=(
+            Hypothesis(name="q_row_stochastic", statement="Q ≥ 0 with unit row sums", predicate=inv.q_row_stochastic),
+        ),
         invariant=inv.d1_decomposition,
         sympy_steps=("D1.1", "D1.2"),
         code=("reference.ddcl.quantisation_loss", "reference.ddcl.ols_loss", "reference.ddcl.prototype_variance"),
@@ -26,9 +30,11 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D2",
         title="Free energy and gradients",
         label=Label.PROVED,
-        statement="With softmax assignments L_q = F + T_P·H̄; ∇_P V|_Q = 2PΣ_q with Σ_q ⪰ 0, Σ_q 1 = 0, Σ_q = 0 iff "
-        "hard; "
-        "∇_P F = ∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ); the full gradient of L_q through Q is derived too.",
+        statement=(
+            "With softmax assignments L_q = F + T_P·H̄; ∇_P V|_Q = 2PΣ_q with Σ_q ⪰ 0, Σ_q 1 = 0, Σ_q = 0 "
+            "iff hard; ∇_P F = ∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ); the full gradient of L_q through Q is"
+            " derived too."
+        ),
         hypotheses=(_T_POSITIVE,),
         invariant=inv.d2_free_energy_gradients,
         sympy_steps=("D2.1", "D2.2", "D2.3", "D2.4", "D2.5", "D2.6"),
@@ -48,50 +54,62 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D3",
         title="Lyapunov stability, frozen encoder",
         label=Label.PROVED,
-        statement="∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I, so P ← P − η∇_P F with 0 < η < 1 gives F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²: F "
-        "is a "
-        "Lyapunov function and Σ‖∇F_t‖² < ∞; for η ≤ 1/2 every prototype stays in the convex hull of the data "
-        "and its initial position.",
+        statement=(
+            "∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I, so P ← P − η∇_P F with 0 < η < 1 gives F(P⁺) ≤ F(P) − "
+            "η(1−η)‖∇F‖²: F is a Lyapunov function and Σ‖∇F_t‖² < ∞; for η ≤ 1/2 every prototype stays in "
+            "the convex hull of the data and its initial position."
+        ),
         hypotheses=(
             _T_POSITIVE,
-            Hypothesis("step_size_in_unit_interval", "0 < η < 1", inv.step_size_in_unit_interval),
+            Hypothesis(
+                name="step_size_in_unit_interval", statement="0 < η < 1", predicate=inv.step_size_in_unit_interval
+            ),
         ),
         invariant=inv.d3_lyapunov,
         sympy_steps=("D3.1", "D3.2", "D3.3"),
         falsifiers=(
             Falsifier(
-                "step_size_in_unit_interval", "η = 1.5 with one prototype: F increases", falsify.d3_step_size_too_large
+                hypothesis="step_size_in_unit_interval",
+                description="η = 1.5 with one prototype: F increases",
+                run=falsify.d3_step_size_too_large,
             ),
         ),
         code=("reference.ddcl.hessian_free_energy", "reference.ddcl.prototype_step"),
         implemented=True,
-        notes="The convex-hull part needs the stronger 0 < η ≤ 1/2 (predicate step_size_at_most_half); the "
-        "invariant checks it only then.",
+        notes=(
+            "The convex-hull part needs the stronger 0 < η ≤ 1/2 (predicate step_size_at_most_half); the "
+            "invariant checks it only then."
+        ),
     ),
     Claim(
         id="D4",
         title="Anti-collapse",
         label=Label.PROVED,
-        statement="The collapsed configuration (all prototypes at ȳ) is stationary for F and L_q. With K ≥ 2 it is "
-        "unstable "
-        "for F iff T_P < T_c = 2λ_max(Cov Y), and for L_q iff T_P < 4λ_max(Cov Y) = 2T_c.",
+        statement=(
+            "The collapsed configuration (all prototypes at ȳ) is stationary for F and L_q. With K ≥ 2 it "
+            "is unstable for F iff T_P < T_c = 2λ_max(Cov Y), and for L_q iff T_P < 4λ_max(Cov Y) = 2T_c."
+        ),
         hypotheses=(
             _T_POSITIVE,
-            Hypothesis("at_least_two_prototypes", "K ≥ 2", inv.at_least_two_prototypes),
-            Hypothesis("temperature_below_critical", "T_P < T_c = 2λ_max(Cov Y)", inv.temperature_below_critical),
+            Hypothesis(name="at_least_two_prototypes", statement="K ≥ 2", predicate=inv.at_least_two_prototypes),
+            Hypothesis(
+                name="temperature_below_critical",
+                statement="T_P < T_c = 2λ_max(Cov Y)",
+                predicate=inv.temperature_below_critical,
+            ),
         ),
         invariant=inv.d4_anti_collapse,
         sympy_steps=("D4.1", "D4.2", "D4.3", "D4.4"),
         falsifiers=(
             Falsifier(
-                "temperature_below_critical",
-                "T_P = 2T_c: collapse is a strict local minimum",
-                falsify.d4_temperature_above_critical,
+                hypothesis="temperature_below_critical",
+                description="T_P = 2T_c: collapse is a strict local minimum",
+                run=falsify.d4_temperature_above_critical,
             ),
             Falsifier(
-                "at_least_two_prototypes",
-                "K = 1: collapse is the unique minimum at any T_P",
-                falsify.d4_single_prototype,
+                hypothesis="at_least_two_prototypes",
+                description="K = 1: collapse is the unique minimum at any T_P",
+                run=falsify.d4_single_prototype,
             ),
         ),
         code=(
@@ -101,17 +119,26 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
             "reference.ddcl.hessian_free_energy",
         ),
         implemented=True,
-        notes="The invariant checks the stationarity and the exact smallest Hessian eigenvalues, which hold at every "
-        "temperature; 'unstable iff T_P < T_c' follows from their sign and is reported by collapse_status.",
+        notes=(
+            "The invariant checks the stationarity and the exact smallest Hessian eigenvalues, which hold at "
+            "every temperature; 'unstable iff T_P < T_c' follows from their sign and is reported by "
+            "collapse_status."
+        ),
     ),
     Claim(
         id="D5",
         title="Prototype pruning safety",
         label=Label.PROVED,
-        statement="Removing prototype j changes F by ΔF = −(T_P/n)Σ_t log(1 − q_tj) ∈ [0, (T_P/n)Σ_t q_tj/(1 − q_tj)].",
+        statement=(
+            "Removing prototype j changes F by ΔF = −(T_P/n)Σ_t log(1 − q_tj) ∈ [0, (T_P/n)Σ_t q_tj/(1 − q_tj)]."
+        ),
         hypotheses=(
             _T_POSITIVE,
-            Hypothesis("prototype_not_sole_owner", "K ≥ 2 and q_tj < 1 for all t", inv.prototype_not_sole_owner),
+            Hypothesis(
+                name="prototype_not_sole_owner",
+                statement="K ≥ 2 and q_tj < 1 for all t",
+                predicate=inv.prototype_not_sole_owner,
+            ),
         ),
         invariant=inv.d5_prototype_pruning,
         sympy_steps=("D5.1", "D5.2"),
@@ -122,16 +149,17 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D6",
         title="Dual–vanilla equivalence",
         label=Label.PROVED,
-        statement="A DCL gradient step on (W, b) moves the prototypes by ΔP = −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (the vanilla "
-        "step "
-        "preconditioned by a PSD matrix); prototypes move only inside span(rows Y_b) + span(1_d); when that "
-        "matrix is nonsingular both layers have the same stationary points.",
+        statement=(
+            "A DCL gradient step on (W, b) moves the prototypes by ΔP = −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (the "
+            "vanilla step preconditioned by a PSD matrix); prototypes move only inside span(rows Y_b) + "
+            "span(1_d); when that matrix is nonsingular both layers have the same stationary points."
+        ),
         hypotheses=(
-            Hypothesis("eta_positive", "η > 0", inv.eta_positive),
+            Hypothesis(name="eta_positive", statement="η > 0", predicate=inv.eta_positive),
             Hypothesis(
-                "dcl_preconditioner_nonsingular",
-                "Y_bᵀY_b + 11ᵀ nonsingular (stationary-point part)",
-                inv.dcl_preconditioner_nonsingular,
+                name="dcl_preconditioner_nonsingular",
+                statement="Y_bᵀY_b + 11ᵀ nonsingular (stationary-point part)",
+                predicate=inv.dcl_preconditioner_nonsingular,
             ),
         ),
         invariant=inv.d6_dual_vanilla,

@@ -18,25 +18,29 @@ from reference.falsify.incrt import (
 from reference.invariants import incrt as inv
 from reference.invariants import pruning as prune
 
-_SYM = Hypothesis("operator_symmetric", "A is symmetric", inv.operator_symmetric)
-_THETA = Hypothesis("theta_positive", "θ > 0", inv.theta_positive)
+_SYM = Hypothesis(name="operator_symmetric", statement="A is symmetric", predicate=inv.operator_symmetric)
+_THETA = Hypothesis(name="theta_positive", statement="θ > 0", predicate=inv.theta_positive)
 
 INCRT_CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="G1",
         title="Finite termination",
         label=Label.PROVED,
-        statement="With θ > 0, Q_cap stays orthonormal and every growth raises its rank by one, so there are at most "
-        "d growth events for any sequence of operators.",
+        statement=(
+            "With θ > 0, Q_cap stays orthonormal and every growth raises its rank by one, so there are at "
+            "most d growth events for any sequence of operators."
+        ),
         hypotheses=(_THETA,),
         invariant=inv.check_g1,
         sympy_steps=("G1.1", "G1.2", "G1.3"),
         falsifiers=(
             Falsifier(
-                "theta_positive",
-                "θ = −1/2: the top eigenvector of A_res (eigenvalue 0) lies in span(Q_cap); "
-                "orthonormality breaks and growth never stops",
-                falsify_g1_theta_nonpositive,
+                hypothesis="theta_positive",
+                description=(
+                    "θ = −1/2: the top eigenvector of A_res (eigenvalue 0) lies in span(Q_cap); "
+                    "orthonormality breaks and growth never stops"
+                ),
+                run=falsify_g1_theta_nonpositive,
             ),
         ),
         code=(
@@ -46,16 +50,19 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             "reference.incrt.capture.greedy_capture",
         ),
         implemented=True,
-        notes="In reals θ ≥ 0 suffices; in floats θ must exceed the eigensolver error (θ = 0 fails in about half "
-        "of random cases, see theta_zero_float_failures).",
+        notes=(
+            "In reals θ ≥ 0 suffices; in floats θ must exceed the eigensolver error (θ = 0 fails in about half "
+            "of random cases, see theta_zero_float_failures)."
+        ),
     ),
     Claim(
         id="G2",
         title="Spectral ordering",
         label=Label.PROVED,
-        statement="For a static symmetric A, successive births occur at A's eigenvalues λ_1 ≥ λ_2 ≥ … in "
-        "non-increasing "
-        "order, along its eigenvectors.",
+        statement=(
+            "For a static symmetric A, successive births occur at A's eigenvalues λ_1 ≥ λ_2 ≥ … in "
+            "non-increasing order, along its eigenvectors."
+        ),
         hypotheses=(_SYM, _THETA),
         invariant=inv.check_g2,
         sympy_steps=("G2.1", "G2.2"),
@@ -71,9 +78,11 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G3",
         title="Minimality",
         label=Label.PROVED,
-        statement="With m* = #{i : λ_i(A) > θ}, no orthonormal set of fewer than m* directions makes λ_max(Π⊥ A Π⊥) ≤ "
-        "θ "
-        "(Cauchy interlacing); the greedy rule stops with exactly m*, so 1 + m* heads are minimal.",
+        statement=(
+            "With m* = #{i : λ_i(A) > θ}, no orthonormal set of fewer than m* directions makes λ_max(Π⊥ A "
+            "Π⊥) ≤ θ (Cauchy interlacing); the greedy rule stops with exactly m*, so 1 + m* heads are "
+            "minimal."
+        ),
         hypotheses=(_SYM, _THETA),
         invariant=inv.check_g3,
         sympy_steps=("G3.1", "G3.2"),
@@ -88,24 +97,29 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G4",
         title="Uniqueness",
         label=Label.PROVED,
-        statement="m* and the birth eigenvalues are spectral invariants (same for every seed, initialisation and "
-        "tracker "
-        "history); with simple eigenvalues above θ and none equal to θ, the captured directions are unique up "
-        "to sign. The greedy span is always the top-m* eigenspace; a sufficient m*-subspace in general is not "
-        "unique.",
+        statement=(
+            "m* and the birth eigenvalues are spectral invariants (same for every seed, initialisation and "
+            "tracker history); with simple eigenvalues above θ and none equal to θ, the captured directions"
+            " are unique up to sign. The greedy span is always the top-m* eigenspace; a sufficient "
+            "m*-subspace in general is not unique."
+        ),
         hypotheses=(
             _SYM,
             _THETA,
-            Hypothesis("spectral_gap", "eigenvalues above θ simple, none equal to θ", inv.spectral_gap),
+            Hypothesis(
+                name="spectral_gap", statement="eigenvalues above θ simple, none equal to θ", predicate=inv.spectral_gap
+            ),
         ),
         invariant=inv.check_g4,
         sympy_steps=("G4.1", "G4.2"),
         falsifiers=(
             Falsifier(
-                "spectral_gap",
-                "repeated eigenvalue 2 above θ: two valid tracker runs capture directions that "
-                "differ by a rotation in the eigenspace",
-                falsify_g4_repeated_eigenvalue,
+                hypothesis="spectral_gap",
+                description=(
+                    "repeated eigenvalue 2 above θ: two valid tracker runs capture directions that differ"
+                    " by a rotation in the eigenspace"
+                ),
+                run=falsify_g4_repeated_eigenvalue,
             ),
         ),
         code=(
@@ -119,24 +133,34 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G5",
         title="Pruning safety",
         label=Label.PROVED,
-        statement="Removing head h changes A_res by exactly −Π⊥ ½[C, M_a^h] Π⊥, of spectral norm ≤ G_h = ‖C M_a^h‖_F, "
-        "so "
-        "λ_max(A_res) moves by ≤ G_h (Weyl); with hysteresis a prune never re-triggers growth at the next check "
-        "on the same probe. The output changes by exactly ΔY = A_h X W_V^h W_O^h, of row norm ≤ max_s‖x_s W_V W_O‖, "
-        "and |ΔL_task| ≤ √2‖W_c‖_2 (1 + diam(P)²/(2T_P)) mean_{b,t}‖Δy_{b,t}‖.",
+        statement=(
+            "Removing head h changes A_res by exactly −Π⊥ ½[C, M_a^h] Π⊥, of spectral norm ≤ G_h = ‖C "
+            "M_a^h‖_F, so λ_max(A_res) moves by ≤ G_h (Weyl); with hysteresis a prune never re-triggers "
+            "growth at the next check on the same probe. The output changes by exactly ΔY = A_h X W_V^h "
+            "W_O^h, of row norm ≤ max_s‖x_s W_V W_O‖, and |ΔL_task| ≤ √2‖W_c‖_2 (1 + diam(P)²/(2T_P)) "
+            "mean_{b,t}‖Δy_{b,t}‖."
+        ),
         hypotheses=(
-            Hypothesis("second_moment_symmetric", "C is symmetric", prune.second_moment_symmetric),
-            Hypothesis("heads_antisymmetric", "every M_a^h is antisymmetric", prune.heads_antisymmetric),
-            Hypothesis("captured_orthonormal", "Q_cap is orthonormal", prune.captured_orthonormal),
-            Hypothesis("hysteresis", "prune only if λ_max(A_res) + G_h ≤ θ", prune.hysteresis),
+            Hypothesis(
+                name="second_moment_symmetric", statement="C is symmetric", predicate=prune.second_moment_symmetric
+            ),
+            Hypothesis(
+                name="heads_antisymmetric",
+                statement="every M_a^h is antisymmetric",
+                predicate=prune.heads_antisymmetric,
+            ),
+            Hypothesis(
+                name="captured_orthonormal", statement="Q_cap is orthonormal", predicate=prune.captured_orthonormal
+            ),
+            Hypothesis(name="hysteresis", statement="prune only if λ_max(A_res) + G_h ≤ θ", predicate=prune.hysteresis),
         ),
         invariant=prune.check_g5,
         sympy_steps=("G5.1", "G5.2", "G5.3", "G5.4", "G5.5", "G5.6", "G5.7"),
         falsifiers=(
             Falsifier(
-                "hysteresis",
-                "without hysteresis a weak head is pruned and growth fires at the next check",
-                falsify_g5_no_hysteresis,
+                hypothesis="hysteresis",
+                description="without hysteresis a weak head is pruned and growth fires at the next check",
+                run=falsify_g5_no_hysteresis,
             ),
         ),
         code=(
@@ -155,26 +179,30 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G6",
         title="Tracker agreement",
         label=Label.PROVED,
-        statement="For static A with a simple tracked eigenvalue and a start not orthogonal to it, normalised Oja with "
-        "η(λ_max − λ_min) < 2 and MCA-EXIN with η(λ_max − λ_min) < 2‖w_0‖² converge linearly to the exact "
-        "λ_max / λ_min and eigenvectors (up to sign): tan∠_t ≤ Π q(α_k) tan∠_0. During training the gap to the "
-        "exact oracle is measured and reported at every check.",
+        statement=(
+            "For static A with a simple tracked eigenvalue and a start not orthogonal to it, normalised Oja"
+            " with η(λ_max − λ_min) < 2 and MCA-EXIN with η(λ_max − λ_min) < 2‖w_0‖² converge linearly to "
+            "the exact λ_max / λ_min and eigenvectors (up to sign): tan∠_t ≤ Π q(α_k) tan∠_0. During "
+            "training the gap to the exact oracle is measured and reported at every check."
+        ),
         hypotheses=(
             _SYM,
-            Hypothesis("step_size", "α_t (λ_max − λ_min) < 2 for every step", inv.step_size),
-            Hypothesis("tracked_gap", "the tracked eigenvalue is simple", inv.tracked_gap),
-            Hypothesis("start_not_orthogonal", "v ᵀ w_0 ≠ 0", inv.start_not_orthogonal),
+            Hypothesis(name="step_size", statement="α_t (λ_max − λ_min) < 2 for every step", predicate=inv.step_size),
+            Hypothesis(name="tracked_gap", statement="the tracked eigenvalue is simple", predicate=inv.tracked_gap),
+            Hypothesis(name="start_not_orthogonal", statement="v ᵀ w_0 ≠ 0", predicate=inv.start_not_orthogonal),
         ),
         invariant=inv.check_g6,
         sympy_steps=("G6.1", "G6.2", "G6.3", "G6.4"),
         falsifiers=(
             Falsifier(
-                "step_size",
-                "normalised Oja with ηΔ = 3 on spectrum {1, 0, −1}: the top eigenvector "
-                "is a repelling fixed point; the iterate does not converge to v_1 but "
-                "settles on a 2-cycle at a constant angle atan(1/√5) ≈ 0.4205 rad from "
-                "it (Rayleigh quotient 2/3 instead of 1)",
-                falsify_g6_step_too_large,
+                hypothesis="step_size",
+                description=(
+                    "normalised Oja with ηΔ = 3 on spectrum {1, 0, −1}: the top eigenvector is a "
+                    "repelling fixed point; the iterate does not converge to v_1 but settles on a 2-cycle"
+                    " at a constant angle atan(1/√5) ≈ 0.4205 rad from it (Rayleigh quotient 2/3 instead "
+                    "of 1)"
+                ),
+                run=falsify_g6_step_too_large,
             ),
         ),
         code=(
