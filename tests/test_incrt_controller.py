@@ -169,3 +169,142 @@ def test_controller_rejects_inconsistent_inputs() -> None:
         rctl.grow_check(s, cfg, np.eye(3), step=1, new_head_id=0)  # names the active head
     with pytest.raises(ValueError, match="mass"):
         rctl.prototype_prune_check(s, cfg, np.array([0.5, 1.5]), step=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Decisions exactly at their boundaries (each test kills a mutant of scripts/mutation/mutants.toml)
+# --------------------------------------------------------------------------------------------------
+
+J2 = np.array([[0.0, 1.0], [-1.0, 0.0]])  # the antisymmetric unit of R²
+C2 = np.diag([2.0, 0.0])  # ½[C2, m·J2] = m·[[0, 1], [1, 0]]: eigenvalues ±m; ‖C2 (m J2)‖_F = 2|m|
+
+
+def _heads(*ms: float) -> dict[int, np.ndarray]:
+    return {h: m * J2 for h, m in enumerate(ms)}
+
+
+def _state(n_heads: int, *, birth: int = 0, below: int = 0) -> rctl.GrowthState:
+    heads = tuple(rctl.HeadRecord(h, birth, below_count=below) for h in range(n_heads))
+    return rctl.GrowthState(np.zeros((2, 0)), birth, heads, ())
+
+
+def test_growth_at_exactly_theta_does_not_grow() -> None:
+    """``λ_max > θ`` is strict (SPEC §3.2): λ_max = θ exactly is no birth; one ulp above is. [ctl-grow-at-equality]"""
+    A = np.diag([0.5, 0.0, -0.5])  # eigh is exact on a diagonal matrix of dyadic rationals
+    assert rops.exact_extremes(A).lam_max == 0.5
+    s0 = rctl.initial_state(3, K_max=1)
+    at = rctl.GrowthConfig(theta=0.5, phi_g=0.0, T_d=0, T_prune=1, eps_K=0.0)
+    s, ev = rctl.grow_check(s0, at, A, step=1, new_head_id=1)
+    assert s.m == 0
+    assert [e.kind for e in ev] == [rctl.EventKind.NEAR_TIE]
+    below = rctl.GrowthConfig(theta=float(np.nextafter(0.5, 0.0)), phi_g=0.0, T_d=0, T_prune=1, eps_K=0.0)
+    assert rctl.grow_check(s0, below, A, step=1, new_head_id=1)[0].m == 1
+
+
+def test_growth_at_the_first_step_the_dwell_allows() -> None:
+    """``step − last_growth ≥ T_d``: exactly T_d steps after the last birth grows, one step earlier not.
+    [ctl-dwell-strict]"""
+    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.0, T_d=10, T_prune=1, eps_K=0.0)
+    s0 = rctl.initial_state(3, K_max=1, step=5)
+    assert rctl.grow_check(s0, cfg, _diag_res(2.0), step=14, new_head_id=1)[0].m == 0
+    assert rctl.grow_check(s0, cfg, _diag_res(2.0), step=15, new_head_id=1)[0].m == 1
+
+
+def test_no_growth_once_every_direction_is_captured() -> None:
+    """With ``m = d`` nothing can be appended: no birth, and no error. [ctl-grow-when-full]"""
+    full = rctl.GrowthState(np.eye(2), 0, (rctl.HeadRecord(0, 0),), ())
+    cfg = rctl.GrowthConfig(theta=0.1, phi_g=0.0, T_d=0, T_prune=1, eps_K=0.0)
+    s, ev = rctl.grow_check(full, cfg, np.diag([1.0, -1.0]), step=1, new_head_id=1)
+    assert s.m == 2
+    assert all(e.kind is not rctl.EventKind.BIRTH for e in ev)
+
+
+def test_patience_counts_consecutive_checks_only() -> None:
+    """One check above φ_g resets the counter: weak, weak, strong, weak with T_prune = 3 prunes nothing.
+    [ctl-patience-not-reset]"""
+    cfg = rctl.GrowthConfig(theta=10.0, phi_g=0.5, T_d=0, T_prune=3, eps_K=0.0)
+    weak, strong = _heads(1.0, 0.1), _heads(1.0, 0.3)  # G_1 = 0.2 < φ_g, then 0.6 > φ_g
+    s = _state(2)
+    for step, ops in enumerate((weak, weak, strong, weak), start=1):
+        s, _ = rctl.prune_check(s, cfg, C2, ops, step=step)
+    assert s.head_ids == (0, 1)
+    assert s.heads[1].below_count == 1
+
+
+def test_a_head_exactly_at_phi_g_is_not_weak() -> None:
+    """``G_h < φ_g`` is strict: ``G_h = φ_g`` leaves the counter at 0. [ctl-weak-at-equality]"""
+    ops = _heads(1.0, 0.125)
+    G1 = rops.head_strength(C2, ops[1])
+    cfg = rctl.GrowthConfig(theta=10.0, phi_g=G1, T_d=0, T_prune=1, eps_K=0.0)
+    s, ev = rctl.prune_check(_state(2), cfg, C2, ops, step=1)
+    assert s.heads[1].below_count == 0
+    assert s.head_ids == (0, 1)
+    assert [e.kind for e in ev] == [rctl.EventKind.NEAR_TIE]
+
+
+def test_prune_after_exactly_t_prune_checks_and_exactly_t_d_steps() -> None:
+    """Patience ``≥ T_prune`` and age ``≥ T_d`` are both inclusive. [ctl-patience-strict, ctl-prune-age-strict]"""
+    cfg = rctl.GrowthConfig(theta=10.0, phi_g=0.5, T_d=7, T_prune=2, eps_K=0.0)
+    ops = _heads(1.0, 0.1)
+    s = _state(2, birth=3)
+    s, ev = rctl.prune_check(s, cfg, C2, ops, step=9)  # first weak check; age 6
+    assert ev == ()
+    s, ev = rctl.prune_check(s, cfg, C2, ops, step=10)  # second weak check (= T_prune), age 7 (= T_d)
+    assert s.head_ids == (0,)
+    assert [e.kind for e in ev] == [rctl.EventKind.HEAD_PRUNE]
+
+
+def test_hysteresis_of_a_second_prune_uses_the_heads_still_present() -> None:
+    """Two weak heads at one check: after head 1 goes, head 2's hysteresis sees ``M_a`` of heads {0, 2}.
+
+    ``λ_max = |Σ m_h|`` and ``G_h = 2|m_h|`` here. Head 1 (G = 0.2) first: |1 − 0.1 + 0.12| + 0.2 = 1.22
+    ≤ θ = 1.3, pruned. Head 2 (G = 0.24): with heads {0, 2}, |1 + 0.12| + 0.24 = 1.36 > θ, kept (with the
+    stale set {0, 1, 2} it would read 1.02 + 0.24 = 1.26 and be pruned). [ctl-hysteresis-stale-heads]
+    """
+    cfg = rctl.GrowthConfig(theta=1.3, phi_g=0.3, T_d=0, T_prune=1, eps_K=0.0)
+    s, ev = rctl.prune_check(_state(3), cfg, C2, _heads(1.0, -0.1, 0.12), step=1)
+    assert s.head_ids == (0, 2)
+    assert [(e.kind, e.head_id) for e in ev] == [(rctl.EventKind.HEAD_PRUNE, 1)]
+
+
+def test_hysteresis_met_with_equality_prunes() -> None:
+    """``λ_max + G_h ≤ θ`` is inclusive: 0.875 + 0.25 = 1.125 = θ (all dyadic, computed exactly) prunes.
+    [ctl-hysteresis-strict]"""
+    ops = _heads(0.75, 0.125)
+    lam = rops.exact_extremes(rops.residual_operator(C2, ops[0] + ops[1], np.zeros((2, 0)))).lam_max
+    G1 = rops.head_strength(C2, ops[1])
+    assert (lam, G1) == (0.875, 0.25)
+    cfg = rctl.GrowthConfig(theta=1.125, phi_g=0.3, T_d=0, T_prune=1, eps_K=0.0)
+    assert rctl.prune_check(_state(2), cfg, C2, ops, step=1)[0].head_ids == (0,)
+
+
+def test_min_heads_is_a_floor() -> None:
+    """With ``min_heads = 2`` two weak heads both stay. [ctl-min-heads-off-by-one]"""
+    cfg = rctl.GrowthConfig(theta=10.0, phi_g=0.5, T_d=0, T_prune=1, eps_K=0.0, min_heads=2)
+    s, ev = rctl.prune_check(_state(2), cfg, C2, _heads(0.1, 0.1), step=1)
+    assert s.head_ids == (0, 1)
+    assert all(e.kind is not rctl.EventKind.HEAD_PRUNE for e in ev)
+
+
+def test_prototype_mass_at_exactly_eps_k_is_not_idle_and_patience_is_inclusive() -> None:
+    """``n_j/n < ε_K`` is strict, and a prototype goes after exactly ``T_prune`` idle checks.
+    [ctl-prototype-low-at-equality, ctl-prototype-patience-strict]"""
+    cfg = rctl.GrowthConfig(theta=1.0, phi_g=0.0, T_d=0, T_prune=2, eps_K=0.25)
+    s = rctl.initial_state(2, K_max=3)
+    s, _ = rctl.prototype_prune_check(s, cfg, np.array([0.25, 0.5, 0.25]), step=1)
+    assert [p.low_mass_count for p in s.prototypes] == [0, 0, 0]
+    low = np.array([0.125, 0.5, 0.375])
+    s, ev = rctl.prototype_prune_check(s, cfg, low, step=2)
+    assert ev == ()
+    s, ev = rctl.prototype_prune_check(s, cfg, low, step=3)
+    assert s.prototype_ids == (1, 2)
+    assert [e.kind for e in ev] == [rctl.EventKind.PROTOTYPE_PRUNE]
+
+
+def test_calibration_takes_the_median_not_the_mean() -> None:
+    """θ = c_θ · median ‖A_res‖_F (SPEC §3.4) on norms whose mean and median differ. [ctl-calibration-mean]"""
+    ops = [np.eye(2), 2.0 * np.eye(2), 9.0 * np.eye(2)]  # ‖·‖_F = √2·(1, 2, 9): median 2√2, mean 4√2
+    theta, phi = rctl.calibrate_thresholds(ops, c_theta=0.5)
+    expected = 0.5 * 2.0 * np.sqrt(2.0)
+    assert abs(theta - expected) <= accumulation_bound(8, expected)
+    assert abs(phi - 0.01 * expected) <= accumulation_bound(9, 0.01 * expected)

@@ -578,3 +578,52 @@ def test_incrt_step_fails_on_a_planted_violation(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(rops, "commutator_form", lambda C, M: 0.5 * (C @ M + M @ C))  # anticommutator
     (step,) = [s for s in incrt_steps.STEPS if s.id == "G5.1"]
     assert not step.run().proved
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted errors just past the correct bound, and inputs that exercise every branch (each test
+# names the mutant of scripts/mutation/mutants.toml it kills)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.claim("G5", "planted")
+def test_g5_weyl_fires_just_past_g_h() -> None:
+    """``λ_max(after)`` moved by exactly 1.25·G_h: past Weyl's ``G_h`` (plus rounding), inside ``2G_h``.
+    [g5-weyl-doubled]"""
+    C, heads, Q = _g5_case()
+    before = rops.residual_operator(C, heads[0] + heads[1] + heads[2], Q)
+    after = rops.residual_operator(C, heads[0] + heads[2], Q)
+    G = rops.head_strength(C, heads[1])
+    shift = rops.exact_extremes(before).lam_max + 1.25 * G - rops.exact_extremes(after).lam_max
+    moved = after + shift * np.eye(4)
+    _fires(rprune.check_g5(C=C, head_operators=heads, h=1, Q_cap=Q, theta=10.0, A_res_after=moved), "G5", "Weyl")
+
+
+@pytest.mark.claim("G1", "property")
+def test_append_direction_reorthogonalises_a_direction_that_is_not_orthogonal() -> None:
+    """A tracker's ``u`` carries a component along ``Q_cap``; the appended column must be orthogonal
+    to working precision anyway (one Gram–Schmidt pass). [cap-no-reorthogonalisation]"""
+    rng = np.random.default_rng(3)
+    Q = np.linalg.qr(rng.standard_normal((6, 2)))[0]
+    u = 0.3 * Q[:, 0] + np.linalg.qr(np.column_stack([Q, rng.standard_normal(6)]))[0][:, 2]
+    out = rcap.append_direction(Q, u)
+    assert np.max(np.abs(out.T @ out - np.eye(3))) <= inv.orthonormality_bound(6, 3)
+
+
+@pytest.mark.claim("G3", "property")
+def test_greedy_capture_stops_at_an_eigenvalue_equal_to_theta() -> None:
+    """``m* = #{λ_i > θ}`` is strict: an eigenvalue exactly θ is not captured. [cap-grow-at-equality]"""
+    A = np.diag([1.0, 0.5, -1.0])
+    cap = rcap.greedy_capture(A, 0.5)
+    assert cap.m == 1
+    assert cap.final_lam_max == 0.5
+    assert cap.near_ties == (1,)
+
+
+def test_eigh_error_bound_is_the_documented_formula() -> None:
+    """``E = accumulation_bound(d² + 6d, ‖A‖_F)`` (Higham Thm 19.4; docstring): a bound made looser or
+    tighter changes every certificate built on it. [ops-eigh-bound-looser]"""
+    for d in (1, 3, 7):
+        A = rdata.planted_operator(np.linspace(-2.0, 3.0, d), rng=np.random.default_rng(d))
+        expected = accumulation_bound(d * d + 6 * d, float(np.linalg.norm(A)))
+        assert abs(rops.eigh_error_bound(A) - expected) <= accumulation_bound(d * d, expected)

@@ -36,6 +36,7 @@ from reference.model import (
     forward,
     head_output,
     init_params,
+    softmax_rows,
 )
 from reference.optim import SGD, Adam, AdamState, LearningRates, remove_state_column
 from reference.surgery import (
@@ -552,3 +553,13 @@ def test_backprop_step_fails_on_a_planted_temperature_error(monkeypatch: pytest.
     outcome = step.run()
     assert outcome.symbolic_ok
     assert not outcome.proved, outcome.detail
+
+
+def test_attention_is_stable_for_large_scores() -> None:
+    """Scores of order 1e3 (a sharp, low-temperature head): the softmax must subtract the row maximum,
+    else ``exp`` overflows to inf and the rows become NaN. [model-attention-unstabilised]"""
+    S = np.array([[[800.0, 790.0, -5.0], [0.0, 1000.0, 999.0], [-800.0, -801.0, -802.0]]])
+    A = softmax_rows(S)
+    e = np.exp(S - S.max(axis=-1, keepdims=True))  # the stabilised form, written out independently
+    np.testing.assert_allclose(A, e / e.sum(axis=-1, keepdims=True), rtol=VALUE_TOL.rtol, atol=VALUE_TOL.atol)
+    assert np.all(np.isfinite(A))
