@@ -10,9 +10,10 @@ Run on purpose, not in CI (docs/mutation.md)::
 
 Each mutant in ``scripts/mutation/mutants.toml`` names a file, an exact snippet ``find`` that must
 occur exactly once in it (a stale mutant is an error, never silently skipped) and its ``replace``.
-The mutant is applied to a private copy of the working tree (tracked and untracked, not ignored,
-files) in a temporary directory, so the checkout itself is never modified and ``--jobs`` can run
-several at once. In the copy we run pytest (``-x -q -p no:cacheprovider``, hypothesis profile
+The working tree (tracked and untracked, not ignored, files) is snapshotted once at start; each
+mutant is applied to its own copy of that snapshot in a temporary directory, so the checkout itself
+is never modified, edits made during a run do not leak into it, and ``--jobs`` can run several at
+once. In the copy we run pytest (``-x -q -p no:cacheprovider``, hypothesis profile
 ``ci``) on the mutant's ``tests`` (or the whole suite), then ``ddcl-incrt prove`` when the mutated
 file is under ``proofs_check/`` or imported by it. A mutant is *caught* when a command fails; a
 command that runs past ``--timeout`` counts as caught but is reported as ``timeout``.
@@ -269,8 +270,7 @@ def check_copy_imports_itself(python: str, tree: Path) -> None:
 def run_mutant(
     mutant: Mutant,
     *,
-    root: Path,
-    files: Sequence[str],
+    snapshot: Path,
     python: str,
     prove_deps: set[str],
     tests_override: Sequence[str],
@@ -279,8 +279,8 @@ def run_mutant(
     start = time.perf_counter()
     prove = mutant.file in prove_deps
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.id}-") as tmp:
-        tree = Path(tmp)
-        _copy_tree(root, files, tree)
+        tree = Path(tmp) / "tree"
+        shutil.copytree(snapshot, tree)
         target = tree / mutant.file
         text = target.read_text(encoding="utf-8")
         if text.count(mutant.find) != 1:  # the list was validated; the copy must agree
@@ -417,14 +417,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not Path(args.python).exists():
         print(f"error: interpreter {args.python} not found (set up .venv, see docs/mutation.md)", file=sys.stderr)
         return 2
-    files = _tree_files(ROOT)
     start = time.perf_counter()
+    # One snapshot of the working tree at start: every mutant is applied to a copy of the same state,
+    # even if files are edited while the run is going on.
+    snapshot_dir = tempfile.TemporaryDirectory(prefix="mutation-snapshot-")
+    snapshot = Path(snapshot_dir.name) / "tree"
+    _copy_tree(ROOT, _tree_files(ROOT), snapshot)
+    for m in mutants:  # the snapshot must agree with the validated list
+        if (snapshot / m.file).read_text(encoding="utf-8").count(m.find) != 1:
+            print(f"error: mutant {m.id}: {m.file} changed after the list was validated", file=sys.stderr)
+            return 2
 
     def one(m: Mutant) -> Outcome:
         o = run_mutant(
             m,
-            root=ROOT,
-            files=files,
+            snapshot=snapshot,
             python=args.python,
             prove_deps=prove_deps,
             tests_override=args.tests or (),
@@ -434,8 +441,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return o
 
     print(f"running {len(mutants)} mutants, {args.jobs} at a time", flush=True)
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = list(pool.map(one, mutants))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            outcomes = list(pool.map(one, mutants))
+    finally:
+        snapshot_dir.cleanup()
     elapsed = time.perf_counter() - start
     print()
     print_table(outcomes)
