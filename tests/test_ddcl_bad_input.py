@@ -97,3 +97,43 @@ print("\\n".join(msgs))
     assert out[0].startswith("ValueError: P: axis 0 has size 2, but Y's width d requires 3"), out
     assert out[1] == "ValueError: T_P: must be finite and > 0, got 0.0", out
     assert out[2].startswith("ValueError: Y: contains 15 NaN/Inf entries"), out
+
+
+# --------------------------------------------------------------------------------------------------
+# The row-stochastic check of Q at its exact limits (each test names the mutant it kills)
+# --------------------------------------------------------------------------------------------------
+
+U = 2.0**-53  # float64 unit roundoff; docs/tolerances.md: row sums may be off by 4u per unit of K
+
+
+def test_signed_assignments_with_unit_row_sums_are_rejected() -> None:
+    # Kills mutant ddcl-check-Q-negatives-removed: the rows sum to 1 exactly, only the sign is wrong.
+    Q_signed = np.array([[1.5, -0.5], [0.25, 0.75]])
+    with pytest.raises(ValueError, match=r"Q: assignments must be >= 0"):
+        ddcl.check_assignments(Q_signed, 2, 2)
+
+
+def test_row_sum_exactly_at_the_stochastic_tolerance_is_accepted() -> None:
+    # Kills mutants ddcl-check-Q-rowsum-boundary and ddcl-check-Q-atol-not-per-K. For K = 2 the limit is
+    # 4u·K = 2^-50; 0.5 + 2^-51 is exact, so the row sums to 1 + 2^-50 exactly: error = the limit.
+    Q_edge = np.array([[0.5 + 2.0**-51, 0.5 + 2.0**-51]])
+    assert float(abs(Q_edge.sum() - 1.0)) == 4.0 * U * 2
+    np.testing.assert_array_equal(ddcl.check_assignments(Q_edge, 1, 2), Q_edge)
+
+
+def test_row_sum_just_above_the_stochastic_tolerance_is_rejected() -> None:
+    # Kills mutant tol-stochastic-doubled: 1 + 2^-50 + 2^-52 (the next float above the limit's row sum)
+    # exceeds 4u·K = 2^-50 by a quarter, inside a doubled tolerance.
+    Q_over = np.array([[0.5 + 2.0**-51, 0.5 + 2.0**-51 + 2.0**-52]])
+    assert float(abs(Q_over.sum() - 1.0)) == 1.25 * 4.0 * U * 2
+    with pytest.raises(ValueError, match=r"Q: rows must sum to 1"):
+        ddcl.check_assignments(Q_over, 1, 2)
+
+
+def test_wide_rows_get_a_tolerance_proportional_to_K() -> None:
+    # Kills mutant ddcl-check-Q-atol-not-per-K: with K = 8 a row off by 2^-49 = 16u (within 4u·8 = 32u,
+    # well above a per-row 4u) is a valid computed softmax row.
+    row = np.full(8, 0.125)
+    row[0] += 2.0**-49
+    assert float(abs(row.sum() - 1.0)) == 16.0 * U
+    ddcl.check_assignments(row[None, :], 1, 8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from ddcl_incrt.strategies.ddcl import DDCLProblem, dcl_problems, ddcl_problems, moderate_ddcl_problems, row_stochastic
+from reference import dcl as ddcl_dcl
 from reference import ddcl
 from reference.invariants import ddcl as inv
 from reference.invariants.result import ClaimViolation, InvariantResult
@@ -275,3 +277,138 @@ def test_an_infinite_bound_is_reported_as_uncertified() -> None:
     assert not r.certified
     assert "UNCERTIFIED" in r.describe()
     assert InvariantResult("D4", "check", 1.0, 2.0).certified
+
+
+# --------------------------------------------------------------------------------------------------
+# Planted errors just above the documented bounds, bounds that are tight, and hypotheses decided exactly
+# at their boundary (each test names the mutant of scripts/mutation/mutants.toml it kills)
+# --------------------------------------------------------------------------------------------------
+
+U64 = Fraction(1, 2**53)  # float64 unit roundoff
+
+
+def _documented_d1_bound(Y: np.ndarray, P: np.ndarray) -> float:
+    """D1's bound as docs/tolerances.md writes it, evaluated here from its definition:
+    ``4(γ_m·2S + m·η)`` with ``m = nKd + K + d + 8``, ``S = mean_t(‖y_t‖ + 2 max_j ‖p_j‖)²``."""
+    n, d = Y.shape
+    K = P.shape[1]
+    m = n * K * d + K + d + 8
+    S = float(np.mean((np.linalg.norm(Y, axis=1) + 2.0 * np.max(np.linalg.norm(P, axis=0))) ** 2))
+    gamma_m = float(m * U64 / (1 - m * U64))
+    return 4.0 * (gamma_m * 2.0 * S + m * float(np.finfo(np.float64).smallest_subnormal))
+
+
+@pytest.mark.parametrize(("factor", "fires"), [(0.5, False), (1.5, True)])
+def test_d1_fires_on_an_error_just_above_its_documented_bound(factor: float, fires: bool) -> None:
+    # Kills mutants d1-bound-doubled and tol-invariant-multiplier-doubled: an L_OLS error of 1.5× the
+    # documented bound must fire (a 2× looser bound lets it pass), one of 0.5× must not (rounding
+    # itself stays below ~11 % of the bound, docs/tolerances.md).
+    Q = ddcl.assignments(Y0, P0, T0)
+    planted = factor * _documented_d1_bound(Y0, P0)
+    ops = _broken(ols_loss=lambda Y, P, Q: ddcl.ols_loss(Y, P, Q) + planted)
+    (result,) = [r for r in inv.d1_decomposition(Y=Y0, P=P0, Q=Q, ops=ops) if "L_OLS + V" in r.check]
+    assert result.holds is not fires, result.describe()
+
+
+def _one_prototype_quadratic() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """K = 1: ``F(p) = mean‖y − p‖²`` exactly, Hessian 2I, so the descent lemma is an equality for
+    ``P − η∇F`` and a step ``P − α∇F`` decreases F by exactly ``α(1 − α)‖∇F‖²``."""
+    Y = np.array([[float(t), 0.5 * t] for t in range(-2, 4)])
+    P = np.array([[3.0], [1.0]])
+    g = 2.0 * (P - Y.mean(axis=0)[:, None])  # ∇_P F = 2(p − ȳ), derived by hand
+    return Y, P, g
+
+
+def test_d3_fires_on_a_descent_that_is_too_short() -> None:
+    # Kills mutant d3-descent-halved. At η = 0.8 the lemma demands a decrease of η(1 − η)‖g‖² = 0.16‖g‖²;
+    # a planted step P − 0.1 g decreases F by 0.1·0.9‖g‖² = 0.09‖g‖² (closed form above): too short,
+    # though more than half the demand (0.08‖g‖²). η > 1/2 so the convex-hull checks do not run.
+    Y, P, g = _one_prototype_quadratic()
+    ops = _broken(prototype_step=lambda Y, P, T, eta: P - 0.1 * g)
+    _fires(inv.d3_lyapunov(Y=Y, P=P, T_P=1.0, eta=0.8, ops=ops), "D3", "descent")
+    # The exact step meets the lemma with equality (to rounding): the check holds there.
+    _assert_hold(inv.d3_lyapunov(Y=Y, P=P, T_P=1.0, eta=0.8))
+
+
+def test_d3_smoothness_is_tight_and_fires_just_above_it() -> None:
+    # Kills mutant d3-smoothness-looser: a Hessian exactly at (2/n)diag(n_j)⊗I holds; 1e-6·I above it
+    # fires (a bound twice as loose hides any excess below 2 min_j n_j/n).
+    Q = ddcl.assignments(Y0, P0, T0)
+    n, d = Y0.shape
+    at_bound = np.kron(np.diag(2.0 * Q.sum(axis=0) / n), np.eye(d))
+    tight = inv.d3_lyapunov(Y=Y0, P=P0, T_P=T0, eta=0.3, ops=_broken(hessian_free_energy=lambda Y, P, T: at_bound))
+    assert all(r.holds for r in tight if "smoothness" in r.check)
+    above = at_bound + 1e-6 * np.eye(at_bound.shape[0])
+    ops = _broken(hessian_free_energy=lambda Y, P, T: above)
+    _fires(inv.d3_lyapunov(Y=Y0, P=P0, T_P=T0, eta=0.3, ops=ops), "D3", "smoothness")
+
+
+def test_d3_convex_hull_checks_run_at_exactly_half() -> None:
+    # Kills mutant d3-eta-half-boundary: η ≤ 1/2 includes η = 1/2.
+    assert inv.step_size_at_most_half(eta=0.5)
+    assert not inv.step_size_at_most_half(eta=float(np.nextafter(0.5, 1.0)))
+    checks = [r.check for r in inv.d3_lyapunov(Y=Y0, P=P0, T_P=T0, eta=0.5)]
+    assert any("convex weights" in c for c in checks), checks
+
+
+def test_d3_step_size_hypothesis_excludes_one() -> None:
+    # Kills mutant d3-unit-interval-boundary: η(1 − η) > 0 needs η < 1 strictly.
+    assert not inv.step_size_in_unit_interval(eta=1.0)
+    assert inv.step_size_in_unit_interval(eta=float(np.nextafter(1.0, 0.0)))
+
+
+def test_d4_hypothesis_and_status_at_exactly_the_critical_temperature() -> None:
+    # Kills mutants d4-critical-boundary and d4-status-boundary: at T_P = T_c the smallest Hessian
+    # eigenvalue is (2/K)(1 − T_c/T_P) = 0, so collapse is not unstable; just below T_c it is.
+    Y = Y0
+    Tc = ddcl.collapse_critical_temperatures(Y)[0]
+    assert not inv.temperature_below_critical(Y=Y, T_P=Tc)
+    assert inv.temperature_below_critical(Y=Y, T_P=float(np.nextafter(Tc, 0.0)))
+    status = inv.collapse_status(Y, Tc)
+    assert not status.unstable_free_energy
+    assert status.margin_free_energy == 0.0
+    assert inv.collapse_status(Y, float(np.nextafter(Tc, 0.0))).unstable_free_energy
+
+
+def test_d5_sole_owner_at_exactly_q_equal_one() -> None:
+    # Kills mutants d5-sole-owner-boundary and ddcl-removal-sole-owner-boundary. Token 0 sits on
+    # prototype 0 and every other prototype is ≥ 100 away at T_P = 0.1: exp(−D/T) ≤ exp(−1e5) underflows
+    # to 0, so q_00 = 1 exactly in float64 and removing prototype 0 costs ΔF = +∞.
+    Y = np.array([[0.0, 0.0], [50.0, 0.0]])
+    P = np.array([[0.0, 100.0, 50.0], [0.0, 0.0, 1.0]])
+    Q = ddcl.assignments(Y, P, 0.1)
+    assert Q[0, 0] == 1.0
+    assert not inv.prototype_not_sole_owner(Y=Y, P=P, T_P=0.1, j=0)
+    assert ddcl.removal_free_energy_change(Q, 0, 0.1) == (float("inf"), float("inf"))
+
+
+def test_d6_fires_on_a_step_that_leaves_the_span() -> None:
+    # Kills mutant d6-span-projection-dropped. With n_b = 2 and d = 4, span(rows Y_b) + span(1_d) has
+    # dimension 3; v (found by SVD, independently of the invariant) is orthogonal to it. A DCL whose
+    # prototypes carry an extra v·(1ᵀW) moves P along v when a step changes W.
+    rng = np.random.default_rng(11)
+    Y_b, W, b, G = rng.normal(size=(2, 4)), rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=(4, 3))
+    A = np.vstack([Y_b, np.ones((1, 4))])
+    v = np.linalg.svd(A)[2][-1]
+    assert float(np.abs(A @ v).max()) < 1e-12
+    ops = _broken(dcl_prototypes=lambda Y_b, W, b: ddcl_dcl.dcl_prototypes(Y_b, W, b) + np.outer(v, W.sum(axis=0)))
+    _fires(inv.d6_dual_vanilla(Y_b=Y_b, W=W, b=b, grad_P=G, eta=0.1, ops=ops), "D6", "outside span")
+
+
+def test_an_inequality_met_with_equality_holds() -> None:
+    # Kills mutant result-holds-strict: V = 0 against bound 0 (hard assignments) holds.
+    assert InvariantResult("D1", "−V (V ≥ 0)", 0.0, 0.0).holds
+    Q = np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3]]
+    (v_check,) = [r for r in inv.d1_decomposition(Y=Y0, P=P0, Q=Q) if "V ≥ 0" in r.check]
+    assert v_check.value == 0.0
+    assert v_check.holds
+
+
+def test_d4_with_one_prototype_expects_the_spectrum_two_at_any_temperature() -> None:
+    # Kills mutant d4-K1-branch. With K = 1, F = mean‖y − p‖² whatever T_P (the log-sum-exp of one term is
+    # exact), so ∇²F = 2I: the K ≥ 2 formula (2/K)(1 − T_c/T_P) would predict 2(1 − T_c/T_P) ≠ 2.
+    Tc = ddcl.collapse_critical_temperatures(Y0)[0]
+    for T in (0.25 * Tc, 4.0 * Tc):
+        lam = float(np.linalg.eigvalsh(ddcl.hessian_free_energy(Y0, inv.collapsed_prototypes(Y0, 1), T))[0])
+        assert lam == pytest.approx(2.0, rel=VALUE_TOL.rtol)
+        _assert_hold(inv.d4_anti_collapse(Y=Y0, K=1, T_P=T))

@@ -627,3 +627,15 @@ def test_eigh_error_bound_is_the_documented_formula() -> None:
         A = rdata.planted_operator(np.linspace(-2.0, 3.0, d), rng=np.random.default_rng(d))
         expected = accumulation_bound(d * d + 6 * d, float(np.linalg.norm(A)))
         assert abs(rops.eigh_error_bound(A) - expected) <= accumulation_bound(d * d, expected)
+
+
+@pytest.mark.claim("G1", "planted")
+def test_g1_rank_is_numerical_not_the_column_count() -> None:
+    """G1's "every growth raises the rank by one" is checked on the numerical rank: a repeated direction
+    adds a column but not rank, and G1 must fire on it. [cap-rank-is-column-count]"""
+    u = np.array([0.6, 0.8, 0.0])
+    repeated = np.column_stack([u, u])
+    assert rcap.numerical_rank(repeated) == 1
+    assert rcap.numerical_rank(np.zeros((3, 0))) == 0
+    ranks = (0, rcap.numerical_rank(repeated[:, :1]), rcap.numerical_rank(repeated))
+    _fires(inv.check_g1(Q_cap=repeated, ranks=ranks, theta=0.5), "G1", "rank")

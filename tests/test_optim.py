@@ -1,0 +1,93 @@
+"""The optimisers (``reference.optim``) against an independent scalar transcription of Kingma & Ba.
+
+``_adam_scalar`` is written from the paper's Algorithm 1 in plain Python floats, one coordinate at a
+time; ``reference.optim.Adam`` vectorises it with per-group rates and per-parameter step counts.
+Several steps are compared, since the first step alone cannot tell β₁ from β₂ in the moment updates
+(``m_0 = v_0 = 0``) and hides bias-correction errors that only grow later.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from reference.optim import Adam, AdamState, LearningRates, remove_state_column
+from reference.tolerances import CheckKind, tolerance
+
+VALUE_TOL = tolerance("float64", CheckKind.VALUE)
+RATES = LearningRates(rest=0.01, prototypes=0.1, temperatures=0.003)
+
+
+def _adam_scalar(
+    p: float, grads: list[float], lr: float, beta1: float, beta2: float, eps: float
+) -> tuple[float, float, float]:
+    """Algorithm 1 of Kingma & Ba (2015) for one coordinate; returns ``(p, m, v)`` after the steps."""
+    m = v = 0.0
+    for t, g in enumerate(grads, start=1):
+        m = beta1 * m + (1.0 - beta1) * g
+        v = beta2 * v + (1.0 - beta2) * g * g
+        m_hat = m / (1.0 - beta1**t)
+        v_hat = v / (1.0 - beta2**t)
+        p = p - lr * m_hat / (math.sqrt(v_hat) + eps)
+    return p, m, v
+
+
+def _grad_sequence(rng: np.random.Generator, steps: int) -> list[dict[str, np.ndarray]]:
+    # Gradients of very different sizes (down to 1e-5, where ε matters) and signs.
+    return [
+        {
+            "P": rng.normal(size=(2, 3)) * np.array([[1.0, 1e-3, 1e-5]]),
+            "W_in": rng.normal(size=(3, 2)),
+        }
+        for _ in range(steps)
+    ]
+
+
+@pytest.mark.parametrize(("beta1", "beta2", "eps"), [(0.9, 0.999, 1e-8), (0.5, 0.9, 1e-3)])
+def test_adam_matches_the_paper_over_several_steps(beta1: float, beta2: float, eps: float) -> None:
+    # Kills mutants adam-m-decay-beta2 (β₂ in the first-moment update: equal at step 1 only),
+    # adam-v-bias-off-by-one (v̂ = v/(1 − β₂^(t+1))) and adam-eps-inside-sqrt (m̂/√(v̂ + ε)).
+    rng = np.random.default_rng(5)
+    params = {"P": rng.normal(size=(2, 3)), "W_in": rng.normal(size=(3, 2))}
+    grads = _grad_sequence(rng, 4)
+    opt = Adam(RATES, beta1=beta1, beta2=beta2, eps=eps)
+    state = opt.init_state()
+    current = dict(params)
+    for g in grads:
+        current, state = opt.step(state, current, g)
+    assert isinstance(state, AdamState)
+    for name, p0 in params.items():
+        lr = RATES.for_name(name)
+        for idx in np.ndindex(p0.shape):
+            p, m, v = _adam_scalar(float(p0[idx]), [float(g[name][idx]) for g in grads], lr, beta1, beta2, eps)
+            assert current[name][idx] == pytest.approx(p, rel=VALUE_TOL.rtol, abs=VALUE_TOL.atol), (name, idx)
+            assert state.moments[name].m[idx] == pytest.approx(m, rel=VALUE_TOL.rtol, abs=1e-300)
+            assert state.moments[name].v[idx] == pytest.approx(v, rel=VALUE_TOL.rtol, abs=1e-300)
+        assert state.moments[name].t == len(grads)
+
+
+def test_pruning_a_prototype_removes_that_column_of_both_moments() -> None:
+    # Kills mutant adam-prune-v-wrong-column: m and v must both lose column j (not the last one).
+    rng = np.random.default_rng(6)
+    params = {"P": rng.normal(size=(2, 4)), "W_in": rng.normal(size=(3, 2))}
+    opt = Adam(RATES)
+    state = opt.init_state()
+    for _ in range(2):
+        params, state = opt.step(state, params, {"P": rng.normal(size=(2, 4)), "W_in": rng.normal(size=(3, 2))})
+    j = 1
+    resized = remove_state_column(state, "P", j)
+    keep = [0, 2, 3]
+    np.testing.assert_array_equal(resized.moments["P"].m, state.moments["P"].m[:, keep])
+    np.testing.assert_array_equal(resized.moments["P"].v, state.moments["P"].v[:, keep])
+    np.testing.assert_array_equal(resized.moments["W_in"].v, state.moments["W_in"].v)
+    assert resized.moments["P"].t == state.moments["P"].t
+
+
+@pytest.mark.parametrize("name", ["beta1", "beta2"])
+def test_adam_betas_exclude_one_and_admit_zero(name: str) -> None:
+    # Kills mutant adam-beta-boundary: β ∈ [0, 1); β₁ = 1 would divide by 1 − β₁ᵗ = 0.
+    with pytest.raises(ValueError, match=rf"Adam\.{name}"):
+        Adam(RATES, **{name: 1.0})
+    Adam(RATES, **{name: 0.0})
