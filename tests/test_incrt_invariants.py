@@ -639,3 +639,33 @@ def test_g1_rank_is_numerical_not_the_column_count() -> None:
     assert rcap.numerical_rank(np.zeros((3, 0))) == 0
     ranks = (0, rcap.numerical_rank(repeated[:, :1]), rcap.numerical_rank(repeated))
     _fires(inv.check_g1(Q_cap=repeated, ranks=ranks, theta=0.5), "G1", "rank")
+
+
+def test_contraction_factor_on_both_branches() -> None:
+    """``q(α) = max(1 − αg/(1 + αΔ), αΔ − 1)``; in d = 2 (Δ = g) both branches are closed forms: a small
+    step contracts by ``1/(1 + αg)``, a step past ``αΔ = 2`` expands by ``αΔ − 1``.
+    [trk-contraction-drops-overshoot]"""
+    lam = np.array([1.0, -0.5])  # g = Δ = 1.5
+    small = rtrk.contraction_factor(lam, 0.4, rtrk.TrackerKind.OJA)
+    assert abs(small - 1.0 / 1.6) <= accumulation_bound(6, 1.0)
+    large = rtrk.contraction_factor(lam, 1.5, rtrk.TrackerKind.OJA)
+    assert abs(large - 1.25) <= accumulation_bound(6, 1.0)
+    assert large > 1.0  # no certificate beyond the step-size condition
+
+
+def test_spectral_error_is_three_eigh_bounds() -> None:
+    """A computed eigenvalue difference is within ``2E`` (Weyl, twice) plus the subtraction's rounding
+    ``≤ E``: ``3E`` (docstring). [trk-spectral-error-single]"""
+    assert rtrk.spectral_error(A5) == 3.0 * rops.eigh_error_bound(A5)
+
+
+@pytest.mark.claim("G6", "property")
+def test_tracker_tan_bound_keeps_the_rounding_floor_after_convergence() -> None:
+    """After 2,000 Oja steps ``Π q(α_k)·tan_0`` is ~1e-100, but the computed iterate sits at a rounding
+    distance ~1e-16 from ``v_1``: the certified bound must keep its rounding drift term to stay above
+    it. [trk-tan-bound-drops-drift]"""
+    w0 = np.random.default_rng(0).standard_normal(5)
+    run = rtrk.oja_track(A5, w0, rtrk.certified_step(A5), 2000)
+    measured = float(np.tan(rtrk.angle(rops.exact_extremes(A5).u_max, run.w)))
+    assert measured > 0.0
+    assert rtrk.tracker_tan_bound(A5, run) >= measured

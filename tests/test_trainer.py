@@ -493,3 +493,43 @@ def test_check_record_reports_d4_collapse_status_on_the_probe_tokens() -> None:
     tol = tolerance("float64", CheckKind.VALUE)
     assert tol.allows(record.collapse_T_c, 2.0 * lam_max)
     assert tol.allows(record.collapse_margin, 2.0 * lam_max - LAYER.T_P)
+
+
+# --------------------------------------------------------------------------------------------------
+# Small rules of the phases (each test names the mutant of scripts/mutation/mutants.toml it kills)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.claim("G5", "planted")
+def test_no_retrigger_check_ignores_the_dwell_time() -> None:
+    """The re-trigger test runs the growth rule with ``T_d = 0``: right after a birth (dwell not over) an
+    ``A_res`` above θ must still count as a re-trigger, else the check could never fail.
+    [g5-no-retrigger-with-dwell]"""
+    ctx, state, probe = _setup(steps=0)
+    C = growth_statistics.probe_second_moment(state.params, probe)
+    lam = exact_extremes(residual_for(state.params, C, state.growth.Q_cap)).lam_max
+    gcfg = replace(ctx.growth_cfg, theta=0.5 * lam, T_d=1000)
+    res = pruning.check_no_retrigger(growth_cfg=gcfg, params=state.params, growth=state.growth, C=C, step=0)
+    assert not res.holds
+    assert res.value == 1.0
+
+
+def test_birth_weights_depend_on_the_seed_and_the_head_id_only() -> None:
+    """``default_rng([seed, head_id])``: heads 1 and 2 differ; the same id gives the same weights.
+    [phases-birth-rng-ignores-id]"""
+    a = growth_phases.birth_rng(3, 1).standard_normal(4)
+    assert np.array_equal(a, growth_phases.birth_rng(3, 1).standard_normal(4))
+    assert not np.array_equal(a, growth_phases.birth_rng(3, 2).standard_normal(4))
+    assert not np.array_equal(a, growth_phases.birth_rng(4, 1).standard_normal(4))
+
+
+def test_warm_start_is_deflated_against_the_captured_basis() -> None:
+    """Right after a birth the tracker vector is (close to) the captured ``u₊``, a fixed point of Oja for
+    the eigenvalue 0 of ``A_res``; the warm start must leave the captured subspace. [phases-warm-start-not-deflated]"""
+    Q = np.eye(4)[:, :1]
+    w = growth_phases.warm_start(np.array([1.0, 0.2, 0.0, 0.0]), Q)  # mostly captured: fallback column of Π⊥
+    assert abs(float(Q[:, 0] @ w)) <= tolerance("float64", CheckKind.VALUE).atol
+    assert abs(float(np.linalg.norm(w)) - 1.0) <= tolerance("float64", CheckKind.VALUE).rtol
+    v = growth_phases.warm_start(np.array([0.1, 1.0, 0.5, 0.0]), Q)  # mostly free: Π⊥w/‖Π⊥w‖
+    expected = np.array([0.0, 1.0, 0.5, 0.0]) / np.sqrt(1.25)
+    np.testing.assert_allclose(v, expected, rtol=0, atol=tolerance("float64", CheckKind.VALUE).atol)
