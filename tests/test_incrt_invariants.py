@@ -669,3 +669,19 @@ def test_tracker_tan_bound_keeps_the_rounding_floor_after_convergence() -> None:
     measured = float(np.tan(rtrk.angle(rops.exact_extremes(A5).u_max, run.w)))
     assert measured > 0.0
     assert rtrk.tracker_tan_bound(A5, run) >= measured
+
+
+def test_g5_loss_bound_uses_the_mean_token_change() -> None:
+    """The certified ``|ΔL_task|`` bound is ``√2‖W_c‖_2·L_Z·mean_{b,t}‖Δy_{b,t}‖``: one token changed by ``v``
+    among ``B·T`` gives exactly ``1/(B·T)`` of the bound for every token changed by ``v`` (a max over
+    tokens would give the same bound for both, B·T times looser). [g5-loss-bound-max-token]"""
+    rng = np.random.default_rng(2)
+    B, T, d = 2, 3, 4
+    P, W_c = rng.standard_normal((d, 3)), rng.standard_normal((d, 2))
+    v = rng.standard_normal(d)
+    every = np.broadcast_to(v, (B, T, d)).copy()
+    one = np.zeros((B, T, d))
+    one[1, 2] = v
+    all_bound = rprune.task_loss_change_bound(every, P, 0.8, W_c)
+    one_bound = rprune.task_loss_change_bound(one, P, 0.8, W_c)
+    assert abs(one_bound * B * T - all_bound) <= accumulation_bound(B * T + 2 * d, all_bound)
