@@ -3,6 +3,7 @@ implemented claim is tested (as PyTorch's OpInfo database drives its tests).
 
     @pytest.mark.claim("G5", "property")   # the invariant holds on generated inputs
     @pytest.mark.claim("G5", "planted")    # the invariant fires on a planted violation
+    @pytest.mark.claim("G5", "falsifier")  # a hypothesis dropped: the conclusion fails
 
 A test may carry several ``claim`` markers. :func:`claim_tests` collects them from pytest items (the
 project's ``tests/conftest.py`` calls it at collection and rejects an unknown claim id or kind);
@@ -17,10 +18,12 @@ from typing import Protocol
 from reference.claims.records import Claim
 
 MARKER = "claim"
-KINDS: tuple[str, ...] = ("property", "planted")
+KINDS: tuple[str, ...] = ("property", "planted", "falsifier")
+REQUIRED_KINDS: tuple[str, ...] = ("property", "planted")  # every implemented claim needs one of each
 MARKER_HELP = (
     "claim(id, kind): the test checks claim `id` of the registry; kind 'property' (the invariant holds on "
-    "generated inputs) or 'planted' (the invariant fires on a planted violation)"
+    "generated inputs), 'planted' (the invariant fires on a planted violation) or 'falsifier' (with a "
+    "hypothesis dropped the conclusion fails)"
 )
 
 ClaimTests = dict[str, dict[str, list[str]]]  # claim id -> kind -> test node ids
@@ -62,7 +65,7 @@ def missing_claim_tests(claims: Iterable[Claim], found: Mapping[str, Mapping[str
     for claim in claims:
         if not claim.implemented:
             continue
-        for kind in KINDS:
+        for kind in REQUIRED_KINDS:
             if not found.get(claim.id, {}).get(kind):
                 out.append(f"{claim.id}: no {kind} test (mark one with @pytest.mark.claim({claim.id!r}, {kind!r}))")
     return out
@@ -72,6 +75,7 @@ __all__ = [
     "KINDS",
     "MARKER",
     "MARKER_HELP",
+    "REQUIRED_KINDS",
     "ClaimTests",
     "claim_tests",
     "missing_claim_tests",

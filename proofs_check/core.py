@@ -239,33 +239,37 @@ def symbol_matrix(name: str, rows: int, cols: int, **assumptions: bool) -> Sym:
 PLANT_REL, PLANT_ABS = 1e-6, 1e-9  # a plausible small bug: far above the float64 VALUE tolerance (1e-12)
 
 
-def perturb(value: Any, sign: float = 1.0) -> Any:
+def perturb(value: Any, sign: float = 1.0, *, offset: bool = True) -> Any:
     """``value·(1 ± 1e-6) ± 1e-9`` (``sign`` ±1) for every float or float array in ``value`` (through
     tuples, lists, dicts and dataclasses; the additive part shows up at zeros); integers, booleans and
-    the rest are returned unchanged. Downwards is the direction that breaks an upper bound."""
+    the rest are returned unchanged. Downwards is the direction that breaks an upper bound.
+    ``offset=False`` scales only, which keeps linear structure (antisymmetry, zero patterns)."""
+    add = sign * PLANT_ABS if offset else 0.0
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float | np.floating):
-        return float(value) * (1.0 + sign * PLANT_REL) + sign * PLANT_ABS
+        return float(value) * (1.0 + sign * PLANT_REL) + add
     if isinstance(value, np.ndarray):
-        return value * (1.0 + sign * PLANT_REL) + sign * PLANT_ABS if np.issubdtype(value.dtype, np.floating) else value
+        return value * (1.0 + sign * PLANT_REL) + add if np.issubdtype(value.dtype, np.floating) else value
     if isinstance(value, tuple):
-        return tuple(perturb(v, sign) for v in value)
+        return tuple(perturb(v, sign, offset=offset) for v in value)
     if isinstance(value, list):
-        return [perturb(v, sign) for v in value]
+        return [perturb(v, sign, offset=offset) for v in value]
     if isinstance(value, dict):
-        return {k: perturb(v, sign) for k, v in value.items()}
+        return {k: perturb(v, sign, offset=offset) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: perturb(getattr(value, f.name), sign) for f in dataclasses.fields(value) if f.init}
+        changes = {
+            f.name: perturb(getattr(value, f.name), sign, offset=offset) for f in dataclasses.fields(value) if f.init
+        }
         return dataclasses.replace(value, **changes)
     return value
 
 
-def perturbed(fn: Callable[..., Any], sign: float = 1.0) -> Callable[..., Any]:
+def perturbed(fn: Callable[..., Any], sign: float = 1.0, *, offset: bool = True) -> Callable[..., Any]:
     """``fn`` with :func:`perturb` applied to its result: the planted bug a step's cross-check must catch."""
 
     def wrong(*args: Any, **kwargs: Any) -> Any:
-        return perturb(fn(*args, **kwargs), sign)
+        return perturb(fn(*args, **kwargs), sign, offset=offset)
 
     return wrong
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from jaxtyping import Float64, Int
 
-from reference._arrays import F64Array, arr, check_array, check_positive, f64
+from reference._arrays import F64Array, arr, f64
 from reference.ddcl import grad_quantisation_full, pullback_distances
 from reference.model import (
     ForwardCache,
@@ -33,7 +33,7 @@ from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 
 
 def backward(params: ModelParams, cfg: LayerConfig, cache: ForwardCache) -> dict[str, F64Array]:
-    """``∂L/∂θ`` for every parameter, keyed like :func:`flatten` (hand-derived; see docs/model.md).
+    """``∂L/∂θ`` for every parameter, keyed like :func:`reference.surgery.flatten` (hand-derived; see docs/model.md).
 
     Order is the reverse of :func:`forward`: cross-entropy → readout → DDCL block (through ``Z`` and,
     weighted by ``λ_q``, through ``L_q``; both differentiate ``Q``) → residual ``Y = X + U`` → heads →
@@ -128,9 +128,8 @@ def ddcl_block_backward(
     pulled back through ``D_tj = ‖y_t − p_j‖²`` (:func:`reference.ddcl.pullback_distances`). The
     direct terms are ``dZ`` (from ``Y``) and ``dZᵀ Q`` (from ``Pᵀ``).
     """
-    T = check_positive("T_P", T_P)
     dQ = dZ @ P
-    dD = -softmax_rows_backward(Q, arr(dQ)) / T
+    dD = -softmax_rows_backward(Q, arr(dQ)) / T_P
     dY_D, dP_D = pullback_distances(Y, P, arr(dD))
     return arr(dZ + dY_D), arr(dZ.T @ Q + dP_D)
 
@@ -185,10 +184,9 @@ def score_operator_backward(
     With ``c = exp(−s)/√d_k``: ``∂L/∂W_Q = c G W_K``, ``∂L/∂W_K = c Gᵀ W_Q`` and, because
     ``∂M_h/∂s = −M_h``, ``∂L/∂s = −⟨G, M_h⟩_F``.
     """
-    G = check_array("dM", dM, 2)
     c = math.exp(-head.s) / math.sqrt(head.W_Q.shape[1])
     M = score_operator(head)
-    return arr(c * (G @ head.W_K)), arr(c * (G.T @ head.W_Q)), -f64(np.sum(G * M))
+    return arr(c * (dM @ head.W_K)), arr(c * (dM.T @ head.W_Q)), -f64(np.sum(dM * M))
 
 
 # ==================================================================================================

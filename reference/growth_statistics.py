@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float64, Int64
 
-from reference._arrays import F64Array, arr, check_array
+from reference._arrays import F64Array, arr, check_array, check_dim
 from reference.incrt.controller import GrowthState
 from reference.incrt.operators import antisymmetric_part, directional_operator, residual_operator, second_moment
 from reference.model import LayerConfig, ModelParams, forward, layer_input, score_operator
@@ -40,7 +40,12 @@ def head_operators(params: ModelParams) -> dict[int, F64Array]:
 
 
 def probe_second_moment(params: ModelParams, probe: Probe) -> F64Array:
-    """``C = X̄ᵀX̄/n`` of the layer input ``X = x W_in + E_pos`` on the probe, flattened to n×d."""
+    """``C = X̄ᵀX̄/n`` of the layer input ``X = x W_in + E_pos`` on the probe, flattened to n×d.
+
+    The boundary between a probe and the layer: the probe's sequence length and input width must be
+    the parameters' (:func:`reference.model.layer_input` itself trusts its input)."""
+    check_dim("probe.x", probe.x, 1, params.E_pos.shape[0], "E_pos's sequence length T")
+    check_dim("probe.x", probe.x, 2, params.W_in.shape[0], "W_in's input width d_in")
     X = layer_input(params, probe.x)
     return second_moment(arr(X.reshape(-1, X.shape[-1])))
 

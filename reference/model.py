@@ -238,11 +238,6 @@ def check_batch(
 
 
 # --------------------------------------------------------------------------------------------------
-# Flat view (what optimisers and finite-difference checks see)
-# --------------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------------
 # Initialisation (growth and pruning of the parameter set: reference.surgery)
 # --------------------------------------------------------------------------------------------------
 
@@ -382,7 +377,7 @@ def cross_entropy(log_probs: Float64[np.ndarray, "B n_classes"], labels: Int[np.
 
 
 # ==================================================================================================
-# The model: forward with every intermediate kept, and the hand-derived backward
+# The model: forward with every intermediate kept (the backward: reference.backward)
 # ==================================================================================================
 
 

@@ -1,6 +1,6 @@
 """SGD and Adam over the flat parameter view, with one learning rate per parameter group.
 
-Groups come from :func:`reference.model.param_group`: ``prototypes`` (``P``), ``temperatures``
+Groups come from :func:`reference.surgery.param_group`: ``prototypes`` (``P``), ``temperatures``
 (every ``heads.{id}.s``) and ``rest``. Separate rates let the prototypes learn faster than the encoder
 (claim R3's two time scales) and keep the log-temperatures on their own scale.
 

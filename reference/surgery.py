@@ -119,7 +119,7 @@ def param_group(name: str) -> ParamGroup:
         return "temperatures" if match.group(2) == "s" else "rest"
     if name in ("W_in", "E_pos", "W_c", "b_c"):
         return "rest"
-    raise ValueError(f"name: {name!r} is not a parameter name of the layer (see reference.model.flatten)")
+    raise ValueError(f"name: {name!r} is not a parameter name of the layer (see reference.surgery.flatten)")
 
 
 def add_head(params: ModelParams, cfg: LayerConfig, *, rng: np.random.Generator) -> tuple[ModelParams, int]:

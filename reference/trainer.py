@@ -197,8 +197,9 @@ def train(
     """Train one DDCL-INCRT layer with the growth rule and return its :class:`RunRecord`.
 
     ``rng`` draws the initial parameters, the tracker starts, the probe, the calibration probes and
-    the minibatches (in that order); births are seeded by ``train_cfg.seed`` (:func:`birth_rng`).
-    Pure apart from ``progress``, which is called after every step, and the wall-clock time recorded.
+    the minibatches (in that order); births are seeded by ``train_cfg.seed``
+    (:func:`reference.growth_phases.birth_rng`). Pure apart from ``progress``, which is called after
+    every step, and the wall-clock time recorded.
     """
     data = _check_dataset(dataset, layer_cfg, train_cfg)
     if not isinstance(rng, np.random.Generator):

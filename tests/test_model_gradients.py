@@ -558,8 +558,9 @@ def test_backprop_step_fails_on_a_planted_temperature_error(monkeypatch: pytest.
 def test_attention_is_stable_for_large_scores() -> None:
     """Scores of order 1e3 (a sharp, low-temperature head): the softmax must subtract the row maximum,
     else ``exp`` overflows to inf and the rows become NaN. [model-attention-unstabilised]"""
-    S = np.array([[[800.0, 790.0, -5.0], [0.0, 1000.0, 999.0], [-800.0, -801.0, -802.0]]])
+    S = np.array([[[800.0, 800.0 - np.log(3.0), -5.0], [1000.0, 1000.0, 1000.0]]])
     A = softmax_rows(S)
-    e = np.exp(S - S.max(axis=-1, keepdims=True))  # the stabilised form, written out independently
-    np.testing.assert_allclose(A, e / e.sum(axis=-1, keepdims=True), rtol=VALUE_TOL.rtol, atol=VALUE_TOL.atol)
     assert np.all(np.isfinite(A))
+    # exact answers: weights ∝ (1, 1/3, e^{−805}) → (3/4, 1/4, ~0); equal scores → 1/3 each
+    np.testing.assert_allclose(A[0, 0], [0.75, 0.25, 0.0], rtol=0, atol=VALUE_TOL.atol)
+    np.testing.assert_allclose(A[0, 1], [1 / 3, 1 / 3, 1 / 3], rtol=0, atol=VALUE_TOL.atol)

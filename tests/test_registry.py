@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,9 @@ def test_sympy_steps_match_proofs_check_both_ways() -> None:
     assert not orphans, f"proofs_check steps of unknown claims: {orphans}"
 
 
-FALSIFIERS = [(c, f) for c in REGISTRY.values() for f in c.falsifiers]
+FALSIFIERS = [
+    pytest.param(c, f, marks=pytest.mark.claim(c.id, "falsifier")) for c in REGISTRY.values() for f in c.falsifiers
+]
 
 
 @pytest.mark.parametrize(
@@ -110,14 +113,12 @@ def claim_tests_of_the_suite(config: pytest.Config) -> ClaimTests:
     every = {p.name for p in TESTS_DIR.glob("test_*.py")}
     if every <= config.stash.get(COLLECTED_FILES, frozenset()):
         return config.stash[CLAIM_TESTS]
-    out = TESTS_DIR.parent / ".claim_tests.json"
-    env = {**os.environ, "DDCL_CLAIM_TESTS_OUT": str(out)}
-    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(TESTS_DIR)]
-    subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=TESTS_DIR.parent)
-    try:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "claim_tests.json"
+        env = {**os.environ, "DDCL_CLAIM_TESTS_OUT": str(out)}
+        cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(TESTS_DIR)]
+        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=TESTS_DIR.parent)
         found: ClaimTests = json.loads(out.read_text(encoding="utf-8"))
-    finally:
-        out.unlink(missing_ok=True)
     return found
 
 

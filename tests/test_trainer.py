@@ -533,3 +533,21 @@ def test_warm_start_is_deflated_against_the_captured_basis() -> None:
     v = growth_phases.warm_start(np.array([0.1, 1.0, 0.5, 0.0]), Q)  # mostly free: Π⊥w/‖Π⊥w‖
     expected = np.array([0.0, 1.0, 0.5, 0.0]) / np.sqrt(1.25)
     np.testing.assert_allclose(v, expected, rtol=0, atol=tolerance("float64", CheckKind.VALUE).atol)
+
+
+def test_a_failed_save_keeps_the_previous_record(
+    record: RunRecord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``RunRecord.save`` writes a temporary file and renames it: a write that fails half-way leaves the
+    previous record intact and no temporary file behind (writing into the target would truncate it)."""
+    path = record.save(tmp_path / "run.json")
+    before = path.read_text(encoding="utf-8")
+
+    def fails_half_way(self: RunRecord) -> str:
+        return "{" * 100_000 + "\ud800"  # a lone surrogate: UTF-8 encoding fails after the prefix
+
+    monkeypatch.setattr(RunRecord, "to_json", fails_half_way)
+    with pytest.raises(UnicodeEncodeError):
+        record.save(path)
+    assert path.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]

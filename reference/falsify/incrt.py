@@ -14,7 +14,7 @@ import numpy as np
 from reference._arrays import F64Array, arr, f64
 from reference.claims.records import Counterexample
 from reference.data import planted_operator
-from reference.incrt.capture import capture_loop, greedy_capture_tracked
+from reference.incrt.capture import _capture_loop, greedy_capture_tracked
 from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, grow_check, prune_check
 from reference.incrt.operators import (
     eigenvalues_desc,
@@ -38,7 +38,7 @@ def falsify_g1_theta_nonpositive() -> Counterexample:
     theta = -0.5
     A = planted_operator([1.0, -1.0, -1.0], rng=np.random.default_rng(11))
     d = A.shape[0]
-    run = capture_loop(A, theta, max_events=2 * d, reorthogonalize=False)
+    run = _capture_loop(A, theta, max_events=2 * d, reorthogonalize=False)
     results = check_g1(Q_cap=run.Q_cap, ranks=run.ranks, theta=theta)
     failed = [r for r in results if not r.holds]
     gram = f64(np.max(np.abs(run.Q_cap.T @ run.Q_cap - np.eye(run.m))))
@@ -47,7 +47,13 @@ def falsify_g1_theta_nonpositive() -> Counterexample:
         f"births {[round(b, 6) for b in run.lam_births]}, max|Q_capᵀQ_cap − I| = {gram:.3g}; "
         f"G1 checks violated: {[r.check for r in failed]}"
     )
-    return Counterexample("G1", "theta_positive", {"A": A, "theta": theta}, observed, conclusion_fails=bool(failed))
+    return Counterexample(
+        claim_id="G1",
+        hypothesis_dropped="theta_positive",
+        inputs={"A": A, "theta": theta},
+        observed=observed,
+        conclusion_fails=bool(failed),
+    )
 
 
 def theta_zero_float_failures(n_trials: int = 200, d: int = 4, seed: int = 0) -> tuple[int, int]:
@@ -59,7 +65,7 @@ def theta_zero_float_failures(n_trials: int = 200, d: int = 4, seed: int = 0) ->
     spurious = runaway = 0
     for t in range(n_trials):
         A = planted_operator([1.0] + [-1.0] * (d - 2) + [-2.0], rng=np.random.default_rng(seed + t))
-        run = capture_loop(A, 0.0, max_events=3 * d, reorthogonalize=False)
+        run = _capture_loop(A, 0.0, max_events=3 * d, reorthogonalize=False)
         spurious += int(run.m > 1)
         runaway += int(run.m > d)
     return spurious, runaway
@@ -90,7 +96,13 @@ def falsify_g4_repeated_eigenvalue() -> Counterexample:
     )
     # "Unique up to sign" would force sin∠ = 0; 1/2 is far outside any rounding or tracker error here.
     fails = both_valid and sin_first > 0.5
-    return Counterexample("G4", "spectral_gap", {"A": A, "theta": theta, "seeds": (1, 2)}, observed, fails)
+    return Counterexample(
+        claim_id="G4",
+        hypothesis_dropped="spectral_gap",
+        inputs={"A": A, "theta": theta, "seeds": (1, 2)},
+        observed=observed,
+        conclusion_fails=fails,
+    )
 
 
 def g5_oscillation_case() -> tuple[F64Array, list[F64Array], float, float]:
@@ -140,7 +152,9 @@ def falsify_g5_no_hysteresis() -> Counterexample:
     )
     fails = outcomes[False] == (1, 1)
     inputs = {"C": C, "head_operators": Ms, "h": 1, "Q_cap": state.Q_cap, "theta": theta, "phi_g": phi_g}
-    return Counterexample("G5", "hysteresis", inputs, observed, fails)
+    return Counterexample(
+        claim_id="G5", hypothesis_dropped="hysteresis", inputs=inputs, observed=observed, conclusion_fails=fails
+    )
 
 
 def falsify_g6_step_too_large() -> Counterexample:
@@ -185,7 +199,13 @@ def falsify_g6_step_too_large() -> Counterexample:
     # estimate off by more than a tenth of the spread) over 200 continued steps refutes it.
     lam = eigenvalues_desc(A)
     fails = min(angles) > 0.1 and gap_lam > 0.1 * f64(lam[0] - lam[-1])
-    return Counterexample("G6", "step_size", {"A": A, "tracker": res, "spectrum": lam}, observed, fails)
+    return Counterexample(
+        claim_id="G6",
+        hypothesis_dropped="step_size",
+        inputs={"A": A, "tracker": res, "spectrum": lam},
+        observed=observed,
+        conclusion_fails=fails,
+    )
 
 
 __all__ = [

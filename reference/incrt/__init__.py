@@ -16,7 +16,6 @@ from __future__ import annotations
 from reference.incrt.capture import (
     CaptureResult,
     append_direction,
-    capture_loop,
     greedy_capture,
     greedy_capture_tracked,
     numerical_rank,
@@ -96,7 +95,6 @@ __all__ = [
     "antisymmetric_part",
     "append_direction",
     "calibrate_thresholds",
-    "capture_loop",
     "certified_step",
     "check_basis",
     "check_growth_settings",

@@ -104,10 +104,10 @@ def greedy_capture(A: Float64[np.ndarray, "d d"], theta: float) -> CaptureResult
     """
     A_ = check_symmetric("A", A)
     th = check_theta("theta", theta)
-    return capture_loop(A_, th, max_events=A_.shape[0], reorthogonalize=True)
+    return _capture_loop(A_, th, max_events=A_.shape[0], reorthogonalize=True)
 
 
-def capture_loop(A: F64Array, theta: float, *, max_events: int, reorthogonalize: bool) -> CaptureResult:
+def _capture_loop(A: F64Array, theta: float, *, max_events: int, reorthogonalize: bool) -> CaptureResult:
     """The greedy rule without input checks (the G1 falsifier runs it with ``θ ≤ 0``).
 
     With ``reorthogonalize=False`` it appends ``eigh``'s top eigenvector verbatim, exactly as SPEC
@@ -186,7 +186,6 @@ def greedy_capture_tracked(
 __all__ = [
     "CaptureResult",
     "append_direction",
-    "capture_loop",
     "greedy_capture",
     "greedy_capture_tracked",
     "numerical_rank",

@@ -2,7 +2,7 @@
 
 Every check returns :class:`InvariantResult` records ``value ≤ bound``; bounds come from
 :mod:`reference.tolerances` (``accumulation_bound``) and from the a-priori eigen-solver bound
-:func:`reference.incrt.eigh_error_bound`, composed through the perturbation inequalities written in
+:func:`reference.incrt.operators.eigh_error_bound`, composed through the perturbation inequalities written in
 each docstring (Weyl, Davis–Kahan's residual form, Cauchy interlacing). Nothing is a picked literal.
 
 Notation: ``A`` symmetric d×d with eigenvalues ``λ_1 ≥ … ≥ λ_d`` and unit eigenvectors ``v_i``;
@@ -152,13 +152,13 @@ def spectral_gap(*, A: F64Array, theta: float, **_: Any) -> bool:
 
 def step_size(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
     """``α_t (λ_max − λ_min) < 2`` for every step (Oja: ``α = η``; EXIN: ``α_t = η/‖w_t‖²``), certified in
-    floats with the spread raised by ``3E`` (:func:`reference.incrt.step_size_certified`)."""
+    floats with the spread raised by ``3E`` (:func:`reference.incrt.trackers.step_size_certified`)."""
     return step_size_certified(A, tracker.alphas)
 
 
 def tracked_gap(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
     """The tracked eigenvalue is simple, certified in floats: ``λ̂_1 − λ̂_2 > 3E`` (Oja) or
-    ``λ̂_{d−1} − λ̂_d > 3E`` (EXIN) (:func:`reference.incrt.tracked_gap_certified`)."""
+    ``λ̂_{d−1} − λ̂_d > 3E`` (EXIN) (:func:`reference.incrt.trackers.tracked_gap_certified`)."""
     return tracked_gap_certified(A, tracker.kind)
 
 
@@ -473,8 +473,8 @@ def check_g6(
     """G6: after ``t`` steps the tracker's direction and eigenvalue are within the derived bounds.
 
     Hypotheses first. G6 speaks only about a run whose tracked eigenvalue has a certified gap
-    (:func:`reference.incrt.tracked_gap_certified`: computed gap ``ĝ > 3E``) and whose steps satisfy
-    the certified step-size condition (:func:`reference.incrt.step_size_certified`). When either fails,
+    (:func:`reference.incrt.trackers.tracked_gap_certified`: computed gap ``ĝ > 3E``) and whose steps satisfy
+    the certified step-size condition (:func:`reference.incrt.trackers.step_size_certified`). When either fails,
     or the run's certificate ``τ`` is still ``inf`` (start too close to ``v⊥``), **nothing is
     emitted**: a bound of π/2 on an angle in ``[0, π/2]`` could not fail, and recording it as "holds"
     would count a non-check as a pass. Likewise each check below is emitted only when its bound is
@@ -482,14 +482,14 @@ def check_g6(
 
     Proof (static ``A``; docs/theory.md, "G6 Tracker agreement"): each step multiplies the
     eigen-coordinates by ``1 ± α(λ_i − ρ)`` (step G6.3), so ``tan∠(w_t, v) ≤ τ`` with
-    ``τ = Π_k q(α_k) tan∠(w_0, v) (+ rounding)`` (:func:`reference.incrt.tracker_tan_bound`), ``q < 1``
+    ``τ = Π_k q(α_k) tan∠(w_0, v) (+ rounding)`` (:func:`reference.incrt.trackers.tracker_tan_bound`), ``q < 1``
     under both hypotheses.
 
     * Direction, measured against ``eigh``'s ``v̂``: ``∠(w_t, v̂) ≤ ∠(w_t, v) + ∠(v, v̂) ≤ atan τ + asin s``
-      with ``s = E/(ĝ − 2E)`` (:func:`reference.incrt.eigenvector_sin_bound`, Davis–Kahan's residual
+      with ``s = E/(ĝ − 2E)`` (:func:`reference.incrt.trackers.eigenvector_sin_bound`, Davis–Kahan's residual
       form: ``‖(A − λ̂)v̂‖ ≤ E`` and the exact separation ``min_{i≠1}|λ_i − λ̂_1| ≥ ĝ − 2E``).
     * Eigenvalue: ``|ρ(w) − λ| = Σ_{i≠} c_i²|λ_i − λ|/Σ c_i² ≤ Δ sin²∠(w, v)``, with the exact spread
-      ``Δ ≤ Δ̂ + 3E`` (:func:`reference.incrt.spectral_error`); the computed ``λ̂`` adds ``E`` and the
+      ``Δ ≤ Δ̂ + 3E`` (:func:`reference.incrt.trackers.spectral_error`); the computed ``λ̂`` adds ``E`` and the
       Rayleigh quotient's rounding ``γ_{2d+4}‖A‖_F``.
     """
     A_ = check_symmetric("A", A)

@@ -302,6 +302,7 @@ def _check_g5_output(o: PruneOutput) -> list[InvariantResult]:
     X = check_array("X", o.X, 3)
     B, T, d = X.shape
     A_h = check_attention("A_h", o.A_h, B, T)
+    beta = head_output_bound(X, o.W_V, o.W_O)  # validates W_V, W_O against X (names them) before use
     U_ref = head_output(A_h, X, o.W_V, o.W_O)
     U = check_array("U_h", o.U_h, 3)
     check_dim("U_h", U, 0, B, "X's batch size")
@@ -309,7 +310,6 @@ def _check_g5_output(o: PruneOutput) -> list[InvariantResult]:
     check_dim("U_h", U, 2, d, "X's width")
     dv = o.W_V.shape[1]
     absprod = np.einsum("bts,bsd->btd", np.abs(A_h), np.abs(X) @ np.abs(o.W_V) @ np.abs(o.W_O))
-    beta = head_output_bound(X, o.W_V, o.W_O)
     norms = np.sqrt(np.sum(U * U, axis=(1, 2)))
     caps = np.sqrt(T) * beta
     worst = int(np.argmax(norms - caps))
