@@ -18,13 +18,17 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
 from accelerated import backward as acc_backward  # noqa: E402
+from accelerated import growth_statistics as acc_gs  # noqa: E402
 from accelerated import model as acc  # noqa: E402
 from ddcl_incrt.strategies.model import ModelCase, ModelSpec, model_specs  # noqa: E402
+from reference import growth_statistics as rgs  # noqa: E402
 from reference.backward import loss_and_gradients  # noqa: E402
+from reference.incrt import operators as rops  # noqa: E402
 from reference.tolerances import CheckKind, tolerance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,3 +149,59 @@ def test_stacked_heads_equal_one_head_at_a_time() -> None:
         for field in ("M", "A", "values", "out"):
             a, b = getattr(stacked[hid], field).detach().numpy(), getattr(one, field).detach().numpy()
             assert _max_rel(a, b) <= tol.rtol, (hid, field)
+
+
+# --------------------------------------------------------------------------------------------------
+# Growth statistics on the device (C, M_a^h, A_res, G_h, the spectrum) against the reference
+# --------------------------------------------------------------------------------------------------
+
+
+def _compare_growth(case: ModelCase, m: int) -> dict[str, float]:
+    """Scaled differences of C, M_a^h, A_res, G_h, and the spectrum's excess over its Weyl bound."""
+    d = case.cfg.d
+    Q_cap = np.linalg.qr(np.random.default_rng(m).standard_normal((d, d)))[0][:, :m]
+    ref_C = rgs.probe_second_moment(case.params, rgs.Probe(x=case.x, labels=case.labels))
+    ref_M = rgs.head_operators(case.params)
+    ref_A = rgs.residual_for(case.params, ref_C, Q_cap)
+    params = acc_backward.from_reference(case.params, dtype=torch.float64)
+    with torch.no_grad():
+        C = acc_gs.probe_second_moment(params, torch.tensor(case.x))
+        M = acc_gs.head_operators(params)
+        A = acc_gs.residual_for(params, C, torch.tensor(Q_cap))
+        G = acc_gs.head_strengths(C, M)
+        lam = acc_gs.spectrum_desc(A)
+    ref_G = np.array([rops.head_strength(ref_C, ref_M[h]) for h in sorted(ref_M)])
+    # Weyl: two eigen-solvers on two roundings of A_res differ by at most E(A) + E(Â) + ‖A − Â‖_2
+    A_np = A.numpy()
+    bound = rops.eigh_error_bound(ref_A) + rops.eigh_error_bound(A_np) + float(np.linalg.norm(A_np - ref_A, 2))
+    lam_err = float(np.max(np.abs(lam.numpy() - rops.eigenvalues_desc(ref_A))))
+    return {
+        "C": _max_rel(C.numpy(), ref_C),
+        "M_a": _max_rel(M.numpy(), np.stack([ref_M[h] for h in sorted(ref_M)])),
+        "A_res": _max_rel(A_np, ref_A),
+        "G_h": _max_rel(G.numpy(), ref_G),
+        "spectrum excess": max(0.0, lam_err - bound),
+    }
+
+
+@given(spec=model_specs(), data=st.data())
+def test_float64_growth_statistics_agree_with_the_reference(spec: ModelSpec, data: st.DataObject) -> None:
+    case = spec.build()
+    err = _compare_growth(case, data.draw(st.integers(0, case.cfg.d - 1), label="m"))
+    bad = {k: v for k, v in err.items() if v > tolerance("float64", CheckKind.VALUE).rtol}
+    assert not bad, f"{bad}; repro: {case.repro()}"
+
+
+def test_the_growth_statistics_harness_fires_on_a_forgotten_projection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meta-test: ``A_res`` formed without ``Π⊥`` (the classic slip) is found."""
+    case = ModelSpec(
+        cfg=acc.LayerConfig(d_in=3, d=4, d_k=2, d_v=2, seq_len=3, K_max=2, n_classes=2, T_P=1.0, lambda_q=0.0),
+        seed=3,
+        head_ops=(("add", 0),),
+        removed_prototypes=(),
+        log_temperatures=(0.0, 0.2),
+        batch=3,
+    ).build()
+    right = acc_gs.residual_operator
+    monkeypatch.setattr(acc_gs, "residual_operator", lambda C, M_a, Q: right(C, M_a, Q[:, :0]))
+    assert _compare_growth(case, 2)["A_res"] > tolerance("float64", CheckKind.VALUE).rtol
