@@ -267,6 +267,39 @@ def check_copy_imports_itself(python: str, tree: Path) -> None:
             raise RuntimeError(f"the copy imports {path}, not its own modules: mutants would not be tested")
 
 
+def run_baseline(
+    mutants: Sequence[Mutant],
+    *,
+    snapshot: Path,
+    python: str,
+    prove_deps: set[str],
+    tests_override: Sequence[str],
+    timeout: float,
+) -> str:
+    """Run the union of the mutants' test lists (and ``prove`` if any mutant needs it) on an unmutated
+    copy of the snapshot; return a description of the first failure, or ``""`` when all pass."""
+    tests: list[str] = []
+    for m in mutants:
+        for t in list(tests_override) or list(m.tests) or ["tests"]:
+            if t not in tests:
+                tests.append(t)
+    cmds = [("pytest", [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests])]
+    if any(m.file in prove_deps for m in mutants):
+        cmds.append(("prove", [python, "-m", "ddcl_incrt.cli", "prove"]))
+    with tempfile.TemporaryDirectory(prefix="mutation-baseline-") as tmp:
+        tree = Path(tmp) / "tree"
+        shutil.copytree(snapshot, tree)
+        check_copy_imports_itself(python, tree)
+        print(f"baseline: {len(tests)} test paths on the unmutated tree", flush=True)
+        for kind, cmd in cmds:
+            proc = subprocess.run(
+                cmd, cwd=tree, env=_env(tree), capture_output=True, text=True, timeout=4 * timeout, check=False
+            )
+            if proc.returncode != 0:
+                return _first_failure(kind, proc.stdout + proc.stderr)
+    return ""
+
+
 def run_mutant(
     mutant: Mutant,
     *,
@@ -427,6 +460,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (snapshot / m.file).read_text(encoding="utf-8").count(m.find) != 1:
             print(f"error: mutant {m.id}: {m.file} changed after the list was validated", file=sys.stderr)
             return 2
+
+    # Baseline: the unmutated snapshot must pass every command the mutants will run, or each mutant
+    # would count that pre-existing failure as "caught" and the score would mean nothing.
+    failure = run_baseline(
+        mutants,
+        snapshot=snapshot,
+        python=args.python,
+        prove_deps=prove_deps,
+        tests_override=args.tests or (),
+        timeout=args.timeout,
+    )
+    if failure:
+        print(f"error: the unmutated tree fails ({failure}); fix it before measuring mutants", file=sys.stderr)
+        snapshot_dir.cleanup()
+        return 2
 
     def one(m: Mutant) -> Outcome:
         o = run_mutant(
