@@ -1,0 +1,129 @@
+"""SGD and Adam on flat ``{name: tensor}`` parameters (mirrors :mod:`reference.optim`).
+
+Functional, like the reference: ``step(state, params, grads) -> (new_params, new_state)``, state keyed
+by parameter name with Adam's step count per parameter. A birth adds names (their moments start at
+zero with ``t = 0``) and leaves every existing entry as the same tensor object; a prune drops names;
+:func:`remove_state_column` resizes ``P``'s moments at a prototype prune. Per-group learning rates
+come from :class:`reference.optim.LearningRates` (the one definition of the groups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TypeVar
+
+import torch
+from torch import Tensor
+
+from reference.optim import LearningRates
+
+
+def _check_params_grads(params: Mapping[str, Tensor], grads: Mapping[str, Tensor]) -> None:
+    if set(params) != set(grads):
+        raise ValueError(
+            f"grads: names must be the parameters'; missing {sorted(set(params) - set(grads))}, "
+            f"unexpected {sorted(set(grads) - set(params))}"
+        )
+    for name, p in params.items():
+        if grads[name].shape != p.shape:
+            raise ValueError(f"grads[{name!r}]: shape {tuple(grads[name].shape)} differs from {tuple(p.shape)}")
+
+
+@dataclass(frozen=True)
+class SGDState:
+    """SGD keeps no per-parameter state; only the number of steps taken."""
+
+    steps: int = 0
+
+
+@dataclass(frozen=True)
+class SGD:
+    """``p ← p − η_group · g``."""
+
+    lr: LearningRates
+
+    def init_state(self) -> SGDState:
+        return SGDState()
+
+    def step(
+        self, state: SGDState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
+    ) -> tuple[dict[str, Tensor], SGDState]:
+        _check_params_grads(params, grads)
+        with torch.no_grad():
+            new = {name: p - self.lr.for_name(name) * grads[name] for name, p in params.items()}
+        return new, SGDState(steps=state.steps + 1)
+
+
+@dataclass(frozen=True)
+class AdamMoments:
+    """Adam's state for one parameter: moment estimates and its own step count (as the reference)."""
+
+    m: Tensor
+    v: Tensor
+    t: int
+
+
+@dataclass(frozen=True)
+class AdamState:
+    """Per-parameter moments keyed by flat name (read-only mapping)."""
+
+    moments: Mapping[str, AdamMoments] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "moments", MappingProxyType(dict(self.moments)))
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam with bias correction and per-group rates, formula for formula the reference's."""
+
+    lr: LearningRates
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def init_state(self) -> AdamState:
+        return AdamState()
+
+    def step(
+        self, state: AdamState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
+    ) -> tuple[dict[str, Tensor], AdamState]:
+        _check_params_grads(params, grads)
+        new_params: dict[str, Tensor] = {}
+        new_moments: dict[str, AdamMoments] = {}
+        with torch.no_grad():
+            for name, p in params.items():  # names absent from params are dropped with their state
+                g = grads[name]
+                old = state.moments.get(name)
+                if old is None:
+                    old = AdamMoments(m=torch.zeros_like(p), v=torch.zeros_like(p), t=0)
+                elif old.m.shape != p.shape:
+                    raise ValueError(
+                        f"state: moments of {name!r} have shape {tuple(old.m.shape)}, not {tuple(p.shape)}"
+                    )
+                t = old.t + 1
+                m = self.beta1 * old.m + (1.0 - self.beta1) * g
+                v = self.beta2 * old.v + (1.0 - self.beta2) * g * g
+                m_hat = m / (1.0 - self.beta1**t)
+                v_hat = v / (1.0 - self.beta2**t)
+                new_params[name] = p - self.lr.for_name(name) * m_hat / (torch.sqrt(v_hat) + self.eps)
+                new_moments[name] = AdamMoments(m=m, v=v, t=t)
+        return new_params, AdamState(moments=new_moments)
+
+
+_S = TypeVar("_S", SGDState, AdamState)
+
+
+def remove_state_column(state: _S, name: str, column: int) -> _S:
+    """The state with column ``column`` of parameter ``name``'s moments removed (a prototype prune)."""
+    if isinstance(state, SGDState) or name not in state.moments:
+        return state
+    old = state.moments[name]
+    keep = [j for j in range(old.m.shape[1]) if j != column]
+    resized = replace(old, m=old.m[:, keep], v=old.v[:, keep])
+    return AdamState(moments={**state.moments, name: resized})
+
+
+__all__ = ["SGD", "Adam", "AdamMoments", "AdamState", "SGDState", "remove_state_column"]
