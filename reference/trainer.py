@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import TypeAlias
+from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 from jaxtyping import Float64, Int64
+from numpy.typing import NDArray
 
-from reference._arrays import F64Array, arr, f64
+from reference._arrays import F64Array, arr, check_rng, f64
 from reference.backward import loss_and_gradients
 from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState, calibrate, count_kind, growth_check, unit_vector
@@ -123,11 +124,6 @@ def _optimizer_step(
 
 
 # ==================================================================================================
-# The phases of a growth check
-# ==================================================================================================
-
-
-# ==================================================================================================
 # Evaluation
 # ==================================================================================================
 
@@ -186,6 +182,62 @@ def _probe(data: SequenceDataset, size: int, rng: np.random.Generator) -> Probe:
     return Probe(x=arr(data.x_train[idx]), labels=data.labels_train[idx])
 
 
+EngineState = TypeVar("EngineState")
+
+
+@runtime_checkable
+class Engine(Protocol[EngineState]):
+    """What :func:`run` needs from an engine: a training step, a growth check and a view of its state
+    in the reference's terms. The loop, the random draws, the thresholds and the record are shared,
+    so two engines given the same ``rng`` see the same minibatches, probes and births and write the
+    same :class:`RunRecord` schema (``accelerated.trainer`` is the other engine)."""
+
+    def start(self, ctx: Context, state: TrainerState) -> EngineState: ...
+
+    def step(
+        self, ctx: Context, es: EngineState, x: F64Array, labels: NDArray[np.int64]
+    ) -> tuple[EngineState, dict[str, float], tuple[InvariantRecord, ...]]: ...
+
+    def check(
+        self, ctx: Context, es: EngineState, probe: Probe
+    ) -> tuple[EngineState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]: ...
+
+    def counts(self, es: EngineState) -> tuple[int, int, int]:
+        """``(step, active heads, active prototypes)``."""
+        ...
+
+    def reference_state(self, es: EngineState) -> TrainerState: ...
+
+    def evaluate(self, es: EngineState, cfg: LayerConfig, data: SequenceDataset, step: int) -> Evaluation: ...
+
+
+class ReferenceEngine:
+    """The reference itself as an :class:`Engine`: :func:`train_step` and
+    :func:`reference.growth_phases.growth_check` on a :class:`TrainerState`."""
+
+    def start(self, ctx: Context, state: TrainerState) -> TrainerState:
+        return state
+
+    def step(
+        self, ctx: Context, es: TrainerState, x: F64Array, labels: NDArray[np.int64]
+    ) -> tuple[TrainerState, dict[str, float], tuple[InvariantRecord, ...]]:
+        return train_step(ctx, es, x, labels)
+
+    def check(
+        self, ctx: Context, es: TrainerState, probe: Probe
+    ) -> tuple[TrainerState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
+        return growth_check(ctx, es, probe)
+
+    def counts(self, es: TrainerState) -> tuple[int, int, int]:
+        return es.step, len(es.params.heads), es.params.P.shape[1]
+
+    def reference_state(self, es: TrainerState) -> TrainerState:
+        return es
+
+    def evaluate(self, es: TrainerState, cfg: LayerConfig, data: SequenceDataset, step: int) -> Evaluation:
+        return _evaluation(es.params, cfg, data, step)
+
+
 def train(
     dataset: SequenceDataset,
     layer_cfg: LayerConfig,
@@ -194,7 +246,20 @@ def train(
     rng: np.random.Generator,
     progress: ProgressFn | None = None,
 ) -> RunRecord:
-    """Train one DDCL-INCRT layer with the growth rule and return its :class:`RunRecord`.
+    """Train one DDCL-INCRT layer with the growth rule on the reference engine; see :func:`run`."""
+    return run(dataset, layer_cfg, train_cfg, rng=rng, engine=ReferenceEngine(), progress=progress)
+
+
+def run(
+    dataset: SequenceDataset,
+    layer_cfg: LayerConfig,
+    train_cfg: TrainConfig,
+    *,
+    rng: np.random.Generator,
+    engine: Engine[EngineState],
+    progress: ProgressFn | None = None,
+) -> RunRecord:
+    """Train one DDCL-INCRT layer with the growth rule on ``engine`` and return its :class:`RunRecord`.
 
     ``rng`` draws the initial parameters, the tracker starts, the probe, the calibration probes and
     the minibatches (in that order); births are seeded by ``train_cfg.seed``
@@ -202,14 +267,14 @@ def train(
     every step, and the wall-clock time recorded.
     """
     data = _check_dataset(dataset, layer_cfg, train_cfg)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    check_rng(rng)
     t0 = time.perf_counter()
     state = init_state(layer_cfg, train_cfg, rng=rng)
     probe = _probe(data, train_cfg.probe_size, rng)
     calib = [_probe(data, train_cfg.probe_size, rng) for _ in range(train_cfg.calibration_probes)]
     growth_cfg, norms = calibrate(state.params, train_cfg, calib)
     ctx = Context(layer_cfg=layer_cfg, train_cfg=train_cfg, growth_cfg=growth_cfg)
+    es = engine.start(ctx, state)
 
     losses: dict[str, list[float]] = {name: [] for name in LOSS_FIELDS}
     events: list[GrowthEvent] = []
@@ -220,33 +285,36 @@ def train(
     lam_last: float | None = None
     for _ in range(train_cfg.steps):
         idx = rng.choice(n_train, size=train_cfg.batch_size, replace=False)
-        state, step_losses, recs = train_step(ctx, state, arr(data.x_train[idx]), data.labels_train[idx])
+        es, step_losses, recs = engine.step(ctx, es, arr(data.x_train[idx]), data.labels_train[idx])
         for name in LOSS_FIELDS:
             losses[name].append(step_losses[name])
         invariants.extend(recs)
-        if state.step % train_cfg.check_every == 0:
-            state, rec, evs, recs = growth_check(ctx, state, probe)
+        step = engine.counts(es)[0]
+        if step % train_cfg.check_every == 0:
+            es, rec, evs, recs = engine.check(ctx, es, probe)
             checks.append(rec)
             events.extend(evs)
             invariants.extend(recs)
             lam_last = rec.lam_max
-        if train_cfg.eval_every and state.step % train_cfg.eval_every == 0 and state.step < train_cfg.steps:
-            evaluations.append(_evaluation(state.params, layer_cfg, data, state.step))
+        if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
+            evaluations.append(engine.evaluate(es, layer_cfg, data, step))
         if progress is not None:
+            _, n_heads, n_prototypes = engine.counts(es)
             progress(
                 ProgressInfo(
-                    step=state.step,
+                    step=step,
                     steps=train_cfg.steps,
                     L=step_losses["L"],
                     L_task=step_losses["L_task"],
-                    n_heads=len(state.params.heads),
-                    n_prototypes=state.params.P.shape[1],
+                    n_heads=n_heads,
+                    n_prototypes=n_prototypes,
                     lam_max=lam_last,
                     theta=growth_cfg.theta,
                 )
             )
-    evaluations.append(_evaluation(state.params, layer_cfg, data, state.step))
-    params = state.params
+    final = engine.reference_state(es)
+    evaluations.append(engine.evaluate(es, layer_cfg, data, final.step))
+    params = final.params
     arch = Architecture(
         head_ids=tuple(sorted(params.heads)),
         n_heads=len(params.heads),
@@ -255,7 +323,7 @@ def train(
         births=count_kind(events, EventKind.BIRTH),
         head_prunes=count_kind(events, EventKind.HEAD_PRUNE),
         prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
-        captured_rank=state.growth.m,
+        captured_rank=final.growth.m,
     )
     return RunRecord(
         dataset=data.name,
@@ -271,16 +339,20 @@ def train(
         checks=tuple(checks),
         architecture=arch,
         final_params=params,
-        Q_cap=state.growth.Q_cap,
+        Q_cap=final.growth.Q_cap,
         wall_time_s=time.perf_counter() - t0,
     )
 
 
 __all__ = [
+    "Engine",
+    "EngineState",
     "ProgressFn",
     "ProgressInfo",
     "evaluate",
+    "ReferenceEngine",
     "init_state",
+    "run",
     "train",
     "train_step",
 ]
