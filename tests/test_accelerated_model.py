@@ -205,3 +205,22 @@ def test_the_growth_statistics_harness_fires_on_a_forgotten_projection(monkeypat
     right = acc_gs.residual_operator
     monkeypatch.setattr(acc_gs, "residual_operator", lambda C, M_a, Q: right(C, M_a, Q[:, :0]))
     assert _compare_growth(case, 2)["A_res"] > tolerance("float64", CheckKind.VALUE).rtol
+
+
+def test_the_differential_harness_fires_on_a_missing_term_in_v(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meta-test (one of the issue's planted bugs): ``V`` without its ``q_tj`` weights."""
+    case = ModelSpec(
+        cfg=acc.LayerConfig(d_in=3, d=4, d_k=2, d_v=2, seq_len=3, K_max=3, n_classes=2, T_P=1.0, lambda_q=0.5),
+        seed=2,
+        head_ops=(),
+        removed_prototypes=(),
+        log_temperatures=(0.0,),
+        batch=2,
+    ).build()
+
+    def unweighted(P: Any, Q: Any) -> Any:
+        diff = P.T[None, :, :] - (Q @ P.T)[:, None, :]
+        return (diff * diff).sum() / Q.shape[0]
+
+    monkeypatch.setattr(acc, "prototype_variance", unweighted)
+    assert _compare(case, torch.float64)["V"] > tolerance("float64", CheckKind.VALUE).rtol
