@@ -13,7 +13,7 @@ from torch import Tensor
 
 from accelerated.model import ForwardCache, HeadParams, LayerConfig, ModelParams, forward
 from reference import model as ref_model
-from reference.surgery import HEAD_PARAM_NAMES, head_param_name
+from reference.surgery import HEAD_PARAM_NAMES, head_param_name, params_from_arrays
 
 
 def flatten(params: ModelParams) -> dict[str, Tensor]:
@@ -50,6 +50,13 @@ def from_reference(params: ref_model.ModelParams, *, dtype: torch.dtype, device:
     )
 
 
+def to_reference(params: ModelParams) -> ref_model.ModelParams:
+    """The tensors as the reference's float64 parameters (same ids), through the reference's one
+    constructor path :func:`reference.surgery.params_from_arrays`."""
+    arrays = to_numpy(flatten(params))
+    return params_from_arrays(arrays, next_head_id=params.next_head_id, prototype_ids=params.prototype_ids)
+
+
 def to_numpy(flat: dict[str, Tensor]) -> dict[str, np.ndarray]:
     """Detached float64 NumPy copies of a flat dictionary (for comparisons with the reference)."""
     return {name: v.detach().to("cpu", torch.float64).numpy() for name, v in flat.items()}
@@ -65,4 +72,4 @@ def loss_and_gradients(
     return cache, dict(zip(flat, grads, strict=True))
 
 
-__all__ = ["flatten", "from_reference", "loss_and_gradients", "to_numpy"]
+__all__ = ["flatten", "from_reference", "loss_and_gradients", "to_numpy", "to_reference"]

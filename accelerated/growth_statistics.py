@@ -10,12 +10,10 @@ the reference's (:mod:`reference.incrt.controller`).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from accelerated.model import ModelParams, layer_input
+from accelerated.model import ModelParams, layer_input, stacked_score_operators
 
 
 def second_moment(X: Tensor) -> Tensor:
@@ -32,12 +30,7 @@ def probe_second_moment(params: ModelParams, x: Tensor) -> Tensor:
 
 def head_operators(params: ModelParams) -> Tensor:
     """``M_a^h = (M_h − M_hᵀ)/2`` for every active head, stacked H×d×d in id order."""
-    heads = list(params.heads.values())
-    d_k = heads[0].W_Q.shape[1]
-    W_Q = torch.stack([h.W_Q for h in heads])
-    W_K = torch.stack([h.W_K for h in heads])
-    s = torch.stack([h.s for h in heads])
-    M = (W_Q @ W_K.transpose(1, 2)) * (torch.exp(-s) / math.sqrt(d_k))[:, None, None]
+    M = stacked_score_operators(params)
     return 0.5 * (M - M.transpose(1, 2))
 
 

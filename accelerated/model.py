@@ -15,9 +15,9 @@ are those of the parameters (CPU or CUDA, float64 or float32). Gradients come fr
 (:mod:`accelerated.backward`).
 
 What differs from the reference, on purpose: :func:`forward` computes all active heads together
-(:func:`heads_forward`, the heads stacked along a leading axis, no Python loop over heads); each head
-keeps its own leaf tensors, so a birth or a prune never touches the tensors (nor the optimiser state)
-of the other heads. :func:`head_forward` (one head) is kept for the mirror and the tests.
+(:func:`heads_forward` with :func:`stacked_score_operators`: the heads stacked along a leading axis,
+no Python loop over heads); each head keeps its own leaf tensors, so a birth or a prune never touches
+the tensors (nor the optimiser state) of the other heads. :func:`head_forward` (one head) is kept for the mirror and the tests.
 """
 
 from __future__ import annotations
@@ -254,17 +254,22 @@ def head_forward(head: HeadParams, X: Tensor) -> HeadCache:
     return HeadCache(M=M, A=A, values=X @ head.W_V, out=head_output(A, X, head.W_V, head.W_O))
 
 
+def stacked_score_operators(params: ModelParams) -> Tensor:
+    """``M_h`` of every active head (:func:`score_operator`), stacked H×d×d in id order."""
+    heads = list(params.heads.values())
+    W_Q = torch.stack([h.W_Q for h in heads])
+    W_K = torch.stack([h.W_K for h in heads])
+    s = torch.stack([h.s for h in heads])
+    return (W_Q @ W_K.transpose(1, 2)) * (torch.exp(-s) / math.sqrt(heads[0].W_Q.shape[1]))[:, None, None]
+
+
 def heads_forward(params: ModelParams, X: Tensor) -> dict[int, HeadCache]:
     """Every active head at once: the per-head weights are stacked along a leading axis H (id order) and
     each step of :func:`head_forward` runs as one batched matmul over H×B."""
     heads = list(params.heads.values())
-    d_k = heads[0].W_Q.shape[1]
-    W_Q = torch.stack([h.W_Q for h in heads])
-    W_K = torch.stack([h.W_K for h in heads])
     W_V = torch.stack([h.W_V for h in heads])[:, None]
     W_O = torch.stack([h.W_O for h in heads])[:, None]
-    s = torch.stack([h.s for h in heads])
-    M = (W_Q @ W_K.transpose(1, 2)) * (torch.exp(-s) / math.sqrt(d_k))[:, None, None]
+    M = stacked_score_operators(params)
     Xh = X[None]
     A = softmax_rows(attention_scores(Xh, M[:, None]))
     values = Xh @ W_V
@@ -407,4 +412,5 @@ __all__ = [
     "readout",
     "score_operator",
     "softmax_rows",
+    "stacked_score_operators",
 ]

@@ -26,7 +26,6 @@ from torch import Tensor
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
 from accelerated.model import HeadParams, ModelParams, forward
-from reference import model as ref_model
 from reference._arrays import F64Array, arr
 from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState, growth_check
@@ -49,31 +48,6 @@ class AcceleratedState:
     params: ModelParams
     opt_state: acc_optim.AdamState | acc_optim.SGDState
     host: TrainerState  # params/opt_state fields are stale between checks; growth, ranks, w_*, step are live
-
-
-def to_reference(params: ModelParams) -> ref_model.ModelParams:
-    """The device parameters as the reference's float64 :class:`reference.model.ModelParams` (same ids)."""
-    a = acc_backward.to_numpy(acc_backward.flatten(params))
-    heads = {
-        hid: ref_model.HeadParams(
-            W_Q=a[head_param_name(hid, "W_Q")],
-            W_K=a[head_param_name(hid, "W_K")],
-            W_V=a[head_param_name(hid, "W_V")],
-            W_O=a[head_param_name(hid, "W_O")],
-            s=float(a[head_param_name(hid, "s")]),
-        )
-        for hid in params.heads
-    }
-    return ref_model.ModelParams(
-        W_in=a["W_in"],
-        E_pos=a["E_pos"],
-        heads=heads,
-        next_head_id=params.next_head_id,
-        P=a["P"],
-        prototype_ids=params.prototype_ids,
-        W_c=a["W_c"],
-        b_c=a["b_c"],
-    )
 
 
 def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
@@ -142,7 +116,7 @@ class AcceleratedEngine:
     def check(
         self, ctx: Context, es: AcceleratedState, probe: Probe
     ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
-        before = to_reference(es.params)
+        before = acc_backward.to_reference(es.params)
         # The reference's phases edit an optimiser state only to drop or resize entries; SGDState passes
         # through them untouched, and the same edits are applied to the device state below.
         host_in = replace(es.host, params=before, opt_state=SGDState())
@@ -164,7 +138,7 @@ class AcceleratedEngine:
         return es.host.step, len(es.params.heads), int(es.params.P.shape[1])
 
     def reference_state(self, es: AcceleratedState) -> TrainerState:
-        return replace(es.host, params=to_reference(es.params), opt_state=SGDState())
+        return replace(es.host, params=acc_backward.to_reference(es.params), opt_state=SGDState())
 
     def evaluate(self, es: AcceleratedState, cfg: LayerConfig, data: SequenceDataset, step: int) -> Evaluation:
         out = []
@@ -191,4 +165,4 @@ def train(
     return run(dataset, layer_cfg, train_cfg, rng=rng, engine=AcceleratedEngine(dtype, device), progress=progress)
 
 
-__all__ = ["AcceleratedEngine", "AcceleratedState", "to_reference", "train"]
+__all__ = ["AcceleratedEngine", "AcceleratedState", "train"]

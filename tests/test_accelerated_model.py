@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FORWARD_FIELDS = ("X", "U", "Y", "D", "Q", "Z", "z_bar", "logits", "log_probs")
 LOSS_FIELDS = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")
 # Names only the accelerated engine has, and why: the stacked evaluation of all heads.
-ACCELERATED_ONLY = {"heads_forward"}
+ACCELERATED_ONLY = {"stacked_score_operators", "heads_forward"}
 
 
 def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
