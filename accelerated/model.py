@@ -17,7 +17,8 @@ are those of the parameters (CPU or CUDA, float64 or float32). Gradients come fr
 What differs from the reference, on purpose: :func:`forward` computes all active heads together
 (:func:`heads_forward` with :func:`stacked_score_operators`: the heads stacked along a leading axis,
 no Python loop over heads); each head keeps its own leaf tensors, so a birth or a prune never touches
-the tensors (nor the optimiser state) of the other heads. :func:`head_forward` (one head) is kept for the mirror and the tests.
+the tensors (nor the optimiser state) of the other heads. :func:`head_forward` (one head) is kept for
+the mirror and the tests.
 """
 
 from __future__ import annotations
