@@ -12,7 +12,13 @@ project's ``tests/conftest.py`` calls it at collection and rejects an unknown cl
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Protocol
 
 from reference.claims.records import Claim
@@ -27,6 +33,8 @@ MARKER_HELP = (
 )
 
 ClaimTests = dict[str, dict[str, list[str]]]  # claim id -> kind -> test node ids
+# With this variable set, the suite's conftest writes the collected map there as JSON.
+OUT_ENV = "DDCL_CLAIM_TESTS_OUT"
 
 
 class _Mark(Protocol):
@@ -59,6 +67,18 @@ def claim_tests(items: Iterable[_Item], known: Iterable[str]) -> ClaimTests:
     return found
 
 
+def collect_claim_tests(tests_dir: Path) -> ClaimTests:
+    """The ``claim`` markers of every test under ``tests_dir``, from a ``pytest --collect-only`` run in a
+    subprocess (the suite's conftest writes the map to the file named by :data:`OUT_ENV`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "claim_tests.json"
+        env = {**os.environ, OUT_ENV: str(out)}
+        cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(tests_dir)]
+        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=tests_dir.parent)
+        found: ClaimTests = json.loads(out.read_text(encoding="utf-8"))
+    return found
+
+
 def missing_claim_tests(claims: Iterable[Claim], found: Mapping[str, Mapping[str, list[str]]]) -> list[str]:
     """``"G5: no planted test"``-style lines, one per implemented claim and kind without a marked test."""
     out: list[str] = []
@@ -75,8 +95,10 @@ __all__ = [
     "KINDS",
     "MARKER",
     "MARKER_HELP",
+    "OUT_ENV",
     "REQUIRED_KINDS",
     "ClaimTests",
     "claim_tests",
+    "collect_claim_tests",
     "missing_claim_tests",
 ]

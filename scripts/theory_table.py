@@ -6,32 +6,18 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
+from ddcl_incrt.claim_tests import collect_claim_tests
 from reference.claims.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 THEORY = ROOT / "docs" / "theory.md"
 
 
-def marked_tests() -> dict[str, dict[str, list[str]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "claims.json"
-        env = {**os.environ, "DDCL_CLAIM_TESTS_OUT": str(out)}
-        cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests"]
-        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=ROOT)
-        found: dict[str, dict[str, list[str]]] = json.loads(out.read_text(encoding="utf-8"))
-    return found
-
-
 def main() -> None:
-    found = marked_tests()
+    found = collect_claim_tests(ROOT / "tests")
     lines = []
     for line in THEORY.read_text(encoding="utf-8").split("\n"):
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ddcl_incrt.claim_tests import MARKER_HELP, ClaimTests, claim_tests
+from ddcl_incrt.claim_tests import MARKER_HELP, OUT_ENV, ClaimTests, claim_tests
 from reference.claims.registry import REGISTRY
 
 settings.register_profile("dev", max_examples=40, deadline=None)
@@ -51,6 +51,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(str(exc)) from None
     config.stash[CLAIM_TESTS] = found
     config.stash[COLLECTED_FILES] = frozenset(Path(item.path).name for item in items)
-    out = os.environ.get("DDCL_CLAIM_TESTS_OUT")
+    out = os.environ.get(OUT_ENV)
     if out:
         Path(out).write_text(json.dumps(found, indent=1, sort_keys=True), encoding="utf-8")

@@ -4,18 +4,16 @@ every falsifier really drops its hypothesis and really breaks the conclusion."""
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import CLAIM_TESTS, COLLECTED_FILES
 
-from ddcl_incrt.claim_tests import ClaimTests, missing_claim_tests
+from ddcl_incrt.claim_tests import ClaimTests, collect_claim_tests, missing_claim_tests
 from proofs_check import ALL_STEPS
 from reference.claims.records import Claim, Label
 from reference.claims.registry import REGISTRY
@@ -113,13 +111,7 @@ def claim_tests_of_the_suite(config: pytest.Config) -> ClaimTests:
     every = {p.name for p in TESTS_DIR.glob("test_*.py")}
     if every <= config.stash.get(COLLECTED_FILES, frozenset()):
         return config.stash[CLAIM_TESTS]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "claim_tests.json"
-        env = {**os.environ, "DDCL_CLAIM_TESTS_OUT": str(out)}
-        cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(TESTS_DIR)]
-        subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=TESTS_DIR.parent)
-        found: ClaimTests = json.loads(out.read_text(encoding="utf-8"))
-    return found
+    return collect_claim_tests(TESTS_DIR)
 
 
 @pytest.fixture(scope="module")
