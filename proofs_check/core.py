@@ -6,6 +6,7 @@ steps, equality as ``simplify(lhs − rhs) == 0``, each result also evaluated nu
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import zlib
 from collections.abc import Callable, Mapping
@@ -274,8 +275,36 @@ def perturbed(fn: Callable[..., Any], sign: float = 1.0, *, offset: bool = True)
     return wrong
 
 
+# (direction, with additive offset): the plants tried on a declared cross-check
+PLANTS: tuple[tuple[float, bool], ...] = ((1.0, True), (-1.0, True), (1.0, False), (-1.0, False))
+
+
+def planted_outcome(step: Step, qualified: str, plant: tuple[float, bool]) -> str:
+    """Run ``step`` with :func:`perturbed` planted into the reference function ``qualified``
+    (``module.function``, patched in its defining module and restored afterwards).
+
+    ``"numeric"``: the numeric part failed (a real cross-check); ``"refused"``: a validator raised on the
+    planted output; ``"proved"``: nothing noticed; ``"symbolic"``: the symbolic part failed, which a
+    planted reference error must never cause.
+    """
+    module_name, _, name = qualified.rpartition(".")
+    module = importlib.import_module(module_name)
+    right = getattr(module, name)
+    setattr(module, name, perturbed(right, plant[0], offset=plant[1]))
+    try:
+        outcome = step.run()
+    except (ValueError, TypeError, ArithmeticError):
+        return "refused"
+    finally:
+        setattr(module, name, right)
+    if not outcome.symbolic_ok:
+        return "symbolic"
+    return "proved" if outcome.proved else "numeric"
+
+
 __all__ = [
     "F64",
+    "PLANTS",
     "Step",
     "StepChecks",
     "StepOutcome",
@@ -286,6 +315,7 @@ __all__ = [
     "max_abs",
     "perturb",
     "perturbed",
+    "planted_outcome",
     "step",
     "step_rng",
     "symbol_matrix",

@@ -12,13 +12,12 @@ Prints, per step, the ``checks=(...)`` tuple to declare and compares it with the
 
 from __future__ import annotations
 
-import importlib
 import sys
 from types import FrameType
 from typing import Any
 
 from proofs_check import ALL_STEPS
-from proofs_check.core import Step, perturbed
+from proofs_check.core import PLANTS, Step, planted_outcome
 
 
 def called_reference_functions(step: Step) -> list[str]:
@@ -46,29 +45,12 @@ def called_reference_functions(step: Step) -> list[str]:
     return list(seen)
 
 
-PLANTS = ((1.0, True), (-1.0, True), (1.0, False), (-1.0, False))  # (direction, with additive offset)
-
-
-def _outcome(step: Step, qualified: str, plant: tuple[float, bool]) -> str:
-    module_name, _, name = qualified.rpartition(".")
-    module = importlib.import_module(module_name)
-    right = getattr(module, name)
-    setattr(module, name, perturbed(right, plant[0], offset=plant[1]))
-    try:
-        outcome = step.run()
-    except (ValueError, TypeError, ArithmeticError):
-        return "refused"
-    finally:
-        setattr(module, name, right)
-    return "numeric" if outcome.symbolic_ok and not outcome.proved else "proved"
-
-
 def main(argv: list[str]) -> int:
     steps = [s for s in ALL_STEPS if not argv or s.id in argv]
     differ = 0
     for step in steps:
         called = called_reference_functions(step)
-        outcomes = {f: {_outcome(step, f, plant) for plant in PLANTS} for f in called}
+        outcomes = {f: {planted_outcome(step, f, plant) for plant in PLANTS} for f in called}
         found = tuple(f for f in called if "numeric" in outcomes[f])
         refused = tuple(f for f in called if outcomes[f] == {"refused"})  # tests/test_proofs.py lists these
         mark = "ok" if set(found) | set(refused) >= set(step.checks) >= set(found) else "DIFFERS"
