@@ -63,10 +63,10 @@ def to_numpy(flat: dict[str, Tensor]) -> dict[str, np.ndarray]:
 
 
 def loss_and_gradients(
-    params: ModelParams, cfg: LayerConfig, x: Tensor, labels: Tensor
+    params: ModelParams, cfg: LayerConfig, x: Tensor, labels: Tensor, *, check_inputs: bool = True
 ) -> tuple[ForwardCache, dict[str, Tensor]]:
     """:func:`accelerated.model.forward` and ``∂L/∂θ`` for every parameter by autograd, keyed like :func:`flatten`."""
-    cache = forward(params, cfg, x, labels)
+    cache = forward(params, cfg, x, labels, check_inputs=check_inputs)
     flat = flatten(params)
     grads = torch.autograd.grad(cache.L, list(flat.values()))
     return cache, dict(zip(flat, grads, strict=True))

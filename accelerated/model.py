@@ -346,12 +346,17 @@ class ForwardCache:
         return self.Y.reshape(-1, self.Y.shape[-1])
 
 
-def forward(params: ModelParams, cfg: LayerConfig, x: Tensor, labels: Tensor) -> ForwardCache:
+def forward(
+    params: ModelParams, cfg: LayerConfig, x: Tensor, labels: Tensor, *, check_inputs: bool = True
+) -> ForwardCache:
     """The whole layer and its loss ``L = L_task + λ_q L_q(Y, P)``, keeping every intermediate.
 
-    ``L_OLS``, ``V``, ``F`` and ``H̄`` are reported only and computed without building a graph."""
+    ``L_OLS``, ``V``, ``F`` and ``H̄`` are reported only and computed without building a graph.
+    ``check_inputs=False`` skips :func:`check_batch`, whose finiteness and label-range tests read
+    values back from the device: only for batches drawn from an already validated dataset (the
+    trainer's steps), so that a step does not synchronise with the host."""
     check_params(params, cfg)
-    x_, labels_ = check_batch(cfg, x, labels, like=params.W_in)
+    x_, labels_ = check_batch(cfg, x, labels, like=params.W_in) if check_inputs else (x, labels)
     X = layer_input(params, x_)
     heads = heads_forward(params, X)
     U = torch.stack([hc.out for hc in heads.values()]).sum(dim=0)

@@ -1,21 +1,21 @@
 """Training on the accelerated engine: :func:`reference.trainer.run` with :class:`AcceleratedEngine`.
 
 The loop, the random draws (minibatches, probe, calibration probes, tracker starts, births), the
-thresholds and the :class:`reference.run_record.RunRecord` it writes are the reference's; what runs
-on the device is the training step: the stacked-heads forward, autograd gradients and the optimiser
-(:mod:`accelerated.model`, :mod:`accelerated.backward`, :mod:`accelerated.optim`).
+thresholds and the :class:`reference.run_record.RunRecord` it writes are the reference's. On the
+device: the training step (the stacked-heads forward, autograd gradients and the optimiser:
+:mod:`accelerated.model`, :mod:`accelerated.backward`, :mod:`accelerated.optim`) and the growth
+check's statistics and trackers (:mod:`accelerated.growth_phases`), whose decisions are the
+reference's pure functions of those statistics.
 
-Interim, and said plainly: at a growth check (every ``g`` steps) the parameters are copied to the host
-and the reference's :func:`reference.growth_phases.growth_check` takes the statistics, the decisions
-and every invariant on them; births, prunes and prototype prunes are then applied to the device
-parameters and the optimiser state (existing moments untouched, a pruned head's dropped, ``P``'s
-column removed). The statistics in torch exist (:mod:`accelerated.growth_statistics`) but do not
-drive the checks yet. D1 is checked at every step on a host copy of ``Y``, ``P``, ``Q`` when
-``check_invariants`` is on (a host synchronisation per step; switch it off for speed).
+Host synchronisation: none on a step without a check, unless ``check_invariants`` is on (D1 is then
+checked at every step on a host copy of ``Y``, ``P``, ``Q``) or a ``progress`` callback is given
+(it is passed the step's loss as a float). The step's losses are kept as device scalars and read
+once, when the run ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,12 +25,13 @@ from torch import Tensor
 
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
+from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, growth_check
 from accelerated.model import HeadParams, ModelParams, forward
 from reference._arrays import F64Array, arr
 from reference.data import SequenceDataset
-from reference.growth_phases import Context, TrainerState, growth_check
+from reference.growth_phases import Context, TrainerState
 from reference.growth_statistics import Probe
-from reference.incrt.controller import EventKind, GrowthEvent
+from reference.incrt.controller import GrowthEvent
 from reference.invariants.ddcl import d1_decomposition
 from reference.model import LayerConfig
 from reference.optim import SGDState
@@ -38,16 +39,6 @@ from reference.run_record import EVENT_TRAIN_STEP, LOSS_FIELDS, CheckRecord, Eva
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 from reference.train_config import TrainConfig
 from reference.trainer import ProgressFn, run
-
-
-@dataclass(frozen=True, eq=False)
-class AcceleratedState:
-    """The device parameters and optimiser state, and the reference-form rest of the run's state
-    (growth state, ranks, tracker vectors, step count) that the checks read and write."""
-
-    params: ModelParams
-    opt_state: acc_optim.AdamState | acc_optim.SGDState
-    host: TrainerState  # params/opt_state fields are stale between checks; growth, ranks, w_*, step are live
 
 
 def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
@@ -64,27 +55,35 @@ def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
 
 @dataclass(frozen=True)
 class AcceleratedEngine:
-    """The :class:`reference.trainer.Engine` on PyTorch, in ``dtype`` on ``device``."""
+    """The :class:`reference.trainer.Engine` on PyTorch, training in ``dtype`` on ``device``."""
 
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
 
     def start(self, ctx: Context, state: TrainerState) -> AcceleratedState:
         params = acc_backward.from_reference(state.params, dtype=self.dtype, device=self.device)
-        opt = self._optimizer(ctx.train_cfg)
-        return AcceleratedState(params=params, opt_state=opt.init_state(), host=state)
 
-    def _optimizer(self, cfg: TrainConfig) -> acc_optim.Adam | acc_optim.SGD:
+        def dev(a: np.ndarray) -> Tensor:
+            return torch.tensor(a, dtype=torch.float64, device=self.device)
+
+        return AcceleratedState(
+            params=params,
+            opt_state=self.optimizer(ctx.train_cfg).init_state(),
+            growth=state.growth,
+            Q_cap=dev(state.growth.Q_cap),
+            step=state.step,
+            ranks=state.ranks,
+            w_top=dev(state.w_top),
+            w_bottom=dev(state.w_bottom),
+        )
+
+    def optimizer(self, cfg: TrainConfig) -> acc_optim.Adam | acc_optim.SGD:
         return acc_optim.SGD(lr=cfg.lr) if cfg.optimizer == "sgd" else acc_optim.Adam(lr=cfg.lr)
 
     def _optimizer_step(
-        self,
-        cfg: TrainConfig,
-        state: acc_optim.AdamState | acc_optim.SGDState,
-        params: dict[str, Tensor],
-        grads: dict[str, Tensor],
-    ) -> tuple[dict[str, Tensor], acc_optim.AdamState | acc_optim.SGDState]:
-        opt = self._optimizer(cfg)
+        self, cfg: TrainConfig, state: OptState, params: dict[str, Tensor], grads: dict[str, Tensor]
+    ) -> tuple[dict[str, Tensor], OptState]:
+        opt = self.optimizer(cfg)
         if isinstance(opt, acc_optim.SGD) and isinstance(state, acc_optim.SGDState):
             return opt.step(state, params, grads)
         if isinstance(opt, acc_optim.Adam) and isinstance(state, acc_optim.AdamState):
@@ -96,11 +95,11 @@ class AcceleratedEngine:
 
     def step(
         self, ctx: Context, es: AcceleratedState, x: F64Array, labels: NDArray[np.int64]
-    ) -> tuple[AcceleratedState, dict[str, float], tuple[InvariantRecord, ...]]:
+    ) -> tuple[AcceleratedState, Mapping[str, Tensor], tuple[InvariantRecord, ...]]:
         cache, grads = acc_backward.loss_and_gradients(
-            es.params, ctx.layer_cfg, self._tensor(x), torch.tensor(labels, device=self.device)
+            es.params, ctx.layer_cfg, self._tensor(x), torch.tensor(labels, device=self.device), check_inputs=False
         )
-        step = es.host.step + 1
+        step = es.step + 1
         records: tuple[InvariantRecord, ...] = ()
         if ctx.train_cfg.check_invariants:
             Y = cache.tokens().detach().to("cpu", torch.float64).numpy()
@@ -109,36 +108,30 @@ class AcceleratedEngine:
             records = tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1_decomposition(Y=Y, P=P, Q=Q))
         flat = acc_backward.flatten(es.params)
         new_flat, opt_state = self._optimizer_step(ctx.train_cfg, es.opt_state, flat, grads)
-        losses = {name: float(getattr(cache, name).detach()) for name in LOSS_FIELDS}
-        host = replace(es.host, step=step)
-        return AcceleratedState(params=_with_flat(es.params, new_flat), opt_state=opt_state, host=host), losses, records
+        losses = {name: getattr(cache, name).detach() for name in LOSS_FIELDS}
+        return replace(es, params=_with_flat(es.params, new_flat), opt_state=opt_state, step=step), losses, records
 
     def check(
         self, ctx: Context, es: AcceleratedState, probe: Probe
     ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
-        before = acc_backward.to_reference(es.params)
-        # The reference's phases edit an optimiser state only to drop or resize entries; SGDState passes
-        # through them untouched, and the same edits are applied to the device state below.
-        host_in = replace(es.host, params=before, opt_state=SGDState())
-        host_out, record, events, invariants = growth_check(ctx, host_in, probe)
-        opt_state = es.opt_state
-        ids = list(before.prototype_ids)
-        for e in events:
-            if e.kind is EventKind.HEAD_PRUNE and e.head_id is not None and isinstance(opt_state, acc_optim.AdamState):
-                gone = {head_param_name(e.head_id, f) for f in HEAD_PARAM_NAMES}
-                opt_state = acc_optim.AdamState({k: v for k, v in opt_state.moments.items() if k not in gone})
-            if e.kind is EventKind.PROTOTYPE_PRUNE and e.prototype_id is not None:
-                if isinstance(opt_state, acc_optim.AdamState):
-                    opt_state = acc_optim.remove_state_column(opt_state, "P", ids.index(e.prototype_id))
-                ids.remove(e.prototype_id)
-        params = acc_backward.from_reference(host_out.params, dtype=self.dtype, device=self.device)
-        return AcceleratedState(params=params, opt_state=opt_state, host=host_out), record, events, invariants
+        return growth_check(ctx, es, DeviceProbe.of(probe, self.device))
 
     def counts(self, es: AcceleratedState) -> tuple[int, int, int]:
-        return es.host.step, len(es.params.heads), int(es.params.P.shape[1])
+        return es.step, len(es.params.heads), int(es.params.P.shape[1])
 
     def reference_state(self, es: AcceleratedState) -> TrainerState:
-        return replace(es.host, params=acc_backward.to_reference(es.params), opt_state=SGDState())
+        def host(t: Tensor) -> F64Array:
+            return arr(t.detach().to("cpu", torch.float64).numpy())
+
+        return TrainerState(
+            params=acc_backward.to_reference(es.params),
+            opt_state=SGDState(),
+            growth=es.growth,
+            step=es.step,
+            ranks=es.ranks,
+            w_top=host(es.w_top),
+            w_bottom=host(es.w_bottom),
+        )
 
     def evaluate(self, es: AcceleratedState, cfg: LayerConfig, data: SequenceDataset, step: int) -> Evaluation:
         out = []
@@ -165,4 +158,4 @@ def train(
     return run(dataset, layer_cfg, train_cfg, rng=rng, engine=AcceleratedEngine(dtype, device), progress=progress)
 
 
-__all__ = ["AcceleratedEngine", "AcceleratedState", "train"]
+__all__ = ["AcceleratedEngine", "train"]

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Protocol, SupportsFloat, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 from jaxtyping import Float64, Int64
@@ -196,7 +196,10 @@ class Engine(Protocol[EngineState]):
 
     def step(
         self, ctx: Context, es: EngineState, x: F64Array, labels: NDArray[np.int64]
-    ) -> tuple[EngineState, dict[str, float], tuple[InvariantRecord, ...]]: ...
+    ) -> tuple[EngineState, Mapping[str, SupportsFloat], tuple[InvariantRecord, ...]]:
+        """One optimiser step. The losses may be device scalars: :func:`run` reads them with ``float``
+        only at the end of the run (and at every step when it has a ``progress`` callback)."""
+        ...
 
     def check(
         self, ctx: Context, es: EngineState, probe: Probe
@@ -276,7 +279,7 @@ def run(
     ctx = Context(layer_cfg=layer_cfg, train_cfg=train_cfg, growth_cfg=growth_cfg)
     es = engine.start(ctx, state)
 
-    losses: dict[str, list[float]] = {name: [] for name in LOSS_FIELDS}
+    losses: dict[str, list[SupportsFloat]] = {name: [] for name in LOSS_FIELDS}
     events: list[GrowthEvent] = []
     invariants: list[InvariantRecord] = []
     checks: list[CheckRecord] = []
@@ -304,8 +307,8 @@ def run(
                 ProgressInfo(
                     step=step,
                     steps=train_cfg.steps,
-                    L=step_losses["L"],
-                    L_task=step_losses["L_task"],
+                    L=float(step_losses["L"]),
+                    L_task=float(step_losses["L_task"]),
                     n_heads=n_heads,
                     n_prototypes=n_prototypes,
                     lam_max=lam_last,
@@ -332,7 +335,7 @@ def run(
         train_config=train_cfg,
         growth_config=growth_cfg,
         calibration_norms=norms,
-        losses=LossTrace(**{name: tuple(v) for name, v in losses.items()}),
+        losses=LossTrace(**{name: tuple(float(x) for x in v) for name, v in losses.items()}),
         evaluations=tuple(evaluations),
         events=tuple(events),
         invariants=tuple(invariants),

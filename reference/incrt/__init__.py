@@ -30,9 +30,11 @@ from reference.incrt.controller import (
     calibrate_thresholds,
     check_growth_settings,
     grow_check,
+    grow_decision,
     initial_state,
     prototype_prune_check,
     prune_check,
+    prune_decision,
 )
 from reference.incrt.operators import (
     EigenExtremes,
@@ -116,6 +118,7 @@ __all__ = [
     "greedy_capture",
     "greedy_capture_tracked",
     "grow_check",
+    "grow_decision",
     "head_strength",
     "initial_state",
     "is_near_tie",
@@ -129,6 +132,7 @@ __all__ = [
     "oja_track",
     "prototype_prune_check",
     "prune_check",
+    "prune_decision",
     "rayleigh",
     "residual_operator",
     "second_moment",

@@ -10,7 +10,7 @@ margin to the threshold is within ``tolerance(float64, DECISION)`` are *also* re
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -232,29 +232,44 @@ def grow_check(
     new_head_id: int,
     top: tuple[float, Float64[np.ndarray, " d"]] | None = None,
 ) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
-    """SPEC §3.2: grow when ``λ_max(A_res) > θ`` and ``step − last_growth_step ≥ T_d``.
+    """SPEC §3.2 on an operator: :func:`grow_decision` on the top eigenpair of ``A_res``.
 
-    ``new_head_id`` is the id the model will give the new head (the model is the one allocator of head
-    ids, e.g. ``ModelParams.next_head_id``); it must not name an active head.
-    ``top = (λ̂, û)`` lets a tracker supply the top eigenpair (``λ̂`` a finite real, ``û`` a finite,
-    non-zero float64 vector of length d; anything else raises, since a NaN ``λ̂`` would silently mean
-    "no growth"); by default the exact oracle is used.
+    ``top = (λ̂, û)`` lets a tracker supply the top eigenpair instead; by default the exact oracle is
+    used."""
+    A = check_symmetric("A_res", A_res)
+    check_dim("A_res", A, 0, state.d, "state.Q_cap's width d")
+    if top is None:
+        ext = exact_extremes(A)
+        top = (ext.lam_max, ext.u_max)
+    return grow_decision(state, config, top, step, new_head_id=new_head_id)
+
+
+def grow_decision(
+    state: GrowthState,
+    config: GrowthConfig,
+    top: tuple[float, Float64[np.ndarray, " d"]],
+    step: int,
+    *,
+    new_head_id: int,
+) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
+    """SPEC §3.2's rule as a pure function of the statistic ``top = (λ_max(A_res), u₊)``: grow when
+    ``λ_max > θ`` and ``step − last_growth_step ≥ T_d`` (and fewer than ``d`` directions are captured).
+
+    Both engines decide through this one function (the accelerated engine computes ``top`` on its
+    device). ``new_head_id`` is the id the model will give the new head (the model is the one
+    allocator of head ids, e.g. ``ModelParams.next_head_id``); it must not name an active head.
+    ``λ_max`` must be a finite real and ``u₊`` a finite, non-zero float64 vector of length d (anything
+    else raises, since a NaN ``λ_max`` would silently mean "no growth").
     On growth ``u₊`` is appended to ``Q_cap`` (:func:`append_direction`) and a birth event naming
     ``new_head_id`` is returned. At most one birth per check.
     """
-    A = check_symmetric("A_res", A_res)
-    check_dim("A_res", A, 0, state.d, "state.Q_cap's width d")
+    lam, u = _check_top(top, state.d)
     s = check_count("step", step, 0)
     hid = check_count("new_head_id", new_head_id, 0)
     if hid in state.head_ids:
         raise ValueError(f"new_head_id: {hid} names an active head {state.head_ids}")
     if s < state.last_growth_step:
         raise ValueError(f"step: {s} is before the last growth at {state.last_growth_step}")
-    if top is None:
-        ext = exact_extremes(A)
-        lam, u = ext.lam_max, ext.u_max
-    else:
-        lam, u = _check_top(top, state.d)
     events: list[GrowthEvent] = []
     margin = lam - config.theta
     if is_near_tie(lam, config.theta):
@@ -281,17 +296,12 @@ def prune_check(
     head_operators: Mapping[int, Float64[np.ndarray, "d d"]],
     step: int,
 ) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
-    """SPEC §3.3: prune head ``h`` after ``T_prune`` consecutive checks with ``G_h = ‖C M_a^h‖_F < φ_g``.
+    """SPEC §3.3 on operators: :func:`prune_decision` with ``G_h = ‖C M_a^h‖_F`` and ``λ_max(A_res)``
+    of the remaining heads by the exact oracle.
 
-    ``head_operators`` maps every active head id to its ``M_a^h``. A head is eligible once it is at
-    least ``T_d`` steps old; eligible heads are tried smallest ``G_h`` first, and each is removed only
-    if ``λ_max(A_res) + G_h ≤ θ`` with ``A_res`` formed from the heads still present (hysteresis; so
-    by G5 the next check on the same probe cannot grow). ``Q_cap`` is unchanged. At least
-    ``config.min_heads`` heads remain.
-    """
+    ``head_operators`` maps every active head id to its ``M_a^h``."""
     C_ = check_symmetric("C", C)
     check_dim("C", C_, 0, state.d, "state.Q_cap's width d")
-    s = check_count("step", step, 0)
     if set(head_operators) != set(state.head_ids):
         raise ValueError(
             f"head_operators: keys must be the active head ids {sorted(state.head_ids)}, got {sorted(head_operators)}"
@@ -299,7 +309,37 @@ def prune_check(
     Ms = {h: check_symmetric(f"head_operators[{h}]", M, sign=-1.0) for h, M in head_operators.items()}
     for h, M in Ms.items():
         check_dim(f"head_operators[{h}]", M, 0, state.d, "the model width d")
-    G = {h: head_strength(C_, M) for h, M in Ms.items()}
+
+    def lam_max_of(heads: Sequence[int]) -> float:
+        M_a = arr(np.sum(np.stack([Ms[h] for h in heads]), axis=0))
+        return exact_extremes(residual_operator(C_, M_a, state.Q_cap)).lam_max
+
+    strengths = {h: head_strength(C_, M) for h, M in Ms.items()}
+    return prune_decision(state, config, strengths, lam_max_of, step)
+
+
+def prune_decision(
+    state: GrowthState,
+    config: GrowthConfig,
+    strengths: Mapping[int, float],
+    lam_max_of: Callable[[tuple[int, ...]], float],
+    step: int,
+) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
+    """SPEC §3.3's rule as a pure function of the statistics: prune head ``h`` after ``T_prune``
+    consecutive checks with ``G_h < φ_g`` (``strengths[h] = G_h = ‖C M_a^h‖_F``).
+
+    A head is eligible once it is at least ``T_d`` steps old; eligible heads are tried smallest ``G_h``
+    first, and each is removed only if ``λ_max(A_res) + G_h ≤ θ``, where ``lam_max_of(heads)`` is
+    ``λ_max`` of ``A_res`` formed from the heads still present (hysteresis; so by G5 the next check on
+    the same probe cannot grow). ``Q_cap`` is unchanged. At least ``config.min_heads`` heads remain.
+    Both engines decide through this one function.
+    """
+    s = check_count("step", step, 0)
+    if set(strengths) != set(state.head_ids):
+        raise ValueError(
+            f"strengths: keys must be the active head ids {sorted(state.head_ids)}, got {sorted(strengths)}"
+        )
+    G = {h: check_real(f"strengths[{h}]", g) for h, g in strengths.items()}
     events: list[GrowthEvent] = []
     heads: list[HeadRecord] = []
     for rec in state.heads:
@@ -315,8 +355,7 @@ def prune_check(
         if len(heads) <= config.min_heads:
             break
         g = G[rec.head_id]
-        M_a = arr(np.sum(np.stack([Ms[r.head_id] for r in heads]), axis=0))
-        lam = exact_extremes(residual_operator(C_, M_a, state.Q_cap)).lam_max
+        lam = check_real("lam_max_of(...)", lam_max_of(tuple(r.head_id for r in heads)))
         if config.hysteresis:
             if is_near_tie(lam + g, config.theta):
                 events.append(
@@ -407,7 +446,9 @@ __all__ = [
     "calibrate_thresholds",
     "check_growth_settings",
     "grow_check",
+    "grow_decision",
     "initial_state",
     "prototype_prune_check",
     "prune_check",
+    "prune_decision",
 ]

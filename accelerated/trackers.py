@@ -1,0 +1,110 @@
+"""The online eigen-trackers of a growth check on the device (mirrors :mod:`reference.incrt.trackers`).
+
+Normalised Oja (dominant eigenvector) and MCA-EXIN (minor eigenvector) on a static symmetric ``A``,
+with the certified step ``‖w_0‖²/‖A‖_F`` and the warm start of :func:`reference.growth_phases.warm_start`;
+the same formulas in the same order of operations as the reference, in torch on ``A``'s device. The
+certificates of claim G6 are checked by the reference's invariant on a host copy
+(:func:`to_reference`), never re-derived here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from reference.incrt.trackers import TrackerKind, TrackerResult
+
+
+@dataclass(frozen=True, eq=False)
+class DeviceTrackerResult:
+    """A tracker run as :class:`reference.incrt.trackers.TrackerResult`, with tensors on the device."""
+
+    kind: TrackerKind
+    w0: Tensor
+    w: Tensor
+    eta: float
+    alphas: Tensor
+    estimate: Tensor  # 0-d: the Rayleigh quotient wᵀAw/wᵀw at the end
+
+
+def rayleigh(A: Tensor, w: Tensor) -> Tensor:
+    """``r(w) = wᵀAw / wᵀw``."""
+    return (w @ (A @ w)) / (w @ w)
+
+
+def certified_step(A: Tensor, w0_norm2: float = 1.0) -> float:
+    """``‖w_0‖²/‖A‖_F`` (1·‖w_0‖² for ``A = 0``), as :func:`reference.incrt.trackers.certified_step`."""
+    nrm = float(torch.linalg.matrix_norm(A))
+    return w0_norm2 if nrm == 0.0 else w0_norm2 / nrm
+
+
+def oja_track(A: Tensor, w0: Tensor, eta: float, n_steps: int) -> DeviceTrackerResult:
+    """``n_steps`` normalised Oja steps ``w⁺ = (w + η(Aw − (wᵀAw)w))/‖·‖`` from ``w0``."""
+    w = w0 / torch.sqrt(w0 @ w0)
+    for _ in range(n_steps):
+        w = w / torch.sqrt(w @ w)
+        Aw = A @ w
+        v = w + eta * (Aw - (w @ Aw) * w)
+        w = v / torch.sqrt(v @ v)
+    alphas = torch.full((n_steps,), eta, dtype=A.dtype, device=A.device)
+    return DeviceTrackerResult(TrackerKind.OJA, w0.clone(), w, eta, alphas, rayleigh(A, w))
+
+
+def mca_exin_track(A: Tensor, w0: Tensor, eta: float, n_steps: int) -> DeviceTrackerResult:
+    """``n_steps`` MCA-EXIN steps ``w⁺ = w − (η/‖w‖²)(Aw − r(w)w)``, recording ``α_t = η/‖w_t‖²``."""
+    w = w0
+    alphas = []
+    for _ in range(n_steps):
+        nrm2 = w @ w
+        Aw = A @ w
+        alpha = eta / nrm2
+        w = w - alpha * (Aw - ((w @ Aw) / nrm2) * w)
+        alphas.append(alpha)
+    a = torch.stack(alphas) if alphas else torch.zeros(0, dtype=A.dtype, device=A.device)
+    return DeviceTrackerResult(TrackerKind.MCA_EXIN, w0.clone(), w, eta, a, rayleigh(A, w))
+
+
+def unit_vector(v: Tensor) -> Tensor:
+    out: Tensor = v / torch.linalg.vector_norm(v)
+    return out
+
+
+def warm_start(w: Tensor, Q_cap: Tensor) -> Tensor:
+    """``Π⊥w/‖Π⊥w‖``, or the largest column of ``Π⊥`` when ``‖Π⊥w‖ ≤ ‖w‖/2`` (why: see
+    :func:`reference.growth_phases.warm_start`); ``w`` itself when nothing or everything is captured."""
+    d, m = Q_cap.shape
+    if m == 0 or m == d:
+        return unit_vector(w)
+    Pi = torch.eye(d, dtype=Q_cap.dtype, device=Q_cap.device) - Q_cap @ Q_cap.T
+    Pi = 0.5 * (Pi + Pi.T)
+    v = Pi @ w
+    if float(torch.linalg.vector_norm(v)) > 0.5 * float(torch.linalg.vector_norm(w)):
+        return unit_vector(v)
+    col = int(torch.argmax((Pi * Pi).sum(dim=0)))
+    return unit_vector(Pi[:, col].clone())
+
+
+def to_reference(result: DeviceTrackerResult) -> TrackerResult:
+    """The host float64 :class:`reference.incrt.trackers.TrackerResult` (for the G6 invariant)."""
+
+    def host(t: Tensor) -> np.ndarray:
+        return t.detach().to("cpu", torch.float64).numpy()
+
+    return TrackerResult(
+        result.kind, host(result.w0), host(result.w), result.eta, host(result.alphas), float(result.estimate)
+    )
+
+
+__all__ = [
+    "DeviceTrackerResult",
+    "certified_step",
+    "mca_exin_track",
+    "oja_track",
+    "rayleigh",
+    "to_reference",
+    "unit_vector",
+    "warm_start",
+]
