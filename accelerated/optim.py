@@ -91,25 +91,38 @@ class Adam:
         self, state: AdamState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
     ) -> tuple[dict[str, Tensor], AdamState]:
         _check_params_grads(params, grads)
-        new_params: dict[str, Tensor] = {}
-        new_moments: dict[str, AdamMoments] = {}
+        names = list(params)  # names absent from params are dropped with their state
+        ps = [params[n] for n in names]
+        gs = [grads[n] for n in names]
+        olds = []
+        for name, p in zip(names, ps, strict=True):
+            old = state.moments.get(name)
+            if old is None:
+                old = AdamMoments(m=torch.zeros_like(p), v=torch.zeros_like(p), t=0)
+            elif old.m.shape != p.shape:
+                raise ValueError(f"state: moments of {name!r} have shape {tuple(old.m.shape)}, not {tuple(p.shape)}")
+            olds.append(old)
+        ts = [o.t + 1 for o in olds]
+        # One multi-tensor (``torch._foreach_*``) kernel per operation instead of one per parameter;
+        # each operation is the reference's, in the reference's order, so the result is the same
+        # elementwise arithmetic: m = β₁m + (1−β₁)g, v = β₂v + ((1−β₂)g)g, p − (η m̂)/(√v̂ + ε).
         with torch.no_grad():
-            for name, p in params.items():  # names absent from params are dropped with their state
-                g = grads[name]
-                old = state.moments.get(name)
-                if old is None:
-                    old = AdamMoments(m=torch.zeros_like(p), v=torch.zeros_like(p), t=0)
-                elif old.m.shape != p.shape:
-                    raise ValueError(
-                        f"state: moments of {name!r} have shape {tuple(old.m.shape)}, not {tuple(p.shape)}"
-                    )
-                t = old.t + 1
-                m = self.beta1 * old.m + (1.0 - self.beta1) * g
-                v = self.beta2 * old.v + (1.0 - self.beta2) * g * g
-                m_hat = m / (1.0 - self.beta1**t)
-                v_hat = v / (1.0 - self.beta2**t)
-                new_params[name] = p - self.lr.for_name(name) * m_hat / (torch.sqrt(v_hat) + self.eps)
-                new_moments[name] = AdamMoments(m=m, v=v, t=t)
+            m = torch._foreach_add(
+                torch._foreach_mul([o.m for o in olds], self.beta1), torch._foreach_mul(gs, 1.0 - self.beta1)
+            )
+            v = torch._foreach_add(
+                torch._foreach_mul([o.v for o in olds], self.beta2),
+                torch._foreach_mul(torch._foreach_mul(gs, 1.0 - self.beta2), gs),
+            )
+            m_hat = torch._foreach_div(m, [1.0 - self.beta1**t for t in ts])
+            v_hat = torch._foreach_div(v, [1.0 - self.beta2**t for t in ts])
+            steps = torch._foreach_div(
+                torch._foreach_mul(m_hat, [self.lr.for_name(n) for n in names]),
+                torch._foreach_add(torch._foreach_sqrt(v_hat), self.eps),
+            )
+            new = torch._foreach_sub(ps, steps)
+        new_params = dict(zip(names, new, strict=True))
+        new_moments = {n: AdamMoments(m=a, v=b, t=t) for n, a, b, t in zip(names, m, v, ts, strict=True)}
         return new_params, AdamState(moments=new_moments)
 
 

@@ -2,8 +2,8 @@
 
 The loop, the random draws (minibatches, probe, calibration probes, tracker starts, births), the
 thresholds and the :class:`reference.run_record.RunRecord` it writes are the reference's. On the
-device: the training step (the stacked-heads forward, autograd gradients and the optimiser:
-:mod:`accelerated.model`, :mod:`accelerated.backward`, :mod:`accelerated.optim`) and the growth
+device: the training step (the stacked-heads loss of :mod:`accelerated.step`, compiled or eager,
+autograd gradients and the optimiser of :mod:`accelerated.optim`) and the growth
 check's statistics and trackers (:mod:`accelerated.growth_phases`), whose decisions are the
 reference's pure functions of those statistics.
 
@@ -16,7 +16,7 @@ once, when the run ends.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
 from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, growth_check
 from accelerated.model import HeadParams, ModelParams, forward
+from accelerated.step import StepFunction, reported_terms
 from reference._arrays import F64Array, arr
 from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState
@@ -35,7 +36,7 @@ from reference.incrt.controller import GrowthEvent
 from reference.invariants.ddcl import d1_decomposition
 from reference.model import LayerConfig
 from reference.optim import SGDState
-from reference.run_record import EVENT_TRAIN_STEP, LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, RunRecord
+from reference.run_record import EVENT_TRAIN_STEP, CheckRecord, Evaluation, InvariantRecord, RunRecord
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 from reference.train_config import TrainConfig
 from reference.trainer import ProgressFn, run
@@ -55,10 +56,12 @@ def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
 
 @dataclass(frozen=True)
 class AcceleratedEngine:
-    """The :class:`reference.trainer.Engine` on PyTorch, training in ``dtype`` on ``device``."""
+    """The :class:`reference.trainer.Engine` on PyTorch, training in ``dtype`` on ``device``; the step's
+    loss is :class:`accelerated.step.StepFunction` (``torch.compile``d when built with ``compile=True``)."""
 
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
+    loss: StepFunction = field(default_factory=StepFunction, compare=False)
 
     def start(self, ctx: Context, state: TrainerState) -> AcceleratedState:
         params = acc_backward.from_reference(state.params, dtype=self.dtype, device=self.device)
@@ -96,19 +99,20 @@ class AcceleratedEngine:
     def step(
         self, ctx: Context, es: AcceleratedState, x: F64Array, labels: NDArray[np.int64]
     ) -> tuple[AcceleratedState, Mapping[str, Tensor], tuple[InvariantRecord, ...]]:
-        cache, grads = acc_backward.loss_and_gradients(
-            es.params, ctx.layer_cfg, self._tensor(x), torch.tensor(labels, device=self.device), check_inputs=False
+        cfg = ctx.layer_cfg
+        flat = acc_backward.flatten(es.params)
+        L, L_task, L_q, Y, Q = self.loss(
+            es.params, self._tensor(x), torch.tensor(labels, device=self.device), cfg.T_P, cfg.lambda_q
         )
+        grads = dict(zip(flat, torch.autograd.grad(L, list(flat.values())), strict=True))
         step = es.step + 1
         records: tuple[InvariantRecord, ...] = ()
         if ctx.train_cfg.check_invariants:
-            Y = cache.tokens().detach().to("cpu", torch.float64).numpy()
-            Q = cache.Q.detach().to("cpu", torch.float64).numpy()
-            P = es.params.P.detach().to("cpu", torch.float64).numpy()
-            records = tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1_decomposition(Y=Y, P=P, Q=Q))
-        flat = acc_backward.flatten(es.params)
+            Y_, Q_, P_ = (t.detach().to("cpu", torch.float64).numpy() for t in (Y, Q, es.params.P))
+            records = tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1_decomposition(Y=Y_, P=P_, Q=Q_))
+        losses = {"L": L.detach(), "L_task": L_task.detach(), "L_q": L_q.detach()}
+        losses.update(reported_terms(Y, es.params.P, Q, cfg.T_P))
         new_flat, opt_state = self._optimizer_step(ctx.train_cfg, es.opt_state, flat, grads)
-        losses = {name: getattr(cache, name).detach() for name in LOSS_FIELDS}
         return replace(es, params=_with_flat(es.params, new_flat), opt_state=opt_state, step=step), losses, records
 
     def check(
@@ -152,10 +156,12 @@ def train(
     rng: np.random.Generator,
     dtype: torch.dtype = torch.float64,
     device: str = "cpu",
+    compile: bool = False,
     progress: ProgressFn | None = None,
 ) -> RunRecord:
     """:func:`reference.trainer.run` on the accelerated engine (same draws, same record schema)."""
-    return run(dataset, layer_cfg, train_cfg, rng=rng, engine=AcceleratedEngine(dtype, device), progress=progress)
+    engine = AcceleratedEngine(dtype, device, StepFunction(compile=compile))
+    return run(dataset, layer_cfg, train_cfg, rng=rng, engine=engine, progress=progress)
 
 
 __all__ = ["AcceleratedEngine", "train"]

@@ -17,6 +17,7 @@ from accelerated import backward as acc_backward
 from accelerated import growth_phases as acc_gp
 from accelerated import growth_statistics as acc_gs
 from accelerated import trainer as acc_trainer
+from accelerated.step import StepFunction, reported_terms
 from ddcl_incrt.strategies.model import ModelCase, ModelSpec
 from reference import growth_statistics as rgs
 from reference.backward import loss_and_gradients
@@ -65,6 +66,28 @@ def compare_model(case: ModelCase, dtype: Any) -> dict[str, float]:
     assert list(acc_np) == list(ref_grads), "gradient names and order must be the reference's"
     for name, g in ref_grads.items():
         err[f"∂L/∂{name}"] = max_rel(acc_np[name], g)
+    err.update(compare_step(case, dtype, ref_cache, ref_grads))
+    return err
+
+
+def compare_step(case: ModelCase, dtype: Any, ref_cache: Any, ref_grads: dict[str, np.ndarray]) -> dict[str, float]:
+    """The training step's hot path (:class:`accelerated.step.StepFunction`, eager) against the
+    reference: its losses, its ``Y``, ``Q``, the reported terms and its autograd gradients."""
+    params = acc_backward.from_reference(case.params, dtype=dtype)
+    L, L_task, L_q, Y, Q = StepFunction()(
+        params, torch.tensor(case.x, dtype=dtype), torch.tensor(case.labels), case.cfg.T_P, case.cfg.lambda_q
+    )
+    flat = acc_backward.flatten(params)
+    grads = dict(zip(flat, torch.autograd.grad(L, list(flat.values())), strict=True))
+    err = {
+        "step Y": max_rel(Y.detach().double().numpy(), ref_cache.tokens()),
+        "step Q": max_rel(Q.detach().double().numpy(), ref_cache.Q),
+    }
+    terms = {"L": L, "L_task": L_task, "L_q": L_q, **reported_terms(Y, params.P, Q, case.cfg.T_P)}
+    for name, t in terms.items():
+        err[f"step {name}"] = max_rel(np.array(float(t.detach())), np.array(getattr(ref_cache, name)))
+    for name, g in acc_backward.to_numpy(grads).items():
+        err[f"step ∂L/∂{name}"] = max_rel(g, ref_grads[name])
     return err
 
 
