@@ -17,7 +17,8 @@ checked); this module is what a step runs. Same mathematics, arranged for speed:
 going (the leading axis ``H``) and prototypes being pruned (``K``) reuse one graph instead of
 recompiling at each change (the ``0/1`` specialisation of dynamic shapes costs one more graph for a
 single head, and dimensions that happen to be equal at the first compilation — dynamo's duck
-sizing, e.g. ``K = T`` — cost one more graph when they part); eager is the fallback when compilation fails, and the failure is kept, not hidden.
+sizing, e.g. ``K = T`` — cost one more graph when they part); eager is the fallback when
+compilation fails, and the failure is kept, not hidden.
 """
 
 from __future__ import annotations
