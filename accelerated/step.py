@@ -98,6 +98,15 @@ def stacked_loss(
     return L_task + lambda_q * L_q, L_task, L_q, Y, Q
 
 
+ParamArgs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
+
+
+def flat_args(params: ModelParams) -> ParamArgs:
+    """The parameter arguments of :func:`stacked_loss`, in its order (the heads stacked)."""
+    h = stack_heads(params)
+    return (params.W_in, params.E_pos, h.W_Q, h.W_K, h.W_V, h.W_O, h.s, params.P, params.W_c, params.b_c)
+
+
 def reported_terms(Y: Tensor, P: Tensor, Q: Tensor, T_P: float) -> dict[str, Tensor]:
     """``L_OLS``, ``V``, ``F``, ``H̄`` (D1's decomposition and the free energy), without a graph."""
     with torch.no_grad():
@@ -125,8 +134,7 @@ class StepFunction:
         self._fn = torch.compile(stacked_loss, dynamic=True) if self.compile else stacked_loss
 
     def __call__(self, params: ModelParams, x: Tensor, labels: Tensor, T_P: float, lambda_q: float) -> Any:
-        h = stack_heads(params)
-        args = (params.W_in, params.E_pos, h.W_Q, h.W_K, h.W_V, h.W_O, h.s, params.P, params.W_c, params.b_c)
+        args = flat_args(params)
         if self._fn is not stacked_loss:
             try:
                 return self._fn(*args, x, labels, T_P, lambda_q)
@@ -143,4 +151,13 @@ def compile_count() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
-__all__ = ["StackedHeads", "StepFunction", "compile_count", "reported_terms", "stack_heads", "stacked_loss"]
+__all__ = [
+    "ParamArgs",
+    "StackedHeads",
+    "StepFunction",
+    "compile_count",
+    "flat_args",
+    "reported_terms",
+    "stack_heads",
+    "stacked_loss",
+]

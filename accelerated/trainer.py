@@ -25,9 +25,9 @@ from torch import Tensor
 
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
-from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, growth_check
+from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, as_float64, growth_check
 from accelerated.model import HeadParams, ModelParams, forward
-from accelerated.step import StepFunction, reported_terms
+from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
 from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState
@@ -108,12 +108,38 @@ class AcceleratedEngine:
         step = es.step + 1
         records: tuple[InvariantRecord, ...] = ()
         if ctx.train_cfg.check_invariants:
-            Y_, Q_, P_ = (t.detach().to("cpu", torch.float64).numpy() for t in (Y, Q, es.params.P))
-            records = tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1_decomposition(Y=Y_, P=P_, Q=Q_))
+            records = self._d1(es.params, x, labels, Y, Q, cfg, step)
         losses = {"L": L.detach(), "L_task": L_task.detach(), "L_q": L_q.detach()}
         losses.update(reported_terms(Y, es.params.P, Q, cfg.T_P))
         new_flat, opt_state = self._optimizer_step(ctx.train_cfg, es.opt_state, flat, grads)
         return replace(es, params=_with_flat(es.params, new_flat), opt_state=opt_state, step=step), losses, records
+
+    def _d1(
+        self,
+        params: ModelParams,
+        x: F64Array,
+        labels: NDArray[np.int64],
+        Y: Tensor,
+        Q: Tensor,
+        cfg: LayerConfig,
+        step: int,
+    ) -> tuple[InvariantRecord, ...]:
+        """D1 on the step's ``Y``, ``P``, ``Q`` (host float64 copies). In a lower training precision the
+        step's own ``Q`` is row-stochastic only to that precision, below what the float64 invariant
+        accepts; D1 is then checked on a float64 evaluation of the same parameters and minibatch (the
+        claim is about the layer at these parameters; the float32 arithmetic itself is covered by the
+        differential tests)."""
+        P = params.P
+        if self.dtype != torch.float64:
+            with torch.no_grad():
+                p64 = as_float64(params)
+                x64 = torch.tensor(x, dtype=torch.float64, device=self.device)
+                _, _, _, Y, Q = stacked_loss(
+                    *flat_args(p64), x64, torch.tensor(labels, device=self.device), cfg.T_P, cfg.lambda_q
+                )
+            P = p64.P
+        Y_, Q_, P_ = (t.detach().to("cpu", torch.float64).numpy() for t in (Y, Q, P))
+        return tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1_decomposition(Y=Y_, P=P_, Q=Q_))
 
     def check(
         self, ctx: Context, es: AcceleratedState, probe: Probe

@@ -47,41 +47,44 @@ def max_rel(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def compare_model(case: ModelCase, dtype: Any) -> dict[str, float]:
+def compare_model(case: ModelCase, dtype: Any, device: str = "cpu") -> dict[str, float]:
     """Worst scaled difference per compared quantity between the two engines."""
     ref_cache, ref_grads = loss_and_gradients(case.params, case.cfg, case.x, case.labels)
-    params = acc_backward.from_reference(case.params, dtype=dtype)
+    params = acc_backward.from_reference(case.params, dtype=dtype, device=device)
     cache, grads = acc_backward.loss_and_gradients(
-        params, case.cfg, torch.tensor(case.x, dtype=dtype), torch.tensor(case.labels)
+        params, case.cfg, torch.tensor(case.x, dtype=dtype, device=device), torch.tensor(case.labels, device=device)
     )
     err: dict[str, float] = {}
     for name in FORWARD_FIELDS:
-        err[name] = max_rel(getattr(cache, name).detach().double().numpy(), getattr(ref_cache, name))
+        err[name] = max_rel(getattr(cache, name).detach().double().cpu().numpy(), getattr(ref_cache, name))
     for hid, hc in cache.heads.items():
-        err[f"heads.{hid}.A"] = max_rel(hc.A.detach().double().numpy(), ref_cache.heads[hid].A)
-        err[f"heads.{hid}.out"] = max_rel(hc.out.detach().double().numpy(), ref_cache.heads[hid].out)
+        err[f"heads.{hid}.A"] = max_rel(hc.A.detach().double().cpu().numpy(), ref_cache.heads[hid].A)
+        err[f"heads.{hid}.out"] = max_rel(hc.out.detach().double().cpu().numpy(), ref_cache.heads[hid].out)
     for name in LOSS_FIELDS:
         err[name] = max_rel(np.array(float(getattr(cache, name).detach())), np.array(getattr(ref_cache, name)))
     acc_np = acc_backward.to_numpy(grads)
     assert list(acc_np) == list(ref_grads), "gradient names and order must be the reference's"
     for name, g in ref_grads.items():
         err[f"∂L/∂{name}"] = max_rel(acc_np[name], g)
-    err.update(compare_step(case, dtype, ref_cache, ref_grads))
+    err.update(compare_step(case, dtype, ref_cache, ref_grads, device))
     return err
 
 
-def compare_step(case: ModelCase, dtype: Any, ref_cache: Any, ref_grads: dict[str, np.ndarray]) -> dict[str, float]:
+def compare_step(
+    case: ModelCase, dtype: Any, ref_cache: Any, ref_grads: dict[str, np.ndarray], device: str = "cpu"
+) -> dict[str, float]:
     """The training step's hot path (:class:`accelerated.step.StepFunction`, eager) against the
     reference: its losses, its ``Y``, ``Q``, the reported terms and its autograd gradients."""
-    params = acc_backward.from_reference(case.params, dtype=dtype)
+    params = acc_backward.from_reference(case.params, dtype=dtype, device=device)
+    x = torch.tensor(case.x, dtype=dtype, device=device)
     L, L_task, L_q, Y, Q = StepFunction()(
-        params, torch.tensor(case.x, dtype=dtype), torch.tensor(case.labels), case.cfg.T_P, case.cfg.lambda_q
+        params, x, torch.tensor(case.labels, device=device), case.cfg.T_P, case.cfg.lambda_q
     )
     flat = acc_backward.flatten(params)
     grads = dict(zip(flat, torch.autograd.grad(L, list(flat.values())), strict=True))
     err = {
-        "step Y": max_rel(Y.detach().double().numpy(), ref_cache.tokens()),
-        "step Q": max_rel(Q.detach().double().numpy(), ref_cache.Q),
+        "step Y": max_rel(Y.detach().double().cpu().numpy(), ref_cache.tokens()),
+        "step Q": max_rel(Q.detach().double().cpu().numpy(), ref_cache.Q),
     }
     terms = {"L": L, "L_task": L_task, "L_q": L_q, **reported_terms(Y, params.P, Q, case.cfg.T_P)}
     for name, t in terms.items():
@@ -219,10 +222,14 @@ def trajectory_data() -> Any:
     return planted_offsets(n_train=64, n_test=32, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(0))
 
 
-def trajectory_runs(run_cfg: TrainConfig = RUN, dtype: torch.dtype = torch.float64) -> tuple[RunRecord, RunRecord]:
+def trajectory_runs(
+    run_cfg: TrainConfig = RUN, dtype: torch.dtype = torch.float64, device: str = "cpu", compile: bool = False
+) -> tuple[RunRecord, RunRecord]:
     """The reference and the accelerated engine from the same ``rng`` (same batches, probes, births)."""
     ref = train(trajectory_data(), LAYER, run_cfg, rng=np.random.default_rng(1))
-    acc = acc_trainer.train(trajectory_data(), LAYER, run_cfg, rng=np.random.default_rng(1), dtype=dtype)
+    acc = acc_trainer.train(
+        trajectory_data(), LAYER, run_cfg, rng=np.random.default_rng(1), dtype=dtype, device=device, compile=compile
+    )
     return ref, acc
 
 
@@ -242,11 +249,28 @@ class TrajectoryComparison:
     stopped_at: int | None
 
 
-def compare_trajectories(ref: RunRecord, acc: RunRecord, rtol: float) -> TrajectoryComparison:
+def first_tie(rec: RunRecord, band: str) -> int | None:
+    """The first step at which ``rec`` has a declared near-tie, or — for a lower-precision comparison
+    (``band = "float32"``) — a check statistic within that dtype's DECISION row of its threshold
+    (``λ_max`` vs θ, ``G_h`` vs φ_g, ``n_j/n`` vs ε_K): there, rounding in the other engine may
+    legitimately flip the decision."""
+    steps = [e.step for e in rec.events if e.kind is EventKind.NEAR_TIE]
+    if band != "float64":
+        tol = tolerance(band, CheckKind.DECISION)
+        cfg = rec.growth_config
+        for c in rec.checks:
+            pairs = [(c.lam_max, cfg.theta)] + [(g, cfg.phi_g) for g in c.head_strength.values()]
+            pairs += [(m, cfg.eps_K) for m in c.mass.values()]
+            if any(tol.allows(a, b) for a, b in pairs):
+                steps.append(c.step)
+    return min(steps) if steps else None
+
+
+def compare_trajectories(ref: RunRecord, acc: RunRecord, rtol: float, band: str = "float64") -> TrajectoryComparison:
     """Decisions identical and every loss, check statistic and final parameter within ``rtol`` up to
-    the first near-tie in either record; from there on nothing is compared (the decision there may
-    legitimately differ) and ``stopped_at`` says where."""
-    ties = [e.step for rec in (ref, acc) for e in rec.events if e.kind is EventKind.NEAR_TIE]
+    the first near-tie (:func:`first_tie` in either record, ``band`` the compared precision); from there
+    on nothing is compared (the decision there may legitimately differ) and ``stopped_at`` says where."""
+    ties = [t for t in (first_tie(ref, band), first_tie(acc, band)) if t is not None]
     stop = min(ties) if ties else None
     diffs: list[str] = []
     if decisions(acc, stop) != decisions(ref, stop):
