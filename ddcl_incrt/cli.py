@@ -4,6 +4,7 @@
   exits non-zero if any step fails.
 * ``claims``  — the claim registry: id, label, implemented, hypotheses, sympy steps, falsifiers.
 * ``falsify`` — run every falsifier and show the counterexample it found; non-zero if one finds none.
+* ``bench``   — PyTorch performance (:mod:`ddcl_incrt.bench`, needs torch): step vs nn.TransformerEncoderLayer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -91,6 +93,17 @@ def _falsify(args: argparse.Namespace, console: Console) -> int:
     return 1 if missing else 0
 
 
+def _bench(args: argparse.Namespace, console: Console) -> int:
+    try:
+        from ddcl_incrt import bench
+    except ModuleNotFoundError as exc:  # torch is an optional dependency; any other missing module is a bug
+        if (exc.name or "").split(".")[0] != "torch":
+            raise
+        console.print("[red]ddcl-incrt bench needs PyTorch, which is not installed: pip install torch==2.13.0[/red]")
+        return 2
+    return bench.run_cli(args, console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ddcl-incrt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -101,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_prove)
     sub.add_parser("claims", help="list the claim registry").set_defaults(func=_claims)
     sub.add_parser("falsify", help="run every falsifier").set_defaults(func=_falsify)
+    p = sub.add_parser(
+        "bench",
+        help="time the PyTorch training step against nn.TransformerEncoderLayer and the reference (needs torch)",
+    )
+    p.add_argument("--quick", action="store_true", help="smoke test: one size per section, 3 repeats, no compile")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="eager steps only (no torch.compile)")
+    p.add_argument("--large", action="store_true", help="add the large size (B=64, T=128, d=256); always on CUDA")
+    p.add_argument("--repeats", type=int, default=None, help="timed iterations per measurement (default 20; 3 quick)")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)")
+    p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON report (default bench.json)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p.set_defaults(func=_bench)
     return parser
 
 

@@ -8,6 +8,10 @@ margins, the growth statistic, wall time.
 
     taskset -c 0,1 .venv/bin/python scripts/run_digits.py                 # 3000 steps
     taskset -c 0,1 .venv/bin/python scripts/run_digits.py --steps 200     # a smoke run
+    taskset -c 0,1 .venv/bin/python scripts/run_digits.py --engine accelerated --out runs/digits-acc
+
+``--engine accelerated`` trains on the PyTorch engine (``--dtype``, ``--compile``) with the same draws,
+so its record can be set beside the reference's run for the same seed.
 """
 
 from __future__ import annotations
@@ -61,11 +65,22 @@ TRAIN = TrainConfig(
 )
 
 
-def run_seed(seed: int, steps: int, out_dir: Path, command: str) -> RunRecord:
+def run_seed(seed: int, steps: int, out_dir: Path, command: str, engine: str, dtype: str, compile: bool) -> RunRecord:
     data = digits_sequences(test_fraction=0.25, seed=seed)
     cfg = replace(TRAIN, steps=steps, seed=seed)
-    with progress_bar(f"digits seed {seed}", steps) as update:
-        rec = train(data, LAYER, cfg, rng=np.random.default_rng([seed, 1]), progress=update)
+    rng = np.random.default_rng([seed, 1])
+    with progress_bar(f"digits seed {seed} ({engine})", steps) as update:
+        if engine == "reference":
+            rec = train(data, LAYER, cfg, rng=rng, progress=update)
+        else:
+            import torch
+
+            from accelerated import trainer as acc_trainer
+
+            torch.set_num_threads(2)
+            rec = acc_trainer.train(
+                data, LAYER, cfg, rng=rng, dtype=getattr(torch, dtype), compile=compile, progress=update
+            )
     rec = replace(
         rec,
         meta={
@@ -73,6 +88,7 @@ def run_seed(seed: int, steps: int, out_dir: Path, command: str) -> RunRecord:
             "seed": seed,
             "split_seed": seed,
             "train_rng": [seed, 1],
+            "engine": engine if engine == "reference" else f"accelerated {dtype}{' compiled' if compile else ''}",
             "environment": environment(),
         },
     )
@@ -86,11 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=TRAIN.steps)
     parser.add_argument("--out", type=Path, default=Path("runs/digits"))
+    parser.add_argument("--engine", choices=("reference", "accelerated"), default="reference")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="accelerated engine only")
+    parser.add_argument("--compile", action="store_true", help="accelerated engine: torch.compile the step's loss")
     args = parser.parse_args(argv)
     command = " ".join(["scripts/run_digits.py", *(argv if argv is not None else sys.argv[1:])])
     console = Console(width=250)
     console.print(f"layer {LAYER}\ntrain {replace(TRAIN, steps=args.steps)}")
-    records = [run_seed(s, args.steps, args.out, command) for s in range(args.first_seed, args.first_seed + args.seeds)]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    records = [run_seed(s, args.steps, args.out, command, args.engine, args.dtype, args.compile) for s in seeds]
 
     header = [
         "seed",
