@@ -32,7 +32,8 @@ from accelerated import optim as acc_optim
 from accelerated import trackers as acc_trk
 from accelerated.backward import to_reference
 from accelerated.growth_statistics import head_operators, probe_second_moment, residual_operator
-from accelerated.model import HeadParams, ModelParams, forward
+from accelerated.model import HeadParams, ModelParams
+from accelerated.step import flat_args, stacked_loss
 from reference import model as ref_model
 from reference.growth_phases import Context, birth_rng, count_kind
 from reference.growth_statistics import Probe
@@ -204,10 +205,17 @@ def statistics(params64: ModelParams, probe: DeviceProbe, Q_cap: Tensor) -> Stat
     return Statistics(C=C, M_a=M_a, A_res=A, lam=lam, V=V)
 
 
-def prototype_masses(params64: ModelParams, ctx: Context, probe: DeviceProbe, growth: GrowthState) -> np.ndarray:
-    """``n_j/n`` on the probe tokens in the order of ``growth.prototypes`` (as the reference's)."""
+def probe_tokens(params64: ModelParams, ctx: Context, probe: DeviceProbe) -> tuple[Tensor, Tensor]:
+    """``(Y, Q)`` of the layer on the probe (flattened tokens), by the step's hot path without a graph."""
+    cfg = ctx.layer_cfg
     with torch.no_grad():
-        Q = forward(params64, ctx.layer_cfg, probe.x, probe.labels).Q
+        _, _, _, Y, Q = stacked_loss(*flat_args(params64), probe.x, probe.labels, cfg.T_P, cfg.lambda_q)
+    return Y, Q
+
+
+def prototype_masses(params64: ModelParams, Q: Tensor, growth: GrowthState) -> np.ndarray:
+    """``n_j/n`` from the probe's assignments ``Q`` (columns in ``params64``'s prototype order), in the
+    order of ``growth.prototypes`` (as the reference's)."""
     mean = _host(Q.mean(dim=0))
     col = {pid: j for j, pid in enumerate(params64.prototype_ids)}
     return np.array([mean[col[pid]] for pid in growth.prototype_ids], dtype=np.float64)
@@ -333,10 +341,7 @@ def prototype_prune_phase(ctx: Context, state: AcceleratedState, probe: DevicePr
     if not pruned:
         return PhaseResult(replace(state, growth=growth), events, ())
     params, opt_state = state.params, state.opt_state
-    Y = None
-    if ctx.train_cfg.check_invariants:
-        with torch.no_grad():
-            Y = _host(forward(as_float64(params), ctx.layer_cfg, probe.x, probe.labels).tokens())
+    Y = _host(probe_tokens(as_float64(params), ctx, probe)[0]) if ctx.train_cfg.check_invariants else None
     records: list[InvariantRecord] = []
     for pid in pruned:
         j = params.prototype_ids.index(pid)
@@ -365,8 +370,7 @@ def growth_check(
     prune prototypes (D5), in that order, with the record of :func:`reference.growth_phases.growth_check`."""
     params64 = as_float64(state.params)
     stats = statistics(params64, probe, state.Q_cap)
-    with torch.no_grad():
-        Y_probe = forward(params64, ctx.layer_cfg, probe.x, probe.labels).tokens()
+    Y_probe, Q_probe = probe_tokens(params64, ctx, probe)
     collapse = collapse_status(Y_probe, ctx.layer_cfg.T_P)
     G = torch.linalg.matrix_norm(stats.C[None] @ stats.M_a)
     strengths = {h: float(G[i]) for i, h in enumerate(params64.heads)}
@@ -376,7 +380,12 @@ def growth_check(
     capped = cap is not None and len(state.params.heads) >= cap
     grow = grow_phase(ctx, state, stats)
     prune = prune_phase(ctx, grow.state, probe, stats.C)
-    mass = prototype_masses(as_float64(prune.state.params), ctx, probe, prune.state.growth)
+    # The masses are taken after the head decisions (as the reference's); the probe's Q is reused when
+    # no head was born or pruned (the tokens then have not changed).
+    after = as_float64(prune.state.params)
+    if list(after.heads) != list(params64.heads):
+        Q_probe = probe_tokens(after, ctx, probe)[1]
+    mass = prototype_masses(after, Q_probe, prune.state.growth)
     proto = prototype_prune_phase(ctx, prune.state, probe, mass)
     events = grow.events + prune.events + proto.events
     record = CheckRecord(
@@ -419,6 +428,7 @@ __all__ = [
     "drop_head_state",
     "grow_phase",
     "growth_check",
+    "probe_tokens",
     "prototype_masses",
     "prototype_prune_phase",
     "prune_phase",
