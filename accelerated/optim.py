@@ -103,24 +103,39 @@ class Adam:
                 raise ValueError(f"state: moments of {name!r} have shape {tuple(old.m.shape)}, not {tuple(p.shape)}")
             olds.append(old)
         ts = [o.t + 1 for o in olds]
-        # One multi-tensor (``torch._foreach_*``) kernel per operation instead of one per parameter;
-        # each operation is the reference's, in the reference's order, so the result is the same
-        # elementwise arithmetic: m = β₁m + (1−β₁)g, v = β₂v + ((1−β₂)g)g, p − (η m̂)/(√v̂ + ε).
+        # torch's fused Adam kernel, one call per learning-rate group, on copies (the step stays
+        # functional: the old parameters and moments are left as they were). Same update as the
+        # reference, p − η m̂/(√v̂ + ε), rounded in another order (the kernel divides √v by
+        # √(1 − β₂ᵗ) instead of v by 1 − β₂ᵗ): the difference is a few ulps per step, within the VALUE
+        # row over whole trajectories (tests/test_accelerated_trainer.py), and the kernel is about 9×
+        # faster than one multi-tensor operation per formula step at the digits size.
         with torch.no_grad():
-            m = torch._foreach_add(
-                torch._foreach_mul([o.m for o in olds], self.beta1), torch._foreach_mul(gs, 1.0 - self.beta1)
-            )
-            v = torch._foreach_add(
-                torch._foreach_mul([o.v for o in olds], self.beta2),
-                torch._foreach_mul(torch._foreach_mul(gs, 1.0 - self.beta2), gs),
-            )
-            m_hat = torch._foreach_div(m, [1.0 - self.beta1**t for t in ts])
-            v_hat = torch._foreach_div(v, [1.0 - self.beta2**t for t in ts])
-            steps = torch._foreach_div(
-                torch._foreach_mul(m_hat, [self.lr.for_name(n) for n in names]),
-                torch._foreach_add(torch._foreach_sqrt(v_hat), self.eps),
-            )
-            new = torch._foreach_sub(ps, steps)
+            # contiguous copies: the kernel walks raw storage (autograd's gradients of stacked
+            # weights can be strided views)
+            new = [p.detach().clone(memory_format=torch.contiguous_format) for p in ps]
+            m = [o.m.clone(memory_format=torch.contiguous_format) for o in olds]
+            v = [o.v.clone(memory_format=torch.contiguous_format) for o in olds]
+            # the kernel reads the step count after its increment (torch.optim.Adam increments first)
+            counts = [torch.tensor(float(t), dtype=torch.float32, device=p.device) for t, p in zip(ts, ps, strict=True)]
+            groups: dict[float, list[int]] = {}
+            for i, n in enumerate(names):
+                groups.setdefault(self.lr.for_name(n), []).append(i)
+            for lr, idx in groups.items():
+                torch._fused_adam_(
+                    [new[i] for i in idx],
+                    [gs[i].detach().contiguous() for i in idx],
+                    [m[i] for i in idx],
+                    [v[i] for i in idx],
+                    [],
+                    [counts[i] for i in idx],
+                    amsgrad=False,
+                    lr=lr,
+                    beta1=self.beta1,
+                    beta2=self.beta2,
+                    weight_decay=0.0,
+                    eps=self.eps,
+                    maximize=False,
+                )
         new_params = dict(zip(names, new, strict=True))
         new_moments = {n: AdamMoments(m=a, v=b, t=t) for n, a, b, t in zip(names, m, v, ts, strict=True)}
         return new_params, AdamState(moments=new_moments)
