@@ -32,10 +32,10 @@ from accelerated import optim as acc_optim
 from accelerated import trackers as acc_trk
 from accelerated.backward import to_reference
 from accelerated.growth_statistics import head_operators, probe_second_moment, residual_operator
-from accelerated.model import HeadParams, ModelParams
+from accelerated.model import HeadParams, ModelParams, heads_forward, layer_input
 from accelerated.step import flat_args, stacked_loss
 from reference import model as ref_model
-from reference.growth_phases import Context, birth_rng, count_kind
+from reference.growth_phases import Context, birth_rng, count_kind, coupling_statistics
 from reference.growth_statistics import Probe
 from reference.incrt.capture import numerical_rank
 from reference.incrt.controller import (
@@ -372,6 +372,9 @@ def growth_check(
     stats = statistics(params64, probe, state.Q_cap)
     Y_probe, Q_probe = probe_tokens(params64, ctx, probe)
     collapse = collapse_status(Y_probe, ctx.layer_cfg.T_P)
+    with torch.no_grad():
+        heads = heads_forward(params64, layer_input(params64, probe.x))
+    coupling = coupling_statistics(_host(params64.P), _host(Q_probe), {h: _host(hc.A) for h, hc in heads.items()})
     G = torch.linalg.matrix_norm(stats.C[None] @ stats.M_a)
     strengths = {h: float(G[i]) for i, h in enumerate(params64.heads)}
     taus = {h: params64.heads[h].tau for h in sorted(params64.heads)}
@@ -412,6 +415,7 @@ def growth_check(
         prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
         collapse_T_c=collapse.T_c_free_energy,
         collapse_margin=collapse.margin_free_energy,
+        **coupling,
     )
     return proto.state, record, events, r_track + grow.invariants + prune.invariants + proto.invariants
 

@@ -1,5 +1,8 @@
 """``ddcl-incrt`` command line.
 
+* ``audit``   — the main job: train on digits (or the planted task) with every implemented claim checked
+  live, and write the report (report.html, report.md, figures, summary.json, the run record);
+  exits 1 when a ``proved`` claim was violated (``measured`` and ``paper-claim`` results never do).
 * ``prove``   — run every sympy derivation step (``proofs_check``) and print claim / step / result;
   exits non-zero if any step fails.
 * ``claims``  — the claim registry: id, label, implemented, hypotheses, sympy steps, falsifiers.
@@ -104,11 +107,95 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
     return bench.run_cli(args, console)
 
 
+def _audit(args: argparse.Namespace, console: Console) -> int:
+    from ddcl_incrt.audit.run import AuditOptions, audit
+
+    opts = AuditOptions(
+        dataset=args.dataset,
+        steps=args.steps,
+        seed=args.seed,
+        engine=args.engine,
+        theta=args.theta,
+        phi_g=args.phi_g,
+        out=args.out,
+        quick=args.quick,
+    )
+    code, summary, files = audit(opts, console)
+    table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
+    for col in ("claim", "label", "checks", "violations", "worst margin", "uncertified", "status"):
+        table.add_column(col, overflow="fold")
+    colour = {"violated": "red", "held": "green"}
+    for row in summary["claims"]:
+        margin = "—" if row["worst_margin"] is None else f"{row['worst_margin']:.2e}"
+        status = row["status"]
+        table.add_row(
+            row["claim_id"],
+            row["label"],
+            str(row["checks"]),
+            str(row["violations"]),
+            margin,
+            str(row["uncertified"]),
+            f"[{colour[status]}]{status}[/]" if status in colour else status,
+        )
+    console.print(table)
+    arch = summary["architecture"]
+    console.print(
+        f"architecture: {arch['n_heads']} heads ({arch['births']} births, {arch['head_prunes']} head prunes), "
+        f"{arch['n_prototypes']} prototypes ({arch['prototype_prunes']} pruned); "
+        f"test accuracy {summary['test_accuracy']:.3f}, train {summary['train_accuracy']:.3f}; "
+        f"{summary['wall_time_s']:.1f} s"
+    )
+    console.print("[bold]findings[/bold]" + ("" if summary["findings"] else ": none"))
+    for line in summary["findings"]:
+        console.print(f"  • {line}")
+    console.print(f"report: {files['report.html']}  (also {files['report.md']}, summary.json, record.json, figures/)")
+    if code:
+        console.print("[red]a proved claim was violated: exit code 1[/red]")
+    return code
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0.0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ddcl-incrt", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("audit", help="train with every claim checked live and write the report (the main job)")
+    p.add_argument("--dataset", choices=("digits", "planted"), default="digits", help="default: digits")
+    p.add_argument("--steps", type=_positive_int, default=None, help="optimiser steps (default 1500; 150 with --quick)")
+    p.add_argument("--seed", type=int, default=0, help="data split and training seed (default 0)")
+    p.add_argument(
+        "--engine",
+        choices=("auto", "reference", "accelerated"),
+        default="auto",
+        help="auto: the accelerated engine when torch is installed, else the reference",
+    )
+    p.add_argument("--theta", type=_positive_float, default=None, help="growth threshold θ (default: calibrated)")
+    p.add_argument(
+        "--phi-g", dest="phi_g", type=_positive_float, default=None, help="pruning threshold (default 0.01θ)"
+    )
+    p.add_argument("--out", type=Path, default=Path("audit"), help="output folder (default ./audit)")
+    p.add_argument("--quick", action="store_true", help="a smoke run of seconds (150 steps)")
+    p.set_defaults(func=_audit)
     p = sub.add_parser("prove", help="run every sympy derivation step and print a table")
     p.add_argument("--claim", action="append", help="only this claim id (repeatable), e.g. --claim D2")
     p.set_defaults(func=_prove)

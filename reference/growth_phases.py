@@ -18,13 +18,15 @@ column of ``P``'s state (:func:`reference.optim.remove_state_column`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr, check_array, check_count, f64
+from reference.coupling_statistics import attention_entropy, prototype_separation, variance_gradient_norm
 from reference.growth_statistics import Probe, head_operators, probe_second_moment, prototype_masses, residual_for
 from reference.incrt.capture import numerical_rank
 from reference.incrt.controller import (
@@ -330,8 +332,9 @@ def growth_check(
     C = probe_second_moment(params, probe)
     A_res = residual_for(params, C, state.growth.Q_cap)
     ext = exact_extremes(A_res)
-    Y_probe = forward(params, ctx.layer_cfg, probe.x, probe.labels).Y
-    collapse = collapse_status(arr(Y_probe.reshape(-1, Y_probe.shape[-1])), ctx.layer_cfg.T_P)
+    cache = forward(params, ctx.layer_cfg, probe.x, probe.labels)
+    collapse = collapse_status(cache.tokens(), ctx.layer_cfg.T_P)
+    coupling = coupling_statistics(params.P, cache.Q, {h: hc.A for h, hc in cache.heads.items()})
     Ms = head_operators(params)
     strengths = {h: head_strength(C, M) for h, M in sorted(Ms.items())}
     taus = {h: params.heads[h].tau for h in sorted(params.heads)}
@@ -367,8 +370,24 @@ def growth_check(
         prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
         collapse_T_c=collapse.T_c_free_energy,
         collapse_margin=collapse.margin_free_energy,
+        **coupling,
     )
     return proto.state, record, events, r_track + grow.invariants + prune.invariants + proto.invariants
+
+
+def coupling_statistics(
+    P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"], attention: Mapping[int, F64Array]
+) -> dict[str, Any]:
+    """The coupling statistics of a check (:mod:`reference.coupling_statistics`) as CheckRecord fields:
+    separation and its minimum with the masses ``n_j/n`` of ``Q``, ``‖∇_P V‖_F``, and the attention
+    entropy of each head (``attention[h]`` its B×T×T attention on the probe). Both engines call this."""
+    S, S_min = prototype_separation(P, arr(Q.mean(axis=0)))
+    return {
+        "separation": S,
+        "min_separation": S_min,
+        "grad_V_norm": variance_gradient_norm(P, Q),
+        "attention_entropy": {h: attention_entropy(A) for h, A in sorted(attention.items())},
+    }
 
 
 def count_kind(events: Sequence[GrowthEvent], kind: EventKind) -> int:
@@ -382,6 +401,7 @@ __all__ = [
     "birth_rng",
     "calibrate",
     "count_kind",
+    "coupling_statistics",
     "drop_head_state",
     "grow_phase",
     "growth_check",

@@ -83,6 +83,12 @@ class CheckRecord:
     prototype_prunes: int
     collapse_T_c: float
     collapse_margin: float
+    # The coupling statistics (reference.coupling_statistics), on the probe at the check's start:
+    # prototype separation S and S_min (None with one prototype), ‖∇_P V‖_F, per-head attention entropy.
+    separation: float | None = None
+    min_separation: float | None = None
+    grad_V_norm: float | None = None
+    attention_entropy: Mapping[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -353,7 +359,7 @@ def _invariant_from_dict(d: Mapping[str, Any]) -> InvariantRecord:
     return InvariantRecord(int(d["step"]), str(d["event"]), result, d["head_id"], d["prototype_id"])
 
 
-_CHECK_MAPS = ("head_strength", "tau", "mass")
+_CHECK_MAPS = ("head_strength", "tau", "mass", "attention_entropy")
 
 
 def _check_to_dict(c: CheckRecord) -> dict[str, Any]:
@@ -367,7 +373,8 @@ def _check_from_dict(d: Mapping[str, Any]) -> CheckRecord:
     kw = dict(d)
     kw["spectrum"] = tuple(float(v) for v in d["spectrum"])
     for name in _CHECK_MAPS:
-        kw[name] = {int(k): float(v) for k, v in d[name]}
+        if name in d:  # attention_entropy is absent from records written before it was recorded
+            kw[name] = {int(k): float(v) for k, v in d[name]}
     return CheckRecord(**kw)
 
 

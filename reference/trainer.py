@@ -63,6 +63,7 @@ class ProgressInfo:
     n_prototypes: int
     lam_max: float | None
     theta: float
+    violations: int = 0  # invariant checks that failed so far in the run
 
 
 ProgressFn: TypeAlias = Callable[[ProgressInfo], None]
@@ -286,18 +287,21 @@ def run(
     evaluations: list[Evaluation] = []
     n_train = data.x_train.shape[0]
     lam_last: float | None = None
+    n_violations = 0
     for _ in range(train_cfg.steps):
         idx = rng.choice(n_train, size=train_cfg.batch_size, replace=False)
         es, step_losses, recs = engine.step(ctx, es, arr(data.x_train[idx]), data.labels_train[idx])
         for name in LOSS_FIELDS:
             losses[name].append(step_losses[name])
         invariants.extend(recs)
+        n_violations += sum(1 for r in recs if not r.result.holds)
         step = engine.counts(es)[0]
         if step % train_cfg.check_every == 0:
             es, rec, evs, recs = engine.check(ctx, es, probe)
             checks.append(rec)
             events.extend(evs)
             invariants.extend(recs)
+            n_violations += sum(1 for r in recs if not r.result.holds)
             lam_last = rec.lam_max
         if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
             evaluations.append(engine.evaluate(es, layer_cfg, data, step))
@@ -313,6 +317,7 @@ def run(
                     n_prototypes=n_prototypes,
                     lam_max=lam_last,
                     theta=growth_cfg.theta,
+                    violations=n_violations,
                 )
             )
     final = engine.reference_state(es)

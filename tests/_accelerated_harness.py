@@ -214,8 +214,20 @@ RUN = TrainConfig(
     theta=0.05,
     phi_g=10.0,
 )
-CHECK_SCALARS = ("lam_max", "lam_min", "fro", "oja_lam_gap", "oja_cos", "exin_lam_gap", "exin_cos", "collapse_T_c")
-CHECK_MAPS = ("head_strength", "tau", "mass")
+CHECK_SCALARS = (
+    "lam_max",
+    "lam_min",
+    "fro",
+    "oja_lam_gap",
+    "oja_cos",
+    "exin_lam_gap",
+    "exin_cos",
+    "collapse_T_c",
+    "separation",
+    "min_separation",
+    "grad_V_norm",
+)
+CHECK_MAPS = ("head_strength", "tau", "mass", "attention_entropy")
 
 
 def trajectory_data() -> Any:
@@ -284,7 +296,13 @@ def compare_trajectories(ref: RunRecord, acc: RunRecord, rtol: float, band: str 
         if stop is not None and cr.step >= stop:
             break
         for f in CHECK_SCALARS:
-            e = max_rel(np.array(getattr(ca, f)), np.array(getattr(cr, f)))
+            a, b = getattr(ca, f), getattr(cr, f)
+            if (a is None) != (b is None):
+                diffs.append(f"check {cr.step} {f}: {a} vs {b}")
+                continue
+            if a is None:
+                continue
+            e = max_rel(np.array(a), np.array(b))
             if e > rtol:
                 diffs.append(f"check {cr.step} {f}: {e:.2e}")
         if len(ca.spectrum) != len(cr.spectrum) or max_rel(np.array(ca.spectrum), np.array(cr.spectrum)) > rtol:

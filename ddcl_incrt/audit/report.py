@@ -1,0 +1,364 @@
+"""The audit report: ``report.md`` and a self-contained ``report.html`` with the same content, the figures,
+``summary.json`` and ``record.json``.
+
+The report is built once as a list of blocks (headings, paragraphs, lists, tables, figures) from the
+``summary.json`` document (:func:`ddcl_incrt.audit.summary.audit_summary`) and the figures
+(:data:`ddcl_incrt.audit.figures.FIGURES`), then rendered twice, to Markdown and to HTML, so the two
+cannot say different things. Findings come first, in plain words; the claim table has exactly the
+rows of the summary, in order. The HTML needs nothing outside itself (inline CSS, the PNGs as
+``data:`` URIs, no external address); a tiny inline script records on ``load`` how many images
+decoded (``data-images-loaded`` / ``data-images-total`` on ``<body>``), which a headless-browser
+test reads. Claim rows carry ``data-claim`` and their cells ``data-field`` and ``data-value`` (the
+exact JSON value) so a test can compare the table with ``summary.json``. Every file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddcl_incrt.audit.figures import FIGURES, write_atomic
+from reference.run_record import RunRecord
+
+# (field of a summary claim row, column header), in table order.
+CLAIM_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("claim_id", "claim"),
+    ("title", "title"),
+    ("label", "label"),
+    ("hypotheses", "hypotheses"),
+    ("checks", "checks"),
+    ("violations", "violations"),
+    ("worst_margin", "worst margin"),
+    ("uncertified", "uncertified"),
+    ("status", "status"),
+)
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("step", "step"),
+    ("kind", "kind"),
+    ("unit", "unit"),
+    ("reason", "reason"),
+)
+NOT_IMPLEMENTED = "not implemented"
+
+
+# -- the document, as blocks --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class _Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class _Bullets:
+    items: tuple[str, ...]
+    section: str  # data-section of the HTML list
+
+
+@dataclass(frozen=True)
+class _Table:
+    """``rows``: per row its key (``data-<key_attr>``) and per column ``(shown text, exact JSON value)``."""
+
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    key_attr: str
+    section: str
+
+
+@dataclass(frozen=True)
+class _Image:
+    name: str
+    caption: str
+    png: bytes = field(repr=False)
+
+
+_Block = _Heading | _Paragraph | _Bullets | _Table | _Image
+
+
+def _fmt(value: Any) -> str:
+    """A cell's text: numbers short, lists comma-separated, missing values as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt(v) for v in value) if value else "—"
+    return str(value)
+
+
+def _table(
+    columns: tuple[tuple[str, str], ...],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str | None,
+    key_attr: str,
+    section: str,
+) -> _Table:
+    """A table of ``rows`` (summary dictionaries); each row is keyed by its ``key`` field, or its index."""
+    out = []
+    for i, row in enumerate(rows):
+        cells = tuple((_fmt(row[f]), row[f]) for f, _ in columns)
+        out.append((str(i) if key is None else str(row[key]), cells))
+    return _Table(columns, tuple(out), key_attr=key_attr, section=section)
+
+
+def _run_line(s: Mapping[str, Any]) -> str:
+    return (
+        f"Dataset {s['dataset']} · engine {s['engine']} · {s['steps']} steps · seed {s['seed']} · "
+        f"wall time {float(s['wall_time_s']):.1f} s · train accuracy {float(s['train_accuracy']):.3f} · "
+        f"test accuracy {float(s['test_accuracy']):.3f} · θ = {float(s['theta']):.4g} · "
+        f"φ_g = {float(s['phi_g']):.4g} · {_n(s['violations'], 'violated check')} · exit code {s['exit_code']}"
+    )
+
+
+def _n(count: Any, noun: str) -> str:
+    """``"1 head"``, ``"2 heads"``."""
+    return f"{count} {noun}" if int(count) == 1 else f"{count} {noun}s"
+
+
+def _architecture_lines(a: Mapping[str, Any]) -> tuple[str, ...]:
+    return (
+        f"{_n(a['n_heads'], 'head')} (ids {_fmt(list(a['head_ids']))}), captured rank {a['captured_rank']}",
+        f"{_n(a['n_prototypes'], 'prototype')} (ids {_fmt(list(a['prototype_ids']))})",
+        f"{_n(a['births'], 'birth')}, {_n(a['head_prunes'], 'head prune')}, "
+        f"{_n(a['prototype_prunes'], 'prototype prune')}",
+    )
+
+
+def _coupling_lines(c: Mapping[str, Any]) -> tuple[str, ...]:
+    r1, r2, r4 = c["R1"], c["R2"], c["R4"]
+    around = "; ".join(
+        f"birth at {a['birth_step']}: S {_fmt(a['S_at_birth'])} → {_fmt(a['S_before_next_birth'])}"
+        for a in r1["around_births"]
+    )
+    heads = "; ".join(
+        f"head {h['head_id']} (born {h['birth_step']}): τ {_fmt(h['tau_last'])}, entropy "
+        f"{_fmt(h['attention_entropy_last'])}"
+        for h in r2["heads_by_birth_order"]
+    )
+    return (
+        f"R1(b) correlation of separation S with λ_max(A_res) over the checks: {_fmt(r1['corr_separation_lam_max'])}",
+        f"R1(b) separation at each birth and before the next one: {around or 'no births'}",
+        f"R2 by birth order (at each head's last check): {heads or 'no heads'}",
+        f"R2 Var(log τ_h): {_fmt(r2['var_log_tau_first'])} at the first check → "
+        f"{_fmt(r2['var_log_tau_last'])} at the last",
+        f"R4 correlation of separation with ‖∇_P V‖ over {r4['n_checks']} checks: "
+        f"{_fmt(r4['corr_separation_grad_V'])} (DDCL paper: {r4['paper']})",
+    )
+
+
+def _blocks(summary: Mapping[str, Any], images: Sequence[_Image]) -> list[_Block]:
+    claims: list[Mapping[str, Any]] = list(summary["claims"])
+    findings = tuple(str(f) for f in summary["findings"])
+    blocks: list[_Block] = [
+        _Heading(1, f"DDCL-INCRT audit: {summary['dataset']} ({summary['engine']})"),
+        _Paragraph(_run_line(summary)),
+        _Heading(2, "Findings"),
+    ]
+    if findings:
+        blocks.append(_Bullets(findings, "findings"))
+    else:
+        blocks.append(_Paragraph("Findings: none. No check for a disagreement with the papers' claims fired."))
+    blocks += [_Heading(2, "Claims"), _table(CLAIM_COLUMNS, claims, key="claim_id", key_attr="claim", section="claims")]
+    missing = [str(c["claim_id"]) for c in claims if c["status"] == NOT_IMPLEMENTED]
+    if missing:
+        blocks.append(
+            _Paragraph(
+                f"Not yet implemented as registry claims: {', '.join(missing)}. No pass or fail is judged for "
+                "them; the measured statistics of R1(b), R2 and R4 follow, labelled as measurements."
+            )
+        )
+    coupling = summary.get("coupling")
+    if coupling:
+        blocks += [_Heading(2, "Coupling measurements (R1(b), R2, R4; measured, never pass/fail)")]
+        blocks.append(_Bullets(_coupling_lines(coupling), "coupling"))
+    blocks += [
+        _Heading(2, "Derived architecture"),
+        _Bullets(_architecture_lines(summary["architecture"]), "architecture"),
+    ]
+    blocks.append(_Heading(2, "Events"))
+    events: list[Mapping[str, Any]] = list(summary["events"])
+    if events:
+        blocks.append(_table(EVENT_COLUMNS, events, key=None, key_attr="event", section="events"))
+    else:
+        blocks.append(_Paragraph("Events: none (no birth, prune or near-tie in this run)."))
+    blocks.append(_Heading(2, "Figures"))
+    blocks.extend(images)
+    return blocks
+
+
+# -- Markdown -----------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
+
+
+def _md(text: str) -> str:
+    """Escape the characters that are markup inside a line (intraword ``_`` is not, in CommonMark)."""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def _markdown(blocks: Sequence[_Block]) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, _Heading):
+            out.append(f"{'#' * b.level} {_md(b.text)}")
+        elif isinstance(b, _Paragraph):
+            out.append(_md(b.text))
+        elif isinstance(b, _Bullets):
+            out.append("\n".join(f"- {_md(item)}" for item in b.items))
+        elif isinstance(b, _Table):
+            lines = ["| " + " | ".join(_md(h) for _, h in b.columns) + " |", "|" + "---|" * len(b.columns)]
+            lines += ["| " + " | ".join(_md(text) for text, _ in cells) + " |" for _, cells in b.rows]
+            out.append("\n".join(lines))
+        else:
+            out.append(f"![{_md(b.caption)}](figures/{b.name}.png)\n\n*{_md(b.caption)}*")
+    return "\n\n".join(out) + "\n"
+
+
+# -- HTML -----------------------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 70rem;
+       padding: 0 1rem; color: #1b1b1b; background: #fff; line-height: 1.45; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+tr[data-status="violated"] td { background: #fde2e2; }
+tr[data-status="held"] td[data-field="status"] { color: #126b12; font-weight: 600; }
+ul[data-section="findings"] li { margin-bottom: .35rem; }
+figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: .9rem; color: #444; margin-top: .3rem; }
+""".strip()
+
+_SCRIPT = """
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (im) { return im.complete && im.naturalWidth > 0; });
+  document.body.dataset.imagesLoaded = String(ok.length);
+  document.body.dataset.imagesTotal = String(imgs.length);
+});
+""".strip()
+
+
+def _h(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _html_table(b: _Table) -> str:
+    head = "".join(f'<th data-field="{_h(f)}">{_h(h)}</th>' for f, h in b.columns)
+    rows = []
+    for key, cells in b.rows:
+        status = dict(zip((f for f, _ in b.columns), (v for _, v in cells), strict=True)).get("status")
+        attrs = f' data-{b.key_attr}="{_h(key)}"' + (f' data-status="{_h(str(status))}"' if status is not None else "")
+        tds = "".join(
+            f'<td data-field="{_h(f)}" data-value="{_h(json.dumps(_json_safe(v), ensure_ascii=False))}">{_h(text)}</td>'
+            for (f, _), (text, v) in zip(b.columns, cells, strict=True)
+        )
+        rows.append(f"<tr{attrs}>{tds}</tr>")
+    body = "\n".join(rows)
+    return (
+        f'<table data-section="{_h(b.section)}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
+    )
+
+
+def _html(blocks: Sequence[_Block], title: str) -> str:
+    parts: list[str] = []
+    for b in blocks:
+        if isinstance(b, _Heading):
+            parts.append(f"<h{b.level}>{_h(b.text)}</h{b.level}>")
+        elif isinstance(b, _Paragraph):
+            parts.append(f"<p>{_h(b.text)}</p>")
+        elif isinstance(b, _Bullets):
+            items = "".join(f"<li>{_h(item)}</li>" for item in b.items)
+            parts.append(f'<ul data-section="{_h(b.section)}">{items}</ul>')
+        elif isinstance(b, _Table):
+            parts.append(_html_table(b))
+        else:
+            src = "data:image/png;base64," + base64.b64encode(b.png).decode("ascii")
+            parts.append(
+                f'<figure data-figure="{_h(b.name)}"><img src="{src}" alt="{_h(b.caption)}">'
+                f"<figcaption>{_h(b.caption)}</figcaption></figure>"
+            )
+    body = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_h(title)}</title>\n<style>\n{_CSS}\n</style>\n</head>\n<body>\n{body}\n"
+        f"<script>\n{_SCRIPT}\n</script>\n</body>\n</html>\n"
+    )
+
+
+# -- files ----------------------------------------------------------------------------------------------
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN or infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def summary_json(summary: Mapping[str, Any]) -> str:
+    """The ``summary.json`` text: indented, non-finite floats as ``null`` (strict JSON, ``allow_nan=False``)."""
+    return json.dumps(_json_safe(summary), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_report(out_dir: Path, record: RunRecord, summary: dict[str, Any]) -> dict[str, Path]:
+    """Write the audit's report files into ``out_dir`` (created if needed) and return them by name.
+
+    Writes ``figures/<name>.png`` for every figure of :data:`~ddcl_incrt.audit.figures.FIGURES` (drawn
+    from ``record``), ``report.md`` and ``report.html`` (the same blocks, from ``summary`` and the
+    figures), ``summary.json`` (:func:`summary_json`) and ``record.json`` (:meth:`RunRecord.save`),
+    each atomically. The keys of the result are the paths relative to ``out_dir``
+    (``"figures/loss.png"``, ``"report.md"``, …).
+    """
+    out_dir = Path(out_dir)
+    fig_dir = out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    images = []
+    for spec in FIGURES:
+        path = spec.render(record, fig_dir / f"{spec.name}.png")
+        written[f"figures/{spec.name}.png"] = path
+        images.append(_Image(spec.name, f"{spec.title}. {spec.caption}", path.read_bytes()))
+    blocks = _blocks(summary, images)
+    title = f"DDCL-INCRT audit: {summary['dataset']} ({summary['engine']})"
+    texts = {
+        "report.md": _markdown(blocks),
+        "report.html": _html(blocks, title),
+        "summary.json": summary_json(summary),
+    }
+    for name, text in texts.items():
+        written[name] = write_atomic(out_dir / name, text.encode("utf-8"))
+    written["record.json"] = record.save(out_dir / "record.json")
+    return written
+
+
+__all__ = [
+    "CLAIM_COLUMNS",
+    "EVENT_COLUMNS",
+    "NOT_IMPLEMENTED",
+    "summary_json",
+    "write_report",
+]

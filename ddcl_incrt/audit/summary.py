@@ -1,0 +1,281 @@
+"""What an audit concluded, computed from the run record and the claim registry only.
+
+:func:`claim_rows` is the claim table (one row per claim of the registry: label, hypotheses, checks,
+violations, worst margin, how many checks certified nothing); :func:`event_rows` the derived
+architecture's history with the reason recorded at each event; :func:`findings` the places where the
+run disagrees with what the papers claim, in plain words; :func:`exit_code` is non-zero exactly when
+a ``proved`` claim was violated (``measured`` and ``paper-claim`` results never change it).
+:func:`audit_summary` gathers them into the ``summary.json`` document, which the report renders and
+a test compares with the registry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reference.claims.records import Label
+from reference.claims.registry import REGISTRY
+from reference.coupling_statistics import log_temperature_variance, pearson
+from reference.incrt.controller import EventKind
+from reference.run_record import RunRecord
+
+SCHEMA = "ddcl-incrt audit summary v1"
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim of the registry as this run saw it.
+
+    ``status``: ``violated`` (a check failed), ``held`` (checked, every check held), ``not checked
+    in this run`` (checked by the trainer at its event, but no such event happened in this run, e.g. G5
+    without a head prune), ``not checked live`` (implemented, but no training event checks it: see
+    :data:`NOT_LIVE`), or ``not implemented``."""
+
+    claim_id: str
+    title: str
+    label: str
+    hypotheses: tuple[str, ...]
+    checks: int
+    violations: int
+    worst_margin: float | None
+    worst_check: str
+    uncertified: int
+    status: str
+
+
+# Implemented claims that no training event checks: G2–G4 are about a static operator (SPEC §4), and
+# D2 (gradients), D3 (the frozen-encoder descent), D4 (anti-collapse at a configured T_P) and D6 (the
+# dual layer) are checked by the test suite and `ddcl-incrt prove` on generated inputs. The trainer
+# checks D1 at every step, G1 at births, G5 at head prunes, D5 at prototype prunes and G6 at checks.
+NOT_LIVE = frozenset({"D2", "D3", "D4", "D6", "G2", "G3", "G4"})
+
+
+def claim_rows(record: RunRecord) -> list[ClaimRow]:
+    summary = record.summary()
+    rows = []
+    for cid, claim in REGISTRY.items():
+        s = summary.get(cid)
+        if s is not None:
+            status = "violated" if s.violations else "held"
+        elif not claim.implemented:
+            status = "not implemented"
+        elif cid in NOT_LIVE:
+            status = "not checked live"
+        else:
+            status = "not checked in this run"
+        rows.append(
+            ClaimRow(
+                claim_id=cid,
+                title=claim.title,
+                label=claim.label.value,
+                hypotheses=tuple(h.name for h in claim.hypotheses),
+                checks=0 if s is None else s.count,
+                violations=0 if s is None else s.violations,
+                worst_margin=None if s is None else s.min_margin,
+                worst_check="" if s is None else s.min_margin_check,
+                uncertified=0 if s is None else s.uncertified,
+                status=status,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event of the architecture's history and the comparison that decided it."""
+
+    step: int
+    kind: str
+    unit: str  # "head 3", "prototype 7", or "" for near-ties without one
+    reason: str
+
+
+def event_rows(record: RunRecord) -> list[EventRow]:
+    out = []
+    for e in record.events:
+        unit = f"head {e.head_id}" if e.head_id is not None else ""
+        unit = f"prototype {e.prototype_id}" if e.prototype_id is not None else unit
+        if e.kind is EventKind.BIRTH:
+            reason = (
+                f"λ_max(A_res) = {e.statistic:.4g} > θ = {e.threshold:.4g} (margin {e.margin:+.3g}) "
+                "and the dwell had passed"
+            )
+        elif e.kind is EventKind.HEAD_PRUNE:
+            reason = (
+                f"G_h = {e.statistic:.4g} < φ_g = {e.threshold:.4g} for T_prune checks; hysteresis "
+                f"λ_max + G_h = {(e.lam_max or 0.0) + e.statistic:.4g} ≤ θ"
+            )
+        elif e.kind is EventKind.PROTOTYPE_PRUNE:
+            reason = f"mass n_j/n = {e.statistic:.4g} < ε_K = {e.threshold:.4g} for T_prune checks"
+        else:
+            reason = (
+                f"near-tie in the {e.decision} decision: {e.statistic:.6g} vs {e.threshold:.6g} "
+                f"(margin {e.margin:+.2g})"
+            )
+        out.append(EventRow(e.step, e.kind.value, unit, reason))
+    return out
+
+
+def findings(record: RunRecord) -> list[str]:
+    """Plain-words statements where the run disagrees with the papers' claims or their spirit."""
+    out: list[str] = []
+    arch = record.architecture
+    births = [e for e in record.events if e.kind is EventKind.BIRTH]
+    if arch.births > 0 and arch.head_prunes == 0:
+        out.append(
+            f"The head count only ratcheted up: {arch.births} births and no head was pruned, so the final "
+            f"{arch.n_heads} heads are the number of threshold crossings, not a count the rule settled on."
+        )
+    T_d = record.train_config.T_d
+    g = record.train_config.check_every
+    if len(births) > 1:
+        # the first check at or after the dwell: the smallest multiple of g that is ≥ previous birth + T_d
+        at_dwell = sum(1 for prev, e in itertools.pairwise(births) if e.step == -(-(prev.step + T_d) // g) * g)
+        if at_dwell >= (len(births) - 1) / 2:
+            out.append(
+                f"{at_dwell} of the {len(births) - 1} later births came at the first check the dwell "
+                f"T_d = {T_d} allowed: growth was paced by the dwell timer, not by the residual signal."
+            )
+    phi = record.growth_config.phi_g
+    strengths = [g for c in record.checks for g in c.head_strength.values()]
+    if strengths and min(strengths) >= phi:
+        out.append(
+            f"No head was ever weak enough to prune: the smallest G_h seen was {min(strengths):.3g}, "
+            f"above φ_g = {phi:.3g}; pruning could not fire in this run."
+        )
+    if record.checks:
+        last = record.checks[-1]
+        if last.lam_max > record.growth_config.theta:
+            out.append(
+                f"At the last check λ_max(A_res)/θ = {last.lam_max / record.growth_config.theta:.2f} > 1: the run "
+                "ended with residual directional information above the threshold (growth had not terminated)."
+            )
+    r4 = coupling_measurements(record)["R4"]["corr_separation_grad_V"]
+    if r4 is not None and r4 > -0.5:
+        out.append(
+            f"R4 (negative feedback): the correlation of prototype separation with ‖∇_P V‖ over the checks is "
+            f"{r4:+.2f}; the DDCL paper reports −0.98."
+        )
+    bad = [r for r in claim_rows(record) if r.status == "violated"]
+    for r in bad:
+        out.append(f"Claim {r.claim_id} ({r.label}) was violated in {r.violations} of {r.checks} checks.")
+    k0 = record.layer_config.K_max
+    if arch.n_prototypes <= max(2, k0 // 8):
+        out.append(
+            f"The prototype dictionary collapsed from {k0} to {arch.n_prototypes}: the mass floor ε_K pruned "
+            "most prototypes, so the DDCL block ends with very few clusters."
+        )
+    return out
+
+
+def coupling_measurements(record: RunRecord) -> dict[str, Any]:
+    """The R1(b), R2 and R4 measurements of the run, from its checks (definitions in docs/theory.md,
+    "Coupling statistics"; computed by :mod:`reference.coupling_statistics` at every check).
+
+    * R1(b): the separation ``S_t`` at every check; ``corr(S_t, λ_max(A_res)_t)``; for each birth, ``S``
+      at the birth's check and at the last check before the next birth (or the end): "after
+      re-convergence" is read as "as late as the architecture stays the same".
+    * R2: per head in birth order, its birth step, ``λ_birth``, and ``τ_h`` and attention entropy at the
+      last check it was alive; ``Var(log τ_h)`` at the first and the last check.
+    * R4: ``corr(S_t, ‖∇_P V‖_t)`` (the DDCL paper reports −0.98).
+    """
+    checks = [c for c in record.checks if c.separation is not None and c.grad_V_norm is not None]
+    S = [float(c.separation) for c in checks if c.separation is not None]
+    lam = [c.lam_max for c in checks]
+    gv = [float(c.grad_V_norm) for c in checks if c.grad_V_norm is not None]
+    births = [e for e in record.events if e.kind is EventKind.BIRTH]
+    around = []
+    for i, e in enumerate(births):
+        end = births[i + 1].step if i + 1 < len(births) else math.inf
+        at = [c for c in checks if c.step == e.step]
+        later = [c for c in checks if e.step < c.step < end]
+        around.append(
+            {
+                "birth_step": e.step,
+                "head_id": e.head_id,
+                "S_at_birth": at[0].separation if at else None,
+                "S_before_next_birth": later[-1].separation if later else None,
+            }
+        )
+    born = {e.head_id: e for e in births}
+    heads: dict[int, dict[str, Any]] = {}
+    for c in record.checks:
+        for h, tau in c.tau.items():
+            heads[h] = {
+                "head_id": h,
+                "birth_step": born[h].step if h in born else 0,
+                "lam_birth": born[h].lam_birth if h in born else None,
+                "tau_last": tau,
+                "attention_entropy_last": c.attention_entropy.get(h),
+                "last_check": c.step,
+            }
+    var_log_tau = [log_temperature_variance(dict(c.tau)) for c in record.checks]
+    return {
+        "R1": {
+            "separation": [[c.step, c.separation, c.min_separation] for c in record.checks],
+            "corr_separation_lam_max": pearson(S, lam),
+            "around_births": around,
+        },
+        "R2": {
+            "heads_by_birth_order": sorted(heads.values(), key=lambda r: (r["birth_step"], r["head_id"])),
+            "var_log_tau_first": var_log_tau[0] if var_log_tau else None,
+            "var_log_tau_last": var_log_tau[-1] if var_log_tau else None,
+        },
+        "R4": {"corr_separation_grad_V": pearson(S, gv), "paper": -0.98, "n_checks": len(checks)},
+    }
+
+
+def exit_code(record: RunRecord) -> int:
+    """1 when any ``proved`` claim was violated, else 0."""
+    return int(any(r.violations and r.label == Label.PROVED.value for r in claim_rows(record)))
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict[str, Any]:
+    """The ``summary.json`` document."""
+    arch = record.architecture
+    claims = []
+    for r in claim_rows(record):
+        row = asdict(r)
+        row["hypotheses"] = list(r.hypotheses)
+        row["worst_margin"] = _finite(r.worst_margin)
+        claims.append(row)
+    return {
+        "schema": SCHEMA,
+        "dataset": record.dataset,
+        "engine": engine,
+        "steps": len(record.losses.L),
+        "seed": record.train_config.seed,
+        "wall_time_s": wall_time_s,
+        "train_accuracy": record.train_accuracy,
+        "test_accuracy": record.test_accuracy,
+        "theta": record.growth_config.theta,
+        "phi_g": record.growth_config.phi_g,
+        "architecture": asdict(arch),
+        "claims": claims,
+        "events": [asdict(e) for e in event_rows(record)],
+        "findings": findings(record),
+        "coupling": coupling_measurements(record),
+        "violations": len(record.violations()),
+        "exit_code": exit_code(record),
+    }
+
+
+__all__ = [
+    "NOT_LIVE",
+    "SCHEMA",
+    "ClaimRow",
+    "EventRow",
+    "audit_summary",
+    "claim_rows",
+    "coupling_measurements",
+    "event_rows",
+    "exit_code",
+    "findings",
+]

@@ -1,0 +1,169 @@
+"""The audit's conclusions (``ddcl_incrt.audit.summary``) on constructed records with known answers, and
+the ``ddcl-incrt audit`` command end to end (``--quick``, both engines, bad arguments)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ddcl_incrt.audit import summary as audit_summary_mod
+from ddcl_incrt.audit.summary import audit_summary, claim_rows, event_rows, exit_code, findings
+from ddcl_incrt.cli import main
+from reference.claims.registry import REGISTRY
+from reference.data import planted_offsets
+from reference.incrt.controller import EventKind, GrowthEvent
+from reference.invariants.result import InvariantResult
+from reference.model import LayerConfig
+from reference.optim import LearningRates
+from reference.run_record import EVENT_TRAIN_STEP, InvariantRecord, RunRecord
+from reference.train_config import TrainConfig
+from reference.trainer import train
+
+LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
+RUN = TrainConfig(
+    steps=100,
+    batch_size=16,
+    lr=LearningRates.uniform(1e-2),
+    check_every=10,
+    probe_size=32,
+    calibration_probes=3,
+    T_d=10,
+    T_prune=1,
+    eps_K=0.2,
+    tracker_steps=10,
+    eval_every=30,
+    theta=0.05,
+    phi_g=10.0,
+)
+
+
+@pytest.fixture(scope="module")
+def record() -> RunRecord:
+    data = planted_offsets(n_train=64, n_test=32, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(0))
+    return train(data, LAYER, RUN, rng=np.random.default_rng(1))
+
+
+def _with_invariant(rec: RunRecord, claim_id: str, value: float, bound: float) -> RunRecord:
+    extra = InvariantRecord(1, EVENT_TRAIN_STEP, InvariantResult(claim_id, "planted", value, bound))
+    return replace(rec, invariants=(*rec.invariants, extra))
+
+
+def test_claim_table_has_one_row_per_registry_claim_in_order(record: RunRecord) -> None:
+    rows = claim_rows(record)
+    assert [r.claim_id for r in rows] == list(REGISTRY)
+    assert [r.label for r in rows] == [c.label.value for c in REGISTRY.values()]
+    by_id = {r.claim_id: r for r in rows}
+    summary = record.summary()
+    for cid, s in summary.items():
+        assert (by_id[cid].checks, by_id[cid].violations, by_id[cid].status) == (s.count, s.violations, "held")
+    assert by_id["G3"].status == "not checked live"
+    assert by_id["D4"].status == "not checked live"
+    assert by_id["R1"].status == "not implemented"
+
+
+def test_a_violated_proved_claim_sets_the_exit_code_and_a_measured_one_does_not(record: RunRecord) -> None:
+    assert exit_code(record) == 0
+    just_past = float(np.nextafter(1.0, 2.0))  # value one ulp above its bound
+    bad = _with_invariant(record, "D1", just_past, 1.0)
+    assert exit_code(bad) == 1
+    row = {r.claim_id: r for r in claim_rows(bad)}["D1"]
+    assert row.status == "violated"
+    assert row.violations == 1
+    assert exit_code(_with_invariant(record, "D1", 1.0, 1.0)) == 0  # value == bound holds
+    assert exit_code(_with_invariant(record, "R2", 2.0, 1.0)) == 0  # R2 is `measured`
+    assert any("D1" in f for f in findings(bad))
+
+
+def _birth(step: int, hid: int) -> GrowthEvent:
+    return GrowthEvent(step, EventKind.BIRTH, 1.0, 0.5, 0.5, "grow", head_id=hid, u_plus=np.ones(5) / 5**0.5)
+
+
+def test_findings_name_a_ratcheting_head_count_and_dwell_paced_births(record: RunRecord) -> None:
+    # T_d = 10, g = 10: births at 10, 20, 30 are each at the first check the dwell allowed; 55 is not a check.
+    rec = replace(record, events=(_birth(10, 1), _birth(20, 2), _birth(30, 3)))
+    rec = replace(rec, architecture=replace(rec.architecture, births=3, head_prunes=0))
+    text = " ".join(findings(rec))
+    assert "only ratcheted up: 3 births" in text
+    assert "2 of the 2 later births came at the first check the dwell" in text
+    late = replace(rec, events=(_birth(10, 1), _birth(40, 2), _birth(80, 3)))
+    assert "first check the dwell" not in " ".join(findings(late))
+    pruned = replace(rec, architecture=replace(rec.architecture, head_prunes=1))
+    assert "ratcheted" not in " ".join(findings(pruned))
+
+
+def test_event_rows_state_the_comparison_that_decided(record: RunRecord) -> None:
+    rows = event_rows(record)
+    assert len(rows) == len(record.events)
+    for row, e in zip(rows, record.events, strict=True):
+        assert (row.step, row.kind) == (e.step, e.kind.value)
+        if e.kind is EventKind.BIRTH:
+            assert f"{e.statistic:.4g} > θ" in row.reason
+            assert row.unit == f"head {e.head_id}"
+
+
+def test_summary_document_is_json_without_nan(record: RunRecord) -> None:
+    doc = audit_summary(record, engine="reference", wall_time_s=1.0)
+    text = json.dumps(doc, allow_nan=False)
+    assert json.loads(text)["schema"] == audit_summary_mod.SCHEMA
+    assert [c["claim_id"] for c in doc["claims"]] == list(REGISTRY)
+
+
+# ---- the command ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["reference", "accelerated"])
+def test_audit_quick_writes_the_report_and_exits_zero(engine: str, tmp_path: Path) -> None:
+    if engine == "accelerated":
+        pytest.importorskip("torch")
+    out = tmp_path / engine
+    code = main(["audit", "--quick", "--dataset", "planted", "--steps", "60", "--engine", engine, "--out", str(out)])
+    assert code == 0
+    for name in ("report.html", "report.md", "summary.json", "record.json"):
+        assert (out / name).is_file(), name
+    doc = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert (doc["steps"], doc["exit_code"]) == (60, 0)
+    assert engine in doc["engine"]
+    rec = RunRecord.load(out / "record.json")
+    assert len(rec.losses.L) == 60
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--steps", "0"], "--steps"),
+        (["--steps", "ten"], "--steps"),
+        (["--theta", "-1"], "--theta"),
+        (["--theta", "nan"], "--theta"),
+        (["--dataset", "mnist"], "--dataset"),
+    ],
+)
+def test_bad_audit_arguments_name_the_argument(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", *argv])
+    assert exc.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_coupling_measurements_read_the_checks(record: RunRecord) -> None:
+    """R4's correlation and R1(b)'s around-birth separations on checks with constructed values."""
+    checks = tuple(
+        replace(c, separation=float(i + 1), min_separation=0.5, grad_V_norm=float(10 - i))
+        for i, c in enumerate(record.checks)
+    )
+    rec = replace(record, checks=checks)
+    m = audit_summary_mod.coupling_measurements(rec)
+    assert m["R4"]["corr_separation_grad_V"] == pytest.approx(-1.0, rel=1e-12)
+    assert m["R1"]["corr_separation_lam_max"] is not None
+    for row in m["R1"]["around_births"]:
+        at = [c for c in checks if c.step == row["birth_step"]]
+        assert row["S_at_birth"] == (at[0].separation if at else None)
+    assert m["R2"]["heads_by_birth_order"][0]["head_id"] == 0  # the initial head first
+    assert "R4 (negative feedback)" not in " ".join(findings(rec))  # −1 agrees with the paper's sign
+    flipped = replace(rec, checks=tuple(replace(c, grad_V_norm=float(i)) for i, c in enumerate(checks)))
+    assert "R4 (negative feedback): the correlation" in " ".join(findings(flipped))
