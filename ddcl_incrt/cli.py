@@ -64,7 +64,7 @@ def _claims(args: argparse.Namespace, console: Console) -> int:
     from reference.claims.registry import REGISTRY
 
     table = Table(title="Claim registry (SPEC §4)")
-    for col in ("id", "title", "label", "implemented", "hypotheses", "sympy steps", "falsifiers"):
+    for col in ("id", "title", "label", "implemented", "hypotheses", "sympy steps", "falsifiers", "reasons"):
         table.add_column(col, overflow="fold")
     for c in REGISTRY.values():
         table.add_row(
@@ -75,25 +75,56 @@ def _claims(args: argparse.Namespace, console: Console) -> int:
             ", ".join(h.name for h in c.hypotheses),
             ", ".join(c.sympy_steps),
             ", ".join(f.hypothesis for f in c.falsifiers),
+            f"{len(c.no_falsifier)}: {', '.join(c.no_falsifier)}" if c.no_falsifier else "0",
         )
     console.print(table)
+    reasons = sum(len(c.no_falsifier) for c in REGISTRY.values())
+    console.print(f"reasons (hypotheses for which no counterexample can exist, stated in the registry): {reasons}")
     return 0
 
 
 def _falsify(args: argparse.Namespace, console: Console) -> int:
+    """One row per hypothesis of every implemented ``proved`` claim: its falsifier's counterexample, checked
+    (the dropped hypothesis false, the others true) and passed through the claim's conclusion predicate —
+    or the registry's reason why no counterexample can exist. Exit 1 if a counterexample is not one."""
+    from reference.claims.records import Label
     from reference.claims.registry import REGISTRY
 
-    table = Table(title="Falsifiers: each hypothesis dropped, a checked counterexample")
-    for col in ("claim", "hypothesis dropped", "what was observed", "conclusion fails"):
+    table = Table(title="Falsifiers: each hypothesis dropped, a counterexample through the conclusion predicate")
+    for col in ("claim", "hypothesis dropped", "counterexample (observed) or reason", "hypotheses", "conclusion false"):
         table.add_column(col, overflow="fold")
-    missing = 0
+    bad = 0
+    n_ce = n_reasons = 0
     for claim in REGISTRY.values():
-        for f in claim.falsifiers:
-            ce = f.run()
-            missing += not ce.conclusion_fails
-            table.add_row(claim.id, f.hypothesis, ce.observed, "yes" if ce.conclusion_fails else "[red]NO[/red]")
+        if claim.label is not Label.PROVED or not claim.implemented:
+            continue
+        by_hypothesis = {f.hypothesis: f for f in claim.falsifiers}
+        for h in claim.hypotheses:
+            if h.name in claim.no_falsifier:
+                n_reasons += 1
+                table.add_row(claim.id, h.name, f"[dim]no falsifier:[/dim] {claim.no_falsifier[h.name]}", "—", "—")
+                continue
+            n_ce += 1
+            ce = by_hypothesis[h.name].run()
+            holds = claim.hypotheses_hold(**ce.inputs)
+            others = [k for k, v in holds.items() if k != h.name and not v]
+            only_this = not holds[h.name] and not others
+            concluded = claim.conclusion_holds(**ce.inputs)
+            agrees = ce.conclusion_fails == (not concluded)
+            bad += (not only_this) + concluded + (not agrees)
+            hyp = (
+                "only this one false" if only_this else f"[red]NO: {h.name} {holds[h.name]}, also false {others}[/red]"
+            )
+            verdict = "[red]NO[/red]" if concluded else "yes"
+            if not agrees:
+                verdict += " [red](the falsifier reported otherwise)[/red]"
+            table.add_row(claim.id, h.name, ce.observed, hyp, verdict)
     console.print(table)
-    return 1 if missing else 0
+    console.print(
+        f"{n_ce} counterexamples, {n_reasons} hypotheses with a stated reason why none can exist; "
+        + ("[red]some counterexample is not one: exit code 1[/red]" if bad else "every counterexample holds up")
+    )
+    return 1 if bad else 0
 
 
 def _bench(args: argparse.Namespace, console: Console) -> int:

@@ -13,6 +13,10 @@ These are *measurements*, not invariants: the claims they serve are labelled ``p
   probe (0 for a one-hot row, ``log T`` for a uniform one: low is local/hard, high global/soft).
 * **Temperature divergence** (R2): ``Var(log τ_h)`` over the active heads (population variance).
 * **Pearson correlation** of two series of equal length ≥ 2 (``None`` when either is constant).
+
+:func:`fixed_assignment_centroids` and :func:`squared_pair_distances` are the objects of the R1(a)
+lemma (``reference.invariants.coupling``): with a fixed assignment, the centroids' squared pairwise
+distances split over mutually orthogonal subspaces of the tokens.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import check_array, check_dim, f64
+from reference._arrays import arr, check_array, check_dim, f64
 from reference.ddcl import grad_variance_fixed_Q
 
 
@@ -47,6 +51,29 @@ def prototype_separation(
     total = f64(pair_w.sum())
     S = f64(np.sum(pair_w * d) / total) if total > 0.0 else f64(d.mean())
     return S, f64(d.min())
+
+
+def fixed_assignment_centroids(
+    Y: Float64[np.ndarray, "n d"], Q: Float64[np.ndarray, "n K"]
+) -> Float64[np.ndarray, "d K"]:
+    """``P = YᵀQ N⁻¹``, ``N = diag(n_j)``, ``n_j = Σ_t q_tj``: the prototypes that minimise ``L_q`` for a
+    fixed assignment ``Q`` (each ``p_j`` the ``q_·j``-weighted mean of the tokens; claim R1(a)).
+    Every column sum must be positive (a prototype with no mass has no centroid)."""
+    Y_ = check_array("Y", Y, 2)
+    Q_ = check_array("Q", Q, 2)
+    check_dim("Q", Q_, 0, Y_.shape[0], "Y's token count n")
+    n_j = Q_.sum(axis=0)
+    if not np.all(n_j > 0.0):
+        raise ValueError(f"Q: every column must carry positive mass (column sums {n_j.tolist()})")
+    return arr((Y_.T @ Q_) / n_j[None, :])
+
+
+def squared_pair_distances(P: Float64[np.ndarray, "d K"]) -> Float64[np.ndarray, " pairs"]:
+    """``‖p_j − p_k‖²`` for ``j < k`` in ``numpy.triu_indices`` order (the terms of claim R1(a))."""
+    P_ = check_array("P", P, 2)
+    iu = np.triu_indices(P_.shape[1], 1)
+    diff = P_[:, iu[0]] - P_[:, iu[1]]
+    return arr(np.sum(diff * diff, axis=0))
 
 
 def variance_gradient_norm(P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]) -> float:
@@ -92,8 +119,10 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
 __all__ = [
     "attention_entropy",
     "check_positive_tau",
+    "fixed_assignment_centroids",
     "log_temperature_variance",
     "pearson",
     "prototype_separation",
+    "squared_pair_distances",
     "variance_gradient_norm",
 ]

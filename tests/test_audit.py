@@ -62,7 +62,9 @@ def test_claim_table_has_one_row_per_registry_claim_in_order(record: RunRecord) 
         assert (by_id[cid].checks, by_id[cid].violations, by_id[cid].status) == (s.count, s.violations, "held")
     assert by_id["G3"].status == "not checked live"
     assert by_id["D4"].status == "not checked live"
-    assert by_id["R1"].status == "not implemented"
+    assert by_id["R3"].status == "not implemented"
+    assert by_id["R1"].status == "not checked live"
+    assert by_id["R4"].status == audit_summary_mod.MEASURED_STATUS
 
 
 def test_a_violated_proved_claim_sets_the_exit_code_and_a_measured_one_does_not(record: RunRecord) -> None:

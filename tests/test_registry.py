@@ -1,8 +1,11 @@
-"""The claim registry: complete against SPEC §4, consistent with proofs_check and docs/theory.md, and
-every falsifier really drops its hypothesis and really breaks the conclusion."""
+"""The claim registry: complete against SPEC §4, consistent with proofs_check and docs/theory.md; every
+hypothesis of a proved claim has a falsifier or a stated reason why none can exist, and every falsifier
+really drops its hypothesis and really breaks the conclusion — as decided by the claim's conclusion
+predicate, the code that checks it in training."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import re
@@ -10,12 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import CLAIM_TESTS, COLLECTED_FILES
 
 from ddcl_incrt.claim_tests import ClaimTests, collect_claim_tests, missing_claim_tests
 from proofs_check import ALL_STEPS
-from reference.claims.records import Claim, Label
+from reference.claims.records import Claim, Counterexample, Falsifier, Label
 from reference.claims.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +28,7 @@ THEORY = ROOT / "docs" / "theory.md"
 
 # Claims that exist as records but are not implemented yet. Listed here on purpose, so that they cannot
 # be forgotten: implementing one means removing it from this set (the test fails until you do).
-NOT_YET_IMPLEMENTED = {"R1", "R2", "R3", "R4"}
+NOT_YET_IMPLEMENTED = {"R3"}
 # proofs_check steps that support the model rather than one claim of SPEC §4 (backprop formulas).
 SUPPORTING_STEP_GROUPS = {"BP"}
 
@@ -70,32 +74,122 @@ def test_sympy_steps_match_proofs_check_both_ways() -> None:
     assert not orphans, f"proofs_check steps of unknown claims: {orphans}"
 
 
-FALSIFIERS = [
-    pytest.param(c, f, marks=pytest.mark.claim(c.id, "falsifier")) for c in REGISTRY.values() for f in c.falsifiers
-]
+PROVED = [c for c in REGISTRY.values() if c.label is Label.PROVED and c.implemented]
+FALSIFIERS = [pytest.param(c, f, marks=pytest.mark.claim(c.id, "falsifier")) for c in PROVED for f in c.falsifiers]
+
+
+@pytest.mark.parametrize("claim", PROVED, ids=lambda c: c.id)
+def test_every_hypothesis_has_a_falsifier_or_a_stated_reason(claim: Claim) -> None:
+    """(a) Each hypothesis of a proved claim is covered exactly once: one falsifier, or one reason why none
+    can exist (never both); and the claim has a conclusion predicate to feed counterexamples through."""
+    assert claim.conclusion is not None, f"{claim.id}: no conclusion predicate"
+    dropped = [f.hypothesis for f in claim.falsifiers]
+    assert len(dropped) == len(set(dropped)), f"{claim.id}: two falsifiers drop the same hypothesis"
+    assert not set(dropped) & set(claim.no_falsifier), f"{claim.id}: a falsifier and a reason for the same hypothesis"
+    assert set(dropped) | set(claim.no_falsifier) == {h.name for h in claim.hypotheses}, claim.id
+    for name, reason in claim.no_falsifier.items():
+        assert len(reason) > 80, f"{claim.id}/{name}: state the reason (what fails without it: definedness, not truth)"
+
+
+def counterexample_problems(claim: Claim, falsifier: Falsifier) -> list[str]:
+    """What is wrong with a falsifier's counterexample (empty: it is one). The dropped hypothesis must be
+    false on its inputs and every other one true; the claim's conclusion predicate must be false there and
+    agree with the falsifier's own ``conclusion_fails``."""
+    ce = falsifier.run()
+    problems: list[str] = []
+    if ce.claim_id != claim.id or ce.hypothesis_dropped != falsifier.hypothesis:
+        problems.append(f"labelled {ce.claim_id}/{ce.hypothesis_dropped}")
+    holds = claim.hypotheses_hold(**ce.inputs)
+    if holds[falsifier.hypothesis]:
+        problems.append(f"the counterexample satisfies {falsifier.hypothesis}")
+    also = [k for k, v in holds.items() if k != falsifier.hypothesis and not v]
+    if also:
+        problems.append(f"the counterexample also violates {also}")
+    concluded = claim.conclusion_holds(**ce.inputs)
+    if concluded:
+        problems.append(f"the conclusion holds without {falsifier.hypothesis}: {ce.observed}")
+    if ce.conclusion_fails != (not concluded):
+        problems.append(f"conclusion_fails={ce.conclusion_fails} but the conclusion predicate says {concluded}")
+    return problems
 
 
 @pytest.mark.parametrize(
     ("claim", "falsifier"), FALSIFIERS, ids=lambda x: getattr(x, "id", getattr(x, "hypothesis", ""))
 )
-def test_falsifiers_drop_exactly_one_hypothesis_and_break_the_conclusion(claim: Claim, falsifier: object) -> None:
-    from reference.claims.records import Falsifier
+def test_falsifiers_drop_exactly_one_hypothesis_and_break_the_conclusion(claim: Claim, falsifier: Falsifier) -> None:
+    """(b) Every counterexample passes through the claim's conclusion predicate, which is false there."""
+    assert counterexample_problems(claim, falsifier) == []
 
-    assert isinstance(falsifier, Falsifier)
-    ce = falsifier.run()
-    assert ce.claim_id == claim.id
-    assert ce.hypothesis_dropped == falsifier.hypothesis
-    holds = claim.hypotheses_hold(**ce.inputs)
-    assert holds[falsifier.hypothesis] is False, f"the counterexample satisfies {falsifier.hypothesis}"
-    others = {k: v for k, v in holds.items() if k != falsifier.hypothesis}
-    assert all(others.values()), f"the counterexample also violates {[k for k, v in others.items() if not v]}"
-    assert ce.conclusion_fails, f"{claim.id}: the conclusion held without {falsifier.hypothesis}: {ce.observed}"
+
+def test_a_counterexample_that_satisfies_the_conclusion_is_rejected() -> None:
+    """(c) Meta-test: D3 at the boundary η = 1 drops "0 < η < 1", but with one prototype F is exactly quadratic
+    and ``p⁺ − ȳ = −(p − ȳ)``: F does not increase, the conclusion holds. A falsifier that claims it fails
+    anyway must be reported, by the conclusion predicate, not by its own word."""
+    from reference.falsify import ddcl as fz
+
+    claim = REGISTRY["D3"]
+    Y, P = np.array([[-1.0, 0.0], [2.0, 0.0]]), np.array([[3.0], [1.0]])
+    inputs = {"Y": Y, "P": P, "T_P": 1.0, "eta": 1.0}
+    fake = Falsifier(
+        "step_size_in_unit_interval",
+        "η = 1 (claims F increases)",
+        lambda: Counterexample("D3", "step_size_in_unit_interval", inputs, "F is unchanged", conclusion_fails=True),
+    )
+    assert fz.d3_conclusion(**inputs)
+    problems = counterexample_problems(claim, fake)
+    assert any("the conclusion holds without step_size_in_unit_interval" in p for p in problems), problems
+    assert any("conclusion_fails=True" in p for p in problems), problems
+    # and one that violates a second hypothesis too is reported
+    wrong = Falsifier(
+        "step_size_in_unit_interval",
+        "also T_P < 0",
+        lambda: Counterexample("D3", "step_size_in_unit_interval", {**inputs, "T_P": -1.0}, "", conclusion_fails=True),
+    )
+    assert any("also violates ['temperature_positive']" in p for p in counterexample_problems(claim, wrong))
+
+
+def test_a_claim_with_an_uncovered_hypothesis_or_a_double_cover_is_refused() -> None:
+    """Meta-test of ``Claim.__post_init__``: a proved claim whose hypothesis has neither a falsifier nor a
+    reason, or both, or a reason for an unknown hypothesis, cannot be built."""
+    base = REGISTRY["D3"]
+    with pytest.raises(ValueError, match="neither a falsifier nor a stated reason"):
+        dataclasses.replace(base, falsifiers=base.falsifiers[:1])
+    with pytest.raises(ValueError, match="have a falsifier, so no reason"):
+        dataclasses.replace(base, no_falsifier={"temperature_positive": "because"})
+    with pytest.raises(ValueError, match="unknown hypothesis"):
+        dataclasses.replace(base, no_falsifier={"no_such": "because"})
+    with pytest.raises(ValueError, match="more than one falsifier"):
+        dataclasses.replace(base, falsifiers=(*base.falsifiers, base.falsifiers[0]))
+    with pytest.raises(ValueError, match="conclusion predicate"):
+        dataclasses.replace(base, conclusion=None)
+    # a claim that is not proved (or not implemented) is not held to it
+    dataclasses.replace(base, label=Label.MEASURED, falsifiers=(), conclusion=None)
 
 
 def test_proved_ddcl_claims_with_falsifiers_asked_for() -> None:
     """The foundation issue asks for falsifiers of D3 (step size) and D4 (temperature)."""
     assert "step_size_in_unit_interval" in {f.hypothesis for f in REGISTRY["D3"].falsifiers}
     assert "temperature_below_critical" in {f.hypothesis for f in REGISTRY["D4"].falsifiers}
+
+
+def test_falsify_command_shows_every_hypothesis_and_exits_zero() -> None:
+    """``ddcl-incrt falsify``: one row per hypothesis of every proved claim (a counterexample with the
+    conclusion predicate's verdict, or the stated reason), exit 0 when every counterexample is one."""
+    from rich.console import Console
+
+    from ddcl_incrt.cli import build_parser
+
+    console = Console(record=True, width=400)
+    args = build_parser().parse_args(["falsify"])
+    assert args.func(args, console) == 0
+    text = console.export_text()
+    n_ce = sum(len(c.falsifiers) for c in PROVED)
+    n_reasons = sum(len(c.no_falsifier) for c in PROVED)
+    assert n_ce + n_reasons == sum(len(c.hypotheses) for c in PROVED)
+    assert text.count("only this one false") == n_ce
+    assert text.count("no falsifier:") == n_reasons
+    assert f"{n_ce} counterexamples, {n_reasons} hypotheses with a stated reason" in text
+    assert "NO" not in text
 
 
 # --------------------------------------------------------------------------------------------------

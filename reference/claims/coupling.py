@@ -1,8 +1,15 @@
-"""Coupling claims R1–R4 (SPEC §4): the paper's main finding, labelled as the paper supports them."""
+"""Coupling claims R1–R4 (SPEC §4): the paper's main finding, labelled as the paper supports them.
+
+R1's lemma (a) is proved and carried here as R1's invariant (hypotheses, sympy step R1.1, the check in
+:mod:`reference.invariants.coupling`); R1(b), R2 and R4 are measurements: their statistics are defined
+in :mod:`reference.coupling_statistics` (``code``), recorded at every growth check and reported by the
+audit, never judged pass/fail. R3 is a study (not implemented here).
+"""
 
 from __future__ import annotations
 
-from reference.claims.records import Claim, Label
+from reference.claims.records import Claim, Hypothesis, Label
+from reference.invariants import coupling as inv
 
 COUPLING_CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -14,12 +21,39 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
             "split into per-subspace terms; (b) measured: prototype separation before vs after each growth "
             "event."
         ),
+        hypotheses=(
+            Hypothesis(
+                name="rows_orthogonal",
+                statement="every token row of Y is orthogonal to every row of U (the new head's subspace)",
+                predicate=inv.rows_orthogonal,
+            ),
+            Hypothesis(
+                name="assignment_has_mass",
+                statement="Q row-stochastic, every column with positive mass",
+                predicate=inv.assignment_has_mass,
+            ),
+        ),
+        invariant=inv.r1a_orthogonal_split,
+        sympy_steps=("R1.1",),
+        code=(
+            "reference.coupling_statistics.fixed_assignment_centroids",
+            "reference.coupling_statistics.squared_pair_distances",
+            "reference.coupling_statistics.prototype_separation",
+            "reference.coupling_statistics.pearson",
+        ),
+        implemented=True,
+        notes="(a) is checked by tests and `prove`, (b) is measured at every growth check and reported by the audit.",
     ),
     Claim(
         id="R2",
         title="Granularity hierarchy",
         label=Label.MEASURED,
         statement=("Per head by birth order: τ_h, attention entropy, birth eigenvalue; spread Var(log τ_h) over time."),
+        code=(
+            "reference.coupling_statistics.attention_entropy",
+            "reference.coupling_statistics.log_temperature_variance",
+        ),
+        implemented=True,
     ),
     Claim(
         id="R3",
@@ -36,6 +70,12 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
         statement=(
             "Correlation between prototype separation and the variance-gradient force over training (paper: −0.98)."
         ),
+        code=(
+            "reference.coupling_statistics.prototype_separation",
+            "reference.coupling_statistics.variance_gradient_norm",
+            "reference.coupling_statistics.pearson",
+        ),
+        implemented=True,
     ),
 )
 

@@ -8,6 +8,34 @@ from reference.invariants import ddcl as inv
 
 _T_POSITIVE = Hypothesis(name="temperature_positive", statement="T_P > 0", predicate=inv.temperature_positive)
 
+# Reasons why a hypothesis has no falsifier (Claim.no_falsifier); tests/test_falsify.py checks each claim.
+_D2_T_POSITIVE = (
+    "None can exist: T_P > 0 only makes the statement defined. At T_P = 0, softmax(−D/T_P) and F divide by "
+    "zero (the limit T_P → 0⁺ is hard assignment, where F = mean_t min_j D_tj is not differentiable at ties). "
+    "For every T_P ≠ 0 each identity is algebraic in T_P: log q_tj = −D_tj/T_P − log Z_t gives L_q = F + "
+    "T_P·H̄; ∂F/∂D = Q/n (softmax is the gradient of log-sum-exp) gives ∇_P F = ∇_P L_q|_Q = (2/n)(P "
+    "diag(Qᵀ1) − YᵀQ); the full gradient through Q is the same algebra; ∇_P V = 2PΣ_q, Σ_q ⪰ 0 and Σ_q1 = 0 "
+    "hold for every row-stochastic Q, which softmax(−D/T_P) is for T_P < 0 too. So D2 holds for T_P < 0 "
+    "(checked at T_P = −1 by d2_statement_any_temperature): the hypothesis could read T_P ≠ 0."
+)
+_D5_SOLE_OWNER = (
+    "None can exist: in exact arithmetic this hypothesis is K ≥ 2 alone, and K ≥ 2 only makes the statement "
+    "defined. For K ≥ 2 softmax is strictly positive, so q_tj < 1 always; with K = 1 removing the only "
+    "prototype leaves no free energy (F' = +∞; the reference refuses; in the extended reals ΔF = +∞ = "
+    "−(T_P/n)Σ log 0 lies in [0, ∞]). The floating-point part (q_tj < 1 as computed) is about evaluating the "
+    "formula: when e^{−(D_tk − D_tj)/T_P} underflows for every k ≠ j, q_tj rounds to 1, log(1 − q_tj) and "
+    "q_tj/(1 − q_tj) evaluate to ∓∞ and the invariant's bound is infinite (uncertified), while the true ΔF is "
+    "finite and satisfies the statement with log(1 − q_tj) = lse_{k≠j}(−D_tk/T_P) − lse_k(−D_tk/T_P) "
+    "(d5_statement_any_temperature, checked on such a token)."
+)
+_D6_ETA_POSITIVE = (
+    "None can exist, and the hypothesis is not needed at all: every part of D6 holds for every real η. ΔP = "
+    "−η(Y_bᵀY_b + 11ᵀ)∇_P L is linear in η (P is linear in (W, b)), so it lies in range(Y_bᵀY_b + 11ᵀ) = "
+    "span(rows Y_b) + span(1_d) for any η; positive semidefiniteness and the stationary-point equivalence do "
+    "not involve η. η > 0 only makes the step a descent step, which D6 does not claim (the reference's "
+    "dcl_step refuses η ≤ 0; the statement is checked directly at η = 0 and η = −1/2)."
+)
+
 DDCL_CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="D1",
@@ -23,8 +51,16 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         ),
         invariant=inv.d1_decomposition,
         sympy_steps=("D1.1", "D1.2"),
+        falsifiers=(
+            Falsifier(
+                hypothesis="q_row_stochastic",
+                description="rows of Q summing to 2: L_q − L_OLS − V = (s − 1)(‖y‖² − ‖Pq‖²) per token ≠ 0",
+                run=falsify.d1_rows_not_stochastic,
+            ),
+        ),
         code=("reference.ddcl.quantisation_loss", "reference.ddcl.ols_loss", "reference.ddcl.prototype_variance"),
         implemented=True,
+        conclusion=falsify.d1_conclusion,
     ),
     Claim(
         id="D2",
@@ -38,6 +74,8 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         hypotheses=(_T_POSITIVE,),
         invariant=inv.d2_free_energy_gradients,
         sympy_steps=("D2.1", "D2.2", "D2.3", "D2.4", "D2.5", "D2.6"),
+        conclusion=falsify.d2_conclusion,
+        no_falsifier={"temperature_positive": _D2_T_POSITIVE},
         code=(
             "reference.ddcl.free_energy",
             "reference.ddcl.mean_entropy",
@@ -73,9 +111,18 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
                 description="η = 1.5 with one prototype: F increases",
                 run=falsify.d3_step_size_too_large,
             ),
+            Falsifier(
+                hypothesis="temperature_positive",
+                description=(
+                    "T_P = −1/4: F is a soft maximum of the distances, not 2-smooth, and a step with η = 1/2 "
+                    "increases it"
+                ),
+                run=falsify.d3_negative_temperature,
+            ),
         ),
         code=("reference.ddcl.hessian_free_energy", "reference.ddcl.prototype_step"),
         implemented=True,
+        conclusion=falsify.d3_conclusion,
         notes=(
             "The convex-hull part needs the stronger 0 < η ≤ 1/2 (predicate step_size_at_most_half); the "
             "invariant checks it only then."
@@ -111,6 +158,11 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
                 description="K = 1: collapse is the unique minimum at any T_P",
                 run=falsify.d4_single_prototype,
             ),
+            Falsifier(
+                hypothesis="temperature_positive",
+                description="T_P = −1 < T_c: every Hessian eigenvalue at collapse is ≥ 2/K, collapse is stable",
+                run=falsify.d4_negative_temperature,
+            ),
         ),
         code=(
             "reference.ddcl.collapse_critical_temperatures",
@@ -119,6 +171,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
             "reference.ddcl.hessian_free_energy",
         ),
         implemented=True,
+        conclusion=falsify.d4_conclusion,
         notes=(
             "The invariant checks the stationarity and the exact smallest Hessian eigenvalues, which hold at "
             "every temperature; 'unstable iff T_P < T_c' follows from their sign and is reported by "
@@ -137,13 +190,22 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
             Hypothesis(
                 name="prototype_not_sole_owner",
                 statement="K ≥ 2 and q_tj < 1 for all t",
-                predicate=inv.prototype_not_sole_owner,
+                predicate=falsify.not_sole_owner,
             ),
         ),
         invariant=inv.d5_prototype_pruning,
         sympy_steps=("D5.1", "D5.2"),
+        falsifiers=(
+            Falsifier(
+                hypothesis="temperature_positive",
+                description="T_P = −1: ΔF = −(T_P/n)Σ log(1 − q_tj) still holds but is negative",
+                run=falsify.d5_negative_temperature,
+            ),
+        ),
         code=("reference.ddcl.remove_prototype", "reference.ddcl.removal_free_energy_change"),
         implemented=True,
+        conclusion=falsify.d5_conclusion,
+        no_falsifier={"prototype_not_sole_owner": _D5_SOLE_OWNER},
     ),
     Claim(
         id="D6",
@@ -164,6 +226,16 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         ),
         invariant=inv.d6_dual_vanilla,
         sympy_steps=("D6.1", "D6.2"),
+        falsifiers=(
+            Falsifier(
+                hypothesis="dcl_preconditioner_nonsingular",
+                description=(
+                    "one feature row in R³: ∇_P F in the kernel of Y_bᵀY_b + 11ᵀ, so the DCL is stationary "
+                    "where the vanilla layer is not"
+                ),
+                run=falsify.d6_singular_preconditioner,
+            ),
+        ),
         code=(
             "reference.dcl.dcl_prototypes",
             "reference.dcl.dcl_gradients",
@@ -171,6 +243,8 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
             "reference.dcl.dcl_step",
         ),
         implemented=True,
+        conclusion=falsify.d6_conclusion,
+        no_falsifier={"eta_positive": _D6_ETA_POSITIVE},
     ),
 )
 

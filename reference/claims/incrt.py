@@ -3,23 +3,38 @@
 The hypotheses' predicates live beside their invariants (:mod:`reference.invariants.incrt` for G1–G4
 and G6, :mod:`reference.invariants.pruning` for G5). Every predicate takes the keyword inputs of its
 claim's invariant and ignores any others, so ``claim.hypotheses_hold(**inputs)`` accepts an
-invariant's inputs as well as a falsifier's (which may carry extra keys, e.g. ``seeds``).
+invariant's inputs as well as a falsifier's (which may carry extra keys, e.g. ``seeds``). G5's
+hysteresis and G6's step, gap and start predicates are the ``*_any_operator`` forms of
+:mod:`reference.falsify.incrt`: the same predicates for symmetric inputs, also defined on the
+non-symmetric ones that the falsifiers dropping symmetry build (where the reference's raise).
+
+Each claim's ``conclusion`` predicate is in :mod:`reference.falsify.incrt` beside its falsifiers.
 """
 
 from __future__ import annotations
 
 from reference.claims.records import Claim, Falsifier, Hypothesis, Label
-from reference.falsify.incrt import (
-    falsify_g1_theta_nonpositive,
-    falsify_g4_repeated_eigenvalue,
-    falsify_g5_no_hysteresis,
-    falsify_g6_step_too_large,
-)
+from reference.falsify import incrt as fz
 from reference.invariants import incrt as inv
 from reference.invariants import pruning as prune
 
 _SYM = Hypothesis(name="operator_symmetric", statement="A is symmetric", predicate=inv.operator_symmetric)
 _THETA = Hypothesis(name="theta_positive", statement="θ > 0", predicate=inv.theta_positive)
+
+# Why G4 without symmetry has no falsifier (Claim.no_falsifier); tests/test_falsify.py checks the claim.
+_G4_SYMMETRIC = (
+    "None can exist for the exact-oracle rule: symmetry only makes the statement defined. For a non-symmetric "
+    "A, λ_max(Π⊥AΠ⊥) and 'its top eigenvector' need a real top eigenvalue (a complex pair has none: "
+    "undefined). With a real spectrum the greedy rule is Schur deflation: the first direction is a unit "
+    "eigenvector u_1 for λ_1; in a real Schur form A = UTUᵀ with Ue_1 = u_1, Π⊥AΠ⊥ = U diag(0, T_22)Uᵀ has "
+    "spectrum {0, λ_2, …, λ_d}, and its eigenvector for λ_2 ≠ 0 lies in range(Π⊥); by induction the births "
+    "are λ_1 ≥ … ≥ λ_{m*} (θ > 0 beats the zeros), the count is m* = #{λ_i > θ}, each direction is unique up "
+    "to sign when λ_1..λ_{m*} are simple, and the span is the top-m* invariant subspace. What symmetry buys "
+    "is elsewhere: directions along eigenvectors (G2's falsifier), minimality (G3's), tracker convergence "
+    "(G6's — trackers on a non-symmetric A need not reach the oracle, which is G6's hypothesis, not G4's) "
+    "and the floating-point certificates, which rest on eigh (checked on a non-symmetric A with a real, "
+    "simple spectrum by tests/test_falsify.py)."
+)
 
 INCRT_CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -40,7 +55,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
                     "θ = −1/2: the top eigenvector of A_res (eigenvalue 0) lies in span(Q_cap); "
                     "orthonormality breaks and growth never stops"
                 ),
-                run=falsify_g1_theta_nonpositive,
+                run=fz.falsify_g1_theta_nonpositive,
             ),
         ),
         code=(
@@ -50,6 +65,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             "reference.incrt.capture.greedy_capture",
         ),
         implemented=True,
+        conclusion=fz.g1_conclusion,
         notes=(
             "In reals θ ≥ 0 suffices; in floats θ must exceed the eigensolver error (θ = 0 fails in about half "
             "of random cases, see theta_zero_float_failures)."
@@ -66,6 +82,21 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         hypotheses=(_SYM, _THETA),
         invariant=inv.check_g2,
         sympy_steps=("G2.1", "G2.2"),
+        falsifiers=(
+            Falsifier(
+                hypothesis="operator_symmetric",
+                description=(
+                    "A = [[1, 10], [0, 2]]: births at the eigenvalues 2, 1 in order, but the second direction "
+                    "is not an eigenvector (eigenvectors of a non-symmetric A are not orthogonal)"
+                ),
+                run=fz.falsify_g2_not_symmetric,
+            ),
+            Falsifier(
+                hypothesis="theta_positive",
+                description="θ = −1/2: the second birth is at a captured direction's eigenvalue 0, not at λ_2",
+                run=fz.falsify_g2_theta_nonpositive,
+            ),
+        ),
         code=(
             "reference.incrt.operators.deflate",
             "reference.incrt.capture.greedy_capture",
@@ -73,6 +104,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             "reference.invariants.incrt.capture_bounds",
         ),
         implemented=True,
+        conclusion=fz.g2_conclusion,
     ),
     Claim(
         id="G3",
@@ -86,12 +118,25 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         hypotheses=(_SYM, _THETA),
         invariant=inv.check_g3,
         sympy_steps=("G3.1", "G3.2"),
+        falsifiers=(
+            Falsifier(
+                hypothesis="operator_symmetric",
+                description="A = [[1, 10], [0, 0.9]], θ = 1/2: m* = 2, yet one direction makes λ_max(Π⊥AΠ⊥) = 0",
+                run=fz.falsify_g3_not_symmetric,
+            ),
+            Falsifier(
+                hypothesis="theta_positive",
+                description="θ = −1/2: captured directions' eigenvalue 0 > θ, so no set is ever sufficient",
+                run=fz.falsify_g3_theta_nonpositive,
+            ),
+        ),
         code=(
             "reference.incrt.capture.greedy_capture",
             "reference.incrt.operators.count_above",
             "reference.invariants.incrt.brute_force_min_residual",
         ),
         implemented=True,
+        conclusion=fz.g3_conclusion,
     ),
     Claim(
         id="G4",
@@ -119,7 +164,12 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
                     "repeated eigenvalue 2 above θ: two valid tracker runs capture directions that differ"
                     " by a rotation in the eigenspace"
                 ),
-                run=falsify_g4_repeated_eigenvalue,
+                run=fz.falsify_g4_repeated_eigenvalue,
+            ),
+            Falsifier(
+                hypothesis="theta_positive",
+                description="θ = −1/2: every run makes a birth at a captured direction's eigenvalue 0: count ≠ m*",
+                run=fz.falsify_g4_theta_nonpositive,
             ),
         ),
         code=(
@@ -128,6 +178,8 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             "reference.invariants.incrt.direction_sin_bounds",
         ),
         implemented=True,
+        conclusion=fz.g4_conclusion,
+        no_falsifier={"operator_symmetric": _G4_SYMMETRIC},
     ),
     Claim(
         id="G5",
@@ -152,7 +204,11 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             Hypothesis(
                 name="captured_orthonormal", statement="Q_cap is orthonormal", predicate=prune.captured_orthonormal
             ),
-            Hypothesis(name="hysteresis", statement="prune only if λ_max(A_res) + G_h ≤ θ", predicate=prune.hysteresis),
+            Hypothesis(
+                name="hysteresis",
+                statement="prune only if λ_max(A_res) + G_h ≤ θ",
+                predicate=fz.hysteresis_any_operator,
+            ),
         ),
         invariant=prune.check_g5,
         sympy_steps=("G5.1", "G5.2", "G5.3", "G5.4", "G5.5", "G5.6", "G5.7"),
@@ -160,7 +216,22 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             Falsifier(
                 hypothesis="hysteresis",
                 description="without hysteresis a weak head is pruned and growth fires at the next check",
-                run=falsify_g5_no_hysteresis,
+                run=fz.falsify_g5_no_hysteresis,
+            ),
+            Falsifier(
+                hypothesis="second_moment_symmetric",
+                description="C = [[1, 1], [0, 1]]: the change of A_res is −Π⊥½(CM − MCᵀ)Π⊥, not −Π⊥½[C, M]Π⊥",
+                run=fz.falsify_g5_second_moment_not_symmetric,
+            ),
+            Falsifier(
+                hypothesis="heads_antisymmetric",
+                description="a symmetric M_a^h: the change of A_res is symmetric, the claimed −Π⊥½[C, M]Π⊥ is not",
+                run=fz.falsify_g5_heads_not_antisymmetric,
+            ),
+            Falsifier(
+                hypothesis="captured_orthonormal",
+                description="Q_cap = 2e₁: Π⊥ = diag(−3, 1) expands, λ_max moves by 1.35 > G_h ≈ 1.005",
+                run=fz.falsify_g5_capture_not_orthonormal,
             ),
         ),
         code=(
@@ -174,6 +245,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             "reference.invariants.pruning.readout_lipschitz",
         ),
         implemented=True,
+        conclusion=fz.g5_conclusion,
     ),
     Claim(
         id="G6",
@@ -187,9 +259,17 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         ),
         hypotheses=(
             _SYM,
-            Hypothesis(name="step_size", statement="α_t (λ_max − λ_min) < 2 for every step", predicate=inv.step_size),
-            Hypothesis(name="tracked_gap", statement="the tracked eigenvalue is simple", predicate=inv.tracked_gap),
-            Hypothesis(name="start_not_orthogonal", statement="v ᵀ w_0 ≠ 0", predicate=inv.start_not_orthogonal),
+            Hypothesis(
+                name="step_size",
+                statement="α_t (λ_max − λ_min) < 2 for every step",
+                predicate=fz.step_size_any_operator,
+            ),
+            Hypothesis(
+                name="tracked_gap", statement="the tracked eigenvalue is simple", predicate=fz.tracked_gap_any_operator
+            ),
+            Hypothesis(
+                name="start_not_orthogonal", statement="v ᵀ w_0 ≠ 0", predicate=fz.start_not_orthogonal_any_operator
+            ),
         ),
         invariant=inv.check_g6,
         sympy_steps=("G6.1", "G6.2", "G6.3", "G6.4"),
@@ -202,7 +282,28 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
                     " at a constant angle atan(1/√5) ≈ 0.4205 rad from it (Rayleigh quotient 2/3 instead "
                     "of 1)"
                 ),
-                run=falsify_g6_step_too_large,
+                run=fz.falsify_g6_step_too_large,
+            ),
+            Falsifier(
+                hypothesis="operator_symmetric",
+                description=(
+                    "A = [[1, 5], [0, 0]], η = 1 (ηΔ = 1 < 2): Oja is caught by an attracting period-3 cycle; "
+                    "the Rayleigh quotient of a non-normal A leaves [λ_min, λ_max]"
+                ),
+                run=fz.falsify_g6_not_symmetric,
+            ),
+            Falsifier(
+                hypothesis="tracked_gap",
+                description=(
+                    "spectrum {1, 1, −1}: Oja converges to the projection of w_0 on the top eigenspace, at a "
+                    "fixed angle from the oracle's eigenvector"
+                ),
+                run=fz.falsify_g6_repeated_top_eigenvalue,
+            ),
+            Falsifier(
+                hypothesis="start_not_orthogonal",
+                description="A = diag(1, 0, −1), w_0 ⟂ e₁: the e₁-coordinate stays exactly 0, Oja converges to e₂",
+                run=fz.falsify_g6_start_orthogonal,
             ),
         ),
         code=(
@@ -220,6 +321,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             "reference.incrt.trackers.certified_step",
         ),
         implemented=True,
+        conclusion=fz.g6_conclusion,
         notes="The label is proved for static A; on training runs the same statistic is measured.",
     ),
 )

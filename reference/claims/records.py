@@ -6,9 +6,11 @@ the conformance kit) iterate over the registry instead of listing claims by hand
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from reference.invariants.result import InvariantResult
@@ -33,7 +35,12 @@ class Hypothesis:
 
 @dataclass(frozen=True)
 class Counterexample:
-    """What a falsifier found: inputs violating one hypothesis on which the claim's conclusion fails."""
+    """What a falsifier found: inputs violating one hypothesis on which the claim's conclusion fails.
+
+    ``inputs`` are keyword inputs of the claim's hypothesis predicates *and* of its conclusion predicate
+    (:attr:`Claim.conclusion`); ``conclusion_fails`` is ``not conclusion(**inputs)``, computed by the
+    falsifier with that predicate (the registry test recomputes it).
+    """
 
     claim_id: str
     hypothesis_dropped: str
@@ -61,6 +68,12 @@ class Claim:
     ``code`` names the reference functions the claim is about, in their defining modules (checked
     importable by a test). Its tests are found through the ``claim`` pytest marker
     (:mod:`ddcl_incrt.claim_tests`), not listed here.
+
+    ``conclusion(**inputs) -> bool`` says whether the claim's conclusion holds on ``inputs``, computed
+    by the code that checks it in training (normally :func:`conclusion_from_invariant`); every
+    falsifier's counterexample is fed through it. Every hypothesis of a ``proved``, implemented claim
+    is covered exactly once: by one falsifier, or by an entry of ``no_falsifier`` (hypothesis name →
+    the reason why no counterexample can exist, e.g. the hypothesis only makes the statement defined).
     """
 
     id: str
@@ -74,6 +87,8 @@ class Claim:
     code: tuple[str, ...] = ()
     implemented: bool = False
     notes: str = ""
+    conclusion: Callable[..., bool] | None = None
+    no_falsifier: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not self.id or not self.title:
@@ -84,8 +99,35 @@ class Claim:
         for f in self.falsifiers:
             if f.hypothesis not in names:
                 raise ValueError(f"Claim {self.id}: falsifier drops unknown hypothesis {f.hypothesis!r}")
-        if self.implemented and self.label is Label.PROVED and self.invariant is None:
-            raise ValueError(f"Claim {self.id}: an implemented proved claim needs an invariant")
+        # A read-only copy: the registry is shared by every test, command and report.
+        object.__setattr__(self, "no_falsifier", MappingProxyType(dict(self.no_falsifier)))
+        for name, reason in self.no_falsifier.items():
+            if name not in names:
+                raise ValueError(f"Claim {self.id}: no_falsifier names unknown hypothesis {name!r}")
+            if not isinstance(reason, str) or not reason.strip():
+                raise ValueError(f"Claim {self.id}: no_falsifier[{name!r}] must state a reason")
+        if self.implemented and self.label is Label.PROVED:
+            if self.invariant is None:
+                raise ValueError(f"Claim {self.id}: an implemented proved claim needs an invariant")
+            if self.conclusion is None:
+                raise ValueError(f"Claim {self.id}: an implemented proved claim needs a conclusion predicate")
+            self._check_coverage(names)
+
+    def _check_coverage(self, names: list[str]) -> None:
+        """Every hypothesis covered exactly once: by one falsifier or by one stated reason, never both."""
+        dropped = [f.hypothesis for f in self.falsifiers]
+        twice = sorted({n for n in dropped if dropped.count(n) > 1})
+        if twice:
+            raise ValueError(f"Claim {self.id}: more than one falsifier drops {twice}")
+        both = sorted(set(dropped) & set(self.no_falsifier))
+        if both:
+            raise ValueError(f"Claim {self.id}: {both} have a falsifier, so no reason may say none can exist")
+        uncovered = [n for n in names if n not in dropped and n not in self.no_falsifier]
+        if uncovered:
+            raise ValueError(
+                f"Claim {self.id}: hypotheses {uncovered} have neither a falsifier nor a stated reason why "
+                "none can exist (no_falsifier)"
+            )
 
     @property
     def implementation(self) -> tuple[str, ...]:
@@ -101,6 +143,34 @@ class Claim:
         """Evaluate every hypothesis predicate on ``inputs``."""
         return {h.name: bool(h.predicate(**inputs)) for h in self.hypotheses}
 
+    def conclusion_holds(self, **inputs: Any) -> bool:
+        """Evaluate the conclusion predicate on ``inputs`` (a claim without one raises)."""
+        if self.conclusion is None:
+            raise ValueError(f"Claim {self.id}: no conclusion predicate")
+        return bool(self.conclusion(**inputs))
+
+
+def invariant_inputs(
+    invariant: Callable[..., tuple[InvariantResult, ...]], inputs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The entries of ``inputs`` that ``invariant`` takes as keywords (falsifiers' inputs may carry more,
+    e.g. seeds or a spectrum, which only the observation or a hypothesis reads)."""
+    params = inspect.signature(invariant).parameters
+    return {k: v for k, v in inputs.items() if k in params and k != "raise_on_violation"}
+
+
+def conclusion_from_invariant(invariant: Callable[..., tuple[InvariantResult, ...]]) -> Callable[..., bool]:
+    """The conclusion predicate "every check of ``invariant`` holds on these inputs" — the invariant the
+    trainer calls, evaluated without raising, on the entries of the inputs it takes."""
+
+    def conclusion(**inputs: Any) -> bool:
+        results = invariant(**invariant_inputs(invariant, inputs), raise_on_violation=False)
+        return all(r.holds for r in results)
+
+    conclusion.__qualname__ = f"conclusion_from_invariant({invariant.__qualname__})"
+    conclusion.__doc__ = f"Every check of {invariant.__module__}.{invariant.__qualname__} holds."
+    return conclusion
+
 
 __all__ = [
     "Claim",
@@ -108,4 +178,6 @@ __all__ = [
     "Falsifier",
     "Hypothesis",
     "Label",
+    "conclusion_from_invariant",
+    "invariant_inputs",
 ]
