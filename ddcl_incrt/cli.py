@@ -5,8 +5,11 @@
   exits 1 when a ``proved`` claim was violated (``measured`` and ``paper-claim`` results never do).
 * ``prove``   — run every sympy derivation step (``proofs_check``) and print claim / step / result;
   exits non-zero if any step fails.
-* ``claims``  — the claim registry: id, label, implemented, hypotheses, sympy steps, falsifiers.
-* ``falsify`` — run every falsifier and show the counterexample it found; non-zero if one finds none.
+* ``claims``  — the claim registry: id, label, implemented, hypotheses, sympy steps, falsifiers, and
+  the hypotheses with a stated reason why no counterexample can exist.
+* ``falsify`` — for every hypothesis of every ``proved`` claim: the counterexample its falsifier builds,
+  passed through the claim's conclusion predicate (the hypothesis false, the conclusion false), or
+  the stated reason why none can exist; non-zero if a counterexample's conclusion holds.
 * ``bench``   — PyTorch performance (:mod:`ddcl_incrt.bench`, needs torch): step vs nn.TransformerEncoderLayer.
 """
 
