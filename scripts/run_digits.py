@@ -41,28 +41,15 @@ from _report import (
     trajectory_stats,
 )
 
+from ddcl_incrt.audit.run import LAYERS
+from ddcl_incrt.audit.run import TRAIN as AUDIT_TRAIN
 from reference.data import digits_sequences
-from reference.model import LayerConfig
 from reference.run_record import RunRecord
-from reference.train_config import DEFAULT_LR, TrainConfig
 from reference.trainer import train
 
-LAYER = LayerConfig(d_in=8, d=16, d_k=8, d_v=8, seq_len=8, K_max=16, n_classes=10, T_P=1.0, lambda_q=0.1)
-TRAIN = TrainConfig(
-    steps=3000,
-    batch_size=64,
-    optimizer="adam",
-    lr=DEFAULT_LR,
-    check_every=50,
-    probe_size=128,
-    calibration_probes=5,
-    c_theta=0.1,  # SPEC §3.4 default; φ_g = 0.01 θ
-    T_d=200,
-    T_prune=5,
-    eps_K=0.01,
-    tracker_steps=20,
-    eval_every=250,
-)
+# The audit's digits configuration (ddcl_incrt.audit.run), run for 3000 steps here.
+LAYER = LAYERS["digits"]
+TRAIN = replace(AUDIT_TRAIN, steps=3000)
 
 
 def run_seed(seed: int, steps: int, out_dir: Path, command: str, engine: str, dtype: str, compile: bool) -> RunRecord:

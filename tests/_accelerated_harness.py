@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _small_run import LAYER, RUN, TRAIN_SEED, small_data, small_run
 
 from accelerated import backward as acc_backward
 from accelerated import growth_phases as acc_gp
@@ -21,17 +22,14 @@ from accelerated.step import StepFunction, reported_terms
 from ddcl_incrt.strategies.model import ModelCase, ModelSpec
 from reference import growth_statistics as rgs
 from reference.backward import loss_and_gradients
-from reference.data import planted_offsets
 from reference.growth_phases import Context
 from reference.incrt import operators as rops
 from reference.incrt.controller import EventKind, GrowthConfig, grow_check, initial_state
 from reference.model import LayerConfig
-from reference.optim import LearningRates
 from reference.run_record import RunRecord
 from reference.surgery import flatten
 from reference.tolerances import CheckKind, tolerance
 from reference.train_config import TrainConfig
-from reference.trainer import train
 
 FORWARD_FIELDS = ("X", "U", "Y", "D", "Q", "Z", "z_bar", "logits", "log_probs")
 LOSS_FIELDS = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")
@@ -197,23 +195,6 @@ def tie_differences() -> list[str]:
 # Whole training trajectories
 # --------------------------------------------------------------------------------------------------
 
-LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
-# Calibrated so that one short run has births, a head prune and a prototype prune (θ small, φ_g large).
-RUN = TrainConfig(
-    steps=100,
-    batch_size=16,
-    lr=LearningRates.uniform(1e-2),
-    check_every=10,
-    probe_size=32,
-    calibration_probes=3,
-    T_d=10,
-    T_prune=1,
-    eps_K=0.2,
-    tracker_steps=10,
-    eval_every=30,
-    theta=0.05,
-    phi_g=10.0,
-)
 CHECK_SCALARS = (
     "lam_max",
     "lam_min",
@@ -230,17 +211,13 @@ CHECK_SCALARS = (
 CHECK_MAPS = ("head_strength", "tau", "mass", "attention_entropy")
 
 
-def trajectory_data() -> Any:
-    return planted_offsets(n_train=64, n_test=32, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(0))
-
-
 def trajectory_runs(
     run_cfg: TrainConfig = RUN, dtype: torch.dtype = torch.float64, device: str = "cpu", compile: bool = False
 ) -> tuple[RunRecord, RunRecord]:
     """The reference and the accelerated engine from the same ``rng`` (same batches, probes, births)."""
-    ref = train(trajectory_data(), LAYER, run_cfg, rng=np.random.default_rng(1))
+    ref = small_run(run_cfg)
     acc = acc_trainer.train(
-        trajectory_data(), LAYER, run_cfg, rng=np.random.default_rng(1), dtype=dtype, device=device, compile=compile
+        small_data(), LAYER, run_cfg, rng=np.random.default_rng(TRAIN_SEED), dtype=dtype, device=device, compile=compile
     )
     return ref, acc
 

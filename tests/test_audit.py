@@ -9,42 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _small_run import small_run
 
 from ddcl_incrt.audit import summary as audit_summary_mod
 from ddcl_incrt.audit.summary import audit_summary, claim_rows, event_rows, exit_code, findings
 from ddcl_incrt.cli import main
 from reference.claims.registry import REGISTRY
-from reference.data import planted_offsets
 from reference.incrt.controller import EventKind, GrowthEvent
 from reference.invariants.result import InvariantResult
-from reference.model import LayerConfig
-from reference.optim import LearningRates
 from reference.run_record import EVENT_TRAIN_STEP, InvariantRecord, RunRecord
-from reference.train_config import TrainConfig
-from reference.trainer import train
-
-LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
-RUN = TrainConfig(
-    steps=100,
-    batch_size=16,
-    lr=LearningRates.uniform(1e-2),
-    check_every=10,
-    probe_size=32,
-    calibration_probes=3,
-    T_d=10,
-    T_prune=1,
-    eps_K=0.2,
-    tracker_steps=10,
-    eval_every=30,
-    theta=0.05,
-    phi_g=10.0,
-)
 
 
 @pytest.fixture(scope="module")
 def record() -> RunRecord:
-    data = planted_offsets(n_train=64, n_test=32, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(0))
-    return train(data, LAYER, RUN, rng=np.random.default_rng(1))
+    return small_run()
 
 
 def _with_invariant(rec: RunRecord, claim_id: str, value: float, bound: float) -> RunRecord:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _small_run import small_run
 from matplotlib.image import imread
 
 from ddcl_incrt.audit.figures import (
@@ -42,13 +43,8 @@ from ddcl_incrt.audit.figures import (
 from ddcl_incrt.audit.report import CLAIM_COLUMNS, NOT_IMPLEMENTED, summary_json, write_report
 from ddcl_incrt.audit.summary import audit_summary
 from reference.claims.registry import REGISTRY
-from reference.data import planted_offsets
 from reference.incrt.controller import EventKind, GrowthEvent
-from reference.model import LayerConfig
-from reference.optim import LearningRates
 from reference.run_record import CheckRecord, RunRecord
-from reference.train_config import TrainConfig
-from reference.trainer import train
 
 FIGURE_NAMES = [
     "loss",
@@ -66,24 +62,7 @@ FIGURE_NAMES = [
 @pytest.fixture(scope="module")
 def record() -> RunRecord:
     """A small real run (well under a second): one birth, one head prune, two prototype prunes."""
-    data = planted_offsets(n_train=64, n_test=32, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(0))
-    layer = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
-    cfg = TrainConfig(
-        steps=100,
-        batch_size=16,
-        lr=LearningRates.uniform(1e-2),
-        check_every=10,
-        probe_size=32,
-        calibration_probes=3,
-        T_d=10,
-        T_prune=1,
-        eps_K=0.2,
-        tracker_steps=10,
-        eval_every=30,
-        theta=0.05,
-        phi_g=10.0,
-    )
-    return train(data, layer, cfg, rng=np.random.default_rng(1))
+    return small_run()
 
 
 @pytest.fixture(scope="module")
