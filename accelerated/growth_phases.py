@@ -35,7 +35,7 @@ from accelerated.growth_statistics import head_operators, probe_second_moment, r
 from accelerated.model import HeadParams, ModelParams, heads_forward, layer_input
 from accelerated.step import flat_args, stacked_loss
 from reference import model as ref_model
-from reference.growth_phases import Context, birth_rng, count_kind, coupling_statistics
+from reference.growth_phases import Context, birth_rng, count_kind, coupling_statistics, static_operator_checks
 from reference.growth_statistics import Probe
 from reference.incrt.capture import numerical_rank
 from reference.incrt.controller import (
@@ -282,6 +282,9 @@ def grow_phase(ctx: Context, state: AcceleratedState, stats: Statistics) -> Phas
     if ctx.train_cfg.check_invariants:
         g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=ctx.growth_cfg.theta)
         records = tuple(InvariantRecord(state.step, EVENT_BIRTH, r, head_id=hid) for r in g1)
+        records += static_operator_checks(
+            _host(stats.A_res), ctx.growth_cfg.theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed
+        )
     Q_cap = torch.tensor(growth.Q_cap, dtype=torch.float64, device=state.Q_cap.device)
     return PhaseResult(replace(state, params=params, growth=growth, ranks=ranks, Q_cap=Q_cap), events, records)
 

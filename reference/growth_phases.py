@@ -3,11 +3,11 @@
 Every ``g`` steps, on the fixed probe: form ``C = X̄ᵀX̄/n`` from the layer input, ``M_a^h`` per active
 head, ``A_res = Π⊥ ½[C, M_a] Π⊥`` (:mod:`reference.growth_statistics`); run the Oja / MCA-EXIN trackers
 on ``A_res`` and record their gap to the exact oracle (:func:`track_phase`, G6); then grow
-(:func:`grow_phase`, G1 at each birth), prune heads (:func:`prune_phase`, G5 at each prune) and prune
-prototypes (:func:`prototype_prune_phase`, D5 at each prune). :func:`growth_check` runs them in that
-order. The decisions are :mod:`reference.incrt.controller`'s and the invariants
-:mod:`reference.invariants`'; the phases apply the decisions to the parameters and the optimiser
-state, and record the results.
+(:func:`grow_phase`, G1 at each birth and G2–G4 on that check's ``A_res`` held fixed), prune heads
+(:func:`prune_phase`, G5 at each prune) and prune prototypes (:func:`prototype_prune_phase`, D5 at
+each prune). :func:`growth_check` runs them in that order. The decisions are
+:mod:`reference.incrt.controller`'s and the invariants :mod:`reference.invariants`'; the phases apply
+the decisions to the parameters and the optimiser state, and record the results.
 
 Births initialise the new head from ``numpy.random.default_rng([seed, head_id])`` (:func:`birth_rng`):
 a head's initial weights depend only on the run's seed and its id, not on when it was born. The
@@ -28,7 +28,7 @@ from jaxtyping import Float64
 from reference._arrays import F64Array, arr, check_array, check_count, f64
 from reference.coupling_statistics import attention_entropy, prototype_separation, variance_gradient_norm
 from reference.growth_statistics import Probe, head_operators, probe_second_moment, prototype_masses, residual_for
-from reference.incrt.capture import numerical_rank
+from reference.incrt.capture import greedy_capture, greedy_capture_tracked, numerical_rank
 from reference.incrt.controller import (
     EventKind,
     GrowthConfig,
@@ -42,7 +42,7 @@ from reference.incrt.controller import (
 from reference.incrt.operators import complement_projector, eigenvalues_desc, exact_extremes, frobenius, head_strength
 from reference.incrt.trackers import certified_step, mca_exin_track, oja_track, tracker_gap
 from reference.invariants.ddcl import REFERENCE_OPS, collapse_status, d5_prototype_pruning
-from reference.invariants.incrt import check_g1, check_g6
+from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
 from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
 from reference.model import LayerConfig, ModelParams, forward
 from reference.optim import SGD, Adam, AdamMoments, AdamState, SGDState, remove_state_column
@@ -197,6 +197,26 @@ def track_phase(
     return replace(state, w_top=unit_vector(oja.w), w_bottom=unit_vector(exin.w)), gaps, records
 
 
+def static_operator_checks(
+    A_res: Float64[np.ndarray, "d d"], theta: float, *, step: int, head_id: int, seed: int
+) -> tuple[InvariantRecord, ...]:
+    """G2–G4 at a birth, on that check's ``A_res`` held fixed: the static operator the claims speak about.
+
+    The greedy capture with the exact oracle gives G2 (births at the eigenvalues, in order) and G3 (the
+    count ``m*``, sufficient and minimal; random competitors from ``default_rng([seed, head_id, 3])``);
+    a second capture whose eigenpairs come from an Oja tracker (200 steps from a random start) gives G4
+    (two runs agree). Where the tracker certifies nothing, G4's checks are reported as uncertified."""
+    exact = greedy_capture(A_res, theta)
+    rng = np.random.default_rng([seed, head_id, 3])
+    tracked = greedy_capture_tracked(A_res, theta, rng=rng, n_steps=200)
+    res = (
+        check_g2(A=A_res, theta=theta, capture=exact)
+        + check_g3(A=A_res, theta=theta, capture=exact, rng=rng)
+        + check_g4(A=A_res, theta=theta, captures=(exact, tracked))
+    )
+    return tuple(InvariantRecord(step, EVENT_BIRTH, r, head_id=head_id) for r in res)
+
+
 def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
     """SPEC §3.2 on the probe: grow when ``λ_max(A_res) > θ`` and the dwell ``T_d`` has passed.
 
@@ -224,6 +244,9 @@ def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
     if ctx.train_cfg.check_invariants:
         g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=ctx.growth_cfg.theta)
         records = tuple(InvariantRecord(state.step, EVENT_BIRTH, r, head_id=hid) for r in g1)
+        records += static_operator_checks(
+            A_res, ctx.growth_cfg.theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed
+        )
     _check_heads_in_step(params, growth)
     return PhaseResult(replace(state, params=params, growth=growth, ranks=ranks), events, records)
 
@@ -407,6 +430,7 @@ __all__ = [
     "growth_check",
     "prototype_prune_phase",
     "prune_phase",
+    "static_operator_checks",
     "track_phase",
     "unit_vector",
     "warm_start",

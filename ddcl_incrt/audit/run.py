@@ -3,9 +3,10 @@
 The default is the digits sequences (scikit-learn's bundled ``load_digits``, 8 row-tokens of 8
 features) with the configuration of ``docs/runs.md``, on the accelerated engine in float64 when torch
 is installed and on the reference engine otherwise. Every invariant the trainer knows is checked as
-it runs: D1 at every step; G1 at every birth; G5 at every head prune; D5 at every prototype prune;
-G6 at every check. The claims about a static operator (G2–G4) are exercised by the test suite and
-``ddcl-incrt prove``, and the report says so.
+it runs: D1 at every step; G1 at every birth, and G2–G4 on that check's ``A_res`` held fixed (the
+static operator they speak about); G5 at every head prune; D5 at every prototype prune; G6 at every
+check. D2–D4, D6 and R1(a) have no training event: the test suite and ``ddcl-incrt prove`` check
+them, and the report says so.
 """
 
 from __future__ import annotations
