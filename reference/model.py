@@ -372,8 +372,18 @@ def log_softmax(logits: Float64[np.ndarray, "B n_classes"]) -> Float64[np.ndarra
 
 
 def cross_entropy(log_probs: Float64[np.ndarray, "B n_classes"], labels: Int[np.ndarray, " B"]) -> float:
-    """``L_task = −(1/B) Σ_b log p_b[label_b]`` (mean over the batch)."""
-    return -f64(np.mean(log_probs[np.arange(labels.shape[0]), labels]))
+    """``L_task = −(1/B) Σ_b log p_b[label_b]`` (mean over the batch).
+
+    ``labels`` must hold one class id in ``[0, n_classes)`` per row of ``log_probs``: NumPy indexing
+    would wrap a label −1 to the last class, and a short label array would average only its rows."""
+    B, n_classes = log_probs.shape
+    if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels: expected an integer numpy.ndarray, got {type(labels).__name__}")
+    if labels.shape != (B,):
+        raise ValueError(f"labels: expected shape ({B},), one per row of log_probs, got {labels.shape}")
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        raise ValueError(f"labels: class ids must lie in [0, {n_classes}), got min {labels.min()}, max {labels.max()}")
+    return -f64(np.mean(log_probs[np.arange(B), labels]))
 
 
 # ==================================================================================================

@@ -116,3 +116,22 @@ def test_symmetry_check_is_relative_to_the_norm() -> None:
         rops.check_symmetric("M_a", 1e-20 * NONSYM, sign=-1.0)
     zero = np.zeros((3, 3))
     assert rops.check_symmetric("A", zero) is zero
+
+
+# ---- issue 10 (hostile inputs): a tracker kind given as a string -----------------------------------
+
+
+def test_a_tracker_kind_string_is_refused_naming_the_argument() -> None:
+    """``"oja"`` used to be compared with ``is`` and silently select the minor eigenvector; now refused
+    (by the run-time type check under pytest, by check_tracker_kind otherwise: both name the argument)."""
+    from reference.incrt.trackers import TrackerKind, TrackerResult, check_tracker_kind, contraction_factor
+
+    w = np.array([1.0, 0.0, 0.0])
+    lam = np.array([2.0, 1.0, -1.0])
+    with pytest.raises((TypeError, ValueError), match="kind"):
+        TrackerResult("oja", w, w, 0.1, np.array([0.1]), 1.0)  # type: ignore[arg-type]
+    with pytest.raises((TypeError, ValueError), match="which"):
+        contraction_factor(lam, 0.1, "mca_exin")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"kind: expected a TrackerKind, got str 'oja' \(use TrackerKind\('oja'\)\)"):
+        check_tracker_kind("kind", "oja")
+    assert check_tracker_kind("kind", TrackerKind.MCA_EXIN) is TrackerKind.MCA_EXIN

@@ -564,3 +564,25 @@ def test_attention_is_stable_for_large_scores() -> None:
     # exact answers: weights ∝ (1, 1/3, e^{−805}) → (3/4, 1/4, ~0); equal scores → 1/3 each
     np.testing.assert_allclose(A[0, 0], [0.75, 0.25, 0.0], rtol=0, atol=VALUE_TOL.atol)
     np.testing.assert_allclose(A[0, 1], [1 / 3, 1 / 3, 1 / 3], rtol=0, atol=VALUE_TOL.atol)
+
+
+# ---- issue 10 (hostile inputs): labels of the task loss -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        (np.array([0, -1]), r"labels: class ids must lie in \[0, 3\)"),  # used to wrap to the last class
+        (np.array([0, 3]), r"labels: class ids must lie in \[0, 3\)"),
+        # used to average only the first row (refused by the run-time shape check under pytest, or ours)
+        (np.array([0]), "labels"),
+        (np.array([0.0, 1.0]), "labels"),
+    ],
+)
+def test_cross_entropy_refuses_labels_that_indexing_would_silently_accept(labels: np.ndarray, match: str) -> None:
+    from reference.model import cross_entropy
+
+    log_probs = np.log(np.full((2, 3), 1.0 / 3.0))
+    with pytest.raises((ValueError, TypeError), match=match):
+        cross_entropy(log_probs, labels)
+    assert cross_entropy(log_probs, np.array([0, 2])) == pytest.approx(np.log(3.0), rel=1e-15)

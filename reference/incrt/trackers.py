@@ -40,6 +40,19 @@ class TrackerKind(StrEnum):
     MCA_EXIN = "mca_exin"  # minor eigenvector of A
 
 
+def check_tracker_kind(name: str, value: object) -> TrackerKind:
+    """Raise unless ``value`` is a :class:`TrackerKind`.
+
+    Why: the kind selects the tracked end of the spectrum by identity (``is TrackerKind.OJA``), so a plain
+    string such as ``"oja"`` would silently select the other end; it is refused, with the fix named."""
+    if isinstance(value, TrackerKind):
+        return value
+    raise TypeError(
+        f"{name}: expected a TrackerKind, got {type(value).__name__} {value!r}"
+        + (f" (use TrackerKind({value!r}))" if value in {k.value for k in TrackerKind} else "")
+    )
+
+
 @dataclass(frozen=True, eq=False)
 class TrackerResult:
     """A tracker run on a static ``A``: start ``w0``, end ``w``, the effective step of every iteration.
@@ -56,6 +69,7 @@ class TrackerResult:
     estimate: float
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", check_tracker_kind("kind", self.kind))
         check_array("w0", self.w0, 1)
         check_array("w", self.w, 1)
         check_dim("w", self.w, 0, self.w0.shape[0], "w0's width d")
@@ -178,7 +192,7 @@ def contraction_factor(lam: Float64[np.ndarray, " d"], alpha: float, which: Trac
     """
     lam_ = check_array("lam", lam, 1)
     a = check_positive("alpha", alpha)
-    return f64(_contraction(lam_, arr(np.array([a])), which)[0])
+    return f64(_contraction(lam_, arr(np.array([a])), check_tracker_kind("which", which))[0])
 
 
 def _contraction(lam: F64Array, alphas: F64Array, which: TrackerKind, err: float = 0.0) -> F64Array:
@@ -215,7 +229,7 @@ def tracked_gap_certified(A: Float64[np.ndarray, "d d"], which: TrackerKind) -> 
     and :func:`eigenvector_sin_bound` is below 1. Always true for ``d = 1``.
     """
     A_ = check_symmetric("A", A)
-    return _tracked_gap(eigenvalues_desc(A_), which) > spectral_error(A_)
+    return _tracked_gap(eigenvalues_desc(A_), check_tracker_kind("which", which)) > spectral_error(A_)
 
 
 def step_size_certified(A: Float64[np.ndarray, "d d"], alphas: Float64[np.ndarray, " s"]) -> bool:
@@ -330,6 +344,7 @@ __all__ = [
     "TrackerResult",
     "angle",
     "certified_step",
+    "check_tracker_kind",
     "contraction_factor",
     "eigenvector_sin_bound",
     "mca_exin_step",
