@@ -61,11 +61,19 @@ def check_dim(name: str, value: F64Array, axis: int, expected: int, expected_fro
         )
 
 
+def _to_float(name: str, value: int | float | np.floating | np.integer) -> float:
+    """``float(value)``; an integer beyond float64's range is refused naming ``name`` (not OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: must be finite in float64, got an integer of {len(str(value))} digits") from None
+
+
 def check_positive(name: str, value: object) -> float:
     """A finite, strictly positive real scalar (temperatures, step sizes, thresholds)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    out = float(value)
+    out = _to_float(name, value)
     if not np.isfinite(out) or out <= 0.0:
         raise ValueError(f"{name}: must be finite and > 0, got {out!r}")
     return out
@@ -85,7 +93,7 @@ def check_real(name: str, value: object) -> float:
     """A finite real number (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    out = float(value)
+    out = _to_float(name, value)
     if not np.isfinite(out):
         raise ValueError(f"{name}: must be finite, got {out!r}")
     return out

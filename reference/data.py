@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from jaxtyping import Float64, Int64
 
-from reference._arrays import arr, check_array
+from reference._arrays import arr, check_array, check_count, check_rng
 from reference.incrt.operators import spectral_operator
 
 
@@ -32,6 +32,7 @@ class SequenceDataset:
     meta: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_count("n_classes", self.n_classes, 2)  # a classification task needs two classes at least
         for name in ("x_train", "x_test"):
             check_array(name, getattr(self, name), 3)
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
@@ -103,19 +104,25 @@ def planted_offsets(
     measured, not assumed). INCRT starts from one head, so the planted final head count is ``m``
     (``m − 1`` births). Whether INCRT's growth statistic finds it is what the experiment measures.
     """
+    gen = check_rng(rng)
+    seq_len = check_count("seq_len", seq_len, 2)
+    d_in = check_count("d_in", d_in, 1)
+    n_train, n_test = check_count("n_train", n_train, 1), check_count("n_test", n_test, 1)
     m = len(offsets)
-    if m < 1 or len(set(offsets)) != m or any(not 0 < o < seq_len for o in offsets):
+    if (
+        m < 1
+        or any(isinstance(o, bool) or not isinstance(o, int | np.integer) for o in offsets)
+        or len(set(offsets)) != m
+        or any(not 0 < o < seq_len for o in offsets)
+    ):
         raise ValueError(f"offsets: need distinct integers in [1, seq_len), got {offsets}")
     if d_in < 2 * m:
         raise ValueError(f"d_in: need d_in >= 2·len(offsets) = {2 * m} for orthogonal directions, got {d_in}")
-    for name, v in (("n_train", n_train), ("n_test", n_test)):
-        if v < 1:
-            raise ValueError(f"{name}: must be >= 1, got {v}")
-    basis, _ = np.linalg.qr(rng.standard_normal((d_in, d_in)))
+    basis, _ = np.linalg.qr(gen.standard_normal((d_in, d_in)))
     a, b = basis[:, :m], basis[:, m : 2 * m]
 
     def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
-        x = rng.standard_normal((count, seq_len, d_in))
+        x = gen.standard_normal((count, seq_len, d_in))
         s = np.zeros(count)
         for k, o in enumerate(offsets):
             s += np.einsum("bt,bt->b", x @ a[:, k], np.roll(x, o, axis=1) @ b[:, k])
@@ -154,7 +161,7 @@ def planted_operator(
             raise TypeError(f"eigenvalues: expected real numbers, got {list(eigenvalues)!r}")
         lam = check_array("eigenvalues", np.asarray(eigenvalues, dtype=np.float64), 1)
     d = lam.shape[0]
-    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    Q, R = np.linalg.qr(check_rng(rng).standard_normal((d, d)))
     return spectral_operator(arr(Q * np.sign(np.diag(R))[None, :]), lam)
 
 

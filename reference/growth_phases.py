@@ -39,7 +39,14 @@ from reference.incrt.controller import (
     prototype_prune_check,
     prune_check,
 )
-from reference.incrt.operators import complement_projector, eigenvalues_desc, exact_extremes, frobenius, head_strength
+from reference.incrt.operators import (
+    complement_projector,
+    eigenvalues_desc,
+    exact_extremes,
+    frobenius,
+    head_strength,
+    unit,
+)
 from reference.incrt.trackers import certified_step, mca_exin_track, oja_track, tracker_gap
 from reference.invariants.ddcl import REFERENCE_OPS, collapse_status, d5_prototype_pruning
 from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
@@ -116,7 +123,7 @@ class PhaseResult:
 
 
 def unit_vector(v: F64Array) -> F64Array:
-    return arr(v / frobenius(v))
+    return unit("v", v)
 
 
 def birth_rng(seed: int, head_id: int) -> np.random.Generator:
@@ -164,6 +171,8 @@ def warm_start(w: Float64[np.ndarray, " d"], Q_cap: Float64[np.ndarray, "d m"]) 
     mostly captured) the start is the column of ``Π⊥`` of largest norm (``≥ √((d − m)/d)``), which is
     deterministic; with ``m = d`` (``A_res = 0``) ``w`` is kept.
     """
+    if frobenius(w) == 0.0:
+        raise ValueError("w: the tracker vector is zero (a tracker state must be non-zero)")
     if Q_cap.shape[1] == 0 or Q_cap.shape[1] == Q_cap.shape[0]:
         return unit_vector(w)
     Pi = complement_projector(Q_cap)

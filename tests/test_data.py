@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference.data import digits_sequences, planted_offsets
+from reference.data import SequenceDataset, digits_sequences, planted_offsets
 
 
 def test_planted_offsets_needs_two_orthogonal_directions_per_offset() -> None:
@@ -32,3 +32,30 @@ def test_digits_pixels_are_sixteenths_in_the_unit_interval() -> None:
     assert float(x.min()) == 0.0
     assert float(x.max()) == 1.0
     np.testing.assert_array_equal(16.0 * x, np.round(16.0 * x))
+
+
+# ---- issue 10 (hostile inputs): data constructors --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"rng": None}, TypeError, "rng"),
+        ({"offsets": (1.5, 3)}, ValueError, "offsets"),
+        ({"offsets": (True, 3)}, ValueError, "offsets"),
+        ({"n_train": 2.5}, TypeError, "n_train"),
+        ({"seq_len": 1}, ValueError, "seq_len"),
+    ],
+)
+def test_planted_offsets_refuses_bad_arguments_naming_them(kwargs: dict[str, object], error: type, match: str) -> None:
+    args: dict[str, object] = {"rng": np.random.default_rng(0), **kwargs}
+    with pytest.raises((error, TypeError), match=match):
+        planted_offsets(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("n_classes", "error"), [(1, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_a_dataset_needs_an_integer_number_of_classes_of_at_least_two(n_classes: object, error: type) -> None:
+    x = np.zeros((2, 3, 2))
+    labels = np.zeros(2, dtype=np.int64)
+    with pytest.raises((error, TypeError), match="n_classes"):
+        SequenceDataset("t", x, labels, x, labels, n_classes)  # type: ignore[arg-type]

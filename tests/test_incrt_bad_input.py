@@ -135,3 +135,35 @@ def test_a_tracker_kind_string_is_refused_naming_the_argument() -> None:
     with pytest.raises(TypeError, match=r"kind: expected a TrackerKind, got str 'oja' \(use TrackerKind\('oja'\)\)"):
         check_tracker_kind("kind", "oja")
     assert check_tracker_kind("kind", TrackerKind.MCA_EXIN) is TrackerKind.MCA_EXIN
+
+
+# ---- issue 10 (hostile inputs): zero vectors and huge integers ------------------------------------
+
+
+def test_zero_vectors_are_refused_instead_of_giving_nan() -> None:
+    from reference.growth_phases import warm_start
+    from reference.incrt.capture import append_direction
+    from reference.incrt.trackers import angle
+
+    with pytest.raises(ValueError, match="u: is the zero vector"):
+        append_direction(np.zeros((3, 0)), np.zeros(3))
+    with pytest.raises(ValueError, match="v: is the zero vector"):
+        angle(np.zeros(3), np.ones(3))
+    with pytest.raises(ValueError, match="w: is the zero vector"):
+        angle(np.ones(3), np.zeros(3))
+    for Q_cap in (np.zeros((3, 0)), np.eye(3)[:, :1]):
+        with pytest.raises(ValueError, match="w: the tracker vector is zero"):
+            warm_start(np.zeros(3), Q_cap)
+
+
+def test_a_huge_integer_scalar_is_refused_naming_the_argument() -> None:
+    """``float(10**400)`` raises OverflowError; the scalar checks every config goes through say which
+    argument it was (under pytest the run-time type check refuses an int for a float parameter first)."""
+    from reference._arrays import check_real
+    from reference.incrt.operators import check_theta
+
+    with pytest.raises(ValueError, match=r"theta: must be finite in float64, got an integer of 401 digits"):
+        check_theta("theta", 10**400)
+    with pytest.raises(ValueError, match=r"phi_g: must be finite in float64"):
+        check_real("phi_g", -(10**400))
+    assert check_real("x", 10**300) == 1e300

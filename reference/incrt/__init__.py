@@ -60,6 +60,7 @@ from reference.incrt.operators import (
     second_moment,
     spectral_operator,
     symmetry_tolerance,
+    unit,
 )
 from reference.incrt.trackers import (
     TrackerKind,
@@ -145,4 +146,5 @@ __all__ = [
     "tracked_gap_certified",
     "tracker_gap",
     "tracker_tan_bound",
+    "unit",
 ]

@@ -19,6 +19,7 @@ from reference.incrt.operators import (
     fix_sign,
     frobenius,
     is_near_tie,
+    unit,
 )
 from reference.incrt.trackers import certified_step, oja_track, tracker_tan_bound
 
@@ -36,7 +37,7 @@ def append_direction(Q_cap: Float64[np.ndarray, "d m"], u: Float64[np.ndarray, "
     check_dim("u", u_, 0, Q.shape[0], "Q_cap's width d")
     if Q.shape[1] >= Q.shape[0]:
         raise ValueError(f"Q_cap: already holds d = {Q.shape[0]} directions; nothing can be appended")
-    u_ = u_ / frobenius(u_)
+    u_ = unit("u", u_)
     c = Q.T @ u_
     if f64(np.sqrt(c @ c)) > 0.5:
         raise ValueError(

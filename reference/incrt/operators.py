@@ -122,6 +122,15 @@ def eigh_error_bound(A: Float64[np.ndarray, "d d"]) -> float:
     return accumulation_bound(d * d + 6 * d, frobenius(A_))
 
 
+def unit(name: str, v: F64Array) -> F64Array:
+    """``v/‖v‖``. A zero vector has no direction and is refused naming ``name`` (dividing would give
+    NaN that then passes for a direction)."""
+    n = frobenius(v)
+    if n == 0.0:
+        raise ValueError(f"{name}: is the zero vector, which has no direction")
+    return arr(v / n)
+
+
 def fix_sign(u: F64Array) -> F64Array:
     """The representative of ``±u`` whose largest-magnitude entry (first on ties) is positive."""
     i = int(np.argmax(np.abs(u)))
@@ -287,4 +296,5 @@ __all__ = [
     "second_moment",
     "spectral_operator",
     "symmetry_tolerance",
+    "unit",
 ]

@@ -31,6 +31,7 @@ from reference.incrt.operators import (
     eigh_error_bound,
     exact_extremes,
     frobenius,
+    unit,
 )
 from reference.tolerances import accumulation_bound
 
@@ -279,8 +280,8 @@ def angle(v: Float64[np.ndarray, " d"], w: Float64[np.ndarray, " d"]) -> float:
     v_ = check_array("v", v, 1)
     w_ = check_array("w", w, 1)
     check_dim("w", w_, 0, v_.shape[0], "v's width d")
-    v_ = v_ / frobenius(v_)
-    w_ = w_ / frobenius(w_)
+    v_ = unit("v", v_)
+    w_ = unit("w", w_)
     c = abs(f64(v_ @ w_))
     r = w_ - (v_ @ w_) * v_  # the sine from the orthogonal part, free of 1 − c² cancellation
     return float(np.arctan2(f64(np.sqrt(r @ r)), c))
