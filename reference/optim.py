@@ -24,7 +24,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from reference._arrays import F64Array, arr, check_array, check_index, check_positive
+from reference._arrays import F64Array, arr, check_array, check_count, check_index, check_positive, f64
 from reference.surgery import ParamGroup, param_group
 
 # --------------------------------------------------------------------------------------------------
@@ -120,8 +120,21 @@ class SGD:
         self, state: SGDState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
     ) -> tuple[dict[str, F64Array], SGDState]:
         _check_params_grads(params, grads)
-        new = {name: arr(p - self.lr.for_name(name) * grads[name]) for name, p in params.items()}
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
+            new = {name: arr(p - self.lr.for_name(name) * grads[name]) for name, p in params.items()}
+        _check_finite_step("SGD", new, grads)
         return new, SGDState(steps=state.steps + 1)
+
+
+def _check_finite_step(optimizer: str, new: Mapping[str, F64Array], grads: Mapping[str, F64Array]) -> None:
+    """Refuse a step whose result is not finite (finite parameters and gradients can still overflow):
+    a diverged run is reported, naming the parameter, never carried on with ±inf."""
+    for name, p in new.items():
+        if not np.all(np.isfinite(p)):
+            raise FloatingPointError(
+                f"{optimizer}: parameter {name!r} became non-finite after the step (max |g| = "
+                f"{f64(np.abs(grads[name]).max()):.3g}): training diverged; lower the learning rate"
+            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,10 +155,13 @@ class AdamMoments:
     t: int
 
     def __post_init__(self) -> None:
-        if self.m.shape != self.v.shape:
-            raise ValueError(f"AdamMoments: m and v must have the same shape, got {self.m.shape} and {self.v.shape}")
-        if self.t < 0:
-            raise ValueError(f"AdamMoments.t: must be >= 0, got {self.t}")
+        m = check_array("AdamMoments.m", self.m, self.m.ndim if isinstance(self.m, np.ndarray) else 0, allow_empty=True)
+        v = check_array("AdamMoments.v", self.v, m.ndim, allow_empty=True)
+        if m.shape != v.shape:
+            raise ValueError(f"AdamMoments: m and v must have the same shape, got {m.shape} and {v.shape}")
+        if v.size and f64(v.min()) < 0.0:
+            raise ValueError(f"AdamMoments.v: second moments must be >= 0, got min {f64(v.min())!r}")
+        check_count("AdamMoments.t", self.t, 0)
 
 
 @dataclass(frozen=True)
@@ -202,12 +218,19 @@ class Adam:
                     "resize the state with remove_state_column when a prototype is pruned"
                 )
             t = old.t + 1
-            m = arr(self.beta1 * old.m + (1.0 - self.beta1) * g)
-            v = arr(self.beta2 * old.v + (1.0 - self.beta2) * g * g)
-            m_hat = m / (1.0 - self.beta1**t)
-            v_hat = v / (1.0 - self.beta2**t)
-            new_params[name] = arr(p - self.lr.for_name(name) * m_hat / (np.sqrt(v_hat) + self.eps))
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
+                m = arr(self.beta1 * old.m + (1.0 - self.beta1) * g)
+                v = arr(self.beta2 * old.v + (1.0 - self.beta2) * g * g)
+                m_hat = m / (1.0 - self.beta1**t)
+                v_hat = v / (1.0 - self.beta2**t)
+                new_params[name] = arr(p - self.lr.for_name(name) * m_hat / (np.sqrt(v_hat) + self.eps))
+            if not (np.all(np.isfinite(m)) and np.all(np.isfinite(v))):
+                raise FloatingPointError(
+                    f"Adam: the moments of {name!r} overflowed (max |g| = {f64(np.abs(g).max()):.3g}): "
+                    "training diverged"
+                )
             new_moments[name] = AdamMoments(m=m, v=v, t=t)
+        _check_finite_step("Adam", new_params, grads)
         return new_params, AdamState(moments=new_moments)
 
 

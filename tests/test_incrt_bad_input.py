@@ -167,3 +167,12 @@ def test_a_huge_integer_scalar_is_refused_naming_the_argument() -> None:
     with pytest.raises(ValueError, match=r"phi_g: must be finite in float64"):
         check_real("phi_g", -(10**400))
     assert check_real("x", 10**300) == 1e300
+
+
+def test_g1_refuses_fractional_ranks_instead_of_truncating_them() -> None:
+    from reference.invariants.incrt import check_g1
+
+    Q = np.eye(3)[:, :1]
+    assert all(r.holds for r in check_g1(Q_cap=Q, ranks=[0, 1], theta=1.0))
+    with pytest.raises((TypeError, ValueError), match=r"ranks\[1\]"):
+        check_g1(Q_cap=Q, ranks=[0, 1.5], theta=1.0)  # int(1.5) used to read as rank 1

@@ -91,3 +91,44 @@ def test_adam_betas_exclude_one_and_admit_zero(name: str) -> None:
     with pytest.raises(ValueError, match=rf"Adam\.{name}"):
         Adam(RATES, **{name: 1.0})
     Adam(RATES, **{name: 0.0})
+
+
+# ---- issue 10 (hostile inputs): optimisers and their state ----------------------------------------
+
+
+def test_a_step_that_overflows_is_refused_naming_the_parameter() -> None:
+    """Finite parameters and gradients can still overflow to ±inf; the step says so instead of going on."""
+    from reference.optim import SGD, LearningRates
+
+    params = {"W_in": np.array([[1.0, 2.0]])}
+    grads = {"W_in": np.array([[1e308, 0.0]])}
+    with pytest.raises(FloatingPointError, match="SGD: parameter 'W_in' became non-finite"):
+        SGD(lr=LearningRates.uniform(10.0)).step(SGD(lr=LearningRates.uniform(10.0)).init_state(), params, grads)
+    ok, _ = SGD(lr=LearningRates.uniform(1e-10)).step(SGD(lr=LearningRates.uniform(1e-10)).init_state(), params, grads)
+    assert np.all(np.isfinite(ok["W_in"]))
+
+
+def test_adam_overflowing_moments_are_refused() -> None:
+    from reference.optim import Adam, LearningRates
+
+    adam = Adam(lr=LearningRates.uniform(1e-3))
+    params = {"W_in": np.array([[1.0]])}
+    with pytest.raises(FloatingPointError, match="Adam: the moments of 'W_in' overflowed"):
+        adam.step(adam.init_state(), params, {"W_in": np.array([[1e200]])})  # g² overflows in v
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"t": 1.5}, TypeError, r"AdamMoments\.t|parameter 't'"),  # ours, or the run-time type check's
+        ({"t": -1}, ValueError, "AdamMoments.t"),
+        ({"v": np.array([-1e-3])}, ValueError, "AdamMoments.v: second moments must be >= 0"),
+        ({"m": np.array([np.nan])}, ValueError, "AdamMoments.m"),
+    ],
+)
+def test_adam_moments_refuse_ill_formed_state(kwargs: dict[str, object], error: type, match: str) -> None:
+    from reference.optim import AdamMoments
+
+    args: dict[str, object] = {"m": np.zeros(1), "v": np.zeros(1), "t": 1, **kwargs}
+    with pytest.raises((error, TypeError), match=match):
+        AdamMoments(**args)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_dim, check_index, f64
+from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_index, f64
 from reference.incrt.capture import CaptureResult
 from reference.incrt.operators import (
     check_symmetric,
@@ -193,7 +193,8 @@ def check_g1(
     """
     Q = check_array("Q_cap", Q_cap, 2, allow_empty=True)
     d, m = Q.shape
-    r = [int(x) for x in ranks]
+    # ranks are counts: a fractional or boolean rank is refused, never truncated by int()
+    r = [check_count(f"ranks[{i}]", x, 0) for i, x in enumerate(ranks)]
     if len(r) == 0:
         raise ValueError("ranks: expected at least the initial rank")
     gram_err = f64(np.max(np.abs(Q.T @ Q - np.eye(m)))) if m else 0.0
