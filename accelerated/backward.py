@@ -57,9 +57,14 @@ def to_reference(params: ModelParams) -> ref_model.ModelParams:
     return params_from_arrays(arrays, next_head_id=params.next_head_id, prototype_ids=params.prototype_ids)
 
 
+def to_host(t: Tensor) -> np.ndarray:
+    """A detached float64 NumPy copy of a tensor on the host (the one device → host conversion)."""
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
 def to_numpy(flat: dict[str, Tensor]) -> dict[str, np.ndarray]:
     """Detached float64 NumPy copies of a flat dictionary (for comparisons with the reference)."""
-    return {name: v.detach().to("cpu", torch.float64).numpy() for name, v in flat.items()}
+    return {name: to_host(v) for name, v in flat.items()}
 
 
 def loss_and_gradients(
@@ -72,4 +77,4 @@ def loss_and_gradients(
     return cache, dict(zip(flat, grads, strict=True))
 
 
-__all__ = ["flatten", "from_reference", "loss_and_gradients", "to_numpy", "to_reference"]
+__all__ = ["flatten", "from_reference", "loss_and_gradients", "to_host", "to_numpy", "to_reference"]

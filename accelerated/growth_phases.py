@@ -30,12 +30,19 @@ from torch import Tensor
 
 from accelerated import optim as acc_optim
 from accelerated import trackers as acc_trk
-from accelerated.backward import to_reference
-from accelerated.growth_statistics import head_operators, probe_second_moment, residual_operator
+from accelerated.backward import to_host, to_reference
+from accelerated.growth_statistics import head_operators, head_strengths, probe_second_moment, residual_operator
 from accelerated.model import HeadParams, ModelParams, heads_forward, layer_input
 from accelerated.step import flat_args, stacked_loss
 from reference import model as ref_model
-from reference.growth_phases import Context, birth_rng, count_kind, coupling_statistics, static_operator_checks
+from reference.growth_phases import (
+    Context,
+    birth_rng,
+    count_kind,
+    coupling_statistics,
+    measured_removal,
+    static_operator_checks,
+)
 from reference.growth_statistics import Probe
 from reference.incrt.capture import numerical_rank
 from reference.incrt.controller import (
@@ -167,10 +174,6 @@ def drop_head_state(opt_state: OptState, head_id: int) -> OptState:
     return acc_optim.AdamState({k: v for k, v in opt_state.moments.items() if k not in gone})
 
 
-def _host(t: Tensor) -> np.ndarray:
-    return t.detach().to("cpu", torch.float64).numpy()
-
-
 # --------------------------------------------------------------------------------------------------
 # Statistics on the device
 # --------------------------------------------------------------------------------------------------
@@ -192,7 +195,7 @@ class Statistics:
 
     def u_max(self) -> np.ndarray:
         """The unit top eigenvector with :func:`reference.incrt.operators.fix_sign`'s sign, on the host."""
-        u = _host(self.V[:, -1])
+        u = to_host(self.V[:, -1])
         i = int(np.argmax(np.abs(u)))
         return u if u[i] >= 0.0 else -u
 
@@ -216,7 +219,7 @@ def probe_tokens(params64: ModelParams, ctx: Context, probe: DeviceProbe) -> tup
 def prototype_masses(params64: ModelParams, Q: Tensor, growth: GrowthState) -> np.ndarray:
     """``n_j/n`` from the probe's assignments ``Q`` (columns in ``params64``'s prototype order), in the
     order of ``growth.prototypes`` (as the reference's)."""
-    mean = _host(Q.mean(dim=0))
+    mean = to_host(Q.mean(dim=0))
     col = {pid: j for j, pid in enumerate(params64.prototype_ids)}
     return np.array([mean[col[pid]] for pid in growth.prototype_ids], dtype=np.float64)
 
@@ -251,7 +254,7 @@ def track_phase(
     gaps = (*gap(oja, stats.lam[-1], stats.V[:, -1]), *gap(exin, stats.lam[0], stats.V[:, 0]))
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
-        A_host = _host(A)
+        A_host = to_host(A)
         res = check_g6(A=A_host, tracker=acc_trk.to_reference(oja)) + check_g6(
             A=A_host, tracker=acc_trk.to_reference(exin)
         )
@@ -283,7 +286,7 @@ def grow_phase(ctx: Context, state: AcceleratedState, stats: Statistics) -> Phas
         g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=ctx.growth_cfg.theta)
         records = tuple(InvariantRecord(state.step, EVENT_BIRTH, r, head_id=hid) for r in g1)
         records += static_operator_checks(
-            _host(stats.A_res), ctx.growth_cfg.theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed
+            to_host(stats.A_res), ctx.growth_cfg.theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed
         )
     Q_cap = torch.tensor(growth.Q_cap, dtype=torch.float64, device=state.Q_cap.device)
     return PhaseResult(replace(state, params=params, growth=growth, ranks=ranks, Q_cap=Q_cap), events, records)
@@ -296,7 +299,7 @@ def prune_phase(ctx: Context, state: AcceleratedState, probe: DeviceProbe, C: Te
     params64 = as_float64(state.params)
     ids = list(params64.heads)
     M_a = head_operators(params64)
-    G = torch.linalg.matrix_norm(C[None] @ M_a)
+    G = head_strengths(C, M_a)
     strengths = {h: float(G[i]) for i, h in enumerate(ids)}
 
     def lam_max_of(heads: tuple[int, ...]) -> float:
@@ -309,7 +312,7 @@ def prune_phase(ctx: Context, state: AcceleratedState, probe: DeviceProbe, C: Te
         return PhaseResult(replace(state, growth=growth), events, ())
     params, opt_state = state.params, state.opt_state
     records: list[InvariantRecord] = []
-    C_host = _host(C)
+    C_host = to_host(C)
     before_host = to_reference(params) if ctx.train_cfg.check_invariants else None
     for hid in pruned:
         params = remove_head(params, hid)
@@ -344,7 +347,7 @@ def prototype_prune_phase(ctx: Context, state: AcceleratedState, probe: DevicePr
     if not pruned:
         return PhaseResult(replace(state, growth=growth), events, ())
     params, opt_state = state.params, state.opt_state
-    Y = _host(probe_tokens(as_float64(params), ctx, probe)[0]) if ctx.train_cfg.check_invariants else None
+    Y = to_host(probe_tokens(as_float64(params), ctx, probe)[0]) if ctx.train_cfg.check_invariants else None
     records: list[InvariantRecord] = []
     for pid in pruned:
         j = params.prototype_ids.index(pid)
@@ -352,14 +355,8 @@ def prototype_prune_phase(ctx: Context, state: AcceleratedState, probe: DevicePr
         if isinstance(opt_state, acc_optim.AdamState):
             opt_state = acc_optim.remove_state_column(opt_state, "P", j)
         if Y is not None:
-            P_before, P_after = _host(params.P), _host(after.P)
-
-            def removed(P: np.ndarray, k: int, before: np.ndarray = P_before, kept: np.ndarray = P_after) -> np.ndarray:
-                if P is not before:
-                    raise ValueError("remove_prototype: this measured removal applies only to the P it was taken from")
-                return kept
-
-            ops = replace(REFERENCE_OPS, remove_prototype=removed)
+            P_before = to_host(params.P)
+            ops = replace(REFERENCE_OPS, remove_prototype=measured_removal(P_before, to_host(after.P)))
             res = d5_prototype_pruning(Y=Y, P=P_before, T_P=ctx.layer_cfg.T_P, j=j, ops=ops)
             records.extend(InvariantRecord(state.step, EVENT_PROTOTYPE_PRUNE, r, prototype_id=pid) for r in res)
         params = after
@@ -377,8 +374,8 @@ def growth_check(
     collapse = collapse_status(Y_probe, ctx.layer_cfg.T_P)
     with torch.no_grad():
         heads = heads_forward(params64, layer_input(params64, probe.x))
-    coupling = coupling_statistics(_host(params64.P), _host(Q_probe), {h: _host(hc.A) for h, hc in heads.items()})
-    G = torch.linalg.matrix_norm(stats.C[None] @ stats.M_a)
+    coupling = coupling_statistics(to_host(params64.P), to_host(Q_probe), {h: to_host(hc.A) for h, hc in heads.items()})
+    G = head_strengths(stats.C, stats.M_a)
     strengths = {h: float(G[i]) for i, h in enumerate(params64.heads)}
     taus = {h: params64.heads[h].tau for h in sorted(params64.heads)}
     state, gaps, r_track = track_phase(ctx, state, stats)
@@ -399,7 +396,7 @@ def growth_check(
         lam_max=stats.lam_max,
         lam_min=float(stats.lam[0]),
         fro=float(torch.linalg.matrix_norm(stats.A_res)),
-        spectrum=tuple(_host(stats.lam)[::-1].tolist()),
+        spectrum=tuple(to_host(stats.lam)[::-1].tolist()),
         theta=ctx.growth_cfg.theta,
         phi_g=ctx.growth_cfg.phi_g,
         rank=state.growth.m,

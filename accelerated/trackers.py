@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from accelerated.backward import to_host
 from reference.incrt.trackers import TrackerKind, TrackerResult
 
 
@@ -90,11 +90,8 @@ def warm_start(w: Tensor, Q_cap: Tensor) -> Tensor:
 def to_reference(result: DeviceTrackerResult) -> TrackerResult:
     """The host float64 :class:`reference.incrt.trackers.TrackerResult` (for the G6 invariant)."""
 
-    def host(t: Tensor) -> np.ndarray:
-        return t.detach().to("cpu", torch.float64).numpy()
-
     return TrackerResult(
-        result.kind, host(result.w0), host(result.w), result.eta, host(result.alphas), float(result.estimate)
+        result.kind, to_host(result.w0), to_host(result.w), result.eta, to_host(result.alphas), float(result.estimate)
     )
 
 

@@ -138,7 +138,7 @@ class AcceleratedEngine:
                     *flat_args(p64), x64, torch.tensor(labels, device=self.device), cfg.T_P, cfg.lambda_q
                 )
             P = p64.P
-        Y_, Q_, P_ = (t.detach().to("cpu", torch.float64).numpy() for t in (Y, Q, P))
+        Y_, Q_, P_ = (acc_backward.to_host(t) for t in (Y, Q, P))
         return tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1_decomposition(Y=Y_, P=P_, Q=Q_))
 
     def check(
@@ -150,17 +150,14 @@ class AcceleratedEngine:
         return es.step, len(es.params.heads), int(es.params.P.shape[1])
 
     def reference_state(self, es: AcceleratedState) -> TrainerState:
-        def host(t: Tensor) -> F64Array:
-            return arr(t.detach().to("cpu", torch.float64).numpy())
-
         return TrainerState(
             params=acc_backward.to_reference(es.params),
             opt_state=SGDState(),
             growth=es.growth,
             step=es.step,
             ranks=es.ranks,
-            w_top=host(es.w_top),
-            w_bottom=host(es.w_bottom),
+            w_top=arr(acc_backward.to_host(es.w_top)),
+            w_bottom=arr(acc_backward.to_host(es.w_bottom)),
         )
 
     def evaluate(self, es: AcceleratedState, cfg: LayerConfig, data: SequenceDataset, step: int) -> Evaluation:

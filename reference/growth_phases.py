@@ -317,7 +317,7 @@ def prototype_prune_phase(ctx: Context, state: TrainerState, probe: Probe) -> Ph
         after = remove_prototype_column(params, pid)
         opt_state = _remove_p_column(opt_state, j)
         if ctx.train_cfg.check_invariants:
-            ops = replace(REFERENCE_OPS, remove_prototype=_as_removed(params.P, after.P))
+            ops = replace(REFERENCE_OPS, remove_prototype=measured_removal(params.P, after.P))
             res = d5_prototype_pruning(Y=Y, P=params.P, T_P=ctx.layer_cfg.T_P, j=j, ops=ops)
             records.extend(InvariantRecord(state.step, EVENT_PROTOTYPE_PRUNE, r, prototype_id=pid) for r in res)
         params = after
@@ -336,7 +336,7 @@ def _remove_p_column(opt_state: OptState, j: int) -> OptState:
     return remove_state_column(opt_state, "P", j)
 
 
-def _as_removed(P_before: F64Array, P_after: F64Array) -> Callable[[F64Array, int], F64Array]:
+def measured_removal(P_before: F64Array, P_after: F64Array) -> Callable[[F64Array, int], F64Array]:
     """A ``remove_prototype`` for D5 that returns what the trainer actually kept (so the measured ``ΔF``
     is the trainer's); it refuses to be applied to any other ``P``."""
 
@@ -437,6 +437,7 @@ __all__ = [
     "drop_head_state",
     "grow_phase",
     "growth_check",
+    "measured_removal",
     "prototype_prune_phase",
     "prune_phase",
     "static_operator_checks",

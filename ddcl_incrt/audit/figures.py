@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from reference.coupling_statistics import pearson
+from reference.coupling_statistics import log_temperature_variance, pearson
 from reference.incrt.controller import EventKind
 from reference.run_record import RunRecord
 
@@ -477,8 +477,8 @@ def granularity_data(record: RunRecord) -> FigureData:
             last_tau[int(h)] = t
         for h, e in c.attention_entropy.items():
             last_ent[int(h)] = e
-        logs = np.log(np.array(list(c.tau.values()), dtype=np.float64)) if c.tau else np.array([np.nan])
-        var_log.append(float(np.var(logs)))
+        v = log_temperature_variance(dict(c.tau))
+        var_log.append(np.nan if v is None else v)
     return {
         "head_ids": ids,
         "tau_last": np.array([last_tau.get(h, np.nan) for h in ids], dtype=np.float64),
