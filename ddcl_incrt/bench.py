@@ -42,7 +42,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -62,6 +61,7 @@ from accelerated.step import StepFunction, compile_count
 from accelerated.trainer import AcceleratedEngine, _with_flat
 from reference import backward as ref_backward
 from reference import optim as ref_optim
+from reference.files import write_atomic
 from reference.growth_phases import Context, calibrate
 from reference.growth_statistics import Probe
 from reference.model import LayerConfig, init_params
@@ -890,17 +890,7 @@ def write_json_atomic(path: Path, obj: object) -> None:
     never sees half a report."""
     path = Path(path)
     text = json.dumps(_finite(obj), indent=1, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, (text + "\n").encode("utf-8"))
 
 
 # ==================================================================================================

@@ -9,21 +9,21 @@ and loaded through :func:`reference.surgery.params_from_arrays`, the same constr
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import arr
+from reference._arrays import F64Array, arr, check_count
+from reference._fields import Fields, RecordFormatError, read_dataclass
+from reference.files import write_atomic
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent
 from reference.invariants.result import InvariantResult
-from reference.model import LayerConfig, ModelParams
-from reference.optim import LearningRates
+from reference.model import LayerConfig, ModelParams, check_params
 from reference.surgery import flatten, params_from_arrays
 from reference.train_config import TrainConfig
 
@@ -116,6 +116,15 @@ class Evaluation:
     test_accuracy: float
     train_L_task: float
     test_L_task: float
+
+    def __post_init__(self) -> None:
+        check_count("Evaluation.step", self.step, 0)
+        for name in ("train_accuracy", "test_accuracy"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"Evaluation.{name}: an accuracy lies in [0, 1], got {getattr(self, name)!r}")
+        for name in ("train_L_task", "test_L_task"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"Evaluation.{name}: a cross-entropy is >= 0, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -239,69 +248,126 @@ class RunRecord:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_json` to ``path`` atomically (parent folders are created); returns the path.
+        """Write :meth:`to_json` to ``path`` atomically (:func:`reference.files.write_atomic`: a failed
+        write — a full disk, a kill — leaves any previous record untouched); returns the path."""
+        return write_atomic(path, self.to_json().encode("utf-8"))
 
-        The text goes to a temporary file in the same folder, is flushed to disk, and then replaces
-        ``path`` in one ``os.replace``: a failed write leaves any previous record untouched.
-        """
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "record") -> RunRecord:
+        """The record in ``data``, every field checked against its declared type and against the others
+        (the stored weights against ``layer_config``, the architecture against the weights, ``Q_cap``
+        against both, one loss per step); any problem is a :class:`RecordFormatError` naming ``source``
+        and the field. Unknown fields are refused rather than dropped."""
+        f = Fields(data, f"{source}:")
+        f.expect_keys(_RECORD_KEYS, ("meta", "summary", "Q_cap_shape"))
+        layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
+        train_cfg = read_dataclass(TrainConfig, f.sub("train_config"))
+        losses = read_dataclass(LossTrace, f.sub("losses"))
+        for name in LOSS_FIELDS:
+            if len(getattr(losses, name)) != train_cfg.steps:
+                raise f.error(
+                    f"losses.{name}",
+                    f"expected one value per step ({train_cfg.steps}), got {len(getattr(losses, name))}",
+                )
+        params = _params_from_fields(f.sub("final_params"))
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
-        tc = dict(data["train_config"])
-        tc["lr"] = LearningRates(**tc["lr"])
-        shape = tuple(data["Q_cap_shape"])
-        return cls(
-            dataset=data["dataset"],
-            dataset_meta=dict(data["dataset_meta"]),
-            layer_config=LayerConfig(**data["layer_config"]),
-            train_config=TrainConfig(**tc),
-            growth_config=GrowthConfig(**data["growth_config"]),
-            calibration_norms=tuple(float(v) for v in data["calibration_norms"]),
-            losses=LossTrace(**{k: tuple(float(v) for v in data["losses"][k]) for k in LOSS_FIELDS}),
-            evaluations=tuple(Evaluation(**e) for e in data["evaluations"]),
-            events=tuple(_event_from_dict(e) for e in data["events"]),
-            invariants=tuple(_invariant_from_dict(r) for r in data["invariants"]),
-            checks=tuple(_check_from_dict(c) for c in data["checks"]),
-            architecture=_architecture_from_dict(data["architecture"]),
-            final_params=_params_from_dict(data["final_params"]),
-            Q_cap=arr(np.array(data["Q_cap"], dtype=np.float64).reshape(shape)),
-            wall_time_s=float(data["wall_time_s"]),
-            meta=dict(data["meta"]),
+            check_params(params, layer_cfg)
+        except (ValueError, TypeError) as exc:
+            raise f.error("final_params", f"disagrees with layer_config: {exc}") from exc
+        arch = read_dataclass(Architecture, f.sub("architecture"))
+        _check_architecture(f, arch, params)
+        Q_cap = f.array("Q_cap", 2) if f.list("Q_cap") else arr(np.zeros((layer_cfg.d, 0)))
+        if "Q_cap_shape" in f.data and tuple(f.read("Q_cap_shape", tuple[int, ...])) != Q_cap.shape:
+            raise f.error(
+                "Q_cap_shape", f"{f.data['Q_cap_shape']} disagrees with the stored Q_cap's shape {Q_cap.shape}"
+            )
+        if Q_cap.shape != (layer_cfg.d, arch.captured_rank):
+            raise f.error(
+                "Q_cap", f"expected shape (d, captured_rank) = ({layer_cfg.d}, {arch.captured_rank}), got {Q_cap.shape}"
+            )
+        norms = f.read("calibration_norms", tuple[float, ...])
+        for i, v in enumerate(norms):
+            if not (math.isfinite(v) and v >= 0.0):
+                raise f.error(f"calibration_norms[{i}]", f"a Frobenius norm must be finite and >= 0, got {v!r}")
+        wall = f.read("wall_time_s", float)
+        if not (math.isfinite(wall) and wall >= 0.0):
+            raise f.error("wall_time_s", f"must be finite and >= 0, got {wall!r}")
+        record = cls(
+            dataset=f.read("dataset", str),
+            dataset_meta=dict(f.sub("dataset_meta").data),
+            layer_config=layer_cfg,
+            train_config=train_cfg,
+            growth_config=read_dataclass(GrowthConfig, f.sub("growth_config")),
+            calibration_norms=norms,
+            losses=losses,
+            evaluations=tuple(read_dataclass(Evaluation, e) for e in f.items("evaluations")),
+            events=tuple(_event_from_fields(e) for e in f.items("events")),
+            invariants=tuple(_invariant_from_fields(r) for r in f.items("invariants")),
+            checks=tuple(read_dataclass(CheckRecord, c) for c in f.items("checks")),
+            architecture=arch,
+            final_params=params,
+            Q_cap=Q_cap,
+            wall_time_s=wall,
+            meta=dict(f.sub("meta").data) if "meta" in f.data else {},
         )
+        if "summary" in f.data:  # derived: a summary that disagrees with the invariants was edited
+            stored = json.dumps(f.sub("summary").data, sort_keys=True)
+            if stored != json.dumps({k: asdict(v) for k, v in record.summary().items()}, sort_keys=True):
+                raise f.error("summary", "disagrees with the recorded invariants")
+        return record
 
     @classmethod
-    def from_json(cls, text: str) -> RunRecord:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, *, source: str = "record") -> RunRecord:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RecordFormatError(f"{source}: not valid JSON (truncated or corrupted?): {exc}") from exc
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def load(cls, path: str | Path) -> RunRecord:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        """The record saved at ``path`` (see :meth:`from_dict` for what is checked)."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordFormatError(f"{p}: not a UTF-8 JSON run record ({exc})") from exc
+        return cls.from_json(text, source=str(p))
 
 
-def _architecture_from_dict(d: Mapping[str, Any]) -> Architecture:
-    return Architecture(
-        head_ids=tuple(int(h) for h in d["head_ids"]),
-        n_heads=int(d["n_heads"]),
-        prototype_ids=tuple(int(p) for p in d["prototype_ids"]),
-        n_prototypes=int(d["n_prototypes"]),
-        births=int(d["births"]),
-        head_prunes=int(d["head_prunes"]),
-        prototype_prunes=int(d["prototype_prunes"]),
-        captured_rank=int(d["captured_rank"]),
-    )
+_RECORD_KEYS = (
+    "dataset",
+    "dataset_meta",
+    "layer_config",
+    "train_config",
+    "growth_config",
+    "calibration_norms",
+    "losses",
+    "evaluations",
+    "events",
+    "invariants",
+    "checks",
+    "architecture",
+    "final_params",
+    "Q_cap",
+    "wall_time_s",
+)
+
+
+def _check_architecture(f: Fields, arch: Architecture, params: ModelParams) -> None:
+    """The architecture must describe the stored weights."""
+    heads, protos = tuple(sorted(params.heads)), tuple(params.prototype_ids)
+    for name, value, actual in (
+        ("head_ids", arch.head_ids, heads),
+        ("n_heads", arch.n_heads, len(heads)),
+        ("prototype_ids", arch.prototype_ids, protos),
+        ("n_prototypes", arch.n_prototypes, len(protos)),
+    ):
+        if value != actual:
+            raise f.error(f"architecture.{name}", f"{value!r} disagrees with the stored weights ({actual!r})")
+    for name in ("births", "head_prunes", "prototype_prunes", "captured_rank"):
+        if getattr(arch, name) < 0:
+            raise f.error(f"architecture.{name}", f"must be >= 0, got {getattr(arch, name)}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -333,30 +399,34 @@ def _event_to_dict(e: GrowthEvent) -> dict[str, Any]:
     }
 
 
-def _event_from_dict(d: Mapping[str, Any]) -> GrowthEvent:
-    u = d["u_plus"]
-    return GrowthEvent(
-        step=int(d["step"]),
-        kind=EventKind(d["kind"]),
-        statistic=float(d["statistic"]),
-        threshold=float(d["threshold"]),
-        margin=float(d["margin"]),
-        decision=str(d["decision"]),
-        head_id=d["head_id"],
-        prototype_id=d["prototype_id"],
-        u_plus=None if u is None else arr(np.array(u, dtype=np.float64)),
-        lam_birth=d["lam_birth"],
-        lam_max=d["lam_max"],
-    )
+def _event_from_fields(f: Fields) -> GrowthEvent:
+    def kind(f: Fields, key: str) -> EventKind:
+        value = f.read(key, str)
+        try:
+            return EventKind(value)
+        except ValueError:
+            raise f.error(key, f"expected one of {[k.value for k in EventKind]}, got {value!r}") from None
+
+    def u_plus(f: Fields, key: str) -> F64Array | None:
+        return None if f.get(key) is None else f.array(key, 1)
+
+    return read_dataclass(GrowthEvent, f, {"kind": kind, "u_plus": u_plus})
 
 
 def _invariant_to_dict(r: InvariantRecord) -> dict[str, Any]:
     return {"step": r.step, "event": r.event, "head_id": r.head_id, "prototype_id": r.prototype_id, **asdict(r.result)}
 
 
-def _invariant_from_dict(d: Mapping[str, Any]) -> InvariantRecord:
-    result = InvariantResult(d["claim_id"], d["check"], float(d["value"]), float(d["bound"]), d["details"])
-    return InvariantRecord(int(d["step"]), str(d["event"]), result, d["head_id"], d["prototype_id"])
+_INVARIANT_PLACE = ("step", "event", "head_id", "prototype_id")
+
+
+def _invariant_from_fields(f: Fields) -> InvariantRecord:
+    """An invariant record is stored flat: where it was checked, then the :class:`InvariantResult`."""
+    result_keys = [x.name for x in fields(InvariantResult)]
+    f.expect_keys(["step", "event", "claim_id", "check", "value", "bound"], ["head_id", "prototype_id", "details"])
+    result = read_dataclass(InvariantResult, Fields({k: f.data[k] for k in result_keys if k in f.data}, f.path))
+    place = {k: f.data[k] for k in _INVARIANT_PLACE if k in f.data}
+    return read_dataclass(InvariantRecord, Fields({**place, "result": None}, f.path), {"result": lambda _f, _k: result})
 
 
 _CHECK_MAPS = ("head_strength", "tau", "mass", "attention_entropy")
@@ -369,15 +439,6 @@ def _check_to_dict(c: CheckRecord) -> dict[str, Any]:
     return out
 
 
-def _check_from_dict(d: Mapping[str, Any]) -> CheckRecord:
-    kw = dict(d)
-    kw["spectrum"] = tuple(float(v) for v in d["spectrum"])
-    for name in _CHECK_MAPS:
-        if name in d:  # attention_entropy is absent from records written before it was recorded
-            kw[name] = {int(k): float(v) for k, v in d[name]}
-    return CheckRecord(**kw)
-
-
 def _params_to_dict(p: ModelParams) -> dict[str, Any]:
     return {
         "arrays": {name: a.tolist() for name, a in flatten(p).items()},
@@ -386,10 +447,24 @@ def _params_to_dict(p: ModelParams) -> dict[str, Any]:
     }
 
 
-def _params_from_dict(d: Mapping[str, Any]) -> ModelParams:
-    arrays = {name: arr(np.array(v, dtype=np.float64)) for name, v in d["arrays"].items()}
-    ids = tuple(int(i) for i in d["prototype_ids"])
-    return params_from_arrays(arrays, next_head_id=int(d["next_head_id"]), prototype_ids=ids)
+def _params_from_fields(f: Fields) -> ModelParams:
+    f.expect_keys(["arrays", "next_head_id", "prototype_ids"])
+    a = f.sub("arrays")
+    arrays = {name: a.array(name, _depth(value)) for name, value in a.data.items()}
+    next_head_id, ids = f.read("next_head_id", int), f.read("prototype_ids", tuple[int, ...])
+    try:
+        return params_from_arrays(arrays, next_head_id=next_head_id, prototype_ids=ids)
+    except (ValueError, TypeError) as exc:
+        raise RecordFormatError(f"{f.where}: {exc}") from exc
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON array (0 for a number): the stored parameter's number of dimensions."""
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        value = value[0] if value else None
+    return depth
 
 
 __all__ = [
@@ -405,5 +480,6 @@ __all__ = [
     "Evaluation",
     "InvariantRecord",
     "LossTrace",
+    "RecordFormatError",
     "RunRecord",
 ]

@@ -7,14 +7,12 @@ order as :class:`FigureSpec` records.
 
 Figures are built on :class:`matplotlib.figure.Figure` with an explicit Agg canvas, never through
 ``pyplot``: no global backend or figure registry is touched, so importing this module changes nothing
-for other matplotlib users in the same process. PNGs are written atomically (:func:`write_atomic`).
+for other matplotlib users in the same process. PNGs are written atomically (:func:`reference.files.write_atomic`).
 """
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from reference.coupling_statistics import log_temperature_variance, pearson
+from reference.files import write_atomic
 from reference.incrt.controller import EventKind
 from reference.run_record import RunRecord
 
@@ -58,24 +57,6 @@ class FigureSpec:
 
 
 # -- files --------------------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, flushed and fsynced,
-    then ``os.replace``d over ``path``, so a reader sees the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; a report is meant to be read by others
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _new_figure(height_in: float) -> Figure:
@@ -645,5 +626,4 @@ __all__ = [
     "separation_data",
     "spectrum_at_births_data",
     "trackers_data",
-    "write_atomic",
 ]

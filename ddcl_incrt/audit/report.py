@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddcl_incrt.audit.figures import FIGURES, write_atomic
+from ddcl_incrt.audit.figures import FIGURES
+from reference.files import write_atomic
 from reference.run_record import RunRecord
 
 # (field of a summary claim row, column header), in table order.
