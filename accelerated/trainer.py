@@ -99,20 +99,33 @@ class AcceleratedEngine:
     def step(
         self, ctx: Context, es: AcceleratedState, x: F64Array, labels: NDArray[np.int64]
     ) -> tuple[AcceleratedState, Mapping[str, Tensor], tuple[InvariantRecord, ...]]:
+        grads, losses, Y, Q = self.gradients(ctx, es, x, labels)
+        records: tuple[InvariantRecord, ...] = ()
+        if ctx.train_cfg.check_invariants:
+            records = self._d1(es.params, x, labels, Y, Q, ctx.layer_cfg, es.step + 1)
+        return self.apply_gradients(ctx, es, grads), losses, records
+
+    def gradients(
+        self, ctx: Context, es: AcceleratedState, x: F64Array, labels: NDArray[np.int64]
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor, Tensor]:
+        """``(∂L/∂θ by flat name, the loss terms, Y, Q)`` at ``es.params`` on ``(x, labels)``, no update
+        (the seam of :class:`accelerated.distributed.DistributedEngine`, which reduces the gradients
+        of its shard across processes before :meth:`apply_gradients`)."""
         cfg = ctx.layer_cfg
         flat = acc_backward.flatten(es.params)
         L, L_task, L_q, Y, Q = self.loss(
             es.params, self._tensor(x), torch.tensor(labels, device=self.device), cfg.T_P, cfg.lambda_q
         )
         grads = dict(zip(flat, torch.autograd.grad(L, list(flat.values())), strict=True))
-        step = es.step + 1
-        records: tuple[InvariantRecord, ...] = ()
-        if ctx.train_cfg.check_invariants:
-            records = self._d1(es.params, x, labels, Y, Q, cfg, step)
         losses = {"L": L.detach(), "L_task": L_task.detach(), "L_q": L_q.detach()}
         losses.update(reported_terms(Y, es.params.P, Q, cfg.T_P))
-        new_flat, opt_state = self._optimizer_step(ctx.train_cfg, es.opt_state, flat, grads)
-        return replace(es, params=_with_flat(es.params, new_flat), opt_state=opt_state, step=step), losses, records
+        return grads, losses, Y, Q
+
+    def apply_gradients(self, ctx: Context, es: AcceleratedState, grads: Mapping[str, Tensor]) -> AcceleratedState:
+        """One optimiser step from ``grads``; the step count advances by one."""
+        flat = acc_backward.flatten(es.params)
+        new_flat, opt_state = self._optimizer_step(ctx.train_cfg, es.opt_state, flat, dict(grads))
+        return replace(es, params=_with_flat(es.params, new_flat), opt_state=opt_state, step=es.step + 1)
 
     def _d1(
         self,

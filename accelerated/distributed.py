@@ -1,0 +1,437 @@
+"""Data-parallel training of the accelerated layer across processes (``torch.distributed``).
+
+:class:`DistributedEngine` is the :class:`reference.trainer.Engine` that :func:`reference.trainer.run`
+drives on every rank. The loop, its random draws and its record are unchanged: every rank runs the
+same loop from the same seed, so every rank draws the same global minibatch, the same probe and the
+same births. What the engine adds (docs/distributed.md):
+
+* **Sharding.** Rank ``r`` of ``W`` takes the contiguous ``r``-th of ``W`` equal slices of the global
+  minibatch (:func:`shard`; a batch size not divisible by ``W`` is refused).
+* **All-reduce.** Each rank computes the gradients and loss terms of its shard; one ``all_reduce``
+  (sum, then ``/W``) of one buffer holding all of them gives every rank the global mean. Every loss
+  term is a mean over sequences or tokens, and the shards are equal, so the mean of the shard means
+  is the 1-process value on the whole batch up to reassociation of the sums (docs/tolerances.md).
+  Every rank then takes the same optimiser step, so the replicas stay bit-identical.
+* **One decision.** A growth check is computed on rank 0 only, on the one probe every rank drew; the
+  decision (its events, the controller's state, the tracker vectors) and the check's record are
+  broadcast, and every other rank applies the same events to its own parameters and optimiser state
+  with the same surgery (:meth:`DistributedEngine.apply_decision`). Weights are never broadcast.
+* **The agreement check.** At the start and after every check every rank's :class:`Fingerprint`
+  (head ids, prototype ids, captured rank, SHA-256 of the parameters and of the optimiser state) is
+  gathered and compared (:func:`check_agreement`); any difference raises
+  :class:`ArchitectureDisagreement` on every rank, naming the rank and the field.
+
+gloo on CPU, NCCL where CUDA exists (one device per local rank; host objects then travel over a
+gloo group). With ``W = 1`` the engine computes exactly what :class:`accelerated.trainer.
+AcceleratedEngine` computes. The launcher (:func:`main`) runs under ``torchrun``::
+
+    torchrun --nproc_per_node=2 -m accelerated.distributed --dataset planted --config cfg.json --out run.json
+
+and only rank 0 prints progress and writes the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from numpy.typing import NDArray
+from torch import Tensor
+
+from accelerated import optim as acc_optim
+from accelerated.backward import flatten, to_host
+from accelerated.growth_phases import (
+    AcceleratedState,
+    OptState,
+    add_head,
+    drop_head_state,
+    remove_head,
+    remove_prototype_column,
+)
+from accelerated.step import StepFunction
+from accelerated.trainer import AcceleratedEngine
+from reference._arrays import F64Array
+from reference._fields import Fields, read_dataclass
+from reference.data import SequenceDataset, digits_sequences, planted_offsets
+from reference.growth_phases import Context, TrainerState, birth_rng
+from reference.growth_statistics import Probe
+from reference.incrt.controller import EventKind, GrowthEvent, GrowthState
+from reference.model import LayerConfig
+from reference.run_record import CheckRecord, InvariantRecord
+from reference.train_config import TrainConfig
+from reference.trainer import ProgressInfo, run
+
+
+class ArchitectureDisagreement(RuntimeError):
+    """The ranks of a data-parallel run hold different architectures, parameters or optimiser state."""
+
+
+def shard(batch_size: int, world_size: int, rank: int) -> slice:
+    """Rank ``rank``'s slice of a global minibatch of ``batch_size`` sequences: the contiguous
+    ``rank``-th of ``world_size`` equal parts (equal, so the mean of the shard means is the mean)."""
+    for name, value, low in (("batch_size", batch_size, 1), ("world_size", world_size, 1), ("rank", rank, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    if rank >= world_size:
+        raise ValueError(f"rank: {rank} is not below the world size {world_size}")
+    if batch_size % world_size:
+        raise ValueError(
+            f"batch_size: {batch_size} sequences cannot be split into {world_size} equal shards (one per "
+            f"process); choose a multiple of {world_size}"
+        )
+    part = batch_size // world_size
+    return slice(rank * part, (rank + 1) * part)
+
+
+# --------------------------------------------------------------------------------------------------
+# The agreement check
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What must be identical on every rank after a growth check. The digests are of the exact bytes
+    (the replicas are bit-identical by construction: same all-reduced gradients, same step)."""
+
+    step: int
+    head_ids: tuple[int, ...]
+    next_head_id: int
+    prototype_ids: tuple[int, ...]
+    captured_rank: int
+    params_sha256: str
+    optimizer_sha256: str
+
+
+def _digest(tensors: Mapping[str, Tensor]) -> str:
+    h = hashlib.sha256()
+    for name, t in tensors.items():
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _optimizer_tensors(opt_state: OptState) -> dict[str, Tensor]:
+    if isinstance(opt_state, acc_optim.SGDState):
+        return {"steps": torch.tensor(opt_state.steps)}
+    out: dict[str, Tensor] = {}
+    for name, mom in opt_state.moments.items():
+        out.update({f"{name}.m": mom.m, f"{name}.v": mom.v, f"{name}.t": torch.tensor(mom.t)})
+    return out
+
+
+def fingerprint(es: AcceleratedState) -> Fingerprint:
+    """The :class:`Fingerprint` of one rank's state."""
+    return Fingerprint(
+        step=es.step,
+        head_ids=tuple(es.params.heads),
+        next_head_id=es.params.next_head_id,
+        prototype_ids=tuple(es.params.prototype_ids),
+        captured_rank=es.growth.m,
+        params_sha256=_digest(flatten(es.params)),
+        optimizer_sha256=_digest(_optimizer_tensors(es.opt_state)),
+    )
+
+
+def check_agreement(prints: Sequence[Fingerprint]) -> None:
+    """Raise :class:`ArchitectureDisagreement` unless every rank's fingerprint (index = rank) equals
+    rank 0's; the message names each differing rank and field."""
+    if not prints:
+        raise ValueError("prints: expected one fingerprint per rank, got none")
+    first = prints[0]
+    diffs = [
+        f"rank {r} has {f.name} = {getattr(p, f.name)!r}, rank 0 {getattr(first, f.name)!r}"
+        for r, p in enumerate(prints)
+        for f in fields(Fingerprint)
+        if getattr(p, f.name) != getattr(first, f.name)
+    ]
+    if diffs:
+        raise ArchitectureDisagreement(f"the ranks disagree at step {first.step}: " + "; ".join(diffs))
+
+
+# --------------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Decision:
+    """What rank 0's growth check sends to the other ranks: the check's outputs and the host part of
+    the state after it (weights are not sent: each rank applies ``events`` to its own)."""
+
+    record: CheckRecord
+    events: tuple[GrowthEvent, ...]
+    invariants: tuple[InvariantRecord, ...]
+    growth: GrowthState
+    ranks: tuple[int, ...]
+    w_top: NDArray[np.float64]
+    w_bottom: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class DistributedEngine(AcceleratedEngine):
+    """:class:`accelerated.trainer.AcceleratedEngine` as one rank of ``world_size`` data-parallel
+    processes (the module docstring says how). Build it with :meth:`from_process_group` after
+    ``torch.distributed.init_process_group``; ``object_group`` carries host objects (``None``: the
+    default group, which must then be gloo)."""
+
+    rank: int = 0
+    world_size: int = 1
+    object_group: Any = field(default=None, compare=False)
+
+    @classmethod
+    def from_process_group(cls, dtype: torch.dtype = torch.float64, *, compile: bool = False) -> DistributedEngine:
+        """The engine of this process: rank and world size of the default group; the device is
+        ``cuda:LOCAL_RANK`` under NCCL (host objects then over a new gloo group), else the CPU."""
+        if not dist.is_initialized():
+            raise RuntimeError(
+                "torch.distributed: no process group; call init_process() (or init_process_group) first, "
+                "e.g. under torchrun"
+            )
+        backend = str(dist.get_backend())
+        device, objects = "cpu", None
+        if backend == "nccl":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+            objects = dist.new_group(backend="gloo")
+        elif backend != "gloo":
+            raise ValueError(f"backend: expected 'gloo' or 'nccl', got {backend!r}")
+        return cls(
+            dtype,
+            device,
+            StepFunction(compile=compile),
+            rank=dist.get_rank(),
+            world_size=dist.get_world_size(),
+            object_group=objects,
+        )
+
+    def start(self, ctx: Context, state: TrainerState) -> AcceleratedState:
+        shard(ctx.train_cfg.batch_size, self.world_size, self.rank)  # refuse an unequal split first
+        es = super().start(ctx, state)
+        self.agree(es)  # every rank must start from the same state (same seed, same data)
+        return es
+
+    def step(
+        self, ctx: Context, es: AcceleratedState, x: F64Array, labels: NDArray[np.int64]
+    ) -> tuple[AcceleratedState, Mapping[str, Tensor], tuple[InvariantRecord, ...]]:
+        part = shard(x.shape[0], self.world_size, self.rank)
+        grads, losses, Y, Q = self.gradients(ctx, es, x[part], labels[part])
+        grads, losses = self.mean_over_ranks(grads, losses)
+        records: tuple[InvariantRecord, ...] = ()
+        if ctx.train_cfg.check_invariants:
+            # D1 on the global minibatch, as the 1-process run checks it: the shards' tokens in rank
+            # order are the batch's tokens in order (contiguous shards).
+            Y_all, Q_all = self._gather_rows(Y.detach()), self._gather_rows(Q.detach())
+            records = self._d1(es.params, x, labels, Y_all, Q_all, ctx.layer_cfg, es.step + 1)
+        return self.apply_gradients(ctx, es, grads), losses, records
+
+    def mean_over_ranks(
+        self, grads: Mapping[str, Tensor], losses: Mapping[str, Tensor]
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """The mean over the ranks of every gradient and loss term, by one ``all_reduce`` (sum) of one
+        buffer followed by ``/ world_size``."""
+        names, keys = list(grads), list(losses)
+        like = next(iter(grads.values()))
+        buf = torch.cat([grads[n].reshape(-1) for n in names] + [torch.stack([losses[k] for k in keys]).to(like.dtype)])
+        if self.world_size > 1:
+            dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+            buf = buf / self.world_size
+        sizes = [grads[n].numel() for n in names] + [len(keys)]
+        *parts, loss_part = torch.split(buf, sizes)
+        out_grads = {n: p.reshape(grads[n].shape) for n, p in zip(names, parts, strict=True)}
+        out_losses = {k: loss_part[i].to(losses[k].dtype) for i, k in enumerate(keys)}
+        return out_grads, out_losses
+
+    def _gather_rows(self, t: Tensor) -> Tensor:
+        if self.world_size == 1:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.world_size)]
+        dist.all_gather(parts, t.contiguous())
+        return torch.cat(parts, dim=0)
+
+    def check(
+        self, ctx: Context, es: AcceleratedState, probe: Probe
+    ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
+        payload: list[Decision | None] = [None]
+        new = es
+        if self.rank == 0:
+            new, record, events, invariants = super().check(ctx, es, probe)
+            payload = [
+                Decision(record, events, invariants, new.growth, new.ranks, to_host(new.w_top), to_host(new.w_bottom))
+            ]
+        dist.broadcast_object_list(payload, src=0, group=self.object_group)
+        decision = payload[0]
+        if decision is None:
+            raise RuntimeError("broadcast_object_list: rank 0's decision did not arrive")
+        if self.rank != 0:
+            new = self.apply_decision(ctx, es, decision)
+        self.agree(new)
+        return new, decision.record, decision.events, decision.invariants
+
+    def apply_decision(self, ctx: Context, es: AcceleratedState, decision: Decision) -> AcceleratedState:
+        """``es`` after rank 0's decision: its events applied in order to this rank's parameters and
+        optimiser state with the surgery :mod:`accelerated.growth_phases` uses (a birth from the same
+        :func:`reference.growth_phases.birth_rng` draws), and the host state taken as sent."""
+        params, opt_state = es.params, es.opt_state
+        for e in decision.events:
+            if e.kind is EventKind.BIRTH and e.head_id is not None:
+                params, hid = add_head(params, ctx.layer_cfg, rng=birth_rng(ctx.train_cfg.seed, e.head_id))
+                if hid != e.head_id:
+                    raise ArchitectureDisagreement(
+                        f"rank {self.rank}: rank 0's birth at step {e.step} is head {e.head_id}, this rank's next "
+                        f"id is {hid}"
+                    )
+            elif e.kind is EventKind.HEAD_PRUNE and e.head_id is not None:
+                params, opt_state = remove_head(params, e.head_id), drop_head_state(opt_state, e.head_id)
+            elif e.kind is EventKind.PROTOTYPE_PRUNE and e.prototype_id is not None:
+                j = params.prototype_ids.index(e.prototype_id)
+                params = remove_prototype_column(params, e.prototype_id)
+                if isinstance(opt_state, acc_optim.AdamState):
+                    opt_state = acc_optim.remove_state_column(opt_state, "P", j)
+
+        def dev(a: NDArray[np.float64]) -> Tensor:
+            return torch.tensor(a, dtype=torch.float64, device=self.device)
+
+        return replace(
+            es,
+            params=params,
+            opt_state=opt_state,
+            growth=decision.growth,
+            ranks=decision.ranks,
+            Q_cap=dev(decision.growth.Q_cap),
+            w_top=dev(decision.w_top),
+            w_bottom=dev(decision.w_bottom),
+        )
+
+    def agree(self, es: AcceleratedState) -> None:
+        """:func:`check_agreement` on every rank's :func:`fingerprint` (collective: every rank raises)."""
+        prints: list[Fingerprint | None] = [None] * self.world_size
+        dist.all_gather_object(prints, fingerprint(es), group=self.object_group)
+        check_agreement([p for p in prints if p is not None])
+
+
+# --------------------------------------------------------------------------------------------------
+# The launcher
+# --------------------------------------------------------------------------------------------------
+
+Backend = Literal["auto", "gloo", "nccl"]
+
+
+def init_process(backend: Backend = "auto") -> str:
+    """``init_process_group`` from torchrun's environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
+    ``MASTER_PORT``, ``LOCAL_RANK``); ``auto`` is NCCL when CUDA is available, else gloo. Returns the
+    backend."""
+    missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f"environment: {missing} not set; launch with torchrun (e.g. torchrun --nproc_per_node=2 -m "
+            "accelerated.distributed ...)"
+        )
+    chosen = ("nccl" if torch.cuda.is_available() else "gloo") if backend == "auto" else backend
+    if chosen == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=chosen, init_method="env://")
+    return chosen
+
+
+def read_config(path: Path) -> tuple[LayerConfig, TrainConfig]:
+    """The ``layer_config`` and ``train_config`` objects of a JSON file (the fields and format of a run
+    record's; other keys are refused), each field checked and named in any error."""
+    f = Fields(json.loads(Path(path).read_text(encoding="utf-8")), f"{path}:")
+    f.expect_keys(("layer_config", "train_config"))
+    return read_dataclass(LayerConfig, f.sub("layer_config")), read_dataclass(TrainConfig, f.sub("train_config"))
+
+
+def dataset(name: str, seed: int) -> SequenceDataset:
+    """The digits sequences (split by ``seed``) or a planted-offsets instance (``default_rng([seed, 0])``,
+    its defaults), as the audit builds them."""
+    if name == "digits":
+        return digits_sequences(test_fraction=0.25, seed=seed)
+    if name == "planted":
+        return planted_offsets(rng=np.random.default_rng([seed, 0]))
+    raise ValueError(f"dataset: expected 'digits' or 'planted', got {name!r}")
+
+
+def _print_progress(info: ProgressInfo) -> None:
+    if info.step % 50 == 0 or info.step == info.steps:
+        lam = "-" if info.lam_max is None else f"{info.lam_max / info.theta:.3f}"
+        print(
+            f"step {info.step}/{info.steps}  L {info.L:.4f}  heads {info.n_heads}  prototypes "
+            f"{info.n_prototypes}  λ_max/θ {lam}  violations {info.violations}",
+            flush=True,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="torchrun --nproc_per_node=N -m accelerated.distributed",
+        description="Data-parallel training of the accelerated layer (docs/distributed.md).",
+    )
+    parser.add_argument("--dataset", choices=("digits", "planted"), required=True)
+    parser.add_argument("--config", type=Path, required=True, help="JSON with layer_config and train_config")
+    parser.add_argument("--out", type=Path, required=True, help="where rank 0 writes the run record")
+    parser.add_argument("--seed", type=int, default=0, help="data seed; the run's rng is default_rng([seed, 1])")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the step's loss")
+    args = parser.parse_args(argv)
+    layer_cfg, train_cfg = read_config(args.config)
+    backend = init_process(args.backend)
+    try:
+        engine = DistributedEngine.from_process_group(getattr(torch, args.dtype), compile=args.compile)
+        progress = _print_progress if engine.rank == 0 else None
+        record = run(
+            dataset(args.dataset, args.seed),
+            layer_cfg,
+            train_cfg,
+            rng=np.random.default_rng([args.seed, 1]),
+            engine=engine,
+            progress=progress,
+        )
+        if engine.rank == 0:
+            meta = {
+                "command": "torchrun -m accelerated.distributed " + " ".join(sys.argv[1:]),
+                "engine": f"accelerated, data-parallel ({backend}, {engine.world_size} processes, {args.dtype}, "
+                f"{engine.device})",
+                "world_size": engine.world_size,
+                "seed": args.seed,
+                "train_rng": [args.seed, 1],
+            }
+            out = replace(record, meta=meta).save(args.out)
+            a = record.architecture
+            print(
+                f"wrote {out}: {a.n_heads} heads, {a.n_prototypes} prototypes, {a.births} births, "
+                f"{a.head_prunes} head prunes, {a.prototype_prunes} prototype prunes, "
+                f"test accuracy {record.test_accuracy:.4f}, {record.wall_time_s:.1f} s",
+                flush=True,
+            )
+    finally:
+        dist.destroy_process_group()
+    return 0
+
+
+__all__ = [
+    "ArchitectureDisagreement",
+    "Backend",
+    "Decision",
+    "DistributedEngine",
+    "Fingerprint",
+    "check_agreement",
+    "dataset",
+    "fingerprint",
+    "init_process",
+    "main",
+    "read_config",
+    "shard",
+]
+
+if __name__ == "__main__":
+    raise SystemExit(main())

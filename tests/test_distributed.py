@@ -1,0 +1,183 @@
+"""Data-parallel training across processes (:mod:`accelerated.distributed`), on gloo on this CPU.
+
+Two processes, each taking half of every global minibatch of the small run (tests/_small_run.py:
+100 steps with births, a head prune and prototype prunes), against one process of the accelerated
+engine on the whole batch: the same events at the same steps exactly, and losses, every check's
+statistics and the final parameters within the float64 VALUE row (two partial means all-reduced
+vs one mean is a reassociation of the same sums; docs/tolerances.md, "Data-parallel runs"). The two
+ranks' records are bit-identical. The agreement check fires when one rank plants a disagreement
+(it skips births), and an unequal batch split is refused before any collective.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
+from _accelerated_harness import compare_trajectories  # noqa: E402
+from _small_run import LAYER, RUN, TRAIN_SEED, small_data  # noqa: E402
+
+from accelerated import trainer as acc_trainer  # noqa: E402
+from accelerated.distributed import (  # noqa: E402
+    ArchitectureDisagreement,
+    Decision,
+    DistributedEngine,
+    check_agreement,
+    fingerprint,
+    read_config,
+    shard,
+)
+from accelerated.growth_phases import AcceleratedState, remove_prototype_column  # noqa: E402
+from reference.growth_phases import Context  # noqa: E402
+from reference.incrt.controller import EventKind, GrowthConfig  # noqa: E402
+from reference.run_record import RunRecord  # noqa: E402
+from reference.surgery import flatten  # noqa: E402
+from reference.tolerances import CheckKind, tolerance  # noqa: E402
+from reference.trainer import init_state, run  # noqa: E402
+
+WORLD = 2
+EVERY_EVENT = {"birth", "head_prune", "prototype_prune"}
+# Reassociation of the batch mean (docs/tolerances.md, "Data-parallel runs"): measured over these
+# 100 steps 2.2e-16 (losses) and 1.1e-16 (final parameters, scaled), far inside the row.
+TRAJECTORY_RTOL = tolerance("float64", CheckKind.VALUE).rtol
+
+
+class _SkipsBirths(DistributedEngine):
+    """A planted bug on one rank: rank 0's births are not applied."""
+
+    def apply_decision(self, ctx: Context, es: AcceleratedState, decision: Decision) -> AcceleratedState:
+        kept = tuple(e for e in decision.events if e.kind is not EventKind.BIRTH)
+        return super().apply_decision(ctx, es, replace(decision, events=kept))
+
+
+def _worker(rank: int, out_dir: str) -> None:
+    """One rank: the small run on the data-parallel engine (record saved per rank), then the same run
+    with rank 1 skipping births (the disagreement's message saved per rank)."""
+    torch.set_num_threads(1)
+    out = Path(out_dir)
+    dist.init_process_group("gloo", store=dist.FileStore(str(out / "store"), WORLD), rank=rank, world_size=WORLD)
+    try:
+        engine = DistributedEngine.from_process_group()
+        record = run(small_data(), LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED), engine=engine)
+        record.save(out / f"rank{rank}.json")
+        planted = engine
+        if rank == 1:
+            planted = _SkipsBirths(engine.dtype, engine.device, engine.loss, rank=rank, world_size=WORLD)
+        try:
+            run(small_data(), LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED), engine=planted)
+            message = "no error"
+        except ArchitectureDisagreement as exc:
+            message = str(exc)
+        (out / f"planted{rank}.txt").write_text(message, encoding="utf-8")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("distributed")
+    os.environ["OMP_NUM_THREADS"] = "1"  # two processes on two cores; the children inherit it
+    mp.spawn(_worker, args=(str(out),), nprocs=WORLD, join=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_process_run() -> RunRecord:
+    return acc_trainer.train(small_data(), LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED))
+
+
+def _events(rec: RunRecord) -> list[tuple[int, str, int | None, int | None]]:
+    return [(e.step, e.kind.value, e.head_id, e.prototype_id) for e in rec.events]
+
+
+def test_two_processes_agree_with_one_on_the_same_global_batch(
+    two_process_run: Path, one_process_run: RunRecord
+) -> None:
+    two = RunRecord.load(two_process_run / "rank0.json")
+    one = one_process_run
+    assert {kind for _, kind, _, _ in _events(one)} >= EVERY_EVENT, "the case must exercise every event"
+    assert _events(two) == _events(one)
+    cmp = compare_trajectories(one, two, TRAJECTORY_RTOL)
+    assert cmp.stopped_at is None, f"near-tie at step {cmp.stopped_at}; pick another case"
+    assert cmp.differences == ()
+    assert two.violations() == ()
+    assert two.architecture == one.architecture
+
+
+def test_every_rank_holds_the_same_record(two_process_run: Path) -> None:
+    r0, r1 = (RunRecord.load(two_process_run / f"rank{r}.json") for r in range(WORLD))
+    assert _events(r1) == _events(r0)
+    assert r1.losses == r0.losses
+    assert r1.architecture == r0.architecture
+    f0, f1 = flatten(r0.final_params), flatten(r1.final_params)
+    assert list(f1) == list(f0)
+    assert all(np.array_equal(f1[k], f0[k]) for k in f0)
+
+
+def test_the_agreement_check_fires_when_a_rank_skips_a_birth(two_process_run: Path, one_process_run: RunRecord) -> None:
+    first_birth = min(e.step for e in one_process_run.events if e.kind is EventKind.BIRTH)
+    for rank in range(WORLD):
+        message = (two_process_run / f"planted{rank}.txt").read_text(encoding="utf-8")
+        assert f"at step {first_birth}" in message
+        assert "rank 1 has head_ids" in message
+
+
+def _start_state() -> tuple[Context, AcceleratedState]:
+    state = init_state(LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED))
+    ctx = Context(
+        layer_cfg=LAYER, train_cfg=RUN, growth_cfg=GrowthConfig(theta=1.0, phi_g=0.0, T_d=1, T_prune=1, eps_K=0.0)
+    )
+    return ctx, acc_trainer.AcceleratedEngine().start(ctx, state)
+
+
+def test_check_agreement_names_the_rank_and_field_that_differ() -> None:
+    _, es = _start_state()
+    same = fingerprint(es)
+    check_agreement([same, fingerprint(es)])  # identical states agree
+    fewer = replace(es, params=remove_prototype_column(es.params, es.params.prototype_ids[0]))
+    with pytest.raises(ArchitectureDisagreement, match="rank 1 has prototype_ids"):
+        check_agreement([same, fingerprint(fewer)])
+    flat = {k: v.detach().clone() for k, v in acc_trainer.acc_backward.flatten(es.params).items()}
+    flat["b_c"][0] += 2.0**-40
+    nudged = replace(es, params=acc_trainer._with_flat(es.params, flat))
+    with pytest.raises(ArchitectureDisagreement, match="rank 2 has params_sha256") as info:
+        check_agreement([same, same, fingerprint(nudged)])
+    assert "head_ids" not in str(info.value)
+
+
+def test_an_unequal_batch_split_is_refused_before_any_collective() -> None:
+    ctx, _ = _start_state()
+    state = init_state(LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED))
+    with pytest.raises(ValueError, match="batch_size: 16 sequences cannot be split into 3 equal shards"):
+        DistributedEngine(rank=0, world_size=3).start(ctx, state)
+    assert shard(16, 2, 1) == slice(8, 16)
+    with pytest.raises(ValueError, match="rank: 2 is not below the world size 2"):
+        shard(16, 2, 2)
+    with pytest.raises(ValueError, match="world_size"):
+        shard(16, 0, 0)
+
+
+def test_the_engine_needs_a_process_group() -> None:
+    assert not dist.is_initialized()
+    with pytest.raises(RuntimeError, match="no process group"):
+        DistributedEngine.from_process_group()
+
+
+def test_read_config_names_a_bad_field(tmp_path: Path) -> None:
+    good = {"layer_config": asdict(LAYER), "train_config": asdict(RUN)}  # as a run record writes them
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(good), encoding="utf-8")
+    assert read_config(path) == (LAYER, RUN)
+    bad = {**good, "train_config": {**good["train_config"], "batch_size": 16.5}}
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"train_config\.batch_size"):
+        read_config(path)
