@@ -17,18 +17,26 @@ These are *measurements*, not invariants: the claims they serve are labelled ``p
 :func:`fixed_assignment_centroids` and :func:`squared_pair_distances` are the objects of the R1(a)
 lemma (``reference.invariants.coupling``): with a fixed assignment, the centroids' squared pairwise
 distances split over mutually orthogonal subspaces of the tokens.
+
+**Stability criteria** (R3, the two-time-scales study, ``docs/studies/time-scales.md``): six pure
+functions of a run record, each a :class:`StabilityCriterion` (value, bound, holds), defined there
+before the study ran; :func:`stability_criteria` reads them all from a
+:class:`reference.run_record.RunRecord`. A run is stable iff every one holds. They judge a *study's*
+runs, never a training run's exit code.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import arr, check_array, check_dim, f64
+from reference._arrays import arr, check_array, check_count, check_dim, check_positive, f64
 from reference.ddcl import grad_variance_fixed_Q
+from reference.run_record import RunRecord
 
 
 def prototype_separation(
@@ -116,13 +124,206 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if den == 0.0 else f64(a @ b / den)
 
 
+# --------------------------------------------------------------------------------------------------
+# Stability of joint training (R3's study): criteria read from a run record
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StabilityBounds:
+    """The study settings of the R3 stability criteria (``docs/studies/time-scales.md``, fixed before
+    the study ran). They are a study's definitions, not floating-point tolerances."""
+
+    windows: int = 10  # the per-step series are cut into this many consecutive windows of equal length
+    max_free_energy_rise: float = 0.25  # rise_F / drop_F
+    max_separation_growth: float = 100.0  # max_t S_t / S_1
+    min_separation_fraction: float = 0.01  # S_min(last check) / S_1
+    min_effective_prototypes: float = 1.5  # exp(entropy of the masses) at the last check
+    max_task_loss_ratio: float = 1.0  # last window's mean L_task / first window's
+
+    def __post_init__(self) -> None:
+        p = "StabilityBounds."
+        check_count(p + "windows", self.windows, 2)
+        for name in (
+            "max_free_energy_rise",
+            "max_separation_growth",
+            "min_separation_fraction",
+            "min_effective_prototypes",
+            "max_task_loss_ratio",
+        ):
+            check_positive(p + name, getattr(self, name))
+
+
+STABILITY_BOUNDS = StabilityBounds()
+
+
+@dataclass(frozen=True)
+class StabilityCriterion:
+    """One criterion on one run: ``holds`` iff ``value ≤ bound`` (``upper``) or ``value ≥ bound``
+    (not ``upper``); a NaN value never holds."""
+
+    name: str
+    value: float
+    bound: float
+    upper: bool
+
+    @property
+    def holds(self) -> bool:
+        return self.value <= self.bound if self.upper else self.value >= self.bound
+
+
+# The criteria in the order stability_criteria returns them (the study's tables use this order).
+STABILITY_CRITERIA: tuple[str, ...] = (
+    "free_energy_descent",
+    "separation_bounded",
+    "prototypes_distinct",
+    "mass_spread",
+    "finite_losses",
+    "task_loss_bounded",
+)
+
+
+def windowed_means(series: Sequence[float], windows: int) -> tuple[float, ...]:
+    """Means of ``windows`` consecutive, (nearly) equal-length pieces (``numpy.array_split``)."""
+    check_count("windows", windows, 1)
+    if len(series) < windows:
+        raise ValueError(f"series: needs at least windows={windows} values, got {len(series)}")
+    return tuple(f64(np.mean(w)) for w in np.array_split(np.asarray(series, dtype=np.float64), windows))
+
+
+def free_energy_descent(
+    F: Sequence[float],
+    *,
+    windows: int = STABILITY_BOUNDS.windows,
+    max_rise: float = STABILITY_BOUNDS.max_free_energy_rise,
+) -> StabilityCriterion:
+    """``rise_F / drop_F`` over the windowed means ``m_i`` of ``F`` (D3's Lyapunov function):
+    ``rise_F = max_{i<j}(m_j − m_i)``, ``drop_F = m_1 − min_i m_i``; ∞ when ``F`` rose but never fell
+    below its start, 0 when it neither rose nor fell."""
+    m = np.asarray(windowed_means(F, windows))
+    rise = f64(np.max(m[1:] - np.minimum.accumulate(m)[:-1]))  # best later-minus-earlier difference
+    drop = f64(m[0] - np.min(m))
+    if not (math.isfinite(rise) and math.isfinite(drop)):
+        value = math.nan
+    elif drop > 0.0:
+        value = max(rise, 0.0) / drop
+    else:
+        value = math.inf if rise > 0.0 else 0.0
+    return StabilityCriterion("free_energy_descent", value, max_rise, upper=True)
+
+
+def separation_bounded(
+    separations: Sequence[float | None], *, max_growth: float = STABILITY_BOUNDS.max_separation_growth
+) -> StabilityCriterion:
+    """``max_t S_t / S_1`` over the checks (``None``: one prototype, no pair, skipped); ∞ when ``S_1``
+    is undefined or 0, NaN when some ``S_t`` is not finite."""
+    if not separations:
+        raise ValueError("separations: needs at least one check")
+    first = separations[0]
+    defined = [s for s in separations if s is not None]
+    if any(not math.isfinite(s) for s in defined):
+        value = math.nan
+    elif first is None or first <= 0.0:
+        value = math.inf
+    else:
+        value = max(defined) / first
+    return StabilityCriterion("separation_bounded", value, max_growth, upper=True)
+
+
+def prototypes_distinct(
+    first_separation: float | None,
+    last_min_separation: float | None,
+    *,
+    min_fraction: float = STABILITY_BOUNDS.min_separation_fraction,
+) -> StabilityCriterion:
+    """``S_min / S_1`` at the last check: 0 when fewer than two prototypes are left (``None``), NaN when
+    ``S_1`` is undefined, 0 or not finite."""
+    if first_separation is None or not (math.isfinite(first_separation) and first_separation > 0.0):
+        value = math.nan
+    elif last_min_separation is None:
+        value = 0.0
+    else:
+        value = last_min_separation / first_separation
+    return StabilityCriterion("prototypes_distinct", value, min_fraction, upper=False)
+
+
+def effective_prototype_count(mass: Mapping[int, float]) -> float:
+    """``exp(−Σ_j w_j log w_j)`` of the prototype masses ``w_j = n_j/n`` (``0 log 0 = 0``): 1 when every
+    token sits on one prototype, ``K`` when the masses are uniform."""
+    w = np.asarray(list(mass.values()), dtype=np.float64)
+    if w.size == 0:
+        raise ValueError("mass: needs at least one prototype")
+    if not (np.all(np.isfinite(w)) and np.all(w >= 0.0)):
+        raise ValueError(f"mass: prototype masses must be finite and >= 0, got {w.tolist()}")
+    nz = w[w > 0.0]
+    return f64(np.exp(-np.sum(nz * np.log(nz))))
+
+
+def mass_spread(
+    mass: Mapping[int, float], *, min_effective: float = STABILITY_BOUNDS.min_effective_prototypes
+) -> StabilityCriterion:
+    """:func:`effective_prototype_count` of the last check's masses, against ``min_effective``."""
+    return StabilityCriterion("mass_spread", effective_prototype_count(mass), min_effective, upper=False)
+
+
+def finite_losses(L: Sequence[float], L_task: Sequence[float]) -> StabilityCriterion:
+    """The number of non-finite values of ``L`` and ``L_task`` over the steps (must be 0)."""
+    bad = int(np.sum(~np.isfinite(np.asarray(L, dtype=np.float64))))
+    bad += int(np.sum(~np.isfinite(np.asarray(L_task, dtype=np.float64))))
+    return StabilityCriterion("finite_losses", float(bad), 0.0, upper=True)
+
+
+def task_loss_bounded(
+    L_task: Sequence[float],
+    *,
+    windows: int = STABILITY_BOUNDS.windows,
+    max_ratio: float = STABILITY_BOUNDS.max_task_loss_ratio,
+) -> StabilityCriterion:
+    """``m_W(L_task) / m_1(L_task)``: the last window's mean task loss over the first's (NaN if either
+    is not finite or the first is 0)."""
+    m = windowed_means(L_task, windows)
+    first, last = m[0], m[-1]
+    ok = math.isfinite(first) and math.isfinite(last) and first > 0.0
+    return StabilityCriterion("task_loss_bounded", last / first if ok else math.nan, max_ratio, upper=True)
+
+
+def stability_criteria(record: RunRecord, bounds: StabilityBounds = STABILITY_BOUNDS) -> tuple[StabilityCriterion, ...]:
+    """The six criteria of :data:`STABILITY_CRITERIA` on ``record`` (its per-step losses and its checks);
+    the run is stable iff every one holds."""
+    if not record.checks:
+        raise ValueError("record: has no growth check; the separation criteria need at least one")
+    first, last = record.checks[0], record.checks[-1]
+    losses = record.losses
+    return (
+        free_energy_descent(losses.F, windows=bounds.windows, max_rise=bounds.max_free_energy_rise),
+        separation_bounded([c.separation for c in record.checks], max_growth=bounds.max_separation_growth),
+        prototypes_distinct(first.separation, last.min_separation, min_fraction=bounds.min_separation_fraction),
+        mass_spread(last.mass, min_effective=bounds.min_effective_prototypes),
+        finite_losses(losses.L, losses.L_task),
+        task_loss_bounded(losses.L_task, windows=bounds.windows, max_ratio=bounds.max_task_loss_ratio),
+    )
+
+
 __all__ = [
+    "STABILITY_BOUNDS",
+    "STABILITY_CRITERIA",
+    "StabilityBounds",
+    "StabilityCriterion",
     "attention_entropy",
     "check_positive_tau",
+    "effective_prototype_count",
+    "finite_losses",
     "fixed_assignment_centroids",
+    "free_energy_descent",
     "log_temperature_variance",
+    "mass_spread",
     "pearson",
     "prototype_separation",
+    "prototypes_distinct",
+    "separation_bounded",
     "squared_pair_distances",
+    "stability_criteria",
+    "task_loss_bounded",
     "variance_gradient_norm",
+    "windowed_means",
 ]
