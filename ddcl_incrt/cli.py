@@ -10,6 +10,8 @@
 * ``falsify`` — for every hypothesis of every ``proved`` claim: the counterexample its falsifier builds,
   passed through the claim's conclusion predicate (the hypothesis false, the conclusion false), or
   the stated reason why none can exist; non-zero if a counterexample's conclusion holds.
+* ``cluster`` — the DDCL block alone as a clustering method vs k-means (docs/studies/cluster.md): writes
+  cluster.json (every seed), cluster.md (the table) and cluster.png, and prints the table.
 * ``bench``   — PyTorch performance (:mod:`ddcl_incrt.bench`, needs torch): step vs nn.TransformerEncoderLayer.
 """
 
@@ -141,6 +143,31 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
     return bench.run_cli(args, console)
 
 
+def _cluster(args: argparse.Namespace, console: Console) -> int:
+    from ddcl_incrt.studies import cluster
+
+    try:
+        result, files = cluster.run_cli(out=args.out, seeds=args.seeds, datasets=args.datasets, quick=args.quick)
+    except ValueError as exc:  # bad --datasets / --seeds: refused before any run, with the argument named
+        console.print(f"[red]ddcl-incrt cluster: {exc}[/red]")
+        return 2
+    table = Table(title="ddcl-incrt cluster: the DDCL block as a clustering method (measured; mean ± std over seeds)")
+    for col in ("data set", "setting", "ACC", "NMI", "ARI", "D1 checks / violations", "s per run"):
+        table.add_column(col, overflow="fold")
+    for dataset in result.datasets:
+        for setting in result.settings:
+            row = result.summary[dataset][setting]
+            cells = [f"{row[f'{m}_mean']:.3f} ± {row[f'{m}_std']:.3f}" for m in cluster.METRICS]
+            d1 = "—" if setting == cluster.KMEANS else f"{int(row['d1_checks'])} / {int(row['d1_violations'])}"
+            table.add_row(dataset, setting, *cells, d1, f"{row['wall_s_mean']:.2f}")
+    console.print(table)
+    console.print(
+        f"D1: {result.d1_checks} checks, {result.d1_violations} violated; "
+        f"{result.wall_s:.1f} s wall, {result.cpu_s:.1f} s CPU; files: {', '.join(str(p) for p in files.values())}"
+    )
+    return 1 if result.d1_violations else 0
+
+
 def _audit(args: argparse.Namespace, console: Console) -> int:
     from ddcl_incrt.audit.run import AuditOptions, audit
 
@@ -235,6 +262,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_prove)
     sub.add_parser("claims", help="list the claim registry").set_defaults(func=_claims)
     sub.add_parser("falsify", help="run every falsifier").set_defaults(func=_falsify)
+    p = sub.add_parser("cluster", help="the DDCL block as a clustering method vs k-means (docs/studies/cluster.md)")
+    p.add_argument("--out", type=Path, default=Path("cluster"), help="output folder (default ./cluster)")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="seeds 0..N-1 (default 10; 2 with --quick)")
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        default=None,
+        help="digits, blobs, moons, circles, madelon-{10,50,200,500,1000} (default: all; 3 small with --quick)",
+    )
+    p.add_argument("--quick", action="store_true", help="a smoke run of seconds (20 steps)")
+    p.set_defaults(func=_cluster)
     p = sub.add_parser(
         "bench",
         help="time the PyTorch training step against nn.TransformerEncoderLayer and the reference (needs torch)",

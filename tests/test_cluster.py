@@ -1,0 +1,234 @@
+"""The cluster study (ddcl_incrt.studies.cluster, docs/studies/cluster.md): its metrics on hand-made
+cases, its hand-written gradients against central differences, a tiny run of every setting with D1
+holding at every step, a planted D1 violation caught, the CLI's three files, and bad input refused."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ddcl_incrt.cli import main
+from ddcl_incrt.studies import cluster
+from reference import ddcl
+from reference._arrays import F64Array, arr
+from reference.gradcheck import central_difference, gradient_matches
+from reference.invariants.ddcl import REFERENCE_OPS
+
+TINY = cluster.Protocol(steps=6, batch=16, anchors=12, hidden=4)
+
+
+def _tiny_dataset(seed: int = 0) -> cluster.Dataset:
+    """Three separated 2-d groups of 10 points (k = 3), standardised."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    X = np.vstack([c + 0.3 * rng.standard_normal((10, 2)) for c in centres])
+    return cluster.Dataset("tiny", cluster.standardise(arr(X)), np.repeat(np.arange(3), 10).astype(np.int64), 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------
+
+
+def test_accuracy_of_a_permuted_labelling_is_one() -> None:
+    truth = np.array([0, 0, 1, 1, 2, 2, 2])
+    relabelled = np.array([2, 2, 0, 0, 1, 1, 1])  # the same partition under the names 0→2, 1→0, 2→1
+    m = cluster.cluster_metrics(truth, relabelled)
+    assert m == {"acc": 1.0, "nmi": pytest.approx(1.0), "ari": pytest.approx(1.0)}
+
+
+def test_accuracy_of_a_known_confusion() -> None:
+    # Contingency (cluster × class): [[2, 0], [1, 3]]: the best matching keeps 2 + 3 of 6 points.
+    truth = np.array([0, 0, 0, 1, 1, 1])
+    pred = np.array([0, 0, 1, 1, 1, 1])
+    assert cluster.clustering_accuracy(truth, pred) == pytest.approx(5 / 6)
+    # More clusters than classes: every point its own cluster matches one point per class.
+    assert cluster.clustering_accuracy(np.array([0, 0, 1, 1]), np.array([0, 1, 2, 3])) == 0.5
+    # One cluster for two equal classes: half the points.
+    assert cluster.clustering_accuracy(np.array([0, 0, 1, 1]), np.array([5, 5, 5, 5])) == 0.5
+
+
+def test_metrics_refuse_bad_labelings() -> None:
+    with pytest.raises(ValueError, match="labels_pred"):
+        cluster.cluster_metrics(np.array([0, 1, 1]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="labels_true"):
+        cluster.clustering_accuracy(np.array([0.0, 1.0]), np.array([0, 1]))
+
+
+def test_standardise_zeroes_constant_features() -> None:
+    X = arr(np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]]))
+    Z = cluster.standardise(X)
+    np.testing.assert_array_equal(Z[:, 1], 0.0)
+    assert Z[:, 0].mean() == pytest.approx(0.0)
+    assert Z[:, 0].std() == pytest.approx(1.0)
+
+
+def test_madelon_shape_follows_the_protocol() -> None:
+    data = cluster.make_dataset("madelon-50", 3)
+    assert data.X.shape == (100, 50)
+    assert data.k == 2
+    assert set(np.unique(data.labels)) == {0, 1}
+
+
+# --------------------------------------------------------------------------------------------------
+# Gradients of every setting against central differences
+# --------------------------------------------------------------------------------------------------
+
+
+def _loss_in(
+    s: cluster.Setting, params: cluster.Params, name: str, X: F64Array, X_b: F64Array, T_P: float
+) -> Callable[[F64Array], float]:
+    """The step's loss as a function of parameter ``name`` alone (the others held)."""
+    return lambda v: cluster.step_loss(s, {**params, name: v}, X, X_b, T_P)
+
+
+@pytest.mark.parametrize("setting_name", list(cluster.SETTINGS))
+def test_step_gradients_match_central_differences(setting_name: str) -> None:
+    setting = cluster.SETTINGS[setting_name]
+    # The backbone setting also with the free dictionary and with L_OLS, so every path is covered.
+    variants = [setting]
+    if setting.backbone:
+        variants += [replace(setting, prototypes="free"), replace(setting, loss="L_OLS")]
+    data = _tiny_dataset()
+    rng = np.random.default_rng(7)
+    for s in variants:
+        params, X_b, _ = cluster.initial_params(s, data, TINY, seed=1)
+        # Move off the initialisation: W₂ = 0 would make ∂/∂W₁ vanish identically, one-hot W is special.
+        params = {k: arr(v + 0.3 * rng.standard_normal(v.shape)) for k, v in params.items()}
+        X = arr(data.X[:9])
+        T_P = 0.7
+        grads, _, _ = cluster.step_gradients(s, params, X, X_b, T_P)
+        assert sorted(grads) == sorted(params)
+        value = cluster.step_loss(s, params, X, X_b, T_P)
+        for name in params:
+            numeric = central_difference(_loss_in(s, params, name, X, X_b, T_P), params[name])
+            assert gradient_matches(grads[name], numeric, value_scale=value), (s, name)
+
+
+def test_the_gradient_check_can_fail() -> None:
+    """A sign error in the L_OLS gradient's softmax term is caught by the same comparison."""
+    data = _tiny_dataset()
+    Y, P = arr(data.X[:8]), arr(data.X[[0, 12, 25]].T.copy())
+    _gY, gP = cluster.ols_gradients(Y, P, 0.7)
+    Q = ddcl.assignments(Y, P, 0.7)
+    direct_P = -(2.0 / Y.shape[0]) * ((Y - Q @ P.T).T @ Q)  # the direct term alone: the softmax term dropped
+    numeric = central_difference(lambda v: ddcl.ols_loss(Y, v, ddcl.assignments(Y, v, 0.7)), P)
+    assert gradient_matches(gP, numeric)
+    assert not gradient_matches(arr(direct_P), numeric)
+
+
+def test_dcl_and_free_prototypes_start_at_the_same_points() -> None:
+    data = _tiny_dataset()
+    p_free, X_b, _ = cluster.initial_params(cluster.SETTINGS["free"], data, TINY, seed=4)
+    p_dcl, X_b2, rates = cluster.initial_params(cluster.SETTINGS["ddcl"], data, TINY, seed=4)
+    np.testing.assert_array_equal(X_b, X_b2)
+    np.testing.assert_array_equal(p_free["P"], cluster.prototypes(p_dcl, X_b))
+    assert rates["W"] == TINY.lr_prototypes / X_b.shape[0]
+
+
+def test_temperature_schedules() -> None:
+    T_c, S, r = 8.0, 100, 0.1
+    assert cluster.temperature(T_c, 37, S, annealed=False, ratio=r) == pytest.approx(0.8)
+    annealed = [cluster.temperature(T_c, t, S, annealed=True, ratio=r) for t in range(S)]
+    assert annealed[0] == T_c
+    assert annealed[25] == pytest.approx(T_c * r**0.5)
+    assert all(a >= b for a, b in itertools.pairwise(annealed))
+    assert annealed[50:] == [pytest.approx(0.8)] * 50
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs, D1 at every step, a planted violation
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting_name", cluster.SETTING_NAMES)
+def test_a_tiny_run_of_every_setting_completes_with_d1_at_every_step(setting_name: str) -> None:
+    data = _tiny_dataset()
+    r = cluster.run_one(data, setting_name, 0, replace(TINY, kmeans_n_init=2))
+    assert set(r.metrics) == set(cluster.METRICS)
+    assert 0.0 <= r.metrics["acc"] <= 1.0
+    if setting_name == cluster.KMEANS:
+        assert r.d1 == {}
+        return
+    assert r.d1["checks"] == 3 * TINY.steps  # three D1 results per step: the identity, V ≥ 0, V's pair form
+    assert r.d1["violations"] == 0
+    assert r.d1["uncertified"] == 0
+    assert r.d1["first_violation"] is None
+    assert r.d1["min_margin"] >= 0.0
+    assert np.isfinite(list(r.final.values())).all()
+
+
+def test_a_planted_d1_violation_is_detected_at_every_step() -> None:
+    """An implementation whose V is 1e-6 too large breaks L_q = L_OLS + V far beyond the rounding bound."""
+    broken = replace(REFERENCE_OPS, prototype_variance=lambda P, Q: ddcl.prototype_variance(P, Q) * (1.0 + 1e-6))
+    data = _tiny_dataset()
+    r = cluster.run_one(data, "ddcl", 0, TINY, ops=broken)
+    assert r.d1["violations"] >= TINY.steps  # the identity fails at every step
+    assert r.d1["first_violation"].startswith("step 0: [D1]")
+    healthy = cluster.run_one(data, "ddcl", 0, TINY)
+    assert healthy.d1["violations"] == 0
+    assert healthy.metrics == r.metrics
+
+
+def test_summary_is_mean_and_sample_std_over_seeds() -> None:
+    data = _tiny_dataset()
+    runs = [cluster.run_one(data, "free", s, TINY) for s in (0, 1, 2)]
+    row = cluster.summarise(runs)["tiny"]["free"]
+    accs = np.array([r.metrics["acc"] for r in runs])
+    assert row["seeds"] == 3
+    assert row["acc_mean"] == pytest.approx(accs.mean())
+    assert row["acc_std"] == pytest.approx(accs.std(ddof=1))
+    assert row["d1_checks"] == 3 * 3 * TINY.steps
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI and bad input
+# --------------------------------------------------------------------------------------------------
+
+
+def test_cli_writes_its_three_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "c"
+    code = main(["cluster", "--quick", "--seeds", "1", "--datasets", "blobs", "madelon-10", "--out", str(out)])
+    assert code == 0
+    doc = json.loads((out / "cluster.json").read_text())
+    assert len(doc["runs"]) == 2 * len(cluster.SETTING_NAMES)
+    assert doc["label"] == "measured"
+    assert doc["d1_violations"] == 0
+    assert doc["d1_checks"] == 2 * len(cluster.SETTINGS) * 3 * 20
+    table = (out / "cluster.md").read_text()
+    assert sum(line.startswith("| blobs |") for line in table.splitlines()) == len(cluster.SETTING_NAMES)
+    assert (out / "cluster.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    captured = capsys.readouterr()
+    assert "madelon-10" in captured.out
+    assert "[12/12]" in captured.err
+
+
+def test_cli_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cluster", "--quick", "--datasets", "mnist", "--out", str(tmp_path)]) == 2
+    assert "datasets" in capsys.readouterr().out
+    assert not (tmp_path / "cluster.json").exists()
+    with pytest.raises(SystemExit):
+        main(["cluster", "--seeds", "0"])
+    assert "positive integer" in capsys.readouterr().err
+
+
+def test_bad_arguments_name_the_argument() -> None:
+    data = _tiny_dataset()
+    with pytest.raises(ValueError, match="setting_name"):
+        cluster.run_one(data, "spectral", 0)
+    with pytest.raises(ValueError, match="seed"):
+        cluster.run_one(data, "ddcl", -1)
+    with pytest.raises(ValueError, match="name"):
+        cluster.make_dataset("madelon-7", 0)
+    with pytest.raises(ValueError, match=r"Protocol\.steps"):
+        cluster.Protocol(steps=0)
+    with pytest.raises(ValueError, match=r"Protocol\.temperature_ratio"):
+        cluster.Protocol(temperature_ratio=1.5)
+    with pytest.raises(ValueError, match="seeds"):
+        cluster.run_study(["blobs"], seeds=[])
