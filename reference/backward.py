@@ -13,7 +13,7 @@ import math
 import numpy as np
 from jaxtyping import Float64, Int
 
-from reference._arrays import F64Array, arr, f64
+from reference._arrays import F64Array, arr, f64, finite_result
 from reference.ddcl import grad_quantisation_full, pullback_distances
 from reference.model import (
     ForwardCache,
@@ -32,6 +32,7 @@ from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 # ==================================================================================================
 
 
+@finite_result("params", "cache")
 def backward(params: ModelParams, cfg: LayerConfig, cache: ForwardCache) -> dict[str, F64Array]:
     """``∂L/∂θ`` for every parameter, keyed like :func:`reference.surgery.flatten` (hand-derived; see docs/model.md).
 
@@ -75,6 +76,7 @@ def _backward(params: ModelParams, cfg: LayerConfig, cache: ForwardCache) -> dic
     return {"W_in": dW_in, "E_pos": dE_pos, **grads_heads, "P": dP, "W_c": dW_c, "b_c": db_c}
 
 
+@finite_result("params", "x")
 def loss_and_gradients(
     params: ModelParams, cfg: LayerConfig, x: Float64[np.ndarray, "B T d_in"], labels: Int[np.ndarray, " B"]
 ) -> tuple[ForwardCache, dict[str, F64Array]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import arr, check_array, check_dim, check_positive
+from reference._arrays import arr, check_array, check_dim, check_positive, finite_result
 
 
 def _check_dcl(Y_b: object, W: object, b: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -22,6 +22,7 @@ def _check_dcl(Y_b: object, W: object, b: object) -> tuple[np.ndarray, np.ndarra
     return Y_, W_, b_
 
 
+@finite_result("Y_b", "W", "b")
 def dcl_prototypes(
     Y_b: Float64[np.ndarray, "nb d"], W: Float64[np.ndarray, "nb K"], b: Float64[np.ndarray, " K"]
 ) -> Float64[np.ndarray, "d K"]:
@@ -30,6 +31,7 @@ def dcl_prototypes(
     return arr(Y_.T @ W_ + b_[None, :])
 
 
+@finite_result("Y_b", "grad_P")
 def dcl_gradients(
     Y_b: Float64[np.ndarray, "nb d"], grad_P: Float64[np.ndarray, "d K"]
 ) -> tuple[Float64[np.ndarray, "nb K"], Float64[np.ndarray, " K"]]:
@@ -40,6 +42,7 @@ def dcl_gradients(
     return arr(Y_ @ G), arr(G.sum(axis=0))
 
 
+@finite_result("Y_b")
 def dcl_preconditioner(Y_b: Float64[np.ndarray, "nb d"]) -> Float64[np.ndarray, "d d"]:
     """``Y_bᵀY_b + 1_d 1_dᵀ`` (PSD): a DCL step moves ``P`` by ``−η`` times this times ``∇_P L`` (D6)."""
     Y_ = check_array("Y_b", Y_b, 2)
@@ -47,6 +50,7 @@ def dcl_preconditioner(Y_b: Float64[np.ndarray, "nb d"]) -> Float64[np.ndarray, 
     return arr(Y_.T @ Y_ + np.ones((d, d)))
 
 
+@finite_result("Y_b", "W", "b", "grad_P", "eta")
 def dcl_step(
     Y_b: Float64[np.ndarray, "nb d"],
     W: Float64[np.ndarray, "nb K"],

@@ -14,7 +14,18 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, f64
+from reference._arrays import (
+    F64Array,
+    arr,
+    check_array,
+    check_dim,
+    check_index,
+    check_overflow,
+    check_positive,
+    check_temperature,
+    f64,
+    finite_result,
+)
 from reference.tolerances import CheckKind, tolerance
 
 # --------------------------------------------------------------------------------------------------
@@ -51,6 +62,7 @@ def check_assignments(Q: object, n: int, K: int) -> F64Array:
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P")
 def squared_distances(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"]) -> Float64[np.ndarray, "n K"]:
     """``D_tj = ‖y_t − p_j‖²``, computed from the differences (no ``‖y‖² + ‖p‖² − 2yᵀp`` cancellation)."""
     Y_, P_ = _check_tokens_prototypes(Y, P)
@@ -58,17 +70,19 @@ def squared_distances(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K
     return arr(np.einsum("tdk,tdk->tk", diff, diff))
 
 
+@finite_result("D", "T_P")
 def soft_assignments(D: Float64[np.ndarray, "n K"], T_P: float) -> Float64[np.ndarray, "n K"]:
     """``q_t = softmax(−D_t / T_P)``, stabilised by subtracting each row's minimum distance."""
     D_ = check_array("D", D, 2)
     if np.any(D_ < 0.0):
         raise ValueError(f"D: squared distances must be >= 0, min entry is {f64(D_.min())!r}")
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     logits = -(D_ - D_.min(axis=1, keepdims=True)) / T  # <= 0, max exactly 0 per row
     E = np.exp(logits)
     return arr(E / E.sum(axis=1, keepdims=True))
 
 
+@finite_result("Y", "P", "T_P")
 def assignments(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float) -> Float64[np.ndarray, "n K"]:
     """Soft assignments of tokens ``Y`` to prototypes ``P`` at temperature ``T_P``."""
     return soft_assignments(squared_distances(Y, P), T_P)
@@ -79,6 +93,7 @@ def assignments(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P")
 def quantisation_loss(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]
 ) -> float:
@@ -88,6 +103,7 @@ def quantisation_loss(
     return f64(np.sum(Q_ * D) / D.shape[0])
 
 
+@finite_result("Y", "P")
 def ols_loss(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]) -> float:
     """``L_OLS = (1/n) Σ_t ‖y_t − P q_t‖²``: reconstruction error by the assignment-weighted mean."""
     Y_, P_ = _check_tokens_prototypes(Y, P)
@@ -96,6 +112,7 @@ def ols_loss(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], Q: Fl
     return f64(np.sum(R * R) / Y_.shape[0])
 
 
+@finite_result("P")
 def prototype_variance(P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]) -> float:
     """``V = (1/n) Σ_t Σ_j q_tj ‖p_j − P q_t‖²`` (the assignment-weighted prototype variance, ≥ 0)."""
     P_ = check_array("P", P, 2)
@@ -106,10 +123,11 @@ def prototype_variance(P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n 
     return f64(np.einsum("tk,tkd,tkd->", Q_, diff, diff) / Q_.shape[0])
 
 
+@finite_result("Y", "P", "T_P")
 def free_energy(Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float) -> float:
     """``F = −(T_P/n) Σ_t log Σ_j exp(−D_tj / T_P)``, with a stabilised log-sum-exp."""
     D = squared_distances(Y, P)
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     Dmin = D.min(axis=1)
     lse = np.log(np.exp(-(D - Dmin[:, None]) / T).sum(axis=1))  # in [0, log K]
     # F_t = Dmin_t − T·lse_t: the two terms are kept apart so T ≪ D does not swamp the small one.
@@ -131,6 +149,7 @@ def assignment_covariance(Q: Float64[np.ndarray, "n K"]) -> Float64[np.ndarray, 
     return arr((np.diag(Q_.sum(axis=0)) - Q_.T @ Q_) / Q_.shape[0])
 
 
+@finite_result("Y")
 def collapse_critical_temperatures(Y: Float64[np.ndarray, "n d"]) -> tuple[float, float]:
     """``(T_c^F, T_c^{L_q}) = (2 λ_max(Cov Y), 4 λ_max(Cov Y))`` (claim D4; Cov with the 1/n convention).
 
@@ -139,7 +158,9 @@ def collapse_critical_temperatures(Y: Float64[np.ndarray, "n d"]) -> tuple[float
     """
     Y_ = check_array("Y", Y, 2)
     E = Y_ - Y_.mean(axis=0, keepdims=True)
-    lam = f64(np.linalg.eigvalsh(E.T @ E / Y_.shape[0])[-1])
+    # An overflowed covariance would make eigvalsh fail inside LAPACK: refuse it here, naming Y.
+    cov = check_overflow("collapse_critical_temperatures", arr(E.T @ E / Y_.shape[0]), "Y")
+    lam = f64(np.linalg.eigvalsh(cov)[-1])
     return 2.0 * lam, 4.0 * lam
 
 
@@ -148,6 +169,7 @@ def collapse_critical_temperatures(Y: Float64[np.ndarray, "n d"]) -> tuple[float
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P", "G")
 def pullback_distances(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], G: Float64[np.ndarray, "n K"]
 ) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
@@ -165,6 +187,7 @@ def pullback_distances(
     return arr(grad_Y), arr(grad_P)
 
 
+@finite_result("Y", "P")
 def grad_quantisation_fixed_Q(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]
 ) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
@@ -174,6 +197,7 @@ def grad_quantisation_fixed_Q(
     return pullback_distances(Y_, P_, arr(Q_ / Y_.shape[0]))
 
 
+@finite_result("Y", "P", "T_P")
 def grad_free_energy(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
 ) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
@@ -182,13 +206,26 @@ def grad_free_energy(
     return pullback_distances(Y, P, arr(Q / Q.shape[0]))
 
 
+@finite_result("D", "T_P")
 def quantisation_distance_weights(D: Float64[np.ndarray, "n K"], T_P: float) -> Float64[np.ndarray, "n K"]:
     """``n·∂L_q/∂D`` through softmax assignments: ``W_tk = q_tk (1 − (D_tk − D̄_t)/T_P)``, ``D̄_t = q_tᵀD_t``.
 
     Rows of ``W`` sum to 1 exactly in reals (``Σ_k q_k (D_k − D̄) = 0``).
     """
     Q = soft_assignments(D, T_P)
-    return arr(Q * (1.0 - _centred_distances(D, Q) / T_P))
+    return _weighted_factor(Q, D, check_temperature("T_P", T_P))
+
+
+def _weighted_factor(Q: F64Array, D: F64Array, T_P: float) -> F64Array:
+    """``q_tk (1 − (D_tk − D̄_t)/T_P)``, exactly 0 where ``q_tk`` underflowed to 0.
+
+    Where ``q_tk > 0`` the factor is bounded (``(D_tk − D_min)/T_P < 746``, and ``D̄_t`` is a
+    ``q``-average), but where ``q_tk = 0`` the distance ratio may overflow to ``inf`` and ``0·inf`` would
+    be NaN; the true value there is ``x e^{−x}`` with ``x > 745``, below the smallest subnormal's order.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        factor = Q * (1.0 - _centred_distances(D, Q) / T_P)
+    return arr(np.where(Q > 0.0, factor, 0.0))
 
 
 def _centred_distances(D: F64Array, Q: F64Array) -> F64Array:
@@ -197,6 +234,7 @@ def _centred_distances(D: F64Array, Q: F64Array) -> F64Array:
     return arr(np.einsum("tj,tkj->tk", Q, D[:, :, None] - D[:, None, :]))
 
 
+@finite_result("Y", "P", "T_P")
 def grad_quantisation_full(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
 ) -> tuple[Float64[np.ndarray, "n d"], Float64[np.ndarray, "d K"]]:
@@ -206,6 +244,7 @@ def grad_quantisation_full(
     return pullback_distances(Y, P, arr(W / D.shape[0]))
 
 
+@finite_result("P")
 def grad_variance_fixed_Q(P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, "n K"]) -> Float64[np.ndarray, "d K"]:
     """``∇_P V|_{Q fixed} = 2 P Σ_q`` (claim D2)."""
     P_ = check_array("P", P, 2)
@@ -231,17 +270,19 @@ def _hessian_P(Y: F64Array, P: F64Array, w: F64Array, Hd: F64Array) -> F64Array:
     return arr(H / n)
 
 
+@finite_result("Y", "P", "T_P")
 def hessian_free_energy(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
 ) -> Float64[np.ndarray, "dK dK"]:
     """``∇²_P F``; per token ``∂²F/∂D² = −(1/T_P)(diag q − qqᵀ)`` ⪯ 0, so ``∇²F ⪯ (2/n)diag(n_j)⊗I`` (D3)."""
     Y_, P_ = _check_tokens_prototypes(Y, P)
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     Q = assignments(Y_, P_, T)
     Hd = -(np.einsum("tk,kl->tkl", Q, np.eye(Q.shape[1])) - Q[:, :, None] * Q[:, None, :]) / T
     return _hessian_P(Y_, P_, Q, arr(Hd))
 
 
+@finite_result("Y", "P", "T_P")
 def hessian_quantisation(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
 ) -> Float64[np.ndarray, "dK dK"]:
@@ -251,13 +292,13 @@ def hessian_quantisation(
     ``∂w_k/∂D_l = −(1/T) q_k (δ_kl − q_l)(1 − (D_k − D̄)/T) − (q_k/T)(δ_kl − w_l)`` (step D4.4).
     """
     Y_, P_ = _check_tokens_prototypes(Y, P)
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     D = squared_distances(Y_, P_)
     Q = soft_assignments(D, T)
     w = quantisation_distance_weights(D, T)
     eye = np.eye(Q.shape[1])[None, :, :]
-    a = (1.0 - _centred_distances(D, Q) / T)[:, :, None]
-    Hd = -(Q[:, :, None] * (eye - Q[:, None, :]) * a) / T - (Q[:, :, None] * (eye - w[:, None, :])) / T
+    qa = w[:, :, None]  # q_k (1 − (D_k − D̄)/T), 0 where q_k underflowed (see _weighted_factor)
+    Hd = -(qa * (eye - Q[:, None, :])) / T - (Q[:, :, None] * (eye - w[:, None, :])) / T
     return _hessian_P(Y_, P_, w, arr(Hd))
 
 
@@ -266,6 +307,7 @@ def hessian_quantisation(
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P", "T_P", "eta")
 def prototype_step(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float, eta: float
 ) -> Float64[np.ndarray, "d K"]:
@@ -293,7 +335,7 @@ def removal_free_energy_change(Q: Float64[np.ndarray, "n K"], j: int, T_P: float
     Q_ = check_array("Q", Q, 2)
     Q_ = check_assignments(Q_, *Q_.shape)
     jj = check_index("j", j, Q_.shape[1])
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     q = Q_[:, jj]
     if np.any(q >= 1.0):
         return float("inf"), float("inf")

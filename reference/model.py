@@ -15,9 +15,10 @@ order): configuration → parameters → sublayers → :func:`forward` and the l
 backward is :mod:`reference.backward` (in reverse order, steps BP.*); growing, pruning and flattening
 the parameter set is :mod:`reference.surgery`.
 
-Validation happens once, at the boundary: the constructors (:class:`LayerConfig`,
-:class:`HeadParams`, :class:`ModelParams`) and :func:`forward` check their inputs and raise errors that
-name the argument; the sublayer functions trust theirs.
+Validation happens at the boundary: the constructors (:class:`LayerConfig`, :class:`HeadParams`,
+:class:`ModelParams`), :func:`forward` and every public sublayer function check their inputs and raise
+errors that name the argument; a result that overflows float64 from finite inputs is refused
+(``FloatingPointError`` naming the inputs, :func:`reference._arrays.finite_result`).
 
 There is no LayerNorm in v1 (SPEC §1): the layer is exactly the equations above.
 
@@ -41,10 +42,13 @@ from reference._arrays import (
     check_array,
     check_count,
     check_dim,
-    check_positive,
+    check_log_temperature,
+    check_overflow,
     check_real,
     check_rng,
+    check_temperature,
     f64,
+    finite_result,
 )
 from reference.ddcl import (
     free_energy,
@@ -85,11 +89,11 @@ class LayerConfig:
             check_count(f"LayerConfig.{name}", getattr(self, name), 1)
         # One class makes the cross-entropy identically zero: no task to learn.
         check_count("LayerConfig.n_classes", self.n_classes, 2)
-        check_positive("LayerConfig.T_P", self.T_P)
+        check_temperature("LayerConfig.T_P", self.T_P)
         lam = check_real("LayerConfig.lambda_q", self.lambda_q)
         if lam < 0.0:
             raise ValueError(f"LayerConfig.lambda_q: must be >= 0 (0 switches L_q off), got {lam!r}")
-        check_real("LayerConfig.s_init", self.s_init)
+        check_log_temperature("LayerConfig.s_init", self.s_init)
 
 
 # ==================================================================================================
@@ -132,7 +136,7 @@ class HeadParams:
         object.__setattr__(self, "W_K", W_K)
         object.__setattr__(self, "W_V", W_V)
         object.__setattr__(self, "W_O", W_O)
-        object.__setattr__(self, "s", check_real("s", self.s))
+        object.__setattr__(self, "s", check_log_temperature("s", self.s))
 
     @property
     def tau(self) -> float:
@@ -283,9 +287,26 @@ def init_params(cfg: LayerConfig, *, rng: np.random.Generator) -> ModelParams:
 # ==================================================================================================
 
 
+@finite_result("params", "x")
 def layer_input(params: ModelParams, x: Float64[np.ndarray, "B T d_in"]) -> Float64[np.ndarray, "B T d"]:
     """``X = x W_in + E_pos`` (``E_pos`` broadcast over the batch): the layer input INCRT probes."""
-    return arr(x @ params.W_in + params.E_pos[None, :, :])
+    p = _check_model_params(params)
+    x_ = check_array("x", x, 3)
+    check_dim("x", x_, 1, p.E_pos.shape[0], "params.E_pos's sequence length T")
+    check_dim("x", x_, 2, p.W_in.shape[0], "params.W_in's input width d_in")
+    return arr(x_ @ p.W_in + p.E_pos[None, :, :])
+
+
+def _check_model_params(params: object) -> ModelParams:
+    if not isinstance(params, ModelParams):
+        raise TypeError(f"params: expected ModelParams, got {type(params).__name__}")
+    return params
+
+
+def _check_head(head: object) -> HeadParams:
+    if not isinstance(head, HeadParams):
+        raise TypeError(f"head: expected HeadParams, got {type(head).__name__}")
+    return head
 
 
 # ==================================================================================================
@@ -293,21 +314,29 @@ def layer_input(params: ModelParams, x: Float64[np.ndarray, "B T d_in"]) -> Floa
 # ==================================================================================================
 
 
+@finite_result("head (its weights W_Q, W_K and log-temperature s)")
 def score_operator(head: HeadParams) -> Float64[np.ndarray, "d d"]:
     """``M_h = W_Q W_Kᵀ / (τ_h √d_k)``, ``τ_h = exp(s_h)``: the head's effective bilinear score operator."""
-    d_k = head.W_Q.shape[1]
-    return arr((head.W_Q @ head.W_K.T) * (math.exp(-head.s) / math.sqrt(d_k)))
+    h = _check_head(head)
+    d_k = h.W_Q.shape[1]
+    return arr((h.W_Q @ h.W_K.T) * (math.exp(-h.s) / math.sqrt(d_k)))
 
 
 def softmax_rows(S: Float64[np.ndarray, "*batch m"]) -> Float64[np.ndarray, "*batch m"]:
-    """Softmax over the last axis, stabilised by subtracting each row's maximum."""
-    E = np.exp(S - S.max(axis=-1, keepdims=True))
+    """Softmax over the last axis, stabilised by subtracting each row's maximum (finite for finite ``S``)."""
+    S_ = check_array("S", S, None)
+    E = np.exp(S_ - S_.max(axis=-1, keepdims=True))
     return arr(E / E.sum(axis=-1, keepdims=True))
 
 
+@finite_result("X", "M")
 def attention_scores(X: Float64[np.ndarray, "B T d"], M: Float64[np.ndarray, "d d"]) -> Float64[np.ndarray, "B T T"]:
     """``S_b = X_b M X_bᵀ`` per sequence (the pre-softmax scores of one head)."""
-    return arr((X @ M) @ X.transpose(0, 2, 1))
+    X_ = check_array("X", X, 3)
+    M_ = check_array("M", M, 2)
+    check_dim("M", M_, 0, X_.shape[2], "X's model width d")
+    check_dim("M", M_, 1, X_.shape[2], "X's model width d")
+    return arr((X_ @ M_) @ X_.transpose(0, 2, 1))
 
 
 @dataclass(frozen=True)
@@ -328,14 +357,25 @@ def head_output(
 ) -> Float64[np.ndarray, "B T d"]:
     """``U_h = A_h X W_V^h W_O^h`` per sequence: the head's term of ``U``, exactly what pruning head ``h``
     removes from ``Y`` (claim G5)."""
-    return arr(A_h @ ((X @ W_V) @ W_O))
+    X_ = check_array("X", X, 3)
+    A_ = check_array("A_h", A_h, 3)
+    W_V_ = check_array("W_V", W_V, 2)
+    W_O_ = check_array("W_O", W_O, 2)
+    B, T, d = X_.shape
+    if A_.shape != (B, T, T):
+        raise ValueError(f"A_h: expected shape {(B, T, T)} (X's batch and sequence length), got {A_.shape}")
+    check_dim("W_V", W_V_, 0, d, "X's model width d")
+    check_dim("W_O", W_O_, 0, W_V_.shape[1], "W_V's value width d_v")
+    return arr(A_ @ ((X_ @ W_V_) @ W_O_))
 
 
+@finite_result("head", "X")
 def head_forward(head: HeadParams, X: Float64[np.ndarray, "B T d"]) -> HeadCache:
     """One head: ``A_h = softmax_row(X M_h Xᵀ)`` and its output term :func:`head_output`."""
     M = score_operator(head)
     A = softmax_rows(attention_scores(X, M))
-    return HeadCache(M=M, A=A, values=arr(X @ head.W_V), out=head_output(A, X, head.W_V, head.W_O))
+    values = check_overflow("head_forward", arr(X @ head.W_V), "head, X")
+    return HeadCache(M=M, A=A, values=values, out=head_output(A, X, head.W_V, head.W_O))
 
 
 # ==================================================================================================
@@ -343,11 +383,12 @@ def head_forward(head: HeadParams, X: Float64[np.ndarray, "B T d"]) -> HeadCache
 # ==================================================================================================
 
 
+@finite_result("Y", "P", "T_P")
 def ddcl_block(
     Y: Float64[np.ndarray, "n d"], P: Float64[np.ndarray, "d K"], T_P: float
 ) -> tuple[Float64[np.ndarray, "n K"], Float64[np.ndarray, "n K"], Float64[np.ndarray, "n d"]]:
     """``(D, Q, Z)`` for tokens ``Y`` (flattened, n = B·T): the prototype mixture replaces the FFN."""
-    D = squared_distances(Y, P)
+    D = squared_distances(Y, P)  # validates Y and P
     Q = soft_assignments(D, T_P)
     return D, Q, arr(Y + Q @ P.T)
 
@@ -357,16 +398,23 @@ def ddcl_block(
 # ==================================================================================================
 
 
+@finite_result("Z", "W_c", "b_c")
 def readout(
     Z: Float64[np.ndarray, "B T d"], W_c: Float64[np.ndarray, "d n_classes"], b_c: Float64[np.ndarray, " n_classes"]
 ) -> tuple[Float64[np.ndarray, "B d"], Float64[np.ndarray, "B n_classes"]]:
     """Mean-pool over the sequence, then a linear classifier: ``(z̄, z̄ W_c + b_c)``."""
-    z_bar = Z.mean(axis=1)
-    return arr(z_bar), arr(z_bar @ W_c + b_c[None, :])
+    Z_ = check_array("Z", Z, 3)
+    W_c_ = check_array("W_c", W_c, 2)
+    b_c_ = check_array("b_c", b_c, 1)
+    check_dim("W_c", W_c_, 0, Z_.shape[2], "Z's model width d")
+    check_dim("b_c", b_c_, 0, W_c_.shape[1], "W_c's class count n_classes")
+    z_bar = Z_.mean(axis=1)
+    return arr(z_bar), arr(z_bar @ W_c_ + b_c_[None, :])
 
 
 def log_softmax(logits: Float64[np.ndarray, "B n_classes"]) -> Float64[np.ndarray, "B n_classes"]:
     """``ℓ − max ℓ − log Σ exp(ℓ − max ℓ)`` per row (stabilised log-sum-exp)."""
+    logits = check_array("logits", logits, 2)
     shifted = logits - logits.max(axis=1, keepdims=True)
     return arr(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))
 
@@ -376,7 +424,7 @@ def cross_entropy(log_probs: Float64[np.ndarray, "B n_classes"], labels: Int[np.
 
     ``labels`` must hold one class id in ``[0, n_classes)`` per row of ``log_probs``: NumPy indexing
     would wrap a label −1 to the last class, and a short label array would average only its rows."""
-    B, n_classes = log_probs.shape
+    B, n_classes = check_array("log_probs", log_probs, 2).shape
     if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
         raise TypeError(f"labels: expected an integer numpy.ndarray, got {type(labels).__name__}")
     if labels.shape != (B,):
@@ -429,13 +477,29 @@ class ForwardCache:
 def forward(
     params: ModelParams, cfg: LayerConfig, x: Float64[np.ndarray, "B T d_in"], labels: Int[np.ndarray, " B"]
 ) -> ForwardCache:
-    """The whole layer and its loss ``L = L_task + λ_q L_q(Y, P)``, keeping every intermediate."""
+    """The whole layer and its loss ``L = L_task + λ_q L_q(Y, P)``, keeping every intermediate.
+
+    A float64 overflow anywhere inside (huge inputs or parameters: a diverged run) is refused as one
+    ``FloatingPointError`` naming ``x`` and ``params``, with the inner step's message attached.
+    """
     check_params(params, cfg)
     x_, labels_ = check_batch(cfg, x, labels)
+    try:
+        return _forward(params, cfg, x_, labels_)
+    except FloatingPointError as exc:
+        raise FloatingPointError(
+            f"forward: float64 overflowed inside the layer for these x and params (a diverged run, or inputs "
+            f"beyond the trustworthy range): {exc}"
+        ) from None
+
+
+def _forward(params: ModelParams, cfg: LayerConfig, x_: F64Array, labels_: np.ndarray) -> ForwardCache:
+    """:func:`forward` on checked inputs; every step refuses a result that overflowed."""
     X = layer_input(params, x_)
     heads = {hid: head_forward(head, X) for hid, head in params.heads.items()}
-    U = arr(sum((hc.out for hc in heads.values()), start=np.zeros_like(X)))
-    Y = arr(X + U)
+    with np.errstate(over="ignore", invalid="ignore"):
+        U = arr(sum((hc.out for hc in heads.values()), start=np.zeros_like(X)))
+        Y = check_overflow("forward (Y = X + U)", arr(X + U), "x, params")
     B, T, d = Y.shape
     Y_flat = arr(Y.reshape(B * T, d))
     D, Q, Z_flat = ddcl_block(Y_flat, params.P, cfg.T_P)
@@ -444,6 +508,7 @@ def forward(
     log_probs = log_softmax(logits)
     L_task = cross_entropy(log_probs, labels_)
     L_q = quantisation_loss(Y_flat, params.P, Q)
+    L = check_overflow("forward (L = L_task + λ_q L_q)", L_task + cfg.lambda_q * L_q, "x, params, cfg.lambda_q")
     return ForwardCache(
         x=x_,
         labels=labels_,
@@ -457,7 +522,7 @@ def forward(
         z_bar=z_bar,
         logits=logits,
         log_probs=log_probs,
-        L=L_task + cfg.lambda_q * L_q,
+        L=L,
         L_task=L_task,
         L_q=L_q,
         L_OLS=ols_loss(Y_flat, params.P, Q),

@@ -12,7 +12,7 @@ from jaxtyping import Float64
 from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_positive, f64
 from reference.incrt.operators import (
     check_symmetric,
-    check_theta,
+    check_theta_resolvable,
     deflate,
     eigenvalues_desc,
     eigh_error_bound,
@@ -42,7 +42,8 @@ def append_direction(Q_cap: Float64[np.ndarray, "d m"], u: Float64[np.ndarray, "
     if f64(np.sqrt(c @ c)) > 0.5:
         raise ValueError(
             f"u: ‖Q_capᵀu‖ = {f64(np.sqrt(c @ c)):.3g} > 1/2; the direction is not orthogonal to the captured "
-            "subspace (G1 needs λ_max > θ > 0)"
+            "subspace (G1 needs λ_max > θ > 0, and θ above the eigen-solver's error bound: a captured direction "
+            "has eigenvalue 0 up to that error; see operators.check_theta_resolvable)"
         )
     v = u_ - Q @ c
     v = v / frobenius(arr(v))
@@ -104,7 +105,7 @@ def greedy_capture(A: Float64[np.ndarray, "d d"], theta: float) -> CaptureResult
     ``m* = #{λ_i(A) > θ}`` of them (G3), births at ``λ_1 ≥ λ_2 ≥ …`` (G2).
     """
     A_ = check_symmetric("A", A)
-    th = check_theta("theta", theta)
+    th = check_theta_resolvable("theta", theta, A_)
     return _capture_loop(A_, th, max_events=A_.shape[0], reorthogonalize=True)
 
 
@@ -155,7 +156,7 @@ def greedy_capture_tracked(
     ``s`` more, changing the residual by ``≤ 2‖Â‖_F s``. So ``E_k = (2Δ + 2‖Â‖_F) τ``.
     """
     A_ = check_symmetric("A", A)
-    th = check_theta("theta", theta)
+    th = check_theta_resolvable("theta", theta, A_)
     n = check_count("n_steps", n_steps, 0)
     step = certified_step(A_) if eta is None else check_positive("eta", eta)
     d = A_.shape[0]

@@ -22,6 +22,7 @@ from reference.incrt.capture import append_direction
 from reference.incrt.operators import (
     check_symmetric,
     check_theta,
+    check_theta_resolvable,
     exact_extremes,
     frobenius,
     head_strength,
@@ -238,6 +239,7 @@ def grow_check(
     used."""
     A = check_symmetric("A_res", A_res)
     check_dim("A_res", A, 0, state.d, "state.Q_cap's width d")
+    check_theta_resolvable("GrowthConfig.theta", config.theta, A)  # θ the oracle cannot resolve: refused
     if top is None:
         ext = exact_extremes(A)
         top = (ext.lam_max, ext.u_max)

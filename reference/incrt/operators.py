@@ -24,7 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_dim, check_positive, f64
+from reference._arrays import (
+    F64Array,
+    arr,
+    check_array,
+    check_dim,
+    check_overflow,
+    check_positive,
+    f64,
+    finite_result,
+)
 from reference.tolerances import CheckKind, accumulation_bound, tolerance
 
 
@@ -96,6 +105,26 @@ def check_theta(name: str, value: object) -> float:
     return check_positive(name, value)
 
 
+def check_theta_resolvable(name: str, theta: float, A: F64Array) -> float:
+    """Refuse a threshold θ that the exact oracle cannot resolve on ``A``: ``θ ≤ E`` with ``E =``
+    :func:`eigh_error_bound` ``(A)``.
+
+    Every computed eigenvalue of ``A`` is within ``E`` of an exact one, so a captured direction (exact
+    eigenvalue 0 of ``Π⊥AΠ⊥``) can come out as ``λ̂ ∈ [−E, E]``; with ``θ ≤ E`` such a direction could
+    pass ``λ̂ > θ`` and be captured a second time (the orthogonality check of :func:`append_direction`
+    then fails). Above ``E`` the decision ``λ̂ > θ`` can be wrong only for eigenvalues within ``E`` of θ.
+    """
+    th = check_theta(name, theta)
+    bound = eigh_error_bound(A)
+    if not th > bound:
+        raise ValueError(
+            f"{name}: θ = {th!r} is not above the exact eigen-oracle's a-priori error bound E = {bound:.3g} for "
+            f"this operator (‖A‖_F = {frobenius(A):.3g}): eigenvalues within E of 0 cannot be told from θ; "
+            f"choose θ > {bound:.3g} (e.g. by calibrate_thresholds)"
+        )
+    return th
+
+
 def frobenius(A: F64Array) -> float:
     """``‖A‖_F`` (also the 2-norm of a vector), scaled by ``max|a_ij|`` first so that squares of tiny
     entries do not underflow to 0 (which would make every bound built on it vanish)."""
@@ -137,6 +166,7 @@ def fix_sign(u: F64Array) -> F64Array:
     return arr(u if u[i] >= 0.0 else -u)
 
 
+@finite_result("X")
 def second_moment(X: Float64[np.ndarray, "n d"]) -> Float64[np.ndarray, "d d"]:
     """``C = XᵀX / n`` (second moment, *not* centred) of the layer-input tokens on the probe batch.
 
@@ -156,6 +186,7 @@ def antisymmetric_part(M: Float64[np.ndarray, "d d"]) -> Float64[np.ndarray, "d 
     return arr(0.5 * (M_ - M_.T))
 
 
+@finite_result("Ms")
 def directional_operator(Ms: Sequence[Float64[np.ndarray, "d d"]]) -> Float64[np.ndarray, "d d"]:
     """``M_a = Σ_{h∈𝓗} M_a^h``, ``M_a^h = (M_h − M_hᵀ)/2``, from the heads' score operators ``M_h``.
 
@@ -170,6 +201,7 @@ def directional_operator(Ms: Sequence[Float64[np.ndarray, "d d"]]) -> Float64[np
     return arr(np.sum(np.stack(parts), axis=0))
 
 
+@finite_result("Q_cap")
 def complement_projector(Q_cap: Float64[np.ndarray, "d m"]) -> Float64[np.ndarray, "d d"]:
     """``Π⊥ = I − Q_cap Q_capᵀ`` (a projector iff ``Q_cap`` is orthonormal, step G1.1); symmetrised."""
     Q = check_array("Q_cap", Q_cap, 2, allow_empty=True)
@@ -178,6 +210,7 @@ def complement_projector(Q_cap: Float64[np.ndarray, "d m"]) -> Float64[np.ndarra
     return arr(0.5 * (P + P.T))
 
 
+@finite_result("C", "M_a")
 def commutator_form(C: Float64[np.ndarray, "d d"], M_a: Float64[np.ndarray, "d d"]) -> Float64[np.ndarray, "d d"]:
     """``S = ½(C M_a + (C M_a)ᵀ)``, which equals ``½[C, M_a] = ½(C M_a − M_a C)`` (step G5.1).
 
@@ -192,6 +225,7 @@ def commutator_form(C: Float64[np.ndarray, "d d"], M_a: Float64[np.ndarray, "d d
     return arr(0.5 * (G + G.T))
 
 
+@finite_result("A", "Q_cap")
 def deflate(A: Float64[np.ndarray, "d d"], Q_cap: Float64[np.ndarray, "d m"]) -> Float64[np.ndarray, "d d"]:
     """``Π⊥ A Π⊥`` for a symmetric ``A`` (the static-operator form of the residual, claims G1–G4)."""
     A_ = check_symmetric("A", A)
@@ -202,6 +236,7 @@ def deflate(A: Float64[np.ndarray, "d d"], Q_cap: Float64[np.ndarray, "d m"]) ->
     return arr(0.5 * (R + R.T))
 
 
+@finite_result("C", "M_a", "Q_cap")
 def residual_operator(
     C: Float64[np.ndarray, "d d"], M_a: Float64[np.ndarray, "d d"], Q_cap: Float64[np.ndarray, "d m"]
 ) -> Float64[np.ndarray, "d d"]:
@@ -214,14 +249,16 @@ def residual_operator(
     return deflate(commutator_form(C, M_a), Q_cap)
 
 
+@finite_result("C", "M_a_h")
 def head_strength(C: Float64[np.ndarray, "d d"], M_a_h: Float64[np.ndarray, "d d"]) -> float:
     """``G_h = ‖C M_a^h‖_F``: bounds ``‖Π⊥ ½[C, M_a^h] Π⊥‖_2`` (claim G5)."""
     C_ = check_symmetric("C", C)
     M_ = check_symmetric("M_a_h", M_a_h, sign=-1.0)
     check_dim("M_a_h", M_, 0, C_.shape[0], "C's width d")
-    return frobenius(arr(C_ @ M_))
+    return frobenius(check_overflow("head_strength", arr(C_ @ M_), "C, M_a_h"))
 
 
+@finite_result("V", "eigenvalues")
 def spectral_operator(
     V: Float64[np.ndarray, "d d"], eigenvalues: Float64[np.ndarray, " d"]
 ) -> Float64[np.ndarray, "d d"]:
@@ -279,6 +316,7 @@ __all__ = [
     "check_square",
     "check_symmetric",
     "check_theta",
+    "check_theta_resolvable",
     "commutator_form",
     "complement_projector",
     "count_above",
