@@ -27,13 +27,22 @@ from rich.console import Console
 from rich.table import Table
 
 
+def _error(message: str) -> int:
+    """Print a CLI error to stderr (never stdout, which carries the results) and return exit code 2."""
+    Console(stderr=True, width=max(Console().width, 140)).print(f"[red]ddcl-incrt: {message}[/red]")
+    return 2
+
+
 def _prove(args: argparse.Namespace, console: Console) -> int:
     from proofs_check import ALL_STEPS
 
+    known = sorted({s.claim for s in ALL_STEPS})
+    unknown = sorted(set(args.claim or ()) - set(known))
+    if unknown:
+        return _error(
+            f"prove --claim: unknown claim id(s) {', '.join(unknown)}; claims with proof steps: {', '.join(known)}"
+        )
     steps = [s for s in ALL_STEPS if not args.claim or s.claim in args.claim]
-    if not steps:
-        console.print(f"[red]no proof steps for claims {args.claim}[/red]")
-        return 2
     table = Table(title="ddcl-incrt prove: symbolic steps (sympy) + numeric cross-check against reference/")
     for col in ("claim", "step", "statement", "symbolic", "numeric error / bound", "result", "s"):
         table.add_column(col, overflow="fold")

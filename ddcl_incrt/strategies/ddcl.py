@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
-from ddcl_incrt.strategies._caps import MAX_PROTOTYPES, MAX_TOKENS, MAX_WIDTH
+from ddcl_incrt.strategies._caps import MAX_PROTOTYPES, MAX_TOKENS, MAX_WIDTH, check_size
 
 # Mostly moderate scales; sometimes the extremes.
 scale_exponents = st.one_of(st.integers(-3, 3), st.sampled_from([-70, 74]))
@@ -37,16 +38,28 @@ moderate_scale_exponents = st.just(0)
 moderate_temperatures = st.floats(-1.0, 1.0).map(lambda e: float(10.0**e))
 
 
-@st.composite
 def ddcl_problems(
-    draw: st.DrawFn,
     *,
     min_K: int = 1,
     max_K: int = MAX_PROTOTYPES,
     scales: st.SearchStrategy[int] = scale_exponents,
     temps: st.SearchStrategy[float] = temperatures,
+) -> st.SearchStrategy[DDCLProblem]:
+    """Tokens and prototypes at one common scale ``10^e`` (``e`` from ``scales``), plus a temperature.
+
+    Needs ``1 <= min_K <= max_K``; ``scales`` and ``temps`` must be strategies."""
+    lo = check_size("min_K", min_K, 1)
+    hi = check_size("max_K", max_K, lo)
+    for name, strategy in (("scales", scales), ("temps", temps)):
+        if not isinstance(strategy, st.SearchStrategy):
+            raise InvalidArgument(f"{name}: expected a hypothesis strategy, got {type(strategy).__name__}")
+    return _ddcl_problems(lo, hi, scales, temps)
+
+
+@st.composite
+def _ddcl_problems(
+    draw: st.DrawFn, min_K: int, max_K: int, scales: st.SearchStrategy[int], temps: st.SearchStrategy[float]
 ) -> DDCLProblem:
-    """Tokens and prototypes at one common scale ``10^e`` (``e`` from ``scales``), plus a temperature."""
     n = draw(st.integers(1, MAX_TOKENS))
     d = draw(st.integers(1, MAX_WIDTH))
     K = draw(st.integers(min_K, max_K))
@@ -61,9 +74,13 @@ def moderate_ddcl_problems(*, min_K: int = 1) -> st.SearchStrategy[DDCLProblem]:
     return ddcl_problems(min_K=min_K, scales=moderate_scale_exponents, temps=moderate_temperatures)
 
 
+def row_stochastic(n: int, K: int) -> st.SearchStrategy[np.ndarray]:
+    """Any row-stochastic n×K matrix (``n, K >= 1``): dense rows, sparse rows and one-hot rows."""
+    return _row_stochastic(check_size("n", n, 1), check_size("K", K, 1))
+
+
 @st.composite
-def row_stochastic(draw: st.DrawFn, n: int, K: int) -> np.ndarray:
-    """Any row-stochastic n×K matrix: dense rows, sparse rows and one-hot rows."""
+def _row_stochastic(draw: st.DrawFn, n: int, K: int) -> np.ndarray:
     W = draw(hnp.arrays(np.float64, (n, K), elements=st.floats(0.0, 1.0)))
     hot = draw(hnp.arrays(np.bool_, (n,)))
     pick = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, K - 1)))

@@ -10,13 +10,15 @@ orthogonal, whatever the draw), so examples shrink towards simple bases.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
-from ddcl_incrt.strategies._caps import MAX_HEADS, MAX_TOKENS, MAX_WIDTH
+from ddcl_incrt.strategies._caps import MAX_HEADS, MAX_TOKENS, MAX_WIDTH, check_size
 from reference.incrt.operators import spectral_operator
 
 GRID = 8  # levels per unit of scale; gaps are multiples of scale/GRID
@@ -49,9 +51,13 @@ class PlantedOperator:
         return bool(np.all(np.diff(above) != 0.0))
 
 
+def orthogonal_matrices(d: int) -> st.SearchStrategy[np.ndarray]:
+    """A d×d orthogonal matrix (``d >= 1``): the Q factor (signs fixed by diag R ≥ 0) of a drawn matrix."""
+    return _orthogonal_matrices(check_size("d", d, 1))
+
+
 @st.composite
-def orthogonal_matrices(draw: st.DrawFn, d: int) -> np.ndarray:
-    """A d×d orthogonal matrix: the Q factor (signs fixed by diag R ≥ 0) of a drawn matrix."""
+def _orthogonal_matrices(draw: st.DrawFn, d: int) -> np.ndarray:
     G = draw(hnp.arrays(np.float64, (d, d), elements=_unit))
     Q, R = np.linalg.qr(G)
     signs = np.where(np.diag(R) < 0.0, -1.0, 1.0)
@@ -59,15 +65,26 @@ def orthogonal_matrices(draw: st.DrawFn, d: int) -> np.ndarray:
     return out
 
 
-@st.composite
 def planted_operators(
-    draw: st.DrawFn, *, min_d: int = 1, max_d: int = MAX_WIDTH, simple: bool = False, min_m_star: int = 0
-) -> PlantedOperator:
+    *, min_d: int = 1, max_d: int = MAX_WIDTH, simple: bool = False, min_m_star: int = 0
+) -> st.SearchStrategy[PlantedOperator]:
     """A symmetric operator with planted spectrum and a threshold θ > 0 between levels.
 
     ``simple=True`` makes all eigenvalues distinct (the G4 spectral gap); otherwise repeats are
     drawn with positive probability. ``min_m_star`` asks for at least that many eigenvalues above θ.
+    Needs ``1 <= min_d <= max_d`` and ``0 <= min_m_star <= max_d``.
     """
+    lo = check_size("min_d", min_d, 1)
+    hi = check_size("max_d", max_d, lo)
+    if not isinstance(simple, bool):
+        raise InvalidArgument(f"simple: expected a bool, got {type(simple).__name__} {simple!r}")
+    if simple and hi > 2 * MAX_LEVEL + 1:
+        raise InvalidArgument(f"max_d: at most {2 * MAX_LEVEL + 1} distinct levels exist, got max_d = {hi}")
+    return _planted_operators(lo, hi, simple, check_size("min_m_star", min_m_star, 0, hi))
+
+
+@st.composite
+def _planted_operators(draw: st.DrawFn, min_d: int, max_d: int, simple: bool, min_m_star: int) -> PlantedOperator:
     d = draw(st.integers(max(min_d, min_m_star, 1), max_d))
     levels_st = st.integers(-MAX_LEVEL, MAX_LEVEL)
     if simple:
@@ -88,17 +105,27 @@ def planted_operators(
     return PlantedOperator(A=A, eigenvalues=lam, V=V, theta=(k + 0.5) * scale / GRID, scale=scale)
 
 
+def antisymmetric_matrices(d: int, scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+    """``M_a = (M − Mᵀ)/2`` for a drawn d×d ``M`` with entries in ``[−scale, scale]`` (exactly antisymmetric)."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+        raise InvalidArgument(f"scale: expected a finite number > 0, got {scale!r}")
+    return _antisymmetric_matrices(check_size("d", d, 1), float(scale))
+
+
 @st.composite
-def antisymmetric_matrices(draw: st.DrawFn, d: int, scale: float = 1.0) -> np.ndarray:
-    """``M_a = (M − Mᵀ)/2`` for a drawn ``M`` (exactly antisymmetric)."""
+def _antisymmetric_matrices(draw: st.DrawFn, d: int, scale: float) -> np.ndarray:
     M = draw(hnp.arrays(np.float64, (d, d), elements=_unit)) * scale
     out: np.ndarray = 0.5 * (M - M.T)
     return out
 
 
+def second_moments(d: int) -> st.SearchStrategy[np.ndarray]:
+    """``C = XᵀX/n`` (PSD, exactly symmetric) for drawn tokens ``X`` (n×d, ``d >= 1``)."""
+    return _second_moments(check_size("d", d, 1))
+
+
 @st.composite
-def second_moments(draw: st.DrawFn, d: int) -> np.ndarray:
-    """``C = XᵀX/n`` (PSD, exactly symmetric) for drawn tokens ``X`` (n×d)."""
+def _second_moments(draw: st.DrawFn, d: int) -> np.ndarray:
     n = draw(st.integers(1, MAX_TOKENS))
     X = draw(hnp.arrays(np.float64, (n, d), elements=_unit)) * float(10.0 ** draw(st.integers(-2, 2)))
     G = X.T @ X / n
@@ -106,9 +133,14 @@ def second_moments(draw: st.DrawFn, d: int) -> np.ndarray:
     return out
 
 
+def orthonormal_sets(d: int, m: int) -> st.SearchStrategy[np.ndarray]:
+    """A d×m matrix with orthonormal columns, ``0 <= m <= d`` (``m = 0`` gives d×0)."""
+    dd = check_size("d", d, 1)
+    return _orthonormal_sets(dd, check_size("m", m, 0, dd))
+
+
 @st.composite
-def orthonormal_sets(draw: st.DrawFn, d: int, m: int) -> np.ndarray:
-    """A d×m matrix with orthonormal columns (``m = 0`` gives d×0)."""
+def _orthonormal_sets(draw: st.DrawFn, d: int, m: int) -> np.ndarray:
     if m == 0:
         return np.zeros((d, 0))
     out: np.ndarray = draw(orthogonal_matrices(d))[:, :m]

@@ -20,7 +20,15 @@ import numpy as np
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from ddcl_incrt.strategies._caps import MAX_BATCH, MAX_HEADS, MAX_PROTOTYPES, MAX_SEQ, MAX_TOKENS, MAX_WIDTH
+from ddcl_incrt.strategies._caps import (
+    MAX_BATCH,
+    MAX_HEADS,
+    MAX_PROTOTYPES,
+    MAX_SEQ,
+    MAX_TOKENS,
+    MAX_WIDTH,
+    check_size,
+)
 from reference._arrays import F64Array, arr
 from reference.model import LayerConfig, ModelParams, init_params
 from reference.surgery import add_head, flatten, head_param_name, remove_head, remove_prototype_column, unflatten
@@ -107,15 +115,19 @@ def layer_configs(draw: st.DrawFn) -> LayerConfig:
     )
 
 
-@st.composite
-def head_op_sequences(draw: st.DrawFn, *, min_heads: int = 1, max_heads: int = MAX_HEADS) -> tuple[HeadOp, ...]:
+def head_op_sequences(*, min_heads: int = 1, max_heads: int = MAX_HEADS) -> st.SearchStrategy[tuple[HeadOp, ...]]:
     """Growth/prune events from one head that end with between ``min_heads`` and ``max_heads`` heads.
 
     The count never leaves ``[1, max_heads]`` on the way (the layer keeps one head; the cap bounds
     the work), and the sequence is long enough to reach ``min_heads``.
+    Needs ``1 <= min_heads <= max_heads <= MAX_HEADS``.
     """
-    if not 1 <= min_heads <= max_heads <= MAX_HEADS:
-        raise ValueError(f"min_heads, max_heads: need 1 <= min_heads <= max_heads <= {MAX_HEADS}")
+    lo = check_size("min_heads", min_heads, 1, MAX_HEADS)
+    return _head_op_sequences(lo, check_size("max_heads", max_heads, lo, MAX_HEADS))
+
+
+@st.composite
+def _head_op_sequences(draw: st.DrawFn, min_heads: int, max_heads: int) -> tuple[HeadOp, ...]:
     ops: list[HeadOp] = []
     count = 1
     for _ in range(draw(st.integers(0, 2 * max_heads))):
@@ -132,17 +144,26 @@ def head_op_sequences(draw: st.DrawFn, *, min_heads: int = 1, max_heads: int = M
     return tuple(ops)
 
 
-@st.composite
 def model_specs(
-    draw: st.DrawFn,
     *,
     min_heads: int = 1,
     max_heads: int = MAX_HEADS,
     max_removed_prototypes: int = MAX_PROTOTYPES - 1,
+) -> st.SearchStrategy[ModelSpec]:
+    """A whole case as a spec: config, growth/prune events, prototype prunes, log-temperatures, batch.
+
+    Needs ``1 <= min_heads <= max_heads <= MAX_HEADS`` and ``0 <= max_removed_prototypes < MAX_PROTOTYPES``."""
+    ops = head_op_sequences(min_heads=min_heads, max_heads=max_heads)  # validates min_heads, max_heads
+    removed = check_size("max_removed_prototypes", max_removed_prototypes, 0, MAX_PROTOTYPES - 1)
+    return _model_specs(ops, removed)
+
+
+@st.composite
+def _model_specs(
+    draw: st.DrawFn, head_ops: st.SearchStrategy[tuple[HeadOp, ...]], max_removed_prototypes: int
 ) -> ModelSpec:
-    """A whole case as a spec: config, growth/prune events, prototype prunes, log-temperatures, batch."""
     cfg = draw(layer_configs())
-    ops = draw(head_op_sequences(min_heads=min_heads, max_heads=max_heads))
+    ops = draw(head_ops)
     n_heads = 1 + sum(1 if op == "add" else -1 for op, _ in ops)
     n_removed = draw(st.integers(0, min(max_removed_prototypes, cfg.K_max - 1)))
     removed = draw(st.permutations(range(cfg.K_max)))[:n_removed]

@@ -37,9 +37,9 @@ from reference.tolerances import accumulation_bound, gamma
 def rows_orthogonal(*, Y: F64Array, U: F64Array, **_: Any) -> bool:
     """R1(a): every row of ``Y`` orthogonal to every row of ``U`` (``Y Uᵀ = 0``), to rounding:
     ``|y_sᵀu_t| ≤ γ_d ‖y_s‖‖u_t‖`` for all pairs."""
-    Y_ = np.asarray(Y, dtype=np.float64)
-    U_ = np.asarray(U, dtype=np.float64)
-    if Y_.shape != U_.shape or Y_.ndim != 2:
+    Y_ = check_array("Y", Y, 2)
+    U_ = check_array("U", U, 2)
+    if Y_.shape != U_.shape:
         return False
     G = np.abs(Y_ @ U_.T)
     bound = 2.0 * gamma(Y_.shape[1]) * np.outer(np.linalg.norm(Y_, axis=1), np.linalg.norm(U_, axis=1))
@@ -48,7 +48,7 @@ def rows_orthogonal(*, Y: F64Array, U: F64Array, **_: Any) -> bool:
 
 def assignment_has_mass(*, Q: F64Array, **_: Any) -> bool:
     """R1(a): ``Q`` is row-stochastic and every column carries positive mass (every centroid exists)."""
-    return q_row_stochastic(Q=Q) and bool(np.all(np.asarray(Q).sum(axis=0) > 0.0))
+    return q_row_stochastic(Q=Q) and bool(np.all(check_array("Q", Q, 2).sum(axis=0) > 0.0))
 
 
 def r1a_orthogonal_split(

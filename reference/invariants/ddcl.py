@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from reference import dcl, ddcl
-from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, f64
+from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, check_temperature, f64
 from reference.invariants.result import InvariantResult, finish
 from reference.tolerances import accumulation_bound, gamma
 
@@ -78,8 +78,9 @@ REFERENCE_OPS = DDCLOps(
 
 def q_row_stochastic(*, Q: F64Array, **_: Any) -> bool:
     """D1: ``Q`` is non-negative with unit row sums (any assignment, not only softmax)."""
+    Q_ = check_array("Q", Q, 2)  # not an array at all: an error naming Q, not a False
     try:
-        ddcl.check_assignments(Q, *Q.shape)
+        ddcl.check_assignments(Q_, *Q_.shape)
     except (ValueError, TypeError):
         return False
     return True
@@ -112,7 +113,7 @@ def temperature_below_critical(*, Y: F64Array, T_P: float, **_: Any) -> bool:
 
 def prototype_not_sole_owner(*, Y: F64Array, P: F64Array, T_P: float, j: int, **_: Any) -> bool:
     """D5: ``K ≥ 2`` and no token is assigned to prototype ``j`` alone in floating point (``q_tj < 1``)."""
-    if P.shape[1] < 2:
+    if check_array("P", P, 2).shape[1] < 2:
         return False
     return bool(np.all(ddcl.assignments(Y, P, T_P)[:, j] < 1.0))
 
@@ -186,6 +187,8 @@ def d1_decomposition(
     ``Σ_j q_j‖p_j − Pq‖² = ½ Σ_{j,k} q_j q_k ‖p_j − p_k‖²`` (a sum of non-negative terms that vanishes
     iff every pair of weighted prototypes coincides).
     """
+    Y, P = check_array("Y", Y, 2), check_array("P", P, 2)
+    Q = check_array("Q", Q, 2)
     n, d = Y.shape
     K = P.shape[1]
     Lq, Lols, V = ops.quantisation_loss(Y, P, Q), ops.ols_loss(Y, P, Q), ops.prototype_variance(P, Q)
@@ -217,9 +220,10 @@ def d2_free_energy_gradients(
     """D2: ``L_q = F + T_P H̄``; ``∇_P F = ∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ)``;
     ``∇_P V|_Q = 2PΣ_q`` (checked as ``∇_P L_q|_Q − ∇_P L_OLS|_Q``); ``Σ_q ⪰ 0``, ``Σ_q 1 = 0``,
     ``tr Σ_q = (1/n) Σ_t (1 − ‖q_t‖²)`` (zero iff every ``q_t`` is one-hot)."""
+    Y, P = check_array("Y", Y, 2), check_array("P", P, 2)
     n, d = Y.shape
     K = P.shape[1]
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     D = ops.squared_distances(Y, P)
     Q = ops.soft_assignments(D, T)
     Lq, F, H = ops.quantisation_loss(Y, P, Q), ops.free_energy(Y, P, T), ops.mean_entropy(Q)
@@ -269,9 +273,10 @@ def d3_lyapunov(
     """D3: ``∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I``; one step ``P⁺ = P − η∇F`` gives
     ``F(P⁺) ≤ F(P) − η(1−η)‖∇F‖²``; for ``η ≤ 1/2``, ``p_j⁺`` is the convex combination
     ``(1 − 2ηn_j/n) p_j + (2η/n) Σ_t q_tj y_t`` with non-negative coefficients."""
+    Y, P = check_array("Y", Y, 2), check_array("P", P, 2)
     n, d = Y.shape
     K = P.shape[1]
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     step = check_positive("eta", eta)
     D = ops.squared_distances(Y, P)
     Q = ops.soft_assignments(D, T)
@@ -354,7 +359,7 @@ class CollapseStatus:
 
 
 def collapse_status(Y: F64Array, T_P: float) -> CollapseStatus:
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     Tf, Tq = ddcl.collapse_critical_temperatures(Y)
     return CollapseStatus(T, Tf, Tq)
 
@@ -366,8 +371,9 @@ def d4_anti_collapse(
     eigenvalue there is ``(2/K)(1 − T_c/T_P)`` for ``F`` and ``(2/K)(1 − 2T_c/T_P)`` for ``L_q``
     (``T_c = 2λ_max(Cov Y)``), so collapse is unstable iff ``T_P < T_c`` (resp. ``< 2T_c``).
     With ``K = 1`` the Hessians are ``2I`` (checked too)."""
+    Y = check_array("Y", Y, 2)
     n, d = Y.shape
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     P0 = collapsed_prototypes(Y, K)
     Tf, Tq = ddcl.collapse_critical_temperatures(Y)
     D = ops.squared_distances(Y, P0)
@@ -407,9 +413,10 @@ def d5_prototype_pruning(
 ) -> tuple[InvariantResult, ...]:
     """D5: removing prototype ``j`` changes ``F`` by ``ΔF = −(T_P/n) Σ_t log(1 − q_tj)`` and
     ``0 ≤ ΔF ≤ (T_P/n) Σ_t q_tj/(1 − q_tj)``: the measured change (two free energies) against both."""
+    Y, P = check_array("Y", Y, 2), check_array("P", P, 2)
     n, d = Y.shape
     K = P.shape[1]
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     jj = check_index("j", j, K)
     D = ops.squared_distances(Y, P)
     Q = ops.soft_assignments(D, T)
@@ -453,6 +460,7 @@ def d6_dual_vanilla(
     ``span(rows Y_b) + span(1_d)``; and ``‖∇_W‖² + ‖∇_b‖² = tr(∇_Pᵀ M ∇_P)`` (so with ``M`` nonsingular the
     DCL is stationary iff the vanilla layer is)."""
     Y_ = check_array("Y_b", Y_b, 2)
+    W, b = check_array("W", W, 2), check_array("b", b, 1)
     G = check_array("grad_P", grad_P, 2)
     check_dim("grad_P", G, 0, Y_.shape[1], "Y_b's width d")
     step = check_positive("eta", eta)

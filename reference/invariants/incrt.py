@@ -69,9 +69,21 @@ def _lambda_max(B: F64Array) -> float:
     return f64(np.linalg.eigvalsh(B)[-1])
 
 
+def _check_capture(name: str, value: object) -> CaptureResult:
+    if not isinstance(value, CaptureResult):
+        raise TypeError(f"{name}: expected a CaptureResult (from greedy_capture), got {type(value).__name__}")
+    return value
+
+
+def _check_tracker(name: str, value: object) -> TrackerResult:
+    if not isinstance(value, TrackerResult):
+        raise TypeError(f"{name}: expected a TrackerResult (from oja_track or exin_track), got {type(value).__name__}")
+    return value
+
+
 def round_operators(A: F64Array, capture: CaptureResult) -> list[F64Array]:
     """``Â_k = Π̂_k A Π̂_k`` for ``k = 1..m+1`` (the last one is the stopping check's operator)."""
-    Q = capture.Q_cap
+    Q = _check_capture("capture", capture).Q_cap
     return [deflate(A, arr(Q[:, :k])) for k in range(Q.shape[1] + 1)]
 
 
@@ -92,6 +104,7 @@ def capture_bounds(A: Float64[np.ndarray, "d d"], capture: CaptureResult) -> tup
       ``L_k = E_k + 2ρ_k + E(A)`` (the last term for computing ``λ_k(A)`` itself).
     """
     A_ = check_symmetric("A", A)
+    _check_capture("capture", capture)
     ops = round_operators(A_, capture)
     nA = frobenius(A_)
     omega = orthonormality_bound(A_.shape[0], capture.m)
@@ -153,17 +166,20 @@ def spectral_gap(*, A: F64Array, theta: float, **_: Any) -> bool:
 def step_size(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
     """``α_t (λ_max − λ_min) < 2`` for every step (Oja: ``α = η``; EXIN: ``α_t = η/‖w_t‖²``), certified in
     floats with the spread raised by ``3E`` (:func:`reference.incrt.trackers.step_size_certified`)."""
+    _check_tracker("tracker", tracker)
     return step_size_certified(A, tracker.alphas)
 
 
 def tracked_gap(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
     """The tracked eigenvalue is simple, certified in floats: ``λ̂_1 − λ̂_2 > 3E`` (Oja) or
     ``λ̂_{d−1} − λ̂_d > 3E`` (EXIN) (:func:`reference.incrt.trackers.tracked_gap_certified`)."""
+    _check_tracker("tracker", tracker)
     return tracked_gap_certified(A, tracker.kind)
 
 
 def start_not_orthogonal(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
     """``v ᵀ w_0 ≠ 0`` for the tracked eigenvector ``v`` (true with probability 1 for random ``w_0``)."""
+    _check_tracker("tracker", tracker)
     ext = exact_extremes(A)
     v = ext.u_max if tracker.kind is TrackerKind.OJA else ext.u_min
     w0 = tracker.w0 / np.sqrt(tracker.w0 @ tracker.w0)
@@ -234,6 +250,7 @@ def check_g2(
     ``R_k, L_k`` of :func:`capture_bounds`; order may be violated by at most ``L_k + L_{k+1}``.
     """
     A_ = check_symmetric("A", A)
+    _check_capture("capture", capture)
     check_theta("theta", theta)
     check_dim("capture.Q_cap", capture.Q_cap, 0, A_.shape[0], "A's width d")
     lam = eigenvalues_desc(A_)
@@ -327,6 +344,7 @@ def check_g3(
     and is above θ.
     """
     A_ = check_symmetric("A", A)
+    _check_capture("capture", capture)
     th = check_theta("theta", theta)
     check_dim("capture.Q_cap", capture.Q_cap, 0, A_.shape[0], "A's width d")
     lam = eigenvalues_desc(A_)
@@ -387,6 +405,7 @@ def direction_sin_bounds(A: Float64[np.ndarray, "d d"], capture: CaptureResult) 
     ``s_k = R_k/(g_k − L_k − 2E(A))`` (the ``2E(A)`` because ``g_k`` is computed).
     """
     A_ = check_symmetric("A", A)
+    _check_capture("capture", capture)
     lam = eigenvalues_desc(A_)
     R, L = capture_bounds(A_, capture)
     E = eigh_error_bound(A_)
@@ -416,6 +435,8 @@ def check_g4(
     :func:`direction_sin_bounds` (vacuous, ``= 1``, without a gap: there the claim does not apply).
     """
     A_ = check_symmetric("A", A)
+    for i, cap in enumerate(captures):
+        _check_capture(f"captures[{i}]", cap)
     th = check_theta("theta", theta)
     if len(captures) < 1:
         raise ValueError("captures: expected at least one capture run")
@@ -494,6 +515,7 @@ def check_g6(
       Rayleigh quotient's rounding ``γ_{2d+4}‖A‖_F``.
     """
     A_ = check_symmetric("A", A)
+    _check_tracker("tracker", tracker)
     check_dim("tracker.w", tracker.w, 0, A_.shape[0], "A's width d")
     top = tracker.kind is TrackerKind.OJA
     if A_.shape[0] == 1:  # every non-zero vector is the eigenvector: there is nothing that could fail

@@ -158,7 +158,7 @@ def heads_antisymmetric(*, head_operators: Sequence[F64Array], **_: Any) -> bool
 
 def captured_orthonormal(*, Q_cap: F64Array, **_: Any) -> bool:
     """``Q_capᵀQ_cap = I`` within the G1 orthonormality bound (so ``Π⊥`` is a projector)."""
-    d, m = Q_cap.shape
+    d, m = check_array("Q_cap", Q_cap, 2, allow_empty=True).shape
     return m == 0 or f64(np.max(np.abs(Q_cap.T @ Q_cap - np.eye(m)))) <= orthonormality_bound(d, m)
 
 
@@ -166,7 +166,8 @@ def hysteresis(
     *, C: F64Array, head_operators: Sequence[F64Array], h: int, Q_cap: F64Array, theta: float, **_: Any
 ) -> bool:
     """The prune of head ``h`` happens only if ``λ_max(A_res) + G_h ≤ θ`` (SPEC §3.3)."""
-    M_a = np.sum(np.stack(list(head_operators)), axis=0)
+    Ms = [check_array(f"head_operators[{i}]", M, 2) for i, M in enumerate(head_operators)]
+    M_a = np.sum(np.stack(Ms), axis=0)
     lam = exact_extremes(residual_operator(C, M_a, Q_cap)).lam_max
     return bool(lam + head_strength(C, head_operators[h]) <= theta)
 
