@@ -188,8 +188,8 @@ def check_overflow(what: str, value: _R, inputs: str) -> _R:
     bad = _non_finite_count(value)
     if bad:
         raise FloatingPointError(
-            f"{what}: the result overflowed float64 ({bad} non-finite entries from finite inputs): {inputs} "
-            f"lie outside the range where float64 results are trustworthy (see {TRUSTWORTHY_RANGES}); "
+            f"{what}: the result overflowed float64 ({bad} non-finite entries from finite inputs): the inputs {inputs} "
+            f"are outside the range where float64 results are trustworthy (see {TRUSTWORTHY_RANGES}); "
             "in training this means the run diverged"
         )
     return value

@@ -137,3 +137,149 @@ def test_wide_rows_get_a_tolerance_proportional_to_K() -> None:
     row[0] += 2.0**-49
     assert float(abs(row.sum() - 1.0)) == 16.0 * U
     ddcl.check_assignments(row[None, :], 1, 8)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 10's hostile-input findings (each test names its finding)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_array_subclasses_are_refused_naming_the_argument() -> None:
+    """Finding 5: np.matrix and masked arrays used to pass the checks and give wrong results."""
+    with pytest.warns(PendingDeprecationWarning):
+        Q_matrix = np.matrix(Q)
+    with pytest.raises(TypeError, match=r"Q: expected a plain numpy.ndarray, got the subclass numpy.matrix"):
+        ddcl.assignment_covariance(Q_matrix)
+    with pytest.raises(TypeError, match=r"Q: .*subclass"):
+        ddcl.grad_variance_fixed_Q(P, Q_matrix)
+    masked = np.ma.masked_array(Y, mask=np.zeros_like(Y, dtype=bool))
+    masked[0, 0] = np.ma.masked
+    with pytest.raises(TypeError, match=r"Y: .*subclass numpy.ma.MaskedArray"):
+        ddcl.squared_distances(masked, P)
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "names"),
+    [
+        (ddcl.squared_distances, (Y * 1e154, P), "Y, P"),
+        (ddcl.free_energy, (Y * 1e154, P, 1.0), "Y, P"),
+        (ddcl.collapse_critical_temperatures, (Y * 1e155,), "Y"),
+        (dcl.dcl_preconditioner, (Y * 1e155,), "Y_b"),
+        (dcl.dcl_prototypes, (Y * 1e300, np.full((5, 2), 1e10), np.ones(2)), "Y_b, W, b"),
+    ],
+)
+def test_overflow_from_finite_inputs_is_refused_naming_the_inputs(
+    fn: Callable[..., Any], args: tuple[Any, ...], names: str
+) -> None:
+    """Finding 6: coordinates near 1e154 and above used to give inf/NaN (or LinAlgError) silently."""
+    with pytest.raises(FloatingPointError, match=rf"overflowed float64 .* the inputs {re.escape(names)} are outside"):
+        fn(*args)
+
+
+def test_coordinates_just_inside_the_trustworthy_range_are_computed() -> None:
+    """Finding 6: below the documented bound |coordinate| < sqrt(max/(4d)) (docs/tolerances.md) distances are
+    finite (here half the bound, D = max/4); at twice the bound they overflow and are refused."""
+    d = Y.shape[1]
+    c = 0.5 * float(np.sqrt(np.finfo(np.float64).max / (4 * d)))
+    Yb = np.full((2, d), c)
+    Pb = np.full((d, 2), -c)
+    Dd = ddcl.squared_distances(Yb, Pb)
+    assert np.all(np.isfinite(Dd))
+    assert Dd[0, 0] == pytest.approx(d * (2 * c) ** 2, rel=1e-15)
+    with pytest.raises(FloatingPointError, match="Y, P"):
+        ddcl.squared_distances(4 * Yb, 4 * Pb)
+
+
+def test_temperatures_below_the_smallest_normal_are_refused() -> None:
+    """Finding 7: a subnormal T_P used to be accepted and give NaN."""
+    for fn, args in (
+        (ddcl.quantisation_distance_weights, (D, 5e-320)),
+        (ddcl.hessian_quantisation, (Y, P, 1e-310)),
+        (ddcl.soft_assignments, (D, 1e-309)),
+    ):
+        with pytest.raises(ValueError, match=r"T_P: a temperature must be >= 2.2250738585072014e-308"):
+            fn(*args)
+
+
+def test_tiny_normal_temperature_gives_the_correct_weights() -> None:
+    """Finding 7: at T_P = 1e-300 with distances 1e10 apart, D/T_P overflows where q underflowed; the weights
+    are then the hard assignment (q_k(1 − (D_k − D̄)/T) with q_k = e^{-x}, x > 745, is below every subnormal)."""
+    Dfar = np.array([[0.0, 1e10, 2e10], [3e10, 1e10, 5e10]])
+    W = ddcl.quantisation_distance_weights(Dfar, 1e-300)
+    np.testing.assert_array_equal(W, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    H = ddcl.hessian_quantisation(Y, P, 1e-300)  # hard assignments: finite, no NaN
+    assert np.all(np.isfinite(H))
+
+
+def test_free_energy_beyond_float64_is_refused_naming_T_P() -> None:
+    """Finding 7: T_P = 1.7e308 used to give F = −inf (the true F ≈ Dmin − T_P·log K is below −max)."""
+    Y0 = np.zeros((2, 1))
+    P0 = np.zeros((1, 3))  # all distances 0: F = −T_P log 3 exactly in reals
+    with pytest.raises(FloatingPointError, match=r"free_energy: the result overflowed .*T_P"):
+        ddcl.free_energy(Y0, P0, 1.7e308)
+    assert ddcl.free_energy(Y0, P0, 1e300) == pytest.approx(-1e300 * np.log(3.0), rel=1e-15)
+
+
+def test_log_temperatures_beyond_the_float64_range_are_refused() -> None:
+    """Finding 4: |s| > 709.8 used to raise OverflowError in HeadParams.tau / score_operator, and
+    LayerConfig(s_init=-800) was accepted and then crashed training."""
+    from reference._arrays import LOG_TEMPERATURE_MAX
+    from reference.model import HeadParams, LayerConfig, score_operator
+
+    eye = np.eye(2)
+    for s in (800.0, -800.0, LOG_TEMPERATURE_MAX * (1 + 1e-15) + 1e-9):
+        with pytest.raises(ValueError, match=r"s: a log-temperature must satisfy \|s\| <= 708.3964"):
+            HeadParams(W_Q=eye, W_K=eye, W_V=eye, W_O=eye, s=s)
+    with pytest.raises(ValueError, match=r"LayerConfig.s_init: a log-temperature"):
+        LayerConfig(d_in=1, d=1, d_k=1, d_v=1, seq_len=1, K_max=1, n_classes=2, T_P=1.0, lambda_q=0.0, s_init=-800.0)
+    edge = HeadParams(W_Q=eye, W_K=eye, W_V=eye, W_O=eye, s=-LOG_TEMPERATURE_MAX)
+    assert np.isfinite(edge.tau)
+    assert edge.tau > 0.0
+    M = score_operator(edge)  # exp(708.4)/√2 · I: finite
+    assert np.all(np.isfinite(M))
+    big = HeadParams(W_Q=1e10 * eye, W_K=eye, W_V=eye, W_O=eye, s=-LOG_TEMPERATURE_MAX)
+    with pytest.raises(FloatingPointError, match=r"score_operator: .*the inputs head"):
+        score_operator(big)
+
+
+def test_model_building_blocks_refuse_nan() -> None:
+    """Finding 10 (rest): NaN used to pass through softmax_rows and readout."""
+    from reference.model import readout, softmax_rows
+
+    S = np.array([[0.0, np.nan]])
+    with pytest.raises(ValueError, match=r"S: contains 1 NaN/Inf"):
+        softmax_rows(S)
+    Z = np.zeros((1, 2, 3))
+    Z[0, 1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"Z: contains 1 NaN/Inf"):
+        readout(Z, np.zeros((3, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match=r"b_c: contains"):
+        readout(np.zeros((1, 2, 3)), np.zeros((3, 2)), np.array([0.0, np.inf]))
+
+
+def test_invariants_refuse_lists_naming_the_argument() -> None:
+    """Finding 13 (rest): invariant functions used to crash on lists with AttributeError (outside pytest's
+    jaxtyping hook, which would otherwise answer first): now the reference's own check names the argument."""
+    code = """
+import numpy as np
+from reference import ddcl
+from reference.invariants import coupling as icoup, ddcl as iddcl
+rng = np.random.default_rng(0)
+Y = rng.normal(size=(5, 3)); P = rng.normal(size=(3, 4)); Q = ddcl.assignments(Y, P, 1.0)
+for call in (lambda: iddcl.d1_decomposition(Y=Y.tolist(), P=P, Q=Q),
+             lambda: iddcl.d2_free_energy_gradients(Y=Y, P=P.tolist(), T_P=1.0),
+             lambda: iddcl.d4_anti_collapse(Y=Y.tolist(), K=2, T_P=1.0),
+             lambda: iddcl.q_row_stochastic(Q=Q.tolist()),
+             lambda: iddcl.d6_dual_vanilla(Y_b=Y, W=[[1.0]], b=np.ones(1), grad_P=np.ones((3, 1)), eta=0.1),
+             lambda: icoup.rows_orthogonal(Y=Y, U=Y.tolist())):
+    try:
+        call()
+        print("no error")
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    names = ["Y", "P", "Y", "Q", "W", "U"]
+    assert len(out) == len(names), out
+    for line, name in zip(out, names, strict=True):
+        assert line == f"TypeError: {name}: expected a numpy.ndarray of float64, got list", out

@@ -181,3 +181,41 @@ def test_g1_refuses_fractional_ranks_instead_of_truncating_them() -> None:
 
     with pytest.raises(TypeError, match=r"ranks\[1\]: expected an int"):
         inv_incrt.check_count("ranks[1]", 1.5, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 10's hostile-input findings (each test names its finding)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_theta_below_the_oracles_error_bound_is_refused() -> None:
+    """Finding 3: θ = 1e-16, below eigh's a-priori error, used to crash greedy_capture (and train) with an
+    orthogonality error; now greedy capture and grow_check refuse it naming theta and the bound."""
+    from reference.incrt import controller as rctl
+
+    E = rops.eigh_error_bound(A5)
+    assert E > 1e-16  # the premise: the bound of this O(1) operator is above 1e-16
+    with pytest.raises(
+        ValueError, match=r"theta: θ = 1e-16 is not above the exact eigen-oracle's a-priori error bound"
+    ):
+        rcap.greedy_capture(A5, 1e-16)
+    with pytest.raises(ValueError, match=r"theta: .*error bound E ="):
+        rcap.greedy_capture_tracked(A5, 1e-16, rng=np.random.default_rng(0), n_steps=5)
+    cfg = rctl.GrowthConfig(theta=1e-16, phi_g=0.0, T_d=0, T_prune=1, eps_K=0.0)
+    state = rctl.GrowthState(np.zeros((A5.shape[0], 0)), 0, (rctl.HeadRecord(0, 0),), ())
+    with pytest.raises(ValueError, match=r"GrowthConfig.theta: θ = 1e-16 is not above"):
+        rctl.grow_check(state, cfg, A5, 1, new_head_id=1)
+    # Just above the bound the capture runs and captures every positive eigenvalue (G3).
+    cap = rcap.greedy_capture(A5, 2.0 * E)
+    assert cap.m == int(np.count_nonzero(np.linalg.eigvalsh(A5) > 2.0 * E))
+
+
+def test_incrt_overflow_is_refused_naming_the_inputs() -> None:
+    """Finding 6: second_moment returned inf and head_strength NaN (which never prunes) at huge inputs."""
+    X = rng0.standard_normal((6, 3))
+    with pytest.raises(FloatingPointError, match=r"second_moment: the result overflowed float64 .*the inputs X"):
+        rops.second_moment(X * 1e160)
+    M = rops.antisymmetric_part(rng0.standard_normal((3, 3)))
+    with pytest.raises(FloatingPointError, match=r"head_strength: .*the inputs C, M_a_h"):
+        rops.head_strength(C3 * 1e300, M * 1e300)
+    assert np.isfinite(rops.head_strength(C3 * 1e150, M * 1e150))

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from ddcl_incrt.strategies._caps import MAX_PROTOTYPES, MAX_TOKENS, MAX_WIDTH
 from ddcl_incrt.strategies.ddcl import DDCLProblem, dcl_problems, ddcl_problems, row_stochastic
+from ddcl_incrt.strategies.incrt import (
+    antisymmetric_matrices,
+    orthogonal_matrices,
+    orthonormal_sets,
+    planted_operators,
+    second_moments,
+)
+from ddcl_incrt.strategies.model import model_specs
 from reference import ddcl
 
 
@@ -45,3 +57,40 @@ def test_dcl_problems_are_consistent(problem: tuple[np.ndarray, np.ndarray, np.n
     assert b.shape == (W.shape[1],)
     assert G.shape == (Y_b.shape[1], W.shape[1])
     assert 0.0 < eta <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: orthonormal_sets(3, 5), "m"),
+        (lambda: orthonormal_sets(0, 0), "d"),
+        (lambda: orthonormal_sets(3, -1), "m"),
+        (lambda: orthonormal_sets(3.0, 1), "d"),
+        (lambda: orthogonal_matrices(0), "d"),
+        (lambda: planted_operators(min_d=0), "min_d"),
+        (lambda: planted_operators(min_d=4, max_d=2), "max_d"),
+        (lambda: planted_operators(max_d=3, min_m_star=4), "min_m_star"),
+        (lambda: antisymmetric_matrices(2, scale=-1.0), "scale"),
+        (lambda: second_moments(True), "d"),
+        (lambda: ddcl_problems(min_K=0), "min_K"),
+        (lambda: ddcl_problems(min_K=3, max_K=2), "max_K"),
+        (lambda: ddcl_problems(temps=1.0), "temps"),
+        (lambda: row_stochastic(2, 0), "K"),
+        (lambda: model_specs(min_heads=0), "min_heads"),
+        (lambda: model_specs(max_removed_prototypes=-1), "max_removed_prototypes"),
+    ],
+)
+def test_strategies_refuse_bad_arguments_when_built(build: Callable[[], object], name: str) -> None:
+    """Finding 15: bad strategy arguments used to yield invalid data silently (orthonormal_sets(3, 5) gave
+    3×3 arrays, min_K=0 gave K = 0 problems); now building the strategy raises naming the argument."""
+    with pytest.raises(InvalidArgument, match=rf"^{name}: "):
+        build()
+
+
+@given(data=st.data())
+def test_strategies_at_their_argument_limits_yield_valid_data(data: st.DataObject) -> None:
+    """Finding 15: the limits themselves are valid (m = d, m = 0, min_K = max_K)."""
+    Q3 = data.draw(orthonormal_sets(3, 3))
+    np.testing.assert_allclose(Q3.T @ Q3, np.eye(3), atol=1e-12)
+    assert data.draw(orthonormal_sets(2, 0)).shape == (2, 0)
+    assert data.draw(ddcl_problems(min_K=2, max_K=2)).K == 2
