@@ -1,0 +1,17 @@
+"""The conformance kit: tells a port author exactly where a port of DDCL-INCRT differs from the
+reference, with a copy-paste reproduction of every difference (docs/porting.md).
+
+* :mod:`ddcl_incrt.conformance.adapter` — the typed protocols a Python port implements (shapes
+  documented) and the operations it may declare;
+* :mod:`ddcl_incrt.conformance.cases` — the case generators and the encoding of every operation's
+  inputs and outputs as named arrays (the language-neutral form);
+* :mod:`ddcl_incrt.conformance.vectors` — golden vectors and port outputs on disk (JSON manifest +
+  ``.npy``, never pickled);
+* :mod:`ddcl_incrt.conformance.compare` — the checks, tolerances, near-ties;
+* :mod:`ddcl_incrt.conformance.report` — terminal table, JSON, Markdown, repro snippets;
+* :mod:`ddcl_incrt.conformance.runner` — running the kit on an adapter or on written outputs;
+* :mod:`ddcl_incrt.conformance.properties` — the ``proved`` claims' property tests on a port;
+* :mod:`ddcl_incrt.conformance.plugin` — ``pytest --ddcl-adapter=package.module:factory``;
+* :mod:`ddcl_incrt.conformance.adapters` — the reference's and the accelerated path's adapters;
+* :mod:`ddcl_incrt.conformance.broken` — deliberately broken adapters the kit must catch.
+"""

@@ -1,0 +1,739 @@
+"""The kit's cases, and the one encoding of every operation's inputs and outputs as named arrays.
+
+A :class:`Case` is plain data: a check name ``operation/case``, JSON scalars and named arrays. The
+same encoding is what the language-neutral mode writes to disk (docs/porting.md), and what a Python
+adapter's results are turned into before comparison, so both kinds of port are compared by the same
+code. :data:`CALLS` maps each operation to the function that decodes a case's inputs into the typed
+arguments of :mod:`ddcl_incrt.conformance.adapter`'s protocols, calls the adapter and encodes its result.
+
+Encodings (``p`` a prefix such as ``params``):
+
+* parameters: arrays ``p.W_in``, ``p.E_pos``, ``p.heads.{id}.{W_Q,W_K,W_V,W_O,s}`` (``s`` 0-d),
+  ``p.P``, ``p.W_c``, ``p.b_c``; scalars ``p.next_head_id`` (int), ``p.prototype_ids`` (list of int);
+* layer config: scalars ``cfg.{d_in,d,d_k,d_v,seq_len,K_max,n_classes,T_P,lambda_q,s_init}``;
+* growth config: scalars ``config.{theta,phi_g,T_d,T_prune,eps_K,min_heads,min_prototypes}``;
+* growth state: arrays ``p.Q_cap`` (d×m), ``p.heads`` (k×3 int64 rows ``head_id, birth_step,
+  below_count``), ``p.prototypes`` (K×2 int64 rows ``prototype_id, low_mass_count``), ``p.last_growth_step``
+  (0-d int64);
+* Adam state: arrays ``adam.{name}.m``, ``adam.{name}.v``, ``adam.{name}.t`` (0-d int64) per flat name;
+* learning rates: scalars ``lr.{rest,prototypes,temperatures}``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias, cast
+
+import numpy as np
+
+from ddcl_incrt.conformance.adapter import (
+    EVENT_BIRTH,
+    EVENT_HEAD_PRUNE,
+    EVENT_PROTOTYPE_PRUNE,
+    TrajectoryInputs,
+    TrajectoryOutputs,
+)
+from reference.data import planted_offsets
+from reference.growth_phases import birth_rng
+from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
+from reference.incrt.operators import spectral_operator
+from reference.model import LayerConfig, ModelParams, init_head, init_params
+from reference.optim import AdamMoments, AdamState, LearningRates
+from reference.surgery import HEAD_PARAM_NAMES, add_head, flatten, params_from_arrays, remove_head
+from reference.surgery import remove_prototype_column as remove_prototype_col
+
+Scalar: TypeAlias = float | int | str | bool | list[int]
+Arrays: TypeAlias = dict[str, np.ndarray]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Case:
+    """One check's inputs: ``check`` is ``operation/case`` (unique), ``note`` says what it exercises."""
+
+    check: str
+    operation: str
+    scalars: Mapping[str, Scalar]
+    inputs: Mapping[str, np.ndarray]
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.check.startswith(self.operation + "/"):
+            raise ValueError(f"check: {self.check!r} must start with its operation {self.operation!r} + '/'")
+
+    def scalar(self, name: str) -> Any:
+        if name not in self.scalars:
+            raise KeyError(f"case {self.check}: scalar {name!r} is missing")
+        return self.scalars[name]
+
+    def array(self, name: str) -> np.ndarray:
+        if name not in self.inputs:
+            raise KeyError(f"case {self.check}: input array {name!r} is missing")
+        return self.inputs[name]
+
+
+# ==================================================================================================
+# Encodings
+# ==================================================================================================
+
+_CFG_FIELDS = ("d_in", "d", "d_k", "d_v", "seq_len", "K_max", "n_classes", "T_P", "lambda_q", "s_init")
+_GROWTH_FIELDS = ("theta", "phi_g", "T_d", "T_prune", "eps_K", "min_heads", "min_prototypes")
+
+
+def encode_params(prefix: str, params: ModelParams) -> tuple[Arrays, dict[str, Scalar]]:
+    arrays = {f"{prefix}.{k}": np.array(v, dtype=np.float64) for k, v in flatten(params).items()}
+    scalars: dict[str, Scalar] = {
+        f"{prefix}.next_head_id": params.next_head_id,
+        f"{prefix}.prototype_ids": list(params.prototype_ids),
+    }
+    return arrays, scalars
+
+
+def decode_params(prefix: str, arrays: Mapping[str, np.ndarray], scalars: Mapping[str, Scalar]) -> ModelParams:
+    flat = {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
+    ids = scalars[f"{prefix}.prototype_ids"]
+    if not isinstance(ids, list):
+        raise TypeError(f"{prefix}.prototype_ids: expected a list of ints, got {type(ids).__name__}")
+    return params_from_arrays(
+        flat, next_head_id=int(cast(int, scalars[f"{prefix}.next_head_id"])), prototype_ids=tuple(int(i) for i in ids)
+    )
+
+
+def encode_layer_config(cfg: LayerConfig) -> dict[str, Scalar]:
+    return {f"cfg.{f}": getattr(cfg, f) for f in _CFG_FIELDS}
+
+
+def decode_layer_config(scalars: Mapping[str, Scalar]) -> LayerConfig:
+    return LayerConfig(**{f: scalars[f"cfg.{f}"] for f in _CFG_FIELDS})  # type: ignore[arg-type]
+
+
+def encode_growth_config(cfg: GrowthConfig) -> dict[str, Scalar]:
+    return {f"config.{f}": getattr(cfg, f) for f in _GROWTH_FIELDS}
+
+
+def decode_growth_config(scalars: Mapping[str, Scalar]) -> GrowthConfig:
+    return GrowthConfig(**{f: scalars[f"config.{f}"] for f in _GROWTH_FIELDS})  # type: ignore[arg-type]
+
+
+def encode_growth_state(prefix: str, state: GrowthState) -> Arrays:
+    heads = np.array([[h.head_id, h.birth_step, h.below_count] for h in state.heads], dtype=np.int64).reshape(-1, 3)
+    protos = np.array([[p.prototype_id, p.low_mass_count] for p in state.prototypes], dtype=np.int64).reshape(-1, 2)
+    return {
+        f"{prefix}.Q_cap": np.array(state.Q_cap, dtype=np.float64),
+        f"{prefix}.heads": heads,
+        f"{prefix}.prototypes": protos,
+        f"{prefix}.last_growth_step": np.array(state.last_growth_step, dtype=np.int64),
+    }
+
+
+def decode_growth_state(prefix: str, arrays: Mapping[str, np.ndarray]) -> GrowthState:
+    heads = tuple(HeadRecord(int(a), int(b), int(c)) for a, b, c in arrays[f"{prefix}.heads"].tolist())
+    protos = tuple(PrototypeRecord(int(a), int(b)) for a, b in arrays[f"{prefix}.prototypes"].tolist())
+    return GrowthState(
+        Q_cap=np.array(arrays[f"{prefix}.Q_cap"], dtype=np.float64),
+        last_growth_step=int(arrays[f"{prefix}.last_growth_step"]),
+        heads=heads,
+        prototypes=protos,
+    )
+
+
+def encode_adam(state: AdamState) -> Arrays:
+    out: Arrays = {}
+    for name, mom in state.moments.items():
+        out[f"adam.{name}.m"] = np.array(mom.m, dtype=np.float64)
+        out[f"adam.{name}.v"] = np.array(mom.v, dtype=np.float64)
+        out[f"adam.{name}.t"] = np.array(mom.t, dtype=np.int64)
+    return out
+
+
+def decode_adam(arrays: Mapping[str, np.ndarray]) -> AdamState:
+    names = sorted({k[len("adam.") : -len(".m")] for k in arrays if k.startswith("adam.") and k.endswith(".m")})
+    return AdamState(
+        moments={
+            n: AdamMoments(
+                m=np.array(arrays[f"adam.{n}.m"], dtype=np.float64),
+                v=np.array(arrays[f"adam.{n}.v"], dtype=np.float64),
+                t=int(arrays[f"adam.{n}.t"]),
+            )
+            for n in names
+        }
+    )
+
+
+def encode_lr(lr: LearningRates) -> dict[str, Scalar]:
+    return {"lr.rest": lr.rest, "lr.prototypes": lr.prototypes, "lr.temperatures": lr.temperatures}
+
+
+def decode_lr(scalars: Mapping[str, Scalar]) -> LearningRates:
+    return LearningRates(
+        rest=float(cast(float, scalars["lr.rest"])),
+        prototypes=float(cast(float, scalars["lr.prototypes"])),
+        temperatures=float(cast(float, scalars["lr.temperatures"])),
+    )
+
+
+def _f64(value: object) -> np.ndarray:
+    return np.array(value, dtype=np.float64)
+
+
+def _fl(case: Case, name: str) -> float:
+    return float(case.scalar(name))
+
+
+def _int(case: Case, name: str) -> int:
+    return int(case.scalar(name))
+
+
+# ==================================================================================================
+# Calling an adapter on a case: decode, call, encode
+# ==================================================================================================
+
+Call: TypeAlias = Callable[[Any, Case], Arrays]
+
+
+def _value(v: object) -> Arrays:
+    return {"value": _f64(v)}
+
+
+def _grads(pair: tuple[np.ndarray, np.ndarray]) -> Arrays:
+    gY, gP = pair
+    return {"grad_Y": _f64(gY), "grad_P": _f64(gP)}
+
+
+def _layer_forward(a: Any, c: Case) -> Arrays:
+    out = a.layer_forward(decode_layer_config(c.scalars), decode_params("params", c.inputs, c.scalars), *_batch(c))
+    return {k: _f64(v) for k, v in out.items()}
+
+
+def _layer_gradients(a: Any, c: Case) -> Arrays:
+    out = a.layer_gradients(decode_layer_config(c.scalars), decode_params("params", c.inputs, c.scalars), *_batch(c))
+    return {k: _f64(v) for k, v in out.items()}
+
+
+def _batch(c: Case) -> tuple[np.ndarray, np.ndarray]:
+    return c.array("x"), np.array(c.array("labels"), dtype=np.int64)
+
+
+def _growth_statistics(a: Any, c: Case) -> Arrays:
+    out = a.growth_statistics(decode_params("params", c.inputs, c.scalars), c.array("probe_x"), c.array("Q_cap"))
+    return {k: _f64(v) for k, v in out.items()}
+
+
+def _static_growth(a: Any, c: Case) -> Arrays:
+    Q, lam = a.static_growth(c.array("A"), _fl(c, "theta"))
+    return {"Q_cap": _f64(Q).reshape(c.array("A").shape[0], -1), "lam_births": _f64(lam).reshape(-1)}
+
+
+def _grow(a: Any, c: Case) -> Arrays:
+    state = a.grow_decision(
+        decode_growth_state("state", c.inputs),
+        decode_growth_config(c.scalars),
+        float(c.array("lam_max")),
+        c.array("u_plus"),
+        _int(c, "step"),
+        _int(c, "new_head_id"),
+    )
+    return encode_growth_state("state", state)
+
+
+def _prune(a: Any, c: Case) -> Arrays:
+    state = decode_growth_state("state", c.inputs)
+    M_a = {h.head_id: c.array(f"M_a.{h.head_id}") for h in state.heads}
+    out = a.prune_decision(state, decode_growth_config(c.scalars), c.array("C"), M_a, _int(c, "step"))
+    return encode_growth_state("state", out)
+
+
+def _prototype_prune(a: Any, c: Case) -> Arrays:
+    out = a.prototype_prune_decision(
+        decode_growth_state("state", c.inputs), decode_growth_config(c.scalars), c.array("mass"), _int(c, "step")
+    )
+    return encode_growth_state("state", out)
+
+
+def _train_step(a: Any, c: Case) -> Arrays:
+    params, adam = a.train_step(
+        decode_layer_config(c.scalars),
+        decode_params("params", c.inputs, c.scalars),
+        decode_adam(c.inputs),
+        *_batch(c),
+        decode_lr(c.scalars),
+    )
+    arrays, _ = encode_params("params", params)
+    return {**arrays, **encode_adam(adam)}
+
+
+def decode_trajectory(c: Case) -> TrajectoryInputs:
+    births: dict[int, dict[str, np.ndarray]] = {}
+    for k, v in c.inputs.items():
+        if k.startswith("births."):
+            _, hid, field = k.split(".")
+            births.setdefault(int(hid), {})[field] = v
+    return TrajectoryInputs(
+        layer_cfg=decode_layer_config(c.scalars),
+        growth_cfg=decode_growth_config(c.scalars),
+        check_every=_int(c, "check_every"),
+        lr=decode_lr(c.scalars),
+        seed=_int(c, "seed"),
+        params=decode_params("params", c.inputs, c.scalars),
+        batches_x=c.array("batches_x"),
+        batches_labels=np.array(c.array("batches_labels"), dtype=np.int64),
+        probe_x=c.array("probe_x"),
+        probe_labels=np.array(c.array("probe_labels"), dtype=np.int64),
+        births=births,
+    )
+
+
+def encode_trajectory_outputs(out: TrajectoryOutputs) -> Arrays:
+    arrays, scalars = encode_params("final", out.final_params)
+    arrays["final.prototype_ids"] = np.array(scalars["final.prototype_ids"], dtype=np.int64)
+    arrays["final.head_ids"] = np.array(sorted(out.final_params.heads), dtype=np.int64)
+    return {"losses": _f64(out.losses), "events": np.array(out.events, dtype=np.int64).reshape(-1, 4), **arrays}
+
+
+def _trajectory(a: Any, c: Case) -> Arrays:
+    return encode_trajectory_outputs(a.trajectory(decode_trajectory(c)))
+
+
+CALLS: dict[str, Call] = {
+    "squared_distances": lambda a, c: {"D": _f64(a.squared_distances(c.array("Y"), c.array("P")))},
+    "soft_assignments": lambda a, c: {"Q": _f64(a.soft_assignments(c.array("D"), _fl(c, "T_P")))},
+    "quantisation_loss": lambda a, c: _value(a.quantisation_loss(c.array("Y"), c.array("P"), c.array("Q"))),
+    "ols_loss": lambda a, c: _value(a.ols_loss(c.array("Y"), c.array("P"), c.array("Q"))),
+    "prototype_variance": lambda a, c: _value(a.prototype_variance(c.array("P"), c.array("Q"))),
+    "free_energy": lambda a, c: _value(a.free_energy(c.array("Y"), c.array("P"), _fl(c, "T_P"))),
+    "mean_entropy": lambda a, c: _value(a.mean_entropy(c.array("Q"))),
+    "grad_quantisation_fixed_Q": lambda a, c: _grads(
+        a.grad_quantisation_fixed_Q(c.array("Y"), c.array("P"), c.array("Q"))
+    ),
+    "grad_free_energy": lambda a, c: _grads(a.grad_free_energy(c.array("Y"), c.array("P"), _fl(c, "T_P"))),
+    "grad_variance_fixed_Q": lambda a, c: {"grad_P": _f64(a.grad_variance_fixed_Q(c.array("P"), c.array("Q")))},
+    "grad_quantisation_full": lambda a, c: _grads(a.grad_quantisation_full(c.array("Y"), c.array("P"), _fl(c, "T_P"))),
+    "layer_forward": _layer_forward,
+    "layer_gradients": _layer_gradients,
+    "growth_statistics": _growth_statistics,
+    "static_growth": _static_growth,
+    "grow_decision": _grow,
+    "prune_decision": _prune,
+    "prototype_prune_decision": _prototype_prune,
+    "train_step": _train_step,
+    "trajectory": _trajectory,
+}
+
+
+# ==================================================================================================
+# The cases
+# ==================================================================================================
+
+
+def _stochastic(rng: np.random.Generator, n: int, K: int) -> np.ndarray:
+    """A row-stochastic n×K matrix that is not a softmax of anything in the case (D1 holds for any Q)."""
+    return np.array(rng.dirichlet(np.ones(K), size=n), dtype=np.float64)
+
+
+_PRIMITIVE_SETTINGS: tuple[tuple[str, int, int, int, float, str], ...] = (
+    # name, n, d, K, T_P, note
+    ("basic", 7, 3, 4, 1.0, "unit temperature, soft assignments"),
+    ("cold", 6, 3, 3, 0.25, "low temperature: nearly hard assignments"),
+    ("hot", 5, 2, 4, 4.0, "high temperature: nearly uniform assignments"),
+    ("single_prototype", 5, 3, 1, 1.0, "K = 1: every assignment is 1"),
+)
+
+
+def primitive_cases() -> list[Case]:
+    """Each DDCL primitive on four settings of (n, d, K, T_P)."""
+    from reference import ddcl
+
+    cases: list[Case] = []
+    for i, (name, n, d, K, T_P, note) in enumerate(_PRIMITIVE_SETTINGS):
+        rng = np.random.default_rng([9, i])
+        Y = np.array(rng.standard_normal((n, d)), dtype=np.float64)
+        P = np.array(rng.standard_normal((d, K)), dtype=np.float64)
+        Q = _stochastic(rng, n, K)
+        D = ddcl.squared_distances(Y, P)
+        by_op: dict[str, tuple[dict[str, np.ndarray], dict[str, Scalar]]] = {
+            "squared_distances": ({"Y": Y, "P": P}, {}),
+            "soft_assignments": ({"D": D}, {"T_P": T_P}),
+            "quantisation_loss": ({"Y": Y, "P": P, "Q": Q}, {}),
+            "ols_loss": ({"Y": Y, "P": P, "Q": Q}, {}),
+            "prototype_variance": ({"P": P, "Q": Q}, {}),
+            "free_energy": ({"Y": Y, "P": P}, {"T_P": T_P}),
+            "mean_entropy": ({"Q": Q}, {}),
+            "grad_quantisation_fixed_Q": ({"Y": Y, "P": P, "Q": Q}, {}),
+            "grad_free_energy": ({"Y": Y, "P": P}, {"T_P": T_P}),
+            "grad_variance_fixed_Q": ({"P": P, "Q": Q}, {}),
+            "grad_quantisation_full": ({"Y": Y, "P": P}, {"T_P": T_P}),
+        }
+        for op, (inputs, scalars) in by_op.items():
+            cases.append(Case(f"{op}/{name}", op, scalars, inputs, note))
+    return cases
+
+
+SMALL_LAYER = LayerConfig(d_in=3, d=4, d_k=2, d_v=2, seq_len=3, K_max=3, n_classes=2, T_P=1.0, lambda_q=0.5)
+
+# name, head events ("add" or ("remove", id)), prototype ids removed, seed, note
+_LAYER_SETTINGS: tuple[tuple[str, tuple[object, ...], tuple[int, ...], int, str], ...] = (
+    ("one_head", (), (), 1, "the initial layer: one head, K_max prototypes"),
+    ("three_heads", ("add", "add"), (), 2, "three heads (ids 0, 1, 2)"),
+    ("single_prototype", ("add",), (0, 2), 3, "K = 1 after two prototype prunes"),
+    ("after_head_removal", ("add", "add", ("remove", 0)), (1,), 4, "heads 1, 2 after head 0 was pruned; K = 2"),
+)
+
+
+def layer_setting(index: int) -> tuple[str, LayerConfig, ModelParams, np.ndarray, np.ndarray, str]:
+    """``(name, cfg, params, x, labels, note)`` of one layer setting; head ``s`` values are spread
+    over ``[−0.5, 0.5]`` so that per-head temperatures differ."""
+    name, events, removed, seed, note = _LAYER_SETTINGS[index]
+    cfg = SMALL_LAYER
+    rng = np.random.default_rng([11, seed])
+    params = init_params(cfg, rng=rng)
+    for ev in events:
+        if ev == "add":
+            params, _ = add_head(params, cfg, rng=rng)
+        else:
+            params = remove_head(params, cast(tuple[str, int], ev)[1])
+    for pid in removed:
+        params = remove_prototype_col(params, pid)
+    flat = dict(flatten(params))
+    hids = sorted(params.heads)
+    for i, hid in enumerate(hids):
+        flat[f"heads.{hid}.s"] = np.array(-0.5 + i / max(len(hids) - 1, 1), dtype=np.float64)
+    params = params_from_arrays(flat, next_head_id=params.next_head_id, prototype_ids=params.prototype_ids)
+    x = np.array(rng.standard_normal((2, cfg.seq_len, cfg.d_in)), dtype=np.float64)
+    labels = np.array(rng.integers(0, cfg.n_classes, size=2), dtype=np.int64)
+    return name, cfg, params, x, labels, note
+
+
+def layer_cases() -> list[Case]:
+    """Forward and gradients at 1 and 3 heads, K = 1, and after a head was removed."""
+    cases: list[Case] = []
+    for i in range(len(_LAYER_SETTINGS)):
+        name, cfg, params, x, labels, note = layer_setting(i)
+        arrays, scalars = encode_params("params", params)
+        scalars.update(encode_layer_config(cfg))
+        for op in ("layer_forward", "layer_gradients"):
+            cases.append(Case(f"{op}/{name}", op, scalars, {**arrays, "x": x, "labels": labels}, note))
+    return cases
+
+
+def _orthonormal(rng: np.random.Generator, d: int, m: int) -> np.ndarray:
+    return np.array(np.linalg.qr(rng.standard_normal((d, d)))[0][:, :m], dtype=np.float64)
+
+
+def growth_statistics_cases() -> list[Case]:
+    """``C``, ``M_a^h``, ``A_res``, spectrum, ``G_h`` with nothing captured and with two directions captured."""
+    cases: list[Case] = []
+    for i, m in ((0, 0), (1, 2), (3, 1)):
+        name, cfg, params, x, _, note = layer_setting(i)
+        arrays, scalars = encode_params("params", params)
+        Q_cap = _orthonormal(np.random.default_rng([13, i]), cfg.d, m)
+        cases.append(
+            Case(
+                f"growth_statistics/{name}_m{m}",
+                "growth_statistics",
+                scalars,
+                {**arrays, "probe_x": x, "Q_cap": Q_cap},
+                f"{note}; {m} directions captured",
+            )
+        )
+    return cases
+
+
+# name, eigenvalues, θ, directions defined (all eigenvalues above θ simple), note
+_STATIC_SETTINGS: tuple[tuple[str, tuple[float, ...], float, bool, str], ...] = (
+    ("clear_gaps", (3.0, 2.0, 1.0, -0.5, -1.0), 0.5, True, "three simple eigenvalues well above θ"),
+    (
+        "repeated_eigenvalue",
+        (2.0, 2.0, 1.0, 0.2, -1.0),
+        0.5,
+        False,
+        "λ = 2 twice: only the count, the births and the captured span are defined",
+    ),
+    (
+        "near_tie",
+        (2.0, 1.0, 0.5 * (1.0 + 1e-13), 0.1, -1.0),
+        0.5,
+        True,
+        "λ_3 within the DECISION tolerance of θ: the third birth is a near-tie",
+    ),
+    ("nothing_above", (0.4, 0.1, 0.0, -0.2, -2.0), 0.5, True, "no eigenvalue above θ: no birth"),
+    ("everything_above", (4.0, 3.0, 2.0, 1.5, 1.0), 0.5, True, "every eigenvalue above θ: d births (G1's cap)"),
+)
+
+
+def static_growth_cases() -> list[Case]:
+    """Greedy capture on static operators ``A = V diag(λ) Vᵀ`` (random orthogonal ``V``)."""
+    cases: list[Case] = []
+    for i, (name, lam, theta, defined, note) in enumerate(_STATIC_SETTINGS):
+        V = _orthonormal(np.random.default_rng([17, i]), len(lam), len(lam))
+        A = spectral_operator(V, np.array(lam, dtype=np.float64))
+        scalars: dict[str, Scalar] = {"theta": theta, "directions_defined": defined}
+        cases.append(Case(f"static_growth/{name}", "static_growth", scalars, {"A": A}, note))
+    return cases
+
+
+_DECISION_CONFIG = GrowthConfig(theta=0.5, phi_g=0.1, T_d=10, T_prune=2, eps_K=0.05)
+
+
+def _decision_state(d: int, *, last_growth_step: int, below: int = 0, birth_1: int = 20) -> GrowthState:
+    rng = np.random.default_rng(19)
+    return GrowthState(
+        Q_cap=_orthonormal(rng, d, 1),
+        last_growth_step=last_growth_step,
+        heads=(HeadRecord(0, 0, 0), HeadRecord(1, birth_1, below)),
+        prototypes=tuple(PrototypeRecord(j) for j in range(3)),
+    )
+
+
+def grow_decision_cases() -> list[Case]:
+    """Growth given the statistic: clear, below, an exact tie ``λ_max = θ`` (strict ``>``: no growth),
+    the dwell boundary ``step − last = T_d`` (grows) and one step short, and a full capture."""
+    d = 4
+    cfg = _DECISION_CONFIG
+    theta, T_d = cfg.theta, cfg.T_d
+    base = _decision_state(d, last_growth_step=20)
+    full = replace(base, Q_cap=_orthonormal(np.random.default_rng(23), d, d))
+    settings = (
+        ("clear_growth", base, 2.0 * theta, 20 + T_d + 5, "λ_max = 2θ, dwell passed: a birth"),
+        ("below_threshold", base, 0.5 * theta, 20 + T_d + 5, "λ_max = θ/2: no birth"),
+        ("at_threshold_tie", base, theta, 20 + T_d + 5, "λ_max = θ exactly: SPEC §3.2's strict > means no birth"),
+        ("dwell_boundary", base, 2.0 * theta, 20 + T_d, "step − last growth = T_d: the dwell has passed (≥)"),
+        ("dwell_one_short", base, 2.0 * theta, 20 + T_d - 1, "step − last growth = T_d − 1: no birth yet"),
+        ("full_capture", full, 2.0 * theta, 20 + T_d + 5, "m = d directions captured: nothing can be appended"),
+    )
+    Q = base.Q_cap
+    u = np.array(np.random.default_rng(29).standard_normal(d), dtype=np.float64)
+    u = u - Q @ (Q.T @ u)
+    u = u / np.linalg.norm(u)
+    cases: list[Case] = []
+    for name, state, lam, step, note in settings:
+        scalars: dict[str, Scalar] = {**encode_growth_config(cfg), "step": step, "new_head_id": 2}
+        inputs = {**encode_growth_state("state", state), "lam_max": _f64(lam), "u_plus": u}
+        cases.append(Case(f"grow_decision/{name}", "grow_decision", scalars, inputs, note))
+    return cases
+
+
+def prune_decision_cases() -> list[Case]:
+    """Head pruning from ``C`` and ``M_a^h``: a weak head pruned, blocked by hysteresis, too young, and
+    the patience counter counting."""
+    d = 4
+    rng = np.random.default_rng(31)
+    G = rng.standard_normal((d, d))
+    C = np.array(G @ G.T / d + 0.1 * np.eye(d), dtype=np.float64)
+    C = 0.5 * (C + C.T)
+
+    def antisym(scale: float) -> np.ndarray:
+        M = rng.standard_normal((d, d))
+        return np.array(scale * 0.5 * (M - M.T), dtype=np.float64)
+
+    strong, weak = antisym(1.0), antisym(1e-3)
+    cfg_loose = GrowthConfig(theta=50.0, phi_g=0.1, T_d=10, T_prune=2, eps_K=0.05)
+    cfg_tight = replace(cfg_loose, theta=1e-3)
+    settings = (
+        ("weak_head_pruned", cfg_loose, _decision_state(d, last_growth_step=20, below=1), 40, "G_1 < φ_g for T_prune"),
+        ("hysteresis_blocks", cfg_tight, _decision_state(d, last_growth_step=20, below=1), 40, "λ_max + G_h > θ"),
+        ("too_young", cfg_loose, _decision_state(d, last_growth_step=35, below=1, birth_1=35), 40, "age < T_d"),
+        ("patience_counts", cfg_loose, _decision_state(d, last_growth_step=20, below=0), 40, "first weak check"),
+    )
+    cases: list[Case] = []
+    for name, cfg, state, step, note in settings:
+        scalars: dict[str, Scalar] = {**encode_growth_config(cfg), "step": step}
+        inputs = {**encode_growth_state("state", state), "C": C, "M_a.0": strong, "M_a.1": weak}
+        cases.append(Case(f"prune_decision/{name}", "prune_decision", scalars, inputs, note))
+    return cases
+
+
+def prototype_prune_cases() -> list[Case]:
+    """Prototype pruning from the masses: an idle prototype pruned, a mass exactly at ``ε_K`` (strict
+    ``<``: not idle), and the floor ``min_prototypes``."""
+    cfg = _DECISION_CONFIG
+    eps = cfg.eps_K
+    state = _decision_state(4, last_growth_step=20)
+    counted = replace(state, prototypes=tuple(PrototypeRecord(j, 1) for j in range(3)))
+    two = replace(counted, prototypes=counted.prototypes[:2])
+    settings = (
+        ("idle_pruned", cfg, counted, [0.6, 0.38, 0.02], "mass 0.02 < ε_K for T_prune checks"),
+        ("mass_at_floor", cfg, counted, [0.6, 0.35, eps], "mass = ε_K exactly: not idle"),
+        ("min_prototypes", replace(cfg, min_prototypes=2), two, [0.99, 0.01], "at the floor min_prototypes"),
+    )
+    cases: list[Case] = []
+    for name, c, s, mass, note in settings:
+        scalars: dict[str, Scalar] = {**encode_growth_config(c), "step": 40}
+        inputs = {**encode_growth_state("state", s), "mass": _f64(mass)}
+        cases.append(Case(f"prototype_prune_decision/{name}", "prototype_prune_decision", scalars, inputs, note))
+    return cases
+
+
+TRAIN_LR = LearningRates(rest=1e-2, prototypes=3e-2, temperatures=5e-3)
+
+
+def train_step_cases() -> list[Case]:
+    """One Adam step: fresh state, continuing state (every parameter at t = 5), and right after a
+    birth (the new head has no moments; the others continue at t = 7)."""
+    from reference.backward import loss_and_gradients
+    from reference.optim import Adam
+
+    cases: list[Case] = []
+    _, cfg, params, x, labels, _ = layer_setting(0)
+    opt = Adam(lr=TRAIN_LR)
+    state = AdamState()
+    flat = flatten(params)
+    for _ in range(5):
+        _, grads = loss_and_gradients(params, cfg, x, labels)
+        new, state = opt.step(state, flat, grads)
+        flat = new
+    continuing = params_from_arrays(flat, next_head_id=params.next_head_id, prototype_ids=params.prototype_ids)
+    state7 = AdamState(moments={k: replace(v, t=7) for k, v in state.moments.items()})
+    born, _ = add_head(continuing, cfg, rng=birth_rng(0, continuing.next_head_id))
+    settings = (
+        ("adam_fresh", params, AdamState(), "no moments yet: every parameter at its first step"),
+        ("adam_continuing", continuing, state, "every parameter at t = 5"),
+        ("adam_after_birth", born, state7, "head 1 just born (no moments); the rest at t = 7"),
+    )
+    for name, p, st, note in settings:
+        arrays, scalars = encode_params("params", p)
+        scalars.update(encode_layer_config(cfg))
+        scalars.update(encode_lr(TRAIN_LR))
+        inputs = {**arrays, **encode_adam(st), "x": x, "labels": labels}
+        cases.append(Case(f"train_step/{name}", "train_step", scalars, inputs, note))
+    return cases
+
+
+TRAJECTORY_LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
+TRAJECTORY_STEPS = 40
+TRAJECTORY_GROWTH = GrowthConfig(theta=0.05, phi_g=10.0, T_d=10, T_prune=1, eps_K=0.2)
+
+
+def trajectory_inputs(growth_cfg: GrowthConfig = TRAJECTORY_GROWTH) -> TrajectoryInputs:
+    """A short run of the planted-offsets task (the shape of tests/_small_run.py, shorter)."""
+    cfg = TRAJECTORY_LAYER
+    data = planted_offsets(n_train=64, n_test=8, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(0))
+    rng = np.random.default_rng(37)
+    params = init_params(cfg, rng=rng)
+    idx = np.stack([rng.choice(64, size=8, replace=False) for _ in range(TRAJECTORY_STEPS)])
+    probe = rng.choice(64, size=16, replace=False)
+    seed = 0
+    births = {}
+    for hid in range(1, 1 + cfg.d + 1):
+        head = init_head(cfg, birth_rng(seed, hid))
+        births[hid] = {f: np.array(getattr(head, f), dtype=np.float64) for f in HEAD_PARAM_NAMES}
+    return TrajectoryInputs(
+        layer_cfg=cfg,
+        growth_cfg=growth_cfg,
+        check_every=10,
+        lr=LearningRates.uniform(1e-2),
+        seed=seed,
+        params=params,
+        batches_x=np.array(data.x_train[idx], dtype=np.float64),
+        batches_labels=np.array(data.labels_train[idx], dtype=np.int64),
+        probe_x=np.array(data.x_train[probe], dtype=np.float64),
+        probe_labels=np.array(data.labels_train[probe], dtype=np.int64),
+        births=births,
+    )
+
+
+def encode_trajectory_inputs(name: str, inputs: TrajectoryInputs, note: str) -> Case:
+    arrays, scalars = encode_params("params", inputs.params)
+    scalars.update(encode_layer_config(inputs.layer_cfg))
+    scalars.update(encode_growth_config(inputs.growth_cfg))
+    scalars.update(encode_lr(inputs.lr))
+    scalars.update({"check_every": inputs.check_every, "seed": inputs.seed})
+    arrays.update(
+        {
+            "batches_x": inputs.batches_x,
+            "batches_labels": inputs.batches_labels,
+            "probe_x": inputs.probe_x,
+            "probe_labels": inputs.probe_labels,
+        }
+    )
+    for hid, head in inputs.births.items():
+        for f, v in head.items():
+            arrays[f"births.{hid}.{f}"] = np.array(v, dtype=np.float64)
+    return Case(f"trajectory/{name}", "trajectory", scalars, arrays, note)
+
+
+def trajectory_cases() -> list[Case]:
+    """The short run (births, a head prune, prototype prunes), and the same run with θ set to the
+    ``λ_max`` of its second check (a near-tie there, where the comparison must stop)."""
+    from ddcl_incrt.conformance.adapters.reference import run_trajectory
+
+    base = trajectory_inputs()
+    _, pairs = run_trajectory(base)
+    # the second check's λ_max (rows (step, statistic, threshold, kind); kind 0 is λ_max vs θ)
+    lam_rows = pairs[pairs[:, 3] == 0]
+    theta_tie = float(lam_rows[1, 1])
+    tie = trajectory_inputs(replace(TRAJECTORY_GROWTH, theta=theta_tie))
+    if not math.isfinite(theta_tie) or theta_tie <= 0.0:
+        raise RuntimeError(f"trajectory_cases: the second check's λ_max {theta_tie!r} cannot be a threshold")
+    return [
+        encode_trajectory_inputs("short_run", base, f"{TRAJECTORY_STEPS} steps, a check every 10"),
+        encode_trajectory_inputs("near_tie", tie, "θ = λ_max of the second check: the comparison stops there"),
+    ]
+
+
+def all_cases() -> list[Case]:
+    """Every case of the kit, in report order."""
+    return (
+        primitive_cases()
+        + layer_cases()
+        + growth_statistics_cases()
+        + static_growth_cases()
+        + grow_decision_cases()
+        + prune_decision_cases()
+        + prototype_prune_cases()
+        + train_step_cases()
+        + trajectory_cases()
+    )
+
+
+def event_rows(events: list[tuple[int, int, int, int]]) -> np.ndarray:
+    return np.array(events, dtype=np.int64).reshape(-1, 4)
+
+
+EVENT_CODES = {"birth": EVENT_BIRTH, "head_prune": EVENT_HEAD_PRUNE, "prototype_prune": EVENT_PROTOTYPE_PRUNE}
+
+
+__all__ = [
+    "CALLS",
+    "EVENT_CODES",
+    "FORMAT_VERSION",
+    "SMALL_LAYER",
+    "TRAIN_LR",
+    "TRAJECTORY_GROWTH",
+    "TRAJECTORY_LAYER",
+    "TRAJECTORY_STEPS",
+    "Arrays",
+    "Call",
+    "Case",
+    "Scalar",
+    "all_cases",
+    "decode_adam",
+    "decode_growth_config",
+    "decode_growth_state",
+    "decode_layer_config",
+    "decode_lr",
+    "decode_params",
+    "decode_trajectory",
+    "encode_adam",
+    "encode_growth_config",
+    "encode_growth_state",
+    "encode_layer_config",
+    "encode_lr",
+    "encode_params",
+    "encode_trajectory_inputs",
+    "encode_trajectory_outputs",
+    "event_rows",
+    "grow_decision_cases",
+    "growth_statistics_cases",
+    "layer_cases",
+    "layer_setting",
+    "primitive_cases",
+    "prototype_prune_cases",
+    "prune_decision_cases",
+    "static_growth_cases",
+    "train_step_cases",
+    "trajectory_cases",
+    "trajectory_inputs",
+]

@@ -1,0 +1,307 @@
+"""Running the kit: on a Python adapter (:func:`run_adapter`), on the outputs a non-Python port wrote
+(:func:`run_outputs`), one check on its own (:func:`reproduce`, what every repro snippet calls), and
+the golden vectors (:func:`regenerate`, :func:`golden_differences`)."""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ddcl_incrt.conformance.adapter import OPERATIONS, Adapter, check_adapter, load_adapter
+from ddcl_incrt.conformance.cases import CALLS, Arrays, Case, all_cases, decode_trajectory
+from ddcl_incrt.conformance.compare import CheckResult, TolerancePolicy, compare_case
+from ddcl_incrt.conformance.report import Report
+from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorEntry, read_vectors, write_vectors
+from reference.tolerances import CheckKind, tolerance
+
+# --------------------------------------------------------------------------------------------------
+# Golden vectors
+# --------------------------------------------------------------------------------------------------
+
+
+def reference_outputs(case: Case) -> Arrays:
+    """The reference's outputs on ``case``; a trajectory also carries the reference's decision
+    statistics (``ref.decision_pairs``), from which a comparison finds its first near-tie."""
+    from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter, run_trajectory
+
+    out = CALLS[case.operation](ReferenceAdapter(), case)
+    if case.operation == "trajectory":
+        out["ref.decision_pairs"] = run_trajectory(decode_trajectory(case))[1]
+    return out
+
+
+def regenerate(directory: str | Path = GOLDEN_DIR) -> Path:
+    """Write the golden vectors: every case of :func:`ddcl_incrt.conformance.cases.all_cases` with the
+    reference's outputs (``ddcl-incrt conformance --regenerate``)."""
+    entries = [VectorEntry(c, reference_outputs(c)) for c in all_cases()]
+    return write_vectors(directory, "golden", entries)
+
+
+def golden_differences(directory: str | Path = GOLDEN_DIR, *, only: Sequence[str] | None = None) -> list[str]:
+    """Where the committed vectors no longer match the reference: cases added, removed or changed
+    (inputs and scalars must be identical, integer outputs identical, float outputs within the
+    float64 VALUE row, since the reference's own rounding may differ in the last bits between
+    BLAS builds). ``only`` restricts the comparison to checks matching these patterns."""
+
+    def chosen(check: str) -> bool:
+        return only is None or any(fnmatch.fnmatchcase(check, p) for p in only)
+
+    stored = {e.case.check: e for e in read_vectors(directory, expect_kind="golden") if chosen(e.case.check)}
+    live = {c.check: c for c in all_cases() if chosen(c.check)}
+    diffs = [f"{k}: in the committed vectors, not generated any more" for k in sorted(set(stored) - set(live))]
+    diffs += [f"{k}: generated, missing from the committed vectors" for k in sorted(set(live) - set(stored))]
+    rtol = tolerance("float64", CheckKind.VALUE).rtol
+    for check in sorted(set(stored) & set(live)):
+        s, c = stored[check], live[check]
+        if dict(s.case.scalars) != dict(c.scalars) or s.case.operation != c.operation:
+            diffs.append(f"{check}: scalars or operation changed")
+        if sorted(s.case.inputs) != sorted(c.inputs):
+            diffs.append(f"{check}: input names changed")
+            continue
+        diffs += [f"{check}: input {k} changed" for k in c.inputs if not np.array_equal(s.case.inputs[k], c.inputs[k])]
+        out = reference_outputs(c)
+        assert s.outputs is not None
+        if sorted(s.outputs) != sorted(out):
+            diffs.append(f"{check}: output names changed")
+            continue
+        for k, v in out.items():
+            w = s.outputs[k]
+            if v.shape != w.shape:
+                diffs.append(f"{check}: output {k} shape {w.shape} -> {v.shape}")
+            elif np.issubdtype(v.dtype, np.integer) or np.issubdtype(w.dtype, np.integer):
+                if not np.array_equal(v, w):
+                    diffs.append(f"{check}: output {k} changed")
+            elif float(np.max(np.abs(v - w), initial=0.0)) > rtol * max(float(np.max(np.abs(w), initial=0.0)), 1.0):
+                diffs.append(f"{check}: output {k} changed")
+    return diffs
+
+
+_GOLDEN_CACHE: dict[str, list[VectorEntry]] = {}
+
+
+def golden(directory: str | Path = GOLDEN_DIR) -> list[VectorEntry]:
+    key = str(Path(directory).resolve())
+    if key not in _GOLDEN_CACHE:
+        _GOLDEN_CACHE[key] = read_vectors(directory, expect_kind="golden")
+    return _GOLDEN_CACHE[key]
+
+
+# --------------------------------------------------------------------------------------------------
+# Selection: skip and expected failures
+# --------------------------------------------------------------------------------------------------
+
+
+def _selected(checks: Sequence[str], patterns: Sequence[str], what: str, warn: list[str]) -> set[str]:
+    out: set[str] = set()
+    for pat in patterns:
+        hit = {c for c in checks if fnmatch.fnmatchcase(c, pat)}
+        if not hit:
+            msg = f"{what} entry {pat!r} matches no check"
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            warn.append(msg)
+        out |= hit
+    return out
+
+
+def _policy_for(adapter: object | None, policy: TolerancePolicy | str | Path | None) -> TolerancePolicy:
+    if isinstance(policy, TolerancePolicy):
+        return policy
+    if policy is not None:
+        return TolerancePolicy.from_json(policy)
+    declared = getattr(adapter, "tolerances", None)
+    return declared if isinstance(declared, TolerancePolicy) else TolerancePolicy()
+
+
+def repro_snippet(check: str, *, adapter: str | None, outputs: str | None, tolerances: str | None) -> str:
+    """The copy-paste reproduction of one check: runs it alone and raises if it still fails."""
+    args = [f"check={check!r}"]
+    if adapter is not None:
+        args.append(f"adapter={adapter!r}")
+    if outputs is not None:
+        args.append(f"outputs={outputs!r}")
+    if tolerances is not None:
+        args.append(f"tolerances={tolerances!r}")
+    return "from ddcl_incrt.conformance.runner import reproduce\n" + f"reproduce({', '.join(args)})"
+
+
+def _finish(
+    port: str,
+    source: str,
+    entries: list[VectorEntry],
+    outcome: dict[str, CheckResult],
+    policy: TolerancePolicy,
+    skip: Sequence[str],
+    xfail: Sequence[str],
+    uncovered: list[str],
+    repro: dict[str, str | None],
+) -> Report:
+    warn: list[str] = []
+    checks = [e.case.check for e in entries]
+    skipped = _selected(checks, skip, "skip", warn)
+    expected_fail = _selected(checks, xfail, "xfail", warn)
+    results: list[CheckResult] = []
+    used: set[int] = set()
+    for e in entries:
+        r = outcome[e.case.check]
+        for f in r.fields:
+            for i, t in enumerate(policy.entries):
+                if t.matches(r.check, f.field):
+                    used.add(i)
+                    break
+        if r.check in skipped:
+            r = replace(r, status="skip")
+        elif r.check in expected_fail and r.status in ("fail", "error"):
+            r = replace(r, status="xfail")
+        elif r.check in expected_fail and r.status == "pass":
+            r = replace(r, status="xpass", message="declared an expected failure, but passed")
+        if r.status in ("fail", "error", "xpass"):
+            r = replace(r, repro=repro_snippet(r.check, **repro))
+        results.append(r)
+    unused = [f"{t.check} [{t.field}]" for i, t in enumerate(policy.entries) if i not in used]
+    return Report(port, source, policy, results, uncovered, warn, unused)
+
+
+# --------------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------------
+
+
+def _select_entries(directory: str | Path, only: Sequence[str] | None) -> list[VectorEntry]:
+    entries = golden(directory)
+    if only is None:
+        return entries
+    picked = [e for e in entries if any(fnmatch.fnmatchcase(e.case.check, p) for p in only)]
+    if not picked:
+        raise ValueError(f"only: {list(only)} match no check")
+    return picked
+
+
+def run_adapter(
+    adapter: Adapter | str,
+    *,
+    policy: TolerancePolicy | str | Path | None = None,
+    skip: Sequence[str] = (),
+    xfail: Sequence[str] = (),
+    only: Sequence[str] | None = None,
+    directory: str | Path = GOLDEN_DIR,
+) -> Report:
+    """Every golden case the adapter declares, compared with the reference's outputs.
+
+    ``adapter`` is an adapter or its ``package.module:factory``; with the string, every failure's
+    repro snippet reloads it from there."""
+    spec = adapter if isinstance(adapter, str) else None
+    port = load_adapter(adapter) if isinstance(adapter, str) else check_adapter(adapter)
+    pol = _policy_for(port, policy)
+    entries = _select_entries(directory, only)
+    outcome: dict[str, CheckResult] = {}
+    for e in entries:
+        c = e.case
+        if c.operation not in port.capabilities:
+            outcome[c.check] = CheckResult(c.check, c.operation, "not covered", case_note=c.note)
+            continue
+        try:
+            actual = CALLS[c.operation](port, c)
+        except Exception as exc:  # a port that raises fails the check, with what it raised
+            outcome[c.check] = CheckResult(
+                c.check, c.operation, "error", message=f"{type(exc).__name__}: {exc}", case_note=c.note
+            )
+            continue
+        assert e.outputs is not None
+        outcome[c.check] = compare_case(c, actual, e.outputs, pol)
+    uncovered = [op for op in OPERATIONS if op not in port.capabilities]
+    tol_arg = None if policy is None or isinstance(policy, TolerancePolicy) else str(Path(policy).resolve())
+    repro = {"adapter": spec or "<package.module:factory of your adapter>", "outputs": None, "tolerances": tol_arg}
+    source = spec or type(port).__name__
+    return _finish(port.name, source, entries, outcome, pol, skip, xfail, uncovered, repro)
+
+
+def write_inputs(directory: str | Path, *, vectors: str | Path = GOLDEN_DIR) -> Path:
+    """Every golden case's inputs, for a port that is not Python (``--write-inputs DIR``)."""
+    return write_vectors(directory, "inputs", [VectorEntry(e.case, None) for e in golden(vectors)])
+
+
+def run_outputs(
+    outputs: str | Path,
+    *,
+    policy: TolerancePolicy | str | Path | None = None,
+    skip: Sequence[str] = (),
+    xfail: Sequence[str] = (),
+    only: Sequence[str] | None = None,
+    directory: str | Path = GOLDEN_DIR,
+) -> Report:
+    """The outputs a port wrote (an ``outputs`` vector directory) against the golden vectors; a case
+    the port did not write is not covered, and an operation none of whose cases it wrote is listed."""
+    pol = _policy_for(None, policy)
+    written = {e.case.check: e for e in read_vectors(outputs, expect_kind="outputs")}
+    entries = _select_entries(directory, only)
+    known = {e.case.check for e in golden(directory)}
+    unknown = sorted(set(written) - known)
+    outcome: dict[str, CheckResult] = {}
+    for e in entries:
+        c = e.case
+        w = written.get(c.check)
+        if w is None:
+            outcome[c.check] = CheckResult(c.check, c.operation, "not covered", case_note=c.note)
+            continue
+        assert e.outputs is not None
+        assert w.outputs is not None
+        outcome[c.check] = compare_case(c, w.outputs, e.outputs, pol)
+    covered_ops = {e.case.operation for e in entries if e.case.check in written}
+    uncovered = [op for op in OPERATIONS if op not in covered_ops]
+    out_path = str(Path(outputs).resolve())
+    tol_arg = None if policy is None or isinstance(policy, TolerancePolicy) else str(Path(policy).resolve())
+    report = _finish(
+        f"outputs in {out_path}",
+        out_path,
+        entries,
+        outcome,
+        pol,
+        skip,
+        xfail,
+        uncovered,
+        {"adapter": None, "outputs": out_path, "tolerances": tol_arg},
+    )
+    for k in unknown:
+        msg = f"the outputs name a check the kit does not have: {k!r}"
+        warnings.warn(msg, UserWarning, stacklevel=2)
+        report.warnings.append(msg)
+    return report
+
+
+def reproduce(
+    *,
+    check: str,
+    adapter: str | None = None,
+    outputs: str | None = None,
+    tolerances: str | None = None,
+) -> CheckResult:
+    """Run one check on its own; raise ``AssertionError`` with the report's message if it does not pass."""
+    if (adapter is None) == (outputs is None):
+        raise ValueError("reproduce: give exactly one of adapter= (package.module:factory) and outputs= (a directory)")
+    if adapter is not None:
+        report = run_adapter(adapter, policy=tolerances, only=[check])
+    else:
+        assert outputs is not None
+        report = run_outputs(outputs, policy=tolerances, only=[check])
+    (result,) = [r for r in report.results if r.check == check]
+    if result.status != "pass":
+        raise AssertionError(f"conformance check {check}: {result.status}: {result.message} {result.note}".strip())
+    return result
+
+
+__all__ = [
+    "golden",
+    "golden_differences",
+    "reference_outputs",
+    "regenerate",
+    "repro_snippet",
+    "reproduce",
+    "run_adapter",
+    "run_outputs",
+    "write_inputs",
+]
