@@ -260,21 +260,41 @@ class DistributedEngine(AcceleratedEngine):
     def check(
         self, ctx: Context, es: AcceleratedState, probe: Probe
     ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
-        payload: list[Decision | None] = [None]
-        new = es
+        # A failure on one rank is sent to the others, so that every rank raises instead of the
+        # others waiting in the next collective until the process group's timeout.
+        payload: list[Decision | str | None] = [None]
+        new, failure = es, None
         if self.rank == 0:
-            new, record, events, invariants = super().check(ctx, es, probe)
-            payload = [
-                Decision(record, events, invariants, new.growth, new.ranks, to_host(new.w_top), to_host(new.w_bottom))
-            ]
+            try:
+                new, record, events, invariants = self.decide(ctx, es, probe)
+                payload = [
+                    Decision(
+                        record, events, invariants, new.growth, new.ranks, to_host(new.w_top), to_host(new.w_bottom)
+                    )
+                ]
+            except Exception as exc:
+                failure = exc
+                payload = [f"rank 0's growth check at step {es.step} failed: {type(exc).__name__}: {exc}"]
         dist.broadcast_object_list(payload, src=0, group=self.object_group)
+        if failure is not None:
+            raise failure
         decision = payload[0]
-        if decision is None:
-            raise RuntimeError("broadcast_object_list: rank 0's decision did not arrive")
+        if not isinstance(decision, Decision):
+            raise RuntimeError(str(decision))
         if self.rank != 0:
-            new = self.apply_decision(ctx, es, decision)
+            try:
+                new = self.apply_decision(ctx, es, decision)
+            except Exception as exc:
+                self.agree(f"could not apply rank 0's decision at step {es.step}: {type(exc).__name__}: {exc}")
+                raise  # agree has raised already; kept for the reader
         self.agree(new)
         return new, decision.record, decision.events, decision.invariants
+
+    def decide(
+        self, ctx: Context, es: AcceleratedState, probe: Probe
+    ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
+        """Rank 0's growth check: :func:`accelerated.growth_phases.growth_check` on the agreed probe."""
+        return super().check(ctx, es, probe)
 
     def apply_decision(self, ctx: Context, es: AcceleratedState, decision: Decision) -> AcceleratedState:
         """``es`` after rank 0's decision: its events applied in order to this rank's parameters and
@@ -311,11 +331,15 @@ class DistributedEngine(AcceleratedEngine):
             w_bottom=dev(decision.w_bottom),
         )
 
-    def agree(self, es: AcceleratedState) -> None:
-        """:func:`check_agreement` on every rank's :func:`fingerprint` (collective: every rank raises)."""
-        prints: list[Fingerprint | None] = [None] * self.world_size
-        dist.all_gather_object(prints, fingerprint(es), group=self.object_group)
-        check_agreement([p for p in prints if p is not None])
+    def agree(self, es: AcceleratedState | str) -> None:
+        """:func:`check_agreement` on every rank's :func:`fingerprint`, or on a rank's failure (a
+        string) an :class:`ArchitectureDisagreement` naming it; collective: every rank raises."""
+        gathered: list[Fingerprint | str | None] = [None] * self.world_size
+        dist.all_gather_object(gathered, es if isinstance(es, str) else fingerprint(es), group=self.object_group)
+        failed = [f"rank {r} {item}" for r, item in enumerate(gathered) if not isinstance(item, Fingerprint)]
+        if failed:
+            raise ArchitectureDisagreement("; ".join(failed))
+        check_agreement([p for p in gathered if isinstance(p, Fingerprint)])
 
 
 # --------------------------------------------------------------------------------------------------
