@@ -41,6 +41,8 @@ from reference.growth_phases import (
     count_kind,
     coupling_statistics,
     measured_removal,
+    newborn_growth_state,
+    newborn_head,
     static_operator_checks,
 )
 from reference.growth_statistics import Probe
@@ -136,18 +138,25 @@ def as_float64(params: ModelParams) -> ModelParams:
     )
 
 
-def add_head(params: ModelParams, cfg: ref_model.LayerConfig, *, rng: np.random.Generator) -> tuple[ModelParams, int]:
-    """A new head drawn by :func:`reference.model.init_head` from ``rng`` (so the engines agree), as new
-    leaf tensors on the parameters' device and dtype; no other tensor is touched."""
-    host = ref_model.init_head(cfg, rng)
+def add_head(
+    params: ModelParams,
+    cfg: ref_model.LayerConfig,
+    *,
+    rng: np.random.Generator,
+    head: ref_model.HeadParams | None = None,
+) -> tuple[ModelParams, int]:
+    """A new head drawn by :func:`reference.model.init_head` from ``rng`` (so the engines agree), or the
+    given host ``head`` (a growth variant's newborn, :func:`reference.growth_phases.newborn_head`), as
+    new leaf tensors on the parameters' device and dtype; no other tensor is touched."""
+    host = ref_model.init_head(cfg, rng) if head is None else head
     like = params.W_in
 
     def leaf(a: object) -> Tensor:
         return torch.tensor(np.asarray(a), dtype=like.dtype, device=like.device).requires_grad_(True)
 
     new_id = params.next_head_id
-    head = HeadParams(W_Q=leaf(host.W_Q), W_K=leaf(host.W_K), W_V=leaf(host.W_V), W_O=leaf(host.W_O), s=leaf(host.s))
-    return replace(params, heads={**params.heads, new_id: head}, next_head_id=new_id + 1), new_id
+    new = HeadParams(W_Q=leaf(host.W_Q), W_K=leaf(host.W_K), W_V=leaf(host.W_V), W_O=leaf(host.W_O), s=leaf(host.s))
+    return replace(params, heads={**params.heads, new_id: new}, next_head_id=new_id + 1), new_id
 
 
 def remove_head(params: ModelParams, head_id: int) -> ModelParams:
@@ -277,9 +286,14 @@ def grow_phase(ctx: Context, state: AcceleratedState, stats: Statistics) -> Phas
     (birth,) = births
     if birth.head_id is None:
         raise RuntimeError("grow_decision returned a birth without a head id")
-    params, hid = add_head(state.params, ctx.layer_cfg, rng=birth_rng(ctx.train_cfg.seed, birth.head_id))
+    if birth.u_plus is None:
+        raise RuntimeError("grow_decision returned a birth without its direction u₊")
+    rng = birth_rng(ctx.train_cfg.seed, birth.head_id)
+    host = newborn_head(ctx.layer_cfg, rng, birth.u_plus, ctx.growth_cfg.variants)
+    params, hid = add_head(state.params, ctx.layer_cfg, rng=rng, head=host)
     if hid != birth.head_id:
         raise RuntimeError(f"head ids out of step: the controller allocated {birth.head_id}, the model {hid}")
+    growth = newborn_growth_state(growth, ctx.growth_cfg, hid, to_host(stats.C), host)
     ranks = (*state.ranks, numerical_rank(growth.Q_cap))
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:

@@ -4,6 +4,8 @@
   each image a sequence of ``T = 8`` row-tokens with ``d_in = 8`` features (pixel values / 16), split
   stratified and seeded into train and test.
 * :func:`planted_offsets` — a sequence task with a planted number of needed attention heads.
+* :func:`planted_pairs` — ``m`` token-pair relations, each routed by one head; the layer with ``m`` heads
+  fits it exactly (:mod:`reference.planted_solution`).
 * :func:`planted_operator` — a static symmetric operator with a planted spectrum (claims G1–G6).
 """
 
@@ -141,6 +143,70 @@ def planted_offsets(
     )
 
 
+def planted_pairs(
+    *,
+    n_relations: int,
+    n_train: int = 512,
+    n_test: int = 512,
+    seq_len: int = 8,
+    d_in: int | None = None,
+    rng: np.random.Generator,
+) -> SequenceDataset:
+    """A task with ``m = n_relations`` planted token-pair relations, each read by one attention head.
+
+    Each sequence has ``T = seq_len`` tokens. For every relation ``k < m`` one token is of type ``A_k``
+    and one of type ``B_k``, at ``2m`` distinct positions drawn uniformly per sequence; the other
+    ``T − 2m`` tokens are blank (all-zero features). Every typed token carries a sign ``s ∈ {−1, +1}``,
+    drawn uniformly and independently. Token features (``d_in ≥ 4m``; coordinates beyond ``4m`` stay 0):
+
+        x_t[type(t)] = 1               unsigned type one-hot   (coordinates 0 .. 2m−1)
+        x_t[2m + type(t)] = s_t        signed type one-hot     (coordinates 2m .. 4m−1)
+
+    with ``type(A_k) = k``, ``type(B_k) = m + k``. Relation ``k``'s bit is ``b_k = 1[s_{A_k} = s_{B_k}]``
+    and the label is ``Σ_k 2^k b_k`` (``2^m`` classes, balanced in expectation).
+
+    Each bit is an XOR of two signs on two different tokens: no sum over tokens of per-token features
+    can threshold it (the argument: docs/studies/planted-heads.md), so it has to be routed between
+    tokens; :func:`reference.planted_solution.constructed_params` routes it with one head per relation
+    and fits every label exactly.
+    """
+    gen = check_rng(rng)
+    m = check_count("n_relations", n_relations, 1)
+    seq_len = check_count("seq_len", seq_len, 2)
+    if seq_len < 2 * m:
+        raise ValueError(
+            f"seq_len: need seq_len >= 2·n_relations = {2 * m} (two typed tokens per relation), got {seq_len}"
+        )
+    width = 4 * m if d_in is None else check_count("d_in", d_in, 1)
+    if width < 4 * m:
+        raise ValueError(f"d_in: need d_in >= 4·n_relations = {4 * m} (unsigned and signed type one-hots), got {width}")
+    n_train, n_test = check_count("n_train", n_train, 1), check_count("n_test", n_test, 1)
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        # positions[:, j] is where the token of type j (A_0..A_{m−1}, B_0..B_{m−1}) sits
+        positions = np.argsort(gen.random((count, seq_len)), axis=1)[:, : 2 * m]
+        signs = gen.choice(np.array([-1.0, 1.0]), size=(count, 2 * m))
+        x = np.zeros((count, seq_len, width))
+        rows = np.arange(count)[:, None]
+        types = np.arange(2 * m)[None, :]
+        x[rows, positions, types] = 1.0
+        x[rows, positions, 2 * m + types] = signs
+        bits = (signs[:, :m] == signs[:, m:]).astype(np.int64)
+        return x, bits @ (2 ** np.arange(m, dtype=np.int64))
+
+    x_train, l_train = draw(n_train)
+    x_test, l_test = draw(n_test)
+    return SequenceDataset(
+        name=f"planted-pairs-m{m}",
+        x_train=x_train,
+        labels_train=l_train,
+        x_test=x_test,
+        labels_test=l_test,
+        n_classes=2**m,
+        meta={"n_relations": m, "planted_heads": m, "seq_len": seq_len, "d_in": width},
+    )
+
+
 def planted_operator(
     eigenvalues: Sequence[float] | Float64[np.ndarray, " d"], *, rng: np.random.Generator
 ) -> Float64[np.ndarray, "d d"]:
@@ -170,4 +236,5 @@ __all__ = [
     "digits_sequences",
     "planted_offsets",
     "planted_operator",
+    "planted_pairs",
 ]

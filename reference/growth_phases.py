@@ -18,6 +18,7 @@ column of ``P``'s state (:func:`reference.optim.remove_state_column`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,8 +39,10 @@ from reference.incrt.controller import (
     grow_check,
     prototype_prune_check,
     prune_check,
+    record_newborn_strength,
 )
 from reference.incrt.operators import (
+    antisymmetric_part,
     complement_projector,
     eigenvalues_desc,
     exact_extremes,
@@ -51,7 +54,7 @@ from reference.incrt.trackers import certified_step, mca_exin_track, oja_track, 
 from reference.invariants.ddcl import REFERENCE_OPS, collapse_status, d5_prototype_pruning
 from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
 from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
-from reference.model import LayerConfig, ModelParams, forward
+from reference.model import HeadParams, LayerConfig, ModelParams, check_params, forward, init_head, score_operator
 from reference.optim import SGD, Adam, AdamMoments, AdamState, SGDState, remove_state_column
 from reference.run_record import (
     EVENT_BIRTH,
@@ -63,7 +66,6 @@ from reference.run_record import (
 )
 from reference.surgery import (
     HEAD_PARAM_NAMES,
-    add_head,
     head_param_name,
     prototype_column,
     remove_head,
@@ -138,6 +140,7 @@ def calibrate(
 
     SPEC §3.4: ``θ = c_θ · median_i ‖A_res^{(i)}‖_F`` over the calibration probes at initialisation
     (``Q_cap`` empty), ``φ_g = 0.01 θ``; an explicit ``theta`` / ``phi_g`` in ``train_cfg`` wins.
+    Under the growth variant ``prune_at_theta``, ``φ_g = θ`` (docs/studies/planted-heads.md §2.2).
     """
     norms: tuple[float, ...] = ()
     if train_cfg.theta is None:
@@ -147,9 +150,50 @@ def calibrate(
         norms = tuple(frobenius(A) for A in ops)
     else:
         theta, phi_default = train_cfg.theta, 0.01 * train_cfg.theta
+    if "prune_at_theta" in train_cfg.growth_variants:
+        # G5: a head's contribution to A_res has spectral norm ≤ G_h, so G_h < θ is below the rule's resolution.
+        phi_default = theta
     phi_g = phi_default if train_cfg.phi_g is None else train_cfg.phi_g
-    cfg = GrowthConfig(theta=theta, phi_g=phi_g, T_d=train_cfg.T_d, T_prune=train_cfg.T_prune, eps_K=train_cfg.eps_K)
+    cfg = GrowthConfig(
+        theta=theta,
+        phi_g=phi_g,
+        T_d=train_cfg.T_d,
+        T_prune=train_cfg.T_prune,
+        eps_K=train_cfg.eps_K,
+        variants=train_cfg.growth_variants,
+    )
     return cfg, norms
+
+
+def newborn_head(
+    cfg: LayerConfig, rng: np.random.Generator, u_plus: Float64[np.ndarray, " d"], variants: tuple[str, ...]
+) -> HeadParams:
+    """The head a birth adds: :func:`reference.model.init_head` drawn from ``rng``; under the variant
+    ``birth_along_u_plus`` its queries then read only the captured direction, ``W_Q ← √d · u₊(u₊ᵀW_Q)``
+    (``√d`` keeps ``E‖W_Q‖_F² = d_k``, the random draw's). Both engines draw a newborn through this."""
+    head = init_head(cfg, rng)
+    if "birth_along_u_plus" not in variants:
+        return head
+    u = unit("u_plus", check_array("u_plus", u_plus, 1))
+    return replace(head, W_Q=arr(math.sqrt(cfg.d) * np.outer(u, u @ head.W_Q)))
+
+
+def newborn_growth_state(
+    growth: GrowthState, growth_cfg: GrowthConfig, head_id: int, C: Float64[np.ndarray, "d d"], head: HeadParams
+) -> GrowthState:
+    """Under ``newborn_margin``: ``growth`` with the newborn's ``G_h^birth = ‖C M_a^h‖_F`` on the birth
+    check's ``C`` (the float64 draw, the same in both engines); otherwise ``growth`` unchanged."""
+    if "newborn_margin" not in growth_cfg.variants:
+        return growth
+    M_a = antisymmetric_part(score_operator(head))
+    return record_newborn_strength(growth, head_id, head_strength(C, M_a))
+
+
+def _add_given_head(params: ModelParams, cfg: LayerConfig, head: HeadParams) -> tuple[ModelParams, int]:
+    """:func:`reference.surgery.add_head` with the head given instead of drawn (the variants shape it)."""
+    check_params(params, cfg)
+    new_id = params.next_head_id
+    return replace(params, heads={**params.heads, new_id: head}, next_head_id=new_id + 1), new_id
 
 
 def drop_head_state(opt_state: OptState, head_id: int) -> OptState:
@@ -245,9 +289,15 @@ def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
     (birth,) = births
     if birth.head_id is None:
         raise RuntimeError("grow_check returned a birth without a head id")
-    params, hid = add_head(state.params, ctx.layer_cfg, rng=birth_rng(ctx.train_cfg.seed, birth.head_id))
+    if birth.u_plus is None:
+        raise RuntimeError("grow_check returned a birth without its direction u₊")
+    head = newborn_head(
+        ctx.layer_cfg, birth_rng(ctx.train_cfg.seed, birth.head_id), birth.u_plus, ctx.growth_cfg.variants
+    )
+    params, hid = _add_given_head(state.params, ctx.layer_cfg, head)
     if hid != birth.head_id:
         raise RuntimeError(f"head ids out of step: the controller allocated {birth.head_id}, the model {hid}")
+    growth = newborn_growth_state(growth, ctx.growth_cfg, hid, C, head)
     ranks = (*state.ranks, numerical_rank(growth.Q_cap))
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
@@ -438,6 +488,8 @@ __all__ = [
     "grow_phase",
     "growth_check",
     "measured_removal",
+    "newborn_growth_state",
+    "newborn_head",
     "prototype_prune_phase",
     "prune_phase",
     "static_operator_checks",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from reference._arrays import check_count, check_real
-from reference.incrt.controller import check_growth_settings
+from reference.incrt.controller import GrowthVariant, check_growth_settings, check_growth_variants
 from reference.incrt.operators import check_theta
 from reference.optim import SGD, Adam, AdamState, LearningRates, SGDState
 
@@ -40,6 +40,8 @@ class TrainConfig:
     tracker_steps: int = 20  # Oja / MCA-EXIN iterations per check (G6)
     check_invariants: bool = True  # record every applicable invariant at every event
     eval_every: int = 0  # evaluate train/test accuracy every that many steps (0: only at the end)
+    # named variants of the growth rule (reference.incrt.controller.GROWTH_VARIANTS); () is the paper's rule
+    growth_variants: tuple[GrowthVariant, ...] = ()
 
     def __post_init__(self) -> None:
         p = "TrainConfig."
@@ -66,6 +68,12 @@ class TrainConfig:
         if not isinstance(self.check_invariants, bool):
             raise TypeError(f"{p}check_invariants: expected a bool, got {type(self.check_invariants).__name__}")
         check_count(p + "eval_every", self.eval_every, 0)
+        check_growth_variants(p + "growth_variants", self.growth_variants)
+        if "prune_at_theta" in self.growth_variants and self.phi_g is not None:
+            raise ValueError(
+                f"{p}phi_g: the growth variant 'prune_at_theta' sets φ_g = θ; give either it or phi_g = "
+                f"{self.phi_g!r}, not both"
+            )
 
 
 def make_optimizer(train_cfg: TrainConfig) -> SGD | Adam:

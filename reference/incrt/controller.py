@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Literal, TypeAlias, get_args
 
 import numpy as np
 from jaxtyping import Float64
@@ -44,6 +45,29 @@ def calibrate_thresholds(operators: Sequence[Float64[np.ndarray, "d d"]], c_thet
     return theta, 0.01 * theta
 
 
+# Named variants of the growth rule (docs/studies/planted-heads.md §2.2); none of them is the paper's rule,
+# which is the empty tuple. Each changes one thing:
+#   birth_along_u_plus  a newborn's queries read only the captured direction u₊ (the birth, growth_phases)
+#   prune_at_theta      φ_g = θ instead of 0.01 θ (the calibration, growth_phases.calibrate)
+#   newborn_margin      grow only when λ_max(A_res) > θ + Σ G_h^birth of the heads born so far (growth_threshold)
+GrowthVariant: TypeAlias = Literal["birth_along_u_plus", "prune_at_theta", "newborn_margin"]
+GROWTH_VARIANTS: tuple[GrowthVariant, ...] = get_args(GrowthVariant)
+
+
+def check_growth_variants(name: str, variants: object) -> tuple[GrowthVariant, ...]:
+    """Raise unless ``variants`` is a tuple of distinct names from :data:`GROWTH_VARIANTS`."""
+    if not isinstance(variants, tuple):
+        raise TypeError(
+            f"{name}: expected a tuple of variant names {list(GROWTH_VARIANTS)}, got {type(variants).__name__}"
+        )
+    unknown = [v for v in variants if v not in GROWTH_VARIANTS]
+    if unknown:
+        raise ValueError(f"{name}: unknown growth variant(s) {unknown}; the variants are {list(GROWTH_VARIANTS)}")
+    if len(set(variants)) != len(variants):
+        raise ValueError(f"{name}: each variant at most once, got {list(variants)}")
+    return variants
+
+
 def check_growth_settings(
     prefix: str, *, phi_g: object, T_d: object, T_prune: object, eps_K: object
 ) -> tuple[float, int, int, float]:
@@ -73,9 +97,11 @@ class GrowthConfig:
     # False drops the prune condition λ_max(A_res) + G_h ≤ θ; it exists only so that the G5 falsifier
     # can show what goes wrong without it.
     hysteresis: bool = True
+    variants: tuple[GrowthVariant, ...] = ()  # named variants of the rule; () is the paper's rule
 
     def __post_init__(self) -> None:
         p = "GrowthConfig."
+        check_growth_variants(p + "variants", self.variants)
         check_theta(p + "theta", self.theta)
         check_growth_settings(p, phi_g=self.phi_g, T_d=self.T_d, T_prune=self.T_prune, eps_K=self.eps_K)
         check_count(p + "min_heads", self.min_heads, 0)
@@ -86,11 +112,13 @@ class GrowthConfig:
 
 @dataclass(frozen=True)
 class HeadRecord:
-    """An active head: id, the step it was born at, consecutive checks with ``G_h < φ_g``."""
+    """An active head: id, the step it was born at, consecutive checks with ``G_h < φ_g``, and (only
+    under the ``newborn_margin`` variant, else 0) ``G_h^birth``, its strength at birth."""
 
     head_id: int
     birth_step: int
     below_count: int = 0
+    newborn_strength: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -246,6 +274,28 @@ def grow_check(
     return grow_decision(state, config, top, step, new_head_id=new_head_id)
 
 
+def growth_threshold(state: GrowthState, config: GrowthConfig) -> float:
+    """The threshold a birth must exceed: ``θ`` (the paper's rule), or under ``newborn_margin``
+    ``θ + Σ_h G_h^birth`` over the active heads (each born head's strength ``‖C M_a^h‖_F`` at its
+    birth; head 0 contributes 0). By Weyl and G5's bound, removing those initial terms from ``M_a``
+    would move ``λ_max(A_res)`` by at most that sum, so a crossing of the raised threshold is not
+    explained by the newborns' random initial operators alone (on the birth checks' ``C``)."""
+    if "newborn_margin" not in config.variants:
+        return config.theta
+    return config.theta + math.fsum(h.newborn_strength for h in state.heads)
+
+
+def record_newborn_strength(state: GrowthState, head_id: int, strength: float) -> GrowthState:
+    """``state`` with head ``head_id``'s ``G_h^birth = strength`` (``newborn_margin``; set once, at its birth)."""
+    g = check_real("strength", strength)
+    if g < 0.0:
+        raise ValueError(f"strength: G_h = ‖C M_a^h‖_F is a norm, >= 0, got {g!r}")
+    if head_id not in state.head_ids:
+        raise ValueError(f"head_id: {head_id} is not an active head {state.head_ids}")
+    heads = tuple(replace(h, newborn_strength=g) if h.head_id == head_id else h for h in state.heads)
+    return replace(state, heads=heads)
+
+
 def grow_decision(
     state: GrowthState,
     config: GrowthConfig,
@@ -273,14 +323,15 @@ def grow_decision(
     if s < state.last_growth_step:
         raise ValueError(f"step: {s} is before the last growth at {state.last_growth_step}")
     events: list[GrowthEvent] = []
-    margin = lam - config.theta
-    if is_near_tie(lam, config.theta):
-        events.append(_near_tie_event(s, "grow", lam, config.theta, margin))
-    if lam > config.theta and s - state.last_growth_step >= config.T_d and state.m < state.d:
+    theta = growth_threshold(state, config)
+    margin = lam - theta
+    if is_near_tie(lam, theta):
+        events.append(_near_tie_event(s, "grow", lam, theta, margin))
+    if lam > theta and s - state.last_growth_step >= config.T_d and state.m < state.d:
         Q = append_direction(state.Q_cap, u)
         u_new = arr(Q[:, -1].copy())
         events.append(
-            GrowthEvent(s, EventKind.BIRTH, lam, config.theta, margin, "grow", head_id=hid, u_plus=u_new, lam_birth=lam)
+            GrowthEvent(s, EventKind.BIRTH, lam, theta, margin, "grow", head_id=hid, u_plus=u_new, lam_birth=lam)
         )
         state = replace(
             state,
@@ -439,18 +490,23 @@ def prototype_prune_check(
 
 
 __all__ = [
+    "GROWTH_VARIANTS",
     "EventKind",
     "GrowthConfig",
     "GrowthEvent",
     "GrowthState",
+    "GrowthVariant",
     "HeadRecord",
     "PrototypeRecord",
     "calibrate_thresholds",
     "check_growth_settings",
+    "check_growth_variants",
     "grow_check",
     "grow_decision",
+    "growth_threshold",
     "initial_state",
     "prototype_prune_check",
     "prune_check",
     "prune_decision",
+    "record_newborn_strength",
 ]
