@@ -12,6 +12,8 @@
   the stated reason why none can exist; non-zero if a counterexample's conclusion holds.
 * ``cluster`` — the DDCL block alone as a clustering method vs k-means (docs/studies/cluster.md): writes
   cluster.json (every seed), cluster.md (the table) and cluster.png, and prints the table.
+* ``conformance`` — the conformance kit for ports: run it on an adapter or on a port's written outputs,
+  write the inputs for a non-Python port, regenerate the golden vectors (docs/porting.md).
 * ``bench``   — PyTorch performance (:mod:`ddcl_incrt.bench`, needs torch): step vs nn.TransformerEncoderLayer.
 """
 
@@ -294,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON report (default bench.json)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     p.set_defaults(func=_bench)
+    from ddcl_incrt.conformance.command import add_subcommand as add_conformance
+
+    add_conformance(sub)
     return parser
 
 

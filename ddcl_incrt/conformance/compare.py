@@ -77,9 +77,16 @@ class TolerancePolicy:
     def decision_band(self) -> Tolerance:
         return tolerance(self.dtype, CheckKind.DECISION)
 
+    def base_rows(self) -> dict[str, Tolerance]:
+        """The table rows every comparison of this policy starts from (VALUE, and DECISION for near-ties)."""
+        return {"VALUE": tolerance(self.dtype, CheckKind.VALUE), "DECISION": self.decision_band}
+
     def to_json(self) -> dict[str, object]:
         return {
             "dtype": self.dtype,
+            "table_rows": {
+                k: {"rtol": t.rtol, "atol": t.atol, "reason": t.reason} for k, t in self.base_rows().items()
+            },
             "entries": [{"check": e.check, "field": e.field, "rtol": e.rtol, "reason": e.reason} for e in self.entries],
         }
 

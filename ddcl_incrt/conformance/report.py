@@ -101,10 +101,13 @@ class Report:
             *[f"| {g} | {s} |" for g, s in self.covered_summary().items()],
             "",
         ]
-        if self.policy.entries:
-            lines += ["## Declared tolerances", "", "| check | field | rtol | reason |", "|---|---|---|---|"]
-            lines += [f"| `{e.check}` | `{e.field}` | {e.rtol:g} | {e.reason} |" for e in self.policy.entries]
-            lines.append("")
+        lines += ["## Tolerances", "", "| check | field | rtol | reason |", "|---|---|---|---|"]
+        for kind, t in self.policy.base_rows().items():
+            lines.append(f"| (table {self.policy.dtype} {kind}) | * | {t.rtol:g} | {t.reason} |")
+        lines += [f"| `{e.check}` | `{e.field}` | {e.rtol:g} | declared: {e.reason} |" for e in self.policy.entries]
+        if self.unused_tolerances:
+            lines.append(f"\nDeclared tolerances that matched no compared field: {', '.join(self.unused_tolerances)}.")
+        lines.append("")
         if self.warnings:
             lines += ["## Warnings", "", *[f"- {w}" for w in self.warnings], ""]
         lines += [
@@ -137,8 +140,12 @@ class Report:
         console.print(table)
         for g, s in self.covered_summary().items():
             console.print(f"coverage {g}: {s}")
+        for kind, t in self.policy.base_rows().items():
+            console.print(f"tolerance: table {self.policy.dtype} {kind} rtol {t.rtol:g}: {t.reason}", markup=False)
         for e in self.policy.entries:
-            console.print(f"declared tolerance {e.check} [{e.field}] rtol {e.rtol:g}: {e.reason}")
+            console.print(f"declared tolerance {e.check} [{e.field}] rtol {e.rtol:g}: {e.reason}", markup=False)
+        for name in self.unused_tolerances:
+            console.print(f"[yellow]declared tolerance {name} matched no compared field[/yellow]")
         for text in self.warnings:
             console.print(f"[yellow]warning: {text}[/yellow]")
         for r in self.failures:

@@ -1,0 +1,84 @@
+"""``ddcl-incrt conformance``: the kit's command line (registered by :mod:`ddcl_incrt.cli`).
+
+* ``--adapter package.module:factory`` — run every golden case on a Python adapter;
+* ``--outputs DIR`` — compare the outputs a non-Python port wrote (docs/porting.md);
+* ``--write-inputs DIR`` — write every case's inputs for such a port;
+* ``--regenerate`` — rewrite the committed golden vectors from the reference.
+
+``--json FILE`` / ``--markdown FILE`` write the report too; ``--tolerances FILE`` declares a port's
+tolerances; ``--skip`` / ``--xfail`` / ``--only`` take check-name patterns (``grow_decision/*``).
+Exit code 1 when a check failed, errored or unexpectedly passed; 2 for unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def add_subcommand(sub: Any) -> None:
+    """Add ``conformance`` to the ``ddcl-incrt`` subparsers ``sub``."""
+    p = sub.add_parser("conformance", help="the conformance kit for ports (docs/porting.md)")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--adapter", help="package.module:factory of a Python adapter")
+    mode.add_argument("--outputs", type=Path, help="a directory of outputs written by a port in any language")
+    mode.add_argument("--write-inputs", dest="write_inputs", type=Path, help="write every case's inputs here")
+    mode.add_argument("--regenerate", action="store_true", help="rewrite the golden vectors from the reference")
+    p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
+    p.add_argument("--markdown", type=Path, default=None, help="also write the report as Markdown")
+    p.add_argument("--tolerances", type=Path, default=None, help="the port's tolerance declaration (JSON)")
+    p.add_argument("--skip", action="append", default=[], help="skip checks matching this pattern (repeatable)")
+    p.add_argument("--xfail", action="append", default=[], help="expected failures (pattern, repeatable)")
+    p.add_argument("--only", action="append", default=None, help="run only checks matching (repeatable)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from ddcl_incrt.conformance import runner
+    from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorFileError
+
+    try:
+        if args.regenerate:
+            path = runner.regenerate(GOLDEN_DIR)
+            console.print(f"golden vectors written to {path}")
+            return 0
+        if args.write_inputs is not None:
+            path = runner.write_inputs(args.write_inputs)
+            console.print(f"inputs of every case written to {path} (format: docs/porting.md)")
+            return 0
+        common = {"policy": args.tolerances, "skip": args.skip, "xfail": args.xfail, "only": args.only}
+        if args.adapter is not None:
+            report = runner.run_adapter(args.adapter, **common)
+        else:
+            report = runner.run_outputs(args.outputs, **common)
+    except (VectorFileError, ValueError, TypeError, ImportError) as exc:
+        console.print(f"[red]conformance: {exc}[/red]", highlight=False)
+        return 2
+    report.render(console)
+    if args.json is not None:
+        _write_atomic(args.json, report.to_json())
+    if args.markdown is not None:
+        _write_atomic(args.markdown, report.to_markdown())
+    return report.exit_code
+
+
+__all__ = ["add_subcommand", "run"]
