@@ -1,0 +1,305 @@
+"""Property mode: the hypothesis property tests of the ``proved`` claims, run on a port's operations.
+
+The invariants of :mod:`reference.invariants` take their operations as arguments; here they are fed
+the port's: the DDCL claims through a :class:`reference.invariants.ddcl.DDCLOps` table whose entries
+are the adapter's primitives (the reference's where the kit defines no operation, e.g. ``Σ_q``, and
+the property says so), the INCRT claims G1–G3 through the port's ``static_growth`` (its result read
+as a :class:`reference.incrt.capture.CaptureResult`), G5's operator half through the port's
+``growth_statistics`` on the layer before and after removing a head, and the layer's backward
+(steps BP.*) as the port's gradients against central differences of the port's own loss. A claim
+whose operations the port does not implement, or whose invariant needs operations the kit does not
+define (Hessians, the prototype step, the DCL, the trackers), is reported as not covered, with why.
+
+The invariants' bounds are float64 a-priori rounding bounds, so property mode is for float64 ports;
+for a lower-precision port the differential checks (:mod:`ddcl_incrt.conformance.runner`) apply.
+Requires ``hypothesis`` (the ``dev`` extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, cast
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
+
+from ddcl_incrt.conformance.adapter import Adapter, check_adapter
+from ddcl_incrt.conformance.cases import SMALL_LAYER
+from ddcl_incrt.strategies.ddcl import DDCLProblem, moderate_ddcl_problems, row_stochastic
+from ddcl_incrt.strategies.incrt import PlantedOperator, planted_operators
+from reference.claims.records import Label
+from reference.claims.registry import REGISTRY
+from reference.gradcheck import central_difference, gradient_bound
+from reference.incrt.capture import CaptureResult, numerical_rank
+from reference.incrt.operators import eigh_error_bound
+from reference.invariants.ddcl import (
+    REFERENCE_OPS,
+    DDCLOps,
+    d1_decomposition,
+    d2_free_energy_gradients,
+    d5_prototype_pruning,
+)
+from reference.invariants.incrt import check_g1, check_g2, check_g3
+from reference.invariants.result import InvariantResult
+from reference.model import init_params
+from reference.surgery import add_head, flatten, remove_head, unflatten
+
+PropertyStatus = Literal["pass", "fail", "not covered"]
+
+
+@dataclass(frozen=True)
+class PropertyResult:
+    """One property: the claim (or derivation) it tests, pass/fail/not covered, and why."""
+
+    claim: str
+    name: str
+    status: PropertyStatus
+    message: str = ""
+    reference_ops: tuple[str, ...] = ()  # operations taken from the reference (none of the kit's)
+
+
+def ddcl_ops(adapter: object) -> DDCLOps:
+    """The reference's :class:`DDCLOps` with every entry the adapter implements replaced by its own."""
+    caps: frozenset[str] = getattr(adapter, "capabilities", frozenset())
+    return replace(REFERENCE_OPS, **{f: getattr(adapter, f) for f in DDCLOps.__dataclass_fields__ if f in caps})
+
+
+def _fail_unless_hold(results: tuple[InvariantResult, ...]) -> None:
+    bad = [r for r in results if not r.holds]
+    if bad:
+        raise AssertionError("; ".join(f"{r.claim_id} {r.check}: {r.value!r} > bound {r.bound!r}" for r in bad))
+
+
+def _problem_with_Q(draw: st.DrawFn) -> tuple[DDCLProblem, np.ndarray]:
+    prob = draw(moderate_ddcl_problems())
+    return prob, draw(row_stochastic(prob.Y.shape[0], prob.K))
+
+
+def _capture(A: np.ndarray, theta: float, Q: np.ndarray, births: np.ndarray) -> CaptureResult:
+    """The port's greedy capture read as a :class:`CaptureResult` (ranks and the final statistic measured
+    here, ``eigh``'s a-priori error as each round's method error)."""
+    d, m = Q.shape
+    ranks = tuple(numerical_rank(np.ascontiguousarray(Q[:, :k])) if k else 0 for k in range(m + 1))
+    Pi = np.eye(d) - Q @ Q.T
+    R = Pi @ A @ Pi
+    final = float(np.linalg.eigvalsh(0.5 * (R + R.T))[-1])
+    E = eigh_error_bound(A)
+    return CaptureResult(Q, tuple(float(b) for b in births), final, ranks, (E,) * m, (), "port")
+
+
+@dataclass(frozen=True)
+class Property:
+    claim: str
+    name: str
+    needs: tuple[str, ...]
+    reference_ops: tuple[str, ...]
+    strategy: st.SearchStrategy[Any]
+    check: Callable[[Any, Any], None]
+
+
+def _d1(a: Any, ex: tuple[DDCLProblem, np.ndarray]) -> None:
+    prob, Q = ex
+    _fail_unless_hold(d1_decomposition(Y=prob.Y, P=prob.P, Q=Q, ops=ddcl_ops(a)))
+
+
+def _d2(a: Any, prob: DDCLProblem) -> None:
+    _fail_unless_hold(d2_free_energy_gradients(Y=prob.Y, P=prob.P, T_P=prob.T_P, ops=ddcl_ops(a)))
+
+
+def _d5(a: Any, ex: tuple[DDCLProblem, int]) -> None:
+    prob, j = ex
+    _fail_unless_hold(d5_prototype_pruning(Y=prob.Y, P=prob.P, T_P=prob.T_P, j=j % prob.K, ops=ddcl_ops(a)))
+
+
+def _g123(a: Any, op: PlantedOperator) -> None:
+    Q, births = a.static_growth(op.A, op.theta)
+    Q, births = np.asarray(Q, dtype=np.float64).reshape(op.d, -1), np.asarray(births, dtype=np.float64).reshape(-1)
+    if births.shape[0] != Q.shape[1]:
+        raise AssertionError(f"static_growth: {Q.shape[1]} directions but {births.shape[0]} births")
+    cap = _capture(op.A, op.theta, Q, births)
+    res = check_g1(Q_cap=Q, ranks=cap.ranks, theta=op.theta)
+    res += check_g2(A=op.A, theta=op.theta, capture=cap)
+    res += check_g3(A=op.A, theta=op.theta, capture=cap, rng=np.random.default_rng(0), n_random=8)
+    _fail_unless_hold(res)
+
+
+def _layer_case(seed: int, n_heads: int, m: int) -> tuple[Any, Any, np.ndarray, np.ndarray, np.ndarray]:
+    cfg = SMALL_LAYER
+    rng = np.random.default_rng(seed)
+    params = init_params(cfg, rng=rng)
+    for _ in range(n_heads - 1):
+        params, _ = add_head(params, cfg, rng=rng)
+    x = rng.standard_normal((2, cfg.seq_len, cfg.d_in))
+    labels = rng.integers(0, cfg.n_classes, size=2).astype(np.int64)
+    Q_cap = np.linalg.qr(rng.standard_normal((cfg.d, cfg.d)))[0][:, :m]
+    return cfg, params, x, labels, np.ascontiguousarray(Q_cap)
+
+
+def _g5(a: Any, ex: tuple[int, int, int]) -> None:
+    """G5's operator half: removing head ``h`` moves ``λ_max(A_res)`` by at most ``G_h`` (Weyl), with the
+    port's statistics before and after the removal."""
+    seed, m, which = ex
+    _, params, x, _, Q_cap = _layer_case(seed, 3, m)
+    before = a.growth_statistics(params, x, Q_cap)
+    ids = sorted(params.heads)
+    h = ids[which % len(ids)]
+    after = a.growth_statistics(remove_head(params, h), x, Q_cap)
+    G_h = float(np.asarray(before["G_h"])[ids.index(h)])
+    lam0 = float(np.asarray(before["spectrum"])[0])
+    lam1 = float(np.asarray(after["spectrum"])[0])
+    slack = eigh_error_bound(np.asarray(before["A_res"])) + eigh_error_bound(np.asarray(after["A_res"]))
+    if abs(lam0 - lam1) > G_h + slack:
+        raise AssertionError(f"G5: |Δλ_max| = {abs(lam0 - lam1)!r} > G_h = {G_h!r} (+ eigh error {slack:.2e})")
+
+
+def _backward(a: Any, ex: tuple[int, int]) -> None:
+    """BP: the port's ``∂L/∂θ`` equals central differences of the port's own ``L`` (GRADIENT row)."""
+    seed, n_heads = ex
+    cfg, params, x, labels, _ = _layer_case(seed, n_heads, 0)
+    grads = a.layer_gradients(cfg, params, x, labels)
+    flat = dict(flatten(params))
+    for name in ("P", f"heads.{max(params.heads)}.W_Q", f"heads.{max(params.heads)}.s", "W_in"):
+
+        def L(v: np.ndarray, name: str = name) -> float:
+            return float(a.layer_forward(cfg, unflatten({**flat, name: v}, like=params), x, labels)["L"])
+
+        numeric = central_difference(L, np.array(flat[name], dtype=np.float64))
+        analytic = np.asarray(grads[name], dtype=np.float64)
+        value = abs(L(np.array(flat[name], dtype=np.float64)))
+        if analytic.shape != numeric.shape or np.abs(analytic - numeric).max() > gradient_bound(
+            numeric, value_scale=value
+        ):
+            raise AssertionError(f"∂L/∂{name} differs from central differences of layer_forward's L")
+
+
+_SIGMA_Q = ("assignment_covariance",)
+PROPERTIES: tuple[Property, ...] = (
+    Property(
+        "D1",
+        "L_q = L_OLS + V, V ≥ 0 for any row-stochastic Q",
+        ("quantisation_loss", "ols_loss", "prototype_variance"),
+        (),
+        st.composite(_problem_with_Q)(),
+        _d1,
+    ),
+    Property(
+        "D2",
+        "L_q = F + T_P·H̄ and the gradients of F, L_q, V",
+        (
+            "squared_distances",
+            "soft_assignments",
+            "quantisation_loss",
+            "free_energy",
+            "mean_entropy",
+            "grad_free_energy",
+            "grad_quantisation_fixed_Q",
+            "grad_variance_fixed_Q",
+        ),
+        _SIGMA_Q,
+        moderate_ddcl_problems(),
+        _d2,
+    ),
+    Property(
+        "D5",
+        "removing a prototype changes F within the D5 bound",
+        ("squared_distances", "soft_assignments", "free_energy"),
+        ("remove_prototype",),
+        st.tuples(moderate_ddcl_problems(min_K=2), st.integers(0, 64)),
+        _d5,
+    ),
+    Property(
+        "G1-G3",
+        "greedy capture: Q_cap orthonormal, births at the eigenvalues in order, count m*",
+        ("static_growth",),
+        (),
+        planted_operators(min_d=1, max_d=6),
+        _g123,
+    ),
+    Property(
+        "G5",
+        "pruning head h moves λ_max(A_res) by at most G_h",
+        ("growth_statistics",),
+        (),
+        st.tuples(st.integers(0, 2**16), st.integers(0, 3), st.integers(0, 2)),
+        _g5,
+    ),
+    Property(
+        "BP",
+        "layer gradients equal central differences of the layer's loss",
+        ("layer_forward", "layer_gradients"),
+        (),
+        st.tuples(st.integers(0, 2**16), st.integers(1, 3)),
+        _backward,
+    ),
+)
+
+# proved claims property mode does not cover, and why
+NOT_COVERED: dict[str, str] = {
+    "D3": "needs the Hessian of F and the prototype step, which the kit defines no operation for",
+    "D4": "needs the Hessians of F and L_q, which the kit defines no operation for",
+    "D6": "needs the dual competitive layer, which the kit defines no operation for",
+    "G4": "needs a tracker-driven capture (the kit's static_growth is the exact oracle's)",
+    "G6": "needs the Oja / MCA-EXIN trackers, which the kit defines no operation for",
+}
+
+
+def _hypothesis_test(port: Any, prop: Property, max_examples: int, shrink: bool) -> Callable[[], None]:
+    phases = tuple(Phase) if shrink else (Phase.explicit, Phase.reuse, Phase.generate)
+
+    @settings(
+        phases=phases,
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(prop.strategy)
+    def test(example: Any) -> None:
+        prop.check(port, example)
+
+    return cast(Callable[[], None], test)
+
+
+def run_properties(
+    adapter: Adapter,
+    *,
+    max_examples: int = 10,
+    shrink: bool = True,
+    only: Sequence[Property] | None = None,
+) -> list[PropertyResult]:
+    """Every property on ``adapter``; a property needing an operation it lacks is not covered.
+
+    ``shrink=False`` reports the first falsifying example instead of hypothesis's minimal one (faster);
+    ``only`` runs those properties alone (and lists no uncovered claims)."""
+    port = check_adapter(adapter)
+    out: list[PropertyResult] = []
+    for prop in PROPERTIES if only is None else only:
+        missing = [op for op in prop.needs if op not in port.capabilities]
+        if missing:
+            out.append(PropertyResult(prop.claim, prop.name, "not covered", f"the port lacks {missing}"))
+            continue
+
+        try:
+            _hypothesis_test(port, prop, max_examples, shrink)()
+        except HypothesisException:
+            raise  # a fault of the kit's own test, not of the port
+        except Exception as exc:  # the falsified property, with hypothesis's minimal example in the message
+            notes = " ".join(getattr(exc, "__notes__", []))  # hypothesis's "Falsifying example: ..."
+            message = f"{type(exc).__name__}: {exc} {notes}".strip()
+            out.append(PropertyResult(prop.claim, prop.name, "fail", message, prop.reference_ops))
+        else:
+            out.append(PropertyResult(prop.claim, prop.name, "pass", "", prop.reference_ops))
+    if only is not None:
+        return out
+    proved = [c.id for c in REGISTRY.values() if c.label is Label.PROVED]
+    for cid in proved:
+        if cid in NOT_COVERED:
+            out.append(PropertyResult(cid, "—", "not covered", NOT_COVERED[cid]))
+    return out
+
+
+__all__ = ["NOT_COVERED", "PROPERTIES", "Property", "PropertyResult", "PropertyStatus", "ddcl_ops", "run_properties"]
