@@ -19,11 +19,13 @@ same births. What the engine adds (docs/distributed.md):
 * **The agreement check.** At the start and after every check every rank's :class:`Fingerprint`
   (head ids, prototype ids, captured rank, SHA-256 of the parameters and of the optimiser state) is
   gathered and compared (:func:`check_agreement`); any difference raises
-  :class:`ArchitectureDisagreement` on every rank, naming the rank and the field.
+  :class:`ArchitectureDisagreement` on every rank, naming the rank and the field. A failure on one
+  rank where ranks do different work (rank 0's check, another rank applying the decision) is sent to
+  the others, so every rank raises instead of waiting in a collective until the timeout.
 
 gloo on CPU, NCCL where CUDA exists (one device per local rank; host objects then travel over a
-gloo group). With ``W = 1`` the engine computes exactly what :class:`accelerated.trainer.
-AcceleratedEngine` computes. The launcher (:func:`main`) runs under ``torchrun``::
+gloo group). With ``W = 1`` the engine computes what :class:`accelerated.trainer.AcceleratedEngine`
+computes (measured: bit-identical records). The launcher (:func:`main`) runs under ``torchrun``::
 
     torchrun --nproc_per_node=2 -m accelerated.distributed --dataset planted --config cfg.json --out run.json
 

@@ -110,8 +110,9 @@ def _worker(rank: int, out_dir: str) -> None:
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("distributed")
-    os.environ["OMP_NUM_THREADS"] = "1"  # two processes on two cores; the children inherit it
-    mp.spawn(_worker, args=(str(out),), nprocs=WORLD, join=True)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("OMP_NUM_THREADS", "1")  # two processes on two cores; the children inherit it
+        mp.spawn(_worker, args=(str(out),), nprocs=WORLD, join=True)
     return out
 
 
