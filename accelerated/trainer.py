@@ -29,13 +29,13 @@ from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, a
 from accelerated.model import HeadParams, ModelParams, forward
 from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
+from reference.checkpoint import CheckpointPolicy
 from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState
 from reference.growth_statistics import Probe
 from reference.incrt.controller import GrowthEvent
 from reference.invariants.ddcl import d1_decomposition
 from reference.model import LayerConfig
-from reference.optim import SGDState
 from reference.run_record import EVENT_TRAIN_STEP, CheckRecord, Evaluation, InvariantRecord, RunRecord
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 from reference.train_config import TrainConfig
@@ -63,6 +63,11 @@ class AcceleratedEngine:
     device: str = "cpu"
     loss: StepFunction = field(default_factory=StepFunction, compare=False)
 
+    @property
+    def name(self) -> str:
+        """The engine as a checkpoint names it: a run resumes bit for bit on the same dtype and device type."""
+        return f"accelerated:{str(self.dtype).removeprefix('torch.')}:{torch.device(self.device).type}"
+
     def start(self, ctx: Context, state: TrainerState) -> AcceleratedState:
         params = acc_backward.from_reference(state.params, dtype=self.dtype, device=self.device)
 
@@ -71,7 +76,7 @@ class AcceleratedEngine:
 
         return AcceleratedState(
             params=params,
-            opt_state=self.optimizer(ctx.train_cfg).init_state(),
+            opt_state=acc_backward.opt_state_from_reference(state.opt_state, dtype=self.dtype, device=self.device),
             growth=state.growth,
             Q_cap=dev(state.growth.Q_cap),
             step=state.step,
@@ -165,7 +170,7 @@ class AcceleratedEngine:
     def reference_state(self, es: AcceleratedState) -> TrainerState:
         return TrainerState(
             params=acc_backward.to_reference(es.params),
-            opt_state=SGDState(),
+            opt_state=acc_backward.opt_state_to_reference(es.opt_state),
             growth=es.growth,
             step=es.step,
             ranks=es.ranks,
@@ -194,10 +199,12 @@ def train(
     device: str = "cpu",
     compile: bool = False,
     progress: ProgressFn | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> RunRecord:
-    """:func:`reference.trainer.run` on the accelerated engine (same draws, same record schema)."""
+    """:func:`reference.trainer.run` on the accelerated engine (same draws, same record schema, same
+    checkpoints: :func:`reference.trainer.resume` continues one on an engine of the same dtype)."""
     engine = AcceleratedEngine(dtype, device, StepFunction(compile=compile))
-    return run(dataset, layer_cfg, train_cfg, rng=rng, engine=engine, progress=progress)
+    return run(dataset, layer_cfg, train_cfg, rng=rng, engine=engine, progress=progress, checkpoints=checkpoints)
 
 
 __all__ = ["AcceleratedEngine", "train"]

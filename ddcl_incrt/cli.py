@@ -191,6 +191,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         phi_g=args.phi_g,
         out=args.out,
         quick=args.quick,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
     )
     code, summary, files = audit(opts, console)
     table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
@@ -236,6 +238,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -267,6 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=Path("audit"), help="output folder (default ./audit)")
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds (150 steps)")
+    p.add_argument(
+        "--checkpoint-every",
+        dest="checkpoint_every",
+        type=_non_negative_int,
+        default=500,
+        help="checkpoint to OUT/checkpoints every N steps, keeping the last 2 (0: only on interruption; default 500)",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="continue an interrupted audit from a checkpoint file, or from the latest in a folder (same options)",
+    )
     p.set_defaults(func=_audit)
     p = sub.add_parser("prove", help="run every sympy derivation step and print a table")
     p.add_argument("--claim", action="append", help="only this claim id (repeatable), e.g. --claim D2")

@@ -84,6 +84,13 @@ class Fields:
     def read(self, key: str, tp: Any) -> Any:
         return read_value(self.get(key), tp, self.at(key))
 
+    def count(self, key: str, minimum: int = 0) -> int:
+        """An integer field ``>= minimum`` (steps, counts, ids)."""
+        value: int = self.read(key, int)
+        if value < minimum:
+            raise self.error(key, f"must be >= {minimum}, got {value}")
+        return value
+
     def array(self, key: str, ndim: int, *, finite: bool = True) -> F64Array:
         return read_array(self.get(key), ndim, self.at(key), finite=finite)
 

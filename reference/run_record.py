@@ -153,6 +153,56 @@ class ClaimSummary:
     uncertified: int = 0
 
 
+@dataclass(frozen=True)
+class RunLog:
+    """What a run has logged so far: the losses of every step, the evaluations, the controller's
+    events, the invariant results and the checks' statistics. Stored in a :class:`RunRecord` and, for
+    the steps up to an interruption, in a checkpoint (:mod:`reference.checkpoint`), in one format."""
+
+    losses: LossTrace
+    evaluations: tuple[Evaluation, ...]
+    events: tuple[GrowthEvent, ...]
+    invariants: tuple[InvariantRecord, ...]
+    checks: tuple[CheckRecord, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "losses": {name: list(getattr(self.losses, name)) for name in LOSS_FIELDS},
+            "evaluations": [asdict(e) for e in self.evaluations],
+            "events": [_event_to_dict(e) for e in self.events],
+            "invariants": [_invariant_to_dict(r) for r in self.invariants],
+            "checks": [_check_to_dict(c) for c in self.checks],
+        }
+
+    @classmethod
+    def from_fields(cls, f: Fields, *, steps: int) -> RunLog:
+        """The log in the fields ``losses`` … ``checks`` of ``f``, which must hold ``steps`` steps."""
+        losses = read_dataclass(LossTrace, f.sub("losses"))
+        for name in LOSS_FIELDS:
+            if len(getattr(losses, name)) != steps:
+                raise f.error(
+                    f"losses.{name}", f"expected one value per step ({steps}), got {len(getattr(losses, name))}"
+                )
+        log = cls(
+            losses=losses,
+            evaluations=tuple(read_dataclass(Evaluation, e) for e in f.items("evaluations")),
+            events=tuple(_event_from_fields(e) for e in f.items("events")),
+            invariants=tuple(_invariant_from_fields(r) for r in f.items("invariants")),
+            checks=tuple(read_dataclass(CheckRecord, c) for c in f.items("checks")),
+        )
+        steps_of: dict[str, list[int]] = {
+            "evaluations": [e.step for e in log.evaluations],
+            "events": [e.step for e in log.events],
+            "invariants": [r.step for r in log.invariants],
+            "checks": [c.step for c in log.checks],
+        }
+        for key, at in steps_of.items():
+            for i, step in enumerate(at):
+                if not 0 <= step <= steps:
+                    raise f.error(f"{key}[{i}].step", f"must lie in [0, {steps}] (the steps logged), got {step}")
+        return log
+
+
 @dataclass(frozen=True, eq=False)
 class RunRecord:
     """Everything a run produced; :meth:`to_json` / :meth:`from_json` round-trip it exactly.
@@ -229,11 +279,7 @@ class RunRecord:
             "train_config": asdict(self.train_config),
             "growth_config": asdict(self.growth_config),
             "calibration_norms": list(self.calibration_norms),
-            "losses": {name: list(getattr(self.losses, name)) for name in LOSS_FIELDS},
-            "evaluations": [asdict(e) for e in self.evaluations],
-            "events": [_event_to_dict(e) for e in self.events],
-            "invariants": [_invariant_to_dict(r) for r in self.invariants],
-            "checks": [_check_to_dict(c) for c in self.checks],
+            **RunLog(self.losses, self.evaluations, self.events, self.invariants, self.checks).to_dict(),
             "architecture": asdict(self.architecture),
             "final_params": _params_to_dict(self.final_params),
             "Q_cap": self.Q_cap.tolist(),
@@ -253,7 +299,7 @@ class RunRecord:
         return write_atomic(path, self.to_json().encode("utf-8"))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "record") -> RunRecord:
+    def from_dict(cls, data: object, *, source: str = "record") -> RunRecord:
         """The record in ``data``, every field checked against its declared type and against the others
         (the stored weights against ``layer_config``, the architecture against the weights, ``Q_cap``
         against both, one loss per step); any problem is a :class:`RecordFormatError` naming ``source``
@@ -262,13 +308,7 @@ class RunRecord:
         f.expect_keys(_RECORD_KEYS, ("meta", "summary", "Q_cap_shape"))
         layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
         train_cfg = read_dataclass(TrainConfig, f.sub("train_config"))
-        losses = read_dataclass(LossTrace, f.sub("losses"))
-        for name in LOSS_FIELDS:
-            if len(getattr(losses, name)) != train_cfg.steps:
-                raise f.error(
-                    f"losses.{name}",
-                    f"expected one value per step ({train_cfg.steps}), got {len(getattr(losses, name))}",
-                )
+        log = RunLog.from_fields(f, steps=train_cfg.steps)
         params = _params_from_fields(f.sub("final_params"))
         try:
             check_params(params, layer_cfg)
@@ -299,11 +339,11 @@ class RunRecord:
             train_config=train_cfg,
             growth_config=read_dataclass(GrowthConfig, f.sub("growth_config")),
             calibration_norms=norms,
-            losses=losses,
-            evaluations=tuple(read_dataclass(Evaluation, e) for e in f.items("evaluations")),
-            events=tuple(_event_from_fields(e) for e in f.items("events")),
-            invariants=tuple(_invariant_from_fields(r) for r in f.items("invariants")),
-            checks=tuple(read_dataclass(CheckRecord, c) for c in f.items("checks")),
+            losses=log.losses,
+            evaluations=log.evaluations,
+            events=log.events,
+            invariants=log.invariants,
+            checks=log.checks,
             architecture=arch,
             final_params=params,
             Q_cap=Q_cap,
@@ -481,5 +521,6 @@ __all__ = [
     "InvariantRecord",
     "LossTrace",
     "RecordFormatError",
+    "RunLog",
     "RunRecord",
 ]

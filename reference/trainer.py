@@ -21,8 +21,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol, SupportsFloat, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, Protocol, SupportsFloat, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 from jaxtyping import Float64, Int64
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 
 from reference._arrays import F64Array, arr, check_rng, f64
 from reference.backward import loss_and_gradients
+from reference.checkpoint import Checkpoint, CheckpointPolicy, dataset_fingerprint, restore_rng, rng_state
 from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState, calibrate, count_kind, growth_check, unit_vector
 from reference.growth_statistics import Probe
@@ -45,6 +47,7 @@ from reference.run_record import (
     Evaluation,
     InvariantRecord,
     LossTrace,
+    RunLog,
     RunRecord,
 )
 from reference.surgery import flatten, unflatten
@@ -219,6 +222,8 @@ class ReferenceEngine:
     """The reference itself as an :class:`Engine`: :func:`train_step` and
     :func:`reference.growth_phases.growth_check` on a :class:`TrainerState`."""
 
+    name = "reference"
+
     def start(self, ctx: Context, state: TrainerState) -> TrainerState:
         return state
 
@@ -249,9 +254,52 @@ def train(
     *,
     rng: np.random.Generator,
     progress: ProgressFn | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> RunRecord:
     """Train one DDCL-INCRT layer with the growth rule on the reference engine; see :func:`run`."""
-    return run(dataset, layer_cfg, train_cfg, rng=rng, engine=ReferenceEngine(), progress=progress)
+    return run(
+        dataset, layer_cfg, train_cfg, rng=rng, engine=ReferenceEngine(), progress=progress, checkpoints=checkpoints
+    )
+
+
+@dataclass
+class _Loop:
+    """What the loop carries from step to step besides the engine's state (a checkpoint's contents)."""
+
+    ctx: Context
+    calibration_norms: tuple[float, ...]
+    probe: Probe
+    losses: dict[str, list[SupportsFloat]]
+    events: list[GrowthEvent]
+    invariants: list[InvariantRecord]
+    checks: list[CheckRecord]
+    evaluations: list[Evaluation]
+    lam_last: float | None = None
+    n_violations: int = 0
+    elapsed_s: float = 0.0  # wall time of earlier sessions of a resumed run
+
+    def log(self, n_steps: int) -> RunLog:
+        """The log of the first ``n_steps`` steps (the lists may hold a step in progress beyond them)."""
+        losses = LossTrace(**{name: tuple(float(x) for x in v[:n_steps]) for name, v in self.losses.items()})
+        return RunLog(
+            losses=losses,
+            evaluations=tuple(self.evaluations),
+            events=tuple(self.events),
+            invariants=tuple(self.invariants),
+            checks=tuple(self.checks),
+        )
+
+
+@dataclass(frozen=True)
+class _Boundary:
+    """The loop between two steps: the engine state, the rng state and the lengths of the lists."""
+
+    es: object
+    step: int
+    rng_state: dict[str, Any]
+    lengths: tuple[int, int, int, int]
+    lam_last: float | None
+    n_violations: int
 
 
 def run(
@@ -262,13 +310,15 @@ def run(
     rng: np.random.Generator,
     engine: Engine[EngineState],
     progress: ProgressFn | None = None,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> RunRecord:
     """Train one DDCL-INCRT layer with the growth rule on ``engine`` and return its :class:`RunRecord`.
 
     ``rng`` draws the initial parameters, the tracker starts, the probe, the calibration probes and
     the minibatches (in that order); births are seeded by ``train_cfg.seed``
     (:func:`reference.growth_phases.birth_rng`). Pure apart from ``progress``, which is called after
-    every step, and the wall-clock time recorded.
+    every step, the checkpoints written by ``checkpoints`` (:class:`reference.checkpoint.CheckpointPolicy`)
+    and the wall-clock time recorded. :func:`resume` continues from a checkpoint.
     """
     data = _check_dataset(dataset, layer_cfg, train_cfg)
     check_rng(rng)
@@ -277,79 +327,198 @@ def run(
     probe = _probe(data, train_cfg.probe_size, rng)
     calib = [_probe(data, train_cfg.probe_size, rng) for _ in range(train_cfg.calibration_probes)]
     growth_cfg, norms = calibrate(state.params, train_cfg, calib)
-    ctx = Context(layer_cfg=layer_cfg, train_cfg=train_cfg, growth_cfg=growth_cfg)
-    es = engine.start(ctx, state)
+    loop = _Loop(
+        ctx=Context(layer_cfg=layer_cfg, train_cfg=train_cfg, growth_cfg=growth_cfg),
+        calibration_norms=norms,
+        probe=probe,
+        losses={name: [] for name in LOSS_FIELDS},
+        events=[],
+        invariants=[],
+        checks=[],
+        evaluations=[],
+    )
+    return _loop(data, loop, engine.start(loop.ctx, state), engine, rng, t0, progress, checkpoints)
 
-    losses: dict[str, list[SupportsFloat]] = {name: [] for name in LOSS_FIELDS}
-    events: list[GrowthEvent] = []
-    invariants: list[InvariantRecord] = []
-    checks: list[CheckRecord] = []
-    evaluations: list[Evaluation] = []
+
+def resume(
+    checkpoint: Checkpoint,
+    dataset: SequenceDataset,
+    *,
+    engine: Engine[EngineState],
+    progress: ProgressFn | None = None,
+    checkpoints: CheckpointPolicy | None = None,
+) -> RunRecord:
+    """Continue the run saved in ``checkpoint`` (:meth:`reference.checkpoint.Checkpoint.load`) on
+    ``dataset`` to its ``train_config.steps``: on the engine that wrote it, the record equals the
+    uninterrupted run's, bit for bit on CPU (apart from the wall time)."""
+    if not isinstance(checkpoint, Checkpoint):
+        raise TypeError(f"checkpoint: expected reference.checkpoint.Checkpoint, got {type(checkpoint).__name__}")
+    checkpoint.check_resumable(dataset, engine_name(engine))
+    ck = checkpoint
+    data = _check_dataset(dataset, ck.layer_config, ck.train_config)
+    t0 = time.perf_counter()
+    log = ck.log
+    loop = _Loop(
+        ctx=Context(layer_cfg=ck.layer_config, train_cfg=ck.train_config, growth_cfg=ck.growth_config),
+        calibration_norms=ck.calibration_norms,
+        probe=ck.probe,
+        losses={name: list(getattr(log.losses, name)) for name in LOSS_FIELDS},
+        events=list(log.events),
+        invariants=list(log.invariants),
+        checks=list(log.checks),
+        evaluations=list(log.evaluations),
+        lam_last=ck.lam_last,
+        n_violations=ck.n_violations,
+        elapsed_s=ck.elapsed_s,
+    )
+    rng = restore_rng(ck.rng_state)
+    return _loop(data, loop, engine.start(loop.ctx, ck.state), engine, rng, t0, progress, checkpoints)
+
+
+def engine_name(engine: object) -> str:
+    """How a checkpoint names the engine that wrote it (its ``name`` attribute, else its class)."""
+    name = getattr(engine, "name", None)
+    return name if isinstance(name, str) else type(engine).__name__
+
+
+def _loop(
+    data: SequenceDataset,
+    loop: _Loop,
+    es: EngineState,
+    engine: Engine[EngineState],
+    rng: np.random.Generator,
+    t0: float,
+    progress: ProgressFn | None,
+    checkpoints: CheckpointPolicy | None,
+) -> RunRecord:
+    ctx = loop.ctx
+    layer_cfg, train_cfg = ctx.layer_cfg, ctx.train_cfg
     n_train = data.x_train.shape[0]
-    lam_last: float | None = None
-    n_violations = 0
-    for _ in range(train_cfg.steps):
-        idx = rng.choice(n_train, size=train_cfg.batch_size, replace=False)
-        es, step_losses, recs = engine.step(ctx, es, arr(data.x_train[idx]), data.labels_train[idx])
-        for name in LOSS_FIELDS:
-            losses[name].append(step_losses[name])
-        invariants.extend(recs)
-        n_violations += sum(1 for r in recs if not r.result.holds)
-        step = engine.counts(es)[0]
-        if step % train_cfg.check_every == 0:
-            es, rec, evs, recs = engine.check(ctx, es, probe)
-            checks.append(rec)
-            events.extend(evs)
-            invariants.extend(recs)
-            n_violations += sum(1 for r in recs if not r.result.holds)
-            lam_last = rec.lam_max
-        if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
-            evaluations.append(engine.evaluate(es, layer_cfg, data, step))
-        if progress is not None:
-            _, n_heads, n_prototypes = engine.counts(es)
-            progress(
-                ProgressInfo(
-                    step=step,
-                    steps=train_cfg.steps,
-                    L=float(step_losses["L"]),
-                    L_task=float(step_losses["L_task"]),
-                    n_heads=n_heads,
-                    n_prototypes=n_prototypes,
-                    lam_max=lam_last,
-                    theta=growth_cfg.theta,
-                    violations=n_violations,
+    boundary = _boundary(loop, es, engine, rng)
+    try:
+        while boundary.step < train_cfg.steps:
+            idx = rng.choice(n_train, size=train_cfg.batch_size, replace=False)
+            es, step_losses, recs = engine.step(ctx, es, arr(data.x_train[idx]), data.labels_train[idx])
+            for name in LOSS_FIELDS:
+                loop.losses[name].append(step_losses[name])
+            loop.invariants.extend(recs)
+            loop.n_violations += sum(1 for r in recs if not r.result.holds)
+            step = engine.counts(es)[0]
+            if step % train_cfg.check_every == 0:
+                es, rec, evs, recs = engine.check(ctx, es, loop.probe)
+                loop.checks.append(rec)
+                loop.events.extend(evs)
+                loop.invariants.extend(recs)
+                loop.n_violations += sum(1 for r in recs if not r.result.holds)
+                loop.lam_last = rec.lam_max
+            if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
+                loop.evaluations.append(engine.evaluate(es, layer_cfg, data, step))
+            boundary = _boundary(loop, es, engine, rng)
+            if checkpoints is not None and checkpoints.due(step):
+                _save(checkpoints, checkpoints.path(step), data, loop, engine, boundary, t0)
+                checkpoints.prune()
+            if progress is not None:
+                _, n_heads, n_prototypes = engine.counts(es)
+                progress(
+                    ProgressInfo(
+                        step=step,
+                        steps=train_cfg.steps,
+                        L=float(step_losses["L"]),
+                        L_task=float(step_losses["L_task"]),
+                        n_heads=n_heads,
+                        n_prototypes=n_prototypes,
+                        lam_max=loop.lam_last,
+                        theta=ctx.growth_cfg.theta,
+                        violations=loop.n_violations,
+                    )
                 )
-            )
+    except BaseException as exc:
+        if checkpoints is not None and checkpoints.on_interrupt and boundary.step > 0:
+            path = checkpoints.path(boundary.step)
+            if not path.exists():
+                _save(checkpoints, path, data, loop, engine, boundary, t0)
+            exc.add_note(f"training interrupted: the state after step {boundary.step} is in {path} (resume from it)")
+        raise
     final = engine.reference_state(es)
-    evaluations.append(engine.evaluate(es, layer_cfg, data, final.step))
+    loop.evaluations.append(engine.evaluate(es, layer_cfg, data, final.step))
     params = final.params
     arch = Architecture(
         head_ids=tuple(sorted(params.heads)),
         n_heads=len(params.heads),
         prototype_ids=tuple(params.prototype_ids),
         n_prototypes=params.P.shape[1],
-        births=count_kind(events, EventKind.BIRTH),
-        head_prunes=count_kind(events, EventKind.HEAD_PRUNE),
-        prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
+        births=count_kind(loop.events, EventKind.BIRTH),
+        head_prunes=count_kind(loop.events, EventKind.HEAD_PRUNE),
+        prototype_prunes=count_kind(loop.events, EventKind.PROTOTYPE_PRUNE),
         captured_rank=final.growth.m,
     )
+    log = loop.log(train_cfg.steps)
     return RunRecord(
         dataset=data.name,
         dataset_meta=MappingProxyType(dict(data.meta)),
         layer_config=layer_cfg,
         train_config=train_cfg,
-        growth_config=growth_cfg,
-        calibration_norms=norms,
-        losses=LossTrace(**{name: tuple(float(x) for x in v) for name, v in losses.items()}),
-        evaluations=tuple(evaluations),
-        events=tuple(events),
-        invariants=tuple(invariants),
-        checks=tuple(checks),
+        growth_config=ctx.growth_cfg,
+        calibration_norms=loop.calibration_norms,
+        losses=log.losses,
+        evaluations=log.evaluations,
+        events=log.events,
+        invariants=log.invariants,
+        checks=log.checks,
         architecture=arch,
         final_params=params,
         Q_cap=final.growth.Q_cap,
-        wall_time_s=time.perf_counter() - t0,
+        wall_time_s=loop.elapsed_s + time.perf_counter() - t0,
     )
+
+
+def _boundary(loop: _Loop, es: EngineState, engine: Engine[EngineState], rng: np.random.Generator) -> _Boundary:
+    return _Boundary(
+        es=es,
+        step=engine.counts(es)[0],
+        rng_state=rng_state(rng),
+        lengths=(len(loop.events), len(loop.invariants), len(loop.checks), len(loop.evaluations)),
+        lam_last=loop.lam_last,
+        n_violations=loop.n_violations,
+    )
+
+
+def _save(
+    policy: CheckpointPolicy,
+    path: Path,
+    data: SequenceDataset,
+    loop: _Loop,
+    engine: Engine[EngineState],
+    at: _Boundary,
+    t0: float,
+) -> Path:
+    """Write the checkpoint of the loop at the boundary ``at`` (the lists are cut back to it)."""
+    n_events, n_invariants, n_checks, n_evaluations = at.lengths
+    log = loop.log(at.step)
+    log = RunLog(
+        losses=log.losses,
+        evaluations=log.evaluations[:n_evaluations],
+        events=log.events[:n_events],
+        invariants=log.invariants[:n_invariants],
+        checks=log.checks[:n_checks],
+    )
+    ctx = loop.ctx
+    return Checkpoint(
+        layer_config=ctx.layer_cfg,
+        train_config=ctx.train_cfg,
+        growth_config=ctx.growth_cfg,
+        calibration_norms=loop.calibration_norms,
+        dataset=data.name,
+        dataset_fingerprint=dataset_fingerprint(data),
+        engine=engine_name(engine),
+        state=engine.reference_state(at.es),  # type: ignore[arg-type]  # at.es is this engine's state
+        probe=loop.probe,
+        rng_state=at.rng_state,
+        log=log,
+        n_violations=at.n_violations,
+        lam_last=at.lam_last,
+        elapsed_s=loop.elapsed_s + time.perf_counter() - t0,
+    ).save(path)
 
 
 __all__ = [
@@ -358,8 +527,10 @@ __all__ = [
     "ProgressFn",
     "ProgressInfo",
     "ReferenceEngine",
+    "engine_name",
     "evaluate",
     "init_state",
+    "resume",
     "run",
     "train",
     "train_step",

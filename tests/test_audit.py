@@ -40,7 +40,7 @@ def test_claim_table_has_one_row_per_registry_claim_in_order(record: RunRecord) 
         assert (by_id[cid].checks, by_id[cid].violations, by_id[cid].status) == (s.count, s.violations, "held")
     assert by_id["G3"].status == "held"  # at every birth, on that check's A_res held fixed
     assert by_id["D4"].status == "not checked live"
-    assert by_id["R3"].status == "not implemented"
+    assert by_id["R3"].status == "study: run `python -m ddcl_incrt.studies.time_scales --out DIR`"
     assert by_id["R1"].status == "not checked live"
     assert by_id["R4"].status == audit_summary_mod.MEASURED_STATUS
 
@@ -111,6 +111,41 @@ def test_audit_quick_writes_the_report_and_exits_zero(engine: str, tmp_path: Pat
     assert len(rec.losses.L) == 60
 
 
+def test_an_interrupted_audit_resumes_to_the_same_record(tmp_path: Path) -> None:
+    """--checkpoint-every writes checkpoints; --resume from the earlier one repeats the run exactly."""
+    argv = ["audit", "--quick", "--dataset", "planted", "--steps", "40", "--engine", "reference"]
+    full = tmp_path / "full"
+    assert main([*argv, "--out", str(full), "--checkpoint-every", "20"]) == 0
+    first = full / "checkpoints" / "step-00000020.ckpt.npz"
+    assert first.is_file()
+    resumed = tmp_path / "resumed"
+    assert main([*argv, "--out", str(resumed), "--resume", str(first)]) == 0
+
+    def without_time(path: Path) -> dict[str, object]:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        d.pop("wall_time_s")
+        return d
+
+    assert without_time(resumed / "record.json") == without_time(full / "record.json")
+    with pytest.raises(ValueError, match="resume: the checkpoint was written with another training configuration"):
+        main(
+            [
+                "audit",
+                "--quick",
+                "--dataset",
+                "planted",
+                "--steps",
+                "50",
+                "--engine",
+                "reference",
+                "--resume",
+                str(first),
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
@@ -119,6 +154,7 @@ def test_audit_quick_writes_the_report_and_exits_zero(engine: str, tmp_path: Pat
         (["--theta", "-1"], "--theta"),
         (["--theta", "nan"], "--theta"),
         (["--dataset", "mnist"], "--dataset"),
+        (["--checkpoint-every", "-1"], "--checkpoint-every"),
     ],
 )
 def test_bad_audit_arguments_name_the_argument(

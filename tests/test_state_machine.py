@@ -1,8 +1,9 @@
 """Growth and pruning as a Hypothesis state machine over the reference model and trainer.
 
-Rules: a training step, a growth check, a head-prune check, a prototype-prune check, and a change of
+Rules: a training step, a growth check, a head-prune check, a prototype-prune check, a change of
 the probe batch (a different subset of the data, rescaled — which moves ``C`` and hence ``A_res`` and
-every ``G_h``, so that births and prunes both happen). After every rule the ``proved`` claims that
+every ``G_h``, so that births and prunes both happen), and a checkpoint written, loaded and carried on
+from (the state must come back bit for bit). After every rule the ``proved`` claims that
 apply are asserted as invariants:
 
 * **G1** — ``Q_cap`` orthonormal, its rank raised by one per birth, at most ``d`` births; the model's
@@ -18,7 +19,9 @@ names the claim, the measured value and the bound.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from hypothesis import event, settings
@@ -26,6 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from reference._arrays import arr
+from reference.checkpoint import Checkpoint, restore_rng, rng_state, state_differences
 from reference.growth_phases import Context, TrainerState, calibrate, grow_phase, prototype_prune_phase, prune_phase
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, grow_check
@@ -34,9 +38,16 @@ from reference.invariants.ddcl import d1_decomposition
 from reference.invariants.incrt import check_g1
 from reference.invariants.result import assert_all
 from reference.model import LayerConfig, forward, layer_input, score_operator
-from reference.run_record import InvariantRecord
+from reference.run_record import LOSS_FIELDS, InvariantRecord, LossTrace, RunLog
 from reference.train_config import TrainConfig
 from reference.trainer import init_state, train_step
+
+
+def _empty_log(steps: int) -> RunLog:
+    """A log of ``steps`` zero losses (the machine keeps no log; a checkpoint needs one per step)."""
+    zeros = (0.0,) * steps
+    return RunLog(LossTrace(**dict.fromkeys(LOSS_FIELDS, zeros)), (), (), (), ())
+
 
 N_DATA = 16
 PROBE = 8
@@ -155,6 +166,35 @@ class GrowthMachine(RuleBasedStateMachine):
         out = prototype_prune_phase(self.ctx, self.state, self.probe)
         self.state = out.state
         self._done("prune_prototypes", out.invariants, out.events)
+
+    @rule()
+    def checkpoint_and_restore(self) -> None:
+        """Save the trainer state, the probe and the generator to a checkpoint file, load it back and
+        carry on from the loaded copy: the state must come back bit for bit (exact resume)."""
+        ck = Checkpoint(
+            layer_config=self.ctx.layer_cfg,
+            train_config=self.ctx.train_cfg,
+            growth_config=self.ctx.growth_cfg,
+            calibration_norms=(),
+            dataset="state-machine",
+            dataset_fingerprint="-",
+            engine="reference",
+            state=self.state,
+            probe=self.probe,
+            rng_state=rng_state(self.rng),
+            log=_empty_log(self.state.step),
+            n_violations=0,
+            lam_last=None,
+            elapsed_s=0.0,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            back = Checkpoint.load(ck.save(Path(tmp) / "machine.ckpt.npz"))
+        assert state_differences(self.state, back.state) == []
+        assert back.probe.x.tobytes() == self.probe.x.tobytes()
+        rng = restore_rng(back.rng_state)
+        assert rng.bit_generator.state == self.rng.bit_generator.state
+        self.state, self.probe, self.rng = back.state, back.probe, rng
+        self._done("checkpoint", ())
 
     @rule(scale=st.sampled_from([1.0, 0.05, 3.0]), start=st.integers(0, N_DATA - PROBE))
     def change_probe(self, scale: float, start: int) -> None:

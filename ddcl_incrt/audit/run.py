@@ -15,7 +15,7 @@ import importlib.util
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,11 +23,12 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
 from reference.data import SequenceDataset, digits_sequences, planted_offsets
 from reference.model import LayerConfig
 from reference.run_record import RunRecord
 from reference.train_config import DEFAULT_LR, TrainConfig
-from reference.trainer import ProgressInfo, train
+from reference.trainer import ProgressInfo, ReferenceEngine, resume, run
 
 Dataset = Literal["digits", "planted"]
 EngineName = Literal["auto", "reference", "accelerated"]
@@ -67,6 +68,10 @@ class AuditOptions:
     phi_g: float | None = None
     out: Path = Path("audit")
     quick: bool = False
+    # Checkpoints go to out/checkpoints every that many steps (0: only when interrupted); resume
+    # continues from a checkpoint file or the latest one in a folder.
+    checkpoint_every: int = 500
+    resume: Path | None = None
 
 
 def torch_available() -> bool:
@@ -128,18 +133,26 @@ def run_training(opts: AuditOptions, console: Console) -> tuple[RunRecord, str]:
     layer = LAYERS[opts.dataset]
     cfg = train_config(opts)
     rng = np.random.default_rng([opts.seed, 1])
+    policy = CheckpointPolicy(opts.out / "checkpoints", every=opts.checkpoint_every, keep=2)
     desc = "reference (NumPy, float64)" if engine == "reference" else "accelerated (PyTorch, float64, eager, CPU)"
+    chosen: Any  # ReferenceEngine or AcceleratedEngine (their states differ; run/resume are generic over it)
+    if engine == "reference":
+        chosen = ReferenceEngine()
+    else:
+        import torch
+
+        from accelerated.trainer import AcceleratedEngine
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        desc = desc.replace("CPU", device.upper())
+        chosen = AcceleratedEngine(torch.float64, device)
+    checkpoint = None if opts.resume is None else _checkpoint_to_resume(opts.resume, layer, cfg)
     with progress_bar(console, f"{opts.dataset} · {engine}", cfg.steps) as update:
-        if engine == "reference":
-            record = train(data, layer, cfg, rng=rng, progress=update)
+        if checkpoint is None:
+            record = run(data, layer, cfg, rng=rng, engine=chosen, progress=update, checkpoints=policy)
         else:
-            import torch
-
-            from accelerated import trainer as acc_trainer
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            desc = desc.replace("CPU", device.upper())
-            record = acc_trainer.train(data, layer, cfg, rng=rng, dtype=torch.float64, device=device, progress=update)
+            console.print(f"resuming from step {checkpoint.step} ({opts.resume})")
+            record = resume(checkpoint, data, engine=chosen, progress=update, checkpoints=policy)
     meta: dict[str, Any] = {
         "command": "ddcl-incrt audit",
         "engine": desc,
@@ -147,6 +160,20 @@ def run_training(opts: AuditOptions, console: Console) -> tuple[RunRecord, str]:
         "train_rng": [opts.seed, 1],
     }
     return replace(record, meta=meta), desc
+
+
+def _checkpoint_to_resume(path: Path, layer: LayerConfig, cfg: TrainConfig) -> Checkpoint:
+    """The checkpoint at ``path`` (a file, or the latest in a folder), which must be of this audit's
+    configuration: resuming continues the same run, it does not change it."""
+    checkpoint = Checkpoint.load(latest_checkpoint(path))
+    for name, mine, theirs in (("layer", layer, checkpoint.layer_config), ("training", cfg, checkpoint.train_config)):
+        if mine != theirs:
+            diff = [f.name for f in fields(mine) if getattr(mine, f.name) != getattr(theirs, f.name)]
+            raise ValueError(
+                f"resume: the checkpoint was written with another {name} configuration (differs in {diff}); "
+                "give the options of the interrupted run"
+            )
+    return checkpoint
 
 
 def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], dict[str, Path]]:

@@ -1,0 +1,387 @@
+"""Checkpoints (issue 10): exact resume at interruption points around every kind of event, on both
+engines; interruption by an exception at any step; determinism; and every malformed, truncated,
+foreign or mismatched checkpoint file refused with an error naming the file and the field."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _small_run import LAYER, RUN, TRAIN_SEED, small_data
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reference.checkpoint import Checkpoint, CheckpointPolicy, checkpoints_in, latest_checkpoint, state_differences
+from reference.data import planted_offsets
+from reference.incrt.controller import EventKind
+from reference.run_record import RecordFormatError, RunRecord
+from reference.trainer import ProgressInfo, ReferenceEngine, resume, run
+
+# The small run's events (asserted below, so that the interruption points stay around real events):
+# a birth and two prototype prunes at the check of step 10, a head prune at the check of step 70.
+AROUND_EVENTS = (9, 10, 11, 69, 70, 71)
+
+
+def comparable(record: RunRecord) -> dict[str, Any]:
+    """The record as JSON without the wall time (the one field a resumed run may not repeat)."""
+    d = json.loads(record.to_json())
+    d.pop("wall_time_s")
+    return d
+
+
+def uninterrupted(engine: Any, tmp: Path, at: tuple[int, ...]) -> RunRecord:
+    policy = CheckpointPolicy(tmp, at_steps=frozenset(at), keep=0)
+    return run(small_data(), LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED), engine=engine, checkpoints=policy)
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunRecord, Path]:
+    tmp = tmp_path_factory.mktemp("ckpt")
+    return uninterrupted(ReferenceEngine(), tmp, AROUND_EVENTS), tmp
+
+
+def test_the_interruption_points_surround_a_birth_and_both_kinds_of_prune(
+    reference_run: tuple[RunRecord, Path],
+) -> None:
+    record, _ = reference_run
+    at = {(e.step, e.kind) for e in record.events}
+    assert (10, EventKind.BIRTH) in at
+    assert (10, EventKind.PROTOTYPE_PRUNE) in at
+    assert (70, EventKind.HEAD_PRUNE) in at
+
+
+@pytest.mark.parametrize("step", AROUND_EVENTS)
+def test_reference_resume_is_bit_identical(reference_run: tuple[RunRecord, Path], step: int) -> None:
+    record, tmp = reference_run
+    ck = Checkpoint.load(CheckpointPolicy(tmp).path(step))
+    assert ck.step == step
+    assert comparable(resume(ck, small_data(), engine=ReferenceEngine())) == comparable(record)
+
+
+@pytest.mark.parametrize("dtype_name", ["float64", "float32"])
+def test_accelerated_resume_is_bit_identical(tmp_path: Path, dtype_name: str) -> None:
+    torch = pytest.importorskip("torch")
+    from accelerated.trainer import AcceleratedEngine
+
+    engine = AcceleratedEngine(getattr(torch, dtype_name))
+    at = (9, 11, 69, 71)
+    record = uninterrupted(engine, tmp_path, at)
+    for step in at:
+        ck = Checkpoint.load(CheckpointPolicy(tmp_path).path(step))
+        assert ck.engine == f"accelerated:{dtype_name}:cpu"
+        assert comparable(resume(ck, small_data(), engine=engine)) == comparable(record), f"resumed at {step}"
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _FailingEngine(ReferenceEngine):
+    """The reference engine, failing inside the step (``where="step"``) or the check of step ``at``."""
+
+    def __init__(self, at: int, where: str) -> None:
+        self.at, self.where = at, where
+
+    def step(self, ctx: Any, es: Any, x: Any, labels: Any) -> Any:
+        if self.where == "step" and es.step + 1 == self.at:
+            raise _Interrupt
+        return super().step(ctx, es, x, labels)
+
+    def check(self, ctx: Any, es: Any, probe: Any) -> Any:
+        if self.where == "check" and es.step == self.at:
+            raise _Interrupt
+        return super().check(ctx, es, probe)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(at=st.integers(1, RUN.steps), where=st.sampled_from(["step", "check", "progress"]))
+def test_an_interruption_anywhere_writes_the_last_complete_step_and_resumes_exactly(
+    reference_run: tuple[RunRecord, Path], tmp_path_factory: pytest.TempPathFactory, at: int, where: str
+) -> None:
+    """A failure inside a step, inside a check, or a KeyboardInterrupt-like exception between steps:
+    the checkpoint holds the last step that completed, and resuming from it repeats the whole run."""
+    if where == "check":
+        at = max(RUN.check_every, at - at % RUN.check_every)
+    record, _ = reference_run
+    tmp = tmp_path_factory.mktemp("interrupt")
+
+    def progress(info: ProgressInfo) -> None:
+        if where == "progress" and info.step == at:
+            raise _Interrupt
+
+    engine = _FailingEngine(at, where)
+    with pytest.raises(_Interrupt) as excinfo:
+        run(
+            small_data(),
+            LAYER,
+            RUN,
+            rng=np.random.default_rng(TRAIN_SEED),
+            engine=engine,
+            progress=progress,
+            checkpoints=CheckpointPolicy(tmp),
+        )
+    done = at if where == "progress" else at - 1
+    if done == 0:
+        assert checkpoints_in(tmp) == []  # nothing completed: nothing to resume (start again)
+        return
+    path = latest_checkpoint(tmp)
+    assert path == CheckpointPolicy(tmp).path(done)
+    assert str(path) in "".join(getattr(excinfo.value, "__notes__", []))
+    ck = Checkpoint.load(path)
+    assert ck.step == done
+    assert comparable(resume(ck, small_data(), engine=ReferenceEngine())) == comparable(record)
+
+
+def test_same_seed_same_record_bit_for_bit() -> None:
+    a = run(small_data(), LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED), engine=ReferenceEngine())
+    b = run(small_data(), LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED), engine=ReferenceEngine())
+    assert comparable(a) == comparable(b)
+
+
+def test_only_the_most_recent_scheduled_checkpoints_are_kept(tmp_path: Path) -> None:
+    cfg = RUN.__class__(**{**RUN.__dict__, "steps": 40})
+    run(
+        small_data(),
+        LAYER,
+        cfg,
+        rng=np.random.default_rng(0),
+        engine=ReferenceEngine(),
+        checkpoints=CheckpointPolicy(tmp_path, every=10, keep=2),
+    )
+    assert [p.name for p in checkpoints_in(tmp_path)] == ["step-00000030.ckpt.npz", "step-00000040.ckpt.npz"]
+    assert latest_checkpoint(tmp_path).name == "step-00000040.ckpt.npz"
+
+
+def test_the_checkpoint_holds_the_state_exactly(reference_run: tuple[RunRecord, Path]) -> None:
+    """state_differences is what the resume tests rely on: it finds a one-ulp change in any part."""
+    _, tmp = reference_run
+    ck = Checkpoint.load(CheckpointPolicy(tmp).path(11))
+    again = Checkpoint.load(ck.save(tmp / "again.npz"))
+    assert state_differences(ck.state, again.state) == []
+    p = ck.state.params
+    nudged = np.nextafter(p.P, np.inf)
+    from dataclasses import replace
+
+    assert state_differences(ck.state, replace(ck.state, params=replace(p, P=nudged))) == ["params.P"]
+    w = np.nextafter(ck.state.w_top, np.inf)
+    assert state_differences(ck.state, replace(ck.state, w_top=w)) == ["w_top"]
+
+
+# -- refusing to resume elsewhere ----------------------------------------------------------------------
+
+
+def test_resume_refuses_another_dataset_and_another_engine(reference_run: tuple[RunRecord, Path]) -> None:
+    _, tmp = reference_run
+    ck = Checkpoint.load(CheckpointPolicy(tmp).path(10))
+    other = planted_offsets(n_train=64, n_test=32, seq_len=4, d_in=4, offsets=(1, 2), rng=np.random.default_rng(1))
+    with pytest.raises(ValueError, match="dataset"):
+        resume(ck, other, engine=ReferenceEngine())
+    torch = pytest.importorskip("torch")
+    from accelerated.trainer import AcceleratedEngine
+
+    with pytest.raises(ValueError, match="engine"):
+        resume(ck, small_data(), engine=AcceleratedEngine(torch.float32))
+
+
+# -- malformed files -----------------------------------------------------------------------------------
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _write(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _edit_meta(src: Path, dst: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    arrays = _arrays(src)
+    meta = json.loads(arrays["meta.json"].tobytes())
+    edit(meta)
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return _write(dst, arrays)
+
+
+def _edit_array(src: Path, dst: Path, name: str, value: np.ndarray | None) -> Path:
+    arrays = _arrays(src)
+    if value is None:
+        del arrays[name]
+    else:
+        arrays[name] = value
+    return _write(dst, arrays)
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(meta: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = meta
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = value
+
+    return edit
+
+
+_DELETE = object()
+
+META_CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("format", _set("format", "something-else"), "format"),
+    ("version", _set("version", 99), "version"),
+    ("missing key", _set("rng_state", _DELETE), "rng_state"),
+    ("unknown key", _set("extra", 1), "extra"),
+    ("step as float", _set("step", 10.0), "step"),
+    ("negative step", _set("step", -1), "step"),
+    ("another layer", _set("layer_config.d", 6), "params"),
+    ("lr as string", _set("train_config.lr.rest", "fast"), "train_config.lr.rest"),
+    ("theta NaN", _set("growth_config.theta", float("nan")), "theta"),
+    ("head counters", _set("growth.heads", []), "growth.heads"),
+    ("prototype ids", _set("prototype_ids", [0]), "prototype"),
+    ("adam counts", _set("optimizer.t", {}), "optimizer.t"),
+    ("optimizer kind", _set("optimizer.kind", "rmsprop"), "optimizer.kind"),
+    ("rng", _set("rng_state.bit_generator", "MT19937"), "rng_state"),
+    ("rng state", _set("rng_state.state", {"state": "x"}), "rng_state"),
+    ("log length", _set("log.losses.L", [0.0]), "losses.L"),
+    ("event step", _set("log.events.0.step", 10**6), "events[0].step"),
+    ("elapsed", _set("elapsed_s", -1.0), "elapsed_s"),
+    ("violations", _set("n_violations", 0.5), "n_violations"),
+]
+
+
+@pytest.mark.parametrize(("what", "edit", "field"), META_CORRUPTIONS, ids=[c[0] for c in META_CORRUPTIONS])
+def test_a_corrupted_field_is_refused_naming_the_file_and_the_field(
+    reference_run: tuple[RunRecord, Path], tmp_path: Path, what: str, edit: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    _, tmp = reference_run
+    bad = _edit_meta(CheckpointPolicy(tmp).path(11), tmp_path / "bad.npz", edit)
+    with pytest.raises(RecordFormatError) as excinfo:
+        Checkpoint.load(bad)
+    assert str(bad) in str(excinfo.value)
+    assert field in str(excinfo.value), what
+
+
+ARRAY_CORRUPTIONS: list[tuple[str, str, Any, str]] = [
+    ("NaN parameter", "params/P", "nan", "params/P"),
+    ("missing parameter", "params/W_c", None, "W_c"),
+    ("wrong dtype", "params/P", "float32", "params/P"),
+    ("missing Q_cap", "growth/Q_cap", None, "growth/Q_cap"),
+    ("wrong tracker shape", "growth/w_top", np.zeros(3), "w_top"),
+    ("float labels", "probe/labels", np.zeros(32), "probe/labels"),
+    ("no meta", "meta.json", None, "meta.json"),
+    ("meta not JSON", "meta.json", np.frombuffer(b"{not json", dtype=np.uint8), "meta.json"),
+    ("moments of another shape", "opt/m/P", np.zeros((1, 1)), "opt/m/P"),
+]
+
+
+@pytest.mark.parametrize(("what", "name", "value", "field"), ARRAY_CORRUPTIONS, ids=[c[0] for c in ARRAY_CORRUPTIONS])
+def test_a_corrupted_array_is_refused_naming_it(
+    reference_run: tuple[RunRecord, Path], tmp_path: Path, what: str, name: str, value: Any, field: str
+) -> None:
+    _, tmp = reference_run
+    src = CheckpointPolicy(tmp).path(11)
+    if isinstance(value, str):
+        a = _arrays(src)[name]
+        value = np.full_like(a, np.nan) if value == "nan" else a.astype(value)
+    bad = _edit_array(src, tmp_path / "bad.npz", name, value)
+    with pytest.raises(RecordFormatError) as excinfo:
+        Checkpoint.load(bad)
+    assert str(bad) in str(excinfo.value)
+    assert field in str(excinfo.value), what
+
+
+def test_truncated_and_corrupted_files_are_refused(reference_run: tuple[RunRecord, Path], tmp_path: Path) -> None:
+    _, tmp = reference_run
+    data = CheckpointPolicy(tmp).path(11).read_bytes()
+    rng = np.random.default_rng(0)
+    cuts = sorted(
+        {0, 1, 22, len(data) // 3, len(data) // 2, len(data) - 23, len(data) - 1, *rng.integers(1, len(data), 8)}
+    )
+    tried = 0
+    for n in cuts:
+        bad = tmp_path / f"cut{n}.npz"
+        bad.write_bytes(data[:n])
+        with pytest.raises(RecordFormatError, match=str(bad)):
+            Checkpoint.load(bad)
+        tried += 1
+    for i in rng.integers(0, len(data), 8):  # a flipped byte: the zip's CRC or the parse refuses it
+        flipped = bytearray(data)
+        flipped[i] ^= 0xFF
+        bad = tmp_path / f"flip{i}.npz"
+        bad.write_bytes(bytes(flipped))
+        _load_or_refuse_naming(bad)
+        tried += 1
+    assert tried >= 20
+
+
+def _load_or_refuse_naming(path: Path) -> None:
+    """A flipped byte is refused naming the file (the zip's CRC, the parse or a field check), unless
+    it left a valid file (a flip in a float's mantissa): then the file loads."""
+    error: RecordFormatError | None = None
+    try:
+        Checkpoint.load(path)
+    except RecordFormatError as exc:
+        error = exc
+    assert error is None or str(path) in str(error)
+
+
+class _Marker:
+    """Unpickling this would create a file: proof that loading executes no code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.path),))
+
+
+def test_loading_never_executes_code(reference_run: tuple[RunRecord, Path], tmp_path: Path) -> None:
+    _, tmp = reference_run
+    marker = tmp_path / "executed"
+    arrays = _arrays(CheckpointPolicy(tmp).path(11))
+    arrays["params/P"] = np.array([_Marker(str(marker))], dtype=object)
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=True, **arrays)  # type: ignore[arg-type]
+    bad = tmp_path / "pickled.npz"
+    bad.write_bytes(buf.getvalue())
+    with pytest.raises(RecordFormatError, match=r"pickled\.npz"):
+        Checkpoint.load(bad)
+    assert not marker.exists()
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(_Marker(str(marker))))
+    with pytest.raises(RecordFormatError, match=r"raw\.pkl"):
+        Checkpoint.load(raw)
+    assert not marker.exists()
+
+
+def test_foreign_files_are_refused(tmp_path: Path) -> None:
+    json_file = tmp_path / "record.json"
+    json_file.write_text("{}")
+    other_npz = _write(tmp_path / "other.npz", {"x": np.zeros(3)})
+    for bad in (json_file, other_npz):
+        with pytest.raises(RecordFormatError, match=bad.name):
+            Checkpoint.load(bad)
+    with pytest.raises(FileNotFoundError, match="resume"):
+        latest_checkpoint(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="no step"):
+        latest_checkpoint(tmp_path)
+
+
+def test_policy_arguments_are_validated(tmp_path: Path) -> None:
+    with pytest.raises((ValueError, TypeError), match="every"):
+        CheckpointPolicy(tmp_path, every=-1)
+    with pytest.raises((ValueError, TypeError), match="keep"):
+        CheckpointPolicy(tmp_path, keep=1.5)  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError), match="at_steps"):
+        CheckpointPolicy(tmp_path, at_steps=frozenset({0}))

@@ -1,0 +1,142 @@
+"""The run record's file (issue 10, findings 1 and 2): an atomic save that a failed write cannot
+damage, and a load that checks every field, naming the file and the field."""
+
+from __future__ import annotations
+
+import copy
+import errno
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _small_run import small_run
+
+from reference import files
+from reference.run_record import RecordFormatError, RunRecord
+
+
+@pytest.fixture(scope="module")
+def record() -> RunRecord:
+    return small_run()
+
+
+@pytest.fixture(scope="module")
+def data(record: RunRecord) -> dict[str, Any]:
+    return json.loads(record.to_json())  # type: ignore[no-any-return]
+
+
+def test_the_round_trip_is_exact(record: RunRecord, tmp_path: Path) -> None:
+    path = record.save(tmp_path / "record.json")
+    assert RunRecord.load(path).to_json() == record.to_json()
+    assert path.stat().st_mode & 0o044 == 0o044 & ~_umask()  # readable by others (mkstemp gave 0600)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_failed_write_leaves_the_previous_record_and_no_temporary_file(
+    record: RunRecord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 1: a full disk mid-write (ENOSPC from the flush to disk) must not destroy the record."""
+    path = record.save(tmp_path / "record.json")
+    before = path.read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        record.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json"]
+
+
+def test_write_atomic_refuses_text(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="data"):
+        files.write_atomic(tmp_path / "x", "text")  # type: ignore[arg-type]
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(d: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = d
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        if value is _DELETE:
+            node.pop(int(last) if isinstance(node, list) else last)
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return edit
+
+
+_DELETE = object()
+
+# Finding 2, case by case: (what, edit, the field the error must name).
+CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
+    ("NaN in Q_cap", _set("Q_cap.0.0", float("nan")), "Q_cap"),
+    ("negative shape", _set("Q_cap_shape.0", -1), "Q_cap_shape"),
+    ("string for a float", _set("growth_config.theta", "abc"), "growth_config.theta"),
+    ("float head count", _set("architecture.n_heads", 1.0), "architecture.n_heads"),
+    ("float step", _set("checks.0.step", 10.0), "checks[0].step"),
+    ("float prototype id", _set("final_params.prototype_ids.0", 0.0), "prototype_ids[0]"),
+    ("accuracy above 1", _set("evaluations.0.test_accuracy", 1.5), "evaluations[0]"),
+    ("layer d vs weights", _set("layer_config.d", 6), "final_params"),
+    ("unknown key", _set("surprise", 1), "surprise"),
+    ("unknown nested key", _set("train_config.surprise", 1), "train_config"),
+    ("missing key", _set("checks", _DELETE), "checks"),
+    ("missing nested key", _set("growth_config.theta", _DELETE), "growth_config"),
+    ("bool for an int", _set("train_config.steps", True), "train_config.steps"),
+    ("null for a float", _set("checks.1.lam_max", None), "checks[1].lam_max"),
+    ("unknown event kind", _set("events.0.kind", "explosion"), "events[0].kind"),
+    ("ragged weights", _set("final_params.arrays.P.0", [1.0]), "final_params.arrays.P"),
+    ("string in weights", _set("final_params.arrays.W_c.0.0", "x"), "final_params.arrays.W_c"),
+    ("architecture vs weights", _set("architecture.n_prototypes", 99), "architecture.n_prototypes"),
+    ("a loss too few", _set("losses.L.0", _DELETE), "losses.L"),
+    ("edited summary", _set("summary.D1.count", 0), "summary"),
+    ("event step past the run", _set("events.0.step", 10**6), "events[0].step"),
+    ("negative wall time", _set("wall_time_s", -1.0), "wall_time_s"),
+    ("negative norm", _set("calibration_norms", [-1.0]), "calibration_norms[0]"),
+    ("invariant value a string", _set("invariants.0.value", "0"), "invariants[0].value"),
+    ("optimizer unknown", _set("train_config.optimizer", "rmsprop"), "train_config.optimizer"),
+]
+
+
+@pytest.mark.parametrize(("what", "edit", "field"), CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
+def test_an_ill_typed_or_inconsistent_record_is_refused_naming_the_field(
+    data: dict[str, Any], tmp_path: Path, what: str, edit: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    bad = copy.deepcopy(data)
+    edit(bad)
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(RecordFormatError) as excinfo:
+        RunRecord.load(path)
+    message = str(excinfo.value)
+    assert str(path) in message, what
+    assert field in message, f"{what}: {message}"
+
+
+def test_truncated_and_non_json_files_are_refused_naming_the_file(record: RunRecord, tmp_path: Path) -> None:
+    text = record.to_json()
+    for n in (0, 1, len(text) // 2, len(text) - 1):
+        path = tmp_path / f"cut{n}.json"
+        path.write_text(text[:n], encoding="utf-8")
+        with pytest.raises(RecordFormatError, match=f"cut{n}"):
+            RunRecord.load(path)
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(RecordFormatError, match="binary"):
+        RunRecord.load(binary)
+    not_object = tmp_path / "list.json"
+    not_object.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(RecordFormatError, match="expected an object"):
+        RunRecord.load(not_object)
