@@ -28,7 +28,7 @@ THEORY = ROOT / "docs" / "theory.md"
 
 # Claims that exist as records but are not implemented yet. Listed here on purpose, so that they cannot
 # be forgotten: implementing one means removing it from this set (the test fails until you do).
-NOT_YET_IMPLEMENTED = {"R3"}
+NOT_YET_IMPLEMENTED: set[str] = set()
 # proofs_check steps that support the model rather than one claim of SPEC §4 (backprop formulas).
 SUPPORTING_STEP_GROUPS = {"BP"}
 

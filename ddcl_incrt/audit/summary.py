@@ -32,7 +32,8 @@ class ClaimRow:
     ``status``: ``violated`` (a check failed), ``held`` (checked, every check held), ``not checked
     in this run`` (checked by the trainer at its event, but no such event happened in this run, e.g. G5
     without a head prune), ``not checked live`` (implemented, but no training event checks it: see
-    :data:`NOT_LIVE`), or ``not implemented``."""
+    :data:`NOT_LIVE`), ``study: run ...`` (measured by a study of many runs: :data:`STUDIES`), or
+    ``not implemented``."""
 
     claim_id: str
     title: str
@@ -55,6 +56,8 @@ class ClaimRow:
 NOT_LIVE = frozenset({"D2", "D3", "D4", "D6", "R1"})
 # The status of a `measured` claim (R2, R4): its statistics are reported, never judged.
 MEASURED_STATUS = "measured (see the coupling measurements)"
+# Claims measured by a study of many runs, not by one training run: the status names the command.
+STUDIES: dict[str, str] = {"R3": "python -m ddcl_incrt.studies.time_scales --out DIR"}
 
 
 def claim_rows(record: RunRecord) -> list[ClaimRow]:
@@ -66,6 +69,8 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
             status = "violated" if s.violations else "held"
         elif not claim.implemented:
             status = "not implemented"
+        elif cid in STUDIES:
+            status = f"study: run `{STUDIES[cid]}`"
         elif claim.label is Label.MEASURED:
             status = MEASURED_STATUS
         elif cid in NOT_LIVE:
@@ -277,6 +282,7 @@ __all__ = [
     "MEASURED_STATUS",
     "NOT_LIVE",
     "SCHEMA",
+    "STUDIES",
     "ClaimRow",
     "EventRow",
     "audit_summary",

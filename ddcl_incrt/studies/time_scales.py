@@ -15,9 +15,11 @@ each atomically; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +40,7 @@ from reference.coupling_statistics import (
 )
 from reference.files import write_atomic
 from reference.optim import LearningRates
+from reference.run_record import RunRecord
 from reference.train_config import DEFAULT_LR
 
 SCHEMA = "ddcl-incrt time-scales study v1"
@@ -202,20 +205,7 @@ def run_one(arm: str, ratio: float, seed: int, steps: int, records_dir: Path | N
     wall = time.perf_counter() - t0
     if records_dir is not None:
         record.save(records_dir / record_name(arm, ratio, seed))
-    arch = record.architecture
-    return RunResult(
-        arm,
-        ratio,
-        seed,
-        lr.rest,
-        lr.prototypes,
-        stability_criteria(record),
-        record.test_accuracy,
-        arch.n_heads,
-        arch.n_prototypes,
-        arch.births,
-        wall,
-    )
+    return replace(judge_record(arm, ratio, seed, record), wall_time_s=wall)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -394,6 +384,54 @@ def sweep(
                 done(fut.result())
     ordered = tuple(results[(a, r, s)] for a, r, s, _, _ in tasks)
     return StudyResult(config, ordered, time.perf_counter() - t0)
+
+
+def judge_record(arm: str, ratio: float, seed: int, record: RunRecord) -> RunResult:
+    """:class:`RunResult` of a saved run's record (the criteria recomputed; the trainer's wall time)."""
+    lr = rates_for(arm, ratio)
+    arch = record.architecture
+    return RunResult(
+        arm,
+        ratio,
+        seed,
+        lr.rest,
+        lr.prototypes,
+        stability_criteria(record),
+        record.test_accuracy,
+        arch.n_heads,
+        arch.n_prototypes,
+        arch.births,
+        record.wall_time_s,
+    )
+
+
+_ERROR_LINE = re.compile(r"^\[\d+/\d+\] (\S+) r=(\S+) seed=(\d+): error: (.*) \(test acc")
+
+
+def from_records(config: SweepConfig, out: Path) -> tuple[StudyResult, list[str]]:
+    """Re-judge a sweep from ``out/records/`` (e.g. after an interrupted run): each grid point with a
+    record is judged from it, one whose error ``out/progress.log`` reports is an errored run, and the
+    rest are returned as not run (``arm r=… seed=…``)."""
+    errors: dict[tuple[str, str, int], str] = {}
+    log = out / "progress.log"
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            if m := _ERROR_LINE.match(line):
+                errors[(m[1], m[2], int(m[3]))] = m[4]
+    runs, missing = [], []
+    for arm in config.arms:
+        for r in config.ratios:
+            for s in arm.seeds:
+                path = out / "records" / record_name(arm.name, r, s)
+                if path.exists():
+                    runs.append(judge_record(arm.name, r, s, RunRecord.load(path)))
+                elif (err := errors.get((arm.name, f"{r:.4g}", s))) is not None:
+                    lr = rates_for(arm.name, r)
+                    runs.append(RunResult(arm.name, r, s, lr.rest, lr.prototypes, (), math.nan, 0, 0, 0, math.nan, err))
+                else:
+                    missing.append(f"{arm.name} r={r:.4g} seed={s}")
+    wall = sum(x.wall_time_s for x in runs if math.isfinite(x.wall_time_s))
+    return StudyResult(config, tuple(runs), wall, meta={"from_records": True, "not_run": missing}), missing
 
 
 def _failed(run: RunResult) -> str:
@@ -578,24 +616,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--ratios", type=_parse_floats, default=None, help="comma-separated ratios (default: the protocol's grid)"
     )
+    parser.add_argument(
+        "--arms",
+        default=None,
+        help=f"comma-separated arms to run, of {', '.join(ARMS)} (default: both, as in the protocol)",
+    )
     parser.add_argument("--no-records", action="store_true", help="do not save every run's record under OUT/records/")
+    parser.add_argument(
+        "--from-records",
+        action="store_true",
+        help="train nothing: re-judge the grid from OUT/records/ and the errors in OUT/progress.log",
+    )
     args = parser.parse_args(argv)
-    try:
-        import torch  # noqa: F401  -- the study runs on the accelerated engine
-    except ImportError:
-        parser.error("the study needs PyTorch: pip install torch==2.13.0 (then pip install -e '.[torch]')")
     base = SweepConfig.quick() if args.quick else SweepConfig()
     try:
+        arms = base.arms
+        if args.arms is not None:
+            names = [a.strip() for a in args.arms.split(",") if a.strip()]
+            unknown = sorted(set(names) - set(ARMS))
+            if unknown or not names:
+                raise ValueError(f"--arms: expected a comma-separated subset of {ARMS}, got {args.arms!r}")
+            arms = tuple(a for a in base.arms if a.name in names)
         config = replace(
             base,
             ratios=base.ratios if args.ratios is None else args.ratios,
+            arms=arms,
             workers=base.workers if args.workers is None else args.workers,
         )
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
-    records = None if args.no_records else args.out / "records"
-    result = sweep(config, progress=lambda msg: print(msg, file=sys.stderr, flush=True), records_dir=records)
-    result = replace(result, meta={"argv": list(sys.argv if argv is None else argv)})
+    if importlib.util.find_spec("torch") is None:  # the study runs on the accelerated engine
+        parser.error("the study needs PyTorch: pip install torch==2.13.0 (then pip install -e '.[torch]')")
+    argv_used = list(sys.argv if argv is None else argv)
+    if args.from_records:
+        result, missing = from_records(config, args.out)
+        result = replace(result, meta={**result.meta, "argv": argv_used})
+        if missing:
+            print(f"not run (no record, no error reported): {len(missing)}: {', '.join(missing)}", file=sys.stderr)
+    else:
+        records = None if args.no_records else args.out / "records"
+        result = sweep(config, progress=lambda msg: print(msg, file=sys.stderr, flush=True), records_dir=records)
+        result = replace(result, meta={"argv": argv_used})
     files = write_outputs(result, args.out)
     for arm in result.arms():
         lower, upper = result.boundaries(arm)
@@ -625,6 +686,8 @@ __all__ = [
     "boundaries",
     "check_ratio",
     "figure_png",
+    "from_records",
+    "judge_record",
     "main",
     "markdown",
     "rates_for",

@@ -3,7 +3,9 @@
 R1's lemma (a) is proved and carried here as R1's invariant (hypotheses, sympy step R1.1, the check in
 :mod:`reference.invariants.coupling`); R1(b), R2 and R4 are measurements: their statistics are defined
 in :mod:`reference.coupling_statistics` (``code``), recorded at every growth check and reported by the
-audit, never judged pass/fail. R3 is a study (not implemented here).
+audit, never judged pass/fail. R3 is a study (``docs/studies/time-scales.md``): its stability criteria
+are pure functions of a run record in :mod:`reference.coupling_statistics` (``code``); the sweep that
+applies them is ``ddcl_incrt.studies.time_scales``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,20 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
         label=Label.PAPER_CLAIM,
         statement=(
             "Joint training is stable when prototypes learn faster than the encoder; measured against η_enc/η_P."
+        ),
+        code=(
+            "reference.coupling_statistics.stability_criteria",
+            "reference.coupling_statistics.free_energy_descent",
+            "reference.coupling_statistics.separation_bounded",
+            "reference.coupling_statistics.prototypes_distinct",
+            "reference.coupling_statistics.mass_spread",
+            "reference.coupling_statistics.finite_losses",
+            "reference.coupling_statistics.task_loss_bounded",
+        ),
+        implemented=True,
+        notes=(
+            "A study (docs/studies/time-scales.md): the sweep over η_enc/η_P is "
+            "`python -m ddcl_incrt.studies.time_scales`; the criteria judge the study's runs, never a training run."
         ),
     ),
     Claim(
