@@ -202,9 +202,9 @@ class Checkpoint:
                 raise RecordFormatError(f"{p}: {name}: contains NaN or infinity")
             return a
 
-        param_arrays = {n.removeprefix("params/"): arr(a) for n, a in arrays.items() if n.startswith("params/")}
-        for n, a in param_arrays.items():
-            array(f"params/{n}", a.ndim)
+        param_arrays = {
+            n.removeprefix("params/"): arr(array(n, a.ndim)) for n, a in arrays.items() if n.startswith("params/")
+        }
         try:
             params = params_from_arrays(
                 param_arrays,
@@ -309,10 +309,10 @@ def _opt_state(f: Fields, arrays: Mapping[str, np.ndarray], array: Any, path: Pa
         raise f.error("t", f"the step counts {sorted(t.data)} and the stored moments {names} name different parameters")
     moments = {}
     for name in names:
-        m = arrays[f"opt/m/{name}"]
-        moments[name] = AdamMoments(
-            m=arr(array(f"opt/m/{name}", m.ndim)), v=arr(array(f"opt/v/{name}", m.ndim)), t=t.read(name, int)
-        )
+        m, v = (arr(array(f"opt/{k}/{name}", arrays[f"opt/{k}/{name}"].ndim)) for k in ("m", "v"))
+        if m.shape != v.shape:
+            raise RecordFormatError(f"{path}: opt/m/{name} and opt/v/{name}: shapes {m.shape} and {v.shape} differ")
+        moments[name] = AdamMoments(m=m, v=v, t=t.count(name))
     return AdamState(moments=moments)
 
 
@@ -337,14 +337,14 @@ def _check_consistent(path: Path, state: TrainerState, cfg: LayerConfig) -> None
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    raw = path.read_bytes()  # read whole, then parsed from memory: a bad file leaves no handle open
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise RecordFormatError(f"{path}: not a checkpoint (.npz) file")
+        z = np.load(io.BytesIO(raw), allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise RecordFormatError(f"{path}: a single .npy array, not a checkpoint (.npz) file")
+        with z:
             return {name: z[name] for name in z.files}
     except RecordFormatError:
-        raise
-    except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
         # ValueError includes an object array, which allow_pickle=False refuses to unpickle

@@ -70,7 +70,7 @@ def test_accelerated_resume_is_bit_identical(tmp_path: Path, dtype_name: str) ->
     from accelerated.trainer import AcceleratedEngine
 
     engine = AcceleratedEngine(getattr(torch, dtype_name))
-    at = (9, 11, 69, 71)
+    at = (9, 71) if dtype_name == "float64" else (11, 69)  # before/after the birth and the head prune
     record = uninterrupted(engine, tmp_path, at)
     for step in at:
         ck = Checkpoint.load(CheckpointPolicy(tmp_path).path(step))
@@ -99,7 +99,7 @@ class _FailingEngine(ReferenceEngine):
         return super().check(ctx, es, probe)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(at=st.integers(1, RUN.steps), where=st.sampled_from(["step", "check", "progress"]))
 def test_an_interruption_anywhere_writes_the_last_complete_step_and_resumes_exactly(
     reference_run: tuple[RunRecord, Path], tmp_path_factory: pytest.TempPathFactory, at: int, where: str
@@ -369,7 +369,9 @@ def test_foreign_files_are_refused(tmp_path: Path) -> None:
     json_file = tmp_path / "record.json"
     json_file.write_text("{}")
     other_npz = _write(tmp_path / "other.npz", {"x": np.zeros(3)})
-    for bad in (json_file, other_npz):
+    npy = tmp_path / "array.npy"
+    np.save(npy, np.zeros(3))
+    for bad in (json_file, other_npz, npy):
         with pytest.raises(RecordFormatError, match=bad.name):
             Checkpoint.load(bad)
     with pytest.raises(FileNotFoundError, match="resume"):
