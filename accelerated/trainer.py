@@ -54,6 +54,22 @@ def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
     )
 
 
+def _check_finite(es: AcceleratedState, window: int) -> None:
+    """Refuse to go on from non-finite parameters (training diverged), naming the first such parameter.
+
+    The reference's optimiser checks every step; here a step has no host synchronisation, so the check
+    runs where the growth check synchronises anyway: a divergence is reported within ``window`` steps
+    of where it happened, and no check, event or record is computed from NaN."""
+    flat = acc_backward.flatten(es.params)
+    finite = torch.stack([torch.isfinite(t).all() for t in flat.values()])
+    if not bool(finite.all()):
+        name = next(n for n, ok in zip(flat, finite.tolist(), strict=True) if not ok)
+        raise FloatingPointError(
+            f"params[{name!r}]: not finite after step {es.step} (training diverged within the last {window} steps; "
+            "lower the learning rate, or train in float64)"
+        )
+
+
 @dataclass(frozen=True)
 class AcceleratedEngine:
     """The :class:`reference.trainer.Engine` on PyTorch, training in ``dtype`` on ``device``; the step's
@@ -162,6 +178,7 @@ class AcceleratedEngine:
     def check(
         self, ctx: Context, es: AcceleratedState, probe: Probe
     ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
+        _check_finite(es, ctx.train_cfg.check_every)
         return growth_check(ctx, es, DeviceProbe.of(probe, self.device))
 
     def counts(self, es: AcceleratedState) -> tuple[int, int, int]:

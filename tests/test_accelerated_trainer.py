@@ -63,3 +63,30 @@ def test_float32_trajectory_matches_the_float64_reference(optimizer: str) -> Non
 
 def test_growth_decisions_agree_at_exact_ties_and_at_the_dwell_boundary() -> None:
     assert tie_differences() == []
+
+
+def test_a_diverged_state_is_refused_at_the_next_check_naming_the_parameter() -> None:
+    """Issue 10 finding 12 on the accelerated engine: a step has no host sync, so non-finite
+    parameters are caught where the growth check syncs anyway, before anything is computed from them."""
+    from dataclasses import replace
+
+    import numpy as np
+    from _small_run import LAYER, RUN, small_data
+
+    from accelerated.trainer import AcceleratedEngine
+    from reference.growth_phases import Context, calibrate
+    from reference.growth_statistics import Probe
+    from reference.trainer import init_state
+
+    data = small_data()
+    state = init_state(LAYER, RUN, rng=np.random.default_rng(0))
+    probe = Probe(x=data.x_train[:8], labels=data.labels_train[:8])
+    growth_cfg, _ = calibrate(state.params, RUN, [])
+    ctx = Context(layer_cfg=LAYER, train_cfg=RUN, growth_cfg=growth_cfg)
+    engine = AcceleratedEngine(torch.float32)
+    es = engine.start(ctx, state)
+    engine.check(ctx, es, probe)  # finite: the check runs
+    P = es.params.P.detach().clone()
+    P[0, 0] = float("inf")
+    with pytest.raises(FloatingPointError, match=r"params\['P'\].*diverged"):
+        engine.check(ctx, replace(es, params=replace(es.params, P=P)), probe)
