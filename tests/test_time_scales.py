@@ -309,6 +309,8 @@ def test_quick_sweep_writes_its_three_files(tmp_path: Path) -> None:
     # re-judging from the saved records gives the same verdicts; a run without a record is an error if
     # the progress log reports one, else it is listed as not run
     cfg = ts.SweepConfig.quick()
+    table = ts.feature_scale_table(cfg, tmp_path).splitlines()
+    assert len(table) == 2 + len(data["runs"])  # header, rule, one row per (arm, ratio) with 1 seed each
     again, missing = ts.from_records(cfg, tmp_path)
     assert missing == []
     assert [r.to_dict()["criteria"] for r in again.runs] == [r["criteria"] for r in data["runs"]]

@@ -37,6 +37,7 @@ from reference.coupling_statistics import (
     STABILITY_CRITERIA,
     StabilityCriterion,
     stability_criteria,
+    windowed_means,
 )
 from reference.files import write_atomic
 from reference.optim import LearningRates
@@ -434,6 +435,35 @@ def from_records(config: SweepConfig, out: Path) -> tuple[StudyResult, list[str]
     return StudyResult(config, tuple(runs), wall, meta={"from_records": True, "not_run": missing}), missing
 
 
+def feature_scale_table(config: SweepConfig, out: Path) -> str:
+    """Post hoc (added after the results were seen; not part of the protocol): per arm and ratio, the
+    medians over the saved records of ``F``'s last window mean over its minimum window mean, and of the
+    feature scale ``T_c = 2λ_max(Cov Y)`` (D4's critical temperature, on the probe) at the last check over
+    the first. It asks whether a rising ``F`` goes with spreading features (the encoder's doing) rather
+    than prototypes left behind."""
+    lines = [
+        "| arm | r | runs | median F last/min window | median T_c last/first check |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in config.arms:
+        for r in config.ratios:
+            f_ratio, tc_ratio = [], []
+            for s in arm.seeds:
+                path = out / "records" / record_name(arm.name, r, s)
+                if not path.exists():
+                    continue
+                rec = RunRecord.load(path)
+                m = windowed_means(rec.losses.F, STABILITY_BOUNDS.windows)
+                f_ratio.append(m[-1] / min(m))
+                tc_ratio.append(rec.checks[-1].collapse_T_c / rec.checks[0].collapse_T_c)
+            if f_ratio:
+                lines.append(
+                    f"| {arm.name} | {_fmt(r)} | {len(f_ratio)} | {_fmt(float(np.median(f_ratio)))} | "
+                    f"{_fmt(float(np.median(tc_ratio)))} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
 def _failed(run: RunResult) -> str:
     return ", ".join(c.name for c in run.criteria if not c.holds)
 
@@ -623,6 +653,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-records", action="store_true", help="do not save every run's record under OUT/records/")
     parser.add_argument(
+        "--feature-scale",
+        action="store_true",
+        help="post hoc, from OUT/records/: print F's last/min window and T_c's last/first check per ratio",
+    )
+    parser.add_argument(
         "--from-records",
         action="store_true",
         help="train nothing: re-judge the grid from OUT/records/ and the errors in OUT/progress.log",
@@ -648,6 +683,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if importlib.util.find_spec("torch") is None:  # the study runs on the accelerated engine
         parser.error("the study needs PyTorch: pip install torch==2.13.0 (then pip install -e '.[torch]')")
     argv_used = list(sys.argv if argv is None else argv)
+    if args.feature_scale:
+        print(feature_scale_table(config, args.out), end="")
+        return 0
     if args.from_records:
         result, missing = from_records(config, args.out)
         result = replace(result, meta={**result.meta, "argv": argv_used})
@@ -685,6 +723,7 @@ __all__ = [
     "SweepConfig",
     "boundaries",
     "check_ratio",
+    "feature_scale_table",
     "figure_png",
     "from_records",
     "judge_record",
