@@ -133,6 +133,8 @@ def check_params(params: object, cfg: LayerConfig) -> ModelParams:
     """Raise unless ``params`` is a :class:`ModelParams` whose shapes agree with ``cfg``."""
     if not isinstance(params, ModelParams):
         raise TypeError(f"params: expected accelerated.model.ModelParams, got {type(params).__name__}")
+    if not isinstance(cfg, LayerConfig):
+        raise TypeError(f"cfg: expected reference.model.LayerConfig, got {type(cfg).__name__}")
     expected = {"W_in": (cfg.d_in, cfg.d), "E_pos": (cfg.seq_len, cfg.d), "W_c": (cfg.d, cfg.n_classes)}
     for name, shape in expected.items():
         if tuple(getattr(params, name).shape) != shape:
@@ -372,6 +374,15 @@ def forward(
     with torch.no_grad():
         L_OLS, V = ols_loss(Y_flat, params.P, Q), prototype_variance(params.P, Q)
         F, H_bar = free_energy(Y_flat, params.P, cfg.T_P), mean_entropy(Q)
+        if check_inputs:
+            # Finite inputs and parameters can still overflow the dtype (float32 from |coordinate| ≳ 1e18,
+            # docs/tolerances.md "Trustworthy ranges"); with the checks on, that is refused, not returned.
+            L_check = torch.stack([L_task.detach(), L_q.detach(), L_OLS, V, F, H_bar])
+            if not bool(torch.isfinite(L_check).all()) or not bool(torch.isfinite(Z).all()):
+                raise FloatingPointError(
+                    f"forward: the result overflowed {params.W_in.dtype} for these x and params (finite inputs "
+                    "outside the trustworthy range, or a diverged run); see docs/tolerances.md"
+                )
     return ForwardCache(
         x=x_,
         labels=labels_,

@@ -198,7 +198,8 @@ def check_overflow(what: str, value: _R, inputs: str) -> _R:
 def finite_result(*inputs: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorator for a public function whose inputs are validated finite: run it with NumPy's overflow
     warnings off (an intermediate ``±inf`` is either harmless, e.g. ``exp(−inf) = 0``, or shows up in the
-    result) and refuse a non-finite result through :func:`check_overflow`, naming ``inputs``."""
+    result) and refuse a non-finite result through :func:`check_overflow`, naming ``inputs``. An
+    overflow refused by a step it called is re-raised with this function's name and ``inputs`` prefixed."""
     names = ", ".join(inputs)
 
     def decorate(fn: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -207,8 +208,14 @@ def finite_result(*inputs: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]
         @typing.no_type_check
         @functools.wraps(fn)
         def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                out = fn(*args, **kwargs)
+            try:
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    out = fn(*args, **kwargs)
+            except FloatingPointError as exc:
+                # An overflow inside a step this function called: say which of *its* inputs caused it.
+                if str(exc).startswith(f"{fn.__name__}"):
+                    raise
+                raise FloatingPointError(f"{fn.__name__} (inputs {names}): {exc}") from None
             return check_overflow(fn.__name__, out, names)
 
         return typing.cast(Callable[_P, _R], guarded)

@@ -209,6 +209,8 @@ def check_params(params: object, cfg: LayerConfig) -> ModelParams:
     """Raise unless ``params`` is a :class:`ModelParams` whose shapes agree with ``cfg``."""
     if not isinstance(params, ModelParams):
         raise TypeError(f"params: expected ModelParams, got {type(params).__name__}")
+    if not isinstance(cfg, LayerConfig):
+        raise TypeError(f"cfg: expected LayerConfig, got {type(cfg).__name__}")
     check_dim("params.W_in", params.W_in, 0, cfg.d_in, "cfg.d_in")
     check_dim("params.W_in", params.W_in, 1, cfg.d, "cfg.d")
     check_dim("params.E_pos", params.E_pos, 0, cfg.seq_len, "cfg.seq_len (the paper's T)")

@@ -87,12 +87,12 @@ def rayleigh(A: F64Array, w: F64Array) -> float:
     return f64(w @ (A @ w) / (w @ w))
 
 
-def _check_tracker_inputs(A: object, w: object, eta: object) -> tuple[F64Array, F64Array, float]:
+def _check_tracker_inputs(A: object, w: object, eta: object, w_name: str = "w") -> tuple[F64Array, F64Array, float]:
     A_ = check_symmetric("A", A)
-    w_ = check_array("w", w, 1)
-    check_dim("w", w_, 0, A_.shape[0], "A's width d")
+    w_ = check_array(w_name, w, 1)
+    check_dim(w_name, w_, 0, A_.shape[0], "A's width d")
     if f64(w_ @ w_) == 0.0:
-        raise ValueError("w: the tracker state must be non-zero")
+        raise ValueError(f"{w_name}: the tracker state must be non-zero")
     return A_, w_, check_positive("eta", eta)
 
 
@@ -134,7 +134,7 @@ def mca_exin_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], e
 
 def oja_track(A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"], eta: float, n_steps: int) -> TrackerResult:
     """``n_steps`` normalised Oja steps from ``w0`` (see :func:`oja_step`)."""
-    A_, w, step = _check_tracker_inputs(A, w0, eta)
+    A_, w, step = _check_tracker_inputs(A, w0, eta, "w0")
     n = check_count("n_steps", n_steps, 0)
     w = arr(w / np.sqrt(w @ w))
     for _ in range(n):
@@ -146,7 +146,7 @@ def mca_exin_track(
     A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"], eta: float, n_steps: int
 ) -> TrackerResult:
     """``n_steps`` MCA-EXIN steps from ``w0``; records the effective steps ``α_t = η/‖w_t‖²``."""
-    A_, w, step = _check_tracker_inputs(A, w0, eta)
+    A_, w, step = _check_tracker_inputs(A, w0, eta, "w0")
     n = check_count("n_steps", n_steps, 0)
     alphas = np.empty(n)
     for t in range(n):

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from reference._arrays import F64Array, check_array, f64
+from reference._arrays import F64Array, check_array, f64, finite_result
 from reference.coupling_statistics import fixed_assignment_centroids, squared_pair_distances
 from reference.invariants.ddcl import q_row_stochastic
 from reference.invariants.result import InvariantResult, finish
@@ -51,6 +51,7 @@ def assignment_has_mass(*, Q: F64Array, **_: Any) -> bool:
     return q_row_stochastic(Q=Q) and bool(np.all(check_array("Q", Q, 2).sum(axis=0) > 0.0))
 
 
+@finite_result("Y", "U", "Q")
 def r1a_orthogonal_split(
     *, Y: F64Array, U: F64Array, Q: F64Array, raise_on_violation: bool = False
 ) -> tuple[InvariantResult, ...]:

@@ -18,7 +18,17 @@ from typing import Any
 import numpy as np
 
 from reference import dcl, ddcl
-from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, check_temperature, f64
+from reference._arrays import (
+    F64Array,
+    arr,
+    check_array,
+    check_dim,
+    check_index,
+    check_positive,
+    check_temperature,
+    f64,
+    finite_result,
+)
 from reference.invariants.result import InvariantResult, finish
 from reference.tolerances import accumulation_bound, gamma
 
@@ -178,6 +188,7 @@ def _m(*sizes: int) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P", "Q")
 def d1_decomposition(
     *, Y: F64Array, P: F64Array, Q: F64Array, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
 ) -> tuple[InvariantResult, ...]:
@@ -214,6 +225,7 @@ def d1_decomposition(
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P", "T_P")
 def d2_free_energy_gradients(
     *, Y: F64Array, P: F64Array, T_P: float, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
 ) -> tuple[InvariantResult, ...]:
@@ -267,6 +279,7 @@ def d2_free_energy_gradients(
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P", "T_P", "eta")
 def d3_lyapunov(
     *, Y: F64Array, P: F64Array, T_P: float, eta: float, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
 ) -> tuple[InvariantResult, ...]:
@@ -364,6 +377,7 @@ def collapse_status(Y: F64Array, T_P: float) -> CollapseStatus:
     return CollapseStatus(T, Tf, Tq)
 
 
+@finite_result("Y", "K", "T_P")
 def d4_anti_collapse(
     *, Y: F64Array, K: int, T_P: float, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
 ) -> tuple[InvariantResult, ...]:
@@ -408,6 +422,7 @@ def d4_anti_collapse(
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y", "P", "T_P")
 def d5_prototype_pruning(
     *, Y: F64Array, P: F64Array, T_P: float, j: int, ops: DDCLOps = REFERENCE_OPS, raise_on_violation: bool = False
 ) -> tuple[InvariantResult, ...]:
@@ -446,6 +461,7 @@ def d5_prototype_pruning(
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Y_b", "W", "b", "grad_P", "eta")
 def d6_dual_vanilla(
     *,
     Y_b: F64Array,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_index, f64
+from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_index, f64, finite_result
 from reference.incrt.capture import CaptureResult
 from reference.incrt.operators import (
     check_symmetric,
@@ -191,6 +191,7 @@ def start_not_orthogonal(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bo
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("Q_cap", "theta")
 def check_g1(
     *,
     Q_cap: Float64[np.ndarray, "d m"],
@@ -235,6 +236,7 @@ def check_g1(
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("A", "theta")
 def check_g2(
     *,
     A: Float64[np.ndarray, "d d"],
@@ -323,6 +325,7 @@ def brute_force_min_residual(
     return best, best_Q
 
 
+@finite_result("A", "theta")
 def check_g3(
     *,
     A: Float64[np.ndarray, "d d"],
@@ -418,6 +421,7 @@ def direction_sin_bounds(A: Float64[np.ndarray, "d d"], capture: CaptureResult) 
     return out
 
 
+@finite_result("A", "theta")
 def check_g4(
     *,
     A: Float64[np.ndarray, "d d"],
@@ -486,6 +490,7 @@ def check_g4(
 # --------------------------------------------------------------------------------------------------
 
 
+@finite_result("A", "tracker")
 def check_g6(
     *,
     A: Float64[np.ndarray, "d d"],

@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_dim, check_index, check_positive, f64
+from reference._arrays import (
+    F64Array,
+    arr,
+    check_array,
+    check_dim,
+    check_index,
+    check_temperature,
+    f64,
+    finite_result,
+)
 from reference.growth_statistics import Probe, head_operators, residual_for
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, grow_check
 from reference.incrt.operators import (
@@ -65,6 +74,7 @@ def check_attention(name: str, value: object, B: int, T: int) -> F64Array:
     return A
 
 
+@finite_result("X", "W_V", "W_O")
 def head_output_bound(
     X: Float64[np.ndarray, "B T d"], W_V: Float64[np.ndarray, "d d_v"], W_O: Float64[np.ndarray, "d_v d"]
 ) -> Float64[np.ndarray, " B"]:
@@ -85,6 +95,7 @@ def head_output_bound(
     return arr(np.sqrt(np.max(np.sum(V * V, axis=2), axis=1)))
 
 
+@finite_result("P", "T_P")
 def prototype_lipschitz(P: Float64[np.ndarray, "d K"], T_P: float) -> float:
     """``L_Z = 1 + diam(P)²/(2 T_P)``: Lipschitz constant of ``y ↦ z = y + P q(y)`` (per token, G5).
 
@@ -93,12 +104,13 @@ def prototype_lipschitz(P: Float64[np.ndarray, "d K"], T_P: float) -> float:
     and, by the mean-value inequality along the segment, ``‖Δz_t‖ ≤ L_Z ‖Δy_t‖``.
     """
     P_ = check_array("P", P, 2)
-    T = check_positive("T_P", T_P)
+    T = check_temperature("T_P", T_P)
     diff = P_[:, :, None] - P_[:, None, :]
     diam2 = f64(np.max(np.sum(diff * diff, axis=0)))
     return 1.0 + diam2 / (2.0 * T)
 
 
+@finite_result("W_c")
 def readout_lipschitz(W_c: Float64[np.ndarray, "d c"]) -> float:
     """``√2 ‖W_c‖_2``: Lipschitz constant of ``z̄ ↦ CE(z̄ W_c + b_c, y)`` for every label ``y`` (G5).
 
@@ -109,6 +121,7 @@ def readout_lipschitz(W_c: Float64[np.ndarray, "d c"]) -> float:
     return float(np.sqrt(2.0)) * f64(np.linalg.norm(W, 2))
 
 
+@finite_result("dY", "P", "T_P", "W_c")
 def task_loss_change_bound(
     dY: Float64[np.ndarray, "B T d"],
     P: Float64[np.ndarray, "d K"],
@@ -203,6 +216,7 @@ class PruneOutput:
     loss_after: float
 
 
+@finite_result("C", "head_operators", "Q_cap", "theta")
 def check_g5(
     *,
     C: Float64[np.ndarray, "d d"],

@@ -27,7 +27,12 @@ class InvariantResult:
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "bound", float(self.bound))
         if math.isnan(self.value) or math.isnan(self.bound):
-            raise ValueError(f"InvariantResult({self.claim_id}/{self.check}): value and bound must not be NaN")
+            # From an invariant's validated (finite) inputs a NaN can only come from a float64 overflow;
+            # the invariant's finite_result wrapper adds which inputs.
+            raise FloatingPointError(
+                f"InvariantResult({self.claim_id}/{self.check}): value and bound must not be NaN "
+                "(float64 overflowed computing them)"
+            )
 
     @property
     def margin(self) -> float:
@@ -72,8 +77,18 @@ def assert_all(results: Iterable[InvariantResult]) -> tuple[InvariantResult, ...
 
 
 def finish(results: Iterable[InvariantResult], raise_on_violation: bool) -> tuple[InvariantResult, ...]:
-    """Common tail of every invariant: return the results, asserting them when asked."""
+    """Common tail of every invariant: return the results, asserting them when asked.
+
+    A certified check (finite bound) whose value is infinite is refused: from validated, finite inputs
+    that means float64 overflowed computing it, and reporting it as a violation would blame the claim
+    (the invariant's ``finite_result`` wrapper adds which inputs)."""
     out = tuple(results)
+    for r in out:
+        if r.certified and not math.isfinite(r.value):
+            raise FloatingPointError(
+                f"[{r.claim_id}] {r.check}: the checked value overflowed float64 ({r.value}) for inputs of this "
+                "magnitude; it is neither a violation nor evidence"
+            )
     return assert_all(out) if raise_on_violation else out
 
 
