@@ -14,7 +14,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from ddcl_incrt.conformance.adapter import OPERATIONS, load_adapter
+from ddcl_incrt.conformance import broken
+from ddcl_incrt.conformance.adapter import OPERATIONS, PRIMITIVE_OPERATIONS, load_adapter
 from ddcl_incrt.conformance.properties import NOT_COVERED, PROPERTIES, run_properties
 from ddcl_incrt.conformance.runner import run_adapter
 from reference.claims.records import Label
@@ -136,3 +137,25 @@ def test_command_line_writes_json_and_markdown_and_exits_by_the_result(tmp_path:
 def test_every_operation_is_declared_by_the_real_adapters() -> None:
     for spec in (REFERENCE, ACCELERATED + "float64", ACCELERATED + "float32"):
         assert load_adapter(spec).capabilities == frozenset(OPERATIONS)
+
+
+class _BrokenPrimitivesOnly(broken.NormalisationVariance):
+    """The V normalisation bug in a port of the primitives only (so that property mode runs D1, D2, D5)."""
+
+    capabilities = frozenset(PRIMITIVE_OPERATIONS)
+
+
+def broken_primitives_only() -> _BrokenPrimitivesOnly:
+    return _BrokenPrimitivesOnly()
+
+
+def test_command_line_property_mode_sets_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    from ddcl_incrt.cli import main
+
+    args = ["conformance", "--only", "mean_entropy/*", "--properties", "--property-examples", "5", "--adapter"]
+    assert main([*args, "ddcl_incrt.conformance.broken:primitives_only"]) == 0
+    # its mean_entropy checks pass; D1 fails
+    assert main([*args, f"{__name__}:broken_primitives_only"]) == 1
+    out = capsys.readouterr().out
+    assert "property mode" in out
+    assert "L_q = L_OLS + V" in out

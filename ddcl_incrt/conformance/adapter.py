@@ -234,7 +234,10 @@ def load_adapter(spec: str) -> Adapter:
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise ValueError(f"adapter: expected 'package.module:factory', got {spec!r}")
     module_name, factory_name = spec.split(":")
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"adapter: cannot import {module_name!r} of {spec!r} ({exc})") from None
     factory = getattr(module, factory_name, None)
     if factory is None or not callable(factory):
         raise ValueError(f"adapter: {module_name!r} has no callable {factory_name!r}")

@@ -7,7 +7,8 @@
 
 ``--json FILE`` / ``--markdown FILE`` write the report too; ``--tolerances FILE`` declares a port's
 tolerances; ``--skip`` / ``--xfail`` / ``--only`` take check-name patterns (``grow_decision/*``).
-Exit code 1 when a check failed, errored or unexpectedly passed; 2 for unusable input.
+``--properties`` (with ``--adapter``) also runs property mode. Exit code 1 when a check or a property
+failed, errored or unexpectedly passed; 2 for unusable input.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument("--skip", action="append", default=[], help="skip checks matching this pattern (repeatable)")
     p.add_argument("--xfail", action="append", default=[], help="expected failures (pattern, repeatable)")
     p.add_argument("--only", action="append", default=None, help="run only checks matching (repeatable)")
+    p.add_argument(
+        "--properties", action="store_true", help="with --adapter: also the proved claims' property tests (hypothesis)"
+    )
+    p.add_argument(
+        "--property-examples", dest="property_examples", type=int, default=10, help="examples per property (default 10)"
+    )
     p.set_defaults(func=run)
 
 
@@ -78,7 +85,30 @@ def run(args: argparse.Namespace, console: Console) -> int:
         _write_atomic(args.json, report.to_json())
     if args.markdown is not None:
         _write_atomic(args.markdown, report.to_markdown())
-    return report.exit_code
+    code = report.exit_code
+    if args.properties and args.adapter is not None:
+        code = max(code, _properties(args.adapter, args.property_examples, console))
+    return code
+
+
+def _properties(spec: str, examples: int, console: Console) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ddcl_incrt.conformance.adapter import load_adapter
+    from ddcl_incrt.conformance.properties import run_properties
+
+    results = run_properties(load_adapter(spec), max_examples=examples)
+    table = Table(title=f"property mode: {spec}")
+    for col in ("claim", "property", "status", "message"):
+        table.add_column(col, overflow="fold")
+    colour = {"pass": "green", "fail": "red"}
+    for r in results:
+        c = colour.get(r.status, "dim")
+        note = r.message or (f"reference's {', '.join(r.reference_ops)}" if r.reference_ops else "")
+        table.add_row(r.claim, escape(r.name), f"[{c}]{r.status}[/{c}]", escape(note))
+    console.print(table)
+    return 1 if any(r.status == "fail" for r in results) else 0
 
 
 __all__ = ["add_subcommand", "run"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ddcl_incrt.conformance.adapter import GROUPS
@@ -136,7 +137,8 @@ class Report:
             w = r.worst
             ratio = "" if w is None else ("mismatch" if math.isinf(w.ratio) else f"{w.ratio:.3g}")
             s = style.get(r.status, "dim")
-            table.add_row(r.check, f"[{s}]{r.status}[/{s}]", "" if w is None else w.field, ratio, r.note or r.message)
+            field_name = "" if w is None else escape(w.field)
+            table.add_row(escape(r.check), f"[{s}]{r.status}[/{s}]", field_name, ratio, escape(r.note or r.message))
         console.print(table)
         for g, s in self.covered_summary().items():
             console.print(f"coverage {g}: {s}")
@@ -145,11 +147,11 @@ class Report:
         for e in self.policy.entries:
             console.print(f"declared tolerance {e.check} [{e.field}] rtol {e.rtol:g}: {e.reason}", markup=False)
         for name in self.unused_tolerances:
-            console.print(f"[yellow]declared tolerance {name} matched no compared field[/yellow]")
+            console.print(f"[yellow]declared tolerance {escape(name)} matched no compared field[/yellow]")
         for text in self.warnings:
-            console.print(f"[yellow]warning: {text}[/yellow]")
+            console.print(f"[yellow]warning: {escape(text)}[/yellow]")
         for r in self.failures:
-            console.print(f"[red]{r.check}: {r.status}[/red] {r.message}")
+            console.print(f"[red]{escape(r.check)}: {r.status}[/red] {escape(r.message)}")
             console.print("repro:\n" + r.repro, markup=False, highlight=False)
         console.print(", ".join(f"{k} {v}" for k, v in sorted(self.counts().items())))
 
