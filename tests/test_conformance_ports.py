@@ -23,7 +23,6 @@ from reference.claims.registry import REGISTRY
 
 REFERENCE = "ddcl_incrt.conformance.adapters.reference:reference_adapter"
 ACCELERATED = "ddcl_incrt.conformance.adapters.accelerated:accelerated_"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -44,9 +43,11 @@ def test_accelerated_adapter_passes_the_whole_kit(dtype: str) -> None:
     assert notes["trajectory/short_run"] == ""
 
 
-def test_the_float32_port_fails_the_float64_tolerances() -> None:
+def test_the_float32_port_fails_the_float64_tolerances(tmp_path: Path) -> None:
     """The declaration matters: held to the float64 rows, the float32 port fails (so its pass is not vacuous)."""
-    report = run_adapter(ACCELERATED + "float32", policy=ROOT / "tests" / "_float64_policy.json", only=["layer_*"])
+    policy = tmp_path / "float64.json"
+    policy.write_text(json.dumps({"dtype": "float64", "entries": []}))
+    report = run_adapter(ACCELERATED + "float32", policy=policy, only=["layer_*"])
     assert report.exit_code == 1
     assert all(r.status == "fail" for r in report.results)
 
