@@ -203,7 +203,7 @@ def test_theta_below_the_oracles_error_bound_is_refused() -> None:
         rcap.greedy_capture_tracked(A5, 1e-16, rng=np.random.default_rng(0), n_steps=5)
     cfg = rctl.GrowthConfig(theta=1e-16, phi_g=0.0, T_d=0, T_prune=1, eps_K=0.0)
     state = rctl.GrowthState(np.zeros((A5.shape[0], 0)), 0, (rctl.HeadRecord(0, 0),), ())
-    with pytest.raises(ValueError, match=r"GrowthConfig.theta: θ = 1e-16 is not above"):
+    with pytest.raises(ValueError, match=r"config.theta: θ = 1e-16 is not above"):
         rctl.grow_check(state, cfg, A5, 1, new_head_id=1)
     # Just above the bound the capture runs and captures every positive eigenvalue (G3).
     cap = rcap.greedy_capture(A5, 2.0 * E)

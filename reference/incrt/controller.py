@@ -267,7 +267,7 @@ def grow_check(
     used."""
     A = check_symmetric("A_res", A_res)
     check_dim("A_res", A, 0, state.d, "state.Q_cap's width d")
-    check_theta_resolvable("GrowthConfig.theta", config.theta, A)  # θ the oracle cannot resolve: refused
+    check_theta_resolvable("config.theta", config.theta, A)  # θ the oracle cannot resolve: refused
     if top is None:
         ext = exact_extremes(A)
         top = (ext.lam_max, ext.u_max)

@@ -24,7 +24,17 @@ from enum import StrEnum
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_positive, f64
+from reference._arrays import (
+    F64Array,
+    arr,
+    check_array,
+    check_count,
+    check_dim,
+    check_overflow,
+    check_positive,
+    f64,
+    finite_result,
+)
 from reference.incrt.operators import (
     check_symmetric,
     eigenvalues_desc,
@@ -91,7 +101,7 @@ def _check_tracker_inputs(A: object, w: object, eta: object, w_name: str = "w") 
     A_ = check_symmetric("A", A)
     w_ = check_array(w_name, w, 1)
     check_dim(w_name, w_, 0, A_.shape[0], "A's width d")
-    if f64(w_ @ w_) == 0.0:
+    if frobenius(w_) == 0.0:  # scaled: a tiny non-zero w (whose w @ w underflows) is a direction
         raise ValueError(f"{w_name}: the tracker state must be non-zero")
     return A_, w_, check_positive("eta", eta)
 
@@ -111,6 +121,7 @@ def _exin_raw(A: F64Array, w: F64Array, eta: float) -> tuple[F64Array, float]:
     return arr(w - alpha * (Aw - (float(w @ Aw) / nrm2) * w)), alpha
 
 
+@finite_result("A", "w", "eta")
 def oja_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], eta: float) -> Float64[np.ndarray, " d"]:
     """One normalised Oja step for the dominant eigenvector: ``w⁺ = (w + η(Aw − ρw))/‖·‖``, ``ρ = r(w)``.
 
@@ -121,6 +132,7 @@ def oja_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], eta: f
     return _oja_raw(A_, w_, step)
 
 
+@finite_result("A", "w", "eta")
 def mca_exin_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], eta: float) -> Float64[np.ndarray, " d"]:
     """One MCA-EXIN step for the minor eigenvector: ``w⁺ = w − (η/‖w‖²)(Aw − r(w) w)``.
 
@@ -132,16 +144,19 @@ def mca_exin_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], e
     return _exin_raw(A_, w_, step)[0]
 
 
+@finite_result("A", "w0", "eta")
 def oja_track(A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"], eta: float, n_steps: int) -> TrackerResult:
     """``n_steps`` normalised Oja steps from ``w0`` (see :func:`oja_step`)."""
     A_, w, step = _check_tracker_inputs(A, w0, eta, "w0")
     n = check_count("n_steps", n_steps, 0)
-    w = arr(w / np.sqrt(w @ w))
+    w = unit("w0", w)  # scaled norm: a huge w0 is a direction too (w @ w would overflow)
     for _ in range(n):
         w = _oja_raw(A_, w, step)
+    check_overflow("oja_track", w, "A, w0, eta")
     return TrackerResult(TrackerKind.OJA, arr(w0.copy()), w, step, arr(np.full(n, step)), rayleigh(A_, w))
 
 
+@finite_result("A", "w0", "eta")
 def mca_exin_track(
     A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"], eta: float, n_steps: int
 ) -> TrackerResult:
@@ -151,6 +166,7 @@ def mca_exin_track(
     alphas = np.empty(n)
     for t in range(n):
         w, alphas[t] = _exin_raw(A_, w, step)
+    check_overflow("mca_exin_track", (w, arr(alphas)), "A, w0, eta")
     return TrackerResult(TrackerKind.MCA_EXIN, arr(w0.copy()), w, step, arr(alphas), rayleigh(A_, w))
 
 
