@@ -281,6 +281,7 @@ def sweep(
     rules: Sequence[str] = DEFAULT_RULES,
     progress: Callable[[str], None] = lambda _msg: None,
     partial: Path | None = None,
+    fixed_heads: Sequence[tuple[int, int]] = FIXED_HEADS,
 ) -> StudyResult:
     """The first rule's growth runs (every task and seed), then every fixed-head run, then the other rules'
     growth runs, in the protocol's order (so that an interrupted sweep has the paper's rule first). With
@@ -288,7 +289,7 @@ def sweep(
     interrupted sweep leaves every finished run on disk."""
     grow = [("growth", (task, rule, s, steps)) for rule in rules for task in TASKS for s in seeds]
     first = len(TASKS) * len(seeds) if rules else 0
-    fixed_jobs = [("fixed", (m, h, s, steps)) for m, h in FIXED_HEADS for s in seeds]
+    fixed_jobs = [("fixed", (m, h, s, steps)) for m, h in fixed_heads for s in seeds]
     jobs: list[tuple[str, tuple[Any, ...]]] = grow[:first] + fixed_jobs + grow[first:]
     growth: list[GrowthRun] = []
     fixed: list[FixedRun] = []
@@ -473,6 +474,31 @@ def figure_png(result: StudyResult) -> bytes:
     return buf.getvalue()
 
 
+def merge(paths: Sequence[Path], *, steps: int = STEPS) -> StudyResult:
+    """One result from the runs in several ``partial.json`` / ``results.json`` files (sweeps that ran
+    different rules or seeds); a run present twice must agree exactly, else it is an error."""
+    growth: dict[tuple[str, str, int], GrowthRun] = {}
+    fixed: dict[tuple[int, int, int], FixedRun] = {}
+    wall = 0.0
+    for path in paths:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        wall += float(data.get("wall_s", 0.0))
+        for row in data["growth_runs"]:
+            g = GrowthRun(**row)
+            key = (g.task, g.rule, g.seed)
+            if key in growth and asdict(growth[key]) != row:
+                raise ValueError(f"paths: growth run {key} differs between files ({path})")
+            growth[key] = g
+        for row in data["fixed_runs"]:
+            f = FixedRun(**row)
+            fkey = (f.m, f.heads, f.seed)
+            if fkey in fixed and asdict(fixed[fkey]) != row:
+                raise ValueError(f"paths: fixed-head run {fkey} differs between files ({path})")
+            fixed[fkey] = f
+    seeds = sorted({k[2] for k in growth} | {k[2] for k in fixed})
+    return StudyResult(tuple(growth.values()), tuple(fixed.values()), tuple(seeds), steps, wall)
+
+
 def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
     return {
         "json": write_atomic(out / "results.json", json.dumps(result.to_dict(), indent=1).encode("utf-8")),
@@ -491,14 +517,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rules", type=str, default=",".join(DEFAULT_RULES), help=f"comma-separated, from {list(RULES)}"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 100 steps (not the protocol)")
+    parser.add_argument("--no-fixed", action="store_true", help="skip the fixed-head runs")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+N-1")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="only merge these partial/results files into --out"
+    )
     args = parser.parse_args(argv)
+    if args.merge is not None:
+        merged = merge(args.merge, steps=args.steps)
+        files = write_outputs(merged, args.out)
+        print("wrote " + ", ".join(str(p) for p in files.values()), file=sys.stderr)
+        return 0
     if args.seeds < 1 or args.steps < 1 or args.workers < 1:
         parser.error("--seeds, --steps and --workers must be >= 1")
     rules = tuple(r for r in args.rules.split(",") if r)
     unknown = [r for r in rules if r not in RULES]
     if unknown:
         parser.error(f"--rules: unknown rule(s) {unknown}; the rules are {list(RULES)}")
-    seeds, steps = (tuple(range(1)), 100) if args.quick else (tuple(range(args.seeds)), args.steps)
+    first = args.first_seed
+    seeds, steps = (tuple(range(1)), 100) if args.quick else (tuple(range(first, first + args.seeds)), args.steps)
     result = sweep(
         seeds,
         steps=steps,
@@ -506,6 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rules=rules,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
         partial=args.out / "partial.json",
+        fixed_heads=() if args.no_fixed else FIXED_HEADS,
     )
     files = write_outputs(result, args.out)
     for rule in rules:
@@ -538,6 +576,7 @@ __all__ = [
     "layer_for",
     "main",
     "markdown",
+    "merge",
     "planted_count",
     "sweep",
     "task_data",
