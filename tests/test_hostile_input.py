@@ -740,31 +740,92 @@ def apply(entry: EntryPoint, plan: Plan) -> tuple[str, Args]:
     return label, args
 
 
+class OutcomeError(AssertionError):
+    """The property failed: a bare internal exception, an error naming no argument, or a silent inf/NaN."""
+
+
+def check_outcome(entry: EntryPoint, label: str, args: Args) -> str:
+    """Call ``entry`` and check the property; return ``"error"`` or ``"result"``, or raise :class:`OutcomeError`.
+
+    Any exception outside ``_BARE`` and ``_CLEAR`` (a ``RuntimeWarning`` turned error, a ``RuntimeError``)
+    propagates and fails the test as it is."""
+    names = _parameters(entry.fn)
+    try:
+        result = entry.fn(**args)
+    except _BARE as exc:
+        raise OutcomeError(f"{entry.name} [{label}]: bare {type(exc).__name__} from inside: {exc}") from exc
+    except _CLEAR as exc:
+        message = str(exc)
+        named = [n for n in names if re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", message)]
+        if not named:
+            raise OutcomeError(
+                f"{entry.name} [{label}]: {type(exc).__name__} names none of {names}: {message}"
+            ) from exc
+        return "error"
+    bad = [x for x in _floats(result) if not math.isfinite(x)]
+    if bad and not (entry.inf_ok and not any(math.isnan(x) for x in bad)):
+        raise OutcomeError(f"{entry.name} [{label}]: returned {len(bad)} non-finite values (silently)")
+    return "result"
+
+
 @pytest.mark.parametrize("entry", ENTRY_POINTS, ids=[e.name for e in ENTRY_POINTS])
 @given(data=st.data())
 def test_hostile_input_gives_a_clear_error_or_a_finite_result(entry: EntryPoint, data: st.DataObject) -> None:
     label, args = apply(entry, data.draw(plans(entry), label="plan"))
     COUNTS[entry.name] += 1
-    names = _parameters(entry.fn)
-    error: BaseException | None = None
-    try:
-        result = entry.fn(**args)
-    except _BARE as exc:
-        pytest.fail(f"{entry.name} [{label}]: bare {type(exc).__name__} from inside: {exc}")
-    except _CLEAR as exc:
-        error = exc
-    if error is not None:
-        message = str(error)
-        named = [n for n in names if re.search(rf"(?<![A-Za-z0-9_]){re.escape(n)}(?![A-Za-z0-9_])", message)]
-        assert named, f"{entry.name} [{label}]: {type(error).__name__} names none of {names}: {message}"
-        return
-    bad = [x for x in _floats(result) if not math.isfinite(x)]
-    if bad and entry.inf_ok and not any(math.isnan(x) for x in bad):
-        return
-    assert not bad, f"{entry.name} [{label}]: returned {len(bad)} non-finite values (silently)"
+    check_outcome(entry, label, args)
 
 
-def test_fuzz_counts(request: pytest.FixtureRequest) -> None:
+def _planted_nan(Y: np.ndarray) -> np.ndarray:
+    return np.full_like(Y, np.nan)
+
+
+def _planted_inf(Y: np.ndarray) -> float:
+    return math.inf
+
+
+def _planted_key_error(Y: np.ndarray) -> float:
+    return float({}["Y"])
+
+
+def _planted_linalg(Y: np.ndarray) -> float:
+    raise np.linalg.LinAlgError("Y: Eigenvalues did not converge")  # names Y, but from inside LAPACK
+
+
+def _planted_unnamed(Y: np.ndarray) -> float:
+    raise ValueError("something is wrong")  # names no argument
+
+
+def _planted_named(Y: np.ndarray) -> float:
+    raise ValueError("Y: must be positive")
+
+
+@pytest.mark.parametrize(
+    ("fn", "inf_ok", "verdict"),
+    [
+        (_planted_nan, "", "fails"),
+        (_planted_inf, "", "fails"),
+        (_planted_nan, "documented inf", "fails"),  # a documented inf never excuses a NaN
+        (_planted_inf, "documented inf", "result"),
+        (_planted_key_error, "", "fails"),
+        (_planted_linalg, "", "fails"),  # LinAlgError is a ValueError, but a bare one from inside
+        (_planted_unnamed, "", "fails"),
+        (_planted_named, "", "error"),
+    ],
+)
+def test_the_property_fires_on_planted_violations(fn: Callable[..., Any], inf_ok: str, verdict: str) -> None:
+    """The fuzz's property itself: a silent NaN/inf, a bare internal exception and an error that names no
+    argument are each caught; a named error and a documented inf are accepted."""
+    entry = EntryPoint("planted", fn, lambda rng: {"Y": np.ones((2, 2))}, ("Y",), inf_ok=inf_ok)
+    args = entry.build(np.random.default_rng(0))
+    if verdict == "fails":
+        with pytest.raises(OutcomeError):
+            check_outcome(entry, "planted", args)
+    else:
+        assert check_outcome(entry, "planted", args) == verdict
+
+
+def test_fuzz_counts(capsys: pytest.CaptureFixture[str]) -> None:
     """The examples run per entry point (printed; written as JSON to $DDCL_FUZZ_COUNTS_OUT when set).
 
     Runs after the fuzz in file order; when the fuzz itself did not run (a filtered selection) there is
@@ -776,10 +837,8 @@ def test_fuzz_counts(request: pytest.FixtureRequest) -> None:
     lines = [f"{name:45s} {COUNTS[name]:5d}" for name in sorted(COUNTS)]
     total = sum(COUNTS.values())
     report = "\n".join(["hostile-input fuzz: examples run per entry point", *lines, f"{'total':45s} {total:5d}"])
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line(report)
+    with capsys.disabled():  # shown in the run's output, not swallowed by capture
+        print(f"\n{report}")
     out = os.environ.get("DDCL_FUZZ_COUNTS_OUT")
     if out:
         tmp = f"{out}.tmp"

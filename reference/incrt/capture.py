@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_positive, f64
+from reference._arrays import F64Array, arr, check_array, check_count, check_dim, check_positive, f64, finite_result
 from reference.incrt.operators import (
     check_symmetric,
     check_theta_resolvable,
@@ -24,6 +24,7 @@ from reference.incrt.operators import (
 from reference.incrt.trackers import certified_step, oja_track, tracker_tan_bound
 
 
+@finite_result("Q_cap", "u")
 def append_direction(Q_cap: Float64[np.ndarray, "d m"], u: Float64[np.ndarray, " d"]) -> Float64[np.ndarray, "d m1"]:
     """``[Q_cap, u']`` with ``u' = Π⊥u/‖Π⊥u‖``: one re-orthogonalisation pass before appending.
 
@@ -147,7 +148,8 @@ def _capture_loop(A: F64Array, theta: float, *, max_events: int, reorthogonalize
 def greedy_capture_tracked(
     A: Float64[np.ndarray, "d d"], theta: float, *, rng: np.random.Generator, n_steps: int, eta: float | None = None
 ) -> CaptureResult:
-    """Greedy capture where each round's top eigenpair comes from an Oja tracker from a random start.
+    """Greedy capture where each round's top eigenpair comes from an Oja tracker from a random start,
+    projected onto the complement of the directions captured so far.
 
     ``η`` defaults to :func:`certified_step` (``1/‖A‖_F``, which also certifies every ``Π⊥AΠ⊥``:
     projections do not increase the Frobenius norm). The decision uses the tracker's Rayleigh quotient.
@@ -167,7 +169,12 @@ def greedy_capture_tracked(
     ties: list[int] = []
     while True:
         R = deflate(A_, arr(Q))
+        # Start in the complement of the captured subspace, as training's warm start does: Oja on
+        # R = Π⊥AΠ⊥ keeps it there, while a raw random start keeps its captured components until the
+        # tracker converges, and with few steps could pass λ̂ > θ still mostly inside span(Q_cap).
         w0 = rng.standard_normal(d)
+        if Q.shape[1] < d:  # with every direction captured R = 0 and any start gives λ̂ = 0
+            w0 = w0 - Q @ (Q.T @ w0)
         res = oja_track(R, arr(w0), step, n)
         lam_hat = res.estimate
         if is_near_tie(lam_hat, th):
