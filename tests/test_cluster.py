@@ -202,7 +202,14 @@ def test_cli_writes_its_three_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert doc["d1_violations"] == 0
     assert doc["d1_checks"] == 2 * len(cluster.SETTINGS) * 3 * 20
     table = (out / "cluster.md").read_text()
-    assert sum(line.startswith("| blobs |") for line in table.splitlines()) == len(cluster.SETTING_NAMES)
+    summary_table = table.split("## ACC of every seed")[0]
+    assert sum(line.startswith("| blobs |") for line in summary_table.splitlines()) == len(cluster.SETTING_NAMES)
+    assert "## ARI of every seed" in table
+    blobs_ddcl = next(
+        line for line in table.split("## ACC of every seed")[1].splitlines() if "| blobs | ddcl |" in line
+    )
+    acc_seed0 = next(r["acc"] for r in doc["runs"] if r["dataset"] == "blobs" and r["setting"] == "ddcl")
+    assert blobs_ddcl == f"| blobs | ddcl | {acc_seed0:.3f} |"
     assert (out / "cluster.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     captured = capsys.readouterr()
     assert "madelon-10" in captured.out
@@ -232,3 +239,5 @@ def test_bad_arguments_name_the_argument() -> None:
         cluster.Protocol(temperature_ratio=1.5)
     with pytest.raises(ValueError, match="seeds"):
         cluster.run_study(["blobs"], seeds=[])
+    with pytest.raises(ValueError, match="metric"):
+        cluster.per_seed_markdown({"seeds": [], "runs": [], "datasets": [], "settings": []}, "f1")

@@ -576,6 +576,28 @@ def markdown_table(result: StudyResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def per_seed_markdown(doc: Mapping[str, Any], metric: str = "acc") -> str:
+    """Every seed's ``metric`` (one row per data set × setting, one column per seed), from a study's
+    :meth:`StudyResult.to_dict` document — so it can also be rebuilt from a saved ``cluster.json``."""
+    if metric not in METRICS:
+        raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
+    seeds = [int(s) for s in doc["seeds"]]
+    values: dict[tuple[str, str], dict[int, float]] = {}
+    for r in doc["runs"]:
+        values.setdefault((r["dataset"], r["setting"]), {})[int(r["seed"])] = float(r[metric])
+    lines = [
+        "| data set | setting | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        "|---|---|" + "---|" * len(seeds),
+    ]
+    for dataset in doc["datasets"]:
+        for setting in doc["settings"]:
+            row = values.get((dataset, setting))
+            if row is not None:
+                cells = " | ".join("—" if s not in row else f"{row[s]:.3f}" for s in seeds)
+                lines.append(f"| {dataset} | {setting} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
 def figure_png(result: StudyResult) -> bytes:
     """Grouped bars: one panel per metric, data sets along x, one bar per setting (mean, ± std whiskers)."""
     import io
@@ -651,11 +673,16 @@ def run_study(
 def write_outputs(result: StudyResult, out_dir: Path) -> dict[str, Path]:
     """``cluster.json`` (every seed), ``cluster.md`` (the table) and ``cluster.png`` (the figure), each
     written atomically into ``out_dir`` (created if needed)."""
-    text = json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n"
-    md = "# DDCL block as a clustering method (measured)\n\nProtocol: docs/studies/cluster.md.\n\n"
+    doc = result.to_dict()
+    text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    md = "# DDCL block as a clustering method (measured)\n\nProtocol: docs/studies/cluster.md.\n\n" + markdown_table(
+        result
+    )
+    for metric in METRICS:
+        md += f"\n## {metric.upper()} of every seed\n\n" + per_seed_markdown(doc, metric)
     return {
         "cluster.json": write_atomic(out_dir / "cluster.json", text.encode("utf-8")),
-        "cluster.md": write_atomic(out_dir / "cluster.md", (md + markdown_table(result)).encode("utf-8")),
+        "cluster.md": write_atomic(out_dir / "cluster.md", md.encode("utf-8")),
         "cluster.png": write_atomic(out_dir / "cluster.png", figure_png(result)),
     }
 
@@ -708,6 +735,7 @@ __all__ = [
     "make_dataset",
     "markdown_table",
     "ols_gradients",
+    "per_seed_markdown",
     "prototypes",
     "run_cli",
     "run_one",
