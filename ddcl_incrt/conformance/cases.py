@@ -603,7 +603,7 @@ def train_step_cases() -> list[Case]:
 
 TRAJECTORY_LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
 TRAJECTORY_STEPS = 40
-TRAJECTORY_GROWTH = GrowthConfig(theta=0.05, phi_g=10.0, T_d=10, T_prune=1, eps_K=0.2)
+TRAJECTORY_GROWTH = GrowthConfig(theta=0.5, phi_g=10.0, T_d=10, T_prune=1, eps_K=0.2)
 
 
 def trajectory_inputs(growth_cfg: GrowthConfig = TRAJECTORY_GROWTH) -> TrajectoryInputs:
@@ -655,7 +655,7 @@ def encode_trajectory_inputs(name: str, inputs: TrajectoryInputs, note: str) -> 
 
 
 def trajectory_cases() -> list[Case]:
-    """The short run (births, a head prune, prototype prunes), and the same run with θ set to the
+    """The short run (a birth, that head's prune, two prototype prunes), and the same run with θ set to the
     ``λ_max`` of its second check (a near-tie there, where the comparison must stop)."""
     from ddcl_incrt.conformance.adapters.reference import run_trajectory
 

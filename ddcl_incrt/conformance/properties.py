@@ -161,7 +161,10 @@ def _backward(a: Any, ex: tuple[int, int]) -> None:
     cfg, params, x, labels, _ = _layer_case(seed, n_heads, 0)
     grads = a.layer_gradients(cfg, params, x, labels)
     flat = dict(flatten(params))
-    for name in ("P", f"heads.{max(params.heads)}.W_Q", f"heads.{max(params.heads)}.s", "W_in"):
+    # one parameter of each kind of path through the layer: the prototypes (DDCL block), the newest
+    # head's query weights and log-temperature (attention); entry-wise central differences cost two
+    # forward passes per entry, so the rest are left to the differential checks
+    for name in ("P", f"heads.{max(params.heads)}.W_Q", f"heads.{max(params.heads)}.s"):
 
         def L(v: np.ndarray, name: str = name) -> float:
             return float(a.layer_forward(cfg, unflatten({**flat, name: v}, like=params), x, labels)["L"])

@@ -70,7 +70,7 @@ _KIND_CODE = {
 # float64 reference is the comparison point, so the error includes rounding the inputs to float32)
 # and the float32 DECISION band (1e-4 relative) for near-ties. No check needs more: the worst
 # measured float32 error is 3.7e-6 (∂L/∂s of layer_gradients/one_head, 0.037 of the row) and over the
-# 40-step trajectory 3.2e-7 (docs/porting.md has the table).
+# 40-step trajectory 3.8e-7 (docs/porting.md).
 FLOAT32_TOLERANCES = TolerancePolicy(dtype="float32", source="accelerated float32 adapter: the float32 table rows")
 
 
