@@ -28,6 +28,7 @@ _R = TypeVar("_R")
 LOG_TEMPERATURE_MAX: float = -math.log(float(np.finfo(np.float64).tiny))
 
 TRUSTWORTHY_RANGES = "docs/tolerances.md, 'Trustworthy ranges'"
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def f64(value: Any) -> float:
@@ -133,6 +134,8 @@ def check_count(name: str, value: object, minimum: int) -> int:
     out = int(value)
     if out < minimum:
         raise ValueError(f"{name}: must be >= {minimum}, got {out}")
+    if out > _INT64_MAX:  # NumPy sizes and indices are int64: beyond it NumPy raises OverflowError
+        raise ValueError(f"{name}: must be <= {_INT64_MAX} (int64), got an integer of {len(str(out))} digits")
     return out
 
 

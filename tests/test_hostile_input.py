@@ -375,6 +375,20 @@ def _capture_case(rng: np.random.Generator) -> Args:
     return {**a, "capture": rcap.greedy_capture(a["A"], a["theta"])}
 
 
+def _g3(rng: np.random.Generator) -> Args:
+    return {**_capture_case(rng), "rng": np.random.default_rng(0), "n_random": 4}
+
+
+def _grow_decision(rng: np.random.Generator) -> Args:
+    a = _grow_check(rng)
+    ext = rops.exact_extremes(a.pop("A_res"))
+    return {**a, "top": (ext.lam_max, ext.u_max)}
+
+
+def _d4(rng: np.random.Generator) -> Args:
+    return {"Y": _problem(rng)[0], "K": int(rng.integers(1, 4)), "T_P": float(10.0 ** rng.uniform(-1, 1))}
+
+
 def _g1(rng: np.random.Generator) -> Args:
     c = _capture_case(rng)["capture"]
     return {"Q_cap": c.Q_cap, "ranks": list(c.ranks), "theta": 0.5}
@@ -546,6 +560,7 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     E("incrt.angle", rtrk.angle, _angle, ("v", "w")),
     # reference.incrt: controller decisions
     E("controller.grow_check", rctl.grow_check, _grow_check, ("A_res",), ("step", "new_head_id")),
+    E("controller.grow_decision", rctl.grow_decision, _grow_decision, (), ("step", "new_head_id")),
     E("controller.prune_check", rctl.prune_check, _prune_check, ("C",), ("step",)),
     E("controller.prototype_prune_check", rctl.prototype_prune_check, _proto_prune, ("mass",), ("step",)),
     E("controller.calibrate_thresholds", rctl.calibrate_thresholds, _calibrate),
@@ -553,11 +568,13 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     E("invariants.d1_decomposition", iddcl.d1_decomposition, _ddcl_Y_P_Q, YPQ),
     E("invariants.d2_free_energy_gradients", iddcl.d2_free_energy_gradients, _ddcl_Y_P_T, YP, ("T_P",)),
     E("invariants.d3_lyapunov", iddcl.d3_lyapunov, _ddcl_step, YP, ("T_P", "eta")),
+    E("invariants.d4_anti_collapse", iddcl.d4_anti_collapse, _d4, ("Y",), ("K", "T_P")),
     E("invariants.d5_prototype_pruning", iddcl.d5_prototype_pruning, _ddcl_prune, YP, ("T_P", "j")),
     E("invariants.d6_dual_vanilla", iddcl.d6_dual_vanilla, _dcl, ("Y_b", "W", "b", "grad_P"), ("eta",)),
     E("invariants.collapse_status", iddcl.collapse_status, _only(_ddcl_Y_P_T, "Y", "T_P"), ("Y",), ("T_P",)),
     E("invariants.check_g1", iincrt.check_g1, _g1, ("Q_cap",), ("theta",)),
     E("invariants.check_g2", iincrt.check_g2, _capture_case, ("A",), ("theta",)),
+    E("invariants.check_g3", iincrt.check_g3, _g3, ("A",), ("theta", "n_random")),
     E("invariants.check_g4", iincrt.check_g4, _g4, ("A",), ("theta",)),
     E("invariants.check_g6", iincrt.check_g6, _tracker_result, ("A",)),
     E("invariants.check_g5", iprune.check_g5, _g5, ("C", "Q_cap"), ("theta", "h")),

@@ -346,6 +346,8 @@ def collapsed_prototypes(Y: F64Array, K: int) -> F64Array:
     Y_ = check_array("Y", Y, 2)
     if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 1:
         raise ValueError(f"K: must be an int >= 1, got {K!r}")
+    if int(K) > np.iinfo(np.intp).max // max(Y_.shape[1], 1):  # not even an index of a d×K array
+        raise ValueError(f"K: {Y_.shape[1]}×K prototypes cannot be indexed in memory, got K with {len(str(K))} digits")
     return arr(np.repeat(Y_.mean(axis=0)[:, None], int(K), axis=1))
 
 
