@@ -172,9 +172,9 @@ def greedy_capture_tracked(
         # Start in the complement of the captured subspace, as training's warm start does: Oja on
         # R = Π⊥AΠ⊥ keeps it there, while a raw random start keeps its captured components until the
         # tracker converges, and with few steps could pass λ̂ > θ still mostly inside span(Q_cap).
-        w0 = rng.standard_normal(d)
+        w0 = arr(rng.standard_normal(d))
         if Q.shape[1] < d:  # with every direction captured R = 0 and any start gives λ̂ = 0
-            w0 = w0 - Q @ (Q.T @ w0)
+            w0 = arr(w0 - Q @ (Q.T @ w0))
         res = oja_track(R, arr(w0), step, n)
         lam_hat = res.estimate
         if is_near_tie(lam_hat, th):
