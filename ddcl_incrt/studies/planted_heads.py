@@ -45,7 +45,8 @@ PROTOCOL = "docs/studies/planted-heads.md"
 
 SEQ_LEN = 6
 D_IN = 12  # 4 · the largest m, so that every task has the same layer
-N_TRAIN, N_TEST = 1024, 512
+N_TRAIN = 1024
+N_TEST = 512
 STEPS = 2000
 FIT = 0.99  # "fit": test accuracy at least this (the construction's test asks the same)
 
@@ -336,7 +337,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]
 def markdown(result: StudyResult) -> str:
     """The tables of the results section: fixed heads, then per task and rule, then every seed."""
     n = len(result.seeds)
-    lines = [f"Seeds {list(result.seeds)}, {result.steps} steps per run, total wall time {result.wall_s:.0f} s.", ""]
+    run_s = sum(r.wall_s for r in result.growth) + sum(r.wall_s for r in result.fixed)
+    lines = [
+        f"Seeds {list(result.seeds)}, {result.steps} steps per run; sum of the runs' wall times {run_s:.0f} s "
+        f"(several ran at a time; the sweep's own wall time {result.wall_s:.0f} s, 0 for merged files).",
+        "",
+    ]
     lines.append("### Fixed heads, no growth (m − 1 vs m)")
     lines.append("")
     rows: list[list[object]] = []
@@ -399,7 +405,12 @@ def markdown(result: StudyResult) -> str:
         rows,
     )
     lines += ["", f"Rule recovers the planted count (≥ 90 % of the {n} seeds on every task): "]
-    lines += [", ".join(f"`{rule}`: {'yes' if result.recovers(rule) else 'no'}" for rule in RULES), ""]
+    ran = [rule for rule in RULES if any(r.rule == rule for r in result.growth)]
+    seeds_of = {rule: sorted({r.seed for r in result.growth if r.rule == rule}) for rule in ran}
+    lines += [
+        ", ".join(f"`{rule}` (seeds {seeds_of[rule]}): {'yes' if result.recovers(rule) else 'no'}" for rule in ran)
+    ]
+    lines += [f"Not run: {', '.join(f'`{r}`' for r in RULES if r not in ran) or 'none'}.", ""]
     lines += ["### Every growth run", ""]
     rows = [
         [
@@ -476,7 +487,12 @@ def figure_png(result: StudyResult) -> bytes:
 
 def merge(paths: Sequence[Path], *, steps: int = STEPS) -> StudyResult:
     """One result from the runs in several ``partial.json`` / ``results.json`` files (sweeps that ran
-    different rules or seeds); a run present twice must agree exactly, else it is an error."""
+    different rules or seeds); a run present twice must agree exactly (its wall time aside), else it is
+    an error."""
+
+    def same(a: GrowthRun | FixedRun, b: GrowthRun | FixedRun) -> bool:
+        return replace(a, wall_s=0.0) == replace(b, wall_s=0.0)
+
     growth: dict[tuple[str, str, int], GrowthRun] = {}
     fixed: dict[tuple[int, int, int], FixedRun] = {}
     wall = 0.0
@@ -486,13 +502,13 @@ def merge(paths: Sequence[Path], *, steps: int = STEPS) -> StudyResult:
         for row in data["growth_runs"]:
             g = GrowthRun(**row)
             key = (g.task, g.rule, g.seed)
-            if key in growth and asdict(growth[key]) != row:
+            if key in growth and not same(growth[key], g):
                 raise ValueError(f"paths: growth run {key} differs between files ({path})")
             growth[key] = g
         for row in data["fixed_runs"]:
             f = FixedRun(**row)
             fkey = (f.m, f.heads, f.seed)
-            if fkey in fixed and asdict(fixed[fkey]) != row:
+            if fkey in fixed and not same(fixed[fkey], f):
                 raise ValueError(f"paths: fixed-head run {fkey} differs between files ({path})")
             fixed[fkey] = f
     seeds = sorted({k[2] for k in growth} | {k[2] for k in fixed})
@@ -518,6 +534,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 100 steps (not the protocol)")
     parser.add_argument("--no-fixed", action="store_true", help="skip the fixed-head runs")
+    parser.add_argument(
+        "--fixed",
+        type=str,
+        default=None,
+        help="fixed-head runs as m:H pairs, comma-separated (default: the protocol's)",
+    )
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+N-1")
     parser.add_argument(
         "--merge", type=Path, nargs="+", default=None, help="only merge these partial/results files into --out"
@@ -534,6 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [r for r in rules if r not in RULES]
     if unknown:
         parser.error(f"--rules: unknown rule(s) {unknown}; the rules are {list(RULES)}")
+    fixed_heads = FIXED_HEADS
+    if args.fixed is not None:
+        fixed_heads = tuple((int(a), int(b)) for a, b in (p.split(":") for p in args.fixed.split(",") if p))
     first = args.first_seed
     seeds, steps = (tuple(range(1)), 100) if args.quick else (tuple(range(first, first + args.seeds)), args.steps)
     result = sweep(
@@ -543,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rules=rules,
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
         partial=args.out / "partial.json",
-        fixed_heads=() if args.no_fixed else FIXED_HEADS,
+        fixed_heads=() if args.no_fixed else fixed_heads,
     )
     files = write_outputs(result, args.out)
     for rule in rules:

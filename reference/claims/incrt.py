@@ -137,6 +137,13 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         ),
         implemented=True,
         conclusion=fz.g3_conclusion,
+        notes=(
+            "G3 speaks of the greedy rule with the fixed threshold θ. Under the growth variant newborn_margin the"
+            " trainer's threshold rises after each birth (θ + Σ G_h^birth), so the trainer stops at m' ≤ m* direc"
+            "tions, sufficient only at its final threshold; the interlacing half (no fewer than m* directions suf"
+            "fice at θ) is unchanged, and the birth-time check still runs the θ rule (docs/theory.md, growth-rule"
+            " variants)."
+        ),
     ),
     Claim(
         id="G4",
@@ -179,6 +186,11 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         ),
         implemented=True,
         conclusion=fz.g4_conclusion,
+        notes=(
+            "Under the growth variant newborn_margin the trainer's count depends on the newborns' random strength"
+            "s G_h^birth, so it is not a spectral invariant: G4 describes the fixed-θ greedy rule the birth-time "
+            "check runs, not that variant's count (docs/theory.md, growth-rule variants)."
+        ),
         no_falsifier={"operator_symmetric": _G4_SYMMETRIC},
     ),
     Claim(
