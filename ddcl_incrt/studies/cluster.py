@@ -31,6 +31,9 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs, make_circles, make_classification, make_moons
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+# threadpoolctl comes with scikit-learn (a dependency of it) and ships no type stubs.
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
 from reference import dcl, ddcl
 from reference._arrays import F64Array, arr, f64
 from reference.files import write_atomic
@@ -647,18 +650,21 @@ def run_study(
     wall0, cpu0 = time.perf_counter(), time.process_time()
     runs: list[RunResult] = []
     total = len(datasets_) * len(settings_) * len(seeds_)
-    for dataset in datasets_:
-        for seed in seeds_:
-            data = make_dataset(dataset, seed)
-            for setting in settings_:
-                r = run_one(data, setting, seed, protocol)
-                runs.append(r)
-                if progress is not None:
-                    progress(
-                        f"[{len(runs)}/{total}] {dataset} {setting} seed {seed}: acc {r.metrics['acc']:.3f} "
-                        f"nmi {r.metrics['nmi']:.3f} ari {r.metrics['ari']:.3f}, "
-                        f"D1 {r.d1.get('violations', 0)}/{r.d1.get('checks', 0)} violated, {r.wall_s:.2f} s"
-                    )
+    # One BLAS/OpenMP thread: the arrays are at most a few hundred × 1000, where a second thread only
+    # adds synchronisation (docs/studies/cluster.md: 2.6× the CPU time with two, identical results).
+    with threadpool_limits(limits=1):
+        for dataset in datasets_:
+            for seed in seeds_:
+                data = make_dataset(dataset, seed)
+                for setting in settings_:
+                    r = run_one(data, setting, seed, protocol)
+                    runs.append(r)
+                    if progress is not None:
+                        progress(
+                            f"[{len(runs)}/{total}] {dataset} {setting} seed {seed}: acc {r.metrics['acc']:.3f} "
+                            f"nmi {r.metrics['nmi']:.3f} ari {r.metrics['ari']:.3f}, "
+                            f"D1 {r.d1.get('violations', 0)}/{r.d1.get('checks', 0)} violated, {r.wall_s:.2f} s"
+                        )
     return StudyResult(
         protocol,
         datasets_,
