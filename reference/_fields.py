@@ -21,7 +21,7 @@ import numpy as np
 
 from reference._arrays import F64Array, arr
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 class RecordFormatError(ValueError):
@@ -147,7 +147,7 @@ def read_value(value: Any, tp: Any, path: str) -> Any:
     raise TypeError(f"{path}: no reader for the type {tp!r}")  # a programming error, not a bad file
 
 
-def read_dataclass(cls: type[T], f: Fields, readers: Mapping[str, Callable[[Fields, str], Any]] | None = None) -> T:
+def read_dataclass(cls: type[_T], f: Fields, readers: Mapping[str, Callable[[Fields, str], Any]] | None = None) -> _T:
     """``cls`` from the object ``f``: exactly its fields (those with defaults may be absent), each read
     by its annotation or by ``readers[name]``; then ``cls``'s own validation, its message prefixed
     with the path."""

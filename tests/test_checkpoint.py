@@ -387,3 +387,20 @@ def test_policy_arguments_are_validated(tmp_path: Path) -> None:
         CheckpointPolicy(tmp_path, keep=1.5)  # type: ignore[arg-type]
     with pytest.raises((ValueError, TypeError), match="at_steps"):
         CheckpointPolicy(tmp_path, at_steps=frozenset({0}))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4))
+def test_fuzzed_bytes_load_or_are_refused_naming_the_file(
+    reference_run: tuple[RunRecord, Path], tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[float, int]]
+) -> None:
+    """Random byte overwrites anywhere in a checkpoint: never an exception other than the format error
+    naming the file (no crash inside NumPy or zipfile), never a silently wrong state."""
+    _, tmp = reference_run
+    src = CheckpointPolicy(tmp).path(11)
+    data = bytearray(src.read_bytes())
+    for where, byte in edits:
+        data[int(where * len(data))] = byte
+    bad = tmp_path_factory.mktemp("fuzz") / "fuzzed.npz"
+    bad.write_bytes(bytes(data))
+    _load_or_refuse_naming(bad)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from _small_run import small_run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference import files
 from reference.run_record import RecordFormatError, RunRecord
@@ -140,3 +142,43 @@ def test_truncated_and_non_json_files_are_refused_naming_the_file(record: RunRec
     not_object.write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(RecordFormatError, match="expected an object"):
         RunRecord.load(not_object)
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _leaves(v, (*path, k))] or [path]
+    if isinstance(node, list) and node:
+        return [p for i, v in enumerate(node[:3]) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.lists(st.integers(-3, 3), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(draw=st.data())
+def test_fuzzed_fields_load_or_are_refused_naming_the_file(data: dict[str, Any], draw: st.DataObject) -> None:
+    """Any one field of a record replaced by any JSON value: the record loads (the value was valid
+    there) or is refused with a RecordFormatError naming the file — never another exception."""
+    doc = copy.deepcopy(data)
+    path = draw.draw(st.sampled_from(_leaves(data)))
+    value = draw.draw(JSON_VALUES)
+    node: Any = doc
+    for key in path[:-1]:
+        node = node[key]
+    if path:
+        node[path[-1]] = value
+    error: RecordFormatError | None = None
+    try:
+        RunRecord.from_dict(doc, source="fuzzed.json")
+    except RecordFormatError as exc:
+        error = exc
+    assert error is None or "fuzzed.json" in str(error)
