@@ -651,6 +651,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help=f"comma-separated arms to run, of {', '.join(ARMS)} (default: both, as in the protocol)",
     )
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated seeds for every arm run (default: the protocol's)"
+    )
     parser.add_argument("--no-records", action="store_true", help="do not save every run's record under OUT/records/")
     parser.add_argument(
         "--feature-scale",
@@ -672,6 +675,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if unknown or not names:
                 raise ValueError(f"--arms: expected a comma-separated subset of {ARMS}, got {args.arms!r}")
             arms = tuple(a for a in base.arms if a.name in names)
+        if args.seeds is not None:
+            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
+            arms = tuple(ArmSpec(a.name, seeds) for a in arms)
         config = replace(
             base,
             ratios=base.ratios if args.ratios is None else args.ratios,
