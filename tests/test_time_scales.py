@@ -248,6 +248,12 @@ def test_bad_sweep_arguments_give_clear_errors(tmp_path: Path, capsys: pytest.Ca
     with pytest.raises(SystemExit):
         ts.main(["--out", str(tmp_path), "--arms", "P-fixed,both"])
     assert "--arms" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ts.main(["--out", str(tmp_path), "--seeds", "0,x"])
+    assert "--seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ts.main(["--out", str(tmp_path), "--seeds", "0,0"])
+    assert "repeated seeds" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing written
 
 

@@ -676,7 +676,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ValueError(f"--arms: expected a comma-separated subset of {ARMS}, got {args.arms!r}")
             arms = tuple(a for a in base.arms if a.name in names)
         if args.seeds is not None:
-            seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
+            try:
+                seeds = tuple(int(x) for x in args.seeds.split(",") if x.strip())
+            except ValueError:
+                raise ValueError(f"--seeds: expected comma-separated ints, got {args.seeds!r}") from None
             arms = tuple(ArmSpec(a.name, seeds) for a in arms)
         config = replace(
             base,
