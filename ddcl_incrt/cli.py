@@ -149,7 +149,9 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
     except ModuleNotFoundError as exc:  # torch is an optional dependency; any other missing module is a bug
         if (exc.name or "").split(".")[0] != "torch":
             raise
-        console.print("[red]ddcl-incrt bench needs PyTorch, which is not installed: pip install torch==2.13.0[/red]")
+        print(
+            "ddcl-incrt bench: error: needs PyTorch, which is not installed: pip install torch==2.13.0", file=sys.stderr
+        )
         return 2
     return bench.run_cli(args, console)
 
@@ -157,11 +159,8 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
 def _cluster(args: argparse.Namespace, console: Console) -> int:
     from ddcl_incrt.studies import cluster
 
-    try:
-        result, files = cluster.run_cli(out=args.out, seeds=args.seeds, datasets=args.datasets, quick=args.quick)
-    except ValueError as exc:  # bad --datasets / --seeds: refused before any run, with the argument named
-        console.print(f"[red]ddcl-incrt cluster: {exc}[/red]")
-        return 2
+    # a bad --datasets / --seeds is a ValueError raised before any run, reported by main on stderr
+    result, files = cluster.run_cli(out=args.out, seeds=args.seeds, datasets=args.datasets, quick=args.quick)
     table = Table(title="ddcl-incrt cluster: the DDCL block as a clustering method (measured; mean ± std over seeds)")
     for col in ("data set", "setting", "ACC", "NMI", "ARI", "D1 checks / violations", "s per run"):
         table.add_column(col, overflow="fold")
@@ -193,6 +192,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         quick=args.quick,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
+        studies=args.studies,
     )
     code, summary, files = audit(opts, console)
     table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
@@ -292,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="continue an interrupted audit from a checkpoint file, or from the latest in a folder (same options)",
     )
+    p.add_argument(
+        "--studies",
+        type=Path,
+        default=None,
+        help="add the studies' results found in this folder (one subfolder per study: its .md and .png) to the report",
+    )
     p.set_defaults(func=_audit)
     p = sub.add_parser("prove", help="run every sympy derivation step and print a table")
     p.add_argument("--claim", action="append", help="only this claim id (repeatable), e.g. --claim D2")
@@ -328,9 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; its exit code. A bad argument or input file the command detects (a
+    ``ValueError``, a missing file, a malformed record or checkpoint) is reported on stderr as
+    ``ddcl-incrt <command>: error: …`` with exit code 2, as argparse reports bad options."""
     args = build_parser().parse_args(argv)
     console = Console(width=max(Console().width, 140))
-    code: int = args.func(args, console)
+    try:
+        code: int = args.func(args, console)
+    except (ValueError, FileNotFoundError) as exc:  # RecordFormatError is a ValueError
+        print(f"ddcl-incrt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

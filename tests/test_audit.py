@@ -12,6 +12,7 @@ import pytest
 from _small_run import small_run
 
 from ddcl_incrt.audit import summary as audit_summary_mod
+from ddcl_incrt.audit.figures import FIGURES
 from ddcl_incrt.audit.summary import audit_summary, claim_rows, event_rows, exit_code, findings
 from ddcl_incrt.cli import main
 from reference.claims.registry import REGISTRY
@@ -111,7 +112,7 @@ def test_audit_quick_writes_the_report_and_exits_zero(engine: str, tmp_path: Pat
     assert len(rec.losses.L) == 60
 
 
-def test_an_interrupted_audit_resumes_to_the_same_record(tmp_path: Path) -> None:
+def test_an_interrupted_audit_resumes_to_the_same_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--checkpoint-every writes checkpoints; --resume from the earlier one repeats the run exactly."""
     argv = ["audit", "--quick", "--dataset", "planted", "--steps", "40", "--engine", "reference"]
     full = tmp_path / "full"
@@ -127,23 +128,33 @@ def test_an_interrupted_audit_resumes_to_the_same_record(tmp_path: Path) -> None
         return d
 
     assert without_time(resumed / "record.json") == without_time(full / "record.json")
-    with pytest.raises(ValueError, match="resume: the checkpoint was written with another training configuration"):
-        main(
-            [
-                "audit",
-                "--quick",
-                "--dataset",
-                "planted",
-                "--steps",
-                "50",
-                "--engine",
-                "reference",
-                "--resume",
-                str(first),
-                "--out",
-                str(tmp_path / "x"),
-            ]
-        )
+    other = ["audit", "--quick", "--dataset", "planted", "--steps", "50", "--engine", "reference"]
+    assert main([*other, "--resume", str(first), "--out", str(tmp_path / "x")]) == 2
+    assert "resume: the checkpoint was written with another training configuration" in capsys.readouterr().err
+
+
+def test_study_results_become_report_sections(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--studies DIR: each study folder's table and figure appear in report.md and report.html."""
+    study = tmp_path / "studies" / "toy"
+    study.mkdir(parents=True)
+    (study / "toy.md").write_text("# A toy study (measured)\n\n| arm | value |\n|---|---|\n| a | 0.25 |\n", "utf-8")
+    (study / "toy.png").write_bytes(FIGURES[0].render(small_run(), tmp_path / "fig.png").read_bytes())
+    out = tmp_path / "out"
+    argv = ["audit", "--quick", "--dataset", "planted", "--steps", "20", "--engine", "reference", "--out", str(out)]
+    assert main([*argv, "--studies", str(tmp_path / "studies")]) == 0
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "### A toy study (measured)" in md
+    assert "| a | 0.25 |" in md
+    assert "figures/study-toy.png" in md
+    assert (out / "figures" / "study-toy.png").read_bytes() == (study / "toy.png").read_bytes()
+    assert 'data-section="study-toy"' in (out / "report.html").read_text(encoding="utf-8")
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["studies"] == [
+        {"name": "toy", "title": "A toy study (measured)"}
+    ]
+    capsys.readouterr()
+    assert main([*argv, "--studies", str(tmp_path / "nowhere")]) == 2
+    assert "--studies" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
 
 
 @pytest.mark.parametrize(

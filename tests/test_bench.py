@@ -100,4 +100,4 @@ def test_bench_without_torch_names_the_install_command(
     monkeypatch.delitem(sys.modules, "ddcl_incrt.bench", raising=False)
     monkeypatch.delattr(ddcl_incrt, "bench", raising=False)
     assert cli_main(["bench", "--quick"]) == 2
-    assert "pip install torch==2.13.0" in capsys.readouterr().out
+    assert "pip install torch==2.13.0" in capsys.readouterr().err

@@ -218,7 +218,7 @@ def test_cli_writes_its_three_files(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_cli_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cluster", "--quick", "--datasets", "mnist", "--out", str(tmp_path)]) == 2
-    assert "datasets" in capsys.readouterr().out
+    assert "datasets" in capsys.readouterr().err
     assert not (tmp_path / "cluster.json").exists()
     with pytest.raises(SystemExit):
         main(["cluster", "--seeds", "0"])

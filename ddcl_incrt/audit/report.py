@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ddcl_incrt.audit.figures import FIGURES
+from ddcl_incrt.audit.studies import StudySection
 from reference.files import write_atomic
 from reference.run_record import RunRecord
 
@@ -164,7 +165,7 @@ def _coupling_lines(c: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _blocks(summary: Mapping[str, Any], images: Sequence[_Image]) -> list[_Block]:
+def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Sequence[StudySection] = ()) -> list[_Block]:
     claims: list[Mapping[str, Any]] = list(summary["claims"])
     findings = tuple(str(f) for f in summary["findings"])
     blocks: list[_Block] = [
@@ -201,7 +202,53 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image]) -> list[_Block
         blocks.append(_Paragraph("Events: none (no birth, prune or near-tie in this run)."))
     blocks.append(_Heading(2, "Figures"))
     blocks.extend(images)
+    if studies:
+        blocks.append(_Heading(2, "Studies (measured; their protocols are in docs/studies/)"))
+        for study in studies:
+            blocks.append(_Heading(3, study.title))
+            blocks.extend(_study_blocks(study))
     return blocks
+
+
+def _study_blocks(study: StudySection) -> list[_Block]:
+    """A study's Markdown as report blocks: headings one level below the study's, pipe tables as
+    tables, other lines as paragraphs (inline emphasis and code marks dropped), then its figure."""
+    out: list[_Block] = []
+    lines = study.markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].strip().startswith("|"):
+                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                if not all(re.fullmatch(r":?-+:?", c) for c in cells):  # the header's separator row
+                    rows.append(tuple(_plain(c) for c in cells))
+                i += 1
+            header, body = rows[0], rows[1:]
+            columns = tuple((h, h) for h in header)
+            out.append(
+                _Table(
+                    columns,
+                    tuple((str(k), tuple((c, c) for c in r)) for k, r in enumerate(body)),
+                    key_attr="row",
+                    section=f"study-{study.name}",
+                )
+            )
+            continue
+        heading = re.match(r"^(#+)\s+(.*)$", line)
+        if heading:
+            out.append(_Heading(min(4, 3 + len(heading.group(1)) - 1), _plain(heading.group(2))))
+        elif line:
+            out.append(_Paragraph(_plain(line)))
+        i += 1
+    if study.png is not None:
+        out.append(_Image(f"study-{study.name}", study.title, study.png))
+    return out
+
+
+def _plain(text: str) -> str:
+    return text.replace("**", "").replace("`", "")
 
 
 # -- Markdown -----------------------------------------------------------------------------------------
@@ -325,13 +372,16 @@ def summary_json(summary: Mapping[str, Any]) -> str:
     return json.dumps(_json_safe(summary), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
 
 
-def write_report(out_dir: Path, record: RunRecord, summary: dict[str, Any]) -> dict[str, Path]:
+def write_report(
+    out_dir: Path, record: RunRecord, summary: dict[str, Any], studies: Sequence[StudySection] = ()
+) -> dict[str, Path]:
     """Write the audit's report files into ``out_dir`` (created if needed) and return them by name.
 
     Writes ``figures/<name>.png`` for every figure of :data:`~ddcl_incrt.audit.figures.FIGURES` (drawn
     from ``record``), ``report.md`` and ``report.html`` (the same blocks, from ``summary`` and the
     figures), ``summary.json`` (:func:`summary_json`) and ``record.json`` (:meth:`RunRecord.save`),
-    each atomically. The keys of the result are the paths relative to ``out_dir``
+    each atomically; ``studies`` (:mod:`ddcl_incrt.audit.studies`) become sections after the figures.
+    The keys of the result are the paths relative to ``out_dir``
     (``"figures/loss.png"``, ``"report.md"``, …).
     """
     out_dir = Path(out_dir)
@@ -343,7 +393,10 @@ def write_report(out_dir: Path, record: RunRecord, summary: dict[str, Any]) -> d
         path = spec.render(record, fig_dir / f"{spec.name}.png")
         written[f"figures/{spec.name}.png"] = path
         images.append(_Image(spec.name, f"{spec.title}. {spec.caption}", path.read_bytes()))
-    blocks = _blocks(summary, images)
+    for study in studies:  # the Markdown links every figure under figures/
+        if study.png is not None:
+            written[f"figures/study-{study.name}.png"] = write_atomic(fig_dir / f"study-{study.name}.png", study.png)
+    blocks = _blocks(summary, images, studies)
     title = f"DDCL-INCRT audit: {summary['dataset']} ({summary['engine']})"
     texts = {
         "report.md": _markdown(blocks),

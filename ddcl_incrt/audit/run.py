@@ -23,6 +23,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ddcl_incrt.audit.studies import load_study_sections
 from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
 from reference.data import SequenceDataset, digits_sequences, planted_offsets
 from reference.model import LayerConfig
@@ -72,6 +73,7 @@ class AuditOptions:
     # continues from a checkpoint file or the latest one in a folder.
     checkpoint_every: int = 500
     resume: Path | None = None
+    studies: Path | None = None  # a folder of study results to add to the report (ddcl_incrt.audit.studies)
 
 
 def torch_available() -> bool:
@@ -181,10 +183,12 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
     from ddcl_incrt.audit.report import write_report
     from ddcl_incrt.audit.summary import audit_summary
 
+    studies = () if opts.studies is None else load_study_sections(opts.studies)  # before training: fail fast
     t0 = time.perf_counter()
     record, engine = run_training(opts, console)
     summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
-    files = write_report(opts.out, record, summary)
+    summary["studies"] = [{"name": st.name, "title": st.title} for st in studies]
+    files = write_report(opts.out, record, summary, studies)
     return int(summary["exit_code"]), summary, files
 
 
