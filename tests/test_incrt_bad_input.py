@@ -13,6 +13,7 @@ from reference import data as rdata
 from reference.incrt import capture as rcap
 from reference.incrt import operators as rops
 from reference.incrt import trackers as rtrk
+from reference.incrt.controller import GrowthConfig
 from reference.invariants import pruning as rprune
 
 rng0 = np.random.default_rng(0)
@@ -219,3 +220,15 @@ def test_incrt_overflow_is_refused_naming_the_inputs() -> None:
     with pytest.raises(FloatingPointError, match=r"head_strength: .*the inputs C, M_a_h"):
         rops.head_strength(C3 * 1e300, M * 1e300)
     assert np.isfinite(rops.head_strength(C3 * 1e150, M * 1e150))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("phi_g", "0.1"), ("hysteresis", "no"), ("T_d", 2.5), ("eps_K", float("nan")), ("theta", "1")],
+)
+def test_growth_config_refuses_ill_typed_fields_naming_them(field: str, value: object) -> None:
+    """Finding 11: ``GrowthConfig(phi_g="0.1")`` must not fail inside NumPy, nor ``hysteresis="no"`` be
+    taken as true."""
+    kwargs: dict[str, object] = {"theta": 1.0, "phi_g": 0.01, "T_d": 10, "T_prune": 2, "eps_K": 0.01, field: value}
+    with pytest.raises((TypeError, ValueError), match=field):
+        GrowthConfig(**kwargs)  # type: ignore[arg-type]
