@@ -296,7 +296,7 @@ class _Boundary:
 
     es: object
     step: int
-    rng_state: dict[str, Any]
+    rng_state: dict[str, Any] | None  # None when no checkpoint is written (any bit generator may be used)
     lengths: tuple[int, int, int, int]
     lam_last: float | None
     n_violations: int
@@ -394,7 +394,10 @@ def _loop(
     ctx = loop.ctx
     layer_cfg, train_cfg = ctx.layer_cfg, ctx.train_cfg
     n_train = data.x_train.shape[0]
-    boundary = _boundary(loop, es, engine, rng)
+    keep_rng = checkpoints is not None
+    if keep_rng:
+        rng_state(rng)  # a checkpoint stores the generator's state exactly: refuse one it cannot, up front
+    boundary = _boundary(loop, es, engine, rng, keep_rng)
     try:
         while boundary.step < train_cfg.steps:
             idx = rng.choice(n_train, size=train_cfg.batch_size, replace=False)
@@ -413,7 +416,7 @@ def _loop(
                 loop.lam_last = rec.lam_max
             if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
                 loop.evaluations.append(engine.evaluate(es, layer_cfg, data, step))
-            boundary = _boundary(loop, es, engine, rng)
+            boundary = _boundary(loop, es, engine, rng, keep_rng)
             if checkpoints is not None and checkpoints.due(step):
                 _save(checkpoints, checkpoints.path(step), data, loop, engine, boundary, t0)
                 checkpoints.prune()
@@ -472,11 +475,13 @@ def _loop(
     )
 
 
-def _boundary(loop: _Loop, es: EngineState, engine: Engine[EngineState], rng: np.random.Generator) -> _Boundary:
+def _boundary(
+    loop: _Loop, es: EngineState, engine: Engine[EngineState], rng: np.random.Generator, keep_rng: bool
+) -> _Boundary:
     return _Boundary(
         es=es,
         step=engine.counts(es)[0],
-        rng_state=rng_state(rng),
+        rng_state=rng_state(rng) if keep_rng else None,
         lengths=(len(loop.events), len(loop.invariants), len(loop.checks), len(loop.evaluations)),
         lam_last=loop.lam_last,
         n_violations=loop.n_violations,
@@ -494,6 +499,7 @@ def _save(
 ) -> Path:
     """Write the checkpoint of the loop at the boundary ``at`` (the lists are cut back to it)."""
     n_events, n_invariants, n_checks, n_evaluations = at.lengths
+    assert at.rng_state is not None  # kept whenever a policy is given
     log = loop.log(at.step)
     log = RunLog(
         losses=log.losses,

@@ -404,3 +404,18 @@ def test_fuzzed_bytes_load_or_are_refused_naming_the_file(
     bad = tmp_path_factory.mktemp("fuzz") / "fuzzed.npz"
     bad.write_bytes(bytes(data))
     _load_or_refuse_naming(bad)
+
+
+def test_any_generator_trains_but_checkpoints_need_one_whose_state_json_holds(tmp_path: Path) -> None:
+    cfg = RUN.__class__(**{**RUN.__dict__, "steps": 10})
+    mt = np.random.Generator(np.random.MT19937(0))
+    run(small_data(), LAYER, cfg, rng=mt, engine=ReferenceEngine())  # no checkpoint: any generator
+    with pytest.raises(TypeError, match="rng"):
+        run(
+            small_data(),
+            LAYER,
+            cfg,
+            rng=np.random.Generator(np.random.MT19937(0)),
+            engine=ReferenceEngine(),
+            checkpoints=CheckpointPolicy(tmp_path),
+        )
