@@ -237,7 +237,7 @@ def symbol_matrix(name: str, rows: int, cols: int, **assumptions: bool) -> Sym:
 # Planted violations of a step's cross-checks
 # --------------------------------------------------------------------------------------------------
 
-PLANT_REL, PLANT_ABS = 1e-6, 1e-9  # a plausible small bug: far above the float64 VALUE tolerance (1e-12)
+_PLANT_REL, _PLANT_ABS = 1e-6, 1e-9  # a plausible small bug: far above the float64 VALUE tolerance (1e-12)
 
 
 def perturb(value: Any, sign: float = 1.0, *, offset: bool = True) -> Any:
@@ -245,13 +245,13 @@ def perturb(value: Any, sign: float = 1.0, *, offset: bool = True) -> Any:
     tuples, lists, dicts and dataclasses; the additive part shows up at zeros); integers, booleans and
     the rest are returned unchanged. Downwards is the direction that breaks an upper bound.
     ``offset=False`` scales only, which keeps linear structure (antisymmetry, zero patterns)."""
-    add = sign * PLANT_ABS if offset else 0.0
+    add = sign * _PLANT_ABS if offset else 0.0
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, float | np.floating):
-        return float(value) * (1.0 + sign * PLANT_REL) + add
+        return float(value) * (1.0 + sign * _PLANT_REL) + add
     if isinstance(value, np.ndarray):
-        return value * (1.0 + sign * PLANT_REL) + add if np.issubdtype(value.dtype, np.floating) else value
+        return value * (1.0 + sign * _PLANT_REL) + add if np.issubdtype(value.dtype, np.floating) else value
     if isinstance(value, tuple):
         return tuple(perturb(v, sign, offset=offset) for v in value)
     if isinstance(value, list):

@@ -37,7 +37,9 @@ def public_definitions(source: str) -> set[str]:
             names.add(node.name)
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+            for t in targets:  # `A = …` and `A, B = …`
+                elts = t.elts if isinstance(t, ast.Tuple) else [t]
+                names |= {e.id for e in elts if isinstance(e, ast.Name)}
     return {n for n in names if not n.startswith("_")}
 
 
@@ -60,6 +62,7 @@ def test_every_module_declares_exactly_its_public_names(module: str) -> None:
 def test_the_public_names_check_can_fail() -> None:
     """Meta-test: a public function missing from __all__ is found."""
     assert public_definitions("def f():\n    pass\n\n\ndef _g():\n    pass\n\n__all__ = []\n") == {"f"}
+    assert public_definitions("A, _B = 1, 2\nC: int = 3\n") == {"A", "C"}
 
 
 def test_architecture_doc_names_every_reference_module() -> None:
