@@ -65,7 +65,7 @@ from accelerated.trainer import AcceleratedEngine
 from reference._arrays import F64Array
 from reference._fields import Fields, read_dataclass
 from reference.data import SequenceDataset, digits_sequences, planted_offsets
-from reference.growth_phases import Context, TrainerState, birth_rng
+from reference.growth_phases import Context, TrainerState, birth_rng, newborn_head
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, GrowthState
 from reference.model import LayerConfig
@@ -305,7 +305,12 @@ class DistributedEngine(AcceleratedEngine):
         params, opt_state = es.params, es.opt_state
         for e in decision.events:
             if e.kind is EventKind.BIRTH and e.head_id is not None:
-                params, hid = add_head(params, ctx.layer_cfg, rng=birth_rng(ctx.train_cfg.seed, e.head_id))
+                if e.u_plus is None:
+                    raise ArchitectureDisagreement(f"rank {self.rank}: rank 0's birth at step {e.step} has no u₊")
+                # the newborn exactly as rank 0 drew it, growth variants included
+                rng = birth_rng(ctx.train_cfg.seed, e.head_id)
+                host = newborn_head(ctx.layer_cfg, rng, e.u_plus, ctx.growth_cfg.variants)
+                params, hid = add_head(params, ctx.layer_cfg, rng=rng, head=host)
                 if hid != e.head_id:
                     raise ArchitectureDisagreement(
                         f"rank {self.rank}: rank 0's birth at step {e.step} is head {e.head_id}, this rank's next "

@@ -54,7 +54,7 @@ from reference.incrt.trackers import certified_step, mca_exin_track, oja_track, 
 from reference.invariants.ddcl import REFERENCE_OPS, collapse_status, d5_prototype_pruning
 from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
 from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
-from reference.model import HeadParams, LayerConfig, ModelParams, check_params, forward, init_head, score_operator
+from reference.model import HeadParams, LayerConfig, ModelParams, forward, init_head, score_operator
 from reference.optim import SGD, Adam, AdamMoments, AdamState, SGDState, remove_state_column
 from reference.run_record import (
     EVENT_BIRTH,
@@ -66,6 +66,7 @@ from reference.run_record import (
 )
 from reference.surgery import (
     HEAD_PARAM_NAMES,
+    add_head,
     head_param_name,
     prototype_column,
     remove_head,
@@ -189,13 +190,6 @@ def newborn_growth_state(
     return record_newborn_strength(growth, head_id, head_strength(C, M_a))
 
 
-def _add_given_head(params: ModelParams, cfg: LayerConfig, head: HeadParams) -> tuple[ModelParams, int]:
-    """:func:`reference.surgery.add_head` with the head given instead of drawn (the variants shape it)."""
-    check_params(params, cfg)
-    new_id = params.next_head_id
-    return replace(params, heads={**params.heads, new_id: head}, next_head_id=new_id + 1), new_id
-
-
 def drop_head_state(opt_state: OptState, head_id: int) -> OptState:
     """The optimiser state without head ``head_id``'s entries (every other entry is the same object)."""
     if isinstance(opt_state, SGDState):
@@ -291,10 +285,9 @@ def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
         raise RuntimeError("grow_check returned a birth without a head id")
     if birth.u_plus is None:
         raise RuntimeError("grow_check returned a birth without its direction u₊")
-    head = newborn_head(
-        ctx.layer_cfg, birth_rng(ctx.train_cfg.seed, birth.head_id), birth.u_plus, ctx.growth_cfg.variants
-    )
-    params, hid = _add_given_head(state.params, ctx.layer_cfg, head)
+    rng = birth_rng(ctx.train_cfg.seed, birth.head_id)
+    head = newborn_head(ctx.layer_cfg, rng, birth.u_plus, ctx.growth_cfg.variants)
+    params, hid = add_head(state.params, ctx.layer_cfg, rng=rng, head=head)
     if hid != birth.head_id:
         raise RuntimeError(f"head ids out of step: the controller allocated {birth.head_id}, the model {hid}")
     growth = newborn_growth_state(growth, ctx.growth_cfg, hid, C, head)

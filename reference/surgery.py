@@ -122,13 +122,20 @@ def param_group(name: str) -> ParamGroup:
     raise ValueError(f"name: {name!r} is not a parameter name of the layer (see reference.surgery.flatten)")
 
 
-def add_head(params: ModelParams, cfg: LayerConfig, *, rng: np.random.Generator) -> tuple[ModelParams, int]:
-    """Grow: a new randomly initialised head (seeded by ``rng``) with a fresh id; returns ``(params, id)``."""
+def add_head(
+    params: ModelParams, cfg: LayerConfig, *, rng: np.random.Generator, head: HeadParams | None = None
+) -> tuple[ModelParams, int]:
+    """Grow: a new head with a fresh id, randomly initialised from ``rng`` — or ``head`` itself when
+    given (a growth variant's newborn, :func:`reference.growth_phases.newborn_head`, drawn from that
+    ``rng``); returns ``(params, id)``."""
     check_params(params, cfg)
     gen = check_rng(rng)
+    new = init_head(cfg, gen) if head is None else head
+    if not isinstance(new, HeadParams):
+        raise TypeError(f"head: expected HeadParams, got {type(new).__name__}")
     new_id = params.next_head_id
-    heads = {**params.heads, new_id: init_head(cfg, gen)}
-    return replace(params, heads=heads, next_head_id=new_id + 1), new_id
+    grown = replace(params, heads={**params.heads, new_id: new}, next_head_id=new_id + 1)
+    return check_params(grown, cfg), new_id
 
 
 def remove_head(params: ModelParams, head_id: int) -> ModelParams:

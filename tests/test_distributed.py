@@ -80,6 +80,9 @@ class _CheckFails(DistributedEngine):
         raise RuntimeError("planted: no check here")
 
 
+# Growth variants that shape the newborn (and record its strength): every rank must draw it as rank 0 did.
+VARIANT_RUN = replace(RUN, growth_variants=("birth_along_u_plus", "newborn_margin"))
+
 PLANTED = {"skips_births": (1, _SkipsBirths), "cannot_apply": (1, _CannotApply), "check_fails": (0, _CheckFails)}
 
 
@@ -103,6 +106,8 @@ def _worker(rank: int, out_dir: str) -> None:
             except Exception as exc:  # what each rank raised is the test's subject
                 message = f"{type(exc).__name__}: {exc}"
             (out / f"{name}{rank}.txt").write_text(message, encoding="utf-8")
+        variant = run(small_data(), LAYER, VARIANT_RUN, rng=np.random.default_rng(TRAIN_SEED), engine=engine)
+        variant.save(out / f"variant{rank}.json")
     finally:
         dist.destroy_process_group()
 
@@ -183,6 +188,16 @@ def _start_state() -> tuple[Context, AcceleratedState]:
         layer_cfg=LAYER, train_cfg=RUN, growth_cfg=GrowthConfig(theta=1.0, phi_g=0.0, T_d=1, T_prune=1, eps_K=0.0)
     )
     return ctx, acc_trainer.AcceleratedEngine().start(ctx, state)
+
+
+def test_growth_variants_give_the_same_events_on_every_rank_as_on_one_process(two_process_run: Path) -> None:
+    """A birth under ``birth_along_u_plus`` is applied on the other ranks with the variant's newborn
+    (not a plain random head): the agreement check holds and the events are the 1-process run's."""
+    single = acc_trainer.train(small_data(), LAYER, VARIANT_RUN, rng=np.random.default_rng(TRAIN_SEED))
+    assert any(e.kind is EventKind.BIRTH for e in single.events)
+    for rank in range(WORLD):
+        rec = RunRecord.load(two_process_run / f"variant{rank}.json")
+        assert _events(rec) == _events(single)
 
 
 def test_check_agreement_names_the_rank_and_field_that_differ() -> None:
