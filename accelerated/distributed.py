@@ -64,14 +64,15 @@ from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
 from reference._arrays import F64Array
 from reference._fields import Fields, read_dataclass
+from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
 from reference.data import SequenceDataset, digits_sequences, planted_offsets
 from reference.growth_phases import Context, TrainerState, birth_rng, newborn_head
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, GrowthState
 from reference.model import LayerConfig
-from reference.run_record import CheckRecord, InvariantRecord
+from reference.run_record import CheckRecord, InvariantRecord, RunRecord
 from reference.train_config import TrainConfig
-from reference.trainer import ProgressInfo, run
+from reference.trainer import ProgressInfo, resume, run
 
 
 class ArchitectureDisagreement(RuntimeError):
@@ -189,6 +190,12 @@ class DistributedEngine(AcceleratedEngine):
     rank: int = 0
     world_size: int = 1
     object_group: Any = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        """As a checkpoint names it: the accelerated engine's name and the world size (another world
+        size reassociates the batch mean, so a run resumes bit for bit only on the same one)."""
+        return f"{super().name}:world{self.world_size}"
 
     @classmethod
     def from_process_group(cls, dtype: torch.dtype = torch.float64, *, compile: bool = False) -> DistributedEngine:
@@ -401,6 +408,33 @@ def _print_progress(info: ProgressInfo) -> None:
         )
 
 
+def train_distributed(
+    engine: DistributedEngine,
+    data: SequenceDataset,
+    layer_cfg: LayerConfig,
+    train_cfg: TrainConfig,
+    *,
+    rng: np.random.Generator,
+    progress: Any = None,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int = 0,
+    resume_from: Path | None = None,
+) -> RunRecord:
+    """:func:`reference.trainer.run` (or :func:`reference.trainer.resume`) on this rank. Only rank 0
+    writes checkpoints (every rank holds the same state, so one copy is the run's); every rank resumes
+    from the same file, which must therefore be on a file system all ranks read, and must have been
+    written with this configuration and world size."""
+    policy = None
+    if checkpoint_dir is not None and engine.rank == 0:
+        policy = CheckpointPolicy(checkpoint_dir, every=checkpoint_every)
+    if resume_from is None:
+        return run(data, layer_cfg, train_cfg, rng=rng, engine=engine, progress=progress, checkpoints=policy)
+    ck = Checkpoint.load(latest_checkpoint(resume_from))
+    if (ck.layer_config, ck.train_config) != (layer_cfg, train_cfg):
+        raise ValueError(f"resume: {resume_from} was written with another configuration than --config")
+    return resume(ck, data, engine=engine, progress=progress, checkpoints=policy)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="torchrun --nproc_per_node=N -m accelerated.distributed",
@@ -413,19 +447,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile the step's loss")
+    parser.add_argument(
+        "--checkpoint-dir", type=Path, default=None, help="rank 0 writes checkpoints here (on interruption at least)"
+    )
+    parser.add_argument("--checkpoint-every", type=int, default=0, help="and every N steps (0: only on interruption)")
+    parser.add_argument(
+        "--resume", type=Path, default=None, help="every rank resumes from this checkpoint (or the latest in a folder)"
+    )
     args = parser.parse_args(argv)
     layer_cfg, train_cfg = read_config(args.config)
     backend = init_process(args.backend)
     try:
         engine = DistributedEngine.from_process_group(getattr(torch, args.dtype), compile=args.compile)
         progress = _print_progress if engine.rank == 0 else None
-        record = run(
-            dataset(args.dataset, args.seed),
+        data = dataset(args.dataset, args.seed)
+        record = train_distributed(
+            engine,
+            data,
             layer_cfg,
             train_cfg,
             rng=np.random.default_rng([args.seed, 1]),
-            engine=engine,
             progress=progress,
+            checkpoint_dir=args.checkpoint_dir,
+            checkpoint_every=args.checkpoint_every,
+            resume_from=args.resume,
         )
         if engine.rank == 0:
             meta = {
@@ -462,6 +507,7 @@ __all__ = [
     "main",
     "read_config",
     "shard",
+    "train_distributed",
 ]
 
 if __name__ == "__main__":

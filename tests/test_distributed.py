@@ -39,8 +39,10 @@ from accelerated.distributed import (  # noqa: E402
     fingerprint,
     read_config,
     shard,
+    train_distributed,
 )
 from accelerated.growth_phases import AcceleratedState, remove_prototype_column  # noqa: E402
+from reference.checkpoint import Checkpoint  # noqa: E402
 from reference.growth_phases import Context  # noqa: E402
 from reference.growth_statistics import Probe  # noqa: E402
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent  # noqa: E402
@@ -108,6 +110,12 @@ def _worker(rank: int, out_dir: str) -> None:
             (out / f"{name}{rank}.txt").write_text(message, encoding="utf-8")
         variant = run(small_data(), LAYER, VARIANT_RUN, rng=np.random.default_rng(TRAIN_SEED), engine=engine)
         variant.save(out / f"variant{rank}.json")
+        # checkpoints: rank 0 writes every 50 steps; then every rank resumes from step 50
+        rng = np.random.default_rng(TRAIN_SEED)
+        train_distributed(engine, small_data(), LAYER, RUN, rng=rng, checkpoint_dir=out / "ckpt", checkpoint_every=50)
+        step50 = out / "ckpt" / "step-00000050.ckpt.npz"  # resume draws from the checkpoint's rng, not rng
+        resumed = train_distributed(engine, small_data(), LAYER, RUN, rng=rng, resume_from=step50)
+        resumed.save(out / f"resumed{rank}.json")
     finally:
         dist.destroy_process_group()
 
@@ -198,6 +206,21 @@ def test_growth_variants_give_the_same_events_on_every_rank_as_on_one_process(tw
     for rank in range(WORLD):
         rec = RunRecord.load(two_process_run / f"variant{rank}.json")
         assert _events(rec) == _events(single)
+
+
+def test_a_distributed_run_resumes_bit_for_bit_from_rank_0s_checkpoint(two_process_run: Path) -> None:
+    """Only rank 0 writes; every rank resumes from that file and repeats the uninterrupted run exactly."""
+    assert sorted(p.name for p in (two_process_run / "ckpt").iterdir()) == [
+        "step-00000050.ckpt.npz",
+        "step-00000100.ckpt.npz",
+    ]
+    ck = Checkpoint.load(two_process_run / "ckpt" / "step-00000050.ckpt.npz")
+    assert ck.engine == "accelerated:float64:cpu:world2"
+    for rank in range(WORLD):
+        a = json.loads((two_process_run / f"resumed{rank}.json").read_text(encoding="utf-8"))
+        b = json.loads((two_process_run / f"rank{rank}.json").read_text(encoding="utf-8"))
+        a.pop("wall_time_s"), b.pop("wall_time_s")
+        assert a == b
 
 
 def test_check_agreement_names_the_rank_and_field_that_differ() -> None:
