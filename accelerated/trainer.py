@@ -15,6 +15,7 @@ once, when the run ends.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -54,6 +55,26 @@ def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
     )
 
 
+def check_dtype_ranges(cfg: LayerConfig, state: TrainerState, dtype: torch.dtype) -> None:
+    """Refuse temperatures outside what training in ``dtype`` represents (the reference validated them
+    for float64): ``T_P`` at least the dtype's smallest normal number, and every log-temperature
+    ``|s| ≤ −log(tiny)`` (87.3 in float32) so that ``τ`` and ``1/τ`` are finite normal numbers of the
+    dtype; see docs/tolerances.md, 'Trustworthy ranges'."""
+    info = torch.finfo(dtype)
+    if info.tiny > cfg.T_P:
+        raise ValueError(
+            f"T_P: {cfg.T_P!r} is below the smallest normal {dtype} ({info.tiny:.3g}); train in float64 or raise T_P"
+        )
+    s_max = -math.log(info.tiny)
+    named = [("s_init", cfg.s_init)] + [(f"params.heads[{h}].s", float(p.s)) for h, p in state.params.heads.items()]
+    for name, s in named:
+        if abs(s) > s_max:
+            raise ValueError(
+                f"{name}: a log-temperature of {s!r} overflows {dtype} (|s| must be <= {s_max:.4f}); "
+                "train in float64 or rescale the heads"
+            )
+
+
 def _check_finite(es: AcceleratedState, window: int) -> None:
     """Refuse to go on from non-finite parameters (training diverged), naming the first such parameter.
 
@@ -85,6 +106,7 @@ class AcceleratedEngine:
         return f"accelerated:{str(self.dtype).removeprefix('torch.')}:{torch.device(self.device).type}"
 
     def start(self, ctx: Context, state: TrainerState) -> AcceleratedState:
+        check_dtype_ranges(ctx.layer_cfg, state, self.dtype)
         params = acc_backward.from_reference(state.params, dtype=self.dtype, device=self.device)
 
         def dev(a: np.ndarray) -> Tensor:
@@ -224,4 +246,4 @@ def train(
     return run(dataset, layer_cfg, train_cfg, rng=rng, engine=engine, progress=progress, checkpoints=checkpoints)
 
 
-__all__ = ["AcceleratedEngine", "train"]
+__all__ = ["AcceleratedEngine", "check_dtype_ranges", "train"]

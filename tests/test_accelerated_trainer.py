@@ -90,3 +90,32 @@ def test_a_diverged_state_is_refused_at_the_next_check_naming_the_parameter() ->
     P[0, 0] = float("inf")
     with pytest.raises(FloatingPointError, match=r"params\['P'\].*diverged"):
         engine.check(ctx, replace(es, params=replace(es.params, P=P)), probe)
+
+
+@pytest.mark.parametrize(
+    ("layer_change", "head_s", "name"),
+    [({"T_P": 1e-39}, None, "T_P"), ({"s_init": 88.0}, None, "s_init"), ({}, -88.0, r"params.heads\[0\].s")],
+)
+def test_float32_training_refuses_temperatures_float32_cannot_hold(
+    layer_change: dict[str, float], head_s: float | None, name: str
+) -> None:
+    """Valid in float64 (the reference's ranges), outside float32's: T_P below its smallest normal
+    (1.2e-38), |s| above −log(tiny) = 87.3. Refused at the start, naming the value; float64 accepts them."""
+    from dataclasses import replace
+
+    import numpy as np
+    from _small_run import LAYER, RUN
+
+    from accelerated.trainer import AcceleratedEngine
+    from reference.growth_phases import Context, calibrate
+    from reference.trainer import init_state
+
+    layer = replace(LAYER, **layer_change)
+    state = init_state(layer, RUN, rng=np.random.default_rng(0))
+    if head_s is not None:
+        head = replace(state.params.heads[0], s=np.float64(head_s))
+        state = replace(state, params=replace(state.params, heads={0: head}))
+    ctx = Context(layer_cfg=layer, train_cfg=RUN, growth_cfg=calibrate(state.params, RUN, [])[0])
+    AcceleratedEngine(torch.float64).start(ctx, state)
+    with pytest.raises(ValueError, match=name):
+        AcceleratedEngine(torch.float32).start(ctx, state)
