@@ -65,7 +65,7 @@ from accelerated.trainer import AcceleratedEngine
 from reference._arrays import F64Array
 from reference._fields import Fields, read_dataclass
 from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
-from reference.data import SequenceDataset, digits_sequences, planted_offsets
+from reference.data import SequenceDataset, named_dataset
 from reference.growth_phases import Context, TrainerState, birth_rng, newborn_head
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, GrowthState
@@ -388,16 +388,6 @@ def read_config(path: Path) -> tuple[LayerConfig, TrainConfig]:
     return read_dataclass(LayerConfig, f.sub("layer_config")), read_dataclass(TrainConfig, f.sub("train_config"))
 
 
-def dataset(name: str, seed: int) -> SequenceDataset:
-    """The digits sequences (split by ``seed``) or a planted-offsets instance (``default_rng([seed, 0])``,
-    its defaults), as the audit builds them."""
-    if name == "digits":
-        return digits_sequences(test_fraction=0.25, seed=seed)
-    if name == "planted":
-        return planted_offsets(rng=np.random.default_rng([seed, 0]))
-    raise ValueError(f"dataset: expected 'digits' or 'planted', got {name!r}")
-
-
 def _print_progress(info: ProgressInfo) -> None:
     if info.step % 50 == 0 or info.step == info.steps:
         lam = "-" if info.lam_max is None else f"{info.lam_max / info.theta:.3f}"
@@ -460,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         engine = DistributedEngine.from_process_group(getattr(torch, args.dtype), compile=args.compile)
         progress = _print_progress if engine.rank == 0 else None
-        data = dataset(args.dataset, args.seed)
+        data = named_dataset(args.dataset, args.seed)
         record = train_distributed(
             engine,
             data,
@@ -501,7 +491,6 @@ __all__ = [
     "DistributedEngine",
     "Fingerprint",
     "check_agreement",
-    "dataset",
     "fingerprint",
     "init_process",
     "main",

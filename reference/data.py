@@ -231,9 +231,21 @@ def planted_operator(
     return spectral_operator(arr(Q * np.sign(np.diag(R))[None, :]), lam)
 
 
+def named_dataset(name: str, seed: int) -> SequenceDataset:
+    """The audit's data sets by name: ``"digits"`` (the digits sequences, a quarter held out, split by
+    ``seed``) or ``"planted"`` (planted offsets with their defaults, drawn by ``default_rng([seed, 0])``).
+    One definition for the audit, the studies and the distributed launcher."""
+    if name == "digits":
+        return digits_sequences(test_fraction=0.25, seed=seed)
+    if name == "planted":
+        return planted_offsets(rng=np.random.default_rng([seed, 0]))
+    raise ValueError(f"dataset: expected 'digits' or 'planted', got {name!r}")
+
+
 __all__ = [
     "SequenceDataset",
     "digits_sequences",
+    "named_dataset",
     "planted_offsets",
     "planted_operator",
     "planted_pairs",

@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accelerated import trainer as acc_trainer
 from accelerated.distributed import DistributedEngine
-from ddcl_incrt.audit.run import LAYERS, TRAIN, dataset_for
+from ddcl_incrt.audit.run import LAYERS, TRAIN
+from reference.data import named_dataset
 from reference.run_record import RunRecord
 from reference.surgery import flatten
 from reference.train_config import TrainConfig
@@ -56,7 +57,7 @@ def _worker(rank: int, world: int, dataset: str, steps: int, seed: int, out: str
     try:
         engine = DistributedEngine.from_process_group()
         record = run(
-            dataset_for(dataset, seed),  # type: ignore[arg-type]
+            named_dataset(dataset, seed),
             LAYERS[dataset],
             _config(dataset, steps),
             rng=np.random.default_rng([seed, 1]),
@@ -96,7 +97,7 @@ def main() -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         rec = acc_trainer.train(
-            dataset_for(args.dataset, args.seed),  # type: ignore[arg-type]
+            named_dataset(args.dataset, args.seed),
             LAYERS[args.dataset],
             cfg,
             rng=np.random.default_rng([args.seed, 1]),

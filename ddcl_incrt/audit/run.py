@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ddcl_incrt.audit.studies import load_study_sections
 from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
-from reference.data import SequenceDataset, digits_sequences, planted_offsets
+from reference.data import named_dataset
 from reference.model import LayerConfig
 from reference.run_record import RunRecord
 from reference.train_config import DEFAULT_LR, TrainConfig
@@ -91,12 +91,6 @@ def resolve_engine(engine: EngineName) -> Literal["reference", "accelerated"]:
     return engine
 
 
-def dataset_for(name: Dataset, seed: int) -> SequenceDataset:
-    if name == "digits":
-        return digits_sequences(test_fraction=0.25, seed=seed)
-    return planted_offsets(rng=np.random.default_rng([seed, 0]))
-
-
 def train_config(opts: AuditOptions) -> TrainConfig:
     steps = opts.steps if opts.steps is not None else (QUICK_STEPS if opts.quick else TRAIN.steps)
     batch = TRAIN.batch_size if opts.dataset == "digits" else 32
@@ -131,7 +125,7 @@ def progress_bar(console: Console, description: str, total: int) -> Iterator[Cal
 def run_training(opts: AuditOptions, console: Console) -> tuple[RunRecord, str]:
     """Train with the audit's configuration; returns the record and the engine's description."""
     engine = resolve_engine(opts.engine)
-    data = dataset_for(opts.dataset, opts.seed)
+    data = named_dataset(opts.dataset, opts.seed)
     layer = LAYERS[opts.dataset]
     cfg = train_config(opts)
     rng = np.random.default_rng([opts.seed, 1])
@@ -200,7 +194,6 @@ __all__ = [
     "Dataset",
     "EngineName",
     "audit",
-    "dataset_for",
     "progress_bar",
     "resolve_engine",
     "run_training",

@@ -14,26 +14,12 @@ failed, errored or unexpectedly passed; 2 for unusable input.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from reference.files import write_atomic
 
 
 def add_subcommand(sub: Any) -> None:
@@ -82,9 +68,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 2
     report.render(console)
     if args.json is not None:
-        _write_atomic(args.json, report.to_json())
+        write_atomic(args.json, report.to_json().encode("utf-8"))
     if args.markdown is not None:
-        _write_atomic(args.markdown, report.to_markdown())
+        write_atomic(args.markdown, report.to_markdown().encode("utf-8"))
     code = report.exit_code
     if args.properties and args.adapter is not None:
         code = max(code, _properties(args.adapter, args.property_examples, console))

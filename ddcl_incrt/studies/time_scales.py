@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ddcl_incrt.audit.run import LAYERS, TRAIN, dataset_for
+from ddcl_incrt.audit.run import LAYERS, TRAIN
 from reference.coupling_statistics import (
     STABILITY_BOUNDS,
     STABILITY_CRITERIA,
@@ -39,6 +39,7 @@ from reference.coupling_statistics import (
     stability_criteria,
     windowed_means,
 )
+from reference.data import named_dataset
 from reference.files import write_atomic
 from reference.optim import LearningRates
 from reference.run_record import RunRecord
@@ -194,7 +195,7 @@ def run_one(arm: str, ratio: float, seed: int, steps: int, records_dir: Path | N
     torch.set_num_threads(1)
     lr = rates_for(arm, ratio)
     cfg = replace(TRAIN, steps=steps, seed=seed, lr=lr, check_invariants=False, eval_every=0)
-    data = dataset_for("digits", seed)
+    data = named_dataset("digits", seed)
     t0 = time.perf_counter()
     try:
         record = acc_trainer.train(
