@@ -63,7 +63,7 @@ from accelerated.growth_phases import (
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
 from reference._arrays import F64Array
-from reference._fields import Fields, read_dataclass
+from reference._fields import Fields, RecordFormatError, read_dataclass
 from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
 from reference.data import SequenceDataset, named_dataset
 from reference.growth_phases import Context, TrainerState, birth_rng, newborn_head
@@ -383,7 +383,11 @@ def init_process(backend: Backend = "auto") -> str:
 def read_config(path: Path) -> tuple[LayerConfig, TrainConfig]:
     """The ``layer_config`` and ``train_config`` objects of a JSON file (the fields and format of a run
     record's; other keys are refused), each field checked and named in any error."""
-    f = Fields(json.loads(Path(path).read_text(encoding="utf-8")), f"{path}:")
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecordFormatError(f"{path}: not a JSON configuration ({exc})") from exc
+    f = Fields(doc, f"{path}:")
     f.expect_keys(("layer_config", "train_config"))
     return read_dataclass(LayerConfig, f.sub("layer_config")), read_dataclass(TrainConfig, f.sub("train_config"))
 

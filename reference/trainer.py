@@ -278,15 +278,16 @@ class _Loop:
     n_violations: int = 0
     elapsed_s: float = 0.0  # wall time of earlier sessions of a resumed run
 
-    def log(self, n_steps: int) -> RunLog:
-        """The log of the first ``n_steps`` steps (the lists may hold a step in progress beyond them)."""
-        losses = LossTrace(**{name: tuple(float(x) for x in v[:n_steps]) for name, v in self.losses.items()})
+    def log(self, n_steps: int, lengths: tuple[int, int, int, int] | None = None) -> RunLog:
+        """The log of the first ``n_steps`` steps; ``lengths`` (a :class:`_Boundary`'s) cuts the events,
+        invariants, checks and evaluations back to that boundary (the lists may hold a step in progress)."""
+        n_events, n_invariants, n_checks, n_evaluations = lengths or (None, None, None, None)
         return RunLog(
-            losses=losses,
-            evaluations=tuple(self.evaluations),
-            events=tuple(self.events),
-            invariants=tuple(self.invariants),
-            checks=tuple(self.checks),
+            losses=LossTrace(**{name: tuple(float(x) for x in v[:n_steps]) for name, v in self.losses.items()}),
+            evaluations=tuple(self.evaluations[:n_evaluations]),
+            events=tuple(self.events[:n_events]),
+            invariants=tuple(self.invariants[:n_invariants]),
+            checks=tuple(self.checks[:n_checks]),
         )
 
 
@@ -498,16 +499,8 @@ def _save(
     t0: float,
 ) -> Path:
     """Write the checkpoint of the loop at the boundary ``at`` (the lists are cut back to it)."""
-    n_events, n_invariants, n_checks, n_evaluations = at.lengths
     assert at.rng_state is not None  # kept whenever a policy is given
-    log = loop.log(at.step)
-    log = RunLog(
-        losses=log.losses,
-        evaluations=log.evaluations[:n_evaluations],
-        events=log.events[:n_events],
-        invariants=log.invariants[:n_invariants],
-        checks=log.checks[:n_checks],
-    )
+    log = loop.log(at.step, at.lengths)
     ctx = loop.ctx
     return Checkpoint(
         layer_config=ctx.layer_cfg,

@@ -265,6 +265,9 @@ def test_read_config_names_a_bad_field(tmp_path: Path) -> None:
     path.write_text(json.dumps(bad), encoding="utf-8")
     with pytest.raises(ValueError, match=r"train_config\.batch_size"):
         read_config(path)
+    path.write_text('{"layer_config": ', encoding="utf-8")  # truncated
+    with pytest.raises(ValueError, match=r"cfg\.json: not a JSON configuration"):
+        read_config(path)
 
 
 def test_the_launcher_runs_under_torchrun_and_rank_0_writes_the_record(tmp_path: Path) -> None:
