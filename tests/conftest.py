@@ -1,8 +1,12 @@
 """Test-suite configuration.
 
-* Hypothesis profiles chosen by ``DDCL_HYPOTHESIS_PROFILE``: ``dev`` (default; a moderate number of
-  random examples, with the example database), ``ci`` (derandomized, no database; what ``.ci/run``
-  selects, so CI is reproducible), ``thorough`` (many more examples, for runs on purpose).
+* Hypothesis profiles chosen by ``DDCL_HYPOTHESIS_PROFILE``: ``dev`` (default, what the README's test
+  command and CI run: a moderate number of random examples, with the example database), ``ci``
+  (derandomized, no database: for reproducing a run bit for bit), ``thorough`` (many more examples,
+  for runs on purpose).
+* The seed: unless ``--hypothesis-seed`` is given or the profile is derandomized, a fresh random seed
+  is drawn and forced for the whole run, and printed in the header and again in the summary, so a
+  failure seen once (in CI, on a user's machine) is reproduced with ``--hypothesis-seed=N``.
 * The ``claim(id, kind)`` marker (:mod:`ddcl_incrt.claim_tests`): collected here, checked against the
   registry, kept on the config for ``tests/test_registry.py``; with ``DDCL_CLAIM_TESTS_OUT`` set, the
   collected map is also written there as JSON (how a partial run gets the whole suite's map).
@@ -15,8 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
+import hypothesis.core
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -38,10 +44,34 @@ settings.load_profile(os.environ.get("DDCL_HYPOTHESIS_PROFILE", "dev"))
 
 CLAIM_TESTS = pytest.StashKey[ClaimTests]()
 COLLECTED_FILES = pytest.StashKey[frozenset[str]]()
+HYPOTHESIS_SEED = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    given = config.getoption("hypothesis_seed", default=None)
+    if given is not None:
+        config.stash[HYPOTHESIS_SEED] = f"seed {given} (given)"
+    elif settings.default.derandomize:
+        config.stash[HYPOTHESIS_SEED] = f"derandomized (profile {settings.get_current_profile_name()!r})"
+    else:
+        seed = secrets.randbelow(2**32)
+        # what --hypothesis-seed=N does, with N drawn here so that it can be printed
+        config.option.hypothesis_seed = str(seed)
+        hypothesis.core.global_force_seed = seed
+        config.stash[HYPOTHESIS_SEED] = f"seed {seed} (random; reproduce with --hypothesis-seed={seed})"
+
+
+def _seed_line(config: pytest.Config) -> str:
+    return f"hypothesis profile {settings.get_current_profile_name()!r}, {config.stash[HYPOTHESIS_SEED]}"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _seed_line(config)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    terminalreporter.write_line(_seed_line(config))
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:

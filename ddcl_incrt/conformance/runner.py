@@ -42,42 +42,107 @@ def regenerate(directory: str | Path = GOLDEN_DIR) -> Path:
     return write_vectors(directory, "golden", entries)
 
 
+def _chosen(check: str, only: Sequence[str] | None) -> bool:
+    return only is None or any(fnmatch.fnmatchcase(check, p) for p in only)
+
+
+def _scaled_error(a: np.ndarray, b: np.ndarray) -> float:
+    """The kit's float comparison: ``max|a − b| / max(max|b|, 1)`` (relative above 1, absolute below)."""
+    return float(np.max(np.abs(a - b), initial=0.0) / max(float(np.max(np.abs(b), initial=0.0)), 1.0))
+
+
+def _decision_pairs_differences(check: str, stored: np.ndarray, live: np.ndarray) -> list[str]:
+    """The reference's decision statistics, compared up to the first near-tie of the stored ones: past it
+    another machine's reference may take the other branch, and the later checks then differ legitimately."""
+    band = tolerance("float64", CheckKind.DECISION)
+    ties = [int(r[0]) for r in stored.tolist() if band.allows(r[1], r[2])]
+    stop = min(ties) if ties else None
+
+    def upto(rows: np.ndarray) -> np.ndarray:
+        # before the near-tie, and the near-tie's own λ_max row (the newborn of one branch adds G_h rows)
+        return rows if stop is None else rows[(rows[:, 0] < stop) | ((rows[:, 0] == stop) & (rows[:, 3] == 0))]
+
+    s, v = upto(stored), upto(live)
+    if s.shape != v.shape:
+        return [f"{check}: output ref.decision_pairs changed: {v.shape[0]} rows, committed {s.shape[0]}"]
+    if not np.array_equal(s[:, [0, 3]], v[:, [0, 3]]):
+        return [f"{check}: output ref.decision_pairs changed: steps or kinds differ"]
+    err = _scaled_error(v[:, 1:3], s[:, 1:3])
+    if err > tolerance("float64", CheckKind.VALUE).rtol:
+        return [f"{check}: output ref.decision_pairs changed: error {err:.3g}"]
+    return []
+
+
 def golden_differences(directory: str | Path = GOLDEN_DIR, *, only: Sequence[str] | None = None) -> list[str]:
-    """Where the committed vectors no longer match the reference: cases added, removed or changed
-    (inputs and scalars must be identical, integer outputs identical, float outputs within the
-    float64 VALUE row, since the reference's own rounding may differ in the last bits between
-    BLAS builds). ``only`` restricts the comparison to checks matching these patterns."""
+    """Where the committed golden vectors disagree with the reference on their own inputs.
 
-    def chosen(check: str) -> bool:
-        return only is None or any(fnmatch.fnmatchcase(check, p) for p in only)
+    The committed files are the authority for the inputs: they are read, never regenerated, so this
+    holds on any machine. The reference's outputs on those inputs are compared with the committed
+    outputs exactly as the kit compares a float64 port (:func:`compare_case`: floats within the float64
+    VALUE row, integers and decisions exactly, a trajectory up to its first near-tie), and the
+    reference's decision statistics up to that near-tie. ``only`` restricts it to checks matching
+    these patterns."""
+    diffs: list[str] = []
+    policy = TolerancePolicy()
+    for entry in read_vectors(directory, expect_kind="golden"):
+        case = entry.case
+        if not _chosen(case.check, only):
+            continue
+        assert entry.outputs is not None
+        out = reference_outputs(case)
+        # names are compared by compare_case, as for a port; past a trajectory's near-tie the final
+        # parameters (and so their names: a head more or less) may legitimately differ
+        result = compare_case(case, out, entry.outputs, policy)
+        diffs += [f"{case.check}: output {f.field} changed: {f.detail}".rstrip(": ") for f in result.fields if not f.ok]
+        if "ref.decision_pairs" in out:
+            diffs += _decision_pairs_differences(
+                case.check, entry.outputs["ref.decision_pairs"], out["ref.decision_pairs"]
+            )
+    return diffs
 
-    stored = {e.case.check: e for e in read_vectors(directory, expect_kind="golden") if chosen(e.case.check)}
-    live = {c.check: c for c in all_cases() if chosen(c.check)}
+
+def regeneration_differences(
+    directory: str | Path = GOLDEN_DIR, *, only: Sequence[str] | None = None, cases: Sequence[Case] | None = None
+) -> list[str]:
+    """Where regenerating the cases (:func:`all_cases`, or ``cases``) would change the committed ones:
+    cases added or removed, a changed operation, input names or integer data, and float inputs or
+    scalars beyond the float64 VALUE row. Inputs built through BLAS (``qr``, ``eigh``, products, a short
+    training run) differ in the last bits between CPUs, so they are never required to be bit-identical:
+    the committed files stay the authority, and this only says whether the generators still produce
+    the same cases."""
+    rtol = tolerance("float64", CheckKind.VALUE).rtol
+    stored = {
+        e.case.check: e.case for e in read_vectors(directory, expect_kind="golden") if _chosen(e.case.check, only)
+    }
+    live = {c.check: c for c in (all_cases() if cases is None else cases) if _chosen(c.check, only)}
     diffs = [f"{k}: in the committed vectors, not generated any more" for k in sorted(set(stored) - set(live))]
     diffs += [f"{k}: generated, missing from the committed vectors" for k in sorted(set(live) - set(stored))]
-    rtol = tolerance("float64", CheckKind.VALUE).rtol
     for check in sorted(set(stored) & set(live)):
         s, c = stored[check], live[check]
-        if dict(s.case.scalars) != dict(c.scalars) or s.case.operation != c.operation:
-            diffs.append(f"{check}: scalars or operation changed")
-        if sorted(s.case.inputs) != sorted(c.inputs):
+        if s.operation != c.operation:
+            diffs.append(f"{check}: operation {s.operation!r} -> {c.operation!r}")
+        if sorted(s.scalars) != sorted(c.scalars):
+            diffs.append(f"{check}: scalar names changed")
+        for k in sorted(set(s.scalars) & set(c.scalars)):
+            new, old = c.scalars[k], s.scalars[k]
+            if isinstance(new, float) and isinstance(old, float):
+                same = abs(new - old) <= rtol * max(abs(old), 1.0)
+            else:
+                same = new == old
+            if not same:
+                diffs.append(f"{check}: scalar {k} changed: {old!r} -> {new!r}")
+        if sorted(s.inputs) != sorted(c.inputs):
             diffs.append(f"{check}: input names changed")
             continue
-        diffs += [f"{check}: input {k} changed" for k in c.inputs if not np.array_equal(s.case.inputs[k], c.inputs[k])]
-        out = reference_outputs(c)
-        assert s.outputs is not None
-        if sorted(s.outputs) != sorted(out):
-            diffs.append(f"{check}: output names changed")
-            continue
-        for k, v in out.items():
-            w = s.outputs[k]
-            if v.shape != w.shape:
-                diffs.append(f"{check}: output {k} shape {w.shape} -> {v.shape}")
-            elif np.issubdtype(v.dtype, np.integer) or np.issubdtype(w.dtype, np.integer):
-                if not np.array_equal(v, w):
-                    diffs.append(f"{check}: output {k} changed")
-            elif float(np.max(np.abs(v - w), initial=0.0)) > rtol * max(float(np.max(np.abs(w), initial=0.0)), 1.0):
-                diffs.append(f"{check}: output {k} changed")
+        for k in sorted(c.inputs):
+            a, b = np.asarray(c.inputs[k]), s.inputs[k]
+            if a.shape != b.shape:
+                diffs.append(f"{check}: input {k} shape {b.shape} -> {a.shape}")
+            elif np.issubdtype(b.dtype, np.integer):
+                if not np.array_equal(a, b):
+                    diffs.append(f"{check}: input {k} changed")
+            elif not _scaled_error(a, b) <= rtol:
+                diffs.append(f"{check}: input {k} changed: error {_scaled_error(a, b):.3g} > {rtol:g}")
     return diffs
 
 
@@ -299,6 +364,7 @@ __all__ = [
     "golden_differences",
     "reference_outputs",
     "regenerate",
+    "regeneration_differences",
     "repro_snippet",
     "reproduce",
     "run_adapter",
