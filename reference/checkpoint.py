@@ -34,7 +34,10 @@ import io
 import json
 import math
 import re
+import struct
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -346,7 +349,23 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             return {name: z[name] for name in z.files}
     except RecordFormatError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        KeyError,
+        NotImplementedError,  # zipfile: a corrupted compression-method field
+        RuntimeError,  # zipfile: encrypted entries; RecursionError
+        zlib.error,
+        struct.error,
+        OverflowError,
+        MemoryError,  # a corrupted header declaring a huge array
+        SyntaxError,  # numpy's .npy header parser
+        tokenize.TokenError,
+        AttributeError,
+        TypeError,
+    ) as exc:
         # ValueError includes an object array, which allow_pickle=False refuses to unpickle
         raise RecordFormatError(f"{path}: not a readable checkpoint (truncated, corrupted or not .npz): {exc}") from exc
 
@@ -357,7 +376,7 @@ def _meta(arrays: Mapping[str, np.ndarray], path: Path) -> Any:
         raise RecordFormatError(f"{path}: meta.json: missing or not a byte array (not a ddcl-incrt checkpoint)")
     try:
         return json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, Python's integer-digit and nesting limits
         raise RecordFormatError(f"{path}: meta.json: not valid UTF-8 JSON ({exc})") from exc
 
 
