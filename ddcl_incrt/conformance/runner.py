@@ -141,8 +141,8 @@ def regeneration_differences(
             elif np.issubdtype(b.dtype, np.integer):
                 if not np.array_equal(a, b):
                     diffs.append(f"{check}: input {k} changed")
-            elif not _scaled_error(a, b) <= rtol:
-                diffs.append(f"{check}: input {k} changed: error {_scaled_error(a, b):.3g} > {rtol:g}")
+            elif not (err := _scaled_error(a, b)) <= rtol:
+                diffs.append(f"{check}: input {k} changed: error {err:.3g} > {rtol:g}")
     return diffs
 
 
