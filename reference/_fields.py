@@ -6,15 +6,25 @@ is not silently truncated to ``3``), a bool where a number belongs, a ragged or 
 each is a :class:`RecordFormatError` that names the file and the field's path
 (``record.json: checks[3].lam_max: …``). The dataclass's own validation then runs, and its message is
 prefixed with the same path. Nothing is coerced that JSON could not have written exactly.
+
+What a parser of a stranger's bytes may raise (:data:`LOAD_ERRORS`: zipfile, zlib, NumPy's ``.npy``
+reader, :mod:`json`, :mod:`struct`, Python's own limits, the OS) is mapped to a
+:class:`RecordFormatError` naming the file, with the original chained, by :func:`format_errors` at
+each loader's entry; ``KeyboardInterrupt`` and ``SystemExit`` are never caught.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import struct
+import tokenize
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import numpy as np
@@ -27,6 +37,48 @@ _T = TypeVar("_T")
 class RecordFormatError(ValueError):
     """A record or checkpoint file that is malformed, truncated, inconsistent or of another format;
     the message names the file and the field."""
+
+
+# Everything a malformed file can make a parser raise. ValueError covers json.JSONDecodeError,
+# UnicodeDecodeError and Python's limit on integer digits; RuntimeError covers zipfile's "encrypted"
+# and NotImplementedError (unknown compression method, zip version) and RecursionError (deep JSON
+# nesting); ArithmeticError covers OverflowError (a huge shape or integer) and FloatingPointError;
+# LookupError covers KeyError and IndexError; Warning is NumPy's header warning under ``-W error``.
+# Not caught: KeyboardInterrupt, SystemExit, and programming errors such as NameError.
+LOAD_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    ArithmeticError,
+    LookupError,
+    AttributeError,
+    TypeError,
+    MemoryError,
+    SyntaxError,
+    Warning,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    tokenize.TokenError,
+)
+
+
+@contextlib.contextmanager
+def format_errors(where: str) -> Iterator[None]:
+    """Inside the block, any of :data:`LOAD_ERRORS` becomes a :class:`RecordFormatError` whose message
+    starts with ``where`` (the file, and the field where known), the original chained as its cause; a
+    :class:`RecordFormatError` passes through unchanged."""
+    try:
+        yield
+    except RecordFormatError:
+        raise
+    except LOAD_ERRORS as exc:
+        detail = str(exc) or "no detail"
+        if len(detail) > 300:
+            detail = detail[:300] + " …"
+        raise RecordFormatError(f"{where} ({type(exc).__name__}: {detail})") from exc
 
 
 def _type_name(value: object) -> str:
@@ -163,7 +215,7 @@ def read_dataclass(cls: type[_T], f: Fields, readers: Mapping[str, Callable[[Fie
     }
     try:
         return cls(**kw)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ArithmeticError) as exc:
         raise RecordFormatError(f"{f.where}: {exc}") from exc
 
 
@@ -182,6 +234,8 @@ def read_array(value: Any, ndim: int, path: str, *, finite: bool = True) -> F64A
         a = np.array(value, dtype=np.float64)
     except ValueError as exc:  # ragged
         raise RecordFormatError(f"{path}: not a rectangular {ndim}-dimensional array ({exc})") from exc
+    except OverflowError as exc:  # an integer beyond float64's range
+        raise RecordFormatError(f"{path}: a number beyond float64's range ({exc})") from exc
     if a.ndim != ndim:
         raise RecordFormatError(f"{path}: not a rectangular {ndim}-dimensional array (got shape {a.shape})")
     if finite and not np.all(np.isfinite(a)):
@@ -195,4 +249,13 @@ def finite(value: float, path: str) -> float:
     return value
 
 
-__all__ = ["Fields", "RecordFormatError", "finite", "read_array", "read_dataclass", "read_value"]
+__all__ = [
+    "LOAD_ERRORS",
+    "Fields",
+    "RecordFormatError",
+    "finite",
+    "format_errors",
+    "read_array",
+    "read_dataclass",
+    "read_value",
+]

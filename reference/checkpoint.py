@@ -23,8 +23,13 @@ loading never executes code) holding the arrays — ``params/<name>``, ``opt/m/<
 ``opt/v/<name>``, ``growth/Q_cap``, ``growth/w_top``, ``growth/w_bottom``, ``probe/x``,
 ``probe/labels`` — and ``meta.json``, the UTF-8 JSON of everything else, as a ``uint8`` array.
 It is written atomically (:func:`reference.files.write_atomic`): a crash mid-write leaves the
-previous checkpoint intact. Every field is checked on load; a malformed, truncated or foreign file
-is a :class:`reference.run_record.RecordFormatError` naming the file and the field.
+previous checkpoint intact. Every field is checked on load, and the fields against each other (the
+step against the run's length, the thresholds against the calibration, the counters and the log
+against the step), so that a checkpoint that loads resumes into a record that loads. A malformed,
+truncated, inconsistent or foreign file — whatever zipfile, zlib, NumPy's reader or :mod:`json`
+raise on it, or a path that is not a readable regular file — is a
+:class:`reference.run_record.RecordFormatError` naming the file (and the field or array where
+known), the original error chained.
 """
 
 from __future__ import annotations
@@ -33,28 +38,26 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
-import struct
-import tokenize
-import zipfile
-import zlib
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from reference._arrays import arr, check_count
-from reference._fields import Fields, RecordFormatError, read_dataclass
+from reference._fields import Fields, RecordFormatError, format_errors, read_dataclass
 from reference.data import SequenceDataset
-from reference.files import write_atomic
+from reference.files import check_path, read_regular_file, write_atomic
 from reference.growth_phases import TrainerState
 from reference.growth_statistics import Probe
-from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
+from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
 from reference.model import LayerConfig, check_params
 from reference.optim import AdamMoments, AdamState, SGDState
-from reference.run_record import RunLog
+from reference.run_record import RunLog, check_calibration
 from reference.surgery import flatten, params_from_arrays
 from reference.train_config import OptState, TrainConfig
 
@@ -63,6 +66,7 @@ VERSION = 1
 # Bit generators whose state is a dictionary of integers (JSON holds it exactly).
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "SFC64")
 _FILE_NAME = re.compile(r"step-(\d+)\.ckpt\.npz")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 def dataset_fingerprint(data: SequenceDataset) -> str:
@@ -89,12 +93,28 @@ def restore_rng(state: Mapping[str, Any], path: str = "rng_state") -> np.random.
     name = state.get("bit_generator")
     if name not in _BIT_GENERATORS:
         raise RecordFormatError(f"{path}.bit_generator: expected one of {_BIT_GENERATORS}, got {name!r}")
+    _check_integer_leaves(state, path)
     bit_gen = getattr(np.random, str(name))()
     try:
         bit_gen.state = dict(state)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise RecordFormatError(f"{path}: not a valid {name} state ({exc})") from exc
     return np.random.Generator(bit_gen)
+
+
+def _check_integer_leaves(state: Mapping[str, Any], path: str) -> None:
+    """Every value of a bit generator's state other than its name is an integer (or a mapping of them):
+    NumPy would silently truncate a float and overflow on a huge integer."""
+    for key, value in state.items():
+        where = f"{path}.{key}"
+        if key == "bit_generator":
+            continue
+        if isinstance(value, Mapping):
+            _check_integer_leaves(value, where)
+        elif isinstance(value, bool) or not isinstance(value, int):
+            raise RecordFormatError(f"{where}: expected an integer, got {type(value).__name__} {value!r}")
+        elif not 0 <= value < 2**128:
+            raise RecordFormatError(f"{where}: {value} is not an unsigned integer of at most 128 bits")
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,92 +200,147 @@ class Checkpoint:
     # -- reading -----------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path) -> Checkpoint:
-        """The checkpoint at ``path``, every array and field checked (never executes code)."""
-        p = Path(path)
-        arrays = _read_npz(p)
-        f = Fields(_meta(arrays, p), f"{p}: meta.json:")
-        f.expect_keys(_META_KEYS)
-        if f.get("format") != FORMAT:
-            raise f.error("format", f"expected {FORMAT!r}, got {f.get('format')!r} (not a ddcl-incrt checkpoint)")
-        if f.get("version") != VERSION:
-            raise f.error("version", f"this build reads version {VERSION}, got {f.get('version')!r}")
-        layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
-        step = f.count("step")
+    def load(cls, path: str | os.PathLike[str]) -> Checkpoint:
+        """The checkpoint at ``path``, every array and field checked, alone and against the others
+        (never executes code; never waits on a FIFO). Any problem is a :class:`RecordFormatError`
+        naming the file, and the field or array where known."""
+        p = check_path("path", path)
+        with format_errors(f"{p}: not a readable checkpoint"):
+            f, arrays = _open(p)
+            stored = _stored_state(f, arrays, p)
+            return cls._with_the_run(f, p, stored)
 
-        def array(name: str, ndim: int, dtype: type = np.float64) -> np.ndarray:
-            if name not in arrays:
-                raise RecordFormatError(f"{p}: the array {name!r} is missing")
-            a = arrays[name]
-            if a.dtype != dtype or a.ndim != ndim:
-                raise RecordFormatError(
-                    f"{p}: {name}: expected a {ndim}-d {np.dtype(dtype)} array, got {a.ndim}-d {a.dtype}"
-                )
-            if a.dtype == np.float64 and not np.all(np.isfinite(a)):
-                raise RecordFormatError(f"{p}: {name}: contains NaN or infinity")
-            return a
-
-        param_arrays = {
-            n.removeprefix("params/"): arr(array(n, a.ndim)) for n, a in arrays.items() if n.startswith("params/")
-        }
-        try:
-            params = params_from_arrays(
-                param_arrays,
-                next_head_id=f.read("next_head_id", int),
-                prototype_ids=f.read("prototype_ids", tuple[int, ...]),
-            )
-            check_params(params, layer_cfg)
-        except RecordFormatError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise RecordFormatError(f"{p}: params: {exc}") from exc
-        g = f.sub("growth")
-        g.expect_keys(["last_growth_step", "heads", "prototypes"])
-        try:
-            growth = GrowthState(
-                Q_cap=arr(array("growth/Q_cap", 2)),
-                last_growth_step=g.read("last_growth_step", int),
-                heads=tuple(read_dataclass(HeadRecord, h) for h in g.items("heads")),
-                prototypes=tuple(read_dataclass(PrototypeRecord, x) for x in g.items("prototypes")),
-            )
-            state = TrainerState(
-                params=params,
-                opt_state=_opt_state(f.sub("optimizer"), arrays, array, p),
-                growth=growth,
-                step=step,
-                ranks=f.read("ranks", tuple[int, ...]),
-                w_top=arr(array("growth/w_top", 1)),
-                w_bottom=arr(array("growth/w_bottom", 1)),
-            )
-            probe = Probe(x=arr(array("probe/x", 3)), labels=array("probe/labels", 1, np.int64))
-        except RecordFormatError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise RecordFormatError(f"{p}: {exc}") from exc
-        _check_consistent(p, state, layer_cfg)
+    @classmethod
+    def _with_the_run(cls, f: Fields, p: Path, stored: StoredState) -> Checkpoint:
+        """The run around ``stored``: configurations, thresholds, log and scalars, each checked against
+        the others and against the state (what the trainer would have carried to this step)."""
+        state = stored.state
+        train_cfg = read_dataclass(TrainConfig, f.sub("train_config"))
+        growth_cfg = read_dataclass(GrowthConfig, f.sub("growth_config"))
+        norms = f.read("calibration_norms", tuple[float, ...])
+        check_calibration(f, train_cfg, growth_cfg, norms)
+        if state.step > train_cfg.steps:
+            raise f.error("step", f"{state.step} is beyond the run's train_config.steps = {train_cfg.steps}")
         lam = f.read("lam_last", float | None)
         elapsed = f.read("elapsed_s", float)
         if not (math.isfinite(elapsed) and elapsed >= 0.0):
             raise f.error("elapsed_s", f"must be finite and >= 0, got {elapsed!r}")
         n_violations = f.count("n_violations")
-        rng_fields = f.sub("rng_state")
-        restore_rng(rng_fields.data, rng_fields.where)  # validates it
-        return cls(
-            layer_config=layer_cfg,
-            train_config=read_dataclass(TrainConfig, f.sub("train_config")),
-            growth_config=read_dataclass(GrowthConfig, f.sub("growth_config")),
-            calibration_norms=f.read("calibration_norms", tuple[float, ...]),
+        fingerprint = f.read("dataset_fingerprint", str)
+        if not _FINGERPRINT.fullmatch(fingerprint):
+            raise f.error("dataset_fingerprint", f"expected 64 lowercase hex digits (SHA-256), got {fingerprint!r}")
+        engine = f.read("engine", str)
+        if not engine:
+            raise f.error("engine", "the name of the engine that wrote the checkpoint is empty")
+        log = RunLog.from_fields(f.sub("log"), steps=state.step, train_config=train_cfg, complete=False)
+        ck = cls(
+            layer_config=stored.layer_config,
+            train_config=train_cfg,
+            growth_config=growth_cfg,
+            calibration_norms=norms,
             dataset=f.read("dataset", str),
-            dataset_fingerprint=f.read("dataset_fingerprint", str),
-            engine=f.read("engine", str),
+            dataset_fingerprint=fingerprint,
+            engine=engine,
             state=state,
-            probe=probe,
-            rng_state=dict(rng_fields.data),
-            log=RunLog.from_fields(f.sub("log"), steps=step),
+            probe=stored.probe,
+            rng_state=stored.rng_state,
+            log=log,
             n_violations=n_violations,
             lam_last=lam,
             elapsed_s=elapsed,
         )
+        _check_against_the_log(f, p, ck)
+        return ck
+
+
+class StoredState(NamedTuple):
+    """The trainer state, probe and generator state of a checkpoint file, read without its run."""
+
+    layer_config: LayerConfig
+    state: TrainerState
+    probe: Probe
+    rng_state: Mapping[str, Any]
+
+
+def load_stored_state(path: str | os.PathLike[str]) -> StoredState:
+    """The trainer state, probe and generator state saved at ``path``, each field checked and the
+    state checked against itself (parameters, optimiser and INCRT state agree), but not against a
+    run's log: for tests that round-trip states no training loop produced. A resume needs
+    :meth:`Checkpoint.load`, which checks everything."""
+    p = check_path("path", path)
+    with format_errors(f"{p}: not a readable checkpoint"):
+        f, arrays = _open(p)
+        return _stored_state(f, arrays, p)
+
+
+def _open(p: Path) -> tuple[Fields, dict[str, np.ndarray]]:
+    arrays = _read_npz(p)
+    f = Fields(_meta(arrays, p), f"{p}: meta.json:")
+    f.expect_keys(_META_KEYS)
+    if f.get("format") != FORMAT:
+        raise f.error("format", f"expected {FORMAT!r}, got {f.get('format')!r} (not a ddcl-incrt checkpoint)")
+    if f.get("version") != VERSION:
+        raise f.error("version", f"this build reads version {VERSION}, got {f.get('version')!r}")
+    return f, arrays
+
+
+def _stored_state(f: Fields, arrays: Mapping[str, np.ndarray], p: Path) -> StoredState:
+    layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
+    step = f.count("step")
+
+    def array(name: str, ndim: int, dtype: type = np.float64) -> np.ndarray:
+        if name not in arrays:
+            raise RecordFormatError(f"{p}: the array {name!r} is missing")
+        a = arrays[name]
+        if a.dtype != dtype or a.ndim != ndim:
+            raise RecordFormatError(
+                f"{p}: {name}: expected a {ndim}-d {np.dtype(dtype)} array, got {a.ndim}-d {a.dtype}"
+            )
+        if a.dtype == np.float64 and not np.all(np.isfinite(a)):
+            raise RecordFormatError(f"{p}: {name}: contains NaN or infinity")
+        return a
+
+    param_arrays = {
+        n.removeprefix("params/"): arr(array(n, a.ndim)) for n, a in arrays.items() if n.startswith("params/")
+    }
+    try:
+        params = params_from_arrays(
+            param_arrays,
+            next_head_id=f.read("next_head_id", int),
+            prototype_ids=f.read("prototype_ids", tuple[int, ...]),
+        )
+        check_params(params, layer_cfg)
+    except RecordFormatError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise RecordFormatError(f"{p}: params: {exc}") from exc
+    g = f.sub("growth")
+    g.expect_keys(["last_growth_step", "heads", "prototypes"])
+    try:
+        growth = GrowthState(
+            Q_cap=arr(array("growth/Q_cap", 2)),
+            last_growth_step=g.read("last_growth_step", int),
+            heads=tuple(read_dataclass(HeadRecord, h) for h in g.items("heads")),
+            prototypes=tuple(read_dataclass(PrototypeRecord, x) for x in g.items("prototypes")),
+        )
+        state = TrainerState(
+            params=params,
+            opt_state=_opt_state(f.sub("optimizer"), arrays, array, p),
+            growth=growth,
+            step=step,
+            ranks=f.read("ranks", tuple[int, ...]),
+            w_top=arr(array("growth/w_top", 1)),
+            w_bottom=arr(array("growth/w_bottom", 1)),
+        )
+        probe = Probe(x=arr(array("probe/x", 3)), labels=array("probe/labels", 1, np.int64))
+    except RecordFormatError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise RecordFormatError(f"{p}: {exc}") from exc
+    _check_consistent(p, state, layer_cfg)
+    rng_fields = f.sub("rng_state")
+    restore_rng(rng_fields.data, rng_fields.where)  # validates it
+    return StoredState(layer_cfg, state, probe, dict(rng_fields.data))
 
 
 _META_KEYS = (
@@ -339,45 +414,106 @@ def _check_consistent(path: Path, state: TrainerState, cfg: LayerConfig) -> None
                 raise RecordFormatError(f"{path}: opt/m/{name}: no parameter of that name and shape")
 
 
+def _check_against_the_log(f: Fields, p: Path, ck: Checkpoint) -> None:
+    """The state's counters, the probe and the loop's scalars must be those the logged run implies
+    (what the trainer would have carried to this step); each disagreement names its field."""
+    state, growth, log, cfg = ck.state, ck.state.growth, ck.log, ck.layer_config
+    births = {e.head_id: e.step for e in log.events if e.kind is EventKind.BIRTH}
+    n_checks = len(log.checks)
+    if len(state.ranks) != 1 + len(births) or state.ranks[0] != 0:
+        raise f.error(
+            "ranks",
+            f"expected the initial rank 0 and one rank per logged birth ({len(births)}), got {list(state.ranks)}",
+        )
+    for i, r in enumerate(state.ranks):
+        if not 0 <= r <= cfg.d:
+            raise f.error(f"ranks[{i}]", f"a rank lies in [0, d = {cfg.d}], got {r}")
+    if growth.m != len(births):
+        raise RecordFormatError(
+            f"{p}: growth/Q_cap: {growth.m} captured directions, but {len(births)} births are logged"
+        )
+    last_birth = max(births.values(), default=0)
+    if growth.last_growth_step != last_birth:
+        raise f.error(
+            "growth.last_growth_step",
+            f"expected {last_birth} (the last logged birth, else 0), got {growth.last_growth_step}",
+        )
+    newborn_margin = "newborn_margin" in ck.growth_config.variants
+    for i, h in enumerate(growth.heads):
+        where = f"growth.heads[{i}]"
+        if h.head_id != 0 and h.head_id not in births:
+            raise f.error(f"{where}.head_id", f"head {h.head_id} is neither the initial head 0 nor a logged birth")
+        if h.birth_step != births.get(h.head_id, 0):
+            raise f.error(
+                f"{where}.birth_step", f"expected {births.get(h.head_id, 0)} (its logged birth), got {h.birth_step}"
+            )
+        if not 0 <= h.below_count <= n_checks:
+            raise f.error(f"{where}.below_count", f"a count of checks lies in [0, {n_checks}], got {h.below_count}")
+        if not (math.isfinite(h.newborn_strength) and h.newborn_strength >= 0.0):
+            raise f.error(f"{where}.newborn_strength", f"must be finite and >= 0, got {h.newborn_strength!r}")
+        if not newborn_margin and h.newborn_strength != 0.0:
+            raise f.error(
+                f"{where}.newborn_strength",
+                f"is 0 unless the variant 'newborn_margin' is on, got {h.newborn_strength!r}",
+            )
+    for i, pr in enumerate(growth.prototypes):
+        if not 0 <= pr.low_mass_count <= n_checks:
+            raise f.error(
+                f"growth.prototypes[{i}].low_mass_count",
+                f"a count of checks lies in [0, {n_checks}], got {pr.low_mass_count}",
+            )
+    opt = state.opt_state
+    if isinstance(opt, SGDState) and opt.steps != state.step:
+        raise f.error("optimizer.steps", f"expected the step {state.step}, got {opt.steps}")
+    if isinstance(opt, AdamState):
+        for name, mom in opt.moments.items():
+            if not 0 <= mom.t <= state.step:
+                raise f.error(f"optimizer.t.{name}", f"a step count lies in [0, {state.step}], got {mom.t}")
+    train = ck.train_config
+    x, labels = ck.probe.x, ck.probe.labels
+    if x.shape != (train.probe_size, cfg.seq_len, cfg.d_in) or labels.shape != (train.probe_size,):
+        raise RecordFormatError(
+            f"{p}: probe/x, probe/labels: expected shapes "
+            f"{(train.probe_size, cfg.seq_len, cfg.d_in)} and {(train.probe_size,)}, got {x.shape} and {labels.shape}"
+        )
+    if labels.size and not (labels.min() >= 0 and labels.max() < cfg.n_classes):
+        raise RecordFormatError(f"{p}: probe/labels: a label lies in [0, {cfg.n_classes})")
+    lam_expected = log.checks[-1].lam_max if log.checks else None
+    if not _same_float(ck.lam_last, lam_expected):
+        raise f.error("lam_last", f"expected {lam_expected!r} (the last logged check's λ_max), got {ck.lam_last!r}")
+    violations = sum(1 for r in log.invariants if not r.result.holds)
+    if ck.n_violations != violations:
+        raise f.error("n_violations", f"expected {violations} (the logged invariants that fail), got {ck.n_violations}")
+
+
+def _same_float(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    raw = path.read_bytes()  # read whole, then parsed from memory: a bad file leaves no handle open
-    try:
-        z = np.load(io.BytesIO(raw), allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise RecordFormatError(f"{path}: a single .npy array, not a checkpoint (.npz) file")
-        with z:
-            return {name: z[name] for name in z.files}
-    except RecordFormatError:
-        raise
-    except (
-        zipfile.BadZipFile,
-        EOFError,
-        OSError,
-        ValueError,
-        KeyError,
-        NotImplementedError,  # zipfile: a corrupted compression-method field
-        RuntimeError,  # zipfile: encrypted entries; RecursionError
-        zlib.error,
-        struct.error,
-        OverflowError,
-        MemoryError,  # a corrupted header declaring a huge array
-        SyntaxError,  # numpy's .npy header parser
-        tokenize.TokenError,
-        AttributeError,
-        TypeError,
-    ) as exc:
-        # ValueError includes an object array, which allow_pickle=False refuses to unpickle
-        raise RecordFormatError(f"{path}: not a readable checkpoint (truncated, corrupted or not .npz): {exc}") from exc
+    raw = read_regular_file(path)  # read whole, then parsed from memory: a bad file leaves no handle open
+    z = np.load(io.BytesIO(raw), allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise RecordFormatError(f"{path}: a single .npy array, not a checkpoint (.npz) file")
+    out: dict[str, np.ndarray] = {}
+    with z:
+        for name in z.files:
+            with format_errors(f"{path}: {name}: not a readable array"):
+                a = z[name]
+                if not isinstance(a, np.ndarray):  # a member NumPy returns as raw bytes (not an .npy)
+                    raise RecordFormatError(f"{path}: {name}: not a .npy array")
+                out[name] = a
+    return out
 
 
 def _meta(arrays: Mapping[str, np.ndarray], path: Path) -> Any:
     raw = arrays.get("meta.json")
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise RecordFormatError(f"{path}: meta.json: missing or not a byte array (not a ddcl-incrt checkpoint)")
-    try:
+    with format_errors(f"{path}: meta.json: not valid UTF-8 JSON"):
         return json.loads(raw.tobytes().decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, Python's integer-digit and nesting limits
-        raise RecordFormatError(f"{path}: meta.json: not valid UTF-8 JSON ({exc})") from exc
 
 
 def state_differences(a: TrainerState, b: TrainerState) -> list[str]:
@@ -473,17 +609,49 @@ def checkpoints_in(directory: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def latest_checkpoint(path: str | Path) -> Path:
-    """``path`` itself if it is a file, else the checkpoint of the highest step in the folder ``path``."""
-    p = Path(path)
+def latest_checkpoint(path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None) -> Path:
+    """``path`` itself if it is a file, else the newest checkpoint of the folder ``path`` that loads
+    (see :func:`load_latest_checkpoint`, which also returns it loaded)."""
+    p = check_path("path", path)
     if p.is_file():
         return p
-    if not p.is_dir():
-        raise FileNotFoundError(f"resume: {p} is neither a checkpoint file nor a folder of checkpoints")
-    found = checkpoints_in(p)
+    return _newest_intact(p, warn)[0]
+
+
+def load_latest_checkpoint(path: str | os.PathLike[str], *, warn: Callable[[str], None] | None = None) -> Checkpoint:
+    """The checkpoint at ``path`` (a file), or the newest intact checkpoint of the folder ``path``.
+
+    A newer checkpoint that does not load (truncated by a crash mid-copy, corrupted) is skipped for the
+    next older one, each skip reported through ``warn`` (default: a line on stderr) naming the file and
+    why; nothing is deleted. If no checkpoint of the folder loads, the :class:`RecordFormatError`
+    lists every file and why.
+    """
+    p = check_path("path", path)
+    if p.is_file():
+        return Checkpoint.load(p)
+    return _newest_intact(p, warn)[1]
+
+
+def _newest_intact(folder: Path, warn: Callable[[str], None] | None) -> tuple[Path, Checkpoint]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"resume: {folder} is neither a checkpoint file nor a folder of checkpoints")
+    found = checkpoints_in(folder)
     if not found:
-        raise FileNotFoundError(f"resume: the folder {p} holds no step-*.ckpt.npz checkpoint")
-    return found[-1]
+        raise FileNotFoundError(f"resume: the folder {folder} holds no step-*.ckpt.npz checkpoint")
+    report = warn if warn is not None else _warn_on_stderr
+    refused: list[str] = []
+    for candidate in reversed(found):
+        try:
+            return candidate, Checkpoint.load(candidate)
+        except RecordFormatError as exc:
+            refused.append(f"  {candidate.name}: {exc}")
+            report(f"warning: resume: skipping {candidate}, which does not load: {exc}")
+    listing = "\n".join(refused)
+    raise RecordFormatError(f"resume: none of the {len(found)} checkpoints in {folder} loads:\n{listing}")
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 __all__ = [
@@ -491,9 +659,12 @@ __all__ = [
     "VERSION",
     "Checkpoint",
     "CheckpointPolicy",
+    "StoredState",
     "checkpoints_in",
     "dataset_fingerprint",
     "latest_checkpoint",
+    "load_latest_checkpoint",
+    "load_stored_state",
     "restore_rng",
     "rng_state",
     "state_differences",

@@ -17,8 +17,20 @@ from dataclasses import dataclass, field
 import numpy as np
 from jaxtyping import Float64, Int64
 
-from reference._arrays import arr, check_array, check_count, check_rng
+from reference._arrays import arr, check_array, check_count, check_real, check_rng
 from reference.incrt.operators import spectral_operator
+
+# scikit-learn seeds a legacy RandomState, whose seeds are the integers in [0, 2**32 − 1]
+SKLEARN_SEED_MAX = 2**32 - 1
+
+
+def check_seed(name: str, value: object, maximum: int | None = None) -> int:
+    """A seed: an int (not a bool, not a float) ``>= 0`` and at most ``maximum`` when given (NumPy's
+    ``default_rng`` takes any such int; scikit-learn's ``random_state`` at most ``2**32 − 1``)."""
+    out = check_count(name, value, 0)
+    if maximum is not None and out > maximum:
+        raise ValueError(f"{name}: must be <= {maximum}, got {out}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,8 @@ class SequenceDataset:
     meta: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name: expected a str, got {type(self.name).__name__}")
         check_count("n_classes", self.n_classes, 2)  # a classification task needs two classes at least
         for name in ("x_train", "x_test"):
             check_array(name, getattr(self, name), 3)
@@ -60,8 +74,9 @@ def digits_sequences(*, test_fraction: float = 0.25, seed: int = 0) -> SequenceD
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    if not 0.0 < test_fraction < 1.0:
+    if not 0.0 < check_real("test_fraction", test_fraction) < 1.0:
         raise ValueError(f"test_fraction: must lie in (0, 1), got {test_fraction}")
+    check_seed("seed", seed, SKLEARN_SEED_MAX)
     bunch = load_digits()
     x = np.asarray(bunch.images, dtype=np.float64) / 16.0  # 1797×8×8, values in [0, 1]
     labels = np.asarray(bunch.target, dtype=np.int64)
@@ -110,6 +125,8 @@ def planted_offsets(
     seq_len = check_count("seq_len", seq_len, 2)
     d_in = check_count("d_in", d_in, 1)
     n_train, n_test = check_count("n_train", n_train, 1), check_count("n_test", n_test, 1)
+    if not isinstance(offsets, tuple | list):
+        raise TypeError(f"offsets: expected a tuple of distinct integers in [1, seq_len), got {type(offsets).__name__}")
     m = len(offsets)
     if (
         m < 1
@@ -218,6 +235,8 @@ def planted_operator(
     """
     if isinstance(eigenvalues, np.ndarray):
         lam = check_array("eigenvalues", eigenvalues, 1)
+    elif isinstance(eigenvalues, str) or not isinstance(eigenvalues, Sequence):  # type: ignore[unreachable]
+        raise TypeError(f"eigenvalues: expected a sequence or 1-d array of reals, got {type(eigenvalues).__name__}")
     else:
         if len(eigenvalues) == 0:
             raise ValueError("eigenvalues: expected at least one eigenvalue, got an empty sequence")
@@ -234,16 +253,20 @@ def planted_operator(
 def named_dataset(name: str, seed: int) -> SequenceDataset:
     """The audit's data sets by name: ``"digits"`` (the digits sequences, a quarter held out, split by
     ``seed``) or ``"planted"`` (planted offsets with their defaults, drawn by ``default_rng([seed, 0])``).
-    One definition for the audit, the studies and the distributed launcher."""
+    One definition for the audit, the studies and the distributed launcher. ``seed`` is an int in
+    ``[0, 2**32 − 1]`` for both (the digits split's limit, so one seed means the same for either)."""
+    check_seed("seed", seed, SKLEARN_SEED_MAX)
     if name == "digits":
         return digits_sequences(test_fraction=0.25, seed=seed)
     if name == "planted":
         return planted_offsets(rng=np.random.default_rng([seed, 0]))
-    raise ValueError(f"dataset: expected 'digits' or 'planted', got {name!r}")
+    raise ValueError(f"name: expected the data set 'digits' or 'planted', got {name!r}")
 
 
 __all__ = [
+    "SKLEARN_SEED_MAX",
     "SequenceDataset",
+    "check_seed",
     "digits_sequences",
     "named_dataset",
     "planted_offsets",

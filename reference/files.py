@@ -1,10 +1,15 @@
-"""Writing files so that a crash, a full disk or a kill mid-write never leaves a partial file.
+"""Writing files so that a crash, a full disk or a kill mid-write never leaves a partial file, and
+reading files from strangers without hanging on what is not a file.
 
 The one atomic writer of the project (run records, checkpoints, reports, figures, benchmark tables):
 the bytes go to a temporary file in the target's folder, are flushed and fsynced, and the temporary
 file then replaces the target in one ``os.replace`` (atomic on POSIX within a file system); the
 folder is fsynced so the rename itself survives a power cut. A failure at any point removes the
 temporary file and leaves the previous target as it was.
+
+The reader (:func:`read_regular_file`) opens without blocking and checks that the path is a regular
+file before reading: a FIFO with no writer, a device such as ``/dev/zero`` or a folder is refused at
+once instead of hanging the loader or reading forever.
 """
 
 from __future__ import annotations
@@ -12,7 +17,57 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
+
+
+def check_path(name: str, path: object) -> Path:
+    """``path`` as a :class:`~pathlib.Path`, refusing with an error naming ``name`` what is not a
+    file-system path (``None``, a number, bytes), an empty path and a path holding a NUL byte."""
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f"{name}: expected a file path (str or os.PathLike), got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"{name}: expected a text path, got {type(text).__name__}")
+    if text == "":
+        raise ValueError(f"{name}: the path is empty")
+    if "\0" in text:
+        raise ValueError(f"{name}: a path cannot contain a NUL byte, got {text!r}")
+    return Path(text)
+
+
+class NotARegularFileError(OSError):
+    """The path names a folder, FIFO, device or socket where a file's contents were expected."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The contents of the regular file at ``path``.
+
+    Opened with ``O_NONBLOCK`` (opening a FIFO that has no writer would otherwise wait for one) and
+    checked with ``fstat`` on the open descriptor before anything is read, so the check and the read
+    concern the same file. Anything but a regular file is a :class:`NotARegularFileError`; other
+    failures are the ``OSError`` the system gave.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in _KINDS if test(mode)), "special file")
+            raise NotARegularFileError(f"not a regular file (a {kind})")
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as fh:  # owns fd from here: closed on leaving
+        return fh.read()
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:
@@ -44,4 +99,4 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     return out
 
 
-__all__ = ["write_atomic"]
+__all__ = ["NotARegularFileError", "check_path", "read_regular_file", "write_atomic"]

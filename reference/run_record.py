@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ import numpy as np
 from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr, check_count
-from reference._fields import Fields, RecordFormatError, read_dataclass
-from reference.files import write_atomic
+from reference._fields import Fields, RecordFormatError, format_errors, read_dataclass
+from reference.files import check_path, read_regular_file, write_atomic
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent
 from reference.invariants.result import InvariantResult
 from reference.model import LayerConfig, ModelParams, check_params
@@ -175,8 +176,11 @@ class RunLog:
         }
 
     @classmethod
-    def from_fields(cls, f: Fields, *, steps: int) -> RunLog:
-        """The log in the fields ``losses`` … ``checks`` of ``f``, which must hold ``steps`` steps."""
+    def from_fields(cls, f: Fields, *, steps: int, train_config: TrainConfig, complete: bool) -> RunLog:
+        """The log in the fields ``losses`` … ``checks`` of ``f``, which must hold ``steps`` steps of a run
+        of ``train_config``: a check at every multiple of ``check_every``, an evaluation at every multiple
+        of ``eval_every`` before the last step, and (``complete``: a finished run's record) the final
+        evaluation at ``train_config.steps``; events and invariants in the order of their steps."""
         losses = read_dataclass(LossTrace, f.sub("losses"))
         for name in LOSS_FIELDS:
             if len(getattr(losses, name)) != steps:
@@ -200,7 +204,71 @@ class RunLog:
             for i, step in enumerate(at):
                 if not 0 <= step <= steps:
                     raise f.error(f"{key}[{i}].step", f"must lie in [0, {steps}] (the steps logged), got {step}")
+                if i > 0 and step < at[i - 1]:
+                    raise f.error(f"{key}[{i}].step", f"{step} comes after step {at[i - 1]} (the log is in step order)")
+        check_every, eval_every = train_config.check_every, train_config.eval_every
+        expected = {
+            "checks": list(range(check_every, steps + 1, check_every)),
+            "evaluations": [
+                s for s in range(eval_every, steps + 1, eval_every or 1) if eval_every and s < train_config.steps
+            ]
+            + ([train_config.steps] if complete else []),
+        }
+        for key, want in expected.items():
+            if steps_of[key] != want:
+                raise f.error(
+                    key,
+                    f"expected one at each of the steps {_steps_text(want)} (train_config's schedule over {steps} "
+                    f"steps), got {_steps_text(steps_of[key])}",
+                )
         return log
+
+
+def _steps_text(steps: Sequence[int]) -> str:
+    if not steps:
+        return "[] (none)"
+    return str(list(steps)) if len(steps) <= 8 else f"[{steps[0]}, {steps[1]}, …, {steps[-1]}] ({len(steps)})"
+
+
+def check_calibration(f: Fields, train_cfg: TrainConfig, growth_cfg: GrowthConfig, norms: Sequence[float]) -> None:
+    """The thresholds must be those :func:`reference.growth_phases.calibrate` derives from ``train_cfg``
+    and the calibration norms (finite, ``>= 0``, one per calibration probe, or none when ``θ`` is given):
+    a checkpoint or record whose thresholds were edited would continue or describe another run."""
+    for i, v in enumerate(norms):
+        if not (math.isfinite(v) and v >= 0.0):
+            raise f.error(f"calibration_norms[{i}]", f"a Frobenius norm must be finite and >= 0, got {v!r}")
+    if train_cfg.theta is None:
+        if len(norms) != train_cfg.calibration_probes:
+            raise f.error(
+                "calibration_norms",
+                f"expected one norm per calibration probe ({train_cfg.calibration_probes}), got {len(norms)}",
+            )
+        theta = train_cfg.c_theta * float(np.median(np.asarray(norms, dtype=np.float64)))
+    else:
+        if norms:
+            raise f.error(
+                "calibration_norms", f"θ is given in train_config, so no norms are calibrated; got {len(norms)}"
+            )
+        theta = train_cfg.theta
+    if "prune_at_theta" in train_cfg.growth_variants:
+        phi_g = theta
+    else:
+        phi_g = 0.01 * theta if train_cfg.phi_g is None else train_cfg.phi_g
+    expected = GrowthConfig(
+        theta=theta,
+        phi_g=phi_g,
+        T_d=train_cfg.T_d,
+        T_prune=train_cfg.T_prune,
+        eps_K=train_cfg.eps_K,
+        variants=train_cfg.growth_variants,
+    )
+    for x in fields(GrowthConfig):
+        got, want = getattr(growth_cfg, x.name), getattr(expected, x.name)
+        if got != want:
+            raise f.error(
+                f"growth_config.{x.name}",
+                f"{got!r} is not what train_config and calibration_norms give ({want!r})",
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -304,18 +372,22 @@ class RunRecord:
         (the stored weights against ``layer_config``, the architecture against the weights, ``Q_cap``
         against both, one loss per step); any problem is a :class:`RecordFormatError` naming ``source``
         and the field. Unknown fields are refused rather than dropped."""
-        f = Fields(data, f"{source}:")
+        with format_errors(f"{source}: not a readable run record"):
+            return cls._from_fields(Fields(data, f"{source}:"))
+
+    @classmethod
+    def _from_fields(cls, f: Fields) -> RunRecord:
         f.expect_keys(_RECORD_KEYS, ("meta", "summary", "Q_cap_shape"))
         layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
         train_cfg = read_dataclass(TrainConfig, f.sub("train_config"))
-        log = RunLog.from_fields(f, steps=train_cfg.steps)
+        log = RunLog.from_fields(f, steps=train_cfg.steps, train_config=train_cfg, complete=True)
         params = _params_from_fields(f.sub("final_params"))
         try:
             check_params(params, layer_cfg)
         except (ValueError, TypeError) as exc:
             raise f.error("final_params", f"disagrees with layer_config: {exc}") from exc
         arch = read_dataclass(Architecture, f.sub("architecture"))
-        _check_architecture(f, arch, params)
+        _check_architecture(f, arch, params, log.events)
         Q_cap = f.array("Q_cap", 2) if f.list("Q_cap") else arr(np.zeros((layer_cfg.d, 0)))
         if "Q_cap_shape" in f.data and tuple(f.read("Q_cap_shape", tuple[int, ...])) != Q_cap.shape:
             raise f.error(
@@ -326,9 +398,8 @@ class RunRecord:
                 "Q_cap", f"expected shape (d, captured_rank) = ({layer_cfg.d}, {arch.captured_rank}), got {Q_cap.shape}"
             )
         norms = f.read("calibration_norms", tuple[float, ...])
-        for i, v in enumerate(norms):
-            if not (math.isfinite(v) and v >= 0.0):
-                raise f.error(f"calibration_norms[{i}]", f"a Frobenius norm must be finite and >= 0, got {v!r}")
+        growth_cfg = read_dataclass(GrowthConfig, f.sub("growth_config"))
+        check_calibration(f, train_cfg, growth_cfg, norms)
         wall = f.read("wall_time_s", float)
         if not (math.isfinite(wall) and wall >= 0.0):
             raise f.error("wall_time_s", f"must be finite and >= 0, got {wall!r}")
@@ -337,7 +408,7 @@ class RunRecord:
             dataset_meta=dict(f.sub("dataset_meta").data),
             layer_config=layer_cfg,
             train_config=train_cfg,
-            growth_config=read_dataclass(GrowthConfig, f.sub("growth_config")),
+            growth_config=growth_cfg,
             calibration_norms=norms,
             losses=log.losses,
             evaluations=log.evaluations,
@@ -358,20 +429,27 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "record") -> RunRecord:
+        """The record in the JSON ``text`` (see :meth:`from_dict`); text that is not JSON, or exceeds
+        Python's limits (nesting depth, digits of an integer), is a :class:`RecordFormatError` naming
+        ``source``."""
+        if not isinstance(text, str):
+            raise TypeError(f"text: expected the record's JSON as str, got {type(text).__name__}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RecordFormatError(f"{source}: not valid JSON (truncated or corrupted?): {exc}") from exc
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise RecordFormatError(f"{source}: JSON beyond Python's limits ({type(exc).__name__}: {exc})") from exc
         return cls.from_dict(data, source=source)
 
     @classmethod
-    def load(cls, path: str | Path) -> RunRecord:
-        """The record saved at ``path`` (see :meth:`from_dict` for what is checked)."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(f"{p}: not a UTF-8 JSON run record ({exc})") from exc
+    def load(cls, path: str | os.PathLike[str]) -> RunRecord:
+        """The record saved at ``path`` (see :meth:`from_dict` for what is checked). A path that is not a
+        readable regular file (missing, a folder, a FIFO — never waited on) or is not UTF-8 JSON is a
+        :class:`RecordFormatError` naming it, the original error chained."""
+        p = check_path("path", path)
+        with format_errors(f"{p}: not a readable run record"):
+            text = read_regular_file(p).decode("utf-8")
         return cls.from_json(text, source=str(p))
 
 
@@ -394,8 +472,8 @@ _RECORD_KEYS = (
 )
 
 
-def _check_architecture(f: Fields, arch: Architecture, params: ModelParams) -> None:
-    """The architecture must describe the stored weights."""
+def _check_architecture(f: Fields, arch: Architecture, params: ModelParams, events: Sequence[GrowthEvent]) -> None:
+    """The architecture must describe the stored weights and count the logged events."""
     heads, protos = tuple(sorted(params.heads)), tuple(params.prototype_ids)
     for name, value, actual in (
         ("head_ids", arch.head_ids, heads),
@@ -405,9 +483,17 @@ def _check_architecture(f: Fields, arch: Architecture, params: ModelParams) -> N
     ):
         if value != actual:
             raise f.error(f"architecture.{name}", f"{value!r} disagrees with the stored weights ({actual!r})")
-    for name in ("births", "head_prunes", "prototype_prunes", "captured_rank"):
-        if getattr(arch, name) < 0:
-            raise f.error(f"architecture.{name}", f"must be >= 0, got {getattr(arch, name)}")
+    births = sum(1 for e in events if e.kind is EventKind.BIRTH)
+    for name, counted in (
+        ("births", births),
+        ("head_prunes", sum(1 for e in events if e.kind is EventKind.HEAD_PRUNE)),
+        ("prototype_prunes", sum(1 for e in events if e.kind is EventKind.PROTOTYPE_PRUNE)),
+        ("captured_rank", births),  # each birth captures one direction
+    ):
+        if getattr(arch, name) != counted:
+            raise f.error(
+                f"architecture.{name}", f"{getattr(arch, name)!r} disagrees with the logged events ({counted})"
+            )
 
 
 def _jsonable(value: Any) -> Any:
@@ -523,4 +609,5 @@ __all__ = [
     "RecordFormatError",
     "RunLog",
     "RunRecord",
+    "check_calibration",
 ]

@@ -31,7 +31,14 @@ from numpy.typing import NDArray
 
 from reference._arrays import F64Array, arr, check_rng, f64
 from reference.backward import loss_and_gradients
-from reference.checkpoint import Checkpoint, CheckpointPolicy, dataset_fingerprint, restore_rng, rng_state
+from reference.checkpoint import (
+    Checkpoint,
+    CheckpointPolicy,
+    checkpoints_in,
+    dataset_fingerprint,
+    restore_rng,
+    rng_state,
+)
 from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState, calibrate, count_kind, growth_check, unit_vector
 from reference.growth_statistics import Probe
@@ -438,10 +445,7 @@ def _loop(
                 )
     except BaseException as exc:
         if checkpoints is not None and checkpoints.on_interrupt and boundary.step > 0:
-            path = checkpoints.path(boundary.step)
-            if not path.exists():
-                _save(checkpoints, path, data, loop, engine, boundary, t0)
-            exc.add_note(f"training interrupted: the state after step {boundary.step} is in {path} (resume from it)")
+            exc.add_note(_checkpoint_on_interrupt(checkpoints, data, loop, engine, boundary, t0))
         raise
     final = engine.reference_state(es)
     loop.evaluations.append(engine.evaluate(es, layer_cfg, data, final.step))
@@ -487,6 +491,34 @@ def _boundary(
         lam_last=loop.lam_last,
         n_violations=loop.n_violations,
     )
+
+
+def _checkpoint_on_interrupt(
+    policy: CheckpointPolicy,
+    data: SequenceDataset,
+    loop: _Loop,
+    engine: Engine[EngineState],
+    at: _Boundary,
+    t0: float,
+) -> str:
+    """Write the checkpoint of the last completed step while an exception propagates; returns the note
+    for that exception. A failure to write (a full disk) is reported in the note, never raised: it must
+    not replace the interruption the user caused or the error that stopped the run."""
+    path = policy.path(at.step)
+    try:
+        if not path.exists():
+            _save(policy, path, data, loop, engine, at, t0)
+    except Exception as save_error:  # any failure is reported in the note; the original exception propagates
+        try:
+            earlier = [p for p in checkpoints_in(policy.directory) if p != path]
+        except OSError:
+            earlier = []
+        fallback = f"; the newest earlier checkpoint is {earlier[-1]}" if earlier else "; no earlier checkpoint exists"
+        return (
+            f"training interrupted after step {at.step}, and writing its checkpoint {path} failed "
+            f"({type(save_error).__name__}: {save_error}){fallback}"
+        )
+    return f"training interrupted: the state after step {at.step} is in {path} (resume from it)"
 
 
 def _save(

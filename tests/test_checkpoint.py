@@ -1,6 +1,10 @@
-"""Checkpoints (issue 10): exact resume at interruption points around every kind of event, on both
-engines; interruption by an exception at any step; determinism; and every malformed, truncated,
-foreign or mismatched checkpoint file refused with an error naming the file and the field."""
+"""Checkpoints: exact resume at interruption points around every kind of event, on both engines;
+interruption by an exception at any step; determinism; every malformed, truncated, foreign, mismatched
+or internally inconsistent checkpoint file refused with an error naming the file and the field; and a
+checkpoint that loads resumes into a record that loads.
+
+The property tests take only paths from fixtures (never a record or a checkpoint's bytes), so that a
+failing example's report stays short and shows its cause."""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import io
 import json
 import pickle
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from _small_run import LAYER, RUN, TRAIN_SEED, small_data
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reference.checkpoint import Checkpoint, CheckpointPolicy, checkpoints_in, latest_checkpoint, state_differences
@@ -26,6 +31,7 @@ from reference.trainer import ProgressInfo, ReferenceEngine, resume, run
 # The small run's events (asserted below, so that the interruption points stay around real events):
 # a birth and two prototype prunes at the check of step 10, a head prune at the check of step 70.
 AROUND_EVENTS = (9, 10, 11, 69, 70, 71)
+NEAR_THE_END = 95  # a checkpoint whose resume is cheap (5 steps), for the resume property
 
 
 def comparable(record: RunRecord) -> dict[str, Any]:
@@ -43,7 +49,21 @@ def uninterrupted(engine: Any, tmp: Path, at: tuple[int, ...]) -> RunRecord:
 @pytest.fixture(scope="module")
 def reference_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunRecord, Path]:
     tmp = tmp_path_factory.mktemp("ckpt")
-    return uninterrupted(ReferenceEngine(), tmp, AROUND_EVENTS), tmp
+    return uninterrupted(ReferenceEngine(), tmp, (*AROUND_EVENTS, NEAR_THE_END)), tmp
+
+
+@pytest.fixture(scope="module")
+def reference_files(reference_run: tuple[RunRecord, Path]) -> tuple[Path, Path]:
+    """``(record.json, checkpoint folder)`` of the reference run: what the property tests take, so that
+    hypothesis never reprs a whole record in a failing example's report."""
+    record, tmp = reference_run
+    return record.save(tmp / "record.json"), tmp
+
+
+def comparable_file(path: Path) -> dict[str, Any]:
+    d: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    d.pop("wall_time_s")
+    return d
 
 
 def test_the_interruption_points_surround_a_birth_and_both_kinds_of_prune(
@@ -102,13 +122,13 @@ class _FailingEngine(ReferenceEngine):
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(at=st.integers(1, RUN.steps), where=st.sampled_from(["step", "check", "progress"]))
 def test_an_interruption_anywhere_writes_the_last_complete_step_and_resumes_exactly(
-    reference_run: tuple[RunRecord, Path], tmp_path_factory: pytest.TempPathFactory, at: int, where: str
+    reference_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, at: int, where: str
 ) -> None:
     """A failure inside a step, inside a check, or a KeyboardInterrupt-like exception between steps:
     the checkpoint holds the last step that completed, and resuming from it repeats the whole run."""
     if where == "check":
         at = max(RUN.check_every, at - at % RUN.check_every)
-    record, _ = reference_run
+    record_file, _ = reference_files
     tmp = tmp_path_factory.mktemp("interrupt")
 
     def progress(info: ProgressInfo) -> None:
@@ -135,7 +155,7 @@ def test_an_interruption_anywhere_writes_the_last_complete_step_and_resumes_exac
     assert str(path) in "".join(getattr(excinfo.value, "__notes__", []))
     ck = Checkpoint.load(path)
     assert ck.step == done
-    assert comparable(resume(ck, small_data(), engine=ReferenceEngine())) == comparable(record)
+    assert comparable(resume(ck, small_data(), engine=ReferenceEngine())) == comparable_file(record_file)
 
 
 def test_same_seed_same_record_bit_for_bit() -> None:
@@ -236,6 +256,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 _DELETE = object()
+_NAN = float("nan")
 
 META_CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("format", _set("format", "something-else"), "format"),
@@ -257,6 +278,35 @@ META_CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("event step", _set("log.events.0.step", 10**6), "events[0].step"),
     ("elapsed", _set("elapsed_s", -1.0), "elapsed_s"),
     ("violations", _set("n_violations", 0.5), "n_violations"),
+    # fields against each other: the checkpoint at step 11 has one check (10), a birth of head 1 at 10
+    ("NaN calibration norm", _set("calibration_norms", [_NAN]), "calibration_norms[0]"),
+    ("infinite calibration norm", _set("calibration_norms", [float("inf")]), "calibration_norms[0]"),
+    ("norms although θ is given", _set("calibration_norms", [1.0]), "calibration_norms"),
+    ("θ edited", _set("growth_config.theta", 0.07), "growth_config.theta"),
+    ("θ no longer given", _set("train_config.theta", None), "calibration_norms"),
+    ("min_heads edited", _set("growth_config.min_heads", 2), "growth_config.min_heads"),
+    ("step beyond the run", _set("train_config.steps", 10), "step"),
+    ("rank history without the birth", _set("ranks", [0]), "ranks"),
+    ("rank beyond d", _set("ranks", [0, 9]), "ranks[1]"),
+    ("dwell clock", _set("growth.last_growth_step", 0), "last_growth_step"),
+    ("dwell clock beyond the step", _set("growth.last_growth_step", 1000), "last_growth_step"),
+    ("birth step", _set("growth.heads.1.birth_step", 3), "heads[1].birth_step"),
+    ("negative weak-check counter", _set("growth.heads.0.below_count", -1), "heads[0].below_count"),
+    ("weak-check counter beyond the checks", _set("growth.heads.0.below_count", 2), "heads[0].below_count"),
+    ("low-mass counter", _set("growth.prototypes.0.low_mass_count", 5), "prototypes[0].low_mass_count"),
+    ("NaN newborn strength", _set("growth.heads.0.newborn_strength", _NAN), "heads[0].newborn_strength"),
+    ("Adam step count beyond the step", _set("optimizer.t.P", 12), "optimizer.t.P"),
+    ("λ_max of the last check", _set("lam_last", 0.5), "lam_last"),
+    ("λ_max NaN", _set("lam_last", _NAN), "lam_last"),
+    ("violations miscounted", _set("n_violations", 3), "n_violations"),
+    ("fingerprint", _set("dataset_fingerprint", "x"), "dataset_fingerprint"),
+    ("no engine", _set("engine", ""), "engine"),
+    ("a check missing from the log", _set("log.checks", []), "checks"),
+    ("an evaluation off the schedule", _set("train_config.eval_every", 5), "evaluations"),
+    ("check schedule", _set("train_config.check_every", 7), "checks"),
+    ("probe of another size", _set("train_config.probe_size", 16), "probe/x"),
+    ("rng state a float", _set("rng_state.state.inc", 1.5), "rng_state.state.inc"),
+    ("rng state beyond 128 bits", _set("rng_state.state.state", 2**130), "rng_state.state.state"),
 ]
 
 
@@ -327,13 +377,14 @@ def test_truncated_and_corrupted_files_are_refused(reference_run: tuple[RunRecor
 
 def _load_or_refuse_naming(path: Path) -> None:
     """A flipped byte is refused naming the file (the zip's CRC, the parse or a field check), unless
-    it left a valid file (a flip in a float's mantissa): then the file loads."""
-    error: RecordFormatError | None = None
+    it left a valid file (a flip in a float's mantissa): then the file loads. Any other exception
+    propagates, so that a failing example reports it with its traceback."""
+    message = ""
     try:
         Checkpoint.load(path)
     except RecordFormatError as exc:
-        error = exc
-    assert error is None or str(path) in str(error)
+        message = str(exc)
+    assert not message or str(path) in message, message
 
 
 class _Marker:
@@ -392,18 +443,98 @@ def test_policy_arguments_are_validated(tmp_path: Path) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4))
 def test_fuzzed_bytes_load_or_are_refused_naming_the_file(
-    reference_run: tuple[RunRecord, Path], tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[float, int]]
+    reference_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[float, int]]
 ) -> None:
     """Random byte overwrites anywhere in a checkpoint: never an exception other than the format error
     naming the file (no crash inside NumPy or zipfile), never a silently wrong state."""
-    _, tmp = reference_run
-    src = CheckpointPolicy(tmp).path(11)
-    data = bytearray(src.read_bytes())
+    _, tmp = reference_files
+    data = bytearray(CheckpointPolicy(tmp).path(11).read_bytes())
     for where, byte in edits:
         data[int(where * len(data))] = byte
     bad = tmp_path_factory.mktemp("fuzz") / "fuzzed.npz"
     bad.write_bytes(bytes(data))
     _load_or_refuse_naming(bad)
+
+
+def _meta_leaves(node: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Paths to the leaves of a checkpoint's meta.json (the first two and the last item of each list)."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _meta_leaves(v, (*path, k))] or [path]
+    if isinstance(node, list) and node:
+        at = sorted({0, min(1, len(node) - 1), len(node) - 1})
+        return [p for i in at for p in _meta_leaves(node[i], (*path, i))]
+    return [path]
+
+
+META_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 101),
+    st.sampled_from([2**53 + 1, 2**64, NEAR_THE_END - 1, NEAR_THE_END + 1, 10**6]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=3),
+    st.lists(st.integers(-1, 3), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """Replace a number by a nearby one (an integer ``+ by``, a float ``× (1 + by/8)``): the edits a
+    field check is most likely to miss, because the value keeps its type and its order of magnitude."""
+
+    by: int
+
+    def __call__(self, old: Any) -> Any:
+        if isinstance(old, bool) or not isinstance(old, int | float):
+            return old
+        return old + self.by if isinstance(old, int) else old * (1 + self.by / 8)
+
+
+# A resume may refuse what depends on the data it is given, not on the checkpoint alone.
+RESUME_REFUSALS = ("TrainConfig.batch_size", "dataset:", "engine:")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pick=st.integers(0, 10**6), value=st.one_of(META_VALUES, st.integers(-3, 3).filter(bool).map(Nudge)))
+def test_a_checkpoint_that_loads_resumes_into_a_record_that_loads(
+    reference_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, pick: int, value: Any
+) -> None:
+    """Any one field of a checkpoint's meta.json replaced by any JSON value: the checkpoint is refused
+    naming the file, or it resumes (five steps) into a record that RunRecord's reader accepts."""
+    _, tmp = reference_files
+    src = CheckpointPolicy(tmp).path(NEAR_THE_END)
+    arrays = _arrays(src)
+    meta = json.loads(arrays["meta.json"].tobytes())
+    leaves = _meta_leaves(meta)
+    path = leaves[pick % len(leaves)]
+    node: Any = meta
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value(node[path[-1]]) if isinstance(value, Nudge) else value
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    bad = _write(tmp_path_factory.mktemp("meta") / "edited.npz", arrays)
+    where = f"{'.'.join(map(str, path))} = {value!r}"
+    try:
+        ck = Checkpoint.load(bad)
+    except RecordFormatError as exc:
+        refusal = str(exc)
+    else:
+        refusal = ""
+    if refusal:
+        event("refused by Checkpoint.load")
+        assert str(bad) in refusal, f"{where}: {refusal}"
+        return
+    try:
+        record = resume(ck, small_data(), engine=ReferenceEngine())
+    except ValueError as exc:
+        refusal = str(exc)
+    if refusal:
+        event("refused by resume")
+        assert refusal.startswith(RESUME_REFUSALS), f"{where}: the checkpoint loads but resume refuses it: {refusal}"
+        return
+    event("resumed")
+    RunRecord.from_json(record.to_json(), source=f"the record resumed after {where}")
 
 
 def test_any_generator_trains_but_checkpoints_need_one_whose_state_json_holds(tmp_path: Path) -> None:

@@ -1,5 +1,9 @@
-"""The run record's file (issue 10, findings 1 and 2): an atomic save that a failed write cannot
-damage, and a load that checks every field, naming the file and the field."""
+"""The run record's file: an atomic save that a failed write cannot damage, and a load that checks
+every field, alone and against the others (the logged schedule, the architecture against the events,
+the thresholds against the calibration), naming the file and the field.
+
+The property test takes the record's path from a fixture, never the record, so that a failing
+example's report stays short and shows its cause."""
 
 from __future__ import annotations
 
@@ -28,6 +32,11 @@ def record() -> RunRecord:
 @pytest.fixture(scope="module")
 def data(record: RunRecord) -> dict[str, Any]:
     return json.loads(record.to_json())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def record_file(record: RunRecord, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record.save(tmp_path_factory.mktemp("record") / "record.json")
 
 
 def test_the_round_trip_is_exact(record: RunRecord, tmp_path: Path) -> None:
@@ -82,6 +91,14 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 _DELETE = object()
 
+
+def _reverse(path: str) -> Callable[[dict[str, Any]], None]:
+    def edit(d: dict[str, Any]) -> None:
+        d[path].reverse()
+
+    return edit
+
+
 # Finding 2, case by case: (what, edit, the field the error must name).
 CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("NaN in Q_cap", _set("Q_cap.0.0", float("nan")), "Q_cap"),
@@ -109,7 +126,26 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("negative norm", _set("calibration_norms", [-1.0]), "calibration_norms[0]"),
     ("invariant value a string", _set("invariants.0.value", "0"), "invariants[0].value"),
     ("optimizer unknown", _set("train_config.optimizer", "rmsprop"), "train_config.optimizer"),
+    # fields against each other (the small run: checks every 10 steps, evaluations at 30, 60, 90, 100)
+    ("no evaluation", _set("evaluations", []), "evaluations"),
+    ("no final evaluation", _set("evaluations.3", _DELETE), "evaluations"),
+    ("an evaluation off the schedule", _set("evaluations.0.step", 31), "evaluations"),
+    ("a check missing", _set("checks.4", _DELETE), "checks"),
+    ("events out of order", _reverse("events"), "events[1].step"),
+    ("births miscounted", _set("architecture.births", 5), "architecture.births"),
+    ("head prunes miscounted", _set("architecture.head_prunes", 0), "architecture.head_prunes"),
+    ("captured rank vs births", _set("architecture.captured_rank", 0), "architecture.captured_rank"),
+    ("θ edited", _set("growth_config.theta", 0.07), "growth_config.theta"),
+    ("φ_g edited", _set("growth_config.phi_g", 1.0), "growth_config.phi_g"),
+    ("norms although θ is given", _set("calibration_norms", [1.0]), "calibration_norms"),
+    ("NaN norm", _set("calibration_norms", [float("nan")]), "calibration_norms[0]"),
 ]
+
+
+def test_the_small_run_has_the_events_and_evaluations_the_table_edits(data: dict[str, Any]) -> None:
+    assert [e["step"] for e in data["evaluations"]] == [30, 60, 90, 100]
+    assert len({e["step"] for e in data["events"]}) > 1  # reversing the events puts them out of order
+    assert data["architecture"]["head_prunes"] > 0
 
 
 @pytest.mark.parametrize(("what", "edit", "field"), CORRUPTIONS, ids=[c[0] for c in CORRUPTIONS])
@@ -164,21 +200,22 @@ JSON_VALUES = st.one_of(
 
 
 @settings(max_examples=60, deadline=None)
-@given(draw=st.data())
-def test_fuzzed_fields_load_or_are_refused_naming_the_file(data: dict[str, Any], draw: st.DataObject) -> None:
+@given(pick=st.integers(0, 10**6), value=JSON_VALUES)
+def test_fuzzed_fields_load_or_are_refused_naming_the_file(record_file: Path, pick: int, value: Any) -> None:
     """Any one field of a record replaced by any JSON value: the record loads (the value was valid
-    there) or is refused with a RecordFormatError naming the file — never another exception."""
-    doc = copy.deepcopy(data)
-    path = draw.draw(st.sampled_from(_leaves(data)))
-    value = draw.draw(JSON_VALUES)
+    there) or is refused with a RecordFormatError naming the file — never another exception, which
+    would propagate and be reported with its traceback."""
+    doc = json.loads(record_file.read_text(encoding="utf-8"))
+    leaves = _leaves(doc)
+    path = leaves[pick % len(leaves)]
     node: Any = doc
     for key in path[:-1]:
         node = node[key]
     if path:
         node[path[-1]] = value
-    error: RecordFormatError | None = None
+    message = ""
     try:
         RunRecord.from_dict(doc, source="fuzzed.json")
     except RecordFormatError as exc:
-        error = exc
-    assert error is None or "fuzzed.json" in str(error)
+        message = str(exc)
+    assert not message or "fuzzed.json" in message, message

@@ -32,10 +32,12 @@ from reference._arrays import (
     check_dim,
     check_overflow,
     check_positive,
+    check_real,
     f64,
     finite_result,
 )
 from reference.incrt.operators import (
+    check_square,
     check_symmetric,
     eigenvalues_desc,
     eigh_error_bound,
@@ -44,6 +46,8 @@ from reference.incrt.operators import (
     unit,
 )
 from reference.tolerances import accumulation_bound
+
+_NORMAL_MIN = float(np.finfo(np.float64).tiny)
 
 
 class TrackerKind(StrEnum):
@@ -58,9 +62,10 @@ def check_tracker_kind(name: str, value: object) -> TrackerKind:
     string such as ``"oja"`` would silently select the other end; it is refused, with the fix named."""
     if isinstance(value, TrackerKind):
         return value
+    known = isinstance(value, str) and value in {k.value for k in TrackerKind}
     raise TypeError(
         f"{name}: expected a TrackerKind, got {type(value).__name__} {value!r}"
-        + (f" (use TrackerKind({value!r}))" if value in {k.value for k in TrackerKind} else "")
+        + (f" (use TrackerKind({value!r}))" if known else "")
     )
 
 
@@ -86,6 +91,7 @@ class TrackerResult:
         check_dim("w", self.w, 0, self.w0.shape[0], "w0's width d")
         check_array("alphas", self.alphas, 1, allow_empty=True)
         check_positive("eta", self.eta)
+        check_real("estimate", self.estimate)
 
     @property
     def n_steps(self) -> int:
@@ -93,8 +99,31 @@ class TrackerResult:
 
 
 def rayleigh(A: F64Array, w: F64Array) -> float:
-    """``r(w) = wᵀAw / wᵀw``."""
+    """``r(w) = wᵀAw / wᵀw`` for a square ``A`` (any, not only symmetric: the falsifiers use it on a
+    non-symmetric one); ``w`` must be non-zero with ``wᵀw`` a normal float64 number."""
+    A_ = check_square("A", A)
+    w_ = check_array("w", w, 1)
+    check_dim("w", w_, 0, A_.shape[0], "A's width d")
+    _check_norm2("w", w_)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return check_overflow("rayleigh", _rayleigh(A_, w_), "A, w")
+
+
+def _rayleigh(A: F64Array, w: F64Array) -> float:
     return f64(w @ (A @ w) / (w @ w))
+
+
+def _check_norm2(name: str, w: F64Array) -> None:
+    """Refuse a vector whose ``wᵀw`` is zero, subnormal or infinite in float64: the steps divide by it
+    (a tiny non-zero ``w`` is a direction, but MCA-EXIN's effective step ``η/‖w‖²`` is not scale-free,
+    so it cannot be rescaled silently)."""
+    with np.errstate(over="ignore", under="ignore"):
+        nrm2 = f64(w @ w)
+    if not _NORMAL_MIN <= nrm2 < math.inf:
+        raise ValueError(
+            f"{name}: ‖{name}‖² = {nrm2!r} is not a normal float64 number (it under- or overflows); rescale "
+            f"{name} (and the step size with ‖{name}‖², see certified_step)"
+        )
 
 
 def _check_tracker_inputs(A: object, w: object, eta: object, w_name: str = "w") -> tuple[F64Array, F64Array, float]:
@@ -141,6 +170,7 @@ def mca_exin_step(A: Float64[np.ndarray, "d d"], w: Float64[np.ndarray, " d"], e
     is orthogonal to ``w``, so ``‖w⁺‖ ≥ ‖w‖``; no renormalisation is applied (as in EXIN).
     """
     A_, w_, step = _check_tracker_inputs(A, w, eta)
+    _check_norm2("w", w_)
     return _exin_raw(A_, w_, step)[0]
 
 
@@ -153,7 +183,7 @@ def oja_track(A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"], eta:
     for _ in range(n):
         w = _oja_raw(A_, w, step)
     check_overflow("oja_track", w, "A, w0, eta")
-    return TrackerResult(TrackerKind.OJA, arr(w0.copy()), w, step, arr(np.full(n, step)), rayleigh(A_, w))
+    return TrackerResult(TrackerKind.OJA, arr(w0.copy()), w, step, arr(np.full(n, step)), _rayleigh(A_, w))
 
 
 @finite_result("A", "w0", "eta")
@@ -162,12 +192,13 @@ def mca_exin_track(
 ) -> TrackerResult:
     """``n_steps`` MCA-EXIN steps from ``w0``; records the effective steps ``α_t = η/‖w_t‖²``."""
     A_, w, step = _check_tracker_inputs(A, w0, eta, "w0")
+    _check_norm2("w0", w)
     n = check_count("n_steps", n_steps, 0)
     alphas = np.empty(n)
     for t in range(n):
         w, alphas[t] = _exin_raw(A_, w, step)
     check_overflow("mca_exin_track", (w, arr(alphas)), "A, w0, eta")
-    return TrackerResult(TrackerKind.MCA_EXIN, arr(w0.copy()), w, step, arr(alphas), rayleigh(A_, w))
+    return TrackerResult(TrackerKind.MCA_EXIN, arr(w0.copy()), w, step, arr(alphas), _rayleigh(A_, w))
 
 
 def oja_step_limit(A: Float64[np.ndarray, "d d"]) -> float:
@@ -182,8 +213,11 @@ def oja_step_limit(A: Float64[np.ndarray, "d d"]) -> float:
 
 def mca_exin_step_limit(A: Float64[np.ndarray, "d d"], w0: Float64[np.ndarray, " d"]) -> float:
     """The derived bound ``2‖w_0‖²/(λ_max − λ_min)`` on MCA-EXIN's ``η`` (G6)."""
+    A_ = check_symmetric("A", A)
     w_ = check_array("w0", w0, 1)
-    lam = eigenvalues_desc(A)
+    check_dim("w0", w_, 0, A_.shape[0], "A's width d")
+    _check_norm2("w0", w_)
+    lam = eigenvalues_desc(A_)
     spread = f64(lam[0] - lam[-1])
     return float("inf") if spread == 0.0 else 2.0 * f64(w_ @ w_) / spread
 
@@ -278,13 +312,29 @@ def eigenvector_sin_bound(gap: float, E: float) -> float:
     (The earlier form ``asin(2E/ĝ)`` is not a valid bound when ``ĝ`` is within a few ``E`` of 0: the
     denominator must be a lower bound on the *exact* separation, not the computed gap.)
     """
+    for name, value in (("gap", gap), ("E", E)):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+            raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    if math.isnan(gap):
+        raise ValueError("gap: expected a real number (+inf for d = 1), got nan")
+    if not E >= 0.0:
+        raise ValueError(f"E: expected an error bound >= 0 (+inf when uncertified), got {E!r}")
     if math.isinf(gap):
         return 0.0
     return E / (gap - 2.0 * E) if gap > 3.0 * E else 1.0
 
 
+def _check_result(result: object, A: object) -> TrackerResult:
+    if not isinstance(result, TrackerResult):
+        raise TypeError(f"result: expected a TrackerResult (oja_track, mca_exin_track), got {type(result).__name__}")
+    A_ = check_symmetric("A", A)
+    check_dim("result.w0", result.w0, 0, A_.shape[0], "A's width d")
+    return result
+
+
 def tracker_gap(A: Float64[np.ndarray, "d d"], result: TrackerResult) -> tuple[float, float]:
     """``(|λ̂ − λ|, |cos∠(w, v)|)`` of a tracker result against the exact oracle (reported at every check)."""
+    _check_result(result, A)
     ext = exact_extremes(A)
     lam, v = (ext.lam_max, ext.u_max) if result.kind is TrackerKind.OJA else (ext.lam_min, ext.u_min)
     w = result.w / np.sqrt(result.w @ result.w)
@@ -326,7 +376,7 @@ def tracker_tan_bound(A: Float64[np.ndarray, "d d"], result: TrackerResult) -> f
     a start too close to ``v⊥``, or ``T_0`` too large for ``ε``.
     """
     A_ = check_symmetric("A", A)
-    check_dim("result.w0", result.w0, 0, A_.shape[0], "A's width d")
+    _check_result(result, A_)
     lam_asc, V = np.linalg.eigh(A_)
     lam = arr(lam_asc[::-1].copy())
     v = arr(V[:, -1] if result.kind is TrackerKind.OJA else V[:, 0])
