@@ -12,15 +12,22 @@ import torch
 from torch import Tensor
 
 from accelerated import optim as acc_optim
-from accelerated.model import ForwardCache, HeadParams, LayerConfig, ModelParams, forward
+from accelerated.model import ForwardCache, HeadParams, LayerConfig, ModelParams, check_device, check_dtype, forward
 from reference import model as ref_model
 from reference import optim as ref_optim
 from reference._arrays import arr
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name, params_from_arrays
 
 
+def _check_params(params: object) -> ModelParams:
+    if not isinstance(params, ModelParams):
+        raise TypeError(f"params: expected accelerated.model.ModelParams, got {type(params).__name__}")
+    return params
+
+
 def flatten(params: ModelParams) -> dict[str, Tensor]:
     """``{name: tensor}`` in the reference's order and names (:func:`reference.surgery.flatten`)."""
+    _check_params(params)
     flat: dict[str, Tensor] = {"W_in": params.W_in, "E_pos": params.E_pos}
     for hid, head in params.heads.items():
         for name in HEAD_PARAM_NAMES:
@@ -33,6 +40,10 @@ def flatten(params: ModelParams) -> dict[str, Tensor]:
 
 def from_reference(params: ref_model.ModelParams, *, dtype: torch.dtype, device: str = "cpu") -> ModelParams:
     """The reference's parameters as tensors (same ids), each a fresh leaf that requires grad."""
+    if not isinstance(params, ref_model.ModelParams):
+        raise TypeError(f"params: expected reference.model.ModelParams, got {type(params).__name__}")
+    check_dtype(dtype)
+    check_device(device)
 
     def t(a: np.ndarray) -> Tensor:
         return torch.tensor(np.asarray(a), dtype=dtype, device=device).requires_grad_(True)
@@ -56,6 +67,7 @@ def from_reference(params: ref_model.ModelParams, *, dtype: torch.dtype, device:
 def to_reference(params: ModelParams) -> ref_model.ModelParams:
     """The tensors as the reference's float64 parameters (same ids), through the reference's one
     constructor path :func:`reference.surgery.params_from_arrays`."""
+    _check_params(params)
     arrays = to_numpy(flatten(params))
     return params_from_arrays(arrays, next_head_id=params.next_head_id, prototype_ids=params.prototype_ids)
 
@@ -65,6 +77,8 @@ def opt_state_from_reference(
 ) -> acc_optim.SGDState | acc_optim.AdamState:
     """The reference's optimiser state on the device in ``dtype`` (exact when the moments are values of
     ``dtype``, as those :func:`opt_state_to_reference` returns)."""
+    check_dtype(dtype)
+    check_device(device)
     if isinstance(state, ref_optim.SGDState):
         return acc_optim.SGDState(steps=state.steps)
     if not isinstance(state, ref_optim.AdamState):
@@ -85,6 +99,8 @@ def opt_state_to_reference(state: acc_optim.SGDState | acc_optim.AdamState) -> r
     """The optimiser state as the reference's (float64 host copies: exact)."""
     if isinstance(state, acc_optim.SGDState):
         return ref_optim.SGDState(steps=state.steps)
+    if not isinstance(state, acc_optim.AdamState):
+        raise TypeError(f"state: expected accelerated.optim.SGDState or AdamState, got {type(state).__name__}")
     return ref_optim.AdamState(
         moments={
             name: ref_optim.AdamMoments(m=arr(to_host(mom.m)), v=arr(to_host(mom.v)), t=mom.t)
@@ -95,6 +111,8 @@ def opt_state_to_reference(state: acc_optim.SGDState | acc_optim.AdamState) -> r
 
 def to_host(t: Tensor) -> np.ndarray:
     """A detached float64 NumPy copy of a tensor on the host (the one device → host conversion)."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"t: expected a torch.Tensor, got {type(t).__name__}")
     return t.detach().to("cpu", torch.float64).numpy()
 
 

@@ -148,8 +148,13 @@ def fingerprint(es: AcceleratedState) -> Fingerprint:
 def check_agreement(prints: Sequence[Fingerprint]) -> None:
     """Raise :class:`ArchitectureDisagreement` unless every rank's fingerprint (index = rank) equals
     rank 0's; the message names each differing rank and field."""
+    if isinstance(prints, str) or not isinstance(prints, Sequence):  # type: ignore[unreachable]
+        raise TypeError(f"prints: expected a sequence of Fingerprint (one per rank), got {type(prints).__name__}")
     if not prints:
         raise ValueError("prints: expected one fingerprint per rank, got none")
+    for r, p in enumerate(prints):
+        if not isinstance(p, Fingerprint):
+            raise TypeError(f"prints[{r}]: expected a Fingerprint, got {type(p).__name__}")
     first = prints[0]
     diffs = [
         f"rank {r} has {f.name} = {getattr(p, f.name)!r}, rank 0 {getattr(first, f.name)!r}"

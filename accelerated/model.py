@@ -31,6 +31,7 @@ from types import MappingProxyType
 import torch
 from torch import Tensor
 
+from accelerated.checks import SUPPORTED_DTYPES, check_device, check_dtype, check_tensor
 from accelerated.ddcl import (
     free_energy,
     mean_entropy,
@@ -40,6 +41,7 @@ from accelerated.ddcl import (
     soft_assignments,
     squared_distances,
 )
+from reference._arrays import LOG_TEMPERATURE_MAX
 from reference.model import LayerConfig
 
 # ==================================================================================================
@@ -49,18 +51,6 @@ from reference.model import LayerConfig
 # ==================================================================================================
 # Parameters
 # ==================================================================================================
-
-
-def _check_tensor(name: str, value: object, ndim: int, like: Tensor | None = None) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
-    if value.dim() != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimensions, got shape {tuple(value.shape)}")
-    if not value.dtype.is_floating_point:
-        raise TypeError(f"{name}: expected a floating dtype, got {value.dtype}")
-    if like is not None and (value.dtype != like.dtype or value.device != like.device):
-        raise TypeError(f"{name}: expected {like.dtype} on {like.device}, got {value.dtype} on {value.device}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -74,10 +64,10 @@ class HeadParams:
     s: Tensor
 
     def __post_init__(self) -> None:
-        _check_tensor("W_Q", self.W_Q, 2)
+        check_tensor("W_Q", self.W_Q, 2)
         for name in ("W_K", "W_V", "W_O"):
-            _check_tensor(name, getattr(self, name), 2, like=self.W_Q)
-        _check_tensor("s", self.s, 0, like=self.W_Q)
+            check_tensor(name, getattr(self, name), 2, like=self.W_Q)
+        check_tensor("s", self.s, 0, like=self.W_Q)
         d, d_k = self.W_Q.shape
         if tuple(self.W_K.shape) != (d, d_k):
             raise ValueError(f"W_K: expected shape {(d, d_k)} (the shape of W_Q), got {tuple(self.W_K.shape)}")
@@ -89,8 +79,15 @@ class HeadParams:
 
     @property
     def tau(self) -> float:
-        """``τ_h = exp(s_h)``."""
-        return math.exp(float(self.s.detach()))
+        """``τ_h = exp(s_h)``; a log-temperature whose exponential overflows float64 is refused naming ``s``."""
+        s = float(self.s.detach())
+        try:
+            return math.exp(s)
+        except OverflowError as exc:
+            raise ValueError(
+                f"s: a log-temperature of {s!r} has no float64 temperature exp(s) (|s| must be <= "
+                f"{LOG_TEMPERATURE_MAX:.4f}); training diverged"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -107,10 +104,10 @@ class ModelParams:
     b_c: Tensor
 
     def __post_init__(self) -> None:
-        W_in = _check_tensor("W_in", self.W_in, 2)
+        W_in = check_tensor("W_in", self.W_in, 2)
         d = W_in.shape[1]
         for name, ndim in (("E_pos", 2), ("P", 2), ("W_c", 2), ("b_c", 1)):
-            _check_tensor(name, getattr(self, name), ndim, like=W_in)
+            check_tensor(name, getattr(self, name), ndim, like=W_in)
         if self.E_pos.shape[1] != d or self.P.shape[0] != d or self.W_c.shape[0] != d:
             raise ValueError(f"E_pos, P, W_c: must have the model width d = {d} (W_in's columns)")
         if self.b_c.shape[0] != self.W_c.shape[1]:
@@ -152,7 +149,7 @@ def check_params(params: object, cfg: LayerConfig) -> ModelParams:
 def check_batch(cfg: LayerConfig, x: object, labels: object, like: Tensor) -> tuple[Tensor, Tensor]:
     """Raise unless ``x`` is a finite B×T×d_in tensor (B ≥ 1) of the parameters' dtype and device, with
     integer labels in [0, n_classes)."""
-    x_ = _check_tensor("x", x, 3, like=like)
+    x_ = check_tensor("x", x, 3, like=like)
     if x_.shape[0] == 0 or tuple(x_.shape[1:]) != (cfg.seq_len, cfg.d_in):
         raise ValueError(f"x: expected shape (B ≥ 1, {cfg.seq_len}, {cfg.d_in}), got {tuple(x_.shape)}")
     if not bool(torch.isfinite(x_).all()):
@@ -166,8 +163,18 @@ def check_batch(cfg: LayerConfig, x: object, labels: object, like: Tensor) -> tu
     return x_, labels.to(device=x_.device)
 
 
+def _check_init_args(cfg: object, generator: object, dtype: object, device: object) -> None:
+    if not isinstance(cfg, LayerConfig):
+        raise TypeError(f"cfg: expected reference.model.LayerConfig, got {type(cfg).__name__}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
+    check_dtype(dtype)
+    check_device(device)
+
+
 def init_head(cfg: LayerConfig, generator: torch.Generator, *, dtype: torch.dtype, device: torch.device) -> HeadParams:
     """A new head with variance-1/fan-in weights and ``s = cfg.s_init`` (as :func:`reference.model.init_head`)."""
+    _check_init_args(cfg, generator, dtype, device)
 
     def normal(rows: int, cols: int, fan_in: int) -> Tensor:
         w = torch.randn(rows, cols, generator=generator, dtype=dtype, device=generator.device) / math.sqrt(fan_in)
@@ -187,6 +194,7 @@ def init_params(
 ) -> ModelParams:
     """Random parameters with ONE head (id 0) and ``K_max`` prototypes, drawn as the reference draws them
     (same distributions; a different generator, so not the same numbers)."""
+    _check_init_args(cfg, generator, dtype, device)
     dev = torch.device(device)
 
     def normal(rows: int, cols: int, scale: float) -> Tensor:
@@ -408,6 +416,7 @@ def forward(
 
 
 __all__ = [
+    "SUPPORTED_DTYPES",
     "ForwardCache",
     "HeadCache",
     "HeadParams",
@@ -415,7 +424,10 @@ __all__ = [
     "ModelParams",
     "attention_scores",
     "check_batch",
+    "check_device",
+    "check_dtype",
     "check_params",
+    "check_tensor",
     "cross_entropy",
     "ddcl_block",
     "forward",

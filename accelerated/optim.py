@@ -17,10 +17,22 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
+from reference._arrays import check_index, check_positive
 from reference.optim import LearningRates
 
 
+def _check_rates(lr: object) -> None:
+    if not isinstance(lr, LearningRates):
+        raise TypeError(f"lr: expected reference.optim.LearningRates, got {type(lr).__name__}")
+
+
 def _check_params_grads(params: Mapping[str, Tensor], grads: Mapping[str, Tensor]) -> None:
+    for arg, values in (("params", params), ("grads", grads)):
+        if not isinstance(values, Mapping):
+            raise TypeError(f"{arg}: expected a mapping of parameter names to tensors, got {type(values).__name__}")
+        for name, t in values.items():
+            if not isinstance(t, Tensor) or not t.dtype.is_floating_point:
+                raise TypeError(f"{arg}[{name!r}]: expected a floating torch.Tensor, got {type(t).__name__}")
     if set(params) != set(grads):
         raise ValueError(
             f"grads: names must be the parameters'; missing {sorted(set(params) - set(grads))}, "
@@ -44,12 +56,17 @@ class SGD:
 
     lr: LearningRates
 
+    def __post_init__(self) -> None:
+        _check_rates(self.lr)
+
     def init_state(self) -> SGDState:
         return SGDState()
 
     def step(
         self, state: SGDState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
     ) -> tuple[dict[str, Tensor], SGDState]:
+        if not isinstance(state, SGDState):
+            raise TypeError(f"state: expected SGDState, got {type(state).__name__}")
         _check_params_grads(params, grads)
         with torch.no_grad():
             new = {name: p - self.lr.for_name(name) * grads[name] for name, p in params.items()}
@@ -84,12 +101,22 @@ class Adam:
     beta2: float = 0.999
     eps: float = 1e-8
 
+    def __post_init__(self) -> None:
+        _check_rates(self.lr)
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"Adam.{name}: must be a real number in [0, 1), got {value!r}")
+        check_positive("Adam.eps", self.eps)
+
     def init_state(self) -> AdamState:
         return AdamState()
 
     def step(
         self, state: AdamState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
     ) -> tuple[dict[str, Tensor], AdamState]:
+        if not isinstance(state, AdamState):
+            raise TypeError(f"state: expected AdamState, got {type(state).__name__}")
         _check_params_grads(params, grads)
         names = list(params)  # names absent from params are dropped with their state
         ps = [params[n] for n in names]
@@ -146,9 +173,16 @@ _S = TypeVar("_S", SGDState, AdamState)
 
 def remove_state_column(state: _S, name: str, column: int) -> _S:
     """The state with column ``column`` of parameter ``name``'s moments removed (a prototype prune)."""
+    if not isinstance(state, SGDState | AdamState):
+        raise TypeError(f"state: expected SGDState or AdamState, got {type(state).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a parameter name (str), got {type(name).__name__}")
     if isinstance(state, SGDState) or name not in state.moments:
         return state
     old = state.moments[name]
+    if old.m.dim() != 2:
+        raise ValueError(f"name: {name!r} is not a matrix parameter (its moments have shape {tuple(old.m.shape)})")
+    check_index("column", column, old.m.shape[1])
     keep = [j for j in range(old.m.shape[1]) if j != column]
     resized = replace(old, m=old.m[:, keep], v=old.v[:, keep])
     return AdamState(moments={**state.moments, name: resized})

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 
 from accelerated.backward import to_host
+from accelerated.checks import check_tensor
+from reference._arrays import check_count, check_positive
 from reference.incrt.trackers import TrackerKind, TrackerResult
 
 
@@ -30,6 +32,30 @@ class DeviceTrackerResult:
     estimate: Tensor  # 0-d: the Rayleigh quotient wᵀAw/wᵀw at the end
 
 
+def _check_operator(A: object) -> Tensor:
+    A_ = check_tensor("A", A, 2)
+    if A_.shape[0] != A_.shape[1]:
+        raise ValueError(f"A: expected a square matrix, got shape {tuple(A_.shape)}")
+    return A_
+
+
+def _check_vector(name: str, w: object, A: Tensor) -> Tensor:
+    w_ = check_tensor(name, w, 1, like=A)
+    if w_.shape[0] != A.shape[0]:
+        raise ValueError(f"{name}: expected {A.shape[0]} entries (A's width d), got {w_.shape[0]}")
+    return w_
+
+
+def _check_track_args(A: object, w0: object, eta: object, n_steps: object) -> None:
+    _check_vector("w0", w0, _check_operator(A))
+    if not isinstance(eta, float):
+        # torch keeps a Python int exactly (and overflows on a huge one): the step is a float, as
+        # certified_step returns it
+        raise TypeError(f"eta: expected a float step size, got {type(eta).__name__} {eta!r}")
+    check_positive("eta", eta)
+    check_count("n_steps", n_steps, 0)
+
+
 def rayleigh(A: Tensor, w: Tensor) -> Tensor:
     """``r(w) = wᵀAw / wᵀw``."""
     return (w @ (A @ w)) / (w @ w)
@@ -37,12 +63,15 @@ def rayleigh(A: Tensor, w: Tensor) -> Tensor:
 
 def certified_step(A: Tensor, w0_norm2: float = 1.0) -> float:
     """``‖w_0‖²/‖A‖_F`` (1·‖w_0‖² for ``A = 0``), as :func:`reference.incrt.trackers.certified_step`."""
+    _check_operator(A)
+    check_positive("w0_norm2", w0_norm2)
     nrm = float(torch.linalg.matrix_norm(A))
     return w0_norm2 if nrm == 0.0 else w0_norm2 / nrm
 
 
 def oja_track(A: Tensor, w0: Tensor, eta: float, n_steps: int) -> DeviceTrackerResult:
     """``n_steps`` normalised Oja steps ``w⁺ = (w + η(Aw − (wᵀAw)w))/‖·‖`` from ``w0``."""
+    _check_track_args(A, w0, eta, n_steps)
     w = w0 / torch.sqrt(w0 @ w0)
     for _ in range(n_steps):
         w = w / torch.sqrt(w @ w)
@@ -55,6 +84,7 @@ def oja_track(A: Tensor, w0: Tensor, eta: float, n_steps: int) -> DeviceTrackerR
 
 def mca_exin_track(A: Tensor, w0: Tensor, eta: float, n_steps: int) -> DeviceTrackerResult:
     """``n_steps`` MCA-EXIN steps ``w⁺ = w − (η/‖w‖²)(Aw − r(w)w)``, recording ``α_t = η/‖w_t‖²``."""
+    _check_track_args(A, w0, eta, n_steps)
     w = w0
     alphas = []
     for _ in range(n_steps):
@@ -75,6 +105,10 @@ def unit_vector(v: Tensor) -> Tensor:
 def warm_start(w: Tensor, Q_cap: Tensor) -> Tensor:
     """``Π⊥w/‖Π⊥w‖``, or the largest column of ``Π⊥`` when ``‖Π⊥w‖ ≤ ‖w‖/2`` (why: see
     :func:`reference.growth_phases.warm_start`); ``w`` itself when nothing or everything is captured."""
+    check_tensor("w", w, 1)
+    check_tensor("Q_cap", Q_cap, 2)
+    if Q_cap.shape[0] != w.shape[0]:
+        raise ValueError(f"Q_cap: expected {w.shape[0]} rows (w's width d), got shape {tuple(Q_cap.shape)}")
     d, m = Q_cap.shape
     if m == 0 or m == d:
         return unit_vector(w)

@@ -27,7 +27,7 @@ from torch import Tensor
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
 from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, as_float64, growth_check
-from accelerated.model import HeadParams, ModelParams, forward
+from accelerated.model import SUPPORTED_DTYPES, HeadParams, ModelParams, check_device, check_dtype, forward
 from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
 from reference.checkpoint import CheckpointPolicy
@@ -60,7 +60,11 @@ def check_dtype_ranges(cfg: LayerConfig, state: TrainerState, dtype: torch.dtype
     for float64): ``T_P`` at least the dtype's smallest normal number, and every log-temperature
     ``|s| ≤ −log(tiny)`` (87.3 in float32) so that ``τ`` and ``1/τ`` are finite normal numbers of the
     dtype; see docs/tolerances.md, 'Trustworthy ranges'."""
-    info = torch.finfo(dtype)
+    if not isinstance(cfg, LayerConfig):
+        raise TypeError(f"cfg: expected reference.model.LayerConfig, got {type(cfg).__name__}")
+    if not isinstance(state, TrainerState):
+        raise TypeError(f"state: expected reference.growth_phases.TrainerState, got {type(state).__name__}")
+    info = torch.finfo(check_dtype(dtype))
     if info.tiny > cfg.T_P:
         raise ValueError(
             f"T_P: {cfg.T_P!r} is below the smallest normal {dtype} ({info.tiny:.3g}); train in float64 or raise T_P"
@@ -75,20 +79,44 @@ def check_dtype_ranges(cfg: LayerConfig, state: TrainerState, dtype: torch.dtype
             )
 
 
-def _check_finite(es: AcceleratedState, window: int) -> None:
-    """Refuse to go on from non-finite parameters (training diverged), naming the first such parameter.
+def log_temperature_max(dtype: torch.dtype) -> float:
+    """``−log(tiny)`` of ``dtype``: ``|s|`` at most this keeps ``τ = exp(s)`` and ``1/τ`` finite normal
+    numbers of the dtype (708.3964 in float64, the reference's bound; 87.3365 in float32)."""
+    return -math.log(torch.finfo(dtype).tiny)
 
-    The reference's optimiser checks every step; here a step has no host synchronisation, so the check
-    runs where the growth check synchronises anyway: a divergence is reported within ``window`` steps
-    of where it happened, and no check, event or record is computed from NaN."""
-    flat = acc_backward.flatten(es.params)
+
+def divergence(
+    params: ModelParams, dtype: torch.dtype, step: int, window: int
+) -> ValueError | FloatingPointError | None:
+    """The error to refuse parameters that training has taken out of range with, naming the parameter
+    (``None`` when they are in range): a head's log-temperature ``|s|`` above :func:`log_temperature_max`
+    (``ValueError``, as the reference's :class:`reference.model.HeadParams` refuses it at the step that
+    produced it), or a non-finite parameter (``FloatingPointError``).
+
+    The reference's optimiser checks every step; here a step has no host synchronisation, so this runs
+    where the engine synchronises anyway (the growth check, and D1's host copy when invariants are
+    checked): a divergence is reported within ``window`` steps of where it happened, and no check,
+    event or record is computed from it. The temperatures come first: a log-temperature out of range
+    makes the attention NaN at the next step, which then spreads to every parameter."""
+    s_max = log_temperature_max(dtype)
+    s = torch.stack([h.s.detach() for h in params.heads.values()])
+    out_of_range = (s.abs() > s_max).tolist()
+    if any(out_of_range):
+        hid, value = next((h, v) for h, v, bad in zip(params.heads, s.tolist(), out_of_range, strict=True) if bad)
+        return ValueError(
+            f"params.heads[{hid}].s: a log-temperature must satisfy |s| <= {s_max:.4f} in {dtype} (so that exp(s) "
+            f"and exp(-s) are finite normal numbers), got {value!r} after step {step} (training diverged within "
+            f"the last {window} steps; lower the temperatures' learning rate)"
+        )
+    flat = acc_backward.flatten(params)
     finite = torch.stack([torch.isfinite(t).all() for t in flat.values()])
     if not bool(finite.all()):
         name = next(n for n, ok in zip(flat, finite.tolist(), strict=True) if not ok)
-        raise FloatingPointError(
-            f"params[{name!r}]: not finite after step {es.step} (training diverged within the last {window} steps; "
+        return FloatingPointError(
+            f"params[{name!r}]: not finite after step {step} (training diverged within the last {window} steps; "
             "lower the learning rate, or train in float64)"
         )
+    return None
 
 
 @dataclass(frozen=True)
@@ -99,6 +127,12 @@ class AcceleratedEngine:
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
     loss: StepFunction = field(default_factory=StepFunction, compare=False)
+
+    def __post_init__(self) -> None:
+        check_dtype(self.dtype)
+        check_device(self.device)
+        if not callable(self.loss):
+            raise TypeError(f"loss: expected a StepFunction, got {type(self.loss).__name__}")
 
     @property
     def name(self) -> str:
@@ -195,12 +229,22 @@ class AcceleratedEngine:
                 )
             P = p64.P
         Y_, Q_, P_ = (acc_backward.to_host(t) for t in (Y, Q, P))
-        return tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1_decomposition(Y=Y_, P=P_, Q=Q_))
+        try:
+            results = d1_decomposition(Y=Y_, P=P_, Q=Q_)
+        except ValueError as exc:
+            # Non-finite tokens: name the parameter the last step took out of range, if one did.
+            error = divergence(params, self.dtype, step - 1, 1)
+            if error is not None:
+                raise error from exc
+            raise
+        return tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in results)
 
     def check(
         self, ctx: Context, es: AcceleratedState, probe: Probe
     ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
-        _check_finite(es, ctx.train_cfg.check_every)
+        error = divergence(es.params, self.dtype, es.step, ctx.train_cfg.check_every)
+        if error is not None:
+            raise error
         return growth_check(ctx, es, DeviceProbe.of(probe, self.device))
 
     def counts(self, es: AcceleratedState) -> tuple[int, int, int]:
@@ -241,9 +285,25 @@ def train(
     checkpoints: CheckpointPolicy | None = None,
 ) -> RunRecord:
     """:func:`reference.trainer.run` on the accelerated engine (same draws, same record schema, same
-    checkpoints: :func:`reference.trainer.resume` continues one on an engine of the same dtype)."""
+    checkpoints: :func:`reference.trainer.resume` continues one on an engine of the same dtype).
+
+    ``dtype`` is torch.float32 or torch.float64 and ``device`` ``"cpu"`` or a CUDA device this build
+    sees; anything else is refused, naming the argument, before any work."""
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile: expected a bool, got {type(compile).__name__} {compile!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: expected a callable or None, got {type(progress).__name__}")
     engine = AcceleratedEngine(dtype, device, StepFunction(compile=compile))
     return run(dataset, layer_cfg, train_cfg, rng=rng, engine=engine, progress=progress, checkpoints=checkpoints)
 
 
-__all__ = ["AcceleratedEngine", "check_dtype_ranges", "train"]
+__all__ = [
+    "SUPPORTED_DTYPES",
+    "AcceleratedEngine",
+    "check_device",
+    "check_dtype",
+    "check_dtype_ranges",
+    "divergence",
+    "log_temperature_max",
+    "train",
+]

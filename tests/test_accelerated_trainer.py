@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 from _accelerated_harness import (  # noqa: E402
     compare_trajectories,
     decisions,
+    first_tie,
     run_with,
     tie_differences,
     trajectory_runs,
@@ -63,6 +64,33 @@ def test_float32_trajectory_matches_the_float64_reference(optimizer: str) -> Non
 
 def test_growth_decisions_agree_at_exact_ties_and_at_the_dwell_boundary() -> None:
     assert tie_differences() == []
+
+
+def test_decisions_are_compared_only_up_to_the_first_near_tie() -> None:
+    """Engines that round differently may decide differently at a near-tie, so the comparison stops
+    there (SPEC §6). Planted on copies of one record: decisions dropped after a check are reported;
+    with a near-tie declared at that check they are not, and the comparison says where it stopped. In
+    float32 a check statistic within float32's DECISION row of its threshold stops it likewise."""
+    from dataclasses import replace
+
+    from _small_run import small_run
+
+    from reference.incrt.controller import EventKind, GrowthEvent
+
+    ref = small_run()
+    tie_step = ref.checks[1].step
+    assert any(e.step > tie_step for e in ref.events), "the case needs a decision after the tie"
+    before = tuple(e for e in ref.events if e.step <= tie_step)
+    assert compare_trajectories(ref, replace(ref, events=before), TRAJECTORY_RTOL).differences != ()
+    theta = ref.growth_config.theta
+    tie = GrowthEvent(tie_step, EventKind.NEAR_TIE, theta, theta, 0.0, "grow")
+    cmp = compare_trajectories(ref, replace(ref, events=(*before, tie)), TRAJECTORY_RTOL)
+    assert (cmp.stopped_at, cmp.differences) == (tie_step, ())
+
+    assert first_tie(ref, "float32") is None
+    near = replace(ref.checks[1], lam_max=theta * (1.0 + 0.1 * tolerance("float32", CheckKind.DECISION).rtol))
+    near_record = replace(ref, checks=(ref.checks[0], near, *ref.checks[2:]))
+    assert (first_tie(near_record, "float32"), first_tie(near_record, "float64")) == (tie_step, None)
 
 
 def test_a_diverged_state_is_refused_at_the_next_check_naming_the_parameter() -> None:

@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch")
 
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
-from _accelerated_harness import compare_trajectories  # noqa: E402
+from _accelerated_harness import compare_trajectories, first_tie  # noqa: E402
 from _small_run import LAYER, RUN, TRAIN_SEED, small_data  # noqa: E402
 
 from accelerated import trainer as acc_trainer  # noqa: E402
@@ -144,9 +144,11 @@ def test_two_processes_agree_with_one_on_the_same_global_batch(
     two = RunRecord.load(two_process_run / "rank0.json")
     one = one_process_run
     assert {kind for _, kind, _, _ in _events(one)} >= EVERY_EVENT, "the case must exercise every event"
-    assert _events(two) == _events(one)
     cmp = compare_trajectories(one, two, TRAJECTORY_RTOL)
+    # Summed in another order, the two runs' statistics may differ in the last bits: their decisions are
+    # compared only because no statistic lies within the DECISION row of its threshold.
     assert cmp.stopped_at is None, f"near-tie at step {cmp.stopped_at}; pick another case"
+    assert _events(two) == _events(one)
     assert cmp.differences == ()
     assert two.violations() == ()
     assert two.architecture == one.architecture
@@ -203,8 +205,10 @@ def test_growth_variants_give_the_same_events_on_every_rank_as_on_one_process(tw
     (not a plain random head): the agreement check holds and the events are the 1-process run's."""
     single = acc_trainer.train(small_data(), LAYER, VARIANT_RUN, rng=np.random.default_rng(TRAIN_SEED))
     assert any(e.kind is EventKind.BIRTH for e in single.events)
+    assert first_tie(single, "float64") is None, "a near-tie: the decision there may differ; pick another case"
     for rank in range(WORLD):
         rec = RunRecord.load(two_process_run / f"variant{rank}.json")
+        assert first_tie(rec, "float64") is None, f"rank {rank}: a near-tie; pick another case"
         assert _events(rec) == _events(single)
 
 
