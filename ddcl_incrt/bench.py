@@ -59,6 +59,7 @@ from accelerated import optim as acc_optim
 from accelerated.growth_phases import AcceleratedState, DeviceProbe, growth_check
 from accelerated.step import StepFunction, compile_count
 from accelerated.trainer import AcceleratedEngine, _with_flat
+from ddcl_incrt.output_paths import OutputWriteError, check_output_file, write_with_fallback
 from reference import backward as ref_backward
 from reference import optim as ref_optim
 from reference.files import write_atomic
@@ -836,13 +837,26 @@ def run(opts: BenchOptions, console: Console) -> dict[str, Any]:
     """Every section in order. Each section's table is printed as it ends, and the report so far is
     written to ``opts.out`` (atomically, ``"complete": false`` until the last), so a long run that
     fails late keeps what it measured. Returns the report."""
+    check_output_file(opts.out, "--out")  # before any measurement: minutes of timings are never lost to a bad path
     t0 = time.perf_counter()
     report: dict[str, Any] = {"schema": SCHEMA, "complete": False}
+    target = [opts.out]  # where the report goes: --out, or a temporary file once writing there failed
+    failure: list[OutputWriteError] = []
 
     def save() -> None:
         report["notes"] = _notes(report)
         report["wall_s"] = time.perf_counter() - t0
-        write_json_atomic(opts.out, report)
+        if failure:
+            write_json_atomic(target[0], report)
+            return
+        try:
+            write_with_fallback("--out", opts.out, lambda p: write_json_atomic(p, report), file=True)
+        except OutputWriteError as exc:
+            if exc.fallback is None:
+                raise
+            failure.append(exc)
+            target[0] = exc.fallback
+            console.print(f"warning: {exc}", markup=False, highlight=False)
 
     with _thread_setting(opts), console.status("bench...") as st:
 
@@ -869,7 +883,9 @@ def run(opts: BenchOptions, console: Console) -> dict[str, Any]:
     save()
     for note in report["notes"]:
         console.print(f"note: {note}", markup=False)
-    console.print(f"wrote {opts.out} ({report['wall_s']:.1f} s)", markup=False)
+    console.print(f"wrote {target[0]} ({report['wall_s']:.1f} s)", markup=False)
+    if failure:
+        raise failure[0]
     return report
 
 
@@ -1041,12 +1057,12 @@ def print_tables(report: dict[str, Any], console: Console) -> None:
 
 
 def run_cli(args: argparse.Namespace, console: Console) -> int:
-    """The ``bench`` subcommand's body: options from ``args``, :func:`run`; 2 on bad options."""
+    """The ``bench`` subcommand's body: options from ``args``, :func:`run`. A bad option is a ``ValueError``
+    naming it (``ddcl_incrt.cli.main`` reports it on stderr with exit code 2)."""
     try:
         opts = BenchOptions.from_args(args)
-    except ValueError as exc:
-        console.print(f"[red]bench: {exc}[/red]")
-        return 2
+    except ValueError as exc:  # BenchOptions names its field; the command line knows it as --field
+        raise ValueError(f"--{exc}") from exc
     run(opts, console)
     return 0
 

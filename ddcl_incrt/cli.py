@@ -29,9 +29,10 @@ from rich.console import Console
 from rich.table import Table
 
 
-def _error(message: str) -> int:
-    """Print a CLI error to stderr (never stdout, which carries the results) and return exit code 2."""
-    Console(stderr=True, width=max(Console().width, 140)).print(f"[red]ddcl-incrt: {message}[/red]")
+def command_error(command: str, message: str) -> int:
+    """Print a CLI error to stderr (never stdout, which carries the results) as argparse does,
+    ``ddcl-incrt <command>: error: …``, and return exit code 2."""
+    print(f"ddcl-incrt {command}: error: {message}", file=sys.stderr)
     return 2
 
 
@@ -41,8 +42,8 @@ def _prove(args: argparse.Namespace, console: Console) -> int:
     known = sorted({s.claim for s in ALL_STEPS})
     unknown = sorted(set(args.claim or ()) - set(known))
     if unknown:
-        return _error(
-            f"prove --claim: unknown claim id(s) {', '.join(unknown)}; claims with proof steps: {', '.join(known)}"
+        return command_error(
+            "prove", f"--claim: unknown claim id(s) {', '.join(unknown)}; claims with proof steps: {', '.join(known)}"
         )
     steps = [s for s in ALL_STEPS if not args.claim or s.claim in args.claim]
     table = Table(title="ddcl-incrt prove: symbolic steps (sympy) + numeric cross-check against reference/")
@@ -149,10 +150,7 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
     except ModuleNotFoundError as exc:  # torch is an optional dependency; any other missing module is a bug
         if (exc.name or "").split(".")[0] != "torch":
             raise
-        print(
-            "ddcl-incrt bench: error: needs PyTorch, which is not installed: pip install torch==2.13.0", file=sys.stderr
-        )
-        return 2
+        return command_error("bench", "needs PyTorch, which is not installed: pip install torch==2.13.0")
     return bench.run_cli(args, console)
 
 
@@ -248,6 +246,19 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+SEED_LIMIT = 2**32  # NumPy's legacy seeding and scikit-learn's random_state take seeds below 2**32
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -266,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="train with every claim checked live and write the report (the main job)")
     p.add_argument("--dataset", choices=("digits", "planted"), default="digits", help="default: digits")
     p.add_argument("--steps", type=_positive_int, default=None, help="optimiser steps (default 1500; 150 with --quick)")
-    p.add_argument("--seed", type=int, default=0, help="data split and training seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="data split and training seed, 0 to 2**32 - 1 (default 0)")
     p.add_argument(
         "--engine",
         choices=("auto", "reference", "accelerated"),
@@ -322,8 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smoke test: one size per section, 3 repeats, no compile")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="eager steps only (no torch.compile)")
     p.add_argument("--large", action="store_true", help="add the large size (B=64, T=128, d=256); always on CUDA")
-    p.add_argument("--repeats", type=int, default=None, help="timed iterations per measurement (default 20; 3 quick)")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)")
+    p.add_argument(
+        "--repeats", type=_positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
+    )
+    p.add_argument(
+        "--threads", type=_positive_int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)"
+    )
     p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON report (default bench.json)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     p.set_defaults(func=_bench)
@@ -335,15 +350,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; its exit code. A bad argument or input file the command detects (a
-    ``ValueError``, a missing file, a malformed record or checkpoint) is reported on stderr as
-    ``ddcl-incrt <command>: error: …`` with exit code 2, as argparse reports bad options."""
+    ``ValueError``, a malformed record or checkpoint) and a file that cannot be read or written (an
+    ``OSError``) are reported on stderr as ``ddcl-incrt <command>: error: …`` with exit code 2, as
+    argparse reports bad options."""
     args = build_parser().parse_args(argv)
     console = Console(width=max(Console().width, 140))
     try:
         code: int = args.func(args, console)
-    except (ValueError, FileNotFoundError) as exc:  # RecordFormatError is a ValueError
-        print(f"ddcl-incrt {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
+        return command_error(args.command, str(exc))
     return code
 
 
@@ -352,6 +367,8 @@ if __name__ == "__main__":
 
 
 __all__ = [
+    "SEED_LIMIT",
     "build_parser",
+    "command_error",
     "main",
 ]

@@ -132,7 +132,7 @@ def test_command_line_writes_json_and_markdown_and_exits_by_the_result(tmp_path:
     assert run.returncode == 0, run.stdout + run.stderr
     run = subprocess.run([str(exe), "conformance", "--adapter", "no.such:thing"], capture_output=True, text=True)
     assert run.returncode == 2
-    assert "cannot import 'no.such'" in run.stdout
+    assert "cannot import 'no.such'" in run.stderr
 
 
 def test_every_operation_is_declared_by_the_real_adapters() -> None:

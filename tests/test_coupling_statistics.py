@@ -21,6 +21,11 @@ from reference.coupling_statistics import (
 )
 from reference.ddcl import prototype_variance
 from reference.invariants.coupling import assignment_has_mass, r1a_orthogonal_split, rows_orthogonal
+from reference.tolerances import CheckKind, tolerance
+
+# np.log dispatches to CPU-specific kernels (AVX-512 machines use their own, a few ulp from glibc's):
+# known answers that go through it are held to the VALUE row, not to this machine's rounding.
+LOG_RTOL = tolerance("float64", CheckKind.VALUE).rtol
 
 # prototypes at (0, 0), (3, 0), (0, 4): pairwise distances 3, 4, 5
 P345 = np.array([[0.0, 3.0, 0.0], [0.0, 0.0, 4.0]])
@@ -69,12 +74,12 @@ def test_variance_gradient_norm_on_a_hand_computed_case_and_against_finite_diffe
 @pytest.mark.claim("R2", "property")
 def test_attention_entropy_is_zero_for_hard_rows_and_log_t_for_uniform_ones() -> None:
     T = 4
-    assert attention_entropy(np.full((2, T, T), 1.0 / T)) == pytest.approx(math.log(T), rel=1e-15)
+    assert attention_entropy(np.full((2, T, T), 1.0 / T)) == pytest.approx(math.log(T), rel=LOG_RTOL)
     assert attention_entropy(np.tile(np.eye(T), (3, 1, 1))) == 0.0
     half = np.zeros((1, 2, 2))
     half[0, 0] = (1.0, 0.0)
     half[0, 1] = (0.5, 0.5)
-    assert attention_entropy(half) == pytest.approx(0.5 * math.log(2.0), rel=1e-15)
+    assert attention_entropy(half) == pytest.approx(0.5 * math.log(2.0), rel=LOG_RTOL)
 
 
 @pytest.mark.claim("R2", "property")

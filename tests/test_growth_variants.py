@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _accelerated_harness import first_tie
 from _small_run import LAYER, RUN, TRAIN_SEED, small_data, small_run
 
 from accelerated.trainer import train as accelerated_train
@@ -213,8 +214,11 @@ def test_engines_agree_under_each_variant(variants: tuple[str, ...], tmp_path: P
     cfg = replace(SMALL, growth_variants=variants, phi_g=None if "prune_at_theta" in variants else SMALL.phi_g)
     ref = small_run(cfg)
     acc = accelerated_train(small_data(), LAYER, cfg, rng=np.random.default_rng(TRAIN_SEED), dtype=torch.float64)
-    kinds = [(e.kind, e.step, e.head_id) for e in ref.events if e.kind is not EventKind.NEAR_TIE]
-    assert kinds == [(e.kind, e.step, e.head_id) for e in acc.events if e.kind is not EventKind.NEAR_TIE]
+    # The engines round differently, so their decisions are compared only where no statistic lies within
+    # the DECISION row of its threshold (SPEC §6); these cases keep every margin above 3.9e-2 relative.
+    assert (first_tie(ref, "float64"), first_tie(acc, "float64")) == (None, None), "a near-tie: pick another case"
+    kinds = [(e.kind, e.step, e.head_id) for e in ref.events]
+    assert kinds == [(e.kind, e.step, e.head_id) for e in acc.events]
     assert [b[2] for b in _births(ref)] == pytest.approx([b[2] for b in _births(acc)])
     assert ref.growth_config.variants == variants
     loaded = RunRecord.load(ref.save(tmp_path / "rec.json"))  # the variant survives the record's round trip

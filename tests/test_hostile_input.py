@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jaxtyping
 import numpy as np
 import pytest
 import torch
@@ -37,7 +38,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accelerated import model as amodel
+from ddcl_incrt.strategies import ddcl as sddcl
+from ddcl_incrt.strategies import incrt as sincrt
+from ddcl_incrt.strategies import model as smodel
 from reference import backward as rback
+from reference import data as rdata
 from reference import dcl, ddcl
 from reference import model as rmodel
 from reference.incrt import capture as rcap
@@ -437,6 +442,68 @@ def _task_change(rng: np.random.Generator) -> Args:
     return {"dY": rng.standard_normal((x.shape[0], cfg.seq_len, cfg.d)), "P": params.P, "T_P": 1.0, "W_c": params.W_c}
 
 
+def _backward_case(rng: np.random.Generator) -> tuple[rmodel.ModelParams, rmodel.ForwardCache, np.ndarray]:
+    cfg, params, x, labels = _layer(rng)
+    cache = rmodel.forward(params, cfg, x, labels)
+    return params, cache, rng.standard_normal(cache.Y.shape)
+
+
+def _bw_cross_entropy(rng: np.random.Generator) -> Args:
+    _, cache, _ = _backward_case(rng)
+    return {"log_probs": cache.log_probs, "labels": cache.labels}
+
+
+def _bw_readout(rng: np.random.Generator) -> Args:
+    params, cache, _ = _backward_case(rng)
+    dlogits = rback.cross_entropy_backward(cache.log_probs, cache.labels)
+    return {"z_bar": cache.z_bar, "W_c": params.W_c, "dlogits": dlogits, "T": cache.Y.shape[1]}
+
+
+def _bw_ddcl_block(rng: np.random.Generator) -> Args:
+    params, cache, _ = _backward_case(rng)
+    Y = cache.tokens()
+    return {"Y": Y, "P": params.P, "Q": cache.Q, "T_P": cache.T_P, "dZ": rng.standard_normal(Y.shape)}
+
+
+def _bw_head(rng: np.random.Generator) -> Args:
+    params, cache, dH = _backward_case(rng)
+    return {"head": params.heads[0], "X": cache.X, "cache": cache.heads[0], "dH": dH}
+
+
+def _bw_softmax(rng: np.random.Generator) -> Args:
+    _, cache, _ = _backward_case(rng)
+    A = cache.heads[0].A
+    return {"A": A, "dA": rng.standard_normal(A.shape)}
+
+
+def _bw_scores(rng: np.random.Generator) -> Args:
+    _, cache, _ = _backward_case(rng)
+    hc = cache.heads[0]
+    return {"X": cache.X, "M": hc.M, "dS": rng.standard_normal(hc.A.shape)}
+
+
+def _bw_score_operator(rng: np.random.Generator) -> Args:
+    params, _, _ = _backward_case(rng)
+    d = params.W_in.shape[1]
+    return {"head": params.heads[0], "dM": rng.standard_normal((d, d))}
+
+
+def _bw_layer_input(rng: np.random.Generator) -> Args:
+    _, cache, dH = _backward_case(rng)
+    return {"x": cache.x, "dX": dH}
+
+
+def _rayleigh(rng: np.random.Generator) -> Args:
+    d = _d(rng)
+    return {"A": rng.standard_normal((d, d)), "w": rng.standard_normal(d)}
+
+
+def _exin_limit(rng: np.random.Generator) -> Args:
+    # d >= 2: for d = 1 the spread λ_max − λ_min is 0 and the documented bound is +inf (any step is safe)
+    d = max(_d(rng), 2)
+    return {"A": _sym(rng, d), "w0": rng.standard_normal(d)}
+
+
 # ==================================================================================================
 # The table
 # ==================================================================================================
@@ -503,6 +570,14 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     E("model.ModelParams", rmodel.ModelParams, _model_params, ("W_in", "E_pos", "P", "W_c", "b_c"), ("next_head_id",)),
     E("model.forward", rmodel.forward, _forward, ("x", "labels")),
     E("backward.loss_and_gradients", rback.loss_and_gradients, _forward, ("x", "labels")),
+    E("backward.cross_entropy_backward", rback.cross_entropy_backward, _bw_cross_entropy, ("log_probs", "labels")),
+    E("backward.readout_backward", rback.readout_backward, _bw_readout, ("z_bar", "W_c", "dlogits"), ("T",)),
+    E("backward.ddcl_block_backward", rback.ddcl_block_backward, _bw_ddcl_block, ("Y", "P", "Q", "dZ"), ("T_P",)),
+    E("backward.head_backward", rback.head_backward, _bw_head, ("X", "dH")),
+    E("backward.softmax_rows_backward", rback.softmax_rows_backward, _bw_softmax, ("A", "dA")),
+    E("backward.attention_scores_backward", rback.attention_scores_backward, _bw_scores, ("X", "M", "dS")),
+    E("backward.score_operator_backward", rback.score_operator_backward, _bw_score_operator, ("dM",)),
+    E("backward.layer_input_backward", rback.layer_input_backward, _bw_layer_input, ("x", "dX")),
     E("model.layer_input", rmodel.layer_input, _only(_forward, "params", "x"), ("x",)),
     E("model.score_operator", rmodel.score_operator, _only(_head_and_X, "head")),
     E("model.head_forward", rmodel.head_forward, _head_and_X, ("X",)),
@@ -556,6 +631,8 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     E("incrt.oja_track", rtrk.oja_track, _tracker, ("A", "w0"), ("eta", "n_steps")),
     E("incrt.mca_exin_track", rtrk.mca_exin_track, _tracker, ("A", "w0"), ("eta", "n_steps")),
     E("incrt.certified_step", rtrk.certified_step, _incrt_A, ("A",)),
+    E("incrt.rayleigh", rtrk.rayleigh, _rayleigh, ("A", "w")),
+    E("incrt.mca_exin_step_limit", rtrk.mca_exin_step_limit, _exin_limit, ("A", "w0")),
     E("incrt.tracker_tan_bound", rtrk.tracker_tan_bound, _only(_tracker_result, "A"), ("A",)),
     E("incrt.angle", rtrk.angle, _angle, ("v", "w")),
     # reference.incrt: controller decisions
@@ -840,6 +917,298 @@ def test_the_property_fires_on_planted_violations(fn: Callable[..., Any], inf_ok
             check_outcome(entry, "planted", args)
     else:
         assert check_outcome(entry, "planted", args) == verdict
+
+
+# ==================================================================================================
+# Older public functions: one row per class of bad argument that used to end in a bare exception
+# (AttributeError, IndexError, ZeroDivisionError, OverflowError, MemoryError, an unnamed ValueError
+# from NumPy or scikit-learn), a silent result, or an error naming no argument
+# ==================================================================================================
+
+_RNG = np.random.default_rng(5)
+_A4 = _sym(_RNG, 4)
+_W4 = _RNG.standard_normal(4)
+_TINY4 = _W4 * 1e-170  # ‖w‖² underflows to 0 in float64: MCA-EXIN's η/‖w‖² divided by zero
+_HUGE4 = _W4 * 1e170  # ‖w‖² overflows
+_BW = _backward_case(np.random.default_rng(6))
+_BW_PARAMS, _BW_CACHE, _BW_DH = _BW
+_BW_Y = _BW_CACHE.tokens()
+_SPEC = {
+    "cfg": rmodel.LayerConfig(d_in=2, d=3, d_k=2, d_v=2, seq_len=2, K_max=3, n_classes=2, T_P=1.0, lambda_q=0.5),
+    "seed": 0,
+    "head_ops": (),
+    "removed_prototypes": (),
+    "log_temperatures": (0.0,),
+    "batch": 1,
+}
+
+
+def _oja(n: int = 3) -> rtrk.TrackerResult:
+    return rtrk.oja_track(_A4, _W4, rtrk.certified_step(_A4), n)
+
+
+def _spec(**change: object) -> object:
+    return smodel.ModelSpec(**{**_SPEC, **change})  # type: ignore[arg-type]
+
+
+def _draw(strategy: object) -> object:
+    """Build and draw one example (a strategy may validate lazily, at the draw)."""
+    from hypothesis import find
+
+    assert isinstance(strategy, st.SearchStrategy)
+    return find(strategy, lambda _: True)
+
+
+# (id, the call, the exception class, a regex the message must start with: the argument's name)
+OLDER_AREAS: list[tuple[str, Callable[[], object], type[BaseException], str]] = [
+    # reference.incrt.trackers: start vectors whose ‖w‖² is not a normal float64 (was ZeroDivisionError)
+    ("mca_exin_track tiny w0", lambda: rtrk.mca_exin_track(_A4, _TINY4, 0.1, 5), ValueError, "w0"),
+    ("mca_exin_step tiny w", lambda: rtrk.mca_exin_step(_A4, _TINY4, 0.1), ValueError, "w"),
+    ("mca_exin_track huge w0", lambda: rtrk.mca_exin_track(_A4, _HUGE4, 0.1, 5), ValueError, "w0"),
+    ("mca_exin_step_limit huge w0", lambda: rtrk.mca_exin_step_limit(_A4, _HUGE4), ValueError, "w0"),
+    ("mca_exin_step_limit w0 wrong d", lambda: rtrk.mca_exin_step_limit(_A4, _W4[:3]), ValueError, "w0"),
+    ("rayleigh A None", lambda: rtrk.rayleigh(None, _W4), TypeError, "A"),  # type: ignore[arg-type]
+    ("rayleigh w list", lambda: rtrk.rayleigh(_A4, _W4.tolist()), TypeError, "w"),  # type: ignore[arg-type]
+    ("rayleigh w wrong d", lambda: rtrk.rayleigh(_A4, _W4[:3]), ValueError, "w"),
+    ("rayleigh tiny w", lambda: rtrk.rayleigh(_A4, _TINY4), ValueError, "w"),
+    ("eigenvector_sin_bound gap None", lambda: rtrk.eigenvector_sin_bound(None, 0.1), TypeError, "gap"),  # type: ignore[arg-type]
+    ("eigenvector_sin_bound gap NaN", lambda: rtrk.eigenvector_sin_bound(math.nan, 0.1), ValueError, "gap"),
+    ("eigenvector_sin_bound E < 0", lambda: rtrk.eigenvector_sin_bound(1.0, -0.1), ValueError, "E"),
+    ("eigenvector_sin_bound E str", lambda: rtrk.eigenvector_sin_bound(1.0, "0.1"), TypeError, "E"),  # type: ignore[arg-type]
+    ("tracker_gap result None", lambda: rtrk.tracker_gap(_A4, None), TypeError, "result"),  # type: ignore[arg-type]
+    ("tracker_tan_bound result list", lambda: rtrk.tracker_tan_bound(_A4, []), TypeError, "result"),  # type: ignore[arg-type]
+    ("tracker_gap result of another d", lambda: rtrk.tracker_gap(_A4[:3, :3], _oja()), ValueError, r"result\.w0"),
+    ("contraction_factor which list", lambda: rtrk.contraction_factor(np.ones(2), 0.1, []), TypeError, "which"),  # type: ignore[arg-type]
+    (
+        "TrackerResult estimate NaN",
+        lambda: rtrk.TrackerResult(rtrk.TrackerKind.OJA, _W4, _W4, 0.1, np.full(2, 0.1), math.nan),
+        ValueError,
+        "estimate",
+    ),
+    # reference.backward: the helpers' shapes, types and scalars (was IndexError, AttributeError, NumPy's
+    # unnamed broadcasting errors, OverflowError, or a silent result)
+    (
+        "cross_entropy_backward labels list",
+        lambda: rback.cross_entropy_backward(_BW_CACHE.log_probs, [0]),
+        TypeError,
+        "labels",
+    ),  # type: ignore[arg-type]
+    (
+        "cross_entropy_backward label out of range",
+        lambda: rback.cross_entropy_backward(_BW_CACHE.log_probs, np.full(_BW_CACHE.labels.shape, 7)),
+        ValueError,
+        "labels",
+    ),
+    (
+        "cross_entropy_backward labels short",
+        lambda: rback.cross_entropy_backward(_BW_CACHE.log_probs, _BW_CACHE.labels[:0]),
+        ValueError,
+        "labels",
+    ),
+    (
+        "cross_entropy_backward log_probs NaN",
+        lambda: rback.cross_entropy_backward(_BW_CACHE.log_probs * math.nan, _BW_CACHE.labels),
+        ValueError,
+        "log_probs",
+    ),
+    (
+        "readout_backward T 0",
+        lambda: rback.readout_backward(_BW_CACHE.z_bar, _BW_PARAMS.W_c, _BW_CACHE.logits, 0),
+        ValueError,
+        "T",
+    ),
+    (
+        "readout_backward T huge",
+        lambda: rback.readout_backward(_BW_CACHE.z_bar, _BW_PARAMS.W_c, _BW_CACHE.logits, 10**30),
+        ValueError,
+        "T",
+    ),
+    (
+        "readout_backward W_c wrong d",
+        lambda: rback.readout_backward(_BW_CACHE.z_bar, _BW_PARAMS.W_c[:1], _BW_CACHE.logits, 2),
+        ValueError,
+        "W_c",
+    ),
+    (
+        "readout_backward z_bar None",
+        lambda: rback.readout_backward(None, _BW_PARAMS.W_c, _BW_CACHE.logits, 2),
+        TypeError,
+        "z_bar",
+    ),  # type: ignore[arg-type]
+    (
+        "ddcl_block_backward Q wrong K",
+        lambda: rback.ddcl_block_backward(_BW_Y, _BW_PARAMS.P, _BW_CACHE.Q[:, :1], 1.0, _BW_Y),
+        ValueError,
+        "Q",
+    ),
+    (
+        "ddcl_block_backward T_P 0",
+        lambda: rback.ddcl_block_backward(_BW_Y, _BW_PARAMS.P, _BW_CACHE.Q, 0.0, _BW_Y),
+        ValueError,
+        "T_P",
+    ),
+    (
+        "ddcl_block_backward dZ NaN",
+        lambda: rback.ddcl_block_backward(_BW_Y, _BW_PARAMS.P, _BW_CACHE.Q, 1.0, _BW_Y * math.nan),
+        ValueError,
+        "dZ",
+    ),
+    (
+        "ddcl_block_backward overflow",
+        lambda: rback.ddcl_block_backward(_BW_Y, _BW_PARAMS.P, _BW_CACHE.Q * 1e300, 1e-300, _BW_Y),
+        FloatingPointError,
+        r"ddcl_block_backward: .*Y, P, Q, T_P, dZ",
+    ),
+    (
+        "head_backward head None",
+        lambda: rback.head_backward(None, _BW_CACHE.X, _BW_CACHE.heads[0], _BW_DH),
+        TypeError,
+        "head",
+    ),  # type: ignore[arg-type]
+    (
+        "head_backward cache None",
+        lambda: rback.head_backward(_BW_PARAMS.heads[0], _BW_CACHE.X, None, _BW_DH),
+        TypeError,
+        "cache",
+    ),  # type: ignore[arg-type]
+    (
+        "head_backward dH wrong T",
+        lambda: rback.head_backward(_BW_PARAMS.heads[0], _BW_CACHE.X, _BW_CACHE.heads[0], _BW_DH[:, :1]),
+        ValueError,
+        "dH",
+    ),
+    (
+        "softmax_rows_backward dA wrong shape",
+        lambda: rback.softmax_rows_backward(_BW_CACHE.heads[0].A, _BW_DH),
+        ValueError,
+        "dA",
+    ),
+    (
+        "attention_scores_backward M wrong d",
+        lambda: rback.attention_scores_backward(_BW_CACHE.X, np.eye(2), _BW_CACHE.heads[0].A),
+        ValueError,
+        "M",
+    ),
+    ("score_operator_backward head list", lambda: rback.score_operator_backward([], np.eye(3)), TypeError, "head"),  # type: ignore[arg-type]
+    (
+        "score_operator_backward dM wrong d",
+        lambda: rback.score_operator_backward(_BW_PARAMS.heads[0], np.eye(2)),
+        ValueError,
+        "dM",
+    ),
+    ("layer_input_backward dX wrong B", lambda: rback.layer_input_backward(_BW_CACHE.x, _BW_DH[:0]), ValueError, "dX"),
+    # reference.data: seeds handed to NumPy and scikit-learn (was their unnamed errors), and types
+    ("digits_sequences seed -1", lambda: rdata.digits_sequences(seed=-1), ValueError, "seed"),
+    ("digits_sequences seed 2**32", lambda: rdata.digits_sequences(seed=2**32), ValueError, "seed"),
+    ("digits_sequences seed float", lambda: rdata.digits_sequences(seed=1.5), TypeError, "seed"),  # type: ignore[arg-type]
+    ("digits_sequences seed bool", lambda: rdata.digits_sequences(seed=True), TypeError, "seed"),
+    (
+        "digits_sequences test_fraction str",
+        lambda: rdata.digits_sequences(test_fraction="0.2"),
+        TypeError,
+        "test_fraction",
+    ),  # type: ignore[arg-type]
+    ("named_dataset seed -1", lambda: rdata.named_dataset("planted", -1), ValueError, "seed"),
+    ("named_dataset seed None", lambda: rdata.named_dataset("planted", None), TypeError, "seed"),  # type: ignore[arg-type]
+    ("named_dataset name", lambda: rdata.named_dataset("mnist", 0), ValueError, "name"),
+    (
+        "planted_offsets offsets int",
+        lambda: rdata.planted_offsets(offsets=3, rng=np.random.default_rng(0)),
+        TypeError,
+        "offsets",
+    ),  # type: ignore[arg-type]
+    (
+        "planted_operator eigenvalues float",
+        lambda: rdata.planted_operator(1.0, rng=np.random.default_rng(0)),
+        TypeError,
+        "eigenvalues",
+    ),  # type: ignore[arg-type]
+    (
+        "SequenceDataset name None",
+        lambda: rdata.SequenceDataset(None, _BW_CACHE.x, _BW_CACHE.labels, _BW_CACHE.x, _BW_CACHE.labels, 2),  # type: ignore[arg-type]
+        TypeError,
+        "name",
+    ),
+    # ddcl_incrt.strategies: sizes beyond what an example can hold (was MemoryError, NumPy's "maximum
+    # allowed dimension exceeded", or an error naming the other bound), and specs that cannot be built
+    ("ddcl_problems max_K huge", lambda: _draw(sddcl.ddcl_problems(max_K=10**30)), ValueError, "max_K"),
+    ("ddcl_problems min_K huge", lambda: _draw(sddcl.ddcl_problems(min_K=10**30)), ValueError, "min_K"),
+    ("row_stochastic K huge", lambda: _draw(sddcl.row_stochastic(2, 10**9)), ValueError, "K"),
+    ("planted_operators max_d huge", lambda: _draw(sincrt.planted_operators(max_d=10**6)), ValueError, "max_d"),
+    ("orthonormal_sets d < 0", lambda: _draw(sincrt.orthonormal_sets(-1, 0)), ValueError, "d"),
+    (
+        "antisymmetric_matrices scale NaN",
+        lambda: _draw(sincrt.antisymmetric_matrices(2, math.nan)),
+        ValueError,
+        "scale",
+    ),
+    ("DDCLProblem T_P 0", lambda: sddcl.DDCLProblem(Y=_BW_Y, P=_BW_PARAMS.P, T_P=0.0), ValueError, "T_P"),
+    ("DDCLProblem P wrong d", lambda: sddcl.DDCLProblem(Y=_BW_Y, P=_BW_PARAMS.P[:1], T_P=1.0), ValueError, "P"),
+    (
+        "PlantedOperator theta NaN",
+        lambda: sincrt.PlantedOperator(A=_A4, eigenvalues=np.ones(4), V=np.eye(4), theta=math.nan, scale=1.0),
+        ValueError,
+        "theta",
+    ),
+    ("ModelSpec cfg None", lambda: _spec(cfg=None), TypeError, "cfg"),
+    ("ModelSpec seed -1", lambda: _spec(seed=-1), ValueError, "seed"),
+    ("ModelSpec batch 0", lambda: _spec(batch=0), ValueError, "batch"),
+    ("ModelSpec head_ops list", lambda: _spec(head_ops=[]), TypeError, "head_ops"),
+    ("ModelSpec remove the only head", lambda: _spec(head_ops=(("remove", 0),)), ValueError, r"head_ops\[0\]"),
+    (
+        "ModelSpec remove beyond the heads",
+        lambda: _spec(head_ops=(("add", 0), ("remove", 2)), log_temperatures=(0.0,)),
+        ValueError,
+        r"head_ops\[1\]",
+    ),
+    ("ModelSpec unknown prototype", lambda: _spec(removed_prototypes=(3,)), ValueError, r"removed_prototypes\[0\]"),
+    ("ModelSpec every prototype", lambda: _spec(removed_prototypes=(0, 1, 2)), ValueError, "removed_prototypes"),
+    ("ModelSpec log-temperature 1e3", lambda: _spec(log_temperatures=(1e3,)), ValueError, r"log_temperatures\[0\]"),
+    ("ModelSpec log-temperatures count", lambda: _spec(log_temperatures=(0.0, 0.0)), ValueError, "log_temperatures"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "name"), [r[1:] for r in OLDER_AREAS], ids=[r[0] for r in OLDER_AREAS])
+def test_older_public_functions_name_the_bad_argument(
+    call: Callable[[], object], error: type[BaseException], name: str
+) -> None:
+    """With jaxtyping's run-time checks (pytest's ``--jaxtyping-packages``) off, as a user runs the code:
+    the error is the function's own, not the test harness's type checker's."""
+    previous = jaxtyping.config.jaxtyping_disable
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        with pytest.raises(error, match=rf"^{name}(?![A-Za-z0-9_])") as exc:
+            call()
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", previous)
+    assert type(exc.value) not in _BARE
+
+
+def test_strategy_range_errors_are_value_errors_hypothesis_recognises() -> None:
+    """A size out of range is both hypothesis's ``InvalidArgument`` (what a suite built on hypothesis
+    expects) and a ``ValueError``; a wrong type stays a ``TypeError``."""
+    from hypothesis.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument) as out_of_range:
+        sddcl.row_stochastic(2, 0)
+    assert isinstance(out_of_range.value, ValueError)
+    with pytest.raises(InvalidArgument) as wrong_type:
+        sddcl.row_stochastic(2, 1.5)  # type: ignore[arg-type]
+    assert isinstance(wrong_type.value, TypeError)
+    assert not isinstance(wrong_type.value, ValueError)
+
+
+def test_valid_calls_at_the_new_limits_still_work() -> None:
+    """The checks refuse only what cannot be computed: the largest scikit-learn seed, an Oja start as tiny
+    as the MCA-EXIN one that is refused (Oja normalises it exactly), and a non-symmetric ``A`` in the
+    Rayleigh quotient (the falsifiers use one)."""
+    assert rdata.named_dataset("planted", 2**32 - 1).n_classes == 2
+    tiny = rtrk.oja_track(_A4, _TINY4, rtrk.certified_step(_A4), 5)
+    ref = rtrk.oja_track(_A4, _W4, rtrk.certified_step(_A4), 5)
+    assert rtrk.angle(tiny.w, ref.w) < 1e-12
+    assert rtrk.rayleigh(np.array([[1.0, 5.0], [0.0, 0.0]]), np.array([1.0, 0.0])) == 1.0
+    spec = _spec(head_ops=(("add", 0), ("remove", 1)), removed_prototypes=(2,), log_temperatures=(0.5,))
+    assert sorted(spec.build().params.heads) == [0]  # type: ignore[attr-defined]
 
 
 def test_fuzz_counts(capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ddcl_incrt.audit.studies import load_study_sections
+from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
 from reference.data import named_dataset
 from reference.model import LayerConfig
@@ -55,6 +56,7 @@ TRAIN = TrainConfig(
     eval_every=250,
 )
 QUICK_STEPS = 150
+REPORT_FILES: tuple[str, ...] = ("report.html", "report.md", "summary.json", "record.json")
 
 
 @dataclass(frozen=True)
@@ -177,18 +179,23 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
     from ddcl_incrt.audit.report import write_report
     from ddcl_incrt.audit.summary import audit_summary
 
-    studies = () if opts.studies is None else load_study_sections(opts.studies)  # before training: fail fast
+    # Before training, fail fast: the output folder (checkpoints go there during the run, the report
+    # after it) and the studies to include.
+    check_output_dir(opts.out, "--out", files=REPORT_FILES, folders=("figures", "checkpoints"))
+    studies = () if opts.studies is None else load_study_sections(opts.studies)
     t0 = time.perf_counter()
     record, engine = run_training(opts, console)
     summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
     summary["studies"] = [{"name": st.name, "title": st.title} for st in studies]
-    files = write_report(opts.out, record, summary, studies)
+    # a folder that became unwritable during the run: the report goes to a temporary folder, named in the error
+    files = write_with_fallback("--out", opts.out, lambda folder: write_report(folder, record, summary, studies))
     return int(summary["exit_code"]), summary, files
 
 
 __all__ = [
     "LAYERS",
     "QUICK_STEPS",
+    "REPORT_FILES",
     "TRAIN",
     "AuditOptions",
     "Dataset",

@@ -14,12 +14,23 @@ failed, errored or unexpectedly passed; 2 for unusable input.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from reference.files import write_atomic
+from ddcl_incrt.output_paths import write_file_with_fallback
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def add_subcommand(sub: Any) -> None:
@@ -40,15 +51,35 @@ def add_subcommand(sub: Any) -> None:
         "--properties", action="store_true", help="with --adapter: also the proved claims' property tests (hypothesis)"
     )
     p.add_argument(
-        "--property-examples", dest="property_examples", type=int, default=10, help="examples per property (default 10)"
+        "--property-examples",
+        dest="property_examples",
+        type=_positive_int,
+        default=10,
+        help="examples per property (default 10)",
     )
     p.set_defaults(func=run)
 
 
+def _error(message: str) -> int:
+    """A usage or input error: on stderr, as argparse reports bad options, exit code 2."""
+    print(f"ddcl-incrt conformance: error: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     from ddcl_incrt.conformance import runner
-    from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorFileError
+    from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorFileError, check_vector_target
+    from ddcl_incrt.output_paths import OutputWriteError, check_output_dir, check_output_file
 
+    try:  # every output option before any work: a finished comparison is never lost to a bad path
+        for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+            if path is not None:
+                check_output_file(path, option)
+        if args.write_inputs is not None:
+            check_output_dir(args.write_inputs, "--write-inputs")
+            check_vector_target(args.write_inputs)
+    except ValueError as exc:
+        return _error(str(exc))
     try:
         if args.regenerate:
             path = runner.regenerate(GOLDEN_DIR)
@@ -63,18 +94,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
             report = runner.run_adapter(args.adapter, **common)
         else:
             report = runner.run_outputs(args.outputs, **common)
-    except (VectorFileError, ValueError, TypeError, ImportError) as exc:
-        console.print(f"[red]conformance: {exc}[/red]", highlight=False)
-        return 2
+    except (VectorFileError, ValueError, TypeError, OSError) as exc:
+        return _error(str(exc))
+    except ImportError as exc:
+        return _error(f"--adapter {args.adapter}: {type(exc).__name__}: {exc}")
     report.render(console)
-    if args.json is not None:
-        write_atomic(args.json, report.to_json().encode("utf-8"))
-    if args.markdown is not None:
-        write_atomic(args.markdown, report.to_markdown().encode("utf-8"))
+    failed_writes = 0
+    for option, path, text in (
+        ("--json", args.json, report.to_json),
+        ("--markdown", args.markdown, report.to_markdown),
+    ):
+        if path is None:
+            continue
+        try:
+            write_file_with_fallback(option, path, text().encode("utf-8"))
+        except OutputWriteError as exc:
+            failed_writes += 1
+            _error(str(exc))
     code = report.exit_code
     if args.properties and args.adapter is not None:
         code = max(code, _properties(args.adapter, args.property_examples, console))
-    return code
+    return 2 if failed_writes else code
 
 
 def _properties(spec: str, examples: int, console: Console) -> int:

@@ -14,9 +14,9 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -24,12 +24,39 @@ from typing import Literal, TypeAlias
 import numpy as np
 
 from ddcl_incrt.conformance.cases import Case
+from ddcl_incrt.conformance.vectors import parse_json
+from reference.files import read_regular_file
 from reference.tolerances import CheckKind, Tolerance, tolerance
 
 Status: TypeAlias = Literal["pass", "fail", "error", "skip", "xfail", "xpass", "not covered"]
 FAILING: frozenset[str] = frozenset({"fail", "error", "xpass"})
 
 REFERENCE_ONLY_PREFIX = "ref."  # expected fields the port does not write (e.g. the reference's decision statistics)
+
+
+def scaled_error(a: np.ndarray, b: np.ndarray) -> float:
+    """The kit's float comparison of ``a`` against the reference ``b``: ``max|a − b| / max(max|b|, 1)``
+    (relative above 1, absolute below)."""
+    return float(np.max(np.abs(a - b), initial=0.0) / max(float(np.max(np.abs(b), initial=0.0)), 1.0))
+
+
+def first_near_tie(pairs: np.ndarray, band: Tolerance) -> int | None:
+    """The step of the first check whose decision statistic lies within ``band`` of its threshold, in a
+    trajectory's ``ref.decision_pairs`` rows (step, statistic, threshold, kind); None if there is none.
+    Past it another machine (or a faithful port) may take the other branch."""
+    ties = [int(r[0]) for r in pairs.tolist() if band.allows(r[1], r[2])]
+    return min(ties) if ties else None
+
+
+def _positive_finite(value: object) -> bool:
+    """A real number (``True`` is not one, whatever Python says) that is finite and positive."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+    return math.isfinite(number) and number > 0.0
 
 
 @dataclass(frozen=True)
@@ -43,8 +70,10 @@ class ToleranceEntry:
 
     def __post_init__(self) -> None:
         if not isinstance(self.check, str) or not self.check:
-            raise ValueError("ToleranceEntry.check: expected a non-empty pattern")
-        if not (isinstance(self.rtol, (int, float)) and math.isfinite(self.rtol) and self.rtol > 0.0):
+            raise ValueError(f"ToleranceEntry.check: expected a non-empty pattern (a string), got {self.check!r}")
+        if not isinstance(self.field, str) or not self.field:
+            raise ValueError(f"ToleranceEntry.field: expected a non-empty pattern (a string), got {self.field!r}")
+        if not _positive_finite(self.rtol):
             raise ValueError(f"ToleranceEntry.rtol: expected a finite number > 0, got {self.rtol!r}")
         if not isinstance(self.reason, str) or not self.reason.strip():
             raise ValueError(f"ToleranceEntry.reason: every declared tolerance needs a reason (check {self.check!r})")
@@ -92,14 +121,23 @@ class TolerancePolicy:
 
     @staticmethod
     def from_json(path: str | Path) -> TolerancePolicy:
-        """Read a declaration file ``{"dtype": ..., "entries": [{"check", "field"?, "rtol", "reason"}]}``."""
+        """Read a declaration file ``{"dtype": ..., "entries": [{"check", "field"?, "rtol", "reason"}]}``;
+        every problem is a ``ValueError`` naming the file and the field."""
+        if not isinstance(path, str | os.PathLike):
+            raise ValueError(f"tolerances: expected the path of a JSON declaration, got {type(path).__name__}")
         p = Path(path)
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{p}: not a readable JSON tolerance declaration ({exc})") from None
+            data = parse_json(read_regular_file(p))
+        except (OSError, ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8 and Python's limits
+            raise ValueError(f"{p}: not a readable JSON tolerance declaration ({type(exc).__name__}: {exc})") from exc
         if not isinstance(data, dict):
             raise ValueError(f"{p}: expected a JSON object with 'dtype' and 'entries'")
+        unknown = sorted(set(data) - {"dtype", "entries"})
+        if unknown:  # a misspelt "dtype" would otherwise silently mean float64
+            raise ValueError(f"{p}: unknown field(s) {unknown}; a declaration has 'dtype' and 'entries'")
+        dtype = data.get("dtype", "float64")
+        if dtype not in ("float64", "float32"):
+            raise ValueError(f"{p}: field 'dtype': expected 'float64' or 'float32', got {dtype!r}")
         entries = data.get("entries", [])
         if not isinstance(entries, list):
             raise ValueError(f"{p}: field 'entries' must be a list")
@@ -107,13 +145,18 @@ class TolerancePolicy:
         for i, e in enumerate(entries):
             if not isinstance(e, dict) or not {"check", "rtol", "reason"} <= set(e):
                 raise ValueError(f"{p}: field 'entries[{i}]' needs 'check', 'rtol' and 'reason'")
+            extra = sorted(set(e) - {"check", "field", "rtol", "reason"})
+            if extra:  # a misspelt "field" would otherwise silently apply to every field
+                raise ValueError(
+                    f"{p}: field 'entries[{i}]': unknown key(s) {extra}; an entry has check, field, rtol, reason"
+                )
             try:
                 out.append(
                     ToleranceEntry(check=e["check"], rtol=e["rtol"], reason=e["reason"], field=e.get("field", "*"))
                 )
             except ValueError as exc:
-                raise ValueError(f"{p}: field 'entries[{i}]': {exc}") from None
-        return TolerancePolicy(dtype=str(data.get("dtype", "float64")), entries=tuple(out), source=str(p))
+                raise ValueError(f"{p}: field 'entries[{i}]': {exc}") from exc
+        return TolerancePolicy(dtype=dtype, entries=tuple(out), source=str(p))
 
 
 @dataclass(frozen=True)
@@ -151,42 +194,95 @@ class CheckResult:
         return max(self.fields, key=lambda f: f.ratio, default=None)
 
 
+_INTEGER_KINDS = "iub"  # int, uint, bool: an integer field's values
+_FLOAT_KINDS = "f"
+
+
+def _describe(a: np.ndarray) -> str:
+    return f"shape {a.shape} dtype {a.dtype}"
+
+
+def _non_finite(a: np.ndarray) -> str:
+    bad = ~np.isfinite(a)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{int(bad.sum())} non-finite entries (first at {first}: {float(a[first])!r})"
+
+
 @dataclass
 class _Fields:
     check: str
     policy: TolerancePolicy
     items: list[FieldResult] = field(default_factory=list)
 
-    def value(self, name: str, actual: np.ndarray, expected: np.ndarray) -> None:
-        tol, reason = self.policy.value(self.check, name)
-        a, b = np.asarray(actual), np.asarray(expected)
+    def fail(self, name: str, detail: str, tol: float = 0.0, reason: str = "exact") -> None:
+        self.items.append(FieldResult(name, math.inf, tol, math.inf, detail, reason))
+
+    def array(self, name: str, actual: object, kinds: str, what: str) -> np.ndarray | None:
+        """The port's field as an array when its dtype is of ``kinds`` (``what`` says which) and every
+        float in it is finite; otherwise a failed field saying why, and ``None``."""
+        try:
+            a = np.asarray(actual)
+        except Exception as exc:  # a ragged list, an object that refuses conversion: the port's output is bad
+            self.fail(name, f"not an array ({type(exc).__name__}: {exc})")
+            return None
+        if a.dtype.kind not in kinds:
+            self.fail(name, f"{_describe(a)}, expected {what}")
+            return None
+        if a.dtype.kind in _FLOAT_KINDS and not np.all(np.isfinite(a)):
+            self.fail(name, _non_finite(a))
+            return None
+        return a
+
+    def like(self, name: str, actual: object, expected: np.ndarray, tol: float, reason: str) -> np.ndarray | None:
+        """The port's field when its shape is the reference's, its dtype of the same kind (integer for
+        an integer field, float for a float one) and it is finite; otherwise a failed field naming both."""
+        b = np.asarray(expected)
+        want_int = b.dtype.kind in _INTEGER_KINDS
+        a = self.array(name, actual, _INTEGER_KINDS if want_int else _FLOAT_KINDS, f"reference {_describe(b)}")
+        if a is None:
+            return None
         if a.shape != b.shape:
-            self.items.append(
-                FieldResult(name, math.inf, tol, math.inf, f"shape {a.shape}, reference {b.shape}", reason)
-            )
+            self.fail(name, f"{_describe(a)}, reference {_describe(b)}", tol, reason)
+            return None
+        return a
+
+    def value(self, name: str, actual: object, expected: np.ndarray) -> None:
+        tol, reason = self.policy.value(self.check, name)
+        a = self.like(name, actual, expected, tol, reason)
+        if a is None:
             return
-        if not np.all(np.isfinite(a)):
-            self.items.append(FieldResult(name, math.inf, tol, math.inf, "non-finite entries", reason))
-            return
-        err = float(np.max(np.abs(a - b), initial=0.0) / max(float(np.max(np.abs(b), initial=0.0)), 1.0))
+        b = np.asarray(expected)
+        err = scaled_error(a, b)
         where = ""
-        if a.size and err > tol:
+        if a.size and not err <= tol:
             idx = np.unravel_index(int(np.argmax(np.abs(a - b))), a.shape)
             where = f"worst at {tuple(int(i) for i in idx)}: {float(a[idx])!r} vs reference {float(b[idx])!r}"
         self.items.append(FieldResult(name, err, tol, err / tol, where, reason))
 
-    def exact(self, name: str, actual: np.ndarray, expected: np.ndarray) -> None:
-        a, b = np.asarray(actual), np.asarray(expected)
+    def exact(self, name: str, actual: object, expected: np.ndarray) -> None:
+        b = np.asarray(expected)
+        a = self.array(name, actual, _INTEGER_KINDS if _is_int(b) else _FLOAT_KINDS, f"reference {_describe(b)}")
+        if a is None:
+            return
         same = a.shape == b.shape and bool(np.array_equal(a, b))
         detail = "" if same else f"{a.tolist()} vs reference {b.tolist()}"
+        if a.shape != b.shape:  # e.g. another number of events: the rows themselves say most
+            detail = f"{_describe(a)}, reference {_describe(b)}: {detail}"
         self.items.append(FieldResult(name, 0.0 if same else math.inf, 0.0, 0.0 if same else math.inf, detail, "exact"))
 
     def discrete(self, name: str, ok: bool, detail: str) -> None:
         self.items.append(FieldResult(name, 0.0 if ok else math.inf, 0.0, 0.0 if ok else math.inf, detail, "exact"))
 
+    def missing(self, names: Sequence[str], actual: Mapping[str, object]) -> bool:
+        """Each of ``names`` absent from ``actual`` is a failed field; whether any was."""
+        absent = [n for n in names if n not in actual]
+        for n in absent:
+            self.discrete(n, False, "missing from the port's outputs")
+        return bool(absent)
+
 
 def _is_int(a: np.ndarray) -> bool:
-    return bool(np.issubdtype(np.asarray(a).dtype, np.integer) or np.asarray(a).dtype == np.bool_)
+    return np.asarray(a).dtype.kind in _INTEGER_KINDS
 
 
 def _generic(fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> None:
@@ -211,25 +307,36 @@ def _static_growth(
     lam = np.linalg.eigvalsh(A)[::-1]
     clear = int(sum(1 for v in lam if v > theta and not band.allows(float(v), theta)))
     possible = int(sum(1 for v in lam if v > theta or band.allows(float(v), theta)))
-    for name in ("Q_cap", "lam_births"):
-        if name not in actual:
-            fr.discrete(name, False, "missing from the port's outputs")
-            return ""
-    Q, births = np.asarray(actual["Q_cap"]), np.asarray(actual["lam_births"]).reshape(-1)
-    Q_ref, births_ref = expected["Q_cap"], expected["lam_births"]
-    m, m_ref = Q.shape[1] if Q.ndim == 2 else -1, Q_ref.shape[1]
     note = ""
     if clear < possible:
         note = (
             f"near-tie: {possible - clear} eigenvalue(s) within the {fr.policy.dtype} DECISION band of θ; the count "
             f"is accepted in [{clear}, {possible}] and births, span and directions are compared for the first {clear}"
         )
+    if fr.missing(("Q_cap", "lam_births"), actual):
+        return note
+    for name in sorted(set(actual) - {"Q_cap", "lam_births"}):
+        fr.discrete(name, False, "unexpected output (the reference has no such field)")
+    Q_ref, births_ref = expected["Q_cap"], expected["lam_births"]
+    n = A.shape[0]
+    Q = fr.array("Q_cap", actual["Q_cap"], _FLOAT_KINDS, f"float d×m with d = {n} (reference {_describe(Q_ref)})")
+    births = fr.array("lam_births", actual["lam_births"], _FLOAT_KINDS, f"float, m (reference {_describe(births_ref)})")
+    if Q is not None and (Q.ndim != 2 or Q.shape[0] != n):
+        fr.fail("Q_cap", f"{_describe(Q)}, expected d×m with d = {n} (reference {_describe(Q_ref)})")
+        Q = None
+    if births is not None and births.ndim != 1:
+        fr.fail("lam_births", f"{_describe(births)}, expected one axis of m (reference {_describe(births_ref)})")
+        births = None
+    if Q is None or births is None:
+        return note
+    m, m_ref = Q.shape[1], Q_ref.shape[1]
+    if clear < possible:
         fr.discrete("count", clear <= m <= possible, f"m = {m}, accepted [{clear}, {possible}]")
         k = clear
     else:
         fr.discrete("count", m == m_ref, f"m = {m}, reference m* = {m_ref}")
         k = m_ref
-    if Q.ndim != 2 or Q.shape[0] != A.shape[0] or births.shape[0] != max(m, 0) or m < k:
+    if births.shape[0] != m or m < k:
         fr.discrete("shapes", False, f"Q_cap {Q.shape}, lam_births {births.shape}: cannot compare births")
         return note
     fr.value("orthonormality", Q.T @ Q - np.eye(m), np.zeros((m, m)))
@@ -242,18 +349,30 @@ def _static_growth(
     return note
 
 
+_EVENT_ROWS = "E×4 integer rows (step, kind, head_id, prototype_id)"
+
+
 def _trajectory(fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> str:
     band = fr.policy.decision_band
     pairs = expected["ref.decision_pairs"]
-    ties = [int(s) for s, stat, thr, _ in pairs.tolist() if band.allows(stat, thr)]
-    stop = min(ties) if ties else None
+    stop = first_near_tie(pairs, band)
     note = ""
-    for name in ("losses", "events"):
-        if name not in actual:
-            fr.discrete(name, False, "missing from the port's outputs")
-            return note
-    ev, ev_ref = np.asarray(actual["events"]).reshape(-1, 4), expected["events"]
-    losses, losses_ref = np.asarray(actual["losses"]), expected["losses"]
+    ev_ref, losses_ref = expected["events"], expected["losses"]
+    for name in sorted(set(actual) - {"losses", "events"}):
+        if not name.startswith(("final.", REFERENCE_ONLY_PREFIX)):
+            fr.discrete(name, False, "unexpected output (the reference has no such field)")
+    # Well-formed everywhere, also past a near-tie where values are not compared: E×4 integer event
+    # rows, S×3 finite losses (the port trains every step whichever way it decided).
+    ev = losses = None
+    if "events" in actual:
+        ev = fr.array("events", actual["events"], "iu", f"{_EVENT_ROWS} (reference {_describe(ev_ref)})")
+        if ev is not None and (ev.ndim != 2 or ev.shape[1] != 4):
+            fr.fail("events", f"{_describe(ev)}, expected {_EVENT_ROWS} (reference {_describe(ev_ref)})")
+            ev = None
+    if "losses" in actual:
+        tol, reason = fr.policy.value(fr.check, "losses")
+        losses = fr.like("losses", actual["losses"], losses_ref, tol, reason)
+    fr.missing(("losses", "events"), actual)
     if stop is not None:
         row = next(r for r in pairs.tolist() if int(r[0]) == stop and band.allows(r[1], r[2]))
         note = (
@@ -261,14 +380,17 @@ def _trajectory(fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping
             f"{row[2]!r}, within the {fr.policy.dtype} DECISION band): events before it, losses up to it; "
             "final parameters not compared"
         )
-        fr.exact("events", ev[ev[:, 0] < stop], ev_ref[ev_ref[:, 0] < stop])
-        if losses.shape[0] < stop:
-            fr.discrete("losses", False, f"{losses.shape[0]} steps reported, {stop} needed")
-        else:
+        if ev is not None:
+            fr.exact("events", ev[ev[:, 0] < stop], ev_ref[ev_ref[:, 0] < stop])
+        if losses is not None:
             fr.value("losses", losses[:stop], losses_ref[:stop])
+        for name in sorted(k for k in actual if k.startswith("final.")):  # not compared, but numbers
+            fr.array(name, actual[name], _INTEGER_KINDS + _FLOAT_KINDS, "a finite numeric array")
         return note
-    fr.exact("events", ev, ev_ref)
-    fr.value("losses", losses, losses_ref)
+    if ev is not None:
+        fr.exact("events", ev, ev_ref)
+    if losses is not None:
+        fr.value("losses", losses, losses_ref)
     finals = {k: v for k, v in expected.items() if k.startswith("final.")}
     _generic(fr, {k: v for k, v in actual.items() if k.startswith("final.")}, finals)
     return note
@@ -280,15 +402,21 @@ def compare_case(
     expected: Mapping[str, np.ndarray],
     policy: TolerancePolicy,
 ) -> CheckResult:
-    """The check ``case.check``: the port's ``actual`` outputs against the reference's ``expected``."""
+    """The check ``case.check``: the port's ``actual`` outputs against the reference's ``expected``.
+
+    A malformed output (a wrong shape or dtype, a non-finite value, a missing field) is a failed field
+    naming what was expected and what came; it never stops the comparison of the other checks."""
     fr = _Fields(case.check, policy)
     note = ""
-    if case.operation == "static_growth":
-        note = _static_growth(fr, case, actual, expected)
-    elif case.operation == "trajectory":
-        note = _trajectory(fr, actual, expected)
-    else:
-        _generic(fr, actual, expected)
+    try:
+        if case.operation == "static_growth":
+            note = _static_growth(fr, case, actual, expected)
+        elif case.operation == "trajectory":
+            note = _trajectory(fr, actual, expected)
+        else:
+            _generic(fr, actual, expected)
+    except Exception as exc:  # a malformed output the checks above did not foresee: this check fails, no other
+        fr.fail("(comparison)", f"the port's outputs could not be compared: {type(exc).__name__}: {exc}")
     bad = [f for f in fr.items if not f.ok]
     status: Status = "fail" if bad else "pass"
     message = "; ".join(f"{f.field}: {_ratio(f)} {f.detail}".strip() for f in bad)
@@ -296,7 +424,7 @@ def compare_case(
 
 
 def _ratio(f: FieldResult) -> str:
-    if math.isinf(f.ratio):
+    if not math.isfinite(f.ratio):
         return "mismatch"
     return f"error {f.error:.3g} = {f.ratio:.3g} × tolerance {f.tolerance:.3g}"
 
@@ -310,4 +438,6 @@ __all__ = [
     "ToleranceEntry",
     "TolerancePolicy",
     "compare_case",
+    "first_near_tie",
+    "scaled_error",
 ]

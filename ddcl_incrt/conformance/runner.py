@@ -14,7 +14,7 @@ import numpy as np
 
 from ddcl_incrt.conformance.adapter import OPERATIONS, Adapter, check_adapter, load_adapter
 from ddcl_incrt.conformance.cases import CALLS, Arrays, Case, all_cases, decode_trajectory
-from ddcl_incrt.conformance.compare import CheckResult, TolerancePolicy, compare_case
+from ddcl_incrt.conformance.compare import CheckResult, TolerancePolicy, compare_case, first_near_tie, scaled_error
 from ddcl_incrt.conformance.report import Report
 from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorEntry, read_vectors, write_vectors
 from reference.tolerances import CheckKind, tolerance
@@ -46,17 +46,10 @@ def _chosen(check: str, only: Sequence[str] | None) -> bool:
     return only is None or any(fnmatch.fnmatchcase(check, p) for p in only)
 
 
-def _scaled_error(a: np.ndarray, b: np.ndarray) -> float:
-    """The kit's float comparison: ``max|a − b| / max(max|b|, 1)`` (relative above 1, absolute below)."""
-    return float(np.max(np.abs(a - b), initial=0.0) / max(float(np.max(np.abs(b), initial=0.0)), 1.0))
-
-
 def _decision_pairs_differences(check: str, stored: np.ndarray, live: np.ndarray) -> list[str]:
     """The reference's decision statistics, compared up to the first near-tie of the stored ones: past it
     another machine's reference may take the other branch, and the later checks then differ legitimately."""
-    band = tolerance("float64", CheckKind.DECISION)
-    ties = [int(r[0]) for r in stored.tolist() if band.allows(r[1], r[2])]
-    stop = min(ties) if ties else None
+    stop = first_near_tie(stored, tolerance("float64", CheckKind.DECISION))
 
     def upto(rows: np.ndarray) -> np.ndarray:
         # before the near-tie, and the near-tie's own λ_max row (the newborn of one branch adds G_h rows)
@@ -67,7 +60,7 @@ def _decision_pairs_differences(check: str, stored: np.ndarray, live: np.ndarray
         return [f"{check}: output ref.decision_pairs changed: {v.shape[0]} rows, committed {s.shape[0]}"]
     if not np.array_equal(s[:, [0, 3]], v[:, [0, 3]]):
         return [f"{check}: output ref.decision_pairs changed: steps or kinds differ"]
-    err = _scaled_error(v[:, 1:3], s[:, 1:3])
+    err = scaled_error(v[:, 1:3], s[:, 1:3])
     if err > tolerance("float64", CheckKind.VALUE).rtol:
         return [f"{check}: output ref.decision_pairs changed: error {err:.3g}"]
     return []
@@ -141,7 +134,7 @@ def regeneration_differences(
             elif np.issubdtype(b.dtype, np.integer):
                 if not np.array_equal(a, b):
                     diffs.append(f"{check}: input {k} changed")
-            elif not (err := _scaled_error(a, b)) <= rtol:
+            elif not (err := scaled_error(a, b)) <= rtol:
                 diffs.append(f"{check}: input {k} changed: error {err:.3g} > {rtol:g}")
     return diffs
 

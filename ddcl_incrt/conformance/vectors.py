@@ -17,9 +17,14 @@ then moved into place with ``os.replace``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import math
 import os
+import secrets
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +35,7 @@ import numpy as np
 
 from ddcl_incrt.conformance.adapter import OPERATIONS
 from ddcl_incrt.conformance.cases import FORMAT_VERSION, Case, Scalar
+from reference.files import read_regular_file
 
 FORMAT_NAME = "ddcl-incrt-conformance"
 Kind: TypeAlias = Literal["golden", "inputs", "outputs"]
@@ -91,14 +97,96 @@ def _fsync_all(paths: Sequence[Path]) -> None:
         list(pool.map(_fsync, paths))
 
 
+def _is_vector_dir(path: Path) -> bool:
+    """Whether ``path`` holds a ``manifest.json`` of this format (a directory this module wrote)."""
+    try:
+        data = json.loads(read_regular_file(path / "manifest.json").decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT_NAME
+
+
+def check_vector_target(directory: str | Path) -> Path:
+    """Where :func:`write_vectors` may write: a new path, an empty folder, or a vector directory (which
+    it replaces). Anything else (a file, a link, a folder of other things) is refused with
+    :class:`VectorFileError` naming it, before anything is written."""
+    target = Path(directory)
+    if target.is_symlink():
+        raise VectorFileError(target, "(directory)", "is a symbolic link: give the vector directory itself")
+    if os.path.lexists(target):
+        if not target.is_dir():
+            raise VectorFileError(target, "(directory)", "exists and is not a directory; nothing was written")
+        if any(target.iterdir()) and not _is_vector_dir(target):
+            raise VectorFileError(
+                target,
+                "(directory)",
+                f"an existing folder that is not a vector directory (no manifest.json of format {FORMAT_NAME!r}); "
+                "it is not replaced: give a new path",
+            )
+        return target
+    ancestor = Path(os.path.abspath(target)).parent
+    while not os.path.lexists(ancestor):
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise VectorFileError(target, "(directory)", f"cannot be created: {ancestor} is not a directory")
+    return target
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a folder be opened and fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Move the complete ``tmp`` to ``target``; a previous ``target`` is moved aside first and moved
+    back if the second rename fails, so it is never lost."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = target.parent / f".{target.name}.old-{secrets.token_hex(6)}"
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.replace(old, target)
+        except OSError as restore:
+            raise OSError(
+                f"{target}: the new vectors could not be moved into place ({exc}), and the previous directory "
+                f"could not be moved back: it is at {old} ({restore})"
+            ) from exc
+        raise
+    try:
+        shutil.rmtree(old)
+    except OSError as exc:
+        warnings.warn(
+            f"{target} was replaced, but the previous copy at {old} could not be removed: {exc}", stacklevel=3
+        )
+
+
 def write_vectors(directory: str | Path, kind: Kind, entries: Sequence[VectorEntry], *, port: str = "") -> Path:
     """Write ``entries`` as a vector directory of ``kind`` (inputs written unless ``kind == 'outputs'``,
-    outputs unless ``kind == 'inputs'``); atomic: an existing directory is replaced only when complete."""
-    target = Path(directory)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    outputs unless ``kind == 'inputs'``); atomic: an existing directory is replaced only when complete,
+    and only if it is a vector directory or empty (:func:`check_vector_target`)."""
+    target = check_vector_target(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
+    tmp.mkdir()  # the usual permissions (mkdtemp's 0700 would shut out a port run as another user)
+    try:
+        _write_tree(tmp, kind, entries, port)
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _write_tree(tmp: Path, kind: Kind, entries: Sequence[VectorEntry], port: str) -> None:
     cases_json: list[dict[str, Any]] = []
     written: list[Path] = []
     for entry in entries:
@@ -134,14 +222,6 @@ def write_vectors(directory: str | Path, kind: Kind, entries: Sequence[VectorEnt
         f.flush()
         os.fsync(f.fileno())
     _fsync_all(written)
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
-    return target
 
 
 # ==================================================================================================
@@ -159,7 +239,31 @@ def _require(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], pat
     return value
 
 
-def _read_array(root: Path, manifest: Path, where: str, spec: object) -> np.ndarray:
+def _no_json_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(data: bytes) -> Any:
+    """Strict JSON from bytes: UTF-8, no ``NaN``/``Infinity``; Python's limits (digits of an integer,
+    nesting depth) and bad encodings all raise ``ValueError`` or ``RecursionError``."""
+    return json.loads(data.decode("utf-8"), parse_constant=_no_json_constant)
+
+
+def _npy_header(data: bytes) -> tuple[tuple[int, ...], np.dtype[Any], int]:
+    """The shape, dtype and header length of a ``.npy`` file of format 1.0 or 2.0, read without
+    touching its data (so a header that declares a huge array allocates nothing)."""
+    buf = io.BytesIO(data)
+    version = np.lib.format.read_magic(buf)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(buf)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(buf)
+    else:
+        raise ValueError(f"format version {version[0]}.{version[1]}; this kit reads 1.0 (and 2.0)")
+    return tuple(shape), np.dtype(dtype), buf.tell()
+
+
+def _read_array(root: Path, resolved_root: Path, manifest: Path, where: str, spec: object) -> np.ndarray:
     if not isinstance(spec, dict):
         raise VectorFileError(manifest, where, f"expected an object with file, dtype, shape, got {type(spec).__name__}")
     rel = _require(spec, "file", str, manifest, where + ".")
@@ -170,24 +274,48 @@ def _read_array(root: Path, manifest: Path, where: str, spec: object) -> np.ndar
     if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
         raise VectorFileError(manifest, where + ".shape", f"expected a list of non-negative ints, got {shape!r}")
     pure = PurePosixPath(rel)
-    if pure.is_absolute() or ".." in pure.parts or not rel.endswith(".npy"):
+    if pure.is_absolute() or ".." in pure.parts or not rel.endswith(".npy") or "\0" in rel:
         raise VectorFileError(
             manifest, where + ".file", f"expected a relative path to a .npy inside {root}, got {rel!r}"
         )
     path = root / Path(*pure.parts)
     try:
-        with path.open("rb") as f:
-            a = np.load(f, allow_pickle=False)
-    except FileNotFoundError:
-        raise VectorFileError(path, where, "the file named in the manifest does not exist") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise VectorFileError(path, where, f"not a readable .npy without pickles ({exc})") from None
-    if not isinstance(a, np.ndarray):
-        raise VectorFileError(path, where, f"expected one array, got {type(a).__name__}")
-    if a.dtype != _DTYPES[dtype]:
-        raise VectorFileError(path, where, f"dtype {a.dtype} does not match the manifest's {dtype}")
-    if list(a.shape) != shape:
-        raise VectorFileError(path, where, f"shape {list(a.shape)} does not match the manifest's {shape}")
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python < 3.13)
+        raise VectorFileError(manifest, where + ".file", f"{rel!r} cannot be resolved ({exc})") from exc
+    if not resolved.is_relative_to(resolved_root):
+        raise VectorFileError(
+            manifest, where + ".file", f"{rel!r} is a link to {resolved}, outside the vector directory {root}"
+        )
+    try:
+        data = read_regular_file(path)
+    except FileNotFoundError as exc:
+        raise VectorFileError(path, where, "the file named in the manifest does not exist") from exc
+    except OSError as exc:
+        raise VectorFileError(path, where, f"cannot be read ({exc})") from exc
+    try:
+        stored_shape, stored_dtype, header = _npy_header(data)
+    except Exception as exc:  # numpy's header parser raises many kinds (ValueError, SyntaxError, TokenError, ...)
+        raise VectorFileError(path, where, f"not a readable .npy ({type(exc).__name__}: {exc})") from exc
+    if stored_dtype.hasobject:
+        raise VectorFileError(path, where, "an object array (stored as pickles): not a readable .npy without pickles")
+    if stored_dtype != _DTYPES[dtype]:
+        raise VectorFileError(path, where, f"dtype {stored_dtype} does not match the manifest's {dtype}")
+    if list(stored_shape) != shape:
+        raise VectorFileError(path, where, f"shape {list(stored_shape)} does not match the manifest's {shape}")
+    need = math.prod(stored_shape) * stored_dtype.itemsize
+    if len(data) - header != need:
+        raise VectorFileError(
+            path, where, f"{len(data) - header} bytes of array data, the header's shape {shape} needs {need}"
+        )
+    try:
+        a = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # every failure of numpy's reader on these bytes is this file's
+        raise VectorFileError(
+            path, where, f"not a readable .npy without pickles ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(a, np.ndarray) or a.dtype != _DTYPES[dtype] or list(a.shape) != shape:
+        raise VectorFileError(path, where, f"does not hold one {dtype} array of shape {shape}")
     return a
 
 
@@ -196,12 +324,14 @@ def _scalars(raw: object, manifest: Path, where: str) -> dict[str, Scalar]:
         raise VectorFileError(manifest, where, f"expected an object, got {type(raw).__name__}")
     out: dict[str, Scalar] = {}
     for k, v in raw.items():
-        ok = isinstance(v, (bool, int, float, str)) or (
-            isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+        ok = (
+            isinstance(v, (bool, int, str))
+            or (isinstance(v, float) and math.isfinite(v))  # 1e999 reads as inf
+            or (isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v))
         )
         if not ok:
             raise VectorFileError(
-                manifest, f"{where}.{k}", f"expected a number, string, bool or list of ints, got {v!r}"
+                manifest, f"{where}.{k}", f"expected a finite number, string, bool or list of ints, got {v!r}"
             )
         out[k] = v
     return out
@@ -212,15 +342,16 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
     root = Path(directory)
     manifest = root / "manifest.json"
     try:
-        text = manifest.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise VectorFileError(manifest, "(file)", "no manifest.json in the vector directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VectorFileError(manifest, "(file)", f"cannot be read ({exc})") from None
+        resolved_root = root.resolve()
+        raw_bytes = read_regular_file(manifest)
+    except FileNotFoundError as exc:
+        raise VectorFileError(manifest, "(file)", "no manifest.json in the vector directory") from exc
+    except (OSError, RuntimeError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise VectorFileError(manifest, "(file)", f"cannot be read ({exc})") from exc
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise VectorFileError(manifest, "(file)", f"not valid JSON ({exc})") from None
+        data = parse_json(raw_bytes)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise VectorFileError(manifest, "(file)", f"not valid JSON ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict):
         raise VectorFileError(manifest, "(top level)", "expected a JSON object")
     if _require(data, "format", str, manifest, "") != FORMAT_NAME:
@@ -254,13 +385,15 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
         note = ""
         if kind != "outputs":
             scalars = _scalars(_require(raw, "scalars", dict, manifest, where), manifest, where + "scalars")
-            note = str(raw.get("note", ""))
+            note = raw.get("note", "")
+            if not isinstance(note, str):
+                raise VectorFileError(manifest, where + "note", f"expected str, got {type(note).__name__}")
             for name, spec in _require(raw, "inputs", dict, manifest, where).items():
-                inputs[name] = _read_array(root, manifest, f"{where}inputs.{name}", spec)
+                inputs[name] = _read_array(root, resolved_root, manifest, f"{where}inputs.{name}", spec)
         outputs: dict[str, np.ndarray] | None = None
         if kind != "inputs":
             outputs = {
-                name: _read_array(root, manifest, f"{where}outputs.{name}", spec)
+                name: _read_array(root, resolved_root, manifest, f"{where}outputs.{name}", spec)
                 for name, spec in _require(raw, "outputs", dict, manifest, where).items()
             }
         entries.append(VectorEntry(Case(check, op, scalars, inputs, note), outputs))
@@ -273,6 +406,8 @@ __all__ = [
     "Kind",
     "VectorEntry",
     "VectorFileError",
+    "check_vector_target",
+    "parse_json",
     "read_vectors",
     "write_vectors",
 ]

@@ -13,14 +13,25 @@ MAX_BATCH = 3  # B
 MAX_HEADS = 3
 
 
+# No size argument may exceed this: one example of a d×d array is drawn from hypothesis's bounded
+# buffer, and a huge size would otherwise fail deep inside NumPy or hypothesis (MemoryError, overrun).
+SIZE_LIMIT = 64
+
+
+class StrategyArgumentError(InvalidArgument, ValueError):
+    """A strategy argument of the right type but out of range: hypothesis's ``InvalidArgument`` (what a
+    test suite using hypothesis expects) that is also a ``ValueError`` (what a bad value is)."""
+
+
 def check_size(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    """An int (not a bool) in ``[minimum, maximum]``; anything else raises ``InvalidArgument`` naming
+    """An int (not a bool) in ``[minimum, maximum]`` (``maximum`` defaults to :data:`SIZE_LIMIT`); a
+    wrong type raises ``InvalidArgument``, a value out of range :class:`StrategyArgumentError`, naming
     ``name`` when the strategy is built (a bad size would otherwise yield invalid data silently)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and <= {maximum}"
-        raise InvalidArgument(f"{name}: must be >= {minimum}{upper}, got {value}")
+    upper = SIZE_LIMIT if maximum is None else maximum
+    if value < minimum or value > upper:
+        raise StrategyArgumentError(f"{name}: must be >= {minimum} and <= {upper}, got {value}")
     return value
 
 
@@ -31,5 +42,7 @@ __all__ = [
     "MAX_SEQ",
     "MAX_TOKENS",
     "MAX_WIDTH",
+    "SIZE_LIMIT",
+    "StrategyArgumentError",
     "check_size",
 ]

@@ -14,6 +14,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
 from ddcl_incrt.strategies._caps import MAX_PROTOTYPES, MAX_TOKENS, MAX_WIDTH, check_size
+from reference._arrays import check_array, check_dim, check_temperature
 
 # Mostly moderate scales; sometimes the extremes.
 scale_exponents = st.one_of(st.integers(-3, 3), st.sampled_from([-70, 74]))
@@ -26,6 +27,12 @@ class DDCLProblem:
     Y: np.ndarray  # n×d
     P: np.ndarray  # d×K
     T_P: float
+
+    def __post_init__(self) -> None:
+        """Refuse a problem the DDCL functions would refuse (e.g. from a ``temps`` strategy of the caller's)."""
+        Y = check_array("Y", self.Y, 2)
+        check_dim("P", check_array("P", self.P, 2), 0, Y.shape[1], "Y's width d")
+        check_temperature("T_P", self.T_P)
 
     @property
     def K(self) -> int:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
-from ddcl_incrt.strategies._caps import MAX_HEADS, MAX_TOKENS, MAX_WIDTH, check_size
+from ddcl_incrt.strategies._caps import MAX_HEADS, MAX_TOKENS, MAX_WIDTH, StrategyArgumentError, check_size
+from reference._arrays import check_array, check_dim, check_positive
 from reference.incrt.operators import spectral_operator
 
 GRID = 8  # levels per unit of scale; gaps are multiples of scale/GRID
@@ -36,6 +37,13 @@ class PlantedOperator:
     V: np.ndarray  # d×d orthogonal, column i ↔ eigenvalues[i]
     theta: float
     scale: float
+
+    def __post_init__(self) -> None:
+        A = check_array("A", self.A, 2)
+        check_dim("eigenvalues", check_array("eigenvalues", self.eigenvalues, 1), 0, A.shape[0], "A's width d")
+        check_dim("V", check_array("V", self.V, 2), 0, A.shape[0], "A's width d")
+        check_positive("theta", self.theta)
+        check_positive("scale", self.scale)
 
     @property
     def d(self) -> int:
@@ -79,7 +87,7 @@ def planted_operators(
     if not isinstance(simple, bool):
         raise InvalidArgument(f"simple: expected a bool, got {type(simple).__name__} {simple!r}")
     if simple and hi > 2 * MAX_LEVEL + 1:
-        raise InvalidArgument(f"max_d: at most {2 * MAX_LEVEL + 1} distinct levels exist, got max_d = {hi}")
+        raise StrategyArgumentError(f"max_d: at most {2 * MAX_LEVEL + 1} distinct levels exist, got max_d = {hi}")
     return _planted_operators(lo, hi, simple, check_size("min_m_star", min_m_star, 0, hi))
 
 
@@ -107,8 +115,10 @@ def _planted_operators(draw: st.DrawFn, min_d: int, max_d: int, simple: bool, mi
 
 def antisymmetric_matrices(d: int, scale: float = 1.0) -> st.SearchStrategy[np.ndarray]:
     """``M_a = (M − Mᵀ)/2`` for a drawn d×d ``M`` with entries in ``[−scale, scale]`` (exactly antisymmetric)."""
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
-        raise InvalidArgument(f"scale: expected a finite number > 0, got {scale!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise InvalidArgument(f"scale: expected a finite number > 0, got {type(scale).__name__} {scale!r}")
+    if not (math.isfinite(scale) and scale > 0):
+        raise StrategyArgumentError(f"scale: expected a finite number > 0, got {scale!r}")
     return _antisymmetric_matrices(check_size("d", d, 1), float(scale))
 
 

@@ -29,7 +29,7 @@ from ddcl_incrt.strategies._caps import (
     MAX_WIDTH,
     check_size,
 )
-from reference._arrays import F64Array, arr
+from reference._arrays import F64Array, arr, check_count, check_index, check_log_temperature
 from reference.model import LayerConfig, ModelParams, init_params
 from reference.surgery import add_head, flatten, head_param_name, remove_head, remove_prototype_column, unflatten
 
@@ -55,6 +55,45 @@ class ModelSpec:
     removed_prototypes: tuple[int, ...]
     log_temperatures: tuple[float, ...]
     batch: int
+
+    def __post_init__(self) -> None:
+        """Refuse a spec that cannot be built, naming the field (a hand-written reproduction may be wrong)."""
+        if not isinstance(self.cfg, LayerConfig):
+            raise TypeError(f"cfg: expected reference.model.LayerConfig, got {type(self.cfg).__name__}")
+        check_count("seed", self.seed, 0)
+        check_count("batch", self.batch, 1)
+        for name in ("head_ops", "removed_prototypes", "log_temperatures"):
+            if not isinstance(getattr(self, name), tuple):
+                raise TypeError(f"{name}: expected a tuple, got {type(getattr(self, name)).__name__}")
+        count = 1
+        for i, item in enumerate(self.head_ops):
+            if not (isinstance(item, tuple) and len(item) == 2 and item[0] in ("add", "remove")):
+                raise ValueError(f"head_ops[{i}]: expected ('add', 0) or ('remove', k), got {item!r}")
+            if item[0] == "add":
+                count += 1
+                continue
+            k = check_count(f"head_ops[{i}]", item[1], 0)
+            if count == 1 or k >= count:
+                raise ValueError(
+                    f"head_ops[{i}]: ('remove', {k}) needs a head index below the {count} active heads, and at "
+                    "least two heads (the layer keeps one)"
+                )
+            count -= 1
+        removed = [
+            check_index(f"removed_prototypes[{i}]", p, self.cfg.K_max) for i, p in enumerate(self.removed_prototypes)
+        ]
+        if len(set(removed)) != len(removed) or len(removed) >= self.cfg.K_max:
+            raise ValueError(
+                f"removed_prototypes: expected distinct ids leaving at least one of the {self.cfg.K_max} "
+                f"prototypes, got {self.removed_prototypes!r}"
+            )
+        if len(self.log_temperatures) != count:
+            raise ValueError(
+                f"log_temperatures: expected one per active head after head_ops ({count}), got "
+                f"{len(self.log_temperatures)}"
+            )
+        for i, s in enumerate(self.log_temperatures):
+            check_log_temperature(f"log_temperatures[{i}]", s)
 
     def build(self) -> ModelCase:
         """Init (one head), apply ``head_ops``, prune prototypes by id, set the final heads'

@@ -34,6 +34,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 # threadpoolctl comes with scikit-learn (a dependency of it) and ships no type stubs.
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference import dcl, ddcl
 from reference._arrays import F64Array, arr, f64
 from reference.files import write_atomic
@@ -694,13 +695,17 @@ def write_outputs(result: StudyResult, out_dir: Path) -> dict[str, Path]:
 
 
 QUICK_DATASETS: tuple[str, ...] = ("blobs", "moons", "madelon-10")
+OUTPUT_FILES: tuple[str, ...] = ("cluster.json", "cluster.md", "cluster.png")
 
 
 def run_cli(
     *, out: Path, seeds: int | None, datasets: Sequence[str] | None, quick: bool, stream: Any = None
 ) -> tuple[StudyResult, dict[str, Path]]:
     """What ``ddcl-incrt cluster`` does: the study (``quick``: 20 steps, 2 seeds, three small sets unless
-    given), its three files; progress lines go to ``stream`` (stderr by default)."""
+    given), its three files; progress lines go to ``stream`` (stderr by default). ``out`` is checked
+    before the study runs; if writing there fails at the end, the files go to a temporary folder and
+    :class:`~ddcl_incrt.output_paths.OutputWriteError` says where."""
+    out = check_output_dir(out, "--out", files=OUTPUT_FILES)
     err = sys.stderr if stream is None else stream
     protocol = replace(Protocol(), steps=20) if quick else Protocol()
     n_seeds = (2 if quick else 10) if seeds is None else seeds
@@ -712,8 +717,12 @@ def run_cli(
         print(line, file=err, flush=True)
 
     result = run_study(chosen, tuple(range(n_seeds)), protocol, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
-    return result, write_outputs(result, out)
+
+    def write(folder: Path) -> dict[str, Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        return write_outputs(result, folder)
+
+    return result, write_with_fallback("--out", out, write)
 
 
 __all__ = [
@@ -721,6 +730,7 @@ __all__ = [
     "KMEANS",
     "MADELON_DIMS",
     "METRICS",
+    "OUTPUT_FILES",
     "QUICK_DATASETS",
     "SETTINGS",
     "SETTING_NAMES",

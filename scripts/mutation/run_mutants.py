@@ -1,5 +1,6 @@
-"""Mutation-testing harness: apply hand-curated mutants of ``reference/`` and ``proofs_check/`` one at a
-time and check that the test suite (and ``ddcl-incrt prove``) catches each.
+"""Mutation-testing harness: apply hand-curated mutants of ``reference/``, ``proofs_check/``,
+``accelerated/`` and ``ddcl_incrt/`` one at a time and check that the test suite (and ``ddcl-incrt
+prove``) catches each.
 
 Run on purpose, not in CI (docs/mutation.md)::
 
@@ -252,10 +253,17 @@ def _commands(mutant: Mutant, python: str, tests_override: Sequence[str], prove:
     return cmds
 
 
+# The packages a mutant may live in; each must be imported from the copy (``accelerated`` imports
+# nothing from torch at package level, so the guard runs without it).
+PACKAGES = ("reference", "proofs_check", "ddcl_incrt", "accelerated")
+
+
 def check_copy_imports_itself(python: str, tree: Path) -> None:
-    """Guard: in the copy, ``reference`` must be imported from the copy, not the editable install."""
+    """Guard: in the copy, every package of :data:`PACKAGES` must be imported from the copy, not the
+    editable install."""
+    code = f"import {', '.join(PACKAGES)}; " + "; ".join(f"print({p}.__file__)" for p in PACKAGES)
     out = subprocess.run(
-        [python, "-c", "import reference, proofs_check; print(reference.__file__); print(proofs_check.__file__)"],
+        [python, "-c", code],
         cwd=tree,
         env=_env(tree),
         capture_output=True,

@@ -1,0 +1,146 @@
+"""Where the commands write their results, checked before any work and kept safe after it.
+
+A run of minutes or hours must not end in an error about where to put its results: every command
+checks its output options first (:func:`check_output_dir`, :func:`check_output_file`), naming the
+option, and when writing still fails at the end (the disk filled, the folder was removed meanwhile)
+the results go to a fresh temporary folder instead (:func:`write_with_fallback`) and the error
+(:class:`OutputWriteError`) says where they are.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from reference.files import write_atomic
+
+_T = TypeVar("_T")
+
+
+class OutputPathError(ValueError):
+    """An output option that cannot be written to; the message names the option and the path."""
+
+    def __init__(self, option: str, path: object, problem: str) -> None:
+        super().__init__(f"{option} {path}: {problem}")
+        self.option = option
+        self.path = str(path)
+
+
+class OutputWriteError(OSError):
+    """Writing the results where asked failed after the work was done; ``fallback`` is where they were
+    written instead (``None`` when that failed too)."""
+
+    def __init__(self, option: str, path: object, fallback: Path | None, cause: BaseException) -> None:
+        where = (
+            f"the results were written to {fallback} instead"
+            if fallback is not None
+            else "no temporary folder could be written either"
+        )
+        super().__init__(f"{option} {path}: cannot write there ({type(cause).__name__}: {cause}); {where}")
+        self.option = option
+        self.path = str(path)
+        self.fallback = fallback
+
+
+def _as_path(path: object, option: str) -> Path:
+    if not isinstance(path, str | os.PathLike):
+        raise OutputPathError(option, repr(path), f"expected a path, got {type(path).__name__}")
+    text = os.fspath(path)
+    if isinstance(text, bytes) or not text:
+        raise OutputPathError(option, repr(path), "expected a non-empty path")
+    if "\0" in text:
+        raise OutputPathError(option, repr(path), "a path cannot hold a NUL character")
+    return Path(text)
+
+
+def _writable_dir(path: Path) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def _check_creatable(path: Path, option: str, shown: Path) -> None:
+    """``path`` does not exist: its nearest existing ancestor must be a writable folder."""
+    ancestor = Path(os.path.abspath(path)).parent
+    while not os.path.lexists(ancestor):
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(option, shown, f"cannot be created: {ancestor} exists and is not a folder")
+    if not _writable_dir(ancestor):
+        raise OutputPathError(option, shown, f"cannot be created: the folder {ancestor} is not writable")
+
+
+def check_output_dir(path: object, option: str, *, files: Sequence[str] = (), folders: Sequence[str] = ()) -> Path:
+    """``path`` as an output folder: an existing writable folder, or one that can be created; ``files``
+    and ``folders`` are what the command will write inside it (none may exist as the other kind)."""
+    p = _as_path(path, option)
+    if os.path.lexists(p) and not p.exists():
+        raise OutputPathError(option, p, "is a broken symbolic link")
+    if not p.exists():
+        _check_creatable(p, option, p)
+        return p
+    if not p.is_dir():
+        raise OutputPathError(option, p, "exists and is not a folder (give a folder to write into)")
+    if not _writable_dir(p):
+        raise OutputPathError(option, p, "the folder is not writable")
+    for name in folders:
+        q = p / name
+        if os.path.lexists(q) and not q.is_dir():
+            raise OutputPathError(option, p, f"{q} exists and is not a folder, and the results go into it")
+        if q.is_dir() and not _writable_dir(q):
+            raise OutputPathError(option, p, f"the folder {q} is not writable")
+    for name in files:
+        if (p / name).is_dir():
+            raise OutputPathError(option, p, f"{p / name} is a folder, and a file of that name is written")
+    return p
+
+
+def check_output_file(path: object, option: str) -> Path:
+    """``path`` as an output file (written atomically: a temporary file beside it, then renamed over
+    it): not a folder nor a special file, in a writable folder or one that can be created."""
+    p = _as_path(path, option)
+    if p.is_dir():
+        raise OutputPathError(option, p, "is a folder (give a file name)")
+    if p.exists() and not p.is_file():
+        raise OutputPathError(option, p, "exists and is not a regular file (writing would replace it)")
+    parent = Path(os.path.abspath(p)).parent
+    if os.path.lexists(parent) and not parent.is_dir():
+        raise OutputPathError(option, p, f"cannot be created: {parent} exists and is not a folder")
+    if parent.is_dir():
+        if not _writable_dir(parent):
+            raise OutputPathError(option, p, f"the folder {parent} is not writable")
+    else:
+        _check_creatable(parent, option, p)
+    return p
+
+
+def write_with_fallback(option: str, path: Path, write: Callable[[Path], _T], *, file: bool = False) -> _T:
+    """``write(path)``; when it fails with an OSError, ``write`` into a new temporary folder (or, with
+    ``file``, to a file of the same name in one) and raise :class:`OutputWriteError` naming both."""
+    try:
+        return write(path)
+    except OSError as exc:
+        fallback: Path | None = None
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="ddcl-incrt-"))
+            fallback = folder / (Path(path).name or "output") if file else folder
+            write(fallback)
+        except OSError:
+            fallback = None
+        raise OutputWriteError(option, path, fallback, exc) from exc
+
+
+def write_file_with_fallback(option: str, path: Path, data: bytes) -> Path:
+    """``data`` written atomically to ``path``, or to a temporary folder (see :func:`write_with_fallback`)."""
+    return write_with_fallback(option, path, lambda p: write_atomic(p, data), file=True)
+
+
+__all__ = [
+    "OutputPathError",
+    "OutputWriteError",
+    "check_output_dir",
+    "check_output_file",
+    "write_file_with_fallback",
+    "write_with_fallback",
+]
