@@ -1,6 +1,6 @@
 """Data-parallel training of the accelerated layer across processes (``torch.distributed``).
 
-:class:`DistributedEngine` is the :class:`reference.trainer.Engine` that :func:`reference.trainer.run`
+:class:`DistributedEngine` is the :class:`training.trainer.Engine` that :func:`training.trainer.run`
 drives on every rank. The loop, its random draws and its record are unchanged: every rank runs the
 same loop from the same seed, so every rank draws the same global minibatch, the same probe and the
 same births. What the engine adds (docs/distributed.md):
@@ -63,16 +63,17 @@ from accelerated.growth_phases import (
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
 from reference._arrays import F64Array
-from reference._fields import Fields, RecordFormatError, read_dataclass
-from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
-from reference.data import SequenceDataset, named_dataset
 from reference.growth_phases import Context, TrainerState, birth_rng, newborn_head
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, GrowthState
+from reference.log import CheckRecord, InvariantRecord
 from reference.model import LayerConfig
-from reference.run_record import CheckRecord, InvariantRecord, RunRecord
 from reference.train_config import TrainConfig
-from reference.trainer import ProgressInfo, resume, run
+from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
+from training.data import SequenceDataset, named_dataset
+from training.fields import Fields, RecordFormatError, read_dataclass
+from training.record import RunRecord
+from training.trainer import ProgressInfo, resume, run
 
 
 class ArchitectureDisagreement(RuntimeError):
@@ -419,7 +420,7 @@ def train_distributed(
     checkpoint_every: int = 0,
     resume_from: Path | None = None,
 ) -> RunRecord:
-    """:func:`reference.trainer.run` (or :func:`reference.trainer.resume`) on this rank. Only rank 0
+    """:func:`training.trainer.run` (or :func:`training.trainer.resume`) on this rank. Only rank 0
     writes checkpoints (every rank holds the same state, so one copy is the run's); every rank resumes
     from the same file, which must therefore be on a file system all ranks read, and must have been
     written with this configuration and world size."""

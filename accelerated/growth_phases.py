@@ -58,7 +58,7 @@ from reference.incrt.controller import (
 from reference.invariants.ddcl import REFERENCE_OPS, CollapseStatus, d5_prototype_pruning
 from reference.invariants.incrt import check_g1, check_g6
 from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
-from reference.run_record import (
+from reference.log import (
     EVENT_BIRTH,
     EVENT_CHECK,
     EVENT_HEAD_PRUNE,

@@ -1,7 +1,7 @@
-"""Training on the accelerated engine: :func:`reference.trainer.run` with :class:`AcceleratedEngine`.
+"""Training on the accelerated engine: :func:`training.trainer.run` with :class:`AcceleratedEngine`.
 
 The loop, the random draws (minibatches, probe, calibration probes, tracker starts, births), the
-thresholds and the :class:`reference.run_record.RunRecord` it writes are the reference's. On the
+thresholds and the :class:`training.record.RunRecord` it writes are the reference's. On the
 device: the training step (the stacked-heads loss of :mod:`accelerated.step`, compiled or eager,
 autograd gradients and the optimiser of :mod:`accelerated.optim`) and the growth
 check's statistics and trackers (:mod:`accelerated.growth_phases`), whose decisions are the
@@ -30,17 +30,18 @@ from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, a
 from accelerated.model import SUPPORTED_DTYPES, HeadParams, ModelParams, check_device, check_dtype, forward
 from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
-from reference.checkpoint import CheckpointPolicy
-from reference.data import SequenceDataset
 from reference.growth_phases import Context, TrainerState
 from reference.growth_statistics import Probe
 from reference.incrt.controller import GrowthEvent
 from reference.invariants.ddcl import d1_decomposition
+from reference.log import EVENT_TRAIN_STEP, CheckRecord, Evaluation, InvariantRecord
 from reference.model import LayerConfig
-from reference.run_record import EVENT_TRAIN_STEP, CheckRecord, Evaluation, InvariantRecord, RunRecord
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 from reference.train_config import TrainConfig
-from reference.trainer import ProgressFn, run
+from training.checkpoint import CheckpointPolicy
+from training.data import SequenceDataset
+from training.record import RunRecord
+from training.trainer import ProgressFn, run
 
 
 def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
@@ -121,7 +122,7 @@ def divergence(
 
 @dataclass(frozen=True)
 class AcceleratedEngine:
-    """The :class:`reference.trainer.Engine` on PyTorch, training in ``dtype`` on ``device``; the step's
+    """The :class:`training.trainer.Engine` on PyTorch, training in ``dtype`` on ``device``; the step's
     loss is :class:`accelerated.step.StepFunction` (``torch.compile``d when built with ``compile=True``)."""
 
     dtype: torch.dtype = torch.float64
@@ -284,8 +285,8 @@ def train(
     progress: ProgressFn | None = None,
     checkpoints: CheckpointPolicy | None = None,
 ) -> RunRecord:
-    """:func:`reference.trainer.run` on the accelerated engine (same draws, same record schema, same
-    checkpoints: :func:`reference.trainer.resume` continues one on an engine of the same dtype).
+    """:func:`training.trainer.run` on the accelerated engine (same draws, same record schema, same
+    checkpoints: :func:`training.trainer.resume` continues one on an engine of the same dtype).
 
     ``dtype`` is torch.float32 or torch.float64 and ``device`` ``"cpu"`` or a CUDA device this build
     sees; anything else is refused, naming the argument, before any work."""

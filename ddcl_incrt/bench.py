@@ -16,10 +16,10 @@ the ratios compare like with like on the machine as it was loaded at that moment
    float32 and float64, eager and ``torch.compile``d; the first warm-up iteration minus the median is
    the compile time, and a compilation that failed (the step then runs eagerly) is reported, not hidden.
 2. **Growth check** — one :func:`accelerated.growth_phases.growth_check` on the run's initial state (one
-   head), built as :func:`reference.trainer.run` builds it: its cost per check, as a multiple of one
+   head), built as :func:`training.trainer.run` builds it: its cost per check, as a multiple of one
    training step, and amortised over the ``g = 50`` steps between checks.
 3. **Speed-up over the reference** — the NumPy reference's step (:func:`reference.backward.loss_and_gradients`
-   and :class:`reference.optim.Adam`, as :func:`reference.trainer.train_step` without the invariants)
+   and :class:`reference.optim.Adam`, as :func:`training.trainer.train_step` without the invariants)
    against the steps of section 1 at the same configuration.
 4. **Scaling** — the eager float32 step as each of ``T``, ``K``, ``H``, ``d`` is doubled alone, beside the
    ratio the FLOP count predicts.
@@ -62,14 +62,14 @@ from accelerated.trainer import AcceleratedEngine, _with_flat
 from ddcl_incrt.output_paths import OutputWriteError, check_output_file, write_with_fallback
 from reference import backward as ref_backward
 from reference import optim as ref_optim
-from reference.files import write_atomic
 from reference.growth_phases import Context, calibrate
 from reference.growth_statistics import Probe
 from reference.model import LayerConfig, init_params
 from reference.surgery import add_head, unflatten
 from reference.surgery import flatten as ref_flatten
 from reference.train_config import TrainConfig
-from reference.trainer import init_state
+from training.files import write_atomic
+from training.trainer import init_state
 
 SCHEMA = "ddcl-incrt-bench/1"
 D_IN = 8  # input width of every configuration
@@ -476,7 +476,7 @@ class _BaselineStep:
 
 class _ReferenceStep:
     """One reference step: :func:`reference.backward.loss_and_gradients` and :class:`reference.optim.Adam`
-    on the flat view (:func:`reference.trainer.train_step` without the D1 check)."""
+    on the flat view (:func:`training.trainer.train_step` without the D1 check)."""
 
     def __init__(self, cfg: BenchConfig) -> None:
         self.cfg = cfg.layer()
@@ -587,7 +587,7 @@ def _random_probe(cfg: BenchConfig, rng: np.random.Generator) -> Probe:
 def _check_setup(
     cfg: BenchConfig, train_cfg: TrainConfig, device: str
 ) -> tuple[Context, AcceleratedState, DeviceProbe]:
-    """As :func:`reference.trainer.run`: initial state, probe, calibration probes, ``calibrate``,
+    """As :func:`training.trainer.run`: initial state, probe, calibration probes, ``calibrate``,
     ``Context``, then :meth:`accelerated.trainer.AcceleratedEngine.start` (float32 training)."""
     lc = cfg.layer()
     rng = np.random.default_rng(0)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from reference.files import write_atomic
+from training.files import write_atomic
 
 _T = TypeVar("_T")
 

@@ -32,7 +32,6 @@ from proofs_check.core import (
     step_rng,
     symbol_matrix,
 )
-from reference import data as rdata
 from reference import ddcl as rd
 from reference import model as ref_model
 from reference.incrt import capture as rcap
@@ -154,7 +153,7 @@ def step_g1_3() -> StepOutcome:
     sol = sp.solve(list(lam * Qtu), list(Qtu), dict=True)
     ch.symbolic.append(("λ·Qᵀu = 0 with λ ≠ 0 forces Qᵀu = 0", sol == [{Qtu[0]: 0, Qtu[1]: 0}]))
     rng = step_rng("G1.3")
-    A = rdata.planted_operator([3.0, 2.0, 0.5, -1.0, -2.0], rng=rng)
+    A = rops.planted_operator([3.0, 2.0, 0.5, -1.0, -2.0], rng=rng)
     cap = rcap.greedy_capture(A, 1.0)
     ext = rops.exact_extremes(rops.deflate(A, cap.Q_cap[:, :1]))
     ch.close("Q_capᵀu₊ = 0 after one growth (reference)", cap.Q_cap[:, :1].T @ ext.u_max, np.zeros(1), scale=1.0)
@@ -178,7 +177,7 @@ def _deflated() -> tuple[Sym, Sym, Sym]:
     return V, A, Pi * A * Pi
 
 
-@step("G2.1", checks=("reference.data.planted_operator", "reference.incrt.operators.deflate"))
+@step("G2.1", checks=("training.data.planted_operator", "reference.incrt.operators.deflate"))
 def step_g2_1() -> StepOutcome:
     """Deflating an eigenvector leaves the other eigenpairs of A unchanged; the deflated direction gets eigenvalue 0."""
     ch = StepChecks()
@@ -189,7 +188,7 @@ def step_g2_1() -> StepOutcome:
     ch.zero("Π⊥AΠ⊥ v_3 = λ_3 v_3", D * V[:, 2] - _l3 * V[:, 2])
     rng = step_rng("G2.1")
     lam = [3.0, 1.5, 0.5, -1.0]
-    A_n = rdata.planted_operator(lam, rng=rng)
+    A_n = rops.planted_operator(lam, rng=rng)
     _, Vn = np.linalg.eigh(A_n)
     v1 = as_f64(Vn[:, -1:])
     Dn = rops.deflate(A_n, v1)
@@ -202,7 +201,7 @@ def step_g2_1() -> StepOutcome:
     return ch.outcome()
 
 
-@step("G2.2", checks=("reference.data.planted_operator", "reference.incrt.capture.greedy_capture"))
+@step("G2.2", checks=("training.data.planted_operator", "reference.incrt.capture.greedy_capture"))
 def step_g2_2() -> StepOutcome:
     """det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3): the next birth is at λ_2 (when > θ > 0)."""
     ch = StepChecks()
@@ -211,7 +210,7 @@ def step_g2_2() -> StepOutcome:
     ch.zero("det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3)", (x * sp.eye(3) - D).det() - x * (x - _l2) * (x - _l3))
     rng = step_rng("G2.2")
     lam = [3.0, 2.0, 1.2, -0.5, -2.0]
-    cap = rcap.greedy_capture(rdata.planted_operator(lam, rng=rng), 1.0)
+    cap = rcap.greedy_capture(rops.planted_operator(lam, rng=rng), 1.0)
     ch.close("births = λ_1, λ_2, λ_3 in order (reference)", np.asarray(cap.lam_births), np.asarray(lam[:3]))
     return ch.outcome()
 
@@ -221,7 +220,7 @@ def step_g2_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-@step("G3.1", checks=("reference.data.planted_operator", "reference.invariants.incrt.brute_force_min_residual"))
+@step("G3.1", checks=("training.data.planted_operator", "reference.invariants.incrt.brute_force_min_residual"))
 def step_g3_1() -> StepOutcome:
     """Interlacing (d = 3, m = 1): every q⊥ contains w ∈ span(v_1, v_2) with wᵀAw − λ_2‖w‖² = (λ_1 − λ_2)q_2² ≥ 0, so
     λ_max(Π⊥AΠ⊥) ≥ λ_2.
@@ -236,14 +235,14 @@ def step_g3_1() -> StepOutcome:
     ch.zero("wᵀAw − λ_2 wᵀw = (λ_1 − λ_2) q_2²", (w.T * A * w)[0] - _l2 * (w.T * w)[0] - (_l1 - _l2) * q[1] ** 2)
     rng = step_rng("G3.1")
     lam = [2.5, 1.5, 0.2, -1.0]
-    A_n = rdata.planted_operator(lam, rng=rng)
+    A_n = rops.planted_operator(lam, rng=rng)
     for m in (1, 2):
         best, _ = rinv.brute_force_min_residual(A_n, m, rng=rng, n_random=16)
         ch.at_most(f"λ_{m + 1}(A) ≤ min λ_max(Π⊥AΠ⊥) over {m}-sets (reference)", lam[m], best, scale=2.5)
     return ch.outcome()
 
 
-@step("G3.2", checks=("reference.data.planted_operator", "reference.invariants.incrt.residual_top"))
+@step("G3.2", checks=("training.data.planted_operator", "reference.invariants.incrt.residual_top"))
 def step_g3_2() -> StepOutcome:
     """For w ⟂ v_1..v_m, wᵀAw ≤ λ_{m+1}‖w‖²: the top m* eigenvectors are sufficient."""
     ch = StepChecks()
@@ -256,7 +255,7 @@ def step_g3_2() -> StepOutcome:
     )
     rng = step_rng("G3.2")
     lam = [2.5, 1.5, 0.2, -1.0]
-    A_n = rdata.planted_operator(lam, rng=rng)
+    A_n = rops.planted_operator(lam, rng=rng)
     _, V = np.linalg.eigh(A_n)
     ch.close(
         "λ_max after capturing the top 2 eigenvectors = max(λ_3, 0) (reference)",
@@ -272,7 +271,7 @@ def step_g3_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-@step("G4.1", checks=("reference.data.planted_operator", "reference.incrt.capture.greedy_capture_tracked"))
+@step("G4.1", checks=("training.data.planted_operator", "reference.incrt.capture.greedy_capture_tracked"))
 def step_g4_1() -> StepOutcome:
     """In a repeated eigenspace every unit vector is an eigenvector, and after capturing one the next birth is its
     complement in the same eigenspace.
@@ -287,7 +286,7 @@ def step_g4_1() -> StepOutcome:
     Pi = sp.eye(3) - u * u.T
     ch.zero("after capturing u, the next birth is u⊥ in the same eigenspace", Pi * A * Pi * u_perp - lam * u_perp)
     rng = step_rng("G4.1")
-    A_n = rdata.planted_operator([2.0, 2.0, 0.5, -1.0], rng=rng)
+    A_n = rops.planted_operator([2.0, 2.0, 0.5, -1.0], rng=rng)
     runs = [rcap.greedy_capture_tracked(A_n, 1.0, rng=np.random.default_rng(s), n_steps=300) for s in (1, 2)]
     for k, run in enumerate(runs):
         u_n = run.Q_cap[:, 0]
@@ -579,7 +578,7 @@ def step_g6_1() -> StepOutcome:
     w = _unit2(s)
     ch.zero("the Oja update is ⟂ w for unit w: wᵀ(Aw − ρw) = 0", (w.T * (A * w - (w.T * A * w)[0] * w))[0])
     rng = step_rng("G6.1")
-    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    A_n = rops.planted_operator([2.0, 0.5, -1.0], rng=rng)
     ext = rops.exact_extremes(A_n)
     ch.close("oja_step(v₊) = ±v₊ (reference)", np.abs(rtrk.oja_step(A_n, ext.u_max, 0.3)), np.abs(ext.u_max))
     return ch.outcome()
@@ -599,7 +598,7 @@ def step_g6_2() -> StepOutcome:
     w_new = w - al * g
     ch.zero("‖w⁺‖² = ‖w‖² + α²‖g‖² (norm never decreases)", (w_new.T * w_new)[0] - nw - al**2 * (g.T * g)[0])
     rng = step_rng("G6.2")
-    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    A_n = rops.planted_operator([2.0, 0.5, -1.0], rng=rng)
     w_n = as_f64(rng.standard_normal(3))
     eta = 0.2
     w1 = rtrk.mca_exin_step(A_n, w_n, eta)
@@ -634,7 +633,7 @@ def step_g6_3() -> StepOutcome:
     ratio = (1 + al * (_l2 - rho)) / (1 + al * (_l1 - rho))
     ch.zero("ratio = 1 − α(λ_1 − λ_2)/(1 + α(λ_1 − ρ))", ratio - (1 - al * (_l1 - _l2) / (1 + al * (_l1 - rho))))
     rng = step_rng("G6.3")
-    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    A_n = rops.planted_operator([2.0, 0.5, -1.0], rng=rng)
     lam = rops.eigenvalues_desc(A_n)
     v = rops.exact_extremes(A_n).u_max
     eta = 0.5 * rtrk.oja_step_limit(A_n)
@@ -688,7 +687,7 @@ def step_g6_4() -> StepOutcome:
         r_new - r + al * gg * (2 - al * (rho_g - r)) / (1 + al**2 * gg),
     )
     rng = step_rng("G6.4")
-    A_n = rdata.planted_operator([2.0, 0.5, -1.0], rng=rng)
+    A_n = rops.planted_operator([2.0, 0.5, -1.0], rng=rng)
     w_n = as_f64(rng.standard_normal(3))
     w_n = as_f64(w_n / np.linalg.norm(w_n))
     eta = 0.3

@@ -21,7 +21,7 @@ distances split over mutually orthogonal subspaces of the tokens.
 **Stability criteria** (R3, the two-time-scales study, ``docs/studies/time-scales.md``): six pure
 functions of a run record, each a :class:`StabilityCriterion` (value, bound, holds), defined there
 before the study ran; :func:`stability_criteria` reads them all from a
-:class:`reference.run_record.RunRecord`. A run is stable iff every one holds. They judge a *study's*
+:class:`training.record.RunRecord`. A run is stable iff every one holds. They judge a *study's*
 runs, never a training run's exit code.
 """
 
@@ -36,7 +36,7 @@ from jaxtyping import Float64
 
 from reference._arrays import arr, check_array, check_count, check_dim, check_positive, f64
 from reference.ddcl import grad_variance_fixed_Q
-from reference.run_record import RunRecord
+from reference.log import RunTrace
 
 
 def prototype_separation(
@@ -287,7 +287,7 @@ def task_loss_bounded(
     return StabilityCriterion("task_loss_bounded", last / first if ok else math.nan, max_ratio, upper=True)
 
 
-def stability_criteria(record: RunRecord, bounds: StabilityBounds = STABILITY_BOUNDS) -> tuple[StabilityCriterion, ...]:
+def stability_criteria(record: RunTrace, bounds: StabilityBounds = STABILITY_BOUNDS) -> tuple[StabilityCriterion, ...]:
     """The six criteria of :data:`STABILITY_CRITERIA` on ``record`` (its per-step losses and its checks);
     the run is stable iff every one holds."""
     if not record.checks:

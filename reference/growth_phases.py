@@ -54,9 +54,7 @@ from reference.incrt.trackers import certified_step, mca_exin_track, oja_track, 
 from reference.invariants.ddcl import REFERENCE_OPS, collapse_status, d5_prototype_pruning
 from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
 from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
-from reference.model import HeadParams, LayerConfig, ModelParams, forward, init_head, score_operator
-from reference.optim import SGD, Adam, AdamMoments, AdamState, SGDState, remove_state_column
-from reference.run_record import (
+from reference.log import (
     EVENT_BIRTH,
     EVENT_CHECK,
     EVENT_HEAD_PRUNE,
@@ -64,6 +62,8 @@ from reference.run_record import (
     CheckRecord,
     InvariantRecord,
 )
+from reference.model import HeadParams, LayerConfig, ModelParams, forward, init_head, score_operator
+from reference.optim import SGD, Adam, AdamMoments, AdamState, SGDState, remove_state_column
 from reference.surgery import (
     HEAD_PARAM_NAMES,
     add_head,

@@ -1,4 +1,4 @@
-"""Constructed weights with which the DDCL-INCRT layer fits :func:`reference.data.planted_pairs` exactly.
+"""Constructed weights with which the DDCL-INCRT layer fits :func:`training.data.planted_pairs` exactly.
 
 The layer has ``m`` heads, one per relation ``k`` (docs/studies/planted-heads.md derives every value):
 

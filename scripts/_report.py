@@ -14,15 +14,15 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from reference.incrt.controller import EventKind
-from reference.run_record import RunRecord
-from reference.trainer import ProgressInfo
+from training.record import RunRecord
+from training.trainer import ProgressInfo
 
 CLAIMS = ("D1", "D5", "G1", "G5", "G6")
 
 
 @contextmanager
 def progress_bar(description: str, total: int) -> Iterator[Any]:
-    """A rich progress bar; yields a callback for :func:`reference.trainer.train`'s ``progress``."""
+    """A rich progress bar; yields a callback for :func:`training.trainer.train`'s ``progress``."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

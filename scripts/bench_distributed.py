@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from accelerated import trainer as acc_trainer
 from accelerated.distributed import DistributedEngine
 from ddcl_incrt.audit.run import LAYERS, TRAIN
-from reference.data import named_dataset
-from reference.run_record import RunRecord
 from reference.surgery import flatten
 from reference.train_config import TrainConfig
-from reference.trainer import run
+from training.data import named_dataset
+from training.record import RunRecord
+from training.trainer import run
 
 LOSSES = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")
 

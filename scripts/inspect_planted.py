@@ -4,7 +4,7 @@ For every ``seed*.json`` record under a folder written by ``scripts/run_planted.
 seed's planted task (same generator seed), rebuild the final parameters from the record, and for each
 final head ``h`` measure its attention mass at each cyclic relative offset ``o``:
 ``a_h(o) = mean_{b,t} A_h[b, t, (t − o) mod T]`` on the test set. A head "reads offset o" when
-``a_h(o) > 1/2``. The planted offsets are those the label needs (``reference.data.planted_offsets``).
+``a_h(o) > 1/2``. The planted offsets are those the label needs (``training.data.planted_offsets``).
 
     .venv/bin/python scripts/inspect_planted.py runs/planted
 """
@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _report import markdown_table
 
-from reference.data import planted_offsets
 from reference.model import forward
-from reference.run_record import RunRecord
+from training.data import planted_offsets
+from training.record import RunRecord
 
 
 def offset_profile(A: np.ndarray) -> np.ndarray:

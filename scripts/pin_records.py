@@ -33,10 +33,10 @@ from run_planted import TRAIN as PLANTED_TRAIN
 
 from ddcl_incrt.audit.run import LAYERS
 from ddcl_incrt.audit.run import TRAIN as AUDIT_TRAIN
-from reference.data import SequenceDataset, digits_sequences, planted_offsets
 from reference.model import LayerConfig
-from reference.run_record import RunRecord
 from reference.train_config import TrainConfig
+from training.data import SequenceDataset, digits_sequences, planted_offsets
+from training.record import RunRecord
 
 STEPS = 400  # long enough for births, a prune phase and several checks on both tasks; short enough for minutes
 
@@ -55,7 +55,7 @@ def _train(engine: str, task: Callable[[], tuple[SequenceDataset, LayerConfig, T
     data, layer, cfg = task()
     rng = np.random.default_rng([0, 1])
     if engine == "reference":
-        from reference.trainer import train
+        from training.trainer import train
 
         return train(data, layer, cfg, rng=rng)
     import torch

@@ -1,6 +1,6 @@
 """Digits as 8-token sequences: one small DDCL-INCRT run that finishes in minutes on 2 cores.
 
-``reference.data.digits_sequences`` (scikit-learn's bundled ``load_digits``: 1,797 8×8 images, each a
+``training.data.digits_sequences`` (scikit-learn's bundled ``load_digits``: 1,797 8×8 images, each a
 sequence of 8 row-tokens of 8 features, stratified 75/25 split), one reference training run with the
 configuration below, the record written to ``runs/digits/seed{N}.json``, and a table: test accuracy,
 the final architecture (heads, prototypes, births, prunes), invariant checks / violations / min
@@ -43,9 +43,9 @@ from _report import (
 
 from ddcl_incrt.audit.run import LAYERS
 from ddcl_incrt.audit.run import TRAIN as AUDIT_TRAIN
-from reference.data import digits_sequences
-from reference.run_record import RunRecord
-from reference.trainer import train
+from training.data import digits_sequences
+from training.record import RunRecord
+from training.trainer import train
 
 # The audit's digits configuration (ddcl_incrt.audit.run), run for 3000 steps here.
 LAYER = LAYERS["digits"]

@@ -1,8 +1,8 @@
 """Planted-offsets task: does the growth rule end with the planted number of heads?
 
-For each seed: a fresh instance of ``reference.data.planted_offsets`` (its defaults: 512 train / 256
+For each seed: a fresh instance of ``training.data.planted_offsets`` (its defaults: 512 train / 256
 test sequences, T = 8, d_in = 6, offsets (1, 3), so m = 2 planted heads), one reference training run
-(``reference.trainer.train``) with the configuration below, chosen before any run and not changed after
+(``training.trainer.train``) with the configuration below, chosen before any run and not changed after
 (see docs/runs.md for why each value), the full record written to ``runs/planted/seed{N}.json``, and a
 table: final vs planted head count, births (step: λ_birth (margin)), prunes, accuracy, invariant
 checks / violations / min margins, and the trajectory of the growth statistic ``λ_max(A_res)/θ``.
@@ -38,11 +38,11 @@ from _report import (
     trajectory_stats,
 )
 
-from reference.data import planted_offsets
 from reference.model import LayerConfig
-from reference.run_record import RunRecord
 from reference.train_config import DEFAULT_LR, TrainConfig
-from reference.trainer import train
+from training.data import planted_offsets
+from training.record import RunRecord
+from training.trainer import train
 
 # planted_offsets' own defaults (n_train 512, n_test 256, seq_len 8, d_in 6, offsets (1, 3)), spelled out
 DATA: dict[str, object] = {"n_train": 512, "n_test": 256, "seq_len": 8, "d_in": 6, "offsets": (1, 3)}

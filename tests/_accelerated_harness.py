@@ -26,10 +26,10 @@ from reference.growth_phases import Context
 from reference.incrt import operators as rops
 from reference.incrt.controller import EventKind, GrowthConfig, grow_check, initial_state
 from reference.model import LayerConfig
-from reference.run_record import RunRecord
 from reference.surgery import flatten
 from reference.tolerances import CheckKind, tolerance
 from reference.train_config import TrainConfig
+from training.record import RunRecord
 
 FORWARD_FIELDS = ("X", "U", "Y", "D", "Q", "Z", "z_bar", "logits", "log_probs")
 LOSS_FIELDS = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")

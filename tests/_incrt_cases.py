@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference import data as rdata
+from reference.incrt import operators as rops
 from reference.invariants.result import InvariantResult
 
 
@@ -20,7 +20,7 @@ def _fires(results: tuple[InvariantResult, ...], claim: str, check_fragment: str
     assert any(check_fragment in r.check for r in failed), [r.check for r in failed]
 
 
-A5 = rdata.planted_operator([3.0, 2.0, 1.0, -0.5, -2.0], rng=np.random.default_rng(1))
+A5 = rops.planted_operator([3.0, 2.0, 1.0, -0.5, -2.0], rng=np.random.default_rng(1))
 
 
 THETA5 = 0.7  # m* = 3

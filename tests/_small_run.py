@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.data import SequenceDataset, planted_offsets
 from reference.model import LayerConfig
 from reference.optim import LearningRates
-from reference.run_record import RunRecord
 from reference.train_config import TrainConfig
-from reference.trainer import train
+from training.data import SequenceDataset, planted_offsets
+from training.record import RunRecord
+from training.trainer import train
 
 LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
 # Calibrated so that one short run has births, a head prune and a prototype prune (θ small, φ_g large).

@@ -24,8 +24,8 @@ from accelerated import model as acc_model  # noqa: E402
 from accelerated import optim as acc_optim  # noqa: E402
 from accelerated import trackers as acc_trk  # noqa: E402
 from accelerated import trainer as acc_trainer  # noqa: E402
-from reference import trainer as ref_trainer  # noqa: E402
 from reference.optim import LearningRates  # noqa: E402
+from training import trainer as ref_trainer  # noqa: E402
 
 # ==================================================================================================
 # A diverging float64 run: both engines refuse it naming the head's log-temperature s

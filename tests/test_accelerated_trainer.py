@@ -1,6 +1,6 @@
 """Whole short training trajectories and growth decisions: the accelerated engine against the reference.
 
-Both engines run through :func:`reference.trainer.run` with the same ``rng``, so they see the same
+Both engines run through :func:`training.trainer.run` with the same ``rng``, so they see the same
 minibatches, probes and births; the accelerated engine computes the growth statistics and trackers
 on its device. In float64 every discrete decision is identical (births, head prunes, prototype
 prunes at the same steps, same ids) up to the first declared near-tie, where the comparison stops and
@@ -104,7 +104,7 @@ def test_a_diverged_state_is_refused_at_the_next_check_naming_the_parameter() ->
     from accelerated.trainer import AcceleratedEngine
     from reference.growth_phases import Context, calibrate
     from reference.growth_statistics import Probe
-    from reference.trainer import init_state
+    from training.trainer import init_state
 
     data = small_data()
     state = init_state(LAYER, RUN, rng=np.random.default_rng(0))
@@ -136,7 +136,7 @@ def test_float32_training_refuses_temperatures_float32_cannot_hold(
 
     from accelerated.trainer import AcceleratedEngine
     from reference.growth_phases import Context, calibrate
-    from reference.trainer import init_state
+    from training.trainer import init_state
 
     layer = replace(LAYER, **layer_change)
     state = init_state(layer, RUN, rng=np.random.default_rng(0))

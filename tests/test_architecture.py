@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("reference", "proofs_check", "ddcl_incrt", "accelerated")
+PACKAGES = ("reference", "training", "proofs_check", "ddcl_incrt", "accelerated")
 MODULES = sorted(
     ".".join(p.relative_to(ROOT).with_suffix("").parts)
     for pkg in PACKAGES
@@ -65,10 +65,10 @@ def test_the_public_names_check_can_fail() -> None:
     assert public_definitions("A, _B = 1, 2\nC: int = 3\n") == {"A", "C"}
 
 
-def test_architecture_doc_names_every_reference_module() -> None:
+def test_architecture_doc_names_every_reference_and_training_module() -> None:
     doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    named = set(re.findall(r"`(reference(?:\.\w+)+)`", doc))
-    modules = {m for m in MODULES if m.startswith("reference.")}
+    named = set(re.findall(r"`((?:reference|training)(?:\.\w+)+)`", doc))
+    modules = {m for m in MODULES if m.startswith(("reference.", "training."))}
     assert modules <= named, f"docs/architecture.md does not describe {sorted(modules - named)}"
     packages = {"reference.incrt", "reference.invariants", "reference.claims", "reference.falsify"}
     # a named thing is a module or package, or an attribute (function, class) of one that exists

@@ -18,7 +18,8 @@ from ddcl_incrt.cli import main
 from reference.claims.registry import REGISTRY
 from reference.incrt.controller import EventKind, GrowthEvent
 from reference.invariants.result import InvariantResult
-from reference.run_record import EVENT_TRAIN_STEP, InvariantRecord, RunRecord
+from reference.log import EVENT_TRAIN_STEP, InvariantRecord
+from training.record import RunRecord
 
 
 @pytest.fixture(scope="module")

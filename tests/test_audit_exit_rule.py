@@ -23,7 +23,8 @@ from ddcl_incrt.audit.summary import audit_summary, claim_rows, exit_code
 from ddcl_incrt.cli import main
 from reference.claims.registry import REGISTRY
 from reference.invariants.result import InvariantResult
-from reference.run_record import EVENT_TRAIN_STEP, InvariantRecord, RunRecord
+from reference.log import EVENT_TRAIN_STEP, InvariantRecord
+from training.record import RunRecord
 
 # docs/theory.md, the claim table's "label" column.
 LABELS = {

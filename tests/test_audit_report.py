@@ -44,7 +44,8 @@ from ddcl_incrt.audit.report import CLAIM_COLUMNS, NOT_IMPLEMENTED, summary_json
 from ddcl_incrt.audit.summary import audit_summary
 from reference.claims.registry import REGISTRY
 from reference.incrt.controller import EventKind, GrowthEvent
-from reference.run_record import CheckRecord, RunRecord
+from reference.log import CheckRecord
+from training.record import RunRecord
 
 FIGURE_NAMES = [
     "loss",

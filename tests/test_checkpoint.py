@@ -22,11 +22,11 @@ from _small_run import LAYER, RUN, TRAIN_SEED, small_data
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from reference.checkpoint import Checkpoint, CheckpointPolicy, checkpoints_in, latest_checkpoint, state_differences
-from reference.data import planted_offsets
 from reference.incrt.controller import EventKind
-from reference.run_record import RecordFormatError, RunRecord
-from reference.trainer import ProgressInfo, ReferenceEngine, resume, run
+from training.checkpoint import Checkpoint, CheckpointPolicy, checkpoints_in, latest_checkpoint, state_differences
+from training.data import planted_offsets
+from training.record import RecordFormatError, RunRecord
+from training.trainer import ProgressInfo, ReferenceEngine, resume, run
 
 # The small run's events (asserted below, so that the interruption points stay around real events):
 # a birth and two prototype prunes at the check of step 10, a head prune at the check of step 70.

@@ -18,7 +18,7 @@ from _small_run import RUN, small_run
 from ddcl_incrt.audit import run as audit_run
 from ddcl_incrt.cli import build_parser, main
 from proofs_check import ALL_STEPS
-from reference.run_record import RunRecord
+from training.record import RunRecord
 
 T = TypeVar("T")
 REFERENCE = "ddcl_incrt.conformance.adapters.reference:reference_adapter"
@@ -240,7 +240,7 @@ def test_a_conformance_report_that_cannot_be_written_is_kept_in_a_temporary_fold
     tmp_path: Path, fallback_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from ddcl_incrt import output_paths
-    from reference.files import write_atomic
+    from training.files import write_atomic
 
     out = tmp_path / "report.json"
     monkeypatch.setattr(output_paths, "write_atomic", _fails_once_for(out, write_atomic))
@@ -303,7 +303,7 @@ def test_bad_numbers_name_the_option_and_what_is_allowed(
 
 def test_the_largest_seed_is_accepted_by_the_data_split() -> None:
     """2**32 - 1, the top of --seed's range, is a seed scikit-learn's split and NumPy take."""
-    from reference.data import named_dataset
+    from training.data import named_dataset
 
     assert build_parser().parse_args(["audit", "--seed", str(2**32 - 1)]).seed == 2**32 - 1
     named_dataset("digits", 2**32 - 1)

@@ -1,11 +1,11 @@
-"""The shipped and generated data sets (``reference.data``): validation and documented value ranges."""
+"""The shipped and generated data sets (``training.data``): validation and documented value ranges."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from reference.data import SequenceDataset, digits_sequences, planted_offsets
+from training.data import SequenceDataset, digits_sequences, planted_offsets
 
 
 def test_planted_offsets_needs_two_orthogonal_directions_per_offset() -> None:

@@ -42,14 +42,15 @@ from accelerated.distributed import (  # noqa: E402
     train_distributed,
 )
 from accelerated.growth_phases import AcceleratedState, remove_prototype_column  # noqa: E402
-from reference.checkpoint import Checkpoint  # noqa: E402
 from reference.growth_phases import Context  # noqa: E402
 from reference.growth_statistics import Probe  # noqa: E402
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent  # noqa: E402
-from reference.run_record import CheckRecord, InvariantRecord, RunRecord  # noqa: E402
+from reference.log import CheckRecord, InvariantRecord  # noqa: E402
 from reference.surgery import flatten  # noqa: E402
 from reference.tolerances import CheckKind, tolerance  # noqa: E402
-from reference.trainer import init_state, run  # noqa: E402
+from training.checkpoint import Checkpoint  # noqa: E402
+from training.record import RunRecord  # noqa: E402
+from training.trainer import init_state, run  # noqa: E402
 
 WORLD = 2
 EVERY_EVENT = {"birth", "head_prune", "prototype_prune"}

@@ -31,7 +31,7 @@ from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent, Gro
 from reference.model import HeadParams, LayerConfig, ModelParams
 from reference.optim import AdamMoments, AdamState, LearningRates
 from reference.train_config import TrainConfig
-from reference.trainer import ReferenceEngine
+from training.trainer import ReferenceEngine
 
 LAYER = LayerConfig(d_in=2, d=2, d_k=1, d_v=1, seq_len=2, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.0)
 STEP = 100  # the step of the check

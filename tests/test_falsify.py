@@ -19,10 +19,10 @@ import pytest
 from reference import dcl, ddcl
 from reference.claims.records import Claim
 from reference.claims.registry import REGISTRY
-from reference.data import planted_operator
 from reference.falsify import ddcl as fzd
 from reference.falsify import incrt as fzi
 from reference.incrt.capture import CaptureResult, greedy_capture, greedy_capture_tracked, numerical_rank
+from reference.incrt.operators import planted_operator
 from reference.incrt.trackers import certified_step, oja_track
 from reference.invariants import ddcl as dinv
 

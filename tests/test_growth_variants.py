@@ -31,9 +31,9 @@ from reference.incrt.controller import (
 )
 from reference.incrt.operators import antisymmetric_part, head_strength
 from reference.model import init_head, score_operator
-from reference.run_record import RunRecord
 from reference.train_config import TrainConfig
-from reference.trainer import init_state
+from training.record import RunRecord
+from training.trainer import init_state
 
 D = 5
 

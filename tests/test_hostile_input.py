@@ -42,7 +42,6 @@ from ddcl_incrt.strategies import ddcl as sddcl
 from ddcl_incrt.strategies import incrt as sincrt
 from ddcl_incrt.strategies import model as smodel
 from reference import backward as rback
-from reference import data as rdata
 from reference import dcl, ddcl
 from reference import model as rmodel
 from reference.incrt import capture as rcap
@@ -54,6 +53,7 @@ from reference.invariants import ddcl as iddcl
 from reference.invariants import incrt as iincrt
 from reference.invariants import pruning as iprune
 from reference.invariants.result import InvariantResult
+from training import data as rdata
 
 Args = dict[str, Any]
 
@@ -1097,7 +1097,7 @@ OLDER_AREAS: list[tuple[str, Callable[[], object], type[BaseException], str]] = 
         "dM",
     ),
     ("layer_input_backward dX wrong B", lambda: rback.layer_input_backward(_BW_CACHE.x, _BW_DH[:0]), ValueError, "dX"),
-    # reference.data: seeds handed to NumPy and scikit-learn (was their unnamed errors), and types
+    # training.data: seeds handed to NumPy and scikit-learn (was their unnamed errors), and types
     ("digits_sequences seed -1", lambda: rdata.digits_sequences(seed=-1), ValueError, "seed"),
     ("digits_sequences seed 2**32", lambda: rdata.digits_sequences(seed=2**32), ValueError, "seed"),
     ("digits_sequences seed float", lambda: rdata.digits_sequences(seed=1.5), TypeError, "seed"),  # type: ignore[arg-type]
@@ -1119,7 +1119,7 @@ OLDER_AREAS: list[tuple[str, Callable[[], object], type[BaseException], str]] = 
     ),  # type: ignore[arg-type]
     (
         "planted_operator eigenvalues float",
-        lambda: rdata.planted_operator(1.0, rng=np.random.default_rng(0)),
+        lambda: rops.planted_operator(1.0, rng=np.random.default_rng(0)),
         TypeError,
         "eigenvalues",
     ),  # type: ignore[arg-type]

@@ -1,5 +1,7 @@
-"""``reference`` never imports torch, ``accelerated``, ``proofs_check``, ``ddcl_incrt`` or sympy (the spec
-stands on its own; everything else is built on it): checked in a fresh interpreter that records every
+"""The three layers: ``reference`` (the maths) never imports torch, ``training``, ``accelerated``,
+``proofs_check``, ``ddcl_incrt`` or sympy (the spec stands on its own; everything else is built on it),
+and ``training`` (the loop, records, checkpoints, data, files) imports of the repository only
+``reference``, and never torch: checked in a fresh interpreter that records every
 attempt to import a forbidden module, whether or not that module is installed, and by a source scan
 that also sees imports inside function bodies."""
 
@@ -46,13 +48,22 @@ def probe_imports(package: str, forbidden: list[str], extra_path: Path | None = 
     return result
 
 
-FORBIDDEN_IN_REFERENCE = ["torch", "accelerated", "proofs_check", "ddcl_incrt", "sympy"]
+FORBIDDEN_IN_REFERENCE = ["torch", "training", "accelerated", "proofs_check", "ddcl_incrt", "sympy"]
+FORBIDDEN_IN_TRAINING = ["torch", "accelerated", "proofs_check", "ddcl_incrt", "sympy"]
 
 
 def test_reference_never_imports_torch_or_accelerated() -> None:
     result = probe_imports("reference", FORBIDDEN_IN_REFERENCE)
     assert result["attempts"] == [], f"reference imported {result['attempts']}"
     assert result["errors"] == []
+
+
+def test_training_imports_only_reference() -> None:
+    result = probe_imports("training", FORBIDDEN_IN_TRAINING)
+    assert result["attempts"] == [], f"training imported {result['attempts']}"
+    assert result["errors"] == []
+    root = Path(__file__).resolve().parents[1] / "training"
+    assert forbidden_imports_in_source(root, set(FORBIDDEN_IN_TRAINING)) == []
 
 
 def test_probe_detects_a_forbidden_import(tmp_path: Path) -> None:

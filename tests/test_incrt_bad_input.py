@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from _incrt_cases import A5
 
-from reference import data as rdata
 from reference.incrt import capture as rcap
 from reference.incrt import operators as rops
 from reference.incrt import trackers as rtrk
@@ -86,7 +85,7 @@ BAD += [
     ("tiny non-antisymmetric M_a", rops.commutator_form, (C3, TINY_NONSYM), "M_a"),
     (
         "eigenvalues NaN",
-        lambda lam: rdata.planted_operator(lam, rng=np.random.default_rng(0)),
+        lambda lam: rops.planted_operator(lam, rng=np.random.default_rng(0)),
         ([1.0, np.nan],),
         "eigenvalues",
     ),

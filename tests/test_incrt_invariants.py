@@ -25,7 +25,6 @@ from ddcl_incrt.strategies.incrt import (
     second_moments,
 )
 from proofs_check import incrt_steps
-from reference import data as rdata
 from reference import ddcl
 from reference import model as ref_model
 from reference.claims.incrt import INCRT_CLAIMS
@@ -315,7 +314,7 @@ def test_g6_emits_nothing_outside_its_hypotheses() -> None:
     """No certified gap, or a step too large: a π/2 bound on an angle could not fail, so no record at all
     (not a "holds" that a training summary would count as a pass)."""
     w0 = np.random.default_rng(0).standard_normal(4)
-    repeated = rdata.planted_operator([2.0, 2.0, 0.5, -1.0], rng=np.random.default_rng(5))  # top eigenvalue repeated
+    repeated = rops.planted_operator([2.0, 2.0, 0.5, -1.0], rng=np.random.default_rng(5))  # top eigenvalue repeated
     tr = rtrk.oja_track(repeated, w0, rtrk.certified_step(repeated), 200)
     assert not rtrk.tracked_gap_certified(repeated, tr.kind)
     assert inv.check_g6(A=repeated, tracker=tr) == ()
@@ -343,7 +342,7 @@ def test_eigenvector_sin_bound_needs_a_gap_of_more_than_three_e() -> None:
     # float64 matrix computed with mpmath (installed with sympy, which requires it) at 60 digits, against
     # eigh's v̂.
     for delta in (1e-6, 1e-10, 30.0 * E):
-        small = rdata.planted_operator([1.0, 1.0 - delta, 0.0, -1.0], rng=np.random.default_rng(2))
+        small = rops.planted_operator([1.0, 1.0 - delta, 0.0, -1.0], rng=np.random.default_rng(2))
         lam = rops.eigenvalues_desc(small)
         s = rtrk.eigenvector_sin_bound(float(lam[0] - lam[1]), rops.eigh_error_bound(small))
         assert s < 1.0

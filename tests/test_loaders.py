@@ -3,7 +3,7 @@
 One table per loader: each row plants a file that really makes the named exception class rise inside
 the library (zipfile, zlib, NumPy's ``.npy`` reader, :mod:`json`, Python's limits, the OS, or the
 project's own dataclass validation), and asserts that the loader raises
-:class:`~reference.run_record.RecordFormatError` naming the file (and the field or array where it is
+:class:`~training.record.RecordFormatError` naming the file (and the field or array where it is
 known) with that original exception as ``__cause__``. The few classes no real file can provoke in
 this Python (``struct.error``, ``MemoryError`` in the JSON reader, ``AttributeError``/``KeyError``
 past the field checks) are raised by a monkeypatched reader instead, and say so in their row.
@@ -33,12 +33,12 @@ import numpy as np
 import pytest
 from _small_run import LAYER, RUN, TRAIN_SEED, small_data
 
-from reference import checkpoint as checkpoint_module
-from reference import run_record as run_record_module
-from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint, load_latest_checkpoint
-from reference.files import NotARegularFileError
-from reference.run_record import RecordFormatError, RunRecord
-from reference.trainer import ProgressInfo, ReferenceEngine, run
+from training import checkpoint as checkpoint_module
+from training import record as run_record_module
+from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint, load_latest_checkpoint
+from training.files import NotARegularFileError
+from training.record import RecordFormatError, RunRecord
+from training.trainer import ProgressInfo, ReferenceEngine, run
 
 SHORT = dataclasses.replace(RUN, steps=20)  # a birth and two prototype prunes at step 10
 CKPT_STEP = 11

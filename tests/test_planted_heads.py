@@ -11,10 +11,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from reference.data import planted_pairs
 from reference.model import HeadParams, LayerConfig, forward
 from reference.planted_solution import attention_on_partner, channel_value, constructed_params, required_width
 from reference.tolerances import CheckKind, tolerance
+from training.data import planted_pairs
 
 SEQ_LEN = 6
 

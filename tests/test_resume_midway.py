@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from _small_run import LAYER, RUN, TRAIN_SEED, small_data
 
-from reference.checkpoint import Checkpoint, CheckpointPolicy, state_differences
 from reference.growth_phases import TrainerState
 from reference.incrt.controller import EventKind
-from reference.run_record import RunRecord
-from reference.trainer import ReferenceEngine, resume, run
+from training.checkpoint import Checkpoint, CheckpointPolicy, state_differences
+from training.record import RunRecord
+from training.trainer import ReferenceEngine, resume, run
 
 # The small run's shape with checks every 5 steps, a long patience (8 checks) and a long dwell (25
 # steps), so that the counters carry over many checks; φ_g = 10 keeps every head weak. Events: births at

@@ -20,8 +20,8 @@ from _small_run import small_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference import files
-from reference.run_record import RecordFormatError, RunRecord
+from training import files as files
+from training.record import RecordFormatError, RunRecord
 
 
 @pytest.fixture(scope="module")

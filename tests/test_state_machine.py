@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from reference._arrays import arr
-from reference.checkpoint import Checkpoint, load_stored_state, restore_rng, rng_state, state_differences
 from reference.growth_phases import Context, TrainerState, calibrate, grow_phase, prototype_prune_phase, prune_phase
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, grow_check
@@ -37,10 +36,12 @@ from reference.incrt.operators import directional_operator, residual_operator, s
 from reference.invariants.ddcl import d1_decomposition
 from reference.invariants.incrt import check_g1
 from reference.invariants.result import assert_all
+from reference.log import LOSS_FIELDS, InvariantRecord, LossTrace
 from reference.model import LayerConfig, forward, layer_input, score_operator
-from reference.run_record import LOSS_FIELDS, InvariantRecord, LossTrace, RunLog
 from reference.train_config import TrainConfig
-from reference.trainer import init_state, train_step
+from training.checkpoint import Checkpoint, load_stored_state, restore_rng, rng_state, state_differences
+from training.record import RunLog
+from training.trainer import init_state, train_step
 
 
 def _empty_log(steps: int) -> RunLog:

@@ -26,11 +26,11 @@ from reference.coupling_statistics import (
     stability_criteria,
     windowed_means,
 )
-from reference.data import planted_offsets
 from reference.model import LayerConfig
-from reference.run_record import RunRecord
 from reference.train_config import TrainConfig
-from reference.trainer import train
+from training.data import planted_offsets
+from training.record import RunRecord
+from training.trainer import train
 
 STEPS = 20  # 10 windows of 2 steps
 N_CHECKS = 4

@@ -1,4 +1,4 @@
-"""The reference trainer (``reference.trainer``): a short run on a tiny planted task, the optimiser state
+"""The reference trainer (``training.trainer``): a short run on a tiny planted task, the optimiser state
 across births and prunes, recorded invariants (zero violations on a correct run; planted violations
 recorded as failures), the JSON record, and config validation.
 
@@ -23,27 +23,27 @@ import reference.incrt.controller as controller
 import reference.invariants.pruning as pruning
 import reference.surgery as surgery
 from reference._arrays import arr
-from reference.data import SequenceDataset, planted_offsets
 from reference.growth_phases import Context, TrainerState, grow_phase, prototype_prune_phase, prune_phase
 from reference.growth_statistics import Probe, residual_for
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, HeadRecord
 from reference.incrt.operators import exact_extremes, head_strength
 from reference.incrt.trackers import TrackerKind, TrackerResult
-from reference.model import HeadParams, LayerConfig, forward
-from reference.optim import AdamState, LearningRates
-from reference.run_record import (
+from reference.log import (
     EVENT_BIRTH,
     EVENT_CHECK,
     EVENT_HEAD_PRUNE,
     EVENT_PROTOTYPE_PRUNE,
     EVENT_TRAIN_STEP,
     InvariantRecord,
-    RunRecord,
 )
+from reference.model import HeadParams, LayerConfig, forward
+from reference.optim import AdamState, LearningRates
 from reference.surgery import HEAD_PARAM_NAMES, add_head, head_param_name
 from reference.tolerances import CheckKind, tolerance
 from reference.train_config import TrainConfig
-from reference.trainer import init_state, train, train_step
+from training.data import SequenceDataset, planted_offsets
+from training.record import RunRecord
+from training.trainer import init_state, train, train_step
 
 LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
 RUN = TrainConfig(

@@ -1,4 +1,4 @@
-"""The audit report's figures, each read from a :class:`~reference.run_record.RunRecord` and nothing else.
+"""The audit report's figures, each read from a :class:`~training.record.RunRecord` and nothing else.
 
 Every figure is two functions: ``<name>_data(record)`` returns everything the figure plots, read only
 from the record (so a test can change the record and see the plotted values change with it), and
@@ -7,7 +7,7 @@ order as :class:`FigureSpec` records.
 
 Figures are built on :class:`matplotlib.figure.Figure` with an explicit Agg canvas, never through
 ``pyplot``: no global backend or figure registry is touched, so importing this module changes nothing
-for other matplotlib users in the same process. PNGs are written atomically (:func:`reference.files.write_atomic`).
+for other matplotlib users in the same process. PNGs are written atomically (:func:`training.files.write_atomic`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from reference.coupling_statistics import log_temperature_variance, pearson
-from reference.files import write_atomic
 from reference.incrt.controller import EventKind
-from reference.run_record import RunRecord
+from training.files import write_atomic
+from training.record import RunRecord
 
 FigureData: TypeAlias = dict[str, list[Any] | np.ndarray | float]
 """What a figure plots: named arrays, lists (ragged: one entry per birth) and scalars."""

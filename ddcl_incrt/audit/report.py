@@ -27,8 +27,8 @@ from typing import Any
 
 from ddcl_incrt.audit.figures import FIGURES
 from ddcl_incrt.audit.studies import StudySection
-from reference.files import write_atomic
-from reference.run_record import RunRecord
+from training.files import write_atomic
+from training.record import RunRecord
 
 # (field of a summary claim row, column header), in table order.
 CLAIM_COLUMNS: tuple[tuple[str, str], ...] = (

@@ -25,12 +25,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ddcl_incrt.audit.studies import load_study_sections
 from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
-from reference.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
-from reference.data import named_dataset
 from reference.model import LayerConfig
-from reference.run_record import RunRecord
 from reference.train_config import DEFAULT_LR, TrainConfig
-from reference.trainer import ProgressInfo, ReferenceEngine, resume, run
+from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
+from training.data import named_dataset
+from training.record import RunRecord
+from training.trainer import ProgressInfo, ReferenceEngine, resume, run
 
 Dataset = Literal["digits", "planted"]
 EngineName = Literal["auto", "reference", "accelerated"]

@@ -20,7 +20,7 @@ from reference.claims.records import Label
 from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import log_temperature_variance, pearson
 from reference.incrt.controller import EventKind
-from reference.run_record import RunRecord
+from training.record import RunRecord
 
 SCHEMA = "ddcl-incrt audit summary v1"
 

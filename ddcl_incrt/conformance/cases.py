@@ -35,7 +35,6 @@ from ddcl_incrt.conformance.adapter import (
     TrajectoryInputs,
     TrajectoryOutputs,
 )
-from reference.data import planted_offsets
 from reference.growth_phases import birth_rng
 from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
 from reference.incrt.operators import spectral_operator
@@ -43,6 +42,7 @@ from reference.model import LayerConfig, ModelParams, init_head, init_params
 from reference.optim import AdamMoments, AdamState, LearningRates
 from reference.surgery import HEAD_PARAM_NAMES, add_head, flatten, params_from_arrays, remove_head
 from reference.surgery import remove_prototype_column as remove_prototype_col
+from training.data import planted_offsets
 
 Scalar: TypeAlias = float | int | str | bool | list[int]
 Arrays: TypeAlias = dict[str, np.ndarray]

@@ -25,8 +25,8 @@ import numpy as np
 
 from ddcl_incrt.conformance.cases import Case
 from ddcl_incrt.conformance.vectors import parse_json
-from reference.files import read_regular_file
 from reference.tolerances import CheckKind, Tolerance, tolerance
+from training.files import read_regular_file
 
 Status: TypeAlias = Literal["pass", "fail", "error", "skip", "xfail", "xpass", "not covered"]
 FAILING: frozenset[str] = frozenset({"fail", "error", "xpass"})

@@ -35,7 +35,7 @@ import numpy as np
 
 from ddcl_incrt.conformance.adapter import OPERATIONS
 from ddcl_incrt.conformance.cases import FORMAT_VERSION, Case, Scalar
-from reference.files import read_regular_file
+from training.files import read_regular_file
 
 FORMAT_NAME = "ddcl-incrt-conformance"
 Kind: TypeAlias = Literal["golden", "inputs", "outputs"]

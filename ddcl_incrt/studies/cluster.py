@@ -37,10 +37,10 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference import dcl, ddcl
 from reference._arrays import F64Array, arr, f64
-from reference.files import write_atomic
 from reference.invariants.ddcl import REFERENCE_OPS, DDCLOps, d1_decomposition
 from reference.invariants.result import InvariantResult
 from reference.optim import Adam, AdamState, LearningRates
+from training.files import write_atomic
 
 # --------------------------------------------------------------------------------------------------
 # Data sets (docs/studies/cluster.md, "Data sets")

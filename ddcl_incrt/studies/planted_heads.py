@@ -3,7 +3,7 @@ fits with m heads? The paper's rule and its named variants, beside fixed-head tr
 
 The protocol (task family, construction, architecture, optimiser, budgets, seeds, rules, statistics) is
 fixed in ``docs/studies/planted-heads.md`` §2; this module carries it out. One growth run is one
-(task, rule, seed): ``reference.data.planted_pairs`` (or its label-shuffled control) trained by the
+(task, rule, seed): ``training.data.planted_pairs`` (or its label-shuffled control) trained by the
 accelerated engine in float32 with the rule's ``growth_variants``; one fixed-head run is (m, H, seed)
 with H heads from the start and no growth checks. Beside each seed: the constructed m-head solution's
 test accuracy (:func:`reference.planted_solution.constructed_params`, reference ``forward``). Results
@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from reference.data import SequenceDataset, planted_pairs
-from reference.files import write_atomic
 from reference.incrt.controller import GrowthVariant
 from reference.model import LayerConfig, forward
 from reference.optim import LearningRates
 from reference.planted_solution import constructed_params
 from reference.train_config import TrainConfig
+from training.data import SequenceDataset, planted_pairs
+from training.files import write_atomic
 
 SCHEMA = "ddcl-incrt planted-heads study v1"
 PROTOCOL = "docs/studies/planted-heads.md"
@@ -201,7 +201,7 @@ def fixed_run(m: int, heads: int, seed: int, steps: int = STEPS) -> FixedRun:
     from reference.growth_phases import Context, birth_rng
     from reference.incrt.controller import GrowthConfig
     from reference.surgery import add_head
-    from reference.trainer import init_state
+    from training.trainer import init_state
 
     _torch_setup()
     cfg = layer_for(m)

@@ -39,11 +39,11 @@ from reference.coupling_statistics import (
     stability_criteria,
     windowed_means,
 )
-from reference.data import named_dataset
-from reference.files import write_atomic
 from reference.optim import LearningRates
-from reference.run_record import RunRecord
 from reference.train_config import DEFAULT_LR
+from training.data import named_dataset
+from training.files import write_atomic
+from training.record import RunRecord
 
 SCHEMA = "ddcl-incrt time-scales study v1"
 PROTOCOL = "docs/studies/time-scales.md"

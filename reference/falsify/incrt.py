@@ -29,7 +29,6 @@ import numpy as np
 
 from reference._arrays import F64Array, arr, f64
 from reference.claims.records import Counterexample, conclusion_from_invariant
-from reference.data import planted_operator
 from reference.incrt.capture import CaptureResult, _capture_loop, greedy_capture_tracked, numerical_rank
 from reference.incrt.controller import (
     EventKind,
@@ -48,6 +47,7 @@ from reference.incrt.operators import (
     head_strength,
     is_near_tie,
     is_symmetric,
+    planted_operator,
     residual_operator,
 )
 from reference.incrt.trackers import (

@@ -31,6 +31,7 @@ from reference._arrays import (
     check_dim,
     check_overflow,
     check_positive,
+    check_rng,
     f64,
     finite_result,
 )
@@ -309,6 +310,32 @@ def is_near_tie(statistic: float, threshold: float) -> bool:
     return tolerance("float64", CheckKind.DECISION).allows(statistic, threshold)
 
 
+def planted_operator(
+    eigenvalues: Sequence[float] | Float64[np.ndarray, " d"], *, rng: np.random.Generator
+) -> Float64[np.ndarray, "d d"]:
+    """A static operator with a planted spectrum (SPEC §5): :func:`spectral_operator` of ``λ`` with a
+    Haar-random orthogonal ``V`` — the Q factor of a QR decomposition of a d×d standard Gaussian drawn
+    from ``rng``, column signs fixed so that ``diag(R) > 0``.
+
+    The one generator used by the tests, the falsifiers and the sympy steps' numeric checks.
+    """
+    if isinstance(eigenvalues, np.ndarray):
+        lam = check_array("eigenvalues", eigenvalues, 1)
+    elif isinstance(eigenvalues, str) or not isinstance(eigenvalues, Sequence):  # type: ignore[unreachable]
+        raise TypeError(f"eigenvalues: expected a sequence or 1-d array of reals, got {type(eigenvalues).__name__}")
+    else:
+        if len(eigenvalues) == 0:
+            raise ValueError("eigenvalues: expected at least one eigenvalue, got an empty sequence")
+        if not all(
+            isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) for x in eigenvalues
+        ):
+            raise TypeError(f"eigenvalues: expected real numbers, got {list(eigenvalues)!r}")
+        lam = check_array("eigenvalues", np.asarray(eigenvalues, dtype=np.float64), 1)
+    d = lam.shape[0]
+    Q, R = np.linalg.qr(check_rng(rng).standard_normal((d, d)))
+    return spectral_operator(arr(Q * np.sign(np.diag(R))[None, :]), lam)
+
+
 __all__ = [
     "EigenExtremes",
     "antisymmetric_part",
@@ -330,6 +357,7 @@ __all__ = [
     "head_strength",
     "is_near_tie",
     "is_symmetric",
+    "planted_operator",
     "residual_operator",
     "second_moment",
     "spectral_operator",

@@ -40,7 +40,7 @@ from reference.model import LayerConfig, ModelParams, forward, init_head
 from reference.optim import Adam, AdamState, LearningRates
 from reference.surgery import HEAD_PARAM_NAMES, flatten, unflatten
 from reference.train_config import TrainConfig
-from reference.trainer import train_step
+from training.trainer import train_step
 
 _KIND_CODE = {
     EventKind.BIRTH: EVENT_BIRTH,

@@ -6,19 +6,18 @@
 * :func:`planted_offsets` — a sequence task with a planted number of needed attention heads.
 * :func:`planted_pairs` — ``m`` token-pair relations, each routed by one head; the layer with ``m`` heads
   fits it exactly (:mod:`reference.planted_solution`).
-* :func:`planted_operator` — a static symmetric operator with a planted spectrum (claims G1–G6).
+(The static operator with a planted spectrum, for claims G1–G6, is maths, not data:
+:func:`reference.incrt.operators.planted_operator`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from jaxtyping import Float64, Int64
 
-from reference._arrays import arr, check_array, check_count, check_real, check_rng
-from reference.incrt.operators import spectral_operator
+from reference._arrays import check_array, check_count, check_real, check_rng
 
 # scikit-learn seeds a legacy RandomState, whose seeds are the integers in [0, 2**32 − 1]
 SKLEARN_SEED_MAX = 2**32 - 1
@@ -224,32 +223,6 @@ def planted_pairs(
     )
 
 
-def planted_operator(
-    eigenvalues: Sequence[float] | Float64[np.ndarray, " d"], *, rng: np.random.Generator
-) -> Float64[np.ndarray, "d d"]:
-    """A static operator with a planted spectrum (SPEC §5): :func:`spectral_operator` of ``λ`` with a
-    Haar-random orthogonal ``V`` — the Q factor of a QR decomposition of a d×d standard Gaussian drawn
-    from ``rng``, column signs fixed so that ``diag(R) > 0``.
-
-    The one generator used by the tests, the falsifiers and the sympy steps' numeric checks.
-    """
-    if isinstance(eigenvalues, np.ndarray):
-        lam = check_array("eigenvalues", eigenvalues, 1)
-    elif isinstance(eigenvalues, str) or not isinstance(eigenvalues, Sequence):  # type: ignore[unreachable]
-        raise TypeError(f"eigenvalues: expected a sequence or 1-d array of reals, got {type(eigenvalues).__name__}")
-    else:
-        if len(eigenvalues) == 0:
-            raise ValueError("eigenvalues: expected at least one eigenvalue, got an empty sequence")
-        if not all(
-            isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool) for x in eigenvalues
-        ):
-            raise TypeError(f"eigenvalues: expected real numbers, got {list(eigenvalues)!r}")
-        lam = check_array("eigenvalues", np.asarray(eigenvalues, dtype=np.float64), 1)
-    d = lam.shape[0]
-    Q, R = np.linalg.qr(check_rng(rng).standard_normal((d, d)))
-    return spectral_operator(arr(Q * np.sign(np.diag(R))[None, :]), lam)
-
-
 def named_dataset(name: str, seed: int) -> SequenceDataset:
     """The audit's data sets by name: ``"digits"`` (the digits sequences, a quarter held out, split by
     ``seed``) or ``"planted"`` (planted offsets with their defaults, drawn by ``default_rng([seed, 0])``).
@@ -270,6 +243,5 @@ __all__ = [
     "digits_sequences",
     "named_dataset",
     "planted_offsets",
-    "planted_operator",
     "planted_pairs",
 ]

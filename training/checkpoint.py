@@ -1,4 +1,4 @@
-"""Checkpoints of a training run: the loop of :func:`reference.trainer.run` between two steps, saved
+"""Checkpoints of a training run: the loop of :func:`training.trainer.run` between two steps, saved
 so that a resumed run continues bit for bit as if it had never stopped.
 
 What a checkpoint holds (everything the loop carries from one step to the next):
@@ -10,7 +10,7 @@ What a checkpoint holds (everything the loop carries from one step to the next):
   birth steps, the prototypes' low-mass counters), the tracker vectors, the rank history, the step;
 * the fixed probe, the state of the run's random generator (it draws the next minibatch), and a
   fingerprint of the data set (a resume on other data is refused);
-* the log so far (:class:`reference.run_record.RunLog`), the violation count, the last ``λ_max``
+* the log so far (:class:`training.record.RunLog`), the violation count, the last ``λ_max``
   and the wall time spent.
 
 Births are seeded by ``(seed, head id)`` (:func:`reference.growth_phases.birth_rng`), so no other
@@ -22,13 +22,13 @@ The file: one ``.npz`` (NumPy's zip of ``.npy`` arrays, read with ``allow_pickle
 loading never executes code) holding the arrays — ``params/<name>``, ``opt/m/<name>``,
 ``opt/v/<name>``, ``growth/Q_cap``, ``growth/w_top``, ``growth/w_bottom``, ``probe/x``,
 ``probe/labels`` — and ``meta.json``, the UTF-8 JSON of everything else, as a ``uint8`` array.
-It is written atomically (:func:`reference.files.write_atomic`): a crash mid-write leaves the
+It is written atomically (:func:`training.files.write_atomic`): a crash mid-write leaves the
 previous checkpoint intact. Every field is checked on load, and the fields against each other (the
 step against the run's length, the thresholds against the calibration, the counters and the log
 against the step), so that a checkpoint that loads resumes into a record that loads. A malformed,
 truncated, inconsistent or foreign file — whatever zipfile, zlib, NumPy's reader or :mod:`json`
 raise on it, or a path that is not a readable regular file — is a
-:class:`reference.run_record.RecordFormatError` naming the file (and the field or array where
+:class:`training.record.RecordFormatError` naming the file (and the field or array where
 known), the original error chained.
 """
 
@@ -49,17 +49,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from reference._arrays import arr, check_count
-from reference._fields import Fields, RecordFormatError, format_errors, read_dataclass
-from reference.data import SequenceDataset
-from reference.files import check_path, read_regular_file, write_atomic
 from reference.growth_phases import TrainerState
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
 from reference.model import LayerConfig, check_params
 from reference.optim import AdamMoments, AdamState, SGDState
-from reference.run_record import RunLog, check_calibration
 from reference.surgery import flatten, params_from_arrays
 from reference.train_config import OptState, TrainConfig
+from training.data import SequenceDataset
+from training.fields import Fields, RecordFormatError, format_errors, read_dataclass
+from training.files import check_path, read_regular_file, write_atomic
+from training.record import RunLog, check_calibration
 
 FORMAT = "ddcl-incrt-checkpoint"
 VERSION = 1
@@ -119,7 +119,7 @@ def _check_integer_leaves(state: Mapping[str, Any], path: str) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Checkpoint:
-    """The loop of :func:`reference.trainer.run` after ``state.step`` steps (see the module doc)."""
+    """The loop of :func:`training.trainer.run` after ``state.step`` steps (see the module doc)."""
 
     layer_config: LayerConfig
     train_config: TrainConfig
@@ -565,7 +565,7 @@ def state_differences(a: TrainerState, b: TrainerState) -> list[str]:
 
 @dataclass(frozen=True)
 class CheckpointPolicy:
-    """When :func:`reference.trainer.run` writes checkpoints, and where.
+    """When :func:`training.trainer.run` writes checkpoints, and where.
 
     ``every`` steps (0: never on a schedule), also at each step of ``at_steps``, and — unless
     ``on_interrupt`` is off — when the loop is interrupted (an exception, ``KeyboardInterrupt``

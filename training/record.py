@@ -1,6 +1,6 @@
 """The record of a training run (:class:`RunRecord`) and its exact JSON round trip.
 
-One schema for every engine: the reference trainer writes it, the accelerated trainer will, and the
+One schema for every engine: both engines' trainers write it, and the
 audit and the conformance kit read it. Parameters are stored flat (:func:`reference.surgery.flatten`)
 and loaded through :func:`reference.surgery.params_from_arrays`, the same constructor path as
 :func:`reference.surgery.unflatten`.
@@ -19,113 +19,15 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float64
 
-from reference._arrays import F64Array, arr, check_count
-from reference._fields import Fields, RecordFormatError, format_errors, read_dataclass
-from reference.files import check_path, read_regular_file, write_atomic
+from reference._arrays import F64Array, arr
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent
 from reference.invariants.result import InvariantResult
+from reference.log import LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, LossTrace
 from reference.model import LayerConfig, ModelParams, check_params
 from reference.surgery import flatten, params_from_arrays
 from reference.train_config import TrainConfig
-
-# Names of the events an invariant result is recorded at.
-EVENT_TRAIN_STEP = "train_step"
-EVENT_CHECK = "check"
-EVENT_BIRTH = "birth"
-EVENT_HEAD_PRUNE = "head_prune"
-EVENT_PROTOTYPE_PRUNE = "prototype_prune"
-
-
-@dataclass(frozen=True)
-class InvariantRecord:
-    """One invariant result, with the step and the event it was checked at."""
-
-    step: int
-    event: str
-    result: InvariantResult
-    head_id: int | None = None
-    prototype_id: int | None = None
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    """The growth statistics at one check, taken on the probe *before* that check's decisions.
-
-    ``lam_max``/``lam_min`` of ``A_res`` (exact, ``eigh``), ``fro`` its Frobenius norm, ``spectrum`` all its
-    eigenvalues in non-increasing order (``#{λ_i > θ}`` is the static count ``m*`` of claim G3); ``head_strength``
-    ``G_h = ‖C M_a^h‖_F`` and ``tau`` ``τ_h`` per head id; ``mass`` ``n_j/n`` per prototype id (taken
-    after the head decisions, as the prototype decision uses it); the trackers' ``(|λ̂ − λ|, |cos∠|)``
-    gaps to the oracle (G6, measured); ``capped``: growth was skipped because ``|𝓗| = max_heads``;
-    ``collapse_T_c`` D4's critical temperature ``T_c = 2λ_max(Cov Y)`` on the probe's DDCL-input tokens and
-    ``collapse_margin = T_c − T_P`` (> 0: the collapsed configuration is unstable for ``F``, prototypes
-    must split; ``2T_c − T_P`` is the margin for ``L_q``).
-    """
-
-    step: int
-    lam_max: float
-    lam_min: float
-    fro: float
-    spectrum: tuple[float, ...]
-    theta: float
-    phi_g: float
-    rank: int
-    n_heads: int
-    n_prototypes: int
-    head_strength: Mapping[int, float]
-    tau: Mapping[int, float]
-    mass: Mapping[int, float]
-    oja_lam_gap: float
-    oja_cos: float
-    exin_lam_gap: float
-    exin_cos: float
-    capped: bool
-    births: int
-    head_prunes: int
-    prototype_prunes: int
-    collapse_T_c: float
-    collapse_margin: float
-    # The coupling statistics (reference.coupling_statistics), on the probe at the check's start:
-    # prototype separation S and S_min (None with one prototype), ‖∇_P V‖_F, per-head attention entropy.
-    separation: float | None = None
-    min_separation: float | None = None
-    grad_V_norm: float | None = None
-    attention_entropy: Mapping[int, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LossTrace:
-    """Per training step (on that step's minibatch, before its update): the loss and its decomposition."""
-
-    L: tuple[float, ...]
-    L_task: tuple[float, ...]
-    L_q: tuple[float, ...]
-    L_OLS: tuple[float, ...]
-    V: tuple[float, ...]
-    F: tuple[float, ...]
-    H_bar: tuple[float, ...]
-
-
-LOSS_FIELDS: tuple[str, ...] = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Accuracy and ``L_task`` on the whole train and test sets after ``step`` steps."""
-
-    step: int
-    train_accuracy: float
-    test_accuracy: float
-    train_L_task: float
-    test_L_task: float
-
-    def __post_init__(self) -> None:
-        check_count("Evaluation.step", self.step, 0)
-        for name in ("train_accuracy", "test_accuracy"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"Evaluation.{name}: an accuracy lies in [0, 1], got {getattr(self, name)!r}")
-        for name in ("train_L_task", "test_L_task"):
-            if not getattr(self, name) >= 0.0:
-                raise ValueError(f"Evaluation.{name}: a cross-entropy is >= 0, got {getattr(self, name)!r}")
+from training.fields import Fields, RecordFormatError, format_errors, read_dataclass
+from training.files import check_path, read_regular_file, write_atomic
 
 
 @dataclass(frozen=True)
@@ -158,7 +60,7 @@ class ClaimSummary:
 class RunLog:
     """What a run has logged so far: the losses of every step, the evaluations, the controller's
     events, the invariant results and the checks' statistics. Stored in a :class:`RunRecord` and, for
-    the steps up to an interruption, in a checkpoint (:mod:`reference.checkpoint`), in one format."""
+    the steps up to an interruption, in a checkpoint (:mod:`training.checkpoint`), in one format."""
 
     losses: LossTrace
     evaluations: tuple[Evaluation, ...]
@@ -362,7 +264,7 @@ class RunRecord:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
     def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_json` to ``path`` atomically (:func:`reference.files.write_atomic`: a failed
+        """Write :meth:`to_json` to ``path`` atomically (:func:`training.files.write_atomic`: a failed
         write — a full disk, a kill — leaves any previous record untouched); returns the path."""
         return write_atomic(path, self.to_json().encode("utf-8"))
 
@@ -594,18 +496,8 @@ def _depth(value: Any) -> int:
 
 
 __all__ = [
-    "EVENT_BIRTH",
-    "EVENT_CHECK",
-    "EVENT_HEAD_PRUNE",
-    "EVENT_PROTOTYPE_PRUNE",
-    "EVENT_TRAIN_STEP",
-    "LOSS_FIELDS",
     "Architecture",
-    "CheckRecord",
     "ClaimSummary",
-    "Evaluation",
-    "InvariantRecord",
-    "LossTrace",
     "RecordFormatError",
     "RunLog",
     "RunRecord",

@@ -1,6 +1,6 @@
 """The reference trainer: the layer (:mod:`reference.model`, :mod:`reference.backward`), an optimiser
 (:mod:`reference.optim`) and the INCRT growth rule (:mod:`reference.growth_phases`) in one loop, with
-every applicable invariant recorded in the :class:`reference.run_record.RunRecord` it returns.
+every applicable invariant recorded in the :class:`training.record.RunRecord` it returns.
 
 One run, in the order the code executes it (SPEC §3):
 
@@ -31,7 +31,16 @@ from numpy.typing import NDArray
 
 from reference._arrays import F64Array, arr, check_rng, f64
 from reference.backward import loss_and_gradients
-from reference.checkpoint import (
+from reference.growth_phases import Context, TrainerState, calibrate, count_kind, growth_check, unit_vector
+from reference.growth_statistics import Probe
+from reference.incrt.controller import EventKind, GrowthEvent, initial_state
+from reference.invariants.ddcl import d1_decomposition
+from reference.log import EVENT_TRAIN_STEP, LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, LossTrace
+from reference.model import LayerConfig, ModelParams, check_params, forward, init_params
+from reference.optim import SGD, AdamState, SGDState
+from reference.surgery import flatten, unflatten
+from reference.train_config import OptState, TrainConfig, make_optimizer
+from training.checkpoint import (
     Checkpoint,
     CheckpointPolicy,
     checkpoints_in,
@@ -39,26 +48,8 @@ from reference.checkpoint import (
     restore_rng,
     rng_state,
 )
-from reference.data import SequenceDataset
-from reference.growth_phases import Context, TrainerState, calibrate, count_kind, growth_check, unit_vector
-from reference.growth_statistics import Probe
-from reference.incrt.controller import EventKind, GrowthEvent, initial_state
-from reference.invariants.ddcl import d1_decomposition
-from reference.model import LayerConfig, ModelParams, check_params, forward, init_params
-from reference.optim import SGD, AdamState, SGDState
-from reference.run_record import (
-    EVENT_TRAIN_STEP,
-    LOSS_FIELDS,
-    Architecture,
-    CheckRecord,
-    Evaluation,
-    InvariantRecord,
-    LossTrace,
-    RunLog,
-    RunRecord,
-)
-from reference.surgery import flatten, unflatten
-from reference.train_config import OptState, TrainConfig, make_optimizer
+from training.data import SequenceDataset
+from training.record import Architecture, RunLog, RunRecord
 
 
 @dataclass(frozen=True)
@@ -166,7 +157,7 @@ def _evaluation(params: ModelParams, cfg: LayerConfig, data: SequenceDataset, st
 
 def _check_dataset(dataset: object, layer_cfg: LayerConfig, train_cfg: TrainConfig) -> SequenceDataset:
     if not isinstance(dataset, SequenceDataset):
-        raise TypeError(f"dataset: expected reference.data.SequenceDataset, got {type(dataset).__name__}")
+        raise TypeError(f"dataset: expected training.data.SequenceDataset, got {type(dataset).__name__}")
     if not isinstance(layer_cfg, LayerConfig):
         raise TypeError(f"layer_cfg: expected LayerConfig, got {type(layer_cfg).__name__}")
     if not isinstance(train_cfg, TrainConfig):
@@ -325,7 +316,7 @@ def run(
     ``rng`` draws the initial parameters, the tracker starts, the probe, the calibration probes and
     the minibatches (in that order); births are seeded by ``train_cfg.seed``
     (:func:`reference.growth_phases.birth_rng`). Pure apart from ``progress``, which is called after
-    every step, the checkpoints written by ``checkpoints`` (:class:`reference.checkpoint.CheckpointPolicy`)
+    every step, the checkpoints written by ``checkpoints`` (:class:`training.checkpoint.CheckpointPolicy`)
     and the wall-clock time recorded. :func:`resume` continues from a checkpoint.
     """
     data = _check_dataset(dataset, layer_cfg, train_cfg)
@@ -356,11 +347,11 @@ def resume(
     progress: ProgressFn | None = None,
     checkpoints: CheckpointPolicy | None = None,
 ) -> RunRecord:
-    """Continue the run saved in ``checkpoint`` (:meth:`reference.checkpoint.Checkpoint.load`) on
+    """Continue the run saved in ``checkpoint`` (:meth:`training.checkpoint.Checkpoint.load`) on
     ``dataset`` to its ``train_config.steps``: on the engine that wrote it, the record equals the
     uninterrupted run's, bit for bit on CPU (apart from the wall time)."""
     if not isinstance(checkpoint, Checkpoint):
-        raise TypeError(f"checkpoint: expected reference.checkpoint.Checkpoint, got {type(checkpoint).__name__}")
+        raise TypeError(f"checkpoint: expected training.checkpoint.Checkpoint, got {type(checkpoint).__name__}")
     checkpoint.check_resumable(dataset, engine_name(engine))
     ck = checkpoint
     data = _check_dataset(dataset, ck.layer_config, ck.train_config)
