@@ -35,14 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accelerated import trainer as acc_trainer
 from accelerated.distributed import DistributedEngine
-from ddcl_incrt.audit.run import LAYERS, TRAIN
+from reference.log import LOSS_FIELDS
 from reference.surgery import flatten
 from reference.train_config import TrainConfig
+from training.configs import LAYERS, TRAIN
 from training.data import named_dataset
 from training.record import RunRecord
 from training.trainer import run
 
-LOSSES = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")
+LOSSES = LOSS_FIELDS
 
 
 def _config(dataset: str, steps: int) -> TrainConfig:

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from run_planted import LAYER as PLANTED_LAYER
 from run_planted import TRAIN as PLANTED_TRAIN
 
-from ddcl_incrt.audit.run import LAYERS
-from ddcl_incrt.audit.run import TRAIN as AUDIT_TRAIN
 from reference.model import LayerConfig
 from reference.train_config import TrainConfig
+from training.configs import LAYERS
+from training.configs import TRAIN as AUDIT_TRAIN
 from training.data import SequenceDataset, digits_sequences, planted_offsets
 from training.record import RunRecord
 

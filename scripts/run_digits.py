@@ -41,8 +41,8 @@ from _report import (
     trajectory_stats,
 )
 
-from ddcl_incrt.audit.run import LAYERS
-from ddcl_incrt.audit.run import TRAIN as AUDIT_TRAIN
+from training.configs import LAYERS
+from training.configs import TRAIN as AUDIT_TRAIN
 from training.data import digits_sequences
 from training.record import RunRecord
 from training.trainer import train

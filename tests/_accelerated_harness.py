@@ -25,6 +25,7 @@ from reference.backward import loss_and_gradients
 from reference.growth_phases import Context
 from reference.incrt import operators as rops
 from reference.incrt.controller import EventKind, GrowthConfig, grow_check, initial_state
+from reference.log import LOSS_FIELDS
 from reference.model import LayerConfig
 from reference.surgery import flatten
 from reference.tolerances import CheckKind, tolerance
@@ -32,7 +33,6 @@ from reference.train_config import TrainConfig
 from training.record import RunRecord
 
 FORWARD_FIELDS = ("X", "U", "Y", "D", "Q", "Z", "z_bar", "logits", "log_probs")
-LOSS_FIELDS = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")
 
 
 def max_rel(a: np.ndarray, b: np.ndarray) -> float:

@@ -26,8 +26,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ddcl_incrt.audit.studies import load_study_sections
 from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference.model import LayerConfig
-from reference.train_config import DEFAULT_LR, TrainConfig
+from reference.train_config import TrainConfig
 from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
+from training.configs import LAYERS, TRAIN
 from training.data import named_dataset
 from training.record import RunRecord
 from training.trainer import ProgressInfo, ReferenceEngine, resume, run
@@ -35,26 +36,6 @@ from training.trainer import ProgressInfo, ReferenceEngine, resume, run
 Dataset = Literal["digits", "planted"]
 EngineName = Literal["auto", "reference", "accelerated"]
 
-# The configurations of docs/runs.md (scripts/run_digits.py, scripts/run_planted.py).
-LAYERS: dict[str, LayerConfig] = {
-    "digits": LayerConfig(d_in=8, d=16, d_k=8, d_v=8, seq_len=8, K_max=16, n_classes=10, T_P=1.0, lambda_q=0.1),
-    "planted": LayerConfig(d_in=6, d=8, d_k=4, d_v=4, seq_len=8, K_max=8, n_classes=2, T_P=1.0, lambda_q=0.1),
-}
-TRAIN = TrainConfig(
-    steps=1500,
-    batch_size=64,
-    optimizer="adam",
-    lr=DEFAULT_LR,
-    check_every=50,
-    probe_size=128,
-    calibration_probes=5,
-    c_theta=0.1,  # SPEC §3.4 default; φ_g = 0.01 θ
-    T_d=200,
-    T_prune=5,
-    eps_K=0.01,
-    tracker_steps=20,
-    eval_every=250,
-)
 QUICK_STEPS = 150
 REPORT_FILES: tuple[str, ...] = ("report.html", "report.md", "summary.json", "record.json")
 
@@ -193,10 +174,8 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
 
 
 __all__ = [
-    "LAYERS",
     "QUICK_STEPS",
     "REPORT_FILES",
-    "TRAIN",
     "AuditOptions",
     "Dataset",
     "EngineName",

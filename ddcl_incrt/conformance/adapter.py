@@ -20,12 +20,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from reference.incrt.controller import GrowthConfig, GrowthState
+from reference.incrt.controller import EventKind, GrowthConfig, GrowthState
+from reference.log import LOSS_FIELDS
 from reference.model import LayerConfig, ModelParams
 from reference.optim import AdamState, LearningRates
 
@@ -65,12 +67,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
 # layer_forward's outputs: arrays over B×T×d (X, U, Y, Z), n×K (D, Q, with n = B·T, row b·T + t),
 # B×n_classes (logits), and the scalar loss terms.
 FORWARD_ARRAYS: tuple[str, ...] = ("X", "U", "Y", "D", "Q", "Z", "logits")
-FORWARD_SCALARS: tuple[str, ...] = ("L", "L_task", "L_q", "L_OLS", "V", "F", "H_bar")
+FORWARD_SCALARS: tuple[str, ...] = LOSS_FIELDS
 
-# trajectory events: one int64 row (step, kind, head_id or -1, prototype_id or -1); near-ties are not events.
-EVENT_BIRTH = 1
-EVENT_HEAD_PRUNE = 2
-EVENT_PROTOTYPE_PRUNE = 3
+# trajectory events: one int64 row (step, kind code, head_id or -1, prototype_id or -1), the growth log's
+# EventKind coded as an integer for ports in any language; near-ties are not events.
+EVENT_CODES: Mapping[EventKind, int] = MappingProxyType(
+    {EventKind.BIRTH: 1, EventKind.HEAD_PRUNE: 2, EventKind.PROTOTYPE_PRUNE: 3}
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,8 +107,8 @@ class TrajectoryInputs:
 class TrajectoryOutputs:
     """What a port reports of a trajectory: ``losses`` S×3 (``L, L_task, L_q`` at each step's
     parameters before the update), ``events`` E×4 int64 rows ``(step, kind, head_id, prototype_id)``
-    in the order they happened (kinds :data:`EVENT_BIRTH`, :data:`EVENT_HEAD_PRUNE`,
-    :data:`EVENT_PROTOTYPE_PRUNE`; an id that does not apply is ``-1``) and the final parameters."""
+    in the order they happened (kind codes :data:`EVENT_CODES`: birth 1, head prune 2, prototype prune 3;
+    an id that does not apply is ``-1``) and the final parameters."""
 
     losses: F64
     events: I64
@@ -260,9 +263,7 @@ def check_adapter(adapter: object) -> Adapter:
 
 
 __all__ = [
-    "EVENT_BIRTH",
-    "EVENT_HEAD_PRUNE",
-    "EVENT_PROTOTYPE_PRUNE",
+    "EVENT_CODES",
     "F64",
     "FORWARD_ARRAYS",
     "FORWARD_SCALARS",

@@ -29,9 +29,6 @@ from typing import Any, TypeAlias, cast
 import numpy as np
 
 from ddcl_incrt.conformance.adapter import (
-    EVENT_BIRTH,
-    EVENT_HEAD_PRUNE,
-    EVENT_PROTOTYPE_PRUNE,
     TrajectoryInputs,
     TrajectoryOutputs,
 )
@@ -692,12 +689,8 @@ def event_rows(events: list[tuple[int, int, int, int]]) -> np.ndarray:
     return np.array(events, dtype=np.int64).reshape(-1, 4)
 
 
-EVENT_CODES = {"birth": EVENT_BIRTH, "head_prune": EVENT_HEAD_PRUNE, "prototype_prune": EVENT_PROTOTYPE_PRUNE}
-
-
 __all__ = [
     "CALLS",
-    "EVENT_CODES",
     "FORMAT_VERSION",
     "SMALL_LAYER",
     "TRAIN_LR",

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from ddcl_incrt.audit.run import LAYERS, TRAIN
 from reference.coupling_statistics import (
     STABILITY_BOUNDS,
     STABILITY_CRITERIA,
@@ -41,6 +40,7 @@ from reference.coupling_statistics import (
 )
 from reference.optim import LearningRates
 from reference.train_config import DEFAULT_LR
+from training.configs import LAYERS, TRAIN
 from training.data import named_dataset
 from training.files import write_atomic
 from training.record import RunRecord

@@ -29,9 +29,7 @@ from accelerated import optim as acc_optim
 from accelerated.growth_phases import as_float64
 from accelerated.trainer import AcceleratedEngine
 from ddcl_incrt.conformance.adapter import (
-    EVENT_BIRTH,
-    EVENT_HEAD_PRUNE,
-    EVENT_PROTOTYPE_PRUNE,
+    EVENT_CODES,
     F64,
     FORWARD_ARRAYS,
     FORWARD_SCALARS,
@@ -48,7 +46,6 @@ from ddcl_incrt.conformance.adapters.reference import (
 )
 from ddcl_incrt.conformance.compare import TolerancePolicy
 from reference.incrt.controller import (
-    EventKind,
     GrowthConfig,
     GrowthState,
     grow_decision,
@@ -58,12 +55,6 @@ from reference.incrt.controller import (
 from reference.model import LayerConfig, ModelParams
 from reference.optim import AdamMoments, AdamState, LearningRates
 from reference.surgery import params_from_arrays
-
-_KIND_CODE = {
-    EventKind.BIRTH: EVENT_BIRTH,
-    EventKind.HEAD_PRUNE: EVENT_HEAD_PRUNE,
-    EventKind.PROTOTYPE_PRUNE: EVENT_PROTOTYPE_PRUNE,
-}
 
 # The float32 adapter's declaration: the float32 rows of the tolerance table, i.e. VALUE rtol 1e-4
 # against the float64 reference (docs/tolerances.md: O(10²) float32 operations at 2^-24, ×10; the
@@ -245,10 +236,10 @@ class AcceleratedAdapter:
             if engine.counts(es)[0] % inputs.check_every == 0:
                 es, _, evs, _ = engine.check(ctx, es, probe)
                 for e in evs:
-                    if e.kind in _KIND_CODE:
+                    if e.kind in EVENT_CODES:
                         hid = -1 if e.head_id is None else e.head_id
                         pid = -1 if e.prototype_id is None else e.prototype_id
-                        events.append((e.step, _KIND_CODE[e.kind], hid, pid))
+                        events.append((e.step, EVENT_CODES[e.kind], hid, pid))
         return TrajectoryOutputs(
             losses=np.array(losses, dtype=np.float64).reshape(-1, 3),
             events=np.array(events, dtype=np.int64).reshape(-1, 4),

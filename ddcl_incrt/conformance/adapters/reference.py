@@ -10,9 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ddcl_incrt.conformance.adapter import (
-    EVENT_BIRTH,
-    EVENT_HEAD_PRUNE,
-    EVENT_PROTOTYPE_PRUNE,
+    EVENT_CODES,
     F64,
     FORWARD_ARRAYS,
     FORWARD_SCALARS,
@@ -27,7 +25,6 @@ from reference.growth_phases import Context, TrainerState, birth_rng, growth_che
 from reference.growth_statistics import Probe, head_operators, probe_second_moment, residual_for
 from reference.incrt.capture import greedy_capture
 from reference.incrt.controller import (
-    EventKind,
     GrowthConfig,
     GrowthState,
     grow_decision,
@@ -41,12 +38,6 @@ from reference.optim import Adam, AdamState, LearningRates
 from reference.surgery import HEAD_PARAM_NAMES, flatten, unflatten
 from reference.train_config import TrainConfig
 from training.trainer import train_step
-
-_KIND_CODE = {
-    EventKind.BIRTH: EVENT_BIRTH,
-    EventKind.HEAD_PRUNE: EVENT_HEAD_PRUNE,
-    EventKind.PROTOTYPE_PRUNE: EVENT_PROTOTYPE_PRUNE,
-}
 
 
 def probe_of(x: F64) -> Probe:
@@ -114,10 +105,10 @@ def run_trajectory(inputs: TrajectoryInputs) -> tuple[TrajectoryOutputs, np.ndar
             pairs.extend((rec.step, v, g.phi_g, 1) for v in rec.head_strength.values())
             pairs.extend((rec.step, v, g.eps_K, 2) for v in rec.mass.values())
             for e in evs:
-                if e.kind in _KIND_CODE:
+                if e.kind in EVENT_CODES:
                     hid = -1 if e.head_id is None else e.head_id
                     pid = -1 if e.prototype_id is None else e.prototype_id
-                    events.append((e.step, _KIND_CODE[e.kind], hid, pid))
+                    events.append((e.step, EVENT_CODES[e.kind], hid, pid))
     out = TrajectoryOutputs(
         losses=np.array(losses, dtype=np.float64).reshape(-1, 3),
         events=np.array(events, dtype=np.int64).reshape(-1, 4),
