@@ -28,6 +28,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ddcl_incrt.arguments import positive_int
+
 
 def command_error(command: str, message: str) -> int:
     """Print a CLI error to stderr (never stdout, which carries the results) as argparse does,
@@ -226,16 +228,6 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -276,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("audit", help="train with every claim checked live and write the report (the main job)")
     p.add_argument("--dataset", choices=("digits", "planted"), default="digits", help="default: digits")
-    p.add_argument("--steps", type=_positive_int, default=None, help="optimiser steps (default 1500; 150 with --quick)")
+    p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps (default 1500; 150 with --quick)")
     p.add_argument("--seed", type=_seed, default=0, help="data split and training seed, 0 to 2**32 - 1 (default 0)")
     p.add_argument(
         "--engine",
@@ -317,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("falsify", help="run every falsifier").set_defaults(func=_falsify)
     p = sub.add_parser("cluster", help="the DDCL block as a clustering method vs k-means (docs/studies/cluster.md)")
     p.add_argument("--out", type=Path, default=Path("cluster"), help="output folder (default ./cluster)")
-    p.add_argument("--seeds", type=_positive_int, default=None, help="seeds 0..N-1 (default 10; 2 with --quick)")
+    p.add_argument("--seeds", type=positive_int, default=None, help="seeds 0..N-1 (default 10; 2 with --quick)")
     p.add_argument(
         "--datasets",
         nargs="+",
@@ -334,11 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-compile", dest="compile", action="store_false", help="eager steps only (no torch.compile)")
     p.add_argument("--large", action="store_true", help="add the large size (B=64, T=128, d=256); always on CUDA")
     p.add_argument(
-        "--repeats", type=_positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
+        "--repeats", type=positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
     )
-    p.add_argument(
-        "--threads", type=_positive_int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)"
-    )
+    p.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)")
     p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON report (default bench.json)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     p.set_defaults(func=_bench)

@@ -20,17 +20,8 @@ from typing import Any
 
 from rich.console import Console
 
+from ddcl_incrt.arguments import positive_int
 from ddcl_incrt.output_paths import write_file_with_fallback
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_subcommand(sub: Any) -> None:
@@ -53,7 +44,7 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument(
         "--property-examples",
         dest="property_examples",
-        type=_positive_int,
+        type=positive_int,
         default=10,
         help="examples per property (default 10)",
     )
