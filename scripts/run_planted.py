@@ -38,8 +38,8 @@ from _report import (
     trajectory_stats,
 )
 
-from reference.model import LayerConfig
-from reference.train_config import DEFAULT_LR, TrainConfig
+from training.configs import LAYERS
+from training.configs import TRAIN as AUDIT_TRAIN
 from training.data import planted_offsets
 from training.record import RunRecord
 from training.trainer import train
@@ -47,22 +47,9 @@ from training.trainer import train
 # planted_offsets' own defaults (n_train 512, n_test 256, seq_len 8, d_in 6, offsets (1, 3)), spelled out
 DATA: dict[str, object] = {"n_train": 512, "n_test": 256, "seq_len": 8, "d_in": 6, "offsets": (1, 3)}
 OFFSETS = (1, 3)
-LAYER = LayerConfig(d_in=6, d=8, d_k=4, d_v=4, seq_len=8, K_max=8, n_classes=2, T_P=1.0, lambda_q=0.1)
-TRAIN = TrainConfig(
-    steps=3000,
-    batch_size=32,
-    optimizer="adam",
-    lr=DEFAULT_LR,
-    check_every=50,
-    probe_size=128,
-    calibration_probes=5,
-    c_theta=0.1,  # SPEC §3.4 default; φ_g = 0.01 θ (SPEC default)
-    T_d=200,
-    T_prune=5,
-    eps_K=0.01,
-    tracker_steps=20,
-    eval_every=500,
-)
+# the audit's planted configuration (training.configs), run longer, in batches of 32, evaluated every 500 steps
+LAYER = LAYERS["planted"]
+TRAIN = replace(AUDIT_TRAIN, steps=3000, batch_size=32, eval_every=500)
 
 
 def run_seed(seed: int, steps: int, out_dir: Path, command: str, offsets: tuple[int, ...], shuffle: bool) -> RunRecord:
