@@ -3,7 +3,7 @@
 
 ``C = X̄ᵀX̄/n`` of the layer input on the fixed probe, the heads' directional parts ``M_a^h``, the
 residual operator ``A_res`` and the prototype masses ``n_j/n``. The trainer's growth phases, the G5
-invariant and (later) the accelerated path's differential tests all take these from here.
+invariant and the accelerated path's differential tests all take these from here.
 """
 
 from __future__ import annotations

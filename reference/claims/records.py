@@ -1,7 +1,7 @@
 """Record types of the claim registry (SPEC §0, §4).
 
-One :class:`Claim` per claim of SPEC §4. Tests, docs, the ``prove`` command (and later the audit and
-the conformance kit) iterate over the registry instead of listing claims by hand.
+One :class:`Claim` per claim of SPEC §4. Tests, docs, the ``prove`` command, the audit and the
+conformance kit iterate over the registry instead of listing claims by hand.
 """
 
 from __future__ import annotations
