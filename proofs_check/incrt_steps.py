@@ -177,7 +177,7 @@ def _deflated() -> tuple[Sym, Sym, Sym]:
     return V, A, Pi * A * Pi
 
 
-@step("G2.1", checks=("training.data.planted_operator", "reference.incrt.operators.deflate"))
+@step("G2.1", checks=("reference.incrt.operators.planted_operator", "reference.incrt.operators.deflate"))
 def step_g2_1() -> StepOutcome:
     """Deflating an eigenvector leaves the other eigenpairs of A unchanged; the deflated direction gets eigenvalue 0."""
     ch = StepChecks()
@@ -201,7 +201,7 @@ def step_g2_1() -> StepOutcome:
     return ch.outcome()
 
 
-@step("G2.2", checks=("training.data.planted_operator", "reference.incrt.capture.greedy_capture"))
+@step("G2.2", checks=("reference.incrt.operators.planted_operator", "reference.incrt.capture.greedy_capture"))
 def step_g2_2() -> StepOutcome:
     """det(xI − Π⊥AΠ⊥) = x(x − λ_2)(x − λ_3): the next birth is at λ_2 (when > θ > 0)."""
     ch = StepChecks()
@@ -220,7 +220,9 @@ def step_g2_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-@step("G3.1", checks=("training.data.planted_operator", "reference.invariants.incrt.brute_force_min_residual"))
+@step(
+    "G3.1", checks=("reference.incrt.operators.planted_operator", "reference.invariants.incrt.brute_force_min_residual")
+)
 def step_g3_1() -> StepOutcome:
     """Interlacing (d = 3, m = 1): every q⊥ contains w ∈ span(v_1, v_2) with wᵀAw − λ_2‖w‖² = (λ_1 − λ_2)q_2² ≥ 0, so
     λ_max(Π⊥AΠ⊥) ≥ λ_2.
@@ -242,7 +244,7 @@ def step_g3_1() -> StepOutcome:
     return ch.outcome()
 
 
-@step("G3.2", checks=("training.data.planted_operator", "reference.invariants.incrt.residual_top"))
+@step("G3.2", checks=("reference.incrt.operators.planted_operator", "reference.invariants.incrt.residual_top"))
 def step_g3_2() -> StepOutcome:
     """For w ⟂ v_1..v_m, wᵀAw ≤ λ_{m+1}‖w‖²: the top m* eigenvectors are sufficient."""
     ch = StepChecks()
@@ -271,7 +273,7 @@ def step_g3_2() -> StepOutcome:
 # --------------------------------------------------------------------------------------------------
 
 
-@step("G4.1", checks=("training.data.planted_operator", "reference.incrt.capture.greedy_capture_tracked"))
+@step("G4.1", checks=("reference.incrt.operators.planted_operator", "reference.incrt.capture.greedy_capture_tracked"))
 def step_g4_1() -> StepOutcome:
     """In a repeated eigenspace every unit vector is an eigenvector, and after capturing one the next birth is its
     complement in the same eigenspace.
