@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ddcl_incrt.arguments import positive_int
+from ddcl_incrt.arguments import non_negative_int, positive_int
 
 
 def command_error(command: str, message: str) -> int:
@@ -228,16 +228,6 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 SEED_LIMIT = 2**32  # NumPy's legacy seeding and scikit-learn's random_state take seeds below 2**32
 
 
@@ -285,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint-every",
         dest="checkpoint_every",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=500,
         help="checkpoint to OUT/checkpoints every N steps, keeping the last 2 (0: only on interruption; default 500)",
     )
