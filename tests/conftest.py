@@ -21,9 +21,11 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import hypothesis.core
 import pytest
+import threadpoolctl
 from hypothesis import HealthCheck, settings
 
 from ddcl_incrt.claim_tests import MARKER_HELP, OUT_ENV, ClaimTests, claim_tests
@@ -45,10 +47,23 @@ settings.load_profile(os.environ.get("DDCL_HYPOTHESIS_PROFILE", "dev"))
 CLAIM_TESTS = pytest.StashKey[ClaimTests]()
 COLLECTED_FILES = pytest.StashKey[frozenset[str]]()
 HYPOTHESIS_SEED = pytest.StashKey[str]()
+_WORKER_SEED = "ddcl_hypothesis_seed"
+
+
+def _force_hypothesis_seed(config: pytest.Config, seed: int) -> None:
+    """What ``--hypothesis-seed=N`` does, with N drawn (or received from the controller) here."""
+    config.option.hypothesis_seed = str(seed)
+    hypothesis.core.global_force_seed = seed
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    worker_input: dict[str, object] | None = getattr(config, "workerinput", None)
+    if worker_input is not None:
+        _configure_xdist_worker(config, worker_input)
+        return
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_SeedToWorkers(), "ddcl-seed-to-workers")
     given = config.getoption("hypothesis_seed", default=None)
     if given is not None:
         config.stash[HYPOTHESIS_SEED] = f"seed {given} (given)"
@@ -56,10 +71,34 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[HYPOTHESIS_SEED] = f"derandomized (profile {settings.get_current_profile_name()!r})"
     else:
         seed = secrets.randbelow(2**32)
-        # what --hypothesis-seed=N does, with N drawn here so that it can be printed
-        config.option.hypothesis_seed = str(seed)
-        hypothesis.core.global_force_seed = seed
+        _force_hypothesis_seed(config, seed)
         config.stash[HYPOTHESIS_SEED] = f"seed {seed} (random; reproduce with --hypothesis-seed={seed})"
+
+
+class _SeedToWorkers:
+    """pytest-xdist's workers get the controller's command line, not its options: hand them the seed
+    drawn above, so that every worker runs the one seed that is printed (and reproduces the run)."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_WORKER_SEED] = node.config.option.hypothesis_seed
+
+
+def _configure_xdist_worker(config: pytest.Config, worker_input: dict[str, object]) -> None:
+    """One thread per worker: the workers already use every core (``-n auto``), and torch's and the
+    BLAS's own threads on top of them thrash a 2-core machine. Subprocesses inherit the limit."""
+    seed = worker_input.get(_WORKER_SEED)
+    if seed is not None and not settings.default.derandomize:
+        _force_hypothesis_seed(config, int(str(seed)))
+    config.stash[HYPOTHESIS_SEED] = f"seed {seed} (from the controller)"
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    threadpoolctl.threadpool_limits(1)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
 
 
 def _seed_line(config: pytest.Config) -> str:
