@@ -15,7 +15,7 @@ same births. What the engine adds (docs/distributed.md):
 * **One decision.** A growth check is computed on rank 0 only, on the one probe every rank drew; the
   decision (its events, the controller's state, the tracker vectors) and the check's record are
   broadcast, and every other rank applies the same events to its own parameters and optimiser state
-  with the same surgery (:meth:`DistributedEngine.apply_decision`). Weights are never broadcast.
+  with the check's own surgery (:meth:`DistributedEngine.apply_decision`). Weights are never broadcast.
 * **The agreement check.** At the start and after every check every rank's :class:`Fingerprint`
   (head ids, prototype ids, captured rank, SHA-256 of the parameters and of the optimiser state) is
   gathered and compared (:func:`check_agreement`); any difference raises
@@ -52,18 +52,11 @@ from torch import Tensor
 
 from accelerated import optim as acc_optim
 from accelerated.backward import flatten, to_host
-from accelerated.growth_phases import (
-    AcceleratedState,
-    OptState,
-    add_head,
-    drop_head_state,
-    remove_head,
-    remove_prototype_column,
-)
+from accelerated.growth_phases import TORCH_BACKEND, AcceleratedState, OptState
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
 from reference._arrays import F64Array
-from reference.growth_phases import Context, TrainerState, birth_rng, newborn_head
+from reference.growth_phases import Context, TrainerState, apply_event
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, GrowthState
 from reference.log import CheckRecord, InvariantRecord
@@ -313,37 +306,18 @@ class DistributedEngine(AcceleratedEngine):
 
     def apply_decision(self, ctx: Context, es: AcceleratedState, decision: Decision) -> AcceleratedState:
         """``es`` after rank 0's decision: its events applied in order to this rank's parameters and
-        optimiser state with the surgery :mod:`accelerated.growth_phases` uses (a birth from the same
-        :func:`reference.growth_phases.birth_rng` draws), and the host state taken as sent."""
-        params, opt_state = es.params, es.opt_state
+        optimiser state by :func:`reference.growth_phases.apply_event` with the check's own backend (a
+        birth draws the newborn as rank 0 did, growth variants included), and the host state taken as sent."""
         for e in decision.events:
-            if e.kind is EventKind.BIRTH and e.head_id is not None:
-                if e.u_plus is None:
-                    raise ArchitectureDisagreement(f"rank {self.rank}: rank 0's birth at step {e.step} has no u₊")
-                # the newborn exactly as rank 0 drew it, growth variants included
-                rng = birth_rng(ctx.train_cfg.seed, e.head_id)
-                host = newborn_head(ctx.layer_cfg, rng, e.u_plus, ctx.growth_cfg.variants)
-                params, hid = add_head(params, ctx.layer_cfg, rng=rng, head=host)
-                if hid != e.head_id:
-                    raise ArchitectureDisagreement(
-                        f"rank {self.rank}: rank 0's birth at step {e.step} is head {e.head_id}, this rank's next "
-                        f"id is {hid}"
-                    )
-            elif e.kind is EventKind.HEAD_PRUNE and e.head_id is not None:
-                params, opt_state = remove_head(params, e.head_id), drop_head_state(opt_state, e.head_id)
-            elif e.kind is EventKind.PROTOTYPE_PRUNE and e.prototype_id is not None:
-                j = params.prototype_ids.index(e.prototype_id)
-                params = remove_prototype_column(params, e.prototype_id)
-                if isinstance(opt_state, acc_optim.AdamState):
-                    opt_state = acc_optim.remove_state_column(opt_state, "P", j)
+            if e.kind is EventKind.BIRTH and e.u_plus is None:
+                raise ArchitectureDisagreement(f"rank {self.rank}: rank 0's birth at step {e.step} has no u₊")
+            es = apply_event(TORCH_BACKEND, ctx, es, e)
 
         def dev(a: NDArray[np.float64]) -> Tensor:
             return torch.tensor(a, dtype=torch.float64, device=self.device)
 
         return replace(
             es,
-            params=params,
-            opt_state=opt_state,
             growth=decision.growth,
             ranks=decision.ranks,
             Q_cap=dev(decision.growth.Q_cap),

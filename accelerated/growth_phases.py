@@ -1,15 +1,15 @@
-"""The phases of a growth check on the device (mirrors :mod:`reference.growth_phases`).
+"""The growth check on the device: :class:`TorchBackend`, the accelerated engine's
+:class:`reference.growth_phases.GrowthBackend`.
 
 Every ``g`` steps, on the fixed probe: ``C``, the stacked ``M_a^h``, ``A_res``, its exact spectrum by
 ``torch.linalg.eigh`` and the Oja / MCA-EXIN trackers are computed in torch on the parameters'
-device (:mod:`accelerated.growth_statistics`, :mod:`accelerated.trackers`). The decisions are the
-reference's pure functions of those statistics — :func:`reference.incrt.controller.grow_decision`
-(``λ_max``, ``u₊``), :func:`reference.incrt.controller.prune_decision` (``G_h`` and ``λ_max`` of the
-remaining heads, which this module computes on the device) and
-:func:`reference.incrt.controller.prototype_prune_check` (the masses ``n_j/n``) — so the dwell
-time, the strict ``>`` at θ, the hysteresis and the patience counters are one piece of code for both
-engines. The invariants (G1, G5, G6, D5) are the reference's, run in float64 on host copies of the
-d×d statistics and of the parameters at the events that need them.
+device (:mod:`accelerated.growth_statistics`, :mod:`accelerated.trackers`), and so are ``G_h`` and
+``λ_max(A_res)`` of the remaining heads (hysteresis) and the masses ``n_j/n``. Everything else is the
+reference's one check (:func:`reference.growth_phases.run_check`): the decisions are
+:mod:`reference.incrt.controller`'s pure functions of those statistics, so the dwell time, the strict
+``>`` at θ, the hysteresis and the patience counters are one piece of code for both engines, and the
+invariants (G1–G6, D5) run in float64 on host copies of the d×d statistics and of the parameters at
+the events that need them.
 
 A check runs in float64 whatever the training dtype (the parameters are cast for the check): the
 decisions are compared with the reference exactly outside near-ties, and the near-tie band is the
@@ -22,6 +22,7 @@ reference does (the same NumPy draws, then moved to the device), so the two engi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -35,37 +36,11 @@ from accelerated.growth_statistics import head_operators, head_strengths, probe_
 from accelerated.model import HeadParams, ModelParams, heads_forward, layer_input
 from accelerated.step import flat_args, stacked_loss
 from reference import model as ref_model
-from reference.growth_phases import (
-    Context,
-    birth_rng,
-    count_kind,
-    coupling_statistics,
-    measured_removal,
-    newborn_growth_state,
-    newborn_head,
-    static_operator_checks,
-)
+from reference.growth_phases import Context, Measured, Tracked, coupling_statistics, run_check
 from reference.growth_statistics import Probe
-from reference.incrt.capture import numerical_rank
-from reference.incrt.controller import (
-    EventKind,
-    GrowthEvent,
-    GrowthState,
-    grow_decision,
-    prototype_prune_check,
-    prune_decision,
-)
-from reference.invariants.ddcl import REFERENCE_OPS, CollapseStatus, d5_prototype_pruning
-from reference.invariants.incrt import check_g1, check_g6
-from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
-from reference.log import (
-    EVENT_BIRTH,
-    EVENT_CHECK,
-    EVENT_HEAD_PRUNE,
-    EVENT_PROTOTYPE_PRUNE,
-    CheckRecord,
-    InvariantRecord,
-)
+from reference.incrt.controller import GrowthEvent, GrowthState
+from reference.invariants.ddcl import CollapseStatus
+from reference.log import CheckRecord, InvariantRecord
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 
 OptState = acc_optim.AdamState | acc_optim.SGDState
@@ -104,15 +79,6 @@ class DeviceProbe:
     def of(probe: Probe, device: str | torch.device) -> DeviceProbe:
         x = torch.tensor(probe.x, dtype=torch.float64, device=device)
         return DeviceProbe(x=x, labels=torch.tensor(probe.labels, device=device), host=probe)
-
-
-@dataclass(frozen=True)
-class PhaseResult:
-    """What one phase did: the new state, its events and the invariants it checked."""
-
-    state: AcceleratedState
-    events: tuple[GrowthEvent, ...]
-    invariants: tuple[InvariantRecord, ...]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,14 +141,6 @@ def remove_prototype_column(params: ModelParams, proto_id: int) -> ModelParams:
     return replace(params, P=P, prototype_ids=ids)
 
 
-def drop_head_state(opt_state: OptState, head_id: int) -> OptState:
-    """The optimiser state without head ``head_id``'s entries (every other entry the same object)."""
-    if isinstance(opt_state, acc_optim.SGDState):
-        return opt_state
-    gone = {head_param_name(head_id, f) for f in HEAD_PARAM_NAMES}
-    return acc_optim.AdamState({k: v for k, v in opt_state.moments.items() if k not in gone})
-
-
 # --------------------------------------------------------------------------------------------------
 # Statistics on the device
 # --------------------------------------------------------------------------------------------------
@@ -241,217 +199,169 @@ def collapse_status(Y: Tensor, T_P: float) -> CollapseStatus:
 
 
 # --------------------------------------------------------------------------------------------------
-# The phases
+# The backend
 # --------------------------------------------------------------------------------------------------
 
 
-def track_phase(
-    ctx: Context, state: AcceleratedState, stats: Statistics
-) -> tuple[AcceleratedState, tuple[float, float, float, float], tuple[InvariantRecord, ...]]:
-    """G6 as :func:`reference.growth_phases.track_phase`, the trackers running on the device."""
-    n = ctx.train_cfg.tracker_steps
-    A = stats.A_res
-    w_t = acc_trk.warm_start(state.w_top, state.Q_cap)
-    oja = acc_trk.oja_track(A, w_t, acc_trk.certified_step(A), n)
-    w_b = acc_trk.warm_start(state.w_bottom, state.Q_cap)
-    exin = acc_trk.mca_exin_track(A, w_b, acc_trk.certified_step(A, float(w_b @ w_b)), n)
+@dataclass(frozen=True, eq=False)
+class DeviceMeasured:
+    """The device's side of a :class:`reference.growth_phases.Measured`: the probe, the statistics and
+    the probe's assignments ``Q`` of the measured parameters (whose head ids are ``heads``)."""
 
-    def gap(res: acc_trk.DeviceTrackerResult, lam: Tensor, v: Tensor) -> tuple[float, float]:
-        w = acc_trk.unit_vector(res.w)
-        return abs(float(res.estimate - lam)), abs(float(v @ w))
+    probe: DeviceProbe
+    stats: Statistics
+    heads: list[int]
+    Q_probe: Tensor
 
-    gaps = (*gap(oja, stats.lam[-1], stats.V[:, -1]), *gap(exin, stats.lam[0], stats.V[:, 0]))
-    records: tuple[InvariantRecord, ...] = ()
-    if ctx.train_cfg.check_invariants:
-        A_host = to_host(A)
-        res = check_g6(A=A_host, tracker=acc_trk.to_reference(oja)) + check_g6(
-            A=A_host, tracker=acc_trk.to_reference(exin)
+
+def _device(measured: Measured) -> DeviceMeasured:
+    native = measured.native
+    if not isinstance(native, DeviceMeasured):
+        raise TypeError(f"measured.native: expected the torch backend's DeviceMeasured, got {type(native).__name__}")
+    return native
+
+
+class TorchBackend:
+    """:class:`reference.growth_phases.GrowthBackend` on an :class:`AcceleratedState`, on the device of
+    its ``Q_cap``."""
+
+    def measure(self, ctx: Context, state: AcceleratedState, probe: Probe) -> Measured:
+        dprobe = DeviceProbe.of(probe, state.Q_cap.device)
+        params64 = as_float64(state.params)
+        stats = statistics(params64, dprobe, state.Q_cap)
+        Y_probe, Q_probe = probe_tokens(params64, ctx, dprobe)
+        with torch.no_grad():
+            heads = heads_forward(params64, layer_input(params64, dprobe.x))
+        coupling = coupling_statistics(
+            to_host(params64.P), to_host(Q_probe), {h: to_host(hc.A) for h, hc in heads.items()}
         )
-        records = tuple(InvariantRecord(state.step, EVENT_CHECK, r) for r in res)
-    new = replace(state, w_top=acc_trk.unit_vector(oja.w), w_bottom=acc_trk.unit_vector(exin.w))
-    return new, gaps, records
-
-
-def grow_phase(ctx: Context, state: AcceleratedState, stats: Statistics) -> PhaseResult:
-    """SPEC §3.2 through :func:`reference.incrt.controller.grow_decision` on the device's ``(λ_max, u₊)``."""
-    cap = ctx.train_cfg.max_heads
-    if cap is not None and len(state.params.heads) >= cap:
-        return PhaseResult(state, (), ())
-    growth, events = grow_decision(
-        state.growth, ctx.growth_cfg, (stats.lam_max, stats.u_max()), state.step, new_head_id=state.params.next_head_id
-    )
-    births = [e for e in events if e.kind is EventKind.BIRTH]
-    if not births:
-        return PhaseResult(replace(state, growth=growth), events, ())
-    (birth,) = births
-    if birth.head_id is None:
-        raise RuntimeError("grow_decision returned a birth without a head id")
-    if birth.u_plus is None:
-        raise RuntimeError("grow_decision returned a birth without its direction u₊")
-    rng = birth_rng(ctx.train_cfg.seed, birth.head_id)
-    host = newborn_head(ctx.layer_cfg, rng, birth.u_plus, ctx.growth_cfg.variants)
-    params, hid = add_head(state.params, ctx.layer_cfg, rng=rng, head=host)
-    if hid != birth.head_id:
-        raise RuntimeError(f"head ids out of step: the controller allocated {birth.head_id}, the model {hid}")
-    growth = newborn_growth_state(growth, ctx.growth_cfg, hid, to_host(stats.C), host)
-    ranks = (*state.ranks, numerical_rank(growth.Q_cap))
-    records: tuple[InvariantRecord, ...] = ()
-    if ctx.train_cfg.check_invariants:
-        g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=ctx.growth_cfg.theta)
-        records = tuple(InvariantRecord(state.step, EVENT_BIRTH, r, head_id=hid) for r in g1)
-        records += static_operator_checks(
-            to_host(stats.A_res), ctx.growth_cfg.theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed
+        G = head_strengths(stats.C, stats.M_a)
+        strengths = {h: float(G[i]) for i, h in enumerate(params64.heads)}
+        return Measured(
+            probe=probe,
+            C=to_host(stats.C),
+            A_res=to_host(stats.A_res),
+            lam_max=stats.lam_max,
+            lam_min=float(stats.lam[0]),
+            u_max=stats.u_max(),
+            fro=float(torch.linalg.matrix_norm(stats.A_res)),
+            spectrum=tuple(to_host(stats.lam)[::-1].tolist()),
+            head_strength=dict(sorted(strengths.items())),
+            tau={h: params64.heads[h].tau for h in sorted(params64.heads)},
+            n_heads=len(params64.heads),
+            n_prototypes=int(params64.P.shape[1]),
+            collapse=collapse_status(Y_probe, ctx.layer_cfg.T_P),
+            coupling=coupling,
+            native=DeviceMeasured(dprobe, stats, list(params64.heads), Q_probe),
         )
-    Q_cap = torch.tensor(growth.Q_cap, dtype=torch.float64, device=state.Q_cap.device)
-    return PhaseResult(replace(state, params=params, growth=growth, ranks=ranks, Q_cap=Q_cap), events, records)
+
+    def track(self, ctx: Context, state: AcceleratedState, measured: Measured) -> Tracked[AcceleratedState]:
+        """The trackers on the device; their gaps against the device's ``eigh``."""
+        stats = _device(measured).stats
+        n = ctx.train_cfg.tracker_steps
+        A = stats.A_res
+        w_t = acc_trk.warm_start(state.w_top, state.Q_cap)
+        oja = acc_trk.oja_track(A, w_t, acc_trk.certified_step(A), n)
+        w_b = acc_trk.warm_start(state.w_bottom, state.Q_cap)
+        exin = acc_trk.mca_exin_track(A, w_b, acc_trk.certified_step(A, float(w_b @ w_b)), n)
+
+        def gap(res: acc_trk.DeviceTrackerResult, lam: Tensor, v: Tensor) -> tuple[float, float]:
+            w = acc_trk.unit_vector(res.w)
+            return abs(float(res.estimate - lam)), abs(float(v @ w))
+
+        gaps = (*gap(oja, stats.lam[-1], stats.V[:, -1]), *gap(exin, stats.lam[0], stats.V[:, 0]))
+        new = replace(state, w_top=acc_trk.unit_vector(oja.w), w_bottom=acc_trk.unit_vector(exin.w))
+        return Tracked(new, acc_trk.to_reference(oja), acc_trk.to_reference(exin), gaps)
+
+    def head_ids(self, state: AcceleratedState) -> list[int]:
+        return list(state.params.heads)
+
+    def prototype_ids(self, state: AcceleratedState) -> tuple[int, ...]:
+        return tuple(state.params.prototype_ids)
+
+    def next_head_id(self, state: AcceleratedState) -> int:
+        return state.params.next_head_id
+
+    def head_statistics(
+        self, ctx: Context, state: AcceleratedState, measured: Measured
+    ) -> tuple[dict[int, float], Callable[[tuple[int, ...]], float]]:
+        """``G_h`` of every head and ``λ_max(A_res)`` of the remaining heads by ``eigvalsh`` on the device."""
+        C = _device(measured).stats.C
+        params64 = as_float64(state.params)
+        ids = list(params64.heads)
+        M_a = head_operators(params64)
+        G = head_strengths(C, M_a)
+
+        def lam_max_of(heads: tuple[int, ...]) -> float:
+            idx = [ids.index(h) for h in heads]
+            return float(torch.linalg.eigvalsh(residual_operator(C, M_a[idx].sum(dim=0), state.Q_cap))[-1])
+
+        return {h: float(G[i]) for i, h in enumerate(ids)}, lam_max_of
+
+    def masses(self, ctx: Context, state: AcceleratedState, measured: Measured) -> np.ndarray:
+        """The masses after the head decisions (as the reference's); the measured ``Q`` is reused when
+        no head was born or pruned (the tokens then have not changed)."""
+        native = _device(measured)
+        params64 = as_float64(state.params)
+        Q = native.Q_probe
+        if list(params64.heads) != native.heads:
+            Q = probe_tokens(params64, ctx, native.probe)[1]
+        return prototype_masses(params64, Q, state.growth)
+
+    def probe_tokens(self, ctx: Context, state: AcceleratedState, measured: Measured) -> np.ndarray:
+        return to_host(probe_tokens(as_float64(state.params), ctx, _device(measured).probe)[0])
+
+    def host_params(self, state: AcceleratedState) -> ref_model.ModelParams:
+        return to_reference(state.params)
+
+    def add_head(
+        self, ctx: Context, state: AcceleratedState, head: ref_model.HeadParams, rng: np.random.Generator
+    ) -> tuple[AcceleratedState, int]:
+        params, hid = add_head(state.params, ctx.layer_cfg, rng=rng, head=head)
+        return replace(state, params=params), hid
+
+    def remove_head(self, state: AcceleratedState, head_id: int) -> AcceleratedState:
+        names = {head_param_name(head_id, f) for f in HEAD_PARAM_NAMES}
+        return replace(state, params=remove_head(state.params, head_id), opt_state=state.opt_state.without(names))
+
+    def remove_prototype(self, state: AcceleratedState, prototype_id: int) -> tuple[AcceleratedState, int]:
+        j = state.params.prototype_ids.index(prototype_id)
+        params = remove_prototype_column(state.params, prototype_id)
+        return replace(state, params=params, opt_state=state.opt_state.without_column("P", j)), j
+
+    def with_growth(self, state: AcceleratedState, growth: GrowthState, ranks: tuple[int, ...]) -> AcceleratedState:
+        """The controller's state, and the device's float64 copy of its ``Q_cap`` when it changed (a birth)."""
+        Q_cap = state.Q_cap
+        if growth.Q_cap is not state.growth.Q_cap:
+            Q_cap = torch.tensor(growth.Q_cap, dtype=torch.float64, device=state.Q_cap.device)
+        return replace(state, growth=growth, ranks=ranks, Q_cap=Q_cap)
 
 
-def prune_phase(ctx: Context, state: AcceleratedState, probe: DeviceProbe, C: Tensor) -> PhaseResult:
-    """SPEC §3.3 through :func:`reference.incrt.controller.prune_decision`: ``G_h`` of every head and
-    ``λ_max(A_res)`` of the remaining heads (hysteresis) by ``eigvalsh`` on the device; G5 at each
-    removal and the no-re-trigger check after the last, as :func:`reference.growth_phases.prune_phase`."""
-    params64 = as_float64(state.params)
-    ids = list(params64.heads)
-    M_a = head_operators(params64)
-    G = head_strengths(C, M_a)
-    strengths = {h: float(G[i]) for i, h in enumerate(ids)}
-
-    def lam_max_of(heads: tuple[int, ...]) -> float:
-        idx = [ids.index(h) for h in heads]
-        return float(torch.linalg.eigvalsh(residual_operator(C, M_a[idx].sum(dim=0), state.Q_cap))[-1])
-
-    growth, events = prune_decision(state.growth, ctx.growth_cfg, strengths, lam_max_of, state.step)
-    pruned = [e.head_id for e in events if e.kind is EventKind.HEAD_PRUNE and e.head_id is not None]
-    if not pruned:
-        return PhaseResult(replace(state, growth=growth), events, ())
-    params, opt_state = state.params, state.opt_state
-    records: list[InvariantRecord] = []
-    C_host = to_host(C)
-    before_host = to_reference(params) if ctx.train_cfg.check_invariants else None
-    for hid in pruned:
-        params = remove_head(params, hid)
-        opt_state = drop_head_state(opt_state, hid)
-        if before_host is not None:
-            after_host = to_reference(params)
-            res = check_g5_at_prune(
-                layer_cfg=ctx.layer_cfg,
-                theta=ctx.growth_cfg.theta,
-                before=before_host,
-                after=after_host,
-                head_id=hid,
-                C=C_host,
-                Q_cap=state.growth.Q_cap,
-                probe=probe.host,
-            )
-            records.extend(InvariantRecord(state.step, EVENT_HEAD_PRUNE, r, head_id=hid) for r in res)
-            before_host = after_host
-    if before_host is not None:
-        no_grow = check_no_retrigger(
-            growth_cfg=ctx.growth_cfg, params=before_host, growth=growth, C=C_host, step=state.step
-        )
-        records.append(InvariantRecord(state.step, EVENT_HEAD_PRUNE, no_grow))
-    return PhaseResult(replace(state, params=params, opt_state=opt_state, growth=growth), events, tuple(records))
-
-
-def prototype_prune_phase(ctx: Context, state: AcceleratedState, probe: DeviceProbe, mass: np.ndarray) -> PhaseResult:
-    """SPEC §3.5 through :func:`reference.incrt.controller.prototype_prune_check` on the device's masses;
-    D5 at each removal on the probe tokens, as :func:`reference.growth_phases.prototype_prune_phase`."""
-    growth, events = prototype_prune_check(state.growth, ctx.growth_cfg, mass, state.step)
-    pruned = [e.prototype_id for e in events if e.kind is EventKind.PROTOTYPE_PRUNE and e.prototype_id is not None]
-    if not pruned:
-        return PhaseResult(replace(state, growth=growth), events, ())
-    params, opt_state = state.params, state.opt_state
-    Y = to_host(probe_tokens(as_float64(params), ctx, probe)[0]) if ctx.train_cfg.check_invariants else None
-    records: list[InvariantRecord] = []
-    for pid in pruned:
-        j = params.prototype_ids.index(pid)
-        after = remove_prototype_column(params, pid)
-        if isinstance(opt_state, acc_optim.AdamState):
-            opt_state = acc_optim.remove_state_column(opt_state, "P", j)
-        if Y is not None:
-            P_before = to_host(params.P)
-            ops = replace(REFERENCE_OPS, remove_prototype=measured_removal(P_before, to_host(after.P)))
-            res = d5_prototype_pruning(Y=Y, P=P_before, T_P=ctx.layer_cfg.T_P, j=j, ops=ops)
-            records.extend(InvariantRecord(state.step, EVENT_PROTOTYPE_PRUNE, r, prototype_id=pid) for r in res)
-        params = after
-    return PhaseResult(replace(state, params=params, opt_state=opt_state, growth=growth), events, tuple(records))
+TORCH_BACKEND = TorchBackend()
 
 
 def growth_check(
-    ctx: Context, state: AcceleratedState, probe: DeviceProbe
+    ctx: Context, state: AcceleratedState, probe: Probe
 ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
-    """One check of SPEC §3 on the device: statistics and trackers (G6), grow (G1), prune heads (G5),
-    prune prototypes (D5), in that order, with the record of :func:`reference.growth_phases.growth_check`."""
-    params64 = as_float64(state.params)
-    stats = statistics(params64, probe, state.Q_cap)
-    Y_probe, Q_probe = probe_tokens(params64, ctx, probe)
-    collapse = collapse_status(Y_probe, ctx.layer_cfg.T_P)
-    with torch.no_grad():
-        heads = heads_forward(params64, layer_input(params64, probe.x))
-    coupling = coupling_statistics(to_host(params64.P), to_host(Q_probe), {h: to_host(hc.A) for h, hc in heads.items()})
-    G = head_strengths(stats.C, stats.M_a)
-    strengths = {h: float(G[i]) for i, h in enumerate(params64.heads)}
-    taus = {h: params64.heads[h].tau for h in sorted(params64.heads)}
-    state, gaps, r_track = track_phase(ctx, state, stats)
-    cap = ctx.train_cfg.max_heads
-    capped = cap is not None and len(state.params.heads) >= cap
-    grow = grow_phase(ctx, state, stats)
-    prune = prune_phase(ctx, grow.state, probe, stats.C)
-    # The masses are taken after the head decisions (as the reference's); the probe's Q is reused when
-    # no head was born or pruned (the tokens then have not changed).
-    after = as_float64(prune.state.params)
-    if list(after.heads) != list(params64.heads):
-        Q_probe = probe_tokens(after, ctx, probe)[1]
-    mass = prototype_masses(after, Q_probe, prune.state.growth)
-    proto = prototype_prune_phase(ctx, prune.state, probe, mass)
-    events = grow.events + prune.events + proto.events
-    record = CheckRecord(
-        step=state.step,
-        lam_max=stats.lam_max,
-        lam_min=float(stats.lam[0]),
-        fro=float(torch.linalg.matrix_norm(stats.A_res)),
-        spectrum=tuple(to_host(stats.lam)[::-1].tolist()),
-        theta=ctx.growth_cfg.theta,
-        phi_g=ctx.growth_cfg.phi_g,
-        rank=state.growth.m,
-        n_heads=len(params64.heads),
-        n_prototypes=int(params64.P.shape[1]),
-        head_strength=dict(sorted(strengths.items())),
-        tau=taus,
-        mass=dict(zip(prune.state.growth.prototype_ids, mass.tolist(), strict=True)),
-        oja_lam_gap=gaps[0],
-        oja_cos=gaps[1],
-        exin_lam_gap=gaps[2],
-        exin_cos=gaps[3],
-        capped=capped and stats.lam_max > ctx.growth_cfg.theta,
-        births=count_kind(events, EventKind.BIRTH),
-        head_prunes=count_kind(events, EventKind.HEAD_PRUNE),
-        prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
-        collapse_T_c=collapse.T_c_free_energy,
-        collapse_margin=collapse.margin_free_energy,
-        **coupling,
-    )
-    return proto.state, record, events, r_track + grow.invariants + prune.invariants + proto.invariants
+    """One check of SPEC §3 on the device: :func:`reference.growth_phases.run_check` with :class:`TorchBackend`."""
+    return run_check(TORCH_BACKEND, ctx, state, probe)
 
 
 __all__ = [
+    "TORCH_BACKEND",
     "AcceleratedState",
+    "DeviceMeasured",
     "DeviceProbe",
     "OptState",
-    "PhaseResult",
     "Statistics",
+    "TorchBackend",
     "add_head",
     "as_float64",
     "collapse_status",
-    "drop_head_state",
-    "grow_phase",
     "growth_check",
     "probe_tokens",
     "prototype_masses",
-    "prototype_prune_phase",
-    "prune_phase",
     "remove_head",
     "remove_prototype_column",
     "statistics",
-    "track_phase",
 ]

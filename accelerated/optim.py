@@ -9,7 +9,7 @@ come from :class:`reference.optim.LearningRates` (the one definition of the grou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
@@ -45,9 +45,17 @@ def _check_params_grads(params: Mapping[str, Tensor], grads: Mapping[str, Tensor
 
 @dataclass(frozen=True)
 class SGDState:
-    """SGD keeps no per-parameter state; only the number of steps taken."""
+    """SGD keeps no per-parameter state; only the number of steps taken (the surgery interface of
+    :class:`reference.optim.SGDState`: nothing to drop or resize)."""
 
     steps: int = 0
+
+    def without(self, names: Collection[str]) -> SGDState:
+        return self
+
+    def without_column(self, name: str, column: int) -> SGDState:
+        _check_name(name)
+        return self
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,23 @@ class AdamState:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "moments", MappingProxyType(dict(self.moments)))
+
+    def without(self, names: Collection[str]) -> AdamState:
+        """The state without the entries of ``names`` (a pruned head's); every other entry the same object."""
+        return AdamState({k: v for k, v in self.moments.items() if k not in names})
+
+    def without_column(self, name: str, column: int) -> AdamState:
+        """The state with column ``column`` of parameter ``name``'s moments removed (a prototype prune)."""
+        _check_name(name)
+        if name not in self.moments:
+            return self
+        old = self.moments[name]
+        if old.m.dim() != 2:
+            raise ValueError(f"name: {name!r} is not a matrix parameter (its moments have shape {tuple(old.m.shape)})")
+        check_index("column", column, old.m.shape[1])
+        keep = [j for j in range(old.m.shape[1]) if j != column]
+        resized = replace(old, m=old.m[:, keep], v=old.v[:, keep])
+        return AdamState(moments={**self.moments, name: resized})
 
 
 @dataclass(frozen=True)
@@ -171,21 +196,16 @@ class Adam:
 _S = TypeVar("_S", SGDState, AdamState)
 
 
-def remove_state_column(state: _S, name: str, column: int) -> _S:
-    """The state with column ``column`` of parameter ``name``'s moments removed (a prototype prune)."""
-    if not isinstance(state, SGDState | AdamState):
-        raise TypeError(f"state: expected SGDState or AdamState, got {type(state).__name__}")
+def _check_name(name: object) -> None:
     if not isinstance(name, str):
         raise TypeError(f"name: expected a parameter name (str), got {type(name).__name__}")
-    if isinstance(state, SGDState) or name not in state.moments:
-        return state
-    old = state.moments[name]
-    if old.m.dim() != 2:
-        raise ValueError(f"name: {name!r} is not a matrix parameter (its moments have shape {tuple(old.m.shape)})")
-    check_index("column", column, old.m.shape[1])
-    keep = [j for j in range(old.m.shape[1]) if j != column]
-    resized = replace(old, m=old.m[:, keep], v=old.v[:, keep])
-    return AdamState(moments={**state.moments, name: resized})
+
+
+def remove_state_column(state: _S, name: str, column: int) -> _S:
+    """``state.without_column(name, column)``, refusing a value that is no optimiser state."""
+    if not isinstance(state, SGDState | AdamState):
+        raise TypeError(f"state: expected SGDState or AdamState, got {type(state).__name__}")
+    return state.without_column(name, column)
 
 
 __all__ = ["SGD", "Adam", "AdamMoments", "AdamState", "SGDState", "remove_state_column"]

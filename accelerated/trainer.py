@@ -26,7 +26,7 @@ from torch import Tensor
 
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
-from accelerated.growth_phases import AcceleratedState, DeviceProbe, OptState, as_float64, growth_check
+from accelerated.growth_phases import AcceleratedState, OptState, as_float64, growth_check
 from accelerated.model import SUPPORTED_DTYPES, HeadParams, ModelParams, check_device, check_dtype, forward
 from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
@@ -246,7 +246,7 @@ class AcceleratedEngine:
         error = divergence(es.params, self.dtype, es.step, ctx.train_cfg.check_every)
         if error is not None:
             raise error
-        return growth_check(ctx, es, DeviceProbe.of(probe, self.device))
+        return growth_check(ctx, es, probe)
 
     def counts(self, es: AcceleratedState) -> tuple[int, int, int]:
         return es.step, len(es.params.heads), int(es.params.P.shape[1])

@@ -56,7 +56,7 @@ from torch import Tensor, nn
 
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
-from accelerated.growth_phases import AcceleratedState, DeviceProbe, growth_check
+from accelerated.growth_phases import AcceleratedState, growth_check
 from accelerated.step import StepFunction, compile_count
 from accelerated.trainer import AcceleratedEngine, _with_flat
 from ddcl_incrt.output_paths import OutputWriteError, check_output_file, write_with_fallback
@@ -586,9 +586,10 @@ def _random_probe(cfg: BenchConfig, rng: np.random.Generator) -> Probe:
 
 def _check_setup(
     cfg: BenchConfig, train_cfg: TrainConfig, device: str
-) -> tuple[Context, AcceleratedState, DeviceProbe]:
+) -> tuple[Context, AcceleratedState, Probe]:
     """As :func:`training.trainer.run`: initial state, probe, calibration probes, ``calibrate``,
-    ``Context``, then :meth:`accelerated.trainer.AcceleratedEngine.start` (float32 training)."""
+    ``Context``, then :meth:`accelerated.trainer.AcceleratedEngine.start` (float32 training). The probe
+    is the host's: the check copies it to the device, as in training."""
     lc = cfg.layer()
     rng = np.random.default_rng(0)
     state = init_state(lc, train_cfg, rng=rng)
@@ -597,7 +598,7 @@ def _check_setup(
     growth_cfg, _ = calibrate(state.params, train_cfg, calib)
     ctx = Context(layer_cfg=lc, train_cfg=train_cfg, growth_cfg=growth_cfg)
     es = AcceleratedEngine(dtype=torch.float32, device=device).start(ctx, state)
-    return ctx, es, DeviceProbe.of(probe, device)
+    return ctx, es, probe
 
 
 def growth_check_section(opts: BenchOptions, status: Callable[[str], None]) -> list[dict[str, Any]]:

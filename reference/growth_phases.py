@@ -1,19 +1,23 @@
-"""The phases of a growth check (SPEC §3), as pure functions of frozen values.
+"""One growth check (SPEC §3) for both engines, over a :class:`GrowthBackend`.
 
-Every ``g`` steps, on the fixed probe: form ``C = X̄ᵀX̄/n`` from the layer input, ``M_a^h`` per active
-head, ``A_res = Π⊥ ½[C, M_a] Π⊥`` (:mod:`reference.growth_statistics`); run the Oja / MCA-EXIN trackers
-on ``A_res`` and record their gap to the exact oracle (:func:`track_phase`, G6); then grow
-(:func:`grow_phase`, G1 at each birth and G2–G4 on that check's ``A_res`` held fixed), prune heads
-(:func:`prune_phase`, G5 at each prune) and prune prototypes (:func:`prototype_prune_phase`, D5 at
-each prune). :func:`growth_check` runs them in that order. The decisions are
-:mod:`reference.incrt.controller`'s and the invariants :mod:`reference.invariants`'; the phases apply
-the decisions to the parameters and the optimiser state, and record the results.
+Every ``g`` steps, on the fixed probe: the engine measures ``C = X̄ᵀX̄/n``, ``M_a^h`` per active head,
+``A_res = Π⊥ ½[C, M_a] Π⊥``, its exact spectrum and the coupling statistics once
+(:meth:`GrowthBackend.measure`); runs the Oja / MCA-EXIN trackers (G6); then the check grows
+(:func:`grow_phase`, G1 at each birth and G2–G4 on that check's ``A_res`` held fixed), prunes heads
+(:func:`prune_phase`, G5 at each prune) and prunes prototypes (:func:`prototype_prune_phase`, D5 at each
+prune), in that order (:func:`run_check`), and builds the one :class:`reference.log.CheckRecord`
+(:func:`check_record`). The decisions are :mod:`reference.incrt.controller`'s pure functions of the
+measured statistics and the invariants are :mod:`reference.invariants`', run in float64 on host
+values, so the rule and its checks are one piece of code for both engines. What differs by engine is
+the backend: where the statistics are computed (NumPy here, :class:`ReferenceBackend`; torch on the
+device, :class:`accelerated.growth_phases.TorchBackend`) and how an event is applied to the
+parameters and the optimiser state (:func:`apply_event`, which the distributed ranks also use).
 
 Births initialise the new head from ``numpy.random.default_rng([seed, head_id])`` (:func:`birth_rng`):
 a head's initial weights depend only on the run's seed and its id, not on when it was born. The
 optimiser's state of existing parameters is never touched by a birth (Adam creates the new head's
 moments at its first step); a head prune drops that head's state; a prototype prune removes the
-column of ``P``'s state (:func:`reference.optim.remove_state_column`).
+column of ``P``'s state (the optimiser states' ``without`` / ``without_column``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from jaxtyping import Float64
@@ -36,13 +40,15 @@ from reference.incrt.controller import (
     GrowthEvent,
     GrowthState,
     calibrate_thresholds,
-    grow_check,
+    grow_decision,
     prototype_prune_check,
-    prune_check,
+    prune_decision,
+    prune_statistics,
     record_newborn_strength,
 )
 from reference.incrt.operators import (
     antisymmetric_part,
+    check_theta_resolvable,
     complement_projector,
     eigenvalues_desc,
     exact_extremes,
@@ -50,8 +56,8 @@ from reference.incrt.operators import (
     head_strength,
     unit,
 )
-from reference.incrt.trackers import certified_step, mca_exin_track, oja_track, tracker_gap
-from reference.invariants.ddcl import REFERENCE_OPS, collapse_status, d5_prototype_pruning
+from reference.incrt.trackers import TrackerResult, certified_step, mca_exin_track, oja_track, tracker_gap
+from reference.invariants.ddcl import REFERENCE_OPS, CollapseStatus, collapse_status, d5_prototype_pruning
 from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
 from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
 from reference.log import (
@@ -63,7 +69,7 @@ from reference.log import (
     InvariantRecord,
 )
 from reference.model import HeadParams, LayerConfig, ModelParams, forward, init_head, score_operator
-from reference.optim import SGD, Adam, AdamMoments, AdamState, SGDState, remove_state_column
+from reference.optim import SGD, Adam
 from reference.surgery import (
     HEAD_PARAM_NAMES,
     add_head,
@@ -116,11 +122,106 @@ class TrainerState:
                 raise ValueError(f"TrainerState.{name}: expected shape ({d},) (the model width), got {w.shape}")
 
 
+@runtime_checkable
+class CheckState(Protocol):
+    """What the check reads of any engine's state itself (the rest goes through the backend)."""
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def growth(self) -> GrowthState: ...
+
+    @property
+    def ranks(self) -> tuple[int, ...]: ...
+
+
+_S = TypeVar("_S", bound=CheckState)
+
+
+@dataclass(frozen=True, eq=False)
+class Measured:
+    """What a check measures once, before it decides: host float64 values (the decisions', the
+    invariants' and the record's inputs) and ``native``, the engine's own copies for its later calls
+    (device tensors, the probe's tokens)."""
+
+    probe: Probe
+    C: Float64[np.ndarray, "d d"]
+    A_res: Float64[np.ndarray, "d d"]
+    lam_max: float
+    lam_min: float
+    u_max: Float64[np.ndarray, " d"]
+    fro: float
+    spectrum: tuple[float, ...]
+    head_strength: dict[int, float]
+    tau: dict[int, float]
+    n_heads: int
+    n_prototypes: int
+    collapse: CollapseStatus
+    coupling: dict[str, Any]
+    native: Any = None
+
+
 @dataclass(frozen=True)
-class PhaseResult:
+class Tracked(Generic[_S]):
+    """The state with the trackers' new vectors, the two host tracker results (G6's input) and the
+    gaps ``(|λ̂_max − λ_max|, |cos|, |λ̂_min − λ_min|, |cos|)`` against the exact spectrum."""
+
+    state: _S
+    oja: TrackerResult
+    exin: TrackerResult
+    gaps: tuple[float, float, float, float]
+
+
+@runtime_checkable
+class GrowthBackend(Protocol[_S]):
+    """What one growth check needs from an engine: statistics, trackers, surgery, host copies.
+
+    Surgery (:meth:`add_head`, :meth:`remove_head`, :meth:`remove_prototype`) changes the parameters
+    and the optimiser state only; the controller's state is set by :meth:`with_growth`."""
+
+    def measure(self, ctx: Context, state: _S, probe: Probe) -> Measured: ...
+
+    def track(self, ctx: Context, state: _S, measured: Measured) -> Tracked[_S]: ...
+
+    def head_ids(self, state: _S) -> list[int]: ...
+
+    def prototype_ids(self, state: _S) -> tuple[int, ...]: ...
+
+    def next_head_id(self, state: _S) -> int: ...
+
+    def head_statistics(
+        self, ctx: Context, state: _S, measured: Measured
+    ) -> tuple[dict[int, float], Callable[[tuple[int, ...]], float]]:
+        """``G_h`` of every active head and ``λ_max(A_res)`` of a set of heads, for :func:`prune_decision`."""
+        ...
+
+    def masses(self, ctx: Context, state: _S, measured: Measured) -> F64Array:
+        """``n_j/n`` on the probe in the order of ``state.growth.prototypes``."""
+        ...
+
+    def probe_tokens(self, ctx: Context, state: _S, measured: Measured) -> F64Array:
+        """The layer's tokens ``Y`` on the probe (host, float64; D5's input)."""
+        ...
+
+    def host_params(self, state: _S) -> ModelParams: ...
+
+    def add_head(self, ctx: Context, state: _S, head: HeadParams, rng: np.random.Generator) -> tuple[_S, int]: ...
+
+    def remove_head(self, state: _S, head_id: int) -> _S: ...
+
+    def remove_prototype(self, state: _S, prototype_id: int) -> tuple[_S, int]:
+        """The state without the prototype and its column of ``P``'s optimiser state; and that column."""
+        ...
+
+    def with_growth(self, state: _S, growth: GrowthState, ranks: tuple[int, ...]) -> _S: ...
+
+
+@dataclass(frozen=True)
+class PhaseResult(Generic[_S]):
     """What one phase of a check did: the new state, its events and the invariants it checked."""
 
-    state: TrainerState
+    state: _S
     events: tuple[GrowthEvent, ...]
     invariants: tuple[InvariantRecord, ...]
 
@@ -190,15 +291,6 @@ def newborn_growth_state(
     return record_newborn_strength(growth, head_id, head_strength(C, M_a))
 
 
-def drop_head_state(opt_state: OptState, head_id: int) -> OptState:
-    """The optimiser state without head ``head_id``'s entries (every other entry is the same object)."""
-    if isinstance(opt_state, SGDState):
-        return opt_state
-    gone = {head_param_name(head_id, f) for f in HEAD_PARAM_NAMES}
-    kept: dict[str, AdamMoments] = {k: v for k, v in opt_state.moments.items() if k not in gone}
-    return AdamState(moments=kept)
-
-
 def warm_start(w: Float64[np.ndarray, " d"], Q_cap: Float64[np.ndarray, "d m"]) -> Float64[np.ndarray, " d"]:
     """The tracker's start at a check: the previous vector deflated against ``Q_cap``, ``Π⊥w/‖Π⊥w‖``.
 
@@ -221,29 +313,6 @@ def warm_start(w: Float64[np.ndarray, " d"], Q_cap: Float64[np.ndarray, "d m"]) 
     return unit_vector(arr(Pi[:, col].copy()))
 
 
-def track_phase(
-    ctx: Context, state: TrainerState, A_res: Float64[np.ndarray, "d d"]
-) -> tuple[TrainerState, tuple[float, float, float, float], tuple[InvariantRecord, ...]]:
-    """G6: ``tracker_steps`` Oja steps (top) and MCA-EXIN steps (bottom) on ``A_res``, warm-started
-    from the previous check, with the certified step ``‖w_0‖²/‖A_res‖_F``. Returns the new tracker
-    vectors in the state, ``(|λ̂_max − λ_max|, |cos|, |λ̂_min − λ_min|, |cos|)`` and check_g6's results
-    (the static-operator bound for this check's run: ``A_res`` is held fixed while the tracker runs).
-    check_g6 emits nothing for a run outside G6's hypotheses (no certified gap at the tracked end, e.g.
-    ``λ = 0`` repeated on the captured subspace): such a run is reported through the gaps only, never
-    counted as a pass. The start is :func:`warm_start`."""
-    n = ctx.train_cfg.tracker_steps
-    Q_cap = state.growth.Q_cap
-    oja = oja_track(A_res, warm_start(state.w_top, Q_cap), certified_step(A_res), n)
-    w_b = warm_start(state.w_bottom, Q_cap)
-    exin = mca_exin_track(A_res, w_b, certified_step(A_res, f64(w_b @ w_b)), n)
-    gaps = (*tracker_gap(A_res, oja), *tracker_gap(A_res, exin))
-    records: tuple[InvariantRecord, ...] = ()
-    if ctx.train_cfg.check_invariants:
-        res = check_g6(A=A_res, tracker=oja) + check_g6(A=A_res, tracker=exin)
-        records = tuple(InvariantRecord(state.step, EVENT_CHECK, r) for r in res)
-    return replace(state, w_top=unit_vector(oja.w), w_bottom=unit_vector(exin.w)), gaps, records
-
-
 def static_operator_checks(
     A_res: Float64[np.ndarray, "d d"], theta: float, *, step: int, head_id: int, seed: int
 ) -> tuple[InvariantRecord, ...]:
@@ -264,119 +333,329 @@ def static_operator_checks(
     return tuple(InvariantRecord(step, EVENT_BIRTH, r, head_id=head_id) for r in res)
 
 
-def grow_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
-    """SPEC §3.2 on the probe: grow when ``λ_max(A_res) > θ`` and the dwell ``T_d`` has passed.
+def track_phase(
+    backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured
+) -> tuple[_S, tuple[float, float, float, float], tuple[InvariantRecord, ...]]:
+    """G6: ``tracker_steps`` Oja steps (top) and MCA-EXIN steps (bottom) on ``A_res``, warm-started
+    from the previous check (:func:`warm_start`), with the certified step ``‖w_0‖²/‖A_res‖_F``. Returns
+    the new tracker vectors in the state, the gaps and check_g6's results (the static-operator bound
+    for this check's run: ``A_res`` is held fixed while the tracker runs). check_g6 emits nothing for a
+    run outside G6's hypotheses (no certified gap at the tracked end, e.g. ``λ = 0`` repeated on the
+    captured subspace): such a run is reported through the gaps only, never counted as a pass."""
+    tracked = backend.track(ctx, state, measured)
+    records: tuple[InvariantRecord, ...] = ()
+    if ctx.train_cfg.check_invariants:
+        res = check_g6(A=measured.A_res, tracker=tracked.oja) + check_g6(A=measured.A_res, tracker=tracked.exin)
+        records = tuple(InvariantRecord(state.step, EVENT_CHECK, r) for r in res)
+    return tracked.state, tracked.gaps, records
 
-    On a birth the model gets a new head (seeded by :func:`birth_rng`), ``Q_cap`` gains ``u₊`` and G1
-    is checked (orthonormality of ``Q_cap``, its numerical rank raised by one, at most ``d`` births).
-    Nothing is grown while ``|𝓗| = max_heads``. Optimiser state is left as it is.
-    """
-    cap = ctx.train_cfg.max_heads
-    if cap is not None and len(state.params.heads) >= cap:
-        return PhaseResult(state, (), ())
-    C = probe_second_moment(state.params, probe)
-    A_res = residual_for(state.params, C, state.growth.Q_cap)
-    growth, events = grow_check(state.growth, ctx.growth_cfg, A_res, state.step, new_head_id=state.params.next_head_id)
-    births = [e for e in events if e.kind is EventKind.BIRTH]
-    if not births:
-        return PhaseResult(replace(state, growth=growth), events, ())
-    (birth,) = births
+
+def draw_newborn(ctx: Context, birth: GrowthEvent) -> tuple[HeadParams, np.random.Generator]:
+    """The head a birth event adds, drawn from :func:`birth_rng` (:func:`newborn_head`), and its rng."""
     if birth.head_id is None:
-        raise RuntimeError("grow_check returned a birth without a head id")
+        raise RuntimeError("the controller returned a birth without a head id")
     if birth.u_plus is None:
-        raise RuntimeError("grow_check returned a birth without its direction u₊")
+        raise RuntimeError("the controller returned a birth without its direction u₊")
     rng = birth_rng(ctx.train_cfg.seed, birth.head_id)
-    head = newborn_head(ctx.layer_cfg, rng, birth.u_plus, ctx.growth_cfg.variants)
-    params, hid = add_head(state.params, ctx.layer_cfg, rng=rng, head=head)
+    return newborn_head(ctx.layer_cfg, rng, birth.u_plus, ctx.growth_cfg.variants), rng
+
+
+def add_newborn(backend: GrowthBackend[_S], ctx: Context, state: _S, birth: GrowthEvent) -> tuple[_S, HeadParams, int]:
+    """A birth's surgery: the newborn drawn by :func:`draw_newborn` added to the parameters (the
+    optimiser state is left as it is) under the head id the controller allocated; and the head, its id."""
+    head, rng = draw_newborn(ctx, birth)
+    state, hid = backend.add_head(ctx, state, head, rng)
     if hid != birth.head_id:
         raise RuntimeError(f"head ids out of step: the controller allocated {birth.head_id}, the model {hid}")
-    growth = newborn_growth_state(growth, ctx.growth_cfg, hid, C, head)
+    return state, head, hid
+
+
+def apply_event(backend: GrowthBackend[_S], ctx: Context, state: _S, event: GrowthEvent) -> _S:
+    """One event's surgery on the parameters and the optimiser state (the controller's state is not
+    touched): a birth adds its newborn (:func:`add_newborn`), a head prune and a prototype prune remove
+    theirs; near-tie events change nothing. The distributed ranks apply rank 0's decision with this,
+    the surgery the check's phases use."""
+    if event.kind is EventKind.BIRTH:
+        return add_newborn(backend, ctx, state, event)[0]
+    if event.kind is EventKind.HEAD_PRUNE and event.head_id is not None:
+        return backend.remove_head(state, event.head_id)
+    if event.kind is EventKind.PROTOTYPE_PRUNE and event.prototype_id is not None:
+        return backend.remove_prototype(state, event.prototype_id)[0]
+    return state
+
+
+def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured) -> PhaseResult[_S]:
+    """SPEC §3.2 through :func:`reference.incrt.controller.grow_decision` on the measured
+    ``(λ_max, u₊)``: grow when ``λ_max(A_res) > θ`` and the dwell ``T_d`` has passed.
+
+    On a birth the model gets a new head (:func:`apply_event`), ``Q_cap`` gains ``u₊`` and G1 is
+    checked (orthonormality of ``Q_cap``, its numerical rank raised by one, at most ``d`` births), and
+    G2–G4 on this check's ``A_res`` (:func:`static_operator_checks`). Nothing is grown while
+    ``|𝓗| = max_heads``. Optimiser state is left as it is.
+    """
+    cap = ctx.train_cfg.max_heads
+    if cap is not None and measured.n_heads >= cap:
+        return PhaseResult(state, (), ())
+    theta = ctx.growth_cfg.theta
+    check_theta_resolvable("config.theta", theta, measured.A_res)  # θ the oracle cannot resolve: refused
+    top = (measured.lam_max, measured.u_max)
+    growth, events = grow_decision(
+        state.growth, ctx.growth_cfg, top, state.step, new_head_id=backend.next_head_id(state)
+    )
+    births = [e for e in events if e.kind is EventKind.BIRTH]
+    if not births:
+        return PhaseResult(backend.with_growth(state, growth, state.ranks), events, ())
+    (birth,) = births
+    state, head, hid = add_newborn(backend, ctx, state, birth)
+    growth = newborn_growth_state(growth, ctx.growth_cfg, hid, measured.C, head)
     ranks = (*state.ranks, numerical_rank(growth.Q_cap))
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
-        g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=ctx.growth_cfg.theta)
+        g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=theta)
         records = tuple(InvariantRecord(state.step, EVENT_BIRTH, r, head_id=hid) for r in g1)
-        records += static_operator_checks(
-            A_res, ctx.growth_cfg.theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed
-        )
-    _check_heads_in_step(params, growth)
-    return PhaseResult(replace(state, params=params, growth=growth, ranks=ranks), events, records)
+        records += static_operator_checks(measured.A_res, theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed)
+    state = backend.with_growth(state, growth, ranks)
+    _check_heads_in_step(backend.head_ids(state), growth)
+    return PhaseResult(state, events, records)
 
 
-def prune_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
-    """SPEC §3.3 on the probe: prune heads with ``G_h < φ_g`` for ``T_prune`` checks, under hysteresis.
+def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured) -> PhaseResult[_S]:
+    """SPEC §3.3 through :func:`reference.incrt.controller.prune_decision`: prune heads with
+    ``G_h < φ_g`` for ``T_prune`` checks, under hysteresis.
 
     Each removal is checked against G5 (:func:`reference.invariants.pruning.check_g5_at_prune`); after
     the last removal, the growth test is re-run on the same probe with the dwell switched off
     (``T_d = 0``): under hysteresis it must not fire (:func:`reference.invariants.pruning.check_no_retrigger`).
+    ``C`` is the check's: it depends on the layer input only, which no head changes.
     """
-    C = probe_second_moment(state.params, probe)
-    growth, events = prune_check(state.growth, ctx.growth_cfg, C, head_operators(state.params), state.step)
+    strengths, lam_max_of = backend.head_statistics(ctx, state, measured)
+    growth, events = prune_decision(state.growth, ctx.growth_cfg, strengths, lam_max_of, state.step)
     pruned = [e.head_id for e in events if e.kind is EventKind.HEAD_PRUNE and e.head_id is not None]
     if not pruned:
-        return PhaseResult(replace(state, growth=growth), events, ())
-    params, opt_state = state.params, state.opt_state
+        return PhaseResult(backend.with_growth(state, growth, state.ranks), events, ())
     records: list[InvariantRecord] = []
+    before = backend.host_params(state) if ctx.train_cfg.check_invariants else None
+    Q_cap = state.growth.Q_cap
     for hid in pruned:
-        after = remove_head(params, hid)
-        opt_state = drop_head_state(opt_state, hid)
-        if ctx.train_cfg.check_invariants:
+        state = backend.remove_head(state, hid)
+        if before is not None:
+            after = backend.host_params(state)
             res = check_g5_at_prune(
                 layer_cfg=ctx.layer_cfg,
                 theta=ctx.growth_cfg.theta,
-                before=params,
+                before=before,
                 after=after,
                 head_id=hid,
-                C=C,
-                Q_cap=state.growth.Q_cap,
-                probe=probe,
+                C=measured.C,
+                Q_cap=Q_cap,
+                probe=measured.probe,
             )
             records.extend(InvariantRecord(state.step, EVENT_HEAD_PRUNE, r, head_id=hid) for r in res)
-        params = after
-    _check_heads_in_step(params, growth)
-    if ctx.train_cfg.check_invariants:
-        no_grow = check_no_retrigger(growth_cfg=ctx.growth_cfg, params=params, growth=growth, C=C, step=state.step)
+            before = after
+    _check_heads_in_step(backend.head_ids(state), growth)
+    if before is not None:
+        no_grow = check_no_retrigger(
+            growth_cfg=ctx.growth_cfg, params=before, growth=growth, C=measured.C, step=state.step
+        )
         records.append(InvariantRecord(state.step, EVENT_HEAD_PRUNE, no_grow))
-    return PhaseResult(replace(state, params=params, opt_state=opt_state, growth=growth), events, tuple(records))
+    return PhaseResult(backend.with_growth(state, growth, state.ranks), events, tuple(records))
 
 
-def prototype_prune_phase(ctx: Context, state: TrainerState, probe: Probe) -> PhaseResult:
-    """SPEC §3.5 on the probe: remove a prototype whose mass ``n_j/n < ε_K`` for ``T_prune`` checks.
+def prototype_prune_phase(
+    backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured
+) -> tuple[PhaseResult[_S], F64Array]:
+    """SPEC §3.5 through :func:`reference.incrt.controller.prototype_prune_check`: remove a prototype
+    whose mass ``n_j/n < ε_K`` for ``T_prune`` checks; also returns the masses (the record's).
 
     D5 is checked at each removal on the probe tokens ``Y`` (which do not depend on ``P``), with the
-    measured ``ΔF`` computed from the trainer's own ``P`` after removal.
+    measured ``ΔF`` computed from the engine's own ``P`` after removal.
     """
-    params = state.params
-    mass = prototype_masses(params, ctx.layer_cfg, probe, state.growth)
+    mass = backend.masses(ctx, state, measured)
     growth, events = prototype_prune_check(state.growth, ctx.growth_cfg, mass, state.step)
     pruned = [e.prototype_id for e in events if e.kind is EventKind.PROTOTYPE_PRUNE and e.prototype_id is not None]
     if not pruned:
-        return PhaseResult(replace(state, growth=growth), events, ())
-    Y = forward(params, ctx.layer_cfg, probe.x, probe.labels).tokens()
-    opt_state = state.opt_state
+        return PhaseResult(backend.with_growth(state, growth, state.ranks), events, ()), mass
+    Y = backend.probe_tokens(ctx, state, measured) if ctx.train_cfg.check_invariants else None
     records: list[InvariantRecord] = []
     for pid in pruned:
-        j = prototype_column(params, pid)
-        after = remove_prototype_column(params, pid)
-        opt_state = _remove_p_column(opt_state, j)
-        if ctx.train_cfg.check_invariants:
-            ops = replace(REFERENCE_OPS, remove_prototype=measured_removal(params.P, after.P))
-            res = d5_prototype_pruning(Y=Y, P=params.P, T_P=ctx.layer_cfg.T_P, j=j, ops=ops)
+        P_before = backend.host_params(state).P if Y is not None else None
+        state, j = backend.remove_prototype(state, pid)
+        if Y is not None and P_before is not None:
+            ops = replace(REFERENCE_OPS, remove_prototype=measured_removal(P_before, backend.host_params(state).P))
+            res = d5_prototype_pruning(Y=Y, P=P_before, T_P=ctx.layer_cfg.T_P, j=j, ops=ops)
             records.extend(InvariantRecord(state.step, EVENT_PROTOTYPE_PRUNE, r, prototype_id=pid) for r in res)
-        params = after
-    if tuple(params.prototype_ids) != growth.prototype_ids:
+    if backend.prototype_ids(state) != growth.prototype_ids:
         raise RuntimeError(
-            f"prototype ids out of step: model {params.prototype_ids}, controller {growth.prototype_ids}"
+            f"prototype ids out of step: model {backend.prototype_ids(state)}, controller {growth.prototype_ids}"
         )
-    return PhaseResult(replace(state, params=params, opt_state=opt_state, growth=growth), events, tuple(records))
+    return PhaseResult(backend.with_growth(state, growth, state.ranks), events, tuple(records)), mass
 
 
-def _remove_p_column(opt_state: OptState, j: int) -> OptState:
-    # remove_state_column is generic in a TypeVar bound to each state type, which a union does not
-    # satisfy; the two identical-looking calls let the type checker pick one binding each.
-    if isinstance(opt_state, SGDState):
-        return remove_state_column(opt_state, "P", j)
-    return remove_state_column(opt_state, "P", j)
+def _check_heads_in_step(head_ids: Sequence[int], growth: GrowthState) -> None:
+    if sorted(head_ids) != sorted(growth.head_ids):
+        raise RuntimeError(
+            f"head bookkeeping out of step: model heads {sorted(head_ids)}, controller {sorted(growth.head_ids)}"
+        )
+
+
+def run_check(
+    backend: GrowthBackend[_S], ctx: Context, state: _S, probe: Probe
+) -> tuple[_S, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
+    """One check of SPEC §3 on the probe: measure, trackers (G6), grow (G1–G4), prune heads (G5),
+    prune prototypes (D5), in that order; the check's record and invariants."""
+    measured = backend.measure(ctx, state, probe)
+    state, gaps, r_track = track_phase(backend, ctx, state, measured)
+    rank = state.growth.m
+    grow = grow_phase(backend, ctx, state, measured)
+    prune = prune_phase(backend, ctx, grow.state, measured)
+    proto, mass = prototype_prune_phase(backend, ctx, prune.state, measured)
+    events = grow.events + prune.events + proto.events
+    mass_by_id = dict(zip(prune.state.growth.prototype_ids, mass.tolist(), strict=True))
+    record = check_record(ctx, measured, step=state.step, rank=rank, gaps=gaps, mass=mass_by_id, events=events)
+    return proto.state, record, events, r_track + grow.invariants + prune.invariants + proto.invariants
+
+
+def check_record(
+    ctx: Context,
+    measured: Measured,
+    *,
+    step: int,
+    rank: int,
+    gaps: tuple[float, float, float, float],
+    mass: dict[int, float],
+    events: Sequence[GrowthEvent],
+) -> CheckRecord:
+    """The one :class:`CheckRecord` of a check: the statistics measured before its decisions, the
+    trackers' gaps, the masses the prototype rule read and the counts of its events. ``capped``: the
+    rule would have grown (``λ_max > θ``) but ``|𝓗| = max_heads``."""
+    cap = ctx.train_cfg.max_heads
+    capped = cap is not None and measured.n_heads >= cap
+    return CheckRecord(
+        step=step,
+        lam_max=measured.lam_max,
+        lam_min=measured.lam_min,
+        fro=measured.fro,
+        spectrum=measured.spectrum,
+        theta=ctx.growth_cfg.theta,
+        phi_g=ctx.growth_cfg.phi_g,
+        rank=rank,
+        n_heads=measured.n_heads,
+        n_prototypes=measured.n_prototypes,
+        head_strength=measured.head_strength,
+        tau=measured.tau,
+        mass=mass,
+        oja_lam_gap=gaps[0],
+        oja_cos=gaps[1],
+        exin_lam_gap=gaps[2],
+        exin_cos=gaps[3],
+        capped=capped and measured.lam_max > ctx.growth_cfg.theta,
+        births=count_kind(events, EventKind.BIRTH),
+        head_prunes=count_kind(events, EventKind.HEAD_PRUNE),
+        prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
+        collapse_T_c=measured.collapse.T_c_free_energy,
+        collapse_margin=measured.collapse.margin_free_energy,
+        **measured.coupling,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The reference engine's backend: NumPy, float64, on the host
+# --------------------------------------------------------------------------------------------------
+
+
+class ReferenceBackend:
+    """:class:`GrowthBackend` of the reference engine on a :class:`TrainerState`: the statistics by
+    :mod:`reference.growth_statistics` and the exact oracle, surgery by :mod:`reference.surgery`."""
+
+    def measure(self, ctx: Context, state: TrainerState, probe: Probe) -> Measured:
+        params = state.params
+        C = probe_second_moment(params, probe)
+        A_res = residual_for(params, C, state.growth.Q_cap)
+        ext = exact_extremes(A_res)
+        cache = forward(params, ctx.layer_cfg, probe.x, probe.labels)
+        coupling = coupling_statistics(params.P, cache.Q, {h: hc.A for h, hc in cache.heads.items()})
+        return Measured(
+            probe=probe,
+            C=C,
+            A_res=A_res,
+            lam_max=ext.lam_max,
+            lam_min=ext.lam_min,
+            u_max=ext.u_max,
+            fro=frobenius(A_res),
+            spectrum=tuple(eigenvalues_desc(A_res).tolist()),
+            head_strength={h: head_strength(C, M) for h, M in sorted(head_operators(params).items())},
+            tau={h: params.heads[h].tau for h in sorted(params.heads)},
+            n_heads=len(params.heads),
+            n_prototypes=params.P.shape[1],
+            collapse=collapse_status(cache.tokens(), ctx.layer_cfg.T_P),
+            coupling=coupling,
+        )
+
+    def track(self, ctx: Context, state: TrainerState, measured: Measured) -> Tracked[TrainerState]:
+        return track_on(ctx, state, measured.A_res)
+
+    def head_ids(self, state: TrainerState) -> list[int]:
+        return list(state.params.heads)
+
+    def prototype_ids(self, state: TrainerState) -> tuple[int, ...]:
+        return tuple(state.params.prototype_ids)
+
+    def next_head_id(self, state: TrainerState) -> int:
+        return state.params.next_head_id
+
+    def head_statistics(
+        self, ctx: Context, state: TrainerState, measured: Measured
+    ) -> tuple[dict[int, float], Callable[[tuple[int, ...]], float]]:
+        return prune_statistics(state.growth, measured.C, head_operators(state.params))
+
+    def masses(self, ctx: Context, state: TrainerState, measured: Measured) -> F64Array:
+        return prototype_masses(state.params, ctx.layer_cfg, measured.probe, state.growth)
+
+    def probe_tokens(self, ctx: Context, state: TrainerState, measured: Measured) -> F64Array:
+        return forward(state.params, ctx.layer_cfg, measured.probe.x, measured.probe.labels).tokens()
+
+    def host_params(self, state: TrainerState) -> ModelParams:
+        return state.params
+
+    def add_head(
+        self, ctx: Context, state: TrainerState, head: HeadParams, rng: np.random.Generator
+    ) -> tuple[TrainerState, int]:
+        params, hid = add_head(state.params, ctx.layer_cfg, rng=rng, head=head)
+        return replace(state, params=params), hid
+
+    def remove_head(self, state: TrainerState, head_id: int) -> TrainerState:
+        names = {head_param_name(head_id, f) for f in HEAD_PARAM_NAMES}
+        return replace(state, params=remove_head(state.params, head_id), opt_state=state.opt_state.without(names))
+
+    def remove_prototype(self, state: TrainerState, prototype_id: int) -> tuple[TrainerState, int]:
+        j = prototype_column(state.params, prototype_id)
+        params = remove_prototype_column(state.params, prototype_id)
+        return replace(state, params=params, opt_state=state.opt_state.without_column("P", j)), j
+
+    def with_growth(self, state: TrainerState, growth: GrowthState, ranks: tuple[int, ...]) -> TrainerState:
+        return replace(state, growth=growth, ranks=ranks)
+
+
+REFERENCE_BACKEND = ReferenceBackend()
+
+
+def growth_check(
+    ctx: Context, state: TrainerState, probe: Probe
+) -> tuple[TrainerState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
+    """One check of SPEC §3 on the reference engine: :func:`run_check` with :class:`ReferenceBackend`."""
+    return run_check(REFERENCE_BACKEND, ctx, state, probe)
+
+
+def track_on(ctx: Context, state: TrainerState, A_res: Float64[np.ndarray, "d d"]) -> Tracked[TrainerState]:
+    """The reference's trackers on ``A_res`` (:meth:`ReferenceBackend.track`)."""
+    n = ctx.train_cfg.tracker_steps
+    Q_cap = state.growth.Q_cap
+    oja = oja_track(A_res, warm_start(state.w_top, Q_cap), certified_step(A_res), n)
+    w_b = warm_start(state.w_bottom, Q_cap)
+    exin = mca_exin_track(A_res, w_b, certified_step(A_res, f64(w_b @ w_b)), n)
+    gaps = (*tracker_gap(A_res, oja), *tracker_gap(A_res, exin))
+    new = replace(state, w_top=unit_vector(oja.w), w_bottom=unit_vector(exin.w))
+    return Tracked(new, oja, exin, gaps)
 
 
 def measured_removal(P_before: F64Array, P_after: F64Array) -> Callable[[F64Array, int], F64Array]:
@@ -389,65 +668,6 @@ def measured_removal(P_before: F64Array, P_after: F64Array) -> Callable[[F64Arra
         return P_after
 
     return removed
-
-
-def _check_heads_in_step(params: ModelParams, growth: GrowthState) -> None:
-    if sorted(params.heads) != sorted(growth.head_ids):
-        raise RuntimeError(
-            f"head bookkeeping out of step: model heads {sorted(params.heads)}, controller {sorted(growth.head_ids)}"
-        )
-
-
-def growth_check(
-    ctx: Context, state: TrainerState, probe: Probe
-) -> tuple[TrainerState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
-    """One check of SPEC §3 on the probe: statistics and trackers (G6), grow (G1), prune heads (G5),
-    prune prototypes (D5), in that order."""
-    params = state.params
-    C = probe_second_moment(params, probe)
-    A_res = residual_for(params, C, state.growth.Q_cap)
-    ext = exact_extremes(A_res)
-    cache = forward(params, ctx.layer_cfg, probe.x, probe.labels)
-    collapse = collapse_status(cache.tokens(), ctx.layer_cfg.T_P)
-    coupling = coupling_statistics(params.P, cache.Q, {h: hc.A for h, hc in cache.heads.items()})
-    Ms = head_operators(params)
-    strengths = {h: head_strength(C, M) for h, M in sorted(Ms.items())}
-    taus = {h: params.heads[h].tau for h in sorted(params.heads)}
-    state, gaps, r_track = track_phase(ctx, state, A_res)
-    cap = ctx.train_cfg.max_heads
-    capped = cap is not None and len(state.params.heads) >= cap
-    grow = grow_phase(ctx, state, probe)
-    prune = prune_phase(ctx, grow.state, probe)
-    mass = prototype_masses(prune.state.params, ctx.layer_cfg, probe, prune.state.growth)
-    proto = prototype_prune_phase(ctx, prune.state, probe)
-    events = grow.events + prune.events + proto.events
-    record = CheckRecord(
-        step=state.step,
-        lam_max=ext.lam_max,
-        lam_min=ext.lam_min,
-        fro=frobenius(A_res),
-        spectrum=tuple(eigenvalues_desc(A_res).tolist()),
-        theta=ctx.growth_cfg.theta,
-        phi_g=ctx.growth_cfg.phi_g,
-        rank=state.growth.m,
-        n_heads=len(params.heads),
-        n_prototypes=params.P.shape[1],
-        head_strength=strengths,
-        tau=taus,
-        mass=dict(zip(prune.state.growth.prototype_ids, mass.tolist(), strict=True)),
-        oja_lam_gap=gaps[0],
-        oja_cos=gaps[1],
-        exin_lam_gap=gaps[2],
-        exin_cos=gaps[3],
-        capped=capped and ext.lam_max > ctx.growth_cfg.theta,
-        births=count_kind(events, EventKind.BIRTH),
-        head_prunes=count_kind(events, EventKind.HEAD_PRUNE),
-        prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
-        collapse_T_c=collapse.T_c_free_energy,
-        collapse_margin=collapse.margin_free_energy,
-        **coupling,
-    )
-    return proto.state, record, events, r_track + grow.invariants + prune.invariants + proto.invariants
 
 
 def coupling_statistics(
@@ -470,14 +690,23 @@ def count_kind(events: Sequence[GrowthEvent], kind: EventKind) -> int:
 
 
 __all__ = [
+    "REFERENCE_BACKEND",
+    "CheckState",
     "Context",
+    "GrowthBackend",
+    "Measured",
     "PhaseResult",
+    "ReferenceBackend",
+    "Tracked",
     "TrainerState",
+    "add_newborn",
+    "apply_event",
     "birth_rng",
     "calibrate",
+    "check_record",
     "count_kind",
     "coupling_statistics",
-    "drop_head_state",
+    "draw_newborn",
     "grow_phase",
     "growth_check",
     "measured_removal",
@@ -485,7 +714,9 @@ __all__ = [
     "newborn_head",
     "prototype_prune_phase",
     "prune_phase",
+    "run_check",
     "static_operator_checks",
+    "track_on",
     "track_phase",
     "unit_vector",
     "warm_start",

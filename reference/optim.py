@@ -17,7 +17,7 @@ place. State is keyed by parameter name, so the parameter set may change between
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Protocol, TypeVar
@@ -98,9 +98,19 @@ class Optimizer(Protocol[StateT]):
 
 @dataclass(frozen=True)
 class SGDState:
-    """SGD keeps no per-parameter state; only the number of steps taken, for reports."""
+    """SGD keeps no per-parameter state; only the number of steps taken, for reports.
+
+    :meth:`without` and :meth:`without_column` are the surgery interface both state types share (a
+    pruned head, a pruned prototype): for SGD there is nothing to drop or resize."""
 
     steps: int = 0
+
+    def without(self, names: Collection[str]) -> SGDState:
+        return self
+
+    def without_column(self, name: str, column: int) -> SGDState:
+        param_group(name)
+        return self
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,25 @@ class AdamState:
     def __post_init__(self) -> None:
         object.__setattr__(self, "moments", MappingProxyType(dict(self.moments)))
 
+    def without(self, names: Collection[str]) -> AdamState:
+        """The state without the entries of ``names`` (a pruned head's); every other entry the same object."""
+        return AdamState(moments={k: v for k, v in self.moments.items() if k not in names})
+
+    def without_column(self, name: str, column: int) -> AdamState:
+        """The state with column ``column`` of parameter ``name`` removed (``P`` on a prototype prune).
+
+        Every other parameter's state, and the other columns of ``name``, are unchanged. A parameter
+        without state yet (never stepped) is left as it is."""
+        param_group(name)
+        moments = self.moments.get(name)
+        if moments is None:
+            return self
+        if moments.m.ndim != 2:
+            raise ValueError(f"name: {name!r} is not a matrix parameter (its moments have shape {moments.m.shape})")
+        j = check_index("column", column, moments.m.shape[1])
+        resized = replace(moments, m=arr(np.delete(moments.m, j, axis=1)), v=arr(np.delete(moments.v, j, axis=1)))
+        return AdamState(moments={**self.moments, name: resized})
+
 
 @dataclass(frozen=True)
 class Adam:
@@ -242,22 +271,10 @@ S = TypeVar("S", SGDState, AdamState)
 
 
 def remove_state_column(state: S, name: str, column: int) -> S:
-    """The state with column ``column`` of parameter ``name`` removed (used for ``P`` on a prototype prune).
-
-    Every other parameter's state, and the other columns of ``name``, are unchanged. A parameter
-    without state yet (never stepped) is left as it is.
-    """
-    if isinstance(state, SGDState):
-        return state
-    param_group(name)
-    moments = state.moments.get(name)
-    if moments is None:
-        return state
-    if moments.m.ndim != 2:
-        raise ValueError(f"name: {name!r} is not a matrix parameter (its moments have shape {moments.m.shape})")
-    j = check_index("column", column, moments.m.shape[1])
-    resized = replace(moments, m=arr(np.delete(moments.m, j, axis=1)), v=arr(np.delete(moments.v, j, axis=1)))
-    return AdamState(moments={**state.moments, name: resized})
+    """``state.without_column(name, column)``, refusing a value that is no optimiser state."""
+    if not isinstance(state, SGDState | AdamState):
+        raise TypeError(f"state: expected SGDState or AdamState, got {type(state).__name__}")
+    return state.without_column(name, column)
 
 
 __all__ = [

@@ -22,9 +22,11 @@ from accelerated.step import StepFunction, reported_terms
 from ddcl_incrt.strategies.model import ModelCase, ModelSpec
 from reference import growth_statistics as rgs
 from reference.backward import loss_and_gradients
-from reference.growth_phases import Context
+from reference.growth_phases import Context, Measured, grow_phase
+from reference.growth_statistics import Probe
 from reference.incrt import operators as rops
 from reference.incrt.controller import EventKind, GrowthConfig, grow_check, initial_state
+from reference.invariants.ddcl import CollapseStatus
 from reference.log import LOSS_FIELDS
 from reference.model import LayerConfig
 from reference.surgery import flatten
@@ -140,7 +142,7 @@ TIE_CASE = ModelSpec(
 
 
 def decision_differences(lam_top: float, theta: float, *, T_d: int, step: int) -> list[str]:
-    """The accelerated grow phase against :func:`reference.incrt.controller.grow_check` on one static
+    """The grow phase on the torch backend against :func:`reference.incrt.controller.grow_check` on one static
     operator ``A_res = diag(lam_top, lam_top/2, 0, −lam_top/4)``, whose eigenvalues ``eigh`` returns
     exactly in both engines (a diagonal matrix is already reduced), so ``λ_max = θ`` can be an exact
     tie: SPEC §3.2's strict ``>`` must not grow there, and both engines must decide alike."""
@@ -154,6 +156,22 @@ def decision_differences(lam_top: float, theta: float, *, T_d: int, step: int) -
     t = torch.tensor(A)
     lam, V = torch.linalg.eigh(t)
     stats = acc_gp.Statistics(C=t, M_a=t[None], A_res=t, lam=lam, V=V)
+    measured = Measured(  # the spectrum as the torch backend reads it; the rest is not read by the grow phase
+        probe=Probe(x=case.x, labels=case.labels),
+        C=A,
+        A_res=A,
+        lam_max=stats.lam_max,
+        lam_min=float(stats.lam[0]),
+        u_max=stats.u_max(),
+        fro=float(np.linalg.norm(A)),
+        spectrum=tuple(sorted(np.diag(A).tolist(), reverse=True)),
+        head_strength={},
+        tau={},
+        n_heads=len(case.params.heads),
+        n_prototypes=case.params.P.shape[1],
+        collapse=CollapseStatus(cfg.T_P, 0.0, 0.0),
+        coupling={},
+    )
     es = acc_gp.AcceleratedState(
         params=acc_backward.from_reference(case.params, dtype=torch.float64),
         opt_state=acc_trainer.AcceleratedEngine().optimizer(ctx.train_cfg).init_state(),
@@ -164,7 +182,7 @@ def decision_differences(lam_top: float, theta: float, *, T_d: int, step: int) -
         w_top=torch.ones(cfg.d, dtype=torch.float64),
         w_bottom=torch.ones(cfg.d, dtype=torch.float64),
     )
-    out = acc_gp.grow_phase(ctx, es, stats)
+    out = grow_phase(acc_gp.TORCH_BACKEND, ctx, es, measured)
     births = [e for e in out.events if e.kind is EventKind.BIRTH]
     ref_births = [e for e in ref_events if e.kind is EventKind.BIRTH]
     diffs = []

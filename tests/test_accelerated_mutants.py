@@ -5,6 +5,11 @@ Each bug is planted with ``monkeypatch`` into the accelerated modules only (the 
 comparison point and stays intact), then the harness that covers that layer of the product runs:
 the layer (forward, losses, gradients), the growth statistics, the growth decisions on static
 operators (exact ties, the dwell boundary) or a whole training trajectory.
+
+The decisions themselves (the dwell, the strict ``>`` at θ, hysteresis) are no longer the accelerated
+path's: both engines run the one check of :mod:`reference.growth_phases` over their backends, so a bug
+there is a reference mutant (``scripts/mutation/mutants.toml``, the ``ctl-`` ids). What the torch
+backend can still get wrong in a decision is what it measures: which end of ``eigh`` it reads.
 """
 
 from __future__ import annotations
@@ -99,60 +104,50 @@ def forgotten_projection(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(acc_gs, "residual_operator", lambda C, M_a, Q: right(C, M_a, Q[:, :0]))
 
 
-def dwell_off_by_one(mp: pytest.MonkeyPatch) -> None:
-    """The dwell test as ``step − last > T_d`` instead of ``≥`` (one step too long)."""
-    right = acc_gp.grow_decision
-
-    def late(state: Any, config: Any, top: Any, step: int, **kw: Any) -> Any:
-        return right(state, replace(config, T_d=config.T_d + 1), top, step, **kw)
-
-    mp.setattr(acc_gp, "grow_decision", late)
+def top_from_wrong_end(mp: pytest.MonkeyPatch) -> None:
+    """``λ_max`` read from the wrong end of ``eigh``'s ascending eigenvalues (``lam[0]``)."""
+    mp.setattr(acc_gp.Statistics, "lam_max", property(lambda self: float(self.lam[0])))
 
 
-def threshold_ge(mp: pytest.MonkeyPatch) -> None:
-    """Grow at ``λ_max ≥ θ`` instead of ``λ_max > θ``."""
-    right = acc_gp.grow_decision
+def u_plus_from_wrong_column(mp: pytest.MonkeyPatch) -> None:
+    """``u₊`` taken from the first eigenvector column (the bottom one) instead of the last."""
 
-    def ge(state: Any, config: Any, top: Any, step: int, **kw: Any) -> Any:
-        lam, u = top
-        if lam == config.theta:
-            lam = float(np.nextafter(lam, np.inf))
-        return right(state, config, (lam, u), step, **kw)
+    def u_min(self: Any) -> np.ndarray:
+        u = acc_gp.to_host(self.V[:, 0])
+        i = int(np.argmax(np.abs(u)))
+        return u if u[i] >= 0.0 else -u
 
-    mp.setattr(acc_gp, "grow_decision", ge)
+    mp.setattr(acc_gp.Statistics, "u_max", u_min)
 
 
 def stale_captured_basis(mp: pytest.MonkeyPatch) -> None:
     """The device's copy of ``Q_cap`` not updated at a birth (the next checks project with the old basis)."""
-    right = acc_gp.grow_phase
+    right = acc_gp.TorchBackend.with_growth
 
-    def stale(ctx: Any, state: Any, stats: Any) -> Any:
-        out = right(ctx, state, stats)
-        return replace(out, state=replace(out.state, Q_cap=state.Q_cap))
+    def stale(self: Any, state: Any, growth: Any, ranks: Any) -> Any:
+        return replace(right(self, state, growth, ranks), Q_cap=state.Q_cap)
 
-    mp.setattr(acc_gp, "grow_phase", stale)
+    mp.setattr(acc_gp.TorchBackend, "with_growth", stale)
 
 
 def optimiser_state_lost_at_birth(mp: pytest.MonkeyPatch) -> None:
     """Adam's moments restarted when a head is born (as a careless rebuild of the optimiser does)."""
-    right = acc_gp.grow_phase
+    right = acc_gp.TorchBackend.add_head
 
-    def forgetful(ctx: Any, state: Any, stats: Any) -> Any:
-        out = right(ctx, state, stats)
-        if len(out.state.params.heads) > len(state.params.heads):
-            fresh = type(state.opt_state)() if not hasattr(state.opt_state, "moments") else type(state.opt_state)({})
-            return replace(out, state=replace(out.state, opt_state=fresh))
-        return out
+    def forgetful(self: Any, ctx: Any, state: Any, head: Any, rng: Any) -> Any:
+        out, hid = right(self, ctx, state, head, rng)
+        fresh = type(state.opt_state)() if not hasattr(state.opt_state, "moments") else type(state.opt_state)({})
+        return replace(out, opt_state=fresh), hid
 
-    mp.setattr(acc_gp, "grow_phase", forgetful)
+    mp.setattr(acc_gp.TorchBackend, "add_head", forgetful)
 
 
 PLANTED: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], Callable[[], bool]]] = {
     "wrong temperature scaling": (wrong_temperature, _model_found),
     "missing term in V": (missing_term_in_v, _model_found),
     "forgotten projection Π⊥": (forgotten_projection, _growth_found),
-    "dwell time off by one": (dwell_off_by_one, _trajectory_found),
-    "> vs ≥ at the threshold": (threshold_ge, _ties_found),
+    "λ_max from the wrong end of eigh": (top_from_wrong_end, _ties_found),
+    "u₊ from the wrong eigenvector": (u_plus_from_wrong_column, _trajectory_found),
     "stale captured basis": (stale_captured_basis, _trajectory_found),
     "optimiser state lost at a birth": (optimiser_state_lost_at_birth, _trajectory_found),
 }

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import _phases as phases
 import numpy as np
 import pytest
 import torch
@@ -16,7 +17,7 @@ from _accelerated_harness import first_tie
 from _small_run import LAYER, RUN, TRAIN_SEED, small_data, small_run
 
 from accelerated.trainer import train as accelerated_train
-from reference.growth_phases import Context, calibrate, grow_phase, newborn_growth_state, newborn_head
+from reference.growth_phases import Context, calibrate, newborn_growth_state, newborn_head
 from reference.growth_statistics import Probe
 from reference.incrt.controller import (
     EventKind,
@@ -173,7 +174,7 @@ def test_a_birth_under_birth_along_u_plus_ties_the_new_head_to_the_events_u_plus
     data = small_data()
     probe = Probe(x=data.x_train[:16], labels=data.labels_train[:16])
     growth_cfg = _cfg("birth_along_u_plus", theta=1e-3, phi_g=0.0)
-    res = grow_phase(Context(LAYER, cfg, growth_cfg), state, probe)
+    res = phases.grow(Context(LAYER, cfg, growth_cfg), state, probe)
     (birth,) = [e for e in res.events if e.kind is EventKind.BIRTH]
     assert birth.u_plus is not None
     assert birth.head_id is not None

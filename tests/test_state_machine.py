@@ -23,13 +23,14 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import _phases as phases
 import numpy as np
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from reference._arrays import arr
-from reference.growth_phases import Context, TrainerState, calibrate, grow_phase, prototype_prune_phase, prune_phase
+from reference.growth_phases import Context, TrainerState, calibrate
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, grow_check
 from reference.incrt.operators import directional_operator, residual_operator, second_moment
@@ -152,19 +153,19 @@ class GrowthMachine(RuleBasedStateMachine):
 
     @rule()
     def grow(self) -> None:
-        out = grow_phase(self.ctx, self.state, self.probe)
+        out = phases.grow(self.ctx, self.state, self.probe)
         self.state = out.state
         self._done("grow", out.invariants, out.events)
 
     @rule()
     def prune(self) -> None:
-        out = prune_phase(self.ctx, self.state, self.probe)
+        out = phases.prune(self.ctx, self.state, self.probe)
         self.state = out.state
         self._done("prune", out.invariants, out.events)
 
     @rule()
     def prune_prototypes(self) -> None:
-        out = prototype_prune_phase(self.ctx, self.state, self.probe)
+        out = phases.prune_prototypes(self.ctx, self.state, self.probe)
         self.state = out.state
         self._done("prune_prototypes", out.invariants, out.events)
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import _phases as phases
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ import reference.incrt.controller as controller
 import reference.invariants.pruning as pruning
 import reference.surgery as surgery
 from reference._arrays import arr
-from reference.growth_phases import Context, TrainerState, grow_phase, prototype_prune_phase, prune_phase
+from reference.growth_phases import Context, TrainerState
 from reference.growth_statistics import Probe, residual_for
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, HeadRecord
 from reference.incrt.operators import exact_extremes, head_strength
@@ -186,7 +187,7 @@ def test_birth_leaves_existing_adam_moments_bit_identical() -> None:
     ctx, state, probe = _setup(theta=1e-12)  # any positive λ_max grows
     assert isinstance(state.opt_state, AdamState)
     before = dict(state.opt_state.moments)
-    out = grow_phase(ctx, state, probe)
+    out = phases.grow(ctx, state, probe)
     assert [e.kind for e in out.events] == [EventKind.BIRTH]
     new = out.state
     assert isinstance(new.opt_state, AdamState)
@@ -248,7 +249,7 @@ def _prune_setup(optimizer: str = "adam") -> tuple[Context, TrainerState, Probe]
 
 def test_head_prune_drops_its_state_and_records_g5() -> None:
     ctx, state, probe = _prune_setup()
-    out = prune_phase(ctx, state, probe)
+    out = phases.prune(ctx, state, probe)
     assert [(e.kind, e.head_id) for e in out.events] == [(EventKind.HEAD_PRUNE, 1)]
     assert sorted(out.state.params.heads) == [0]
     assert out.state.growth.head_ids == (0,)
@@ -276,12 +277,12 @@ def test_head_prune_drops_its_state_and_records_g5() -> None:
 def test_g6_records_only_runs_inside_its_hypotheses() -> None:
     """A check whose ``A_res`` has no certified gap at either end (here ``A_res = 0``: every direction
     captured) records no G6 result at all — a π/2 bound could not fail and must not count as a pass."""
-    ctx, state, _ = _setup(steps=0)
+    ctx, state, probe = _setup(steps=0)
     gapped = arr(np.diag(np.linspace(1.0, -1.0, LAYER.d)))
-    _, _, recs = growth_phases.track_phase(ctx, state, gapped)
+    _, _, recs = phases.track(ctx, state, probe, gapped)
     assert [r.result.claim_id for r in recs] == ["G6"] * 4
     assert _violations(recs) == []
-    _, gaps, none = growth_phases.track_phase(ctx, state, arr(np.zeros((LAYER.d, LAYER.d))))
+    _, gaps, none = phases.track(ctx, state, probe, arr(np.zeros((LAYER.d, LAYER.d))))
     assert none == ()
     assert len(gaps) == 4  # the gap to the oracle is still measured and reported
 
@@ -306,17 +307,17 @@ def test_prototype_masses_are_not_clipped(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(growth_statistics, "forward", shifted(0.5 * slack))
     mass = growth_statistics.prototype_masses(state.params, LAYER, probe, state.growth)
     assert 1.0 < mass[0] <= 1.0 + slack  # not clipped, and within the tolerance
-    prototype_prune_phase(ctx, state, probe)  # accepted
+    phases.prune_prototypes(ctx, state, probe)  # accepted
     monkeypatch.setattr(growth_statistics, "forward", shifted(1e-9))  # a mass error far beyond rounding
     with pytest.raises(ValueError, match=r"\bmass\b"):
-        prototype_prune_phase(ctx, state, probe)
+        phases.prune_prototypes(ctx, state, probe)
 
 
 def test_prototype_prune_resizes_state_and_records_d5() -> None:
     ctx, state, probe = _setup(eps_K=0.9)  # every prototype's mass is below 0.9 unless one takes all
     assert isinstance(state.opt_state, AdamState)
     P_moments = state.opt_state.moments["P"]
-    out = prototype_prune_phase(ctx, state, probe)
+    out = phases.prune_prototypes(ctx, state, probe)
     pruned = [e.prototype_id for e in out.events if e.kind is EventKind.PROTOTYPE_PRUNE]
     assert pruned, "ε_K = 0.9 with T_prune = 1 prunes at the first check"
     kept = [j for j, pid in enumerate(state.params.prototype_ids) if pid not in pruned]
@@ -334,7 +335,7 @@ def test_prototype_prune_resizes_state_and_records_d5() -> None:
 
 def test_sgd_state_passes_through_births_and_prunes() -> None:
     ctx, state, probe = _prune_setup("sgd")
-    out = prune_phase(ctx, state, probe)
+    out = phases.prune(ctx, state, probe)
     assert out.state.opt_state == state.opt_state
     assert len(out.events) == 1
     assert _violations(out.invariants) == []
@@ -361,7 +362,7 @@ def test_planted_wrong_residual_after_removal_is_recorded(monkeypatch: pytest.Mo
         return right(params, C, arr(Q_cap[:, :0]))
 
     monkeypatch.setattr(pruning, "residual_for", forgot_projection)
-    out = prune_phase(ctx, state, probe)
+    out = phases.prune(ctx, state, probe)
     _failed(out.invariants, "G5", "removal: A_res(after) − A_res(before)")
 
 
@@ -385,7 +386,7 @@ def test_planted_too_small_output_bounds_are_recorded(
         return right(*args) * factor
 
     monkeypatch.setattr(module, name, shrunk)
-    out = prune_phase(ctx, state, probe)
+    out = phases.prune(ctx, state, probe)
     _failed(out.invariants, "G5", fragment)
 
 
@@ -400,7 +401,7 @@ def test_planted_wrong_prototype_column_is_recorded(monkeypatch: pytest.MonkeyPa
         return replace(out, P=np.delete(params.P, (j + 1) % params.P.shape[1], axis=1))
 
     monkeypatch.setattr(growth_phases, "remove_prototype_column", off_by_one)
-    out = prototype_prune_phase(ctx, state, probe)
+    out = phases.prune_prototypes(ctx, state, probe)
     _failed(out.invariants, "D5", "ΔF_measured − (−(T/n)Σ log(1 − q_tj))")
 
 

@@ -349,8 +349,16 @@ def prune_check(
     head_operators: Mapping[int, Float64[np.ndarray, "d d"]],
     step: int,
 ) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
-    """SPEC §3.3 on operators: :func:`prune_decision` with ``G_h = ‖C M_a^h‖_F`` and ``λ_max(A_res)``
-    of the remaining heads by the exact oracle.
+    """SPEC §3.3 on operators: :func:`prune_decision` on :func:`prune_statistics`."""
+    strengths, lam_max_of = prune_statistics(state, C, head_operators)
+    return prune_decision(state, config, strengths, lam_max_of, step)
+
+
+def prune_statistics(
+    state: GrowthState, C: Float64[np.ndarray, "d d"], head_operators: Mapping[int, Float64[np.ndarray, "d d"]]
+) -> tuple[dict[int, float], Callable[[tuple[int, ...]], float]]:
+    """What :func:`prune_decision` reads, by the exact oracle: ``G_h = ‖C M_a^h‖_F`` of every active
+    head and ``λ_max(A_res)`` of a set of heads (on ``state.Q_cap``).
 
     ``head_operators`` maps every active head id to its ``M_a^h``."""
     C_ = check_symmetric("C", C)
@@ -368,7 +376,7 @@ def prune_check(
         return exact_extremes(residual_operator(C_, M_a, state.Q_cap)).lam_max
 
     strengths = {h: head_strength(C_, M) for h, M in Ms.items()}
-    return prune_decision(state, config, strengths, lam_max_of, step)
+    return strengths, lam_max_of
 
 
 def prune_decision(
@@ -508,5 +516,6 @@ __all__ = [
     "prototype_prune_check",
     "prune_check",
     "prune_decision",
+    "prune_statistics",
     "record_newborn_strength",
 ]
