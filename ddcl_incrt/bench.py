@@ -584,9 +584,7 @@ def _random_probe(cfg: BenchConfig, rng: np.random.Generator) -> Probe:
     return Probe(x=rng.standard_normal((PROBE_SIZE, cfg.T, D_IN)), labels=rng.integers(0, N_CLASSES, size=PROBE_SIZE))
 
 
-def _check_setup(
-    cfg: BenchConfig, train_cfg: TrainConfig, device: str
-) -> tuple[Context, AcceleratedState, Probe]:
+def _check_setup(cfg: BenchConfig, train_cfg: TrainConfig, device: str) -> tuple[Context, AcceleratedState, Probe]:
     """As :func:`training.trainer.run`: initial state, probe, calibration probes, ``calibrate``,
     ``Context``, then :meth:`accelerated.trainer.AcceleratedEngine.start` (float32 training). The probe
     is the host's: the check copies it to the device, as in training."""
