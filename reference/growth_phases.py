@@ -248,23 +248,28 @@ def calibrate(
     if train_cfg.theta is None:
         empty = arr(np.zeros((params.W_in.shape[1], 0)))
         ops = [residual_for(params, probe_second_moment(params, p), empty) for p in probes]
-        theta, phi_default = calibrate_thresholds(ops, train_cfg.c_theta)
+        theta, _ = calibrate_thresholds(ops, train_cfg.c_theta)
         norms = tuple(frobenius(A) for A in ops)
     else:
-        theta, phi_default = train_cfg.theta, 0.01 * train_cfg.theta
-    if "prune_at_theta" in train_cfg.growth_variants:
-        # G5: a head's contribution to A_res has spectral norm ≤ G_h, so G_h < θ is below the rule's resolution.
-        phi_default = theta
-    phi_g = phi_default if train_cfg.phi_g is None else train_cfg.phi_g
-    cfg = GrowthConfig(
+        theta = train_cfg.theta
+    return growth_config_for(train_cfg, theta), norms
+
+
+def growth_config_for(train_cfg: TrainConfig, theta: float) -> GrowthConfig:
+    """The run's :class:`GrowthConfig` for a threshold θ (calibrated or given): ``φ_g = 0.01 θ`` —
+    or ``φ_g = θ`` under the growth variant ``prune_at_theta`` (G5: a head's contribution to ``A_res``
+    has spectral norm ``≤ G_h``, so ``G_h < θ`` is below the rule's resolution;
+    docs/studies/planted-heads.md §2.2) — unless ``train_cfg.phi_g`` is given; the rest from
+    ``train_cfg``. :func:`calibrate` and the record loader's check of a stored configuration both use this."""
+    phi_default = theta if "prune_at_theta" in train_cfg.growth_variants else 0.01 * theta
+    return GrowthConfig(
         theta=theta,
-        phi_g=phi_g,
+        phi_g=phi_default if train_cfg.phi_g is None else train_cfg.phi_g,
         T_d=train_cfg.T_d,
         T_prune=train_cfg.T_prune,
         eps_K=train_cfg.eps_K,
         variants=train_cfg.growth_variants,
     )
-    return cfg, norms
 
 
 def newborn_head(
@@ -709,6 +714,7 @@ __all__ = [
     "draw_newborn",
     "grow_phase",
     "growth_check",
+    "growth_config_for",
     "measured_removal",
     "newborn_growth_state",
     "newborn_head",

@@ -139,7 +139,20 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("φ_g edited", _set("growth_config.phi_g", 1.0), "growth_config.phi_g"),
     ("norms although θ is given", _set("calibration_norms", [1.0]), "calibration_norms"),
     ("NaN norm", _set("calibration_norms", [float("nan")]), "calibration_norms[0]"),
+    ("a later version", _set("version", 2), "version"),
+    ("version as a string", _set("version", "1"), "version"),
+    ("another format", _set("format", "ddcl-incrt-checkpoint"), "format"),
 ]
+
+
+def test_a_record_says_its_format_and_version_and_one_written_before_versions_still_loads(
+    record: RunRecord, data: dict[str, Any], tmp_path: Path
+) -> None:
+    assert (data["format"], data["version"]) == ("ddcl-incrt-run-record", 1)
+    unversioned = {k: v for k, v in data.items() if k not in ("format", "version")}
+    path = tmp_path / "before-versions.json"
+    path.write_text(json.dumps(unversioned), encoding="utf-8")
+    assert RunRecord.load(path).to_dict() == record.to_dict()
 
 
 def test_the_small_run_has_the_events_and_evaluations_the_table_edits(data: dict[str, Any]) -> None:

@@ -20,7 +20,8 @@ import numpy as np
 from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr
-from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent
+from reference.growth_phases import growth_config_for
+from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent, calibrated_theta
 from reference.invariants.result import InvariantResult
 from reference.log import LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, LossTrace
 from reference.model import LayerConfig, ModelParams, check_params
@@ -28,6 +29,10 @@ from reference.surgery import flatten, params_from_arrays
 from reference.train_config import TrainConfig
 from training.fields import Fields, RecordFormatError, format_errors, read_dataclass
 from training.files import check_path, read_regular_file, write_atomic
+
+# What a run record's JSON says it is; a change to its layout raises the version.
+RECORD_FORMAT = "ddcl-incrt-run-record"
+RECORD_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -145,25 +150,14 @@ def check_calibration(f: Fields, train_cfg: TrainConfig, growth_cfg: GrowthConfi
                 "calibration_norms",
                 f"expected one norm per calibration probe ({train_cfg.calibration_probes}), got {len(norms)}",
             )
-        theta = train_cfg.c_theta * float(np.median(np.asarray(norms, dtype=np.float64)))
+        theta = calibrated_theta(norms, train_cfg.c_theta)
     else:
         if norms:
             raise f.error(
                 "calibration_norms", f"θ is given in train_config, so no norms are calibrated; got {len(norms)}"
             )
         theta = train_cfg.theta
-    if "prune_at_theta" in train_cfg.growth_variants:
-        phi_g = theta
-    else:
-        phi_g = 0.01 * theta if train_cfg.phi_g is None else train_cfg.phi_g
-    expected = GrowthConfig(
-        theta=theta,
-        phi_g=phi_g,
-        T_d=train_cfg.T_d,
-        T_prune=train_cfg.T_prune,
-        eps_K=train_cfg.eps_K,
-        variants=train_cfg.growth_variants,
-    )
+    expected = growth_config_for(train_cfg, theta)
     for x in fields(GrowthConfig):
         got, want = getattr(growth_cfg, x.name), getattr(expected, x.name)
         if got != want:
@@ -243,6 +237,8 @@ class RunRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "format": RECORD_FORMAT,
+            "version": RECORD_VERSION,
             "dataset": self.dataset,
             "dataset_meta": _jsonable(dict(self.dataset_meta)),
             "layer_config": asdict(self.layer_config),
@@ -279,7 +275,14 @@ class RunRecord:
 
     @classmethod
     def _from_fields(cls, f: Fields) -> RunRecord:
-        f.expect_keys(_RECORD_KEYS, ("meta", "summary", "Q_cap_shape"))
+        f.expect_keys(_RECORD_KEYS, ("format", "version", "meta", "summary", "Q_cap_shape"))
+        # A record without these two fields was written before records were versioned, in the layout
+        # of version 1, and is read as one; any other format or version is refused by name.
+        if "format" in f.data and f.get("format") != RECORD_FORMAT:
+            got = f.get("format")
+            raise f.error("format", f"expected {RECORD_FORMAT!r}, got {got!r} (not a ddcl-incrt run record)")
+        if "version" in f.data and f.get("version") != RECORD_VERSION:
+            raise f.error("version", f"this build reads version {RECORD_VERSION}, got {f.get('version')!r}")
         layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
         train_cfg = read_dataclass(TrainConfig, f.sub("train_config"))
         log = RunLog.from_fields(f, steps=train_cfg.steps, train_config=train_cfg, complete=True)
@@ -496,6 +499,8 @@ def _depth(value: Any) -> int:
 
 
 __all__ = [
+    "RECORD_FORMAT",
+    "RECORD_VERSION",
     "Architecture",
     "ClaimSummary",
     "RecordFormatError",

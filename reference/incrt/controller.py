@@ -39,10 +39,16 @@ def calibrate_thresholds(operators: Sequence[Float64[np.ndarray, "d d"]], c_thet
         raise ValueError("operators: expected at least one calibration operator A_res, got none")
     c = check_positive("c_theta", c_theta)
     norms = [frobenius(check_symmetric(f"operators[{i}]", A)) for i, A in enumerate(operators)]
-    theta = c * f64(np.median(np.asarray(norms)))
+    theta = calibrated_theta(norms, c)
     if not theta > 0.0:
         raise ValueError("operators: the median ‖A_res‖_F is 0, so θ would be 0 (G1 needs θ > 0); give θ explicitly")
     return theta, 0.01 * theta
+
+
+def calibrated_theta(norms: Sequence[float], c_theta: float) -> float:
+    """``θ = c_θ · median_i ‖A_res^{(i)}‖_F`` from the calibration norms (the one formula: the
+    calibration and the record loader's check of it both use this)."""
+    return c_theta * f64(np.median(np.asarray(norms, dtype=np.float64)))
 
 
 # Named variants of the growth rule (docs/studies/planted-heads.md §2.2); none of them is the paper's rule,
@@ -507,6 +513,7 @@ __all__ = [
     "HeadRecord",
     "PrototypeRecord",
     "calibrate_thresholds",
+    "calibrated_theta",
     "check_growth_settings",
     "check_growth_variants",
     "grow_check",
