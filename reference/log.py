@@ -20,6 +20,7 @@ EVENT_CHECK = "check"
 EVENT_BIRTH = "birth"
 EVENT_HEAD_PRUNE = "head_prune"
 EVENT_PROTOTYPE_PRUNE = "prototype_prune"
+EVENTS = (EVENT_TRAIN_STEP, EVENT_CHECK, EVENT_BIRTH, EVENT_HEAD_PRUNE, EVENT_PROTOTYPE_PRUNE)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class RunTrace(Protocol):
 
 
 __all__ = [
+    "EVENTS",
     "EVENT_BIRTH",
     "EVENT_CHECK",
     "EVENT_HEAD_PRUNE",

@@ -47,6 +47,21 @@ def test_claim_table_has_one_row_per_registry_claim_in_order(record: RunRecord) 
     assert by_id["R4"].status == audit_summary_mod.MEASURED_STATUS
 
 
+def test_the_registry_names_every_event_a_run_checks_its_claims_at(record: RunRecord) -> None:
+    """``Claim.live`` (which the "not checked live" status reads) agrees with what the trainer records;
+    a registry entry that leaves out an event the run checks at is reported, naming claim and event."""
+    assert {r.result.claim_id for r in record.invariants} >= {"D1", "G1", "G5", "G6"}
+    assert audit_summary_mod.checks_outside_registry(record) == []
+    planted = {**REGISTRY, "G5": replace(REGISTRY["G5"], live=())}
+    assert audit_summary_mod.checks_outside_registry(record, planted) == [
+        "G5: recorded at head_prune, but its registry entry lists live=[]"
+    ]
+    without_d1 = {cid: c for cid, c in REGISTRY.items() if cid != "D1"}
+    assert audit_summary_mod.checks_outside_registry(record, without_d1) == [
+        "D1: recorded at train_step, but the registry has no such claim"
+    ]
+
+
 def test_a_violated_proved_claim_sets_the_exit_code_and_a_measured_one_does_not(record: RunRecord) -> None:
     assert exit_code(record) == 0
     just_past = float(np.nextafter(1.0, 2.0))  # value one ulp above its bound

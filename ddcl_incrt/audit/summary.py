@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from reference.claims.records import Label
+from reference.claims.records import Claim, Label
 from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import log_temperature_variance, pearson
 from reference.incrt.controller import EventKind
@@ -31,9 +32,9 @@ class ClaimRow:
 
     ``status``: ``violated`` (a check failed), ``held`` (checked, every check held), ``not checked
     in this run`` (checked by the trainer at its event, but no such event happened in this run, e.g. G5
-    without a head prune), ``not checked live`` (implemented, but no training event checks it: see
-    :data:`NOT_LIVE`), ``study: run ...`` (measured by a study of many runs: :data:`STUDIES`), or
-    ``not implemented``."""
+    without a head prune), ``not checked live`` (implemented, but no training event checks it: the
+    registry's ``Claim.live`` is empty), ``study: run ...`` (measured by a study of many runs: the
+    registry's ``Claim.study``), or ``not implemented``."""
 
     claim_id: str
     title: str
@@ -47,17 +48,8 @@ class ClaimRow:
     status: str
 
 
-# Implemented claims that no training event checks (G2–G4 are checked at every birth on that check's
-# A_res held fixed, the static operator they speak about): R1's lemma (a) is about constructed
-# orthogonal writes (R1(b) is measured at every check), and
-# D2 (gradients), D3 (the frozen-encoder descent), D4 (anti-collapse at a configured T_P) and D6 (the
-# dual layer) are checked by the test suite and `ddcl-incrt prove` on generated inputs. The trainer
-# checks D1 at every step, G1–G4 at births, G5 at head prunes, D5 at prototype prunes and G6 at checks.
-NOT_LIVE = frozenset({"D2", "D3", "D4", "D6", "R1"})
 # The status of a `measured` claim (R2, R4): its statistics are reported, never judged.
 MEASURED_STATUS = "measured (see the coupling measurements)"
-# Claims measured by a study of many runs, not by one training run: the status names the command.
-STUDIES: dict[str, str] = {"R3": "python -m ddcl_incrt.studies.time_scales --out DIR"}
 
 
 def claim_rows(record: RunRecord) -> list[ClaimRow]:
@@ -69,11 +61,11 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
             status = "violated" if s.violations else "held"
         elif not claim.implemented:
             status = "not implemented"
-        elif cid in STUDIES:
-            status = f"study: run `{STUDIES[cid]}`"
+        elif claim.study:
+            status = f"study: run `{claim.study}`"
         elif claim.label is Label.MEASURED:
             status = MEASURED_STATUS
-        elif cid in NOT_LIVE:
+        elif not claim.live:
             status = "not checked live"
         else:
             status = "not checked in this run"
@@ -92,6 +84,21 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
             )
         )
     return rows
+
+
+def checks_outside_registry(record: RunRecord, registry: Mapping[str, Claim] = REGISTRY) -> list[str]:
+    """Where a run and the registry disagree on what is checked live: an invariant recorded at an event
+    its claim's ``live`` does not name (or for a claim the registry lacks). Empty when they agree; the
+    audit's "not checked live" statuses are read from ``live``, so a disagreement would mislabel a claim."""
+    out = []
+    for key in sorted({(r.result.claim_id, r.event) for r in record.invariants}):
+        cid, event = key
+        claim = registry.get(cid)
+        if claim is None:
+            out.append(f"{cid}: recorded at {event}, but the registry has no such claim")
+        elif event not in claim.live:
+            out.append(f"{cid}: recorded at {event}, but its registry entry lists live={list(claim.live)}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -280,12 +287,11 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
 
 __all__ = [
     "MEASURED_STATUS",
-    "NOT_LIVE",
     "SCHEMA",
-    "STUDIES",
     "ClaimRow",
     "EventRow",
     "audit_summary",
+    "checks_outside_registry",
     "claim_rows",
     "coupling_measurements",
     "event_rows",

@@ -61,6 +61,7 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
         id="R3",
         title="Two time scales",
         label=Label.PAPER_CLAIM,
+        study="python -m ddcl_incrt.studies.time_scales --out DIR",
         statement=(
             "Joint training is stable when prototypes learn faster than the encoder; measured against η_enc/η_P."
         ),

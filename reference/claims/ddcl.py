@@ -5,6 +5,7 @@ from __future__ import annotations
 from reference.claims.records import Claim, Falsifier, Hypothesis, Label
 from reference.falsify import ddcl as falsify
 from reference.invariants import ddcl as inv
+from reference.log import EVENT_PROTOTYPE_PRUNE, EVENT_TRAIN_STEP
 
 _T_POSITIVE = Hypothesis(name="temperature_positive", statement="T_P > 0", predicate=inv.temperature_positive)
 
@@ -41,6 +42,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D1",
         title="Decomposition",
         label=Label.PROVED,
+        live=(EVENT_TRAIN_STEP,),
         statement=(
             "For any Y, P and row-stochastic Q: L_q = L_OLS + V exactly and V ≥ 0; V = 0 iff every q_t is "
             "one-hot or the prototypes it weights coincide (per token E_q‖y − p‖² = ‖y − E_q p‖² + "
@@ -182,6 +184,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D5",
         title="Prototype pruning safety",
         label=Label.PROVED,
+        live=(EVENT_PROTOTYPE_PRUNE,),
         statement=(
             "Removing prototype j changes F by ΔF = −(T_P/n)Σ_t log(1 − q_tj) ∈ [0, (T_P/n)Σ_t q_tj/(1 − q_tj)]."
         ),

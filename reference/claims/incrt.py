@@ -17,6 +17,7 @@ from reference.claims.records import Claim, Falsifier, Hypothesis, Label
 from reference.falsify import incrt as fz
 from reference.invariants import incrt as inv
 from reference.invariants import pruning as prune
+from reference.log import EVENT_BIRTH, EVENT_CHECK, EVENT_HEAD_PRUNE
 
 _SYM = Hypothesis(name="operator_symmetric", statement="A is symmetric", predicate=inv.operator_symmetric)
 _THETA = Hypothesis(name="theta_positive", statement="θ > 0", predicate=inv.theta_positive)
@@ -41,6 +42,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G1",
         title="Finite termination",
         label=Label.PROVED,
+        live=(EVENT_BIRTH,),
         statement=(
             "With θ > 0, Q_cap stays orthonormal and every growth raises its rank by one, so there are at "
             "most d growth events for any sequence of operators."
@@ -75,6 +77,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G2",
         title="Spectral ordering",
         label=Label.PROVED,
+        live=(EVENT_BIRTH,),
         statement=(
             "For a static symmetric A, successive births occur at A's eigenvalues λ_1 ≥ λ_2 ≥ … in "
             "non-increasing order, along its eigenvectors."
@@ -110,6 +113,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G3",
         title="Minimality",
         label=Label.PROVED,
+        live=(EVENT_BIRTH,),
         statement=(
             "With m* = #{i : λ_i(A) > θ}, no orthonormal set of fewer than m* directions makes λ_max(Π⊥ A "
             "Π⊥) ≤ θ (Cauchy interlacing); the greedy rule stops with exactly m*, so 1 + m* heads are "
@@ -149,6 +153,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G4",
         title="Uniqueness",
         label=Label.PROVED,
+        live=(EVENT_BIRTH,),
         statement=(
             "m* and the birth eigenvalues are spectral invariants (same for every seed, initialisation and "
             "tracker history); with simple eigenvalues above θ and none equal to θ, the captured directions"
@@ -197,6 +202,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G5",
         title="Pruning safety",
         label=Label.PROVED,
+        live=(EVENT_HEAD_PRUNE,),
         statement=(
             "Removing head h changes A_res by exactly −Π⊥ ½[C, M_a^h] Π⊥, of spectral norm ≤ G_h = ‖C "
             "M_a^h‖_F, so λ_max(A_res) moves by ≤ G_h (Weyl); with hysteresis a prune never re-triggers "
@@ -263,6 +269,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G6",
         title="Tracker agreement",
         label=Label.PROVED,
+        live=(EVENT_CHECK,),
         statement=(
             "For static A with a simple tracked eigenvalue and a start not orthogonal to it, normalised Oja"
             " with η(λ_max − λ_min) < 2 and MCA-EXIN with η(λ_max − λ_min) < 2‖w_0‖² converge linearly to "

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from reference.invariants.result import InvariantResult
+from reference.log import EVENTS
 
 
 class Label(StrEnum):
@@ -74,6 +75,11 @@ class Claim:
     falsifier's counterexample is fed through it. Every hypothesis of a ``proved``, implemented claim
     is covered exactly once: by one falsifier, or by an entry of ``no_falsifier`` (hypothesis name →
     the reason why no counterexample can exist, e.g. the hypothesis only makes the statement defined).
+
+    ``live`` names the training events (:data:`reference.log.EVENTS`) at which the trainer checks the
+    claim's invariant in every run (D1 at every step, G1–G4 at births, …); empty for a claim that only
+    the test suite and ``ddcl-incrt prove`` check on generated inputs. ``study`` is the command of the
+    study of many runs that measures the claim, where one run cannot. The audit reads both from here.
     """
 
     id: str
@@ -89,6 +95,8 @@ class Claim:
     notes: str = ""
     conclusion: Callable[..., bool] | None = None
     no_falsifier: Mapping[str, str] = field(default_factory=dict, hash=False)
+    live: tuple[str, ...] = ()
+    study: str = ""
 
     def __post_init__(self) -> None:
         if not self.id or not self.title:
@@ -106,6 +114,11 @@ class Claim:
                 raise ValueError(f"Claim {self.id}: no_falsifier names unknown hypothesis {name!r}")
             if not isinstance(reason, str) or not reason.strip():
                 raise ValueError(f"Claim {self.id}: no_falsifier[{name!r}] must state a reason")
+        unknown = [e for e in self.live if e not in EVENTS]
+        if unknown:
+            raise ValueError(f"Claim {self.id}: live names unknown training events {unknown} (known: {list(EVENTS)})")
+        if self.live and (not self.implemented or self.invariant is None):
+            raise ValueError(f"Claim {self.id}: a claim checked live must be implemented, with an invariant")
         if self.implemented and self.label is Label.PROVED:
             if self.invariant is None:
                 raise ValueError(f"Claim {self.id}: an implemented proved claim needs an invariant")
