@@ -340,7 +340,10 @@ def removal_free_energy_change(Q: Float64[np.ndarray, "n K"], j: int, T_P: float
     if np.any(q >= 1.0):
         return float("inf"), float("inf")
     n = Q_.shape[0]
-    return f64(-T * np.sum(np.log1p(-q)) / n), f64(T * np.sum(q / (1.0 - q)) / n)
+    with np.errstate(over="ignore"):  # an overflow is reported by check_overflow, naming Q and T_P
+        change, bound = f64(-T * np.sum(np.log1p(-q)) / n), f64(T * np.sum(q / (1.0 - q)) / n)
+    # no token is assigned to j alone, so both are finite in exact arithmetic: inf here is an overflow
+    return check_overflow("removal_free_energy_change", (change, bound), "Q, T_P")
 
 
 __all__ = [

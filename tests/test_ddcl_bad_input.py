@@ -176,6 +176,20 @@ def test_overflow_from_finite_inputs_is_refused_naming_the_inputs(
         fn(*args)
 
 
+def test_removal_change_at_a_huge_temperature_is_refused_as_an_overflow_not_returned_as_inf() -> None:
+    """A random hypothesis seed (2971049268) found it: with no token assigned to prototype j alone, ΔF and
+    its bound are finite in exact arithmetic, but ``T_P · Σ`` overflows for T_P near float64's maximum; the
+    documented +inf is kept for ``q_tj = 1`` only. Just below the overflow the values are finite."""
+    Qh = np.array([[0.5, 0.5], [0.25, 0.75]])
+    with pytest.raises(FloatingPointError, match=r"removal_free_energy_change: .* overflowed .* inputs Q, T_P"):
+        ddcl.removal_free_energy_change(Qh, 0, 1.7e308)
+    change, bound = ddcl.removal_free_energy_change(Qh, 0, 1e307)
+    assert np.isfinite(change)
+    assert np.isfinite(bound)
+    assert 0.0 < change <= bound
+    assert ddcl.removal_free_energy_change(np.array([[1.0, 0.0]]), 0, 1.0) == (float("inf"), float("inf"))
+
+
 def test_coordinates_just_inside_the_trustworthy_range_are_computed() -> None:
     """Finding 6: below the documented bound |coordinate| < sqrt(max/(4d)) (docs/tolerances.md) distances are
     finite (here half the bound, D = max/4); at twice the bound they overflow and are refused."""
