@@ -98,10 +98,12 @@ def divergence(
     where the engine synchronises anyway (the growth check, and D1's host copy when invariants are
     checked): a divergence is reported within ``window`` steps of where it happened, and no check,
     event or record is computed from it. The temperatures come first: a log-temperature out of range
-    makes the attention NaN at the next step, which then spreads to every parameter."""
+    makes the attention NaN at the next step, which then spreads to every parameter, ``s`` included
+    (so a NaN ``s`` is out of range too: on some CPUs the step after ``|s| > s_max`` is still finite and
+    the one after it turns ``s`` into NaN)."""
     s_max = log_temperature_max(dtype)
     s = torch.stack([h.s.detach() for h in params.heads.values()])
-    out_of_range = (s.abs() > s_max).tolist()
+    out_of_range = (~(s.abs() <= s_max)).tolist()
     if any(out_of_range):
         hid, value = next((h, v) for h, v, bad in zip(params.heads, s.tolist(), out_of_range, strict=True) if bad)
         return ValueError(
@@ -229,15 +231,14 @@ class AcceleratedEngine:
                     *flat_args(p64), x64, torch.tensor(labels, device=self.device), cfg.T_P, cfg.lambda_q
                 )
             P = p64.P
+        # D1 synchronises with the host anyway: refuse parameters the last step took out of range first,
+        # as the reference refuses them at that step (whether this step's tokens are already NaN depends
+        # on the CPU's exp near its overflow).
+        error = divergence(params, self.dtype, step - 1, 1)
+        if error is not None:
+            raise error
         Y_, Q_, P_ = (acc_backward.to_host(t) for t in (Y, Q, P))
-        try:
-            results = d1_decomposition(Y=Y_, P=P_, Q=Q_)
-        except ValueError as exc:
-            # Non-finite tokens: name the parameter the last step took out of range, if one did.
-            error = divergence(params, self.dtype, step - 1, 1)
-            if error is not None:
-                raise error from exc
-            raise
+        results = d1_decomposition(Y=Y_, P=P_, Q=Q_)
         return tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in results)
 
     def check(

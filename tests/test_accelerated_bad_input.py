@@ -24,6 +24,7 @@ from accelerated import model as acc_model  # noqa: E402
 from accelerated import optim as acc_optim  # noqa: E402
 from accelerated import trackers as acc_trk  # noqa: E402
 from accelerated import trainer as acc_trainer  # noqa: E402
+from reference.model import init_params  # noqa: E402
 from reference.optim import LearningRates  # noqa: E402
 from training import trainer as ref_trainer  # noqa: E402
 
@@ -63,6 +64,32 @@ def test_a_diverging_float64_run_is_refused_naming_s_on_both_engines(
         acc_trainer.train(small_data(), LAYER, cfg, rng=np.random.default_rng(TRAIN_SEED))
     assert type(acc.value) is type(ref.value)
     assert "training diverged" in str(acc.value)
+
+
+@pytest.mark.parametrize(
+    ("s", "named"),
+    [
+        pytest.param(None, None, id="at-the-bound"),
+        pytest.param("just-past", "s", id="one-ulp-past-the-bound"),
+        pytest.param(math.nan, "s", id="nan"),
+        pytest.param(-math.inf, "s", id="minus-inf"),
+    ],
+)
+def test_divergence_names_a_log_temperature_out_of_range_or_not_a_number(s: Any, named: str | None) -> None:
+    """On some CPUs the step after ``|s| > s_max`` is still finite and the next one makes ``s`` NaN with
+    everything else: a NaN ``s`` is out of range too, named before any other non-finite parameter."""
+    s_max = acc_trainer.log_temperature_max(torch.float64)
+    value = s_max if s is None else math.nextafter(s_max, math.inf) if s == "just-past" else s
+    params = acc_backward.from_reference(init_params(LAYER, rng=np.random.default_rng(0)), dtype=torch.float64)
+    head = replace(params.heads[0], s=torch.tensor(value, dtype=torch.float64))
+    nan_W_in = torch.full_like(params.W_in, math.nan) if named else params.W_in
+    params = replace(params, heads={0: head}, W_in=nan_W_in)
+    error = acc_trainer.divergence(params, torch.float64, 7, 1)
+    if named is None:
+        assert error is None
+    else:
+        assert isinstance(error, ValueError)
+        assert str(error).startswith("params.heads[0].s: a log-temperature must satisfy")
 
 
 def test_a_log_temperature_whose_exponential_overflows_is_refused_naming_s() -> None:

@@ -345,13 +345,20 @@ def _record_text(edit: Callable[[dict[str, object]], bytes]) -> Callable[[bytes]
     return lambda good: edit(json.loads(good))
 
 
+def _half_the_characters(good: bytes) -> bytes:
+    """The record cut in the middle at a character boundary: a cut byte count would split a multi-byte
+    UTF-8 character on some records (where depends on the CPU's floats) and raise UnicodeDecodeError."""
+    text = good.decode("utf-8")
+    return text[: len(text) // 2].encode("utf-8")
+
+
 RECORD_ROWS: list[tuple[str, type[BaseException], Planter, str]] = [
     ("OSError: a path below a file", NotADirectoryError, _below_a_file, "not a readable run record"),
     ("OSError: no such file", FileNotFoundError, _missing, "not a readable run record"),
     ("not a regular file: a folder", NotARegularFileError, _folder, "folder"),
     ("not a regular file: a FIFO", NotARegularFileError, _fifo, "FIFO"),
     ("UnicodeDecodeError: not UTF-8", UnicodeDecodeError, _bytes(lambda d: b"\xff" + d), "run record"),
-    ("JSONDecodeError: truncated", json.JSONDecodeError, _bytes(lambda d: d[: len(d) // 2]), "not valid JSON"),
+    ("JSONDecodeError: truncated", json.JSONDecodeError, _bytes(_half_the_characters), "not valid JSON"),
     ("RecursionError: deep nesting", RecursionError, _bytes(lambda d: b"[" * 200_000), "Python's limits"),
     (
         "ValueError: a 5000-digit integer",
