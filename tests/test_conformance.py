@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 
 from ddcl_incrt.conformance import broken
-from ddcl_incrt.conformance.adapter import OPERATIONS, PRIMITIVE_OPERATIONS, TrajectoryInputs, TrajectoryOutputs
-from ddcl_incrt.conformance.adapters.reference import run_trajectory
-from ddcl_incrt.conformance.cases import CALLS, all_cases
-from ddcl_incrt.conformance.compare import ToleranceEntry, TolerancePolicy, compare_case
+from ddcl_incrt.conformance.adapter import TrajectoryInputs, TrajectoryOutputs
+from ddcl_incrt.conformance.compare import ToleranceEntry, TolerancePolicy
+from ddcl_incrt.conformance.operations import all_cases, call_port, compare_case, groups, operation_names
 from ddcl_incrt.conformance.runner import (
     golden_differences,
     regenerate,
@@ -32,8 +31,12 @@ from ddcl_incrt.conformance.runner import (
     run_outputs,
     write_inputs,
 )
+from ddcl_incrt.conformance.trajectory import run_trajectory
 from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorFileError, read_vectors
 from reference.tolerances import CheckKind, tolerance
+from training.trainer import ReferenceEngine
+
+PRIMITIVE_OPERATIONS = groups()["primitives"]
 
 REFERENCE = "ddcl_incrt.conformance.adapters.reference:reference_adapter"
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +60,7 @@ def test_reference_adapter_passes_the_whole_kit() -> None:
     assert report.exit_code == 0, report.to_markdown()
     assert {r.status for r in report.results} == {"pass"}
     assert report.uncovered_operations == []
-    assert {r.operation for r in report.results} == set(OPERATIONS)  # every operation has cases
+    assert {r.operation for r in report.results} == set(operation_names())  # every operation has cases
 
 
 def test_committed_golden_vectors_match_the_reference() -> None:
@@ -181,7 +184,7 @@ def test_eight_distinct_kinds_of_bug_are_planted() -> None:
 def test_a_partial_port_gets_a_report_that_says_exactly_what_was_not_covered() -> None:
     report = run_adapter("ddcl_incrt.conformance.broken:primitives_only")
     assert report.exit_code == 0
-    assert report.uncovered_operations == [op for op in OPERATIONS if op not in PRIMITIVE_OPERATIONS]
+    assert report.uncovered_operations == [op for op in operation_names() if op not in PRIMITIVE_OPERATIONS]
     assert report.covered_summary() == {"primitives": "all", "layer": "none", "growth": "none", "training": "none"}
     statuses = {r.operation: r.status for r in report.results}
     assert all(statuses[op] == "pass" for op in PRIMITIVE_OPERATIONS)
@@ -466,7 +469,9 @@ class _FlipsAtTheTie(broken.PrimitivesOnly):
         band = tolerance("float64", CheckKind.DECISION)
         theta = inputs.growth_cfg.theta
         lowered = theta - 0.5 * (band.atol + band.rtol * abs(theta))
-        return run_trajectory(replace(inputs, growth_cfg=replace(inputs.growth_cfg, theta=lowered)))[0]
+        return run_trajectory(ReferenceEngine(), replace(inputs, growth_cfg=replace(inputs.growth_cfg, theta=lowered)))[
+            0
+        ]
 
 
 def test_a_trajectory_comparison_stops_at_the_first_near_tie_and_says_so() -> None:
@@ -479,6 +484,6 @@ def test_a_trajectory_comparison_stops_at_the_first_near_tie_and_says_so() -> No
     # the stop is what made it pass: after the tie the port's events really differ from the reference's
     (entry,) = [e for e in read_vectors(GOLDEN_DIR) if e.case.check == "trajectory/near_tie"]
     assert entry.outputs is not None
-    ours = CALLS["trajectory"](_FlipsAtTheTie(), entry.case)["events"]
+    ours = call_port(_FlipsAtTheTie(), entry.case)["events"]
     assert not np.array_equal(ours, entry.outputs["events"])
     assert np.array_equal(ours[ours[:, 0] < 20], entry.outputs["events"][entry.outputs["events"][:, 0] < 20])

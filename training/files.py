@@ -9,16 +9,19 @@ temporary file and leaves the previous target as it was.
 
 The reader (:func:`read_regular_file`) opens without blocking and checks that the path is a regular
 file before reading: a FIFO with no writer, a device such as ``/dev/zero`` or a folder is refused at
-once instead of hanging the loader or reading forever.
+once instead of hanging the loader or reading forever. :func:`parse_json` is the strict JSON reader of
+the files strangers hand the kit (vector manifests, tolerance declarations).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
 
 def check_path(name: str, path: object) -> Path:
@@ -99,4 +102,14 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     return out
 
 
-__all__ = ["NotARegularFileError", "check_path", "read_regular_file", "write_atomic"]
+def _no_json_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(data: bytes) -> Any:
+    """Strict JSON from bytes: UTF-8, no ``NaN``/``Infinity``; Python's limits (digits of an integer,
+    nesting depth) and bad encodings all raise ``ValueError`` or ``RecursionError``."""
+    return json.loads(data.decode("utf-8"), parse_constant=_no_json_constant)
+
+
+__all__ = ["NotARegularFileError", "check_path", "parse_json", "read_regular_file", "write_atomic"]

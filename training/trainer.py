@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, SupportsFloat, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, SupportsFloat, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 from jaxtyping import Float64, Int64
@@ -245,6 +245,39 @@ class ReferenceEngine:
         return _evaluation(es.params, cfg, data, step)
 
 
+@dataclass(frozen=True)
+class Advanced(Generic[EngineState]):
+    """One step of the loop done: the engine's state after it, the step's losses (before the update),
+    the invariants recorded (the step's, then the check's), and the check's record and events when the
+    step ended on a growth check."""
+
+    es: EngineState
+    step: int
+    losses: Mapping[str, SupportsFloat]
+    invariants: tuple[InvariantRecord, ...]
+    check: CheckRecord | None = None
+    events: tuple[GrowthEvent, ...] = ()
+
+
+def advance(
+    engine: Engine[EngineState],
+    ctx: Context,
+    es: EngineState,
+    x: F64Array,
+    labels: NDArray[np.int64],
+    probe: Probe,
+) -> Advanced[EngineState]:
+    """The body of every training loop: one optimiser step on ``(x, labels)`` and, when the step count
+    is a multiple of ``check_every``, a growth check on ``probe``. :func:`run` draws the minibatches;
+    the conformance kit's trajectories give them (:mod:`ddcl_incrt.conformance.trajectory`)."""
+    es, losses, recs = engine.step(ctx, es, x, labels)
+    step = engine.counts(es)[0]
+    if step % ctx.train_cfg.check_every != 0:
+        return Advanced(es, step, losses, recs)
+    es, rec, events, check_recs = engine.check(ctx, es, probe)
+    return Advanced(es, step, losses, recs + check_recs, rec, events)
+
+
 def train(
     dataset: SequenceDataset,
     layer_cfg: LayerConfig,
@@ -400,19 +433,16 @@ def _loop(
     try:
         while boundary.step < train_cfg.steps:
             idx = rng.choice(n_train, size=train_cfg.batch_size, replace=False)
-            es, step_losses, recs = engine.step(ctx, es, arr(data.x_train[idx]), data.labels_train[idx])
+            done = advance(engine, ctx, es, arr(data.x_train[idx]), data.labels_train[idx], loop.probe)
+            es, step_losses, step = done.es, done.losses, done.step
             for name in LOSS_FIELDS:
                 loop.losses[name].append(step_losses[name])
-            loop.invariants.extend(recs)
-            loop.n_violations += sum(1 for r in recs if not r.result.holds)
-            step = engine.counts(es)[0]
-            if step % train_cfg.check_every == 0:
-                es, rec, evs, recs = engine.check(ctx, es, loop.probe)
-                loop.checks.append(rec)
-                loop.events.extend(evs)
-                loop.invariants.extend(recs)
-                loop.n_violations += sum(1 for r in recs if not r.result.holds)
-                loop.lam_last = rec.lam_max
+            loop.invariants.extend(done.invariants)
+            loop.n_violations += sum(1 for r in done.invariants if not r.result.holds)
+            if done.check is not None:
+                loop.checks.append(done.check)
+                loop.events.extend(done.events)
+                loop.lam_last = done.check.lam_max
             if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
                 loop.evaluations.append(engine.evaluate(es, layer_cfg, data, step))
             boundary = _boundary(loop, es, engine, rng, keep_rng)
@@ -544,11 +574,13 @@ def _save(
 
 
 __all__ = [
+    "Advanced",
     "Engine",
     "EngineState",
     "ProgressFn",
     "ProgressInfo",
     "ReferenceEngine",
+    "advance",
     "engine_name",
     "evaluate",
     "init_state",

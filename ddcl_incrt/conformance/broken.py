@@ -10,7 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ddcl_incrt.conformance.adapter import F64, I64, PRIMITIVE_OPERATIONS
+from ddcl_incrt.conformance import operations
+from ddcl_incrt.conformance.adapter import F64, I64
 from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter
 from reference import ddcl
 from reference.backward import loss_and_gradients
@@ -156,14 +157,14 @@ class HeadTemperatureIgnored(ReferenceAdapter):
 
     def layer_forward(self, cfg: LayerConfig, params: ModelParams, x: F64, labels: I64) -> dict[str, F64]:
         heads = {h: replace(hp, s=0.0) for h, hp in params.heads.items()}
-        return dict(super().layer_forward(cfg, replace(params, heads=heads), x, labels))
+        return dict(operations.layer_forward(cfg, replace(params, heads=heads), x, labels))
 
 
 class PrimitivesOnly(ReferenceAdapter):
     """A correct port of the DDCL primitives only: the report must say that nothing else was covered."""
 
     name = "partial: primitives only"
-    capabilities = frozenset(PRIMITIVE_OPERATIONS)
+    capabilities = frozenset(operations.groups()["primitives"])
 
 
 def sign_flip_assignments() -> SignFlipAssignments:

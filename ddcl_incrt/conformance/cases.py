@@ -3,8 +3,8 @@
 A :class:`Case` is plain data: a check name ``operation/case``, JSON scalars and named arrays. The
 same encoding is what the language-neutral mode writes to disk (docs/porting.md), and what a Python
 adapter's results are turned into before comparison, so both kinds of port are compared by the same
-code. :data:`CALLS` maps each operation to the function that decodes a case's inputs into the typed
-arguments of :mod:`ddcl_incrt.conformance.adapter`'s protocols, calls the adapter and encodes its result.
+code. Each operation's record in :mod:`ddcl_incrt.conformance.operations` names its case generator
+(below, each takes the operation's name) and decodes a case into the arguments of its call.
 
 Encodings (``p`` a prefix such as ``params``):
 
@@ -28,10 +28,8 @@ from typing import Any, TypeAlias, cast
 
 import numpy as np
 
-from ddcl_incrt.conformance.adapter import (
-    TrajectoryInputs,
-    TrajectoryOutputs,
-)
+from ddcl_incrt.conformance.adapter import TrajectoryInputs, TrajectoryOutputs
+from ddcl_incrt.conformance.trajectory import run_trajectory
 from reference.growth_phases import birth_rng
 from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
 from reference.incrt.operators import spectral_operator
@@ -40,6 +38,7 @@ from reference.optim import AdamMoments, AdamState, LearningRates
 from reference.surgery import HEAD_PARAM_NAMES, add_head, flatten, params_from_arrays, remove_head
 from reference.surgery import remove_prototype_column as remove_prototype_col
 from training.data import planted_offsets
+from training.trainer import ReferenceEngine
 
 Scalar: TypeAlias = float | int | str | bool | list[int]
 Arrays: TypeAlias = dict[str, np.ndarray]
@@ -184,84 +183,6 @@ def _int(case: Case, name: str) -> int:
     return int(case.scalar(name))
 
 
-# ==================================================================================================
-# Calling an adapter on a case: decode, call, encode
-# ==================================================================================================
-
-Call: TypeAlias = Callable[[Any, Case], Arrays]
-
-
-def _value(v: object) -> Arrays:
-    return {"value": _f64(v)}
-
-
-def _grads(pair: tuple[np.ndarray, np.ndarray]) -> Arrays:
-    gY, gP = pair
-    return {"grad_Y": _f64(gY), "grad_P": _f64(gP)}
-
-
-def _layer_forward(a: Any, c: Case) -> Arrays:
-    out = a.layer_forward(decode_layer_config(c.scalars), decode_params("params", c.inputs, c.scalars), *_batch(c))
-    return {k: _f64(v) for k, v in out.items()}
-
-
-def _layer_gradients(a: Any, c: Case) -> Arrays:
-    out = a.layer_gradients(decode_layer_config(c.scalars), decode_params("params", c.inputs, c.scalars), *_batch(c))
-    return {k: _f64(v) for k, v in out.items()}
-
-
-def _batch(c: Case) -> tuple[np.ndarray, np.ndarray]:
-    return c.array("x"), np.array(c.array("labels"), dtype=np.int64)
-
-
-def _growth_statistics(a: Any, c: Case) -> Arrays:
-    out = a.growth_statistics(decode_params("params", c.inputs, c.scalars), c.array("probe_x"), c.array("Q_cap"))
-    return {k: _f64(v) for k, v in out.items()}
-
-
-def _static_growth(a: Any, c: Case) -> Arrays:
-    Q, lam = a.static_growth(c.array("A"), _fl(c, "theta"))
-    return {"Q_cap": _f64(Q).reshape(c.array("A").shape[0], -1), "lam_births": _f64(lam).reshape(-1)}
-
-
-def _grow(a: Any, c: Case) -> Arrays:
-    state = a.grow_decision(
-        decode_growth_state("state", c.inputs),
-        decode_growth_config(c.scalars),
-        float(c.array("lam_max")),
-        c.array("u_plus"),
-        _int(c, "step"),
-        _int(c, "new_head_id"),
-    )
-    return encode_growth_state("state", state)
-
-
-def _prune(a: Any, c: Case) -> Arrays:
-    state = decode_growth_state("state", c.inputs)
-    M_a = {h.head_id: c.array(f"M_a.{h.head_id}") for h in state.heads}
-    out = a.prune_decision(state, decode_growth_config(c.scalars), c.array("C"), M_a, _int(c, "step"))
-    return encode_growth_state("state", out)
-
-
-def _prototype_prune(a: Any, c: Case) -> Arrays:
-    out = a.prototype_prune_decision(
-        decode_growth_state("state", c.inputs), decode_growth_config(c.scalars), c.array("mass"), _int(c, "step")
-    )
-    return encode_growth_state("state", out)
-
-
-def _train_step(a: Any, c: Case) -> Arrays:
-    params, adam = a.train_step(
-        decode_layer_config(c.scalars),
-        decode_params("params", c.inputs, c.scalars),
-        decode_adam(c.inputs),
-        *_batch(c),
-        decode_lr(c.scalars),
-    )
-    arrays, _ = encode_params("params", params)
-    return {**arrays, **encode_adam(adam)}
-
-
 def decode_trajectory(c: Case) -> TrajectoryInputs:
     births: dict[int, dict[str, np.ndarray]] = {}
     for k, v in c.inputs.items():
@@ -290,36 +211,6 @@ def encode_trajectory_outputs(out: TrajectoryOutputs) -> Arrays:
     return {"losses": _f64(out.losses), "events": np.array(out.events, dtype=np.int64).reshape(-1, 4), **arrays}
 
 
-def _trajectory(a: Any, c: Case) -> Arrays:
-    return encode_trajectory_outputs(a.trajectory(decode_trajectory(c)))
-
-
-CALLS: dict[str, Call] = {
-    "squared_distances": lambda a, c: {"D": _f64(a.squared_distances(c.array("Y"), c.array("P")))},
-    "soft_assignments": lambda a, c: {"Q": _f64(a.soft_assignments(c.array("D"), _fl(c, "T_P")))},
-    "quantisation_loss": lambda a, c: _value(a.quantisation_loss(c.array("Y"), c.array("P"), c.array("Q"))),
-    "ols_loss": lambda a, c: _value(a.ols_loss(c.array("Y"), c.array("P"), c.array("Q"))),
-    "prototype_variance": lambda a, c: _value(a.prototype_variance(c.array("P"), c.array("Q"))),
-    "free_energy": lambda a, c: _value(a.free_energy(c.array("Y"), c.array("P"), _fl(c, "T_P"))),
-    "mean_entropy": lambda a, c: _value(a.mean_entropy(c.array("Q"))),
-    "grad_quantisation_fixed_Q": lambda a, c: _grads(
-        a.grad_quantisation_fixed_Q(c.array("Y"), c.array("P"), c.array("Q"))
-    ),
-    "grad_free_energy": lambda a, c: _grads(a.grad_free_energy(c.array("Y"), c.array("P"), _fl(c, "T_P"))),
-    "grad_variance_fixed_Q": lambda a, c: {"grad_P": _f64(a.grad_variance_fixed_Q(c.array("P"), c.array("Q")))},
-    "grad_quantisation_full": lambda a, c: _grads(a.grad_quantisation_full(c.array("Y"), c.array("P"), _fl(c, "T_P"))),
-    "layer_forward": _layer_forward,
-    "layer_gradients": _layer_gradients,
-    "growth_statistics": _growth_statistics,
-    "static_growth": _static_growth,
-    "grow_decision": _grow,
-    "prune_decision": _prune,
-    "prototype_prune_decision": _prototype_prune,
-    "train_step": _train_step,
-    "trajectory": _trajectory,
-}
-
-
 # ==================================================================================================
 # The cases
 # ==================================================================================================
@@ -339,32 +230,31 @@ _PRIMITIVE_SETTINGS: tuple[tuple[str, int, int, int, float, str], ...] = (
 )
 
 
-def primitive_cases() -> list[Case]:
-    """Each DDCL primitive on four settings of (n, d, K, T_P)."""
+def _primitive_setting(i: int) -> tuple[dict[str, np.ndarray], float]:
+    """Setting ``i``'s DDCL arrays ``Y``, ``P``, ``Q`` (row-stochastic, not a softmax of anything in the
+    case: D1 holds for any ``Q``) and ``D``, and its temperature ``T_P``."""
     from reference import ddcl
 
-    cases: list[Case] = []
-    for i, (name, n, d, K, T_P, note) in enumerate(_PRIMITIVE_SETTINGS):
-        rng = np.random.default_rng([9, i])
-        Y = np.array(rng.standard_normal((n, d)), dtype=np.float64)
-        P = np.array(rng.standard_normal((d, K)), dtype=np.float64)
-        Q = _stochastic(rng, n, K)
-        D = ddcl.squared_distances(Y, P)
-        by_op: dict[str, tuple[dict[str, np.ndarray], dict[str, Scalar]]] = {
-            "squared_distances": ({"Y": Y, "P": P}, {}),
-            "soft_assignments": ({"D": D}, {"T_P": T_P}),
-            "quantisation_loss": ({"Y": Y, "P": P, "Q": Q}, {}),
-            "ols_loss": ({"Y": Y, "P": P, "Q": Q}, {}),
-            "prototype_variance": ({"P": P, "Q": Q}, {}),
-            "free_energy": ({"Y": Y, "P": P}, {"T_P": T_P}),
-            "mean_entropy": ({"Q": Q}, {}),
-            "grad_quantisation_fixed_Q": ({"Y": Y, "P": P, "Q": Q}, {}),
-            "grad_free_energy": ({"Y": Y, "P": P}, {"T_P": T_P}),
-            "grad_variance_fixed_Q": ({"P": P, "Q": Q}, {}),
-            "grad_quantisation_full": ({"Y": Y, "P": P}, {"T_P": T_P}),
-        }
-        for op, (inputs, scalars) in by_op.items():
-            cases.append(Case(f"{op}/{name}", op, scalars, inputs, note))
+    _, n, d, K, T_P, _ = _PRIMITIVE_SETTINGS[i]
+    rng = np.random.default_rng([9, i])
+    Y = np.array(rng.standard_normal((n, d)), dtype=np.float64)
+    P = np.array(rng.standard_normal((d, K)), dtype=np.float64)
+    Q = _stochastic(rng, n, K)
+    return {"Y": Y, "P": P, "Q": Q, "D": ddcl.squared_distances(Y, P)}, T_P
+
+
+def primitive_cases(*arrays: str, temperature: bool = False) -> Callable[[str], list[Case]]:
+    """The case generator of a DDCL primitive taking the named ``arrays`` (and the scalar ``T_P`` with
+    ``temperature``), on each of the four settings of (n, d, K, T_P)."""
+
+    def cases(operation: str) -> list[Case]:
+        out: list[Case] = []
+        for i, (name, *_, note) in enumerate(_PRIMITIVE_SETTINGS):
+            values, T_P = _primitive_setting(i)
+            scalars: dict[str, Scalar] = {"T_P": T_P} if temperature else {}
+            out.append(Case(f"{operation}/{name}", operation, scalars, {k: values[k] for k in arrays}, note))
+        return out
+
     return cases
 
 
@@ -403,15 +293,14 @@ def layer_setting(index: int) -> tuple[str, LayerConfig, ModelParams, np.ndarray
     return name, cfg, params, x, labels, note
 
 
-def layer_cases() -> list[Case]:
-    """Forward and gradients at 1 and 3 heads, K = 1, and after a head was removed."""
+def layer_cases(operation: str) -> list[Case]:
+    """The layer at 1 and 3 heads, K = 1, and after a head was removed."""
     cases: list[Case] = []
     for i in range(len(_LAYER_SETTINGS)):
         name, cfg, params, x, labels, note = layer_setting(i)
         arrays, scalars = encode_params("params", params)
         scalars.update(encode_layer_config(cfg))
-        for op in ("layer_forward", "layer_gradients"):
-            cases.append(Case(f"{op}/{name}", op, scalars, {**arrays, "x": x, "labels": labels}, note))
+        cases.append(Case(f"{operation}/{name}", operation, scalars, {**arrays, "x": x, "labels": labels}, note))
     return cases
 
 
@@ -419,7 +308,7 @@ def _orthonormal(rng: np.random.Generator, d: int, m: int) -> np.ndarray:
     return np.array(np.linalg.qr(rng.standard_normal((d, d)))[0][:, :m], dtype=np.float64)
 
 
-def growth_statistics_cases() -> list[Case]:
+def growth_statistics_cases(operation: str) -> list[Case]:
     """``C``, ``M_a^h``, ``A_res``, spectrum, ``G_h`` with nothing captured and with two directions captured."""
     cases: list[Case] = []
     for i, m in ((0, 0), (1, 2), (3, 1)):
@@ -428,8 +317,8 @@ def growth_statistics_cases() -> list[Case]:
         Q_cap = _orthonormal(np.random.default_rng([13, i]), cfg.d, m)
         cases.append(
             Case(
-                f"growth_statistics/{name}_m{m}",
-                "growth_statistics",
+                f"{operation}/{name}_m{m}",
+                operation,
                 scalars,
                 {**arrays, "probe_x": x, "Q_cap": Q_cap},
                 f"{note}; {m} directions captured",
@@ -460,14 +349,14 @@ _STATIC_SETTINGS: tuple[tuple[str, tuple[float, ...], float, bool, str], ...] = 
 )
 
 
-def static_growth_cases() -> list[Case]:
+def static_growth_cases(operation: str) -> list[Case]:
     """Greedy capture on static operators ``A = V diag(λ) Vᵀ`` (random orthogonal ``V``)."""
     cases: list[Case] = []
     for i, (name, lam, theta, defined, note) in enumerate(_STATIC_SETTINGS):
         V = _orthonormal(np.random.default_rng([17, i]), len(lam), len(lam))
         A = spectral_operator(V, np.array(lam, dtype=np.float64))
         scalars: dict[str, Scalar] = {"theta": theta, "directions_defined": defined}
-        cases.append(Case(f"static_growth/{name}", "static_growth", scalars, {"A": A}, note))
+        cases.append(Case(f"{operation}/{name}", operation, scalars, {"A": A}, note))
     return cases
 
 
@@ -484,7 +373,7 @@ def _decision_state(d: int, *, last_growth_step: int, below: int = 0, birth_1: i
     )
 
 
-def grow_decision_cases() -> list[Case]:
+def grow_decision_cases(operation: str) -> list[Case]:
     """Growth given the statistic: clear, below, an exact tie ``λ_max = θ`` (strict ``>``: no growth),
     the dwell boundary ``step − last = T_d`` (grows) and one step short, and a full capture."""
     d = 4
@@ -508,11 +397,11 @@ def grow_decision_cases() -> list[Case]:
     for name, state, lam, step, note in settings:
         scalars: dict[str, Scalar] = {**encode_growth_config(cfg), "step": step, "new_head_id": 2}
         inputs = {**encode_growth_state("state", state), "lam_max": _f64(lam), "u_plus": u}
-        cases.append(Case(f"grow_decision/{name}", "grow_decision", scalars, inputs, note))
+        cases.append(Case(f"{operation}/{name}", operation, scalars, inputs, note))
     return cases
 
 
-def prune_decision_cases() -> list[Case]:
+def prune_decision_cases(operation: str) -> list[Case]:
     """Head pruning from ``C`` and ``M_a^h``: a weak head pruned, blocked by hysteresis, too young, and
     the patience counter counting."""
     d = 4
@@ -538,11 +427,11 @@ def prune_decision_cases() -> list[Case]:
     for name, cfg, state, step, note in settings:
         scalars: dict[str, Scalar] = {**encode_growth_config(cfg), "step": step}
         inputs = {**encode_growth_state("state", state), "C": C, "M_a.0": strong, "M_a.1": weak}
-        cases.append(Case(f"prune_decision/{name}", "prune_decision", scalars, inputs, note))
+        cases.append(Case(f"{operation}/{name}", operation, scalars, inputs, note))
     return cases
 
 
-def prototype_prune_cases() -> list[Case]:
+def prototype_prune_cases(operation: str) -> list[Case]:
     """Prototype pruning from the masses: an idle prototype pruned, a mass exactly at ``ε_K`` (strict
     ``<``: not idle), and the floor ``min_prototypes``."""
     cfg = _DECISION_CONFIG
@@ -559,14 +448,14 @@ def prototype_prune_cases() -> list[Case]:
     for name, c, s, mass, note in settings:
         scalars: dict[str, Scalar] = {**encode_growth_config(c), "step": 40}
         inputs = {**encode_growth_state("state", s), "mass": _f64(mass)}
-        cases.append(Case(f"prototype_prune_decision/{name}", "prototype_prune_decision", scalars, inputs, note))
+        cases.append(Case(f"{operation}/{name}", operation, scalars, inputs, note))
     return cases
 
 
 TRAIN_LR = LearningRates(rest=1e-2, prototypes=3e-2, temperatures=5e-3)
 
 
-def train_step_cases() -> list[Case]:
+def train_step_cases(operation: str) -> list[Case]:
     """One Adam step: fresh state, continuing state (every parameter at t = 5), and right after a
     birth (the new head has no moments; the others continue at t = 7)."""
     from reference.backward import loss_and_gradients
@@ -594,7 +483,7 @@ def train_step_cases() -> list[Case]:
         scalars.update(encode_layer_config(cfg))
         scalars.update(encode_lr(TRAIN_LR))
         inputs = {**arrays, **encode_adam(st), "x": x, "labels": labels}
-        cases.append(Case(f"train_step/{name}", "train_step", scalars, inputs, note))
+        cases.append(Case(f"{operation}/{name}", operation, scalars, inputs, note))
     return cases
 
 
@@ -631,7 +520,8 @@ def trajectory_inputs(growth_cfg: GrowthConfig = TRAJECTORY_GROWTH) -> Trajector
     )
 
 
-def encode_trajectory_inputs(name: str, inputs: TrajectoryInputs, note: str) -> Case:
+def encode_trajectory_inputs(check: str, inputs: TrajectoryInputs, note: str) -> Case:
+    """The case ``check`` (``operation/name``) of a trajectory's inputs."""
     arrays, scalars = encode_params("params", inputs.params)
     scalars.update(encode_layer_config(inputs.layer_cfg))
     scalars.update(encode_growth_config(inputs.growth_cfg))
@@ -648,16 +538,14 @@ def encode_trajectory_inputs(name: str, inputs: TrajectoryInputs, note: str) -> 
     for hid, head in inputs.births.items():
         for f, v in head.items():
             arrays[f"births.{hid}.{f}"] = np.array(v, dtype=np.float64)
-    return Case(f"trajectory/{name}", "trajectory", scalars, arrays, note)
+    return Case(check, check.split("/")[0], scalars, arrays, note)
 
 
-def trajectory_cases() -> list[Case]:
+def trajectory_cases(operation: str) -> list[Case]:
     """The short run (a birth, that head's prune, two prototype prunes), and the same run with θ set to the
     ``λ_max`` of its second check (a near-tie there, where the comparison must stop)."""
-    from ddcl_incrt.conformance.adapters.reference import run_trajectory
-
     base = trajectory_inputs()
-    _, pairs = run_trajectory(base)
+    _, pairs = run_trajectory(ReferenceEngine(), base)
     # the second check's λ_max (rows (step, statistic, threshold, kind); kind 0 is λ_max vs θ)
     lam_rows = pairs[pairs[:, 3] == 0]
     theta_tie = float(lam_rows[1, 1])
@@ -665,32 +553,14 @@ def trajectory_cases() -> list[Case]:
     if not math.isfinite(theta_tie) or theta_tie <= 0.0:
         raise RuntimeError(f"trajectory_cases: the second check's λ_max {theta_tie!r} cannot be a threshold")
     return [
-        encode_trajectory_inputs("short_run", base, f"{TRAJECTORY_STEPS} steps, a check every 10"),
-        encode_trajectory_inputs("near_tie", tie, "θ = λ_max of the second check: the comparison stops there"),
+        encode_trajectory_inputs(f"{operation}/short_run", base, f"{TRAJECTORY_STEPS} steps, a check every 10"),
+        encode_trajectory_inputs(
+            f"{operation}/near_tie", tie, "θ = λ_max of the second check: the comparison stops there"
+        ),
     ]
 
 
-def all_cases() -> list[Case]:
-    """Every case of the kit, in report order."""
-    return (
-        primitive_cases()
-        + layer_cases()
-        + growth_statistics_cases()
-        + static_growth_cases()
-        + grow_decision_cases()
-        + prune_decision_cases()
-        + prototype_prune_cases()
-        + train_step_cases()
-        + trajectory_cases()
-    )
-
-
-def event_rows(events: list[tuple[int, int, int, int]]) -> np.ndarray:
-    return np.array(events, dtype=np.int64).reshape(-1, 4)
-
-
 __all__ = [
-    "CALLS",
     "FORMAT_VERSION",
     "SMALL_LAYER",
     "TRAIN_LR",
@@ -698,10 +568,8 @@ __all__ = [
     "TRAJECTORY_LAYER",
     "TRAJECTORY_STEPS",
     "Arrays",
-    "Call",
     "Case",
     "Scalar",
-    "all_cases",
     "decode_adam",
     "decode_growth_config",
     "decode_growth_state",
@@ -717,7 +585,6 @@ __all__ = [
     "encode_params",
     "encode_trajectory_inputs",
     "encode_trajectory_outputs",
-    "event_rows",
     "grow_decision_cases",
     "growth_statistics_cases",
     "layer_cases",

@@ -112,7 +112,7 @@ def _properties(spec: str, examples: int, console: Console) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from ddcl_incrt.conformance.adapter import load_adapter
+    from ddcl_incrt.conformance.operations import load_adapter
     from ddcl_incrt.conformance.properties import run_properties
 
     results = run_properties(load_adapter(spec), max_examples=examples)

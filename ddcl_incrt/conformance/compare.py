@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeAlias
@@ -24,9 +24,8 @@ from typing import Literal, TypeAlias
 import numpy as np
 
 from ddcl_incrt.conformance.cases import Case
-from ddcl_incrt.conformance.vectors import parse_json
 from reference.tolerances import CheckKind, Tolerance, tolerance
-from training.files import read_regular_file
+from training.files import parse_json, read_regular_file
 
 Status: TypeAlias = Literal["pass", "fail", "error", "skip", "xfail", "xpass", "not covered"]
 FAILING: frozenset[str] = frozenset({"fail", "error", "xpass"})
@@ -285,7 +284,7 @@ def _is_int(a: np.ndarray) -> bool:
     return np.asarray(a).dtype.kind in _INTEGER_KINDS
 
 
-def _generic(fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> None:
+def _generic(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> str:
     wanted = [k for k in expected if not k.startswith(REFERENCE_ONLY_PREFIX)]
     for name in wanted:
         if name not in actual:
@@ -296,6 +295,7 @@ def _generic(fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping[st
             fr.value(name, actual[name], expected[name])
     for name in sorted(set(actual) - set(wanted)):
         fr.discrete(name, False, "unexpected output (the reference has no such field)")
+    return ""
 
 
 def _static_growth(
@@ -352,7 +352,7 @@ def _static_growth(
 _EVENT_ROWS = "E×4 integer rows (step, kind, head_id, prototype_id)"
 
 
-def _trajectory(fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> str:
+def _trajectory(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> str:
     band = fr.policy.decision_band
     pairs = expected["ref.decision_pairs"]
     stop = first_near_tie(pairs, band)
@@ -392,29 +392,45 @@ def _trajectory(fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping
     if losses is not None:
         fr.value("losses", losses, losses_ref)
     finals = {k: v for k, v in expected.items() if k.startswith("final.")}
-    _generic(fr, {k: v for k, v in actual.items() if k.startswith("final.")}, finals)
+    _generic(fr, case, {k: v for k, v in actual.items() if k.startswith("final.")}, finals)
     return note
 
 
-def compare_case(
+@dataclass(frozen=True)
+class Comparator:
+    """How an operation's outputs are checked: ``holds`` says what a port is held to (for the docs and
+    the report), ``check`` records one :class:`FieldResult` per compared field and returns a note on
+    what was not compared and why."""
+
+    holds: str
+    check: Callable[[_Fields, Case, Mapping[str, np.ndarray], Mapping[str, np.ndarray]], str]
+
+
+FIELD_BY_FIELD = Comparator("floats within the VALUE row, integers exactly", _generic)
+STATIC_CAPTURE = Comparator(
+    "count, births, span and directions; at a near-tie (DECISION band) the count within its range", _static_growth
+)
+TRAJECTORY = Comparator(
+    "events exactly, losses and final parameters within the VALUE row, up to the first near-tie", _trajectory
+)
+
+
+def compare_outputs(
     case: Case,
     actual: Mapping[str, np.ndarray],
     expected: Mapping[str, np.ndarray],
     policy: TolerancePolicy,
+    comparator: Comparator,
 ) -> CheckResult:
-    """The check ``case.check``: the port's ``actual`` outputs against the reference's ``expected``.
+    """The check ``case.check``: the port's ``actual`` outputs against the reference's ``expected`` by the
+    case's operation's ``comparator``.
 
     A malformed output (a wrong shape or dtype, a non-finite value, a missing field) is a failed field
     naming what was expected and what came; it never stops the comparison of the other checks."""
     fr = _Fields(case.check, policy)
     note = ""
     try:
-        if case.operation == "static_growth":
-            note = _static_growth(fr, case, actual, expected)
-        elif case.operation == "trajectory":
-            note = _trajectory(fr, actual, expected)
-        else:
-            _generic(fr, actual, expected)
+        note = comparator.check(fr, case, actual, expected)
     except Exception as exc:  # a malformed output the checks above did not foresee: this check fails, no other
         fr.fail("(comparison)", f"the port's outputs could not be compared: {type(exc).__name__}: {exc}")
     bad = [f for f in fr.items if not f.ok]
@@ -431,13 +447,17 @@ def _ratio(f: FieldResult) -> str:
 
 __all__ = [
     "FAILING",
+    "FIELD_BY_FIELD",
     "REFERENCE_ONLY_PREFIX",
+    "STATIC_CAPTURE",
+    "TRAJECTORY",
     "CheckResult",
+    "Comparator",
     "FieldResult",
     "Status",
     "ToleranceEntry",
     "TolerancePolicy",
-    "compare_case",
+    "compare_outputs",
     "first_near_tie",
     "scaled_error",
 ]

@@ -75,7 +75,7 @@ class PropertyItem(pytest.Item):
 
     def runtest(self) -> None:
         from ddcl_incrt.conformance import properties
-        from ddcl_incrt.conformance.adapter import load_adapter
+        from ddcl_incrt.conformance.operations import load_adapter
 
         port = load_adapter(self.config.getoption("--ddcl-adapter"))
         prop = properties.PROPERTIES[self.index]

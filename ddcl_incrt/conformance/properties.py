@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 
-from ddcl_incrt.conformance.adapter import Adapter, check_adapter
+from ddcl_incrt.conformance.adapter import Adapter
 from ddcl_incrt.conformance.cases import SMALL_LAYER
+from ddcl_incrt.conformance.operations import check_adapter
 from ddcl_incrt.strategies.ddcl import DDCLProblem, moderate_ddcl_problems, row_stochastic
 from ddcl_incrt.strategies.incrt import PlantedOperator, planted_operators
 from reference.claims.records import Label

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ddcl_incrt.conformance.adapter import GROUPS
 from ddcl_incrt.conformance.compare import FAILING, CheckResult, TolerancePolicy
+from ddcl_incrt.conformance.operations import groups
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Report:
     def covered_summary(self) -> dict[str, str]:
         """Per group of operations: ``all``, ``none`` or ``partial: missing [...]``."""
         out: dict[str, str] = {}
-        for group, ops in GROUPS.items():
+        for group, ops in groups().items():
             missing = [op for op in ops if op in self.uncovered_operations]
             out[group] = "all" if not missing else "none" if len(missing) == len(ops) else f"partial: missing {missing}"
         return out

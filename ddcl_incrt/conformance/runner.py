@@ -12,9 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ddcl_incrt.conformance.adapter import OPERATIONS, Adapter, check_adapter, load_adapter
-from ddcl_incrt.conformance.cases import CALLS, Arrays, Case, all_cases, decode_trajectory
-from ddcl_incrt.conformance.compare import CheckResult, TolerancePolicy, compare_case, first_near_tie, scaled_error
+from ddcl_incrt.conformance.adapter import Adapter
+from ddcl_incrt.conformance.cases import Case
+from ddcl_incrt.conformance.compare import CheckResult, TolerancePolicy, first_near_tie, scaled_error
+from ddcl_incrt.conformance.operations import (
+    all_cases,
+    call_port,
+    check_adapter,
+    compare_case,
+    load_adapter,
+    operation_names,
+    reference_outputs,
+)
 from ddcl_incrt.conformance.report import Report
 from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorEntry, read_vectors, write_vectors
 from reference.tolerances import CheckKind, tolerance
@@ -24,19 +33,8 @@ from reference.tolerances import CheckKind, tolerance
 # --------------------------------------------------------------------------------------------------
 
 
-def reference_outputs(case: Case) -> Arrays:
-    """The reference's outputs on ``case``; a trajectory also carries the reference's decision
-    statistics (``ref.decision_pairs``), from which a comparison finds its first near-tie."""
-    from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter, run_trajectory
-
-    out = CALLS[case.operation](ReferenceAdapter(), case)
-    if case.operation == "trajectory":
-        out["ref.decision_pairs"] = run_trajectory(decode_trajectory(case))[1]
-    return out
-
-
 def regenerate(directory: str | Path = GOLDEN_DIR) -> Path:
-    """Write the golden vectors: every case of :func:`ddcl_incrt.conformance.cases.all_cases` with the
+    """Write the golden vectors: every case of :func:`ddcl_incrt.conformance.operations.all_cases` with the
     reference's outputs (``ddcl-incrt conformance --regenerate``)."""
     entries = [VectorEntry(c, reference_outputs(c)) for c in all_cases()]
     return write_vectors(directory, "golden", entries)
@@ -263,7 +261,7 @@ def run_adapter(
             outcome[c.check] = CheckResult(c.check, c.operation, "not covered", case_note=c.note)
             continue
         try:
-            actual = CALLS[c.operation](port, c)
+            actual = call_port(port, c)
         except Exception as exc:  # a port that raises fails the check, with what it raised
             outcome[c.check] = CheckResult(
                 c.check, c.operation, "error", message=f"{type(exc).__name__}: {exc}", case_note=c.note
@@ -271,7 +269,7 @@ def run_adapter(
             continue
         assert e.outputs is not None
         outcome[c.check] = compare_case(c, actual, e.outputs, pol)
-    uncovered = [op for op in OPERATIONS if op not in port.capabilities]
+    uncovered = [op for op in operation_names() if op not in port.capabilities]
     tol_arg = None if policy is None or isinstance(policy, TolerancePolicy) else str(Path(policy).resolve())
     repro = {"adapter": spec or "<package.module:factory of your adapter>", "outputs": None, "tolerances": tol_arg}
     source = spec or type(port).__name__
@@ -310,7 +308,7 @@ def run_outputs(
         assert w.outputs is not None
         outcome[c.check] = compare_case(c, w.outputs, e.outputs, pol)
     covered_ops = {e.case.operation for e in entries if e.case.check in written}
-    uncovered = [op for op in OPERATIONS if op not in covered_ops]
+    uncovered = [op for op in operation_names() if op not in covered_ops]
     out_path = str(Path(outputs).resolve())
     tol_arg = None if policy is None or isinstance(policy, TolerancePolicy) else str(Path(policy).resolve())
     report = _finish(

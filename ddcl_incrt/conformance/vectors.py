@@ -33,9 +33,9 @@ from typing import Any, Literal, TypeAlias
 
 import numpy as np
 
-from ddcl_incrt.conformance.adapter import OPERATIONS
 from ddcl_incrt.conformance.cases import FORMAT_VERSION, Case, Scalar
-from training.files import read_regular_file
+from ddcl_incrt.conformance.operations import operation_names
+from training.files import parse_json, read_regular_file
 
 FORMAT_NAME = "ddcl-incrt-conformance"
 Kind: TypeAlias = Literal["golden", "inputs", "outputs"]
@@ -239,16 +239,6 @@ def _require(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], pat
     return value
 
 
-def _no_json_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def parse_json(data: bytes) -> Any:
-    """Strict JSON from bytes: UTF-8, no ``NaN``/``Infinity``; Python's limits (digits of an integer,
-    nesting depth) and bad encodings all raise ``ValueError`` or ``RecursionError``."""
-    return json.loads(data.decode("utf-8"), parse_constant=_no_json_constant)
-
-
 def _npy_header(data: bytes) -> tuple[tuple[int, ...], np.dtype[Any], int]:
     """The shape, dtype and header length of a ``.npy`` file of format 1.0 or 2.0, read without
     touching its data (so a header that declares a huge array allocates nothing)."""
@@ -373,7 +363,7 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
             raise VectorFileError(manifest, f"cases[{i}]", "expected an object")
         check = _require(raw, "check", str, manifest, where)
         op = _require(raw, "operation", str, manifest, where)
-        if op not in OPERATIONS:
+        if op not in operation_names():
             raise VectorFileError(manifest, where + "operation", f"unknown operation {op!r}")
         if not check.startswith(op + "/"):
             raise VectorFileError(manifest, where + "check", f"{check!r} does not start with its operation {op!r}")
@@ -407,7 +397,6 @@ __all__ = [
     "VectorEntry",
     "VectorFileError",
     "check_vector_target",
-    "parse_json",
     "read_vectors",
     "write_vectors",
 ]

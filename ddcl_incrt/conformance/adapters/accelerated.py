@@ -5,7 +5,8 @@ Each operation runs the accelerated package's own code in the adapter's dtype: t
 :mod:`accelerated.backward`, the statistics of :mod:`accelerated.growth_statistics` (in float64 of
 the rounded parameters, as :mod:`accelerated.growth_phases` takes them), the decisions through the
 reference's pure functions of device statistics (as :mod:`accelerated.growth_phases` makes them),
-the step of :mod:`accelerated.optim` and the run of :class:`accelerated.trainer.AcceleratedEngine`.
+the step of :mod:`accelerated.optim` and the run of :class:`accelerated.trainer.AcceleratedEngine`
+through the trainer's loop body (:mod:`ddcl_incrt.conformance.trajectory`).
 Greedy capture on a static operator has no counterpart in the package; the adapter writes it in
 torch (``eigh`` in the adapter's dtype), as a port would.
 
@@ -29,22 +30,16 @@ from accelerated import optim as acc_optim
 from accelerated.growth_phases import as_float64
 from accelerated.trainer import AcceleratedEngine
 from ddcl_incrt.conformance.adapter import (
-    EVENT_CODES,
     F64,
     FORWARD_ARRAYS,
     FORWARD_SCALARS,
     I64,
-    OPERATIONS,
     TrajectoryInputs,
     TrajectoryOutputs,
 )
-from ddcl_incrt.conformance.adapters.reference import (
-    check_births,
-    initial_trainer_state,
-    probe_of,
-    trajectory_context,
-)
 from ddcl_incrt.conformance.compare import TolerancePolicy
+from ddcl_incrt.conformance.operations import operation_names
+from ddcl_incrt.conformance.trajectory import run_trajectory
 from reference.incrt.controller import (
     GrowthConfig,
     GrowthState,
@@ -68,7 +63,10 @@ FLOAT32_TOLERANCES = TolerancePolicy(dtype="float32", source="accelerated float3
 class AcceleratedAdapter:
     """Every operation on the accelerated path in ``dtype`` (``torch.float64`` or ``torch.float32``)."""
 
-    capabilities: frozenset[str] = frozenset(OPERATIONS)
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The registry's operations this class has a method for (all of them today: a test says so)."""
+        return frozenset(n for n in operation_names() if callable(getattr(type(self), n, None)))
 
     def __init__(self, dtype: torch.dtype) -> None:
         if dtype not in (torch.float64, torch.float32):
@@ -223,28 +221,7 @@ class AcceleratedAdapter:
         return new_params, AdamState(moments=moments)
 
     def trajectory(self, inputs: TrajectoryInputs) -> TrajectoryOutputs:
-        check_births(inputs)  # the engine draws births from birth_rng(seed, id), as the reference
-        engine = AcceleratedEngine(dtype=self.dtype)
-        ctx = trajectory_context(inputs)
-        es = engine.start(ctx, initial_trainer_state(inputs))
-        losses: list[list[float]] = []
-        events: list[tuple[int, int, int, int]] = []
-        probe = probe_of(inputs.probe_x)
-        for s in range(inputs.batches_x.shape[0]):
-            es, step_losses, _ = engine.step(ctx, es, inputs.batches_x[s], inputs.batches_labels[s])
-            losses.append([float(step_losses[k]) for k in ("L", "L_task", "L_q")])
-            if engine.counts(es)[0] % inputs.check_every == 0:
-                es, _, evs, _ = engine.check(ctx, es, probe)
-                for e in evs:
-                    if e.kind in EVENT_CODES:
-                        hid = -1 if e.head_id is None else e.head_id
-                        pid = -1 if e.prototype_id is None else e.prototype_id
-                        events.append((e.step, EVENT_CODES[e.kind], hid, pid))
-        return TrajectoryOutputs(
-            losses=np.array(losses, dtype=np.float64).reshape(-1, 3),
-            events=np.array(events, dtype=np.int64).reshape(-1, 4),
-            final_params=engine.reference_state(es).params,
-        )
+        return run_trajectory(AcceleratedEngine(dtype=self.dtype), inputs)[0]
 
 
 def accelerated_float64() -> AcceleratedAdapter:
