@@ -41,7 +41,7 @@ from reference.growth_statistics import Probe
 from reference.incrt.controller import GrowthEvent, GrowthState
 from reference.invariants.ddcl import CollapseStatus
 from reference.log import CheckRecord, InvariantRecord
-from reference.surgery import HEAD_PARAM_NAMES, head_param_name
+from reference.surgery import HEAD_PARAM_NAMES, head_param_names
 
 OptState = acc_optim.AdamState | acc_optim.SGDState
 
@@ -271,7 +271,7 @@ class TorchBackend:
 
         gaps = (*gap(oja, stats.lam[-1], stats.V[:, -1]), *gap(exin, stats.lam[0], stats.V[:, 0]))
         new = replace(state, w_top=acc_trk.unit_vector(oja.w), w_bottom=acc_trk.unit_vector(exin.w))
-        return Tracked(new, acc_trk.to_reference(oja), acc_trk.to_reference(exin), gaps)
+        return Tracked(new, gaps, lambda: (acc_trk.to_reference(oja), acc_trk.to_reference(exin)))
 
     def head_ids(self, state: AcceleratedState) -> list[int]:
         return list(state.params.heads)
@@ -321,7 +321,7 @@ class TorchBackend:
         return replace(state, params=params), hid
 
     def remove_head(self, state: AcceleratedState, head_id: int) -> AcceleratedState:
-        names = {head_param_name(head_id, f) for f in HEAD_PARAM_NAMES}
+        names = head_param_names(head_id)
         return replace(state, params=remove_head(state.params, head_id), opt_state=state.opt_state.without(names))
 
     def remove_prototype(self, state: AcceleratedState, prototype_id: int) -> tuple[AcceleratedState, int]:

@@ -71,9 +71,8 @@ from reference.log import (
 from reference.model import HeadParams, LayerConfig, ModelParams, forward, init_head, score_operator
 from reference.optim import SGD, Adam
 from reference.surgery import (
-    HEAD_PARAM_NAMES,
     add_head,
-    head_param_name,
+    head_param_names,
     prototype_column,
     remove_head,
     remove_prototype_column,
@@ -92,6 +91,11 @@ class Context:
     @property
     def optimizer(self) -> SGD | Adam:
         return make_optimizer(self.train_cfg)
+
+    def at_head_cap(self, n_heads: int) -> bool:
+        """Whether ``n_heads`` active heads are at ``max_heads`` (nothing may grow; no cap: never)."""
+        cap = self.train_cfg.max_heads
+        return cap is not None and n_heads >= cap
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,13 +168,14 @@ class Measured:
 
 @dataclass(frozen=True)
 class Tracked(Generic[_S]):
-    """The state with the trackers' new vectors, the two host tracker results (G6's input) and the
-    gaps ``(|λ̂_max − λ_max|, |cos|, |λ̂_min − λ_min|, |cos|)`` against the exact spectrum."""
+    """The state with the trackers' new vectors, the gaps ``(|λ̂_max − λ_max|, |cos|, |λ̂_min − λ_min|,
+    |cos|)`` against the exact spectrum, and ``results``: the two host tracker results (Oja, MCA-EXIN),
+    G6's input, made only when asked (a device engine copies whole trajectories to the host for them,
+    which a run without invariants never needs)."""
 
     state: _S
-    oja: TrackerResult
-    exin: TrackerResult
     gaps: tuple[float, float, float, float]
+    results: Callable[[], tuple[TrackerResult, TrackerResult]]
 
 
 @runtime_checkable
@@ -350,7 +355,8 @@ def track_phase(
     tracked = backend.track(ctx, state, measured)
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
-        res = check_g6(A=measured.A_res, tracker=tracked.oja) + check_g6(A=measured.A_res, tracker=tracked.exin)
+        oja, exin = tracked.results()
+        res = check_g6(A=measured.A_res, tracker=oja) + check_g6(A=measured.A_res, tracker=exin)
         records = tuple(InvariantRecord(state.step, EVENT_CHECK, r) for r in res)
     return tracked.state, tracked.gaps, records
 
@@ -398,8 +404,7 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
     G2–G4 on this check's ``A_res`` (:func:`static_operator_checks`). Nothing is grown while
     ``|𝓗| = max_heads``. Optimiser state is left as it is.
     """
-    cap = ctx.train_cfg.max_heads
-    if cap is not None and measured.n_heads >= cap:
+    if ctx.at_head_cap(measured.n_heads):
         return PhaseResult(state, (), ())
     theta = ctx.growth_cfg.theta
     check_theta_resolvable("config.theta", theta, measured.A_res)  # θ the oracle cannot resolve: refused
@@ -533,8 +538,6 @@ def check_record(
     """The one :class:`CheckRecord` of a check: the statistics measured before its decisions, the
     trackers' gaps, the masses the prototype rule read and the counts of its events. ``capped``: the
     rule would have grown (``λ_max > θ``) but ``|𝓗| = max_heads``."""
-    cap = ctx.train_cfg.max_heads
-    capped = cap is not None and measured.n_heads >= cap
     return CheckRecord(
         step=step,
         lam_max=measured.lam_max,
@@ -553,7 +556,7 @@ def check_record(
         oja_cos=gaps[1],
         exin_lam_gap=gaps[2],
         exin_cos=gaps[3],
-        capped=capped and measured.lam_max > ctx.growth_cfg.theta,
+        capped=ctx.at_head_cap(measured.n_heads) and measured.lam_max > ctx.growth_cfg.theta,
         births=count_kind(events, EventKind.BIRTH),
         head_prunes=count_kind(events, EventKind.HEAD_PRUNE),
         prototype_prunes=count_kind(events, EventKind.PROTOTYPE_PRUNE),
@@ -629,7 +632,7 @@ class ReferenceBackend:
         return replace(state, params=params), hid
 
     def remove_head(self, state: TrainerState, head_id: int) -> TrainerState:
-        names = {head_param_name(head_id, f) for f in HEAD_PARAM_NAMES}
+        names = head_param_names(head_id)
         return replace(state, params=remove_head(state.params, head_id), opt_state=state.opt_state.without(names))
 
     def remove_prototype(self, state: TrainerState, prototype_id: int) -> tuple[TrainerState, int]:
@@ -660,7 +663,7 @@ def track_on(ctx: Context, state: TrainerState, A_res: Float64[np.ndarray, "d d"
     exin = mca_exin_track(A_res, w_b, certified_step(A_res, f64(w_b @ w_b)), n)
     gaps = (*tracker_gap(A_res, oja), *tracker_gap(A_res, exin))
     new = replace(state, w_top=unit_vector(oja.w), w_bottom=unit_vector(exin.w))
-    return Tracked(new, oja, exin, gaps)
+    return Tracked(new, gaps, lambda: (oja, exin))
 
 
 def measured_removal(P_before: F64Array, P_after: F64Array) -> Callable[[F64Array, int], F64Array]:

@@ -37,6 +37,11 @@ def head_param_name(head_id: int, field_name: str) -> str:
     return f"heads.{head_id}.{field_name}"
 
 
+def head_param_names(head_id: int) -> frozenset[str]:
+    """The flat names of every parameter of head ``head_id`` (what a pruned head takes with it)."""
+    return frozenset(head_param_name(head_id, f) for f in HEAD_PARAM_NAMES)
+
+
 def flatten(params: ModelParams) -> dict[str, F64Array]:
     """``{name: array}`` in paper order: W_in, E_pos, heads.{id}.{W_Q,W_K,W_V,W_O,s} by id, P, W_c, b_c.
 
@@ -172,6 +177,7 @@ __all__ = [
     "add_head",
     "flatten",
     "head_param_name",
+    "head_param_names",
     "param_group",
     "params_from_arrays",
     "prototype_column",
