@@ -196,19 +196,20 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     )
     code, summary, files = audit(opts, console)
     table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
-    for col in ("claim", "label", "checks", "violations", "worst margin", "uncertified", "status"):
+    for col in ("claim", "label", "checks", "certified", "uncertified", "violated", "tightest value/bound", "status"):
         table.add_column(col, overflow="fold")
-    colour = {"violated": "red", "held": "green"}
+    colour = {"violated": "red", "held": "green", "nothing certified": "yellow"}
     for row in summary["claims"]:
-        margin = "—" if row["worst_margin"] is None else f"{row['worst_margin']:.2e}"
+        tightest = "—" if row["tightest"] is None else f"{row['tightest']:.3g}"
         status = row["status"]
         table.add_row(
             row["claim_id"],
             row["label"],
             str(row["checks"]),
-            str(row["violations"]),
-            margin,
+            str(row["certified"]),
             str(row["uncertified"]),
+            str(row["violations"]),
+            tightest,
             f"[{colour[status]}]{status}[/]" if status in colour else status,
         )
     console.print(table)

@@ -356,7 +356,8 @@ def track_phase(
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
         oja, exin = tracked.results()
-        res = check_g6(A=measured.A_res, tracker=oja) + check_g6(A=measured.A_res, tracker=exin)
+        theta = ctx.growth_cfg.theta  # what the top tracker's eigenvalue would decide
+        res = check_g6(A=measured.A_res, tracker=oja, theta=theta) + check_g6(A=measured.A_res, tracker=exin)
         records = tuple(InvariantRecord(state.step, EVENT_CHECK, r) for r in res)
     return tracked.state, tracked.gaps, records
 

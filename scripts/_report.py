@@ -84,7 +84,7 @@ def trajectory_stats(rec: RunRecord) -> dict[str, Any]:
 
 
 def invariant_cells(rec: RunRecord) -> tuple[int, int, dict[str, str]]:
-    """Total checks, violations, and per claim ``count/violations/min margin``."""
+    """Total checks, violations, and per claim ``count/violations/tightest fraction of a bound used``."""
     summary = rec.summary()
     total = sum(s.count for s in summary.values())
     bad = sum(s.violations for s in summary.values())
@@ -94,7 +94,8 @@ def invariant_cells(rec: RunRecord) -> tuple[int, int, dict[str, str]]:
         cells[claim] = (
             "—"
             if s is None
-            else f"{s.count}/{s.violations}/{s.min_margin:.1e}"
+            else f"{s.count}/{s.violations}/"
+            + ("—" if s.tightest is None else f"{s.tightest:.1%}")
             + (f" ({s.uncertified} uncertified)" if s.uncertified else "")
         )
     return total, bad, cells

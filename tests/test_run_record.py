@@ -139,7 +139,7 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("φ_g edited", _set("growth_config.phi_g", 1.0), "growth_config.phi_g"),
     ("norms although θ is given", _set("calibration_norms", [1.0]), "calibration_norms"),
     ("NaN norm", _set("calibration_norms", [float("nan")]), "calibration_norms[0]"),
-    ("a later version", _set("version", 2), "version"),
+    ("a later version", _set("version", 3), "version"),
     ("version as a string", _set("version", "1"), "version"),
     ("another format", _set("format", "ddcl-incrt-checkpoint"), "format"),
 ]
@@ -148,11 +148,18 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 def test_a_record_says_its_format_and_version_and_one_written_before_versions_still_loads(
     record: RunRecord, data: dict[str, Any], tmp_path: Path
 ) -> None:
-    assert (data["format"], data["version"]) == ("ddcl-incrt-run-record", 1)
+    assert (data["format"], data["version"]) == ("ddcl-incrt-run-record", 2)
     unversioned = {k: v for k, v in data.items() if k not in ("format", "version")}
     path = tmp_path / "before-versions.json"
     path.write_text(json.dumps(unversioned), encoding="utf-8")
     assert RunRecord.load(path).to_dict() == record.to_dict()
+    # version 1: no vacuous_at on the invariants, and a summary of another layout (derived, not compared)
+    v1 = {**data, "version": 1, "summary": {"G1": {"count": 1, "violations": 0, "min_margin": 0.5}}}
+    v1["invariants"] = [{k: v for k, v in r.items() if k != "vacuous_at"} for r in data["invariants"]]
+    path.write_text(json.dumps(v1), encoding="utf-8")
+    loaded = RunRecord.load(path)
+    assert len(loaded.invariants) == len(record.invariants)
+    assert all(r.result.vacuous_at == float("inf") for r in loaded.invariants)
 
 
 def test_the_small_run_has_the_events_and_evaluations_the_table_edits(data: dict[str, Any]) -> None:

@@ -132,7 +132,7 @@ def test_invariants_recorded_with_zero_violations(record: RunRecord) -> None:
     # this tiny run has a certified gap at every check, so every check contributes all four
     assert summary["G6"].count == 4 * len(record.checks)
     assert summary["G1"].count == 4 * n_births
-    assert all(s.violations == 0 and s.min_margin >= 0.0 for s in summary.values())
+    assert all(s.violations == 0 and s.certified + s.uncertified == s.count for s in summary.values())
     events = {r.event for r in record.invariants}
     assert {EVENT_TRAIN_STEP, EVENT_CHECK, EVENT_BIRTH} <= events
     if record.architecture.prototype_prunes:

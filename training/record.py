@@ -32,7 +32,8 @@ from training.files import check_path, read_regular_file, write_atomic
 
 # What a run record's JSON says it is; a change to its layout raises the version.
 RECORD_FORMAT = "ddcl-incrt-run-record"
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: invariants carry vacuous_at where finite; the summary counts certified checks
+READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,18 @@ class Architecture:
 
 @dataclass(frozen=True)
 class ClaimSummary:
-    """Per claim: how many checks, how many failed, the smallest margin and the check that had it, and
-    how many checks certified nothing (infinite bound; they hold vacuously and are not evidence)."""
+    """Per claim: how many checks, and of them how many held with a bound that could have failed
+    (``certified``), held with one that could not (``uncertified``: an infinite or vacuous bound, not
+    evidence) and failed (``violations``); the tightest certified check by the fraction of its bound its
+    value used (:attr:`reference.invariants.result.InvariantResult.used`) and its name, None and "" when
+    no certified check has a positive bound (only exact checks, which hold or fail outright)."""
 
     count: int
+    certified: int
+    uncertified: int
     violations: int
-    min_margin: float
-    min_margin_check: str
-    uncertified: int = 0
+    tightest: float | None
+    tightest_check: str
 
 
 @dataclass(frozen=True)
@@ -211,23 +216,22 @@ class RunRecord:
         return tuple(r for r in self.invariants if not r.result.holds)
 
     def summary(self) -> dict[str, ClaimSummary]:
-        """Per claim id: number of checks, violations, and the smallest margin (with its check)."""
+        """Per claim id: the counts of certified, uncertified and violated checks, and the tightest
+        certified check (:class:`ClaimSummary`)."""
         out: dict[str, ClaimSummary] = {}
-        for rec in self.invariants:
-            r = rec.result
-            prev = out.get(r.claim_id)
-            if prev is None:
-                out[r.claim_id] = ClaimSummary(1, int(not r.holds), r.margin, r.check, int(not r.certified))
-                continue
-            lower = r.margin < prev.min_margin
-            out[r.claim_id] = ClaimSummary(
-                prev.count + 1,
-                prev.violations + int(not r.holds),
-                r.margin if lower else prev.min_margin,
-                r.check if lower else prev.min_margin_check,
-                prev.uncertified + int(not r.certified),
+        for claim_id in sorted({rec.result.claim_id for rec in self.invariants}):
+            results = [rec.result for rec in self.invariants if rec.result.claim_id == claim_id]
+            fractions = [(r.used, r.check) for r in results if r.holds and r.used is not None]
+            tightest = max(fractions, key=lambda u: u[0], default=(None, ""))
+            out[claim_id] = ClaimSummary(
+                count=len(results),
+                certified=sum(1 for r in results if r.holds and r.certified),
+                uncertified=sum(1 for r in results if r.holds and not r.certified),
+                violations=sum(1 for r in results if not r.holds),
+                tightest=tightest[0],
+                tightest_check=tightest[1],
             )
-        return dict(sorted(out.items()))
+        return out
 
     def lam_max_trajectory(self) -> tuple[tuple[int, float, float], ...]:
         """``(step, λ_max(A_res), θ)`` at every check."""
@@ -281,8 +285,9 @@ class RunRecord:
         if "format" in f.data and f.get("format") != RECORD_FORMAT:
             got = f.get("format")
             raise f.error("format", f"expected {RECORD_FORMAT!r}, got {got!r} (not a ddcl-incrt run record)")
-        if "version" in f.data and f.get("version") != RECORD_VERSION:
-            raise f.error("version", f"this build reads version {RECORD_VERSION}, got {f.get('version')!r}")
+        version = f.get("version") if "version" in f.data else 1
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise f.error("version", f"this build reads versions {list(READABLE_VERSIONS)}, got {version!r}")
         layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
         train_cfg = read_dataclass(TrainConfig, f.sub("train_config"))
         log = RunLog.from_fields(f, steps=train_cfg.steps, train_config=train_cfg, complete=True)
@@ -326,7 +331,8 @@ class RunRecord:
             wall_time_s=wall,
             meta=dict(f.sub("meta").data) if "meta" in f.data else {},
         )
-        if "summary" in f.data:  # derived: a summary that disagrees with the invariants was edited
+        if "summary" in f.data and version == RECORD_VERSION:  # derived (v1's had another layout): a
+            # summary that disagrees with the invariants was edited
             stored = json.dumps(f.sub("summary").data, sort_keys=True)
             if stored != json.dumps({k: asdict(v) for k, v in record.summary().items()}, sort_keys=True):
                 raise f.error("summary", "disagrees with the recorded invariants")
@@ -445,7 +451,10 @@ def _event_from_fields(f: Fields) -> GrowthEvent:
 
 
 def _invariant_to_dict(r: InvariantRecord) -> dict[str, Any]:
-    return {"step": r.step, "event": r.event, "head_id": r.head_id, "prototype_id": r.prototype_id, **asdict(r.result)}
+    result = asdict(r.result)
+    if math.isinf(r.result.vacuous_at):  # the default: most checks can fail at any bound
+        del result["vacuous_at"]
+    return {"step": r.step, "event": r.event, "head_id": r.head_id, "prototype_id": r.prototype_id, **result}
 
 
 _INVARIANT_PLACE = ("step", "event", "head_id", "prototype_id")
@@ -454,7 +463,9 @@ _INVARIANT_PLACE = ("step", "event", "head_id", "prototype_id")
 def _invariant_from_fields(f: Fields) -> InvariantRecord:
     """An invariant record is stored flat: where it was checked, then the :class:`InvariantResult`."""
     result_keys = [x.name for x in fields(InvariantResult)]
-    f.expect_keys(["step", "event", "claim_id", "check", "value", "bound"], ["head_id", "prototype_id", "details"])
+    f.expect_keys(
+        ["step", "event", "claim_id", "check", "value", "bound"], ["head_id", "prototype_id", "details", "vacuous_at"]
+    )
     result = read_dataclass(InvariantResult, Fields({k: f.data[k] for k in result_keys if k in f.data}, f.path))
     place = {k: f.data[k] for k in _INVARIANT_PLACE if k in f.data}
     return read_dataclass(InvariantRecord, Fields({**place, "result": None}, f.path), {"result": lambda _f, _k: result})
@@ -499,6 +510,7 @@ def _depth(value: Any) -> int:
 
 
 __all__ = [
+    "READABLE_VERSIONS",
     "RECORD_FORMAT",
     "RECORD_VERSION",
     "Architecture",

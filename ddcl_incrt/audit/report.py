@@ -37,10 +37,21 @@ CLAIM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("label", "label"),
     ("hypotheses", "hypotheses"),
     ("checks", "checks"),
-    ("violations", "violations"),
-    ("worst_margin", "worst margin"),
+    ("certified", "certified"),
     ("uncertified", "uncertified"),
+    ("violations", "violated"),
+    ("tightest", "tightest (value/bound)"),
+    ("tightest_check", "tightest check"),
     ("status", "status"),
+)
+CLAIM_LEGEND = (
+    "checks: every check of the claim recorded in this run. certified: checks that held with a bound that "
+    "could have failed. uncertified: checks that held with a bound that could not (infinite, or vacuous: any "
+    "input satisfies it, e.g. sin∠ ≤ 1, or it is too wide to decide what it protects, e.g. an eigenvalue bound "
+    "wider than the eigenvalue's distance to θ); they are not evidence. violated: checks that failed. tightest: "
+    "the largest fraction value/bound that a certified check used (1 is at its bound), and that check's "
+    "name; — when only exact checks (bound 0) were certified. status: held needs at least one certified "
+    "check and no violation."
 )
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("step", "step"),
@@ -178,6 +189,7 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
     else:
         blocks.append(_Paragraph("Findings: none. No check for a disagreement with the papers' claims fired."))
     blocks += [_Heading(2, "Claims"), _table(CLAIM_COLUMNS, claims, key="claim_id", key_attr="claim", section="claims")]
+    blocks.append(_Paragraph(CLAIM_LEGEND))
     missing = [str(c["claim_id"]) for c in claims if c["status"] == NOT_IMPLEMENTED]
     if missing:
         blocks.append(
@@ -411,6 +423,7 @@ def write_report(
 
 __all__ = [
     "CLAIM_COLUMNS",
+    "CLAIM_LEGEND",
     "EVENT_COLUMNS",
     "NOT_IMPLEMENTED",
     "summary_json",

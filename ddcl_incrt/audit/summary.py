@@ -1,12 +1,12 @@
 """What an audit concluded, computed from the run record and the claim registry only.
 
-:func:`claim_rows` is the claim table (one row per claim of the registry: label, hypotheses, checks,
-violations, worst margin, how many checks certified nothing); :func:`event_rows` the derived
-architecture's history with the reason recorded at each event; :func:`findings` the places where the
-run disagrees with what the papers claim, in plain words; :func:`exit_code` is non-zero exactly when
-a ``proved`` claim was violated (``measured`` and ``paper-claim`` results never change it).
-:func:`audit_summary` gathers them into the ``summary.json`` document, which the report renders and
-a test compares with the registry.
+:func:`claim_rows` is the claim table (one row per claim of the registry: label, hypotheses, checks
+certified / uncertified / violated, the tightest certified check as the fraction of its bound used);
+:func:`event_rows` the derived architecture's history with the reason recorded at each event;
+:func:`findings` the places where the run disagrees with what the papers claim, in plain words;
+:func:`exit_code` is non-zero exactly when a ``proved`` claim was violated (``measured`` and
+``paper-claim`` results never change it). :func:`audit_summary` gathers them into the
+``summary.json`` document, which the report renders and a test compares with the registry.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ SCHEMA = "ddcl-incrt audit summary v1"
 class ClaimRow:
     """One claim of the registry as this run saw it.
 
-    ``status``: ``violated`` (a check failed), ``held`` (checked, every check held), ``not checked
+    ``checks`` counts every check recorded for the claim; ``certified`` those that held with a bound that
+    could have failed, ``uncertified`` those that held with one that could not (infinite or vacuous: not
+    evidence), ``violations`` those that failed. ``tightest`` is the largest fraction of its bound a
+    certified check used (``value / bound``), ``tightest_check`` its name.
+
+    ``status``: ``violated`` (a check failed), ``held`` (at least one certified check, none failed),
+    ``nothing certified`` (checked, but every bound was vacuous or infinite), ``not checked
     in this run`` (checked by the trainer at its event, but no such event happened in this run, e.g. G5
     without a head prune), ``not checked live`` (implemented, but no training event checks it: the
     registry's ``Claim.live`` is empty), ``study: run ...`` (measured by a study of many runs: the
@@ -41,10 +47,11 @@ class ClaimRow:
     label: str
     hypotheses: tuple[str, ...]
     checks: int
-    violations: int
-    worst_margin: float | None
-    worst_check: str
+    certified: int
     uncertified: int
+    violations: int
+    tightest: float | None
+    tightest_check: str
     status: str
 
 
@@ -58,7 +65,7 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
     for cid, claim in REGISTRY.items():
         s = summary.get(cid)
         if s is not None:
-            status = "violated" if s.violations else "held"
+            status = "violated" if s.violations else "held" if s.certified else "nothing certified"
         elif not claim.implemented:
             status = "not implemented"
         elif claim.study:
@@ -76,10 +83,11 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
                 label=claim.label.value,
                 hypotheses=tuple(h.name for h in claim.hypotheses),
                 checks=0 if s is None else s.count,
-                violations=0 if s is None else s.violations,
-                worst_margin=None if s is None else s.min_margin,
-                worst_check="" if s is None else s.min_margin_check,
+                certified=0 if s is None else s.certified,
                 uncertified=0 if s is None else s.uncertified,
+                violations=0 if s is None else s.violations,
+                tightest=None if s is None else s.tightest,
+                tightest_check="" if s is None else s.tightest_check,
                 status=status,
             )
         )
@@ -262,7 +270,7 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
     for r in claim_rows(record):
         row = asdict(r)
         row["hypotheses"] = list(r.hypotheses)
-        row["worst_margin"] = _finite(r.worst_margin)
+        row["tightest"] = _finite(r.tightest)
         claims.append(row)
     return {
         "schema": SCHEMA,

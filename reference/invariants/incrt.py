@@ -480,6 +480,7 @@ def check_g4(
                     val,
                     bound,
                     f"certified s_a={sa:.3g}, s_b={sb:.3g}",
+                    vacuous_at=1.0,  # sin∠ ≤ 1 for any two directions
                 )
             )
     return finish(out, raise_on_violation)
@@ -495,6 +496,7 @@ def check_g6(
     *,
     A: Float64[np.ndarray, "d d"],
     tracker: TrackerResult,
+    theta: float | None = None,
     raise_on_violation: bool = False,
 ) -> tuple[InvariantResult, ...]:
     """G6: after ``t`` steps the tracker's direction and eigenvalue are within the derived bounds.
@@ -503,9 +505,11 @@ def check_g6(
     (:func:`reference.incrt.trackers.tracked_gap_certified`: computed gap ``ĝ > 3E``) and whose steps satisfy
     the certified step-size condition (:func:`reference.incrt.trackers.step_size_certified`). When either fails,
     or the run's certificate ``τ`` is still ``inf`` (start too close to ``v⊥``), **nothing is
-    emitted**: a bound of π/2 on an angle in ``[0, π/2]`` could not fail, and recording it as "holds"
-    would count a non-check as a pass. Likewise each check below is emitted only when its bound is
-    below the largest value its quantity can take (so that it *can* fail).
+    emitted**: the claim promised nothing for that run. Each check below carries the value at which its
+    bound stops certifying anything (``vacuous_at``): ``π/2`` for an angle in ``[0, π/2]``, the spectral
+    spread ``Δ`` for a Rayleigh quotient, and for the top tracker given ``theta`` also ``|λ − θ|``
+    (a wider eigenvalue bound cannot tell which side of θ, the growth threshold, the tracked λ is on).
+    A bound at or past it is recorded as uncertified, never as held.
 
     Proof (static ``A``; docs/theory.md, "G6 Tracker agreement"): each step multiplies the
     eigen-coordinates by ``1 ± α(λ_i − ρ)`` (step G6.3), so ``tan∠(w_t, v) ≤ τ`` with
@@ -549,27 +553,27 @@ def check_g6(
         f"kind={tracker.kind.value}, steps={tracker.n_steps}, q(α_0)={q0:.4g}, ĝ={gap:.4g}, E={E:.3g}, "
         f"τ={tau:.4g}, |cos|={math.cos(ang):.17g}"
     )
-    out: list[InvariantResult] = []
-    if dir_bound < 0.5 * math.pi:
-        out.append(
-            InvariantResult(
-                "G6",
-                "direction: ∠(w_t, v̂) ≤ atan(Π q(α_k) tan∠_0 + rounding) + asin(E/(ĝ − 2E))",
-                ang,
-                dir_bound,
-                detail,
-            )
-        )
-    if eig_bound < spread:
-        out.append(
-            InvariantResult(
-                "G6",
-                "eigenvalue: |ρ(w_t) − λ| ≤ Δ sin²∠",
-                abs(tracker.estimate - lam_ref),
-                eig_bound,
-                f"ρ={tracker.estimate!r}, λ={lam_ref!r}; {detail}",
-            )
-        )
+    decides = abs(lam_ref - f64(theta)) if top and theta is not None else math.inf
+    out = (
+        InvariantResult(
+            "G6",
+            "direction: ∠(w_t, v̂) ≤ atan(Π q(α_k) tan∠_0 + rounding) + asin(E/(ĝ − 2E))",
+            ang,
+            dir_bound,
+            detail,
+            vacuous_at=0.5 * math.pi,
+        ),
+        InvariantResult(
+            "G6",
+            "eigenvalue: |ρ(w_t) − λ| ≤ Δ sin²∠",
+            abs(tracker.estimate - lam_ref),
+            eig_bound,
+            f"ρ={tracker.estimate!r}, λ={lam_ref!r}"
+            + (f", θ={theta!r}" if top and theta is not None else "")
+            + f"; {detail}",
+            vacuous_at=min(float(spread), decides),
+        ),
+    )
     return finish(out, raise_on_violation)
 
 

@@ -14,6 +14,11 @@ class InvariantResult:
     ``margin = bound − value`` (positive: holds with room to spare). Equalities are checked as
     ``|residual| ≤ error bound``; lower bounds (``x ≥ 0``) as ``−x ≤ error bound``. ``details``
     carries the inputs' summary and a copy-paste reproduction when one is available.
+
+    ``vacuous_at``: a bound at or above it certifies nothing, because every input satisfies it (``sin∠ ≤ 1``,
+    ``∠ ≤ π/2``, a Rayleigh quotient within the spectral spread) or because it is too wide to decide what
+    the check protects (an eigenvalue bound wider than the eigenvalue's distance to θ). Such a check, like
+    one with an infinite bound, is :attr:`certified` False: it holds, but it is not evidence.
     """
 
     claim_id: str
@@ -21,11 +26,15 @@ class InvariantResult:
     value: float
     bound: float
     details: str = ""
+    vacuous_at: float = math.inf
 
     def __post_init__(self) -> None:
         # Invariants often pass NumPy scalars; store plain floats so comparisons yield plain bools.
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "bound", float(self.bound))
+        object.__setattr__(self, "vacuous_at", float(self.vacuous_at))
+        if math.isnan(self.vacuous_at):
+            raise ValueError(f"InvariantResult({self.claim_id}/{self.check}): vacuous_at must not be NaN")
         if math.isnan(self.value) or math.isnan(self.bound):
             # From an invariant's validated (finite) inputs a NaN can only come from a float64 overflow;
             # the invariant's finite_result wrapper adds which inputs.
@@ -44,12 +53,21 @@ class InvariantResult:
 
     @property
     def certified(self) -> bool:
-        """False when the bound is infinite: the check then says nothing (the worst-case rounding scale
-        overflowed float64), and it is reported as uncertified rather than counted as evidence."""
-        return math.isfinite(self.bound)
+        """Whether the bound could have failed: it is finite (an infinite one means the worst-case rounding
+        scale overflowed float64) and below :attr:`vacuous_at`. An uncertified check says nothing and is
+        reported as such, never counted as evidence."""
+        return math.isfinite(self.bound) and self.bound < self.vacuous_at
+
+    @property
+    def used(self) -> float | None:
+        """The fraction of the bound the value used, ``value / bound`` (1 at the bound; negative: a lower
+        bound met with room), for a certified check with a positive bound; None otherwise (an exact
+        check, ``bound = 0``, holds or fails with nothing in between)."""
+        return self.value / self.bound if self.certified and self.bound > 0.0 else None
 
     def describe(self) -> str:
-        status = ("holds" if self.certified else "UNCERTIFIED (infinite bound)") if self.holds else "VIOLATED"
+        why = "infinite bound" if not math.isfinite(self.bound) else f"bound ≥ {self.vacuous_at:.6g}, vacuous"
+        status = ("holds" if self.certified else f"UNCERTIFIED ({why})") if self.holds else "VIOLATED"
         text = (
             f"[{self.claim_id}] {self.check}: value {self.value:.6g} vs bound {self.bound:.6g} "
             f"(margin {self.margin:.3g}) {status}"
