@@ -30,6 +30,7 @@ from accelerated.growth_phases import AcceleratedState, OptState, as_float64, gr
 from accelerated.model import SUPPORTED_DTYPES, HeadParams, ModelParams, check_device, check_dtype, forward
 from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
+from reference.claims.live import watched
 from reference.growth_phases import Context, TrainerState
 from reference.growth_statistics import Probe
 from reference.incrt.controller import GrowthEvent
@@ -239,7 +240,7 @@ class AcceleratedEngine:
             raise error
         Y_, Q_, P_ = (acc_backward.to_host(t) for t in (Y, Q, P))
         results = d1_decomposition(Y=Y_, P=P_, Q=Q_)
-        return tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in results)
+        return watched(results, step=step, event=EVENT_TRAIN_STEP, Q=Q_)
 
     def check(
         self, ctx: Context, es: AcceleratedState, probe: Probe

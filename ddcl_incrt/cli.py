@@ -196,12 +196,18 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     )
     code, summary, files = audit(opts, console)
     table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
-    for col in ("claim", "label", "checks", "certified", "uncertified", "violated", "tightest value/bound", "status"):
+    columns = ("claim", "label", "checks", "certified", "uncertified", "violated", "not promised (failed)")
+    for col in (*columns, "tightest value/bound", "status"):
         table.add_column(col, overflow="fold")
-    colour = {"violated": "red", "held": "green", "nothing certified": "yellow"}
+    colour = {"violated": "red", "held": "green", "nothing certified": "yellow", "not promised": "yellow"}
     for row in summary["claims"]:
         tightest = "—" if row["tightest"] is None else f"{row['tightest']:.3g}"
         status = row["status"]
+        unpromised = (
+            f"{row['unpromised']} ({row['failed_unpromised']}): {', '.join(row['failed_hypotheses'])}"
+            if row["unpromised"]
+            else "0"
+        )
         table.add_row(
             row["claim_id"],
             row["label"],
@@ -209,6 +215,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
             str(row["certified"]),
             str(row["uncertified"]),
             str(row["violations"]),
+            unpromised,
             tightest,
             f"[{colour[status]}]{status}[/]" if status in colour else status,
         )

@@ -31,6 +31,8 @@ import numpy as np
 from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr, check_array, check_count, f64
+from reference.claims.live import failed_hypotheses, watched
+from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import attention_entropy, prototype_separation, variance_gradient_norm
 from reference.growth_statistics import Probe, head_operators, probe_second_moment, prototype_masses, residual_for
 from reference.incrt.capture import greedy_capture, greedy_capture_tracked, numerical_rank
@@ -340,7 +342,7 @@ def static_operator_checks(
         + check_g3(A=A_res, theta=theta, capture=exact, rng=rng)
         + check_g4(A=A_res, theta=theta, captures=(exact, tracked))
     )
-    return tuple(InvariantRecord(step, EVENT_BIRTH, r, head_id=head_id) for r in res)
+    return watched(res, step=step, event=EVENT_BIRTH, head_id=head_id, A=A_res, theta=theta)
 
 
 def track_phase(
@@ -349,16 +351,28 @@ def track_phase(
     """G6: ``tracker_steps`` Oja steps (top) and MCA-EXIN steps (bottom) on ``A_res``, warm-started
     from the previous check (:func:`warm_start`), with the certified step ``‖w_0‖²/‖A_res‖_F``. Returns
     the new tracker vectors in the state, the gaps and check_g6's results (the static-operator bound
-    for this check's run: ``A_res`` is held fixed while the tracker runs). check_g6 emits nothing for a
-    run outside G6's hypotheses (no certified gap at the tracked end, e.g. ``λ = 0`` repeated on the
-    captured subspace): such a run is reported through the gaps only, never counted as a pass."""
+    for this check's run: ``A_res`` is held fixed while the tracker runs), each with the hypotheses of G6
+    that failed on this run (:func:`reference.claims.live.watched`). Outside G6's hypotheses (no certified
+    gap at the tracked end, e.g. ``λ = 0`` repeated on the captured subspace) check_g6's bounds are
+    infinite: the run is recorded, uncertified and not promised, never counted as a pass."""
     tracked = backend.track(ctx, state, measured)
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
         oja, exin = tracked.results()
         theta = ctx.growth_cfg.theta  # what the top tracker's eigenvalue would decide
-        res = check_g6(A=measured.A_res, tracker=oja, theta=theta) + check_g6(A=measured.A_res, tracker=exin)
-        records = tuple(InvariantRecord(state.step, EVENT_CHECK, r) for r in res)
+        records = watched(
+            check_g6(A=measured.A_res, tracker=oja, theta=theta),
+            step=state.step,
+            event=EVENT_CHECK,
+            A=measured.A_res,
+            tracker=oja,
+        ) + watched(
+            check_g6(A=measured.A_res, tracker=exin),
+            step=state.step,
+            event=EVENT_CHECK,
+            A=measured.A_res,
+            tracker=exin,
+        )
     return tracked.state, tracked.gaps, records
 
 
@@ -423,7 +437,7 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
         g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=theta)
-        records = tuple(InvariantRecord(state.step, EVENT_BIRTH, r, head_id=hid) for r in g1)
+        records = watched(g1, step=state.step, event=EVENT_BIRTH, head_id=hid, theta=theta)
         records += static_operator_checks(measured.A_res, theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed)
     state = backend.with_growth(state, growth, ranks)
     _check_heads_in_step(backend.head_ids(state), growth)
@@ -447,10 +461,22 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
     records: list[InvariantRecord] = []
     before = backend.host_params(state) if ctx.train_cfg.check_invariants else None
     Q_cap = state.growth.Q_cap
+    failed_at_check: set[str] = set()
     for hid in pruned:
         state = backend.remove_head(state, hid)
         if before is not None:
             after = backend.host_params(state)
+            Ms = head_operators(before)
+            # G5's hypotheses on this removal's inputs: C, the heads before it (in id order), Q_cap, θ
+            hypothesis_inputs = dict(
+                C=measured.C,
+                head_operators=[Ms[i] for i in sorted(Ms)],
+                h=sorted(Ms).index(hid),
+                Q_cap=Q_cap,
+                theta=ctx.growth_cfg.theta,
+            )
+            failed = failed_hypotheses("G5", **hypothesis_inputs)
+            failed_at_check.update(failed)
             res = check_g5_at_prune(
                 layer_cfg=ctx.layer_cfg,
                 theta=ctx.growth_cfg.theta,
@@ -461,14 +487,18 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
                 Q_cap=Q_cap,
                 probe=measured.probe,
             )
-            records.extend(InvariantRecord(state.step, EVENT_HEAD_PRUNE, r, head_id=hid) for r in res)
+            records.extend(
+                InvariantRecord(state.step, EVENT_HEAD_PRUNE, r, head_id=hid, failed_hypotheses=failed) for r in res
+            )
             before = after
     _check_heads_in_step(backend.head_ids(state), growth)
     if before is not None:
         no_grow = check_no_retrigger(
             growth_cfg=ctx.growth_cfg, params=before, growth=growth, C=measured.C, step=state.step
         )
-        records.append(InvariantRecord(state.step, EVENT_HEAD_PRUNE, no_grow))
+        # promised when every removal of this check met G5's hypotheses (the hysteresis among them)
+        failed = tuple(h.name for h in REGISTRY["G5"].hypotheses if h.name in failed_at_check)
+        records.append(InvariantRecord(state.step, EVENT_HEAD_PRUNE, no_grow, failed_hypotheses=failed))
     return PhaseResult(backend.with_growth(state, growth, state.ranks), events, tuple(records))
 
 
@@ -494,7 +524,18 @@ def prototype_prune_phase(
         if Y is not None and P_before is not None:
             ops = replace(REFERENCE_OPS, remove_prototype=measured_removal(P_before, backend.host_params(state).P))
             res = d5_prototype_pruning(Y=Y, P=P_before, T_P=ctx.layer_cfg.T_P, j=j, ops=ops)
-            records.extend(InvariantRecord(state.step, EVENT_PROTOTYPE_PRUNE, r, prototype_id=pid) for r in res)
+            records.extend(
+                watched(
+                    res,
+                    step=state.step,
+                    event=EVENT_PROTOTYPE_PRUNE,
+                    prototype_id=pid,
+                    Y=Y,
+                    P=P_before,
+                    T_P=ctx.layer_cfg.T_P,
+                    j=j,
+                )
+            )
     if backend.prototype_ids(state) != growth.prototype_ids:
         raise RuntimeError(
             f"prototype ids out of step: model {backend.prototype_ids(state)}, controller {growth.prototype_ids}"

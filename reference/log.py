@@ -25,13 +25,32 @@ EVENTS = (EVENT_TRAIN_STEP, EVENT_CHECK, EVENT_BIRTH, EVENT_HEAD_PRUNE, EVENT_PR
 
 @dataclass(frozen=True)
 class InvariantRecord:
-    """One invariant result, with the step and the event it was checked at."""
+    """One invariant result, with the step and the event it was checked at.
+
+    ``failed_hypotheses``: the hypotheses of the result's claim that failed on the live inputs of this
+    check, evaluated with the registry's own predicates (:func:`reference.claims.live.watched`); empty
+    when every one held, so the conclusion was promised; None when they were not evaluated (a record
+    written before hypotheses were watched). A failed check is a violation of the claim only when
+    :attr:`promised` is not False: where a hypothesis failed, the claim promised nothing.
+    """
 
     step: int
     event: str
     result: InvariantResult
     head_id: int | None = None
     prototype_id: int | None = None
+    failed_hypotheses: tuple[str, ...] | None = None
+
+    @property
+    def promised(self) -> bool | None:
+        """True: every hypothesis held here; False: at least one failed; None: not evaluated."""
+        return None if self.failed_hypotheses is None else not self.failed_hypotheses
+
+    @property
+    def violation(self) -> bool:
+        """The check failed and the claim had promised it would hold (or its hypotheses were not
+        evaluated, which cannot excuse a failure)."""
+        return not self.result.holds and self.promised is not False
 
 
 @dataclass(frozen=True)

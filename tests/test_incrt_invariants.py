@@ -35,7 +35,7 @@ from reference.incrt import operators as rops
 from reference.incrt import trackers as rtrk
 from reference.invariants import incrt as inv
 from reference.invariants import pruning as rprune
-from reference.invariants.result import ClaimViolation
+from reference.invariants.result import ClaimViolation, InvariantResult
 from reference.tolerances import CheckKind, accumulation_bound, tolerance
 
 
@@ -313,25 +313,33 @@ def test_g6_property(op: PlantedOperator, frac: float, seed: int, steps: int) ->
 
 
 @pytest.mark.claim("G6", "property")
-def test_g6_emits_nothing_outside_its_hypotheses() -> None:
-    """No certified gap, or a step too large: a π/2 bound on an angle could not fail, so no record at all
-    (not a "holds" that a training summary would count as a pass)."""
+def test_g6_certifies_nothing_outside_its_hypotheses() -> None:
+    """No certified gap, or a step too large: no bound could fail, so both checks carry an infinite bound
+    (uncertified, what the tracker reached; never a "holds" that a training summary would count as a pass)."""
+
+    def unbounded(results: tuple[InvariantResult, ...]) -> None:
+        assert [r.check.split(":")[0] for r in results] == ["direction", "eigenvalue"]
+        assert all(r.holds and not r.certified and r.bound == np.inf for r in results), results
+        assert all("nothing promised" in r.details for r in results)
+
     w0 = np.random.default_rng(0).standard_normal(4)
     repeated = rops.planted_operator([2.0, 2.0, 0.5, -1.0], rng=np.random.default_rng(5))  # top eigenvalue repeated
     tr = rtrk.oja_track(repeated, w0, rtrk.certified_step(repeated), 200)
     assert not rtrk.tracked_gap_certified(repeated, tr.kind)
-    assert inv.check_g6(A=repeated, tracker=tr) == ()
-    assert inv.check_g6(A=repeated, tracker=tr, raise_on_violation=True) == ()
+    unbounded(inv.check_g6(A=repeated, tracker=tr))
+    unbounded(inv.check_g6(A=repeated, tracker=tr, raise_on_violation=True))
     # the G6 falsifier's run (ηΔ = 3): outside the step-size hypothesis
     ce = fz.falsify_g6_step_too_large()
     assert not rtrk.step_size_certified(ce.inputs["A"], ce.inputs["tracker"].alphas)
-    assert inv.check_g6(A=ce.inputs["A"], tracker=ce.inputs["tracker"]) == ()
+    unbounded(inv.check_g6(A=ce.inputs["A"], tracker=ce.inputs["tracker"]))
     # A = 0 (every direction captured): no gap
     zero_tr = rtrk.oja_track(np.zeros((4, 4)), w0, 1.0, 5)
-    assert inv.check_g6(A=np.zeros((4, 4)), tracker=zero_tr) == ()
-    # the same run on a gapped operator is checked (both sub-checks present)
+    unbounded(inv.check_g6(A=np.zeros((4, 4)), tracker=zero_tr))
+    # the same run on a gapped operator is checked (both sub-checks present, and bounded)
     gapped = rtrk.oja_track(A5, np.random.default_rng(0).standard_normal(5), rtrk.certified_step(A5), 200)
-    assert [r.check.split(":")[0] for r in inv.check_g6(A=A5, tracker=gapped)] == ["direction", "eigenvalue"]
+    checked = inv.check_g6(A=A5, tracker=gapped)
+    assert [r.check.split(":")[0] for r in checked] == ["direction", "eigenvalue"]
+    assert all(np.isfinite(r.bound) for r in checked)
 
 
 @pytest.mark.claim("G6", "planted")

@@ -125,6 +125,8 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("negative wall time", _set("wall_time_s", -1.0), "wall_time_s"),
     ("negative norm", _set("calibration_norms", [-1.0]), "calibration_norms[0]"),
     ("invariant value a string", _set("invariants.0.value", "0"), "invariants[0].value"),
+    ("failed hypotheses a string", _set("invariants.0.failed_hypotheses", "T_P"), "invariants[0].failed_hypotheses"),
+    ("a hypothesis excused after the fact", _set("invariants.0.failed_hypotheses", ["q_row_stochastic"]), "summary"),
     ("optimizer unknown", _set("train_config.optimizer", "rmsprop"), "train_config.optimizer"),
     # fields against each other (the small run: checks every 10 steps, evaluations at 30, 60, 90, 100)
     ("no evaluation", _set("evaluations", []), "evaluations"),
@@ -139,7 +141,7 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("φ_g edited", _set("growth_config.phi_g", 1.0), "growth_config.phi_g"),
     ("norms although θ is given", _set("calibration_norms", [1.0]), "calibration_norms"),
     ("NaN norm", _set("calibration_norms", [float("nan")]), "calibration_norms[0]"),
-    ("a later version", _set("version", 3), "version"),
+    ("a later version", _set("version", 4), "version"),
     ("version as a string", _set("version", "1"), "version"),
     ("another format", _set("format", "ddcl-incrt-checkpoint"), "format"),
 ]
@@ -148,18 +150,29 @@ CORRUPTIONS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
 def test_a_record_says_its_format_and_version_and_one_written_before_versions_still_loads(
     record: RunRecord, data: dict[str, Any], tmp_path: Path
 ) -> None:
-    assert (data["format"], data["version"]) == ("ddcl-incrt-run-record", 2)
+    assert (data["format"], data["version"]) == ("ddcl-incrt-run-record", 3)
     unversioned = {k: v for k, v in data.items() if k not in ("format", "version")}
     path = tmp_path / "before-versions.json"
     path.write_text(json.dumps(unversioned), encoding="utf-8")
     assert RunRecord.load(path).to_dict() == record.to_dict()
     # version 1: no vacuous_at on the invariants, and a summary of another layout (derived, not compared)
     v1 = {**data, "version": 1, "summary": {"G1": {"count": 1, "violations": 0, "min_margin": 0.5}}}
-    v1["invariants"] = [{k: v for k, v in r.items() if k != "vacuous_at"} for r in data["invariants"]]
+    v1["invariants"] = [
+        {k: v for k, v in r.items() if k not in ("vacuous_at", "failed_hypotheses")} for r in data["invariants"]
+    ]
     path.write_text(json.dumps(v1), encoding="utf-8")
     loaded = RunRecord.load(path)
     assert len(loaded.invariants) == len(record.invariants)
     assert all(r.result.vacuous_at == float("inf") for r in loaded.invariants)
+    # versions 1 and 2: hypotheses not evaluated, so no check is promised or excused
+    assert all(r.failed_hypotheses is None and r.promised is None for r in loaded.invariants)
+    v2 = {k: v for k, v in data.items() if k != "summary"}
+    v2["version"] = 2
+    v2["invariants"] = [{k: v for k, v in r.items() if k != "failed_hypotheses"} for r in data["invariants"]]
+    path.write_text(json.dumps(v2), encoding="utf-8")
+    loaded = RunRecord.load(path)
+    assert [r.result for r in loaded.invariants] == [r.result for r in record.invariants]
+    assert {s.unwatched for s in loaded.summary().values()} == {s.count for s in loaded.summary().values()}
 
 
 def test_the_small_run_has_the_events_and_evaluations_the_table_edits(data: dict[str, Any]) -> None:

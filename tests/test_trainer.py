@@ -274,16 +274,20 @@ def test_head_prune_drops_its_state_and_records_g5() -> None:
 
 
 @pytest.mark.claim("G6", "property")
-def test_g6_records_only_runs_inside_its_hypotheses() -> None:
+def test_g6_records_runs_outside_its_hypotheses_as_not_promised() -> None:
     """A check whose ``A_res`` has no certified gap at either end (here ``A_res = 0``: every direction
-    captured) records no G6 result at all — a π/2 bound could not fail and must not count as a pass."""
+    captured) records G6's checks uncertified and not promised, naming the failed hypothesis — a π/2
+    bound could not fail and must not count as a pass; a gapped one records them promised."""
     ctx, state, probe = _setup(steps=0)
     gapped = arr(np.diag(np.linspace(1.0, -1.0, LAYER.d)))
     _, _, recs = phases.track(ctx, state, probe, gapped)
     assert [r.result.claim_id for r in recs] == ["G6"] * 4
     assert _violations(recs) == []
-    _, gaps, none = phases.track(ctx, state, probe, arr(np.zeros((LAYER.d, LAYER.d))))
-    assert none == ()
+    assert all(r.promised for r in recs)
+    _, gaps, outside = phases.track(ctx, state, probe, arr(np.zeros((LAYER.d, LAYER.d))))
+    assert [r.result.claim_id for r in outside] == ["G6"] * 4
+    assert all(not r.result.certified and r.promised is False for r in outside)
+    assert all(r.failed_hypotheses == ("tracked_gap",) for r in outside), [r.failed_hypotheses for r in outside]
     assert len(gaps) == 4  # the gap to the oracle is still measured and reported
 
 

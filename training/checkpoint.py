@@ -481,7 +481,7 @@ def _check_against_the_log(f: Fields, p: Path, ck: Checkpoint) -> None:
     lam_expected = log.checks[-1].lam_max if log.checks else None
     if not _same_float(ck.lam_last, lam_expected):
         raise f.error("lam_last", f"expected {lam_expected!r} (the last logged check's λ_max), got {ck.lam_last!r}")
-    violations = sum(1 for r in log.invariants if not r.result.holds)
+    violations = sum(1 for r in log.invariants if r.violation)
     if ck.n_violations != violations:
         raise f.error("n_violations", f"expected {violations} (the logged invariants that fail), got {ck.n_violations}")
 

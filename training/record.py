@@ -32,8 +32,11 @@ from training.files import check_path, read_regular_file, write_atomic
 
 # What a run record's JSON says it is; a change to its layout raises the version.
 RECORD_FORMAT = "ddcl-incrt-run-record"
-RECORD_VERSION = 2  # 2: invariants carry vacuous_at where finite; the summary counts certified checks
-READABLE_VERSIONS = (1, 2)
+# 2: invariants carry vacuous_at where finite; the summary counts certified checks.
+# 3: invariants carry the hypotheses of their claim that failed there; the summary separates violations
+#    (hypotheses held) from failures where nothing was promised.
+RECORD_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,15 @@ class Architecture:
 
 @dataclass(frozen=True)
 class ClaimSummary:
-    """Per claim: how many checks, and of them how many held with a bound that could have failed
-    (``certified``), held with one that could not (``uncertified``: an infinite or vacuous bound, not
-    evidence) and failed (``violations``); the tightest certified check by the fraction of its bound its
-    value used (:attr:`reference.invariants.result.InvariantResult.used`) and its name, None and "" when
-    no certified check has a positive bound (only exact checks, which hold or fail outright)."""
+    """Per claim, its ``count`` checks split four ways. Where the claim's hypotheses held (or were not
+    evaluated: ``unwatched`` of them, records before version 3): ``certified`` held with a bound that could
+    have failed, ``uncertified`` held with one that could not (an infinite or vacuous bound, not evidence),
+    ``violations`` failed. ``unpromised``: checks made where a hypothesis failed, so the claim promised
+    nothing, whatever their outcome; ``failed_unpromised`` of them failed (what the conclusion did anyway),
+    ``failed_hypotheses`` names those hypotheses and ``first_unpromised_step`` the first step it happened at.
+    The tightest certified check, by the fraction of its bound its value used
+    (:attr:`reference.invariants.result.InvariantResult.used`), and its name: None and "" when no such check
+    has a positive bound (only exact checks, which hold or fail outright)."""
 
     count: int
     certified: int
@@ -64,6 +71,33 @@ class ClaimSummary:
     violations: int
     tightest: float | None
     tightest_check: str
+    unpromised: int = 0
+    failed_unpromised: int = 0
+    failed_hypotheses: tuple[str, ...] = ()
+    first_unpromised_step: int | None = None
+    unwatched: int = 0
+
+    @classmethod
+    def of(cls, records: Sequence[InvariantRecord]) -> ClaimSummary:
+        """The summary of one claim's records."""
+        promised = [r.result for r in records if r.promised is not False]
+        unpromised = [r for r in records if r.promised is False]
+        fractions = [(r.used, r.check) for r in promised if r.holds and r.used is not None]
+        tightest = max(fractions, key=lambda u: u[0], default=(None, ""))
+        failed_names = {name for r in unpromised for name in r.failed_hypotheses or ()}
+        return cls(
+            count=len(records),
+            certified=sum(1 for r in promised if r.holds and r.certified),
+            uncertified=sum(1 for r in promised if r.holds and not r.certified),
+            violations=sum(1 for r in promised if not r.holds),
+            tightest=tightest[0],
+            tightest_check=tightest[1],
+            unpromised=len(unpromised),
+            failed_unpromised=sum(1 for r in unpromised if not r.result.holds),
+            failed_hypotheses=tuple(sorted(failed_names)),
+            first_unpromised_step=min((r.step for r in unpromised), default=None),
+            unwatched=sum(1 for r in records if r.promised is None),
+        )
 
 
 @dataclass(frozen=True)
@@ -213,25 +247,16 @@ class RunRecord:
         return tuple(e for e in self.events if e.kind is EventKind.BIRTH)
 
     def violations(self) -> tuple[InvariantRecord, ...]:
-        return tuple(r for r in self.invariants if not r.result.holds)
+        """The failed checks whose claim had promised them (:attr:`InvariantRecord.violation`)."""
+        return tuple(r for r in self.invariants if r.violation)
 
     def summary(self) -> dict[str, ClaimSummary]:
-        """Per claim id: the counts of certified, uncertified and violated checks, and the tightest
-        certified check (:class:`ClaimSummary`)."""
-        out: dict[str, ClaimSummary] = {}
-        for claim_id in sorted({rec.result.claim_id for rec in self.invariants}):
-            results = [rec.result for rec in self.invariants if rec.result.claim_id == claim_id]
-            fractions = [(r.used, r.check) for r in results if r.holds and r.used is not None]
-            tightest = max(fractions, key=lambda u: u[0], default=(None, ""))
-            out[claim_id] = ClaimSummary(
-                count=len(results),
-                certified=sum(1 for r in results if r.holds and r.certified),
-                uncertified=sum(1 for r in results if r.holds and not r.certified),
-                violations=sum(1 for r in results if not r.holds),
-                tightest=tightest[0],
-                tightest_check=tightest[1],
-            )
-        return out
+        """Per claim id: the counts of certified, uncertified, violated and unpromised checks, and the
+        tightest certified check (:class:`ClaimSummary`)."""
+        return {
+            claim_id: ClaimSummary.of([rec for rec in self.invariants if rec.result.claim_id == claim_id])
+            for claim_id in sorted({rec.result.claim_id for rec in self.invariants})
+        }
 
     def lam_max_trajectory(self) -> tuple[tuple[int, float, float], ...]:
         """``(step, λ_max(A_res), θ)`` at every check."""
@@ -454,17 +479,22 @@ def _invariant_to_dict(r: InvariantRecord) -> dict[str, Any]:
     result = asdict(r.result)
     if math.isinf(r.result.vacuous_at):  # the default: most checks can fail at any bound
         del result["vacuous_at"]
-    return {"step": r.step, "event": r.event, "head_id": r.head_id, "prototype_id": r.prototype_id, **result}
+    place = {"step": r.step, "event": r.event, "head_id": r.head_id, "prototype_id": r.prototype_id}
+    if r.failed_hypotheses is not None:  # absent: not evaluated (an older record); [] every one held
+        place["failed_hypotheses"] = list(r.failed_hypotheses)
+    return {**place, **result}
 
 
-_INVARIANT_PLACE = ("step", "event", "head_id", "prototype_id")
+_INVARIANT_PLACE = ("step", "event", "head_id", "prototype_id", "failed_hypotheses")
 
 
 def _invariant_from_fields(f: Fields) -> InvariantRecord:
-    """An invariant record is stored flat: where it was checked, then the :class:`InvariantResult`."""
+    """An invariant record is stored flat: where it was checked and which hypotheses failed there, then
+    the :class:`InvariantResult`."""
     result_keys = [x.name for x in fields(InvariantResult)]
     f.expect_keys(
-        ["step", "event", "claim_id", "check", "value", "bound"], ["head_id", "prototype_id", "details", "vacuous_at"]
+        ["step", "event", "claim_id", "check", "value", "bound"],
+        ["head_id", "prototype_id", "details", "vacuous_at", "failed_hypotheses"],
     )
     result = read_dataclass(InvariantResult, Fields({k: f.data[k] for k in result_keys if k in f.data}, f.path))
     place = {k: f.data[k] for k in _INVARIANT_PLACE if k in f.data}

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from reference._arrays import F64Array, arr, check_rng, f64
 from reference.backward import loss_and_gradients
+from reference.claims.live import watched
 from reference.growth_phases import Context, TrainerState, calibrate, count_kind, growth_check, unit_vector
 from reference.growth_statistics import Probe
 from reference.incrt.controller import EventKind, GrowthEvent, initial_state
@@ -105,7 +106,7 @@ def train_step(
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
         d1 = d1_decomposition(Y=cache.tokens(), P=state.params.P, Q=cache.Q)
-        records = tuple(InvariantRecord(step, EVENT_TRAIN_STEP, r) for r in d1)
+        records = watched(d1, step=step, event=EVENT_TRAIN_STEP, Q=cache.Q)
     new_flat, opt_state = _optimizer_step(ctx, state.opt_state, flatten(state.params), grads)
     params = unflatten(new_flat, like=state.params)
     losses = {name: float(getattr(cache, name)) for name in LOSS_FIELDS}
@@ -438,7 +439,7 @@ def _loop(
             for name in LOSS_FIELDS:
                 loop.losses[name].append(step_losses[name])
             loop.invariants.extend(done.invariants)
-            loop.n_violations += sum(1 for r in done.invariants if not r.result.holds)
+            loop.n_violations += sum(1 for r in done.invariants if r.violation)
             if done.check is not None:
                 loop.checks.append(done.check)
                 loop.events.extend(done.events)

@@ -30,13 +30,18 @@ SCHEMA = "ddcl-incrt audit summary v1"
 class ClaimRow:
     """One claim of the registry as this run saw it.
 
-    ``checks`` counts every check recorded for the claim; ``certified`` those that held with a bound that
-    could have failed, ``uncertified`` those that held with one that could not (infinite or vacuous: not
-    evidence), ``violations`` those that failed. ``tightest`` is the largest fraction of its bound a
-    certified check used (``value / bound``), ``tightest_check`` its name.
+    ``checks`` counts every check recorded for the claim (:class:`training.record.ClaimSummary`). Where the
+    claim's hypotheses held on the live state: ``certified`` held with a bound that could have failed,
+    ``uncertified`` held with one that could not (infinite or vacuous: not evidence), ``violations``
+    failed. ``unpromised``: checks where a hypothesis failed (``failed_hypotheses``, first at
+    ``first_unpromised_step``), so nothing was promised; ``failed_unpromised`` of them failed anyway.
+    ``unwatched``: checks whose hypotheses the record did not evaluate (an older record). ``tightest``
+    is the largest fraction of its bound a certified, promised check used (``value / bound``),
+    ``tightest_check`` its name.
 
-    ``status``: ``violated`` (a check failed), ``held`` (at least one certified check, none failed),
-    ``nothing certified`` (checked, but every bound was vacuous or infinite), ``not checked
+    ``status``: ``violated`` (a check failed where the hypotheses held), ``held`` (at least one certified
+    check where they held, none failed), ``not promised`` (every check was made where a hypothesis
+    failed), ``nothing certified`` (checked, but every bound was vacuous or infinite), ``not checked
     in this run`` (checked by the trainer at its event, but no such event happened in this run, e.g. G5
     without a head prune), ``not checked live`` (implemented, but no training event checks it: the
     registry's ``Claim.live`` is empty), ``study: run ...`` (measured by a study of many runs: the
@@ -53,6 +58,11 @@ class ClaimRow:
     tightest: float | None
     tightest_check: str
     status: str
+    unpromised: int = 0
+    failed_unpromised: int = 0
+    failed_hypotheses: tuple[str, ...] = ()
+    first_unpromised_step: int | None = None
+    unwatched: int = 0
 
 
 # The status of a `measured` claim (R2, R4): its statistics are reported, never judged.
@@ -65,7 +75,15 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
     for cid, claim in REGISTRY.items():
         s = summary.get(cid)
         if s is not None:
-            status = "violated" if s.violations else "held" if s.certified else "nothing certified"
+            status = (
+                "violated"
+                if s.violations
+                else "held"
+                if s.certified
+                else "not promised"
+                if s.unpromised == s.count
+                else "nothing certified"
+            )
         elif not claim.implemented:
             status = "not implemented"
         elif claim.study:
@@ -89,6 +107,11 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
                 tightest=None if s is None else s.tightest,
                 tightest_check="" if s is None else s.tightest_check,
                 status=status,
+                unpromised=0 if s is None else s.unpromised,
+                failed_unpromised=0 if s is None else s.failed_unpromised,
+                failed_hypotheses=() if s is None else s.failed_hypotheses,
+                first_unpromised_step=None if s is None else s.first_unpromised_step,
+                unwatched=0 if s is None else s.unwatched,
             )
         )
     return rows
@@ -185,16 +208,62 @@ def findings(record: RunRecord) -> list[str]:
             f"R4 (negative feedback): the correlation of prototype separation with ‖∇_P V‖ over the checks is "
             f"{r4:+.2f}; the DDCL paper reports −0.98."
         )
-    bad = [r for r in claim_rows(record) if r.status == "violated"]
-    for r in bad:
-        out.append(f"Claim {r.claim_id} ({r.label}) was violated in {r.violations} of {r.checks} checks.")
-    k0 = record.layer_config.K_max
-    if arch.n_prototypes <= max(2, k0 // 8):
-        out.append(
-            f"The prototype dictionary collapsed from {k0} to {arch.n_prototypes}: the mass floor ε_K pruned "
-            "most prototypes, so the DDCL block ends with very few clusters."
-        )
+    for r in claim_rows(record):
+        if r.violations:
+            out.append(
+                f"Claim {r.claim_id} ({r.label}) was violated in {r.violations} of {r.checks} checks, each made "
+                "where its hypotheses held."
+            )
+        if r.unpromised:
+            anyway = (
+                f"the conclusion failed anyway in {r.failed_unpromised} of them"
+                if r.failed_unpromised
+                else "its checks held anyway"
+            )
+            out.append(
+                f"Claim {r.claim_id}: at {r.unpromised} of its {r.checks} checks (the first at step "
+                f"{r.first_unpromised_step}) the hypothesis {', '.join(r.failed_hypotheses)} failed on the live "
+                f"state, so the claim promised nothing there; {anyway}."
+            )
+    collapse = collapse_finding(record)
+    if collapse:
+        out.append(collapse)
     return out
+
+
+def collapse_finding(record: RunRecord) -> str:
+    """Why the prototype dictionary ended small, read from the record: the first check where D4's
+    hypothesis ``T_P < T_c`` failed on the probe's tokens (collapse is then what the theory predicts), how
+    many prototypes still had mass there, and what the mass floor ``ε_K`` removed. Empty when the
+    dictionary did not shrink to at most ``max(2, K_max/8)`` prototypes."""
+    k0, k = record.layer_config.K_max, record.architecture.n_prototypes
+    if k > max(2, k0 // 8):
+        return ""
+    T_P, eps = record.layer_config.T_P, record.growth_config.eps_K
+    prunes = [e for e in record.events if e.kind is EventKind.PROTOTYPE_PRUNE]
+    pruned = (
+        f"the mass floor ε_K = {eps:.3g} then removed {len(prunes)} prototypes (steps {prunes[0].step}–"
+        f"{prunes[-1].step}) that had no mass left"
+        if prunes
+        else "no prototype was pruned"
+    )
+    above = next((c for c in record.checks if c.collapse_margin <= 0.0), None)
+    if above is not None:
+        alive = sum(1 for m in above.mass.values() if m >= eps)
+        return (
+            f"The prototype dictionary went from {k0} to {k} prototypes, as D4 predicts: at the check of step "
+            f"{above.step} T_P = {T_P:.4g} was not below the collapse temperature T_c = 2λ_max(Cov Y) = "
+            f"{above.collapse_T_c:.4g} of the probe's tokens (D4's hypothesis temperature_below_critical "
+            f"failed), so nothing pushed the prototypes apart, and only {alive} of {above.n_prototypes} had "
+            f"mass ≥ ε_K there; {pruned}."
+        )
+    lowest = min((c.collapse_margin for c in record.checks), default=math.nan)
+    return (
+        f"The prototype dictionary went from {k0} to {k} prototypes although T_P = {T_P:.4g} stayed below the "
+        f"collapse temperature T_c at every check (smallest T_c − T_P = {lowest:.3g}), where D4 says the "
+        f"collapsed configuration is unstable: {pruned}, so the dictionary shrank by the pruning rule, not "
+        "by collapse."
+    )
 
 
 def coupling_measurements(record: RunRecord) -> dict[str, Any]:
@@ -270,6 +339,7 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
     for r in claim_rows(record):
         row = asdict(r)
         row["hypotheses"] = list(r.hypotheses)
+        row["failed_hypotheses"] = list(r.failed_hypotheses)
         row["tightest"] = _finite(r.tightest)
         claims.append(row)
     return {
@@ -303,6 +373,7 @@ __all__ = [
     "claim_rows",
     "coupling_measurements",
     "event_rows",
+    "collapse_finding",
     "exit_code",
     "findings",
 ]

@@ -9,7 +9,7 @@ Conclusion predicates (``g1_conclusion`` … ``g6_conclusion``): on the inputs t
 symmetric operator, ``θ > 0``), the claim's invariant — the code the trainer calls — plus, where the
 invariant is silent outside a hypothesis, the part of the conclusion it does not check (G4: directions
 equal up to sign without a certificate; G5: no growth at the next check; G6: convergence of a run the
-invariant emits nothing for). The reference refuses a non-symmetric operator and ``θ ≤ 0`` by raising;
+invariant gives no bound for). The reference refuses a non-symmetric operator and ``θ ≤ 0`` by raising;
 there the predicate evaluates the statement directly with a general eigensolver (``numpy.linalg.eig``),
 reading "``λ_max``" as the largest real part and requiring the eigenvalues the statement names to be
 real (it raises where they are not: the statement is then undefined).
@@ -404,15 +404,15 @@ def tracker_limit(A: F64Array, tracker: TrackerResult, n_steps: int = CONTINUE_S
 def g6_conclusion(*, A: F64Array, tracker: TrackerResult, **_: Any) -> bool:
     """G6 holds: the run converges to the exact oracle's eigenpair (up to sign).
 
-    Where :func:`reference.invariants.incrt.check_g6` emits its checks (symmetric ``A``, certified gap and
-    step, finite certificate), every one holds. Where it emits nothing — outside its hypotheses, or a
-    non-symmetric ``A`` it refuses — the limit is evaluated directly: the run continued by
+    Where :func:`reference.invariants.incrt.check_g6` bounds its checks (symmetric ``A``, certified gap and
+    step, finite certificate), every one holds. Where it does not — outside its hypotheses its bounds are
+    infinite, and a non-symmetric ``A`` it refuses — the limit is evaluated directly: the run continued by
     :data:`CONTINUE_STEPS` steps ends within :data:`DIRECTION_TOL` of the oracle's eigenvector and its
     Rayleigh quotient within ``DIRECTION_TOL·max(1, λ_max − λ_min)`` of the eigenvalue.
     """
     if is_symmetric(A):
         results = inv.check_g6(A=A, tracker=tracker)
-        if results:
+        if results and all(math.isfinite(r.bound) for r in results):
             return all(r.holds for r in results)
     lam = real_spectrum(A)
     ang, err = tracker_limit(A, tracker)

@@ -504,8 +504,9 @@ def check_g6(
     Hypotheses first. G6 speaks only about a run whose tracked eigenvalue has a certified gap
     (:func:`reference.incrt.trackers.tracked_gap_certified`: computed gap ``ĝ > 3E``) and whose steps satisfy
     the certified step-size condition (:func:`reference.incrt.trackers.step_size_certified`). When either fails,
-    or the run's certificate ``τ`` is still ``inf`` (start too close to ``v⊥``), **nothing is
-    emitted**: the claim promised nothing for that run. Each check below carries the value at which its
+    or the run's certificate ``τ`` is still ``inf`` (start too close to ``v⊥``), the claim promised nothing
+    for that run: both checks are emitted with an infinite bound (uncertified: what the tracker reached,
+    never evidence), so a training record still shows the run and what it did. Each check below carries the value at which its
     bound stops certifying anything (``vacuous_at``): ``π/2`` for an angle in ``[0, π/2]``, the spectral
     spread ``Δ`` for a Rayleigh quotient, and for the top tracker given ``theta`` also ``|λ − θ|``
     (a wider eigenvalue bound cannot tell which side of θ, the growth threshold, the tracked λ is on).
@@ -529,15 +530,17 @@ def check_g6(
     top = tracker.kind is TrackerKind.OJA
     if A_.shape[0] == 1:  # every non-zero vector is the eigenvector: there is nothing that could fail
         return finish((), raise_on_violation)
-    if not (tracked_gap_certified(A_, tracker.kind) and step_size_certified(A_, tracker.alphas)):
-        return finish((), raise_on_violation)
-    tau = tracker_tan_bound(A_, tracker)
-    if not math.isfinite(tau):
-        return finish((), raise_on_violation)
     lam_asc, V = np.linalg.eigh(A_)
     lam = arr(lam_asc[::-1].copy())
     v = arr(V[:, -1] if top else V[:, 0])
     lam_ref = f64(lam[0] if top else lam[-1])
+    if not tracked_gap_certified(A_, tracker.kind):
+        return _g6_unbounded(tracker, v, lam_ref, "no certified gap at the tracked eigenvalue")
+    if not step_size_certified(A_, tracker.alphas):
+        return _g6_unbounded(tracker, v, lam_ref, "a step outside the certified step size")
+    tau = tracker_tan_bound(A_, tracker)
+    if not math.isfinite(tau):
+        return _g6_unbounded(tracker, v, lam_ref, "the start is too close to orthogonal for a finite certificate")
     d = A_.shape[0]
     E = eigh_error_bound(A_)
     gap = f64(lam[0] - lam[1] if top else lam[-2] - lam[-1])
@@ -575,6 +578,24 @@ def check_g6(
         ),
     )
     return finish(out, raise_on_violation)
+
+
+def _g6_unbounded(tracker: TrackerResult, v: F64Array, lam: float, why: str) -> tuple[InvariantResult, ...]:
+    """G6's two checks for a run outside its hypotheses: the angle and eigenvalue error the tracker reached,
+    each with an infinite bound (uncertified: nothing was promised, so nothing can fail)."""
+    detail = f"kind={tracker.kind.value}, steps={tracker.n_steps}; nothing promised: {why}"
+    return (
+        InvariantResult(
+            "G6", "direction: ∠(w_t, v̂), no bound outside G6's hypotheses", angle(v, tracker.w), math.inf, detail
+        ),
+        InvariantResult(
+            "G6",
+            "eigenvalue: |ρ(w_t) − λ|, no bound outside G6's hypotheses",
+            abs(tracker.estimate - lam),
+            math.inf,
+            f"ρ={tracker.estimate!r}, λ={lam!r}; {detail}",
+        ),
+    )
 
 
 __all__ = [

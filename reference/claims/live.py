@@ -1,0 +1,50 @@
+"""Claims checked during training with their hypotheses watched: each live invariant result is recorded
+together with the hypotheses of its claim that failed on the same live inputs.
+
+The hypotheses are the registry's own (:attr:`reference.claims.records.Claim.hypotheses`), evaluated by
+their predicates on the inputs the invariant was checked on, so the record says for every check whether
+the claim had promised its conclusion there. Where a hypothesis failed nothing was promised: the check
+is still recorded (what the conclusion did anyway), but a failure there is not a violation
+(:attr:`reference.log.InvariantRecord.violation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from reference.claims.registry import REGISTRY
+from reference.invariants.result import InvariantResult
+from reference.log import InvariantRecord
+
+
+def failed_hypotheses(claim_id: str, **inputs: Any) -> tuple[str, ...]:
+    """The names of ``claim_id``'s hypotheses that fail on ``inputs``, in the registry's order.
+
+    ``inputs`` must carry every keyword the claim's predicates read (a missing one is a TypeError naming
+    it: the caller forgot a hypothesis, which must not read as "held")."""
+    held = REGISTRY[claim_id].hypotheses_hold(**inputs)
+    return tuple(name for name, ok in held.items() if not ok)
+
+
+def watched(
+    results: Iterable[InvariantResult],
+    *,
+    step: int,
+    event: str,
+    head_id: int | None = None,
+    prototype_id: int | None = None,
+    **inputs: Any,
+) -> tuple[InvariantRecord, ...]:
+    """The invariant ``results`` checked at ``step`` and ``event`` as records, each carrying the hypotheses
+    of its claim that failed on ``inputs`` (evaluated once per claim among the results)."""
+    failed: dict[str, tuple[str, ...]] = {}
+    out = []
+    for r in results:
+        if r.claim_id not in failed:
+            failed[r.claim_id] = failed_hypotheses(r.claim_id, **inputs)
+        out.append(InvariantRecord(step, event, r, head_id, prototype_id, failed_hypotheses=failed[r.claim_id]))
+    return tuple(out)
+
+
+__all__ = ["failed_hypotheses", "watched"]
