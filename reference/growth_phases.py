@@ -59,7 +59,13 @@ from reference.incrt.operators import (
     unit,
 )
 from reference.incrt.trackers import TrackerResult, certified_step, mca_exin_track, oja_track, tracker_gap
-from reference.invariants.ddcl import REFERENCE_OPS, CollapseStatus, collapse_status, d5_prototype_pruning
+from reference.invariants.ddcl import (
+    REFERENCE_OPS,
+    CollapseStatus,
+    collapse_status,
+    d4_anti_collapse,
+    d5_prototype_pruning,
+)
 from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
 from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
 from reference.log import (
@@ -556,6 +562,7 @@ def run_check(
     """One check of SPEC §3 on the probe: measure, trackers (G6), grow (G1–G4), prune heads (G5),
     prune prototypes (D5), in that order; the check's record and invariants."""
     measured = backend.measure(ctx, state, probe)
+    r_collapse = collapse_phase(backend, ctx, state, measured)
     state, gaps, r_track = track_phase(backend, ctx, state, measured)
     rank = state.growth.m
     grow = grow_phase(backend, ctx, state, measured)
@@ -564,7 +571,22 @@ def run_check(
     events = grow.events + prune.events + proto.events
     mass_by_id = dict(zip(prune.state.growth.prototype_ids, mass.tolist(), strict=True))
     record = check_record(ctx, measured, step=state.step, rank=rank, gaps=gaps, mass=mass_by_id, events=events)
-    return proto.state, record, events, r_track + grow.invariants + prune.invariants + proto.invariants
+    invariants = r_collapse + r_track + grow.invariants + prune.invariants + proto.invariants
+    return proto.state, record, events, invariants
+
+
+def collapse_phase(
+    backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured
+) -> tuple[InvariantRecord, ...]:
+    """D4 on the probe's DDCL-input tokens ``Y`` at the check's start, with its hypotheses watched: the
+    collapsed configuration's stationarity and smallest Hessian eigenvalues ``(2/K)(1 − T_c/T_P)`` (which
+    hold at every temperature), promised as anti-collapse only while ``K ≥ 2`` and ``T_P < T_c``
+    (:func:`reference.invariants.ddcl.d4_anti_collapse`). Nothing when invariants are not checked."""
+    if not ctx.train_cfg.check_invariants:
+        return ()
+    Y = backend.probe_tokens(ctx, state, measured)
+    K, T_P = len(backend.prototype_ids(state)), ctx.layer_cfg.T_P
+    return watched(d4_anti_collapse(Y=Y, K=K, T_P=T_P), step=state.step, event=EVENT_CHECK, Y=Y, K=K, T_P=T_P)
 
 
 def check_record(

@@ -132,7 +132,11 @@ def test_invariants_recorded_with_zero_violations(record: RunRecord) -> None:
     # this tiny run has a certified gap at every check, so every check contributes all four
     assert summary["G6"].count == 4 * len(record.checks)
     assert summary["G1"].count == 4 * n_births
-    assert all(s.violations == 0 and s.certified + s.uncertified == s.count for s in summary.values())
+    # every check held; D4's are not promised where T_P ≥ T_c (its hypothesis), every other claim's are
+    assert all(s.violations == 0 and s.certified + s.uncertified + s.unpromised == s.count for s in summary.values())
+    assert all(s.failed_unpromised == 0 for s in summary.values())
+    assert {cid for cid, s in summary.items() if s.unpromised} <= {"D4"}
+    assert summary["D4"].count == 4 * len(record.checks)
     events = {r.event for r in record.invariants}
     assert {EVENT_TRAIN_STEP, EVENT_CHECK, EVENT_BIRTH} <= events
     if record.architecture.prototype_prunes:

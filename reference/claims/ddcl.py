@@ -5,7 +5,7 @@ from __future__ import annotations
 from reference.claims.records import Claim, Falsifier, Hypothesis, Label
 from reference.falsify import ddcl as falsify
 from reference.invariants import ddcl as inv
-from reference.log import EVENT_PROTOTYPE_PRUNE, EVENT_TRAIN_STEP
+from reference.log import EVENT_CHECK, EVENT_PROTOTYPE_PRUNE, EVENT_TRAIN_STEP
 
 _T_POSITIVE = Hypothesis(name="temperature_positive", statement="T_P > 0", predicate=inv.temperature_positive)
 
@@ -134,6 +134,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D4",
         title="Anti-collapse",
         label=Label.PROVED,
+        live=(EVENT_CHECK,),
         statement=(
             "The collapsed configuration (all prototypes at ȳ) is stationary for F and L_q. With K ≥ 2 it "
             "is unstable for F iff T_P < T_c = 2λ_max(Cov Y), and for L_q iff T_P < 4λ_max(Cov Y) = 2T_c."
