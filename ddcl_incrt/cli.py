@@ -227,6 +227,9 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         f"test accuracy {summary['test_accuracy']:.3f}, train {summary['train_accuracy']:.3f}; "
         f"{summary['wall_time_s']:.1f} s"
     )
+    console.print("[bold]verdict on the papers' claims[/bold]")
+    for v in summary["verdicts"]:
+        console.print(f"  • “{v['sentence']}” ({', '.join(v['claims'])}): {v['verdict']}")
     console.print("[bold]findings[/bold]" + ("" if summary["findings"] else ": none"))
     for line in summary["findings"]:
         console.print(f"  • {line}")

@@ -31,9 +31,10 @@ import numpy as np
 from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr, check_array, check_count, f64
-from reference.claims.live import failed_hypotheses, watched
+from reference.claims.live import failed_hypotheses, needed_by, watched
 from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import attention_entropy, prototype_separation, variance_gradient_norm
+from reference.ddcl import soft_assignments, squared_distances
 from reference.growth_statistics import Probe, head_operators, probe_second_moment, prototype_masses, residual_for
 from reference.incrt.capture import greedy_capture, greedy_capture_tracked, numerical_rank
 from reference.incrt.controller import (
@@ -59,15 +60,18 @@ from reference.incrt.operators import (
     unit,
 )
 from reference.incrt.trackers import TrackerResult, certified_step, mca_exin_track, oja_track, tracker_gap
+from reference.invariants.coupling import r1a_orthogonal_split
 from reference.invariants.ddcl import (
     REFERENCE_OPS,
     CollapseStatus,
     collapse_status,
+    d2_free_energy_gradients,
+    d3_lyapunov,
     d4_anti_collapse,
     d5_prototype_pruning,
 )
 from reference.invariants.incrt import check_g1, check_g2, check_g3, check_g4, check_g6
-from reference.invariants.pruning import check_g5_at_prune, check_no_retrigger
+from reference.invariants.pruning import check_g5, check_g5_at_prune, check_no_retrigger
 from reference.log import (
     EVENT_BIRTH,
     EVENT_CHECK,
@@ -437,6 +441,7 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
     if not births:
         return PhaseResult(backend.with_growth(state, growth, state.ranks), events, ())
     (birth,) = births
+    before = state
     state, head, hid = add_newborn(backend, ctx, state, birth)
     growth = newborn_growth_state(growth, ctx.growth_cfg, hid, measured.C, head)
     ranks = (*state.ranks, numerical_rank(growth.Q_cap))
@@ -445,9 +450,26 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
         g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=theta)
         records = watched(g1, step=state.step, event=EVENT_BIRTH, head_id=hid, theta=theta)
         records += static_operator_checks(measured.A_res, theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed)
+        records += newborn_write_checks(backend, ctx, before, state, measured, head_id=hid)
     state = backend.with_growth(state, growth, ranks)
     _check_heads_in_step(backend.head_ids(state), growth)
     return PhaseResult(state, events, records)
+
+
+def newborn_write_checks(
+    backend: GrowthBackend[_S], ctx: Context, before: _S, after: _S, measured: Measured, *, head_id: int
+) -> tuple[InvariantRecord, ...]:
+    """R1(a) at a birth, on the probe: the tokens ``Y`` before the birth, the newborn's write
+    ``U = Y_after − Y_before`` and the assignments ``Q`` of ``Y`` to the prototypes (held fixed), with
+    the lemma's hypotheses watched (every row of ``Y`` orthogonal to every row of ``U``; every prototype
+    with mass). The split of the squared centroid distances is promised only under orthogonality; where
+    it fails the record says what the split did anyway."""
+    Y = backend.probe_tokens(ctx, before, measured)
+    U = arr(backend.probe_tokens(ctx, after, measured) - Y)
+    P, T_P = backend.host_params(before).P, ctx.layer_cfg.T_P
+    Q = soft_assignments(squared_distances(Y, P), T_P)
+    res = r1a_orthogonal_split(Y=Y, U=U, Q=Q)
+    return watched(res, step=before.step, event=EVENT_BIRTH, head_id=head_id, Y=Y, U=U, Q=Q)
 
 
 def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured) -> PhaseResult[_S]:
@@ -481,8 +503,7 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
                 Q_cap=Q_cap,
                 theta=ctx.growth_cfg.theta,
             )
-            failed = failed_hypotheses("G5", **hypothesis_inputs)
-            failed_at_check.update(failed)
+            failed_at_check.update(failed_hypotheses("G5", **hypothesis_inputs))
             res = check_g5_at_prune(
                 layer_cfg=ctx.layer_cfg,
                 theta=ctx.growth_cfg.theta,
@@ -493,9 +514,7 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
                 Q_cap=Q_cap,
                 probe=measured.probe,
             )
-            records.extend(
-                InvariantRecord(state.step, EVENT_HEAD_PRUNE, r, head_id=hid, failed_hypotheses=failed) for r in res
-            )
+            records.extend(watched(res, step=state.step, event=EVENT_HEAD_PRUNE, head_id=hid, **hypothesis_inputs))
             before = after
     _check_heads_in_step(backend.head_ids(state), growth)
     if before is not None:
@@ -504,7 +523,8 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
         )
         # promised when every removal of this check met G5's hypotheses (the hysteresis among them)
         failed = tuple(h.name for h in REGISTRY["G5"].hypotheses if h.name in failed_at_check)
-        records.append(InvariantRecord(state.step, EVENT_HEAD_PRUNE, no_grow, failed_hypotheses=failed))
+        needed = needed_by("G5", failed, no_grow.check)
+        records.append(InvariantRecord(state.step, EVENT_HEAD_PRUNE, no_grow, failed_hypotheses=needed))
     return PhaseResult(backend.with_growth(state, growth, state.ranks), events, tuple(records))
 
 
@@ -562,7 +582,8 @@ def run_check(
     """One check of SPEC §3 on the probe: measure, trackers (G6), grow (G1–G4), prune heads (G5),
     prune prototypes (D5), in that order; the check's record and invariants."""
     measured = backend.measure(ctx, state, probe)
-    r_collapse = collapse_phase(backend, ctx, state, measured)
+    r_ddcl = prototype_checks(backend, ctx, state, measured)
+    r_g5 = counterfactual_prune_checks(backend, ctx, state, measured)
     state, gaps, r_track = track_phase(backend, ctx, state, measured)
     rank = state.growth.m
     grow = grow_phase(backend, ctx, state, measured)
@@ -571,22 +592,62 @@ def run_check(
     events = grow.events + prune.events + proto.events
     mass_by_id = dict(zip(prune.state.growth.prototype_ids, mass.tolist(), strict=True))
     record = check_record(ctx, measured, step=state.step, rank=rank, gaps=gaps, mass=mass_by_id, events=events)
-    invariants = r_collapse + r_track + grow.invariants + prune.invariants + proto.invariants
+    invariants = r_ddcl + r_g5 + r_track + grow.invariants + prune.invariants + proto.invariants
     return proto.state, record, events, invariants
 
 
-def collapse_phase(
+# The step size of the frozen-encoder prototype step D3 is checked on at every check: inside D3's
+# hypothesis 0 < η < 1, and η ≤ 1/2 so that its convex-hull part is checked too.
+D3_LIVE_ETA = 0.5
+
+
+def prototype_checks(
     backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured
 ) -> tuple[InvariantRecord, ...]:
-    """D4 on the probe's DDCL-input tokens ``Y`` at the check's start, with its hypotheses watched: the
-    collapsed configuration's stationarity and smallest Hessian eigenvalues ``(2/K)(1 − T_c/T_P)`` (which
-    hold at every temperature), promised as anti-collapse only while ``K ≥ 2`` and ``T_P < T_c``
-    (:func:`reference.invariants.ddcl.d4_anti_collapse`). Nothing when invariants are not checked."""
+    """D2, D3 and D4 on the probe's DDCL-input tokens ``Y`` and the layer's prototypes ``P`` at the
+    check's start, each with its hypotheses watched: D2's free-energy identities and gradients against
+    their formulas; D3 on one frozen-encoder step ``P − η∇_P F`` with ``η`` = :data:`D3_LIVE_ETA` (``F``
+    descends by at least ``η(1−η)‖∇F‖²``); D4's collapsed configuration of these tokens (stationary,
+    smallest Hessian eigenvalues ``(2/K)(1 − T_c/T_P)``, which hold at every temperature), promised as
+    anti-collapse only while ``K ≥ 2`` and ``T_P < T_c``. Nothing when invariants are not checked."""
     if not ctx.train_cfg.check_invariants:
         return ()
     Y = backend.probe_tokens(ctx, state, measured)
-    K, T_P = len(backend.prototype_ids(state)), ctx.layer_cfg.T_P
-    return watched(d4_anti_collapse(Y=Y, K=K, T_P=T_P), step=state.step, event=EVENT_CHECK, Y=Y, K=K, T_P=T_P)
+    P, T_P, eta = backend.host_params(state).P, ctx.layer_cfg.T_P, D3_LIVE_ETA
+    K = P.shape[1]
+    step, event = state.step, EVENT_CHECK
+    return (
+        watched(d2_free_energy_gradients(Y=Y, P=P, T_P=T_P), step=step, event=event, Y=Y, P=P, T_P=T_P)
+        + watched(d3_lyapunov(Y=Y, P=P, T_P=T_P, eta=eta), step=step, event=event, Y=Y, P=P, T_P=T_P, eta=eta)
+        + watched(d4_anti_collapse(Y=Y, K=K, T_P=T_P), step=step, event=event, Y=Y, K=K, T_P=T_P)
+    )
+
+
+def counterfactual_prune_checks(
+    backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured
+) -> tuple[InvariantRecord, ...]:
+    """G5 for every head at the check's start, as if it were pruned now (nothing is removed): the change a
+    removal would make to ``A_res``, its spectral norm and λ_max's move against ``G_h``, and, where
+    hysteresis holds, no growth after it (:func:`reference.invariants.pruning.check_g5`), so pruning safety
+    is audited at every check, not only at the prunes a run happens to make. Each head's checks carry the
+    hypotheses that failed for it (hysteresis fails for a head too strong to prune; only the no-growth
+    check needs it)."""
+    if not ctx.train_cfg.check_invariants:
+        return ()
+    Ms = head_operators(backend.host_params(state))
+    ids = sorted(Ms)
+    operators = [Ms[i] for i in ids]
+    records: tuple[InvariantRecord, ...] = ()
+    for h, hid in enumerate(ids):
+        inputs: dict[str, Any] = {
+            "C": measured.C,
+            "head_operators": operators,
+            "h": h,
+            "Q_cap": state.growth.Q_cap,
+            "theta": ctx.growth_cfg.theta,
+        }
+        records += watched(check_g5(**inputs), step=state.step, event=EVENT_CHECK, head_id=hid, **inputs)
+    return records
 
 
 def check_record(
@@ -762,6 +823,7 @@ def count_kind(events: Sequence[GrowthEvent], kind: EventKind) -> int:
 
 
 __all__ = [
+    "D3_LIVE_ETA",
     "REFERENCE_BACKEND",
     "CheckState",
     "Context",
@@ -777,6 +839,7 @@ __all__ = [
     "calibrate",
     "check_record",
     "count_kind",
+    "counterfactual_prune_checks",
     "coupling_statistics",
     "draw_newborn",
     "grow_phase",
@@ -785,6 +848,8 @@ __all__ = [
     "measured_removal",
     "newborn_growth_state",
     "newborn_head",
+    "newborn_write_checks",
+    "prototype_checks",
     "prototype_prune_phase",
     "prune_phase",
     "run_check",

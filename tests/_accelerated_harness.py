@@ -152,7 +152,8 @@ def decision_differences(lam_top: float, theta: float, *, T_d: int, step: int) -
     growth = initial_state(cfg.d, cfg.K_max)
     gcfg = GrowthConfig(theta=theta, phi_g=0.0, T_d=T_d, T_prune=1, eps_K=0.0)
     ref_growth, ref_events = grow_check(growth, gcfg, A, step, new_head_id=case.params.next_head_id)
-    ctx = Context(layer_cfg=cfg, train_cfg=TrainConfig(steps=step, T_d=T_d), growth_cfg=gcfg)
+    # decisions only: the invariants at a birth read the probe's tokens, which this static operator has not
+    ctx = Context(layer_cfg=cfg, train_cfg=TrainConfig(steps=step, T_d=T_d, check_invariants=False), growth_cfg=gcfg)
     t = torch.tensor(A)
     lam, V = torch.linalg.eigh(t)
     stats = acc_gp.Statistics(C=t, M_a=t[None], A_res=t, lam=lam, V=V)

@@ -39,11 +39,14 @@ def test_claim_table_has_one_row_per_registry_claim_in_order(record: RunRecord) 
     by_id = {r.claim_id: r for r in rows}
     summary = record.summary()
     for cid, s in summary.items():
-        assert (by_id[cid].checks, by_id[cid].violations, by_id[cid].status) == (s.count, s.violations, "held")
+        # R1(a): the newborn's write is not orthogonal to the tokens here, so nothing is promised
+        expected = "not promised" if cid == "R1" else "held"
+        assert (by_id[cid].checks, by_id[cid].violations, by_id[cid].status) == (s.count, s.violations, expected)
     assert by_id["G3"].status == "held"  # at every birth, on that check's A_res held fixed
     assert by_id["D4"].status in ("held", "not promised")  # at every check; promised only while T_P < T_c
     assert by_id["R3"].status == "study: run `python -m ddcl_incrt.studies.time_scales --out DIR`"
-    assert by_id["R1"].status == "not checked live"
+    # no dual competitive layer is trained by the audit, and the row says so (the registry's reason)
+    assert by_id["D6"].status == f"not checked live: {REGISTRY['D6'].not_live}"
     assert by_id["R4"].status == audit_summary_mod.MEASURED_STATUS
 
 
@@ -52,9 +55,9 @@ def test_the_registry_names_every_event_a_run_checks_its_claims_at(record: RunRe
     a registry entry that leaves out an event the run checks at is reported, naming claim and event."""
     assert {r.result.claim_id for r in record.invariants} >= {"D1", "G1", "G5", "G6"}
     assert audit_summary_mod.checks_outside_registry(record) == []
-    planted = {**REGISTRY, "G5": replace(REGISTRY["G5"], live=())}
+    planted = {**REGISTRY, "G5": replace(REGISTRY["G5"], live=("check",))}
     assert audit_summary_mod.checks_outside_registry(record, planted) == [
-        "G5: recorded at head_prune, but its registry entry lists live=[]"
+        "G5: recorded at head_prune, but its registry entry lists live=['check']"
     ]
     without_d1 = {cid: c for cid, c in REGISTRY.items() if cid != "D1"}
     assert audit_summary_mod.checks_outside_registry(record, without_d1) == [

@@ -42,6 +42,7 @@ from ddcl_incrt.audit.figures import (
 )
 from ddcl_incrt.audit.report import CLAIM_COLUMNS, NOT_IMPLEMENTED, summary_json, write_report
 from ddcl_incrt.audit.summary import audit_summary
+from ddcl_incrt.audit.verdicts import ABSTRACT_CLAIMS
 from reference.claims.registry import REGISTRY
 from reference.incrt.controller import EventKind, GrowthEvent
 from reference.log import CheckRecord
@@ -434,7 +435,7 @@ def test_markdown_links_every_figure_with_its_caption(report: dict[str, Path]) -
 def test_findings_come_first_and_match(report: dict[str, Path], summary: dict[str, Any]) -> None:
     md = report["report.md"].read_text(encoding="utf-8")
     headings = [line for line in md.splitlines() if line.startswith("## ")]
-    assert headings[0] == "## Findings"
+    assert headings[:2] == ["## Verdict on the papers' claims", "## Findings"]
     assert summary["findings"], "the fixture run has findings (the prototype collapse)"
     md_findings = [_md_unescape(line[2:]) for line in _md_section(md, "Findings") if line.startswith("- ")]
     html_findings = _parse_html(report["report.html"].read_text(encoding="utf-8")).findings
@@ -471,6 +472,21 @@ def test_claim_tables_match_summary_and_registry(report: dict[str, Path]) -> Non
     md_rows = _md_table(_md_section(report["report.md"].read_text(encoding="utf-8"), "Claims"))
     html_rows = [[cells[f][0] for f in fields] for _, cells in parsed.claims]
     assert md_rows == html_rows
+
+
+def test_the_verdict_table_comes_first_with_one_row_per_sentence_of_the_abstracts(report: dict[str, Path]) -> None:
+    summary = json.loads(report["summary.json"].read_text(encoding="utf-8"))
+    verdicts = summary["verdicts"]
+    assert [v["sentence"] for v in verdicts] == [a.sentence for a in ABSTRACT_CLAIMS]
+    assert all(set(v["claims"]) <= set(REGISTRY) and v["verdict"] for v in verdicts)
+    md_rows = _md_table(_md_section(report["report.md"].read_text(encoding="utf-8"), "Verdict on the papers' claims"))
+    assert [row[-1] for row in md_rows] == [v["verdict"] for v in verdicts]
+    # the run's D4 row is the run's: its not-promised checks are named in the "this run" column
+    d4 = {r["claim_id"]: r for r in summary["claims"]}["D4"]
+    spread = verdicts[0]
+    if d4["unpromised"]:
+        assert f"{d4['unpromised']} not promised" in spread["this_run"]
+        assert spread["verdict"].startswith("Not shown by this run")
 
 
 def test_not_implemented_note_follows_the_claim_statuses(summary: dict[str, Any], report: dict[str, Path]) -> None:

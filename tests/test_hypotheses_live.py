@@ -23,7 +23,7 @@ from _small_run import small_run
 from ddcl_incrt.audit.summary import audit_summary, claim_rows, exit_code
 from reference import growth_phases
 from reference.claims import live
-from reference.claims.records import Claim, Hypothesis
+from reference.claims.records import Claim
 from reference.claims.registry import REGISTRY
 from reference.invariants.result import InvariantResult
 from reference.log import InvariantRecord
@@ -31,17 +31,23 @@ from training import trainer
 from training.record import RunRecord
 
 # Where the trainer calls each live claim's invariant: (module, name), written out here by hand.
-SITES: dict[str, tuple[Any, str]] = {
-    "D1": (trainer, "d1_decomposition"),
-    "D4": (growth_phases, "d4_anti_collapse"),
-    "D5": (growth_phases, "d5_prototype_pruning"),
-    "G1": (growth_phases, "check_g1"),
-    "G2": (growth_phases, "check_g2"),
-    "G3": (growth_phases, "check_g3"),
-    "G4": (growth_phases, "check_g4"),
-    "G5": (growth_phases, "check_g5_at_prune"),
-    "G6": (growth_phases, "check_g6"),
+SITES: dict[str, tuple[tuple[Any, str], ...]] = {
+    "D1": ((trainer, "d1_decomposition"),),
+    "D2": ((growth_phases, "d2_free_energy_gradients"),),
+    "D3": ((growth_phases, "d3_lyapunov"),),
+    "D4": ((growth_phases, "d4_anti_collapse"),),
+    "D5": ((growth_phases, "d5_prototype_pruning"),),
+    "G1": ((growth_phases, "check_g1"),),
+    "G2": ((growth_phases, "check_g2"),),
+    "G3": ((growth_phases, "check_g3"),),
+    "G4": ((growth_phases, "check_g4"),),
+    # every check, for every head as if pruned; and at each actual prune
+    "G5": ((growth_phases, "check_g5"), (growth_phases, "check_g5_at_prune")),
+    "G6": ((growth_phases, "check_g6"),),
+    "R1": ((growth_phases, "r1a_orthogonal_split"),),
 }
+# The proved ones: a violation of theirs decides the exit code (R1's lemma is labelled paper-claim).
+PROVED_SITES = [(cid, site) for cid, sites in SITES.items() if cid != "R1" for site in sites]
 
 
 def _just_past(r: InvariantResult) -> InvariantResult:
@@ -71,14 +77,14 @@ def _negated(claim: Claim, name: str) -> Claim:
     def fails_where_it_held(**inputs: Any) -> bool:
         return not next(h for h in claim.hypotheses if h.name == name).predicate(**inputs)
 
-    hyps = tuple(
-        Hypothesis(h.name, h.statement, fails_where_it_held) if h.name == name else h for h in claim.hypotheses
-    )
+    hyps = tuple(replace(h, predicate=fails_where_it_held) if h.name == name else h for h in claim.hypotheses)
     return replace(claim, hypotheses=hyps)
 
 
-def _planted_run(monkeypatch: pytest.MonkeyPatch, claim_id: str, broken: str | None = None) -> RunRecord:
-    module, name = SITES[claim_id]
+def _planted_run(
+    monkeypatch: pytest.MonkeyPatch, claim_id: str, site: tuple[Any, str], broken: str | None = None
+) -> RunRecord:
+    module, name = site
     monkeypatch.setattr(module, name, _violating(claim_id, getattr(module, name)))
     if broken is not None:
         registry = dict(REGISTRY)
@@ -105,21 +111,37 @@ def test_the_unplanted_small_run_has_every_live_claim_held_and_d4_unpromised_onc
     rows = {r.claim_id: r for r in claim_rows(unplanted)}
     for cid in SITES:
         assert rows[cid].checks > 0, cid
-        assert (rows[cid].violations, rows[cid].failed_unpromised, rows[cid].unwatched) == (0, 0, 0), rows[cid]
-        if cid != "D4":
-            assert rows[cid].unpromised == 0, rows[cid]
+        assert (rows[cid].violations, rows[cid].unwatched) == (0, 0), rows[cid]
+        if cid not in ("D4", "R1"):
+            assert (rows[cid].unpromised, rows[cid].failed_unpromised) == (0, 0), rows[cid]
     not_promised = {r.step for r in unplanted.invariants if r.result.claim_id == "D4" and r.promised is False}
     assert not_promised == {c.step for c in unplanted.checks if not c.collapse_margin > 0.0}
     assert 0 < len(not_promised) < len(unplanted.checks)
     assert rows["D4"].failed_hypotheses == ("temperature_below_critical",)
+    assert rows["D4"].failed_unpromised == 0  # its identities hold at every temperature
     assert exit_code(unplanted) == 0
 
 
-@pytest.mark.parametrize("claim_id", sorted(SITES))
-def test_a_violation_where_the_hypotheses_hold_exits_one(monkeypatch: pytest.MonkeyPatch, claim_id: str) -> None:
-    record = _planted_run(monkeypatch, claim_id)
+def test_r1a_is_not_promised_at_the_births_of_this_run_and_says_what_the_split_did(unplanted: RunRecord) -> None:
+    """The newborn's write is not orthogonal to the tokens (the lemma's hypothesis), so the split is not
+    promised; it fails anyway, and that is reported, not counted as a violation."""
+    row = {r.claim_id: r for r in claim_rows(unplanted)}["R1"]
+    births = unplanted.architecture.births
+    assert births > 0
+    assert (row.checks, row.unpromised, row.violations) == (2 * births, 2 * births, 0)
+    assert row.failed_hypotheses == ("rows_orthogonal",)
+    assert row.failed_unpromised >= 1
+    assert row.status == "not promised"
+
+
+@pytest.mark.parametrize(("claim_id", "site"), PROVED_SITES, ids=[f"{c}-{s[1]}" for c, s in PROVED_SITES])
+def test_a_violation_where_the_hypotheses_hold_exits_one(
+    monkeypatch: pytest.MonkeyPatch, claim_id: str, site: tuple[Any, str]
+) -> None:
+    record = _planted_run(monkeypatch, claim_id, site)
     planted = [r for r in record.invariants if r.result.check.endswith("(planted)")]
-    assert len(planted) == 1 and all(r.violation and r.promised for r in planted)
+    assert len(planted) == 1
+    assert all(r.violation and r.promised for r in planted)
     row = {r.claim_id: r for r in claim_rows(record)}[claim_id]
     assert row.status == "violated"
     assert row.violations == len(planted)
@@ -127,14 +149,19 @@ def test_a_violation_where_the_hypotheses_hold_exits_one(monkeypatch: pytest.Mon
     assert audit_summary(record, engine="reference", wall_time_s=0.0)["exit_code"] == 1
 
 
-@pytest.mark.parametrize(
-    ("claim_id", "hypothesis"),
-    [(cid, h.name) for cid in sorted(SITES) for h in REGISTRY[cid].hypotheses],
-)
+BROKEN = [
+    (cid, site, h.name)
+    for cid, site in PROVED_SITES
+    for h in REGISTRY[cid].hypotheses
+    if h.only_for == ()  # a hypothesis only some checks need is tested below, at such a check
+]
+
+
+@pytest.mark.parametrize(("claim_id", "site", "hypothesis"), BROKEN, ids=[f"{c}-{s[1]}-{h}" for c, s, h in BROKEN])
 def test_the_same_violation_where_a_hypothesis_fails_is_not_promised_and_exits_zero(
-    monkeypatch: pytest.MonkeyPatch, unplanted: RunRecord, claim_id: str, hypothesis: str
+    monkeypatch: pytest.MonkeyPatch, unplanted: RunRecord, claim_id: str, site: tuple[Any, str], hypothesis: str
 ) -> None:
-    record = _planted_run(monkeypatch, claim_id, broken=hypothesis)
+    record = _planted_run(monkeypatch, claim_id, site, broken=hypothesis)
     planted = [r for r in record.invariants if r.result.check.endswith("(planted)")]
     assert len(planted) == 1
     assert all(r.failed_hypotheses == (hypothesis,) and not r.violation for r in planted)
@@ -154,8 +181,23 @@ def test_the_same_violation_where_a_hypothesis_fails_is_not_promised_and_exits_z
     )
 
 
-def test_a_record_of_the_planted_hypothesis_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
-    record = _planted_run(monkeypatch, "G5", broken="hysteresis")
+def test_hysteresis_excuses_only_the_no_growth_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """G5's hysteresis is needed by the no-growth conclusion only: broken, it leaves the checks of the change
+    a removal makes promised (a planted violation there still exits 1) and excuses the no-growth check."""
+    record = _planted_run(monkeypatch, "G5", (growth_phases, "check_g5_at_prune"), broken="hysteresis")
+    (planted,) = [r for r in record.invariants if r.result.check.endswith("(planted)")]
+    assert not planted.result.check.startswith(("hysteresis", "no re-trigger")), planted.result.check
+    assert planted.violation
+    assert exit_code(record) == 1
+    at_prunes = [r for r in record.invariants if r.result.claim_id == "G5" and r.event == "head_prune"]
+    no_growth = [r for r in at_prunes if r.result.check.startswith(("hysteresis", "no re-trigger"))]
+    assert no_growth
+    assert all(r.failed_hypotheses == ("hysteresis",) for r in no_growth)
+    assert all(r.failed_hypotheses == () for r in at_prunes if r not in no_growth)
+
+
+def test_a_record_of_a_planted_hypothesis_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _planted_run(monkeypatch, "G5", (growth_phases, "check_g5_at_prune"), broken="hysteresis")
     again = RunRecord.from_json(record.to_json())
     assert again.summary() == record.summary()
     assert [r.failed_hypotheses for r in again.invariants] == [r.failed_hypotheses for r in record.invariants]

@@ -166,6 +166,26 @@ def test_a_claim_with_an_uncovered_hypothesis_or_a_double_cover_is_refused() -> 
     dataclasses.replace(base, label=Label.MEASURED, falsifiers=(), conclusion=None)
 
 
+def test_a_proved_claim_is_checked_live_or_says_why_not() -> None:
+    """Meta-test of ``Claim.live`` / ``Claim.not_live``: which claims the audit sees checked in training is
+    read from the registry, so an implemented proved claim with neither cannot be built, nor one with both;
+    and every hypothesis a claim restricts (``only_for``) names checks of that claim's invariant."""
+    live, quiet = REGISTRY["D3"], REGISTRY["D6"]
+    with pytest.raises(ValueError, match="must say why"):
+        dataclasses.replace(live, live=())
+    with pytest.raises(ValueError, match="not_live must be empty"):
+        dataclasses.replace(live, not_live="because")
+    assert quiet.not_live
+    assert not quiet.live
+    dataclasses.replace(quiet, not_live="", label=Label.MEASURED, falsifiers=(), conclusion=None)
+    assert [c.id for c in REGISTRY.values() if c.label is Label.PROVED and not c.live] == ["D6"]
+    g5 = REGISTRY["G5"]
+    (hysteresis,) = [h for h in g5.hypotheses if h.only_for]
+    assert hysteresis.name == "hysteresis"
+    assert not hysteresis.needed_by("removal: A_res(after) − A_res(before) = −Π⊥½[C, M_a^h]Π⊥")
+    assert hysteresis.needed_by("no re-trigger: births at the next check on the same probe (T_d = 0)")
+
+
 def test_proved_ddcl_claims_with_falsifiers_asked_for() -> None:
     """The foundation issue asks for falsifiers of D3 (step size) and D4 (temperature)."""
     assert "step_size_in_unit_interval" in {f.hypothesis for f in REGISTRY["D3"].falsifiers}

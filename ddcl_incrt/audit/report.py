@@ -48,6 +48,21 @@ CLAIM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("tightest_check", "tightest check"),
     ("status", "status"),
 )
+VERDICT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sentence", "the papers claim"),
+    ("claims", "formalised by"),
+    ("proved", "what is proved (hypotheses)"),
+    ("this_run", "this run"),
+    ("studies", "the studies found"),
+    ("verdict", "verdict"),
+)
+VERDICT_LEGEND = (
+    "One row per claim of the papers' abstracts. formalised by: the registry's claims (their rows are in the "
+    "claim table below). what is proved: the theorem and the hypotheses it needs. this run: each claim's status "
+    "and counts, with the hypotheses that failed on the live state (where one failed, nothing was promised). "
+    "the studies found: the studies of many runs, in docs/studies/, which report every seed. verdict: one line, "
+    "from this run and the studies; 'not tested' where neither tests the sentence."
+)
 CLAIM_LEGEND = (
     "hypotheses: the claim's hypotheses, each evaluated with the registry's predicate on the live state at "
     "every check of the claim. checks: every check of the claim recorded in this run; they split into the "
@@ -191,8 +206,15 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
     blocks: list[_Block] = [
         _Heading(1, f"DDCL-INCRT audit: {summary['dataset']} ({summary['engine']})"),
         _Paragraph(_run_line(summary)),
-        _Heading(2, "Findings"),
     ]
+    verdicts: list[Mapping[str, Any]] = list(summary.get("verdicts", ()))
+    if verdicts:
+        blocks += [
+            _Heading(2, "Verdict on the papers' claims"),
+            _table(VERDICT_COLUMNS, verdicts, key=None, key_attr="verdict", section="verdicts"),
+            _Paragraph(VERDICT_LEGEND),
+        ]
+    blocks.append(_Heading(2, "Findings"))
     if findings:
         blocks.append(_Bullets(findings, "findings"))
     else:
@@ -435,6 +457,8 @@ __all__ = [
     "CLAIM_LEGEND",
     "EVENT_COLUMNS",
     "NOT_IMPLEMENTED",
+    "VERDICT_COLUMNS",
+    "VERDICT_LEGEND",
     "summary_json",
     "write_report",
 ]

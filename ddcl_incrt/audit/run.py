@@ -3,10 +3,13 @@
 The default is the digits sequences (scikit-learn's bundled ``load_digits``, 8 row-tokens of 8
 features) with the configuration of ``docs/runs.md``, on the accelerated engine in float64 when torch
 is installed and on the reference engine otherwise. Every invariant the trainer knows is checked as
-it runs: D1 at every step; G1 at every birth, and G2–G4 on that check's ``A_res`` held fixed (the
-static operator they speak about); G5 at every head prune; D5 at every prototype prune; G6 at every
-check. D2–D4, D6 and R1(a) have no training event: the test suite and ``ddcl-incrt prove`` check
-them, and the report says so.
+it runs, where the registry's ``Claim.live`` says: D1 at every step; D2, D3 (one frozen-encoder
+prototype step) and D4 on the probe at every check, G5 at every check for every head as if it were
+pruned, and G6; G1, R1(a), and G2–G4 on that check's ``A_res`` held fixed (the static operator they
+speak about) at every birth; G5 at every head prune; D5 at every prototype prune. Each check records
+which of its claim's hypotheses failed on the live state (:mod:`reference.claims.live`), so the report
+separates violations from checks where nothing was promised. D6 is not checked live (the registry's
+``Claim.not_live`` says why) and the report says so.
 """
 
 from __future__ import annotations

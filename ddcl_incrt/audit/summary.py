@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ddcl_incrt.audit.verdicts import verdict_rows
 from reference.claims.records import Claim, Label
 from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import log_temperature_variance, pearson
@@ -91,7 +92,7 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
         elif claim.label is Label.MEASURED:
             status = MEASURED_STATUS
         elif not claim.live:
-            status = "not checked live"
+            status = f"not checked live: {claim.not_live}" if claim.not_live else "not checked live"
         else:
             status = "not checked in this run"
         rows.append(
@@ -232,38 +233,49 @@ def findings(record: RunRecord) -> list[str]:
 
 
 def collapse_finding(record: RunRecord) -> str:
-    """Why the prototype dictionary ended small, read from the record: the first check where D4's
-    hypothesis ``T_P < T_c`` failed on the probe's tokens (collapse is then what the theory predicts), how
-    many prototypes still had mass there, and what the mass floor ``ε_K`` removed. Empty when the
-    dictionary did not shrink to at most ``max(2, K_max/8)`` prototypes."""
+    """Why the prototype dictionary ended small, read from the record: the prototype prunes made while
+    ``T_P < T_c`` (D4: collapse unstable, so the mass floor ``ε_K`` removed prototypes the dynamics had
+    not kept apart) and those from the first check where D4's hypothesis ``T_P < T_c`` failed on the
+    probe's tokens (collapse is then what the theory predicts), with how many prototypes still had mass
+    there. Empty when the dictionary did not shrink to at most ``max(2, K_max/8)`` prototypes."""
     k0, k = record.layer_config.K_max, record.architecture.n_prototypes
     if k > max(2, k0 // 8):
         return ""
     T_P, eps = record.layer_config.T_P, record.growth_config.eps_K
-    prunes = [e for e in record.events if e.kind is EventKind.PROTOTYPE_PRUNE]
-    pruned = (
-        f"the mass floor ε_K = {eps:.3g} then removed {len(prunes)} prototypes (steps {prunes[0].step}–"
-        f"{prunes[-1].step}) that had no mass left"
-        if prunes
-        else "no prototype was pruned"
-    )
-    above = next((c for c in record.checks if c.collapse_margin <= 0.0), None)
-    if above is not None:
-        alive = sum(1 for m in above.mass.values() if m >= eps)
+    prunes = [e.step for e in record.events if e.kind is EventKind.PROTOTYPE_PRUNE]
+    above = next((c for c in record.checks if not c.collapse_margin > 0.0), None)
+    start = f"The prototype dictionary went from {k0} to {k} prototypes"
+    if above is None:
+        lowest = min((c.collapse_margin for c in record.checks), default=math.nan)
         return (
-            f"The prototype dictionary went from {k0} to {k} prototypes, as D4 predicts: at the check of step "
-            f"{above.step} T_P = {T_P:.4g} was not below the collapse temperature T_c = 2λ_max(Cov Y) = "
-            f"{above.collapse_T_c:.4g} of the probe's tokens (D4's hypothesis temperature_below_critical "
-            f"failed), so nothing pushed the prototypes apart, and only {alive} of {above.n_prototypes} had "
-            f"mass ≥ ε_K there; {pruned}."
+            f"{start} although T_P = {T_P:.4g} stayed below the collapse temperature T_c at every check "
+            f"(smallest T_c − T_P = {lowest:.3g}), where D4 says the collapsed configuration is unstable: the "
+            f"mass floor ε_K = {eps:.3g} removed {_pruned(prunes)}, so the dictionary shrank by the pruning "
+            "rule, not by collapse."
         )
-    lowest = min((c.collapse_margin for c in record.checks), default=math.nan)
-    return (
-        f"The prototype dictionary went from {k0} to {k} prototypes although T_P = {T_P:.4g} stayed below the "
-        f"collapse temperature T_c at every check (smallest T_c − T_P = {lowest:.3g}), where D4 says the "
-        f"collapsed configuration is unstable: {pruned}, so the dictionary shrank by the pruning rule, not "
-        "by collapse."
+    before = [s for s in prunes if s < above.step]
+    after = [s for s in prunes if s >= above.step]
+    alive = sum(1 for m in above.mass.values() if m >= eps)
+    text = start + ". "
+    if before:
+        text += (
+            f"While T_P < T_c (collapse unstable by D4), the mass floor ε_K = {eps:.3g} removed "
+            f"{_pruned(before)}: prototypes the dynamics had not kept apart. "
+        )
+    text += (
+        f"From the check of step {above.step} on, T_P = {T_P:.4g} was not below the collapse temperature "
+        f"T_c = 2λ_max(Cov Y) = {above.collapse_T_c:.4g} of the probe's tokens (D4's hypothesis "
+        f"temperature_below_critical failed), so collapse is what the theory predicts there; {alive} of "
+        f"{above.n_prototypes} prototypes had mass ≥ ε_K at that check"
     )
+    return text + (f", and ε_K then removed {_pruned(after)} with no mass left." if after else ".")
+
+
+def _pruned(steps: list[int]) -> str:
+    if not steps:
+        return "no prototype"
+    where = f"step {steps[0]}" if steps[0] == steps[-1] else f"steps {steps[0]}–{steps[-1]}"
+    return f"{len(steps)} prototype{'s' if len(steps) > 1 else ''} ({where})"
 
 
 def coupling_measurements(record: RunRecord) -> dict[str, Any]:
@@ -335,8 +347,10 @@ def _finite(x: float | None) -> float | None:
 def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict[str, Any]:
     """The ``summary.json`` document."""
     arch = record.architecture
+    rows = claim_rows(record)
+    coupling = coupling_measurements(record)
     claims = []
-    for r in claim_rows(record):
+    for r in rows:
         row = asdict(r)
         row["hypotheses"] = list(r.hypotheses)
         row["failed_hypotheses"] = list(r.failed_hypotheses)
@@ -357,7 +371,8 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
         "claims": claims,
         "events": [asdict(e) for e in event_rows(record)],
         "findings": findings(record),
-        "coupling": coupling_measurements(record),
+        "coupling": coupling,
+        "verdicts": [{**asdict(v), "claims": list(v.claims)} for v in verdict_rows(record, rows, coupling)],
         "violations": len(record.violations()),
         "exit_code": exit_code(record),
     }
@@ -371,9 +386,9 @@ __all__ = [
     "audit_summary",
     "checks_outside_registry",
     "claim_rows",
+    "collapse_finding",
     "coupling_measurements",
     "event_rows",
-    "collapse_finding",
     "exit_code",
     "findings",
 ]

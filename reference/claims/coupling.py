@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from reference.claims.records import Claim, Hypothesis, Label
 from reference.invariants import coupling as inv
+from reference.log import EVENT_BIRTH
 
 COUPLING_CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -36,6 +37,7 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
             ),
         ),
         invariant=inv.r1a_orthogonal_split,
+        live=(EVENT_BIRTH,),
         sympy_steps=("R1.1",),
         code=(
             "reference.coupling_statistics.fixed_assignment_centroids",
@@ -44,7 +46,11 @@ COUPLING_CLAIMS: tuple[Claim, ...] = (
             "reference.coupling_statistics.pearson",
         ),
         implemented=True,
-        notes="(a) is checked by tests and `prove`, (b) is measured at every growth check and reported by the audit.",
+        notes=(
+            "(a) is checked at every birth on the probe (the tokens before it, the newborn's write, their fixed "
+            "assignments), promised only where the write is orthogonal to the tokens, and by tests and `prove`; "
+            "(b) is measured at every growth check and reported by the audit."
+        ),
     ),
     Claim(
         id="R2",

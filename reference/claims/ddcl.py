@@ -68,6 +68,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D2",
         title="Free energy and gradients",
         label=Label.PROVED,
+        live=(EVENT_CHECK,),
         statement=(
             "With softmax assignments L_q = F + T_P·H̄; ∇_P V|_Q = 2PΣ_q with Σ_q ⪰ 0, Σ_q 1 = 0, Σ_q = 0 "
             "iff hard; ∇_P F = ∇_P L_q|_Q = (2/n)(P diag(Qᵀ1) − YᵀQ); the full gradient of L_q through Q is"
@@ -94,6 +95,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D3",
         title="Lyapunov stability, frozen encoder",
         label=Label.PROVED,
+        live=(EVENT_CHECK,),
         statement=(
             "∇²F ⪯ (2/n)diag(n_j)⊗I ⪯ 2I, so P ← P − η∇_P F with 0 < η < 1 gives F(P⁺) ≤ F(P) − "
             "η(1−η)‖∇F‖²: F is a Lyapunov function and Σ‖∇F_t‖² < ∞; for η ≤ 1/2 every prototype stays in "
@@ -215,6 +217,11 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         id="D6",
         title="Dual–vanilla equivalence",
         label=Label.PROVED,
+        not_live=(
+            "the layer trains free prototypes P (SPEC §2); D6 is about the dual competitive layer, P = Y_bᵀW + "
+            "1bᵀ, which only the cluster study's dcl settings train. There it is checked by the tests and "
+            "`ddcl-incrt prove`, not yet at the study's steps"
+        ),
         statement=(
             "A DCL gradient step on (W, b) moves the prototypes by ΔP = −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (the "
             "vanilla step preconditioned by a PSD matrix); prototypes move only inside span(rows Y_b) + "

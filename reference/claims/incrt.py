@@ -202,7 +202,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
         id="G5",
         title="Pruning safety",
         label=Label.PROVED,
-        live=(EVENT_HEAD_PRUNE,),
+        live=(EVENT_CHECK, EVENT_HEAD_PRUNE),
         statement=(
             "Removing head h changes A_res by exactly −Π⊥ ½[C, M_a^h] Π⊥, of spectral norm ≤ G_h = ‖C "
             "M_a^h‖_F, so λ_max(A_res) moves by ≤ G_h (Weyl); with hysteresis a prune never re-triggers "
@@ -226,6 +226,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
                 name="hysteresis",
                 statement="prune only if λ_max(A_res) + G_h ≤ θ",
                 predicate=fz.hysteresis_any_operator,
+                only_for=(prune.HYSTERESIS_CHECK, prune.NO_RETRIGGER_CHECK),
             ),
         ),
         invariant=prune.check_g5,

@@ -27,6 +27,13 @@ def failed_hypotheses(claim_id: str, **inputs: Any) -> tuple[str, ...]:
     return tuple(name for name, ok in held.items() if not ok)
 
 
+def needed_by(claim_id: str, failed: tuple[str, ...], check: str) -> tuple[str, ...]:
+    """The hypotheses among ``failed`` that the check named ``check`` needs
+    (:meth:`reference.claims.records.Hypothesis.needed_by`)."""
+    hyps = {h.name: h for h in REGISTRY[claim_id].hypotheses}
+    return tuple(name for name in failed if hyps[name].needed_by(check))
+
+
 def watched(
     results: Iterable[InvariantResult],
     *,
@@ -37,14 +44,16 @@ def watched(
     **inputs: Any,
 ) -> tuple[InvariantRecord, ...]:
     """The invariant ``results`` checked at ``step`` and ``event`` as records, each carrying the hypotheses
-    of its claim that failed on ``inputs`` (evaluated once per claim among the results)."""
+    of its claim that failed on ``inputs`` (evaluated once per claim among the results) and that its
+    check needs."""
     failed: dict[str, tuple[str, ...]] = {}
     out = []
     for r in results:
         if r.claim_id not in failed:
             failed[r.claim_id] = failed_hypotheses(r.claim_id, **inputs)
-        out.append(InvariantRecord(step, event, r, head_id, prototype_id, failed_hypotheses=failed[r.claim_id]))
+        needed = needed_by(r.claim_id, failed[r.claim_id], r.check)
+        out.append(InvariantRecord(step, event, r, head_id, prototype_id, failed_hypotheses=needed))
     return tuple(out)
 
 
-__all__ = ["failed_hypotheses", "watched"]
+__all__ = ["failed_hypotheses", "needed_by", "watched"]

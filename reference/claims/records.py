@@ -27,11 +27,20 @@ class Label(StrEnum):
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """A named hypothesis of a claim; ``predicate`` evaluates it on the invariant's keyword inputs."""
+    """A named hypothesis of a claim; ``predicate`` evaluates it on the invariant's keyword inputs.
+
+    ``only_for``: the prefixes of the names of the invariant's checks whose conclusion needs this
+    hypothesis (G5's hysteresis is needed for "no growth at the next check", not for the change of
+    ``A_res`` a removal makes); empty when every check needs it."""
 
     name: str
     statement: str
     predicate: Callable[..., bool]
+    only_for: tuple[str, ...] = ()
+
+    def needed_by(self, check: str) -> bool:
+        """Whether the conclusion that the check named ``check`` tests needs this hypothesis."""
+        return not self.only_for or check.startswith(self.only_for)
 
 
 @dataclass(frozen=True)
@@ -78,8 +87,10 @@ class Claim:
 
     ``live`` names the training events (:data:`reference.log.EVENTS`) at which the trainer checks the
     claim's invariant in every run (D1 at every step, G1–G4 at births, …); empty for a claim that only
-    the test suite and ``ddcl-incrt prove`` check on generated inputs. ``study`` is the command of the
-    study of many runs that measures the claim, where one run cannot. The audit reads both from here.
+    the test suite and ``ddcl-incrt prove`` check on generated inputs; ``not_live`` then says why a
+    training run cannot check it (required of an implemented proved claim that is not live). ``study`` is
+    the command of the study of many runs that measures the claim, where one run cannot. The audit reads
+    all three from here.
     """
 
     id: str
@@ -97,6 +108,7 @@ class Claim:
     no_falsifier: Mapping[str, str] = field(default_factory=dict, hash=False)
     live: tuple[str, ...] = ()
     study: str = ""
+    not_live: str = ""
 
     def __post_init__(self) -> None:
         if not self.id or not self.title:
@@ -119,6 +131,10 @@ class Claim:
             raise ValueError(f"Claim {self.id}: live names unknown training events {unknown} (known: {list(EVENTS)})")
         if self.live and (not self.implemented or self.invariant is None):
             raise ValueError(f"Claim {self.id}: a claim checked live must be implemented, with an invariant")
+        if self.live and self.not_live:
+            raise ValueError(f"Claim {self.id}: checked live at {list(self.live)}, so not_live must be empty")
+        if self.implemented and self.label is Label.PROVED and not self.live and not self.not_live.strip():
+            raise ValueError(f"Claim {self.id}: a proved claim no training event checks must say why (not_live)")
         if self.implemented and self.label is Label.PROVED:
             if self.invariant is None:
                 raise ValueError(f"Claim {self.id}: an implemented proved claim needs an invariant")

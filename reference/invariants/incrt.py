@@ -506,7 +506,8 @@ def check_g6(
     the certified step-size condition (:func:`reference.incrt.trackers.step_size_certified`). When either fails,
     or the run's certificate ``τ`` is still ``inf`` (start too close to ``v⊥``), the claim promised nothing
     for that run: both checks are emitted with an infinite bound (uncertified: what the tracker reached,
-    never evidence), so a training record still shows the run and what it did. Each check below carries the value at which its
+    never evidence), so a training record still shows the run and what it did. Each check below carries
+    the value at which its
     bound stops certifying anything (``vacuous_at``): ``π/2`` for an angle in ``[0, π/2]``, the spectral
     spread ``Δ`` for a Rayleigh quotient, and for the top tracker given ``theta`` also ``|λ − θ|``
     (a wider eigenvalue bound cannot tell which side of θ, the growth threshold, the tracked λ is on).

@@ -59,6 +59,11 @@ from reference.tolerances import CheckKind, accumulation_bound, tolerance
 # --------------------------------------------------------------------------------------------------
 
 
+# The names of G5's two checks that need its hysteresis hypothesis (the registry's Hypothesis.only_for).
+HYSTERESIS_CHECK = "hysteresis λ_max + G_h ≤ θ ⇒ no growth at the next check"
+NO_RETRIGGER_CHECK = "no re-trigger"
+
+
 def check_attention(name: str, value: object, B: int, T: int) -> F64Array:
     """A B×T×T array with rows on the simplex (within the STOCHASTIC tolerance·T)."""
     A = check_array(name, value, 3)
@@ -293,7 +298,7 @@ def check_g5(
         out.append(
             InvariantResult(
                 "G5",
-                "hysteresis λ_max + G_h ≤ θ ⇒ no growth at the next check: λ_max(after)",
+                f"{HYSTERESIS_CHECK}: λ_max(after)",
                 lam_a,
                 th + E_a + E_b + accumulation_bound(4 * d + 6, scale) * d,
                 f"θ={th!r}, λ_max before={lam_b!r}, G_h={G_h!r}",
@@ -462,7 +467,7 @@ def check_no_retrigger(
     tie = is_near_tie(lam, growth_cfg.theta)
     return InvariantResult(
         "G5",
-        "no re-trigger: births at the next check on the same probe (T_d = 0)",
+        f"{NO_RETRIGGER_CHECK}: births at the next check on the same probe (T_d = 0)",
         float(births),
         1.0 if tie else 0.0,
         f"λ_max(after)={lam!r}, θ={growth_cfg.theta!r}, near-tie={tie}, m={growth.m}",
@@ -470,6 +475,8 @@ def check_no_retrigger(
 
 
 __all__ = [
+    "HYSTERESIS_CHECK",
+    "NO_RETRIGGER_CHECK",
     "PruneOutput",
     "captured_orthonormal",
     "check_attention",
