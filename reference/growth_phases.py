@@ -496,13 +496,13 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
             after = backend.host_params(state)
             Ms = head_operators(before)
             # G5's hypotheses on this removal's inputs: C, the heads before it (in id order), Q_cap, θ
-            hypothesis_inputs = dict(
-                C=measured.C,
-                head_operators=[Ms[i] for i in sorted(Ms)],
-                h=sorted(Ms).index(hid),
-                Q_cap=Q_cap,
-                theta=ctx.growth_cfg.theta,
-            )
+            hypothesis_inputs: dict[str, Any] = {
+                "C": measured.C,
+                "head_operators": [Ms[i] for i in sorted(Ms)],
+                "h": sorted(Ms).index(hid),
+                "Q_cap": Q_cap,
+                "theta": ctx.growth_cfg.theta,
+            }
             failed_at_check.update(failed_hypotheses("G5", **hypothesis_inputs))
             res = check_g5_at_prune(
                 layer_cfg=ctx.layer_cfg,
