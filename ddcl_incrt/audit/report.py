@@ -221,6 +221,8 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
         blocks.append(_Paragraph("Findings: none. No check for a disagreement with the papers' claims fired."))
     blocks += [_Heading(2, "Claims"), _table(CLAIM_COLUMNS, claims, key="claim_id", key_attr="claim", section="claims")]
     blocks.append(_Paragraph(CLAIM_LEGEND))
+    for line in summary.get("not_live", ()):
+        blocks.append(_Paragraph(f"Not checked live, and why: {line}"))
     missing = [str(c["claim_id"]) for c in claims if c["status"] == NOT_IMPLEMENTED]
     if missing:
         blocks.append(

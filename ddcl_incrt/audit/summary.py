@@ -92,7 +92,7 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
         elif claim.label is Label.MEASURED:
             status = MEASURED_STATUS
         elif not claim.live:
-            status = f"not checked live: {claim.not_live}" if claim.not_live else "not checked live"
+            status = "not checked live"
         else:
             status = "not checked in this run"
         rows.append(
@@ -116,6 +116,11 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
             )
         )
     return rows
+
+
+def not_live_lines(registry: Mapping[str, Claim] = REGISTRY) -> list[str]:
+    """Why each implemented claim that no training event checks is not checked live (``Claim.not_live``)."""
+    return [f"{cid}: {c.not_live}" for cid, c in registry.items() if c.not_live]
 
 
 def checks_outside_registry(record: RunRecord, registry: Mapping[str, Claim] = REGISTRY) -> list[str]:
@@ -221,10 +226,13 @@ def findings(record: RunRecord) -> list[str]:
                 if r.failed_unpromised
                 else "its checks held anyway"
             )
+            steps = sorted(
+                {x.step for x in record.invariants if x.result.claim_id == r.claim_id and x.promised is False}
+            )
             out.append(
-                f"Claim {r.claim_id}: at {r.unpromised} of its {r.checks} checks (the first at step "
-                f"{r.first_unpromised_step}) the hypothesis {', '.join(r.failed_hypotheses)} failed on the live "
-                f"state, so the claim promised nothing there; {anyway}."
+                f"Claim {r.claim_id}: at {r.unpromised} of its {r.checks} checks (made at {_steps(steps)}) the "
+                f"hypothesis {', '.join(r.failed_hypotheses)} failed on the live state, so the claim promised "
+                f"nothing there; {anyway}."
             )
     collapse = collapse_finding(record)
     if collapse:
@@ -256,6 +264,7 @@ def collapse_finding(record: RunRecord) -> str:
     before = [s for s in prunes if s < above.step]
     after = [s for s in prunes if s >= above.step]
     alive = sum(1 for m in above.mass.values() if m >= eps)
+    failing = [c.step for c in record.checks if not c.collapse_margin > 0.0]
     text = start + ". "
     if before:
         text += (
@@ -263,12 +272,30 @@ def collapse_finding(record: RunRecord) -> str:
             f"{_pruned(before)}: prototypes the dynamics had not kept apart. "
         )
     text += (
-        f"From the check of step {above.step} on, T_P = {T_P:.4g} was not below the collapse temperature "
+        f"At the check of step {above.step}, T_P = {T_P:.4g} was not below the collapse temperature "
         f"T_c = 2λ_max(Cov Y) = {above.collapse_T_c:.4g} of the probe's tokens (D4's hypothesis "
-        f"temperature_below_critical failed), so collapse is what the theory predicts there; {alive} of "
+        f"temperature_below_critical failed; it failed at {len(failing)} of the {len(record.checks)} checks: "
+        f"{_steps(failing)}), so collapse is what the theory predicts there, and only {alive} of "
         f"{above.n_prototypes} prototypes had mass ≥ ε_K at that check"
     )
-    return text + (f", and ε_K then removed {_pruned(after)} with no mass left." if after else ".")
+    text += f"; ε_K then removed {_pruned(after)}, which had no mass left" if after else ""
+    later = [c for c in record.checks if c.step > failing[-1]]
+    if later:
+        held = sum(1 for m in later[0].mass.values() if m >= eps)
+        text += (
+            f". From step {later[0].step} on T_c was above T_P again (collapse unstable by D4), but only "
+            f"{held} prototypes held mass ≥ ε_K there: the prototypes without mass never regained it"
+        )
+    return text + "."
+
+
+def _steps(steps: list[int]) -> str:
+    """``"step 50"``, ``"steps 50, 100, 150"``, ``"steps 50, 100, …, 400 (8)"``."""
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    if len(steps) <= 4:
+        return "steps " + ", ".join(map(str, steps))
+    return f"steps {steps[0]}, {steps[1]}, …, {steps[-1]} ({len(steps)})"
 
 
 def _pruned(steps: list[int]) -> str:
@@ -371,6 +398,7 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
         "claims": claims,
         "events": [asdict(e) for e in event_rows(record)],
         "findings": findings(record),
+        "not_live": not_live_lines(),
         "coupling": coupling,
         "verdicts": [{**asdict(v), "claims": list(v.claims)} for v in verdict_rows(record, rows, coupling)],
         "violations": len(record.violations()),
@@ -391,4 +419,5 @@ __all__ = [
     "event_rows",
     "exit_code",
     "findings",
+    "not_live_lines",
 ]
