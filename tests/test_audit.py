@@ -214,3 +214,52 @@ def test_coupling_measurements_read_the_checks(record: RunRecord) -> None:
     assert "R4 (negative feedback)" not in " ".join(findings(rec))  # −1 agrees with the paper's sign
     flipped = replace(rec, checks=tuple(replace(c, grad_V_norm=float(i)) for i, c in enumerate(checks)))
     assert "R4 (negative feedback): the correlation" in " ".join(findings(flipped))
+
+
+def test_r4_is_split_at_the_last_prototype_prune_with_n_and_a_confidence_interval(record: RunRecord) -> None:
+    """Separation against ‖∇_P V‖ constructed to fall together before the last prototype prune and rise
+    after it: the whole-run correlation hides two regimes of opposite sign, the split shows them."""
+    last = max(e.step for e in record.events if e.kind is EventKind.PROTOTYPE_PRUNE)
+    checks = tuple(
+        replace(c, separation=float(i + 1), min_separation=0.5, grad_V_norm=float(10 - i if c.step <= last else i))
+        for i, c in enumerate(record.checks)
+    )
+    rec = replace(record, checks=checks)
+    before, after = audit_summary_mod.r4_by_regime(rec)
+    n_before = sum(1 for c in checks if c.step <= last)
+    assert (before["n"], after["n"]) == (n_before, len(checks) - n_before)
+    assert f"step {last}" in before["regime"]
+    assert after["r"] == pytest.approx(1.0, rel=1e-12)
+    assert after["ci95"] is None  # |r| = 1: the interval is degenerate, none is given
+    text = " ".join(findings(rec))
+    assert "By regime" in text
+    assert audit_summary_mod.r4_by_regime(replace(rec, events=())) == []
+
+
+def test_a_correlations_interval_is_fishers_z() -> None:
+    """The 95% interval against Fisher's z written out here: tanh(atanh r ± z_0.975/√(n − 3))."""
+    x = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    y = [0.5, 0.9, 2.6, 2.4, 4.9, 4.1, 6.8]
+    c = audit_summary_mod.correlation(x, y)
+    r = float(np.corrcoef(x, y)[0, 1])
+    half = 1.959963984540054 / np.sqrt(len(x) - 3)
+    assert c["n"] == 7
+    assert c["r"] == pytest.approx(r, rel=1e-12)
+    assert c["ci95"] == pytest.approx([np.tanh(np.arctanh(r) - half), np.tanh(np.arctanh(r) + half)], rel=1e-9)
+    assert audit_summary_mod.correlation(x[:3], y[:3])["ci95"] is None  # n < 4: no interval
+    assert audit_summary_mod.correlation([1.0, 1.0], [2.0, 3.0])["r"] is None  # constant: undefined
+
+
+def test_a_planted_run_is_compared_with_its_plant_and_accuracy_with_chance(record: RunRecord) -> None:
+    assert record.dataset_meta["planted_heads"] == 2
+    rec = replace(record, architecture=replace(record.architecture, n_heads=5))
+    text = " ".join(findings(rec))
+    assert "planted to be solved with 2 heads; the run ended with 5" in text
+    assert "planted to be solved" not in " ".join(
+        findings(replace(rec, architecture=replace(rec.architecture, n_heads=2)))
+    )
+    last = record.evaluations[-1]
+    at_chance = replace(rec, evaluations=(*record.evaluations[:-1], replace(last, test_accuracy=0.5)))
+    above = replace(rec, evaluations=(*record.evaluations[:-1], replace(last, test_accuracy=0.5 + 2**-10)))
+    assert "at or below chance (1/2 = 0.500" in " ".join(findings(at_chance))
+    assert "chance" not in " ".join(findings(above))

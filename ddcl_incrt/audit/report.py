@@ -27,6 +27,7 @@ from typing import Any
 
 from ddcl_incrt.audit.figures import FIGURES
 from ddcl_incrt.audit.studies import StudySection
+from ddcl_incrt.audit.summary import correlation_text
 from training.files import write_atomic
 from training.record import RunRecord
 
@@ -185,7 +186,7 @@ def _coupling_lines(c: Mapping[str, Any]) -> tuple[str, ...]:
         for a in r1["around_births"]
     )
     heads = "; ".join(
-        f"head {h['head_id']} (born {h['birth_step']}): τ {_fmt(h['tau_last'])}, entropy "
+        f"head {h['head_id']} (born {h['birth_step']}, age {h['age']}): τ {_fmt(h['tau_last'])}, entropy "
         f"{_fmt(h['attention_entropy_last'])}"
         for h in r2["heads_by_birth_order"]
     )
@@ -195,8 +196,11 @@ def _coupling_lines(c: Mapping[str, Any]) -> tuple[str, ...]:
         f"R2 by birth order (at each head's last check): {heads or 'no heads'}",
         f"R2 Var(log τ_h): {_fmt(r2['var_log_tau_first'])} at the first check → "
         f"{_fmt(r2['var_log_tau_last'])} at the last",
+        f"R2 against age (steps alive at the head's last check): τ_h {correlation_text(r2['tau_vs_age'])}, "
+        f"attention entropy {correlation_text(r2['entropy_vs_age'])}",
         f"R4 correlation of separation with ‖∇_P V‖ over {r4['n_checks']} checks: "
         f"{_fmt(r4['corr_separation_grad_V'])} (DDCL paper: {r4['paper']})",
+        *(f"R4 {g['regime']}: {correlation_text(g)}" for g in r4["by_regime"]),
     )
 
 

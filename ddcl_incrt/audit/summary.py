@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from scipy import stats
 
 from ddcl_incrt.audit.verdicts import verdict_rows
 from reference.claims.records import Claim, Label
@@ -179,6 +181,19 @@ def findings(record: RunRecord) -> list[str]:
     out: list[str] = []
     arch = record.architecture
     births = [e for e in record.events if e.kind is EventKind.BIRTH]
+    chance = 1.0 / record.layer_config.n_classes
+    if record.test_accuracy <= chance:
+        out.append(
+            f"Test accuracy {record.test_accuracy:.3f} is at or below chance (1/{record.layer_config.n_classes} = "
+            f"{chance:.3f} for uniform guessing): the run learned nothing the test set rewards."
+        )
+    planted = record.dataset_meta.get("planted_heads")
+    if isinstance(planted, int) and arch.n_heads != planted:
+        out.append(
+            f"The task was planted to be solved with {planted} heads; the run ended with {arch.n_heads} "
+            f"({arch.births} births, {arch.head_prunes} head prunes), so the derived architecture did not find "
+            "the planted count."
+        )
     if arch.births > 0 and arch.head_prunes == 0:
         out.append(
             f"The head count only ratcheted up: {arch.births} births and no head was pruned, so the final "
@@ -208,11 +223,15 @@ def findings(record: RunRecord) -> list[str]:
                 f"At the last check λ_max(A_res)/θ = {last.lam_max / record.growth_config.theta:.2f} > 1: the run "
                 "ended with residual directional information above the threshold (growth had not terminated)."
             )
-    r4 = coupling_measurements(record)["R4"]["corr_separation_grad_V"]
-    if r4 is not None and r4 > -0.5:
+    r4_all = coupling_measurements(record)["R4"]
+    r4, regimes = r4_all["corr_separation_grad_V"], r4_all["by_regime"]
+    weak = [g for g in regimes if g["r"] is not None and g["n"] >= 4 and g["r"] > -0.5]
+    if (r4 is not None and r4 > -0.5) or weak:
+        split = "; ".join(f"{g['regime']}: {correlation_text(g)}" for g in regimes)
         out.append(
-            f"R4 (negative feedback): the correlation of prototype separation with ‖∇_P V‖ over the checks is "
-            f"{r4:+.2f}; the DDCL paper reports −0.98."
+            f"R4 (negative feedback): the correlation of prototype separation with ‖∇_P V‖ over the "
+            f"{r4_all['n_checks']} checks is {'n/a' if r4 is None else f'{r4:+.2f}'}; the DDCL paper reports −0.98."
+            + (f" By regime, {split}." if regimes else "")
         )
     for r in claim_rows(record):
         if r.violations:
@@ -347,6 +366,10 @@ def coupling_measurements(record: RunRecord) -> dict[str, Any]:
                 "last_check": c.step,
             }
     var_log_tau = [log_temperature_variance(dict(c.tau)) for c in record.checks]
+    for h in heads.values():
+        h["age"] = h["last_check"] - h["birth_step"]
+    by_birth = sorted(heads.values(), key=lambda r: (r["birth_step"], r["head_id"]))
+    aged = [h for h in by_birth if h["attention_entropy_last"] is not None]
     return {
         "R1": {
             "separation": [[c.step, c.separation, c.min_separation] for c in record.checks],
@@ -354,12 +377,64 @@ def coupling_measurements(record: RunRecord) -> dict[str, Any]:
             "around_births": around,
         },
         "R2": {
-            "heads_by_birth_order": sorted(heads.values(), key=lambda r: (r["birth_step"], r["head_id"])),
+            "heads_by_birth_order": by_birth,
             "var_log_tau_first": var_log_tau[0] if var_log_tau else None,
             "var_log_tau_last": var_log_tau[-1] if var_log_tau else None,
+            # birth order is a rank; age (steps alive at the head's last check) is the time it had to learn
+            "tau_vs_age": correlation([float(h["age"]) for h in by_birth], [h["tau_last"] for h in by_birth]),
+            "entropy_vs_age": correlation(
+                [float(h["age"]) for h in aged], [float(h["attention_entropy_last"]) for h in aged]
+            ),
         },
-        "R4": {"corr_separation_grad_V": pearson(S, gv), "paper": -0.98, "n_checks": len(checks)},
+        "R4": {
+            "corr_separation_grad_V": pearson(S, gv),
+            "paper": -0.98,
+            "n_checks": len(checks),
+            "by_regime": r4_by_regime(record),
+        },
     }
+
+
+def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
+    """Pearson's r of two series with its n and, from n = 4 on, a 95% confidence interval (Fisher's z, by
+    :func:`scipy.stats.pearsonr`); r and the interval are None where undefined (n < 2 or a constant series)."""
+    r = pearson(x, y)
+    ci = None
+    if r is not None and len(x) >= 4 and abs(r) < 1.0:
+        low, high = stats.pearsonr(x, y).confidence_interval(0.95)
+        ci = [float(low), float(high)]
+    return {"n": len(x), "r": r, "ci95": ci}
+
+
+def correlation_text(c: Mapping[str, Any]) -> str:
+    """``"-0.95 (n = 5, 95% CI [-1.00, -0.45])"`` for a :func:`correlation`."""
+    if c["r"] is None:
+        return f"undefined (n = {c['n']})"
+    ci = "" if c["ci95"] is None else f", 95% CI [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]"
+    return f"{c['r']:+.2f} (n = {c['n']}{ci})"
+
+
+def r4_by_regime(record: RunRecord) -> list[dict[str, Any]]:
+    """R4's correlation of separation with ``‖∇_P V‖`` in the two regimes of a run whose dictionary was
+    pruned: the checks up to the last prototype prune, and the checks after it (a correlation over the
+    whole run mixes the collapse transient with the settled dictionary)."""
+    checks = [c for c in record.checks if c.separation is not None and c.grad_V_norm is not None]
+    prunes = [e.step for e in record.events if e.kind is EventKind.PROTOTYPE_PRUNE]
+    if not prunes:
+        return []
+    last = prunes[-1]
+    out = []
+    for name, part in (
+        (f"up to the last prototype prune (step {last})", [c for c in checks if c.step <= last]),
+        (
+            f"after it (steps {last + 1}–{record.checks[-1].step if record.checks else last})",
+            [c for c in checks if c.step > last],
+        ),
+    ):
+        xs = [float(c.separation) for c in part if c.separation is not None]
+        ys = [float(c.grad_V_norm) for c in part if c.grad_V_norm is not None]
+        out.append({"regime": name, **correlation(xs, ys)})
+    return out
 
 
 def exit_code(record: RunRecord) -> int:
@@ -415,9 +490,12 @@ __all__ = [
     "checks_outside_registry",
     "claim_rows",
     "collapse_finding",
+    "correlation",
+    "correlation_text",
     "coupling_measurements",
     "event_rows",
     "exit_code",
     "findings",
     "not_live_lines",
+    "r4_by_regime",
 ]
