@@ -227,6 +227,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         f"test accuracy {summary['test_accuracy']:.3f}, train {summary['train_accuracy']:.3f}; "
         f"{summary['wall_time_s']:.1f} s"
     )
+    if summary.get("quick"):
+        console.print("[yellow]a quick run: it checks every live claim, but cannot stand for the default run[/]")
     console.print("[bold]verdict on the papers' claims[/bold]")
     for v in summary["verdicts"]:
         console.print(f"  • “{v['sentence']}” ({', '.join(v['claims'])}): {v['verdict']}")
@@ -269,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("audit", help="train with every claim checked live and write the report (the main job)")
     p.add_argument("--dataset", choices=("digits", "planted"), default="digits", help="default: digits")
-    p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps (default 1500; 150 with --quick)")
+    p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps (default 1500; 300 with --quick)")
     p.add_argument("--seed", type=_seed, default=0, help="data split and training seed, 0 to 2**32 - 1 (default 0)")
     p.add_argument(
         "--engine",
@@ -282,7 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--phi-g", dest="phi_g", type=_positive_float, default=None, help="pruning threshold (default 0.01θ)"
     )
     p.add_argument("--out", type=Path, default=Path("audit"), help="output folder (default ./audit)")
-    p.add_argument("--quick", action="store_true", help="a smoke run of seconds (150 steps)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a run of seconds: 300 steps, checks every 25, dwell 50 (births, prunes and every live claim)",
+    )
     p.add_argument(
         "--checkpoint-every",
         dest="checkpoint_every",

@@ -5,6 +5,8 @@ benchmarks and the scripts read them from here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reference.model import LayerConfig
 from reference.train_config import DEFAULT_LR, TrainConfig
 
@@ -28,6 +30,10 @@ TRAIN = TrainConfig(
     tracker_steps=20,
     eval_every=250,
 )
+# `ddcl-incrt audit --quick`: 300 steps with a check every 25 and a dwell of 50, so that a quick run has
+# births, prototype prunes and a check of every live claim (the default run's 1500 steps, checks every 50
+# and dwell 200 give its first birth at step 200); its architecture is not the default run's.
+QUICK_TRAIN = replace(TRAIN, steps=300, check_every=25, T_d=50, T_prune=2, eval_every=100)
 
 
-__all__ = ["LAYERS", "TRAIN"]
+__all__ = ["LAYERS", "QUICK_TRAIN", "TRAIN"]

@@ -57,6 +57,14 @@ VERDICT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("studies", "the studies found"),
     ("verdict", "verdict"),
 )
+QUICK_NOTE = (
+    "This is a quick run (--quick: 300 steps, a check every 25 steps, dwell T_d = 50, patience T_prune = 2; "
+    "the default run has 1500, 50, 200 and 5). It checks every live claim and has births and prunes, so a "
+    "violation or a failed hypothesis here is real; but its architecture, its accuracy and the coupling "
+    "measurements (R1(b), R2, R4, over a dozen checks) are not the default run's and cannot stand for them, "
+    "a head prune (G5 at a prune) needs a head below φ_g for T_prune checks, which a run this short rarely "
+    "has, and the verdicts read the same rules on less evidence."
+)
 VERDICT_LEGEND = (
     "One row per claim of the papers' abstracts. formalised by: the registry's claims (their rows are in the "
     "claim table below). what is proved: the theorem and the hypotheses it needs. this run: each claim's status "
@@ -211,6 +219,8 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
         _Heading(1, f"DDCL-INCRT audit: {summary['dataset']} ({summary['engine']})"),
         _Paragraph(_run_line(summary)),
     ]
+    if summary.get("quick"):
+        blocks.append(_Paragraph(QUICK_NOTE))
     verdicts: list[Mapping[str, Any]] = list(summary.get("verdicts", ()))
     if verdicts:
         blocks += [
@@ -463,6 +473,7 @@ __all__ = [
     "CLAIM_LEGEND",
     "EVENT_COLUMNS",
     "NOT_IMPLEMENTED",
+    "QUICK_NOTE",
     "VERDICT_COLUMNS",
     "VERDICT_LEGEND",
     "summary_json",

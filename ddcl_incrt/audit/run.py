@@ -31,7 +31,7 @@ from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference.model import LayerConfig
 from reference.train_config import TrainConfig
 from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
-from training.configs import LAYERS, TRAIN
+from training.configs import LAYERS, QUICK_TRAIN, TRAIN
 from training.data import named_dataset
 from training.record import RunRecord
 from training.trainer import ProgressInfo, ReferenceEngine, resume, run
@@ -39,7 +39,6 @@ from training.trainer import ProgressInfo, ReferenceEngine, resume, run
 Dataset = Literal["digits", "planted"]
 EngineName = Literal["auto", "reference", "accelerated"]
 
-QUICK_STEPS = 150
 REPORT_FILES: tuple[str, ...] = ("report.html", "report.md", "summary.json", "record.json")
 
 
@@ -78,9 +77,10 @@ def resolve_engine(engine: EngineName) -> Literal["reference", "accelerated"]:
 
 
 def train_config(opts: AuditOptions) -> TrainConfig:
-    steps = opts.steps if opts.steps is not None else (QUICK_STEPS if opts.quick else TRAIN.steps)
-    batch = TRAIN.batch_size if opts.dataset == "digits" else 32
-    cfg = replace(TRAIN, steps=steps, seed=opts.seed, batch_size=batch, theta=opts.theta, phi_g=opts.phi_g)
+    base = QUICK_TRAIN if opts.quick else TRAIN
+    steps = opts.steps if opts.steps is not None else base.steps
+    batch = base.batch_size if opts.dataset == "digits" else 32
+    cfg = replace(base, steps=steps, seed=opts.seed, batch_size=batch, theta=opts.theta, phi_g=opts.phi_g)
     return replace(cfg, check_invariants=True)
 
 
@@ -171,13 +171,13 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
     record, engine = run_training(opts, console)
     summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
     summary["studies"] = [{"name": st.name, "title": st.title} for st in studies]
+    summary["quick"] = opts.quick
     # a folder that became unwritable during the run: the report goes to a temporary folder, named in the error
     files = write_with_fallback("--out", opts.out, lambda folder: write_report(folder, record, summary, studies))
     return int(summary["exit_code"]), summary, files
 
 
 __all__ = [
-    "QUICK_STEPS",
     "REPORT_FILES",
     "AuditOptions",
     "Dataset",
