@@ -39,6 +39,7 @@ def command_error(command: str, message: str) -> int:
 
 
 def _prove(args: argparse.Namespace, console: Console) -> int:
+    from ddcl_incrt.claim_checks import proof_steps
     from proofs_check import ALL_STEPS
 
     known = sorted({s.claim for s in ALL_STEPS})
@@ -47,35 +48,18 @@ def _prove(args: argparse.Namespace, console: Console) -> int:
         return command_error(
             "prove", f"--claim: unknown claim id(s) {', '.join(unknown)}; claims with proof steps: {', '.join(known)}"
         )
-    steps = [s for s in ALL_STEPS if not args.claim or s.claim in args.claim]
     table = Table(title="ddcl-incrt prove: symbolic steps (sympy) + numeric cross-check against reference/")
     for col in ("claim", "step", "statement", "symbolic", "numeric error / bound", "result", "s"):
         table.add_column(col, overflow="fold")
-    failed = 0
     start = time.perf_counter()
-    with console.status("proving...") as status:
-        for step in steps:
-            status.update(f"proving {step.id}: {step.statement[:60]}")
-            t0 = time.perf_counter()
-            try:
-                out = step.run()
-                proved, sym = out.proved, "ok" if out.symbolic_ok else "FAILED"
-                num = f"{out.numeric_error:.2e} / {out.numeric_bound:.2e}"
-            except Exception as exc:  # a crashing step is a failed step, reported with its error
-                proved, sym, num = False, "ERROR", f"{type(exc).__name__}: {exc}"
-            failed += not proved
-            table.add_row(
-                step.claim,
-                step.id,
-                step.statement,
-                sym,
-                num,
-                "[green]proved[/green]" if proved else "[red]failed[/red]",
-                f"{time.perf_counter() - t0:.2f}",
-            )
+    with console.status("proving..."):
+        results = proof_steps(args.claim or None)
+    for r in results:
+        result = "[green]proved[/green]" if r.proved else "[red]failed[/red]"
+        table.add_row(r.claim, r.step, r.statement, r.symbolic, r.numeric, result, f"{r.seconds:.2f}")
     console.print(table)
-    total = time.perf_counter() - start
-    console.print(f"{len(steps) - failed} proved, {failed} failed, {total:.1f} s")
+    failed = sum(1 for r in results if not r.proved)
+    console.print(f"{len(results) - failed} proved, {failed} failed, {time.perf_counter() - start:.1f} s")
     return 1 if failed else 0
 
 
@@ -106,41 +90,30 @@ def _falsify(args: argparse.Namespace, console: Console) -> int:
     """One row per hypothesis of every implemented ``proved`` claim: its falsifier's counterexample, checked
     (the dropped hypothesis false, the others true) and passed through the claim's conclusion predicate —
     or the registry's reason why no counterexample can exist. Exit 1 if a counterexample is not one."""
-    from reference.claims.records import Label
-    from reference.claims.registry import REGISTRY
+    from ddcl_incrt.claim_checks import falsifier_results
 
     table = Table(title="Falsifiers: each hypothesis dropped, a counterexample through the conclusion predicate")
     for col in ("claim", "hypothesis dropped", "counterexample (observed) or reason", "hypotheses", "conclusion false"):
         table.add_column(col, overflow="fold")
-    bad = 0
-    n_ce = n_reasons = 0
-    for claim in REGISTRY.values():
-        if claim.label is not Label.PROVED or not claim.implemented:
+    results = falsifier_results()
+    for r in results:
+        if r.reason:
+            table.add_row(r.claim, r.hypothesis, f"[dim]no falsifier:[/dim] {r.reason}", "—", "—")
             continue
-        by_hypothesis = {f.hypothesis: f for f in claim.falsifiers}
-        for h in claim.hypotheses:
-            if h.name in claim.no_falsifier:
-                n_reasons += 1
-                table.add_row(claim.id, h.name, f"[dim]no falsifier:[/dim] {claim.no_falsifier[h.name]}", "—", "—")
-                continue
-            n_ce += 1
-            ce = by_hypothesis[h.name].run()
-            holds = claim.hypotheses_hold(**ce.inputs)
-            others = [k for k, v in holds.items() if k != h.name and not v]
-            only_this = not holds[h.name] and not others
-            concluded = claim.conclusion_holds(**ce.inputs)
-            agrees = ce.conclusion_fails == (not concluded)
-            bad += (not only_this) + concluded + (not agrees)
-            hyp = (
-                "only this one false" if only_this else f"[red]NO: {h.name} {holds[h.name]}, also false {others}[/red]"
-            )
-            verdict = "[red]NO[/red]" if concluded else "yes"
-            if not agrees:
-                verdict += " [red](the falsifier reported otherwise)[/red]"
-            table.add_row(claim.id, h.name, ce.observed, hyp, verdict)
+        hyp = (
+            "only this one false"
+            if r.only_this_false
+            else f"[red]NO: {r.hypothesis} {not r.dropped_false}, also false {list(r.others_false)}[/red]"
+        )
+        verdict = "yes" if r.conclusion_fails else "[red]NO[/red]"
+        if not r.agrees:
+            verdict += " [red](the falsifier reported otherwise)[/red]"
+        table.add_row(r.claim, r.hypothesis, r.observed, hyp, verdict)
     console.print(table)
+    bad = sum(1 for r in results if not r.holds_up)
+    n_reasons = sum(1 for r in results if r.reason)
     console.print(
-        f"{n_ce} counterexamples, {n_reasons} hypotheses with a stated reason why none can exist; "
+        f"{len(results) - n_reasons} counterexamples, {n_reasons} hypotheses with a stated reason why none can exist; "
         + ("[red]some counterexample is not one: exit code 1[/red]" if bad else "every counterexample holds up")
     )
     return 1 if bad else 0
@@ -193,6 +166,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         studies=args.studies,
+        skip_proofs=args.skip_proofs,
     )
     code, summary, files = audit(opts, console)
     table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
@@ -307,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="add the studies' results found in this folder (one subfolder per study: its .md and .png) to the report",
+    )
+    p.add_argument(
+        "--skip-proofs",
+        action="store_true",
+        help="do not embed the sympy steps and falsifiers in the report (about 20 s; --quick skips them)",
     )
     p.set_defaults(func=_audit)
     p = sub.add_parser("prove", help="run every sympy derivation step and print a table")

@@ -14,6 +14,7 @@ from _small_run import small_run
 from ddcl_incrt.audit import summary as audit_summary_mod
 from ddcl_incrt.audit.figures import FIGURES
 from ddcl_incrt.audit.summary import audit_summary, claim_rows, event_rows, exit_code, findings
+from ddcl_incrt.claim_checks import FalsifierResult, StepResult, falsifier_results
 from ddcl_incrt.cli import main
 from reference.claims.registry import REGISTRY
 from reference.incrt.controller import EventKind, GrowthEvent
@@ -263,3 +264,39 @@ def test_a_planted_run_is_compared_with_its_plant_and_accuracy_with_chance(recor
     above = replace(rec, evaluations=(*record.evaluations[:-1], replace(last, test_accuracy=0.5 + 2**-10)))
     assert "at or below chance (1/2 = 0.500" in " ".join(findings(at_chance))
     assert "chance" not in " ".join(findings(above))
+
+
+def test_the_proofs_and_falsifiers_are_summarised_per_claim_and_a_failure_is_a_finding() -> None:
+    steps = [
+        StepResult("D1", "D1.1", "s", "ok", "0 / 1", True, 0.1),
+        StepResult("D1", "D1.2", "s", "FAILED", "2 / 1", False, 0.1),
+        StepResult("G5", "G5.1", "s", "ok", "0 / 1", True, 0.1),
+    ]
+    falsifiers = [
+        FalsifierResult("D1", "q_row_stochastic", "rows sum to 2"),
+        FalsifierResult("D2", "temperature_positive", "", reason="only makes it defined"),
+        FalsifierResult("G5", "hysteresis", "regrows", conclusion_fails=False),
+    ]
+    rows = {r["claim_id"]: r for r in audit_summary_mod.checked_elsewhere(steps, falsifiers)}
+    assert list(rows) == ["D1", "D2", "G5"]  # registry order; claims with neither are left out
+    assert (rows["D1"]["steps"], rows["D1"]["proved"], rows["D1"]["failed_steps"]) == (2, 1, ["D1.2"])
+    assert (rows["D1"]["counterexamples"], rows["D1"]["hold_up"]) == (1, 1)
+    assert (rows["D2"]["counterexamples"], rows["D2"]["no_falsifier"]) == (0, ["temperature_positive"])
+    assert (rows["G5"]["hold_up"], rows["G5"]["failed_falsifiers"]) == (0, ["hysteresis"])
+    text = " ".join(audit_summary_mod.elsewhere_findings(list(rows.values())))
+    assert "Claim D1: the sympy steps D1.2 of its proof failed." in text
+    assert "Claim G5: the counterexamples dropping hysteresis did not hold up" in text
+    assert "D2" not in text
+
+
+def test_falsifier_results_hold_up_for_every_hypothesis_of_the_registry() -> None:
+    results = falsifier_results()
+    assert {(r.claim, r.hypothesis) for r in results} == {
+        (cid, h.name)
+        for cid, c in REGISTRY.items()
+        if c.label.value == "proved" and c.implemented
+        for h in c.hypotheses
+    }
+    assert all(r.holds_up for r in results)
+    planted = replace(results[0], reason="", dropped_false=True, conclusion_fails=False)
+    assert not planted.holds_up

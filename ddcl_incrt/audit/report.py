@@ -65,6 +65,24 @@ QUICK_NOTE = (
     "a head prune (G5 at a prune) needs a head below φ_g for T_prune checks, which a run this short rarely "
     "has, and the verdicts read the same rules on less evidence."
 )
+ELSEWHERE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("claim_id", "claim"),
+    ("steps", "sympy steps"),
+    ("proved", "proved"),
+    ("failed_steps", "failed steps"),
+    ("counterexamples", "counterexamples"),
+    ("hold_up", "hold up"),
+    ("failed_falsifiers", "did not hold up"),
+    ("no_falsifier", "hypotheses with a reason none can exist"),
+)
+ELSEWHERE_LEGEND = (
+    "Run with this report (ddcl-incrt prove and ddcl-incrt falsify print the details). sympy steps: the "
+    "derivation steps of the claim's proof, each checked symbolically and cross-checked numerically against "
+    "the reference code; proved: those that passed. counterexamples: one per hypothesis of a proved claim, "
+    "built with that hypothesis false and the others true; hold up: the claim's conclusion predicate is false "
+    "on it, as the falsifier reported (so the hypothesis is needed). The registry states why no counterexample "
+    "can exist for the hypotheses in the last column."
+)
 VERDICT_LEGEND = (
     "One row per claim of the papers' abstracts. formalised by: the registry's claims (their rows are in the "
     "claim table below). what is proved: the theorem and the hypotheses it needs. this run: each claim's status "
@@ -243,6 +261,20 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
             _Paragraph(
                 f"Not yet implemented as registry claims: {', '.join(missing)}. No pass or fail is judged for "
                 "them; the measured statistics of R1(b), R2 and R4 follow, labelled as measurements."
+            )
+        )
+    blocks.append(_Heading(2, "Checked outside this run: proofs and falsifiers"))
+    elsewhere = summary.get("checked_elsewhere")
+    if elsewhere:
+        blocks += [
+            _table(ELSEWHERE_COLUMNS, list(elsewhere), key="claim_id", key_attr="proof", section="elsewhere"),
+            _Paragraph(ELSEWHERE_LEGEND),
+        ]
+    else:
+        blocks.append(
+            _Paragraph(
+                "Not run with this report (--quick or --skip-proofs): `ddcl-incrt prove` runs the sympy steps and "
+                "`ddcl-incrt falsify` the falsifiers."
             )
         )
     coupling = summary.get("coupling")
@@ -471,6 +503,8 @@ def write_report(
 __all__ = [
     "CLAIM_COLUMNS",
     "CLAIM_LEGEND",
+    "ELSEWHERE_COLUMNS",
+    "ELSEWHERE_LEGEND",
     "EVENT_COLUMNS",
     "NOT_IMPLEMENTED",
     "QUICK_NOTE",

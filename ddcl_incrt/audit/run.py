@@ -59,6 +59,9 @@ class AuditOptions:
     checkpoint_every: int = 500
     resume: Path | None = None
     studies: Path | None = None  # a folder of study results to add to the report (ddcl_incrt.audit.studies)
+    # the sympy steps and falsifiers (ddcl-incrt prove / falsify, about 20 s) are embedded in the report
+    # unless skipped; --quick skips them
+    skip_proofs: bool = False
 
 
 def torch_available() -> bool:
@@ -161,7 +164,8 @@ def _checkpoint_to_resume(path: Path, layer: LayerConfig, cfg: TrainConfig) -> C
 def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], dict[str, Path]]:
     """Train, summarise, write the report; returns ``(exit code, summary, files written)``."""
     from ddcl_incrt.audit.report import write_report
-    from ddcl_incrt.audit.summary import audit_summary
+    from ddcl_incrt.audit.summary import audit_summary, checked_elsewhere, elsewhere_findings
+    from ddcl_incrt.claim_checks import falsifier_results, proof_steps
 
     # Before training, fail fast: the output folder (checkpoints go there during the run, the report
     # after it) and the studies to include.
@@ -172,6 +176,11 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
     summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
     summary["studies"] = [{"name": st.name, "title": st.title} for st in studies]
     summary["quick"] = opts.quick
+    summary["checked_elsewhere"] = None
+    if not (opts.skip_proofs or opts.quick):
+        with console.status("running the sympy steps and the falsifiers (ddcl-incrt prove, falsify)"):
+            summary["checked_elsewhere"] = checked_elsewhere(proof_steps(), falsifier_results())
+        summary["findings"] += elsewhere_findings(summary["checked_elsewhere"])
     # a folder that became unwritable during the run: the report goes to a temporary folder, named in the error
     files = write_with_fallback("--out", opts.out, lambda folder: write_report(folder, record, summary, studies))
     return int(summary["exit_code"]), summary, files

@@ -20,6 +20,7 @@ from typing import Any
 from scipy import stats
 
 from ddcl_incrt.audit.verdicts import verdict_rows
+from ddcl_incrt.claim_checks import FalsifierResult, StepResult
 from reference.claims.records import Claim, Label
 from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import log_temperature_variance, pearson
@@ -118,6 +119,46 @@ def claim_rows(record: RunRecord) -> list[ClaimRow]:
             )
         )
     return rows
+
+
+def checked_elsewhere(steps: Sequence[StepResult], falsifiers: Sequence[FalsifierResult]) -> list[dict[str, Any]]:
+    """Per claim of the registry with a sympy step or a falsifier row: the steps proved of those run (and
+    the ids that failed), and the counterexamples that hold up (and the hypotheses whose did not), with
+    the hypotheses for which the registry states why none can exist."""
+    out = []
+    for cid in REGISTRY:
+        mine = [s for s in steps if s.claim == cid]
+        rows = [f for f in falsifiers if f.claim == cid]
+        if not mine and not rows:
+            continue
+        ces = [f for f in rows if not f.reason]
+        out.append(
+            {
+                "claim_id": cid,
+                "steps": len(mine),
+                "proved": sum(1 for s in mine if s.proved),
+                "failed_steps": [s.step for s in mine if not s.proved],
+                "counterexamples": len(ces),
+                "hold_up": sum(1 for f in ces if f.holds_up),
+                "failed_falsifiers": [f.hypothesis for f in ces if not f.holds_up],
+                "no_falsifier": [f.hypothesis for f in rows if f.reason],
+            }
+        )
+    return out
+
+
+def elsewhere_findings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A finding for every sympy step that failed and every counterexample that did not hold up."""
+    out = []
+    for r in rows:
+        if r["failed_steps"]:
+            out.append(f"Claim {r['claim_id']}: the sympy steps {', '.join(r['failed_steps'])} of its proof failed.")
+        if r["failed_falsifiers"]:
+            out.append(
+                f"Claim {r['claim_id']}: the counterexamples dropping {', '.join(r['failed_falsifiers'])} did not "
+                "hold up (the conclusion held, or other hypotheses failed too)."
+            )
+    return out
 
 
 def not_live_lines(registry: Mapping[str, Claim] = REGISTRY) -> list[str]:
@@ -487,12 +528,14 @@ __all__ = [
     "ClaimRow",
     "EventRow",
     "audit_summary",
+    "checked_elsewhere",
     "checks_outside_registry",
     "claim_rows",
     "collapse_finding",
     "correlation",
     "correlation_text",
     "coupling_measurements",
+    "elsewhere_findings",
     "event_rows",
     "exit_code",
     "findings",
