@@ -110,6 +110,22 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("unit", "unit"),
     ("reason", "reason"),
 )
+EVENT_LEGEND = (
+    "step: the training step of the growth check that made the event. kind: birth (a head added), head_prune, "
+    "prototype_prune, or a near-tie (a decision statistic within rounding of its threshold, recorded, not acted "
+    "on differently). unit: the head or prototype it concerns. reason: the comparison that decided it, with "
+    "the statistic, the threshold and their margin."
+)
+CONFIG_COLUMNS: tuple[tuple[str, str], ...] = (("group", "group"), ("setting", "setting"), ("value", "value"))
+CONFIG_LEGEND = (
+    "layer: the layer's sizes (input width d_in, model width d, query/key width d_k, value width d_v, sequence "
+    "length, K_max prototypes, classes), the prototype temperature T_P, the weight λ_q of L_q in the loss and "
+    "the initial log-temperature s_init of the heads. training: the optimiser and its learning rates by group, "
+    "the schedule (a growth check every check_every steps on a probe of probe_size sequences; evaluations every "
+    "eval_every), θ's calibration (c_θ times the median ‖A_res‖_F of calibration_probes probes, unless θ is "
+    "given), the dwell T_d, the patience T_prune, the mass floor ε_K, the trackers' steps per check. growth: the "
+    "growth rule's θ and φ_g as used (calibrated), its dwell, patience, floors and caps."
+)
 NOT_IMPLEMENTED = "not implemented"
 
 
@@ -289,8 +305,27 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
     events: list[Mapping[str, Any]] = list(summary["events"])
     if events:
         blocks.append(_table(EVENT_COLUMNS, events, key=None, key_attr="event", section="events"))
+        blocks.append(_Paragraph(EVENT_LEGEND))
     else:
         blocks.append(_Paragraph("Events: none (no birth, prune or near-tie in this run)."))
+    config = summary.get("configuration")
+    if config:
+        rows = [
+            {"group": group, "setting": name, "value": value}
+            for group, settings in config.items()
+            for name, value in settings.items()
+        ]
+        blocks += [
+            _Heading(2, "Configuration"),
+            _table(CONFIG_COLUMNS, rows, key=None, key_attr="setting", section="configuration"),
+            _Paragraph(CONFIG_LEGEND),
+        ]
+    prov = summary.get("provenance")
+    if prov:
+        blocks += [
+            _Heading(2, "Provenance"),
+            _Bullets(tuple(f"{k}: {_fmt(v)}" for k, v in prov.items()), "provenance"),
+        ]
     blocks.append(_Heading(2, "Figures"))
     blocks.extend(images)
     if studies:
@@ -503,9 +538,12 @@ def write_report(
 __all__ = [
     "CLAIM_COLUMNS",
     "CLAIM_LEGEND",
+    "CONFIG_COLUMNS",
+    "CONFIG_LEGEND",
     "ELSEWHERE_COLUMNS",
     "ELSEWHERE_LEGEND",
     "EVENT_COLUMNS",
+    "EVENT_LEGEND",
     "NOT_IMPLEMENTED",
     "QUICK_NOTE",
     "VERDICT_COLUMNS",

@@ -14,7 +14,12 @@ separates violations from checks where nothing was promised. D6 is not checked l
 
 from __future__ import annotations
 
+import datetime
+import importlib.metadata
 import importlib.util
+import os
+import platform
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -143,8 +148,67 @@ def run_training(opts: AuditOptions, console: Console) -> tuple[RunRecord, str]:
         "engine": desc,
         "seed": opts.seed,
         "train_rng": [opts.seed, 1],
+        "provenance": provenance(desc),
     }
     return replace(record, meta=meta), desc
+
+
+def provenance(engine: str) -> dict[str, Any]:
+    """Where and with what a run was made: the package's version and git commit (None outside a checkout;
+    ``dirty`` when the checkout has uncommitted changes), Python, NumPy and torch versions, the engine and
+    its threads, the date (UTC) and the machine (its CPU model where the system says it)."""
+    torch_version = threads = None
+    if importlib.util.find_spec("torch") is not None and "PyTorch" in engine:
+        import torch
+
+        torch_version, threads = torch.__version__, torch.get_num_threads()
+    try:
+        version = importlib.metadata.version("ddcl-incrt")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    commit, dirty = _git_state(Path(__file__).resolve().parent)
+    return {
+        "package": version,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch_version,
+        "engine": engine,
+        "torch_threads": threads,
+        "cpu_count": os.cpu_count(),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.system()} {platform.machine()}, {_cpu_model()}",
+    }
+
+
+def _git_state(folder: Path) -> tuple[str | None, bool | None]:
+    """The checkout's HEAD commit and whether it has uncommitted changes; (None, None) outside a checkout
+    or without git."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return head, bool(status.strip())
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU model unknown"
 
 
 def _checkpoint_to_resume(path: Path, layer: LayerConfig, cfg: TrainConfig) -> Checkpoint:
@@ -193,6 +257,7 @@ __all__ = [
     "EngineName",
     "audit",
     "progress_bar",
+    "provenance",
     "resolve_engine",
     "run_training",
     "torch_available",

@@ -161,6 +161,16 @@ def elsewhere_findings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def configuration(record: RunRecord) -> dict[str, dict[str, Any]]:
+    """Every setting of the run: the layer, the training (learning rates by group) and the growth rule
+    (θ and φ_g as calibrated)."""
+    return {
+        "layer": asdict(record.layer_config),
+        "training": asdict(record.train_config),
+        "growth": asdict(record.growth_config),
+    }
+
+
 def not_live_lines(registry: Mapping[str, Claim] = REGISTRY) -> list[str]:
     """Why each implemented claim that no training event checks is not checked live (``Claim.not_live``)."""
     return [f"{cid}: {c.not_live}" for cid, c in registry.items() if c.not_live]
@@ -515,6 +525,8 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
         "events": [asdict(e) for e in event_rows(record)],
         "findings": findings(record),
         "not_live": not_live_lines(),
+        "configuration": configuration(record),
+        "provenance": record.meta.get("provenance"),
         "coupling": coupling,
         "verdicts": [{**asdict(v), "claims": list(v.claims)} for v in verdict_rows(record, rows, coupling)],
         "violations": len(record.violations()),
@@ -532,6 +544,7 @@ __all__ = [
     "checks_outside_registry",
     "claim_rows",
     "collapse_finding",
+    "configuration",
     "correlation",
     "correlation_text",
     "coupling_measurements",
