@@ -33,6 +33,7 @@ from matplotlib.image import imread
 from ddcl_incrt.audit.figures import (
     FIGURES,
     TRACKER_FLOOR,
+    accuracy_data,
     architecture_data,
     growth_signal_data,
     heads_data,
@@ -50,6 +51,7 @@ from training.record import RunRecord
 
 FIGURE_NAMES = [
     "loss",
+    "accuracy",
     "architecture",
     "spectrum_at_births",
     "growth_signal",
@@ -82,6 +84,18 @@ def test_the_fixture_run_has_every_kind_of_event(record: RunRecord) -> None:
     kinds = {e.kind for e in record.events}
     assert {EventKind.BIRTH, EventKind.HEAD_PRUNE, EventKind.PROTOTYPE_PRUNE} <= kinds
     assert len(record.checks) > 1
+
+
+def test_the_accuracy_and_dwell_data_are_the_records(record: RunRecord) -> None:
+    acc = accuracy_data(record)
+    assert acc["test"].tolist() == [e.test_accuracy for e in record.evaluations]
+    assert acc["steps"].tolist() == [e.step for e in record.evaluations]
+    assert acc["chance"] == 1.0 / record.layer_config.n_classes
+    g = growth_signal_data(record)
+    assert g["dwell_starts"].tolist() == [0.0, *(float(e.step) for e in record.births())]
+    assert g["T_d"] == record.train_config.T_d
+    edited = replace(record, train_config=replace(record.train_config, T_d=record.train_config.T_d + 7))
+    assert growth_signal_data(edited)["T_d"] == record.train_config.T_d + 7
 
 
 def test_figures_are_registered_in_report_order() -> None:

@@ -85,8 +85,11 @@ def _log_if_positive(ax: Axes, *arrays: np.ndarray) -> None:
 
 
 def _legend(ax: Axes, **kw: Any) -> None:
+    """The legend outside the axes, to their right: a legend inside would hide data (the last heads, the
+    largest eigenvalues)."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(**kw)
+        kw.pop("loc", None)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kw)
 
 
 def _arr(data: FigureData, key: str) -> np.ndarray:
@@ -132,10 +135,11 @@ def loss_data(record: RunRecord) -> FigureData:
 
 
 def draw_loss(data: FigureData, path: Path) -> Path:
-    """Top: ``L`` and ``L_task`` (log scale where positive). Bottom: ``L_OLS`` and ``V`` stacked, with
-    ``L_q`` drawn over them: the line runs along the top of the stack exactly when ``L_q = L_OLS + V``."""
-    fig = _new_figure(6.0)
-    top, bottom = fig.subplots(2, 1, sharex=True)
+    """Top: ``L`` and ``L_task`` (log scale where positive). Middle: ``L_OLS`` and ``V`` stacked, with
+    ``L_q`` drawn over them: the line runs along the top of the stack exactly when ``L_q = L_OLS + V``.
+    Bottom: ``V`` on its own (log) scale, where it is visible even when it is a sliver of ``L_q``."""
+    fig = _new_figure(7.5)
+    top, bottom, var = fig.subplots(3, 1, sharex=True)
     steps = _arr(data, "steps")
     if steps.size == 0:
         _note(top, "no training steps in this run")
@@ -152,9 +156,44 @@ def draw_loss(data: FigureData, path: Path) -> Path:
     bottom.plot(steps, L_q, color="k", linestyle="--", linewidth=1.2, label=r"$L_q$")
     resid = _float(data, "identity_residual")
     bottom.set_title(rf"$L_q = L_{{\mathrm{{OLS}}}} + V$ (largest residual {resid:.2g})", fontsize=10)
-    bottom.set_xlabel("step")
     bottom.set_ylabel("quantisation loss")
     _legend(bottom, loc="upper right")
+    var.plot(steps, V, color="C4", label="V")
+    _log_if_positive(var, V)
+    var.set_ylabel("V (own scale)")
+    var.set_xlabel("step")
+    _legend(var, loc="upper right")
+    return _save(fig, path)
+
+
+# -- accuracy -----------------------------------------------------------------------------------------
+
+
+def accuracy_data(record: RunRecord) -> FigureData:
+    """Train and test accuracy at every evaluation, and chance (uniform guessing, ``1/n_classes``)."""
+    ev = record.evaluations
+    return {
+        "steps": np.array([e.step for e in ev], dtype=np.float64),
+        "train": np.array([e.train_accuracy for e in ev], dtype=np.float64),
+        "test": np.array([e.test_accuracy for e in ev], dtype=np.float64),
+        "chance": 1.0 / record.layer_config.n_classes,
+    }
+
+
+def draw_accuracy(data: FigureData, path: Path) -> Path:
+    fig = _new_figure(3.5)
+    ax = fig.subplots()
+    steps = _arr(data, "steps")
+    if steps.size == 0:
+        _note(ax, "no evaluation in this run")
+        return _save(fig, path)
+    ax.plot(steps, _arr(data, "train"), "o-", color="C0", label="train")
+    ax.plot(steps, _arr(data, "test"), "s-", color="C1", label="test")
+    ax.axhline(_float(data, "chance"), color="0.4", linestyle=":", linewidth=1.0, label="chance (1/classes)")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_xlabel("step")
+    ax.set_ylabel("accuracy")
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -235,32 +274,39 @@ def spectrum_at_births_data(record: RunRecord) -> FigureData:
 def draw_spectrum_at_births(data: FigureData, path: Path) -> Path:
     """Stems of every eigenvalue (index 1 = largest) per birth, offset slightly per birth, and θ: at a
     birth the top eigenvalue is above the line (spectral ordering, G2)."""
-    fig = _new_figure(4.5)
-    ax = fig.subplots()
+    fig = _new_figure(7.0)
+    ax, zoom = fig.subplots(2, 1)
     spectra = _list(data, "spectra")
     steps = _list(data, "birth_steps")
     thetas = _list(data, "theta")
     if not spectra:
         missing = _list(data, "missing_steps")
-        _note(ax, "no births in this run" if not missing else f"no check recorded at the births (steps {missing})")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        for a in (ax, zoom):
+            _note(a, "no births in this run" if not missing else f"no check recorded at the births (steps {missing})")
+            a.set_xticks([])
+            a.set_yticks([])
         return _save(fig, path)
     cmap = colormaps["viridis"]
     n = len(spectra)
     width = 0.6
-    for j, (step, spec) in enumerate(zip(steps, spectra, strict=True)):
-        color = cmap(j / max(n - 1, 1))
-        x = np.arange(1, len(spec) + 1, dtype=np.float64) + (j - (n - 1) / 2) * width / max(n, 1)
-        y = np.asarray(spec, dtype=np.float64)
-        ax.vlines(x, 0.0, y, color=color, linewidth=1.0)
-        ax.plot(x, y, "o", color=color, markersize=4, label=f"birth at step {step}" if n <= 12 else None)
-    for k, th in enumerate(sorted(set(thetas))):
-        ax.axhline(th, color="C3", linestyle="--", linewidth=1.0, label="θ" if k == 0 else None)
-    ax.axhline(0.0, color="0.6", linewidth=0.6)
-    ax.set_xlabel("eigenvalue index (1 = largest)")
-    ax.set_ylabel(r"eigenvalue of $A_{\mathrm{res}}$")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for panel in (ax, zoom):
+        for j, (step, spec) in enumerate(zip(steps, spectra, strict=True)):
+            color = cmap(j / max(n - 1, 1))
+            x = np.arange(1, len(spec) + 1, dtype=np.float64) + (j - (n - 1) / 2) * width / max(n, 1)
+            y = np.asarray(spec, dtype=np.float64)
+            panel.vlines(x, 0.0, y, color=color, linewidth=1.0)
+            label = f"birth at step {step}" if n <= 12 and panel is ax else None
+            panel.plot(x, y, "o", color=color, markersize=4, label=label)
+        for k, th in enumerate(sorted(set(thetas))):
+            panel.axhline(th, color="C3", linestyle="--", linewidth=1.0, label="θ" if k == 0 and panel is ax else None)
+        panel.axhline(0.0, color="0.6", linewidth=0.6)
+        panel.set_ylabel(r"eigenvalue of $A_{\mathrm{res}}$")
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+    th_max = max(thetas)
+    zoom.set_ylim(-3.0 * th_max, 5.0 * th_max)  # near θ: which eigenvalues are just above or below it
+    ax.set_title("all eigenvalues", fontsize=10)
+    zoom.set_title("zoomed to [−3θ, 5θ]", fontsize=10)
+    zoom.set_xlabel("eigenvalue index (1 = largest)")
     _legend(ax, loc="upper right", fontsize=8)
     return _save(fig, path)
 
@@ -277,6 +323,9 @@ def growth_signal_data(record: RunRecord) -> FigureData:
         "ratio": np.array([c.lam_max / c.theta for c in record.checks], dtype=np.float64),
         "birth_steps": np.array([e.step for e in births], dtype=np.float64),
         "birth_ratio": np.array([e.statistic / e.threshold for e in births], dtype=np.float64),
+        # the dwell: no birth within T_d steps of the last growth (the initial head starts the timer at 0)
+        "dwell_starts": np.array([0, *(e.step for e in births)], dtype=np.float64),
+        "T_d": float(record.train_config.T_d),
     }
 
 
@@ -288,10 +337,14 @@ def draw_growth_signal(data: FigureData, path: Path) -> Path:
     if steps.size == 0:
         _note(ax, "no checks in this run")
         return _save(fig, path)
-    ax.plot(
-        steps, _arr(data, "ratio"), "o-", color="C0", markersize=3, label=r"$\lambda_{\max}(A_{\mathrm{res}})/\theta$"
-    )
+    T_d = _float(data, "T_d")
+    for i, start in enumerate(_arr(data, "dwell_starts")):
+        ax.axvspan(start, start + T_d, color="0.92", linewidth=0, label="dwell (no birth)" if i == 0 else None)
+    ratio = _arr(data, "ratio")
+    ax.plot(steps, ratio, "o-", color="C0", markersize=3, label=r"$\lambda_{\max}(A_{\mathrm{res}})/\theta$")
     ax.axhline(1.0, color="C3", linestyle="--", linewidth=1.0, label="1 (threshold θ)")
+    _log_if_positive(ax, ratio)
+    ax.set_xlim(0.0, float(steps.max()) * 1.02)
     b_steps = _arr(data, "birth_steps")
     if b_steps.size:
         ax.plot(b_steps, _arr(data, "birth_ratio"), "^", color="C3", markersize=9, label="birth")
@@ -528,10 +581,19 @@ FIGURES: tuple[FigureSpec, ...] = (
         "loss",
         "Loss and its decomposition",
         "Per step on the minibatch: L and L_task (top, log scale where positive); L_OLS and V stacked with "
-        "L_q dashed over them (bottom): the dashed line follows the top of the stack because L_q = L_OLS + V "
-        "(claim D1); the title gives the largest residual.",
+        "L_q dashed over them (middle): the dashed line follows the top of the stack because L_q = L_OLS + V "
+        "(claim D1), and the title gives the largest residual; V alone on its own log scale (bottom), where "
+        "it is visible even when it is a sliver of L_q.",
         loss_data,
         draw_loss,
+    ),
+    FigureSpec(
+        "accuracy",
+        "Accuracy",
+        "Train and test accuracy on the whole sets at every evaluation, with chance (uniform guessing, "
+        "1/classes) dotted.",
+        accuracy_data,
+        draw_accuracy,
     ),
     FigureSpec(
         "architecture",
@@ -545,15 +607,17 @@ FIGURES: tuple[FigureSpec, ...] = (
         "spectrum_at_births",
         "A_res spectrum at each birth",
         "Every eigenvalue of A_res at the check where a head was born (index 1 = largest), with θ dashed: "
-        "the top eigenvalue is above θ and the birth takes its direction (spectral ordering, G2).",
+        "the top eigenvalue is above θ and the birth takes its direction (spectral ordering, G2). The bottom "
+        "panel zooms to [−3θ, 5θ], where the eigenvalues just above or below θ are told apart.",
         spectrum_at_births_data,
         draw_spectrum_at_births,
     ),
     FigureSpec(
         "growth_signal",
         "Growth signal",
-        "λ_max(A_res)/θ at every check, with the threshold 1 dashed and births marked: a head is born when "
-        "the ratio exceeds 1 and the dwell has passed.",
+        "λ_max(A_res)/θ at every check (log scale), with the threshold 1 dashed, births marked and the dwell "
+        "shaded (T_d steps from the start and from each birth, when no head can be born): a head is born at "
+        "the first check where the ratio exceeds 1 outside the dwell.",
         growth_signal_data,
         draw_growth_signal,
     ),
@@ -608,7 +672,9 @@ __all__ = [
     "TRACKER_FLOOR",
     "FigureData",
     "FigureSpec",
+    "accuracy_data",
     "architecture_data",
+    "draw_accuracy",
     "draw_architecture",
     "draw_feedback",
     "draw_granularity",
