@@ -267,7 +267,10 @@ def check_g5(
     delta_formula = arr(-(Pi @ commutator_form(C_, Ms[h_]) @ Pi))
     G_h = head_strength(C_, Ms[h_])
     nC = frobenius(C_)
-    scale = d * (1 + m) ** 2 * nC * (frobenius(M_tot) + frobenius(Ms[h_]) + frobenius(M_rest))
+    norm_M = frobenius(M_tot) + frobenius(Ms[h_]) + frobenius(M_rest)
+    # With every M zero the three operators are exactly zero whatever C, and so is their error scale
+    # (computed as a product, an overflowed ‖C‖_F = inf times 0 would be NaN).
+    scale = 0.0 if norm_M == 0.0 else d * (1 + m) ** 2 * nC * norm_M
     E_b, E_a = eigh_error_bound(before), eigh_error_bound(after)
     lam_b, lam_a = f64(eigenvalues_desc(before)[0]), f64(eigenvalues_desc(after)[0])
     delta_norm = f64(np.linalg.norm(delta_formula, 2))
