@@ -179,6 +179,8 @@ def _fmt(value: Any) -> str:
         return f"{value:.3g}"
     if isinstance(value, list | tuple):
         return ", ".join(_fmt(v) for v in value) if value else "—"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) if value else "—"
     return str(value)
 
 
@@ -250,7 +252,7 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
     claims: list[Mapping[str, Any]] = list(summary["claims"])
     findings = tuple(str(f) for f in summary["findings"])
     blocks: list[_Block] = [
-        _Heading(1, f"DDCL-INCRT audit: {summary['dataset']} ({summary['engine']})"),
+        _Heading(1, f"DDCL-INCRT audit: {summary['dataset']}, {summary['engine']}"),
         _Paragraph(_run_line(summary)),
     ]
     if summary.get("quick"):
@@ -414,7 +416,11 @@ h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd
 table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
+table[data-section="claims"] { font-size: .78rem; }
+td[data-field="hypotheses"], td[data-field="failed_hypotheses"], td[data-field="tightest_check"] {
+  overflow-wrap: anywhere; }
 tr[data-status="violated"] td { background: #fde2e2; }
+tr[data-status="not promised"] td[data-field="status"] { color: #8a5a00; font-weight: 600; }
 tr[data-status="held"] td[data-field="status"] { color: #126b12; font-weight: 600; }
 ul[data-section="findings"] li { margin-bottom: .35rem; }
 figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }

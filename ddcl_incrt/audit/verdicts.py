@@ -64,10 +64,19 @@ def _spread_apart(rows: Mapping[str, ClaimRow], record: RunRecord, coupling: Cou
     if d4.violations:
         return f"Violated: D4 failed where its hypotheses held ({d4.violations} checks)."
     if d4.unpromised:
+        failing = [c.step for c in record.checks if not c.collapse_margin > 0.0]
+        where = f"step {failing[0]}" if len(failing) == 1 else f"steps {failing[0]}–{failing[-1]}"
+        regimes = "; ".join(f"{g['regime']} {_fmt(g['r'])} (n = {g['n']})" for g in coupling["R4"]["by_regime"])
         return (
-            f"Not shown by this run: from step {d4.first_unpromised_step} T_P was not below T_c, outside D4's "
-            f"hypothesis, so nothing kept the prototypes apart; the dictionary went from {k0} to {k}. "
-            f"R4 correlation {_fmt(r4)} (paper −0.98)."
+            f"Not shown by this run: at {len(failing)} of {len(record.checks)} checks ({where}) T_P was not below "
+            f"T_c, outside D4's hypothesis, and the dictionary went from {k0} to {k} prototypes"
+            + (
+                ", where it stayed although the hypothesis held again later"
+                if record.checks and record.checks[-1].step > failing[-1]
+                else ""
+            )
+            + f". R4 correlation {_fmt(r4)} over the run (paper −0.98)"
+            + (f"; {regimes}." if regimes else ".")
         )
     if d4.certified:
         return f"Consistent: T_P < T_c at every check, collapse unstable as D4 proves; {k} of {k0} prototypes kept."

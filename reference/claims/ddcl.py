@@ -220,7 +220,7 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
         not_live=(
             "the layer trains free prototypes P (SPEC §2); D6 is about the dual competitive layer, P = Y_bᵀW + "
             "1bᵀ, which only the cluster study's dcl settings train. There it is checked by the tests and "
-            "`ddcl-incrt prove`, not yet at the study's steps"
+            "`ddcl-incrt prove`, not yet at the study's steps."
         ),
         statement=(
             "A DCL gradient step on (W, b) moves the prototypes by ΔP = −η(Y_bᵀY_b + 1_d1_dᵀ)∇_P L (the "
