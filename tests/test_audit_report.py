@@ -559,3 +559,14 @@ def test_chromium_renders_the_report(report: dict[str, Path], tmp_path: Path) ->
     n = str(len(FIGURES))
     assert body.get("data-images-total") == n, f"body attributes: {body}"
     assert body.get("data-images-loaded") == n, f"body attributes: {body}"
+
+
+def test_the_report_states_every_claim_and_its_hypotheses(report: dict[str, Path]) -> None:
+    md = report["report.md"].read_text(encoding="utf-8")
+    html_text = _parse_html(report["report.html"].read_text(encoding="utf-8"))
+    text = "".join(html_text.text)
+    for cid, claim in REGISTRY.items():
+        for h in claim.hypotheses:
+            assert f"{h.name}: {h.statement}" in text, (cid, h.name)
+        assert claim.statement[:60] in text, cid
+        assert f"{cid} {claim.title} ({claim.label.value})" in _md_unescape(md), cid

@@ -209,6 +209,11 @@ def _run_line(s: Mapping[str, Any]) -> str:
     )
 
 
+def _statement_line(s: Mapping[str, Any]) -> str:
+    hyps = "; ".join(f"{h['name']}: {h['statement']}" for h in s["hypotheses"]) or "none"
+    return f"{s['claim_id']} {s['title']} ({s['label']}): {s['statement']} Hypotheses: {hyps}."
+
+
 def _n(count: Any, noun: str) -> str:
     """``"1 head"``, ``"2 heads"``."""
     return f"{count} {noun}" if int(count) == 1 else f"{count} {noun}s"
@@ -273,6 +278,12 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
     blocks.append(_Paragraph(CLAIM_LEGEND))
     for line in summary.get("not_live", ()):
         blocks.append(_Paragraph(f"Not checked live, and why: {line}"))
+    statements = summary.get("statements")
+    if statements:
+        blocks += [
+            _Heading(3, "What each claim states (the registry; docs/spec.md §4, proofs in docs/theory.md)"),
+            _Bullets(tuple(_statement_line(s) for s in statements), "statements"),
+        ]
     missing = [str(c["claim_id"]) for c in claims if c["status"] == NOT_IMPLEMENTED]
     if missing:
         blocks.append(

@@ -171,6 +171,20 @@ def configuration(record: RunRecord) -> dict[str, dict[str, Any]]:
     }
 
 
+def claim_statements(registry: Mapping[str, Claim] = REGISTRY) -> list[dict[str, Any]]:
+    """Every claim's statement and its hypotheses' statements, from the registry."""
+    return [
+        {
+            "claim_id": cid,
+            "title": c.title,
+            "label": c.label.value,
+            "statement": c.statement,
+            "hypotheses": [{"name": h.name, "statement": h.statement} for h in c.hypotheses],
+        }
+        for cid, c in registry.items()
+    ]
+
+
 def not_live_lines(registry: Mapping[str, Claim] = REGISTRY) -> list[str]:
     """Why each implemented claim that no training event checks is not checked live (``Claim.not_live``)."""
     return [f"{cid}: {c.not_live}" for cid, c in registry.items() if c.not_live]
@@ -525,6 +539,7 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
         "events": [asdict(e) for e in event_rows(record)],
         "findings": findings(record),
         "not_live": not_live_lines(),
+        "statements": claim_statements(),
         "configuration": configuration(record),
         "provenance": record.meta.get("provenance"),
         "coupling": coupling,
@@ -543,6 +558,7 @@ __all__ = [
     "checked_elsewhere",
     "checks_outside_registry",
     "claim_rows",
+    "claim_statements",
     "collapse_finding",
     "configuration",
     "correlation",
