@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,13 +30,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ddcl_incrt.arguments import non_negative_int, positive_int
+from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, USAGE
 
 
 def command_error(command: str, message: str) -> int:
     """Print a CLI error to stderr (never stdout, which carries the results) as argparse does,
     ``ddcl-incrt <command>: error: …``, and return exit code 2."""
     print(f"ddcl-incrt {command}: error: {message}", file=sys.stderr)
-    return 2
+    return USAGE
 
 
 def _prove(args: argparse.Namespace, console: Console) -> int:
@@ -60,7 +62,7 @@ def _prove(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     failed = sum(1 for r in results if not r.proved)
     console.print(f"{len(results) - failed} proved, {failed} failed, {time.perf_counter() - start:.1f} s")
-    return 1 if failed else 0
+    return FAILED_CHECK if failed else OK
 
 
 def _claims(args: argparse.Namespace, console: Console) -> int:
@@ -116,7 +118,7 @@ def _falsify(args: argparse.Namespace, console: Console) -> int:
         f"{len(results) - n_reasons} counterexamples, {n_reasons} hypotheses with a stated reason why none can exist; "
         + ("[red]some counterexample is not one: exit code 1[/red]" if bad else "every counterexample holds up")
     )
-    return 1 if bad else 0
+    return FAILED_CHECK if bad else OK
 
 
 def _bench(args: argparse.Namespace, console: Console) -> int:
@@ -148,7 +150,7 @@ def _cluster(args: argparse.Namespace, console: Console) -> int:
         f"D1: {result.d1_checks} checks, {result.d1_violations} violated; "
         f"{result.wall_s:.1f} s wall, {result.cpu_s:.1f} s CPU; files: {', '.join(str(p) for p in files.values())}"
     )
-    return 1 if result.d1_violations else 0
+    return FAILED_CHECK if result.d1_violations else OK
 
 
 def _audit(args: argparse.Namespace, console: Console) -> int:
@@ -325,16 +327,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; its exit code. A bad argument or input file the command detects (a
-    ``ValueError``, a malformed record or checkpoint) and a file that cannot be read or written (an
-    ``OSError``) are reported on stderr as ``ddcl-incrt <command>: error: …`` with exit code 2, as
-    argparse reports bad options."""
+    """Run one subcommand; its exit code (:mod:`ddcl_incrt.exit_codes`). A bad argument or input file the
+    command detects (a ``ValueError``, a malformed record or checkpoint) and a file that cannot be read or
+    written (an ``OSError``) are reported on stderr as ``ddcl-incrt <command>: error: …`` with
+    :data:`~ddcl_incrt.exit_codes.USAGE`, as argparse reports bad options; Ctrl-C prints one line saying
+    where the state is (:data:`~ddcl_incrt.exit_codes.INTERRUPTED`); any other exception is a bug: its
+    traceback and :data:`~ddcl_incrt.exit_codes.INTERNAL`."""
     args = build_parser().parse_args(argv)
     console = Console(width=max(Console().width, 140))
     try:
         code: int = args.func(args, console)
+    except KeyboardInterrupt as exc:
+        # the trainer notes where it saved the state; the traceback says nothing a user needs
+        where = "; ".join(getattr(exc, "__notes__", ())) or "nothing was saved"
+        hint = " (run the same command with --resume and that path)" if "resume from it" in where else ""
+        print(f"ddcl-incrt {args.command}: interrupted: {where}{hint}", file=sys.stderr)
+        return INTERRUPTED
     except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
         return command_error(args.command, str(exc))
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"ddcl-incrt {args.command}: internal error (a bug, exit code {INTERNAL}): please report it with the "
+            "traceback above",
+            file=sys.stderr,
+        )
+        return INTERNAL
     return code
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import errno
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -15,6 +16,7 @@ from typing import NoReturn, TypeVar
 import pytest
 from _small_run import RUN, small_run
 
+from ddcl_incrt import exit_codes
 from ddcl_incrt.audit import run as audit_run
 from ddcl_incrt.cli import build_parser, main
 from proofs_check import ALL_STEPS
@@ -346,3 +348,64 @@ def test_an_os_error_is_an_error_line_not_a_traceback(
     assert main(["cluster", "--quick"]) == 2
     line = _error_line(capsys.readouterr().err, "cluster")
     assert "Permission denied: '/data/cluster.json'" in line
+
+
+# -- exit codes: one meaning each (ddcl_incrt.exit_codes) ----------------------------------------------
+
+
+def test_the_exit_codes_are_distinct() -> None:
+    codes = [exit_codes.OK, exit_codes.FAILED_CHECK, exit_codes.USAGE, exit_codes.INTERNAL, exit_codes.INTERRUPTED]
+    assert codes == [0, 1, 2, 3, 130]
+
+
+def test_a_crash_inside_a_command_is_an_internal_error_with_its_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def crash(*_: object, **__: object) -> NoReturn:
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(audit_run, "run_training", crash)
+    assert main(["audit", "--quick", "--out", str(tmp_path / "out")]) == exit_codes.INTERNAL
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "RuntimeError: planted bug" in err
+    assert "ddcl-incrt audit: internal error" in err
+
+
+def test_a_missing_engine_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(audit_run, "torch_available", lambda: False)
+    assert main(["audit", "--quick", "--engine", "accelerated", "--out", "unused"]) == exit_codes.USAGE
+    assert "--engine accelerated needs PyTorch" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_training_prints_one_line_naming_the_checkpoint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Interrupted at step 25 of 40 (checkpoints only on interruption): exit 130, one line on stderr that
+    names the checkpoint of the last completed step, no traceback; resuming from it finishes the run."""
+    real = audit_run.progress_bar
+
+    @contextmanager
+    def interrupting(*args: object, **kwargs: object) -> Iterator[Callable[[object], None]]:
+        with real(*args, **kwargs) as update:  # type: ignore[arg-type]
+
+            def stop_at_25(info: object) -> None:
+                update(info)  # type: ignore[arg-type]
+                if getattr(info, "step", 0) == 25:
+                    raise KeyboardInterrupt
+
+            yield stop_at_25
+
+    monkeypatch.setattr(audit_run, "progress_bar", interrupting)
+    out = tmp_path / "out"
+    argv = ["audit", "--quick", "--dataset", "planted", "--steps", "40", "--engine", "reference", "--out", str(out)]
+    assert main([*argv, "--checkpoint-every", "0"]) == exit_codes.INTERRUPTED
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    checkpoint = out / "checkpoints" / "step-00000025.ckpt.npz"
+    assert err[0].startswith("ddcl-incrt audit: interrupted: training interrupted")
+    assert str(checkpoint) in err[0]
+    assert "--resume" in err[0]
+    assert checkpoint.is_file()
+    monkeypatch.setattr(audit_run, "progress_bar", real)
+    assert main([*argv, "--resume", str(checkpoint)]) == exit_codes.OK

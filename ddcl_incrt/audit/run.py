@@ -78,7 +78,7 @@ def resolve_engine(engine: EngineName) -> Literal["reference", "accelerated"]:
     if engine == "auto":
         return "accelerated" if torch_available() else "reference"
     if engine == "accelerated" and not torch_available():
-        raise SystemExit(
+        raise ValueError(
             "--engine accelerated needs PyTorch: pip install torch==2.13.0 (then pip install -e '.[torch]')"
         )
     return engine

@@ -21,6 +21,7 @@ from scipy import stats
 
 from ddcl_incrt.audit.verdicts import verdict_rows
 from ddcl_incrt.claim_checks import FalsifierResult, StepResult
+from ddcl_incrt.exit_codes import FAILED_CHECK, OK
 from reference.claims.records import Claim, Label
 from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import log_temperature_variance, pearson
@@ -503,8 +504,10 @@ def r4_by_regime(record: RunRecord) -> list[dict[str, Any]]:
 
 
 def exit_code(record: RunRecord) -> int:
-    """1 when any ``proved`` claim was violated, else 0."""
-    return int(any(r.violations and r.label == Label.PROVED.value for r in claim_rows(record)))
+    """:data:`~ddcl_incrt.exit_codes.FAILED_CHECK` when a ``proved`` claim was violated where its hypotheses
+    held, else :data:`~ddcl_incrt.exit_codes.OK`."""
+    violated = any(r.violations and r.label == Label.PROVED.value for r in claim_rows(record))
+    return FAILED_CHECK if violated else OK
 
 
 def _finite(x: float | None) -> float | None:
