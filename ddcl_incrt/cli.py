@@ -31,6 +31,7 @@ from rich.table import Table
 
 from ddcl_incrt.arguments import non_negative_int, positive_int
 from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, USAGE
+from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
 
 
 def command_error(command: str, message: str) -> int:
@@ -323,6 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     from ddcl_incrt.conformance.command import add_subcommand as add_conformance
 
     add_conformance(sub)
+    for name, command in sub.choices.items():
+        if name != "bench":  # the benchmark's own --threads is part of its protocol (default 2)
+            command.add_argument(
+                "--threads",
+                type=positive_int,
+                default=None,
+                help=f"threads for torch and NumPy's BLAS (default: OMP_NUM_THREADS if set, else {DEFAULT_THREADS})",
+            )
     return parser
 
 
@@ -336,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(width=max(Console().width, 140))
     try:
+        use_threads(args.threads)
         code: int = args.func(args, console)
     except KeyboardInterrupt as exc:
         # the trainer notes where it saved the state; the traceback says nothing a user needs
