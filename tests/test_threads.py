@@ -1,0 +1,66 @@
+"""The thread policy of every command (ddcl_incrt.threads): one count for torch's intra-op pool, the
+BLAS pools NumPy loaded and OMP_NUM_THREADS (what starts later reads it)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from ddcl_incrt.cli import build_parser, main
+from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
+
+
+@pytest.fixture(autouse=True)
+def _restore(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test changes the process's pools: put back the worker's counts afterwards."""
+    with threadpool_limits(limits=None):
+        t = sys.modules.get("torch")
+        before = t.get_num_threads() if t is not None else None
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        yield
+        if t is not None and before is not None:
+            t.set_num_threads(before)
+
+
+def _blas_threads() -> set[int]:
+    return {int(p["num_threads"]) for p in threadpool_info()}
+
+
+def test_the_default_is_one_thread_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert use_threads(None) == DEFAULT_THREADS == 1
+    assert os.environ["OMP_NUM_THREADS"] == "1"
+    assert _blas_threads() <= {1}
+
+
+def test_an_explicit_count_and_the_environment_are_obeyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    assert use_threads(2) == 2
+    assert torch.get_num_threads() == 2
+    assert _blas_threads() <= {2}
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert use_threads(None) == 2  # the user's OMP_NUM_THREADS is kept when --threads is not given
+    monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
+    assert use_threads(None) == DEFAULT_THREADS
+    assert use_threads(1) == 1
+    assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5])
+def test_a_count_below_one_or_not_an_int_is_refused_naming_threads(bad: object) -> None:
+    with pytest.raises(ValueError, match="--threads"):
+        use_threads(bad)  # type: ignore[arg-type]
+
+
+def test_every_command_takes_threads(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in sub.choices:  # type: ignore[union-attr]
+        assert "--threads" in sub.choices[name].format_help(), name  # type: ignore[index]
+    with pytest.raises(SystemExit) as exc:
+        main(["claims", "--threads", "0"])
+    assert exc.value.code == 2
+    assert "--threads" in capsys.readouterr().err
