@@ -409,3 +409,15 @@ def test_ctrl_c_during_training_prints_one_line_naming_the_checkpoint(
     assert checkpoint.is_file()
     monkeypatch.setattr(audit_run, "progress_bar", real)
     assert main([*argv, "--resume", str(checkpoint)]) == exit_codes.OK
+
+
+def test_version_help_and_descriptions(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("ddcl-incrt ")
+    parser = build_parser()
+    assert "``" not in (parser.description or "")  # no raw reST in --help
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():  # type: ignore[union-attr]
+        assert command.description, f"{name} --help has no description"

@@ -432,8 +432,8 @@ def coupling_measurements(record: RunRecord) -> dict[str, Any]:
                 "last_check": c.step,
             }
     var_log_tau = [log_temperature_variance(dict(c.tau)) for c in record.checks]
-    for h in heads.values():
-        h["age"] = h["last_check"] - h["birth_step"]
+    for row in heads.values():
+        row["age"] = row["last_check"] - row["birth_step"]
     by_birth = sorted(heads.values(), key=lambda r: (r["birth_step"], r["head_id"]))
     aged = [h for h in by_birth if h["attention_entropy_last"] is not None]
     return {

@@ -25,14 +25,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-# scipy comes with scikit-learn (a dependency of it); it ships no type stubs, so this one import is untyped.
-from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+# scipy and threadpoolctl are dependencies (scikit-learn's too); they ship no type stubs (pyproject's mypy
+# overrides).
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits, make_blobs, make_circles, make_classification, make_moons
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-
-# threadpoolctl comes with scikit-learn (a dependency of it) and ships no type stubs.
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits
 
 from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference import dcl, ddcl
