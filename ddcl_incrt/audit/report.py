@@ -36,7 +36,6 @@ CLAIM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("claim_id", "claim"),
     ("title", "title"),
     ("label", "label"),
-    ("hypotheses", "hypotheses"),
     ("checks", "checks"),
     ("certified", "certified"),
     ("uncertified", "uncertified"),
@@ -91,8 +90,8 @@ VERDICT_LEGEND = (
     "from this run and the studies; 'not tested' where neither tests the sentence."
 )
 CLAIM_LEGEND = (
-    "hypotheses: the claim's hypotheses, each evaluated with the registry's predicate on the live state at "
-    "every check of the claim. checks: every check of the claim recorded in this run; they split into the "
+    "Each claim's hypotheses (listed with its statement below) are evaluated with the registry's predicates on "
+    "the live state at every check of the claim. checks: every check of the claim recorded in this run; they split into the "
     "next four columns. certified: held, where every hypothesis held, with a bound that could have failed. "
     "uncertified: held, where every hypothesis held, with a bound that could not (infinite, or vacuous: any "
     "input satisfies it, e.g. sin∠ ≤ 1, or it is too wide to decide what it protects, e.g. an eigenvalue bound "
@@ -421,15 +420,15 @@ def _markdown(blocks: Sequence[_Block]) -> str:
 # -- HTML -----------------------------------------------------------------------------------------------
 
 _CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 70rem;
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 90rem;
        padding: 0 1rem; color: #1b1b1b; background: #fff; line-height: 1.45; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 table[data-section="claims"] { font-size: .78rem; }
-td[data-field="hypotheses"], td[data-field="failed_hypotheses"], td[data-field="tightest_check"] {
-  overflow-wrap: anywhere; }
+td[data-field="failed_hypotheses"] { overflow-wrap: anywhere; min-width: 9rem; }
+td[data-field="tightest_check"] { min-width: 10rem; } td[data-field="status"] { min-width: 7rem; }
 tr[data-status="violated"] td { background: #fde2e2; }
 tr[data-status="not promised"] td[data-field="status"] { color: #8a5a00; font-weight: 600; }
 tr[data-status="held"] td[data-field="status"] { color: #126b12; font-weight: 600; }
