@@ -414,20 +414,38 @@ def test_a_correct_port_passes_every_operation_group(golden: dict[str, VectorEnt
 
 
 @pytest.mark.parametrize(
-    ("check", "field", "bad", "detail"),
+    ("check", "field", "bad", "label", "detail"),
     [
-        ("mean_entropy/basic", "value", np.array([0.5]), "shape (1,) dtype float64, reference shape () dtype float64"),
-        ("squared_distances/basic", "D", np.zeros((2, 2)), "shape (2, 2) dtype float64, reference shape (7, 4)"),
-        ("squared_distances/basic", "D", np.array("text"), "dtype <U4"),
-        ("grow_decision/at_threshold_tie", "state.last_growth_step", np.array(0.0), "dtype float64, expected"),
-        ("grow_decision/at_threshold_tie", "state.heads", np.zeros((7, 3), dtype=np.int64), "shape (7, 3)"),
-        ("squared_distances/basic", "D", np.full((7, 4), np.nan), "non-finite"),
-        ("squared_distances/basic", "D", [[1.0], [2.0, 3.0]], "not an array"),
+        ("mean_entropy/basic", "value", np.array([0.5]), "shape mismatch", "port shape (1,), reference shape ()"),
+        (
+            "squared_distances/basic",
+            "D",
+            np.zeros((2, 2)),
+            "shape mismatch",
+            "port shape (2, 2), reference shape (7, 4)",
+        ),
+        ("squared_distances/basic", "D", np.array("text"), "shape mismatch", "port dtype <U4, reference dtype float64"),
+        (
+            "grow_decision/at_threshold_tie",
+            "state.last_growth_step",
+            np.array(0.0),
+            "dtype mismatch",
+            "port dtype float64, reference dtype int64 (shape ())",
+        ),
+        (
+            "grow_decision/at_threshold_tie",
+            "state.heads",
+            np.zeros((7, 3), dtype=np.int64),
+            "shape mismatch",
+            "port shape (7, 3), reference shape (2, 3)",
+        ),
+        ("squared_distances/basic", "D", np.full((7, 4), np.nan), "non-finite", "non-finite"),
+        ("squared_distances/basic", "D", [[1.0], [2.0, 3.0]], "not an array", "not an array"),
     ],
     ids=["(1,) for ()", "wrong shape", "strings", "float for int", "int rows", "NaN", "ragged"],
 )
 def test_a_malformed_field_is_a_failed_field_naming_shape_and_dtype(
-    golden: dict[str, VectorEntry], check: str, field: str, bad: object, detail: str
+    golden: dict[str, VectorEntry], check: str, field: str, bad: object, label: str, detail: str
 ) -> None:
     entry = golden[check]
     actual: dict[str, object] = dict(_port_outputs(entry))
@@ -438,6 +456,7 @@ def test_a_malformed_field_is_a_failed_field_naming_shape_and_dtype(
     failed = _failed(result)
     assert set(failed) == {field}, failed
     assert detail in failed[field]
+    assert result.message.startswith(f"{field}: {label}: "), result.message
 
 
 TRAJECTORY_DAMAGE: dict[str, tuple[str, Callable[[dict[str, np.ndarray]], None], str]] = {
@@ -531,7 +550,7 @@ def test_a_malformed_trajectory_on_disk_fails_one_check_and_the_rest_are_compare
     assert status["squared_distances/basic"].status == "pass"
     bad = status["trajectory/short_run"]
     assert bad.status == "fail"
-    assert bad.message.startswith("events: mismatch shape (7,) dtype int64, expected E×4 integer rows")
+    assert bad.message.startswith("events: shape mismatch: port shape (7,) dtype int64, expected E×4 integer rows")
 
 
 # ==================================================================================================

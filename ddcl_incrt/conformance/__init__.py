@@ -13,6 +13,8 @@ reference, with a copy-paste reproduction of every difference (docs/porting.md).
 * :mod:`ddcl_incrt.conformance.compare` — the checks, tolerances, near-ties;
 * :mod:`ddcl_incrt.conformance.report` — terminal table, JSON, Markdown, repro snippets;
 * :mod:`ddcl_incrt.conformance.runner` — running the kit on an adapter or on written outputs;
+* :mod:`ddcl_incrt.conformance.command` — ``ddcl-incrt conformance`` (exit codes, errors on stderr);
+* :mod:`ddcl_incrt.conformance.template` — ``--template DIR``: the adapter skeleton a port starts from;
 * :mod:`ddcl_incrt.conformance.properties` — the ``proved`` claims' property tests on a port;
 * :mod:`ddcl_incrt.conformance.plugin` — ``pytest --ddcl-adapter=package.module:factory``;
 * :mod:`ddcl_incrt.conformance.adapters` — the reference's and the accelerated path's adapters;

@@ -1,26 +1,38 @@
 """``ddcl-incrt conformance``: the kit's command line (registered by :mod:`ddcl_incrt.cli`).
 
-* ``--adapter package.module:factory`` — run every golden case on a Python adapter;
+* ``--adapter package.module:factory`` — run every golden case on a Python adapter (the module is
+  looked for in the current working directory first, as ``python -m`` does);
 * ``--outputs DIR`` — compare the outputs a non-Python port wrote (docs/porting.md);
 * ``--write-inputs DIR`` — write every case's inputs for such a port;
+* ``--template DIR`` — write an adapter skeleton and a minimal outputs example to start a port from;
 * ``--regenerate`` — rewrite the committed golden vectors from the reference.
 
 ``--json FILE`` / ``--markdown FILE`` write the report too; ``--tolerances FILE`` declares a port's
-tolerances; ``--skip`` / ``--xfail`` / ``--only`` take check-name patterns (``grow_decision/*``).
-``--properties`` (with ``--adapter``) also runs property mode. Exit code 1 when a check or a property
-failed, errored or unexpectedly passed; 2 for unusable input.
+tolerances; ``--skip`` / ``--xfail`` / ``--only`` take check-name patterns (``grow_decision/*``);
+``--min-coverage N`` is the number of checks that must be compared (default: at least one, and every
+check of every operation the port declares, always). ``--properties`` (with ``--adapter``) also runs
+property mode, whose results are in every report format.
+
+Exit codes (:mod:`ddcl_incrt.exit_codes`): :data:`~ddcl_incrt.exit_codes.OK` when everything compared
+passed and the minimum coverage was met; :data:`~ddcl_incrt.exit_codes.FAILED_CHECK` when a check or a
+property failed, errored or unexpectedly passed, or the run was below the minimum coverage (the JSON
+report's ``exit_code`` is the same number); :data:`~ddcl_incrt.exit_codes.USAGE` for unusable input (a
+bad option, an adapter that cannot be loaded, a malformed file, an output path that cannot be written),
+reported on stderr: stdout carries only the report.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from ddcl_incrt.arguments import positive_int
+from ddcl_incrt.exit_codes import OK, USAGE
 from ddcl_incrt.output_paths import write_file_with_fallback
 
 
@@ -28,9 +40,16 @@ def add_subcommand(sub: Any) -> None:
     """Add ``conformance`` to the ``ddcl-incrt`` subparsers ``sub``."""
     p = sub.add_parser("conformance", help="the conformance kit for ports (docs/porting.md)")
     mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--adapter", help="package.module:factory of a Python adapter")
+    mode.add_argument(
+        "--adapter", help="package.module:factory of a Python adapter (found in the current directory first)"
+    )
     mode.add_argument("--outputs", type=Path, help="a directory of outputs written by a port in any language")
     mode.add_argument("--write-inputs", dest="write_inputs", type=Path, help="write every case's inputs here")
+    mode.add_argument(
+        "--template",
+        type=Path,
+        help="write an adapter skeleton (port_adapter.py) and a minimal outputs example into this folder",
+    )
     mode.add_argument("--regenerate", action="store_true", help="rewrite the golden vectors from the reference")
     p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     p.add_argument("--markdown", type=Path, default=None, help="also write the report as Markdown")
@@ -38,6 +57,14 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument("--skip", action="append", default=[], help="skip checks matching this pattern (repeatable)")
     p.add_argument("--xfail", action="append", default=[], help="expected failures (pattern, repeatable)")
     p.add_argument("--only", action="append", default=None, help="run only checks matching (repeatable)")
+    p.add_argument(
+        "--min-coverage",
+        dest="min_coverage",
+        type=positive_int,
+        default=None,
+        help="fail unless at least N checks are compared (default 1); every check of every declared "
+        "operation must be covered either way",
+    )
     p.add_argument(
         "--properties", action="store_true", help="with --adapter: also the proved claims' property tests (hypothesis)"
     )
@@ -51,17 +78,63 @@ def add_subcommand(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _error(message: str) -> int:
-    """A usage or input error: on stderr, as argparse reports bad options, exit code 2."""
+def _error(message: str, cause: BaseException | None = None) -> int:
+    """A usage or input error: on stderr (never stdout, which carries the report), as argparse reports
+    bad options; exit code :data:`~ddcl_incrt.exit_codes.USAGE`. ``cause``, an exception raised by the
+    port's own code (its module, its factory), is printed first with its traceback."""
+    if cause is not None:
+        print(_port_traceback(cause), end="", file=sys.stderr)
     print(f"ddcl-incrt conformance: error: {message}", file=sys.stderr)
-    return 2
+    return USAGE
+
+
+def _port_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback without the frames of the kit and of the import machinery: what the port's
+    author needs to find the line of their code that raised."""
+    import importlib
+
+    from ddcl_incrt.conformance import operations
+
+    hidden = (str(Path(importlib.__file__).parent), operations.__file__, "<frozen ")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(hidden)]
+    head = "Traceback of the port's code (most recent call last):\n" if frames else ""
+    return head + "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(exc))
+
+
+def _misused(args: argparse.Namespace) -> str | None:
+    """An option given in a mode it does nothing in (so it would be silently ignored), or None."""
+    comparing = args.adapter is not None or args.outputs is not None
+    if args.properties and args.adapter is None:
+        return "--properties: property mode runs on a Python adapter's operations; give --adapter"
+    if not comparing:
+        mode = "--template" if args.template is not None else "--write-inputs" if args.write_inputs else "--regenerate"
+        given = [
+            option
+            for option, value in (
+                ("--json", args.json),
+                ("--markdown", args.markdown),
+                ("--tolerances", args.tolerances),
+                ("--skip", args.skip),
+                ("--xfail", args.xfail),
+                ("--only", args.only),
+                ("--min-coverage", args.min_coverage),
+            )
+            if value
+        ]
+        if given:
+            return f"{', '.join(given)}: only with --adapter or --outputs (a comparison), not with {mode}"
+    return None
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from ddcl_incrt.conformance import runner
+    from ddcl_incrt.conformance.operations import AdapterLoadError
     from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorFileError, check_vector_target
     from ddcl_incrt.output_paths import OutputWriteError, check_output_dir, check_output_file
 
+    misuse = _misused(args)
+    if misuse is not None:
+        return _error(misuse)
     try:  # every output option before any work: a finished comparison is never lost to a bad path
         for option, path in (("--json", args.json), ("--markdown", args.markdown)):
             if path is not None:
@@ -75,20 +148,30 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.regenerate:
             path = runner.regenerate(GOLDEN_DIR)
             console.print(f"golden vectors written to {path}")
-            return 0
+            return OK
         if args.write_inputs is not None:
             path = runner.write_inputs(args.write_inputs)
             console.print(f"inputs of every case written to {path} (format: docs/porting.md)")
-            return 0
-        common = {"policy": args.tolerances, "skip": args.skip, "xfail": args.xfail, "only": args.only}
+            return OK
+        if args.template is not None:
+            return _template(args.template, console)
+        common = {
+            "policy": args.tolerances,
+            "skip": args.skip,
+            "xfail": args.xfail,
+            "only": args.only,
+            "min_coverage": args.min_coverage,
+        }
         if args.adapter is not None:
             report = runner.run_adapter(args.adapter, **common)
+            if args.properties:
+                report.properties = _properties(args.adapter, args.property_examples)
         else:
             report = runner.run_outputs(args.outputs, **common)
+    except AdapterLoadError as exc:
+        return _error(str(exc), exc.__cause__)
     except (VectorFileError, ValueError, TypeError, OSError) as exc:
         return _error(str(exc))
-    except ImportError as exc:
-        return _error(f"--adapter {args.adapter}: {type(exc).__name__}: {exc}")
     report.render(console)
     failed_writes = 0
     for option, path, text in (
@@ -102,30 +185,30 @@ def run(args: argparse.Namespace, console: Console) -> int:
         except OutputWriteError as exc:
             failed_writes += 1
             _error(str(exc))
-    code = report.exit_code
-    if args.properties and args.adapter is not None:
-        code = max(code, _properties(args.adapter, args.property_examples, console))
-    return 2 if failed_writes else code
+    return USAGE if failed_writes else report.exit_code
 
 
-def _properties(spec: str, examples: int, console: Console) -> int:
-    from rich.markup import escape
-    from rich.table import Table
-
+def _properties(spec: str, examples: int) -> list[Any]:
     from ddcl_incrt.conformance.operations import load_adapter
     from ddcl_incrt.conformance.properties import run_properties
 
-    results = run_properties(load_adapter(spec), max_examples=examples)
-    table = Table(title=f"property mode: {spec}")
-    for col in ("claim", "property", "status", "message"):
-        table.add_column(col, overflow="fold")
-    colour = {"pass": "green", "fail": "red"}
-    for r in results:
-        c = colour.get(r.status, "dim")
-        note = r.message or (f"reference's {', '.join(r.reference_ops)}" if r.reference_ops else "")
-        table.add_row(r.claim, escape(r.name), f"[{c}]{r.status}[/{c}]", escape(note))
-    console.print(table)
-    return 1 if any(r.status == "fail" for r in results) else 0
+    return list(run_properties(load_adapter(spec), max_examples=examples))
+
+
+def _template(folder: Path, console: Console) -> int:
+    from ddcl_incrt.conformance.template import ADAPTER_FILE, write_template
+
+    written = write_template(folder)
+    for path in written:
+        console.print(f"written: {path}", markup=False, highlight=False)
+    module = Path(ADAPTER_FILE).stem
+    console.print(
+        f"next: fill in {folder / ADAPTER_FILE}, then run `cd {folder} && ddcl-incrt conformance --adapter "
+        f"{module}:factory` (the unfilled skeleton fails: nothing is implemented yet); docs/porting.md",
+        markup=False,
+        highlight=False,
+    )
+    return OK
 
 
 __all__ = ["add_subcommand", "run"]

@@ -161,7 +161,9 @@ class TolerancePolicy:
 @dataclass(frozen=True)
 class FieldResult:
     """One compared field: its error, the tolerance it was held to and ``ratio = error / tolerance``
-    (``inf`` for a discrete mismatch, a missing field or a wrong shape)."""
+    (``inf`` for a discrete mismatch, a missing field or a wrong shape). ``label`` names what kind of
+    failure an infinite ratio is (``mismatch``, ``shape mismatch``, ``dtype mismatch``, ``non-finite``,
+    ``not an array``, ``missing``, ``unexpected``); the report shows it instead of a ratio."""
 
     field: str
     error: float
@@ -169,6 +171,7 @@ class FieldResult:
     ratio: float
     detail: str = ""
     tolerance_reason: str = ""
+    label: str = "mismatch"
 
     @property
     def ok(self) -> bool:
@@ -187,10 +190,35 @@ class CheckResult:
     note: str = ""
     repro: str = ""
     case_note: str = ""
+    not_implemented: bool = False  # the port's method raised NotImplementedError (an "error")
 
     @property
     def worst(self) -> FieldResult | None:
         return max(self.fields, key=lambda f: f.ratio, default=None)
+
+    @property
+    def compared(self) -> bool:
+        """Whether this check ran on the port: its outputs were compared, or its method raised something
+        other than ``NotImplementedError`` (not covered, skipped and not implemented, even when declared
+        an expected failure, are not runs)."""
+        return not self.not_implemented and self.status in ("pass", "fail", "error", "xfail", "xpass")
+
+
+PropertyStatus: TypeAlias = Literal["pass", "fail", "not covered"]
+
+
+@dataclass(frozen=True)
+class PropertyResult:
+    """One property of property mode: the claim (or derivation) it tests, pass/fail/not covered, why
+    (``message``), and for a failure hypothesis's falsifying example(s) as text
+    (``falsifying_example``, one block per distinct failure)."""
+
+    claim: str
+    name: str
+    status: PropertyStatus
+    message: str = ""
+    reference_ops: tuple[str, ...] = ()  # operations taken from the reference (none of the kit's)
+    falsifying_example: str = ""
 
 
 _INTEGER_KINDS = "iub"  # int, uint, bool: an integer field's values
@@ -199,6 +227,17 @@ _FLOAT_KINDS = "f"
 
 def _describe(a: np.ndarray) -> str:
     return f"shape {a.shape} dtype {a.dtype}"
+
+
+def _versus(a: np.ndarray, b: np.ndarray) -> tuple[str, str]:
+    """``(label, detail)`` for a port array ``a`` whose shape or dtype is not the reference ``b``'s: both
+    shapes where they differ, both dtypes where they differ (and the other property where it agrees)."""
+    shape = f"port shape {a.shape}, reference shape {b.shape}"
+    dtype = f"port dtype {a.dtype}, reference dtype {b.dtype}"
+    if a.shape != b.shape:
+        tail = f"; {dtype}" if a.dtype != b.dtype else f" (dtype {b.dtype})"
+        return "shape mismatch", shape + tail
+    return "dtype mismatch", f"{dtype} (shape {b.shape})"
 
 
 def _non_finite(a: np.ndarray) -> str:
@@ -213,22 +252,29 @@ class _Fields:
     policy: TolerancePolicy
     items: list[FieldResult] = field(default_factory=list)
 
-    def fail(self, name: str, detail: str, tol: float = 0.0, reason: str = "exact") -> None:
-        self.items.append(FieldResult(name, math.inf, tol, math.inf, detail, reason))
+    def fail(self, name: str, detail: str, tol: float = 0.0, reason: str = "exact", label: str = "mismatch") -> None:
+        self.items.append(FieldResult(name, math.inf, tol, math.inf, detail, reason, label))
 
-    def array(self, name: str, actual: object, kinds: str, what: str) -> np.ndarray | None:
+    def array(
+        self, name: str, actual: object, kinds: str, what: str, expected: np.ndarray | None = None
+    ) -> np.ndarray | None:
         """The port's field as an array when its dtype is of ``kinds`` (``what`` says which) and every
-        float in it is finite; otherwise a failed field saying why, and ``None``."""
+        float in it is finite; otherwise a failed field saying why, and ``None``. With the reference's
+        ``expected`` array, a wrong dtype names both dtypes (and both shapes where they differ too)."""
         try:
             a = np.asarray(actual)
         except Exception as exc:  # a ragged list, an object that refuses conversion: the port's output is bad
-            self.fail(name, f"not an array ({type(exc).__name__}: {exc})")
+            self.fail(name, f"not an array ({type(exc).__name__}: {exc})", label="not an array")
             return None
         if a.dtype.kind not in kinds:
-            self.fail(name, f"{_describe(a)}, expected {what}")
+            if expected is None:
+                self.fail(name, f"{_describe(a)}, expected {what}", label="dtype mismatch")
+            else:
+                label, detail = _versus(a, expected)
+                self.fail(name, f"{detail}; expected {what}", label=label)
             return None
         if a.dtype.kind in _FLOAT_KINDS and not np.all(np.isfinite(a)):
-            self.fail(name, _non_finite(a))
+            self.fail(name, _non_finite(a), label="non-finite")
             return None
         return a
 
@@ -237,11 +283,12 @@ class _Fields:
         an integer field, float for a float one) and it is finite; otherwise a failed field naming both."""
         b = np.asarray(expected)
         want_int = b.dtype.kind in _INTEGER_KINDS
-        a = self.array(name, actual, _INTEGER_KINDS if want_int else _FLOAT_KINDS, f"reference {_describe(b)}")
+        a = self.array(name, actual, _INTEGER_KINDS if want_int else _FLOAT_KINDS, _kind_name(b), b)
         if a is None:
             return None
         if a.shape != b.shape:
-            self.fail(name, f"{_describe(a)}, reference {_describe(b)}", tol, reason)
+            label, detail = _versus(a, b)
+            self.fail(name, detail, tol, reason, label)
             return None
         return a
 
@@ -260,23 +307,27 @@ class _Fields:
 
     def exact(self, name: str, actual: object, expected: np.ndarray) -> None:
         b = np.asarray(expected)
-        a = self.array(name, actual, _INTEGER_KINDS if _is_int(b) else _FLOAT_KINDS, f"reference {_describe(b)}")
+        a = self.array(name, actual, _INTEGER_KINDS if _is_int(b) else _FLOAT_KINDS, _kind_name(b), b)
         if a is None:
             return
         same = a.shape == b.shape and bool(np.array_equal(a, b))
         detail = "" if same else f"{a.tolist()} vs reference {b.tolist()}"
+        label = "mismatch"
         if a.shape != b.shape:  # e.g. another number of events: the rows themselves say most
-            detail = f"{_describe(a)}, reference {_describe(b)}: {detail}"
-        self.items.append(FieldResult(name, 0.0 if same else math.inf, 0.0, 0.0 if same else math.inf, detail, "exact"))
+            label, versus = _versus(a, b)
+            detail = f"{versus}; values {detail}"
+        ratio = 0.0 if same else math.inf
+        self.items.append(FieldResult(name, ratio, 0.0, ratio, detail, "exact", label))
 
-    def discrete(self, name: str, ok: bool, detail: str) -> None:
-        self.items.append(FieldResult(name, 0.0 if ok else math.inf, 0.0, 0.0 if ok else math.inf, detail, "exact"))
+    def discrete(self, name: str, ok: bool, detail: str, label: str = "mismatch") -> None:
+        ratio = 0.0 if ok else math.inf
+        self.items.append(FieldResult(name, ratio, 0.0, ratio, detail, "exact", label))
 
     def missing(self, names: Sequence[str], actual: Mapping[str, object]) -> bool:
         """Each of ``names`` absent from ``actual`` is a failed field; whether any was."""
         absent = [n for n in names if n not in actual]
         for n in absent:
-            self.discrete(n, False, "missing from the port's outputs")
+            self.discrete(n, False, "missing from the port's outputs", label="missing")
         return bool(absent)
 
 
@@ -284,17 +335,21 @@ def _is_int(a: np.ndarray) -> bool:
     return np.asarray(a).dtype.kind in _INTEGER_KINDS
 
 
+def _kind_name(b: np.ndarray) -> str:
+    return "an integer array" if _is_int(b) else "a float array"
+
+
 def _generic(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> str:
     wanted = [k for k in expected if not k.startswith(REFERENCE_ONLY_PREFIX)]
     for name in wanted:
         if name not in actual:
-            fr.discrete(name, False, "missing from the port's outputs")
+            fr.discrete(name, False, "missing from the port's outputs", label="missing")
         elif _is_int(expected[name]):
             fr.exact(name, actual[name], expected[name])
         else:
             fr.value(name, actual[name], expected[name])
     for name in sorted(set(actual) - set(wanted)):
-        fr.discrete(name, False, "unexpected output (the reference has no such field)")
+        fr.discrete(name, False, "unexpected output (the reference has no such field)", label="unexpected")
     return ""
 
 
@@ -316,16 +371,22 @@ def _static_growth(
     if fr.missing(("Q_cap", "lam_births"), actual):
         return note
     for name in sorted(set(actual) - {"Q_cap", "lam_births"}):
-        fr.discrete(name, False, "unexpected output (the reference has no such field)")
+        fr.discrete(name, False, "unexpected output (the reference has no such field)", label="unexpected")
     Q_ref, births_ref = expected["Q_cap"], expected["lam_births"]
     n = A.shape[0]
     Q = fr.array("Q_cap", actual["Q_cap"], _FLOAT_KINDS, f"float d×m with d = {n} (reference {_describe(Q_ref)})")
     births = fr.array("lam_births", actual["lam_births"], _FLOAT_KINDS, f"float, m (reference {_describe(births_ref)})")
     if Q is not None and (Q.ndim != 2 or Q.shape[0] != n):
-        fr.fail("Q_cap", f"{_describe(Q)}, expected d×m with d = {n} (reference {_describe(Q_ref)})")
+        fr.fail(
+            "Q_cap", f"{_describe(Q)}, expected d×m with d = {n} (reference {_describe(Q_ref)})", label="shape mismatch"
+        )
         Q = None
     if births is not None and births.ndim != 1:
-        fr.fail("lam_births", f"{_describe(births)}, expected one axis of m (reference {_describe(births_ref)})")
+        fr.fail(
+            "lam_births",
+            f"{_describe(births)}, expected one axis of m (reference {_describe(births_ref)})",
+            label="shape mismatch",
+        )
         births = None
     if Q is None or births is None:
         return note
@@ -337,7 +398,9 @@ def _static_growth(
         fr.discrete("count", m == m_ref, f"m = {m}, reference m* = {m_ref}")
         k = m_ref
     if births.shape[0] != m or m < k:
-        fr.discrete("shapes", False, f"Q_cap {Q.shape}, lam_births {births.shape}: cannot compare births")
+        fr.discrete(
+            "shapes", False, f"Q_cap {Q.shape}, lam_births {births.shape}: cannot compare births", "shape mismatch"
+        )
         return note
     fr.value("orthonormality", Q.T @ Q - np.eye(m), np.zeros((m, m)))
     fr.value("lam_births", births[:k], births_ref[:k])
@@ -360,14 +423,18 @@ def _trajectory(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expec
     ev_ref, losses_ref = expected["events"], expected["losses"]
     for name in sorted(set(actual) - {"losses", "events"}):
         if not name.startswith(("final.", REFERENCE_ONLY_PREFIX)):
-            fr.discrete(name, False, "unexpected output (the reference has no such field)")
+            fr.discrete(name, False, "unexpected output (the reference has no such field)", label="unexpected")
     # Well-formed everywhere, also past a near-tie where values are not compared: E×4 integer event
     # rows, S×3 finite losses (the port trains every step whichever way it decided).
     ev = losses = None
     if "events" in actual:
         ev = fr.array("events", actual["events"], "iu", f"{_EVENT_ROWS} (reference {_describe(ev_ref)})")
         if ev is not None and (ev.ndim != 2 or ev.shape[1] != 4):
-            fr.fail("events", f"{_describe(ev)}, expected {_EVENT_ROWS} (reference {_describe(ev_ref)})")
+            fr.fail(
+                "events",
+                f"port {_describe(ev)}, expected {_EVENT_ROWS} (reference {_describe(ev_ref)})",
+                label="shape mismatch",
+            )
             ev = None
     if "losses" in actual:
         tol, reason = fr.policy.value(fr.check, "losses")
@@ -432,17 +499,20 @@ def compare_outputs(
     try:
         note = comparator.check(fr, case, actual, expected)
     except Exception as exc:  # a malformed output the checks above did not foresee: this check fails, no other
-        fr.fail("(comparison)", f"the port's outputs could not be compared: {type(exc).__name__}: {exc}")
+        fr.fail("(comparison)", f"the port's outputs could not be compared: {type(exc).__name__}: {exc}", label="error")
     bad = [f for f in fr.items if not f.ok]
     status: Status = "fail" if bad else "pass"
-    message = "; ".join(f"{f.field}: {_ratio(f)} {f.detail}".strip() for f in bad)
+    message = "; ".join(_failure(f) for f in bad)
     return CheckResult(case.check, case.operation, status, tuple(fr.items), message, note, case_note=case.note)
 
 
-def _ratio(f: FieldResult) -> str:
+def _failure(f: FieldResult) -> str:
+    """A failed field in the check's message: ``field: what: detail`` (``what`` the failure's label, or the
+    error over its tolerance)."""
     if not math.isfinite(f.ratio):
-        return "mismatch"
-    return f"error {f.error:.3g} = {f.ratio:.3g} × tolerance {f.tolerance:.3g}"
+        return f"{f.field}: {f.label}: {f.detail}" if f.detail else f"{f.field}: {f.label}"
+    ratio = f"error {f.error:.3g} = {f.ratio:.3g} × tolerance {f.tolerance:.3g}"
+    return f"{f.field}: {ratio} {f.detail}".strip()
 
 
 __all__ = [
@@ -454,6 +524,8 @@ __all__ = [
     "CheckResult",
     "Comparator",
     "FieldResult",
+    "PropertyResult",
+    "PropertyStatus",
     "Status",
     "ToleranceEntry",
     "TolerancePolicy",

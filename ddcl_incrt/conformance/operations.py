@@ -22,8 +22,12 @@ all read :data:`REGISTRY`. Adding an operation is one record here, plus the vect
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable, Mapping
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
@@ -537,25 +541,92 @@ def check_adapter(adapter: object) -> Adapter:
     return adapter
 
 
+class AdapterLoadError(ValueError):
+    """A ``package.module:factory`` that gives no adapter: the spec is malformed, the module cannot be
+    found or raised while it was imported, the factory is missing or raised, or what it returned is
+    not an adapter. The message names the spec and, for an exception of the port's code, where it was
+    raised; ``__cause__`` is that exception (the command line prints its traceback on stderr)."""
+
+
+@contextlib.contextmanager
+def _cwd_on_path() -> Iterator[str]:
+    """The current working directory at the front of ``sys.path`` while an adapter is imported (as
+    ``python -m`` puts it there), so that ``--adapter my_port:factory`` finds ``./my_port.py``; taken
+    out again afterwards."""
+    cwd = os.getcwd()
+    sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # a module written since the last import of this process is seen
+    try:
+        yield cwd
+    finally:
+        if sys.path and sys.path[0] is cwd:
+            del sys.path[0]
+        else:  # the imported code changed sys.path: take out our entry, wherever it went
+            with contextlib.suppress(ValueError):
+                sys.path.remove(cwd)
+
+
+def _raised(exc: BaseException) -> str:
+    """What the port's code raised and where: ``Type: message (file, line N)`` (a syntax error's own
+    position, else the innermost frame outside the import machinery)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{type(exc).__name__}: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    where = f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else "no traceback"
+    return f"{type(exc).__name__}: {exc} ({where})"
+
+
+def _missing_module(exc: ImportError, module_name: str) -> bool:
+    """Whether ``exc`` says the adapter's module itself (or a package above it) does not exist, rather
+    than that the module exists and one of its own imports failed."""
+    name = getattr(exc, "name", None)
+    return isinstance(exc, ModuleNotFoundError) and name is not None and (module_name + ".").startswith(name + ".")
+
+
 def load_adapter(spec: str) -> Adapter:
     """``package.module:factory`` → ``factory()``, checked to be an :class:`Adapter` whose capabilities
-    are known operation names."""
-    if not isinstance(spec, str) or spec.count(":") != 1:
-        raise ValueError(f"adapter: expected 'package.module:factory', got {spec!r}")
+    are known operation names.
+
+    The module is imported with the current working directory at the front of ``sys.path`` (as
+    ``python -m`` does), so a module in the folder the command runs in is found without installing
+    it. Every failure is an :class:`AdapterLoadError` naming ``spec``."""
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise AdapterLoadError(f"adapter: expected 'package.module:factory', got {spec!r}")
     module_name, factory_name = spec.split(":")
+    with _cwd_on_path() as cwd:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            if _missing_module(exc, module_name):
+                raise AdapterLoadError(
+                    f"adapter {spec!r}: cannot import {module_name!r}: {exc} (looked in the current directory "
+                    f"{cwd} and on sys.path; run from the folder that holds it, or install its package)"
+                ) from None
+            raise AdapterLoadError(
+                f"adapter {spec!r}: cannot import {module_name!r}: importing it raised {_raised(exc)}"
+            ) from exc
+        except Exception as exc:  # the port's module raised while it was imported (a SyntaxError too)
+            raise AdapterLoadError(
+                f"adapter {spec!r}: cannot import {module_name!r}: importing it raised {_raised(exc)}"
+            ) from exc
+        factory = getattr(module, factory_name, None)
+        if factory is None or not callable(factory):
+            where = getattr(module, "__file__", None) or module_name
+            raise AdapterLoadError(f"adapter {spec!r}: {module_name!r} ({where}) has no callable {factory_name!r}")
+        try:
+            adapter = factory()
+        except Exception as exc:
+            raise AdapterLoadError(f"adapter {spec!r}: {factory_name}() raised {_raised(exc)}") from exc
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"adapter: cannot import {module_name!r} of {spec!r} ({exc})") from None
-    factory = getattr(module, factory_name, None)
-    if factory is None or not callable(factory):
-        raise ValueError(f"adapter: {module_name!r} has no callable {factory_name!r}")
-    return check_adapter(factory())
+        return check_adapter(adapter)
+    except (TypeError, ValueError) as exc:
+        raise AdapterLoadError(f"adapter {spec!r}: {str(exc).removeprefix('adapter: ')}") from None
 
 
 __all__ = [
     "GROUP_ORDER",
     "REGISTRY",
+    "AdapterLoadError",
     "Group",
     "Operation",
     "all_cases",

@@ -2,8 +2,9 @@
 
 With the option, every golden check becomes one test item ``conformance::<check>`` (a check the port
 does not implement is skipped as not covered; a failure shows the kit's message and the repro
-snippet), and with ``--ddcl-properties`` every property of property mode one more item
-``conformance-properties::<claim>``. ``--ddcl-tolerances FILE``, ``--ddcl-skip PATTERN`` and
+snippet), one item ``conformance::coverage`` fails when the adapter declares no operation (so that a
+run of nothing but skips cannot pass), and with ``--ddcl-properties`` every property of property mode
+one more item ``conformance-properties::<claim>``. ``--ddcl-tolerances FILE``, ``--ddcl-skip PATTERN`` and
 ``--ddcl-xfail PATTERN`` are the command line's ``--tolerances``, ``--skip``, ``--xfail``.
 Without ``--ddcl-adapter`` the plugin adds its options and nothing else (it is loaded in every
 pytest run of an environment where this package is installed), and imports nothing heavy.
@@ -66,6 +67,29 @@ class ConformanceItem(pytest.Item):
         return "conformance", None, f"conformance::{self.check}"
 
 
+class CoverageItem(pytest.Item):
+    """The minimum coverage: the adapter declares at least one operation (each check's own item then
+    fails if a declared operation is not implemented)."""
+
+    def runtest(self) -> None:
+        from ddcl_incrt.conformance.operations import load_adapter
+
+        port = load_adapter(self.config.getoption("--ddcl-adapter"))
+        if not port.capabilities:
+            raise ConformanceFailure(
+                f"coverage: the adapter {port.name!r} declares no operations (its capabilities are empty): "
+                "every check would be skipped as not covered, and nothing compared"
+            )
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return "conformance", None, "conformance::coverage"
+
+
 class PropertyItem(pytest.Item):
     """One property of property mode on the port."""
 
@@ -83,7 +107,7 @@ class PropertyItem(pytest.Item):
         if one.status == "not covered":
             pytest.skip(one.message)
         if one.status == "fail":
-            raise ConformanceFailure(f"{one.claim}: {one.name}: {one.message}")
+            raise ConformanceFailure(f"{one.claim}: {one.name}: {one.message}\n{one.falsifying_example}".rstrip())
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
@@ -109,6 +133,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     checks = [e.case.check for e in golden()]
     new: list[pytest.Item] = [ConformanceItem.from_parent(session, name=f"conformance::{c}", check=c) for c in checks]
+    new.append(CoverageItem.from_parent(session, name="conformance::coverage"))
     if config.getoption("--ddcl-properties"):
         from ddcl_incrt.conformance.properties import PROPERTIES
 
@@ -122,6 +147,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 __all__ = [
     "ConformanceFailure",
     "ConformanceItem",
+    "CoverageItem",
     "PropertyItem",
     "pytest_addoption",
     "pytest_collection_modifyitems",

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import HypothesisException
+from hypothesis.errors import FlakyFailure, HypothesisException
 
 from ddcl_incrt.conformance.adapter import Adapter
 from ddcl_incrt.conformance.cases import SMALL_LAYER
+from ddcl_incrt.conformance.compare import PropertyResult, PropertyStatus
 from ddcl_incrt.conformance.operations import check_adapter
 from ddcl_incrt.strategies.ddcl import DDCLProblem, moderate_ddcl_problems, row_stochastic
 from ddcl_incrt.strategies.incrt import PlantedOperator, planted_operators
@@ -47,19 +48,6 @@ from reference.invariants.incrt import check_g1, check_g2, check_g3
 from reference.invariants.result import InvariantResult
 from reference.model import init_params
 from reference.surgery import add_head, flatten, remove_head, unflatten
-
-PropertyStatus = Literal["pass", "fail", "not covered"]
-
-
-@dataclass(frozen=True)
-class PropertyResult:
-    """One property: the claim (or derivation) it tests, pass/fail/not covered, and why."""
-
-    claim: str
-    name: str
-    status: PropertyStatus
-    message: str = ""
-    reference_ops: tuple[str, ...] = ()  # operations taken from the reference (none of the kit's)
 
 
 def ddcl_ops(adapter: object) -> DDCLOps:
@@ -269,6 +257,33 @@ def _hypothesis_test(port: Any, prop: Property, max_examples: int, shrink: bool)
     return cast(Callable[[], None], test)
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The failures inside ``exc``: itself, or every leaf of an exception group (hypothesis raises an
+    ``ExceptionGroup`` when it finds several distinct failures, a ``FlakyFailure`` when a failure did not
+    repeat), depth first."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def failure_text(exc: BaseException) -> tuple[str, str]:
+    """``(message, falsifying_example)`` of a falsified property: each distinct failure's exception and
+    hypothesis's notes on it (its falsifying example), never a bare exception group."""
+    leaves = _leaves(exc)
+    messages: list[str] = []
+    examples: list[str] = []
+    for i, leaf in enumerate(leaves, 1):
+        head = f"failure {i} of {len(leaves)}: " if len(leaves) > 1 else ""
+        messages.append(f"{head}{type(leaf).__name__}: {leaf}".rstrip(": ").strip())
+        notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", ()))
+        examples.append(f"{head}{notes}".strip() if notes else f"{head}(hypothesis gave no example)")
+    if isinstance(exc, FlakyFailure):
+        messages.insert(0, "flaky: the failure did not repeat on the same example (is the port deterministic?)")
+    elif len(leaves) > 1:
+        messages.insert(0, f"hypothesis found {len(leaves)} distinct failures")
+    return "; ".join(messages), "\n".join(examples)
+
+
 def run_properties(
     adapter: Adapter,
     *,
@@ -290,12 +305,14 @@ def run_properties(
 
         try:
             _hypothesis_test(port, prop, max_examples, shrink)()
-        except HypothesisException:
-            raise  # a fault of the kit's own test, not of the port
-        except Exception as exc:  # the falsified property, with hypothesis's minimal example in the message
-            notes = " ".join(getattr(exc, "__notes__", []))  # hypothesis's "Falsifying example: ..."
-            message = f"{type(exc).__name__}: {exc} {notes}".strip()
-            out.append(PropertyResult(prop.claim, prop.name, "fail", message, prop.reference_ops))
+        except HypothesisException as exc:
+            if not isinstance(exc, FlakyFailure):
+                raise  # a fault of the kit's own test, not of the port
+            message, example = failure_text(exc)
+            out.append(PropertyResult(prop.claim, prop.name, "fail", message, prop.reference_ops, example))
+        except Exception as exc:  # the falsified property (an ExceptionGroup for several distinct failures)
+            message, example = failure_text(exc)
+            out.append(PropertyResult(prop.claim, prop.name, "fail", message, prop.reference_ops, example))
         else:
             out.append(PropertyResult(prop.claim, prop.name, "pass", "", prop.reference_ops))
     if only is not None:
@@ -307,4 +324,13 @@ def run_properties(
     return out
 
 
-__all__ = ["NOT_COVERED", "PROPERTIES", "Property", "PropertyResult", "PropertyStatus", "ddcl_ops", "run_properties"]
+__all__ = [
+    "NOT_COVERED",
+    "PROPERTIES",
+    "Property",
+    "PropertyResult",
+    "PropertyStatus",
+    "ddcl_ops",
+    "failure_text",
+    "run_properties",
+]

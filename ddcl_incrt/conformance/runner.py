@@ -185,6 +185,18 @@ def repro_snippet(check: str, *, adapter: str | None, outputs: str | None, toler
     return "from ddcl_incrt.conformance.runner import reproduce\n" + f"reproduce({', '.join(args)})"
 
 
+def check_min_coverage(min_coverage: object) -> int | None:
+    """``min_coverage`` (the number of checks a run must compare) when it is ``None`` or an int >= 1;
+    otherwise a ``ValueError`` naming it."""
+    if min_coverage is None:
+        return None
+    if isinstance(min_coverage, bool) or not isinstance(min_coverage, int) or min_coverage < 1:
+        raise ValueError(
+            f"min_coverage: expected a whole number >= 1 (checks that must be compared), got {min_coverage!r}"
+        )
+    return min_coverage
+
+
 def _finish(
     port: str,
     source: str,
@@ -195,6 +207,10 @@ def _finish(
     xfail: Sequence[str],
     uncovered: list[str],
     repro: dict[str, str | None],
+    *,
+    declared: tuple[str, ...],
+    empty_reason: str,
+    min_coverage: int | None,
 ) -> Report:
     warn: list[str] = []
     checks = [e.case.check for e in entries]
@@ -219,7 +235,18 @@ def _finish(
             r = replace(r, repro=repro_snippet(r.check, **repro))
         results.append(r)
     unused = [f"{t.check} [{t.field}]" for i, t in enumerate(policy.entries) if i not in used]
-    return Report(port, source, policy, results, uncovered, warn, unused)
+    return Report(
+        port,
+        source,
+        policy,
+        results,
+        uncovered,
+        warn,
+        unused,
+        declared_operations=declared,
+        empty_reason=empty_reason,
+        min_coverage=min_coverage,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,11 +272,16 @@ def run_adapter(
     xfail: Sequence[str] = (),
     only: Sequence[str] | None = None,
     directory: str | Path = GOLDEN_DIR,
+    min_coverage: int | None = None,
 ) -> Report:
     """Every golden case the adapter declares, compared with the reference's outputs.
 
     ``adapter`` is an adapter or its ``package.module:factory``; with the string, every failure's
-    repro snippet reloads it from there."""
+    repro snippet reloads it from there. A method that raises fails its check (``error``); one that
+    raises ``NotImplementedError`` is also reported as declared but not implemented. The report's exit
+    code is non-zero below the minimum coverage (``min_coverage`` checks compared, default 1, and every
+    check of every declared operation: :meth:`Report.coverage_problems`)."""
+    need = check_min_coverage(min_coverage)
     spec = adapter if isinstance(adapter, str) else None
     port = load_adapter(adapter) if isinstance(adapter, str) else check_adapter(adapter)
     pol = _policy_for(port, policy)
@@ -262,6 +294,17 @@ def run_adapter(
             continue
         try:
             actual = call_port(port, c)
+        except NotImplementedError as exc:  # declared, not implemented (e.g. an unfilled --template method)
+            text = f"NotImplementedError: {exc}".rstrip(": ")
+            outcome[c.check] = CheckResult(
+                c.check,
+                c.operation,
+                "error",
+                message=f"{text} (declared in the adapter's capabilities, but not implemented)",
+                case_note=c.note,
+                not_implemented=True,
+            )
+            continue
         except Exception as exc:  # a port that raises fails the check, with what it raised
             outcome[c.check] = CheckResult(
                 c.check, c.operation, "error", message=f"{type(exc).__name__}: {exc}", case_note=c.note
@@ -273,7 +316,21 @@ def run_adapter(
     tol_arg = None if policy is None or isinstance(policy, TolerancePolicy) else str(Path(policy).resolve())
     repro = {"adapter": spec or "<package.module:factory of your adapter>", "outputs": None, "tolerances": tol_arg}
     source = spec or type(port).__name__
-    return _finish(port.name, source, entries, outcome, pol, skip, xfail, uncovered, repro)
+    declared = tuple(op for op in operation_names() if op in port.capabilities)
+    return _finish(
+        port.name,
+        source,
+        entries,
+        outcome,
+        pol,
+        skip,
+        xfail,
+        uncovered,
+        repro,
+        declared=declared,
+        empty_reason=f"the adapter {port.name!r} declares no operations (its capabilities are empty)",
+        min_coverage=need,
+    )
 
 
 def write_inputs(directory: str | Path, *, vectors: str | Path = GOLDEN_DIR) -> Path:
@@ -289,9 +346,16 @@ def run_outputs(
     xfail: Sequence[str] = (),
     only: Sequence[str] | None = None,
     directory: str | Path = GOLDEN_DIR,
+    min_coverage: int | None = None,
 ) -> Report:
     """The outputs a port wrote (an ``outputs`` vector directory) against the golden vectors; a case
-    the port did not write is not covered, and an operation none of whose cases it wrote is listed."""
+    the port did not write is not covered, and an operation none of whose cases it wrote is listed.
+
+    The operations the port wrote a case of are the ones it declares: below the minimum coverage
+    (``min_coverage`` checks compared, default 1, and every selected check of every declared
+    operation written) the report's exit code is non-zero, so an outputs manifest with no cases
+    fails."""
+    need = check_min_coverage(min_coverage)
     pol = _policy_for(None, policy)
     written = {e.case.check: e for e in read_vectors(outputs, expect_kind="outputs")}
     entries = _select_entries(directory, only)
@@ -311,6 +375,7 @@ def run_outputs(
     uncovered = [op for op in operation_names() if op not in covered_ops]
     out_path = str(Path(outputs).resolve())
     tol_arg = None if policy is None or isinstance(policy, TolerancePolicy) else str(Path(policy).resolve())
+    wrote = {w.case.operation for w in written.values()}
     report = _finish(
         f"outputs in {out_path}",
         out_path,
@@ -321,6 +386,9 @@ def run_outputs(
         xfail,
         uncovered,
         {"adapter": None, "outputs": out_path, "tolerances": tol_arg},
+        declared=tuple(op for op in operation_names() if op in wrote),
+        empty_reason=f"the outputs manifest {Path(out_path) / 'manifest.json'} has no cases",
+        min_coverage=need,
     )
     for k in unknown:
         msg = f"the outputs name a check the kit does not have: {k!r}"
@@ -351,6 +419,7 @@ def reproduce(
 
 
 __all__ = [
+    "check_min_coverage",
     "golden",
     "golden_differences",
     "reference_outputs",
