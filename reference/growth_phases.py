@@ -579,8 +579,10 @@ def _check_heads_in_step(head_ids: Sequence[int], growth: GrowthState) -> None:
 def run_check(
     backend: GrowthBackend[_S], ctx: Context, state: _S, probe: Probe
 ) -> tuple[_S, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
-    """One check of SPEC §3 on the probe: measure, trackers (G6), grow (G1–G4), prune heads (G5),
-    prune prototypes (D5), in that order; the check's record and invariants."""
+    """One check of SPEC §3 on the probe: measure; D2–D4 on the probe's tokens and G5 for every head as if
+    pruned (:func:`prototype_checks`, :func:`counterfactual_prune_checks`); trackers (G6); grow (G1–G4,
+    R1(a)); prune heads (G5); prune prototypes (D5), in that order; the check's record and invariants,
+    each with the hypotheses of its claim that failed there."""
     measured = backend.measure(ctx, state, probe)
     r_ddcl = prototype_checks(backend, ctx, state, measured)
     r_g5 = counterfactual_prune_checks(backend, ctx, state, measured)
