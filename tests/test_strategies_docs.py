@@ -163,21 +163,6 @@ def test_the_strategy_table_names_every_exported_strategy() -> None:
     assert documented == set(STRATEGIES)
 
 
-def test_the_d6_known_issue_of_the_page_is_still_an_issue() -> None:
-    """The page's "Known issue" section: D6 reports a violation on this input with the reference's own
-    operations. When this test fails the invariant was fixed: delete that section and this test."""
-    results = inv_ddcl.d6_dual_vanilla(
-        Y_b=np.array([[0.0, 100.0, 0.0]]),
-        W=np.array([[0.0]]),
-        b=np.array([0.0]),
-        grad_P=np.array([[1.0], [0.0], [0.0]]),
-        eta=1.0,
-    )
-    failed = [r.check for r in results if not r.holds]
-    assert failed == ["max|ΔP outside span(rows Y_b, 1_d)|"]
-    assert "## Known issue: D6 on `dcl_problems()`" in DOC.read_text(encoding="utf-8")
-
-
 # --------------------------------------------------------------------------------------------------
 # The package's exports
 # --------------------------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from reference._arrays import (
     f64,
     finite_result,
 )
+from reference.incrt.operators import eigh_error_bound, frobenius
 from reference.invariants.result import InvariantResult, finish
-from reference.tolerances import accumulation_bound, gamma
+from reference.tolerances import CheckKind, accumulation_bound, gamma, tolerance
 
 Arrays2 = tuple[F64Array, F64Array]
 
@@ -463,6 +464,91 @@ def d5_prototype_pruning(
 # --------------------------------------------------------------------------------------------------
 
 
+def _d6_underflow_dp(Y_: F64Array, G: F64Array, step: float) -> float:
+    """Gradual-underflow allowance for D6's ``ΔP`` check, beyond the ``m·η_min`` in :func:`accumulation_bound`.
+
+    In the model ``fl(x op y) = (x op y)(1 + δ) + η`` with ``|η| ≤ η_min`` (the smallest subnormal; additions
+    and subtractions have ``η = 0``) an ``η`` made early in a chain is *multiplied* by every later factor, so
+    the absolute underflow error is not ``m·η_min`` but ``η_min`` times the sum of the downstream
+    multipliers. Counting along the reference's chain (found by hypothesis: ``Y_b = [[562.5]]``,
+    ``∇_P L = [[5e-324]]`` gives an error of 281 subnormal units):
+
+    * ``∇_W = Y_b G``: ``d`` products per entry, ``d·η``; ``η∇_W``: ``η·d·η + η``; so ``W⁺`` carries
+      ``(η d + 1)·η_min`` and ``b⁺ = b − η Gᵀ1`` carries ``η_min`` (one product).
+    * ``P(W⁺, b⁺) = Y_bᵀW⁺ + 1b⁺ᵀ``: ``W⁺``'s error times ``max_j Σ_i |Y_ij|``, plus ``n_b`` products,
+      plus ``b⁺``'s one unit; ``P(W, b)``: ``n_b`` products.
+    * ``−ηMG`` (the compared prediction): ``M = Y_bᵀY_b + 11ᵀ`` carries ``n_b·η_min`` per entry, times
+      ``max_k Σ_j |G_jk|`` in ``MG``, plus ``d`` products; times ``η`` plus one more product.
+
+    The total is scaled by the INVARIANT multiplier, as :func:`accumulation_bound` scales its terms. The
+    allowance is ``O(η_min · max|Y| · d)``: it only matters when the compared quantities are subnormal.
+    """
+    n_b, d = Y_.shape
+    eta_min = float(np.finfo(np.float64).smallest_subnormal)
+    c = tolerance("float64", CheckKind.INVARIANT).rtol
+    y_col = f64(np.abs(Y_).sum(axis=0).max())
+    g_col = f64(np.abs(G).sum(axis=0).max())
+    units_dp = (step * d + 1.0) * y_col + 2.0 * n_b + 1.0
+    units_pred = step * (n_b * g_col + d) + 1.0
+    return float(c * eta_min * (units_dp + units_pred))
+
+
+def _d6_outside_span_bound(
+    Y_: F64Array,
+    G: F64Array,
+    step: float,
+    M: F64Array,
+    ev: F64Array,
+    vecs: F64Array,
+    keep: np.ndarray[Any, np.dtype[np.bool_]],
+    dP: F64Array,
+    b_dp: float,
+) -> float:
+    """Error bound for D6's ``max|ΔP − BBᵀΔP|``, ``B = vecs[:, keep]`` the computed basis of ``range(M)``.
+
+    Exactly, ``ΔP* = −ηMG`` lies in ``range(M)``, ``M = Y_bᵀY_b + 11ᵀ`` (no rounding). What is computed
+    is ``(I − BBᵀ)ΔP`` with ``ΔP = ΔP* + e`` and ``B`` from ``eigh`` of the *computed* ``M̂``; per column
+    ``k`` of ``G`` (a column's 2-norm bounds each of its entries):
+
+    1. **Eigenvectors.** ``eigh`` returns the exact eigenpairs of ``M̂ + ΔA``, ``‖ΔA‖_F ≤``
+       :func:`~reference.incrt.operators.eigh_error_bound` ``(M̂)``, and ``‖M̂ − M‖_F ≤ γ_{n_b+1}‖|Y|ᵀ|Y| + 11ᵀ‖_F``
+       (dot products of length ``n_b`` and one addition), so ``V̂ = [B₀ B]`` are exact eigenvectors of
+       ``Â = M + Δ``, ``‖Δ‖₂ ≤ E``. With ``V̂`` orthogonal, ``I − BBᵀ = B₀B₀ᵀ`` and ``B₀ᵀÂ = Λ̂₀B₀ᵀ``, so
+       ``(I − BBᵀ)M g = B₀(Λ̂₀B₀ᵀg − B₀ᵀΔg)``: norm ``≤ (max|λ̂₀| + E)‖g‖``. This is the residual form of
+       Davis–Kahan without dividing by a gap: the eigenvector error ``E/gap`` (real, e.g. ``Y_b = [[0, 100, 0]]``)
+       is multiplied by the size of ``Mg`` along the mixed directions, which the gap cancels. It needs no
+       certified rank either: a true range direction whose eigenvalue came out at or below ``b_ev`` and was
+       discarded contributes ``≤ (|λ̂| + E)‖g‖``, which is in the bound.
+    2. **Orthogonality.** ``V̂`` is orthogonal only to ``ω ≥ ‖V̂ᵀV̂ − I‖₂`` (measured, plus the rounding of
+       forming ``V̂ᵀV̂``): then ``‖B₀‖₂ ≤ √(1 + ω)`` and ``I − BBᵀ = B₀B₀ᵀ + (I − V̂V̂ᵀ)``, adding
+       ``ω‖M‖₂‖g‖`` and a factor ``1 + ω`` to term 1.
+    3. **Rounding of ΔP.** ``|e| ≤ b_dp`` entrywise (the D6 ``ΔP`` bound, which covers the computation of
+       ``ΔP`` and more), and ``‖I − BBᵀ‖₂ ≤ max(1, ω)``: ``√d·b_dp·max(1, ω)``.
+    4. **Forming** ``ΔP − B(BᵀΔP)``: dot products of length ``d`` then ``rank``, then a subtraction:
+       ``γ_{d+rank+1}`` times ``|ΔP| + |B|(|B|ᵀ|ΔP|)`` entrywise.
+
+    Terms 1–2 are multiplied by ``η``. Every a-priori term goes through :func:`accumulation_bound` (the
+    INVARIANT multiplier and the underflow term included), so ``E``, ``ω`` and ``b_dp`` already carry it;
+    the few roundings in combining them here are relative ``O(u)`` and covered by that multiplier.
+    """
+    n_b, d = Y_.shape
+    aY = np.abs(Y_)
+    e_m = accumulation_bound(n_b + 1, frobenius(aY.T @ aY + 1.0))  # ‖M̂ − M‖_F
+    e_tot = eigh_error_bound(M) + e_m  # ‖Δ‖₂ ≤ ‖ΔA‖_F + ‖M̂ − M‖_F
+    gram = vecs.T @ vecs - np.eye(d)
+    omega = frobenius(gram) + accumulation_bound(d, float(d))  # entries' terms sum to ≤ 1 + ω ≈ 1, d² of them
+    lam0 = f64(np.abs(ev[~keep]).max()) if not keep.all() else 0.0
+    m_2 = frobenius(M) + e_m  # ‖M‖₂ ≤ ‖M‖_F ≤ ‖M̂‖_F + ‖M̂ − M‖_F
+    g_max = f64(max((frobenius(G[:, k]) for k in range(G.shape[1])), default=0.0))
+    eig_term = step * ((1.0 + omega) * (lam0 + e_tot) + omega * m_2) * g_max
+    dp_term = math.sqrt(d) * b_dp * max(1.0, omega)
+    B = np.abs(vecs[:, keep])
+    aDP = np.abs(dP)
+    rank = int(keep.sum())
+    form_term = accumulation_bound(d + rank + 1, f64((aDP + B @ (B.T @ aDP)).max()))
+    return eig_term + dp_term + form_term
+
+
 @finite_result("Y_b", "W", "b", "grad_P", "eta")
 def d6_dual_vanilla(
     *,
@@ -489,13 +575,15 @@ def d6_dual_vanilla(
     dP = ops.dcl_prototypes(Y_, W1, b1) - P0
     predicted = -step * M @ G
     s_dp = step * f64((np.abs(M) @ np.abs(G)).max()) + 2.0 * f64(np.abs(P0).max())
-    b_dp = accumulation_bound(_m(n_b, d), s_dp)
+    b_dp = accumulation_bound(_m(n_b, d), s_dp) + _d6_underflow_dp(Y_, G, step)
     ev, vecs = np.linalg.eigh(M)
     m_norm = f64(ev[-1])
     b_ev = accumulation_bound(_m(n_b, d), d * m_norm)
     # Range of M = span(rows Y_b) + span(1): eigenvectors with eigenvalue above its rounding level.
-    basis = vecs[:, ev > b_ev]
+    keep = ev > b_ev
+    basis = vecs[:, keep]
     outside = dP - basis @ (basis.T @ dP)
+    b_out = _d6_outside_span_bound(Y_, G, step, M, ev, vecs, keep, dP, b_dp)
     gW, gb = Y_ @ G, G.sum(axis=0)
     energy = f64(np.sum(gW * gW) + np.sum(gb * gb))
     quad = f64(np.trace(G.T @ M @ G))
@@ -505,7 +593,7 @@ def d6_dual_vanilla(
         (
             InvariantResult("D6", "max|ΔP + η(Y_bᵀY_b + 11ᵀ)∇_P L|", f64(np.abs(dP - predicted).max()), b_dp, shape),
             InvariantResult("D6", "−λ_min(Y_bᵀY_b + 11ᵀ) (PSD)", -f64(ev[0]), b_ev, shape),
-            InvariantResult("D6", "max|ΔP outside span(rows Y_b, 1_d)|", f64(np.abs(outside).max()), b_dp, shape),
+            InvariantResult("D6", "max|ΔP outside span(rows Y_b, 1_d)|", f64(np.abs(outside).max()), b_out, shape),
             InvariantResult("D6", "|‖∇_W‖² + ‖∇_b‖² − tr(∇_Pᵀ M ∇_P)|", abs(energy - quad), b_quad, shape),
         ),
         raise_on_violation,
