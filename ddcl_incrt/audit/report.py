@@ -91,8 +91,8 @@ VERDICT_LEGEND = (
 )
 CLAIM_LEGEND = (
     "Each claim's hypotheses (listed with its statement below) are evaluated with the registry's predicates on "
-    "the live state at every check of the claim. checks: every check of the claim recorded in this run; they split into the "
-    "next four columns. certified: held, where every hypothesis held, with a bound that could have failed. "
+    "the live state at every check of the claim. checks: every check of the claim recorded in this run; they "
+    "split into the next four columns. certified: held, where every hypothesis held, with a bound that could have failed. "
     "uncertified: held, where every hypothesis held, with a bound that could not (infinite, or vacuous: any "
     "input satisfies it, e.g. sin∠ ≤ 1, or it is too wide to decide what it protects, e.g. an eigenvalue bound "
     "wider than the eigenvalue's distance to θ); they are not evidence. violated: failed where every "
