@@ -90,18 +90,19 @@ VERDICT_LEGEND = (
     "from this run and the studies; 'not tested' where neither tests the sentence."
 )
 CLAIM_LEGEND = (
-    "Each claim's hypotheses (listed with its statement below) are evaluated with the registry's predicates on "
-    "the live state at every check of the claim. checks: every check of the claim recorded in this run; they "
-    "split into the next four columns. certified: held, where every hypothesis held, with a bound that could have failed. "
-    "uncertified: held, where every hypothesis held, with a bound that could not (infinite, or vacuous: any "
-    "input satisfies it, e.g. sin∠ ≤ 1, or it is too wide to decide what it protects, e.g. an eigenvalue bound "
-    "wider than the eigenvalue's distance to θ); they are not evidence. violated: failed where every "
-    "hypothesis held — the claim broke its promise (exit code 1 for a proved claim). not promised: made where "
-    "a hypothesis failed, so the claim promised nothing; failed where not promised: of those, the ones whose "
-    "conclusion failed anyway (not a violation); hypotheses that failed and the first step it happened at. "
-    "tightest: the largest fraction value/bound that a certified, promised check used (1 is at its bound), "
-    "and that check's name; — when only exact checks (bound 0) were certified. status: held needs at least "
-    "one certified check and no violation; not promised: every check was made where a hypothesis failed."
+    "Each claim's hypotheses (listed with its statement below) are evaluated with the registry's predicates "
+    "on the live state at every check of the claim. checks: every check of the claim recorded in this run; "
+    "they split into the next four columns. certified: held, where every hypothesis held, with a bound that "
+    "could have failed. uncertified: held, where every hypothesis held, with a bound that could not "
+    "(infinite, or vacuous: any input satisfies it, e.g. sin∠ ≤ 1, or it is too wide to decide what it "
+    "protects, e.g. an eigenvalue bound wider than the eigenvalue's distance to θ); they are not evidence. "
+    "violated: failed where every hypothesis held — the claim broke its promise (exit code 1 for a proved "
+    "claim). not promised: made where a hypothesis failed, so the claim promised nothing; failed where not "
+    "promised: of those, the ones whose conclusion failed anyway (not a violation); hypotheses that failed "
+    "and the first step it happened at. tightest: the largest fraction value/bound that a certified, promised"
+    " check used (1 is at its bound), and that check's name; — when only exact checks (bound 0) were "
+    "certified. status: held needs at least one certified check and no violation; not promised: every check "
+    "was made where a hypothesis failed."
 )
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("step", "step"),
