@@ -501,7 +501,8 @@ def test_a_checkpoint_that_loads_resumes_into_a_record_that_loads(
     reference_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory, pick: int, value: Any
 ) -> None:
     """Any one field of a checkpoint's meta.json replaced by any JSON value: the checkpoint is refused
-    naming the file, or it resumes (five steps) into a record that RunRecord's reader accepts."""
+    naming the file, or it resumes (five steps) into a record that RunRecord's reader accepts, or (a
+    valid but huge learning rate, e.g. 2.8e51) the resumed run diverges and the trainer says so."""
     _, tmp = reference_files
     src = CheckpointPolicy(tmp).path(NEAR_THE_END)
     arrays = _arrays(src)
@@ -525,10 +526,17 @@ def test_a_checkpoint_that_loads_resumes_into_a_record_that_loads(
         event("refused by Checkpoint.load")
         assert str(bad) in refusal, f"{where}: {refusal}"
         return
+    diverged = ""
     try:
         record = resume(ck, small_data(), engine=ReferenceEngine())
     except ValueError as exc:
         refusal = str(exc)
+    except FloatingPointError as exc:  # found with seed 3008502229: train_config.lr.rest = 2.8e51
+        diverged = str(exc)
+    if diverged:
+        event("resumed, then diverged")
+        assert "diverged" in diverged, f"{where}: {diverged}"
+        return
     if refusal:
         event("refused by resume")
         assert refusal.startswith(RESUME_REFUSALS), f"{where}: the checkpoint loads but resume refuses it: {refusal}"
