@@ -1,4 +1,4 @@
-"""Study: the DDCL block alone as a clustering method (issue 11, item 1; protocol in docs/studies/cluster.md).
+"""Study: the DDCL block alone as a clustering method (protocol in docs/studies/cluster.md).
 
 One run is a data set × a setting × a seed: train the DDCL block (SPEC §2) for ``steps`` Adam steps,
 read the clusters out as nearest prototypes, and score them against the labels (Hungarian accuracy,

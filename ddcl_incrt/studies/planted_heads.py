@@ -1,4 +1,4 @@
-"""Issue 11 items 2–3: does INCRT's growth rule end with the planted m heads on a task the layer provably
+"""Study: does INCRT's growth rule end with the planted m heads on a task the layer provably
 fits with m heads? The paper's rule and its named variants, beside fixed-head training (m − 1 vs m).
 
 The protocol (task family, construction, architecture, optimiser, budgets, seeds, rules, statistics) is
