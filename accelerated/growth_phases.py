@@ -250,6 +250,7 @@ class TorchBackend:
             tau={h: params64.heads[h].tau for h in sorted(params64.heads)},
             n_heads=len(params64.heads),
             n_prototypes=int(params64.P.shape[1]),
+            tokens=to_host(Y_probe),
             collapse=collapse_status(Y_probe, ctx.layer_cfg.T_P),
             coupling=coupling,
             native=DeviceMeasured(dprobe, stats, list(params64.heads), Q_probe),

@@ -31,8 +31,7 @@ import numpy as np
 from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr, check_array, check_count, f64
-from reference.claims.live import failed_hypotheses, needed_by, watched
-from reference.claims.registry import REGISTRY
+from reference.claims.live import failed_hypotheses, recorded, watched
 from reference.coupling_statistics import attention_entropy, prototype_separation, variance_gradient_norm
 from reference.ddcl import soft_assignments, squared_distances
 from reference.growth_statistics import Probe, head_operators, probe_second_moment, prototype_masses, residual_for
@@ -173,6 +172,7 @@ class Measured:
     tau: dict[int, float]
     n_heads: int
     n_prototypes: int
+    tokens: Float64[np.ndarray, "n d"]  # the probe's DDCL-input tokens Y (what D2–D4 and R1(a) are checked on)
     collapse: CollapseStatus
     coupling: dict[str, Any]
     native: Any = None
@@ -441,7 +441,6 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
     if not births:
         return PhaseResult(backend.with_growth(state, growth, state.ranks), events, ())
     (birth,) = births
-    before = state
     state, head, hid = add_newborn(backend, ctx, state, birth)
     growth = newborn_growth_state(growth, ctx.growth_cfg, hid, measured.C, head)
     ranks = (*state.ranks, numerical_rank(growth.Q_cap))
@@ -450,26 +449,27 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
         g1 = check_g1(Q_cap=growth.Q_cap, ranks=ranks, theta=theta)
         records = watched(g1, step=state.step, event=EVENT_BIRTH, head_id=hid, theta=theta)
         records += static_operator_checks(measured.A_res, theta, step=state.step, head_id=hid, seed=ctx.train_cfg.seed)
-        records += newborn_write_checks(backend, ctx, before, state, measured, head_id=hid)
+        records += newborn_write_checks(backend, ctx, state, measured, head_id=hid)
     state = backend.with_growth(state, growth, ranks)
     _check_heads_in_step(backend.head_ids(state), growth)
     return PhaseResult(state, events, records)
 
 
 def newborn_write_checks(
-    backend: GrowthBackend[_S], ctx: Context, before: _S, after: _S, measured: Measured, *, head_id: int
+    backend: GrowthBackend[_S], ctx: Context, after: _S, measured: Measured, *, head_id: int
 ) -> tuple[InvariantRecord, ...]:
-    """R1(a) at a birth, on the probe: the tokens ``Y`` before the birth, the newborn's write
-    ``U = Y_after − Y_before`` and the assignments ``Q`` of ``Y`` to the prototypes (held fixed), with
-    the lemma's hypotheses watched (every row of ``Y`` orthogonal to every row of ``U``; every prototype
-    with mass). The split of the squared centroid distances is promised only under orthogonality; where
-    it fails the record says what the split did anyway."""
-    Y = backend.probe_tokens(ctx, before, measured)
+    """R1(a) at a birth, on the probe: the tokens ``Y`` before the birth (the check's measured tokens:
+    nothing changes the parameters between the measurement and the birth), the newborn's write
+    ``U = Y_after − Y`` and the assignments ``Q`` of ``Y`` to the prototypes (held fixed; a birth leaves
+    ``P`` as it was), with the lemma's hypotheses watched (every row of ``Y`` orthogonal to every row of
+    ``U``; every prototype with mass). The split of the squared centroid distances is promised only under
+    orthogonality; where it fails the record says what the split did anyway."""
+    Y = measured.tokens
     U = arr(backend.probe_tokens(ctx, after, measured) - Y)
-    P, T_P = backend.host_params(before).P, ctx.layer_cfg.T_P
+    P, T_P = backend.host_params(after).P, ctx.layer_cfg.T_P
     Q = soft_assignments(squared_distances(Y, P), T_P)
     res = r1a_orthogonal_split(Y=Y, U=U, Q=Q)
-    return watched(res, step=before.step, event=EVENT_BIRTH, head_id=head_id, Y=Y, U=U, Q=Q)
+    return watched(res, step=after.step, event=EVENT_BIRTH, head_id=head_id, Y=Y, U=U, Q=Q)
 
 
 def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured) -> PhaseResult[_S]:
@@ -503,7 +503,8 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
                 "Q_cap": Q_cap,
                 "theta": ctx.growth_cfg.theta,
             }
-            failed_at_check.update(failed_hypotheses("G5", **hypothesis_inputs))
+            failed = failed_hypotheses("G5", **hypothesis_inputs)
+            failed_at_check.update(failed)
             res = check_g5_at_prune(
                 layer_cfg=ctx.layer_cfg,
                 theta=ctx.growth_cfg.theta,
@@ -514,7 +515,7 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
                 Q_cap=Q_cap,
                 probe=measured.probe,
             )
-            records.extend(watched(res, step=state.step, event=EVENT_HEAD_PRUNE, head_id=hid, **hypothesis_inputs))
+            records.extend(recorded(res, {"G5": failed}, step=state.step, event=EVENT_HEAD_PRUNE, head_id=hid))
             before = after
     _check_heads_in_step(backend.head_ids(state), growth)
     if before is not None:
@@ -522,9 +523,7 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
             growth_cfg=ctx.growth_cfg, params=before, growth=growth, C=measured.C, step=state.step
         )
         # promised when every removal of this check met G5's hypotheses (the hysteresis among them)
-        failed = tuple(h.name for h in REGISTRY["G5"].hypotheses if h.name in failed_at_check)
-        needed = needed_by("G5", failed, no_grow.check)
-        records.append(InvariantRecord(state.step, EVENT_HEAD_PRUNE, no_grow, failed_hypotheses=needed))
+        records.extend(recorded((no_grow,), {"G5": failed_at_check}, step=state.step, event=EVENT_HEAD_PRUNE))
     return PhaseResult(backend.with_growth(state, growth, state.ranks), events, tuple(records))
 
 
@@ -614,7 +613,7 @@ def prototype_checks(
     anti-collapse only while ``K ≥ 2`` and ``T_P < T_c``. Nothing when invariants are not checked."""
     if not ctx.train_cfg.check_invariants:
         return ()
-    Y = backend.probe_tokens(ctx, state, measured)
+    Y = measured.tokens
     P, T_P, eta = backend.host_params(state).P, ctx.layer_cfg.T_P, D3_LIVE_ETA
     K = P.shape[1]
     step, event = state.step, EVENT_CHECK
@@ -722,6 +721,7 @@ class ReferenceBackend:
             tau={h: params.heads[h].tau for h in sorted(params.heads)},
             n_heads=len(params.heads),
             n_prototypes=params.P.shape[1],
+            tokens=cache.tokens(),
             collapse=collapse_status(cache.tokens(), ctx.layer_cfg.T_P),
             coupling=coupling,
         )

@@ -170,6 +170,7 @@ def decision_differences(lam_top: float, theta: float, *, T_d: int, step: int) -
         tau={},
         n_heads=len(case.params.heads),
         n_prototypes=case.params.P.shape[1],
+        tokens=np.zeros((0, cfg.d)),  # read only by the invariants, which this context does not check
         collapse=CollapseStatus(cfg.T_P, 0.0, 0.0),
         coupling={},
     )

@@ -10,7 +10,7 @@ is still recorded (what the conclusion did anyway), but a failure there is not a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from reference.claims.registry import REGISTRY
@@ -27,11 +27,29 @@ def failed_hypotheses(claim_id: str, **inputs: Any) -> tuple[str, ...]:
     return tuple(name for name, ok in held.items() if not ok)
 
 
-def needed_by(claim_id: str, failed: tuple[str, ...], check: str) -> tuple[str, ...]:
+def needed_by(claim_id: str, failed: Collection[str], check: str) -> tuple[str, ...]:
     """The hypotheses among ``failed`` that the check named ``check`` needs
-    (:meth:`reference.claims.records.Hypothesis.needed_by`)."""
-    hyps = {h.name: h for h in REGISTRY[claim_id].hypotheses}
-    return tuple(name for name in failed if hyps[name].needed_by(check))
+    (:meth:`reference.claims.records.Hypothesis.needed_by`), in the registry's order."""
+    return tuple(h.name for h in REGISTRY[claim_id].hypotheses if h.name in failed and h.needed_by(check))
+
+
+def recorded(
+    results: Iterable[InvariantResult],
+    failed: Mapping[str, Collection[str]],
+    *,
+    step: int,
+    event: str,
+    head_id: int | None = None,
+    prototype_id: int | None = None,
+) -> tuple[InvariantRecord, ...]:
+    """The invariant ``results`` checked at ``step`` and ``event`` as records, each carrying the hypotheses
+    of its claim that failed (``failed``, by claim id, already evaluated) and that its check needs."""
+    return tuple(
+        InvariantRecord(
+            step, event, r, head_id, prototype_id, failed_hypotheses=needed_by(r.claim_id, failed[r.claim_id], r.check)
+        )
+        for r in results
+    )
 
 
 def watched(
@@ -43,17 +61,11 @@ def watched(
     prototype_id: int | None = None,
     **inputs: Any,
 ) -> tuple[InvariantRecord, ...]:
-    """The invariant ``results`` checked at ``step`` and ``event`` as records, each carrying the hypotheses
-    of its claim that failed on ``inputs`` (evaluated once per claim among the results) and that its
-    check needs."""
-    failed: dict[str, tuple[str, ...]] = {}
-    out = []
-    for r in results:
-        if r.claim_id not in failed:
-            failed[r.claim_id] = failed_hypotheses(r.claim_id, **inputs)
-        needed = needed_by(r.claim_id, failed[r.claim_id], r.check)
-        out.append(InvariantRecord(step, event, r, head_id, prototype_id, failed_hypotheses=needed))
-    return tuple(out)
+    """:func:`recorded`, with the hypotheses of every claim among ``results`` evaluated on ``inputs`` (once
+    per claim)."""
+    out = tuple(results)
+    failed = {cid: failed_hypotheses(cid, **inputs) for cid in dict.fromkeys(r.claim_id for r in out)}
+    return recorded(out, failed, step=step, event=event, head_id=head_id, prototype_id=prototype_id)
 
 
-__all__ = ["failed_hypotheses", "needed_by", "watched"]
+__all__ = ["failed_hypotheses", "needed_by", "recorded", "watched"]
