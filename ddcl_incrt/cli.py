@@ -171,6 +171,7 @@ def _cluster(args: argparse.Namespace, console: Console) -> int:
 
 
 def _audit(args: argparse.Namespace, console: Console) -> int:
+    from ddcl_incrt.audit.report import plural
     from ddcl_incrt.audit.run import AuditOptions, audit
 
     opts = AuditOptions(
@@ -215,8 +216,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     arch = summary["architecture"]
     console.print(
-        f"architecture: {_n(arch['n_heads'], 'head')} ({_n(arch['births'], 'birth')}, "
-        f"{_n(arch['head_prunes'], 'head prune')}), "
+        f"architecture: {plural(arch['n_heads'], 'head')} ({plural(arch['births'], 'birth')}, "
+        f"{plural(arch['head_prunes'], 'head prune')}), "
         f"{arch['n_prototypes']} prototypes ({arch['prototype_prunes']} pruned); "
         f"test accuracy {summary['test_accuracy']:.3f}, train {summary['train_accuracy']:.3f}; "
         f"{summary['wall_time_s']:.1f} s"
@@ -256,11 +257,6 @@ def _positive_float(text: str) -> float:
     if not (value > 0.0 and value < float("inf")):
         raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
     return value
-
-
-def _n(count: int, noun: str) -> str:
-    """``"1 head"``, ``"2 heads"``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def build_parser() -> argparse.ArgumentParser:

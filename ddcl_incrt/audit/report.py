@@ -205,7 +205,7 @@ def _run_line(s: Mapping[str, Any]) -> str:
         f"Dataset {s['dataset']} · engine {s['engine']} · {s['steps']} steps · seed {s['seed']} · "
         f"wall time {float(s['wall_time_s']):.1f} s · train accuracy {float(s['train_accuracy']):.3f} · "
         f"test accuracy {float(s['test_accuracy']):.3f} · θ = {float(s['theta']):.4g} · "
-        f"φ_g = {float(s['phi_g']):.4g} · {_n(s['violations'], 'violated check')} · exit code {s['exit_code']}"
+        f"φ_g = {float(s['phi_g']):.4g} · {plural(s['violations'], 'violated check')} · exit code {s['exit_code']}"
     )
 
 
@@ -214,17 +214,17 @@ def _statement_line(s: Mapping[str, Any]) -> str:
     return f"{s['claim_id']} {s['title']} ({s['label']}): {s['statement']} Hypotheses: {hyps}."
 
 
-def _n(count: Any, noun: str) -> str:
+def plural(count: Any, noun: str) -> str:
     """``"1 head"``, ``"2 heads"``."""
     return f"{count} {noun}" if int(count) == 1 else f"{count} {noun}s"
 
 
 def _architecture_lines(a: Mapping[str, Any]) -> tuple[str, ...]:
     return (
-        f"{_n(a['n_heads'], 'head')} (ids {_fmt(list(a['head_ids']))}), captured rank {a['captured_rank']}",
-        f"{_n(a['n_prototypes'], 'prototype')} (ids {_fmt(list(a['prototype_ids']))})",
-        f"{_n(a['births'], 'birth')}, {_n(a['head_prunes'], 'head prune')}, "
-        f"{_n(a['prototype_prunes'], 'prototype prune')}",
+        f"{plural(a['n_heads'], 'head')} (ids {_fmt(list(a['head_ids']))}), captured rank {a['captured_rank']}",
+        f"{plural(a['n_prototypes'], 'prototype')} (ids {_fmt(list(a['prototype_ids']))})",
+        f"{plural(a['births'], 'birth')}, {plural(a['head_prunes'], 'head prune')}, "
+        f"{plural(a['prototype_prunes'], 'prototype prune')}",
     )
 
 
@@ -565,6 +565,7 @@ __all__ = [
     "QUICK_NOTE",
     "VERDICT_COLUMNS",
     "VERDICT_LEGEND",
+    "plural",
     "summary_json",
     "write_report",
 ]
