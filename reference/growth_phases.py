@@ -432,7 +432,14 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
     if ctx.at_head_cap(measured.n_heads):
         return PhaseResult(state, (), ())
     theta = ctx.growth_cfg.theta
-    check_theta_resolvable("config.theta", theta, measured.A_res)  # θ the oracle cannot resolve: refused
+    try:  # θ the oracle cannot resolve: refused, saying when (the operator grows with the weights)
+        check_theta_resolvable("config.theta", theta, measured.A_res)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} [at the check of step {state.step}: the residual operator grew during training until θ "
+            "could no longer be resolved; a run whose weights blow up (e.g. a learning rate too large) "
+            "does this]"
+        ) from None
     top = (measured.lam_max, measured.u_max)
     growth, events = grow_decision(
         state.growth, ctx.growth_cfg, top, state.step, new_head_id=backend.next_head_id(state)

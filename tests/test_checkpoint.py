@@ -491,8 +491,11 @@ class Nudge:
         return old + self.by if isinstance(old, int) else old * (1 + self.by / 8)
 
 
-# A resume may refuse what depends on the data it is given, not on the checkpoint alone.
-RESUME_REFUSALS = ("TrainConfig.batch_size", "dataset:", "engine:")
+# A resume may refuse what depends on the data it is given or on the run it then takes, not on the
+# checkpoint alone: an edited learning rate (seed-found: train_config.lr.temperatures = 18) can make the
+# weights grow until θ is below the eigen-oracle's error bound at a later check, which the trainer
+# refuses naming config.theta and the step.
+RESUME_REFUSALS = ("TrainConfig.batch_size", "dataset:", "engine:", "config.theta:")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -540,6 +543,8 @@ def test_a_checkpoint_that_loads_resumes_into_a_record_that_loads(
     if refusal:
         event("refused by resume")
         assert refusal.startswith(RESUME_REFUSALS), f"{where}: the checkpoint loads but resume refuses it: {refusal}"
+        if refusal.startswith("config.theta:"):
+            assert "at the check of step" in refusal, f"{where}: {refusal}"
         return
     event("resumed")
     RunRecord.from_json(record.to_json(), source=f"the record resumed after {where}")

@@ -17,6 +17,9 @@ from typing import Any
 import _phases as phases
 import numpy as np
 import pytest
+from _small_run import LAYER as SMALL_LAYER
+from _small_run import RUN as SMALL_RUN
+from _small_run import small_data
 
 import reference.growth_phases as growth_phases
 import reference.growth_statistics as growth_statistics
@@ -563,3 +566,11 @@ def test_a_failed_save_keeps_the_previous_record(
         record.save(path)
     assert path.read_text(encoding="utf-8") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+def test_a_theta_the_oracle_cannot_resolve_mid_run_is_refused_naming_it_and_the_step() -> None:
+    """θ below the eigen-oracle's error bound on a check's operator (what a run whose weights blow up
+    reaches): refused at that check, naming config.theta and the step, never decided on."""
+    cfg = replace(SMALL_RUN, theta=1e-300, steps=20)
+    with pytest.raises(ValueError, match=r"^config\.theta: θ = 1e-300 .*\[at the check of step 10: "):
+        train(small_data(), SMALL_LAYER, cfg, rng=np.random.default_rng(1))
