@@ -74,6 +74,13 @@ from __future__ import annotations
 
 import importlib.util
 
+from ddcl_incrt.installation import ForeignPackageError, foreign_package
+
+# A user's own module named `reference` first on sys.path: say so, naming both (not "No module named
+# 'reference.invariants'; 'reference' is not a package").
+if (problem := foreign_package("reference")) is not None:
+    raise ForeignPackageError(problem)
+
 # Without the extra, say which extra to install (not only "No module named 'hypothesis'").
 if importlib.util.find_spec("hypothesis") is None:
     raise ModuleNotFoundError(
