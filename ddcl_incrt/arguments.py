@@ -1,8 +1,14 @@
-"""Argument types shared by the ``ddcl-incrt`` subcommands' parsers."""
+"""Argument types shared by the ``ddcl-incrt`` subcommands' parsers, and the ``bench`` subcommand's
+options (:func:`add_bench_arguments`), which ``ddcl-incrt bench`` and ``python -m ddcl_incrt.bench``
+share: here, so that the CLI builds its parser without importing torch and the bench never imports
+the CLI."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+BENCH_HELP = "time the PyTorch training step against nn.TransformerEncoderLayer and the reference (needs torch)"
 
 
 def _int_at_least(text: str, minimum: int, wanted: str) -> int:
@@ -26,4 +32,26 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
 
 
-__all__ = ["non_negative_int", "positive_int"]
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``bench`` options (docs/performance.md): ``--quick``, ``--no-compile``, ``--large``,
+    ``--repeats``, ``--threads`` (its own, default 2: part of the measurement protocol), ``--out``,
+    ``--device``, ``--profile``."""
+    p.add_argument("--quick", action="store_true", help="smoke test: one size per section, 3 repeats, no compile")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="eager steps only (no torch.compile)")
+    p.add_argument("--large", action="store_true", help="add the large size (B=64, T=128, d=256); always on CUDA")
+    p.add_argument(
+        "--repeats", type=positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
+    )
+    p.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)")
+    p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON report (default bench.json)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of timing: one step of ours and of the baseline under torch.profiler (top operators by "
+        "self CPU time, operators dispatched, graph breaks, recompiles), digits and mid-size (digits with --quick), "
+        "compiled unless --no-compile",
+    )
+
+
+__all__ = ["BENCH_HELP", "add_bench_arguments", "non_negative_int", "positive_int"]

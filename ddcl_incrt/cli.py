@@ -24,6 +24,7 @@ Exit codes of every command: 0 held, 1 a failed check, 2 usage or input error, 3
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
 import sys
 import time
@@ -34,8 +35,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ddcl_incrt.arguments import non_negative_int, positive_int
-from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, USAGE
+from ddcl_incrt.arguments import BENCH_HELP, add_bench_arguments, non_negative_int, positive_int
+from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, command_error
 from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
 
 
@@ -44,13 +45,6 @@ def _version() -> str:
         return importlib.metadata.version("ddcl-incrt")
     except importlib.metadata.PackageNotFoundError:  # run from a checkout without installing
         return "unknown (not installed)"
-
-
-def command_error(command: str, message: str) -> int:
-    """Print a CLI error to stderr (never stdout, which carries the results) as argparse does,
-    ``ddcl-incrt <command>: error: …``, and return exit code 2."""
-    print(f"ddcl-incrt {command}: error: {message}", file=sys.stderr)
-    return USAGE
 
 
 def _prove(args: argparse.Namespace, console: Console) -> int:
@@ -140,6 +134,7 @@ def _falsify(args: argparse.Namespace, console: Console) -> int:
 
 def _bench(args: argparse.Namespace, console: Console) -> int:
     try:
+        importlib.import_module("torch")  # first: the bench's modules import it at their top
         from ddcl_incrt import bench
     except ModuleNotFoundError as exc:  # torch is an optional dependency; any other missing module is a bug
         if (exc.name or "").split(".")[0] != "torch":
@@ -340,19 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds (20 steps)")
     p.set_defaults(func=_cluster)
-    p = sub.add_parser(
-        "bench",
-        help="time the PyTorch training step against nn.TransformerEncoderLayer and the reference (needs torch)",
-    )
-    p.add_argument("--quick", action="store_true", help="smoke test: one size per section, 3 repeats, no compile")
-    p.add_argument("--no-compile", dest="compile", action="store_false", help="eager steps only (no torch.compile)")
-    p.add_argument("--large", action="store_true", help="add the large size (B=64, T=128, d=256); always on CUDA")
-    p.add_argument(
-        "--repeats", type=positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
-    )
-    p.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)")
-    p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON report (default bench.json)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
+    p = sub.add_parser("bench", help=BENCH_HELP)
+    add_bench_arguments(p)
     p.set_defaults(func=_bench)
     from ddcl_incrt.conformance.command import add_subcommand as add_conformance
 

@@ -15,10 +15,20 @@
 
 from __future__ import annotations
 
+import sys
+
 OK = 0
 FAILED_CHECK = 1
 USAGE = 2
 INTERNAL = 3
 INTERRUPTED = 130
 
-__all__ = ["FAILED_CHECK", "INTERNAL", "INTERRUPTED", "OK", "USAGE"]
+
+def command_error(command: str, message: str) -> int:
+    """Print a CLI error to stderr (never stdout, which carries the results) as argparse does,
+    ``ddcl-incrt <command>: error: …``, and return :data:`USAGE`."""
+    print(f"ddcl-incrt {command}: error: {message}", file=sys.stderr)
+    return USAGE
+
+
+__all__ = ["FAILED_CHECK", "INTERNAL", "INTERRUPTED", "OK", "USAGE", "command_error"]

@@ -185,9 +185,9 @@ def test_bench_checks_out_before_measuring(
     tmp_path: Path, regular_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("torch")
-    from ddcl_incrt import bench
+    from ddcl_incrt.bench import command
 
-    monkeypatch.setattr(bench, "machine", _no_work)
+    monkeypatch.setattr(command, "machine", _no_work)
     for out, problem in ((tmp_path, "is a folder"), (regular_file / "bench.json", "cannot be created")):
         assert main(["bench", "--quick", "--device", "cpu", "--out", str(out)]) == 2
         captured = capsys.readouterr()
@@ -201,18 +201,18 @@ def test_a_bench_whose_report_cannot_be_written_keeps_it_in_a_temporary_folder(
     """The sections stand in for minutes of measurements; every save after the failure goes to the
     temporary file, so the report there is the complete one."""
     pytest.importorskip("torch")
-    from ddcl_incrt import bench
+    from ddcl_incrt.bench import command
 
-    monkeypatch.setattr(bench, "machine", lambda opts: {"stand-in": True})
-    monkeypatch.setattr(bench, "_header", lambda report: "header")
-    monkeypatch.setattr(bench, "_prime", lambda opts: None)
+    monkeypatch.setattr(command, "machine", lambda opts: {"stand-in": True})
+    monkeypatch.setattr(command, "header", lambda report: "header")
+    monkeypatch.setattr(command, "prime", lambda device: None)
     for name in ("training_step_section", "growth_check_section", "scaling_section"):
-        monkeypatch.setattr(bench, name, lambda *args: [])
-    monkeypatch.setattr(bench, "reference_section", lambda *args: [])
-    monkeypatch.setattr(bench, "flops_section", lambda *args: {"measured": 1.0})
-    monkeypatch.setattr(bench, "_TABLES", dict.fromkeys(bench._TABLES, lambda report: ""))
+        monkeypatch.setattr(command, name, lambda *args: [])
+    monkeypatch.setattr(command, "reference_section", lambda *args: [])
+    monkeypatch.setattr(command, "flops_section", lambda *args: {"measured": 1.0})
+    monkeypatch.setattr(command, "print_section", lambda *args: None)
     out = tmp_path / "bench.json"
-    monkeypatch.setattr(bench, "write_json_atomic", _fails_once_for(out, bench.write_json_atomic))
+    monkeypatch.setattr(command, "write_json_atomic", _fails_once_for(out, command.write_json_atomic))
     assert main(["bench", "--quick", "--device", "cpu", "--out", str(out)]) == 2
     line = _error_line(capsys.readouterr().err, "bench")
     folder = _kept(fallback_dir)
