@@ -242,7 +242,7 @@ def test_declared_tolerances_apply_and_are_reported_with_their_reasons(tmp_path:
     path = tmp_path / "tol.json"
     reason = "deliberately loose, to show that a declaration applies"
     path.write_text(
-        json.dumps({"dtype": "float64", "entries": [{"check": "free_energy/*", "rtol": 1e3, "reason": reason}]})
+        json.dumps({"dtype": "float64", "entries": [{"check": "free_energy/*", "rtol": 1e5, "reason": reason}]})
     )
     report = run_adapter(spec, policy=path, only=["free_energy/*"])
     assert report.exit_code == 0
@@ -331,7 +331,7 @@ def test_language_neutral_round_trip(written_inputs: Path, tmp_path: Path) -> No
     report = run_outputs(outputs)
     status = {r.check: r.status for r in report.results}
     ported = [c for c in status if c.split("/")[0] in ("squared_distances", "soft_assignments")]
-    assert len(ported) == 8
+    assert len(ported) == len([c for c in all_cases() if c.operation in ("squared_distances", "soft_assignments")])
     assert all(status[c] == "pass" for c in ported), report.to_markdown()
     assert all(s == "not covered" for c, s in status.items() if c not in ported)
     assert "squared_distances" not in report.uncovered_operations

@@ -5,7 +5,7 @@ reproduces it on its own). They are importable by ``package.module:factory`` lik
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -15,7 +15,7 @@ from ddcl_incrt.conformance.adapter import F64, I64
 from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter
 from reference import ddcl
 from reference.backward import loss_and_gradients
-from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord
+from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
 from reference.model import LayerConfig, ModelParams
 from reference.optim import Adam, AdamMoments, AdamState, LearningRates
 from reference.surgery import flatten, unflatten
@@ -158,6 +158,105 @@ class HeadTemperatureIgnored(ReferenceAdapter):
     def layer_forward(self, cfg: LayerConfig, params: ModelParams, x: F64, labels: I64) -> dict[str, F64]:
         heads = {h: replace(hp, s=0.0) for h, hp in params.heads.items()}
         return dict(operations.layer_forward(cfg, replace(params, heads=heads), x, labels))
+
+
+class _SoftmaxRule(ReferenceAdapter):
+    """The temperature primitives written out as a port would; ``shift`` says whether each row's
+    exponent is shifted by its smallest distance first (SPEC §2's stable softmax and log-sum-exp)."""
+
+    shift = True
+
+    def _exponent(self, D: F64, T_P: float) -> F64:
+        return np.asarray(-(D - D.min(axis=1, keepdims=True)) / T_P if self.shift else -D / T_P, dtype=np.float64)
+
+    def soft_assignments(self, D: F64, T_P: float) -> F64:
+        with np.errstate(all="ignore"):
+            E = np.exp(self._exponent(D, T_P))
+            return np.asarray(E / E.sum(axis=1, keepdims=True), dtype=np.float64)
+
+    def free_energy(self, Y: F64, P: F64, T_P: float) -> float:
+        D = ddcl.squared_distances(Y, P)
+        offset = D.min(axis=1) if self.shift else np.zeros(D.shape[0])
+        with np.errstate(all="ignore"):
+            lse = np.log(np.exp(self._exponent(D, T_P)).sum(axis=1))
+            return float(np.mean(offset - T_P * lse, dtype=np.float64))
+
+
+class _PruneRule(ReferenceAdapter):
+    """SPEC §3.3 written out as a port would (NumPy only), with the details a port can get wrong as
+    switches; with the defaults it is the reference's rule."""
+
+    recompute_after_removal = True  # λ_max(A_res) of the heads still present, at each prune
+    reset_on_recovery = True  # a head at or above φ_g restarts its count from 0
+    count_while_young = True  # a head younger than T_d counts its weak checks too
+    respect_min_heads = True
+    newborn_in_residual = True  # a head born at this step is in A_res
+    old_enough: Callable[[int, int], bool] = staticmethod(lambda age, T_d: age >= T_d)
+
+    def prune_decision(
+        self, state: GrowthState, config: GrowthConfig, C: F64, M_a: Mapping[int, F64], step: int
+    ) -> GrowthState:
+        d = C.shape[0]
+        Pi = np.eye(d) - state.Q_cap @ state.Q_cap.T
+
+        def lam_max(heads: list[HeadRecord]) -> float:
+            M = np.zeros((d, d))
+            for r in heads:
+                if self.newborn_in_residual or r.birth_step != step:
+                    M = M + M_a[r.head_id]
+            CM = C @ M
+            R = Pi @ (0.5 * (CM + CM.T)) @ Pi
+            return float(np.linalg.eigvalsh(0.5 * (R + R.T))[-1])
+
+        G = {h: float(np.linalg.norm(C @ M)) for h, M in M_a.items()}
+        heads: list[HeadRecord] = []
+        for r in state.heads:
+            young = step - r.birth_step < config.T_d
+            if G[r.head_id] < config.phi_g:
+                count = r.below_count + 1 if self.count_while_young or not young else r.below_count
+            else:
+                count = 0 if self.reset_on_recovery else r.below_count
+            heads.append(replace(r, below_count=count))
+        eligible = sorted(
+            (r for r in heads if r.below_count >= config.T_prune and self.old_enough(step - r.birth_step, config.T_d)),
+            key=lambda r: (G[r.head_id], r.head_id),
+        )
+        lam_at_start = lam_max(heads)
+        for r in eligible:
+            if self.respect_min_heads and len(heads) <= config.min_heads:
+                break
+            lam = lam_max(heads) if self.recompute_after_removal else lam_at_start
+            if lam + G[r.head_id] <= config.theta:
+                heads = [x for x in heads if x.head_id != r.head_id]
+        return replace(state, heads=tuple(heads))
+
+
+class _PrototypePruneRule(ReferenceAdapter):
+    """SPEC §3.5 written out as a port would; ``order`` is the order in which eligible prototypes are
+    removed (``mass``: the reference's ``(mass, id)``; ``position``, ``id``, ``mass_then_position``)."""
+
+    order = "mass"
+    respect_min_prototypes = True
+
+    def prototype_prune_decision(self, state: GrowthState, config: GrowthConfig, mass: F64, step: int) -> GrowthState:
+        protos = [
+            replace(r, low_mass_count=r.low_mass_count + 1 if m < config.eps_K else 0)
+            for r, m in zip(state.prototypes, mass.tolist(), strict=True)
+        ]
+        pairs = enumerate(zip(state.prototypes, mass.tolist(), strict=True))
+        of = {r.prototype_id: (float(m), i) for i, (r, m) in pairs}
+        keys: dict[str, Callable[[PrototypeRecord], tuple[float, ...]]] = {
+            "mass": lambda r: (of[r.prototype_id][0], r.prototype_id),
+            "position": lambda r: (of[r.prototype_id][1],),
+            "id": lambda r: (r.prototype_id,),
+            "mass_then_position": lambda r: of[r.prototype_id],
+        }
+        eligible = sorted((r for r in protos if r.low_mass_count >= config.T_prune), key=keys[self.order])
+        for r in eligible:
+            if self.respect_min_prototypes and len(protos) <= config.min_prototypes:
+                break
+            protos = [x for x in protos if x.prototype_id != r.prototype_id]
+        return replace(state, prototypes=tuple(protos))
 
 
 class PrimitivesOnly(ReferenceAdapter):

@@ -227,7 +227,22 @@ _PRIMITIVE_SETTINGS: tuple[tuple[str, int, int, int, float, str], ...] = (
     ("cold", 6, 3, 3, 0.25, "low temperature: nearly hard assignments"),
     ("hot", 5, 2, 4, 4.0, "high temperature: nearly uniform assignments"),
     ("single_prototype", 5, 3, 1, 1.0, "K = 1: every assignment is 1"),
+    (
+        "frozen",
+        6,
+        3,
+        3,
+        2.0**-13,
+        "T_P = 2^-13 and every D_tj/T_P > 745: exp(−D/T_P) underflows to 0 in float64 in every entry, so "
+        "only the row-shifted softmax / log-sum-exp (SPEC §2) is finite; row 0 is the midpoint of p_0 "
+        "and p_1 (q = ½, ½, 0)",
+    ),
 )
+
+# the frozen setting: tokens moved 2 away from the prototypes in every coordinate, token 0 at a midpoint
+_FROZEN_SHIFT = 2.0
+# settings that pin something only an operation taking T_P can get wrong
+_TEMPERATURE_ONLY = frozenset({"frozen"})
 
 
 def _primitive_setting(i: int) -> tuple[dict[str, np.ndarray], float]:
@@ -240,16 +255,22 @@ def _primitive_setting(i: int) -> tuple[dict[str, np.ndarray], float]:
     Y = np.array(rng.standard_normal((n, d)), dtype=np.float64)
     P = np.array(rng.standard_normal((d, K)), dtype=np.float64)
     Q = _stochastic(rng, n, K)
+    if _PRIMITIVE_SETTINGS[i][0] == "frozen":
+        Y = Y + _FROZEN_SHIFT
+        Y[0] = 0.5 * (P[:, 0] + P[:, 1])
     return {"Y": Y, "P": P, "Q": Q, "D": ddcl.squared_distances(Y, P)}, T_P
 
 
 def primitive_cases(*arrays: str, temperature: bool = False) -> Callable[[str], list[Case]]:
     """The case generator of a DDCL primitive taking the named ``arrays`` (and the scalar ``T_P`` with
-    ``temperature``), on each of the four settings of (n, d, K, T_P)."""
+    ``temperature``), on each of the settings of (n, d, K, T_P): the four of every primitive, and for one
+    taking ``T_P`` the frozen one."""
 
     def cases(operation: str) -> list[Case]:
         out: list[Case] = []
         for i, (name, *_, note) in enumerate(_PRIMITIVE_SETTINGS):
+            if name in _TEMPERATURE_ONLY and not temperature:
+                continue
             values, T_P = _primitive_setting(i)
             scalars: dict[str, Scalar] = {"T_P": T_P} if temperature else {}
             out.append(Case(f"{operation}/{name}", operation, scalars, {k: values[k] for k in arrays}, note))
@@ -428,6 +449,130 @@ def prune_decision_cases(operation: str) -> list[Case]:
         scalars: dict[str, Scalar] = {**encode_growth_config(cfg), "step": step}
         inputs = {**encode_growth_state("state", state), "C": C, "M_a.0": strong, "M_a.1": weak}
         cases.append(Case(f"{operation}/{name}", operation, scalars, inputs, note))
+    return cases + exact_prune_cases(operation)
+
+
+# Exact head-prune operators. C = diag(EXACT_C) (dyadic, PSD) and each head's M_a^h is antisymmetric with
+# one dyadic pair M[i, j] = a, M[j, i] = −a on a block (i, j). Then ½(C M + (C M)ᵀ) is the pair
+# ½(c_i − c_j)·a, so with Q_cap = e_4 (Π⊥ exact) A_res is block diagonal and
+#   block (0, 1) (c = 1, ½):  eigenvalues ±|Σ a|/4,  G_h = |a|·√(5/4);
+#   block (2, 3) (c = 1, 0):  eigenvalues ±|Σ a|/2,  G_h = |a|;
+# λ_max(A_res) is the larger of the two blocks' values, every one a dyadic rational. Every decision of
+# these cases is at least 1/32 from its threshold (relative margin ≥ 3 %, 10⁷ DECISION bands), so no
+# CPU's rounding of eigh or of the norms can move it; the notes give each comparison by hand.
+EXACT_C = (1.0, 0.5, 1.0, 0.0, 0.25)
+EXACT_BLOCKS = {"strong": (0, 1), "weak": (2, 3)}
+EXACT_PRUNE = GrowthConfig(theta=1.0, phi_g=0.5, T_d=10, T_prune=2, eps_K=0.05)
+EXACT_STEP = 40
+
+# name, config changes, heads (id, birth_step, below_count, block, a), rule pinned
+_EXACT_PRUNE_SETTINGS: tuple[
+    tuple[str, dict[str, float | int], tuple[tuple[int, int, int, str, float], ...], str], ...
+] = (
+    (
+        "two_prunes_recomputed",
+        {"theta": 0.5625},
+        ((0, 0, 0, "strong", 0.5), (1, 20, 1, "weak", 0.25), (2, 20, 1, "weak", 0.3125)),
+        "SPEC §3.3, A_res formed again after each removal: heads 1, 2 weak and eligible; λ_max({0,1,2}) + G_1 "
+        "= 0.28125 + 0.25 ≤ θ = 0.5625 prunes head 1, then λ_max({0,2}) + G_2 = 0.15625 + 0.3125 ≤ θ prunes "
+        "head 2; with head 1 still in A_res, 0.28125 + 0.3125 = 0.59375 > θ would keep head 2",
+    ),
+    (
+        "three_prunes_recomputed",
+        {"theta": 0.75},
+        (
+            (0, 0, 0, "strong", 0.5),
+            (1, 20, 1, "weak", 0.25),
+            (2, 20, 1, "weak", 0.3125),
+            (3, 20, 1, "weak", 0.375),
+        ),
+        "SPEC §3.3, three prunes at one check, each enabled by the one before: λ_max + G_h = 0.46875 + 0.25, "
+        "then 0.34375 + 0.3125, then 0.1875 + 0.375, each ≤ θ = 0.75; with the full A_res, 0.46875 + 0.3125 "
+        "= 0.78125 > θ would keep heads 2 and 3",
+    ),
+    (
+        "second_prune_blocked",
+        {"theta": 0.875},
+        ((0, 0, 0, "weak", 1.0), (1, 20, 1, "weak", -0.25), (2, 20, 1, "weak", 0.3125)),
+        "SPEC §3.3, hysteresis after a removal: head 1 cancels part of head 0, so λ_max({0,1,2}) + G_1 = "
+        "0.53125 + 0.25 ≤ θ = 0.875 prunes it and λ_max rises: λ_max({0,2}) + G_2 = 0.65625 + 0.3125 = "
+        "0.96875 > θ keeps head 2 (with head 1 still in A_res, 0.84375 ≤ θ would prune it)",
+    ),
+    (
+        "last_head_kept",
+        {"theta": 0.5625},
+        ((0, 0, 1, "weak", 0.25),),
+        "SPEC §3.3, at least one head remains (min_heads = 1): the only head is weak, eligible and passes the "
+        "hysteresis (0.125 + 0.25 ≤ θ), and is not pruned; its count advances to 2",
+    ),
+    (
+        "min_heads_binds",
+        {"min_heads": 2},
+        ((0, 0, 0, "strong", 0.5), (1, 20, 1, "weak", 0.25), (2, 20, 1, "weak", 0.3125)),
+        "min_heads = 2 binds between two prunes: heads 1 and 2 are eligible and both pass the hysteresis "
+        "(θ = 1), head 1 (smallest G_h) is pruned and then two heads remain, so head 2 stays",
+    ),
+    (
+        "counter_resets_on_recovery",
+        {},
+        ((0, 0, 0, "strong", 0.5), (1, 20, 1, "weak", 0.75)),
+        "SPEC §3.3, T_prune CONSECUTIVE checks: head 1 was weak at its last check (count 1) and is strong "
+        "now (G_1 = 0.75 ≥ φ_g = 0.5): its count restarts from 0, not 1",
+    ),
+    (
+        "weak_since_birth_pruned_at_T_d",
+        {},
+        ((0, 0, 0, "strong", 0.5), (1, 30, 1, "weak", 0.25)),
+        "the count advances while a head is younger than T_d: head 1, born at step 30 and weak at its birth "
+        "check (count 1), is weak again at step 40 = 30 + T_d (count 2 = T_prune) and is pruned there, at "
+        "the first check at which it is T_d old (step − birth ≥ T_d)",
+    ),
+    (
+        "newborn_in_prune_phase",
+        {"theta": 0.5},
+        ((0, 0, 0, "strong", 0.5), (1, 20, 1, "weak", 0.25), (2, EXACT_STEP, 0, "weak", 0.375)),
+        "the newborn takes part in the same check's prune phase: head 2 born at this step is weak, its count "
+        "goes 0 → 1 (it is not pruned: age 0 < T_d), and its operator is in A_res: λ_max({0,1,2}) + G_1 = "
+        "0.3125 + 0.25 > θ = 0.5 keeps head 1 (without the newborn, 0.125 + 0.25 ≤ θ would prune it)",
+    ),
+)
+
+
+def exact_head_operators(
+    heads: tuple[tuple[int, int, int, str, float], ...],
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """``C`` and every head's ``M_a^h`` of an exact prune setting (see :data:`EXACT_C`)."""
+    d = len(EXACT_C)
+    C = np.diag(np.array(EXACT_C, dtype=np.float64))
+    Ms: dict[int, np.ndarray] = {}
+    for hid, _, _, block, a in heads:
+        i, j = EXACT_BLOCKS[block]
+        M = np.zeros((d, d), dtype=np.float64)
+        M[i, j], M[j, i] = a, -a
+        Ms[hid] = M
+    return C, Ms
+
+
+def exact_prune_cases(operation: str) -> list[Case]:
+    """Head-prune decisions on exactly constructed statistics: two and three prunes at one check with the
+    hysteresis recomputed between them, a removal that raises ``λ_max``, ``min_heads``, a count that
+    restarts, a head pruned the first check it is ``T_d`` old, and a newborn."""
+    d = len(EXACT_C)
+    Q_cap = np.zeros((d, 1), dtype=np.float64)
+    Q_cap[d - 1, 0] = 1.0
+    cases: list[Case] = []
+    for name, changes, heads, note in _EXACT_PRUNE_SETTINGS:
+        cfg = replace(EXACT_PRUNE, **changes)  # type: ignore[arg-type]
+        C, Ms = exact_head_operators(heads)
+        state = GrowthState(
+            Q_cap=Q_cap,
+            last_growth_step=max(h[1] for h in heads),
+            heads=tuple(HeadRecord(hid, birth, below) for hid, birth, below, _, _ in heads),
+            prototypes=tuple(PrototypeRecord(j) for j in range(3)),
+        )
+        scalars: dict[str, Scalar] = {**encode_growth_config(cfg), "step": EXACT_STEP}
+        inputs = {**encode_growth_state("state", state), "C": C, **{f"M_a.{h}": M for h, M in Ms.items()}}
+        cases.append(Case(f"{operation}/{name}", operation, scalars, inputs, note))
     return cases
 
 
@@ -443,6 +588,7 @@ def prototype_prune_cases(operation: str) -> list[Case]:
         ("idle_pruned", cfg, counted, [0.6, 0.38, 0.02], "mass 0.02 < ε_K for T_prune checks"),
         ("mass_at_floor", cfg, counted, [0.6, 0.35, eps], "mass = ε_K exactly: not idle"),
         ("min_prototypes", replace(cfg, min_prototypes=2), two, [0.99, 0.01], "at the floor min_prototypes"),
+        *_exact_prototype_settings(cfg),
     )
     cases: list[Case] = []
     for name, c, s, mass, note in settings:
@@ -450,6 +596,50 @@ def prototype_prune_cases(operation: str) -> list[Case]:
         inputs = {**encode_growth_state("state", s), "mass": _f64(mass)}
         cases.append(Case(f"{operation}/{name}", operation, scalars, inputs, note))
     return cases
+
+
+def _exact_prototype_settings(
+    cfg: GrowthConfig,
+) -> tuple[tuple[str, GrowthConfig, GrowthState, list[float], str], ...]:
+    """Prototype prunes where the floor binds and the ORDER decides which prototypes go: ids, positions
+    and masses in three different orders (dyadic masses, each ≥ 1/64 from ε_K)."""
+    Q_cap = np.zeros((4, 0), dtype=np.float64)
+
+    def state(ids: tuple[int, ...]) -> GrowthState:
+        return GrowthState(
+            Q_cap=Q_cap,
+            last_growth_step=20,
+            heads=(HeadRecord(0, 0, 0),),
+            prototypes=tuple(PrototypeRecord(pid, 1) for pid in ids),
+        )
+
+    return (
+        (
+            "floor_by_mass",
+            replace(cfg, min_prototypes=3),
+            state((3, 6, 9, 1, 2)),
+            [0.453125, 0.03125, 0.0078125, 0.4921875, 0.015625],
+            "SPEC §3.5, smallest mass first when min_prototypes = 3 binds: ids 6, 9, 2 are idle and eligible "
+            "(masses 1/32, 1/128, 1/64 < ε_K = 0.05) and two may go: 9 then 2 (by mass), not 6 and 9 (by "
+            "position) nor 2 and 6 (by id); 6 keeps its count 2",
+        ),
+        (
+            "all_idle_last_kept",
+            replace(cfg, eps_K=0.5),
+            state((0, 1, 2)),
+            [0.4375, 0.25, 0.3125],
+            "SPEC §3.5, at least one prototype remains: every mass is below ε_K = 0.5 and eligible; 1 (0.25) "
+            "and 2 (0.3125) go, smallest mass first, and 0 (the largest mass, first by position) stays",
+        ),
+        (
+            "equal_masses_by_id",
+            replace(cfg, eps_K=0.125, min_prototypes=2),
+            state((5, 2, 7)),
+            [0.0625, 0.0625, 0.875],
+            "ties in mass go by prototype id: 5 and 2 have the same mass 1/16 < ε_K = 1/8 and one may go "
+            "(min_prototypes = 2): id 2 (the smaller id, second by position)",
+        ),
+    )
 
 
 TRAIN_LR = LearningRates(rest=1e-2, prototypes=3e-2, temperatures=5e-3)
