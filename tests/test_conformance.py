@@ -20,6 +20,7 @@ import pytest
 
 from ddcl_incrt.conformance import broken
 from ddcl_incrt.conformance.adapter import TrajectoryInputs, TrajectoryOutputs
+from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter
 from ddcl_incrt.conformance.compare import ToleranceEntry, TolerancePolicy
 from ddcl_incrt.conformance.operations import all_cases, call_port, compare_case, groups, operation_names
 from ddcl_incrt.conformance.runner import (
@@ -179,6 +180,33 @@ def test_a_repro_snippet_passes_on_a_correct_port() -> None:
 def test_eight_distinct_kinds_of_bug_are_planted() -> None:
     assert len(broken.EXPECTED_CATCH) >= 8
     assert len(set(broken.EXPECTED_CATCH.values())) == len(broken.EXPECTED_CATCH)
+
+
+def test_every_broken_adapter_is_a_class_of_the_table() -> None:
+    """No broken adapter escapes the table: every adapter class of broken.py with a bug (all but the
+    partial port) has a factory listed in PLANTED, so the parametrised test above runs it against its
+    catching check; and each factory builds that class."""
+    classes = {
+        obj
+        for name, obj in vars(broken).items()
+        if isinstance(obj, type)
+        and issubclass(obj, ReferenceAdapter)
+        and not name.startswith("_")
+        and obj is not broken.PrimitivesOnly
+        and obj.__module__ == broken.__name__
+    }
+    listed = {type(getattr(broken, b.factory)()) for b in broken.PLANTED}
+    assert classes == listed, sorted(c.__name__ for c in classes ^ listed)
+    assert len({b.factory for b in broken.PLANTED}) == len(broken.PLANTED)
+    assert all(b.check in {c.check for c in all_cases()} for b in broken.PLANTED)
+
+
+def test_docs_table_of_port_bug_classes_is_the_planted_list() -> None:
+    text = (ROOT / "docs" / "porting.md").read_text(encoding="utf-8")
+    assert broken.bug_table() in text, (
+        "docs/porting.md's table of port-bug classes differs from broken.PLANTED; paste "
+        "ddcl_incrt.conformance.broken.bug_table() over it"
+    )
 
 
 def test_a_partial_port_gets_a_report_that_says_exactly_what_was_not_covered() -> None:

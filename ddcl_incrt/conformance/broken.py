@@ -6,7 +6,7 @@ reproduces it on its own). They are importable by ``package.module:factory`` lik
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,8 +15,10 @@ from ddcl_incrt.conformance.adapter import F64, I64
 from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter
 from reference import ddcl
 from reference.backward import loss_and_gradients
+from reference.growth_statistics import head_operators
 from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
-from reference.model import LayerConfig, ModelParams
+from reference.incrt.operators import residual_operator
+from reference.model import LayerConfig, ModelParams, layer_input
 from reference.optim import Adam, AdamMoments, AdamState, LearningRates
 from reference.surgery import flatten, unflatten
 
@@ -160,25 +162,31 @@ class HeadTemperatureIgnored(ReferenceAdapter):
         return dict(operations.layer_forward(cfg, replace(params, heads=heads), x, labels))
 
 
+def _exponent(D: F64, T_P: float, shift: bool) -> F64:
+    """``−(D − min_j D)/T_P`` row by row (SPEC §2's stable form), or ``−D/T_P`` without the shift."""
+    return np.asarray(-(D - D.min(axis=1, keepdims=True)) / T_P if shift else -D / T_P, dtype=np.float64)
+
+
+def _softmax(D: F64, T_P: float, shift: bool) -> F64:
+    with np.errstate(all="ignore"):  # the unshifted form's 0/0 is the bug, not an error of the kit
+        E = np.exp(_exponent(D, T_P, shift))
+        return np.asarray(E / E.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
 class _SoftmaxRule(ReferenceAdapter):
     """The temperature primitives written out as a port would; ``shift`` says whether each row's
     exponent is shifted by its smallest distance first (SPEC §2's stable softmax and log-sum-exp)."""
 
     shift = True
 
-    def _exponent(self, D: F64, T_P: float) -> F64:
-        return np.asarray(-(D - D.min(axis=1, keepdims=True)) / T_P if self.shift else -D / T_P, dtype=np.float64)
-
     def soft_assignments(self, D: F64, T_P: float) -> F64:
-        with np.errstate(all="ignore"):
-            E = np.exp(self._exponent(D, T_P))
-            return np.asarray(E / E.sum(axis=1, keepdims=True), dtype=np.float64)
+        return _softmax(D, T_P, self.shift)
 
     def free_energy(self, Y: F64, P: F64, T_P: float) -> float:
         D = ddcl.squared_distances(Y, P)
         offset = D.min(axis=1) if self.shift else np.zeros(D.shape[0])
         with np.errstate(all="ignore"):
-            lse = np.log(np.exp(self._exponent(D, T_P)).sum(axis=1))
+            lse = np.log(np.exp(_exponent(D, T_P, self.shift)).sum(axis=1))
             return float(np.mean(offset - T_P * lse, dtype=np.float64))
 
 
@@ -259,6 +267,90 @@ class _PrototypePruneRule(ReferenceAdapter):
         return replace(state, prototypes=tuple(protos))
 
 
+class UnstabilisedSoftmax(ReferenceAdapter):
+    """An unstabilised softmax: ``q_t = exp(−D_t/T_P)/Σ exp(−D_t/T_P)`` without shifting the row by its
+    smallest distance; right wherever ``D/T_P`` stays below ~745, 0/0 where every entry underflows."""
+
+    name = "broken: assignment softmax without the row shift"
+
+    def soft_assignments(self, D: F64, T_P: float) -> F64:
+        return _softmax(D, T_P, shift=False)
+
+
+class StaleHysteresisStatistic(_PruneRule):
+    """A stale hysteresis statistic: ``λ_max(A_res)`` computed once at the start of the prune phase and
+    used for every prune, so a second prune's test still counts the head pruned first."""
+
+    name = "broken: λ_max of the hysteresis not re-formed after a prune"
+    recompute_after_removal = False
+
+
+class CounterNeverReset(_PruneRule):
+    """A patience counter that is never reset: ``below_count`` counts every weak check, not the
+    consecutive ones, so a head that recovered above ``φ_g`` keeps its old count."""
+
+    name = "broken: below-threshold count not reset on recovery"
+    reset_on_recovery = False
+
+
+class MinHeadsIgnored(_PruneRule):
+    """``min_heads`` ignored: every eligible head that passes the hysteresis goes, the last one too."""
+
+    name = "broken: min_heads ignored"
+    respect_min_heads = False
+
+
+class PrototypesByPosition(_PrototypePruneRule):
+    """Idle prototypes removed in ``state.prototypes`` order instead of smallest mass first (the same
+    result unless ``min_prototypes`` binds)."""
+
+    name = "broken: idle prototypes removed by position"
+    order = "position"
+
+
+class SecondMomentUnbiased(ReferenceAdapter):
+    """A normalisation: the probe's second moment ``C = XᵀX/(n − 1)`` (a covariance habit) instead of
+    ``XᵀX/n``; ``A_res`` and every ``G_h`` scale with it."""
+
+    name = "broken: C normalised by n − 1"
+
+    def growth_statistics(self, params: ModelParams, probe_x: F64, Q_cap: F64) -> Mapping[str, F64]:
+        X = layer_input(params, probe_x)
+        X = X.reshape(-1, X.shape[-1])
+        C = np.asarray(X.T @ X / (X.shape[0] - 1), dtype=np.float64)
+        Ms = head_operators(params)
+        ids = sorted(Ms)
+        A = residual_operator(C, np.sum([Ms[h] for h in ids], axis=0), Q_cap)
+        return {
+            "C": C,
+            "M_a": np.stack([Ms[h] for h in ids]),
+            "A_res": A,
+            "spectrum": np.linalg.eigvalsh(A)[::-1].copy(),
+            "G_h": np.array([np.linalg.norm(C @ Ms[h]) for h in ids], dtype=np.float64),
+        }
+
+
+class TopEigenvectorAsRow(ReferenceAdapter):
+    """An axis convention: the top eigenvector read as the last ROW of ``eigh``'s matrix
+    (``V[-1, :]``) instead of its last column (``V[:, -1]``); a unit vector, so nothing looks wrong."""
+
+    name = "broken: top eigenvector read as a row of eigh's matrix"
+
+    def static_growth(self, A: F64, theta: float) -> tuple[F64, F64]:
+        d = A.shape[0]
+        Q = np.zeros((d, 0))
+        births: list[float] = []
+        while len(births) < d:
+            Pi = np.eye(d) - Q @ Q.T
+            R = Pi @ A @ Pi
+            lam, V = np.linalg.eigh(0.5 * (R + R.T))
+            if not lam[-1] > theta:
+                break
+            Q = _append(Q, V[-1, :])  # the bug: a row, not the eigenvector
+            births.append(float(lam[-1]))
+        return np.asarray(Q, dtype=np.float64), np.array(births, dtype=np.float64)
+
+
 class PrimitivesOnly(ReferenceAdapter):
     """A correct port of the DDCL primitives only: the report must say that nothing else was covered."""
 
@@ -302,44 +394,143 @@ def head_temperature_ignored() -> HeadTemperatureIgnored:
     return HeadTemperatureIgnored()
 
 
+def unstabilised_softmax() -> UnstabilisedSoftmax:
+    return UnstabilisedSoftmax()
+
+
+def stale_hysteresis_statistic() -> StaleHysteresisStatistic:
+    return StaleHysteresisStatistic()
+
+
+def counter_never_reset() -> CounterNeverReset:
+    return CounterNeverReset()
+
+
+def min_heads_ignored() -> MinHeadsIgnored:
+    return MinHeadsIgnored()
+
+
+def prototypes_by_position() -> PrototypesByPosition:
+    return PrototypesByPosition()
+
+
+def second_moment_unbiased() -> SecondMomentUnbiased:
+    return SecondMomentUnbiased()
+
+
+def top_eigenvector_as_row() -> TopEigenvectorAsRow:
+    return TopEigenvectorAsRow()
+
+
 def primitives_only() -> PrimitivesOnly:
     return PrimitivesOnly()
 
 
+@dataclass(frozen=True)
+class PlantedBug:
+    """One class of port bug: the factory of its broken adapter (in this module), what the bug is, and
+    the check that must catch it (the kit's answer to "where does my port differ")."""
+
+    factory: str
+    bug_class: str
+    check: str
+
+
+# every broken adapter of this module, the class of bug it plants and the check that catches it; docs/porting.md's
+# table of port-bug classes is bug_table(), and tests/test_conformance.py runs each against its check
+PLANTED: tuple[PlantedBug, ...] = (
+    PlantedBug("sign_flip_assignments", "a sign: assignment logits `+D/T_P`", "soft_assignments/basic"),
+    PlantedBug("unstabilised_softmax", "an unstabilised softmax: no row shift before `exp`", "soft_assignments/frozen"),
+    PlantedBug("temperature_scaling_free_energy", "a temperature factor: `F` without `T_P`", "free_energy/cold"),
+    PlantedBug("normalisation_variance", "a normalisation: `V` averaged over `n·K`", "prototype_variance/basic"),
+    PlantedBug(
+        "missing_gradient_term", "a missing gradient term: `∇L_q` with `Q` held fixed", "grad_quantisation_full/basic"
+    ),
+    PlantedBug(
+        "head_temperature_ignored", "a temperature in the layer: head `τ_h` ignored", "layer_forward/three_heads"
+    ),
+    PlantedBug("second_moment_unbiased", "a normalisation: `C = XᵀX/(n − 1)`", "growth_statistics/one_head_m0"),
+    PlantedBug("stale_captured_basis", "a stale captured basis: `Π⊥` one birth late", "static_growth/clear_gaps"),
+    PlantedBug(
+        "top_eigenvector_as_row",
+        "an axis convention: the top eigenvector as a row of `eigh`'s matrix",
+        "static_growth/repeated_eigenvalue",
+    ),
+    PlantedBug(
+        "threshold_greater_equal", "a threshold comparison: grow at `λ_max ≥ θ`", "grow_decision/at_threshold_tie"
+    ),
+    PlantedBug(
+        "dwell_off_by_one", "an off-by-one: the dwell needs more than `T_d` steps", "grow_decision/dwell_boundary"
+    ),
+    PlantedBug(
+        "stale_hysteresis_statistic",
+        "a stale statistic: the hysteresis `λ_max` not re-formed after a prune",
+        "prune_decision/two_prunes_recomputed",
+    ),
+    PlantedBug(
+        "counter_never_reset", "a patience counter never reset on recovery", "prune_decision/counter_resets_on_recovery"
+    ),
+    PlantedBug("min_heads_ignored", "a floor ignored: `min_heads`", "prune_decision/last_head_kept"),
+    PlantedBug(
+        "prototypes_by_position",
+        "an order: idle prototypes removed by position",
+        "prototype_prune_decision/floor_by_mass",
+    ),
+    PlantedBug(
+        "optimiser_state_after_birth",
+        "optimiser state after a birth: the run's step count",
+        "train_step/adam_after_birth",
+    ),
+)
+
 # factory -> the check that must catch it (each a distinct kind of porting bug)
-EXPECTED_CATCH: dict[str, str] = {
-    "sign_flip_assignments": "soft_assignments/basic",
-    "temperature_scaling_free_energy": "free_energy/cold",
-    "normalisation_variance": "prototype_variance/basic",
-    "missing_gradient_term": "grad_quantisation_full/basic",
-    "threshold_greater_equal": "grow_decision/at_threshold_tie",
-    "dwell_off_by_one": "grow_decision/dwell_boundary",
-    "stale_captured_basis": "static_growth/clear_gaps",
-    "optimiser_state_after_birth": "train_step/adam_after_birth",
-    "head_temperature_ignored": "layer_forward/three_heads",
-}
+EXPECTED_CATCH: dict[str, str] = {b.factory: b.check for b in PLANTED}
+
+
+def bug_table() -> str:
+    """docs/porting.md's table of port-bug classes: every broken adapter and the check that catches it."""
+    rows = ["| class of port bug | broken adapter (`ddcl_incrt.conformance.broken:…`) | caught by |", "|---|---|---|"]
+    rows += [f"| {b.bug_class} | `{b.factory}` | `{b.check}` |" for b in PLANTED]
+    return "\n".join(rows) + "\n"
 
 
 __all__ = [
     "EXPECTED_CATCH",
+    "PLANTED",
+    "CounterNeverReset",
     "DwellOffByOne",
     "HeadTemperatureIgnored",
+    "MinHeadsIgnored",
     "MissingGradientTerm",
     "NormalisationVariance",
     "OptimiserStateAfterBirth",
+    "PlantedBug",
     "PrimitivesOnly",
+    "PrototypesByPosition",
+    "SecondMomentUnbiased",
     "SignFlipAssignments",
     "StaleCapturedBasis",
+    "StaleHysteresisStatistic",
     "TemperatureScalingFreeEnergy",
     "ThresholdGreaterEqual",
+    "TopEigenvectorAsRow",
+    "UnstabilisedSoftmax",
+    "bug_table",
+    "counter_never_reset",
     "dwell_off_by_one",
     "head_temperature_ignored",
+    "min_heads_ignored",
     "missing_gradient_term",
     "normalisation_variance",
     "optimiser_state_after_birth",
     "primitives_only",
+    "prototypes_by_position",
+    "second_moment_unbiased",
     "sign_flip_assignments",
     "stale_captured_basis",
+    "stale_hysteresis_statistic",
     "temperature_scaling_free_energy",
     "threshold_greater_equal",
+    "top_eigenvector_as_row",
+    "unstabilised_softmax",
 ]
