@@ -48,7 +48,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
         action="store_true",
-        help="instead of timing: one step of ours and of the baseline under torch.profiler (top operators by "
+        help="instead of timing: the step of ours and of the baseline under torch.profiler (top operators by "
         "self CPU time, operators dispatched, graph breaks, recompiles), digits and mid-size (digits with --quick), "
         "compiled unless --no-compile",
     )

@@ -226,9 +226,9 @@ def test_profile_prints_and_records_the_top_operators_of_ours_and_the_baseline(
     # ours dispatches more operators than the baseline's fused modules (the per-head stacks, the prototypes)
     assert any(op["name"].startswith("aten::") for op in rows[0]["top_by_self_cpu"])
     printed = capsys.readouterr().out
-    assert "Profile: one step under torch.profiler" in printed
-    assert "Profile digits H=4 ours eager: top operators by self CPU time" in printed
-    assert "Profile digits H=4 baseline eager: top operators by self CPU time" in printed
+    assert "Profile: the training step under torch.profiler" in printed
+    assert "Profile digits H=4 ours eager: top operators by self CPU time, per step" in printed
+    assert "Profile digits H=4 baseline eager: top operators by self CPU time, per step" in printed
 
 
 def test_dynamo_counters_see_a_graph_break() -> None:

@@ -1,6 +1,6 @@
 """``ddcl-incrt bench``: what the PyTorch engine costs, measured side by side in one process, with the
 evidence beside the numbers (the CPU's model and flags, the load before and after, the rows whose
-spread is wider than their median); ``--profile`` shows where one step's time goes first.
+spread is wider than their median); ``--profile`` shows where a step's time goes first.
 
 Every number is a median (with min–max and the quartiles in the JSON) of ``repeats`` timed iterations
 after ``warmup`` untimed ones, each iteration timed alone with :func:`time.perf_counter` (the device

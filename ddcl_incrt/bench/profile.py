@@ -1,7 +1,9 @@
-"""``ddcl-incrt bench --profile``: where the time of one training step goes, ours and the baseline's,
+"""``ddcl-incrt bench --profile``: where the time of a training step goes, ours and the baseline's,
 before any timing is read. Per configuration (digits and mid-size, float32; the digits size alone with
 ``--quick``), each step is built as the timed sections build it (:mod:`ddcl_incrt.bench.steps`),
-compiled unless ``--no-compile``, warmed up, and one step is run under :mod:`torch.profiler`:
+compiled unless ``--no-compile``, warmed up, and ``repeats`` steps (3 with ``--quick``, 20 by default)
+are run under :mod:`torch.profiler`; every figure is per step (the totals over the steps divided by
+their number, so that a step preempted by another process weighs little):
 
 * the top operators by self CPU time (``key_averages``), with their call counts;
 * the number of operators dispatched (profiler events named ``aten::``, nested calls included) and of
@@ -52,15 +54,18 @@ def _nested(event: FunctionEvent) -> bool:
     return False
 
 
-def profile_once(step: Callable[[], object], device: str, top: int = PROFILE_TOP) -> dict[str, Any]:
-    """One call of ``step`` under :func:`torch.profiler.profile` (CPU, and CUDA on a GPU): the operators
-    dispatched, the top-level ones, and the ``top`` entries of ``key_averages`` by self CPU time."""
+def profile_once(step: Callable[[], object], device: str, steps: int = 1, top: int = PROFILE_TOP) -> dict[str, Any]:
+    """``steps`` calls of ``step`` under :func:`torch.profiler.profile` (CPU, and CUDA on a GPU), every
+    figure per step (the totals divided by ``steps``, so that one preempted call weighs ``1/steps``): the
+    operators dispatched, the top-level ones, and the ``top`` entries of ``key_averages`` by self CPU
+    time."""
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     sync(device)
     with torch.profiler.profile(activities=activities) as prof:
-        step()
+        for _ in range(steps):
+            step()
         sync(device)
     events = list(prof.events())
     aten = [e for e in events if e.name.startswith("aten::")]
@@ -68,18 +73,19 @@ def profile_once(step: Callable[[], object], device: str, top: int = PROFILE_TOP
     total_us = sum(a.self_cpu_time_total for a in averages)
     ranked = sorted(averages, key=lambda a: a.self_cpu_time_total, reverse=True)[:top]
     return {
-        "ops_dispatched": len(aten),
-        "ops_top_level": sum(1 for e in aten if not _nested(e)),
+        "steps_profiled": steps,
+        "ops_dispatched": len(aten) / steps,
+        "ops_top_level": sum(1 for e in aten if not _nested(e)) / steps,
         "distinct_ops": len({e.name for e in aten}),
-        "events": len(events),
-        "self_cpu_total_ms": total_us / 1e3,
+        "events": len(events) / steps,
+        "self_cpu_total_ms": total_us / 1e3 / steps,
         "top_by_self_cpu": [
             {
                 "name": a.key,
-                "calls": a.count,
-                "self_cpu_ms": a.self_cpu_time_total / 1e3,
+                "calls": a.count / steps,
+                "self_cpu_ms": a.self_cpu_time_total / 1e3 / steps,
                 "self_cpu_share": a.self_cpu_time_total / total_us if total_us > 0 else None,
-                "cpu_total_ms": a.cpu_time_total / 1e3,
+                "cpu_total_ms": a.cpu_time_total / 1e3 / steps,
             }
             for a in ranked
         ],
@@ -88,8 +94,9 @@ def profile_once(step: Callable[[], object], device: str, top: int = PROFILE_TOP
 
 def profile_row(cfg: BenchConfig, who: str, opts: BenchOptions, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """``who`` (``"ours"`` or ``"baseline"``) at ``cfg``: built from a fresh dynamo cache, its first call
-    (the compilation, when compiled) and the rest of the warm-up, then :func:`profile_once`; dynamo's
-    counters are read before, after the first call, before and after the profiled step."""
+    (the compilation, when compiled) and the rest of the warm-up, then :func:`profile_once` over
+    ``opts.n_repeats`` steps; dynamo's counters are read before, after the first call, before and after
+    the profiled steps."""
     compiled = opts.profile_mode == "compiled"
     torch._dynamo.reset()
     step: OursStep | BaselineStep
@@ -103,7 +110,7 @@ def profile_row(cfg: BenchConfig, who: str, opts: BenchOptions, dtype: torch.dty
     for _ in range(WARMUP - 1):
         step()
     c2 = dynamo_counters()
-    profiled = profile_once(step, opts.device_name)
+    profiled = profile_once(step, opts.device_name, steps=opts.n_repeats)
     c3 = dynamo_counters()
     exc = step.compile_error()
     breaks = counter_delta(c3, c0, "graph_break")
@@ -119,7 +126,7 @@ def profile_row(cfg: BenchConfig, who: str, opts: BenchOptions, dtype: torch.dty
         "graph_break_reasons": breaks,
         "graphs_first_call": counter_delta(c1, c0, "stats").get("unique_graphs", 0),
         "recompiles": counter_delta(c3, c1, "stats").get("unique_graphs", 0),
-        "recompiles_in_profiled_step": counter_delta(c3, c2, "stats").get("unique_graphs", 0),
+        "recompiles_in_profiled_steps": counter_delta(c3, c2, "stats").get("unique_graphs", 0),
         "frames_compiled": counter_delta(c3, c0, "frames").get("total", 0),
         "dynamo_recompile_counters": counter_delta(c3, c0, "recompiles"),
         **profiled,

@@ -53,9 +53,9 @@ def notes(report: dict[str, Any]) -> list[str]:
     for r in report.get("profile", ()):
         if r["fell_back_to_eager"]:
             found.append(f"profile {r['label']} {r['who']}: compilation FAILED, profiled eagerly: {r['compile_error']}")
-        if r["recompiles_in_profiled_step"]:
+        if r["recompiles_in_profiled_steps"]:
             found.append(
-                f"profile {r['label']} {r['who']}: the profiled step recompiled ({r['recompiles_in_profiled_step']} "
+                f"profile {r['label']} {r['who']}: the profiled steps recompiled ({r['recompiles_in_profiled_steps']} "
                 "graphs): its table includes compilation"
             )
     load, cpus = report.get("load", {}), report.get("machine", {}).get("cpus_usable")
@@ -237,10 +237,11 @@ def _flops_table(report: dict[str, Any]) -> Table:
 
 def _profile_table(report: dict[str, Any]) -> Table:
     t = Table(
-        title="Profile: one step under torch.profiler (float32); ops = aten operators dispatched (top-level: "
-        "called from Python or autograd directly); graphs and breaks from torch._dynamo.utils.counters"
+        title="Profile: the training step under torch.profiler (float32), per step over the steps profiled; ops = aten "
+        "operators dispatched (top-level: called from Python or autograd directly); graphs, breaks and recompiles "
+        "from torch._dynamo.utils.counters"
     )
-    for col in ("config", "step", "mode", "ops", "top-level", "distinct", "self CPU ms", "graph breaks"):
+    for col in ("config", "step", "mode", "steps", "ops", "top-level", "distinct", "self CPU ms", "graph breaks"):
         t.add_column(col, overflow="fold")
     for col in ("graphs (1st call)", "recompiles"):
         t.add_column(col, overflow="fold")
@@ -249,8 +250,9 @@ def _profile_table(report: dict[str, Any]) -> Table:
             r["label"],
             r["who"],
             r["mode"] + (" [red](compile FAILED → eager)[/red]" if r["fell_back_to_eager"] else ""),
-            str(r["ops_dispatched"]),
-            str(r["ops_top_level"]),
+            str(r["steps_profiled"]),
+            f"{r['ops_dispatched']:g}",
+            f"{r['ops_top_level']:g}",
             str(r["distinct_ops"]),
             f"{r['self_cpu_total_ms']:.2f}",
             str(r["graph_breaks"]),
@@ -265,14 +267,14 @@ def profile_op_tables(report: dict[str, Any]) -> list[Table]:
     the graph breaks' reasons when there were any."""
     tables = []
     for r in report.get("profile", ()):
-        t = Table(title=f"Profile {r['label']} {r['who']} {r['mode']}: top operators by self CPU time")
+        t = Table(title=f"Profile {r['label']} {r['who']} {r['mode']}: top operators by self CPU time, per step")
         for col in ("operator", "calls", "self CPU ms", "share", "CPU total ms"):
             t.add_column(col, overflow="fold")
         for op in r["top_by_self_cpu"]:
             share = op["self_cpu_share"]
             t.add_row(
                 op["name"],
-                str(op["calls"]),
+                f"{op['calls']:g}",
                 f"{op['self_cpu_ms']:.3f}",
                 "-" if share is None else f"{100 * share:.1f}%",
                 f"{op['cpu_total_ms']:.3f}",
