@@ -198,3 +198,13 @@ def test_every_new_boundary_case_is_pinned_by_a_planted_rule() -> None:
     }
     assert pinned <= set(PLANTED)
     assert {"soft_assignments/frozen", "free_energy/frozen"} <= set(PLANTED)
+
+
+def test_a_transposed_square_P_fails_only_the_square_layer_case() -> None:
+    """The square setting is what catches a P read transposed: the port that guesses P's orientation
+    from its shape passes every layer case with d ≠ K and fails layer_forward/square_d_K."""
+    case = next(e.case for e in golden() if e.case.check == "layer_forward/square_d_K")
+    assert case.inputs["params.P"].shape[0] == case.inputs["params.P"].shape[1] == case.scalar("cfg.d")
+    report = run_adapter(broken.PrototypesOrientationSniffed(), only=["layer_forward/*"])
+    assert [r.check for r in report.failures] == ["layer_forward/square_d_K"]
+    assert len(report.results) > 1

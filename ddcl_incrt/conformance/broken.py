@@ -351,6 +351,19 @@ class TopEigenvectorAsRow(ReferenceAdapter):
         return np.asarray(Q, dtype=np.float64), np.array(births, dtype=np.float64)
 
 
+class PrototypesOrientationSniffed(ReferenceAdapter):
+    """An orientation read from the shape: the port keeps prototypes as rows (K×d) and converts the
+    kit's ``P`` by ``P if P.shape[0] == K else P.T``, right for every d ≠ K and silently transposed
+    when ``P`` is square (d = K)."""
+
+    name = "broken: P's orientation guessed from its shape"
+
+    def layer_forward(self, cfg: LayerConfig, params: ModelParams, x: F64, labels: I64) -> dict[str, F64]:
+        K = len(params.prototype_ids)
+        rows = params.P if params.P.shape[0] == K else params.P.T  # the bug: a d×K P with d = K passes as rows
+        return dict(operations.layer_forward(cfg, replace(params, P=np.array(rows.T)), x, labels))
+
+
 class PrimitivesOnly(ReferenceAdapter):
     """A correct port of the DDCL primitives only: the report must say that nothing else was covered."""
 
@@ -422,6 +435,10 @@ def top_eigenvector_as_row() -> TopEigenvectorAsRow:
     return TopEigenvectorAsRow()
 
 
+def prototypes_orientation_sniffed() -> PrototypesOrientationSniffed:
+    return PrototypesOrientationSniffed()
+
+
 def primitives_only() -> PrimitivesOnly:
     return PrimitivesOnly()
 
@@ -448,6 +465,11 @@ PLANTED: tuple[PlantedBug, ...] = (
     ),
     PlantedBug(
         "head_temperature_ignored", "a temperature in the layer: head `τ_h` ignored", "layer_forward/three_heads"
+    ),
+    PlantedBug(
+        "prototypes_orientation_sniffed",
+        "an orientation guessed from the shape: `P` transposed when d = K",
+        "layer_forward/square_d_K",
     ),
     PlantedBug("second_moment_unbiased", "a normalisation: `C = XᵀX/(n − 1)`", "growth_statistics/one_head_m0"),
     PlantedBug("stale_captured_basis", "a stale captured basis: `Π⊥` one birth late", "static_growth/clear_gaps"),
@@ -507,6 +529,7 @@ __all__ = [
     "PlantedBug",
     "PrimitivesOnly",
     "PrototypesByPosition",
+    "PrototypesOrientationSniffed",
     "SecondMomentUnbiased",
     "SignFlipAssignments",
     "StaleCapturedBasis",
@@ -525,6 +548,7 @@ __all__ = [
     "optimiser_state_after_birth",
     "primitives_only",
     "prototypes_by_position",
+    "prototypes_orientation_sniffed",
     "second_moment_unbiased",
     "sign_flip_assignments",
     "stale_captured_basis",

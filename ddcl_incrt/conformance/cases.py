@@ -287,14 +287,25 @@ _LAYER_SETTINGS: tuple[tuple[str, tuple[object, ...], tuple[int, ...], int, str]
     ("three_heads", ("add", "add"), (), 2, "three heads (ids 0, 1, 2)"),
     ("single_prototype", ("add",), (0, 2), 3, "K = 1 after two prototype prunes"),
     ("after_head_removal", ("add", "add", ("remove", 0)), (1,), 4, "heads 1, 2 after head 0 was pruned; K = 2"),
+    (
+        "square_d_K",
+        ("add",),
+        (),
+        5,
+        "d = K = 4, two heads: P is square, so a port that reads P transposed (K×d for d×K) gets no shape "
+        "error and must fail on the values",
+    ),
 )
+
+# settings whose layer differs from SMALL_LAYER
+_LAYER_CONFIGS: dict[str, LayerConfig] = {"square_d_K": replace(SMALL_LAYER, K_max=SMALL_LAYER.d)}
 
 
 def layer_setting(index: int) -> tuple[str, LayerConfig, ModelParams, np.ndarray, np.ndarray, str]:
     """``(name, cfg, params, x, labels, note)`` of one layer setting; head ``s`` values are spread
     over ``[−0.5, 0.5]`` so that per-head temperatures differ."""
     name, events, removed, seed, note = _LAYER_SETTINGS[index]
-    cfg = SMALL_LAYER
+    cfg = _LAYER_CONFIGS.get(name, SMALL_LAYER)
     rng = np.random.default_rng([11, seed])
     params = init_params(cfg, rng=rng)
     for ev in events:
@@ -315,7 +326,7 @@ def layer_setting(index: int) -> tuple[str, LayerConfig, ModelParams, np.ndarray
 
 
 def layer_cases(operation: str) -> list[Case]:
-    """The layer at 1 and 3 heads, K = 1, and after a head was removed."""
+    """The layer at 1 and 3 heads, K = 1, after a head was removed, and with a square ``P`` (d = K)."""
     cases: list[Case] = []
     for i in range(len(_LAYER_SETTINGS)):
         name, cfg, params, x, labels, note = layer_setting(i)
