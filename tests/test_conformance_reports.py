@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -244,3 +245,75 @@ def test_pytest_plugin_property_failure_shows_its_falsifying_example(tmp_path: P
     assert "1 failed" in run.stdout
     assert "D1: L_q = L_OLS + V" in run.stdout
     assert "example=" in run.stdout  # hypothesis's falsifying example, not only the exception
+
+
+# --------------------------------------------------------------------------------------------------
+# Reports that cannot hide a failure
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_process_exit_code_is_the_json_exit_code_when_a_property_fails(tmp_path: Path) -> None:
+    """In a separate process (what CI sees): checks all pass, a property fails, and the JSON's exit_code
+    and the process's are both 1."""
+    out = tmp_path / "r.json"
+    exe = Path(sys.executable).with_name("ddcl-incrt")
+    cmd = [str(exe), "conformance", "--adapter", f"{__name__}:broken_v", "--only", "mean_entropy/*"]
+    cmd += ["--properties", "--property-examples", "5", "--json", str(out)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    here = Path(__file__).resolve().parent  # this module, importable by its pytest name in the new process
+    env["PYTHONPATH"] = os.pathsep.join([str(here), str(here.parent), env.get("PYTHONPATH", "")])
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert out.exists(), run.stdout + run.stderr
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["counts"] == {"pass": 4}
+    assert run.returncode == data["exit_code"] == FAILED_CHECK, run.stdout + run.stderr
+    assert data["verdict"] == "exit code 1: 1 property failed"
+
+
+def test_a_field_off_by_a_constant_factor_prints_the_factor() -> None:
+    """V averaged over n·K is V/K (K = 4 in the basic setting), F without T_P is F/T_P (T_P = 1/4 in the
+    cold one), C over n − 1 is n/(n − 1) times C (n = B·T = 6 probe tokens): the message names the factor."""
+    report = run_adapter(broken.NormalisationVariance(), only=["prototype_variance/basic"])
+    assert "port/reference = 0.25" in report.failures[0].message
+    report = run_adapter(broken.TemperatureScalingFreeEnergy(), only=["free_energy/cold"])
+    assert "port/reference = 4" in report.failures[0].message
+    report = run_adapter(broken.SecondMomentUnbiased(), only=["growth_statistics/one_head_m0"])
+    assert "C: error" in report.failures[0].message
+    assert "port/reference = 1.2 on all 16 entries (a constant factor)" in report.failures[0].message
+    # an error that is not one factor gets no ratio
+    report = run_adapter(broken.SignFlipAssignments(), only=["soft_assignments/basic"])
+    assert "port/reference" not in report.failures[0].message
+
+
+def test_constant_factor_only_for_one_factor_within_the_value_row() -> None:
+    from ddcl_incrt.conformance.compare import constant_factor
+    from reference.tolerances import CheckKind, tolerance
+
+    rtol = tolerance("float64", CheckKind.VALUE).rtol
+    b = np.array([[1.0, -2.0], [0.0, 4.0]])
+    assert constant_factor(3.0 * b, b, rtol) == 3.0
+    assert constant_factor(3.0 * b + np.array([[0.0, 0.0], [1e-3, 0.0]]), b, rtol) is None  # nonzero where b = 0
+    assert constant_factor(b * np.array([[3.0, 3.0], [1.0, 3.0 * (1 + 1e-6)]]), b, rtol) is None  # spread > rtol
+    assert constant_factor(np.zeros_like(b), b, rtol) is None
+    assert constant_factor(b, np.zeros_like(b), rtol) is None
+
+
+def test_a_cases_note_is_printed_beside_its_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The note that says what a case pins is in every format next to the failure, and in the repro's error."""
+    spec = "ddcl_incrt.conformance.broken:min_heads_ignored"
+    check = "prune_decision/last_head_kept"
+    note = next(e.case.note for e in golden() if e.case.check == check)
+    assert note.startswith("SPEC §3.3, at least one head remains")
+    out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
+    code = main(["conformance", "--adapter", spec, "--only", check, "--json", str(out_json), "--markdown", str(out_md)])
+    assert code == FAILED_CHECK
+    (entry,) = json.loads(out_json.read_text(encoding="utf-8"))["checks"]
+    assert entry["status"] == "fail"
+    assert entry["case_note"] == note
+    assert f"Case: {note}" in out_md.read_text(encoding="utf-8")
+    terminal = " ".join(capsys.readouterr().out.split())
+    assert "case: " + " ".join(note.split()) in terminal
+    from ddcl_incrt.conformance.runner import reproduce
+
+    with pytest.raises(AssertionError, match=re.escape("case: SPEC §3.3, at least one head remains")):
+        reproduce(check=check, adapter=spec)

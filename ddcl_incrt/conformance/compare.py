@@ -39,6 +39,24 @@ def scaled_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b), initial=0.0) / max(float(np.max(np.abs(b), initial=0.0)), 1.0))
 
 
+def constant_factor(a: np.ndarray, b: np.ndarray, rtol: float) -> float | None:
+    """The factor ``c`` when the port's ``a`` is ``c·b`` on every entry, each ratio within ``rtol``
+    (the field's VALUE tolerance: the rounding a correct port may carry) of ``c`` and ``a = 0`` wherever
+    ``b = 0``; None otherwise (the error is not one factor: a report then shows only the worst entry).
+    A normalisation or a temperature factor shows itself this way (``V/K``, ``F/T_P``, ``n/(n − 1)``)."""
+    zero = b == 0
+    if bool(np.all(zero)) or bool(np.any(a[zero] != 0)):
+        return None
+    with np.errstate(all="ignore"):
+        r = a[~zero] / b[~zero]
+    if not bool(np.all(np.isfinite(r))):
+        return None
+    c = float(np.median(r))
+    if c == 0.0 or not float(np.max(np.abs(r - c))) <= rtol * abs(c):
+        return None
+    return c
+
+
 def first_near_tie(pairs: np.ndarray, band: Tolerance) -> int | None:
     """The step of the first check whose decision statistic lies within ``band`` of its threshold, in a
     trajectory's ``ref.decision_pairs`` rows (step, statistic, threshold, kind); None if there is none.
@@ -303,6 +321,10 @@ class _Fields:
         if a.size and not err <= tol:
             idx = np.unravel_index(int(np.argmax(np.abs(a - b))), a.shape)
             where = f"worst at {tuple(int(i) for i in idx)}: {float(a[idx])!r} vs reference {float(b[idx])!r}"
+            factor = constant_factor(a, b, tol)
+            if factor is not None:
+                on = f" on all {a.size} entries (a constant factor)" if a.size > 1 else ""
+                where += f"; port/reference = {factor:.6g}{on}"
         self.items.append(FieldResult(name, err, tol, err / tol, where, reason))
 
     def exact(self, name: str, actual: object, expected: np.ndarray) -> None:
@@ -530,6 +552,7 @@ __all__ = [
     "ToleranceEntry",
     "TolerancePolicy",
     "compare_outputs",
+    "constant_factor",
     "first_near_tie",
     "scaled_error",
 ]

@@ -184,6 +184,7 @@ class Report:
                     "worst_error_over_tolerance": ratio(r),
                     "message": r.message,
                     "note": r.note,
+                    "case_note": r.case_note,
                     "repro": r.repro,
                 }
                 for r in self.results
@@ -234,7 +235,10 @@ class Report:
             lines.append(f"| `{r.check}` | {r.status} | {'' if w is None else w.field} | {ratio} | {r.note} |")
         lines.append("")
         for r in self.failures:
-            lines += [f"### {r.check}: {r.status}", "", r.message, "", "```python", r.repro, "```", ""]
+            lines += [f"### {r.check}: {r.status}", "", r.message, ""]
+            if r.case_note:
+                lines += [f"Case: {_cell(r.case_note)}", ""]
+            lines += ["```python", r.repro, "```", ""]
         if self.properties is not None:
             lines += [
                 "## Property mode",
@@ -278,6 +282,8 @@ class Report:
             console.print(f"[yellow]warning: {escape(text)}[/yellow]")
         for r in self.failures:
             console.print(f"[red]{escape(r.check)}: {r.status}[/red] {escape(r.message)}")
+            if r.case_note:
+                console.print(f"case: {r.case_note}", markup=False, highlight=False)
             console.print("repro:\n" + r.repro, markup=False, highlight=False)
         console.print(", ".join(f"{k} {v}" for k, v in sorted(self.counts().items())))
         console.print(f"minimum coverage: {self.compared} check(s) compared, {self.required} required", markup=False)

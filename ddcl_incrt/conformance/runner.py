@@ -414,7 +414,10 @@ def reproduce(
         report = run_outputs(outputs, policy=tolerances, only=[check])
     (result,) = [r for r in report.results if r.check == check]
     if result.status != "pass":
-        raise AssertionError(f"conformance check {check}: {result.status}: {result.message} {result.note}".strip())
+        case = f" (case: {result.case_note})" if result.case_note else ""
+        raise AssertionError(
+            f"conformance check {check}: {result.status}: {result.message} {result.note}".strip() + case
+        )
     return result
 
 
