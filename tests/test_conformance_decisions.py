@@ -140,6 +140,10 @@ PLANTED: dict[str, tuple[Callable[[], object], str]] = {
         _variant(broken._PruneRule, reset_on_recovery=False),
         "count never reset",
     ),
+    "prune_decision/too_young": (  # an existing case: a head 5 steps old, weak, counts 1 -> 2
+        _variant(broken._PruneRule, count_while_young=False),
+        "no count while younger than T_d",
+    ),
     "prune_decision/weak_since_birth_pruned_at_T_d": (
         _variant(broken._PruneRule, old_enough=staticmethod(lambda age, T_d: age > T_d)),
         "older than T_d read as >",
