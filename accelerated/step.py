@@ -8,8 +8,11 @@ checked); this module is what a step runs. Same mathematics, arranged for speed:
   instead of ``d²`` work per token and the ``T×T`` product over ``d_k`` instead of ``d``; the three
   projections of all heads are one matmul and the attention is
   ``torch.nn.functional.scaled_dot_product_attention`` (a fused softmax(q kᵀ) v);
-* distances use the difference form ``Σ_i (y_ti − p_ij)²`` (exact up to rounding of the squares, as
-  the reference; the expanded form ``‖y‖² + ‖p‖² − 2yᵀp`` cancels and is not used);
+* distances: in float64 training the difference form ``Σ_i (y_ti − p_ij)²`` (as the reference); in
+  float32 (the fast path) the centred expanded form ``‖y'‖² + ‖p'‖² − 2y'ᵀp'`` computed in float64
+  (:func:`centred_squared_distances`): one matmul instead of an n×d×K tensor (whose compiled backward
+  was most of a float32 step's time); ``Q`` and ``L_q`` are computed in float64 from it and rounded
+  once, so their error bound is the float64 one plus one rounding (docs/tolerances.md, "Distances");
 * only ``L``, ``L_task`` and ``L_q`` build a graph; ``L_OLS``, ``V``, ``F`` and ``H̄`` are computed
   from the returned ``Y`` and ``Q`` without one (:func:`reported_terms`), and only where recorded.
 
@@ -88,14 +91,48 @@ def stacked_loss(
     o = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
     U = o.transpose(1, 2).reshape(B, T, H * d_v) @ W_O.reshape(H * d_v, d)
     Y = (X + U).reshape(B * T, d)
-    diff = Y[:, :, None] - P[None]
-    D = (diff * diff).sum(dim=1)
-    Q = torch.softmax(-D / T_P, dim=1)
+    _, Q, L_q = distances_and_assignments(Y, P, T_P)
     Z = Y + Q @ P.T
     logits = Z.reshape(B, T, d).mean(dim=1) @ W_c + b_c[None]
     L_task = -torch.log_softmax(logits, dim=1).gather(1, labels[:, None]).mean()
-    L_q = (Q * D).sum() / (B * T)
     return L_task + lambda_q * L_q, L_task, L_q, Y, Q
+
+
+def squared_distances(Y: Tensor, P: Tensor) -> Tensor:
+    """``D_tj = Σ_i (y_ti − p_ij)²`` (n×K) in the difference form, as the reference: relative error
+    ``≤ γ_{d+2}`` per entry, through an n×d×K intermediate."""
+    diff = Y[:, :, None] - P[None]
+    return (diff * diff).sum(dim=1)
+
+
+def centred_squared_distances(Y: Tensor, P: Tensor) -> Tensor:
+    """``D_tj = ‖y'_t‖² + ‖p'_j‖² − 2 y'_tᵀp'_j`` in float64 (n×K, whatever the inputs' dtype), with
+    ``y' = y − c``, ``p' = p − c`` and ``c`` the prototypes' mean (a common translation leaves ``D``
+    unchanged): one n×d by d×K product instead of the difference form's n×d×K tensor. Each entry is
+    within :func:`reference.tolerances.centred_distance_error` ``(d, max_j D_tj)`` of the exact
+    distance of the inputs (docs/tolerances.md, "Distances")."""
+    Y64, P64 = Y.to(torch.float64), P.to(torch.float64)
+    c = P64.mean(dim=1)
+    Yc = Y64 - c[None]
+    Pc = P64 - c[:, None]
+    return (Yc * Yc).sum(dim=1, keepdim=True) + (Pc * Pc).sum(dim=0)[None] - 2.0 * (Yc @ Pc)
+
+
+def distances_and_assignments(Y: Tensor, P: Tensor, T_P: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``(D, Q = softmax(−D/T_P), L_q = (1/n) Σ_tj Q_tj D_tj)`` in ``Y``'s dtype.
+
+    float64 (the precision mode): the reference's difference form. Any other dtype (the fast path):
+    ``D`` by :func:`centred_squared_distances`, then ``Q`` and ``L_q`` in float64, each rounded once to
+    the training dtype, so that ``Q`` is within :func:`reference.tolerances.assignment_relative_error`
+    of the exact assignments of the inputs, entry by entry (docs/tolerances.md, "Distances")."""
+    n = Y.shape[0]
+    if Y.dtype == torch.float64:
+        D = squared_distances(Y, P)
+        Q = torch.softmax(-D / T_P, dim=1)
+        return D, Q, (Q * D).sum() / n
+    D64 = centred_squared_distances(Y, P)
+    Q64 = torch.softmax(-D64 / T_P, dim=1)
+    return D64.to(Y.dtype), Q64.to(Y.dtype), ((Q64 * D64).sum() / n).to(Y.dtype)
 
 
 ParamArgs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
@@ -155,9 +192,12 @@ __all__ = [
     "ParamArgs",
     "StackedHeads",
     "StepFunction",
+    "centred_squared_distances",
     "compile_count",
+    "distances_and_assignments",
     "flat_args",
     "reported_terms",
+    "squared_distances",
     "stack_heads",
     "stacked_loss",
 ]

@@ -129,6 +129,36 @@ def accumulation_bound(m: int, scale: float, dtype: str = "float64") -> float:
     return c * (gamma(m, dtype) * scale + m * eta)
 
 
+def centred_distance_error(d: int, max_distance: float) -> float:
+    """Bound on ``|D̂_tj − D_tj|`` for the squared distances computed in float64 by the centred expanded
+    form ``‖y'‖² + ‖p'‖² − 2y'ᵀp'`` (``y' = y − c``, ``p' = p − c``, ``c`` the prototypes' mean; the
+    accelerated engine's fast path), for every prototype ``j`` of a token whose largest distance to a
+    prototype is ``max_distance``: ``9·γ⁶⁴_{d+4}·max_j D_tj``.
+
+    Why (docs/tolerances.md, "Distances"): each of the ``d`` terms of the three sums is rounded at most
+    ``d + 4`` times (two translations, a product, the sum, the assembly), so the entry is within
+    ``γ_{d+4}(‖y'‖ + ‖p'_j‖)²``; and ``‖y'‖ + max_j ‖p'_j‖ ≤ 3 max_j ‖y − p_j‖``, because the
+    prototypes' mean (the origin after the translation) lies in their convex hull, so the farthest
+    prototype is at least ``‖y'‖`` from the token and at least ``max_j ‖p'_j‖ / 2``.
+    """
+    if d < 1:
+        raise ValueError(f"centred_distance_error: d must be >= 1, got {d}")
+    if not (max_distance >= 0.0):
+        raise ValueError(f"centred_distance_error: max_distance must be >= 0, got {max_distance}")
+    return 9.0 * gamma(d + 4, "float64") * max_distance
+
+
+def assignment_relative_error(d: int, K: int, max_distance: float, T_P: float, dtype: str) -> float:
+    """Bound on ``|Q̂_tj − Q_tj| / Q_tj`` for the fast path's assignments: ``D`` by the centred form
+    (:func:`centred_distance_error`, at most ``Δ·T_P`` per entry), ``softmax(−D/T_P)`` in float64
+    (``γ⁶⁴_{K+2}``), rounded once to ``dtype`` (``u``): ``u + expm1(2Δ) + γ⁶⁴_{K+2}``, since logits
+    each within ``Δ`` move every ``Q_tj`` by a factor in ``[e^{−2Δ}, e^{2Δ}]``."""
+    if not (T_P > 0.0):
+        raise ValueError(f"assignment_relative_error: T_P must be > 0, got {T_P}")
+    delta = centred_distance_error(d, max_distance) / T_P
+    return UNIT_ROUNDOFF[str(np.dtype(dtype))] + float(np.expm1(2.0 * delta)) + gamma(K + 2, "float64")
+
+
 __all__ = [
     "OVERRIDES",
     "TABLE",
@@ -136,6 +166,8 @@ __all__ = [
     "CheckKind",
     "Tolerance",
     "accumulation_bound",
+    "assignment_relative_error",
+    "centred_distance_error",
     "gamma",
     "tolerance",
 ]
