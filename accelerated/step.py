@@ -145,15 +145,36 @@ def flat_args(params: ModelParams) -> ParamArgs:
 
 
 def reported_terms(Y: Tensor, P: Tensor, Q: Tensor, T_P: float) -> dict[str, Tensor]:
-    """``L_OLS``, ``V``, ``F``, ``H̄`` (D1's decomposition and the free energy), without a graph."""
+    """``L_OLS``, ``V``, ``F``, ``H̄`` (D1's decomposition and the free energy), without a graph.
+
+    float64: the mirror's functions (:mod:`accelerated.ddcl`, difference forms). Other dtypes, in
+    float64 without an n×d×K tensor, each rounded once: ``F`` from :func:`centred_squared_distances`
+    (``F`` is 1-Lipschitz in ``D`` entrywise, so it inherits ``centred_distance_error``), ``V`` as
+    ``½ Σ_t q_tᵀ D^P q_t`` with ``D^P`` the K×K prototype distances in the difference form (equal to
+    ``Σ_tj q_tj ‖p_j − P q_t‖²`` when rows sum to one, a sum of non-negative terms)."""
     with torch.no_grad():
         Y_, P_, Q_ = Y.detach(), P.detach(), Q.detach()
-        return {
-            "L_OLS": ols_loss(Y_, P_, Q_),
-            "V": prototype_variance(P_, Q_),
-            "F": free_energy(Y_, P_, T_P),
-            "H_bar": mean_entropy(Q_),
+        if Y_.dtype == torch.float64:
+            return {
+                "L_OLS": ols_loss(Y_, P_, Q_),
+                "V": prototype_variance(P_, Q_),
+                "F": free_energy(Y_, P_, T_P),
+                "H_bar": mean_entropy(Q_),
+            }
+        n = Y_.shape[0]
+        Y64, P64, Q64 = Y_.to(torch.float64), P_.to(torch.float64), Q_.to(torch.float64)
+        R = Y64 - Q64 @ P64.T
+        D = centred_squared_distances(Y_, P_)
+        D_min = D.min(dim=1).values
+        F = (D_min - T_P * torch.logsumexp(-(D - D_min[:, None]) / T_P, dim=1)).mean()
+        D_P = squared_distances(P64.T, P64)
+        terms = {
+            "L_OLS": (R * R).sum() / n,
+            "V": 0.5 * ((Q64 @ D_P) * Q64).sum() / n,
+            "F": F,
+            "H_bar": mean_entropy(Q64),
         }
+        return {k: v.to(Y_.dtype) for k, v in terms.items()}
 
 
 @dataclass

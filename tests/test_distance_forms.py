@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import ddcl as ref
 from reference.tolerances import (
     UNIT_ROUNDOFF,
     CheckKind,
@@ -25,7 +26,7 @@ from reference.tolerances import (
 )
 
 torch = pytest.importorskip("torch")
-from accelerated.step import distances_and_assignments  # noqa: E402
+from accelerated.step import distances_and_assignments, reported_terms  # noqa: E402
 
 F32_TINY = float(np.finfo(np.float32).smallest_subnormal)  # a Q entry that underflows when rounded
 
@@ -162,3 +163,27 @@ def test_the_naive_uncentred_float32_form_breaks_the_bound() -> None:
     assert any(v.startswith("D[") for v in found)
     assert any(v.startswith("Q[") for v in found)
     assert violations(Y, P, 0.01, *fast_path(Y, P, 0.01)) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_the_fast_paths_reported_terms_agree_with_the_reference_in_the_float32_row(
+    problem: tuple[np.ndarray, np.ndarray, float],
+) -> None:
+    """``L_OLS``, ``V``, ``F``, ``H̄`` of float32 tokens (float64 without the n×d×K tensor, rounded once)
+    against the float64 reference on the same rounded inputs, at the float32 VALUE row (relative to
+    ``max(|reference|, 1)``, as every engine comparison)."""
+    Y, P, T_P = problem
+    Y64, P64 = Y.astype(np.float64), P.astype(np.float64)
+    Q = ref.assignments(Y64, P64, T_P)
+    expected = {
+        "L_OLS": ref.ols_loss(Y64, P64, Q),
+        "V": ref.prototype_variance(P64, Q),
+        "F": ref.free_energy(Y64, P64, T_P),
+        "H_bar": ref.mean_entropy(Q),
+    }
+    got = reported_terms(torch.tensor(Y), torch.tensor(P), torch.tensor(Q.astype(np.float32)), T_P)
+    row = tolerance("float32", CheckKind.VALUE).rtol
+    for name, value in expected.items():
+        assert got[name].dtype == torch.float32
+        assert abs(float(got[name]) - value) <= row * max(abs(value), 1.0), name
