@@ -11,11 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from accelerated import optim as acc_optim
 from accelerated.model import ForwardCache, HeadParams, LayerConfig, ModelParams, check_device, check_dtype, forward
 from reference import model as ref_model
-from reference import optim as ref_optim
-from reference._arrays import arr
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name, params_from_arrays
 
 
@@ -72,43 +69,6 @@ def to_reference(params: ModelParams) -> ref_model.ModelParams:
     return params_from_arrays(arrays, next_head_id=params.next_head_id, prototype_ids=params.prototype_ids)
 
 
-def opt_state_from_reference(
-    state: ref_optim.SGDState | ref_optim.AdamState, *, dtype: torch.dtype, device: str = "cpu"
-) -> acc_optim.SGDState | acc_optim.AdamState:
-    """The reference's optimiser state on the device in ``dtype`` (exact when the moments are values of
-    ``dtype``, as those :func:`opt_state_to_reference` returns)."""
-    check_dtype(dtype)
-    check_device(device)
-    if isinstance(state, ref_optim.SGDState):
-        return acc_optim.SGDState(steps=state.steps)
-    if not isinstance(state, ref_optim.AdamState):
-        raise TypeError(f"state: expected the reference's SGDState or AdamState, got {type(state).__name__}")
-    return acc_optim.AdamState(
-        moments={
-            name: acc_optim.AdamMoments(
-                m=torch.tensor(mom.m, dtype=dtype, device=device),
-                v=torch.tensor(mom.v, dtype=dtype, device=device),
-                t=mom.t,
-            )
-            for name, mom in state.moments.items()
-        }
-    )
-
-
-def opt_state_to_reference(state: acc_optim.SGDState | acc_optim.AdamState) -> ref_optim.SGDState | ref_optim.AdamState:
-    """The optimiser state as the reference's (float64 host copies: exact)."""
-    if isinstance(state, acc_optim.SGDState):
-        return ref_optim.SGDState(steps=state.steps)
-    if not isinstance(state, acc_optim.AdamState):
-        raise TypeError(f"state: expected accelerated.optim.SGDState or AdamState, got {type(state).__name__}")
-    return ref_optim.AdamState(
-        moments={
-            name: ref_optim.AdamMoments(m=arr(to_host(mom.m)), v=arr(to_host(mom.v)), t=mom.t)
-            for name, mom in state.moments.items()
-        }
-    )
-
-
 def to_host(t: Tensor) -> np.ndarray:
     """A detached float64 NumPy copy of a tensor on the host (the one device → host conversion)."""
     if not isinstance(t, Tensor):
@@ -135,8 +95,6 @@ __all__ = [
     "flatten",
     "from_reference",
     "loss_and_gradients",
-    "opt_state_from_reference",
-    "opt_state_to_reference",
     "to_host",
     "to_numpy",
     "to_reference",

@@ -50,9 +50,8 @@ import torch.distributed as dist
 from numpy.typing import NDArray
 from torch import Tensor
 
-from accelerated import optim as acc_optim
 from accelerated.backward import flatten, to_host
-from accelerated.growth_phases import TORCH_BACKEND, AcceleratedState, OptState
+from accelerated.growth_phases import TORCH_BACKEND, AcceleratedState
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
 from reference._arrays import F64Array
@@ -117,15 +116,6 @@ def _digest(tensors: Mapping[str, Tensor]) -> str:
     return h.hexdigest()
 
 
-def _optimizer_tensors(opt_state: OptState) -> dict[str, Tensor]:
-    if isinstance(opt_state, acc_optim.SGDState):
-        return {"steps": torch.tensor(opt_state.steps)}
-    out: dict[str, Tensor] = {}
-    for name, mom in opt_state.moments.items():
-        out.update({f"{name}.m": mom.m, f"{name}.v": mom.v, f"{name}.t": torch.tensor(mom.t)})
-    return out
-
-
 def fingerprint(es: AcceleratedState) -> Fingerprint:
     """The :class:`Fingerprint` of one rank's state."""
     return Fingerprint(
@@ -135,7 +125,7 @@ def fingerprint(es: AcceleratedState) -> Fingerprint:
         prototype_ids=tuple(es.params.prototype_ids),
         captured_rank=es.growth.m,
         params_sha256=_digest(flatten(es.params)),
-        optimizer_sha256=_digest(_optimizer_tensors(es.opt_state)),
+        optimizer_sha256=_digest(es.opt_state.named_tensors()),
     )
 
 

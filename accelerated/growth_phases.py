@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from accelerated import optim as acc_optim
 from accelerated import trackers as acc_trk
 from accelerated.backward import to_host, to_reference
 from accelerated.growth_statistics import head_operators, head_strengths, probe_second_moment, residual_operator
 from accelerated.model import HeadParams, ModelParams, heads_forward, layer_input
+from accelerated.optim import OptState
 from accelerated.step import flat_args, stacked_loss
 from reference import model as ref_model
 from reference.growth_phases import Context, Measured, Tracked, coupling_statistics, run_check
@@ -42,8 +42,6 @@ from reference.incrt.controller import GrowthEvent, GrowthState
 from reference.invariants.ddcl import CollapseStatus
 from reference.log import CheckRecord, InvariantRecord
 from reference.surgery import HEAD_PARAM_NAMES, head_param_names
-
-OptState = acc_optim.AdamState | acc_optim.SGDState
 
 
 @dataclass(frozen=True, eq=False)
@@ -353,7 +351,6 @@ __all__ = [
     "AcceleratedState",
     "DeviceMeasured",
     "DeviceProbe",
-    "OptState",
     "Statistics",
     "TorchBackend",
     "add_head",

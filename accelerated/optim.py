@@ -2,9 +2,16 @@
 
 Functional, like the reference: ``step(state, params, grads) -> (new_params, new_state)``, state keyed
 by parameter name with Adam's step count per parameter. A birth adds names (their moments start at
-zero with ``t = 0``) and leaves every existing entry as the same tensor object; a prune drops names;
-:func:`remove_state_column` resizes ``P``'s moments at a prototype prune. Per-group learning rates
-come from :class:`reference.optim.LearningRates` (the one definition of the groups).
+zero with ``t = 0``) and leaves every existing entry as the same tensor object; a prune drops names
+(``state.without(names)``); ``state.without_column("P", j)`` resizes ``P``'s moments at a prototype
+prune. Per-group learning rates come from :class:`reference.optim.LearningRates` (the one definition
+of the groups).
+
+Both state types answer the reference's questions (``kind``, ``moments``, ``without``,
+``without_column``; see :mod:`reference.optim`) and two of the device's own: ``to_reference()`` (exact
+float64 host copies) and ``named_tensors()`` (every value of the state by name, what the distributed
+ranks compare). The way back is the optimiser's ``state_from_reference``, which, like ``step``, refuses
+another optimiser's state.
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TypeVar
+from typing import ClassVar, TypeAlias, TypeVar
 
 import torch
 from torch import Tensor
 
-from reference._arrays import check_index, check_positive
-from reference.optim import LearningRates
+from accelerated.backward import to_host
+from accelerated.checks import check_device, check_dtype
+from reference import optim as ref_optim
+from reference._arrays import arr, check_index, check_positive
+from reference.optim import LearningRates, OptimizerKind
 
 
 def _check_rates(lr: object) -> None:
@@ -45,10 +55,15 @@ def _check_params_grads(params: Mapping[str, Tensor], grads: Mapping[str, Tensor
 
 @dataclass(frozen=True)
 class SGDState:
-    """SGD keeps no per-parameter state; only the number of steps taken (the surgery interface of
-    :class:`reference.optim.SGDState`: nothing to drop or resize)."""
+    """SGD keeps no per-parameter state; only the number of steps taken (as
+    :class:`reference.optim.SGDState`: no moments, nothing to drop or resize)."""
 
+    kind: ClassVar[OptimizerKind] = "sgd"
     steps: int = 0
+
+    @property
+    def moments(self) -> Mapping[str, AdamMoments]:
+        return _NO_MOMENTS
 
     def without(self, names: Collection[str]) -> SGDState:
         return self
@@ -56,6 +71,12 @@ class SGDState:
     def without_column(self, name: str, column: int) -> SGDState:
         _check_name(name)
         return self
+
+    def to_reference(self) -> ref_optim.SGDState:
+        return ref_optim.SGDState(steps=self.steps)
+
+    def named_tensors(self) -> dict[str, Tensor]:
+        return {"steps": torch.tensor(self.steps)}
 
 
 @dataclass(frozen=True)
@@ -70,11 +91,16 @@ class SGD:
     def init_state(self) -> SGDState:
         return SGDState()
 
+    def state_from_reference(self, state: ref_optim.OptState, *, dtype: torch.dtype, device: str = "cpu") -> SGDState:
+        """The reference's SGD state on the device (a step count: nothing to convert)."""
+        check_dtype(dtype)
+        check_device(device)
+        return SGDState(steps=_own_state(self, state, ref_optim.SGDState).steps)
+
     def step(
-        self, state: SGDState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
+        self, state: OptState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
     ) -> tuple[dict[str, Tensor], SGDState]:
-        if not isinstance(state, SGDState):
-            raise TypeError(f"state: expected SGDState, got {type(state).__name__}")
+        state = _own_state(self, state, SGDState)
         _check_params_grads(params, grads)
         with torch.no_grad():
             new = {name: p - self.lr.for_name(name) * grads[name] for name, p in params.items()}
@@ -90,10 +116,14 @@ class AdamMoments:
     t: int
 
 
+_NO_MOMENTS: Mapping[str, AdamMoments] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class AdamState:
     """Per-parameter moments keyed by flat name (read-only mapping)."""
 
+    kind: ClassVar[OptimizerKind] = "adam"
     moments: Mapping[str, AdamMoments] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -116,6 +146,21 @@ class AdamState:
         resized = replace(old, m=old.m[:, keep], v=old.v[:, keep])
         return AdamState(moments={**self.moments, name: resized})
 
+    def to_reference(self) -> ref_optim.AdamState:
+        """The moments as the reference's (float64 host copies: exact)."""
+        return ref_optim.AdamState(
+            moments={
+                name: ref_optim.AdamMoments(m=arr(to_host(mom.m)), v=arr(to_host(mom.v)), t=mom.t)
+                for name, mom in self.moments.items()
+            }
+        )
+
+    def named_tensors(self) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for name, mom in self.moments.items():
+            out.update({f"{name}.m": mom.m, f"{name}.v": mom.v, f"{name}.t": torch.tensor(mom.t)})
+        return out
+
 
 @dataclass(frozen=True)
 class Adam:
@@ -137,11 +182,26 @@ class Adam:
     def init_state(self) -> AdamState:
         return AdamState()
 
+    def state_from_reference(self, state: ref_optim.OptState, *, dtype: torch.dtype, device: str = "cpu") -> AdamState:
+        """The reference's Adam state on the device in ``dtype`` (exact when the moments are values of
+        ``dtype``, as those :meth:`AdamState.to_reference` returns)."""
+        check_dtype(dtype)
+        check_device(device)
+        return AdamState(
+            moments={
+                name: AdamMoments(
+                    m=torch.tensor(mom.m, dtype=dtype, device=device),
+                    v=torch.tensor(mom.v, dtype=dtype, device=device),
+                    t=mom.t,
+                )
+                for name, mom in _own_state(self, state, ref_optim.AdamState).moments.items()
+            }
+        )
+
     def step(
-        self, state: AdamState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
+        self, state: OptState, params: Mapping[str, Tensor], grads: Mapping[str, Tensor]
     ) -> tuple[dict[str, Tensor], AdamState]:
-        if not isinstance(state, AdamState):
-            raise TypeError(f"state: expected AdamState, got {type(state).__name__}")
+        state = _own_state(self, state, AdamState)
         _check_params_grads(params, grads)
         names = list(params)  # names absent from params are dropped with their state
         ps = [params[n] for n in names]
@@ -193,7 +253,18 @@ class Adam:
         return new_params, AdamState(moments=new_moments)
 
 
-_S = TypeVar("_S", SGDState, AdamState)
+OptState: TypeAlias = SGDState | AdamState
+
+_S = TypeVar("_S")
+
+
+def _own_state(optimizer: SGD | Adam, state: object, own: type[_S]) -> _S:
+    """``state``, if it is ``optimizer``'s kind of state (boundary validation of an input)."""
+    if not isinstance(state, own):
+        raise TypeError(
+            f"state: {type(optimizer).__name__} needs {own.__module__}.{own.__name__}, got {type(state).__name__}"
+        )
+    return state
 
 
 def _check_name(name: object) -> None:
@@ -201,11 +272,4 @@ def _check_name(name: object) -> None:
         raise TypeError(f"name: expected a parameter name (str), got {type(name).__name__}")
 
 
-def remove_state_column(state: _S, name: str, column: int) -> _S:
-    """``state.without_column(name, column)``, refusing a value that is no optimiser state."""
-    if not isinstance(state, SGDState | AdamState):
-        raise TypeError(f"state: expected SGDState or AdamState, got {type(state).__name__}")
-    return state.without_column(name, column)
-
-
-__all__ = ["SGD", "Adam", "AdamMoments", "AdamState", "SGDState", "remove_state_column"]
+__all__ = ["SGD", "Adam", "AdamMoments", "AdamState", "OptState", "SGDState"]

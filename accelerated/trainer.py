@@ -26,7 +26,7 @@ from torch import Tensor
 
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
-from accelerated.growth_phases import AcceleratedState, OptState, as_float64, growth_check
+from accelerated.growth_phases import AcceleratedState, as_float64, growth_check
 from accelerated.model import SUPPORTED_DTYPES, HeadParams, ModelParams, check_device, check_dtype, forward
 from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
@@ -152,7 +152,9 @@ class AcceleratedEngine:
 
         return AcceleratedState(
             params=params,
-            opt_state=acc_backward.opt_state_from_reference(state.opt_state, dtype=self.dtype, device=self.device),
+            opt_state=self.optimizer(ctx.train_cfg).state_from_reference(
+                state.opt_state, dtype=self.dtype, device=self.device
+            ),
             growth=state.growth,
             Q_cap=dev(state.growth.Q_cap),
             step=state.step,
@@ -163,16 +165,6 @@ class AcceleratedEngine:
 
     def optimizer(self, cfg: TrainConfig) -> acc_optim.Adam | acc_optim.SGD:
         return acc_optim.SGD(lr=cfg.lr) if cfg.optimizer == "sgd" else acc_optim.Adam(lr=cfg.lr)
-
-    def _optimizer_step(
-        self, cfg: TrainConfig, state: OptState, params: dict[str, Tensor], grads: dict[str, Tensor]
-    ) -> tuple[dict[str, Tensor], OptState]:
-        opt = self.optimizer(cfg)
-        if isinstance(opt, acc_optim.SGD) and isinstance(state, acc_optim.SGDState):
-            return opt.step(state, params, grads)
-        if isinstance(opt, acc_optim.Adam) and isinstance(state, acc_optim.AdamState):
-            return opt.step(state, params, grads)
-        raise TypeError(f"opt_state: {type(state).__name__} does not belong to {type(opt).__name__}")
 
     def _tensor(self, x: F64Array) -> Tensor:
         return torch.tensor(x, dtype=self.dtype, device=self.device)
@@ -205,7 +197,7 @@ class AcceleratedEngine:
     def apply_gradients(self, ctx: Context, es: AcceleratedState, grads: Mapping[str, Tensor]) -> AcceleratedState:
         """One optimiser step from ``grads``; the step count advances by one."""
         flat = acc_backward.flatten(es.params)
-        new_flat, opt_state = self._optimizer_step(ctx.train_cfg, es.opt_state, flat, dict(grads))
+        new_flat, opt_state = self.optimizer(ctx.train_cfg).step(es.opt_state, flat, dict(grads))
         return replace(es, params=_with_flat(es.params, new_flat), opt_state=opt_state, step=es.step + 1)
 
     def _d1(
@@ -256,7 +248,7 @@ class AcceleratedEngine:
     def reference_state(self, es: AcceleratedState) -> TrainerState:
         return TrainerState(
             params=acc_backward.to_reference(es.params),
-            opt_state=acc_backward.opt_state_to_reference(es.opt_state),
+            opt_state=es.opt_state.to_reference(),
             growth=es.growth,
             step=es.step,
             ranks=es.ranks,

@@ -80,7 +80,7 @@ from reference.log import (
     InvariantRecord,
 )
 from reference.model import HeadParams, LayerConfig, ModelParams, forward, init_head, score_operator
-from reference.optim import SGD, Adam
+from reference.optim import Optimizer, OptState
 from reference.surgery import (
     add_head,
     head_param_names,
@@ -88,7 +88,7 @@ from reference.surgery import (
     remove_head,
     remove_prototype_column,
 )
-from reference.train_config import OptState, TrainConfig, make_optimizer
+from reference.train_config import TrainConfig, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Context:
     growth_cfg: GrowthConfig
 
     @property
-    def optimizer(self) -> SGD | Adam:
+    def optimizer(self) -> Optimizer:
         return make_optimizer(self.train_cfg)
 
     def at_head_cap(self, n_heads: int) -> bool:

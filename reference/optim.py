@@ -11,8 +11,19 @@ place. State is keyed by parameter name, so the parameter set may change between
 * a name seen for the first time (a grown head) starts with fresh state, and no other entry moves;
 * a name that disappeared (a pruned head) has its state dropped;
 * a parameter whose shape changed must have been resized explicitly first —
-  :func:`remove_state_column` does it for ``P`` when a prototype is pruned (the other columns keep
+  ``state.without_column("P", j)`` does it when a prototype is pruned (the other columns keep
   their moments). A silent reset would hide a bookkeeping error, so a shape mismatch raises.
+
+Callers never ask which optimiser they hold. Both optimisers take either state and refuse the other's
+(``step``), and both state types answer the same questions:
+
+* ``kind``: the optimiser the state belongs to (``TrainConfig.optimizer``, the checkpoint's tag);
+* ``moments``: the per-parameter moments by name (:class:`AdamMoments`; none for SGD);
+* ``counts()`` / ``count_error(step)``: the step counts as JSON values, and the first one a run
+  after ``step`` steps cannot have (SGD counts the run's steps, Adam each parameter's own);
+* ``named_values()``: every value of the state by name (``steps``; ``{name}.m``, ``{name}.v``,
+  ``{name}.t``), the names :mod:`accelerated.optim`'s states give their tensors;
+* ``without(names)`` / ``without_column(name, j)``: the surgery of a head prune and a prototype prune.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -74,21 +85,7 @@ def _check_params_grads(params: Mapping[str, F64Array], grads: Mapping[str, F64A
         param_group(name)  # reject names that are not parameters of the layer
 
 
-# --------------------------------------------------------------------------------------------------
-# The protocol both optimisers satisfy
-# --------------------------------------------------------------------------------------------------
-
-StateT = TypeVar("StateT")
-
-
-class Optimizer(Protocol[StateT]):
-    """What a training loop needs: an initial state and a pure step."""
-
-    def init_state(self) -> StateT: ...
-
-    def step(
-        self, state: StateT, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
-    ) -> tuple[dict[str, F64Array], StateT]: ...
+OptimizerKind: TypeAlias = Literal["sgd", "adam"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -100,10 +97,25 @@ class Optimizer(Protocol[StateT]):
 class SGDState:
     """SGD keeps no per-parameter state; only the number of steps taken, for reports.
 
-    :meth:`without` and :meth:`without_column` are the surgery interface both state types share (a
-    pruned head, a pruned prototype): for SGD there is nothing to drop or resize."""
+    The interface both state types share (the module doc): SGD has no moments, its one count is the
+    run's step, and a pruned head or prototype leaves nothing to drop or resize."""
 
+    kind: ClassVar[OptimizerKind] = "sgd"
     steps: int = 0
+
+    @property
+    def moments(self) -> Mapping[str, AdamMoments]:
+        return _NO_MOMENTS
+
+    def counts(self) -> dict[str, Any]:
+        return {"steps": self.steps}
+
+    def count_error(self, step: int) -> tuple[str, str] | None:
+        """``(field of counts(), why)`` unless ``steps`` is the run's ``step``."""
+        return None if self.steps == step else ("steps", f"expected the step {step}, got {self.steps}")
+
+    def named_values(self) -> dict[str, F64Array | int]:
+        return {"steps": self.steps}
 
     def without(self, names: Collection[str]) -> SGDState:
         return self
@@ -127,9 +139,10 @@ class SGD:
         return SGDState()
 
     def step(
-        self, state: SGDState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
+        self, state: OptState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
     ) -> tuple[dict[str, F64Array], SGDState]:
         _check_params_grads(params, grads)
+        state = _own_state(self, state, SGDState)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
             new = {name: arr(p - self.lr.for_name(name) * grads[name]) for name, p in params.items()}
         _check_finite_step("SGD", new, grads)
@@ -174,14 +187,35 @@ class AdamMoments:
         check_count("AdamMoments.t", self.t, 0)
 
 
+_NO_MOMENTS: Mapping[str, AdamMoments] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class AdamState:
     """Per-parameter moments, keyed by flat parameter name (read-only mapping)."""
 
+    kind: ClassVar[OptimizerKind] = "adam"
     moments: Mapping[str, AdamMoments] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "moments", MappingProxyType(dict(self.moments)))
+
+    def counts(self) -> dict[str, Any]:
+        return {"t": {name: mom.t for name, mom in self.moments.items()}}
+
+    def count_error(self, step: int) -> tuple[str, str] | None:
+        """``(field of counts(), why)`` for the first parameter whose count exceeds the run's ``step``
+        (a parameter born later has taken fewer steps, never more)."""
+        for name, mom in self.moments.items():
+            if not 0 <= mom.t <= step:
+                return f"t.{name}", f"a step count lies in [0, {step}], got {mom.t}"
+        return None
+
+    def named_values(self) -> dict[str, F64Array | int]:
+        out: dict[str, F64Array | int] = {}
+        for name, mom in self.moments.items():
+            out.update({f"{name}.m": mom.m, f"{name}.v": mom.v, f"{name}.t": mom.t})
+        return out
 
     def without(self, names: Collection[str]) -> AdamState:
         """The state without the entries of ``names`` (a pruned head's); every other entry the same object."""
@@ -229,11 +263,10 @@ class Adam:
         return AdamState()
 
     def step(
-        self, state: AdamState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
+        self, state: OptState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
     ) -> tuple[dict[str, F64Array], AdamState]:
         _check_params_grads(params, grads)
-        if not isinstance(state, AdamState):
-            raise TypeError(f"state: expected AdamState, got {type(state).__name__}")
+        state = _own_state(self, state, AdamState)
         new_params: dict[str, F64Array] = {}
         new_moments: dict[str, AdamMoments] = {}
         for name, p in params.items():  # names absent from params are dropped with their state
@@ -244,7 +277,7 @@ class Adam:
             elif old.m.shape != p.shape:
                 raise ValueError(
                     f"state: moments of {name!r} have shape {old.m.shape} but the parameter has shape {p.shape}; "
-                    "resize the state with remove_state_column when a prototype is pruned"
+                    "resize the state with without_column when a prototype is pruned"
                 )
             t = old.t + 1
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, by name
@@ -264,17 +297,31 @@ class Adam:
 
 
 # --------------------------------------------------------------------------------------------------
-# Resizing state when a prototype column is pruned
+# Either state, and the one check that an optimiser was given its own
 # --------------------------------------------------------------------------------------------------
 
-S = TypeVar("S", SGDState, AdamState)
+OptState: TypeAlias = SGDState | AdamState
 
 
-def remove_state_column(state: S, name: str, column: int) -> S:
-    """``state.without_column(name, column)``, refusing a value that is no optimiser state."""
-    if not isinstance(state, SGDState | AdamState):
-        raise TypeError(f"state: expected SGDState or AdamState, got {type(state).__name__}")
-    return state.without_column(name, column)
+@runtime_checkable
+class Optimizer(Protocol):
+    """What a training loop needs: an initial state and a pure step (which refuses another optimiser's state)."""
+
+    def init_state(self) -> OptState: ...
+
+    def step(
+        self, state: OptState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
+    ) -> tuple[dict[str, F64Array], OptState]: ...
+
+
+_S = TypeVar("_S", SGDState, AdamState)
+
+
+def _own_state(optimizer: SGD | Adam, state: object, own: type[_S]) -> _S:
+    """``state``, if it is ``optimizer``'s kind of state (boundary validation of ``step``'s input)."""
+    if not isinstance(state, own):
+        raise TypeError(f"state: {type(optimizer).__name__} needs {own.__name__}, got {type(state).__name__}")
+    return state
 
 
 __all__ = [
@@ -283,9 +330,8 @@ __all__ = [
     "AdamMoments",
     "AdamState",
     "LearningRates",
+    "OptState",
     "Optimizer",
-    "S",
+    "OptimizerKind",
     "SGDState",
-    "StateT",
-    "remove_state_column",
 ]

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
 
 from reference._arrays import check_count, check_real
 from reference.incrt.controller import GrowthVariant, check_growth_settings, check_growth_variants
 from reference.incrt.operators import check_theta
-from reference.optim import SGD, Adam, AdamState, LearningRates, SGDState
-
-OptimizerKind: TypeAlias = Literal["sgd", "adam"]
-OptState: TypeAlias = SGDState | AdamState
+from reference.optim import SGD, Adam, LearningRates, Optimizer, OptimizerKind
 
 # Prototypes faster than the encoder (claim R3's two time scales); temperatures on the encoder's scale.
 DEFAULT_LR = LearningRates(rest=3e-3, prototypes=1e-2, temperatures=3e-3)
@@ -76,15 +72,13 @@ class TrainConfig:
             )
 
 
-def make_optimizer(train_cfg: TrainConfig) -> SGD | Adam:
+def make_optimizer(train_cfg: TrainConfig) -> Optimizer:
     """The optimiser ``train_cfg.optimizer`` with the per-group rates ``train_cfg.lr``."""
     return SGD(lr=train_cfg.lr) if train_cfg.optimizer == "sgd" else Adam(lr=train_cfg.lr)
 
 
 __all__ = [
     "DEFAULT_LR",
-    "OptState",
-    "OptimizerKind",
     "TrainConfig",
     "make_optimizer",
 ]

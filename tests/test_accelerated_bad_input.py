@@ -24,6 +24,7 @@ from accelerated import model as acc_model  # noqa: E402
 from accelerated import optim as acc_optim  # noqa: E402
 from accelerated import trackers as acc_trk  # noqa: E402
 from accelerated import trainer as acc_trainer  # noqa: E402
+from reference import optim as ref_optim  # noqa: E402
 from reference.model import init_params  # noqa: E402
 from reference.optim import LearningRates  # noqa: E402
 from training import trainer as ref_trainer  # noqa: E402
@@ -214,12 +215,30 @@ ROWS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("to_reference list", lambda: acc_backward.to_reference([]), TypeError, "params"),  # type: ignore[arg-type]
     ("from_reference None", lambda: acc_backward.from_reference(None, dtype=F64), TypeError, "params"),  # type: ignore[arg-type]
     ("to_host ndarray", lambda: acc_backward.to_host(np.zeros(2)), TypeError, "t"),  # type: ignore[arg-type]
-    ("opt_state_to_reference None", lambda: acc_backward.opt_state_to_reference(None), TypeError, "state"),  # type: ignore[arg-type]
+    ("SGD.state_from_reference None", lambda: SGD.state_from_reference(None, dtype=F64), TypeError, "state"),  # type: ignore[arg-type]
+    (
+        "Adam.state_from_reference of an SGD state",
+        lambda: ADAM.state_from_reference(ref_optim.SGDState(), dtype=F64),
+        TypeError,
+        r"state: Adam needs reference\.optim\.AdamState, got SGDState",
+    ),
+    (
+        "SGD.state_from_reference float16",
+        lambda: SGD.state_from_reference(ref_optim.SGDState(), dtype=torch.float16),
+        ValueError,
+        "dtype",
+    ),
     ("SGD lr float", lambda: acc_optim.SGD(0.1), TypeError, "lr"),  # type: ignore[arg-type]
     ("Adam beta1 NaN", lambda: acc_optim.Adam(LearningRates.uniform(0.1), beta1=math.nan), ValueError, "Adam.beta1"),
     ("Adam eps 0", lambda: acc_optim.Adam(LearningRates.uniform(0.1), eps=0.0), ValueError, "Adam.eps"),
     ("SGD.step state None", lambda: SGD.step(None, PARAMS, PARAMS), TypeError, "state"),  # type: ignore[arg-type]
     ("Adam.step state None", lambda: ADAM.step(None, PARAMS, PARAMS), TypeError, "state"),  # type: ignore[arg-type]
+    (
+        "SGD.step an Adam state",
+        lambda: SGD.step(acc_optim.AdamState(), PARAMS, PARAMS),
+        TypeError,
+        r"state: SGD needs accelerated\.optim\.SGDState, got AdamState",
+    ),
     ("SGD.step params list", lambda: SGD.step(acc_optim.SGDState(), [], PARAMS), TypeError, "params"),  # type: ignore[arg-type]
     (
         "Adam.step grads of lists",
@@ -227,9 +246,9 @@ ROWS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         TypeError,
         r"grads\['W_in'\]",
     ),  # type: ignore[dict-item]
-    ("remove_state_column state None", lambda: acc_optim.remove_state_column(None, "P", 0), TypeError, "state"),  # type: ignore[type-var]
-    ("remove_state_column column 2", lambda: acc_optim.remove_state_column(ADAM_STATE, "P", 2), ValueError, "column"),
-    ("remove_state_column column -1", lambda: acc_optim.remove_state_column(ADAM_STATE, "P", -1), ValueError, "column"),
+    ("without_column name int", lambda: ADAM_STATE.without_column(0, 0), TypeError, "name"),  # type: ignore[arg-type]
+    ("without_column column 2", lambda: ADAM_STATE.without_column("P", 2), ValueError, "column"),
+    ("without_column column -1", lambda: ADAM_STATE.without_column("P", -1), ValueError, "column"),
     ("oja_track A list", lambda: acc_trk.oja_track([[1.0]], W3, 0.1, 3), TypeError, "A"),  # type: ignore[arg-type]
     ("oja_track w0 wrong d", lambda: acc_trk.oja_track(A3, W3[:2], 0.1, 3), ValueError, "w0"),
     ("oja_track eta NaN", lambda: acc_trk.oja_track(A3, W3, math.nan, 3), ValueError, "eta"),

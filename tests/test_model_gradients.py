@@ -38,7 +38,7 @@ from reference.model import (
     init_params,
     softmax_rows,
 )
-from reference.optim import SGD, Adam, AdamState, LearningRates, remove_state_column
+from reference.optim import SGD, Adam, AdamState, LearningRates
 from reference.surgery import (
     HEAD_PARAM_NAMES,
     add_head,
@@ -397,14 +397,14 @@ def test_adam_prototype_prune_keeps_other_columns() -> None:
     params, state = opt.step(opt.init_state(), flatten(case.params), _grads(case))
     assert isinstance(state, AdamState)
     j = 1
-    resized = remove_state_column(state, "P", j)
+    resized = state.without_column("P", j)
     np.testing.assert_array_equal(resized.moments["P"].m, np.delete(state.moments["P"].m, j, axis=1))
     np.testing.assert_array_equal(resized.moments["W_in"].m, state.moments["W_in"].m)
     pruned = remove_prototype_column(unflatten(params, like=case.params), case.params.prototype_ids[j])
     flat = flatten(pruned)
     zero = {k: np.zeros_like(v) for k, v in flat.items()}
     opt.step(resized, flat, zero)  # shapes agree again
-    with pytest.raises(ValueError, match="remove_state_column"):
+    with pytest.raises(ValueError, match="without_column"):
         opt.step(state, flat, zero)
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from reference.optim import Adam, AdamState, LearningRates, remove_state_column
+from reference.optim import SGD, Adam, AdamState, LearningRates, SGDState
 from reference.tolerances import CheckKind, tolerance
 
 VALUE_TOL = tolerance("float64", CheckKind.VALUE)
@@ -77,7 +77,7 @@ def test_pruning_a_prototype_removes_that_column_of_both_moments() -> None:
     for _ in range(2):
         params, state = opt.step(state, params, {"P": rng.normal(size=(2, 4)), "W_in": rng.normal(size=(3, 2))})
     j = 1
-    resized = remove_state_column(state, "P", j)
+    resized = state.without_column("P", j)
     keep = [0, 2, 3]
     np.testing.assert_array_equal(resized.moments["P"].m, state.moments["P"].m[:, keep])
     np.testing.assert_array_equal(resized.moments["P"].v, state.moments["P"].v[:, keep])
@@ -132,3 +132,45 @@ def test_adam_moments_refuse_ill_formed_state(kwargs: dict[str, object], error: 
     args: dict[str, object] = {"m": np.zeros(1), "v": np.zeros(1), "t": 1, **kwargs}
     with pytest.raises((error, TypeError), match=match):
         AdamMoments(**args)  # type: ignore[arg-type]
+
+
+# ---- one state interface: callers never ask which optimiser they hold ---------------------------------
+
+
+def test_both_states_answer_the_same_questions() -> None:
+    """kind, moments, counts / count_error and named_values, for SGD (no moments, one run-wide count)
+    and Adam (moments and a count per parameter)."""
+    rng = np.random.default_rng(7)
+    params = {"P": rng.normal(size=(2, 3)), "W_in": rng.normal(size=(3, 2))}
+    grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
+    sgd, adam = SGD(RATES), Adam(RATES)
+    s, a = sgd.init_state(), adam.init_state()
+    for _ in range(2):
+        _, s = sgd.step(s, params, grads)
+        _, a = adam.step(a, params, grads)
+    assert (s.kind, a.kind) == ("sgd", "adam")
+    assert dict(s.moments) == {}
+    assert set(a.moments) == {"P", "W_in"}
+    assert s.counts() == {"steps": 2}
+    assert a.counts() == {"t": {"P": 2, "W_in": 2}}
+    assert s.count_error(2) is None
+    assert a.count_error(2) is None
+    assert a.count_error(5) is None
+    assert s.count_error(3) == ("steps", "expected the step 3, got 2")
+    assert a.count_error(1) == ("t.P", "a step count lies in [0, 1], got 2")
+    assert s.named_values() == {"steps": 2}
+    values = a.named_values()
+    assert list(values) == ["P.m", "P.v", "P.t", "W_in.m", "W_in.v", "W_in.t"]
+    np.testing.assert_array_equal(values["P.v"], a.moments["P"].v)
+    assert values["W_in.t"] == 2
+    assert s.without({"P"}) is s
+    assert s.without_column("P", 0) is s
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_an_optimiser_refuses_the_other_optimisers_state(optimizer: str) -> None:
+    params = {"W_in": np.ones((3, 2))}
+    opt, other = (SGD(RATES), AdamState()) if optimizer == "sgd" else (Adam(RATES), SGDState())
+    want = "SGDState" if optimizer == "sgd" else "AdamState"
+    with pytest.raises(TypeError, match=rf"state: {type(opt).__name__} needs {want}, got {type(other).__name__}"):
+        opt.step(other, params, params)

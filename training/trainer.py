@@ -38,9 +38,8 @@ from reference.incrt.controller import EventKind, GrowthEvent, initial_state
 from reference.invariants.ddcl import d1_decomposition
 from reference.log import EVENT_TRAIN_STEP, LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, LossTrace
 from reference.model import LayerConfig, ModelParams, check_params, forward, init_params
-from reference.optim import SGD, AdamState, SGDState
 from reference.surgery import flatten, unflatten
-from reference.train_config import OptState, TrainConfig, make_optimizer
+from reference.train_config import TrainConfig, make_optimizer
 from training.checkpoint import (
     Checkpoint,
     CheckpointPolicy,
@@ -107,23 +106,10 @@ def train_step(
     if ctx.train_cfg.check_invariants:
         d1 = d1_decomposition(Y=cache.tokens(), P=state.params.P, Q=cache.Q)
         records = watched(d1, step=step, event=EVENT_TRAIN_STEP, Q=cache.Q)
-    new_flat, opt_state = _optimizer_step(ctx, state.opt_state, flatten(state.params), grads)
+    new_flat, opt_state = ctx.optimizer.step(state.opt_state, flatten(state.params), grads)
     params = unflatten(new_flat, like=state.params)
     losses = {name: float(getattr(cache, name)) for name in LOSS_FIELDS}
     return replace(state, params=params, opt_state=opt_state, step=step), losses, records
-
-
-def _optimizer_step(
-    ctx: Context, opt_state: OptState, params: Mapping[str, F64Array], grads: Mapping[str, F64Array]
-) -> tuple[dict[str, F64Array], OptState]:
-    opt = ctx.optimizer
-    if isinstance(opt, SGD):
-        if not isinstance(opt_state, SGDState):
-            raise TypeError(f"opt_state: SGD needs SGDState, got {type(opt_state).__name__}")
-        return opt.step(opt_state, params, grads)
-    if not isinstance(opt_state, AdamState):
-        raise TypeError(f"opt_state: Adam needs AdamState, got {type(opt_state).__name__}")
-    return opt.step(opt_state, params, grads)
 
 
 # ==================================================================================================
