@@ -18,6 +18,8 @@ Exit codes of every command: 0 held, 1 a failed check, 2 usage or input error, 3
   cluster.json (every seed), cluster.md (the table) and cluster.png, and prints the table.
 * ``conformance`` — the conformance kit for ports: run it on an adapter or on a port's written outputs,
   write the inputs for a non-Python port, regenerate the golden vectors (docs/porting.md).
+* ``docs``    — where this installation's documentation is, or one document printed (``docs spec``:
+  the mathematical specification).
 * ``bench``   — PyTorch performance (:mod:`ddcl_incrt.bench`, needs torch): step vs nn.TransformerEncoderLayer.
 """
 
@@ -36,7 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ddcl_incrt.arguments import BENCH_HELP, add_bench_arguments, non_negative_int, positive_int
-from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, command_error
+from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, USAGE, command_error
 from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
 
 
@@ -74,6 +76,27 @@ def _prove(args: argparse.Namespace, console: Console) -> int:
     failed = sum(1 for r in results if not r.proved)
     console.print(f"{len(results) - failed} proved, {failed} failed, {time.perf_counter() - start:.1f} s")
     return FAILED_CHECK if failed else OK
+
+
+def _docs(args: argparse.Namespace, console: Console) -> int:
+    from ddcl_incrt.installation import doc_names, docs_dir
+
+    root = docs_dir()
+    names = doc_names(root)
+    if args.name is None:
+        console.print(f"The documentation of this installation is in {root}:")
+        for name in names:
+            console.print(f"  {name}", highlight=False)
+        console.print("Print one with `ddcl-incrt docs NAME` (the specification: `ddcl-incrt docs spec`).")
+        return OK
+    if args.name not in names:
+        return command_error("docs", f"NAME: no document {args.name!r} in {root}; there are: {', '.join(names)}")
+    path = root / f"{args.name}.md"
+    if args.path:
+        print(path)
+    else:
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+    return OK
 
 
 def _claims(args: argparse.Namespace, console: Console) -> int:
@@ -335,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds (20 steps)")
     p.set_defaults(func=_cluster)
+    p = sub.add_parser(
+        "docs",
+        help="list the installed documentation, or print one document (the specification: docs spec)",
+    )
+    p.add_argument("name", nargs="?", default=None, help="a document, e.g. spec, porting, studies/cluster")
+    p.add_argument("--path", action="store_true", help="print the document's path instead of its text")
+    p.set_defaults(func=_docs)
     p = sub.add_parser("bench", help=BENCH_HELP)
     add_bench_arguments(p)
     p.set_defaults(func=_bench)
@@ -361,6 +391,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     :data:`~ddcl_incrt.exit_codes.USAGE`, as argparse reports bad options; Ctrl-C prints one line saying
     where the state is (:data:`~ddcl_incrt.exit_codes.INTERRUPTED`); any other exception is a bug: its
     traceback and :data:`~ddcl_incrt.exit_codes.INTERNAL`."""
+    from ddcl_incrt.installation import OWN_PACKAGES, foreign_package
+
+    # Before the parser, which imports the kit (and so `training`): another module named `reference`,
+    # `training`, ... first on sys.path is named, instead of an ImportError from deep inside.
+    for name in OWN_PACKAGES:
+        if (problem := foreign_package(name)) is not None:
+            print(f"ddcl-incrt: error: {problem}", file=sys.stderr)
+            return USAGE
     args = build_parser().parse_args(argv)
     # A terminal's own width (a forced one would make the terminal wrap every line); 140 columns when the
     # output goes to a file or a pipe, so that tables keep whole identifiers.

@@ -108,3 +108,28 @@ def test_a_module_shadowing_reference_is_refused_naming_both(tmp_path: Path, sha
     assert last.startswith("ddcl_incrt.installation.ForeignPackageError: `import reference` would load"), last
     assert str(tmp_path / shadow) in last
     assert str(ROOT / "reference") in last
+
+
+def test_the_docs_command_lists_prints_and_refuses_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
+    from ddcl_incrt.cli import main
+
+    assert main(["docs", "spec"]) == 0
+    assert capsys.readouterr().out == (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
+    assert main(["docs", "--path", "studies/cluster"]) == 0
+    assert capsys.readouterr().out.strip() == str(ROOT / "docs" / "studies" / "cluster.md")
+    assert main(["docs"]) == 0
+    assert "spec" in capsys.readouterr().out.split()
+    assert main(["docs", "no-such-doc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ddcl-incrt docs: error: NAME: no document 'no-such-doc'")
+    assert "spec" in err
+
+
+def test_the_command_refuses_a_shadowed_package_with_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "training.py").write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ddcl_incrt.cli", "claims"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("ddcl-incrt: error: `import training` would load")
+    assert str(tmp_path / "training.py") in proc.stderr
