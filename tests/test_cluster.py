@@ -142,6 +142,73 @@ def test_temperature_schedules() -> None:
     assert annealed[50:] == [pytest.approx(0.8)] * 50
 
 
+def test_the_addendum_settings_change_one_factor_each() -> None:
+    """docs/studies/cluster.md, "Protocol addendum": each new setting differs from the row it is compared
+    with in the one factor the protocol names, and the fixed temperatures are 0.02 T_c and T_c."""
+    S = cluster.SETTINGS
+    base = cluster.Protocol()
+    assert (S["backbone-ols"].loss, S["backbone"].loss) == ("L_OLS", "L_q")
+    assert replace(S["backbone-ols"], name="x", loss="L_q") == replace(S["backbone"], name="x")
+    assert replace(S["backbone-annealed"], name="x", annealed=False) == replace(S["backbone"], name="x")
+    for cold, hot, annealed in (
+        ("T-cold", "T-hot", "annealed"),
+        ("backbone-T-cold", "backbone-T-hot", "backbone-annealed"),
+    ):
+        assert S[cold].ratio(base) == 0.02  # 0.1 T_c (the schedule's end) / 5, as the paper's 0.1 is 0.5 / 5
+        assert S[hot].ratio(base) == 1.0  # the schedule's start, as the paper's 2.0
+        assert S[annealed].annealed
+        assert S[annealed].ratio(base) == base.temperature_ratio
+        for fixed in (cold, hot):
+            assert replace(S[fixed], name="x", fixed_ratio=None, annealed=True) == replace(S[annealed], name="x")
+    for name in cluster.ORIGINAL_SETTING_NAMES[:-1]:  # the original rows keep the protocol's temperature
+        assert S[name].fixed_ratio is None
+    assert set(cluster.SETTING_NAMES) == {*cluster.ORIGINAL_SETTING_NAMES, *cluster.ADDENDUM_SETTING_NAMES}
+    with pytest.raises(ValueError, match="annealed setting has no fixed_ratio"):
+        cluster.Setting("bad", backbone=False, loss="L_q", prototypes="dcl", annealed=True, fixed_ratio=0.5)
+    with pytest.raises(ValueError, match="fixed_ratio"):
+        cluster.Setting("bad", backbone=False, loss="L_q", prototypes="dcl", annealed=False, fixed_ratio=0.0)
+
+
+@pytest.mark.parametrize(("setting_name", "ratio"), [("T-cold", 0.02), ("T-hot", 1.0), ("backbone-T-hot", 1.0)])
+def test_a_fixed_temperature_setting_trains_at_its_own_temperature(setting_name: str, ratio: float) -> None:
+    """The temperature a run ends at is ratio·T_c (T_c on the initial features), not the protocol's 0.1;
+    the run's steps see it too: the same run with the setting's ratio replaced by 0.1 differs."""
+    data = _tiny_dataset()
+    r = cluster.run_one(data, setting_name, 0, TINY)
+    assert r.final["T_P"] == pytest.approx(ratio * r.final["T_c"], rel=1e-15)
+    assert r.final["T_c"] == pytest.approx(2.0 * np.linalg.eigvalsh(np.cov(data.X.T, bias=True))[-1], rel=1e-12)
+    planted = replace(cluster.SETTINGS[setting_name], fixed_ratio=0.1)
+    original = cluster.SETTINGS[setting_name]
+    try:
+        cluster.SETTINGS[setting_name] = planted
+        p = cluster.run_one(data, setting_name, 0, TINY)
+    finally:
+        cluster.SETTINGS[setting_name] = original
+    assert p.final["T_P"] == pytest.approx(0.1 * p.final["T_c"], rel=1e-15)
+    assert p.final["L_q"] != r.final["L_q"]
+
+
+def test_paired_counts_on_a_hand_made_document() -> None:
+    runs = [
+        {"dataset": "a", "setting": "x", "seed": s, "acc": v, "nmi": 0.0, "ari": 0.0}
+        for s, v in enumerate((0.5, 0.6, 0.7, 0.8))
+    ] + [
+        {"dataset": "a", "setting": "y", "seed": s, "acc": v, "nmi": 0.0, "ari": 0.0}
+        for s, v in enumerate((0.4, 0.6, 0.9, 0.80004))
+    ]
+    doc = {"runs": runs, "datasets": ["a"], "settings": ["x", "y"]}
+    c = cluster.paired_counts(doc, "a", "x", "y")
+    assert (c["W"], c["T"], c["L"]) == (1, 2, 1)  # 0.5 > 0.4; 0.6 = 0.6; 0.7 < 0.9; 0.8 = 0.800 to 3 decimals
+    assert c["mean_diff"] == pytest.approx((0.1 + 0.0 - 0.2 - 0.00004) / 4)
+    assert cluster.paired_markdown(doc) == ""  # no listed comparison between x and y
+    doc2 = {
+        "runs": [{**r, "setting": {"x": "backbone-ols", "y": "backbone"}[r["setting"]]} for r in runs],
+        "datasets": ["a"],
+        "settings": ["backbone-ols", "backbone"],
+    }
+    assert cluster.paired_markdown(doc2).splitlines()[-1] == "| a | 1W 2T 1L (-0.025) |"
+
+
 # --------------------------------------------------------------------------------------------------
 # Runs, D1 at every step, a planted violation
 # --------------------------------------------------------------------------------------------------
@@ -213,7 +280,8 @@ def test_cli_writes_its_three_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (out / "cluster.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     captured = capsys.readouterr()
     assert "madelon-10" in captured.out
-    assert "[12/12]" in captured.err
+    total = 2 * len(cluster.SETTING_NAMES)
+    assert f"[{total}/{total}]" in captured.err
 
 
 def test_cli_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -166,7 +166,28 @@ class Setting:
     loss: Literal["L_q", "L_OLS"]
     prototypes: Literal["dcl", "free"]
     annealed: bool
+    fixed_ratio: float | None = None
+    """A fixed ``T_P / T_c`` of this setting's own (the addendum's ``T-cold``, ``T-hot``); ``None``: the
+    protocol's ``temperature_ratio`` (the fixed settings' temperature and the annealed schedule's end)."""
 
+    def __post_init__(self) -> None:
+        if self.fixed_ratio is not None:
+            if self.annealed:
+                raise ValueError(f"Setting {self.name}: an annealed setting has no fixed_ratio")
+            r = self.fixed_ratio
+            if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0.0 < float(r) < math.inf:
+                raise ValueError(f"Setting {self.name}: fixed_ratio must be a finite positive number, got {r!r}")
+
+    def ratio(self, protocol: Protocol) -> float:
+        """``T_P / T_c`` held (fixed) or reached (annealed) by this setting under ``protocol``."""
+        return protocol.temperature_ratio if self.fixed_ratio is None else float(self.fixed_ratio)
+
+
+# The paper's fixed T = 0.1 and T = 2.0 against its annealing 2 → 0.5, placed relative to the study's
+# schedule T_c → 0.1 T_c (docs/studies/cluster.md, "Protocol addendum"): T = 2.0 is the schedule's start
+# held (T_c); T = 0.1 is one fifth of the schedule's end (0.1 T_c / 5).
+T_COLD_RATIO = 0.02
+T_HOT_RATIO = 1.0
 
 SETTINGS: dict[str, Setting] = {
     s.name: s
@@ -176,10 +197,30 @@ SETTINGS: dict[str, Setting] = {
         Setting("ols-only", backbone=False, loss="L_OLS", prototypes="dcl", annealed=False),
         Setting("free", backbone=False, loss="L_q", prototypes="free", annealed=False),
         Setting("annealed", backbone=False, loss="L_q", prototypes="dcl", annealed=True),
+        # The protocol addendum (2026-12-06).
+        Setting("backbone-ols", backbone=True, loss="L_OLS", prototypes="dcl", annealed=False),
+        Setting("T-cold", backbone=False, loss="L_q", prototypes="dcl", annealed=False, fixed_ratio=T_COLD_RATIO),
+        Setting("T-hot", backbone=False, loss="L_q", prototypes="dcl", annealed=False, fixed_ratio=T_HOT_RATIO),
+        Setting("backbone-annealed", backbone=True, loss="L_q", prototypes="dcl", annealed=True),
+        Setting(
+            "backbone-T-cold", backbone=True, loss="L_q", prototypes="dcl", annealed=False, fixed_ratio=T_COLD_RATIO
+        ),
+        Setting("backbone-T-hot", backbone=True, loss="L_q", prototypes="dcl", annealed=False, fixed_ratio=T_HOT_RATIO),
     )
 }
 KMEANS = "kmeans"
-SETTING_NAMES: tuple[str, ...] = (*SETTINGS, KMEANS)
+ORIGINAL_SETTING_NAMES: tuple[str, ...] = ("ddcl", "backbone", "ols-only", "free", "annealed", KMEANS)
+"""The six settings of the original protocol (measured 2026-12-02)."""
+ADDENDUM_SETTING_NAMES: tuple[str, ...] = (
+    "backbone-ols",
+    "T-cold",
+    "T-hot",
+    "backbone-annealed",
+    "backbone-T-cold",
+    "backbone-T-hot",
+)
+"""The settings of the protocol addendum (2026-12-06)."""
+SETTING_NAMES: tuple[str, ...] = (*ORIGINAL_SETTING_NAMES[:-1], *ADDENDUM_SETTING_NAMES, KMEANS)
 
 
 @dataclass(frozen=True)
@@ -451,15 +492,13 @@ def run_one(
     tally = D1Tally()
     batches = _batches(data.X.shape[0], protocol.batch, protocol.steps, np.random.default_rng([s, 2]))
     for step, idx in enumerate(batches):
-        T_P = temperature(T_c, step, protocol.steps, annealed=setting.annealed, ratio=protocol.temperature_ratio)
+        T_P = temperature(T_c, step, protocol.steps, annealed=setting.annealed, ratio=setting.ratio(protocol))
         grads, Y, P = step_gradients(setting, params, arr(data.X[idx]), X_b, T_P)
         check_d1(Y, P, T_P, tally, step, ops)
         for name, opt in optimisers.items():
             new, states[name] = opt.step(states[name], {"P": params[name]}, {"P": grads[name]})
             params[name] = new["P"]
-    T_final = temperature(
-        T_c, protocol.steps, protocol.steps, annealed=setting.annealed, ratio=protocol.temperature_ratio
-    )
+    T_final = temperature(T_c, protocol.steps, protocol.steps, annealed=setting.annealed, ratio=setting.ratio(protocol))
     Y_all = features(params, data.X)[0]
     P = prototypes(params, features(params, X_b)[0])
     D = ddcl.squared_distances(Y_all, P)
@@ -601,6 +640,67 @@ def per_seed_markdown(doc: Mapping[str, Any], metric: str = "acc") -> str:
     return "\n".join(lines) + "\n"
 
 
+PAIRED_COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("ddcl", KMEANS),
+    ("free", "ddcl"),
+    ("ols-only", "ddcl"),
+    ("annealed", "ddcl"),
+    ("backbone", "ddcl"),
+    ("backbone-ols", "backbone"),
+    ("annealed", "T-cold"),
+    ("annealed", "T-hot"),
+    ("backbone-annealed", "backbone"),
+    ("backbone-annealed", "backbone-T-cold"),
+    ("backbone-annealed", "backbone-T-hot"),
+)
+"""The paired comparisons the study reports (first vs second, same seed): the original five and the
+protocol addendum's (docs/studies/cluster.md)."""
+
+
+def paired_counts(doc: Mapping[str, Any], dataset: str, first: str, second: str, metric: str = "acc") -> dict[str, Any]:
+    """On the seeds both settings ran on ``dataset``: how many times ``first``'s ``metric`` is higher (``W``),
+    equal to 3 decimals as reported (``T``) or lower (``L``) than ``second``'s, the per-seed differences
+    ``first − second`` and their mean. Read from a study's :meth:`StudyResult.to_dict` document."""
+    if metric not in METRICS:
+        raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
+    values: dict[str, dict[int, float]] = {first: {}, second: {}}
+    for r in doc["runs"]:
+        if r["dataset"] == dataset and r["setting"] in values:
+            values[r["setting"]][int(r["seed"])] = float(r[metric])
+    seeds = sorted(set(values[first]) & set(values[second]))
+    diffs = [round(values[first][s], 3) - round(values[second][s], 3) for s in seeds]
+    wins = sum(d > 5e-4 for d in diffs)
+    losses = sum(d < -5e-4 for d in diffs)
+    return {
+        "seeds": seeds,
+        "W": wins,
+        "T": len(seeds) - wins - losses,
+        "L": losses,
+        "diffs": [values[first][s] - values[second][s] for s in seeds],
+        "mean_diff": f64(np.mean([values[first][s] - values[second][s] for s in seeds])) if seeds else math.nan,
+    }
+
+
+def paired_markdown(doc: Mapping[str, Any], metric: str = "acc") -> str:
+    """W/T/L counts of :func:`paired_counts` for every comparison of :data:`PAIRED_COMPARISONS` whose two
+    settings the document has, one row per data set (``""`` when there is none)."""
+    present = set(doc["settings"])
+    pairs = [(a, b) for a, b in PAIRED_COMPARISONS if a in present and b in present]
+    if not pairs:
+        return ""
+    lines = [
+        "| data set | " + " | ".join(f"{a} vs {b}" for a, b in pairs) + " |",
+        "|---|" + "---|" * len(pairs),
+    ]
+    for dataset in doc["datasets"]:
+        cells = []
+        for a, b in pairs:
+            c = paired_counts(doc, dataset, a, b, metric)
+            cells.append(f"{c['W']}W {c['T']}T {c['L']}L ({c['mean_diff']:+.3f})")
+        lines.append(f"| {dataset} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
 def figure_png(result: StudyResult) -> bytes:
     """Grouped bars: one panel per metric, data sets along x, one bar per setting (mean, ± std whiskers)."""
     import io
@@ -686,6 +786,12 @@ def write_outputs(result: StudyResult, out_dir: Path) -> dict[str, Path]:
     )
     for metric in METRICS:
         md += f"\n## {metric.upper()} of every seed\n\n" + per_seed_markdown(doc, metric)
+    paired = paired_markdown(doc, "acc")
+    if paired:
+        md += (
+            "\n## Paired comparisons of ACC\n\nSeeds on which the first setting's ACC (3 decimals) is higher (W), "
+            "equal (T) or lower (L) than the second's, and the mean paired difference first − second.\n\n" + paired
+        )
     return {
         "cluster.json": write_atomic(out_dir / "cluster.json", text.encode("utf-8")),
         "cluster.md": write_atomic(out_dir / "cluster.md", md.encode("utf-8")),
@@ -698,10 +804,17 @@ OUTPUT_FILES: tuple[str, ...] = ("cluster.json", "cluster.md", "cluster.png")
 
 
 def run_cli(
-    *, out: Path, seeds: int | None, datasets: Sequence[str] | None, quick: bool, stream: Any = None
+    *,
+    out: Path,
+    seeds: int | None,
+    datasets: Sequence[str] | None,
+    quick: bool,
+    stream: Any = None,
+    settings: Sequence[str] | None = None,
 ) -> tuple[StudyResult, dict[str, Path]]:
     """What ``ddcl-incrt cluster`` does: the study (``quick``: 20 steps, 2 seeds, three small sets unless
-    given), its three files; progress lines go to ``stream`` (stderr by default). ``out`` is checked
+    given; ``settings``: all unless given), its three files; progress lines go to ``stream`` (stderr by
+    default). ``out`` is checked
     before the study runs; if writing there fails at the end, the files go to a temporary folder and
     :class:`~ddcl_incrt.output_paths.OutputWriteError` says where."""
     out = check_output_dir(out, "--out", files=OUTPUT_FILES)
@@ -715,7 +828,9 @@ def run_cli(
     def progress(line: str) -> None:
         print(line, file=err, flush=True)
 
-    result = run_study(chosen, tuple(range(n_seeds)), protocol, progress=progress)
+    result = run_study(
+        chosen, tuple(range(n_seeds)), protocol, tuple(settings) if settings else SETTING_NAMES, progress
+    )
 
     def write(folder: Path) -> dict[str, Path]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -725,14 +840,19 @@ def run_cli(
 
 
 __all__ = [
+    "ADDENDUM_SETTING_NAMES",
     "DATASETS",
     "KMEANS",
     "MADELON_DIMS",
     "METRICS",
+    "ORIGINAL_SETTING_NAMES",
     "OUTPUT_FILES",
+    "PAIRED_COMPARISONS",
     "QUICK_DATASETS",
     "SETTINGS",
     "SETTING_NAMES",
+    "T_COLD_RATIO",
+    "T_HOT_RATIO",
     "D1Tally",
     "Dataset",
     "Params",
@@ -750,6 +870,8 @@ __all__ = [
     "make_dataset",
     "markdown_table",
     "ols_gradients",
+    "paired_counts",
+    "paired_markdown",
     "per_seed_markdown",
     "prototypes",
     "run_cli",
