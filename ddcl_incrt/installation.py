@@ -74,3 +74,14 @@ def doc_names(root: Path) -> list[str]:
     """The documents under ``root``, as the names ``ddcl-incrt docs NAME`` takes (``spec``,
     ``studies/cluster``)."""
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.md"))
+
+
+__all__ = [
+    "DOCS_DATA_DIR",
+    "OWN_PACKAGES",
+    "ForeignPackageError",
+    "check_own_packages",
+    "doc_names",
+    "docs_dir",
+    "foreign_package",
+]
