@@ -19,7 +19,7 @@ plain data a port reads field by field. The language-neutral encoding of the sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
@@ -75,15 +75,32 @@ class TrajectoryInputs:
 
 
 @dataclass(frozen=True, eq=False)
+class CheckStatistics:
+    """What a port measured at one growth check of a trajectory, so that the kit sees the statistics and
+    not only the decisions they led to: ``step``; ``lam_max``, ``λ_max(A_res)`` on the probe at the
+    check's start (the growth test's statistic, before any decision of the check); ``head_strength``,
+    ``G_h = ‖C M_a^h‖_F`` of every head active at the check's start, by head id (the prune rule's
+    statistic); ``Q_cap`` (d×m), the captured basis after the check's decisions. The kit compares the
+    captured subspace as the sign-free projector ``Q_cap Q_capᵀ`` (an eigenvector's sign is free)."""
+
+    step: int
+    lam_max: float
+    head_strength: Mapping[int, float]
+    Q_cap: F64
+
+
+@dataclass(frozen=True, eq=False)
 class TrajectoryOutputs:
     """What a port reports of a trajectory: ``losses`` S×3 (``L, L_task, L_q`` at each step's
     parameters before the update), ``events`` E×4 int64 rows ``(step, kind, head_id, prototype_id)``
     in the order they happened (kind codes :data:`EVENT_CODES`: birth 1, head prune 2, prototype prune 3;
-    an id that does not apply is ``-1``) and the final parameters."""
+    an id that does not apply is ``-1``), the final parameters, and ``checks``: one
+    :class:`CheckStatistics` per growth check, in step order."""
 
     losses: F64
     events: I64
     final_params: ModelParams
+    checks: Sequence[CheckStatistics]
 
 
 @runtime_checkable
@@ -104,6 +121,7 @@ __all__ = [
     "FORWARD_SCALARS",
     "I64",
     "Adapter",
+    "CheckStatistics",
     "TrajectoryInputs",
     "TrajectoryOutputs",
 ]

@@ -11,16 +11,20 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ddcl_incrt.conformance import operations
-from ddcl_incrt.conformance.adapter import F64, I64
+from ddcl_incrt.conformance.adapter import F64, I64, TrajectoryInputs, TrajectoryOutputs
 from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter
+from ddcl_incrt.conformance.trajectory import run_trajectory
 from reference import ddcl
 from reference.backward import loss_and_gradients
-from reference.growth_statistics import head_operators
-from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
+from reference.growth_phases import Context, Measured, ReferenceBackend, TrainerState, run_check
+from reference.growth_statistics import Probe, head_operators
+from reference.incrt.controller import GrowthConfig, GrowthEvent, GrowthState, HeadRecord, PrototypeRecord
 from reference.incrt.operators import residual_operator
+from reference.log import CheckRecord, InvariantRecord
 from reference.model import LayerConfig, ModelParams, layer_input
 from reference.optim import Adam, AdamMoments, AdamState, LearningRates
 from reference.surgery import flatten, unflatten
+from training.trainer import ReferenceEngine
 
 
 def _softmax_rows(S: F64) -> F64:
@@ -308,6 +312,57 @@ class PrototypesByPosition(_PrototypePruneRule):
     order = "position"
 
 
+class _PortBackend(ReferenceBackend):
+    """The reference's growth backend with a port's own measurement: ``second_moment`` and
+    ``top_eigenvector`` are the two steps of ``measure`` a port writes itself (defaults: the reference's)."""
+
+    def second_moment(self, X: F64) -> F64:
+        return np.asarray(X.T @ X / X.shape[0], dtype=np.float64)
+
+    def top_eigenvector(self, V: F64) -> F64:
+        return np.asarray(V[:, -1], dtype=np.float64)
+
+    def measure(self, ctx: Context, state: TrainerState, probe: Probe) -> Measured:
+        ref = super().measure(ctx, state, probe)
+        X = layer_input(state.params, probe.x)
+        C = self.second_moment(X.reshape(-1, X.shape[-1]))
+        Ms = head_operators(state.params)
+        A = residual_operator(C, np.sum([Ms[h] for h in sorted(Ms)], axis=0), state.growth.Q_cap)
+        lam, V = np.linalg.eigh(0.5 * (A + A.T))
+        return replace(
+            ref,
+            C=C,
+            A_res=A,
+            lam_max=float(lam[-1]),
+            u_max=self.top_eigenvector(V),
+            spectrum=tuple(lam[::-1].tolist()),
+            head_strength={h: float(np.linalg.norm(C @ Ms[h])) for h in sorted(Ms)},
+        )
+
+
+class _PortEngine(ReferenceEngine):
+    """The reference engine whose growth checks measure through a :class:`_PortBackend`: a port's
+    training loop that shares the port's statistics bug."""
+
+    def __init__(self, backend: _PortBackend) -> None:
+        self.backend = backend
+
+    def check(
+        self, ctx: Context, es: TrainerState, probe: Probe
+    ) -> tuple[TrainerState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
+        return run_check(self.backend, ctx, es, probe)
+
+
+class _UnbiasedBackend(_PortBackend):
+    def second_moment(self, X: F64) -> F64:
+        return np.asarray(X.T @ X / (X.shape[0] - 1), dtype=np.float64)
+
+
+class _RowEigenvectorBackend(_PortBackend):
+    def top_eigenvector(self, V: F64) -> F64:
+        return np.asarray(V[-1, :], dtype=np.float64)
+
+
 class SecondMomentUnbiased(ReferenceAdapter):
     """A normalisation: the probe's second moment ``C = XᵀX/(n − 1)`` (a covariance habit) instead of
     ``XᵀX/n``; ``A_res`` and every ``G_h`` scale with it."""
@@ -329,6 +384,11 @@ class SecondMomentUnbiased(ReferenceAdapter):
             "G_h": np.array([np.linalg.norm(C @ Ms[h]) for h in ids], dtype=np.float64),
         }
 
+    def trajectory(self, inputs: TrajectoryInputs) -> TrajectoryOutputs:
+        """The port's training run measures its checks with the same ``C``: every ``λ_max`` and ``G_h``
+        scales by ``n/(n − 1)`` while no decision need flip."""
+        return run_trajectory(_PortEngine(_UnbiasedBackend()), inputs)[0]
+
 
 class TopEigenvectorAsRow(ReferenceAdapter):
     """An axis convention: the top eigenvector read as the last ROW of ``eigh``'s matrix
@@ -349,6 +409,11 @@ class TopEigenvectorAsRow(ReferenceAdapter):
             Q = _append(Q, V[-1, :])  # the bug: a row, not the eigenvector
             births.append(float(lam[-1]))
         return np.asarray(Q, dtype=np.float64), np.array(births, dtype=np.float64)
+
+    def trajectory(self, inputs: TrajectoryInputs) -> TrajectoryOutputs:
+        """The port's growth checks capture ``u₊`` the same way: a wrong captured direction, and the
+        residual operator of every later check deflated by it."""
+        return run_trajectory(_PortEngine(_RowEigenvectorBackend()), inputs)[0]
 
 
 class PrototypesOrientationSniffed(ReferenceAdapter):
@@ -451,6 +516,7 @@ class PlantedBug:
     factory: str
     bug_class: str
     check: str
+    also: tuple[str, ...] = ()  # other checks that must fail too (the same bug in the port's training run)
 
 
 # every broken adapter of this module, the class of bug it plants and the check that catches it; docs/porting.md's
@@ -471,12 +537,18 @@ PLANTED: tuple[PlantedBug, ...] = (
         "an orientation guessed from the shape: `P` transposed when d = K",
         "layer_forward/square_d_K",
     ),
-    PlantedBug("second_moment_unbiased", "a normalisation: `C = XᵀX/(n − 1)`", "growth_statistics/one_head_m0"),
+    PlantedBug(
+        "second_moment_unbiased",
+        "a normalisation: `C = XᵀX/(n − 1)`",
+        "growth_statistics/one_head_m0",
+        ("trajectory/short_run", "trajectory/near_tie"),
+    ),
     PlantedBug("stale_captured_basis", "a stale captured basis: `Π⊥` one birth late", "static_growth/clear_gaps"),
     PlantedBug(
         "top_eigenvector_as_row",
         "an axis convention: the top eigenvector as a row of `eigh`'s matrix",
         "static_growth/repeated_eigenvalue",
+        ("trajectory/short_run", "trajectory/near_tie"),
     ),
     PlantedBug(
         "threshold_greater_equal", "a threshold comparison: grow at `λ_max ≥ θ`", "grow_decision/at_threshold_tie"
@@ -512,7 +584,9 @@ EXPECTED_CATCH: dict[str, str] = {b.factory: b.check for b in PLANTED}
 def bug_table() -> str:
     """docs/porting.md's table of port-bug classes: every broken adapter and the check that catches it."""
     rows = ["| class of port bug | broken adapter (`ddcl_incrt.conformance.broken:…`) | caught by |", "|---|---|---|"]
-    rows += [f"| {b.bug_class} | `{b.factory}` | `{b.check}` |" for b in PLANTED]
+    rows += [
+        f"| {b.bug_class} | `{b.factory}` | `{b.check}`" + "".join(f", `{c}`" for c in b.also) + " |" for b in PLANTED
+    ]
     return "\n".join(rows) + "\n"
 
 

@@ -22,13 +22,13 @@ Encodings (``p`` a prefix such as ``params``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias, cast
 
 import numpy as np
 
-from ddcl_incrt.conformance.adapter import TrajectoryInputs, TrajectoryOutputs
+from ddcl_incrt.conformance.adapter import CheckStatistics, TrajectoryInputs, TrajectoryOutputs
 from ddcl_incrt.conformance.trajectory import run_trajectory
 from reference.growth_phases import birth_rng
 from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord, PrototypeRecord
@@ -204,11 +204,45 @@ def decode_trajectory(c: Case) -> TrajectoryInputs:
     )
 
 
+# a trajectory's per-check statistics (TrajectoryOutputs.checks), encoded
+TRAJECTORY_CHECK_FIELDS: tuple[str, ...] = (
+    "checks.step",
+    "checks.lam_max",
+    "checks.heads",
+    "checks.G_h",
+    "checks.projector",
+)
+
+
+def encode_check_statistics(checks: Sequence[CheckStatistics], d: int) -> Arrays:
+    """``checks.step`` N (int64), ``checks.lam_max`` N, ``checks.heads`` H×2 int64 rows ``(step, head_id)``
+    (every head active at each check's start, by id), ``checks.G_h`` H (aligned with ``checks.heads``)
+    and ``checks.projector`` N×d×d, ``Q_cap Q_capᵀ`` after each check (sign-free)."""
+    heads = [(c.step, h) for c in checks for h in sorted(c.head_strength)]
+    projectors = []
+    for c in checks:
+        Q = _f64(c.Q_cap).reshape(d, -1)
+        projectors.append(Q @ Q.T)
+    return {
+        "checks.step": np.array([c.step for c in checks], dtype=np.int64),
+        "checks.lam_max": np.array([c.lam_max for c in checks], dtype=np.float64),
+        "checks.heads": np.array(heads, dtype=np.int64).reshape(-1, 2),
+        "checks.G_h": np.array([c.head_strength[h] for c in checks for h in sorted(c.head_strength)], dtype=np.float64),
+        "checks.projector": np.array(projectors, dtype=np.float64).reshape(-1, d, d),
+    }
+
+
 def encode_trajectory_outputs(out: TrajectoryOutputs) -> Arrays:
     arrays, scalars = encode_params("final", out.final_params)
     arrays["final.prototype_ids"] = np.array(scalars["final.prototype_ids"], dtype=np.int64)
     arrays["final.head_ids"] = np.array(sorted(out.final_params.heads), dtype=np.int64)
-    return {"losses": _f64(out.losses), "events": np.array(out.events, dtype=np.int64).reshape(-1, 4), **arrays}
+    stats = encode_check_statistics(out.checks, out.final_params.P.shape[0])
+    return {
+        "losses": _f64(out.losses),
+        "events": np.array(out.events, dtype=np.int64).reshape(-1, 4),
+        **arrays,
+        **stats,
+    }
 
 
 # ==================================================================================================
@@ -765,6 +799,7 @@ __all__ = [
     "FORMAT_VERSION",
     "SMALL_LAYER",
     "TRAIN_LR",
+    "TRAJECTORY_CHECK_FIELDS",
     "TRAJECTORY_GROWTH",
     "TRAJECTORY_LAYER",
     "TRAJECTORY_STEPS",
@@ -779,6 +814,7 @@ __all__ = [
     "decode_params",
     "decode_trajectory",
     "encode_adam",
+    "encode_check_statistics",
     "encode_growth_config",
     "encode_growth_state",
     "encode_layer_config",

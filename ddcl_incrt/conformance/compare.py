@@ -23,7 +23,7 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
-from ddcl_incrt.conformance.cases import Case
+from ddcl_incrt.conformance.cases import TRAJECTORY_CHECK_FIELDS, Case
 from reference.tolerances import CheckKind, Tolerance, tolerance
 from training.files import parse_json, read_regular_file
 
@@ -435,6 +435,55 @@ def _static_growth(
 
 
 _EVENT_ROWS = "E×4 integer rows (step, kind, head_id, prototype_id)"
+_CHECK_FIELDS = TRAJECTORY_CHECK_FIELDS
+
+
+def _check_statistics(
+    fr: _Fields, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], stop: int | None
+) -> None:
+    """A trajectory's per-check statistics: the checks' steps and the heads measured at each (exactly),
+    ``λ_max`` and every ``G_h`` (measured at a check's start, before its decisions) and the captured
+    projector ``Q_cap Q_capᵀ`` after each check, within the VALUE row. With a near-tie at step ``stop``,
+    the statistics of the checks up to and including it (measured before its decision) and the projectors
+    of the checks before it; past it every array must still be finite."""
+    present = [n for n in _CHECK_FIELDS if n in expected]
+    if not present:  # vectors written before the kit compared statistics: nothing to hold the port to
+        return
+    if fr.missing(present, actual):
+        return
+    got: dict[str, np.ndarray] = {}
+    for name in present:
+        want = np.asarray(expected[name])
+        kinds = _INTEGER_KINDS if _is_int(want) else _FLOAT_KINDS
+        a = fr.array(name, actual[name], kinds, f"{_kind_name(want)} (reference {_describe(want)})", want)
+        if a is None:
+            return
+        if a.ndim != want.ndim or a.shape[1:] != want.shape[1:]:
+            label, detail = _versus(a, want)
+            fr.fail(name, detail, label=label)
+            return
+        got[name] = a
+    if (
+        got["checks.step"].shape[0] != got["checks.lam_max"].shape[0]
+        or got["checks.heads"].shape[0] != (got["checks.G_h"].shape[0])
+    ):
+        fr.fail("checks", "checks.step and checks.lam_max, or checks.heads and checks.G_h, differ in length")
+        return
+    ref = {n: np.asarray(expected[n]) for n in present}
+    limit = np.iinfo(np.int64).max if stop is None else stop
+    steps_a, steps_b = got["checks.step"], ref["checks.step"]
+    heads_a, heads_b = got["checks.heads"], ref["checks.heads"]
+    up_to_a, up_to_b = steps_a <= limit, steps_b <= limit
+    hrows_a, hrows_b = heads_a[:, 0] <= limit, heads_b[:, 0] <= limit
+    fr.exact("checks.step", steps_a[up_to_a], steps_b[up_to_b])
+    fr.exact("checks.heads", heads_a[hrows_a], heads_b[hrows_b])
+    if np.array_equal(steps_a[up_to_a], steps_b[up_to_b]):
+        fr.value("checks.lam_max", got["checks.lam_max"][up_to_a], ref["checks.lam_max"][up_to_b])
+        before_a = steps_a < limit if stop is not None else up_to_a
+        before_b = steps_b < limit if stop is not None else up_to_b
+        fr.value("checks.projector", got["checks.projector"][before_a], ref["checks.projector"][before_b])
+    if np.array_equal(heads_a[hrows_a], heads_b[hrows_b]):
+        fr.value("checks.G_h", got["checks.G_h"][hrows_a], ref["checks.G_h"][hrows_b])
 
 
 def _trajectory(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]) -> str:
@@ -444,7 +493,7 @@ def _trajectory(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expec
     note = ""
     ev_ref, losses_ref = expected["events"], expected["losses"]
     for name in sorted(set(actual) - {"losses", "events"}):
-        if not name.startswith(("final.", REFERENCE_ONLY_PREFIX)):
+        if not name.startswith(("final.", REFERENCE_ONLY_PREFIX)) and name not in _CHECK_FIELDS:
             fr.discrete(name, False, "unexpected output (the reference has no such field)", label="unexpected")
     # Well-formed everywhere, also past a near-tie where values are not compared: E×4 integer event
     # rows, S×3 finite losses (the port trains every step whichever way it decided).
@@ -473,6 +522,7 @@ def _trajectory(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expec
             fr.exact("events", ev[ev[:, 0] < stop], ev_ref[ev_ref[:, 0] < stop])
         if losses is not None:
             fr.value("losses", losses[:stop], losses_ref[:stop])
+        _check_statistics(fr, actual, expected, stop)
         for name in sorted(k for k in actual if k.startswith("final.")):  # not compared, but numbers
             fr.array(name, actual[name], _INTEGER_KINDS + _FLOAT_KINDS, "a finite numeric array")
         return note
@@ -480,6 +530,7 @@ def _trajectory(fr: _Fields, case: Case, actual: Mapping[str, np.ndarray], expec
         fr.exact("events", ev, ev_ref)
     if losses is not None:
         fr.value("losses", losses, losses_ref)
+    _check_statistics(fr, actual, expected, None)
     finals = {k: v for k, v in expected.items() if k.startswith("final.")}
     _generic(fr, case, {k: v for k, v in actual.items() if k.startswith("final.")}, finals)
     return note
@@ -500,7 +551,9 @@ STATIC_CAPTURE = Comparator(
     "count, births, span and directions; at a near-tie (DECISION band) the count within its range", _static_growth
 )
 TRAJECTORY = Comparator(
-    "events exactly, losses and final parameters within the VALUE row, up to the first near-tie", _trajectory
+    "events exactly; losses, per-check `λ_max`, `G_h` and `Q_cap Q_capᵀ`, final parameters within the VALUE row; "
+    "up to the first near-tie",
+    _trajectory,
 )
 
 

@@ -451,7 +451,7 @@ _RECORDS = (
         call=lambda f, c: cases.encode_trajectory_outputs(f(cases.decode_trajectory(c))),
         cases=cases.trajectory_cases,
         inputs="see below",
-        outputs="`losses` S×3, `events` E×4, `final.*`",
+        outputs="`losses` S×3, `events` E×4, `final.*`, `checks.*` (per-check statistics)",
         compare=TRAJECTORY,
         extras=_trajectory_extras,
     ),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ddcl_incrt.conformance.adapter import EVENT_CODES, F64, TrajectoryInputs, TrajectoryOutputs
+from ddcl_incrt.conformance.adapter import EVENT_CODES, F64, CheckStatistics, TrajectoryInputs, TrajectoryOutputs
 from reference.growth_phases import Context, TrainerState, birth_rng, unit_vector
 from reference.growth_statistics import Probe
 from reference.incrt.controller import GrowthEvent, initial_state
@@ -74,7 +74,8 @@ def event_row(e: GrowthEvent) -> tuple[int, int, int, int] | None:
 
 
 def run_trajectory(engine: Engine[EngineState], inputs: TrajectoryInputs) -> tuple[TrajectoryOutputs, F64]:
-    """``engine``'s run of ``inputs`` and its decision statistics: rows ``(step, statistic, threshold,
+    """``engine``'s run of ``inputs`` (with every check's statistics and captured basis) and its decision
+    statistics: rows ``(step, statistic, threshold,
     kind)`` for every comparison of every check (kind 0: ``λ_max`` vs θ, 1: ``G_h`` vs φ_g, 2:
     ``n_j/n`` vs ε_K), from which the kit finds the first near-tie in any precision."""
     check_births(inputs)
@@ -85,6 +86,7 @@ def run_trajectory(engine: Engine[EngineState], inputs: TrajectoryInputs) -> tup
     losses: list[list[float]] = []
     events: list[tuple[int, int, int, int]] = []
     pairs: list[tuple[float, float, float, float]] = []
+    checks: list[CheckStatistics] = []
     for s in range(inputs.batches_x.shape[0]):
         done = advance(engine, ctx, es, inputs.batches_x[s], inputs.batches_labels[s], probe)
         es = done.es
@@ -95,10 +97,14 @@ def run_trajectory(engine: Engine[EngineState], inputs: TrajectoryInputs) -> tup
             pairs.extend((rec.step, v, g.phi_g, 1) for v in rec.head_strength.values())
             pairs.extend((rec.step, v, g.eps_K, 2) for v in rec.mass.values())
             events.extend(row for e in done.events if (row := event_row(e)) is not None)
+            Q_cap = np.array(engine.reference_state(es).growth.Q_cap, dtype=np.float64)
+            strengths = {int(h): float(v) for h, v in sorted(rec.head_strength.items())}
+            checks.append(CheckStatistics(int(rec.step), float(rec.lam_max), strengths, Q_cap))
     out = TrajectoryOutputs(
         losses=np.array(losses, dtype=np.float64).reshape(-1, 3),
         events=np.array(events, dtype=np.int64).reshape(-1, 4),
         final_params=engine.reference_state(es).params,
+        checks=tuple(checks),
     )
     return out, np.array(pairs, dtype=np.float64).reshape(-1, 4)
 
