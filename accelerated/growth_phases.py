@@ -36,8 +36,9 @@ from accelerated.model import HeadParams, ModelParams, heads_forward, layer_inpu
 from accelerated.optim import OptState
 from accelerated.step import flat_args, stacked_loss
 from reference import model as ref_model
-from reference.growth_phases import Context, Measured, Tracked, coupling_statistics, run_check
+from reference.growth_phases import Context, Measured, Tracked, author_scale, coupling_statistics, run_check
 from reference.growth_statistics import Probe
+from reference.incrt.author_code import gamma_star, spectral_gaps
 from reference.incrt.controller import GrowthEvent, GrowthState
 from reference.invariants.ddcl import CollapseStatus
 from reference.log import CheckRecord, InvariantRecord
@@ -334,6 +335,26 @@ class TorchBackend:
         if growth.Q_cap is not state.growth.Q_cap:
             Q_cap = torch.tensor(growth.Q_cap, dtype=torch.float64, device=state.Q_cap.device)
         return replace(state, growth=growth, ranks=ranks, Q_cap=Q_cap)
+
+    def tracker_vectors(self, state: AcceleratedState) -> tuple[np.ndarray, np.ndarray]:
+        return to_host(state.w_top), to_host(state.w_bottom)
+
+    def with_trackers(self, state: AcceleratedState, w_top: np.ndarray, w_bottom: np.ndarray) -> AcceleratedState:
+        dev = state.w_top.device
+        return replace(
+            state,
+            w_top=torch.tensor(w_top, dtype=torch.float64, device=dev),
+            w_bottom=torch.tensor(w_bottom, dtype=torch.float64, device=dev),
+        )
+
+    def author_track(self, ctx: Context, state: AcceleratedState, measured: Measured) -> AcceleratedState:
+        """The ``author_code`` trackers' step on the device, on ``S = N·A_res``; ``g*`` from the host's
+        exact spectrum (the reference's function, so both engines weight the coupling alike)."""
+        scale = author_scale(measured)
+        g = gamma_star(*spectral_gaps(scale * np.asarray(measured.spectrum, dtype=np.float64)))
+        S = scale * _device(measured).stats.A_res
+        u_plus, u_minus = acc_trk.author_track(S, state.w_top, state.w_bottom, g)
+        return replace(state, w_top=u_plus, w_bottom=u_minus)
 
 
 TORCH_BACKEND = TorchBackend()

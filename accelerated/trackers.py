@@ -17,6 +17,7 @@ from torch import Tensor
 from accelerated.backward import to_host
 from accelerated.checks import check_tensor
 from reference._arrays import check_count, check_positive
+from reference.incrt.author_code import author_steps
 from reference.incrt.trackers import TrackerKind, TrackerResult
 
 
@@ -97,6 +98,32 @@ def mca_exin_track(A: Tensor, w0: Tensor, eta: float, n_steps: int) -> DeviceTra
     return DeviceTrackerResult(TrackerKind.MCA_EXIN, w0.clone(), w, eta, a, rayleigh(A, w))
 
 
+def _normalize(v: Tensor) -> Tensor:
+    """``F.normalize(v, dim=0)``: ``v / max(‖v‖, 10⁻¹²)``."""
+    return v / torch.clamp(torch.sqrt(v @ v), min=1e-12)
+
+
+def author_track(S: Tensor, u_plus: Tensor, u_minus: Tensor, gstar: float) -> tuple[Tensor, Tensor]:
+    """The ``author_code`` trackers' one step on ``S`` (mirrors :func:`reference.incrt.author_code.author_track`,
+    the author's cell 5 ``oja_step`` then ``mca_exin_step`` with the new ``u₊``), ``η₊ = 1/(10d)``,
+    ``η₋ = η₊/2``; ``gstar`` computed on the host from the exact gaps (both engines alike)."""
+    _check_vector("u_plus", u_plus, _check_operator(S))
+    _check_vector("u_minus", u_minus, S)
+    eta_plus, eta_minus = author_steps(S.shape[0])
+    Au = S @ u_plus
+    R = u_plus @ Au
+    coupling = u_plus @ (S @ u_minus)
+    up = _normalize(u_plus + eta_plus * ((Au - R * u_plus) - (1 - gstar) * coupling * u_minus))
+    nrm = u_minus @ u_minus
+    Am = S @ u_minus
+    y = u_minus @ Am
+    mca = (eta_minus * y / nrm) * (Am - (y / nrm) * u_minus)
+    coupling = up @ (S @ u_minus)
+    um = _normalize(u_minus - mca + eta_minus * gstar * (1 - gstar) * coupling * up)
+    um = um - (um @ up) * up
+    return up, _normalize(um)
+
+
 def unit_vector(v: Tensor) -> Tensor:
     out: Tensor = v / torch.linalg.vector_norm(v)
     return out
@@ -131,6 +158,7 @@ def to_reference(result: DeviceTrackerResult) -> TrackerResult:
 
 __all__ = [
     "DeviceTrackerResult",
+    "author_track",
     "certified_step",
     "mca_exin_track",
     "oja_track",

@@ -35,6 +35,16 @@ from reference.claims.live import failed_hypotheses, recorded, watched
 from reference.coupling_statistics import attention_entropy, prototype_separation, variance_gradient_norm
 from reference.ddcl import soft_assignments, squared_distances
 from reference.growth_statistics import Probe, head_operators, probe_second_moment, prototype_masses, residual_for
+from reference.incrt.author_code import (
+    author_grow_decision,
+    author_operator,
+    author_prune_decision,
+    author_steps,
+    author_track,
+    redraw_rng,
+    redraw_trackers,
+    spectral_gaps,
+)
 from reference.incrt.capture import greedy_capture, greedy_capture_tracked, numerical_rank
 from reference.incrt.controller import (
     EventKind,
@@ -58,7 +68,15 @@ from reference.incrt.operators import (
     head_strength,
     unit,
 )
-from reference.incrt.trackers import TrackerResult, certified_step, mca_exin_track, oja_track, tracker_gap
+from reference.incrt.trackers import (
+    TrackerKind,
+    TrackerResult,
+    certified_step,
+    mca_exin_track,
+    oja_track,
+    rayleigh,
+    tracker_gap,
+)
 from reference.invariants.coupling import r1a_orthogonal_split
 from reference.invariants.ddcl import (
     REFERENCE_OPS,
@@ -233,6 +251,19 @@ class GrowthBackend(Protocol[_S]):
 
     def with_growth(self, state: _S, growth: GrowthState, ranks: tuple[int, ...]) -> _S: ...
 
+    def tracker_vectors(self, state: _S) -> tuple[F64Array, F64Array]:
+        """Host float64 copies of the tracker vectors ``(w_top, w_bottom)`` (the author's ``u₊, u₋``)."""
+        ...
+
+    def with_trackers(self, state: _S, w_top: F64Array, w_bottom: F64Array) -> _S:
+        """The state with the tracker vectors set from host arrays (the ``author_code`` re-draw at a birth)."""
+        ...
+
+    def author_track(self, ctx: Context, state: _S, measured: Measured) -> _S:
+        """The ``author_code`` trackers' one step on the engine's device
+        (:func:`reference.incrt.author_code.author_track`), their new vectors in the state."""
+        ...
+
 
 @dataclass(frozen=True)
 class PhaseResult(Generic[_S]):
@@ -279,6 +310,20 @@ def growth_config_for(train_cfg: TrainConfig, theta: float) -> GrowthConfig:
     docs/studies/planted-heads.md §2.2) — unless ``train_cfg.phi_g`` is given; the rest from
     ``train_cfg``. :func:`calibrate` and the record loader's check of a stored configuration both use this."""
     phi_default = theta if "prune_at_theta" in train_cfg.growth_variants else 0.01 * theta
+    if "author_code" in train_cfg.growth_variants:
+        # the author's head pruning (cell 5 try_prune_heads): no hysteresis, no minimum head count; its
+        # patience (author_code.T_PRUNE = 100 checks) and dwells are the variant's own, so T_d is not read
+        # and T_prune is the prototype rule's only (the author has none; the project's is kept)
+        return GrowthConfig(
+            theta=theta,
+            phi_g=phi_default if train_cfg.phi_g is None else train_cfg.phi_g,
+            T_d=train_cfg.T_d,
+            T_prune=train_cfg.T_prune,
+            eps_K=train_cfg.eps_K,
+            min_heads=0,
+            hysteresis=False,
+            variants=train_cfg.growth_variants,
+        )
     return GrowthConfig(
         theta=theta,
         phi_g=phi_default if train_cfg.phi_g is None else train_cfg.phi_g,
@@ -364,7 +409,11 @@ def track_phase(
     for this check's run: ``A_res`` is held fixed while the tracker runs), each with the hypotheses of G6
     that failed on this run (:func:`reference.claims.live.watched`). Outside G6's hypotheses (no certified
     gap at the tracked end, e.g. ``λ = 0`` repeated on the captured subspace) check_g6's bounds are
-    infinite: the run is recorded, uncertified and not promised, never counted as a pass."""
+    infinite: the run is recorded, uncertified and not promised, never counted as a pass.
+
+    Under the variant ``author_code``: :func:`author_track_phase`."""
+    if "author_code" in ctx.growth_cfg.variants:
+        return author_track_phase(backend, ctx, state, measured)
     tracked = backend.track(ctx, state, measured)
     records: tuple[InvariantRecord, ...] = ()
     if ctx.train_cfg.check_invariants:
@@ -384,6 +433,93 @@ def track_phase(
             tracker=exin,
         )
     return tracked.state, tracked.gaps, records
+
+
+def author_scale(measured: Measured) -> int:
+    """``N``, the tokens of the check's probe: the author's operator ``Π⊥½(XᵀX M_a + ·ᵀ)Π⊥`` (cell 5
+    ``compute_Ares``) on the probe's tokens ``X`` is ``N · A_res`` (``C = XᵀX/N``)."""
+    x = measured.probe.x
+    return int(x.shape[0] * x.shape[1])
+
+
+def is_author_code(ctx: Context) -> bool:
+    """Whether the run uses the growth variant ``author_code`` (:mod:`reference.incrt.author_code`)."""
+    return "author_code" in ctx.growth_cfg.variants
+
+
+def author_estimates(
+    A_res: Float64[np.ndarray, "d d"], scale: int, u_plus: F64Array, u_minus: F64Array
+) -> tuple[float, float]:
+    """``(λ̂_max, λ̂_min)``: the ``author_code`` trackers' Rayleigh quotients on ``S = N·A_res``, over ``N``
+    (on ``A_res``'s scale, where θ is), host float64 for both engines (cell 5 ``try_grow_head``)."""
+    S = author_operator(A_res, scale)
+    return rayleigh(S, u_plus) / scale, rayleigh(S, u_minus) / scale
+
+
+def author_g6_runs(S: Float64[np.ndarray, "d d"], u_plus0: F64Array, u_minus0: F64Array) -> tuple[TrackerResult, ...]:
+    """What claim G6 speaks about in one ``author_code`` check: the author's Oja step from ``u₊`` with
+    ``η₊ = 1/(10d)`` on ``S``, and the author's MCA-EXIN step from ``u₋`` — both **without** their coupling
+    terms (G6 states nothing about coupled trackers), the MCA-EXIN one as MCA-EXIN with the step
+    ``η₋·y``, ``y = u₋ᵀSu₋`` (the author's extra factor; where ``y ≤ 0`` the step is an ascent, no minor
+    -component tracker, and only the Oja run is returned)."""
+    eta_plus, eta_minus = author_steps(S.shape[0])
+    oja = oja_track(S, u_plus0, eta_plus, 1)
+    y = f64(u_minus0 @ (S @ u_minus0))
+    if not y > 0.0:
+        return (oja,)
+    return oja, mca_exin_track(S, u_minus0, eta_minus * y, 1)
+
+
+def author_track_phase(
+    backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured
+) -> tuple[_S, tuple[float, float, float, float], tuple[InvariantRecord, ...]]:
+    """The ``author_code`` trackers (cell 5 ``try_grow_head``): one coupled Oja and one MCA-EXIN step on
+    ``S = N·A_res`` per check on the engine's device (:meth:`GrowthBackend.author_track`); the gaps of
+    their Rayleigh quotients and directions to the exact extremes of ``A_res``; G6 watched on
+    :func:`author_g6_runs` (its step-size hypothesis ``η(λ_max − λ_min) < 2`` on ``S`` fails wherever the
+    author's fixed ``η₊`` is too large for the operator: recorded, not promised)."""
+    scale = author_scale(measured)
+    u_plus0, u_minus0 = backend.tracker_vectors(state)
+    state = backend.author_track(ctx, state, measured)
+    u_plus, u_minus = backend.tracker_vectors(state)
+    lam_max_hat, lam_min_hat = author_estimates(measured.A_res, scale, u_plus, u_minus)
+    ext = exact_extremes(measured.A_res)
+    gaps = (
+        abs(lam_max_hat - ext.lam_max),
+        abs(f64(ext.u_max @ unit_vector(u_plus))),
+        abs(lam_min_hat - ext.lam_min),
+        abs(f64(ext.u_min @ unit_vector(u_minus))),
+    )
+    records: tuple[InvariantRecord, ...] = ()
+    if ctx.train_cfg.check_invariants:
+        S = author_operator(measured.A_res, scale)
+        theta_S = scale * ctx.growth_cfg.theta  # θ on S's scale: what the top estimate is compared with
+        for run in author_g6_runs(S, u_plus0, u_minus0):
+            top = run.kind is TrackerKind.OJA
+            res = check_g6(A=S, tracker=run, theta=theta_S) if top else check_g6(A=S, tracker=run)
+            records += watched(res, step=state.step, event=EVENT_CHECK, A=S, tracker=run)
+    return state, gaps, records
+
+
+def author_grow(
+    backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Measured
+) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
+    """The ``author_code`` decision (:func:`reference.incrt.author_code.author_grow_decision`) on the
+    trackers' estimates after this check's step, with ``Δ₊`` the exact top gap of ``S = N·A_res``."""
+    scale = author_scale(measured)
+    u_plus, u_minus = backend.tracker_vectors(state)
+    lam_max_hat, lam_min_hat = author_estimates(measured.A_res, scale, u_plus, u_minus)
+    delta_plus = spectral_gaps(arr(scale * np.asarray(measured.spectrum, dtype=np.float64)))[0]
+    return author_grow_decision(
+        state.growth,
+        ctx.growth_cfg,
+        (lam_max_hat, lam_min_hat, u_plus),
+        delta_plus,
+        state.step,
+        d=state.growth.d,
+        check_every=ctx.train_cfg.check_every,
+        new_head_id=backend.next_head_id(state),
+    )
 
 
 def draw_newborn(ctx: Context, birth: GrowthEvent) -> tuple[HeadParams, np.random.Generator]:
@@ -440,15 +576,20 @@ def grow_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: Me
             "could no longer be resolved; a run whose weights blow up (e.g. a learning rate too large) "
             "does this]"
         ) from None
-    top = (measured.lam_max, measured.u_max)
-    growth, events = grow_decision(
-        state.growth, ctx.growth_cfg, top, state.step, new_head_id=backend.next_head_id(state)
-    )
+    if is_author_code(ctx):
+        growth, events = author_grow(backend, ctx, state, measured)
+    else:
+        top = (measured.lam_max, measured.u_max)
+        growth, events = grow_decision(
+            state.growth, ctx.growth_cfg, top, state.step, new_head_id=backend.next_head_id(state)
+        )
     births = [e for e in events if e.kind is EventKind.BIRTH]
     if not births:
         return PhaseResult(backend.with_growth(state, growth, state.ranks), events, ())
     (birth,) = births
     state, head, hid = add_newborn(backend, ctx, state, birth)
+    if is_author_code(ctx):  # both trackers re-drawn at random (cell 5 try_grow_head)
+        state = backend.with_trackers(state, *redraw_trackers(redraw_rng(ctx.train_cfg.seed, hid), growth.Q_cap))
     growth = newborn_growth_state(growth, ctx.growth_cfg, hid, measured.C, head)
     ranks = (*state.ranks, numerical_rank(growth.Q_cap))
     records: tuple[InvariantRecord, ...] = ()
@@ -489,7 +630,17 @@ def prune_phase(backend: GrowthBackend[_S], ctx: Context, state: _S, measured: M
     ``C`` is the check's: it depends on the layer input only, which no head changes.
     """
     strengths, lam_max_of = backend.head_statistics(ctx, state, measured)
-    growth, events = prune_decision(state.growth, ctx.growth_cfg, strengths, lam_max_of, state.step)
+    if is_author_code(ctx):  # the author's pruning (cell 5 try_prune_heads)
+        growth, events = author_prune_decision(
+            state.growth,
+            ctx.growth_cfg,
+            strengths,
+            state.step,
+            d=state.growth.d,
+            check_every=ctx.train_cfg.check_every,
+        )
+    else:
+        growth, events = prune_decision(state.growth, ctx.growth_cfg, strengths, lam_max_of, state.step)
     pruned = [e.head_id for e in events if e.kind is EventKind.HEAD_PRUNE and e.head_id is not None]
     if not pruned:
         return PhaseResult(backend.with_growth(state, growth, state.ranks), events, ())
@@ -777,6 +928,18 @@ class ReferenceBackend:
     def with_growth(self, state: TrainerState, growth: GrowthState, ranks: tuple[int, ...]) -> TrainerState:
         return replace(state, growth=growth, ranks=ranks)
 
+    def tracker_vectors(self, state: TrainerState) -> tuple[F64Array, F64Array]:
+        return state.w_top, state.w_bottom
+
+    def with_trackers(self, state: TrainerState, w_top: F64Array, w_bottom: F64Array) -> TrainerState:
+        return replace(state, w_top=arr(np.array(w_top, dtype=np.float64)), w_bottom=arr(np.array(w_bottom)))
+
+    def author_track(self, ctx: Context, state: TrainerState, measured: Measured) -> TrainerState:
+        scale = author_scale(measured)
+        spectrum = arr(scale * np.asarray(measured.spectrum, dtype=np.float64))
+        u_plus, u_minus = author_track(author_operator(measured.A_res, scale), state.w_top, state.w_bottom, spectrum)
+        return replace(state, w_top=u_plus, w_bottom=u_minus)
+
 
 REFERENCE_BACKEND = ReferenceBackend()
 
@@ -844,6 +1007,11 @@ __all__ = [
     "TrainerState",
     "add_newborn",
     "apply_event",
+    "author_estimates",
+    "author_g6_runs",
+    "author_grow",
+    "author_scale",
+    "author_track_phase",
     "birth_rng",
     "calibrate",
     "check_record",
@@ -854,6 +1022,7 @@ __all__ = [
     "grow_phase",
     "growth_check",
     "growth_config_for",
+    "is_author_code",
     "measured_removal",
     "newborn_growth_state",
     "newborn_head",

@@ -34,6 +34,7 @@ from reference.backward import loss_and_gradients
 from reference.claims.live import watched
 from reference.growth_phases import Context, TrainerState, calibrate, count_kind, growth_check, unit_vector
 from reference.growth_statistics import Probe
+from reference.incrt.author_code import orthogonalised
 from reference.incrt.controller import EventKind, GrowthEvent, initial_state
 from reference.invariants.ddcl import d1_decomposition
 from reference.log import EVENT_TRAIN_STEP, LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, LossTrace
@@ -79,14 +80,18 @@ def init_state(layer_cfg: LayerConfig, train_cfg: TrainConfig, *, rng: np.random
     """One head, ``K_max`` prototypes, fresh optimiser state, nothing captured, random tracker vectors."""
     params = check_params(init_params(layer_cfg, rng=rng), layer_cfg)
     d = layer_cfg.d
+    w_top = unit_vector(arr(rng.standard_normal(d)))
+    w_bottom = unit_vector(arr(rng.standard_normal(d)))
+    if "author_code" in train_cfg.growth_variants:  # u₋ ⟂ u₊ at the start (the author's LayerState)
+        w_bottom = orthogonalised(w_bottom, w_top)
     return TrainerState(
         params=params,
         opt_state=make_optimizer(train_cfg).init_state(),
         growth=initial_state(d, layer_cfg.K_max),
         step=0,
         ranks=(0,),
-        w_top=unit_vector(arr(rng.standard_normal(d))),
-        w_bottom=unit_vector(arr(rng.standard_normal(d))),
+        w_top=w_top,
+        w_bottom=w_bottom,
     )
 
 

@@ -56,7 +56,9 @@ def calibrated_theta(norms: Sequence[float], c_theta: float) -> float:
 #   birth_along_u_plus  a newborn's queries read only the captured direction u₊ (the birth, growth_phases)
 #   prune_at_theta      φ_g = θ instead of 0.01 θ (the calibration, growth_phases.calibrate)
 #   newborn_margin      grow only when λ_max(A_res) > θ + Σ G_h^birth of the heads born so far (growth_threshold)
-GrowthVariant: TypeAlias = Literal["birth_along_u_plus", "prune_at_theta", "newborn_margin"]
+#   author_code         the rule as its author coded it (reference.incrt.author_code; §2.6): births decided by
+#                       one coupled Oja / MCA-EXIN step per check, adaptive dwell, the author's pruning. Alone only.
+GrowthVariant: TypeAlias = Literal["birth_along_u_plus", "prune_at_theta", "newborn_margin", "author_code"]
 GROWTH_VARIANTS: tuple[GrowthVariant, ...] = get_args(GrowthVariant)
 
 
@@ -71,6 +73,11 @@ def check_growth_variants(name: str, variants: object) -> tuple[GrowthVariant, .
         raise ValueError(f"{name}: unknown growth variant(s) {unknown}; the variants are {list(GROWTH_VARIANTS)}")
     if len(set(variants)) != len(variants):
         raise ValueError(f"{name}: each variant at most once, got {list(variants)}")
+    if "author_code" in variants and len(variants) > 1:
+        raise ValueError(
+            f"{name}: 'author_code' replaces the whole rule (trackers, condition, dwell, pruning) and combines "
+            f"with no other variant, got {list(variants)}"
+        )
     return variants
 
 
