@@ -412,3 +412,171 @@ def test_d4_with_one_prototype_expects_the_spectrum_two_at_any_temperature() -> 
         lam = float(np.linalg.eigvalsh(ddcl.hessian_free_energy(Y0, inv.collapsed_prototypes(Y0, 1), T))[0])
         assert lam == pytest.approx(2.0, rel=VALUE_TOL.rtol)
         _assert_hold(inv.d4_anti_collapse(Y=Y0, K=1, T_P=T))
+
+
+# --------------------------------------------------------------------------------------------------
+# D6 under Adam: what still holds (span, stationary points) and what does not (ΔP = −ηM∇_P L)
+# --------------------------------------------------------------------------------------------------
+
+
+def _adam(
+    Y_b: np.ndarray, W: np.ndarray, b: np.ndarray, grads: tuple[np.ndarray, ...], eta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    from reference.falsify.ddcl import dcl_adam_step
+
+    return dcl_adam_step(Y_b, W, b, grads, eta)
+
+
+def _rests_iff_stationary(
+    Y_b: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    G: np.ndarray,
+    eta: float,
+    step: object = _adam,
+) -> bool:
+    """From zero moments, the optimiser ``step`` leaves ``(W, b)`` exactly where they are when ``∇_P L = 0``, and
+    moves them when ``(∇_W L, ∇_b L)`` is certifiably non-zero (``‖∇_W‖² + ‖∇_b‖²`` above its rounding bound,
+    as in ``reference.falsify.ddcl._stationary_points_agree``). With D6's ``‖∇_W‖² + ‖∇_b‖² = tr(∇_Pᵀ M ∇_P)``
+    and ``M`` nonsingular, Adam's rest points are the vanilla layer's stationary points."""
+    assert callable(step)
+    W0, b0 = step(Y_b, W, b, (np.zeros_like(G),), eta)
+    if not (np.array_equal(W0, W) and np.array_equal(b0, b)):
+        return False
+    gW, gb = ddcl_dcl.dcl_gradients(Y_b, G)
+    energy = float(np.sum(gW * gW) + np.sum(gb * gb))
+    M = ddcl_dcl.dcl_preconditioner(Y_b)
+    from reference.tolerances import accumulation_bound
+
+    bound = accumulation_bound(Y_b.shape[0] + Y_b.shape[1] + 8, float(np.sum(np.abs(G).T @ np.abs(M) @ np.abs(G))))
+    if energy <= bound:
+        return True  # not certifiably non-zero: nothing to check
+    # From W = 0, b = 0 the step's increment is its result (from (W, b) a tiny one may be absorbed in rounding).
+    W1, b1 = step(Y_b, np.zeros_like(W), np.zeros_like(b), (G,), eta)
+    return bool(np.any(W1 != 0.0) or np.any(b1 != 0.0))
+
+
+@pytest.mark.claim("D6", "property")
+@given(problem=dcl_problems(), data=st.data())
+def test_d6_span_and_stationary_points_hold_under_adam(
+    problem: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], data: st.DataObject
+) -> None:
+    """Adam (the reference's, the cluster study's optimiser) for 1–4 steps on the dual layer's (W, b): the
+    prototypes move inside span(rows Y_b) + span(1_d) and the energy identity holds (d6_any_update, its own
+    rounding bounds); from zero moments Adam rests exactly at D6's stationary points."""
+    Y_b, W, b, G, eta = problem
+    later = data.draw(st.lists(st.floats(-1.0, 1.0), min_size=0, max_size=3))
+    grads = (G, *(c * G[::-1] if G.shape[0] > 1 else c * G for c in later))
+    W1, b1 = _adam(Y_b, W, b, grads, eta)
+    _assert_hold(inv.d6_any_update(Y_b=Y_b, W=W, b=b, W_next=W1, b_next=b1, grad_P=G))
+    assert _rests_iff_stationary(Y_b, W, b, G, eta)
+    # Adam's first step (from W = 0, b = 0 its result is its increment Θ) is a first-order descent step for
+    # the vanilla loss: ⟨ΔP, ∇_P L⟩ = ⟨Θ, (∇_W L, ∇_b L)⟩ (chain rule) and every entry of Θ has the sign of
+    # −g/(|g| + ε): each term of the sum is ≤ 0 exactly, in floats too.
+    gW, gb = ddcl_dcl.dcl_gradients(Y_b, G)
+    tW, tb = _adam(Y_b, np.zeros_like(W), np.zeros_like(b), (G,), eta)
+    assert np.all(tW * gW <= 0.0)
+    assert np.all(tb * gb <= 0.0)
+
+
+@pytest.mark.claim("D6", "planted")
+def test_d6_any_update_fires_when_an_adam_step_leaves_the_span() -> None:
+    """The mutant of test_d6_fires_on_a_step_that_leaves_the_span (prototypes carrying an extra v·(1ᵀW), v ⟂
+    span(rows Y_b, 1_d), found by SVD independently of the invariant), moved by an Adam step."""
+    rng = np.random.default_rng(11)
+    Y_b, W, b, G = rng.normal(size=(2, 4)), rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=(4, 3))
+    A = np.vstack([Y_b, np.ones((1, 4))])
+    v = np.linalg.svd(A)[2][-1]
+    assert float(np.abs(A @ v).max()) < 1e-12
+    W1, b1 = _adam(Y_b, W, b, (G,), 0.01)
+    _assert_hold(inv.d6_any_update(Y_b=Y_b, W=W, b=b, W_next=W1, b_next=b1, grad_P=G))
+    ops = _broken(dcl_prototypes=lambda Y_b, W, b: ddcl_dcl.dcl_prototypes(Y_b, W, b) + np.outer(v, W.sum(axis=0)))
+    _fires(inv.d6_any_update(Y_b=Y_b, W=W, b=b, W_next=W1, b_next=b1, grad_P=G, ops=ops), "D6", "outside span")
+    # and just past the bound: a component along v of 1.01 times the bound fires, 0.99 times holds
+    (r,) = [x for x in inv.d6_any_update(Y_b=Y_b, W=W, b=b, W_next=W1, b_next=b1, grad_P=G) if "span" in x.check]
+    for factor, holds in ((1.01, False), (0.99, True)):
+        shift = factor * r.bound / float(np.abs(v).max())
+        moved = _broken(
+            dcl_prototypes=lambda Y_b, W_, b_, s=shift: (
+                ddcl_dcl.dcl_prototypes(Y_b, W_, b_)
+                + (0.0 if np.array_equal(W_, W) else s) * np.outer(v, np.ones(W_.shape[1]))
+            )
+        )
+        (out,) = [
+            x
+            for x in inv.d6_any_update(Y_b=Y_b, W=W, b=b, W_next=W1, b_next=b1, grad_P=G, ops=moved)
+            if "span" in x.check
+        ]
+        assert out.holds is holds, (factor, out.describe())
+
+
+@pytest.mark.claim("D6", "planted")
+def test_d6_any_update_energy_check_fires_without_the_bias_term(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preconditioner that forgets 11ᵀ (the bias's share of M) breaks ‖∇_W‖² + ‖∇_b‖² = tr(∇_Pᵀ M ∇_P)."""
+    rng = np.random.default_rng(12)
+    Y_b, W, b, G = rng.normal(size=(5, 3)), rng.normal(size=(5, 2)), rng.normal(size=2), rng.normal(size=(3, 2))
+    W1, b1 = _adam(Y_b, W, b, (G,), 0.05)
+    _assert_hold(inv.d6_any_update(Y_b=Y_b, W=W, b=b, W_next=W1, b_next=b1, grad_P=G))
+    monkeypatch.setattr(ddcl_dcl, "dcl_preconditioner", lambda Y_b: Y_b.T @ Y_b)
+    _fires(inv.d6_any_update(Y_b=Y_b, W=W, b=b, W_next=W1, b_next=b1, grad_P=G), "D6", "tr(∇_Pᵀ M ∇_P)")
+
+
+@pytest.mark.claim("D6", "planted")
+def test_rest_points_check_fires_for_adam_with_decoupled_weight_decay() -> None:
+    """AdamW (decoupled weight decay λ = 0.01) moves (W, b) at ∇_P L = 0: its rest points are not the loss's
+    stationary points, and the check says so; plain Adam passes on the same inputs."""
+
+    def adamw(
+        Y_b: np.ndarray, W: np.ndarray, b: np.ndarray, grads: tuple[np.ndarray, ...], eta: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        W1, b1 = _adam(Y_b, W, b, grads, eta)
+        return W1 - eta * 0.01 * W, b1 - eta * 0.01 * b
+
+    rng = np.random.default_rng(13)
+    Y_b, W, b, G = rng.normal(size=(4, 3)), rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=(3, 2))
+    assert _rests_iff_stationary(Y_b, W, b, G, 0.1)
+    assert not _rests_iff_stationary(Y_b, W, b, G, 0.1, step=adamw)
+
+
+@pytest.mark.claim("D6", "falsifier")
+def test_d6_adam_counterexample_matches_the_hand_derivation() -> None:
+    """d6_adam_step's numbers from its docstring's algebra, not from the code: ΔP = −η(2, 3) to O(ε),
+    −ηM∇_P L = −η(3, 6), best-rate relative residual √(1/5)/√13; the step is not a gradient step, the span
+    and energy parts hold on it, and the conclusion predicate is false on it but true on the gradient step."""
+    from reference.falsify.ddcl import d6_adam_step, d6_conclusion
+
+    ce = d6_adam_step()
+    i = ce.inputs
+    eta = i["eta"]
+    dP = ddcl_dcl.dcl_prototypes(i["Y_b"], i["W_next"], i["b_next"]) - ddcl_dcl.dcl_prototypes(i["Y_b"], i["W"], i["b"])
+    np.testing.assert_allclose(dP.ravel(), [-2.0 * eta, -3.0 * eta], rtol=1e-7)
+    np.testing.assert_allclose(
+        (ddcl_dcl.dcl_preconditioner(i["Y_b"]) @ i["grad_P"]).ravel(), [3.0, 6.0], rtol=0, atol=0
+    )
+    assert "relative residual 0.124" in ce.observed
+    assert abs(float(np.sqrt(1 / 5) / np.sqrt(13)) - 0.124) < 5e-4
+    assert not inv.gradient_step(**i)
+    assert inv.eta_positive(**i)
+    assert inv.dcl_preconditioner_nonsingular(**i)
+    _assert_hold(inv.d6_any_update(**{k: i[k] for k in ("Y_b", "W", "b", "W_next", "b_next", "grad_P")}))
+    assert ce.conclusion_fails
+    assert not d6_conclusion(**i)
+    gW, gb = ddcl_dcl.dcl_gradients(i["Y_b"], i["grad_P"])
+    plain = {**i, "W_next": i["W"] - eta * gW, "b_next": i["b"] - eta * gb}
+    assert inv.gradient_step(**plain)
+    assert d6_conclusion(**plain)
+
+
+@pytest.mark.claim("D6", "planted")
+def test_the_first_step_descent_check_fails_for_a_momentum_step() -> None:
+    """The entrywise sign check of the property test fails after the first step: gradients G then −0.05G
+    leave Adam's first moment at 0.085G (0.9·0.1G − 0.1·0.05G), so the second step moves against the
+    current gradient's descent direction on every entry where G ≠ 0."""
+    rng = np.random.default_rng(14)
+    Y_b, W, b, G = rng.normal(size=(4, 3)), np.zeros((4, 2)), np.zeros(2), rng.normal(size=(3, 2))
+    W1, b1 = _adam(Y_b, W, b, (G,), 0.1)
+    W2, b2 = _adam(Y_b, W, b, (G, -0.05 * G), 0.1)
+    gW, gb = ddcl_dcl.dcl_gradients(Y_b, -0.05 * G)
+    assert np.all((W1 - W) * -gW <= 0.0)  # the first step: descent for its own gradient G
+    assert np.all((W2 - W1) * gW > 0.0)  # the second: ascent to first order for its gradient −0.05G
+    assert np.all((b2 - b1) * gb > 0.0)

@@ -234,6 +234,14 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
                 statement="Y_bᵀY_b + 11ᵀ nonsingular (stationary-point part)",
                 predicate=inv.dcl_preconditioner_nonsingular,
             ),
+            Hypothesis(
+                name="gradient_step",
+                statement=(
+                    "the update of (W, b) is the gradient step −η(∇_W L, ∇_b L), not Adam's (ΔP = −ηM∇_P L part only)"
+                ),
+                predicate=inv.gradient_step,
+                only_for=("max|ΔP + η",),
+            ),
         ),
         invariant=inv.d6_dual_vanilla,
         sympy_steps=("D6.1", "D6.2"),
@@ -246,16 +254,34 @@ DDCL_CLAIMS: tuple[Claim, ...] = (
                 ),
                 run=falsify.d6_singular_preconditioner,
             ),
+            Falsifier(
+                hypothesis="gradient_step",
+                description=(
+                    "one Adam step (the optimiser the study and the co-author's code train with): ΔP = −η(2, 3) "
+                    "while −ηM∇_P L = −η(3, 6); no rate makes them equal (relative residual 0.124 at the best)"
+                ),
+                run=falsify.d6_adam_step,
+            ),
         ),
         code=(
             "reference.dcl.dcl_prototypes",
             "reference.dcl.dcl_gradients",
             "reference.dcl.dcl_preconditioner",
             "reference.dcl.dcl_step",
+            "reference.invariants.ddcl.d6_any_update",
         ),
         implemented=True,
         conclusion=falsify.d6_conclusion,
         no_falsifier={"eta_positive": _D6_ETA_POSITIVE},
+        notes=(
+            "Under Adam (or any other update of (W, b)) two parts still hold, and only they: ΔP lies in "
+            "span(rows Y_b) + span(1_d), since P is linear in (W, b) (proved, the same algebra; checked for "
+            "Adam steps by reference.invariants.ddcl.d6_any_update); and the stationary points are the "
+            "loss's, not the optimiser's: ‖∇_W‖² + ‖∇_b‖² = tr(∇_Pᵀ M ∇_P) (proved), so Adam, which rests from "
+            "zero moments iff (∇_W, ∇_b) = 0, rests exactly where the vanilla layer is stationary when M is "
+            "nonsingular (a stated consequence). ΔP = −ηM∇_P L does not hold under Adam (falsifier "
+            "d6_adam_step; residual 0.12–0.28 reported on the co-author's Adam-trained code, not measured here)."
+        ),
     ),
 )
 

@@ -26,6 +26,7 @@ from reference import dcl, ddcl
 from reference._arrays import F64Array, arr, f64
 from reference.claims.records import Counterexample, conclusion_from_invariant
 from reference.invariants import ddcl as inv
+from reference.optim import Adam, LearningRates
 from reference.tolerances import accumulation_bound
 
 # Relative tolerance of the direct evaluations outside the reference's domain (central differences with
@@ -328,13 +329,22 @@ def _stationary_points_agree(Y_b: F64Array, grad_P: F64Array) -> bool:
     return (energy <= bound) == bool(np.all(grad_P == 0.0))
 
 
-def _d6_statement_any_eta(Y_b: F64Array, W: F64Array, b: F64Array, grad_P: F64Array, eta: float) -> bool:
-    """D6 evaluated directly for any real ``η`` (the reference's ``dcl_step`` refuses ``η ≤ 0``): the step
-    ``(W, b) − η(∇_W L, ∇_b L)`` moves ``P`` by ``−η M ∇_P L``, inside ``range(M)``; ``M ⪰ 0``;
-    ``‖∇_W‖² + ‖∇_b‖² = tr(∇_Pᵀ M ∇_P)``; the stationary points agree."""
+def _d6_statement_any_eta(
+    Y_b: F64Array,
+    W: F64Array,
+    b: F64Array,
+    grad_P: F64Array,
+    eta: float,
+    update: tuple[F64Array, F64Array] | None = None,
+) -> bool:
+    """D6 evaluated directly for any real ``η`` (the reference's ``dcl_step`` refuses ``η ≤ 0``) and any given
+    update ``(W, b) → update`` (default: the gradient step ``(W, b) − η(∇_W L, ∇_b L)``): the update moves
+    ``P`` by ``−η M ∇_P L``, inside ``range(M)``; ``M ⪰ 0``; ``‖∇_W‖² + ‖∇_b‖² = tr(∇_Pᵀ M ∇_P)``; the
+    stationary points agree."""
     gW, gb = dcl.dcl_gradients(Y_b, grad_P)
     M = dcl.dcl_preconditioner(Y_b)
-    dP = dcl.dcl_prototypes(Y_b, arr(W - eta * gW), arr(b - eta * gb)) - dcl.dcl_prototypes(Y_b, W, b)
+    W1, b1 = (arr(W - eta * gW), arr(b - eta * gb)) if update is None else update
+    dP = dcl.dcl_prototypes(Y_b, W1, b1) - dcl.dcl_prototypes(Y_b, W, b)
     scale = f64((np.abs(M) @ np.abs(grad_P)).max()) * (1.0 + abs(eta)) + f64(np.abs(W).max()) + f64(np.abs(b).max())
     ev, vecs = np.linalg.eigh(M)
     basis = vecs[:, ev > _DIRECT_RTOL * f64(ev[-1])]
@@ -345,10 +355,26 @@ def _d6_statement_any_eta(Y_b: F64Array, W: F64Array, b: F64Array, grad_P: F64Ar
     return bool(ok and _stationary_points_agree(Y_b, grad_P))
 
 
-def d6_conclusion(*, Y_b: F64Array, W: F64Array, b: F64Array, grad_P: F64Array, eta: float, **_: Any) -> bool:
+def d6_conclusion(
+    *,
+    Y_b: F64Array,
+    W: F64Array,
+    b: F64Array,
+    grad_P: F64Array,
+    eta: float,
+    W_next: F64Array | None = None,
+    b_next: F64Array | None = None,
+    **_: Any,
+) -> bool:
     """D6 holds: its invariant (for ``η > 0``; :func:`_d6_statement_any_eta` for ``η ≤ 0``, which the
     reference refuses) and "the same stationary points" on this gradient — which the invariant does not
-    decide, since it is exactly what fails when ``Y_bᵀY_b + 11ᵀ`` is singular."""
+    decide, since it is exactly what fails when ``Y_bᵀY_b + 11ᵀ`` is singular. For a given update
+    ``(W_next, b_next)`` (an Adam step, say; the invariant makes only the gradient step) the statement is
+    evaluated directly on that update, ``ΔP = −ηM∇_P L`` included."""
+    if W_next is not None or b_next is not None:
+        if W_next is None or b_next is None:
+            raise ValueError("W_next, b_next: give both (an update of (W, b)) or neither (the gradient step)")
+        return _d6_statement_any_eta(Y_b, W, b, grad_P, eta, (W_next, b_next))
     if not inv.eta_positive(eta=eta):
         return _d6_statement_any_eta(Y_b, W, b, grad_P, eta)
     held = _INVARIANT_HOLDS["D6"](Y_b=Y_b, W=W, b=b, grad_P=grad_P, eta=eta)
@@ -545,6 +571,60 @@ def d6_singular_preconditioner() -> Counterexample:
     )
 
 
+def dcl_adam_step(
+    Y_b: F64Array, W: F64Array, b: F64Array, grads_P: tuple[F64Array, ...], eta: float
+) -> tuple[F64Array, F64Array]:
+    """``len(grads_P)`` steps of the reference's Adam (:class:`reference.optim.Adam`, the cluster study's
+    optimiser: β₁ = 0.9, β₂ = 0.999, ε = 1e-8, bias correction) on the dual layer's ``(W, b)`` at rate ``η``,
+    from zero moments, step ``t`` seeing ``∇_W L = Y_b G_t`` and ``∇_b L = G_tᵀ1`` for ``G_t = grads_P[t]``.
+    Each parameter gets its own one-parameter Adam under the key ``"P"``, as in the study."""
+    opt = Adam(LearningRates.uniform(float(eta)))
+    params = {"W": arr(np.array(W, dtype=np.float64)), "b": arr(np.array(b, dtype=np.float64))}
+    states = {name: opt.init_state() for name in params}
+    for G in grads_P:
+        gW, gb = dcl.dcl_gradients(Y_b, G)
+        for name, g in (("W", gW), ("b", gb)):
+            new, states[name] = opt.step(states[name], {"P": params[name]}, {"P": g})
+            params[name] = new["P"]
+    return params["W"], params["b"]
+
+
+def _adam_step_case() -> tuple[F64Array, F64Array, F64Array, F64Array, float]:
+    """``Y_b = diag(1, 2)``, ``W = I``, ``b = 0``, one prototype column ``∇_P L = (1, 1)ᵀ``, ``η = 0.1``."""
+    Y_b = np.array([[1.0, 0.0], [0.0, 2.0]])
+    W = np.array([[1.0], [0.0]])
+    b = np.array([0.0])
+    G = np.array([[1.0], [1.0]])
+    return Y_b, W, b, G, 0.1
+
+
+def d6_adam_step() -> Counterexample:
+    """Drop "the update is the gradient step": one Adam step. ``Y_b = diag(1, 2)``, ``M = Y_bᵀY_b + 11ᵀ =
+    [[2, 1], [1, 5]]`` (nonsingular), ``∇_P L = (1, 1)ᵀ``, ``η = 0.1``. Then ``∇_W L = Y_b∇_P L = (1, 2)ᵀ``,
+    ``∇_b L = 2``, and Adam's first step (``m̂ = g``, ``v̂ = g²``) moves every entry by ``−η g/(|g| + ε)``:
+    ``ΔW = −η(1, 1)ᵀ/(1 + O(ε))``, ``Δb = −η``. So ``ΔP = Y_bᵀΔW + 1Δb = −η(2, 3)ᵀ`` (to ``O(ε)``), while
+    ``−ηM∇_P L = −η(3, 6)ᵀ``. The two are not parallel (``2/3 ≠ 3/6``): no rate ``η'`` makes
+    ``ΔP = −η'M∇_P L``; the best, ``η' = η·24/45``, leaves the relative residual ``‖(2, 3) − (24/45)(3, 6)‖ /
+    ‖(2, 3)‖ = √(1/5)/√13 = 0.124``. What still holds on this step: ``ΔP`` lies in ``range(M)`` (here all of
+    R², nonsingular ``M``), and Adam's first step is zero iff ``(∇_W L, ∇_b L) = 0`` iff ``∇_P L = 0``."""
+    Y_b, W, b, G, eta = _adam_step_case()
+    W1, b1 = dcl_adam_step(Y_b, W, b, (G,), eta)
+    dP = dcl.dcl_prototypes(Y_b, W1, b1) - dcl.dcl_prototypes(Y_b, W, b)
+    MG = dcl.dcl_preconditioner(Y_b) @ G
+    c = f64(np.sum(dP * MG) / np.sum(MG * MG))  # the best rate: ΔP ≈ c·MG, c = −η'
+    residual = f64(np.linalg.norm(dP - c * MG) / np.linalg.norm(dP))
+    inputs: dict[str, Any] = {"Y_b": Y_b, "W": W, "b": b, "grad_P": G, "eta": eta, "W_next": W1, "b_next": b1}
+    return Counterexample(
+        claim_id="D6",
+        hypothesis_dropped="gradient_step",
+        inputs=inputs,
+        observed=f"one Adam step (η = {eta}): ΔP = {[round(f64(x), 6) for x in dP.ravel()]}, −ηM∇_P L = "
+        f"{[round(f64(-eta * x), 6) for x in MG.ravel()]}; the best rate leaves a relative residual "
+        f"{residual:.3f} (no rate makes ΔP = −η'M∇_P L)",
+        conclusion_fails=not d6_conclusion(**inputs),
+    )
+
+
 __all__ = [
     "assignments_any_temperature",
     "d1_conclusion",
@@ -561,7 +641,9 @@ __all__ = [
     "d5_conclusion",
     "d5_negative_temperature",
     "d5_statement_any_temperature",
+    "d6_adam_step",
     "d6_conclusion",
     "d6_singular_preconditioner",
+    "dcl_adam_step",
     "not_sole_owner",
 ]

@@ -141,6 +141,38 @@ def dcl_preconditioner_nonsingular(*, Y_b: F64Array, **_: Any) -> bool:
     return bool(ev[0] > accumulation_bound(M.shape[0] + Y_b.shape[0], f64(ev[-1]) * M.shape[0]))
 
 
+def gradient_step(
+    *,
+    Y_b: F64Array,
+    W: F64Array,
+    b: F64Array,
+    grad_P: F64Array,
+    eta: float,
+    W_next: F64Array | None = None,
+    b_next: F64Array | None = None,
+    **_: Any,
+) -> bool:
+    """D6 (the preconditioned-step part): the update of ``(W, b)`` is the plain gradient step
+    ``(W, b) − η(∇_W L, ∇_b L)``. True when no update is given (``W_next``, ``b_next`` absent: the invariant
+    makes that step itself); for a given update, true iff it equals the gradient step within the rounding
+    of computing it (an Adam step, a momentum step, a decayed step are not gradient steps)."""
+    if W_next is None and b_next is None:
+        return True
+    if W_next is None or b_next is None:
+        raise ValueError("W_next, b_next: give both (an update of (W, b)) or neither (the gradient step)")
+    Y_, G = check_array("Y_b", Y_b, 2), check_array("grad_P", grad_P, 2)
+    W_, b_ = check_array("W", W, 2), check_array("b", b, 1)
+    W1, b1 = check_array("W_next", W_next, 2), check_array("b_next", b_next, 1)
+    if W1.shape != W_.shape or b1.shape != b_.shape:
+        raise ValueError(f"W_next, b_next: expected shapes {W_.shape}, {b_.shape}, got {W1.shape}, {b1.shape}")
+    gW, gb = dcl.dcl_gradients(Y_, G)
+    step = abs(float(eta))
+    m = _m(Y_.shape[1])
+    tol_W = accumulation_bound(m, f64((step * (np.abs(Y_) @ np.abs(G)) + np.abs(W_)).max()))
+    tol_b = accumulation_bound(m, f64((step * np.abs(G).sum(axis=0) + np.abs(b_)).max()))
+    return bool(np.all(np.abs(W1 - (W_ - eta * gW)) <= tol_W) and np.all(np.abs(b1 - (b_ - eta * gb)) <= tol_b))
+
+
 # --------------------------------------------------------------------------------------------------
 # Error scales (docs/tolerances.md derives each)
 # --------------------------------------------------------------------------------------------------
@@ -600,7 +632,107 @@ def d6_dual_vanilla(
     )
 
 
+def _d6_any_update_outside_bound(
+    Y_: F64Array,
+    theta: F64Array,
+    M: F64Array,
+    ev: F64Array,
+    vecs: F64Array,
+    keep: np.ndarray[Any, np.dtype[np.bool_]],
+    dP: F64Array,
+    b_dp: float,
+) -> float:
+    """Error bound for ``max|ΔP − BBᵀΔP|`` when ``ΔP`` comes from *any* update of ``(W, b)``.
+
+    Exactly, ``ΔP* = AᵀΘ`` with ``A = [Y_b; 1ᵀ]`` and ``Θ = [W⁺ − W; (b⁺ − b)ᵀ]``, so every column lies in
+    ``range(Aᵀ) = range(M)``, ``M = AᵀA``. As in :func:`_d6_outside_span_bound`, ``V̂ = [B₀ B]`` are exact
+    eigenvectors of ``Â = M + Δ`` (``‖Δ‖₂ ≤ E``), orthogonal to ``ω``. Then ``ÂB₀ = B₀Λ̂₀`` gives
+    ``‖AB₀x‖² = xᵀB₀ᵀ(Â − Δ)B₀x ≤ (1 + ω)(max|λ̂₀| + E)‖x‖²``, and ``I − BBᵀ = B₀B₀ᵀ + (I − V̂V̂ᵀ)``, so per
+    column ``‖(I − BBᵀ)Aᵀθ‖ ≤ ((1 + ω)√(max|λ̂₀| + E) + ω‖A‖₂)‖θ‖`` with ``‖A‖₂ = √‖M‖₂``. The rounding
+    ``e`` of ``ΔP`` (``|e| ≤ b_dp`` entrywise) adds ``(1 + 2ω)√d·b_dp``, and forming ``ΔP − B(BᵀΔP)`` adds
+    ``γ_{d+rank+1}(|ΔP| + |B|(|B|ᵀ|ΔP|))``. ``‖θ‖`` is that of the computed difference, enlarged by its
+    rounding. Unlike the gradient step's bound, nothing here assumes ``Θ = −η A∇_P L``.
+    """
+    n_b, d = Y_.shape
+    aY = np.abs(Y_)
+    e_m = accumulation_bound(n_b + 1, frobenius(aY.T @ aY + 1.0))
+    e_tot = eigh_error_bound(M) + e_m
+    omega = frobenius(vecs.T @ vecs - np.eye(d)) + accumulation_bound(d, float(d))
+    lam0 = f64(np.abs(ev[~keep]).max()) if not keep.all() else 0.0
+    m_2 = frobenius(M) + e_m
+    t_max = f64(max((frobenius(theta[:, k]) for k in range(theta.shape[1])), default=0.0))
+    t_max += accumulation_bound(n_b + 2, t_max)
+    eig_term = ((1.0 + omega) * math.sqrt(lam0 + e_tot) + omega * math.sqrt(m_2)) * t_max
+    dp_term = (1.0 + 2.0 * omega) * math.sqrt(d) * b_dp
+    B = np.abs(vecs[:, keep])
+    aDP = np.abs(dP)
+    form_term = accumulation_bound(d + int(keep.sum()) + 1, f64((aDP + B @ (B.T @ aDP)).max()))
+    return eig_term + dp_term + form_term
+
+
+D6_ANY_UPDATE_SPAN_CHECK = "max|ΔP outside span(rows Y_b, 1_d)| (any update of (W, b))"
+
+
+@finite_result("Y_b", "W", "b", "W_next", "b_next", "grad_P")
+def d6_any_update(
+    *,
+    Y_b: F64Array,
+    W: F64Array,
+    b: F64Array,
+    W_next: F64Array,
+    b_next: F64Array,
+    grad_P: F64Array,
+    ops: DDCLOps = REFERENCE_OPS,
+    raise_on_violation: bool = False,
+) -> tuple[InvariantResult, ...]:
+    """The parts of D6 that hold for *every* update ``(W, b) → (W_next, b_next)`` of the dual layer (Adam's,
+    momentum's, any): ``ΔP = P(W_next, b_next) − P(W, b)`` lies in ``span(rows Y_b) + span(1_d)`` (``P`` is
+    linear in ``(W, b)``), and ``‖∇_W L‖² + ‖∇_b L‖² = tr(∇_Pᵀ M ∇_P)`` at ``(W, b)`` (so with ``M``
+    nonsingular the dual layer's stationary points are the vanilla layer's, whatever the optimiser).
+    What it does not check, because it fails for such updates: ``ΔP = −ηM∇_P L``
+    (:func:`d6_dual_vanilla`, gradient steps only; the registry's falsifier ``d6_adam_step``)."""
+    Y_ = check_array("Y_b", Y_b, 2)
+    W0, b0 = check_array("W", W, 2), check_array("b", b, 1)
+    W1, b1 = check_array("W_next", W_next, 2), check_array("b_next", b_next, 1)
+    G = check_array("grad_P", grad_P, 2)
+    check_dim("W", W0, 0, Y_.shape[0], "Y_b's batch size n_b")
+    check_dim("grad_P", G, 0, Y_.shape[1], "Y_b's width d")
+    if W1.shape != W0.shape or b1.shape != b0.shape or b0.shape[0] != W0.shape[1] or G.shape[1] != W0.shape[1]:
+        raise ValueError(
+            f"W_next, b_next, grad_P: expected shapes {W0.shape}, ({W0.shape[1]},), (d, {W0.shape[1]}); "
+            f"got {W1.shape}, {b1.shape}, {G.shape}"
+        )
+    n_b, d = Y_.shape
+    M = dcl.dcl_preconditioner(Y_)
+    P0 = ops.dcl_prototypes(Y_, W0, b0)
+    P1 = ops.dcl_prototypes(Y_, W1, b1)
+    dP = P1 - P0
+    theta = np.vstack([W1 - W0, (b1 - b0)[None, :]])
+    s_dp = f64((np.abs(Y_).T @ np.abs(W0) + np.abs(b0)[None, :]).max())
+    s_dp += f64((np.abs(Y_).T @ np.abs(W1) + np.abs(b1)[None, :]).max()) + f64(np.abs(dP).max())
+    b_dp = accumulation_bound(_m(2 * n_b, d), s_dp)
+    ev, vecs = np.linalg.eigh(M)
+    b_ev = accumulation_bound(_m(n_b, d), d * f64(ev[-1]))
+    keep = ev > b_ev
+    basis = vecs[:, keep]
+    outside = dP - basis @ (basis.T @ dP)
+    b_out = _d6_any_update_outside_bound(Y_, theta, M, ev, vecs, keep, dP, b_dp)
+    gW, gb = Y_ @ G, G.sum(axis=0)
+    energy = f64(np.sum(gW * gW) + np.sum(gb * gb))
+    quad = f64(np.trace(G.T @ M @ G))
+    b_quad = accumulation_bound(_m(n_b, d), f64(np.sum(np.abs(G).T @ np.abs(M) @ np.abs(G))))
+    shape = f"n_b={n_b}, d={d}, K={G.shape[1]}"
+    return finish(
+        (
+            InvariantResult("D6", D6_ANY_UPDATE_SPAN_CHECK, f64(np.abs(outside).max()), b_out, shape),
+            InvariantResult("D6", "|‖∇_W‖² + ‖∇_b‖² − tr(∇_Pᵀ M ∇_P)|", abs(energy - quad), b_quad, shape),
+        ),
+        raise_on_violation,
+    )
+
+
 __all__ = [
+    "D6_ANY_UPDATE_SPAN_CHECK",
     "REFERENCE_OPS",
     "Arrays2",
     "CollapseStatus",
@@ -613,9 +745,11 @@ __all__ = [
     "d3_lyapunov",
     "d4_anti_collapse",
     "d5_prototype_pruning",
+    "d6_any_update",
     "d6_dual_vanilla",
     "dcl_preconditioner_nonsingular",
     "eta_positive",
+    "gradient_step",
     "prototype_not_sole_owner",
     "q_row_stochastic",
     "step_size_at_most_half",
