@@ -309,3 +309,25 @@ def test_bad_arguments_name_the_argument() -> None:
         cluster.run_study(["blobs"], seeds=[])
     with pytest.raises(ValueError, match="metric"):
         cluster.per_seed_markdown({"seeds": [], "runs": [], "datasets": [], "settings": []}, "f1")
+
+
+def test_merged_documents_give_the_table_of_one_run_and_refuse_a_conflict() -> None:
+    """Two runs of the study (different settings), saved as JSON and merged, have the table of one run with
+    both settings; a run present in both with different metrics, or another protocol, is refused."""
+    proto = replace(TINY, kmeans_n_init=2)
+    a = cluster.run_study(["blobs"], (0, 1), proto, ("ddcl", "T-hot"))
+    b = cluster.run_study(["blobs"], (0, 1), proto, ("backbone-ols",))
+    both = cluster.run_study(["blobs"], (0, 1), proto, ("ddcl", "backbone-ols", "T-hot"))
+    merged = cluster.merge_documents(json.loads(json.dumps(a.to_dict())), json.loads(json.dumps(b.to_dict())))
+    assert merged.settings == both.settings == ("ddcl", "backbone-ols", "T-hot")
+    table = cluster.markdown_table(merged).split("\n\nMean")[0]
+    expected = cluster.markdown_table(both).split("\n\nMean")[0]
+    strip_time = [line.rsplit("|", 2)[0] for line in table.splitlines()]  # the s-per-run column differs
+    assert strip_time == [line.rsplit("|", 2)[0] for line in expected.splitlines()]
+    conflicting = a.to_dict()
+    conflicting["runs"][0] = {**conflicting["runs"][0], "acc": conflicting["runs"][0]["acc"] - 0.5}
+    with pytest.raises(ValueError, match="twice with different metrics"):
+        cluster.merge_documents(a.to_dict(), conflicting)
+    other = cluster.run_study(["blobs"], (0, 1), replace(proto, steps=4), ("backbone-ols",))
+    with pytest.raises(ValueError, match="different protocols"):
+        cluster.merge_documents(a.to_dict(), other.to_dict())

@@ -776,6 +776,52 @@ def run_study(
     )
 
 
+def merge_documents(*docs: Mapping[str, Any]) -> StudyResult:
+    """One :class:`StudyResult` from saved ``cluster.json`` documents of the same protocol (e.g. the original
+    run and the addendum's), so that its table, per-seed tables, paired comparisons and figure can be
+    written for all their rows together. Refuses documents of different protocols or seeds, and a data
+    set × setting × seed present twice with different results; wall and CPU times are summed."""
+    if not docs:
+        raise ValueError("docs: expected at least one cluster.json document")
+    params = docs[0]["parameters"]
+    seeds = tuple(int(s) for s in docs[0]["seeds"])
+    runs: dict[tuple[str, str, int], RunResult] = {}
+    datasets: list[str] = []
+    settings: list[str] = []
+    for doc in docs:
+        if doc["parameters"] != params or tuple(int(s) for s in doc["seeds"]) != seeds:
+            raise ValueError("docs: documents of different protocols or seeds cannot be merged")
+        datasets += [d for d in doc["datasets"] if d not in datasets]
+        settings += [s for s in doc["settings"] if s not in settings]
+        for r in doc["runs"]:
+            run = RunResult(
+                r["dataset"],
+                r["setting"],
+                int(r["seed"]),
+                {m: float(r[m]) for m in METRICS},
+                dict(r["d1"]),
+                {k: float(v) for k, v in r["final"].items()},
+                int(r["empty_clusters"]),
+                float(r["wall_s"]),
+            )
+            key = (run.dataset, run.setting, run.seed)
+            if key in runs and runs[key].metrics != run.metrics:
+                raise ValueError(f"docs: {key} appears twice with different metrics")
+            runs.setdefault(key, run)
+    order = {name: i for i, name in enumerate(SETTING_NAMES)}
+    settings.sort(key=lambda s: order.get(s, len(order)))
+    ordered = [runs[(d, s, seed)] for d in datasets for seed in seeds for s in settings if (d, s, seed) in runs]
+    return StudyResult(
+        Protocol(**params),
+        tuple(datasets),
+        tuple(settings),
+        seeds,
+        tuple(ordered),
+        sum(float(doc["wall_s"]) for doc in docs),
+        sum(float(doc["cpu_s"]) for doc in docs),
+    )
+
+
 def write_outputs(result: StudyResult, out_dir: Path) -> dict[str, Path]:
     """``cluster.json`` (every seed), ``cluster.md`` (the table) and ``cluster.png`` (the figure), each
     written atomically into ``out_dir`` (created if needed)."""
@@ -869,6 +915,7 @@ __all__ = [
     "initial_params",
     "make_dataset",
     "markdown_table",
+    "merge_documents",
     "ols_gradients",
     "paired_counts",
     "paired_markdown",
