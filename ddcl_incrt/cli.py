@@ -205,6 +205,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         resume=args.resume,
         studies=args.studies,
         skip_proofs=args.skip_proofs,
+        growth_variants=tuple(args.growth_variants or ()),
     )
     code, summary, files = audit(opts, console)
     table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
@@ -278,6 +279,8 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from reference.incrt.controller import GROWTH_VARIANTS
+
     parser = argparse.ArgumentParser(
         prog="ddcl-incrt",
         description=(__doc__ or "").replace("``", ""),  # the module docstring, without its reST markup
@@ -298,6 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theta", type=_positive_float, default=None, help="growth threshold θ (default: calibrated)")
     p.add_argument(
         "--phi-g", dest="phi_g", type=_positive_float, default=None, help="pruning threshold (default 0.01θ)"
+    )
+    p.add_argument(
+        "--growth-variant",
+        dest="growth_variants",
+        action="append",
+        choices=GROWTH_VARIANTS,
+        default=None,
+        help="a named variant of the growth rule (repeatable; default none: the paper's rule); author_code is "
+        "the rule as its author coded it (docs/studies/planted-heads.md §2.5)",
     )
     p.add_argument("--out", type=Path, default=Path("audit"), help="output folder (default ./audit)")
     p.add_argument(

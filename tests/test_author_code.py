@@ -1,4 +1,4 @@
-"""The growth variant ``author_code`` (reference.incrt.author_code; docs/studies/planted-heads.md §2.6): each
+"""The growth variant ``author_code`` (reference.incrt.author_code; docs/studies/planted-heads.md §2.5): each
 element of the author's rule against a hand derivation from the author's formulas (cell 5 of
 ``nimzoexin59/incrt-geo-proteins``), its decisions through the one growth check in both engines, and
 G6's step-size hypothesis failing where the author's fixed step is too large for the operator."""

@@ -206,7 +206,14 @@ def _run_line(s: Mapping[str, Any]) -> str:
         f"wall time {float(s['wall_time_s']):.1f} s · train accuracy {float(s['train_accuracy']):.3f} · "
         f"test accuracy {float(s['test_accuracy']):.3f} · θ = {float(s['theta']):.4g} · "
         f"φ_g = {float(s['phi_g']):.4g} · {plural(s['violations'], 'violated check')} · exit code {s['exit_code']}"
+        + _variants_note(s)
     )
+
+
+def _variants_note(s: Mapping[str, Any]) -> str:
+    """`` · growth variants …`` when the run used named variants of the growth rule (nothing for the paper's)."""
+    variants = s.get("configuration", {}).get("growth", {}).get("variants") or ()
+    return f" · growth variants {', '.join(variants)}" if variants else ""
 
 
 def _statement_line(s: Mapping[str, Any]) -> str:

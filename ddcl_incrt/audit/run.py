@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ddcl_incrt.audit.studies import load_study_sections
 from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
+from reference.incrt.controller import GrowthVariant
 from reference.model import LayerConfig
 from reference.train_config import TrainConfig
 from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
@@ -67,6 +68,8 @@ class AuditOptions:
     # the sympy steps and falsifiers (ddcl-incrt prove / falsify, about 20 s) are embedded in the report
     # unless skipped; --quick skips them
     skip_proofs: bool = False
+    # named variants of the growth rule (reference.incrt.controller.GROWTH_VARIANTS); () is the paper's rule
+    growth_variants: tuple[GrowthVariant, ...] = ()
 
 
 def torch_available() -> bool:
@@ -89,7 +92,7 @@ def train_config(opts: AuditOptions) -> TrainConfig:
     steps = opts.steps if opts.steps is not None else base.steps
     batch = base.batch_size if opts.dataset == "digits" else 32
     cfg = replace(base, steps=steps, seed=opts.seed, batch_size=batch, theta=opts.theta, phi_g=opts.phi_g)
-    return replace(cfg, check_invariants=True)
+    return replace(cfg, check_invariants=True, growth_variants=opts.growth_variants)
 
 
 @contextmanager

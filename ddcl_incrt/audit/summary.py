@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from ddcl_incrt.exit_codes import FAILED_CHECK, OK
 from reference.claims.records import Claim, Label
 from reference.claims.registry import REGISTRY
 from reference.coupling_statistics import log_temperature_variance, pearson
+from reference.incrt.author_code import PHI_W_FACTOR, T_PRUNE, author_prune_dwell, author_steps, min_dwell_time
 from reference.incrt.controller import EventKind
 from training.record import RunRecord
 
@@ -218,10 +220,20 @@ class EventRow:
 
 def event_rows(record: RunRecord) -> list[EventRow]:
     out = []
+    author = "author_code" in record.growth_config.variants
     for e in record.events:
         unit = f"head {e.head_id}" if e.head_id is not None else ""
         unit = f"prototype {e.prototype_id}" if e.prototype_id is not None else unit
-        if e.kind is EventKind.BIRTH:
+        if e.kind is EventKind.BIRTH and author:
+            reason = (
+                f"the trackers' λ̂_max = {e.statistic:.4g} > θ = {e.threshold:.4g} (margin {e.margin:+.3g}), "
+                "λ̂_min < θ/2 and the adaptive dwell had passed (author_code)"
+            )
+        elif e.kind is EventKind.HEAD_PRUNE and author:
+            reason = (
+                f"G_h = {e.statistic:.4g} < φ_g = {e.threshold:.4g} for {T_PRUNE} checks (author_code: no hysteresis)"
+            )
+        elif e.kind is EventKind.BIRTH:
             reason = (
                 f"λ_max(A_res) = {e.statistic:.4g} > θ = {e.threshold:.4g} (margin {e.margin:+.3g}) "
                 "and the dwell had passed"
@@ -240,6 +252,73 @@ def event_rows(record: RunRecord) -> list[EventRow]:
             )
         out.append(EventRow(e.step, e.kind.value, unit, reason))
     return out
+
+
+@dataclass(frozen=True)
+class AuthorPacing:
+    """What paced births under the growth variant ``author_code`` in one run, from its record: the checks,
+    those with the exact ``λ_max(A_res) > θ``, those with both of the author's gates open (``λ̂_max > θ``
+    and ``λ̂_min < θ/2``; the trackers' estimates are ``λ̂_max = λ_max − gap`` and ``λ̂_min = λ_min + gap``,
+    since a Rayleigh quotient lies inside the spectrum), each check's adaptive growth dwell
+    ``⌈κ_T ln(1/ε)/(η₊Δ₊²)⌉`` from its recorded spectrum on the author's scale ``N = probe_size · seq_len``,
+    ``λ̂_max/λ_max`` at each birth, and the constant prune dwell."""
+
+    checks: int
+    exact_above: int
+    gates_open: int
+    dwells: tuple[int, ...]
+    birth_ratios: tuple[float, ...]
+    prune_dwell: int
+
+    @property
+    def median_dwell(self) -> float | None:
+        return float(statistics.median(self.dwells)) if self.dwells else None
+
+
+def author_code_pacing(record: RunRecord) -> AuthorPacing:
+    """:class:`AuthorPacing` of a run under ``author_code`` (any run: the statistics are the record's)."""
+    checks = record.checks
+    theta = record.growth_config.theta
+    d = record.layer_config.d
+    N = record.train_config.probe_size * record.layer_config.seq_len
+    eta_plus = author_steps(d)[0]
+    by_step = {c.step: c for c in checks}
+    births = [e for e in record.events if e.kind is EventKind.BIRTH and e.step in by_step]
+    return AuthorPacing(
+        checks=len(checks),
+        exact_above=sum(1 for c in checks if c.lam_max > theta),
+        gates_open=sum(
+            1 for c in checks if c.lam_max - c.oja_lam_gap > theta and c.lam_min + c.exin_lam_gap < PHI_W_FACTOR * theta
+        ),
+        dwells=tuple(
+            min_dwell_time(eta_plus, max(N * (c.spectrum[0] - c.spectrum[1]), 1e-8))
+            for c in checks
+            if len(c.spectrum) > 1
+        ),
+        birth_ratios=tuple(e.statistic / by_step[e.step].lam_max for e in births if by_step[e.step].lam_max),
+        prune_dwell=author_prune_dwell(d),
+    )
+
+
+def author_code_findings(record: RunRecord) -> list[str]:
+    """What paced births and pruning under the growth variant ``author_code`` (:func:`author_code_pacing`)."""
+    if not record.checks:
+        return []
+    p = author_code_pacing(record)
+    births = sum(1 for e in record.events if e.kind is EventKind.BIRTH)
+    r = p.birth_ratios
+    dw = sorted(p.dwells)
+    return [
+        f"Growth variant author_code: births are decided by the trackers' one-step Rayleigh quotients, not by the "
+        f"exact λ_max. The exact λ_max(A_res) was above θ at {p.exact_above} of {p.checks} checks; both of the "
+        f"author's gates (λ̂_max > θ and λ̂_min < θ/2) were open at {p.gates_open}; {births} births"
+        + (f", at λ̂_max/λ_max = {min(r):.2f}–{max(r):.2f}" if r else "")
+        + ". The adaptive growth dwell from each check's gap was "
+        + (f"{dw[0]}–{dw[-1]} checks (median {p.median_dwell:g})" if dw else "not computable")
+        + f", against {p.checks} checks in the run.",
+        f"Growth variant author_code: its prune dwell is {p.prune_dwell} checks at d = {record.layer_config.d} (a "
+        f"constant, T_d(η₊, Δ = 0.1)); the run had {p.checks} checks, so no head could be pruned, whatever its G_h.",
+    ]
 
 
 def findings(record: RunRecord) -> list[str]:
@@ -267,7 +346,9 @@ def findings(record: RunRecord) -> list[str]:
         )
     T_d = record.train_config.T_d
     g = record.train_config.check_every
-    if len(births) > 1:
+    if "author_code" in record.growth_config.variants:
+        out.extend(author_code_findings(record))
+    elif len(births) > 1:
         # the first check at or after the dwell: the smallest multiple of g that is ≥ previous birth + T_d
         at_dwell = sum(1 for prev, e in itertools.pairwise(births) if e.step == -(-(prev.step + T_d) // g) * g)
         if at_dwell >= (len(births) - 1) / 2:
@@ -277,7 +358,7 @@ def findings(record: RunRecord) -> list[str]:
             )
     phi = record.growth_config.phi_g
     strengths = [g for c in record.checks for g in c.head_strength.values()]
-    if strengths and min(strengths) >= phi:
+    if strengths and min(strengths) >= phi and "author_code" not in record.growth_config.variants:
         out.append(
             f"No head was ever weak enough to prune: the smallest G_h seen was {min(strengths):.3g}, "
             f"above φ_g = {phi:.3g}; pruning could not fire in this run."
@@ -555,9 +636,12 @@ def audit_summary(record: RunRecord, *, engine: str, wall_time_s: float) -> dict
 __all__ = [
     "MEASURED_STATUS",
     "SCHEMA",
+    "AuthorPacing",
     "ClaimRow",
     "EventRow",
     "audit_summary",
+    "author_code_findings",
+    "author_code_pacing",
     "checked_elsewhere",
     "checks_outside_registry",
     "claim_rows",

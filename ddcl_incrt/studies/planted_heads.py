@@ -58,6 +58,8 @@ RULES: dict[str, tuple[GrowthVariant, ...]] = {
     "prune_at_theta": ("prune_at_theta",),
     "newborn_margin": ("newborn_margin",),
     "combined": ("birth_along_u_plus", "prune_at_theta", "newborn_margin"),
+    # the rule as its author coded it (reference.incrt.author_code); its runs are the addendum of §2.6
+    "author_code": ("author_code",),
 }
 FIXED_HEADS: tuple[tuple[int, int], ...] = ((2, 1), (2, 2), (3, 2), (3, 3))  # (m, H)
 # The rules the protocol runs by default (docs/studies/planted-heads.md §2.2, amended for the budget
@@ -141,6 +143,12 @@ class GrowthRun:
     theta: float
     phi_g: float
     wall_s: float
+    # under author_code only (protocol §2.6): checks, checks with the exact λ_max > θ, checks with both of the
+    # author's gates open, the median adaptive growth dwell in checks (ddcl_incrt.audit.summary.author_code_pacing)
+    checks: int | None = None
+    exact_above: int | None = None
+    gates_open: int | None = None
+    median_dwell: float | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,17 @@ def growth_run(task: str, rule: str, seed: int, steps: int = STEPS) -> GrowthRun
     rec = train(task_data(task, seed), layer_for(m), cfg, rng=np.random.default_rng([seed, 1]), dtype=torch.float32)
     arch = rec.architecture
     last = rec.checks[-1] if rec.checks else None
+    pacing: dict[str, Any] = {}
+    if "author_code" in cfg.growth_variants:
+        from ddcl_incrt.audit.summary import author_code_pacing
+
+        p = author_code_pacing(rec)
+        pacing = {
+            "checks": p.checks,
+            "exact_above": p.exact_above,
+            "gates_open": p.gates_open,
+            "median_dwell": p.median_dwell,
+        }
     return GrowthRun(
         task=task,
         rule=rule,
@@ -189,6 +208,7 @@ def growth_run(task: str, rule: str, seed: int, steps: int = STEPS) -> GrowthRun
         theta=rec.growth_config.theta,
         phi_g=rec.growth_config.phi_g,
         wall_s=time.perf_counter() - t0,
+        **pacing,
     )
 
 
@@ -411,6 +431,26 @@ def markdown(result: StudyResult) -> str:
         ", ".join(f"`{rule}` (seeds {seeds_of[rule]}): {'yes' if result.recovers(rule) else 'no'}" for rule in ran)
     ]
     lines += [f"Not run: {', '.join(f'`{r}`' for r in RULES if r not in ran) or 'none'}.", ""]
+    paced = [r for rule in RULES for task in TASKS for r in result.cell(task, rule) if r.checks is not None]
+    if paced:
+        lines += ["### What paced births under `author_code` (protocol §2.6)", ""]
+        lines += _table(
+            ["task", "seed", "checks", "exact λ_max > θ", "both gates open", "births", "median dwell (checks)", "s"],
+            [
+                [
+                    r.task,
+                    r.seed,
+                    r.checks,
+                    r.exact_above,
+                    r.gates_open,
+                    r.births,
+                    "—" if r.median_dwell is None else f"{r.median_dwell:g}",
+                    f"{r.wall_s:.1f}",
+                ]
+                for r in paced
+            ],
+        )
+        lines += [""]
     lines += ["### Every growth run", ""]
     rows = [
         [

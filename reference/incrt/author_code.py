@@ -1,4 +1,4 @@
-"""The growth rule as its author coded it: the growth variant ``author_code`` (docs/studies/planted-heads.md §2.6).
+"""The growth rule as its author coded it: the growth variant ``author_code`` (docs/studies/planted-heads.md §2.5).
 
 Transcribed from the only public code of the method's author, ``nimzoexin59/incrt-geo-proteins``,
 notebook ``incrt_geo_v8.ipynb`` (the growth code is byte-identical in the repository's five notebooks):
