@@ -26,7 +26,7 @@ from reference._arrays import (
     f64,
     finite_result,
 )
-from reference.tolerances import CheckKind, tolerance
+from reference.tolerances import CheckKind, current_rounding_dtype, tolerance
 
 # --------------------------------------------------------------------------------------------------
 # Validation shared by the public functions
@@ -41,13 +41,15 @@ def _check_tokens_prototypes(Y: object, P: object) -> tuple[F64Array, F64Array]:
 
 
 def check_assignments(Q: object, n: int, K: int) -> F64Array:
-    """``Q`` must be n×K, non-negative, with rows summing to 1 (within the STOCHASTIC tolerance·K)."""
+    """``Q`` must be n×K, non-negative, with rows summing to 1 (within the STOCHASTIC tolerance·K of the
+    current rounding precision: float64, or a float32 port's in property mode,
+    :func:`reference.tolerances.rounding_precision`)."""
     Q_ = check_array("Q", Q, 2)
     check_dim("Q", Q_, 0, n, "the number of tokens n")
     check_dim("Q", Q_, 1, K, "the number of prototypes K")
     if np.any(Q_ < 0.0):
         raise ValueError(f"Q: assignments must be >= 0, min entry is {f64(Q_.min())!r}")
-    atol = tolerance("float64", CheckKind.STOCHASTIC).atol * max(K, 1)
+    atol = tolerance(current_rounding_dtype(), CheckKind.STOCHASTIC).atol * max(K, 1)
     row_err = np.abs(Q_.sum(axis=1) - 1.0)
     if np.any(row_err > atol):
         t = int(np.argmax(row_err))

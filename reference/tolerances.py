@@ -17,6 +17,9 @@ Overrides are data with a reason (:data:`OVERRIDES`), never literals in tests.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -100,22 +103,52 @@ def tolerance(dtype: str | np.dtype[np.floating], kind: CheckKind, context: str 
     return TABLE[key]
 
 
-def gamma(m: int, dtype: str = "float64") -> float:
-    """Higham's ``γ_m = m·u/(1 − m·u)``: relative error bound of ``m`` successive roundings."""
+# The precision whose rounding the a-priori bounds describe when their caller names none: float64 (the
+# reference's), unless a block runs under :func:`rounding_precision` — the conformance kit's property mode
+# checks a float32 port's operations against float32 bounds this way (docs/tolerances.md, "Float32 ports
+# in property mode"), without every invariant threading a dtype argument through.
+_ROUNDING_DTYPE: ContextVar[str] = ContextVar("rounding_dtype", default="float64")
+
+
+def current_rounding_dtype() -> str:
+    """The dtype :func:`gamma`, :func:`accumulation_bound` and :mod:`reference.gradcheck` use when not given one."""
+    return _ROUNDING_DTYPE.get()
+
+
+@contextmanager
+def rounding_precision(dtype: str | np.dtype[np.floating]) -> Iterator[str]:
+    """Within the block, bounds computed without an explicit dtype are those of ``dtype`` (``float64`` or
+    ``float32``): its unit roundoff in ``γ_m``, its smallest subnormal in the underflow term, its rows of
+    the table (INVARIANT, GRADIENT). Outside, float64 as always."""
+    name = str(np.dtype(dtype))
+    if name not in UNIT_ROUNDOFF:
+        raise ValueError(f"rounding_precision: expected one of {sorted(UNIT_ROUNDOFF)}, got {name!r}")
+    token = _ROUNDING_DTYPE.set(name)
+    try:
+        yield name
+    finally:
+        _ROUNDING_DTYPE.reset(token)
+
+
+def gamma(m: int, dtype: str | None = None) -> float:
+    """Higham's ``γ_m = m·u/(1 − m·u)``: relative error bound of ``m`` successive roundings (``dtype``'s
+    ``u``; by default the current rounding precision, float64 unless inside :func:`rounding_precision`)."""
     if m < 0:
         raise ValueError(f"gamma: m must be >= 0, got {m}")
-    u = UNIT_ROUNDOFF[str(np.dtype(dtype))]
+    u = UNIT_ROUNDOFF[str(np.dtype(dtype or current_rounding_dtype()))]
     if m * u >= 1.0:
         raise ValueError(f"gamma: m·u >= 1 (m={m}); no a-priori bound exists at this size")
     return m * u / (1.0 - m * u)
 
 
-def accumulation_bound(m: int, scale: float, dtype: str = "float64") -> float:
+def accumulation_bound(m: int, scale: float, dtype: str | None = None) -> float:
     """Bound on an invariant residual: ``c · γ_m · scale`` with ``c`` from the INVARIANT table row.
 
     ``m`` is the length of the longest chain of roundings in the compared quantities and ``scale``
-    the sum of the absolute values of the terms they accumulate (see docs/tolerances.md).
+    the sum of the absolute values of the terms they accumulate (see docs/tolerances.md). ``dtype``
+    defaults to the current rounding precision (float64 unless inside :func:`rounding_precision`).
     """
+    dtype = dtype or current_rounding_dtype()
     if not (scale >= 0.0):
         raise ValueError(f"accumulation_bound: scale must be >= 0, got {scale}")
     if scale == float("inf"):
@@ -168,6 +201,8 @@ __all__ = [
     "accumulation_bound",
     "assignment_relative_error",
     "centred_distance_error",
+    "current_rounding_dtype",
     "gamma",
+    "rounding_precision",
     "tolerance",
 ]

@@ -295,10 +295,12 @@ def _primitive_setting(i: int) -> tuple[dict[str, np.ndarray], float]:
     return {"Y": Y, "P": P, "Q": Q, "D": ddcl.squared_distances(Y, P)}, T_P
 
 
-def primitive_cases(*arrays: str, temperature: bool = False) -> Callable[[str], list[Case]]:
+def primitive_cases(
+    *arrays: str, temperature: bool = False, extra: Mapping[str, float] | None = None
+) -> Callable[[str], list[Case]]:
     """The case generator of a DDCL primitive taking the named ``arrays`` (and the scalar ``T_P`` with
-    ``temperature``), on each of the settings of (n, d, K, T_P): the four of every primitive, and for one
-    taking ``T_P`` the frozen one."""
+    ``temperature``, and the scalars ``extra``), on each of the settings of (n, d, K, T_P): the four of
+    every primitive, and for one taking ``T_P`` the frozen one."""
 
     def cases(operation: str) -> list[Case]:
         out: list[Case] = []
@@ -307,10 +309,92 @@ def primitive_cases(*arrays: str, temperature: bool = False) -> Callable[[str], 
                 continue
             values, T_P = _primitive_setting(i)
             scalars: dict[str, Scalar] = {"T_P": T_P} if temperature else {}
+            scalars.update(extra or {})
             out.append(Case(f"{operation}/{name}", operation, scalars, {k: values[k] for k in arrays}, note))
         return out
 
     return cases
+
+
+# name, n_b, d, K, note (the dual competitive layer, SPEC §2's DCL: P = Y_bᵀW + 1bᵀ)
+_DCL_SETTINGS: tuple[tuple[str, int, int, int, str], ...] = (
+    ("basic", 5, 3, 4, "n_b = 5 basis tokens, d = 3, K = 4"),
+    ("few_tokens", 2, 4, 3, "n_b = 2 < d = 4: Y_bᵀY_b is singular, the +11ᵀ term does not make it full rank"),
+    ("single_prototype", 4, 3, 1, "K = 1"),
+)
+DCL_ETA = 0.1
+
+
+def dcl_cases(*arrays: str, eta: bool = False) -> Callable[[str], list[Case]]:
+    """The case generator of a DCL operation taking the named arrays of ``Y_b`` (n_b×d), ``W`` (n_b×K),
+    ``b`` (K), ``grad_P`` (d×K) (and the step ``eta`` = :data:`DCL_ETA`), on :data:`_DCL_SETTINGS`."""
+
+    def cases(operation: str) -> list[Case]:
+        out: list[Case] = []
+        for i, (name, n_b, d, K, note) in enumerate(_DCL_SETTINGS):
+            rng = np.random.default_rng([11, i])
+            values = {
+                "Y_b": rng.standard_normal((n_b, d)),
+                "W": rng.standard_normal((n_b, K)),
+                "b": rng.standard_normal(K),
+                "grad_P": rng.standard_normal((d, K)),
+            }
+            scalars: dict[str, Scalar] = {"eta": DCL_ETA} if eta else {}
+            out.append(Case(f"{operation}/{name}", operation, scalars, {k: values[k] for k in arrays}, note))
+        return out
+
+    return cases
+
+
+# name, eigenvalues, n_steps, step as a fraction of the tracker's step limit, note
+_TRACKER_SETTINGS: tuple[tuple[str, tuple[float, ...], int, float, str], ...] = (
+    ("basic", (3.0, 1.0, 0.5, -1.0), 40, 0.5, "clear gaps at both ends, 40 steps (not converged)"),
+    ("converged", (2.0, 1.5, 0.0, -0.5, -2.0), 400, 0.5, "d = 5, 400 steps"),
+    ("no_steps", (1.0, 0.0, -1.0), 0, 0.5, "zero steps: w is w0 normalised (Oja) or w0 itself (MCA-EXIN)"),
+)
+
+
+def tracker_cases(operation: str) -> list[Case]:
+    """A tracker (``oja_track``, ``mca_exin_track``) on planted symmetric operators from a random start
+    ``w0`` (not unit: a port must normalise where the rule does), step ``eta`` a fraction of its limit."""
+    from reference.incrt.trackers import mca_exin_step_limit, oja_step_limit
+
+    out: list[Case] = []
+    for i, (name, lam, n_steps, frac, note) in enumerate(_TRACKER_SETTINGS):
+        rng = np.random.default_rng([12, i])
+        A = spectral_operator(_orthonormal(rng, len(lam), len(lam)), np.array(lam))
+        w0 = 2.0 * rng.standard_normal(len(lam))
+        limit = oja_step_limit(A) if operation == "oja_track" else mca_exin_step_limit(A, w0)
+        scalars: dict[str, Scalar] = {"eta": frac * limit, "n_steps": n_steps}
+        out.append(Case(f"{operation}/{name}", operation, scalars, {"A": A, "w0": w0}, note))
+    return out
+
+
+# name, eigenvalues, theta, note (tracked greedy capture, claim G4)
+_TRACKED_SETTINGS: tuple[tuple[str, tuple[float, ...], float, str], ...] = (
+    ("clear_gaps", (3.0, 2.0, 0.5, -1.0), 1.0, "two eigenvalues above θ = 1, each simple, gaps ≥ 0.5"),
+    ("one_direction", (2.0, 0.6, 0.2, -0.5, -1.5), 1.0, "d = 5, one eigenvalue above θ"),
+    ("nothing_above", (0.5, 0.2, -1.0), 1.0, "no eigenvalue above θ: the first round stops"),
+)
+TRACKED_STEPS = 1500
+
+
+def tracked_growth_cases(operation: str) -> list[Case]:
+    """Greedy capture with an Oja tracker per round (:func:`reference.incrt.capture.greedy_capture_tracked`)
+    on planted operators: ``starts`` (d+1)×d holds each round's random start (projected by the port onto
+    the complement of the captured directions), ``n_steps`` = :data:`TRACKED_STEPS`, ``eta`` the
+    certified step ``1/‖A‖_F``."""
+    from reference.incrt.trackers import certified_step
+
+    out: list[Case] = []
+    for i, (name, lam, theta, note) in enumerate(_TRACKED_SETTINGS):
+        rng = np.random.default_rng([13, i])
+        d = len(lam)
+        A = spectral_operator(_orthonormal(rng, d, d), np.array(lam))
+        starts = rng.standard_normal((d + 1, d))
+        scalars: dict[str, Scalar] = {"theta": theta, "n_steps": TRACKED_STEPS, "eta": certified_step(A)}
+        out.append(Case(f"{operation}/{name}", operation, scalars, {"A": A, "starts": starts}, note))
+    return out
 
 
 SMALL_LAYER = LayerConfig(d_in=3, d=4, d_k=2, d_v=2, seq_len=3, K_max=3, n_classes=2, T_P=1.0, lambda_q=0.5)
@@ -796,8 +880,14 @@ def trajectory_cases(operation: str) -> list[Case]:
 
 
 __all__ = [
+    "DCL_ETA",
+    "EXACT_BLOCKS",
+    "EXACT_C",
+    "EXACT_PRUNE",
+    "EXACT_STEP",
     "FORMAT_VERSION",
     "SMALL_LAYER",
+    "TRACKED_STEPS",
     "TRAIN_LR",
     "TRAJECTORY_CHECK_FIELDS",
     "TRAJECTORY_GROWTH",
@@ -806,6 +896,7 @@ __all__ = [
     "Arrays",
     "Case",
     "Scalar",
+    "dcl_cases",
     "decode_adam",
     "decode_growth_config",
     "decode_growth_state",
@@ -822,6 +913,8 @@ __all__ = [
     "encode_params",
     "encode_trajectory_inputs",
     "encode_trajectory_outputs",
+    "exact_head_operators",
+    "exact_prune_cases",
     "grow_decision_cases",
     "growth_statistics_cases",
     "layer_cases",
@@ -830,6 +923,8 @@ __all__ = [
     "prototype_prune_cases",
     "prune_decision_cases",
     "static_growth_cases",
+    "tracked_growth_cases",
+    "tracker_cases",
     "train_step_cases",
     "trajectory_cases",
     "trajectory_inputs",

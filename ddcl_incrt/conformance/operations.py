@@ -54,10 +54,11 @@ from ddcl_incrt.conformance.compare import (
     compare_outputs,
 )
 from ddcl_incrt.conformance.trajectory import probe_of, run_trajectory
-from reference import ddcl
+from reference import dcl, ddcl
 from reference.backward import loss_and_gradients
 from reference.growth_statistics import head_operators, probe_second_moment, residual_for
-from reference.incrt.capture import greedy_capture
+from reference.incrt import trackers
+from reference.incrt.capture import greedy_capture, greedy_capture_tracked
 from reference.incrt.controller import (
     GrowthConfig,
     GrowthState,
@@ -169,6 +170,49 @@ def train_step(
     _, grads = loss_and_gradients(params, cfg, x, labels)
     new, state = Adam(lr=lr).step(adam, flatten(params), grads)
     return unflatten(new, like=params), state
+
+
+def oja_track(A: F64, w0: F64, eta: float, n_steps: int) -> tuple[F64, float]:
+    """``n_steps`` normalised Oja steps on a static symmetric ``A`` (d×d) from ``w0`` (d; normalised first):
+    ``w ← (w + η(Aw − (wᵀAw)w))/‖·‖`` (:func:`reference.incrt.trackers.oja_track`). ``(w, wᵀAw/wᵀw)``:
+    the final vector and its Rayleigh quotient (the top-eigenvalue estimate)."""
+    res = trackers.oja_track(A, w0, eta, n_steps)
+    return res.w, res.estimate
+
+
+def mca_exin_track(A: F64, w0: F64, eta: float, n_steps: int) -> tuple[F64, F64, float]:
+    """``n_steps`` MCA-EXIN steps on a static symmetric ``A`` from ``w0`` (not normalised):
+    ``w ← w − α_t(Aw − r(w)w)`` with ``α_t = η/‖w_t‖²`` (:func:`reference.incrt.trackers.mca_exin_track`).
+    ``(w, alphas, r(w))``: the final vector, the ``n_steps`` effective steps and the Rayleigh quotient
+    (the bottom-eigenvalue estimate)."""
+    res = trackers.mca_exin_track(A, w0, eta, n_steps)
+    return res.w, res.alphas, res.estimate
+
+
+class _Starts(np.random.Generator):
+    """The random source :func:`reference.incrt.capture.greedy_capture_tracked` draws each round's start
+    from, replaced by the given rows (so a port gets the starts as data); any other draw is refused."""
+
+    def __init__(self, starts: F64) -> None:
+        super().__init__(np.random.PCG64(0))
+        self._rows = iter(np.asarray(starts, dtype=np.float64))
+
+    def standard_normal(self, size: Any = None, *args: Any, **kwargs: Any) -> Any:
+        row: F64 = next(self._rows)
+        if args or kwargs or row.shape != (size,):
+            raise ValueError(f"starts: round start of shape {row.shape} asked for as standard_normal({size})")
+        return row
+
+
+def tracked_growth(A: F64, theta: float, starts: F64, n_steps: int, eta: float) -> tuple[F64, F64]:
+    """Greedy capture on a static symmetric ``A`` (d×d) with an Oja tracker per round
+    (:func:`reference.incrt.capture.greedy_capture_tracked`): round ``k`` starts from ``starts[k]``
+    projected onto the complement of the directions captured so far, runs ``n_steps`` steps of
+    ``oja_track`` with step ``eta`` on ``Π⊥AΠ⊥``, and captures the tracker's direction (re-orthogonalised,
+    normalised) while its Rayleigh quotient is ``> θ`` and fewer than d are captured. ``(Q_cap,
+    lam_births)``: d×m in birth order and the m Rayleigh quotients."""
+    res = greedy_capture_tracked(A, theta, rng=_Starts(starts), n_steps=n_steps, eta=eta)
+    return res.Q_cap, np.array(res.lam_births, dtype=np.float64)
 
 
 def trajectory(inputs: TrajectoryInputs) -> TrajectoryOutputs:
@@ -335,6 +379,59 @@ _RECORDS = (
         inputs="`Y` n×d, `P` d×K, `T_P` (`Q = softmax(−D/T_P)` differentiated too)",
         outputs="`grad_Y` n×d, `grad_P` d×K",
     ),
+    Operation(
+        name="hessian_free_energy",
+        group="primitives",
+        reference=ddcl.hessian_free_energy,
+        call=lambda f, c: {"H": _f64(f(c.array("Y"), c.array("P"), float(c.scalar("T_P"))))},
+        cases=cases.primitive_cases("Y", "P", temperature=True),
+        inputs="`Y` n×d, `P` d×K, `T_P`",
+        outputs="`H` dK×dK (`∇²_P F`, index `j·d + i` for `P[i, j]`)",
+    ),
+    Operation(
+        name="hessian_quantisation",
+        group="primitives",
+        reference=ddcl.hessian_quantisation,
+        call=lambda f, c: {"H": _f64(f(c.array("Y"), c.array("P"), float(c.scalar("T_P"))))},
+        cases=cases.primitive_cases("Y", "P", temperature=True),
+        inputs="`Y` n×d, `P` d×K, `T_P`",
+        outputs="`H` dK×dK (`∇²_P L_q` through `Q`, index `j·d + i`)",
+    ),
+    Operation(
+        name="prototype_step",
+        group="primitives",
+        reference=ddcl.prototype_step,
+        call=lambda f, c: {
+            "P_next": _f64(f(c.array("Y"), c.array("P"), float(c.scalar("T_P")), float(c.scalar("eta"))))
+        },
+        cases=cases.primitive_cases("Y", "P", temperature=True, extra={"eta": 0.5}),
+        inputs="`Y` n×d, `P` d×K, `T_P`, `eta`",
+        outputs="`P_next` d×K (`P − η∇_P F`, the encoder frozen)",
+    ),
+    Operation(
+        name="dcl_prototypes",
+        group="primitives",
+        reference=dcl.dcl_prototypes,
+        call=lambda f, c: {"P": _f64(f(c.array("Y_b"), c.array("W"), c.array("b")))},
+        cases=cases.dcl_cases("Y_b", "W", "b"),
+        inputs="`Y_b` n_b×d, `W` n_b×K, `b` K",
+        outputs="`P` d×K (`Y_bᵀW + 1bᵀ`, the dual competitive layer)",
+    ),
+    Operation(
+        name="dcl_step",
+        group="primitives",
+        reference=dcl.dcl_step,
+        call=lambda f, c: dict(
+            zip(
+                ("W", "b"),
+                map(_f64, f(c.array("Y_b"), c.array("W"), c.array("b"), c.array("grad_P"), float(c.scalar("eta")))),
+                strict=True,
+            )
+        ),
+        cases=cases.dcl_cases("Y_b", "W", "b", "grad_P", eta=True),
+        inputs="`Y_b` n_b×d, `W` n_b×K, `b` K, `grad_P` d×K (`∇_P L` at `P(W, b)`), `eta`",
+        outputs="`W` n_b×K, `b` K after one step on `(W, b)`",
+    ),
     # the layer (reference.model, reference.backward) -----------------------------------------------
     Operation(
         name="layer_forward",
@@ -379,6 +476,54 @@ _RECORDS = (
         inputs="`A` d×d symmetric, `theta`",
         outputs="`Q_cap` d×m (birth order), `lam_births` m",
         compare=STATIC_CAPTURE,
+    ),
+    Operation(
+        name="tracked_growth",
+        group="growth",
+        reference=tracked_growth,
+        call=lambda f, c: _static_capture(
+            f(
+                c.array("A"),
+                float(c.scalar("theta")),
+                c.array("starts"),
+                int(c.scalar("n_steps")),
+                float(c.scalar("eta")),
+            ),
+            c.array("A").shape[0],
+        ),
+        cases=cases.tracked_growth_cases,
+        inputs="`A` d×d symmetric, `theta`, `starts` (d+1)×d, `n_steps`, `eta`",
+        outputs="`Q_cap` d×m (birth order), `lam_births` m (the trackers' Rayleigh quotients)",
+    ),
+    Operation(
+        name="oja_track",
+        group="growth",
+        reference=oja_track,
+        call=lambda f, c: dict(
+            zip(
+                ("w", "estimate"),
+                map(_f64, f(c.array("A"), c.array("w0"), float(c.scalar("eta")), int(c.scalar("n_steps")))),
+                strict=True,
+            )
+        ),
+        cases=cases.tracker_cases,
+        inputs="`A` d×d symmetric, `w0` d, `eta`, `n_steps`",
+        outputs="`w` d, `estimate` () (its Rayleigh quotient)",
+    ),
+    Operation(
+        name="mca_exin_track",
+        group="growth",
+        reference=mca_exin_track,
+        call=lambda f, c: dict(
+            zip(
+                ("w", "alphas", "estimate"),
+                map(_f64, f(c.array("A"), c.array("w0"), float(c.scalar("eta")), int(c.scalar("n_steps")))),
+                strict=True,
+            )
+        ),
+        cases=cases.tracker_cases,
+        inputs="`A` d×d symmetric, `w0` d, `eta`, `n_steps`",
+        outputs="`w` d, `alphas` n_steps (effective steps `η/‖w_t‖²`), `estimate` ()",
     ),
     Operation(
         name="grow_decision",
@@ -639,6 +784,8 @@ __all__ = [
     "layer_forward",
     "layer_gradients",
     "load_adapter",
+    "mca_exin_track",
+    "oja_track",
     "operation",
     "operation_names",
     "porting_table",
@@ -646,6 +793,7 @@ __all__ = [
     "prune_decision",
     "reference_outputs",
     "static_growth",
+    "tracked_growth",
     "train_step",
     "trajectory",
 ]

@@ -129,6 +129,38 @@ class AcceleratedAdapter:
 
         return self._grad_YP(Y, P, loss)
 
+    def _hessian_P(self, Y: F64, P: F64, loss: object) -> F64:
+        """``∇²_P loss`` by autograd, as the kit's dK×dK with index ``j·d + i`` for ``P[i, j]``."""
+        Yt = self._t(Y)
+        d, K = P.shape
+        H = torch.autograd.functional.hessian(lambda Pt: loss(Yt, Pt), self._t(P))  # type: ignore[operator,no-untyped-call]
+        return self._h(H.permute(1, 0, 3, 2).reshape(K * d, K * d))
+
+    def hessian_free_energy(self, Y: F64, P: F64, T_P: float) -> F64:
+        return self._hessian_P(Y, P, lambda Yt, Pt: acc_ddcl.free_energy(Yt, Pt, T_P))
+
+    def hessian_quantisation(self, Y: F64, P: F64, T_P: float) -> F64:
+        def loss(Yt: Tensor, Pt: Tensor) -> Tensor:
+            return acc_ddcl.quantisation_loss(
+                Yt, Pt, acc_ddcl.soft_assignments(acc_ddcl.squared_distances(Yt, Pt), T_P)
+            )
+
+        return self._hessian_P(Y, P, loss)
+
+    def prototype_step(self, Y: F64, P: F64, T_P: float, eta: float) -> F64:
+        Pt = self._t(P, grad=True)
+        (gP,) = torch.autograd.grad(acc_ddcl.free_energy(self._t(Y), Pt, T_P), [Pt])
+        return self._h(Pt.detach() - eta * gP)
+
+    def dcl_prototypes(self, Y_b: F64, W: F64, b: F64) -> F64:
+        return self._h(self._t(Y_b).T @ self._t(W) + self._t(b)[None, :])
+
+    def dcl_step(self, Y_b: F64, W: F64, b: F64, grad_P: F64, eta: float) -> tuple[F64, F64]:
+        Wt, bt = self._t(W, grad=True), self._t(b, grad=True)
+        P = self._t(Y_b).T @ Wt + bt[None, :]
+        gW, gb = torch.autograd.grad(P, [Wt, bt], grad_outputs=self._t(grad_P))
+        return self._h(Wt.detach() - eta * gW), self._h(bt.detach() - eta * gb)
+
     # the layer ---------------------------------------------------------------------------------
     def _layer(
         self, cfg: LayerConfig, params: ModelParams, x: F64, labels: I64
@@ -176,6 +208,54 @@ class AcceleratedAdapter:
                 u = u - Q @ (Q.T @ u)
             Q = torch.cat([Q, (u / torch.linalg.vector_norm(u))[:, None]], dim=1)
             births.append(float(lam[-1]))
+        return self._h(Q), np.array(births, dtype=np.float64)
+
+    def _oja(self, A: Tensor, w: Tensor, eta: float, n_steps: int) -> Tensor:
+        w = w / torch.linalg.vector_norm(w)
+        for _ in range(n_steps):
+            w = w / torch.sqrt(w @ w)
+            Aw = A @ w
+            v = w + eta * (Aw - (w @ Aw) * w)
+            w = v / torch.sqrt(v @ v)
+        return w
+
+    def oja_track(self, A: F64, w0: F64, eta: float, n_steps: int) -> tuple[F64, float]:
+        At = self._t(A)
+        w = self._oja(At, self._t(w0), eta, n_steps)
+        return self._h(w), float((w @ (At @ w)) / (w @ w))
+
+    def mca_exin_track(self, A: F64, w0: F64, eta: float, n_steps: int) -> tuple[F64, F64, float]:
+        At, w = self._t(A), self._t(w0)
+        alphas: list[float] = []
+        for _ in range(n_steps):
+            nrm2 = w @ w
+            Aw = At @ w
+            alpha = eta / nrm2
+            w = w - alpha * (Aw - ((w @ Aw) / nrm2) * w)
+            alphas.append(float(alpha))
+        return self._h(w), np.array(alphas, dtype=np.float64), float((w @ (At @ w)) / (w @ w))
+
+    def tracked_growth(self, A: F64, theta: float, starts: F64, n_steps: int, eta: float) -> tuple[F64, F64]:
+        At = self._t(A)
+        d = At.shape[0]
+        eye = torch.eye(d, dtype=self.dtype)
+        Q = torch.zeros((d, 0), dtype=self.dtype)
+        births: list[float] = []
+        for k in range(d + 1):
+            Pi = eye - Q @ Q.T
+            R = Pi @ At @ Pi
+            R = 0.5 * (R + R.T)
+            w0 = self._t(starts[k])
+            if Q.shape[1] < d:
+                w0 = w0 - Q @ (Q.T @ w0)
+            w = self._oja(R, w0, eta, n_steps)
+            lam = float((w @ (R @ w)) / (w @ w))
+            if not lam > theta or Q.shape[1] >= d:
+                break
+            for _ in range(2):  # re-orthogonalise twice against the captured basis
+                w = w - Q @ (Q.T @ w)
+            Q = torch.cat([Q, (w / torch.linalg.vector_norm(w))[:, None]], dim=1)
+            births.append(lam)
         return self._h(Q), np.array(births, dtype=np.float64)
 
     def grow_decision(
