@@ -713,15 +713,29 @@ def figure_png(result: StudyResult) -> bytes:
     axes = fig.subplots(len(METRICS), 1, sharex=True)
     x = np.arange(len(result.datasets))
     width = 0.8 / max(1, len(result.settings))
+    # matplotlib's default cycle has 10 colours; with more settings (the addendum's) take tab20's 20
+    import matplotlib
+
+    n_set = len(result.settings)
+    cmap = matplotlib.colormaps["tab10" if n_set <= 10 else "tab20"]
+    colours = [cmap(i) for i in range(n_set)]
     for ax, metric in zip(axes, METRICS, strict=True):
         for i, setting in enumerate(result.settings):
             rows = [result.summary.get(ds, {}).get(setting) for ds in result.datasets]
             means = [math.nan if r is None else r[f"{metric}_mean"] for r in rows]
             stds = [0.0 if r is None else r[f"{metric}_std"] for r in rows]
-            ax.bar(x + (i - (len(result.settings) - 1) / 2) * width, means, width, yerr=stds, label=setting, capsize=2)
+            ax.bar(
+                x + (i - (len(result.settings) - 1) / 2) * width,
+                means,
+                width,
+                yerr=stds,
+                label=setting,
+                capsize=2,
+                color=colours[i],
+            )
         ax.set_ylabel(metric.upper())
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(ncols=len(result.settings), fontsize="small", loc="lower left", bbox_to_anchor=(0.0, 1.02))
+    axes[0].legend(ncols=min(6, n_set), fontsize="small", loc="lower left", bbox_to_anchor=(0.0, 1.02))
     axes[-1].set_xticks(x, result.datasets, rotation=30, ha="right")
     fig.suptitle(f"DDCL block as a clustering method: mean ± std over {len(result.seeds)} seeds (measured)")
     buf = io.BytesIO()
