@@ -311,6 +311,25 @@ def test_engines_agree_under_author_code() -> None:
     assert next(e.step for e in paper.events if e.kind is EventKind.BIRTH) == 10
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_differential_comparison_finds_a_torch_tracker_without_its_coupling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted bug: the device's tracker step with g* = 1 (no coupling in the Oja step, none in MCA-EXIN);
+    the comparison against the reference must see it."""
+    right = acc_trk.author_track
+
+    def uncoupled(
+        S: torch.Tensor, u_plus: torch.Tensor, u_minus: torch.Tensor, gstar: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return right(S, u_plus, u_minus, 1.0)
+
+    monkeypatch.setattr(acc_trk, "author_track", uncoupled)
+    ref = small_run(AUTHOR)
+    acc = accelerated_train(small_data(), LAYER, AUTHOR, rng=np.random.default_rng(TRAIN_SEED), dtype=torch.float64)
+    assert compare_trajectories(ref, acc, 1e-9).differences != ()
+
+
 def test_the_authors_prune_rule_never_fires_in_a_short_run() -> None:
     """Under the variant a head prune needs a head older than the prune dwell (29 958 checks at d = 5): with
     φ_g = 10 every head is weak at every check after the birth, and none is pruned."""
@@ -320,3 +339,41 @@ def test_the_authors_prune_rule_never_fires_in_a_short_run() -> None:
     assert all(g < rec.growth_config.phi_g for c in after for g in c.head_strength.values())
     assert rec.architecture.head_prunes == 0
     assert rec.architecture.n_heads == 2
+
+
+# ---- the audit under the variant -----------------------------------------------------------------------
+
+
+def test_the_audit_passes_the_variant_to_the_run() -> None:
+    from ddcl_incrt.audit.run import AuditOptions, train_config
+    from ddcl_incrt.cli import build_parser
+
+    assert train_config(AuditOptions(quick=True, growth_variants=("author_code",))).growth_variants == ("author_code",)
+    assert train_config(AuditOptions(quick=True)).growth_variants == ()
+    args = build_parser().parse_args(["audit", "--growth-variant", "author_code"])
+    assert args.growth_variants == ["author_code"]
+    assert build_parser().parse_args(["audit"]).growth_variants is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["audit", "--growth-variant", "author"])
+
+
+def test_the_audit_says_what_decided_under_the_variant() -> None:
+    from ddcl_incrt.audit.summary import author_code_pacing, event_rows, findings
+
+    rec = small_run(AUTHOR)
+    pacing = author_code_pacing(rec)
+    assert pacing.checks == 10
+    assert pacing.prune_dwell == 29958
+    # every birth needs both gates open at its check, and the exact λ_max above θ there (a Rayleigh quotient
+    # is at most λ_max)
+    assert pacing.gates_open >= rec.architecture.births == 1
+    assert pacing.exact_above >= pacing.gates_open
+    assert len(pacing.birth_ratios) == 1
+    assert 0.0 < pacing.birth_ratios[0] < 1.0
+    found = findings(rec)
+    assert any("prune dwell is 29958 checks at d = 5" in f for f in found)
+    assert not any("dwell timer" in f for f in found)  # the paper rule's T_d finding does not apply
+    births = [r for r in event_rows(rec) if r.kind == "birth"]
+    assert all("trackers' λ̂_max" in r.reason for r in births)
+    paper = small_run(replace(AUTHOR, growth_variants=()))
+    assert not any("author_code" in f for f in findings(paper))
