@@ -331,3 +331,30 @@ def test_merged_documents_give_the_table_of_one_run_and_refuse_a_conflict() -> N
     other = cluster.run_study(["blobs"], (0, 1), replace(proto, steps=4), ("backbone-ols",))
     with pytest.raises(ValueError, match="different protocols"):
         cluster.merge_documents(a.to_dict(), other.to_dict())
+
+
+def test_best_rate_residual_on_hand_made_directions() -> None:
+    """0 for a multiple, 1 for an orthogonal direction, √(1/5)/√13 for (2, 3) against (3, 6) (D6's Adam falsifier)."""
+    r = cluster._best_rate_residual
+    assert r(arr(np.array([[2.0], [3.0]])), arr(np.array([[-4.0], [-6.0]]))) == pytest.approx(0.0, abs=1e-15)
+    assert r(arr(np.array([[1.0], [0.0]])), arr(np.array([[0.0], [5.0]]))) == 1.0
+    assert r(arr(np.array([[2.0], [3.0]])), arr(np.array([[3.0], [6.0]]))) == pytest.approx(
+        np.sqrt(1 / 5) / np.sqrt(13)
+    )
+    assert np.isnan(r(arr(np.zeros((2, 1))), arr(np.ones((2, 1)))))
+
+
+def test_dcl_update_residuals_vanish_for_gradient_steps_and_not_for_adam() -> None:
+    """The controls: plain gradient steps at one rate move P by exactly a multiple of M∇_P L (D6), and at the
+    study's two rates by a multiple of (η_W Y_bᵀY_b + η_b 11ᵀ)∇_P L, not of M∇_P L; Adam's steps by neither."""
+    data = _tiny_dataset()
+    equal = cluster.dcl_update_residuals(data, "ddcl", 0, TINY, optimiser="sgd-equal-rates")
+    assert max(equal["vs_M"]) < 1e-12
+    two = cluster.dcl_update_residuals(data, "ddcl", 0, TINY, optimiser="sgd")
+    assert max(two["vs_rate_weighted"]) < 1e-12
+    assert max(two["vs_M"]) > 1e-3
+    adam = cluster.dcl_update_residuals(data, "ddcl", 0, TINY)
+    assert min(adam["vs_M"]) > 1e-3
+    assert min(adam["vs_rate_weighted"]) > 1e-3
+    with pytest.raises(ValueError, match="frozen-feature DCL"):
+        cluster.dcl_update_residuals(data, "backbone", 0, TINY)

@@ -527,6 +527,69 @@ def run_one(
     )
 
 
+def _best_rate_residual(dP: F64Array, direction: F64Array) -> float:
+    """``min_c ‖ΔP − c·D‖_F / ‖ΔP‖_F`` (``c = ⟨ΔP, D⟩/‖D‖²``): how far ``ΔP`` is from *any* multiple of the
+    direction ``D``; 0 when some rate makes them equal, 1 when they are orthogonal; ``nan`` for ``ΔP = 0``."""
+    norm_dp = f64(np.linalg.norm(dP))
+    if norm_dp == 0.0:
+        return math.nan
+    dd = f64(np.sum(direction * direction))
+    c = f64(np.sum(dP * direction)) / dd if dd > 0.0 else 0.0
+    return f64(np.linalg.norm(dP - c * direction)) / norm_dp
+
+
+def dcl_update_residuals(
+    data: Dataset,
+    setting_name: str,
+    seed: int,
+    protocol: Protocol = Protocol(),
+    *,
+    optimiser: Literal["adam", "sgd", "sgd-equal-rates"] = "adam",
+) -> dict[str, list[float]]:
+    """At every step of a run of a frozen-feature DCL setting, how far the prototypes' move ``ΔP`` is from
+    D6's preconditioned gradient step (docs/theory.md, "D6 under Adam"): the best-rate relative residual
+    (:func:`_best_rate_residual`) of ``ΔP`` against ``M∇_P L`` (``M = Y_bᵀY_b + 11ᵀ``, D6's; ``"vs_M"``) and
+    against ``(η_W Y_bᵀY_b + η_b 11ᵀ)∇_P L`` (``"vs_rate_weighted"``: the gradient step's move when ``W`` and
+    ``b`` have different rates, as in the study, ``η_W = η_b/n_b``). ``∇_P L`` is the step's gradient on its
+    batch, ``ΔP = P(W⁺, b⁺) − P(W, b)``. ``optimiser``: ``"adam"`` (the study's, the run of :func:`run_one`),
+    ``"sgd"`` (plain gradient steps at the study's rates) or ``"sgd-equal-rates"`` (both at ``η_b``): the two
+    controls, where the corresponding residual is 0 up to rounding."""
+    s = _check_seed(seed)
+    setting = SETTINGS.get(setting_name)
+    if setting is None or setting.backbone or setting.prototypes != "dcl":
+        raise ValueError(f"setting_name: expected a frozen-feature DCL setting, got {setting_name!r}")
+    params, X_b, rates = initial_params(setting, data, protocol, s)
+    if optimiser == "sgd-equal-rates":
+        rates = {"W": rates["b"], "b": rates["b"]}
+    elif optimiser not in ("adam", "sgd"):
+        raise ValueError(f"optimiser: expected 'adam', 'sgd' or 'sgd-equal-rates', got {optimiser!r}")
+    optimisers = {name: Adam(LearningRates.uniform(rate)) for name, rate in rates.items()}
+    states: dict[str, AdamState] = {name: opt.init_state() for name, opt in optimisers.items()}
+    gram = X_b.T @ X_b
+    ones = np.ones_like(gram)
+    M = gram + ones
+    M_rates = rates["W"] * gram + rates["b"] * ones
+    T_c = critical_temperature(data.X)
+    out: dict[str, list[float]] = {"vs_M": [], "vs_rate_weighted": []}
+    batches = _batches(data.X.shape[0], protocol.batch, protocol.steps, np.random.default_rng([s, 2]))
+    for step, idx in enumerate(batches):
+        T_P = temperature(T_c, step, protocol.steps, annealed=setting.annealed, ratio=setting.ratio(protocol))
+        X = arr(data.X[idx])
+        P = prototypes(params, X_b)
+        gP = ddcl.grad_quantisation_full(X, P, T_P)[1] if setting.loss == "L_q" else ols_gradients(X, P, T_P)[1]
+        grads, _, _ = step_gradients(setting, params, X, X_b, T_P)
+        for name, opt in optimisers.items():
+            if optimiser == "adam":
+                new, states[name] = opt.step(states[name], {"P": params[name]}, {"P": grads[name]})
+                params[name] = new["P"]
+            else:
+                params[name] = arr(params[name] - rates[name] * grads[name])
+        dP = prototypes(params, X_b) - P
+        out["vs_M"].append(_best_rate_residual(dP, arr(M @ gP)))
+        out["vs_rate_weighted"].append(_best_rate_residual(dP, arr(M_rates @ gP)))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # The grid, its summary, table and figure
 # --------------------------------------------------------------------------------------------------
@@ -924,6 +987,7 @@ __all__ = [
     "cluster_metrics",
     "clustering_accuracy",
     "critical_temperature",
+    "dcl_update_residuals",
     "features",
     "figure_png",
     "initial_params",
