@@ -15,6 +15,7 @@ import pytest
 
 import reference.growth_phases as growth_phases
 from ddcl_incrt import exit_codes
+from ddcl_incrt.conformance.adapter import CheckStatistics
 from ddcl_incrt.conformance.cases import trajectory_inputs
 from ddcl_incrt.conformance.command import add_subcommand
 from ddcl_incrt.conformance.runner import golden
@@ -34,6 +35,7 @@ from training.trainer import ReferenceEngine
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "porting.md"
 PORT_DATACLASSES = (
+    CheckStatistics,
     LayerConfig,
     ModelParams,
     HeadParams,

@@ -11,7 +11,8 @@
 tolerances; ``--skip`` / ``--xfail`` / ``--only`` take check-name patterns (``grow_decision/*``);
 ``--min-coverage N`` is the number of checks that must be compared (default: at least one, and every
 check of every operation the port declares, always). ``--properties`` (with ``--adapter``) also runs
-property mode, whose results are in every report format.
+property mode, whose results are in every report format; ``--only-property CLAIM`` runs one property
+and ``--property-seed N`` sets hypothesis's seed (each failed property's repro names both).
 
 Exit codes (:mod:`ddcl_incrt.exit_codes`): :data:`~ddcl_incrt.exit_codes.OK` when everything compared
 passed and the minimum coverage was met; :data:`~ddcl_incrt.exit_codes.FAILED_CHECK` when a check or a
@@ -31,7 +32,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ddcl_incrt.arguments import positive_int
+from ddcl_incrt.arguments import non_negative_int, positive_int
 from ddcl_incrt.exit_codes import OK, USAGE
 from ddcl_incrt.output_paths import write_file_with_fallback
 
@@ -75,6 +76,21 @@ def add_subcommand(sub: Any) -> None:
         default=10,
         help="examples per property (default 10)",
     )
+    p.add_argument(
+        "--only-property",
+        dest="only_property",
+        action="append",
+        default=None,
+        metavar="CLAIM",
+        help="with --properties: run only this property (its claim: D2, G1-G3, BP; repeatable)",
+    )
+    p.add_argument(
+        "--property-seed",
+        dest="property_seed",
+        type=non_negative_int,
+        default=0,
+        help="hypothesis's seed for every property (default 0; each failure's repro names it)",
+    )
     p.set_defaults(func=run)
 
 
@@ -106,6 +122,8 @@ def _misused(args: argparse.Namespace) -> str | None:
     comparing = args.adapter is not None or args.outputs is not None
     if args.properties and args.adapter is None:
         return "--properties: property mode runs on a Python adapter's operations; give --adapter"
+    if not args.properties and (args.only_property or args.property_seed):
+        return "--only-property, --property-seed: only with --properties"
     if not comparing:
         mode = "--template" if args.template is not None else "--write-inputs" if args.write_inputs else "--regenerate"
         given = [
@@ -165,7 +183,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.adapter is not None:
             report = runner.run_adapter(args.adapter, **common)
             if args.properties:
-                report.properties = _properties(args.adapter, args.property_examples)
+                report.properties = _properties(
+                    args.adapter, args.property_examples, args.property_seed, args.only_property
+                )
         else:
             report = runner.run_outputs(args.outputs, **common)
     except AdapterLoadError as exc:
@@ -188,11 +208,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return USAGE if failed_writes else report.exit_code
 
 
-def _properties(spec: str, examples: int) -> list[Any]:
+def _properties(spec: str, examples: int, seed: int, only: list[str] | None) -> list[Any]:
     from ddcl_incrt.conformance.operations import load_adapter
-    from ddcl_incrt.conformance.properties import run_properties
+    from ddcl_incrt.conformance.properties import run_properties, select_properties
 
-    return list(run_properties(load_adapter(spec), max_examples=examples))
+    chosen = None if only is None else select_properties(only)
+    return list(run_properties(load_adapter(spec), max_examples=examples, only=chosen, seed=seed, spec=spec))
 
 
 def _template(folder: Path, console: Console) -> int:

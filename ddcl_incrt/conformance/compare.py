@@ -226,10 +226,21 @@ PropertyStatus: TypeAlias = Literal["pass", "fail", "not covered"]
 
 
 @dataclass(frozen=True)
+class PropertyFailure:
+    """One distinct failure of a property (hypothesis reports each it found): the exception's text and
+    hypothesis's falsifying example for it."""
+
+    message: str
+    falsifying_example: str
+
+
+@dataclass(frozen=True)
 class PropertyResult:
     """One property of property mode: the claim (or derivation) it tests, pass/fail/not covered, why
     (``message``), and for a failure hypothesis's falsifying example(s) as text
-    (``falsifying_example``, one block per distinct failure)."""
+    (``falsifying_example``, one block per distinct failure), each distinct failure on its own
+    (``failures``), the run's ``seed`` and number of ``examples``, and ``repro``: a copy-paste snippet
+    (and the command line) that runs this property alone with that seed and raises if it still fails."""
 
     claim: str
     name: str
@@ -237,6 +248,10 @@ class PropertyResult:
     message: str = ""
     reference_ops: tuple[str, ...] = ()  # operations taken from the reference (none of the kit's)
     falsifying_example: str = ""
+    failures: tuple[PropertyFailure, ...] = ()
+    seed: int | None = None
+    examples: int = 0
+    repro: str = ""
 
 
 _INTEGER_KINDS = "iub"  # int, uint, bool: an integer field's values
@@ -599,6 +614,7 @@ __all__ = [
     "CheckResult",
     "Comparator",
     "FieldResult",
+    "PropertyFailure",
     "PropertyResult",
     "PropertyStatus",
     "Status",

@@ -101,13 +101,15 @@ class PropertyItem(pytest.Item):
         from ddcl_incrt.conformance import properties
         from ddcl_incrt.conformance.operations import load_adapter
 
-        port = load_adapter(self.config.getoption("--ddcl-adapter"))
+        spec = self.config.getoption("--ddcl-adapter")
+        port = load_adapter(spec)
         prop = properties.PROPERTIES[self.index]
-        one = properties.run_properties(port, only=[prop])[0]
+        one = properties.run_properties(port, only=[prop], spec=spec)[0]
         if one.status == "not covered":
             pytest.skip(one.message)
         if one.status == "fail":
-            raise ConformanceFailure(f"{one.claim}: {one.name}: {one.message}\n{one.falsifying_example}".rstrip())
+            text = f"{one.claim}: {one.name}: {one.message}\n{one.falsifying_example}".rstrip()
+            raise ConformanceFailure(f"{text}\nreproduce:\n{one.repro}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):

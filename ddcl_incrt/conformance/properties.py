@@ -22,13 +22,15 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import example as explicit_example
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyFailure, HypothesisException
 
 from ddcl_incrt.conformance.adapter import Adapter
 from ddcl_incrt.conformance.cases import SMALL_LAYER, TRACKED_STEPS
-from ddcl_incrt.conformance.compare import PropertyResult, PropertyStatus
+from ddcl_incrt.conformance.compare import PropertyFailure, PropertyResult, PropertyStatus
 from ddcl_incrt.conformance.operations import check_adapter
 from ddcl_incrt.strategies.ddcl import DDCLProblem, dcl_problems, moderate_ddcl_problems, row_stochastic
 from ddcl_incrt.strategies.incrt import PlantedOperator, planted_operators
@@ -392,25 +394,24 @@ PROPERTIES: tuple[Property, ...] = (
 NOT_COVERED: dict[str, str] = {}
 
 
-def _hypothesis_test(port: Any, prop: Property, max_examples: int, shrink: bool) -> Callable[[], None]:
+def _hypothesis_test(port: Any, prop: Property, max_examples: int, shrink: bool, seed: int) -> Callable[[], None]:
     # no explain phase: its notes name lines of the kit's own checks, which is not news to a port author
     phases = (Phase.explicit, Phase.reuse, Phase.generate) + ((Phase.shrink,) if shrink else ())
 
-    def test(drawn: Any) -> None:
-        prop.check(port, drawn)
+    def test(example: Any) -> None:
+        prop.check(port, example)
 
     wrapped = given(prop.strategy)(test)
     for ex in reversed(prop.examples):  # tried first (Phase.explicit), in order
-        wrapped = example(ex)(wrapped)
+        wrapped = explicit_example(ex)(wrapped)
     configured = settings(
         phases=phases,
         max_examples=max_examples,
         deadline=None,
-        derandomize=True,
-        database=None,
+        database=None,  # nothing remembered between runs: the seed alone decides the examples
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )(wrapped)
-    return cast(Callable[[], None], configured)
+    return cast(Callable[[], None], hypothesis_seed(seed)(configured))
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -420,6 +421,17 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
     return [exc]
+
+
+def failure_parts(exc: BaseException) -> tuple[PropertyFailure, ...]:
+    """Each distinct failure inside ``exc`` (:func:`_leaves`) with its own exception text and hypothesis's
+    falsifying example for it."""
+    parts: list[PropertyFailure] = []
+    for leaf in _leaves(exc):
+        notes = "\n".join(str(n) for n in getattr(leaf, "__notes__", ()))
+        text = f"{type(leaf).__name__}: {leaf}".rstrip(": ").strip()
+        parts.append(PropertyFailure(text, notes.strip() or "(hypothesis gave no example)"))
+    return tuple(parts)
 
 
 def failure_text(exc: BaseException) -> tuple[str, str]:
@@ -447,17 +459,58 @@ def port_dtype(port: object) -> str:
     return str(getattr(policy, "dtype", "float64"))
 
 
+def select_properties(claims: Sequence[str]) -> list[Property]:
+    """The properties of the named claims (``D2``, ``G1-G3``, ``BP``: the report's claim column), in
+    :data:`PROPERTIES` order; an unknown name is a ``ValueError`` listing the known ones."""
+    known = [p.claim for p in PROPERTIES]
+    unknown = [c for c in claims if c not in known]
+    if unknown:
+        raise ValueError(f"--only-property: no property {unknown}; known: {known}")
+    return [p for p in PROPERTIES if p.claim in claims]
+
+
+def property_repro(claim: str, spec: str | None, examples: int, seed: int) -> str:
+    """The copy-paste reproduction of one property's run: the Python call, and the same as a command line."""
+    adapter = spec or "<package.module:factory of your adapter>"
+    return (
+        "from ddcl_incrt.conformance.properties import reproduce_property\n"
+        f"reproduce_property(claim={claim!r}, adapter={adapter!r}, examples={examples}, seed={seed})\n"
+        f"# or: ddcl-incrt conformance --adapter {adapter} --properties --only-property {claim} "
+        f"--property-examples {examples} --property-seed {seed}"
+    )
+
+
+def _failed(prop: Property, exc: BaseException, seed: int, examples: int, repro: str) -> PropertyResult:
+    message, example = failure_text(exc)
+    return PropertyResult(
+        prop.claim,
+        prop.name,
+        "fail",
+        message,
+        prop.reference_ops,
+        example,
+        failure_parts(exc),
+        seed=seed,
+        examples=examples,
+        repro=repro,
+    )
+
+
 def run_properties(
     adapter: Adapter,
     *,
     max_examples: int = 10,
     shrink: bool = True,
     only: Sequence[Property] | None = None,
+    seed: int = 0,
+    spec: str | None = None,
 ) -> list[PropertyResult]:
     """Every property on ``adapter``; a property needing an operation it lacks is not covered.
 
     ``shrink=False`` reports the first falsifying example instead of hypothesis's minimal one (faster);
-    ``only`` runs those properties alone (and lists no uncovered claims)."""
+    ``only`` runs those properties alone (and lists no uncovered claims); ``seed`` is hypothesis's seed
+    for every property (the same seed, examples and port give the same examples, whatever else runs);
+    ``spec`` (``package.module:factory``) is named in each failure's repro."""
     port = check_adapter(adapter)
     dtype = port_dtype(port)
     out: list[PropertyResult] = []
@@ -466,20 +519,20 @@ def run_properties(
         if missing:
             out.append(PropertyResult(prop.claim, prop.name, "not covered", f"the port lacks {missing}"))
             continue
-
+        repro = property_repro(prop.claim, spec, max_examples, seed)
         try:
             with rounding_precision(dtype):  # the invariants' a-priori bounds in the port's precision
-                _hypothesis_test(port, prop, max_examples, shrink)()
+                _hypothesis_test(port, prop, max_examples, shrink, seed)()
         except HypothesisException as exc:
             if not isinstance(exc, FlakyFailure):
                 raise  # a fault of the kit's own test, not of the port
-            message, example = failure_text(exc)
-            out.append(PropertyResult(prop.claim, prop.name, "fail", message, prop.reference_ops, example))
+            out.append(_failed(prop, exc, seed, max_examples, repro))
         except Exception as exc:  # the falsified property (an ExceptionGroup for several distinct failures)
-            message, example = failure_text(exc)
-            out.append(PropertyResult(prop.claim, prop.name, "fail", message, prop.reference_ops, example))
+            out.append(_failed(prop, exc, seed, max_examples, repro))
         else:
-            out.append(PropertyResult(prop.claim, prop.name, "pass", "", prop.reference_ops))
+            out.append(
+                PropertyResult(prop.claim, prop.name, "pass", "", prop.reference_ops, seed=seed, examples=max_examples)
+            )
     if only is not None:
         return out
     proved = [c.id for c in REGISTRY.values() if c.label is Label.PROVED]
@@ -489,6 +542,25 @@ def run_properties(
     return out
 
 
+def reproduce_property(
+    *, claim: str, adapter: str | Adapter, examples: int = 10, seed: int = 0, shrink: bool = True
+) -> PropertyResult:
+    """Run one property (its claim, e.g. ``D2``) on ``adapter`` (a port or its ``package.module:factory``)
+    with ``examples`` examples and hypothesis's ``seed``; raise ``AssertionError`` with every distinct
+    failure and its falsifying example if it does not pass."""
+    from ddcl_incrt.conformance.operations import load_adapter
+
+    port = load_adapter(adapter) if isinstance(adapter, str) else adapter
+    spec = adapter if isinstance(adapter, str) else None
+    (result,) = run_properties(
+        port, max_examples=examples, shrink=shrink, only=select_properties([claim]), seed=seed, spec=spec
+    )
+    if result.status != "pass":
+        blocks = [f"{f.message}\n{f.falsifying_example}" for f in result.failures] or [result.message]
+        raise AssertionError(f"property {claim}: {result.status}: " + "\n".join(blocks))
+    return result
+
+
 __all__ = [
     "NOT_COVERED",
     "PROPERTIES",
@@ -496,8 +568,12 @@ __all__ = [
     "PropertyResult",
     "PropertyStatus",
     "ddcl_ops",
+    "failure_parts",
     "failure_text",
     "float32_underflow_band",
     "port_dtype",
+    "property_repro",
+    "reproduce_property",
     "run_properties",
+    "select_properties",
 ]

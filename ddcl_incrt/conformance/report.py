@@ -168,6 +168,12 @@ class Report:
                     "status": p.status,
                     "message": p.message,
                     "falsifying_example": p.falsifying_example,
+                    "failures": [
+                        {"message": f.message, "falsifying_example": f.falsifying_example} for f in p.failures
+                    ],
+                    "seed": p.seed,
+                    "examples": p.examples,
+                    "repro": p.repro,
                     "reference_ops": list(p.reference_ops),
                 }
                 for p in self.properties
@@ -252,8 +258,15 @@ class Report:
                 "",
             ]
             for p in self.property_failures:
-                lines += [f"### property {p.claim}: fail", "", _cell(p.message), "", "Falsifying example:", ""]
-                lines += ["```", p.falsifying_example, "```", ""]
+                lines += [f"### property {p.claim}: fail", "", _cell(p.message), ""]
+                for i, f in enumerate(p.failures or (), 1):
+                    head = f"Failure {i} of {len(p.failures)}: " if len(p.failures) > 1 else ""
+                    lines += [f"{head}{_cell(f.message)}", "", "Falsifying example:", "", "```", f.falsifying_example]
+                    lines += ["```", ""]
+                if not p.failures:
+                    lines += ["Falsifying example:", "", "```", p.falsifying_example, "```", ""]
+                if p.repro:
+                    lines += [f"Reproduce (seed {p.seed}, {p.examples} examples):", "", "```python", p.repro, "```", ""]
         return "\n".join(lines)
 
     def render(self, console: Console) -> None:
@@ -305,7 +318,15 @@ class Report:
         console.print(table)
         for p in self.property_failures:
             console.print(f"[red]property {escape(p.claim)}: fail[/red] {escape(p.message)}")
-            console.print("falsifying example:\n" + p.falsifying_example, markup=False, highlight=False)
+            parts = p.failures or ()
+            for i, f in enumerate(parts, 1):
+                head = f"failure {i} of {len(parts)}: " if len(parts) > 1 else ""
+                console.print(f"{head}{f.message}", markup=False, highlight=False)
+                console.print("falsifying example:\n" + f.falsifying_example, markup=False, highlight=False)
+            if not parts:
+                console.print("falsifying example:\n" + p.falsifying_example, markup=False, highlight=False)
+            if p.repro:
+                console.print(f"reproduce (seed {p.seed}):\n{p.repro}", markup=False, highlight=False)
 
 
 def _property_note(p: PropertyResult) -> str:
