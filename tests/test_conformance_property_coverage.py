@@ -207,7 +207,10 @@ def test_property_mode_covers_every_proved_claim() -> None:
     covered = {c for p in PROPERTIES for c in p.claim.replace("G1-G3", "G1,G2,G3").split(",")}
     assert proved <= covered, proved - covered
     results = run_properties(
-        ReferenceAdapter(), max_examples=3, shrink=False, only=[_property(c) for c in NEW_PROPERTIES]  # type: ignore[misc]
+        ReferenceAdapter(),
+        max_examples=3,
+        shrink=False,
+        only=[_property(c) for c in NEW_PROPERTIES],  # type: ignore[misc]
     )
     assert [(r.claim, r.status) for r in results] == [(c, "pass") for c in NEW_PROPERTIES]
 

@@ -1,17 +1,22 @@
 """Property mode: the hypothesis property tests of the ``proved`` claims, run on a port's operations.
 
 The invariants of :mod:`reference.invariants` take their operations as arguments; here they are fed
-the port's: the DDCL claims through a :class:`reference.invariants.ddcl.DDCLOps` table whose entries
-are the adapter's primitives (the reference's where the kit defines no operation, e.g. ``Σ_q``, and
-the property says so), the INCRT claims G1–G3 through the port's ``static_growth`` (its result read
-as a :class:`reference.incrt.capture.CaptureResult`), G5's operator half through the port's
-``growth_statistics`` on the layer before and after removing a head, and the layer's backward
-(steps BP.*) as the port's gradients against central differences of the port's own loss. A claim
-whose operations the port does not implement, or whose invariant needs operations the kit does not
-define (Hessians, the prototype step, the DCL, the trackers), is reported as not covered, with why.
+the port's: the DDCL claims (D1–D6) through a :class:`reference.invariants.ddcl.DDCLOps` table whose
+entries are the adapter's operations (its primitives, Hessians, prototype step and DCL; the
+reference's where the kit defines no operation, e.g. ``Σ_q``, and the property says so), G1–G3
+through the port's ``static_growth`` (its result read as a :class:`reference.incrt.capture.CaptureResult`),
+G4 through two runs of its ``tracked_growth`` from different starts and the exact capture, G5's
+operator half through its ``growth_statistics`` on the layer before and after removing a head, G6
+through its ``oja_track`` and ``mca_exin_track`` (read as :class:`reference.incrt.trackers.TrackerResult`),
+and the layer's backward (steps BP.*) as its gradients against central differences of its own loss.
+Every proved claim has a property (:data:`NOT_COVERED` is empty); one whose operations a port does not
+implement is reported as not covered, naming them.
 
-The invariants' bounds are float64 a-priori rounding bounds, so property mode is for float64 ports;
-for a lower-precision port the differential checks (:mod:`ddcl_incrt.conformance.runner`) apply.
+The invariants' bounds are a-priori rounding bounds in the precision the port declares (its
+``tolerances``' dtype): each property runs under :func:`reference.tolerances.rounding_precision`, so a
+float32 port is held to float32 bounds (docs/tolerances.md). Each property runs under an explicit
+hypothesis seed, and a failure carries a repro (:func:`reproduce_property`). Property mode complements
+the differential checks (:mod:`ddcl_incrt.conformance.runner`); it does not replace them.
 Requires ``hypothesis`` (the ``dev`` extra).
 """
 
