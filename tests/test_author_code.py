@@ -5,9 +5,11 @@ G6's step-size hypothesis failing where the author's fixed step is too large for
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import _phases as phases
 import numpy as np
@@ -32,7 +34,9 @@ from reference.incrt.controller import (
 )
 from reference.incrt.trackers import TrackerKind
 from reference.train_config import TrainConfig
-from training.trainer import init_state
+from training.checkpoint import Checkpoint, CheckpointPolicy
+from training.record import RunRecord
+from training.trainer import ReferenceEngine, init_state, resume, run
 
 D = 5
 G = 10  # check_every in the decision tests
@@ -377,3 +381,25 @@ def test_the_audit_says_what_decided_under_the_variant() -> None:
     assert all("trackers' λ̂_max" in r.reason for r in births)
     paper = small_run(replace(AUTHOR, growth_variants=()))
     assert not any("author_code" in f for f in findings(paper))
+
+
+def test_a_run_under_the_variant_resumes_bit_for_bit(tmp_path: Path) -> None:
+    """A checkpoint between checks holds the author's tracker vectors (their one-step estimates decide the
+    birth at step 40 and every later check's recorded tracker gaps depend on them) and the dwell state."""
+    policy = CheckpointPolicy(tmp_path, at_steps=frozenset({35}), keep=0)
+    record = run(
+        small_data(), LAYER, AUTHOR, rng=np.random.default_rng(TRAIN_SEED), engine=ReferenceEngine(), checkpoints=policy
+    )
+    assert [e.step for e in record.events if e.kind is EventKind.BIRTH] == [40]
+    resumed = resume(Checkpoint.load(policy.path(35)), small_data(), engine=ReferenceEngine())
+
+    def comparable(rec: RunRecord) -> dict[str, object]:
+        d: dict[str, object] = json.loads(rec.to_json())
+        d.pop("wall_time_s")
+        return d
+
+    assert comparable(resumed) == comparable(record)
+    # planted: a checkpoint whose tracker vectors were lost (re-drawn) gives another record
+    ck = Checkpoint.load(policy.path(35))
+    lost = replace(ck, state=replace(ck.state, w_top=ck.state.w_bottom, w_bottom=ck.state.w_top))
+    assert comparable(resume(lost, small_data(), engine=ReferenceEngine())) != comparable(record)
