@@ -307,7 +307,7 @@ def test_engines_agree_under_author_code() -> None:
     birth = next(e for e in ref.events if e.kind is EventKind.BIRTH)
     check = next(c for c in ref.checks if c.step == birth.step)
     assert birth.statistic != check.lam_max
-    assert birth.statistic > AUTHOR.theta
+    assert birth.statistic > ref.growth_config.theta == AUTHOR.theta
     assert ref.growth_config.hysteresis is False
     assert ref.growth_config.min_heads == 0
     # the paper's rule on the same run grows at the first check with λ_max > θ (the dwell T_d = 10 steps)
