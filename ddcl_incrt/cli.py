@@ -170,7 +170,9 @@ def _cluster(args: argparse.Namespace, console: Console) -> int:
     from ddcl_incrt.studies import cluster
 
     # a bad --datasets / --seeds is a ValueError raised before any run, reported by main on stderr
-    result, files = cluster.run_cli(out=args.out, seeds=args.seeds, datasets=args.datasets, quick=args.quick)
+    result, files = cluster.run_cli(
+        out=args.out, seeds=args.seeds, datasets=args.datasets, quick=args.quick, settings=args.settings
+    )
     table = Table(title="ddcl-incrt cluster: the DDCL block as a clustering method (measured; mean ± std over seeds)")
     for col in ("data set", "setting", "ACC", "NMI", "ARI", "D1 checks / violations", "s per run"):
         table.add_column(col, overflow="fold")
@@ -367,6 +369,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         help="digits, blobs, moons, circles, madelon-{10,50,200,500,1000} (default: all; 3 small with --quick)",
+    )
+    p.add_argument(
+        "--settings",
+        nargs="+",
+        default=None,
+        help="the study's settings to run (default: all; docs/studies/cluster.md lists them)",
     )
     p.add_argument("--quick", action="store_true", help="a smoke run of seconds (20 steps)")
     p.set_defaults(func=_cluster)

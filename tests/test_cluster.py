@@ -358,3 +358,15 @@ def test_dcl_update_residuals_vanish_for_gradient_steps_and_not_for_adam() -> No
     assert min(adam["vs_rate_weighted"]) > 1e-3
     with pytest.raises(ValueError, match="frozen-feature DCL"):
         cluster.dcl_update_residuals(data, "backbone", 0, TINY)
+
+
+def test_the_cluster_command_runs_the_settings_it_is_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ddcl_incrt.cli import main
+
+    args = ["cluster", "--quick", "--seeds", "1", "--datasets", "blobs", "--out", str(tmp_path / "c")]
+    assert main([*args, "--settings", "ddcl", "backbone-ols"]) == 0
+    document = json.loads((tmp_path / "c" / "cluster.json").read_text())
+    assert sorted({run["setting"] for run in document["runs"]}) == ["backbone-ols", "ddcl"]
+    capsys.readouterr()
+    assert main([*args, "--settings", "no-such-setting"]) == 2
+    assert "settings: expected names from" in capsys.readouterr().err
