@@ -34,7 +34,7 @@ from accelerated.backward import to_host, to_reference
 from accelerated.growth_statistics import head_operators, head_strengths, probe_second_moment, residual_operator
 from accelerated.model import HeadParams, ModelParams, heads_forward, layer_input
 from accelerated.optim import OptState
-from accelerated.step import flat_args, stacked_loss
+from accelerated.step import flat_args, probe_assignments, stacked_tokens
 from reference import model as ref_model
 from reference.growth_phases import Context, Measured, Tracked, author_scale, coupling_statistics, run_check
 from reference.growth_statistics import Probe
@@ -175,11 +175,12 @@ def statistics(params64: ModelParams, probe: DeviceProbe, Q_cap: Tensor) -> Stat
 
 
 def probe_tokens(params64: ModelParams, ctx: Context, probe: DeviceProbe) -> tuple[Tensor, Tensor]:
-    """``(Y, Q)`` of the layer on the probe (flattened tokens), by the step's hot path without a graph."""
-    cfg = ctx.layer_cfg
+    """``(Y, Q)`` of the layer on the probe (flattened tokens), by the step's hot path without a graph
+    (:func:`accelerated.step.probe_assignments` for ``Q``)."""
+    W_in, E_pos, W_Q, W_K, W_V, W_O, s, P, _, _ = flat_args(params64)
     with torch.no_grad():
-        _, _, _, Y, Q = stacked_loss(*flat_args(params64), probe.x, probe.labels, cfg.T_P, cfg.lambda_q)
-    return Y, Q
+        Y = stacked_tokens(W_in, E_pos, W_Q, W_K, W_V, W_O, s, probe.x)
+        return Y, probe_assignments(Y, P, ctx.layer_cfg.T_P)
 
 
 def prototype_masses(params64: ModelParams, Q: Tensor, growth: GrowthState) -> np.ndarray:

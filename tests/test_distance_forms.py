@@ -187,3 +187,25 @@ def test_the_fast_paths_reported_terms_agree_with_the_reference_in_the_float32_r
     for name, value in expected.items():
         assert got[name].dtype == torch.float32
         assert abs(float(got[name]) - value) <= row * max(abs(value), 1.0), name
+
+
+def test_the_growth_checks_assignments_use_the_centred_form_only_where_decisions_cannot_differ() -> None:
+    """float64 probe tokens: below a tenth of the DECISION row the centred form (within its bound of the
+    difference form); a probe whose largest distance puts the bound above it (planted: coordinates
+    ~1e3) gets exactly the difference form's assignments."""
+    from accelerated.step import probe_assignments, squared_distances
+
+    rng = np.random.default_rng(1)
+    d, K, T_P = 6, 4, 1.0
+    Y = torch.tensor(rng.standard_normal((20, d)))
+    P = torch.tensor(rng.standard_normal((d, K)))
+    D_exact = squared_distances(Y, P)
+    difference_form = torch.softmax(-D_exact / T_P, dim=1)
+    bound = assignment_relative_error(d, K, float(D_exact.max()), T_P, "float64")
+    assert bound <= tolerance("float64", CheckKind.DECISION).rtol / 10
+    Q = probe_assignments(Y, P, T_P)
+    assert torch.allclose(Q, difference_form, rtol=2 * bound, atol=0.0)
+    far = Y * 1e3
+    D_far = squared_distances(far, P)
+    assert assignment_relative_error(d, K, float(D_far.max()), T_P, "float64") > 1e-10
+    assert torch.equal(probe_assignments(far, P, T_P), torch.softmax(-D_far / T_P, dim=1))
