@@ -310,21 +310,7 @@ def growth_config_for(train_cfg: TrainConfig, theta: float) -> GrowthConfig:
     docs/studies/planted-heads.md §2.2) — unless ``train_cfg.phi_g`` is given; the rest from
     ``train_cfg``. :func:`calibrate` and the record loader's check of a stored configuration both use this."""
     phi_default = theta if "prune_at_theta" in train_cfg.growth_variants else 0.01 * theta
-    if "author_code" in train_cfg.growth_variants:
-        # the author's head pruning (cell 5 try_prune_heads): no hysteresis, no minimum head count; its
-        # patience (author_code.T_PRUNE = 100 checks) and dwells are the variant's own, so T_d is not read
-        # and T_prune is the prototype rule's only (the author has none; the project's is kept)
-        return GrowthConfig(
-            theta=theta,
-            phi_g=phi_default if train_cfg.phi_g is None else train_cfg.phi_g,
-            T_d=train_cfg.T_d,
-            T_prune=train_cfg.T_prune,
-            eps_K=train_cfg.eps_K,
-            min_heads=0,
-            hysteresis=False,
-            variants=train_cfg.growth_variants,
-        )
-    return GrowthConfig(
+    config = GrowthConfig(
         theta=theta,
         phi_g=phi_default if train_cfg.phi_g is None else train_cfg.phi_g,
         T_d=train_cfg.T_d,
@@ -332,6 +318,12 @@ def growth_config_for(train_cfg: TrainConfig, theta: float) -> GrowthConfig:
         eps_K=train_cfg.eps_K,
         variants=train_cfg.growth_variants,
     )
+    if "author_code" in train_cfg.growth_variants:
+        # the author's head pruning (cell 5 try_prune_heads): no hysteresis, no minimum head count; its
+        # patience (author_code.T_PRUNE = 100 checks) and dwells are the variant's own, so T_d is not read
+        # and T_prune is the prototype rule's only (the author has none; the project's is kept)
+        return replace(config, min_heads=0, hysteresis=False)
+    return config
 
 
 def newborn_head(
