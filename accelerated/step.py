@@ -160,8 +160,8 @@ def probe_assignments(Y: Tensor, P: Tensor, T_P: float) -> Tensor:
     (:func:`reference.tolerances.assignment_relative_error` at the probe's largest distance) is below a
     tenth of the float64 DECISION row — a mass can then differ from the reference's only by a tenth of
     the band in which a decision is declared a near-tie, so no decision differs outside one — and by the
-    reference's difference form otherwise (at the bench's mid-size probe the bound is 6.7e-11). Reads one scalar on the host (the
-    check synchronises anyway)."""
+    reference's difference form otherwise (at the bench's mid-size probe the bound is 6.7e-11). Reads
+    one scalar on the host (the check synchronises anyway)."""
     D = centred_squared_distances(Y, P)
     bound = assignment_relative_error(Y.shape[1], P.shape[1], float(D.max()), T_P, "float64")
     if not bound <= tolerance("float64", CheckKind.DECISION).rtol / 10.0:
