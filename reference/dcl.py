@@ -66,7 +66,20 @@ def dcl_step(
     return arr(W_ - step * gW), arr(b_ - step * gb)
 
 
+def best_rate_residual(dP: Float64[np.ndarray, "d K"], direction: Float64[np.ndarray, "d K"]) -> float:
+    """``min_c ‖ΔP − c·D‖_F / ‖ΔP‖_F`` (``c = ⟨ΔP, D⟩/‖D‖²``): how far a prototype move ``ΔP`` is from
+    *any* multiple of the direction ``D`` (D6's ``M∇_P L``: 0 for a gradient step at one rate); 1 when
+    they are orthogonal; ``nan`` for ``ΔP = 0``."""
+    norm_dp = float(np.linalg.norm(dP))
+    if norm_dp == 0.0:
+        return float("nan")
+    dd = float(np.sum(direction * direction))
+    c = float(np.sum(dP * direction)) / dd if dd > 0.0 else 0.0
+    return float(np.linalg.norm(dP - c * direction)) / norm_dp
+
+
 __all__ = [
+    "best_rate_residual",
     "dcl_gradients",
     "dcl_preconditioner",
     "dcl_prototypes",

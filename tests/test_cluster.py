@@ -17,6 +17,7 @@ from ddcl_incrt.cli import main
 from ddcl_incrt.studies import cluster
 from reference import ddcl
 from reference._arrays import F64Array, arr
+from reference.dcl import best_rate_residual
 from reference.gradcheck import central_difference, gradient_matches
 from reference.invariants.ddcl import REFERENCE_OPS
 
@@ -335,7 +336,7 @@ def test_merged_documents_give_the_table_of_one_run_and_refuse_a_conflict() -> N
 
 def test_best_rate_residual_on_hand_made_directions() -> None:
     """0 for a multiple, 1 for an orthogonal direction, √(1/5)/√13 for (2, 3) against (3, 6) (D6's Adam falsifier)."""
-    r = cluster._best_rate_residual
+    r = best_rate_residual
     assert r(arr(np.array([[2.0], [3.0]])), arr(np.array([[-4.0], [-6.0]]))) == pytest.approx(0.0, abs=1e-15)
     assert r(arr(np.array([[1.0], [0.0]])), arr(np.array([[0.0], [5.0]]))) == 1.0
     assert r(arr(np.array([[2.0], [3.0]])), arr(np.array([[3.0], [6.0]]))) == pytest.approx(

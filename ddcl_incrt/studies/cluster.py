@@ -527,17 +527,6 @@ def run_one(
     )
 
 
-def _best_rate_residual(dP: F64Array, direction: F64Array) -> float:
-    """``min_c ‖ΔP − c·D‖_F / ‖ΔP‖_F`` (``c = ⟨ΔP, D⟩/‖D‖²``): how far ``ΔP`` is from *any* multiple of the
-    direction ``D``; 0 when some rate makes them equal, 1 when they are orthogonal; ``nan`` for ``ΔP = 0``."""
-    norm_dp = f64(np.linalg.norm(dP))
-    if norm_dp == 0.0:
-        return math.nan
-    dd = f64(np.sum(direction * direction))
-    c = f64(np.sum(dP * direction)) / dd if dd > 0.0 else 0.0
-    return f64(np.linalg.norm(dP - c * direction)) / norm_dp
-
-
 def dcl_update_residuals(
     data: Dataset,
     setting_name: str,
@@ -547,8 +536,9 @@ def dcl_update_residuals(
     optimiser: Literal["adam", "sgd", "sgd-equal-rates"] = "adam",
 ) -> dict[str, list[float]]:
     """At every step of a run of a frozen-feature DCL setting, how far the prototypes' move ``ΔP`` is from
-    D6's preconditioned gradient step (docs/theory.md, "D6 under Adam"): the best-rate relative residual
-    (:func:`_best_rate_residual`) of ``ΔP`` against ``M∇_P L`` (``M = Y_bᵀY_b + 11ᵀ``, D6's; ``"vs_M"``) and
+    D6's preconditioned gradient step (docs/theory.md, "D6 under Adam"): the best-rate relative
+    residual (:func:`reference.dcl.best_rate_residual`) of ``ΔP`` against ``M∇_P L`` (``M = Y_bᵀY_b +
+    11ᵀ``, D6's; ``"vs_M"``) and
     against ``(η_W Y_bᵀY_b + η_b 11ᵀ)∇_P L`` (``"vs_rate_weighted"``: the gradient step's move when ``W`` and
     ``b`` have different rates, as in the study, ``η_W = η_b/n_b``). ``∇_P L`` is the step's gradient on its
     batch, ``ΔP = P(W⁺, b⁺) − P(W, b)``. ``optimiser``: ``"adam"`` (the study's, the run of :func:`run_one`),
@@ -585,8 +575,8 @@ def dcl_update_residuals(
             else:
                 params[name] = arr(params[name] - rates[name] * grads[name])
         dP = prototypes(params, X_b) - P
-        out["vs_M"].append(_best_rate_residual(dP, arr(M @ gP)))
-        out["vs_rate_weighted"].append(_best_rate_residual(dP, arr(M_rates @ gP)))
+        out["vs_M"].append(dcl.best_rate_residual(dP, arr(M @ gP)))
+        out["vs_rate_weighted"].append(dcl.best_rate_residual(dP, arr(M_rates @ gP)))
     return out
 
 

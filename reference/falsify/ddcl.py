@@ -611,8 +611,7 @@ def d6_adam_step() -> Counterexample:
     W1, b1 = dcl_adam_step(Y_b, W, b, (G,), eta)
     dP = dcl.dcl_prototypes(Y_b, W1, b1) - dcl.dcl_prototypes(Y_b, W, b)
     MG = dcl.dcl_preconditioner(Y_b) @ G
-    c = f64(np.sum(dP * MG) / np.sum(MG * MG))  # the best rate: ΔP ≈ c·MG, c = −η'
-    residual = f64(np.linalg.norm(dP - c * MG) / np.linalg.norm(dP))
+    residual = dcl.best_rate_residual(dP, MG)  # ΔP against the best multiple c·MG (c = −η')
     inputs: dict[str, Any] = {"Y_b": Y_b, "W": W, "b": b, "grad_P": G, "eta": eta, "W_next": W1, "b_next": b1}
     return Counterexample(
         claim_id="D6",
