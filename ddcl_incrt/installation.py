@@ -6,7 +6,7 @@ Why the packages keep their generic names (``reference``, ``training``, ``accele
 ``proofs_check``): the design makes ``reference/`` *the* specification, importable as itself by port
 authors and researchers (``reference.invariants``, ``reference.claims``), and every documented import
 path uses these names. Python has one flat namespace of top-level modules, so another module of the
-same name earlier on ``sys.path`` silently wins; :func:`check_own_packages` turns that into an error
+same name earlier on ``sys.path`` silently wins; :func:`foreign_package` says so, for an error
 naming both places (docs/strategies.md, "Installing next to other packages").
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import sysconfig
-from collections.abc import Iterable
 from pathlib import Path
 
 OWN_PACKAGES = ("reference", "training", "accelerated", "proofs_check")
@@ -45,15 +44,6 @@ def foreign_package(name: str) -> str | None:
     )
 
 
-def check_own_packages(names: Iterable[str] = OWN_PACKAGES) -> None:
-    """Raise :class:`ForeignPackageError` with :func:`foreign_package`'s reason for the first of
-    ``names`` that ``import`` would take from elsewhere."""
-    for name in names:
-        problem = foreign_package(name)
-        if problem is not None:
-            raise ForeignPackageError(problem)
-
-
 def docs_dir() -> Path:
     """The documentation of this installation: the checkout's ``docs/`` when run from a source tree
     (an editable install), else the data files a wheel installed under the environment's prefix
@@ -80,7 +70,6 @@ __all__ = [
     "DOCS_DATA_DIR",
     "OWN_PACKAGES",
     "ForeignPackageError",
-    "check_own_packages",
     "doc_names",
     "docs_dir",
     "foreign_package",
