@@ -203,7 +203,17 @@ class _PruneRule(ReferenceAdapter):
     count_while_young = True  # a head younger than T_d counts its weak checks too
     respect_min_heads = True
     newborn_in_residual = True  # a head born at this step is in A_res
+    hysteresis = True  # a prune needs λ_max(A_res without the head) + G_h ≤ θ
+    reset_while_young = False  # a head younger than the dwell is not measured: its count is reset to 0
     old_enough: Callable[[int, int], bool] = staticmethod(lambda age, T_d: age >= T_d)
+
+    def patience(self, config: GrowthConfig) -> int:
+        """Consecutive weak checks that make a head eligible (SPEC: ``T_prune``)."""
+        return config.T_prune
+
+    def dwell(self, config: GrowthConfig, d: int) -> int:
+        """The age in steps below which a head is not pruned (SPEC: ``T_d``)."""
+        return config.T_d
 
     def prune_decision(
         self, state: GrowthState, config: GrowthConfig, C: F64, M_a: Mapping[int, F64], step: int
@@ -221,16 +231,19 @@ class _PruneRule(ReferenceAdapter):
             return float(np.linalg.eigvalsh(0.5 * (R + R.T))[-1])
 
         G = {h: float(np.linalg.norm(C @ M)) for h, M in M_a.items()}
+        T_d = self.dwell(config, d)
         heads: list[HeadRecord] = []
         for r in state.heads:
-            young = step - r.birth_step < config.T_d
-            if G[r.head_id] < config.phi_g:
+            young = step - r.birth_step < T_d
+            if young and self.reset_while_young:
+                count = 0
+            elif G[r.head_id] < config.phi_g:
                 count = r.below_count + 1 if self.count_while_young or not young else r.below_count
             else:
                 count = 0 if self.reset_on_recovery else r.below_count
             heads.append(replace(r, below_count=count))
         eligible = sorted(
-            (r for r in heads if r.below_count >= config.T_prune and self.old_enough(step - r.birth_step, config.T_d)),
+            (r for r in heads if r.below_count >= self.patience(config) and self.old_enough(step - r.birth_step, T_d)),
             key=lambda r: (G[r.head_id], r.head_id),
         )
         lam_at_start = lam_max(heads)
@@ -238,7 +251,7 @@ class _PruneRule(ReferenceAdapter):
             if self.respect_min_heads and len(heads) <= config.min_heads:
                 break
             lam = lam_max(heads) if self.recompute_after_removal else lam_at_start
-            if lam + G[r.head_id] <= config.theta:
+            if not self.hysteresis or lam + G[r.head_id] <= config.theta:
                 heads = [x for x in heads if x.head_id != r.head_id]
         return replace(state, heads=tuple(heads))
 

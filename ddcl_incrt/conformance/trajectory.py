@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from ddcl_incrt.conformance.adapter import EVENT_CODES, F64, CheckStatistics, TrajectoryInputs, TrajectoryOutputs
-from reference.growth_phases import Context, TrainerState, birth_rng, unit_vector
+from reference.growth_phases import Context, TrainerState, birth_rng, growth_config_for, unit_vector
 from reference.growth_statistics import Probe
-from reference.incrt.controller import GrowthEvent, initial_state
+from reference.incrt.author_code import orthogonalised
+from reference.incrt.controller import GrowthEvent, GrowthVariant, initial_state
 from reference.model import init_head
 from reference.optim import AdamState
 from reference.surgery import HEAD_PARAM_NAMES
@@ -23,8 +24,10 @@ def probe_of(x: F64) -> Probe:
     return Probe(x=np.array(x, dtype=np.float64), labels=np.zeros(x.shape[0], dtype=np.int64))
 
 
-def trajectory_context(inputs: TrajectoryInputs) -> Context:
-    """The trainer's context for a :class:`TrajectoryInputs` (thresholds explicit, no invariants)."""
+def trajectory_context(inputs: TrajectoryInputs, growth_variants: tuple[GrowthVariant, ...] = ()) -> Context:
+    """The trainer's context for a :class:`TrajectoryInputs` (thresholds explicit, no invariants); the
+    kit's trajectories follow SPEC's rule, ``growth_variants`` is for the ports of another rule
+    (:mod:`ddcl_incrt.conformance.author_rule`)."""
     g = inputs.growth_cfg
     train_cfg = TrainConfig(
         steps=inputs.batches_x.shape[0],
@@ -41,8 +44,11 @@ def trajectory_context(inputs: TrajectoryInputs) -> Context:
         seed=inputs.seed,
         tracker_steps=5,
         check_invariants=False,
+        growth_variants=growth_variants,
     )
-    return Context(layer_cfg=inputs.layer_cfg, train_cfg=train_cfg, growth_cfg=g)
+    # another rule's thresholds as the trainer derives them for its variant (e.g. author_code: no hysteresis)
+    growth_cfg = growth_config_for(train_cfg, g.theta) if growth_variants else g
+    return Context(layer_cfg=inputs.layer_cfg, train_cfg=train_cfg, growth_cfg=growth_cfg)
 
 
 def check_births(inputs: TrajectoryInputs) -> None:
@@ -54,12 +60,15 @@ def check_births(inputs: TrajectoryInputs) -> None:
                 raise ValueError(f"inputs.births[{hid}].{f}: not the reference's birth_rng({inputs.seed}, {hid}) draw")
 
 
-def initial_trainer_state(inputs: TrajectoryInputs) -> TrainerState:
+def initial_trainer_state(inputs: TrajectoryInputs, growth_variants: tuple[GrowthVariant, ...] = ()) -> TrainerState:
     d = inputs.layer_cfg.d
     growth = initial_state(d, inputs.layer_cfg.K_max)
-    w = unit_vector(np.ones(d, dtype=np.float64))  # trackers do not take part in any decision
+    w = unit_vector(np.ones(d, dtype=np.float64))  # under SPEC's rule trackers take part in no decision
+    w_bottom = w
+    if "author_code" in growth_variants:  # the author's trackers decide, from u₋ ⟂ u₊ (cell 5 LayerState)
+        w_bottom = orthogonalised(unit_vector(np.arange(1.0, d + 1.0)), w)
     return TrainerState(
-        params=inputs.params, opt_state=AdamState(), growth=growth, step=0, ranks=(0,), w_top=w, w_bottom=w
+        params=inputs.params, opt_state=AdamState(), growth=growth, step=0, ranks=(0,), w_top=w, w_bottom=w_bottom
     )
 
 
@@ -73,14 +82,16 @@ def event_row(e: GrowthEvent) -> tuple[int, int, int, int] | None:
     return e.step, EVENT_CODES[e.kind], hid, pid
 
 
-def run_trajectory(engine: Engine[EngineState], inputs: TrajectoryInputs) -> tuple[TrajectoryOutputs, F64]:
+def run_trajectory(
+    engine: Engine[EngineState], inputs: TrajectoryInputs, growth_variants: tuple[GrowthVariant, ...] = ()
+) -> tuple[TrajectoryOutputs, F64]:
     """``engine``'s run of ``inputs`` (with every check's statistics and captured basis) and its decision
     statistics: rows ``(step, statistic, threshold,
     kind)`` for every comparison of every check (kind 0: ``λ_max`` vs θ, 1: ``G_h`` vs φ_g, 2:
     ``n_j/n`` vs ε_K), from which the kit finds the first near-tie in any precision."""
     check_births(inputs)
-    ctx = trajectory_context(inputs)
-    es = engine.start(ctx, initial_trainer_state(inputs))
+    ctx = trajectory_context(inputs, growth_variants)
+    es = engine.start(ctx, initial_trainer_state(inputs, growth_variants))
     probe = probe_of(inputs.probe_x)
     g = inputs.growth_cfg
     losses: list[list[float]] = []
