@@ -29,6 +29,7 @@ from ddcl_incrt.conformance.adapter import F64, TrajectoryInputs, TrajectoryOutp
 from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter
 from ddcl_incrt.conformance.broken import _PruneRule
 from ddcl_incrt.conformance.cases import Case
+from ddcl_incrt.conformance.runner import golden
 from ddcl_incrt.conformance.trajectory import run_trajectory
 from reference.incrt.author_code import (
     PHI_W_FACTOR,
@@ -370,8 +371,6 @@ def decision_differences(entries: Sequence[tuple[Case, Mapping[str, np.ndarray]]
     """Every decision case of the kit with SPEC's decision (the golden outputs) and the author's rule's
     (:class:`AuthorCodePort` on the same inputs); ``entries`` defaults to the golden vectors."""
     if entries is None:
-        from ddcl_incrt.conformance.runner import golden
-
         entries = [(e.case, e.outputs) for e in golden() if e.outputs is not None]
     port = AuthorCodePort()
     rows: list[DecisionRow] = []
