@@ -4,6 +4,7 @@ eigenvector to ``Q_cap`` (SPEC §3.2 with the dwell time irrelevant), with the e
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,15 @@ from reference.incrt.operators import (
     is_near_tie,
     unit,
 )
-from reference.incrt.trackers import certified_step, oja_track, tracker_tan_bound
+from reference.incrt.trackers import (
+    TrackerKind,
+    TrackerResult,
+    certified_step,
+    oja_track,
+    spectral_error,
+    tracker_tan_bound,
+)
+from reference.tolerances import accumulation_bound
 
 
 @finite_result("Q_cap", "u")
@@ -72,6 +81,11 @@ class CaptureResult:
     (:func:`numerical_rank`) after each event (starting from the initial one), ``method_errors[k]`` a
     certified ``E_k`` with ``|λ̂_k − λ_max(Â_k)| ≤ E_k`` and ``‖(Â_k − λ̂_k)û_k‖ ≤ E_k`` for the operator
     ``Â_k`` the round saw, and ``near_ties`` the rounds whose decision was within the DECISION tolerance.
+
+    ``final_error``: a certified ``F`` with ``|final_lam_max − λ_max(Π̂AΠ̂)| ≤ F`` for the stopping check's
+    operator (``Π̂ = I − Q_cap Q_capᵀ``, exact arithmetic on the computed ``Q_cap``): what decides whether
+    the stop itself is certified (claim G4's lower count, :func:`reference.invariants.incrt.check_g4`).
+    ``inf`` (the default, for a capture built without one) certifies nothing.
     """
 
     Q_cap: Float64[np.ndarray, "d m"]
@@ -81,8 +95,12 @@ class CaptureResult:
     method_errors: tuple[float, ...]
     near_ties: tuple[int, ...]
     method: str
+    final_error: float = math.inf
 
     def __post_init__(self) -> None:
+        if not float(self.final_error) >= 0.0:  # also refuses NaN
+            raise ValueError(f"CaptureResult: final_error must be ≥ 0 (inf: uncertified), got {self.final_error!r}")
+        object.__setattr__(self, "final_error", float(self.final_error))
         Q = check_array("Q_cap", self.Q_cap, 2, allow_empty=True)
         m = Q.shape[1]
         if len(self.lam_births) != m or len(self.method_errors) != m:
@@ -132,7 +150,9 @@ def _capture_loop(A: F64Array, theta: float, *, max_events: int, reorthogonalize
         if is_near_tie(lam_max, theta):
             ties.append(len(births))
         if not (lam_max > theta) or len(births) >= max_events:
-            final = lam_max
+            # eigh's computed top eigenvalue is within E(R) of R's, and E(R) covers forming R (see
+            # eigh_error_bound): the stopping statistic is certified to E(R).
+            final, final_err = lam_max, eigh_error_bound(R)
             break
         # E_k: eigh's backward error, plus the residual change from re-orthogonalisation
         # (‖Q̂ᵀû‖ ≤ E/λ̂ because the captured directions are eigenvectors of R for 0, and moving û by
@@ -142,7 +162,27 @@ def _capture_loop(A: F64Array, theta: float, *, max_events: int, reorthogonalize
         births.append(lam_max)
         Q = append_direction(arr(Q), u) if reorthogonalize else np.column_stack([Q, u])
         ranks.append(numerical_rank(arr(Q)))
-    return CaptureResult(arr(Q), tuple(births), final, tuple(ranks), tuple(errs), tuple(ties), "eigh")
+    return CaptureResult(arr(Q), tuple(births), final, tuple(ranks), tuple(errs), tuple(ties), "eigh", final_err)
+
+
+def stop_error(R: Float64[np.ndarray, "d d"], res: TrackerResult) -> float:
+    """Certified ``F ≥ |ρ̂ − λ_max(R)|`` for a top tracker's computed Rayleigh quotient ``ρ̂`` on ``R``.
+
+    Writing ``w = Σ c_i v_i`` (``v_1`` the top eigenvector of ``R``): ``λ_max − ρ(w) = Σ_{i≥2} c_i²(λ_1 − λ_i)/‖w‖²
+    ∈ [0, Δ sin²∠(w, v_1)]``, with the exact spread ``Δ ≤ Δ̂ + 3E(R)`` (:func:`spectral_error`) and
+    ``sin²∠ = τ²/(1 + τ²)`` for ``τ ≥ tan∠`` (:func:`reference.incrt.trackers.tracker_tan_bound`; with no
+    certificate, ``τ = ∞`` and ``sin² ≤ 1``: a Rayleigh quotient always lies within the spread). Computing
+    ``ρ̂`` adds ``γ_{2d+4}‖R‖_F``, and ``E(R)`` covers ``R`` itself being computed from ``A`` and ``Q_cap``
+    (:func:`reference.incrt.operators.eigh_error_bound`). The bound of claim G6's eigenvalue check
+    (:func:`reference.invariants.incrt.check_g6`).
+    """
+    R_ = check_symmetric("R", R)
+    if res.kind is not TrackerKind.OJA:
+        raise ValueError(f"res: expected a top (Oja) tracker's result, got {res.kind.value}")
+    lam = eigenvalues_desc(R_)
+    sin2 = math.sin(math.atan(tracker_tan_bound(R_, res))) ** 2  # atan(∞) = π/2: sin² = 1
+    spread = f64(lam[0] - lam[-1]) + spectral_error(R_)
+    return spread * sin2 + accumulation_bound(2 * R_.shape[0] + 4, frobenius(R_)) + eigh_error_bound(R_)
 
 
 def greedy_capture_tracked(
@@ -155,7 +195,8 @@ def greedy_capture_tracked(
     projections do not increase the Frobenius norm). The decision uses the tracker's Rayleigh quotient.
     ``method_errors[k]`` is the G6 bound turned into an eigenpair bound: with ``s ≤ tan∠(w, v₊) ≤ τ``,
     ``|ρ − λ_max| ≤ Δ s²`` and ``‖(Â − ρ)w‖ ≤ 2Δ s``; re-orthogonalisation moves ``w`` by at most
-    ``s`` more, changing the residual by ``≤ 2‖Â‖_F s``. So ``E_k = (2Δ + 2‖Â‖_F) τ``.
+    ``s`` more, changing the residual by ``≤ 2‖Â‖_F s``. So ``E_k = (2Δ + 2‖Â‖_F) τ``. The stopping
+    round's ``final_error`` is :func:`stop_error` (only the eigenvalue matters there: nothing is appended).
     """
     A_ = check_symmetric("A", A)
     th = check_theta_resolvable("theta", theta, A_)
@@ -180,7 +221,7 @@ def greedy_capture_tracked(
         if is_near_tie(lam_hat, th):
             ties.append(len(births))
         if not (lam_hat > th) or Q.shape[1] >= d:
-            final = lam_hat
+            final, final_err = lam_hat, stop_error(R, res)
             break
         lam = eigenvalues_desc(R)
         tau = tracker_tan_bound(R, res)
@@ -189,7 +230,7 @@ def greedy_capture_tracked(
         births.append(lam_hat)
         Q = append_direction(arr(Q), res.w)
         ranks.append(numerical_rank(arr(Q)))
-    return CaptureResult(arr(Q), tuple(births), final, tuple(ranks), tuple(errs), tuple(ties), "oja")
+    return CaptureResult(arr(Q), tuple(births), final, tuple(ranks), tuple(errs), tuple(ties), "oja", final_err)
 
 
 __all__ = [
@@ -198,4 +239,5 @@ __all__ = [
     "greedy_capture",
     "greedy_capture_tracked",
     "numerical_rank",
+    "stop_error",
 ]

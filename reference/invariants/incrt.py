@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -421,6 +422,28 @@ def direction_sin_bounds(A: Float64[np.ndarray, "d d"], capture: CaptureResult) 
     return out
 
 
+def stop_certified(capture: CaptureResult, theta: float) -> bool:
+    """Whether a run's stop is certified: its stopping statistic's certified interval
+    ``[λ̂_stop − F, λ̂_stop + F]`` (``F`` = ``capture.final_error``) lies at or below θ, or above θ, or inside
+    the DECISION near-tie band around θ (SPEC §6: there either decision is admissible).
+
+    Why it decides G4's lower count: for any orthonormal ``Q`` with ``m`` columns, Cauchy interlacing
+    gives ``λ_max(Π⊥AΠ⊥) ≥ λ_{m+1}(A)`` (G3's minimality step), so a stop at an operator with
+    ``λ_max ≤ θ`` has ``m ≥ #{λ_i > θ}`` whatever the births' accuracy; a certified ``λ_max > θ`` is a
+    stop the rule forbids. A tracker's Rayleigh quotient is only a lower bound on ``λ_max``: with
+    ``λ̂_stop ≤ θ < λ̂_stop + F`` nothing says on which side of θ the operator was, and a short count is
+    then the unconverged tracker's, outside what G4 promised.
+    """
+    cap = _check_capture("capture", capture)
+    lam, err = cap.final_lam_max, cap.final_error
+    if not (math.isfinite(err) and math.isfinite(lam)):
+        return False
+    # λ_max(Π̂AΠ̂) ≤ θ certified, or > θ certified; compared exactly (a rounded λ̂ ± F could land on θ)
+    below = Fraction(lam) + Fraction(err) <= Fraction(theta)
+    above = Fraction(lam) - Fraction(err) > Fraction(theta)
+    return below or above or (is_near_tie(lam - err, theta) and is_near_tie(lam + err, theta))
+
+
 @finite_result("A", "theta")
 def check_g4(
     *,
@@ -437,6 +460,13 @@ def check_g4(
     Floats: births agree within ``L^a_k + L^b_k``; directions: ``∠(û^a, û^b) ≤ ∠(û^a, v) + ∠(v, û^b)``,
     so ``sin∠(û^a_k, û^b_k) ≤ sin(asin s^a_k + asin s^b_k)`` with ``s`` from
     :func:`direction_sin_bounds` (vacuous, ``= 1``, without a gap: there the claim does not apply).
+
+    The count is checked in its two halves, each on what certifies it. At most ``m*`` (``m ≤ m_hi``):
+    the births, every one decided ``λ̂_k > θ``. At least ``m*`` (``m ≥ m_lo``): the stop, by interlacing
+    (:func:`stop_certified`) — certified only where the run's stopping statistic is
+    (``capture.final_error``); elsewhere (a tracker that had not converged when it stopped) the check is
+    recorded with an infinite bound: uncertified, neither held nor violated. Likewise "same count" is
+    certified only where the stops of the run(s) with the fewer births are.
     """
     A_ = check_symmetric("A", A)
     for i, cap in enumerate(captures):
@@ -447,19 +477,42 @@ def check_g4(
     m_lo, m_hi = admissible_counts(A_, th)
     bounds = [capture_bounds(A_, c) for c in captures]
     sins = [direction_sin_bounds(A_, c) for c in captures]
+    stops = [stop_certified(c, th) for c in captures]
     out: list[InvariantResult] = []
     for i, c in enumerate(captures):
+        stop = f"stop λ̂={c.final_lam_max!r} ± {c.final_error:.3g} vs θ={th!r} " + (
+            "certified" if stops[i] else "not certified (nothing promised: the stop could be the tracker's)"
+        )
         out.append(
             InvariantResult(
                 "G4",
-                f"run {i}: count equals m*",
-                _interval_distance(c.m, m_lo, m_hi),
+                f"run {i}: count at most m*",
+                float(max(c.m - m_hi, 0)),
                 0.0,
                 f"m={c.m}, m* ∈ [{m_lo}, {m_hi}]",
             )
         )
+        out.append(
+            InvariantResult(
+                "G4",
+                f"run {i}: count at least m*",
+                float(max(m_lo - c.m, 0)),
+                0.0 if stops[i] else math.inf,
+                f"m={c.m}, m* ∈ [{m_lo}, {m_hi}]; {stop}",
+            )
+        )
     for (i, a), (j, b) in itertools.combinations(enumerate(captures), 2):
-        out.append(InvariantResult("G4", f"runs {i},{j}: same count", float(abs(a.m - b.m)), 0.0, f"{a.m} vs {b.m}"))
+        fewer = min(a.m, b.m)
+        pair_certified = all(stops[k] for k, c in ((i, a), (j, b)) if c.m == fewer)
+        out.append(
+            InvariantResult(
+                "G4",
+                f"runs {i},{j}: same count",
+                float(abs(a.m - b.m)),
+                0.0 if pair_certified else math.inf,
+                f"{a.m} vs {b.m}" + ("" if pair_certified else "; the stop of the run with fewer births not certified"),
+            )
+        )
         for k in range(min(a.m, b.m)):
             out.append(
                 InvariantResult(
@@ -616,6 +669,7 @@ __all__ = [
     "spectral_gap",
     "start_not_orthogonal",
     "step_size",
+    "stop_certified",
     "theta_positive",
     "tracked_gap",
 ]
