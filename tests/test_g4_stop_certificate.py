@@ -1,6 +1,6 @@
-"""G4's count in two halves: "at most m*" (the births) and "at least m*" (the stop), the second certified
-only where the run's stopping statistic is (``CaptureResult.final_error``,
-:func:`reference.invariants.incrt.stop_certified`).
+"""G4's count in two halves: "at most m*" (decided by the births) and "at least m*" (by the stop), each a
+violation only where what decided it is certified (:func:`reference.invariants.incrt.births_decided`,
+:func:`reference.invariants.incrt.stop_certified` from ``CaptureResult.final_error``).
 
 Exact constructions: diagonal operators with dyadic eigenvalues, so ``m* = #{λ_i > θ}`` and every decision
 below is far from a near-tie; no comparison depends on BLAS-derived bits.
@@ -186,3 +186,37 @@ def test_certified_stop_with_too_few_births_is_violated() -> None:
     assert low.value == 1.0
     with pytest.raises(ClaimViolation):
         inv.check_g4(A=A4, theta=THETA, captures=[cap], raise_on_violation=True)
+
+
+def _over_count(method_error: float) -> rcap.CaptureResult:
+    """``A = diag(3, 0, 0)``, θ = 1 (m* = 1): births along ``(e₁ + e₂)/√2`` (Rayleigh quotient 3/2), which
+    leaves ``(e₁ − e₂)/√2`` at 3/2 in ``Π⊥AΠ⊥``, captured next: two births, each statistic above θ, with
+    the given certified error per birth."""
+    s = 2.0**-0.5
+    Q = np.array([[s, s], [s, -s], [0.0, 0.0]])
+    return rcap.CaptureResult(Q, (1.5, 1.5), 0.0, (0, 1, 2), (method_error,) * 2, (), "oja", 2.0**-20)
+
+
+def test_an_excess_count_from_an_uncertified_birth_is_not_a_violation() -> None:
+    """A tracker birth along an inaccurate direction (error 2: the interval 1.5 ± L reaches θ = 1) can count
+    past m*: "count at most m*" is uncertified, and check_g4 does not raise."""
+    A = np.diag([3.0, 0.0, 0.0])
+    results = inv.check_g4(A=A, theta=1.0, captures=[rcap.greedy_capture(A, 1.0), _over_count(2.0)])
+    high = _one(results, "run 1: count at most m*")
+    assert high.value == 1.0
+    assert not high.certified
+    assert not _one(results, "runs 0,1: same count").certified
+    inv.check_g4(A=A, theta=1.0, captures=[_over_count(2.0)], raise_on_violation=True)
+
+
+def test_an_excess_count_from_certified_births_is_violated() -> None:
+    """The same two births claimed certified to 2^-30 (births decided above θ, so λ_1, λ_2 > θ would have to
+    hold, and λ_2 = 0): the excess is evidence against the run, a violation."""
+    A = np.diag([3.0, 0.0, 0.0])
+    results = inv.check_g4(A=A, theta=1.0, captures=[rcap.greedy_capture(A, 1.0), _over_count(2.0**-30)])
+    high = _one(results, "run 1: count at most m*")
+    assert high.certified
+    assert not high.holds
+    assert _one(results, "runs 0,1: same count").certified
+    with pytest.raises(ClaimViolation, match="count at most"):
+        inv.check_g4(A=A, theta=1.0, captures=[_over_count(2.0**-30)], raise_on_violation=True)

@@ -95,7 +95,8 @@ def _capture(A: np.ndarray, theta: float, Q: np.ndarray, births: np.ndarray) -> 
     R = Pi @ A @ Pi
     final = float(np.linalg.eigvalsh(0.5 * (R + R.T))[-1])
     E = eigh_error_bound(A)
-    return CaptureResult(Q, tuple(float(b) for b in births), final, ranks, (E,) * m, (), "port")
+    # the stop measured here by eigh: its error certifies where the port's directions left λ_max
+    return CaptureResult(Q, tuple(float(b) for b in births), final, ranks, (E,) * m, (), "port", eigh_error_bound(R))
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,11 @@ def _tracked_capture(
         lam = eigenvalues_desc(R)
         errs.append((2.0 * float(lam[0] - lam[-1]) + 2.0 * frobenius(R)) * tracker_tan_bound(R, run))
     ranks = tuple(numerical_rank(np.ascontiguousarray(Q[:, :k])) if k else 0 for k in range(m + 1))
-    final = float(eigenvalues_desc(deflate(op.A, Q))[0])
-    return CaptureResult(Q, tuple(float(b) for b in births), final, ranks, tuple(errs), (), "port oja")
+    R_stop = deflate(op.A, Q)
+    final = float(eigenvalues_desc(R_stop)[0])  # the stop measured here by eigh, with eigh's error
+    return CaptureResult(
+        Q, tuple(float(b) for b in births), final, ranks, tuple(errs), (), "port oja", eigh_error_bound(R_stop)
+    )
 
 
 def _g4(a: Any, ex: tuple[PlantedOperator, int, int]) -> None:

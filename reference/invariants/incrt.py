@@ -444,6 +444,29 @@ def stop_certified(capture: CaptureResult, theta: float) -> bool:
     return below or above or (is_near_tie(lam - err, theta) and is_near_tie(lam + err, theta))
 
 
+def births_decided(capture: CaptureResult, theta: float, L: Sequence[float]) -> bool:
+    """Whether every birth's certified interval ``[λ̂_k − L_k, λ̂_k + L_k]`` around ``λ_k(A)``
+    (:func:`capture_bounds`) lies above θ, at or below it, or inside the DECISION near-tie band: then a
+    count above ``m_hi`` is evidence (a birth certified at or below θ is one the rule forbids; births all
+    certified above θ cannot exceed ``#{λ_i > θ}``).
+
+    Why the births' ``λ̂_k > θ`` alone does not decide it: a Rayleigh quotient along an inaccurate
+    direction leaves the rest of that eigenvector in ``Π⊥AΠ⊥``, where it can make further births
+    (``A = diag(3, 0, 0)``, θ = 1: capturing ``(e₁ + e₂)/√2`` at ``λ̂ = 1.5`` leaves ``λ_max = 1.5 > θ``), so
+    an unconverged tracker can count past ``m*``: outside what G4 promised, not a violation of it.
+    """
+    cap = _check_capture("capture", capture)
+    for lam, err in zip(cap.lam_births, L, strict=True):
+        if not (math.isfinite(lam) and math.isfinite(err)):
+            return False
+        # compared exactly: a rounded λ̂ ± L could land on θ
+        above = Fraction(lam) - Fraction(err) > Fraction(theta)
+        below = Fraction(lam) + Fraction(err) <= Fraction(theta)
+        if not (above or below or (is_near_tie(lam - err, theta) and is_near_tie(lam + err, theta))):
+            return False
+    return True
+
+
 @finite_result("A", "theta")
 def check_g4(
     *,
@@ -461,12 +484,14 @@ def check_g4(
     so ``sin∠(û^a_k, û^b_k) ≤ sin(asin s^a_k + asin s^b_k)`` with ``s`` from
     :func:`direction_sin_bounds` (vacuous, ``= 1``, without a gap: there the claim does not apply).
 
-    The count is checked in its two halves, each on what certifies it. At most ``m*`` (``m ≤ m_hi``):
-    the births, every one decided ``λ̂_k > θ``. At least ``m*`` (``m ≥ m_lo``): the stop, by interlacing
-    (:func:`stop_certified`) — certified only where the run's stopping statistic is
-    (``capture.final_error``); elsewhere (a tracker that had not converged when it stopped) the check is
-    recorded with an infinite bound: uncertified, neither held nor violated. Likewise "same count" is
-    certified only where the stops of the run(s) with the fewer births are.
+    The count is checked in its two halves, each failing only on what certifies the failure. At most
+    ``m*`` (``m ≤ m_hi``): a count above it is evidence where every birth is decided
+    (:func:`births_decided`). At least ``m*`` (``m ≥ m_lo``): a count below it is evidence where the stop
+    is certified (:func:`stop_certified`, by interlacing, from ``capture.final_error``). Elsewhere (a
+    tracker that had not converged when it decided) a count outside ``[m_lo, m_hi]`` is recorded with an
+    infinite bound: uncertified, neither held nor violated. "Same count" fails likewise only where no
+    eigenvalue is a near-tie with θ (``m_lo = m_hi``: otherwise either count is admissible, SPEC §6) and
+    the run with fewer births is certified short or the one with more certified long.
     """
     A_ = check_symmetric("A", A)
     for i, cap in enumerate(captures):
@@ -478,18 +503,24 @@ def check_g4(
     bounds = [capture_bounds(A_, c) for c in captures]
     sins = [direction_sin_bounds(A_, c) for c in captures]
     stops = [stop_certified(c, th) for c in captures]
+    decided = [births_decided(c, th, bounds[i][1]) for i, c in enumerate(captures)]
+    # a count outside [m_lo, m_hi] is evidence only where what decided it is certified
+    short = [c.m < m_lo and stops[i] for i, c in enumerate(captures)]
+    long_ = [c.m > m_hi and decided[i] for i, c in enumerate(captures)]
     out: list[InvariantResult] = []
     for i, c in enumerate(captures):
         stop = f"stop λ̂={c.final_lam_max!r} ± {c.final_error:.3g} vs θ={th!r} " + (
-            "certified" if stops[i] else "not certified (nothing promised: the stop could be the tracker's)"
+            "certified" if stops[i] else "not certified (the stop could be the tracker's)"
         )
+        over, under = c.m > m_hi, c.m < m_lo
         out.append(
             InvariantResult(
                 "G4",
                 f"run {i}: count at most m*",
                 float(max(c.m - m_hi, 0)),
-                0.0,
-                f"m={c.m}, m* ∈ [{m_lo}, {m_hi}]",
+                math.inf if over and not long_[i] else 0.0,
+                f"m={c.m}, m* ∈ [{m_lo}, {m_hi}]"
+                + ("; a birth's certified interval straddles θ: nothing promised" if over and not long_[i] else ""),
             )
         )
         out.append(
@@ -497,20 +528,21 @@ def check_g4(
                 "G4",
                 f"run {i}: count at least m*",
                 float(max(m_lo - c.m, 0)),
-                0.0 if stops[i] else math.inf,
+                math.inf if under and not short[i] else 0.0,
                 f"m={c.m}, m* ∈ [{m_lo}, {m_hi}]; {stop}",
             )
         )
     for (i, a), (j, b) in itertools.combinations(enumerate(captures), 2):
-        fewer = min(a.m, b.m)
-        pair_certified = all(stops[k] for k, c in ((i, a), (j, b)) if c.m == fewer)
+        f, g = (i, j) if a.m <= b.m else (j, i)  # the run with fewer births, the one with more
+        evidence = a.m == b.m or (m_lo == m_hi and (short[f] or long_[g]))
         out.append(
             InvariantResult(
                 "G4",
                 f"runs {i},{j}: same count",
                 float(abs(a.m - b.m)),
-                0.0 if pair_certified else math.inf,
-                f"{a.m} vs {b.m}" + ("" if pair_certified else "; the stop of the run with fewer births not certified"),
+                0.0 if evidence else math.inf,
+                f"{a.m} vs {b.m}"
+                + ("" if evidence else "; neither count certified outside m* (or m* a near-tie): nothing promised"),
             )
         )
         for k in range(min(a.m, b.m)):
@@ -654,6 +686,7 @@ def _g6_unbounded(tracker: TrackerResult, v: F64Array, lam: float, why: str) -> 
 
 __all__ = [
     "admissible_counts",
+    "births_decided",
     "brute_force_min_residual",
     "capture_bounds",
     "check_g1",
