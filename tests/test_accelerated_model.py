@@ -29,8 +29,8 @@ from ddcl_incrt.strategies.model import ModelSpec, model_specs  # noqa: E402
 from reference.tolerances import CheckKind, tolerance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# Names only the accelerated engine has, and why: the stacked evaluation of all heads.
-ACCELERATED_ONLY = {"stacked_score_operators", "heads_forward"}
+# Names only the accelerated engine has, and why: the stacked storage and evaluation of all heads.
+ACCELERATED_ONLY = {"HeadStack", "stacked_score_operators", "heads_forward"}
 
 
 @given(spec=model_specs())
@@ -134,7 +134,7 @@ def test_compiled_step_equals_eager_and_does_not_recompile_as_heads_and_prototyp
             batch=3,
         ).build()
         params = acc_backward.from_reference(case.params, dtype=torch.float64)
-        flat = list(acc_backward.flatten(params).values())
+        flat = list(acc_backward.leaves(params).values())
         x, labels = torch.tensor(case.x), torch.tensor(case.labels)
         out_c = compiled(params, x, labels, case.cfg.T_P, case.cfg.lambda_q)
         out_e = eager(params, x, labels, case.cfg.T_P, case.cfg.lambda_q)
