@@ -9,8 +9,9 @@
     L = L_task + λ_q L_q(Y, P)                           cross-entropy + soft quantisation loss
 
 The configuration object *is* the reference's (:class:`reference.model.LayerConfig`). Parameters are
-tensors with the reference's ids and flat names (``heads.{id}.W_Q``, …; :func:`accelerated.backward.
-flatten`), so comparing gradients with the reference is a dictionary comparison. Device and dtype
+tensors with the reference's ids, and their flat view has the reference's names (``heads.{id}.W_Q``, …;
+:func:`accelerated.backward.flatten`), so comparing gradients with the reference is a dictionary
+comparison. Device and dtype
 are those of the parameters (CPU or CUDA, float64 or float32). Gradients come from autograd
 (:mod:`accelerated.backward`).
 

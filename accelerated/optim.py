@@ -368,7 +368,7 @@ class Adam:
         # row over whole trajectories (tests/test_accelerated_trainer.py), and the kernel is about 9×
         # faster than one multi-tensor operation per formula step at the digits size.
         with torch.no_grad():
-            # contiguous copies: the kernel walks raw storage
+            # contiguous copies: the kernel walks raw storage (autograd's gradients can be strided views)
             new = {n: params[n].detach().clone(memory_format=torch.contiguous_format) for n in names}
             m = {n: o.m.clone(memory_format=torch.contiguous_format) for n, o in zip(dense, olds, strict=True)}
             v = {n: o.v.clone(memory_format=torch.contiguous_format) for n, o in zip(dense, olds, strict=True)}
