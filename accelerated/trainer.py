@@ -197,6 +197,11 @@ class AcceleratedEngine:
 
     def apply_gradients(self, ctx: Context, es: AcceleratedState, grads: Mapping[str, Tensor]) -> AcceleratedState:
         """One optimiser step from ``grads``; the step count advances by one."""
+        opt = es.opt_state
+        if isinstance(opt, acc_optim.AdamState) and opt.heads is not None and opt.heads.ids != es.params.heads.ids:
+            # rows of the stacked moments are matched to heads by position: a birth or prune applied to the
+            # parameters but not to the state would give heads each other's moments, silently
+            raise ValueError(f"opt_state: moment rows are for heads {opt.heads.ids}, params have {es.params.heads.ids}")
         stored = acc_backward.leaves(es.params)
         new, opt_state = self.optimizer(ctx.train_cfg).step(es.opt_state, stored, dict(grads))
         return replace(es, params=with_leaves(es.params, new), opt_state=opt_state, step=es.step + 1)
