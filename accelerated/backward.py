@@ -1,17 +1,25 @@
-"""Gradients of the accelerated layer by autograd (the mirror of :mod:`reference.backward`), its flat
-view (the reference's names), and conversion from and to the reference's NumPy parameters.
+"""Gradients of the accelerated layer by autograd (the mirror of :mod:`reference.backward`), its two
+views by name, and conversion from and to the reference's NumPy parameters.
 
-``loss_and_gradients`` returns ``{name: ∂L/∂θ}`` keyed exactly like
-:func:`reference.surgery.flatten`, so a differential test compares two dictionaries.
+* :func:`leaves`: the tensors a training step differentiates and updates, the heads stacked
+  (``heads.W_Q`` H×d×d_k …, :data:`STACKED_HEAD_NAMES`);
+* :func:`flatten`: the reference's flat names (``heads.{id}.W_Q`` …, views into the stacked rows), what
+  comparisons, digests and the reference conversion read; :func:`flat_from_leaves` splits any
+  ``leaves``-keyed dictionary (gradients) into it.
+
+``loss_and_gradients`` returns ``{name: ∂L/∂θ}`` keyed exactly like :func:`reference.surgery.flatten`,
+so a differential test compares two dictionaries.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from accelerated.model import ForwardCache, HeadParams, LayerConfig, ModelParams, check_device, check_dtype, forward
+from accelerated.model import ForwardCache, HeadStack, LayerConfig, ModelParams, check_device, check_dtype, forward
 from reference import model as ref_model
 from reference.surgery import HEAD_PARAM_NAMES, head_param_name, params_from_arrays
 
@@ -22,21 +30,47 @@ def _check_params(params: object) -> ModelParams:
     return params
 
 
-def flatten(params: ModelParams) -> dict[str, Tensor]:
-    """``{name: tensor}`` in the reference's order and names (:func:`reference.surgery.flatten`)."""
+STACKED_HEAD_NAMES: dict[str, str] = {f"heads.{f}": f for f in HEAD_PARAM_NAMES}
+"""The names :func:`leaves` gives the stacked head tensors (``heads.W_Q`` …), to their field."""
+
+
+def leaves(params: ModelParams) -> dict[str, Tensor]:
+    """``{name: tensor}`` of the stored tensors, the heads stacked (``heads.W_Q`` H×d×d_k, …, ``heads.s``
+    H), in the reference's order otherwise: what a training step differentiates and updates."""
     _check_params(params)
-    flat: dict[str, Tensor] = {"W_in": params.W_in, "E_pos": params.E_pos}
-    for hid, head in params.heads.items():
-        for name in HEAD_PARAM_NAMES:
-            flat[head_param_name(hid, name)] = getattr(head, name)
-    flat["P"] = params.P
-    flat["W_c"] = params.W_c
-    flat["b_c"] = params.b_c
+    out: dict[str, Tensor] = {"W_in": params.W_in, "E_pos": params.E_pos}
+    out.update(zip(STACKED_HEAD_NAMES, params.heads.tensors(), strict=True))
+    out.update(P=params.P, W_c=params.W_c, b_c=params.b_c)
+    return out
+
+
+def flat_from_leaves(head_ids: tuple[int, ...], stacked: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """A :func:`leaves`-keyed dictionary (all five stacked head entries, rows in ``head_ids`` order) under
+    the reference's flat names, in its order (the heads by id, then field, where the stacked entries
+    stood), each head's entries views into its row."""
+    flat: dict[str, Tensor] = {}
+    for name, t in stacked.items():
+        if name not in STACKED_HEAD_NAMES:
+            flat[name] = t
+        elif name == "heads.W_Q":
+            rows = {f: stacked[n] for n, f in STACKED_HEAD_NAMES.items()}
+            for f, r in rows.items():
+                if r.shape[0] != len(head_ids):
+                    raise ValueError(f"heads.{f}: expected {len(head_ids)} rows (one per head), got {tuple(r.shape)}")
+            flat.update({head_param_name(h, f): r[i] for i, h in enumerate(head_ids) for f, r in rows.items()})
     return flat
 
 
+def flatten(params: ModelParams) -> dict[str, Tensor]:
+    """``{name: tensor}`` in the reference's order and names (:func:`reference.surgery.flatten`); a head's
+    entries are views into its row of the stacked tensors."""
+    _check_params(params)
+    return flat_from_leaves(params.heads.ids, leaves(params))
+
+
 def from_reference(params: ref_model.ModelParams, *, dtype: torch.dtype, device: str = "cpu") -> ModelParams:
-    """The reference's parameters as tensors (same ids), each a fresh leaf that requires grad."""
+    """The reference's parameters as tensors (same ids), each a fresh leaf that requires grad (the heads
+    as the five stacked leaves of :class:`accelerated.model.HeadStack`)."""
     if not isinstance(params, ref_model.ModelParams):
         raise TypeError(f"params: expected reference.model.ModelParams, got {type(params).__name__}")
     check_dtype(dtype)
@@ -45,10 +79,8 @@ def from_reference(params: ref_model.ModelParams, *, dtype: torch.dtype, device:
     def t(a: np.ndarray) -> Tensor:
         return torch.tensor(np.asarray(a), dtype=dtype, device=device).requires_grad_(True)
 
-    heads = {
-        hid: HeadParams(W_Q=t(h.W_Q), W_K=t(h.W_K), W_V=t(h.W_V), W_O=t(h.W_O), s=t(np.array(h.s)))
-        for hid, h in params.heads.items()
-    }
+    ids = tuple(sorted(params.heads))
+    heads = HeadStack(ids, *(t(np.stack([getattr(params.heads[h], f) for h in ids])) for f in HEAD_PARAM_NAMES))
     return ModelParams(
         W_in=t(params.W_in),
         E_pos=t(params.E_pos),
@@ -86,14 +118,17 @@ def loss_and_gradients(
 ) -> tuple[ForwardCache, dict[str, Tensor]]:
     """:func:`accelerated.model.forward` and ``∂L/∂θ`` for every parameter by autograd, keyed like :func:`flatten`."""
     cache = forward(params, cfg, x, labels, check_inputs=check_inputs)
-    flat = flatten(params)
-    grads = torch.autograd.grad(cache.L, list(flat.values()))
-    return cache, dict(zip(flat, grads, strict=True))
+    stored = leaves(params)
+    grads = torch.autograd.grad(cache.L, list(stored.values()))
+    return cache, flat_from_leaves(params.heads.ids, dict(zip(stored, grads, strict=True)))
 
 
 __all__ = [
+    "STACKED_HEAD_NAMES",
+    "flat_from_leaves",
     "flatten",
     "from_reference",
+    "leaves",
     "loss_and_gradients",
     "to_host",
     "to_numpy",

@@ -32,7 +32,7 @@ from torch import Tensor
 from accelerated import trackers as acc_trk
 from accelerated.backward import to_host, to_reference
 from accelerated.growth_statistics import head_operators, head_strengths, probe_second_moment, residual_operator
-from accelerated.model import HeadParams, ModelParams, heads_forward, layer_input
+from accelerated.model import ModelParams, heads_forward, layer_input
 from accelerated.optim import OptState
 from accelerated.step import flat_args, probe_assignments, stacked_tokens
 from reference import model as ref_model
@@ -42,7 +42,7 @@ from reference.incrt.author_code import gamma_star, spectral_gaps
 from reference.incrt.controller import GrowthEvent, GrowthState
 from reference.invariants.ddcl import CollapseStatus
 from reference.log import CheckRecord, InvariantRecord
-from reference.surgery import HEAD_PARAM_NAMES, head_param_names
+from reference.surgery import head_param_names
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,12 +91,11 @@ def as_float64(params: ModelParams) -> ModelParams:
     def c(t: Tensor) -> Tensor:
         return t.detach().to(torch.float64)
 
-    heads = {hid: HeadParams(**{f: c(getattr(h, f)) for f in HEAD_PARAM_NAMES}) for hid, h in params.heads.items()}
     return replace(
         params,
         W_in=c(params.W_in),
         E_pos=c(params.E_pos),
-        heads=heads,
+        heads=params.heads.map(lambda _, t: c(t)),
         P=c(params.P),
         W_c=c(params.W_c),
         b_c=c(params.b_c),
@@ -111,24 +110,30 @@ def add_head(
     head: ref_model.HeadParams | None = None,
 ) -> tuple[ModelParams, int]:
     """A new head drawn by :func:`reference.model.init_head` from ``rng`` (so the engines agree), or the
-    given host ``head`` (a growth variant's newborn, :func:`reference.growth_phases.newborn_head`), as
-    new leaf tensors on the parameters' device and dtype; no other tensor is touched."""
+    given host ``head`` (a growth variant's newborn, :func:`reference.growth_phases.newborn_head`),
+    appended as the last row of the stacked head tensors (new leaves on the parameters' device and
+    dtype; the other rows are copied bit for bit). The optimiser state gets its rows from
+    :meth:`TorchBackend.add_head` (``opt_state.with_head``)."""
     host = ref_model.init_head(cfg, rng) if head is None else head
-    like = params.W_in
-
-    def leaf(a: object) -> Tensor:
-        return torch.tensor(np.asarray(a), dtype=like.dtype, device=like.device).requires_grad_(True)
-
     new_id = params.next_head_id
-    new = HeadParams(W_Q=leaf(host.W_Q), W_K=leaf(host.W_K), W_V=leaf(host.W_V), W_O=leaf(host.W_O), s=leaf(host.s))
-    return replace(params, heads={**params.heads, new_id: new}, next_head_id=new_id + 1), new_id
+
+    def grown(f: str, t: Tensor) -> Tensor:
+        row = torch.tensor(np.asarray(getattr(host, f)), dtype=t.dtype, device=t.device)
+        return torch.cat([t.detach(), row[None]]).requires_grad_(True)
+
+    heads = params.heads.map(grown, ids=(*params.heads.ids, new_id))
+    return replace(params, heads=heads, next_head_id=new_id + 1), new_id
 
 
 def remove_head(params: ModelParams, head_id: int) -> ModelParams:
-    """``params`` without head ``head_id`` (its id is retired)."""
+    """``params`` without head ``head_id`` (its id is retired): its row deleted from the stacked head
+    tensors (new leaves; the other rows copied bit for bit)."""
     if head_id not in params.heads or len(params.heads) == 1:
         raise ValueError(f"head_id: {head_id} is not a removable head; active ids are {sorted(params.heads)}")
-    return replace(params, heads={h: p for h, p in params.heads.items() if h != head_id})
+    i = params.heads.row(head_id)
+    keep = [j for j in range(len(params.heads)) if j != i]
+    ids = tuple(h for h in params.heads.ids if h != head_id)
+    return replace(params, heads=params.heads.map(lambda _, t: t.detach()[keep].requires_grad_(True), ids=ids))
 
 
 def remove_prototype_column(params: ModelParams, proto_id: int) -> ModelParams:
@@ -319,7 +324,7 @@ class TorchBackend:
         self, ctx: Context, state: AcceleratedState, head: ref_model.HeadParams, rng: np.random.Generator
     ) -> tuple[AcceleratedState, int]:
         params, hid = add_head(state.params, ctx.layer_cfg, rng=rng, head=head)
-        return replace(state, params=params), hid
+        return replace(state, params=params, opt_state=state.opt_state.with_head(hid)), hid
 
     def remove_head(self, state: AcceleratedState, head_id: int) -> AcceleratedState:
         names = head_param_names(head_id)

@@ -9,22 +9,27 @@
     L = L_task + λ_q L_q(Y, P)                           cross-entropy + soft quantisation loss
 
 The configuration object *is* the reference's (:class:`reference.model.LayerConfig`). Parameters are
-tensors with the reference's ids and flat names (``heads.{id}.W_Q``, …; :func:`accelerated.backward.
-flatten`), so comparing gradients with the reference is a dictionary comparison. Device and dtype
+tensors with the reference's ids, and their flat view has the reference's names (``heads.{id}.W_Q``, …;
+:func:`accelerated.backward.flatten`), so comparing gradients with the reference is a dictionary
+comparison. Device and dtype
 are those of the parameters (CPU or CUDA, float64 or float32). Gradients come from autograd
 (:mod:`accelerated.backward`).
 
-What differs from the reference, on purpose: :func:`forward` computes all active heads together
-(:func:`heads_forward` with :func:`stacked_score_operators`: the heads stacked along a leading axis,
-no Python loop over heads); each head keeps its own leaf tensors, so a birth or a prune never touches
-the tensors (nor the optimiser state) of the other heads. :func:`head_forward` (one head) is kept for
-the mirror and the tests.
+What differs from the reference, on purpose: the heads are stored stacked (:class:`HeadStack`: one
+tensor per head weight kind, ``W_Q`` H×d×d_k …, rows in id order, the ids alongside), and
+:func:`forward` computes all active heads together (:func:`heads_forward` with
+:func:`stacked_score_operators`, no Python loop over heads). A training step differentiates and updates
+those five tensors, not one tensor per head; a birth appends a row and a prune deletes one (of the
+weights and of the optimiser's moments, :mod:`accelerated.growth_phases`), leaving the other rows'
+values as they were. ``params.heads[id]`` is a :class:`HeadParams` of views into the rows (what the
+mirror's :func:`head_forward`, the flat names of :func:`accelerated.backward.flatten` and the
+reference conversion read).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -43,6 +48,7 @@ from accelerated.ddcl import (
 )
 from reference._arrays import LOG_TEMPERATURE_MAX
 from reference.model import LayerConfig
+from reference.surgery import HEAD_PARAM_NAMES
 
 # ==================================================================================================
 # Configuration: reference.model.LayerConfig, re-exported (one configuration object for both engines)
@@ -90,13 +96,87 @@ class HeadParams:
             ) from exc
 
 
+@dataclass(frozen=True, eq=False)
+class HeadStack(Mapping[int, HeadParams]):
+    """The active heads, stacked: ``W_Q``, ``W_K`` H×d×d_k, ``W_V`` H×d×d_v, ``W_O`` H×d_v×d, ``s`` H, row
+    ``i`` being head ``ids[i]`` (ids ascending). These five tensors are the parameters a step
+    differentiates and updates. As a mapping it is ``{id: HeadParams}`` of views into the rows (no copy;
+    gradients do not flow to the stacked tensors through a view taken after the forward)."""
+
+    ids: tuple[int, ...]
+    W_Q: Tensor
+    W_K: Tensor
+    W_V: Tensor
+    W_O: Tensor
+    s: Tensor
+
+    def __post_init__(self) -> None:
+        check_tensor("heads.W_Q", self.W_Q, 3)
+        for name in ("W_K", "W_V", "W_O"):
+            check_tensor(f"heads.{name}", getattr(self, name), 3, like=self.W_Q)
+        check_tensor("heads.s", self.s, 1, like=self.W_Q)
+        ids = tuple(self.ids)
+        if not all(isinstance(h, int) and not isinstance(h, bool) for h in ids) or list(ids) != sorted(set(ids)):
+            raise ValueError(f"heads.ids: expected distinct ascending integer ids, got {self.ids!r}")
+        H, d, d_k = self.W_Q.shape
+        d_v = self.W_V.shape[2]
+        expected = {"W_K": (H, d, d_k), "W_V": (H, d, d_v), "W_O": (H, d_v, d), "s": (H,)}
+        for name, shape in expected.items():
+            if tuple(getattr(self, name).shape) != shape:
+                raise ValueError(f"heads.{name}: expected shape {shape}, got {tuple(getattr(self, name).shape)}")
+        if len(ids) != H:
+            raise ValueError(f"heads.ids: expected {H} ids (one per row), got {len(ids)}")
+        object.__setattr__(self, "ids", ids)
+
+    @staticmethod
+    def of(heads: Mapping[int, HeadParams]) -> HeadStack:
+        """The heads of ``heads`` stacked in id order (``torch.stack``: the graph reaches the given tensors)."""
+        if not isinstance(heads, Mapping) or len(heads) == 0:
+            raise ValueError("heads: expected a non-empty mapping of head ids to HeadParams")
+        for hid, head in heads.items():
+            if not isinstance(head, HeadParams):
+                raise TypeError(f"heads[{hid}]: expected HeadParams, got {type(head).__name__}")
+        ids = tuple(sorted(heads))
+        return HeadStack(ids, *(torch.stack([getattr(heads[h], f) for h in ids]) for f in HEAD_PARAM_NAMES))
+
+    def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``(W_Q, W_K, W_V, W_O, s)``, in :data:`reference.surgery.HEAD_PARAM_NAMES` order."""
+        return self.W_Q, self.W_K, self.W_V, self.W_O, self.s
+
+    def map(self, fn: Callable[[str, Tensor], Tensor], ids: tuple[int, ...] | None = None) -> HeadStack:
+        """Every stacked tensor replaced by ``fn(field, tensor)``, for the same ids or ``ids`` (a birth's or
+        a prune's rows)."""
+        tensors = (fn(f, t) for f, t in zip(HEAD_PARAM_NAMES, self.tensors(), strict=True))
+        return HeadStack(self.ids if ids is None else ids, *tensors)
+
+    def row(self, head_id: int) -> int:
+        """The row of head ``head_id``."""
+        try:
+            return self.ids.index(head_id)
+        except ValueError:
+            raise KeyError(head_id) from None
+
+    def __getitem__(self, head_id: int) -> HeadParams:
+        i = self.row(head_id)
+        return HeadParams(W_Q=self.W_Q[i], W_K=self.W_K[i], W_V=self.W_V[i], W_O=self.W_O[i], s=self.s[i])
+
+    def __contains__(self, head_id: object) -> bool:
+        return head_id in self.ids
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 @dataclass(frozen=True)
 class ModelParams:
     """All parameters of the layer for the active heads 𝓗 and prototypes 𝓚, with the reference's ids."""
 
     W_in: Tensor
     E_pos: Tensor
-    heads: Mapping[int, HeadParams]
+    heads: HeadStack
     next_head_id: int
     P: Tensor
     prototype_ids: tuple[int, ...]
@@ -112,18 +192,17 @@ class ModelParams:
             raise ValueError(f"E_pos, P, W_c: must have the model width d = {d} (W_in's columns)")
         if self.b_c.shape[0] != self.W_c.shape[1]:
             raise ValueError(f"b_c: expected {self.W_c.shape[1]} entries (W_c's classes), got {self.b_c.shape[0]}")
-        if len(self.heads) == 0:
-            raise ValueError("heads: the layer needs at least one active head (SPEC §1: 𝓗 starts with one)")
-        for hid, head in self.heads.items():
-            if not isinstance(head, HeadParams):
-                raise TypeError(f"heads[{hid}]: expected HeadParams, got {type(head).__name__}")
+        if not isinstance(self.heads, HeadStack):
+            raise TypeError(f"heads: expected accelerated.model.HeadStack, got {type(self.heads).__name__}")
+        # (a HeadStack has at least one row: SPEC §1's 𝓗 starts with one head and never empties)
+        for hid in self.heads.ids:
             if not 0 <= hid < self.next_head_id:
                 raise ValueError(f"heads: head id {hid} must lie in [0, next_head_id = {self.next_head_id})")
-            if head.W_Q.shape[0] != d or head.W_Q.dtype != W_in.dtype or head.W_Q.device != W_in.device:
-                raise ValueError(f"heads[{hid}]: width, dtype and device must match W_in's")
+        W_Q = self.heads.W_Q
+        if W_Q.shape[1] != d or W_Q.dtype != W_in.dtype or W_Q.device != W_in.device:
+            raise ValueError("heads: width, dtype and device must match W_in's")
         if len(self.prototype_ids) != self.P.shape[1] or len(set(self.prototype_ids)) != len(self.prototype_ids):
             raise ValueError(f"prototype_ids: expected {self.P.shape[1]} distinct ids, got {self.prototype_ids}")
-        object.__setattr__(self, "heads", MappingProxyType(dict(sorted(self.heads.items()))))
 
 
 def check_params(params: object, cfg: LayerConfig) -> ModelParams:
@@ -138,9 +217,8 @@ def check_params(params: object, cfg: LayerConfig) -> ModelParams:
             raise ValueError(
                 f"params.{name}: expected shape {shape} from cfg, got {tuple(getattr(params, name).shape)}"
             )
-    for hid, head in params.heads.items():
-        if head.W_Q.shape[1] != cfg.d_k or head.W_V.shape[1] != cfg.d_v:
-            raise ValueError(f"params.heads[{hid}]: expected d_k = {cfg.d_k}, d_v = {cfg.d_v} from cfg")
+    if params.heads.W_Q.shape[2] != cfg.d_k or params.heads.W_V.shape[2] != cfg.d_v:
+        raise ValueError(f"params.heads: expected d_k = {cfg.d_k}, d_v = {cfg.d_v} from cfg")
     if not 1 <= params.P.shape[1] <= cfg.K_max:
         raise ValueError(f"params.P: the active prototype count must lie in [1, cfg.K_max = {cfg.K_max}]")
     return params
@@ -203,7 +281,7 @@ def init_params(
     return ModelParams(
         W_in=normal(cfg.d_in, cfg.d, 1.0 / math.sqrt(cfg.d_in)),
         E_pos=normal(cfg.seq_len, cfg.d, 0.1),
-        heads={0: init_head(cfg, generator, dtype=dtype, device=dev)},
+        heads=HeadStack.of({0: init_head(cfg, generator, dtype=dtype, device=dev)}),
         next_head_id=1,
         P=normal(cfg.d, cfg.K_max, 1.0),
         prototype_ids=tuple(range(cfg.K_max)),
@@ -267,19 +345,15 @@ def head_forward(head: HeadParams, X: Tensor) -> HeadCache:
 
 def stacked_score_operators(params: ModelParams) -> Tensor:
     """``M_h`` of every active head (:func:`score_operator`), stacked H×d×d in id order."""
-    heads = list(params.heads.values())
-    W_Q = torch.stack([h.W_Q for h in heads])
-    W_K = torch.stack([h.W_K for h in heads])
-    s = torch.stack([h.s for h in heads])
-    return (W_Q @ W_K.transpose(1, 2)) * (torch.exp(-s) / math.sqrt(heads[0].W_Q.shape[1]))[:, None, None]
+    h = params.heads
+    return (h.W_Q @ h.W_K.transpose(1, 2)) * (torch.exp(-h.s) / math.sqrt(h.W_Q.shape[2]))[:, None, None]
 
 
 def heads_forward(params: ModelParams, X: Tensor) -> dict[int, HeadCache]:
-    """Every active head at once: the per-head weights are stacked along a leading axis H (id order) and
-    each step of :func:`head_forward` runs as one batched matmul over H×B."""
-    heads = list(params.heads.values())
-    W_V = torch.stack([h.W_V for h in heads])[:, None]
-    W_O = torch.stack([h.W_O for h in heads])[:, None]
+    """Every active head at once: each step of :func:`head_forward` runs as one batched matmul over H×B
+    on the stacked weights (leading axis H, id order)."""
+    W_V = params.heads.W_V[:, None]
+    W_O = params.heads.W_O[:, None]
     M = stacked_score_operators(params)
     Xh = X[None]
     A = softmax_rows(attention_scores(Xh, M[:, None]))
@@ -420,6 +494,7 @@ __all__ = [
     "ForwardCache",
     "HeadCache",
     "HeadParams",
+    "HeadStack",
     "LayerConfig",
     "ModelParams",
     "attention_scores",

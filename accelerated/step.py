@@ -3,8 +3,8 @@
 :func:`accelerated.model.forward` is the mirror of the reference (every intermediate kept, inputs
 checked); this module is what a step runs. Same mathematics, arranged for speed:
 
-* the heads are stacked (``stack_heads``) and the scores are formed as
-  ``(X W_Q exp(−s)/√d_k)(X W_K)ᵀ`` — associativity of ``X (W_Q W_Kᵀ/(τ√d_k)) Xᵀ``, with ``2·d·d_k``
+* the heads are the stored stacked tensors (:class:`accelerated.model.HeadStack`); the scores are
+  formed as ``(X W_Q exp(−s)/√d_k)(X W_K)ᵀ`` — associativity of ``X (W_Q W_Kᵀ/(τ√d_k)) Xᵀ``, with ``2·d·d_k``
   instead of ``d²`` work per token and the ``T×T`` product over ``d_k`` instead of ``d``; the three
   projections of all heads are one matmul and the attention is
   ``torch.nn.functional.scaled_dot_product_attention`` (a fused softmax(q kᵀ) v);
@@ -36,29 +36,6 @@ from torch import Tensor
 from accelerated.ddcl import free_energy, mean_entropy, ols_loss, prototype_variance
 from accelerated.model import ModelParams
 from reference.tolerances import CheckKind, assignment_relative_error, tolerance
-
-
-@dataclass(frozen=True)
-class StackedHeads:
-    """The active heads' weights stacked in id order: ``W_Q``, ``W_K`` H×d×d_k, ``W_V`` H×d×d_v,
-    ``W_O`` H×d_v×d, ``s`` H (built from the heads' own leaf tensors, so gradients reach them)."""
-
-    W_Q: Tensor
-    W_K: Tensor
-    W_V: Tensor
-    W_O: Tensor
-    s: Tensor
-
-
-def stack_heads(params: ModelParams) -> StackedHeads:
-    heads = list(params.heads.values())
-    return StackedHeads(
-        W_Q=torch.stack([h.W_Q for h in heads]),
-        W_K=torch.stack([h.W_K for h in heads]),
-        W_V=torch.stack([h.W_V for h in heads]),
-        W_O=torch.stack([h.W_O for h in heads]),
-        s=torch.stack([h.s for h in heads]),
-    )
 
 
 def stacked_loss(
@@ -149,8 +126,9 @@ ParamArgs = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor
 
 
 def flat_args(params: ModelParams) -> ParamArgs:
-    """The parameter arguments of :func:`stacked_loss`, in its order (the heads stacked)."""
-    h = stack_heads(params)
+    """The parameter arguments of :func:`stacked_loss`, in its order (the stored tensors: nothing is
+    stacked or copied)."""
+    h = params.heads
     return (params.W_in, params.E_pos, h.W_Q, h.W_K, h.W_V, h.W_O, h.s, params.P, params.W_c, params.b_c)
 
 
@@ -236,7 +214,6 @@ def compile_count() -> int:
 
 __all__ = [
     "ParamArgs",
-    "StackedHeads",
     "StepFunction",
     "centred_squared_distances",
     "compile_count",
@@ -245,7 +222,6 @@ __all__ = [
     "probe_assignments",
     "reported_terms",
     "squared_distances",
-    "stack_heads",
     "stacked_loss",
     "stacked_tokens",
 ]

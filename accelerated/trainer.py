@@ -27,7 +27,7 @@ from torch import Tensor
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
 from accelerated.growth_phases import AcceleratedState, as_float64, growth_check
-from accelerated.model import SUPPORTED_DTYPES, HeadParams, ModelParams, check_device, check_dtype, forward
+from accelerated.model import SUPPORTED_DTYPES, ModelParams, check_device, check_dtype, forward
 from accelerated.step import StepFunction, flat_args, reported_terms, stacked_loss
 from reference._arrays import F64Array, arr
 from reference.claims.live import watched
@@ -37,7 +37,6 @@ from reference.incrt.controller import GrowthEvent
 from reference.invariants.ddcl import d1_decomposition
 from reference.log import EVENT_TRAIN_STEP, CheckRecord, Evaluation, InvariantRecord
 from reference.model import LayerConfig
-from reference.surgery import HEAD_PARAM_NAMES, head_param_name
 from reference.train_config import TrainConfig
 from training.checkpoint import CheckpointPolicy
 from training.data import SequenceDataset
@@ -45,13 +44,14 @@ from training.record import RunRecord
 from training.trainer import ProgressFn, run
 
 
-def _with_flat(params: ModelParams, flat: dict[str, Tensor]) -> ModelParams:
-    """``params`` with every tensor replaced by ``flat[name]`` as a fresh leaf that requires grad."""
+def with_leaves(params: ModelParams, stored: Mapping[str, Tensor]) -> ModelParams:
+    """``params`` with every stored tensor replaced by ``stored[name]`` (names of
+    :func:`accelerated.backward.leaves`: the heads stacked) as a fresh leaf that requires grad."""
 
     def leaf(name: str) -> Tensor:
-        return flat[name].detach().requires_grad_(True)
+        return stored[name].detach().requires_grad_(True)
 
-    heads = {hid: HeadParams(**{f: leaf(head_param_name(hid, f)) for f in HEAD_PARAM_NAMES}) for hid in params.heads}
+    heads = params.heads.map(lambda f, _: leaf(f"heads.{f}"))
     return replace(
         params, W_in=leaf("W_in"), E_pos=leaf("E_pos"), heads=heads, P=leaf("P"), W_c=leaf("W_c"), b_c=leaf("b_c")
     )
@@ -103,7 +103,7 @@ def divergence(
     (so a NaN ``s`` is out of range too: on some CPUs the step after ``|s| > s_max`` is still finite and
     the one after it turns ``s`` into NaN)."""
     s_max = log_temperature_max(dtype)
-    s = torch.stack([h.s.detach() for h in params.heads.values()])
+    s = params.heads.s.detach()
     out_of_range = (~(s.abs() <= s_max)).tolist()
     if any(out_of_range):
         hid, value = next((h, v) for h, v, bad in zip(params.heads, s.tolist(), out_of_range, strict=True) if bad)
@@ -153,7 +153,7 @@ class AcceleratedEngine:
         return AcceleratedState(
             params=params,
             opt_state=self.optimizer(ctx.train_cfg).state_from_reference(
-                state.opt_state, dtype=self.dtype, device=self.device
+                state.opt_state, dtype=self.dtype, device=self.device, heads=params.heads
             ),
             growth=state.growth,
             Q_cap=dev(state.growth.Q_cap),
@@ -181,24 +181,30 @@ class AcceleratedEngine:
     def gradients(
         self, ctx: Context, es: AcceleratedState, x: F64Array, labels: NDArray[np.int64]
     ) -> tuple[dict[str, Tensor], dict[str, Tensor], Tensor, Tensor]:
-        """``(∂L/∂θ by flat name, the loss terms, Y, Q)`` at ``es.params`` on ``(x, labels)``, no update
-        (the seam of :class:`accelerated.distributed.DistributedEngine`, which reduces the gradients
-        of its shard across processes before :meth:`apply_gradients`)."""
+        """``(∂L/∂θ by stored name, the loss terms, Y, Q)`` at ``es.params`` on ``(x, labels)``, no update;
+        the gradients are keyed like :func:`accelerated.backward.leaves` (one per stacked head tensor,
+        not per head). The seam of :class:`accelerated.distributed.DistributedEngine`, which reduces
+        the gradients of its shard across processes before :meth:`apply_gradients`."""
         cfg = ctx.layer_cfg
-        flat = acc_backward.flatten(es.params)
+        stored = acc_backward.leaves(es.params)
         L, L_task, L_q, Y, Q = self.loss(
             es.params, self._tensor(x), torch.tensor(labels, device=self.device), cfg.T_P, cfg.lambda_q
         )
-        grads = dict(zip(flat, torch.autograd.grad(L, list(flat.values())), strict=True))
+        grads = dict(zip(stored, torch.autograd.grad(L, list(stored.values())), strict=True))
         losses = {"L": L.detach(), "L_task": L_task.detach(), "L_q": L_q.detach()}
         losses.update(reported_terms(Y, es.params.P, Q, cfg.T_P))
         return grads, losses, Y, Q
 
     def apply_gradients(self, ctx: Context, es: AcceleratedState, grads: Mapping[str, Tensor]) -> AcceleratedState:
         """One optimiser step from ``grads``; the step count advances by one."""
-        flat = acc_backward.flatten(es.params)
-        new_flat, opt_state = self.optimizer(ctx.train_cfg).step(es.opt_state, flat, dict(grads))
-        return replace(es, params=_with_flat(es.params, new_flat), opt_state=opt_state, step=es.step + 1)
+        opt = es.opt_state
+        if isinstance(opt, acc_optim.AdamState) and opt.heads is not None and opt.heads.ids != es.params.heads.ids:
+            # rows of the stacked moments are matched to heads by position: a birth or prune applied to the
+            # parameters but not to the state would give heads each other's moments, silently
+            raise ValueError(f"opt_state: moment rows are for heads {opt.heads.ids}, params have {es.params.heads.ids}")
+        stored = acc_backward.leaves(es.params)
+        new, opt_state = self.optimizer(ctx.train_cfg).step(es.opt_state, stored, dict(grads))
+        return replace(es, params=with_leaves(es.params, new), opt_state=opt_state, step=es.step + 1)
 
     def _d1(
         self,
@@ -301,4 +307,5 @@ __all__ = [
     "divergence",
     "log_temperature_max",
     "train",
+    "with_leaves",
 ]

@@ -80,8 +80,9 @@ def compare_step(
     L, L_task, L_q, Y, Q = StepFunction()(
         params, x, torch.tensor(case.labels, device=device), case.cfg.T_P, case.cfg.lambda_q
     )
-    flat = acc_backward.flatten(params)
-    grads = dict(zip(flat, torch.autograd.grad(L, list(flat.values())), strict=True))
+    stored = acc_backward.leaves(params)
+    stacked = dict(zip(stored, torch.autograd.grad(L, list(stored.values())), strict=True))
+    grads = acc_backward.flat_from_leaves(params.heads.ids, stacked)
     err = {
         "step Y": max_rel(Y.detach().double().cpu().numpy(), ref_cache.tokens()),
         "step Q": max_rel(Q.detach().double().cpu().numpy(), ref_cache.Q),

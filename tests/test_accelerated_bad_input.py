@@ -84,7 +84,7 @@ def test_divergence_names_a_log_temperature_out_of_range_or_not_a_number(s: Any,
     params = acc_backward.from_reference(init_params(LAYER, rng=np.random.default_rng(0)), dtype=torch.float64)
     head = replace(params.heads[0], s=torch.tensor(value, dtype=torch.float64))
     nan_W_in = torch.full_like(params.W_in, math.nan) if named else params.W_in
-    params = replace(params, heads={0: head}, W_in=nan_W_in)
+    params = replace(params, heads=acc_model.HeadStack.of({0: head}), W_in=nan_W_in)
     error = acc_trainer.divergence(params, torch.float64, 7, 1)
     if named is None:
         assert error is None

@@ -29,8 +29,8 @@ from ddcl_incrt.strategies.model import ModelSpec, model_specs  # noqa: E402
 from reference.tolerances import CheckKind, tolerance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# Names only the accelerated engine has, and why: the stacked evaluation of all heads.
-ACCELERATED_ONLY = {"stacked_score_operators", "heads_forward"}
+# Names only the accelerated engine has, and why: the stacked storage and evaluation of all heads.
+ACCELERATED_ONLY = {"HeadStack", "stacked_score_operators", "heads_forward"}
 
 
 @given(spec=model_specs())
@@ -134,7 +134,7 @@ def test_compiled_step_equals_eager_and_does_not_recompile_as_heads_and_prototyp
             batch=3,
         ).build()
         params = acc_backward.from_reference(case.params, dtype=torch.float64)
-        flat = list(acc_backward.flatten(params).values())
+        flat = list(acc_backward.leaves(params).values())
         x, labels = torch.tensor(case.x), torch.tensor(case.labels)
         out_c = compiled(params, x, labels, case.cfg.T_P, case.cfg.lambda_q)
         out_e = eager(params, x, labels, case.cfg.T_P, case.cfg.lambda_q)
@@ -144,3 +144,33 @@ def test_compiled_step_equals_eager_and_does_not_recompile_as_heads_and_prototyp
         for a, b in zip(torch.autograd.grad(out_c[0], flat), torch.autograd.grad(out_e[0], flat), strict=True):
             assert max_rel(a.numpy(), b.numpy()) <= tol
     assert compile_count() - start <= 2, f"{compile_count() - start} graphs for 4 architectures"
+
+
+def test_the_step_takes_the_stored_stacked_head_tensors_and_their_gradients_as_they_are() -> None:
+    """The hot path's arguments are the stored tensors themselves (nothing stacked per step), and autograd's
+    gradients of a step are one per stacked head tensor (nothing unbound per head); split by rows they
+    are the reference naming's per-head gradients."""
+    from accelerated.step import StepFunction, flat_args
+
+    case = ModelSpec(
+        cfg=acc.LayerConfig(d_in=3, d=5, d_k=2, d_v=3, seq_len=4, K_max=3, n_classes=3, T_P=0.7, lambda_q=0.2),
+        seed=5,
+        head_ops=(("add", 0), ("add", 0), ("remove", 1)),
+        removed_prototypes=(),
+        log_temperatures=(0.1, -0.2),
+        batch=3,
+    ).build()
+    params = acc_backward.from_reference(case.params, dtype=torch.float64)
+    stored = acc_backward.leaves(params)
+    assert all(a is b for a, b in zip(flat_args(params), stored.values(), strict=True))
+    assert all(t.is_leaf for t in stored.values())
+    assert params.heads.ids == (0, 2)
+    assert tuple(stored["heads.W_Q"].shape) == (2, 5, 2)
+    L = StepFunction()(params, torch.tensor(case.x), torch.tensor(case.labels), case.cfg.T_P, case.cfg.lambda_q)[0]
+    grads = dict(zip(stored, torch.autograd.grad(L, list(stored.values())), strict=True))
+    _, per_head = acc_backward.loss_and_gradients(params, case.cfg, torch.tensor(case.x), torch.tensor(case.labels))
+    split = acc_backward.flat_from_leaves(params.heads.ids, grads)
+    assert list(split) == list(per_head)
+    tol = tolerance("float64", CheckKind.VALUE).rtol
+    for name, g in per_head.items():
+        assert max_rel(split[name].numpy(), g.numpy()) <= tol, name

@@ -34,6 +34,7 @@ from _accelerated_harness import (  # noqa: E402
 from accelerated import growth_phases as acc_gp  # noqa: E402
 from accelerated import growth_statistics as acc_gs  # noqa: E402
 from accelerated import model as acc  # noqa: E402
+from accelerated.optim import HeadMoments  # noqa: E402
 from ddcl_incrt.strategies.model import ModelSpec  # noqa: E402
 from reference.model import LayerConfig  # noqa: E402
 from reference.tolerances import CheckKind, tolerance  # noqa: E402
@@ -136,7 +137,9 @@ def optimiser_state_lost_at_birth(mp: pytest.MonkeyPatch) -> None:
 
     def forgetful(self: Any, ctx: Any, state: Any, head: Any, rng: Any) -> Any:
         out, hid = right(self, ctx, state, head, rng)
-        return replace(out, opt_state=state.opt_state.without(state.opt_state.moments)), hid
+        # every moment and count back to zero, the stacked heads' included (rows for the new head count)
+        fresh = replace(out.opt_state.without(out.opt_state.moments), heads=HeadMoments.zeros(out.params.heads))
+        return replace(out, opt_state=fresh), hid
 
     mp.setattr(acc_gp.TorchBackend, "add_head", forgetful)
 

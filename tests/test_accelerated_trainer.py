@@ -147,3 +147,33 @@ def test_float32_training_refuses_temperatures_float32_cannot_hold(
     AcceleratedEngine(torch.float64).start(ctx, state)
     with pytest.raises(ValueError, match=name):
         AcceleratedEngine(torch.float32).start(ctx, state)
+
+
+def test_a_head_surgery_not_applied_to_the_optimiser_state_is_refused_at_the_next_step() -> None:
+    """The stacked moments' rows are matched to heads by position: parameters whose head ids are not the
+    state's (a birth and a prune applied to the parameters only: same row count, other heads) are
+    refused, naming both, instead of training each head with another head's moments."""
+    from dataclasses import replace
+
+    import numpy as np
+    from _small_run import LAYER, RUN, TRAIN_SEED
+
+    from accelerated import growth_phases as acc_gp
+    from accelerated.trainer import AcceleratedEngine
+    from reference.growth_phases import Context
+    from reference.incrt.controller import GrowthConfig
+    from reference.surgery import head_param_names
+    from training.trainer import init_state
+
+    ctx = Context(LAYER, RUN, GrowthConfig(theta=1.0, phi_g=0.0, T_d=1, T_prune=1, eps_K=0.0))
+    engine = AcceleratedEngine()
+    es = engine.start(ctx, init_state(LAYER, RUN, rng=np.random.default_rng(TRAIN_SEED)))
+    born, hid = acc_gp.add_head(es.params, LAYER, rng=np.random.default_rng(0))
+    moved = replace(es, params=acc_gp.remove_head(born, 0))
+    rng = np.random.default_rng(1)
+    x, labels = rng.standard_normal((2, LAYER.seq_len, LAYER.d_in)), np.array([0, 1])
+    grads = engine.gradients(ctx, moved, x, labels)[0]
+    with pytest.raises(ValueError, match=r"opt_state: moment rows are for heads \(0,\), params have \(1,\)"):
+        engine.apply_gradients(ctx, moved, grads)
+    applied = replace(moved, opt_state=es.opt_state.with_head(hid).without(head_param_names(0)))
+    assert engine.apply_gradients(ctx, applied, grads).step == es.step + 1

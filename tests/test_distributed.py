@@ -235,9 +235,9 @@ def test_check_agreement_names_the_rank_and_field_that_differ() -> None:
     fewer = replace(es, params=remove_prototype_column(es.params, es.params.prototype_ids[0]))
     with pytest.raises(ArchitectureDisagreement, match="rank 1 has prototype_ids"):
         check_agreement([same, fingerprint(fewer)])
-    flat = {k: v.detach().clone() for k, v in acc_trainer.acc_backward.flatten(es.params).items()}
-    flat["b_c"][0] += 2.0**-40
-    nudged = replace(es, params=acc_trainer._with_flat(es.params, flat))
+    stored = {k: v.detach().clone() for k, v in acc_trainer.acc_backward.leaves(es.params).items()}
+    stored["b_c"][0] += 2.0**-40
+    nudged = replace(es, params=acc_trainer.with_leaves(es.params, stored))
     with pytest.raises(ArchitectureDisagreement, match="rank 2 has params_sha256") as info:
         check_agreement([same, same, fingerprint(nudged)])
     assert "head_ids" not in str(info.value)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from accelerated import backward as acc_backward
 from accelerated import optim as acc_optim
 from accelerated.step import StepFunction
-from accelerated.trainer import _with_flat
+from accelerated.trainer import with_leaves
 from ddcl_incrt.bench.configs import (
     D_IN,
     LAMBDA_Q,
@@ -68,32 +68,32 @@ class OursStep:
         self.labels = torch.tensor(labels, device=device)
         self.fn = StepFunction(compile=compiled)
         self.opt = acc_optim.Adam(lr=ref_optim.LearningRates.uniform(LR))
-        self.state = self.opt.init_state()
+        self.state = self.opt.init_state(self.params.heads)
         self.loss: Tensor | None = None
         self.error: BaseException | None = None  # a failure StepFunction could not catch (the backward's)
 
     def n_params(self) -> int:
-        return sum(t.numel() for t in acc_backward.flatten(self.params).values())
+        return sum(t.numel() for t in acc_backward.leaves(self.params).values())
 
     def compile_error(self) -> BaseException | None:
         """``StepFunction.error`` (the forward's compilation), or a failure of the compiled backward."""
         return self.fn.error or self.error
 
-    def _loss_and_grads(self, flat: dict[str, Tensor]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    def _loss_and_grads(self, stored: dict[str, Tensor]) -> tuple[Tensor, tuple[Tensor, ...]]:
         L, _, _, _, _ = self.fn(self.params, self.x, self.labels, T_P, LAMBDA_Q)
-        return L, torch.autograd.grad(L, list(flat.values()))
+        return L, torch.autograd.grad(L, list(stored.values()))
 
     def __call__(self) -> None:
-        flat = acc_backward.flatten(self.params)
+        stored = acc_backward.leaves(self.params)
         try:
-            L, grads = self._loss_and_grads(flat)
+            L, grads = self._loss_and_grads(stored)
         except Exception as exc:  # the compiled backward failed (compiled lazily, outside StepFunction)
             if not self.fn.compile or self.fn.error is not None:
                 raise
             self.error, self.fn = exc, StepFunction(compile=False)
-            L, grads = self._loss_and_grads(flat)
-        new, self.state = self.opt.step(self.state, flat, dict(zip(flat, grads, strict=True)))
-        self.params = _with_flat(self.params, new)
+            L, grads = self._loss_and_grads(stored)
+        new, self.state = self.opt.step(self.state, stored, dict(zip(stored, grads, strict=True)))
+        self.params = with_leaves(self.params, new)
         self.loss = L.detach()
 
 
