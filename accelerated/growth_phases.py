@@ -31,7 +31,7 @@ from torch import Tensor
 
 from accelerated import trackers as acc_trk
 from accelerated.backward import to_host, to_reference
-from accelerated.growth_statistics import head_operators, head_strengths, probe_second_moment, residual_operator
+from accelerated.growth_statistics import head_operators, head_strengths, residual_operator, second_moment
 from accelerated.model import ModelParams, heads_forward, layer_input
 from accelerated.optim import OptState
 from accelerated.step import flat_args, probe_assignments, stacked_tokens
@@ -171,8 +171,9 @@ class Statistics:
         return u if u[i] >= 0.0 else -u
 
 
-def statistics(params64: ModelParams, probe: DeviceProbe, Q_cap: Tensor) -> Statistics:
-    C = probe_second_moment(params64, probe.x)
+def statistics(params64: ModelParams, X: Tensor, Q_cap: Tensor) -> Statistics:
+    """The statistics of the layer input ``X`` (B×T×d, the probe's) and the heads of ``params64``."""
+    C = second_moment(X.reshape(-1, X.shape[-1]))
     M_a = head_operators(params64)
     A = residual_operator(C, M_a.sum(dim=0), Q_cap)
     lam, V = torch.linalg.eigh(A)
@@ -233,10 +234,16 @@ class TorchBackend:
     def measure(self, ctx: Context, state: AcceleratedState, probe: Probe) -> Measured:
         dprobe = DeviceProbe.of(probe, state.Q_cap.device)
         params64 = as_float64(state.params)
-        stats = statistics(params64, dprobe, state.Q_cap)
-        Y_probe, Q_probe = probe_tokens(params64, ctx, dprobe)
+        # One attention forward on the probe: the coupling statistics need every head's attention matrix,
+        # and the tokens Y = X + Σ_h U_h are formed from the same heads' outputs (as the mirror's forward
+        # forms them) instead of a second pass through the step's fused attention.
         with torch.no_grad():
-            heads = heads_forward(params64, layer_input(params64, dprobe.x))
+            X = layer_input(params64, dprobe.x)
+            heads = heads_forward(params64, X)
+            U = torch.stack([hc.out for hc in heads.values()]).sum(dim=0)
+            Y_probe = (X + U).reshape(-1, X.shape[-1])
+            Q_probe = probe_assignments(Y_probe, params64.P, ctx.layer_cfg.T_P)
+        stats = statistics(params64, X, state.Q_cap)
         coupling = coupling_statistics(
             to_host(params64.P), to_host(Q_probe), {h: to_host(hc.A) for h, hc in heads.items()}
         )
