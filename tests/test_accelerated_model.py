@@ -25,7 +25,7 @@ from _accelerated_harness import compare_growth, compare_model, max_rel  # noqa:
 
 from accelerated import backward as acc_backward  # noqa: E402
 from accelerated import model as acc  # noqa: E402
-from ddcl_incrt.strategies.model import ModelSpec, model_specs  # noqa: E402
+from ddcl_incrt.strategies.model import ModelCase, ModelSpec, model_specs  # noqa: E402
 from reference.tolerances import CheckKind, tolerance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,9 +71,9 @@ def test_accelerated_model_mirrors_the_reference_name_for_name_and_in_order() ->
     assert [f.name for f in dataclasses.fields(acc.ForwardCache)] == ref_cache_fields
 
 
-def test_stacked_heads_equal_one_head_at_a_time() -> None:
-    """:func:`accelerated.model.heads_forward` (all heads in one batched matmul) is the per-head mirror."""
-    case = ModelSpec(
+def _two_heads_after_a_removal() -> ModelCase:
+    """Heads 0 and 2 (head 1 born and removed), each with its own temperature: rows and ids differ."""
+    return ModelSpec(
         cfg=acc.LayerConfig(d_in=3, d=5, d_k=2, d_v=3, seq_len=4, K_max=3, n_classes=3, T_P=0.7, lambda_q=0.2),
         seed=5,
         head_ops=(("add", 0), ("add", 0), ("remove", 1)),
@@ -81,6 +81,11 @@ def test_stacked_heads_equal_one_head_at_a_time() -> None:
         log_temperatures=(0.1, -0.2),
         batch=3,
     ).build()
+
+
+def test_stacked_heads_equal_one_head_at_a_time() -> None:
+    """:func:`accelerated.model.heads_forward` (all heads in one batched matmul) is the per-head mirror."""
+    case = _two_heads_after_a_removal()
     params = acc_backward.from_reference(case.params, dtype=torch.float64)
     X = acc.layer_input(params, torch.tensor(case.x))
     stacked = acc.heads_forward(params, X)
@@ -152,14 +157,7 @@ def test_the_step_takes_the_stored_stacked_head_tensors_and_their_gradients_as_t
     are the reference naming's per-head gradients."""
     from accelerated.step import StepFunction, flat_args
 
-    case = ModelSpec(
-        cfg=acc.LayerConfig(d_in=3, d=5, d_k=2, d_v=3, seq_len=4, K_max=3, n_classes=3, T_P=0.7, lambda_q=0.2),
-        seed=5,
-        head_ops=(("add", 0), ("add", 0), ("remove", 1)),
-        removed_prototypes=(),
-        log_temperatures=(0.1, -0.2),
-        batch=3,
-    ).build()
+    case = _two_heads_after_a_removal()
     params = acc_backward.from_reference(case.params, dtype=torch.float64)
     stored = acc_backward.leaves(params)
     assert all(a is b for a, b in zip(flat_args(params), stored.values(), strict=True))
