@@ -32,9 +32,9 @@ from torch import Tensor
 from accelerated import trackers as acc_trk
 from accelerated.backward import to_host, to_reference
 from accelerated.growth_statistics import head_operators, head_strengths, residual_operator, second_moment
-from accelerated.model import ModelParams, heads_forward, layer_input
+from accelerated.model import HeadCache, ModelParams, heads_forward, layer_input
 from accelerated.optim import OptState
-from accelerated.step import flat_args, probe_assignments, stacked_tokens
+from accelerated.step import probe_assignments
 from reference import model as ref_model
 from reference.growth_phases import Context, Measured, Tracked, author_scale, coupling_statistics, run_check
 from reference.growth_statistics import Probe
@@ -180,13 +180,26 @@ def statistics(params64: ModelParams, X: Tensor, Q_cap: Tensor) -> Statistics:
     return Statistics(C=C, M_a=M_a, A_res=A, lam=lam, V=V)
 
 
-def probe_tokens(params64: ModelParams, ctx: Context, probe: DeviceProbe) -> tuple[Tensor, Tensor]:
-    """``(Y, Q)`` of the layer on the probe (flattened tokens), by the step's hot path without a graph
-    (:func:`accelerated.step.probe_assignments` for ``Q``)."""
-    W_in, E_pos, W_Q, W_K, W_V, W_O, s, P, _, _ = flat_args(params64)
+def probe_forward(
+    params64: ModelParams, ctx: Context, probe: DeviceProbe
+) -> tuple[Tensor, Tensor, Tensor, dict[int, HeadCache]]:
+    """``(X, Y, Q, heads)`` of the layer on the probe, without a graph: the layer input, the tokens
+    (flattened), their assignments (:func:`accelerated.step.probe_assignments`) and every head's
+    intermediates. One attention forward, the mirror's (:func:`accelerated.model.heads_forward`): the
+    coupling statistics read each head's attention matrix, and ``Y = X + Σ_h U_h`` is formed from the same
+    heads' outputs, so every token a check compares (before and after a birth) comes from one path."""
     with torch.no_grad():
-        Y = stacked_tokens(W_in, E_pos, W_Q, W_K, W_V, W_O, s, probe.x)
-        return Y, probe_assignments(Y, P, ctx.layer_cfg.T_P)
+        X = layer_input(params64, probe.x)
+        heads = heads_forward(params64, X)
+        U = torch.stack([hc.out for hc in heads.values()]).sum(dim=0)
+        Y = (X + U).reshape(-1, X.shape[-1])
+        return X, Y, probe_assignments(Y, params64.P, ctx.layer_cfg.T_P), heads
+
+
+def probe_tokens(params64: ModelParams, ctx: Context, probe: DeviceProbe) -> tuple[Tensor, Tensor]:
+    """``(Y, Q)`` of the layer on the probe (:func:`probe_forward`)."""
+    _, Y, Q, _ = probe_forward(params64, ctx, probe)
+    return Y, Q
 
 
 def prototype_masses(params64: ModelParams, Q: Tensor, growth: GrowthState) -> np.ndarray:
@@ -234,15 +247,7 @@ class TorchBackend:
     def measure(self, ctx: Context, state: AcceleratedState, probe: Probe) -> Measured:
         dprobe = DeviceProbe.of(probe, state.Q_cap.device)
         params64 = as_float64(state.params)
-        # One attention forward on the probe: the coupling statistics need every head's attention matrix,
-        # and the tokens Y = X + Σ_h U_h are formed from the same heads' outputs (as the mirror's forward
-        # forms them) instead of a second pass through the step's fused attention.
-        with torch.no_grad():
-            X = layer_input(params64, dprobe.x)
-            heads = heads_forward(params64, X)
-            U = torch.stack([hc.out for hc in heads.values()]).sum(dim=0)
-            Y_probe = (X + U).reshape(-1, X.shape[-1])
-            Q_probe = probe_assignments(Y_probe, params64.P, ctx.layer_cfg.T_P)
+        X, Y_probe, Q_probe, heads = probe_forward(params64, ctx, dprobe)
         stats = statistics(params64, X, state.Q_cap)
         coupling = coupling_statistics(
             to_host(params64.P), to_host(Q_probe), {h: to_host(hc.A) for h, hc in heads.items()}
@@ -391,6 +396,7 @@ __all__ = [
     "as_float64",
     "collapse_status",
     "growth_check",
+    "probe_forward",
     "probe_tokens",
     "prototype_masses",
     "remove_head",

@@ -116,9 +116,13 @@ class HeadStack(Mapping[int, HeadParams]):
             check_tensor(f"heads.{name}", getattr(self, name), 3, like=self.W_Q)
         check_tensor("heads.s", self.s, 1, like=self.W_Q)
         ids = tuple(self.ids)
-        if not all(isinstance(h, int) and not isinstance(h, bool) for h in ids) or list(ids) != sorted(set(ids)):
-            raise ValueError(f"heads.ids: expected distinct ascending integer ids, got {self.ids!r}")
+        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 0 for h in ids) or list(ids) != sorted(
+            set(ids)
+        ):
+            raise ValueError(f"heads.ids: expected distinct ascending non-negative integer ids, got {self.ids!r}")
         H, d, d_k = self.W_Q.shape
+        if H == 0:
+            raise ValueError("heads: the layer needs at least one active head (SPEC §1: 𝓗 starts with one)")
         d_v = self.W_V.shape[2]
         expected = {"W_K": (H, d, d_k), "W_V": (H, d, d_v), "W_O": (H, d_v, d), "s": (H,)}
         for name, shape in expected.items():
@@ -133,9 +137,14 @@ class HeadStack(Mapping[int, HeadParams]):
         """The heads of ``heads`` stacked in id order (``torch.stack``: the graph reaches the given tensors)."""
         if not isinstance(heads, Mapping) or len(heads) == 0:
             raise ValueError("heads: expected a non-empty mapping of head ids to HeadParams")
+        first = next(iter(heads.values()))
         for hid, head in heads.items():
             if not isinstance(head, HeadParams):
                 raise TypeError(f"heads[{hid}]: expected HeadParams, got {type(head).__name__}")
+            if head.W_Q.dtype != first.W_Q.dtype or head.W_Q.device != first.W_Q.device:  # stack would promote
+                raise TypeError(
+                    f"heads[{hid}]: dtype and device must be every head's ({first.W_Q.dtype} on {first.W_Q.device})"
+                )
         ids = tuple(sorted(heads))
         return HeadStack(ids, *(torch.stack([getattr(heads[h], f) for h in ids]) for f in HEAD_PARAM_NAMES))
 
@@ -162,6 +171,13 @@ class HeadStack(Mapping[int, HeadParams]):
 
     def __contains__(self, head_id: object) -> bool:
         return head_id in self.ids
+
+    # identity, not Mapping's item-wise comparison (HeadParams of tensors has no truth value)
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.ids)
@@ -194,7 +210,7 @@ class ModelParams:
             raise ValueError(f"b_c: expected {self.W_c.shape[1]} entries (W_c's classes), got {self.b_c.shape[0]}")
         if not isinstance(self.heads, HeadStack):
             raise TypeError(f"heads: expected accelerated.model.HeadStack, got {type(self.heads).__name__}")
-        # (a HeadStack has at least one row: SPEC §1's 𝓗 starts with one head and never empties)
+        # (a HeadStack has at least one row, HeadStack refuses none: SPEC §1's 𝓗 starts with one head)
         for hid in self.heads.ids:
             if not 0 <= hid < self.next_head_id:
                 raise ValueError(f"heads: head id {hid} must lie in [0, next_head_id = {self.next_head_id})")

@@ -338,6 +338,13 @@ class Adam:
                 raise ValueError(f"state: head {hid}'s five parameters must have moments with one step count")
             for name, f in names.items():
                 mom = moments.pop(name)
+                row = m[f"heads.{f}"][i]
+                for arg, x in (("m", mom.m), ("v", mom.v)):  # an indexed assignment would broadcast
+                    if tuple(x.shape) != tuple(row.shape):
+                        raise ValueError(
+                            f"state: moments[{name!r}].{arg} has shape {tuple(x.shape)}, not the parameter's "
+                            f"{tuple(row.shape)}"
+                        )
                 m[f"heads.{f}"][i] = mom.m
                 v[f"heads.{f}"][i] = mom.v
             counts[i] = ref[head_param_name(hid, "W_Q")].t

@@ -284,3 +284,48 @@ def test_accelerated_entry_points_name_the_bad_argument(
 ) -> None:
     with pytest.raises(error, match=rf"^{name}(?![A-Za-z0-9_])"):
         call()
+
+
+# --------------------------------------------------------------------------------------------------
+# The stacked heads (accelerated.model.HeadStack) and their optimiser state
+# --------------------------------------------------------------------------------------------------
+
+
+def _float64_params() -> acc_model.ModelParams:
+    return acc_backward.from_reference(init_params(LAYER, rng=np.random.default_rng(3)), dtype=torch.float64)
+
+
+def test_a_head_stack_without_rows_or_with_a_negative_id_is_refused_naming_heads() -> None:
+    params = _float64_params()
+    h = params.heads
+    with pytest.raises(ValueError, match=r"heads: the layer needs at least one active head"):
+        acc_model.HeadStack((), h.W_Q[:0], h.W_K[:0], h.W_V[:0], h.W_O[:0], h.s[:0])
+    with pytest.raises(ValueError, match=r"heads\.ids: expected distinct ascending non-negative"):
+        acc_model.HeadStack((-1,), *h.tensors())
+
+
+def test_heads_of_mixed_dtypes_are_refused_not_promoted() -> None:
+    head = _float64_params().heads[0]
+    as32 = acc_model.HeadParams(
+        *(getattr(head, f).detach().to(torch.float32) for f in ("W_Q", "W_K", "W_V", "W_O", "s"))
+    )
+    with pytest.raises(TypeError, match=r"heads\[1\]: dtype and device must be every head's"):
+        acc_model.HeadStack.of({0: head, 1: as32})
+
+
+def test_head_stacks_compare_by_identity() -> None:
+    h = _float64_params().heads
+    assert h == h
+    assert h != acc_model.HeadStack(h.ids, *h.tensors())
+
+
+def test_reference_moments_of_the_wrong_shape_are_refused_naming_the_head() -> None:
+    """An indexed assignment into the stacked moments would broadcast a (d_k,) moment over a d×d_k row."""
+    params = _float64_params()
+    flat = {n: t.detach().numpy() for n, t in acc_backward.flatten(params).items()}
+    moments = {n: ref_optim.AdamMoments(m=np.zeros_like(a), v=np.zeros_like(a), t=1) for n, a in flat.items()}
+    bad = moments["heads.0.W_Q"]
+    moments["heads.0.W_Q"] = ref_optim.AdamMoments(m=np.ones(bad.m.shape[1]), v=np.ones(bad.m.shape[1]), t=1)
+    opt = acc_optim.Adam(lr=LearningRates.uniform(1e-3))
+    with pytest.raises(ValueError, match=r"moments\['heads\.0\.W_Q'\]\.m has shape"):
+        opt.state_from_reference(ref_optim.AdamState(moments), dtype=torch.float64, heads=params.heads)

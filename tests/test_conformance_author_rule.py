@@ -92,7 +92,19 @@ def test_the_changed_decisions_are_the_ones_the_authors_rule_predicts() -> None:
 
 
 def test_docs_carry_the_author_tables() -> None:
+    """Both generated tables are docs/porting.md's. The decision table's trajectory rows are compared by
+    their check only: the author's side is a 40-step run through BLAS, which on another CPU may take the
+    other branch at a near-tie (the kit itself compares trajectories only up to their first near-tie);
+    the test above checks them live against the kit's failures on every machine."""
     text = (ROOT / "docs" / "porting.md").read_text(encoding="utf-8")
     assert author_rule.difference_table() in text, "paste ddcl_incrt.conformance.author_rule.difference_table()"
-    table = author_rule.decision_table(author_rule.decision_differences())
-    assert table in text, "paste author_rule.decision_table(author_rule.decision_differences())"
+    marker = "author_rule.decision_table(decision_differences())"
+    below = text[text.index(marker) :].splitlines()[1:]  # the table: from the marker's next line to a blank
+    documented = below[: below.index("")]
+    generated = author_rule.decision_table(author_rule.decision_differences()).splitlines()
+    assert len(documented) == len(generated), "paste author_rule.decision_table(author_rule.decision_differences())"
+    for doc, gen in zip(documented, generated, strict=True):
+        if gen.startswith("| `trajectory/"):
+            assert doc.split(" | ")[0] == gen.split(" | ")[0]
+        else:
+            assert doc == gen, "paste author_rule.decision_table(author_rule.decision_differences())"

@@ -220,3 +220,18 @@ def test_an_excess_count_from_certified_births_is_violated() -> None:
     assert _one(results, "runs 0,1: same count").certified
     with pytest.raises(ClaimViolation, match="count at most"):
         inv.check_g4(A=A, theta=1.0, captures=[_over_count(2.0**-30)], raise_on_violation=True)
+
+
+def test_a_birth_at_a_statistic_below_theta_is_a_violation_whatever_its_error() -> None:
+    """A port that appends one more tracked round after m* (reviewer's mutant): on ``diag(3, 2, −1/2, −1)``
+    with θ = 1 its third birth's Rayleigh quotient is negative and the round's certified error is
+    infinite (the deflated operator's top eigenvalue, 0, is repeated). The rule decides on λ̂ itself, so
+    the excess count is a violation, not "uncertified"."""
+    A = np.diag([3.0, 2.0, -0.5, -1.0])
+    Q = _e(4, 0, 1, 2)
+    extra = rcap.CaptureResult(Q, (3.0, 2.0, -0.15625), -1.0, (0, 1, 2, 3), (2.0**-30, 2.0**-30, math.inf), (), "oja")
+    high = _one(inv.check_g4(A=A, theta=1.0, captures=[extra]), "run 0: count at most m*")
+    assert high.certified
+    assert not high.holds
+    with pytest.raises(ClaimViolation, match="count at most"):
+        inv.check_g4(A=A, theta=1.0, captures=[extra], raise_on_violation=True)

@@ -448,7 +448,8 @@ def births_decided(capture: CaptureResult, theta: float, L: Sequence[float]) -> 
     """Whether every birth's certified interval ``[λ̂_k − L_k, λ̂_k + L_k]`` around ``λ_k(A)``
     (:func:`capture_bounds`) lies above θ, at or below it, or inside the DECISION near-tie band: then a
     count above ``m_hi`` is evidence (a birth certified at or below θ is one the rule forbids; births all
-    certified above θ cannot exceed ``#{λ_i > θ}``).
+    certified above θ cannot exceed ``#{λ_i > θ}``); so is a birth whose own statistic ``λ̂_k`` is not
+    above θ (outside the band), whatever its ``L_k``: the rule decides on ``λ̂_k``.
 
     Why the births' ``λ̂_k > θ`` alone does not decide it: a Rayleigh quotient along an inaccurate
     direction leaves the rest of that eigenvector in ``Π⊥AΠ⊥``, where it can make further births
@@ -456,6 +457,10 @@ def births_decided(capture: CaptureResult, theta: float, L: Sequence[float]) -> 
     an unconverged tracker can count past ``m*``: outside what G4 promised, not a violation of it.
     """
     cap = _check_capture("capture", capture)
+    # a birth whose own statistic is not above θ (outside the band) broke the rule, however inaccurate
+    # the run's estimate of λ_k(A): the rule decides on λ̂_k itself, so no accuracy bound is needed
+    if any(not lam > theta and not is_near_tie(lam, theta) for lam in cap.lam_births):
+        return True
     for lam, err in zip(cap.lam_births, L, strict=True):
         if not (math.isfinite(lam) and math.isfinite(err)):
             return False
