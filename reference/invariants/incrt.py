@@ -422,6 +422,18 @@ def direction_sin_bounds(A: Float64[np.ndarray, "d d"], capture: CaptureResult) 
     return out
 
 
+def side_of_theta_certified(value: float, error: float, theta: float) -> bool:
+    """Whether ``[value − error, value + error]`` lies at or below θ, or above it, or inside the DECISION
+    near-tie band around it (SPEC §6: there either decision is admissible): the side of θ of the quantity
+    the interval certifies is then known. The sides are compared exactly (a rounded ``value ± error``
+    could land on θ); a non-finite value or error certifies nothing."""
+    if not (math.isfinite(value) and math.isfinite(error)):
+        return False
+    below = Fraction(value) + Fraction(error) <= Fraction(theta)
+    above = Fraction(value) - Fraction(error) > Fraction(theta)
+    return below or above or (is_near_tie(value - error, theta) and is_near_tie(value + error, theta))
+
+
 def stop_certified(capture: CaptureResult, theta: float) -> bool:
     """Whether a run's stop is certified: its stopping statistic's certified interval
     ``[λ̂_stop − F, λ̂_stop + F]`` (``F`` = ``capture.final_error``) lies at or below θ, or above θ, or inside
@@ -435,13 +447,7 @@ def stop_certified(capture: CaptureResult, theta: float) -> bool:
     then the unconverged tracker's, outside what G4 promised.
     """
     cap = _check_capture("capture", capture)
-    lam, err = cap.final_lam_max, cap.final_error
-    if not (math.isfinite(err) and math.isfinite(lam)):
-        return False
-    # λ_max(Π̂AΠ̂) ≤ θ certified, or > θ certified; compared exactly (a rounded λ̂ ± F could land on θ)
-    below = Fraction(lam) + Fraction(err) <= Fraction(theta)
-    above = Fraction(lam) - Fraction(err) > Fraction(theta)
-    return below or above or (is_near_tie(lam - err, theta) and is_near_tie(lam + err, theta))
+    return side_of_theta_certified(cap.final_lam_max, cap.final_error, theta)
 
 
 def births_decided(capture: CaptureResult, theta: float, L: Sequence[float]) -> bool:
@@ -461,15 +467,7 @@ def births_decided(capture: CaptureResult, theta: float, L: Sequence[float]) -> 
     # the run's estimate of λ_k(A): the rule decides on λ̂_k itself, so no accuracy bound is needed
     if any(not lam > theta and not is_near_tie(lam, theta) for lam in cap.lam_births):
         return True
-    for lam, err in zip(cap.lam_births, L, strict=True):
-        if not (math.isfinite(lam) and math.isfinite(err)):
-            return False
-        # compared exactly: a rounded λ̂ ± L could land on θ
-        above = Fraction(lam) - Fraction(err) > Fraction(theta)
-        below = Fraction(lam) + Fraction(err) <= Fraction(theta)
-        if not (above or below or (is_near_tie(lam - err, theta) and is_near_tie(lam + err, theta))):
-            return False
-    return True
+    return all(side_of_theta_certified(lam, err, theta) for lam, err in zip(cap.lam_births, L, strict=True))
 
 
 @finite_result("A", "theta")
@@ -704,6 +702,7 @@ __all__ = [
     "orthonormality_bound",
     "residual_top",
     "round_operators",
+    "side_of_theta_certified",
     "spectral_gap",
     "start_not_orthogonal",
     "step_size",
