@@ -59,6 +59,22 @@ from reference.surgery import HEAD_PARAM_NAMES
 # ==================================================================================================
 
 
+def _check_head_fields(head: HeadParams | HeadStack, prefix: str, lead: int) -> None:
+    """The five fields of one head (``lead = 0``) or of the stacked heads (``lead = 1``, a leading axis H):
+    floating tensors of ``W_Q``'s dtype and device, ``W_K`` shaped as ``W_Q`` (…×d×d_k), ``W_V`` …×d×d_v,
+    ``W_O`` …×d_v×d, ``s`` the leading axes only; an error names the field (``prefix`` + its name)."""
+    W_Q = check_tensor(f"{prefix}W_Q", head.W_Q, 2 + lead)
+    for name in ("W_K", "W_V", "W_O"):
+        check_tensor(f"{prefix}{name}", getattr(head, name), 2 + lead, like=W_Q)
+    check_tensor(f"{prefix}s", head.s, lead, like=W_Q)
+    *H, d, d_k = W_Q.shape
+    d_v = head.W_V.shape[-1]
+    expected = {"W_K": (*H, d, d_k), "W_V": (*H, d, d_v), "W_O": (*H, d_v, d), "s": tuple(H)}
+    for name, shape in expected.items():
+        if tuple(getattr(head, name).shape) != shape:
+            raise ValueError(f"{prefix}{name}: expected shape {shape}, got {tuple(getattr(head, name).shape)}")
+
+
 @dataclass(frozen=True)
 class HeadParams:
     """One attention head: ``W_Q, W_K`` (d×d_k), ``W_V`` (d×d_v), ``W_O`` (d_v×d), log-temperature ``s`` (0-d)."""
@@ -70,18 +86,7 @@ class HeadParams:
     s: Tensor
 
     def __post_init__(self) -> None:
-        check_tensor("W_Q", self.W_Q, 2)
-        for name in ("W_K", "W_V", "W_O"):
-            check_tensor(name, getattr(self, name), 2, like=self.W_Q)
-        check_tensor("s", self.s, 0, like=self.W_Q)
-        d, d_k = self.W_Q.shape
-        if tuple(self.W_K.shape) != (d, d_k):
-            raise ValueError(f"W_K: expected shape {(d, d_k)} (the shape of W_Q), got {tuple(self.W_K.shape)}")
-        if self.W_V.shape[0] != d or tuple(self.W_O.shape) != (self.W_V.shape[1], d):
-            raise ValueError(
-                f"W_V, W_O: expected shapes ({d}, d_v) and (d_v, {d}), got {tuple(self.W_V.shape)}, "
-                f"{tuple(self.W_O.shape)}"
-            )
+        _check_head_fields(self, "", lead=0)
 
     @property
     def tau(self) -> float:
@@ -111,23 +116,15 @@ class HeadStack(Mapping[int, HeadParams]):
     s: Tensor
 
     def __post_init__(self) -> None:
-        check_tensor("heads.W_Q", self.W_Q, 3)
-        for name in ("W_K", "W_V", "W_O"):
-            check_tensor(f"heads.{name}", getattr(self, name), 3, like=self.W_Q)
-        check_tensor("heads.s", self.s, 1, like=self.W_Q)
+        _check_head_fields(self, "heads.", lead=1)
         ids = tuple(self.ids)
         if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 0 for h in ids) or list(ids) != sorted(
             set(ids)
         ):
             raise ValueError(f"heads.ids: expected distinct ascending non-negative integer ids, got {self.ids!r}")
-        H, d, d_k = self.W_Q.shape
+        H = self.W_Q.shape[0]
         if H == 0:
             raise ValueError("heads: the layer needs at least one active head (SPEC §1: 𝓗 starts with one)")
-        d_v = self.W_V.shape[2]
-        expected = {"W_K": (H, d, d_k), "W_V": (H, d, d_v), "W_O": (H, d_v, d), "s": (H,)}
-        for name, shape in expected.items():
-            if tuple(getattr(self, name).shape) != shape:
-                raise ValueError(f"heads.{name}: expected shape {shape}, got {tuple(getattr(self, name).shape)}")
         if len(ids) != H:
             raise ValueError(f"heads.ids: expected {H} ids (one per row), got {len(ids)}")
         object.__setattr__(self, "ids", ids)
