@@ -27,7 +27,7 @@ import numpy as np
 from ddcl_incrt.conformance import operations
 from ddcl_incrt.conformance.adapter import F64, TrajectoryInputs, TrajectoryOutputs
 from ddcl_incrt.conformance.adapters.reference import ReferenceAdapter
-from ddcl_incrt.conformance.broken import _PruneRule
+from ddcl_incrt.conformance.broken import _GrowRule, _PruneRule
 from ddcl_incrt.conformance.cases import Case
 from ddcl_incrt.conformance.runner import golden
 from ddcl_incrt.conformance.trajectory import run_trajectory
@@ -40,7 +40,7 @@ from reference.incrt.author_code import (
     author_steps,
     project_out,
 )
-from reference.incrt.controller import GrowthConfig, GrowthState, HeadRecord
+from reference.incrt.controller import GrowthConfig, GrowthState
 from reference.model import ModelParams
 from training.trainer import ReferenceEngine
 
@@ -139,24 +139,15 @@ class McaExinExtraFactor(ReferenceAdapter):
         return author_mca_exin_track(A, w0, eta, n_steps)
 
 
-class NoCaptureGuard(ReferenceAdapter):
+class NoCaptureGuard(_GrowRule):
     """No ``m < d`` test (cell 5 ``try_grow_head``): with every direction captured, the tracker's ``u₊``
     is still projected out of ``Q_cap`` (``project_out``: a zero vector) and appended, with a new head."""
 
     name = "author's code: no m < d test at a birth"
+    capture_guard = False
 
-    def grow_decision(
-        self, state: GrowthState, config: GrowthConfig, lam_max: float, u_plus: F64, step: int, new_head_id: int
-    ) -> GrowthState:
-        if lam_max > config.theta and step - state.last_growth_step >= config.T_d:
-            u = project_out(np.asarray(u_plus, dtype=np.float64), state.Q_cap)
-            return replace(
-                state,
-                Q_cap=np.column_stack([state.Q_cap, u]),
-                last_growth_step=step,
-                heads=(*state.heads, HeadRecord(new_head_id, step)),
-            )
-        return state
+    def append(self, Q: F64, u: F64) -> F64:
+        return np.column_stack([Q, project_out(np.asarray(u, dtype=np.float64), Q)])
 
 
 class NoHysteresis(_PruneRule):

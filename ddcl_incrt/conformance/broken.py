@@ -83,15 +83,21 @@ class _GrowRule(ReferenceAdapter):
 
     grows: Callable[[float, float], bool] = staticmethod(lambda lam, theta: lam > theta)
     dwell_passed: Callable[[int, int], bool] = staticmethod(lambda since, T_d: since >= T_d)
+    capture_guard = True  # no birth once m = d directions are captured
+
+    def append(self, Q: F64, u: F64) -> F64:
+        """``Q_cap`` with the newborn's direction: ``u`` projected off ``Q`` and normalised."""
+        return _append(Q, u)
 
     def grow_decision(
         self, state: GrowthState, config: GrowthConfig, lam_max: float, u_plus: F64, step: int, new_head_id: int
     ) -> GrowthState:
         since = step - state.last_growth_step
-        if self.grows(lam_max, config.theta) and self.dwell_passed(since, config.T_d) and state.m < state.d:
+        room = state.m < state.d or not self.capture_guard
+        if self.grows(lam_max, config.theta) and self.dwell_passed(since, config.T_d) and room:
             return replace(
                 state,
-                Q_cap=_append(state.Q_cap, u_plus),
+                Q_cap=self.append(state.Q_cap, u_plus),
                 last_growth_step=step,
                 heads=(*state.heads, HeadRecord(new_head_id, step)),
             )
