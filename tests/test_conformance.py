@@ -7,7 +7,6 @@ committed golden vectors match the reference."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _snippets import run_snippet
 
 from ddcl_incrt.conformance import broken
 from ddcl_incrt.conformance.adapter import TrajectoryInputs, TrajectoryOutputs
@@ -41,14 +41,6 @@ PRIMITIVE_OPERATIONS = groups()["primitives"]
 
 REFERENCE = "ddcl_incrt.conformance.adapters.reference:reference_adapter"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` on its own, in a fresh interpreter (what pasting a repro snippet does)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd or ROOT, env=env
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -166,7 +158,7 @@ def test_each_broken_adapter_is_caught_by_its_named_check(factory: str, check: s
     assert set(also) <= set(failed), f"{factory} not caught by {also}; failures {sorted(failed)}"
     assert f"check={check!r}" in result.repro
     assert spec in result.repro
-    run = _python(result.repro)
+    run = run_snippet(result.repro)
     assert run.returncode != 0, run.stdout + run.stderr
     assert f"conformance check {check}: fail" in run.stderr
 
@@ -175,7 +167,7 @@ def test_a_repro_snippet_passes_on_a_correct_port() -> None:
     """The snippet discriminates: the same check on the reference runs clean."""
     snippet = "from ddcl_incrt.conformance.runner import reproduce\n"
     snippet += f"reproduce(check='grow_decision/dwell_boundary', adapter={REFERENCE!r})"
-    run = _python(snippet)
+    run = run_snippet(snippet)
     assert run.returncode == 0, run.stderr
 
 
@@ -383,7 +375,7 @@ def test_language_neutral_mode_finds_a_planted_difference(written_inputs: Path, 
     assert r.worst.field == "D"
     assert r.worst.ratio > 1.0
     assert str(outputs.resolve()) in r.repro
-    run = _python(r.repro)
+    run = run_snippet(r.repro)
     assert run.returncode != 0
     assert "conformance check squared_distances/basic: fail" in run.stderr
 

@@ -5,13 +5,11 @@ an independent reading of the author's rule predicts."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _snippets import run_snippet
 
 from ddcl_incrt.conformance import author_rule
 from ddcl_incrt.conformance.author_rule import AUTHOR_DIFFERENCES, DECISION_OPERATIONS, NOT_DECIDABLE
@@ -23,12 +21,6 @@ PORT = "ddcl_incrt.conformance.author_rule:author_code_port"
 EXPRESSED = [d for d in AUTHOR_DIFFERENCES if d.factory]
 
 
-def _python(code: str) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter (what pasting a repro snippet does)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
-
-
 @pytest.mark.parametrize("difference", EXPRESSED, ids=[d.factory.split(":")[1] for d in EXPRESSED])
 def test_each_element_of_the_authors_code_is_caught_by_its_check(difference: author_rule.AuthorDifference) -> None:
     report = run_adapter(difference.factory)
@@ -36,7 +28,7 @@ def test_each_element_of_the_authors_code_is_caught_by_its_check(difference: aut
     assert difference.check in failed, f"{difference.factory} not caught by {difference.check}: {sorted(failed)}"
     # one element changes one operation: the kit names where the port differs, nothing else
     assert {r.operation for r in report.failures} == {difference.check.split("/")[0]}
-    run = _python(failed[difference.check].repro)
+    run = run_snippet(failed[difference.check].repro)
     assert run.returncode != 0, run.stdout + run.stderr
     # a port whose state the reference's types refuse (5 directions at d = 4) is an error, not a pass
     status = failed[difference.check].status

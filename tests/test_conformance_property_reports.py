@@ -4,13 +4,11 @@ repro (the property alone, its seed) that reproduces the failure in a fresh inte
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _snippets import run_snippet
 
 from ddcl_incrt.cli import main
 from ddcl_incrt.conformance import broken
@@ -23,7 +21,6 @@ from ddcl_incrt.conformance.runner import run_adapter
 from ddcl_incrt.exit_codes import FAILED_CHECK, OK, USAGE
 from reference import ddcl
 
-ROOT = Path(__file__).resolve().parent.parent
 BROKEN_V = "ddcl_incrt.conformance.broken:normalisation_variance"  # D1 fails (V over n·K)
 PRIMITIVES_ONLY = "ddcl_incrt.conformance.broken:primitives_only"
 
@@ -37,11 +34,6 @@ class _TwoBugs(broken.PrimitivesOnly):
         if P.shape[1] == 1:
             raise ZeroDivisionError("K = 1 not handled")
         return 2.0 * ddcl.quantisation_loss(Y, P, Q)
-
-
-def _python(code: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
 
 
 def test_each_distinct_failure_has_its_own_example_and_the_property_a_repro() -> None:
@@ -80,11 +72,11 @@ def test_the_repro_reproduces_the_failure_in_a_fresh_interpreter_and_passes_on_a
     snippet = d1.repro.split("\n# or:")[0]
     assert f"adapter={BROKEN_V!r}" in snippet
     assert "seed=4" in snippet
-    run = _python(snippet)
+    run = run_snippet(snippet, timeout=300)
     assert run.returncode != 0, run.stdout + run.stderr
     assert "property D1: fail" in run.stderr
     assert "example=" in run.stderr  # the falsifying example is in the raised error
-    ok = _python(snippet.replace(BROKEN_V, PRIMITIVES_ONLY))
+    ok = run_snippet(snippet.replace(BROKEN_V, PRIMITIVES_ONLY), timeout=300)
     assert ok.returncode == 0, ok.stderr
     with pytest.raises(AssertionError, match="property D1: fail"):
         reproduce_property(claim="D1", adapter=BROKEN_V, examples=5, seed=4)
