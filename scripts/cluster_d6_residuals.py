@@ -6,12 +6,12 @@ preconditioned step. Writes runs/cluster_d6_residuals.json and prints the table:
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ddcl_incrt.studies import cluster as c
+from training.files import write_atomic
 
 out: dict[str, dict[str, dict[str, list[float]]]] = {}
 wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -21,8 +21,7 @@ with threadpool_limits(limits=1):
         for seed in range(10):
             out[name][str(seed)] = c.dcl_update_residuals(c.make_dataset(name, seed), "ddcl", seed)
 wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-Path("runs").mkdir(exist_ok=True)
-Path("runs/cluster_d6_residuals.json").write_text(json.dumps({"wall_s": wall, "cpu_s": cpu, "residuals": out}))
+write_atomic("runs/cluster_d6_residuals.json", json.dumps({"wall_s": wall, "cpu_s": cpu, "residuals": out}).encode())
 print(f"{wall:.1f} s wall, {cpu:.1f} s CPU\n")
 print(
     "| data set | r_M median [5%, 95%] | r_η median [5%, 95%] | r_M at step 0, seeds 0–9 | r_η at step 0, seeds 0–9 |"
