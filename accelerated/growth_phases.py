@@ -13,8 +13,9 @@ the events that need them.
 
 A check runs in float64 whatever the training dtype (the parameters are cast for the check): the
 decisions are compared with the reference exactly outside near-ties, and the near-tie band is the
-float64 DECISION row; the cost is one d×d ``eigh`` and two probe forwards every ``g`` steps. A check
-synchronises with the host (decisions are Python control flow); a training step does not.
+float64 DECISION row; the cost is one d×d ``eigh`` and one probe forward every ``g`` steps (a second one
+after a birth or a prune, for the masses of the changed layer). A check synchronises with the host
+(decisions are Python control flow); a training step does not.
 
 A birth initialises the new head from :func:`reference.growth_phases.birth_rng` exactly as the
 reference does (the same NumPy draws, then moved to the device), so the two engines' heads agree.
@@ -32,9 +33,9 @@ from torch import Tensor
 from accelerated import trackers as acc_trk
 from accelerated.backward import to_host, to_reference
 from accelerated.growth_statistics import head_operators, head_strengths, residual_operator, second_moment
-from accelerated.model import HeadCache, ModelParams, heads_forward, layer_input
+from accelerated.model import ModelParams, layer_input
 from accelerated.optim import OptState
-from accelerated.step import probe_assignments
+from accelerated.step import head_projections, output_projection, probe_assignments
 from reference import model as ref_model
 from reference.growth_phases import Context, Measured, Tracked, author_scale, coupling_statistics, run_check
 from reference.growth_statistics import Probe
@@ -182,18 +183,22 @@ def statistics(params64: ModelParams, X: Tensor, Q_cap: Tensor) -> Statistics:
 
 def probe_forward(
     params64: ModelParams, ctx: Context, probe: DeviceProbe
-) -> tuple[Tensor, Tensor, Tensor, dict[int, HeadCache]]:
-    """``(X, Y, Q, heads)`` of the layer on the probe, without a graph: the layer input, the tokens
+) -> tuple[Tensor, Tensor, Tensor, dict[int, Tensor]]:
+    """``(X, Y, Q, A)`` of the layer on the probe, without a graph: the layer input, the tokens
     (flattened), their assignments (:func:`accelerated.step.probe_assignments`) and every head's
-    intermediates. One attention forward, the mirror's (:func:`accelerated.model.heads_forward`): the
-    coupling statistics read each head's attention matrix, and ``Y = X + Σ_h U_h`` is formed from the same
-    heads' outputs, so every token a check compares (before and after a birth) comes from one path."""
+    attention matrix (B×T×T, by head id). One attention forward for all heads, arranged as the training
+    step's (:func:`accelerated.step.head_projections`: scores ``(X W_Q)(X W_K)ᵀ`` over ``d_k`` instead of
+    ``X M_h Xᵀ`` over ``d``) with the softmax written out, because the coupling statistics read each
+    head's attention; ``Y = X + Σ_h U_h`` is formed from the same attention, so every token a check
+    compares (before and after a birth) comes from one path."""
     with torch.no_grad():
         X = layer_input(params64, probe.x)
-        heads = heads_forward(params64, X)
-        U = torch.stack([hc.out for hc in heads.values()]).sum(dim=0)
-        Y = (X + U).reshape(-1, X.shape[-1])
-        return X, Y, probe_assignments(Y, params64.P, ctx.layer_cfg.T_P), heads
+        h = params64.heads
+        q, k, v = head_projections(X, h.W_Q, h.W_K, h.W_V, h.s)
+        A = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+        Y = (X + output_projection(A @ v, h.W_O)).reshape(-1, X.shape[-1])
+        attention = {hid: A[:, i] for i, hid in enumerate(h.ids)}
+        return X, Y, probe_assignments(Y, params64.P, ctx.layer_cfg.T_P), attention
 
 
 def probe_tokens(params64: ModelParams, ctx: Context, probe: DeviceProbe) -> tuple[Tensor, Tensor]:
@@ -224,13 +229,24 @@ def collapse_status(Y: Tensor, T_P: float) -> CollapseStatus:
 
 @dataclass(frozen=True, eq=False)
 class DeviceMeasured:
-    """The device's side of a :class:`reference.growth_phases.Measured`: the probe, the statistics and
-    the probe's assignments ``Q`` of the measured parameters (whose head ids are ``heads``)."""
+    """The device's side of a :class:`reference.growth_phases.Measured`: the probe, the statistics, the
+    probe's assignments ``Q`` and the head strengths ``G`` of the measured parameters (``source``, whose
+    head ids are ``heads``, and their float64 cast ``params64``)."""
 
     probe: DeviceProbe
     stats: Statistics
     heads: list[int]
     Q_probe: Tensor
+    source: ModelParams
+    params64: ModelParams
+    G: Tensor
+
+    def params_of(self, state: AcceleratedState) -> tuple[ModelParams, bool]:
+        """``(float64 parameters of state, whether they are the measured ones)``: the measured cast is
+        reused while the state holds the parameters it was taken from (no birth or prune since)."""
+        if state.params is self.source:
+            return self.params64, True
+        return as_float64(state.params), False
 
 
 def _device(measured: Measured) -> DeviceMeasured:
@@ -247,10 +263,10 @@ class TorchBackend:
     def measure(self, ctx: Context, state: AcceleratedState, probe: Probe) -> Measured:
         dprobe = DeviceProbe.of(probe, state.Q_cap.device)
         params64 = as_float64(state.params)
-        X, Y_probe, Q_probe, heads = probe_forward(params64, ctx, dprobe)
+        X, Y_probe, Q_probe, attention = probe_forward(params64, ctx, dprobe)
         stats = statistics(params64, X, state.Q_cap)
         coupling = coupling_statistics(
-            to_host(params64.P), to_host(Q_probe), {h: to_host(hc.A) for h, hc in heads.items()}
+            to_host(params64.P), to_host(Q_probe), {h: to_host(A) for h, A in attention.items()}
         )
         G = head_strengths(stats.C, stats.M_a)
         strengths = {h: float(G[i]) for i, h in enumerate(params64.heads)}
@@ -270,7 +286,7 @@ class TorchBackend:
             tokens=to_host(Y_probe),
             collapse=collapse_status(Y_probe, ctx.layer_cfg.T_P),
             coupling=coupling,
-            native=DeviceMeasured(dprobe, stats, list(params64.heads), Q_probe),
+            native=DeviceMeasured(dprobe, stats, list(params64.heads), Q_probe, state.params, params64, G),
         )
 
     def track(self, ctx: Context, state: AcceleratedState, measured: Measured) -> Tracked[AcceleratedState]:
@@ -303,12 +319,14 @@ class TorchBackend:
     def head_statistics(
         self, ctx: Context, state: AcceleratedState, measured: Measured
     ) -> tuple[dict[int, float], Callable[[tuple[int, ...]], float]]:
-        """``G_h`` of every head and ``λ_max(A_res)`` of the remaining heads by ``eigvalsh`` on the device."""
-        C = _device(measured).stats.C
-        params64 = as_float64(state.params)
+        """``G_h`` of every head and ``λ_max(A_res)`` of the remaining heads by ``eigvalsh`` on the device
+        (the measured ``M_a^h`` and ``G_h`` when the heads are the measured ones)."""
+        native = _device(measured)
+        C = native.stats.C
+        params64, same = native.params_of(state)
         ids = list(params64.heads)
-        M_a = head_operators(params64)
-        G = head_strengths(C, M_a)
+        M_a = native.stats.M_a if same else head_operators(params64)
+        G = native.G if same else head_strengths(C, M_a)
 
         def lam_max_of(heads: tuple[int, ...]) -> float:
             idx = [ids.index(h) for h in heads]
@@ -320,7 +338,7 @@ class TorchBackend:
         """The masses after the head decisions (as the reference's); the measured ``Q`` is reused when
         no head was born or pruned (the tokens then have not changed)."""
         native = _device(measured)
-        params64 = as_float64(state.params)
+        params64, _ = native.params_of(state)
         Q = native.Q_probe
         if list(params64.heads) != native.heads:
             Q = probe_tokens(params64, ctx, native.probe)[1]

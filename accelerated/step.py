@@ -71,18 +71,29 @@ def stacked_tokens(
     """``Y = X + Σ_h U_h`` (flattened to n×d), all heads at once: the attention half of the layer."""
     X = x @ W_in + E_pos[None]
     B, T, d = X.shape
+    q, k, v = head_projections(X, W_Q, W_K, W_V, s)
+    o = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+    return (X + output_projection(o, W_O)).reshape(B * T, d)
+
+
+def head_projections(X: Tensor, W_Q: Tensor, W_K: Tensor, W_V: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``q, k, v`` of every head (B×H×T×d_k, B×H×T×d_k, B×H×T×d_v) from the layer input ``X`` (B×T×d),
+    with the scale folded into ``q``, so that ``q kᵀ = X M_h Xᵀ`` (``M_h = W_Q W_Kᵀ exp(−s_h)/√d_k``):
+    ``2·d·d_k`` work per token instead of ``d²``, and one projection (d × H(2d_k + d_v)) for all heads."""
+    B, T, d = X.shape
     H, _, d_k = W_Q.shape
     d_v = W_V.shape[-1]
-    # The per-head scale exp(−s_h)/√d_k folded into W_Q, then one projection for q, k, v of all heads
-    # (d × H(2d_k + d_v)), one fused attention, one output projection (H·d_v × d).
     W_q = W_Q * (torch.exp(-s) / math.sqrt(d_k))[:, None, None]
     W_qkv = torch.cat([w.permute(1, 0, 2).reshape(d, -1) for w in (W_q, W_K, W_V)], dim=1)
-    qkv = X @ W_qkv
-    q, k, v = torch.split(qkv, [H * d_k, H * d_k, H * d_v], dim=-1)
-    q, k, v = (t.reshape(B, T, H, -1).transpose(1, 2) for t in (q, k, v))
-    o = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
-    U = o.transpose(1, 2).reshape(B, T, H * d_v) @ W_O.reshape(H * d_v, d)
-    return (X + U).reshape(B * T, d)
+    q, k, v = (t.reshape(B, T, H, -1).transpose(1, 2) for t in torch.split(X @ W_qkv, [H * d_k, H * d_k, H * d_v], -1))
+    return q, k, v
+
+
+def output_projection(o: Tensor, W_O: Tensor) -> Tensor:
+    """``U = Σ_h o_h W_O^h`` (B×T×d) of every head's attention output ``o`` (B×H×T×d_v): one product
+    with the stacked ``W_O`` (H·d_v × d)."""
+    B, H, T, d_v = o.shape
+    return o.transpose(1, 2).reshape(B, T, H * d_v) @ W_O.reshape(H * d_v, W_O.shape[-1])
 
 
 def squared_distances(Y: Tensor, P: Tensor) -> Tensor:
@@ -219,6 +230,8 @@ __all__ = [
     "compile_count",
     "distances_and_assignments",
     "flat_args",
+    "head_projections",
+    "output_projection",
     "probe_assignments",
     "reported_terms",
     "squared_distances",
