@@ -16,11 +16,13 @@ checked); this module is what a step runs. Same mathematics, arranged for speed:
 * only ``L``, ``L_task`` and ``L_q`` build a graph; ``L_OLS``, ``V``, ``F`` and ``H̄`` are computed
   from the returned ``Y`` and ``Q`` without one (:func:`reported_terms`), and only where recorded.
 
-:class:`StepFunction` wraps the loss in ``torch.compile`` with dynamic shapes, so heads coming and
-going (the leading axis ``H``) and prototypes being pruned (``K``) reuse one graph instead of
-recompiling at each change (the ``0/1`` specialisation of dynamic shapes costs one more graph for a
-single head, and dimensions that happen to be equal at the first compilation — dynamo's duck
-sizing, e.g. ``K = T`` — cost one more graph when they part); eager is the fallback when
+:class:`StepFunction` wraps the loss in ``torch.compile`` with the two axes a run changes marked
+dynamic — the heads' leading axis ``H`` (births and prunes) and the prototypes' ``K`` (prunes) — so
+they reuse one graph instead of recompiling at each change (the ``0/1`` specialisation of dynamic
+shapes costs one more graph for a single head); every other dimension (``B``, ``T``, ``d``, ``d_k``,
+``d_v``, the classes) is compiled as a constant, which gives inductor static loops and the compiled
+wrapper fewer size checks per call (a dimension that does change later, a last short batch say, is
+made dynamic by dynamo's automatic dynamic shapes after one recompilation). Eager is the fallback when
 compilation fails, and the failure is kept, not hidden.
 """
 
@@ -193,7 +195,8 @@ def reported_terms(Y: Tensor, P: Tensor, Q: Tensor, T_P: float) -> dict[str, Ten
 
 @dataclass
 class StepFunction:
-    """``stacked_loss``, compiled (``compile=True``: ``torch.compile(dynamic=True)``) or eager.
+    """``stacked_loss``, compiled (``compile=True``: ``torch.compile`` with ``H`` and ``K`` marked
+    dynamic at each call, :func:`mark_growing_axes`) or eager.
 
     ``error`` keeps the exception if compilation failed (the function then runs eagerly);
     :func:`compile_count` reads how many graphs dynamo has compiled in this process."""
@@ -203,17 +206,28 @@ class StepFunction:
     _fn: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._fn = torch.compile(stacked_loss, dynamic=True) if self.compile else stacked_loss
+        self._fn = torch.compile(stacked_loss) if self.compile else stacked_loss
 
     def __call__(self, params: ModelParams, x: Tensor, labels: Tensor, T_P: float, lambda_q: float) -> Any:
         args = flat_args(params)
         if self._fn is not stacked_loss:
+            mark_growing_axes(params)
             try:
                 return self._fn(*args, x, labels, T_P, lambda_q)
             except Exception as exc:
                 self.error = exc
                 self._fn = stacked_loss
         return stacked_loss(*args, x, labels, T_P, lambda_q)
+
+
+def mark_growing_axes(params: ModelParams) -> None:
+    """Mark for ``torch.compile`` the axes INCRT changes during a run as dynamic: ``H``, the leading axis of
+    the stacked head tensors, and ``K``, the columns of ``P``. The marks live on the tensors, and a step
+    makes new leaves, so they are set at every call (``maybe_mark_dynamic``: a size-1 axis, one head, is
+    left to dynamo's ``0/1`` specialisation instead of raising)."""
+    for t in params.heads.tensors():
+        torch._dynamo.maybe_mark_dynamic(t, 0)
+    torch._dynamo.maybe_mark_dynamic(params.P, 1)
 
 
 def compile_count() -> int:
@@ -231,6 +245,7 @@ __all__ = [
     "distances_and_assignments",
     "flat_args",
     "head_projections",
+    "mark_growing_axes",
     "output_projection",
     "probe_assignments",
     "reported_terms",

@@ -112,11 +112,10 @@ def test_float64_growth_statistics_agree_with_the_reference(spec: ModelSpec, dat
 
 
 def test_compiled_step_equals_eager_and_does_not_recompile_as_heads_and_prototypes_change() -> None:
-    """``torch.compile(dynamic=True)`` of the step's loss: the same values and gradients as eager (VALUE
-    row), and a bounded number of graphs over 1 → 2 → 3 → 2 heads and a pruned prototype (dynamic
-    shapes specialise size 1, so one head and several heads are two graphs; nothing more). Sizes are
-    chosen distinct (K ≠ T ≠ d …): dynamo's duck sizing ties dimensions that happen to be equal at the
-    first compilation, and breaking such a tie later costs one more graph (bounded, not a storm)."""
+    """``torch.compile`` of the step's loss with ``H`` and ``K`` marked dynamic: the same values and
+    gradients as eager (VALUE row), and a bounded number of graphs over 1 → 2 → 3 → 2 heads and a pruned
+    prototype (dynamic shapes specialise size 1, so one head and several heads are two graphs; nothing
+    more: a birth, a prune or a prototype's removal compiles nothing new)."""
     from accelerated.step import StepFunction, compile_count
 
     compiled, eager = StepFunction(compile=True), StepFunction()
