@@ -23,6 +23,7 @@ like ``step``, refuses another optimiser's state.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -45,9 +46,10 @@ def _check_rates(lr: object) -> None:
         raise TypeError(f"lr: expected reference.optim.LearningRates, got {type(lr).__name__}")
 
 
+@functools.lru_cache(maxsize=4096)
 def _rate(lr: LearningRates, name: str) -> float:
     """The rate of parameter ``name``: a stacked head entry has its heads' group (``heads.s``: the
-    temperatures)."""
+    temperatures). Cached: a step asks for every parameter's rate, and both arguments are immutable."""
     field_name = STACKED_HEAD_NAMES.get(name)
     return lr.for_name(name if field_name is None else head_param_name(0, field_name))
 
@@ -379,10 +381,18 @@ class Adam:
             new = {n: params[n].detach().clone(memory_format=torch.contiguous_format) for n in names}
             m = {n: o.m.clone(memory_format=torch.contiguous_format) for n, o in zip(dense, olds, strict=True)}
             v = {n: o.v.clone(memory_format=torch.contiguous_format) for n, o in zip(dense, olds, strict=True)}
-            # the kernel reads the step count after its increment (torch.optim.Adam increments first)
+            # the kernel reads the step count after its increment (torch.optim.Adam increments first),
+            # and only reads it: one count tensor serves every tensor at that count
+            counts: dict[int, Tensor] = {}
+
+            def count_of(t: int, device: torch.device) -> Tensor:
+                if t not in counts:
+                    counts[t] = torch.tensor(float(t), dtype=torch.float32, device=device)
+                return counts[t]
+
             work: list[tuple[float, Tensor, Tensor, Tensor, Tensor, Tensor]] = []
             for n, t in zip(dense, ts, strict=True):
-                count = torch.tensor(float(t), dtype=torch.float32, device=new[n].device)
+                count = count_of(t, new[n].device)
                 work.append((_rate(self.lr, n), new[n], grads[n].detach().contiguous(), m[n], v[n], count))
             new_heads = None
             if heads is not None:
@@ -392,7 +402,7 @@ class Adam:
                 h_ts = tuple(t + 1 for t in heads.t)
                 # a run of heads with one step count is one slice of each stacked tensor (see _count_runs)
                 for a, b, t in _count_runs(h_ts):
-                    count = torch.tensor(float(t), dtype=torch.float32, device=new["heads.W_Q"].device)
+                    count = count_of(t, new["heads.W_Q"].device)
                     for n in STACKED_HEAD_NAMES:
                         work.append((_rate(self.lr, n), new[n][a:b], g[n][a:b], hm[n][a:b], hv[n][a:b], count))
                 new_heads = HeadMoments(heads.ids, h_ts, hm, hv)
