@@ -21,13 +21,20 @@ DEFAULT_THREADS = 1
 def use_threads(n: int | None) -> int:
     """Compute with ``n`` threads for the rest of the process; returns the count set.
 
-    ``None`` keeps a count the user set in ``OMP_NUM_THREADS`` and is :data:`DEFAULT_THREADS` otherwise.
-    The count goes to ``OMP_NUM_THREADS`` (torch and OpenMP read it when they start: torch is imported
-    only by the commands that need it), to the BLAS / OpenMP pools already loaded (NumPy's, through
-    threadpoolctl) and to torch's intra-op pool if torch is already imported."""
+    ``None`` keeps a count the user set in ``OMP_NUM_THREADS`` and is :data:`DEFAULT_THREADS` otherwise;
+    a value there that is not a positive integer is refused, naming it (it is not replaced silently: the
+    user asked for something the policy cannot give). The count goes to ``OMP_NUM_THREADS`` (torch and
+    OpenMP read it when they start: torch is imported only by the commands that need it), to the BLAS /
+    OpenMP pools already loaded (NumPy's, through threadpoolctl) and to torch's intra-op pool if torch is
+    already imported."""
     if n is None:
-        env = os.environ.get("OMP_NUM_THREADS", "")
-        count = int(env) if env.isdigit() and int(env) > 0 else DEFAULT_THREADS
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if env and not (env.isdigit() and int(env) > 0):
+            raise ValueError(
+                f"OMP_NUM_THREADS: expected a positive integer thread count, got {env!r} (unset it, or pass "
+                "--threads N, which takes precedence)"
+            )
+        count = int(env) if env else DEFAULT_THREADS
     else:
         count = n
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:

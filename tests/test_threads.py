@@ -4,6 +4,7 @@ BLAS pools NumPy loaded and OMP_NUM_THREADS (what starts later reads it)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 
@@ -43,10 +44,30 @@ def test_an_explicit_count_and_the_environment_are_obeyed(monkeypatch: pytest.Mo
     assert _blas_threads() <= {2}
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert use_threads(None) == 2  # the user's OMP_NUM_THREADS is kept when --threads is not given
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    assert use_threads(None) == DEFAULT_THREADS  # set but empty: as if unset
     monkeypatch.setenv("OMP_NUM_THREADS", "not a number")
-    assert use_threads(None) == DEFAULT_THREADS
-    assert use_threads(1) == 1
+    assert use_threads(1) == 1  # --threads takes precedence over the environment
     assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("bad", ["not a number", "0", "-3", "4,2", "1.5"])
+def test_an_omp_num_threads_that_is_not_a_positive_count_is_refused_naming_it(
+    bad: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", bad)
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS: .*" + re.escape(repr(bad))):
+        use_threads(None)
+
+
+def test_a_bad_omp_num_threads_is_a_one_line_error_of_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "abc")
+    assert main(["claims"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "OMP_NUM_THREADS" in err[0], err
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5])
