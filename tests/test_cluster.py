@@ -308,6 +308,13 @@ def test_bad_arguments_name_the_argument() -> None:
         cluster.Protocol(temperature_ratio=1.5)
     with pytest.raises(ValueError, match="seeds"):
         cluster.run_study(["blobs"], seeds=[])
+    # a name given twice would be run twice and pooled into one row: refused before any run
+    with pytest.raises(ValueError, match=r"datasets: .*once.*blobs"):
+        cluster.run_study(["blobs", "moons", "blobs"], seeds=[0])
+    with pytest.raises(ValueError, match=r"settings: .*once.*ddcl"):
+        cluster.run_study(["blobs"], seeds=[0], settings=("ddcl", "ddcl"))
+    with pytest.raises(ValueError, match=r"seeds: .*once.*1"):
+        cluster.run_study(["blobs"], seeds=[1, 0, 1])
     with pytest.raises(ValueError, match="metric"):
         cluster.per_seed_markdown({"seeds": [], "runs": [], "datasets": [], "settings": []}, "f1")
 

@@ -814,6 +814,11 @@ def run_study(
     seeds_ = tuple(_check_seed(s) for s in seeds)
     if not seeds_:
         raise ValueError("seeds: expected at least one seed")
+    # a name given twice would run twice and be pooled into one summary row (twice the seeds it says)
+    for arg, names in (("datasets", datasets_), ("settings", settings_), ("seeds", seeds_)):
+        if len(set(names)) != len(names):
+            twice = sorted({str(n) for n in names if names.count(n) > 1})
+            raise ValueError(f"{arg}: each may be given once; given more than once: {', '.join(twice)}")
     wall0, cpu0 = time.perf_counter(), time.process_time()
     runs: list[RunResult] = []
     total = len(datasets_) * len(settings_) * len(seeds_)
