@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -425,6 +426,13 @@ def test_foreign_files_are_refused(tmp_path: Path) -> None:
     for bad in (json_file, other_npz, npy):
         with pytest.raises(RecordFormatError, match=bad.name):
             Checkpoint.load(bad)
+    # neither a zip nor an .npy: named as such, not as a pickle to be loaded "unsafely" (NumPy's hint)
+    garbage = tmp_path / "garbage.ckpt.npz"
+    garbage.write_bytes(bytes(range(256)))
+    for bad in (json_file, garbage):
+        with pytest.raises(RecordFormatError, match=re.escape(bad.name) + r": not a checkpoint \(\.npz\) file") as exc:
+            Checkpoint.load(bad)
+        assert "unsafe" not in str(exc.value)
     with pytest.raises(FileNotFoundError, match="resume"):
         latest_checkpoint(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="no step"):
