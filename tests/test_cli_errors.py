@@ -113,7 +113,9 @@ def _kept(fallback_dir: Path) -> Path:
 AUDIT = ["audit", "--quick", "--dataset", "planted", "--steps", "20", "--engine", "reference"]
 
 
-@pytest.mark.parametrize("layout", ["existing file", "under a file", "figures is a file", "report.md is a folder"])
+@pytest.mark.parametrize(
+    "layout", ["existing file", "under a file", "figures is a file", "report.md is a folder", "a figure is a folder"]
+)
 def test_audit_checks_out_before_training(
     tmp_path: Path, regular_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], layout: str
 ) -> None:
@@ -124,6 +126,8 @@ def test_audit_checks_out_before_training(
         (out / "figures").write_text("x", encoding="utf-8")
     if layout == "report.md is a folder":
         (out / "report.md").mkdir(parents=True)
+    if layout == "a figure is a folder":  # found before training, not after the other figures are written
+        (out / "figures" / "heads.png").mkdir(parents=True)
     assert main([*AUDIT, "--out", str(out)]) == 2
     captured = capsys.readouterr()
     line = _error_line(captured.err, "audit")
