@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -144,13 +145,40 @@ def _misused(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _resolved(path: Path | None) -> Path | None:
+    """``path`` absolute, its links resolved; None for no path or one that cannot be resolved (a link
+    loop: the output checks refuse it by name)."""
+    try:
+        return None if path is None else path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _report_path_problem(args: argparse.Namespace) -> str | None:
+    """A report path that would overwrite another output or the input being compared: ``--json`` and
+    ``--markdown`` naming the same file, or either one the ``--outputs`` directory or inside it."""
+    reports = [
+        (option, path, _resolved(path)) for option, path in (("--json", args.json), ("--markdown", args.markdown))
+    ]
+    if reports[0][2] is not None and reports[0][2] == reports[1][2]:
+        return f"--json, --markdown: both name {args.json}; give each report its own file"
+    outputs = _resolved(args.outputs)
+    for option, path, target in reports:
+        if outputs is not None and target is not None and (target == outputs or outputs in target.parents):
+            return (
+                f"{option} {path}: in the --outputs directory {args.outputs} being compared "
+                "(it would overwrite the port's files); write the report elsewhere"
+            )
+    return None
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
     from ddcl_incrt.conformance import runner
     from ddcl_incrt.conformance.operations import AdapterLoadError
     from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorFileError, check_vector_target
     from ddcl_incrt.output_paths import OutputWriteError, check_output_dir, check_output_file
 
-    misuse = _misused(args)
+    misuse = _misused(args) or _report_path_problem(args)
     if misuse is not None:
         return _error(misuse)
     try:  # every output option before any work: a finished comparison is never lost to a bad path
@@ -180,18 +208,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "only": args.only,
             "min_coverage": args.min_coverage,
         }
-        if args.adapter is not None:
-            report = runner.run_adapter(args.adapter, **common)
-            if args.properties:
-                report.properties = _properties(
-                    args.adapter, args.property_examples, args.property_seed, args.only_property
-                )
-        else:
-            report = runner.run_outputs(args.outputs, **common)
+        with warnings.catch_warnings():
+            # the runner's warnings (a --skip/--xfail pattern that matches no check, a check the outputs
+            # name that the kit lacks) are in the report: one line each on stderr below, not Python's
+            # warning with the kit's source line
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"ddcl_incrt\.conformance\.")
+            if args.adapter is not None:
+                report = runner.run_adapter(args.adapter, **common)
+                if args.properties:
+                    report.properties = _properties(
+                        args.adapter, args.property_examples, args.property_seed, args.only_property
+                    )
+            else:
+                report = runner.run_outputs(args.outputs, **common)
     except AdapterLoadError as exc:
         return _error(str(exc), exc.__cause__)
     except (VectorFileError, ValueError, TypeError, OSError) as exc:
         return _error(str(exc))
+    for notice in report.warnings:
+        print(f"ddcl-incrt conformance: warning: {notice}", file=sys.stderr)
     report.render(console)
     failed_writes = 0
     for option, path, text in (

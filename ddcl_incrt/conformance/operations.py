@@ -27,9 +27,9 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, cast
 
 import numpy as np
 
@@ -633,10 +633,34 @@ def all_cases() -> list[Case]:
     return [case for op in REGISTRY for case in op.cases(op.name)]
 
 
+class PortExited(RuntimeError):
+    """The port's code raised a ``BaseException`` that is not an ``Exception`` (``SystemExit`` from
+    ``sys.exit()``, ``GeneratorExit``, …) where the kit called it: the port failed, the kit's process
+    goes on (its report written, its exit code its own). ``__cause__`` is what the port raised; a
+    ``KeyboardInterrupt`` (the user's Ctrl-C) is never turned into one."""
+
+
+@contextlib.contextmanager
+def port_code() -> Iterator[None]:
+    """Around every call of a port's code (its methods, its attributes): what it raises that is not an
+    ``Exception`` becomes a :class:`PortExited`, so a port that calls ``sys.exit(0)`` fails its check
+    instead of ending the run as if everything had passed."""
+    try:
+        yield
+    except (Exception, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        raise PortExited(
+            f"the port's code raised {_raised(exc)}; a port must return or raise an exception, never exit"
+        ) from exc
+
+
 def call_port(port: object, case: Case) -> Arrays:
-    """``port``'s method for ``case.operation`` called on the case's decoded inputs; its result encoded."""
+    """``port``'s method for ``case.operation`` called on the case's decoded inputs; its result encoded
+    (:func:`port_code`: a port that exits raises :class:`PortExited`)."""
     op = operation(case.operation)
-    return op.call(getattr(port, op.name), case)
+    with port_code():
+        return op.call(getattr(port, op.name), case)
 
 
 def reference_outputs(case: Case) -> Arrays:
@@ -672,18 +696,46 @@ def porting_table() -> str:
 # ==================================================================================================
 
 
+_MISSING = object()
+
+
+def _attribute(adapter: object, attr: str) -> object:
+    """The adapter's attribute ``attr`` (``_MISSING`` when it has none); a ``ValueError`` naming it,
+    chained to what the port's code raised (an exit too), when reading it raises."""
+    try:
+        with port_code():
+            return getattr(adapter, attr, _MISSING)
+    except Exception as exc:
+        cause = exc.__cause__ if isinstance(exc, PortExited) and exc.__cause__ is not None else exc
+        raise ValueError(f"adapter.{attr}: reading it raised {_raised(cause)}") from cause
+
+
 def check_adapter(adapter: object) -> Adapter:
-    """Raise unless ``adapter`` has a ``name``, known ``capabilities`` and a method for each."""
-    if not isinstance(adapter, Adapter):
+    """Raise unless ``adapter`` has a ``name`` (a str), known ``capabilities`` (a collection of operation
+    names, e.g. a frozenset, not a str) and a method for each. An attribute whose reading raises is a
+    ``ValueError`` naming it, chained to what was raised."""
+    name, capabilities = _attribute(adapter, "name"), _attribute(adapter, "capabilities")
+    if name is _MISSING or capabilities is _MISSING:
         raise TypeError(f"adapter: expected an object with `name` and `capabilities`, got {type(adapter).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"adapter.name: expected a str (the port's name in the report), got {type(name).__name__}")
+    if isinstance(capabilities, (str, bytes)) or not isinstance(capabilities, Collection):
+        raise TypeError(
+            f"adapter.capabilities: expected a collection of operation names (a frozenset of str), "
+            f"got {type(capabilities).__name__} {capabilities!r:.80}"
+        )
+    caps = list(capabilities)
+    bad = [c for c in caps if not isinstance(c, str)]
+    if bad:
+        raise TypeError(f"adapter.capabilities: expected operation names (str), got {bad!r:.200}")
     names = operation_names()
-    unknown = sorted(set(adapter.capabilities) - set(names))
+    unknown = sorted(set(caps) - set(names))
     if unknown:
         raise ValueError(f"adapter.capabilities: unknown operations {unknown}; known: {list(names)}")
-    missing = sorted(op for op in adapter.capabilities if not callable(getattr(adapter, op, None)))
+    missing = sorted(op for op in set(caps) if not callable(_attribute(adapter, op)))
     if missing:
         raise ValueError(f"adapter.capabilities: declares {missing} but has no such methods")
-    return adapter
+    return cast(Adapter, adapter)
 
 
 class AdapterLoadError(ValueError):
@@ -750,7 +802,9 @@ def load_adapter(spec: str) -> Adapter:
             raise AdapterLoadError(
                 f"adapter {spec!r}: cannot import {module_name!r}: importing it raised {_raised(exc)}"
             ) from exc
-        except Exception as exc:  # the port's module raised while it was imported (a SyntaxError too)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the port's module raised while it was imported (a SyntaxError, a SystemExit)
             raise AdapterLoadError(
                 f"adapter {spec!r}: cannot import {module_name!r}: importing it raised {_raised(exc)}"
             ) from exc
@@ -760,12 +814,14 @@ def load_adapter(spec: str) -> Adapter:
             raise AdapterLoadError(f"adapter {spec!r}: {module_name!r} ({where}) has no callable {factory_name!r}")
         try:
             adapter = factory()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a SystemExit too: the port failed to load, the kit goes on
             raise AdapterLoadError(f"adapter {spec!r}: {factory_name}() raised {_raised(exc)}") from exc
     try:
         return check_adapter(adapter)
-    except (TypeError, ValueError) as exc:
-        raise AdapterLoadError(f"adapter {spec!r}: {str(exc).removeprefix('adapter: ')}") from None
+    except (TypeError, ValueError) as exc:  # chained to what the port's code raised, if it raised
+        raise AdapterLoadError(f"adapter {spec!r}: {str(exc).removeprefix('adapter: ')}") from exc.__cause__
 
 
 __all__ = [
@@ -774,6 +830,7 @@ __all__ = [
     "AdapterLoadError",
     "Group",
     "Operation",
+    "PortExited",
     "all_cases",
     "call_port",
     "check_adapter",
@@ -788,6 +845,7 @@ __all__ = [
     "oja_track",
     "operation",
     "operation_names",
+    "port_code",
     "porting_table",
     "prototype_prune_decision",
     "prune_decision",

@@ -36,7 +36,7 @@ from hypothesis.errors import FlakyFailure, HypothesisException
 from ddcl_incrt.conformance.adapter import Adapter
 from ddcl_incrt.conformance.cases import SMALL_LAYER, TRACKED_STEPS
 from ddcl_incrt.conformance.compare import PropertyFailure, PropertyResult, PropertyStatus
-from ddcl_incrt.conformance.operations import check_adapter
+from ddcl_incrt.conformance.operations import check_adapter, port_code
 from ddcl_incrt.strategies.ddcl import DDCLProblem, dcl_problems, moderate_ddcl_problems, row_stochastic
 from ddcl_incrt.strategies.incrt import PlantedOperator, planted_operators
 from reference.claims.records import Label
@@ -408,7 +408,8 @@ def _hypothesis_test(port: Any, prop: Property, max_examples: int, shrink: bool,
     phases = (Phase.explicit, Phase.reuse, Phase.generate) + ((Phase.shrink,) if shrink else ())
 
     def test(example: Any) -> None:
-        prop.check(port, example)
+        with port_code():  # a port that exits fails the property (a PortExited), never ends the run
+            prop.check(port, example)
 
     wrapped = given(prop.strategy)(test)
     for ex in reversed(prop.examples):  # tried first (Phase.explicit), in order

@@ -405,6 +405,10 @@ def reproduce(
     tolerances: str | None = None,
 ) -> CheckResult:
     """Run one check on its own; raise ``AssertionError`` with the report's message if it does not pass."""
+    if not isinstance(check, str):
+        raise TypeError(
+            f"reproduce: check: expected a check name (str, e.g. 'grow_decision/at_threshold_tie'), got {check!r:.80}"
+        )
     if (adapter is None) == (outputs is None):
         raise ValueError("reproduce: give exactly one of adapter= (package.module:factory) and outputs= (a directory)")
     if adapter is not None:

@@ -329,6 +329,10 @@ def _scalars(raw: object, manifest: Path, where: str) -> dict[str, Scalar]:
 
 def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> list[VectorEntry]:
     """Read a vector directory; ``expect_kind`` refuses a file of another kind."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(
+            f"read_vectors: directory: expected a folder path (str or Path), got {type(directory).__name__}"
+        )
     root = Path(directory)
     manifest = root / "manifest.json"
     try:
