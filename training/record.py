@@ -26,6 +26,7 @@ from reference.invariants.result import InvariantResult
 from reference.log import LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, LossTrace
 from reference.model import LayerConfig, ModelParams, check_params
 from reference.surgery import flatten, params_from_arrays
+from reference.tolerances import CheckKind, tolerance
 from reference.train_config import TrainConfig
 from training.fields import Fields, RecordFormatError, format_errors, read_dataclass
 from training.files import check_path, read_regular_file, write_atomic
@@ -138,7 +139,7 @@ class RunLog:
             evaluations=tuple(read_dataclass(Evaluation, e) for e in f.items("evaluations")),
             events=tuple(_event_from_fields(e) for e in f.items("events")),
             invariants=tuple(_invariant_from_fields(r) for r in f.items("invariants")),
-            checks=tuple(read_dataclass(CheckRecord, c) for c in f.items("checks")),
+            checks=tuple(_check_from_fields(c) for c in f.items("checks")),
         )
         steps_of: dict[str, list[int]] = {
             "evaluations": [e.step for e in log.evaluations],
@@ -472,7 +473,61 @@ def _event_from_fields(f: Fields) -> GrowthEvent:
     def u_plus(f: Fields, key: str) -> F64Array | None:
         return None if f.get(key) is None else f.array(key, 1)
 
-    return read_dataclass(GrowthEvent, f, {"kind": kind, "u_plus": u_plus})
+    event = read_dataclass(GrowthEvent, f, {"kind": kind, "u_plus": u_plus})
+    _check_event(f, event)
+    return event
+
+
+# What each kind of event carries, as the controller writes it (reference.incrt.controller,
+# reference.incrt.author_code): the id fields it names, and the fields only a birth or a head prune fills.
+# ``lam_max`` of a head prune is absent in the author's rule (no hysteresis), so it is allowed, not required.
+_EVENT_IDS: dict[EventKind, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, forbidden)
+    EventKind.BIRTH: (("head_id",), ("prototype_id",)),
+    EventKind.HEAD_PRUNE: (("head_id",), ("prototype_id",)),
+    EventKind.PROTOTYPE_PRUNE: (("prototype_id",), ("head_id",)),
+    EventKind.NEAR_TIE: ((), ()),
+}
+_EVENT_DECISION = {
+    EventKind.BIRTH: "grow",
+    EventKind.HEAD_PRUNE: "head_prune",
+    EventKind.PROTOTYPE_PRUNE: "prototype_prune",
+}
+
+
+def _check_event(f: Fields, e: GrowthEvent) -> None:
+    """An event as the controller writes it: finite numbers (each decision compared finite values,
+    :func:`reference._arrays.check_real`), non-negative ids, and the fields its kind carries."""
+    for name in ("statistic", "threshold", "margin", "lam_birth", "lam_max"):
+        value = getattr(e, name)
+        if value is not None and not math.isfinite(value):
+            raise f.error(name, f"must be finite, got {value!r}")
+    for name in ("head_id", "prototype_id"):
+        value = getattr(e, name)
+        if value is not None and value < 0:
+            raise f.error(name, f"an id is >= 0, got {value}")
+    required, forbidden = _EVENT_IDS[e.kind]
+    for name in required:
+        if getattr(e, name) is None:
+            raise f.error(name, f"a {e.kind.value} event names its {name.removesuffix('_id')}, got null")
+    for name in forbidden:
+        if getattr(e, name) is not None:
+            raise f.error(name, f"a {e.kind.value} event has no {name}, got {getattr(e, name)!r}")
+    if e.kind is EventKind.BIRTH:
+        for name in ("u_plus", "lam_birth"):
+            if getattr(e, name) is None:
+                raise f.error(name, "a birth carries the captured direction u_plus and its lam_birth, got null")
+        if e.lam_max is not None:
+            raise f.error("lam_max", f"a birth has no lam_max (that is a head prune's), got {e.lam_max!r}")
+    else:
+        for name in ("u_plus", "lam_birth"):
+            if getattr(e, name) is not None:
+                raise f.error(name, f"only a birth carries {name}, this is a {e.kind.value} event")
+        if e.kind is not EventKind.HEAD_PRUNE and e.lam_max is not None:
+            raise f.error("lam_max", f"only a head prune carries lam_max, this is a {e.kind.value} event")
+    if e.kind in _EVENT_DECISION and e.decision != _EVENT_DECISION[e.kind]:
+        raise f.error(
+            "decision", f"a {e.kind.value} event is decided by {_EVENT_DECISION[e.kind]!r}, got {e.decision!r}"
+        )
 
 
 def _invariant_to_dict(r: InvariantRecord) -> dict[str, Any]:
@@ -502,6 +557,69 @@ def _invariant_from_fields(f: Fields) -> InvariantRecord:
 
 
 _CHECK_MAPS = ("head_strength", "tau", "mass", "attention_entropy")
+
+
+def _check_from_fields(f: Fields) -> CheckRecord:
+    """A growth check's statistics as the growth check writes them
+    (:func:`reference.growth_phases.check_record`); what it never writes is refused, naming the field:
+
+    * ``lam_max``, ``lam_min``, ``fro``, ``spectrum``: of an ``A_res`` both engines refuse unless finite
+      (the reference's ``eigh`` oracle checks its input; the grow phase's
+      :func:`reference.incrt.operators.check_theta_resolvable` checks the device's), so finite; ``fro``
+      a norm, ``>= 0``; ``theta``, ``phi_g`` the run's thresholds, finite and ``> 0``;
+    * ``head_strength`` ``G_h = ‖C M_a^h‖_F``: a norm, finite and ``>= 0``, one per head; ``tau`` ``exp(s)``
+      with ``|s|`` bounded, finite and ``> 0``, one per head;
+    * ``mass``: one per prototype, the masses :func:`reference.incrt.controller.prototype_prune_check`
+      accepted, so finite and in ``[0, 1]`` within the same slack (the STOCHASTIC tolerance per unit
+      of ``K``);
+    * the counts ``>= 0``, ``n_prototypes >= 1`` (a layer has at least one prototype).
+
+    Statistics that may legitimately be non-finite or round below zero (the trackers' gaps, the
+    collapse margin, the coupling statistics, the entropies) are read as declared, unchecked."""
+    c = read_dataclass(CheckRecord, f)
+    for name in ("lam_max", "lam_min", "fro", "theta", "phi_g"):
+        value = getattr(c, name)
+        if not math.isfinite(value):
+            raise f.error(name, f"must be finite, got {value!r}")
+    if c.fro < 0.0:
+        raise f.error("fro", f"a Frobenius norm is >= 0, got {c.fro!r}")
+    for name in ("theta", "phi_g"):
+        if not getattr(c, name) > 0.0:
+            raise f.error(name, f"a threshold is > 0, got {getattr(c, name)!r}")
+    for i, v in enumerate(c.spectrum):
+        if not math.isfinite(v):
+            raise f.error(f"spectrum[{i}]", f"an eigenvalue of A_res is finite, got {v!r}")
+    for name in ("rank", "n_heads", "births", "head_prunes", "prototype_prunes"):
+        if getattr(c, name) < 0:
+            raise f.error(name, f"a count is >= 0, got {getattr(c, name)}")
+    if c.n_prototypes < 1:
+        raise f.error("n_prototypes", f"a layer has at least one prototype, got {c.n_prototypes}")
+    for name, count, what in (
+        ("head_strength", c.n_heads, "n_heads"),
+        ("tau", c.n_heads, "n_heads"),
+        ("mass", c.n_prototypes, "n_prototypes"),
+    ):
+        values = getattr(c, name)
+        if len(values) != count:
+            raise f.error(name, f"expected one value per id ({what} = {count}), got {len(values)}")
+        for k, v in values.items():
+            if k < 0:
+                raise f.error(name, f"an id is >= 0, got {k}")
+            if not math.isfinite(v):
+                raise f.error(f"{name} (id {k})", f"must be finite, got {v!r}")
+    for k, g in c.head_strength.items():
+        if g < 0.0:
+            raise f.error(f"head_strength (id {k})", f"G_h is a Frobenius norm, >= 0, got {g!r}")
+    for k, t in c.tau.items():
+        if not t > 0.0:
+            raise f.error(f"tau (id {k})", f"a temperature exp(s) is > 0, got {t!r}")
+    if c.tau.keys() != c.head_strength.keys():
+        raise f.error("tau", f"ids {sorted(c.tau)} disagree with head_strength's {sorted(c.head_strength)}")
+    slack = tolerance("float64", CheckKind.STOCHASTIC).atol * c.n_prototypes
+    for k, m in c.mass.items():
+        if not -slack <= m <= 1.0 + slack:
+            raise f.error(f"mass (id {k})", f"a mass n_j/n lies in [0, 1] (within {slack:.1e}), got {m!r}")
+    return c
 
 
 def _check_to_dict(c: CheckRecord) -> dict[str, Any]:
