@@ -1,9 +1,11 @@
 """``audit --studies DIR`` given hostile study folders: a FIFO, a table that is not UTF-8, a figure that
 is not a PNG, an unreadable file. Each is refused at once with one line naming ``--studies`` and the
-file (exit code 2 from the command), and nothing that is not a PNG reaches the report."""
+file (exit code 2 from the command), and nothing that is not a PNG reaches the report. Also the
+empty path given to an output option such as ``audit --out ''``, refused naming the option."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import sys
@@ -14,6 +16,7 @@ import pytest
 
 from ddcl_incrt.audit.studies import PNG_SIGNATURE, load_study_sections
 from ddcl_incrt.cli import main
+from ddcl_incrt.output_paths import OutputPathError, check_output_dir, check_output_file, path_argument
 
 # A minimal valid PNG header is enough for the loader: it checks the signature, not the whole image.
 _PNG = PNG_SIGNATURE + b"\x00\x00\x00\rIHDR" + bytes(17)
@@ -142,3 +145,33 @@ def test_the_command_exits_2_with_one_line(
     assert needle in err
     assert str(folder) in err
     assert not (out / "report.html").exists()
+
+
+# The shared type of the path options (ddcl_incrt.output_paths.path_argument): ``type=Path`` turns an
+# empty ``--out ''`` into ``.`` before any check can see it, so the report went into the current folder.
+
+
+def test_the_path_option_type_refuses_an_empty_path_naming_the_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser = argparse.ArgumentParser(prog="ddcl-incrt audit")
+    parser.add_argument("--out", type=path_argument, default=Path("audit"))
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--out", ""])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--out" in err
+    assert "non-empty path" in err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", "a\0b"])
+    assert "NUL" in capsys.readouterr().err
+    assert parser.parse_args(["--out", "."]).out == Path(".")
+    assert parser.parse_args(["--out", "x/y"]).out == Path("x/y")
+    assert parser.parse_args([]).out == Path("audit")
+
+
+def test_the_output_checks_refuse_an_empty_path_naming_the_option() -> None:
+    with pytest.raises(OutputPathError, match=r"^--out '': expected a non-empty path"):
+        check_output_dir("", "--out")
+    with pytest.raises(OutputPathError, match=r"^--json '': expected a non-empty path"):
+        check_output_file("", "--json")
