@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -54,6 +54,10 @@ from accelerated.backward import flatten, to_host
 from accelerated.growth_phases import TORCH_BACKEND, AcceleratedState
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
+from ddcl_incrt.arguments import non_negative_int
+from ddcl_incrt.cli import seed_argument, terminate_as_interrupt
+from ddcl_incrt.exit_codes import INTERNAL, INTERRUPTED, OK, USAGE
+from ddcl_incrt.output_paths import check_output_dir, check_output_file, write_with_fallback
 from reference._arrays import F64Array
 from reference.growth_phases import Context, TrainerState, apply_event
 from reference.growth_statistics import Probe
@@ -63,7 +67,8 @@ from reference.model import LayerConfig
 from reference.train_config import TrainConfig
 from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
 from training.data import SequenceDataset, named_dataset
-from training.fields import Fields, RecordFormatError, read_dataclass
+from training.fields import Fields, format_errors, read_dataclass
+from training.files import parse_json, read_regular_file
 from training.record import RunRecord
 from training.trainer import ProgressInfo, resume, run
 
@@ -352,11 +357,13 @@ def init_process(backend: Backend = "auto") -> str:
 
 def read_config(path: Path) -> tuple[LayerConfig, TrainConfig]:
     """The ``layer_config`` and ``train_config`` objects of a JSON file (the fields and format of a run
-    record's; other keys are refused), each field checked and named in any error."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RecordFormatError(f"{path}: not a JSON configuration ({exc})") from exc
+    record's; other keys are refused), each field checked and named in any error. Any problem with the
+    file (missing, not a regular file, not UTF-8 JSON) is a :class:`training.fields.RecordFormatError`
+    naming it."""
+    with format_errors(f"{path}: cannot be read"):  # a FIFO or a device is refused, never waited on
+        raw = read_regular_file(Path(path))
+    with format_errors(f"{path}: not a JSON configuration"):
+        doc = parse_json(raw)
     f = Fields(doc, f"{path}:")
     f.expect_keys(("layer_config", "train_config"))
     return read_dataclass(LayerConfig, f.sub("layer_config")), read_dataclass(TrainConfig, f.sub("train_config"))
@@ -382,24 +389,45 @@ def train_distributed(
     progress: Any = None,
     checkpoint_dir: Path | None = None,
     checkpoint_every: int = 0,
-    resume_from: Path | None = None,
+    resume_from: Path | Checkpoint | None = None,
 ) -> RunRecord:
     """:func:`training.trainer.run` (or :func:`training.trainer.resume`) on this rank. Only rank 0
     writes checkpoints (every rank holds the same state, so one copy is the run's); every rank resumes
-    from the same file, which must therefore be on a file system all ranks read, and must have been
-    written with this configuration and world size."""
+    from the same file (or the checkpoint loaded from it by :func:`checkpoint_to_resume`), which must
+    therefore be on a file system all ranks read, and must have been written with this configuration
+    and world size."""
     policy = None
     if checkpoint_dir is not None and engine.rank == 0:
         policy = CheckpointPolicy(checkpoint_dir, every=checkpoint_every)
     if resume_from is None:
         return run(data, layer_cfg, train_cfg, rng=rng, engine=engine, progress=progress, checkpoints=policy)
-    ck = Checkpoint.load(latest_checkpoint(resume_from))
-    if (ck.layer_config, ck.train_config) != (layer_cfg, train_cfg):
-        raise ValueError(f"resume: {resume_from} was written with another configuration than --config")
+    ck = resume_from if isinstance(resume_from, Checkpoint) else checkpoint_to_resume(resume_from, layer_cfg, train_cfg)
     return resume(ck, data, engine=engine, progress=progress, checkpoints=policy)
 
 
+def checkpoint_to_resume(path: Path, layer_cfg: LayerConfig, train_cfg: TrainConfig) -> Checkpoint:
+    """The checkpoint at ``path`` (a file, or the latest in a folder), which must have been written with
+    this configuration; a checkpoint that cannot be read is a
+    :class:`training.fields.RecordFormatError` naming it."""
+    ck = Checkpoint.load(latest_checkpoint(path))
+    if (ck.layer_config, ck.train_config) != (layer_cfg, train_cfg):
+        raise ValueError(f"resume: {path} was written with another configuration than --config")
+    return ck
+
+
+def _error(prog: str, message: str) -> int:
+    """An error on stderr as argparse prints one, ``<prog>: error: …``; returns :data:`USAGE`."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The launcher; its exit code as the ``ddcl-incrt`` commands' (:mod:`ddcl_incrt.exit_codes`).
+    Everything that can be checked is checked before any training, on every rank: the configuration
+    file, the output paths (rank 0's), the checkpoint to resume from, torchrun's environment. A bad
+    argument or file, there or later (a ``ValueError``, an ``OSError``), is one line on stderr and exit
+    code 2; Ctrl-C or SIGTERM one line saying where the state is and 130; anything else, a bug, its
+    traceback and 3."""
     parser = argparse.ArgumentParser(
         prog="torchrun --nproc_per_node=N -m accelerated.distributed",
         description="Data-parallel training of the accelerated layer (docs/distributed.md).",
@@ -407,55 +435,99 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=("digits", "planted"), required=True)
     parser.add_argument("--config", type=Path, required=True, help="JSON with layer_config and train_config")
     parser.add_argument("--out", type=Path, required=True, help="where rank 0 writes the run record")
-    parser.add_argument("--seed", type=int, default=0, help="data seed; the run's rng is default_rng([seed, 1])")
+    parser.add_argument(
+        "--seed",
+        type=seed_argument,
+        default=0,
+        help="data seed, 0 to 2**32 - 1; the run's rng is default_rng([seed, 1])",
+    )
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile the step's loss")
     parser.add_argument(
         "--checkpoint-dir", type=Path, default=None, help="rank 0 writes checkpoints here (on interruption at least)"
     )
-    parser.add_argument("--checkpoint-every", type=int, default=0, help="and every N steps (0: only on interruption)")
+    parser.add_argument(
+        "--checkpoint-every", type=non_negative_int, default=0, help="and every N steps (0: only on interruption)"
+    )
     parser.add_argument(
         "--resume", type=Path, default=None, help="every rank resumes from this checkpoint (or the latest in a folder)"
     )
     args = parser.parse_args(argv)
-    layer_cfg, train_cfg = read_config(args.config)
-    backend = init_process(args.backend)
+    prog = parser.prog
     try:
-        engine = DistributedEngine.from_process_group(getattr(torch, args.dtype), compile=args.compile)
-        progress = _print_progress if engine.rank == 0 else None
-        data = named_dataset(args.dataset, args.seed)
-        record = train_distributed(
-            engine,
-            data,
-            layer_cfg,
-            train_cfg,
-            rng=np.random.default_rng([args.seed, 1]),
-            progress=progress,
-            checkpoint_dir=args.checkpoint_dir,
-            checkpoint_every=args.checkpoint_every,
-            resume_from=args.resume,
+        layer_cfg, train_cfg = read_config(args.config)
+        if os.environ.get("RANK", "0") == "0":  # only rank 0 writes
+            check_output_file(args.out, "--out")
+            if args.checkpoint_dir is not None:
+                check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
+        checkpoint = None if args.resume is None else checkpoint_to_resume(args.resume, layer_cfg, train_cfg)
+    except (ValueError, OSError) as exc:  # RecordFormatError and OutputPathError are ValueErrors
+        return _error(prog, str(exc))
+    try:
+        backend = init_process(args.backend)
+    except (RuntimeError, ValueError) as exc:  # no torchrun environment, a rendezvous that failed
+        return _error(prog, f"cannot start the process group: {exc}")
+    try:
+        with terminate_as_interrupt():
+            _launch(args, backend, layer_cfg, train_cfg, checkpoint)
+    except KeyboardInterrupt as exc:  # rank 0's trainer notes where it saved the state
+        where = "; ".join(getattr(exc, "__notes__", ())) or "nothing was saved"
+        print(f"{prog}: interrupted: {where}", file=sys.stderr)
+        return INTERRUPTED
+    except (ValueError, OSError) as exc:  # OutputWriteError names where the record was written instead
+        return _error(prog, str(exc))
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"{prog}: internal error (a bug, exit code {INTERNAL}): please report it with the traceback above",
+            file=sys.stderr,
         )
-        if engine.rank == 0:
-            meta = {
-                "command": "torchrun -m accelerated.distributed " + " ".join(sys.argv[1:]),
-                "engine": f"accelerated, data-parallel ({backend}, {engine.world_size} processes, {args.dtype}, "
-                f"{engine.device})",
-                "world_size": engine.world_size,
-                "seed": args.seed,
-                "train_rng": [args.seed, 1],
-            }
-            out = replace(record, meta=meta).save(args.out)
-            a = record.architecture
-            print(
-                f"wrote {out}: {a.n_heads} heads, {a.n_prototypes} prototypes, {a.births} births, "
-                f"{a.head_prunes} head prunes, {a.prototype_prunes} prototype prunes, "
-                f"test accuracy {record.test_accuracy:.4f}, {record.wall_time_s:.1f} s",
-                flush=True,
-            )
+        return INTERNAL
     finally:
         dist.destroy_process_group()
-    return 0
+    return OK
+
+
+def _launch(
+    args: argparse.Namespace,
+    backend: str,
+    layer_cfg: LayerConfig,
+    train_cfg: TrainConfig,
+    checkpoint: Checkpoint | None,
+) -> None:
+    engine = DistributedEngine.from_process_group(getattr(torch, args.dtype), compile=args.compile)
+    progress = _print_progress if engine.rank == 0 else None
+    data = named_dataset(args.dataset, args.seed)
+    record = train_distributed(
+        engine,
+        data,
+        layer_cfg,
+        train_cfg,
+        rng=np.random.default_rng([args.seed, 1]),
+        progress=progress,
+        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_every=args.checkpoint_every,
+        resume_from=checkpoint,
+    )
+    if engine.rank == 0:
+        meta = {
+            "command": "torchrun -m accelerated.distributed " + " ".join(sys.argv[1:]),
+            "engine": f"accelerated, data-parallel ({backend}, {engine.world_size} processes, {args.dtype}, "
+            f"{engine.device})",
+            "world_size": engine.world_size,
+            "seed": args.seed,
+            "train_rng": [args.seed, 1],
+        }
+        # a path that became unwritable during the run: the record goes to a temporary folder, named in the error
+        out = write_with_fallback("--out", args.out, replace(record, meta=meta).save, file=True)
+        a = record.architecture
+        print(
+            f"wrote {out}: {a.n_heads} heads, {a.n_prototypes} prototypes, {a.births} births, "
+            f"{a.head_prunes} head prunes, {a.prototype_prunes} prototype prunes, "
+            f"test accuracy {record.test_accuracy:.4f}, {record.wall_time_s:.1f} s",
+            flush=True,
+        )
 
 
 __all__ = [
@@ -465,6 +537,7 @@ __all__ = [
     "DistributedEngine",
     "Fingerprint",
     "check_agreement",
+    "checkpoint_to_resume",
     "fingerprint",
     "init_process",
     "main",

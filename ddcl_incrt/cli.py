@@ -6,7 +6,7 @@
   held (``measured`` and ``paper-claim`` results never do).
 
 Exit codes of every command: 0 held, 1 a failed check, 2 usage or input error, 3 internal error,
-130 interrupted (README, "Exit codes").
+130 interrupted by Ctrl-C or SIGTERM (README, "Exit codes").
 * ``prove``   — run every sympy derivation step (``proofs_check``) and print claim / step / result;
   exits non-zero if any step fails.
 * ``claims``  — the claim registry: id, label, implemented, hypotheses, sympy steps, falsifiers, and
@@ -26,13 +26,17 @@ Exit codes of every command: 0 held, 1 a failed check, 2 usage or input error, 3
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.metadata
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
@@ -260,7 +264,8 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
 SEED_LIMIT = 2**32  # NumPy's legacy seeding and scikit-learn's random_state take seeds below 2**32
 
 
-def _seed(text: str) -> int:
+def seed_argument(text: str) -> int:
+    """A seed option (``--seed``): an integer in ``[0, 2**32 - 1]``, or an argparse error naming the text."""
     try:
         value = int(text)
     except ValueError:
@@ -293,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="train with every claim checked live and write the report (the main job)")
     p.add_argument("--dataset", choices=("digits", "planted"), default="digits", help="default: digits")
     p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps (default 1500; 300 with --quick)")
-    p.add_argument("--seed", type=_seed, default=0, help="data split and training seed, 0 to 2**32 - 1 (default 0)")
+    p.add_argument(
+        "--seed", type=seed_argument, default=0, help="data split and training seed, 0 to 2**32 - 1 (default 0)"
+    )
     p.add_argument(
         "--engine",
         choices=("auto", "reference", "accelerated"),
@@ -404,13 +411,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C's exception so that the interrupt path (a checkpoint of the last
+    completed step, one line, exit 130) runs for it too."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM (what ``timeout``, batch schedulers and container stops send) raises
+    ``KeyboardInterrupt`` in the main thread as Ctrl-C does, so that a training run saves the state of
+    its last completed step instead of dying with nothing saved (docs/reliability.md); a repeated
+    SIGTERM is then ignored while that state is written. The previous handler is restored on leaving.
+    Outside the main thread, where Python cannot install a handler, the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:  # None: a handler not installed from Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; its exit code (:mod:`ddcl_incrt.exit_codes`). A bad argument or input file the
     command detects (a ``ValueError``, a malformed record or checkpoint) and a file that cannot be read or
     written (an ``OSError``) are reported on stderr as ``ddcl-incrt <command>: error: …`` with
-    :data:`~ddcl_incrt.exit_codes.USAGE`, as argparse reports bad options; Ctrl-C prints one line saying
-    where the state is (:data:`~ddcl_incrt.exit_codes.INTERRUPTED`); any other exception is a bug: its
-    traceback and :data:`~ddcl_incrt.exit_codes.INTERNAL`."""
+    :data:`~ddcl_incrt.exit_codes.USAGE`, as argparse reports bad options; Ctrl-C (or SIGTERM) prints one
+    line saying where the state is (:data:`~ddcl_incrt.exit_codes.INTERRUPTED`); any other exception is a
+    bug: its traceback and :data:`~ddcl_incrt.exit_codes.INTERNAL`."""
     from ddcl_incrt.installation import OWN_PACKAGES, foreign_package
 
     # Before the parser, which imports the kit (and so `training`): another module named `reference`,
@@ -424,13 +458,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # output goes to a file or a pipe, so that tables keep whole identifiers.
     console = Console() if Console().is_terminal else Console(width=140)
     try:
-        use_threads(args.threads)
-        code: int = args.func(args, console)
+        with terminate_as_interrupt():
+            use_threads(args.threads)
+            code: int = args.func(args, console)
     except KeyboardInterrupt as exc:
         # the trainer notes where it saved the state; the traceback says nothing a user needs
         where = "; ".join(getattr(exc, "__notes__", ())) or "nothing was saved"
         hint = " (run the same command with --resume and that path)" if "resume from it" in where else ""
-        print(f"ddcl-incrt {args.command}: interrupted: {where}{hint}", file=sys.stderr)
+        how = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"ddcl-incrt {args.command}: {how}: {where}{hint}", file=sys.stderr)
         return INTERRUPTED
     except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
         return command_error(args.command, str(exc))
@@ -454,4 +490,6 @@ __all__ = [
     "build_parser",
     "command_error",
     "main",
+    "seed_argument",
+    "terminate_as_interrupt",
 ]

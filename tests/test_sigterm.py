@@ -1,0 +1,111 @@
+"""SIGTERM (what ``timeout``, batch schedulers and container stops send) stops a training command as
+Ctrl-C does: the state of the last completed step is saved, one line on stderr names it, exit code
+130 (docs/reliability.md). It used to kill the process with nothing saved and nothing said."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ddcl_incrt import exit_codes
+from ddcl_incrt.cli import main, terminate_as_interrupt
+from training.checkpoint import Checkpoint
+
+# The CLI in a child process, with a hook that writes MARKER once the first step of training is done
+# (so that the signal comes during training, not during the imports, however loaded the machine).
+CHILD = """
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from ddcl_incrt.audit import run as audit_run
+from ddcl_incrt.cli import main
+
+real = audit_run.progress_bar
+marker = Path(sys.argv[1])
+
+
+@contextmanager
+def announcing(*args, **kwargs):
+    with real(*args, **kwargs) as update:
+
+        def update_and_announce(info):
+            update(info)
+            if info.step == 1:
+                marker.write_text("training", encoding="utf-8")
+
+        yield update_and_announce
+
+
+audit_run.progress_bar = announcing
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_sigterm_during_training_saves_a_checkpoint_and_exits_130(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    out = tmp_path / "audit"
+    argv = ["audit", "--quick", "--dataset", "planted", "--engine", "reference", "--steps", "100000"]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(marker), *argv, "--out", str(out), "--checkpoint-every", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "training did not start"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == exit_codes.INTERRUPTED, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines  # no traceback
+    (saved,) = (out / "checkpoints").glob("step-*.ckpt.npz")
+    assert lines[0] == (
+        f"ddcl-incrt audit: terminated (SIGTERM): training interrupted: the state after step "
+        f"{Checkpoint.load(saved).step} is in {saved} (resume from it) (run the same command with --resume and "
+        "that path)"
+    )
+    assert Checkpoint.load(saved).step >= 1
+
+
+def _terminate_me() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)  # the handler runs at the next bytecode: never slept through
+
+
+def test_sigterm_raises_keyboard_interrupt_inside_the_block_only() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        _terminate_me()
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_the_cli_puts_the_previous_sigterm_handler_back(capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[int] = []
+
+    def mine(signum: int, frame: object) -> None:
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert main(["docs"]) == exit_codes.OK
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    capsys.readouterr()
