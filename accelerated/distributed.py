@@ -54,7 +54,7 @@ from accelerated.backward import flatten, to_host
 from accelerated.growth_phases import TORCH_BACKEND, AcceleratedState
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
-from ddcl_incrt.arguments import non_negative_int
+from ddcl_incrt.arguments import non_negative_int, path_argument
 from ddcl_incrt.cli import seed_argument, terminate_as_interrupt
 from ddcl_incrt.exit_codes import INTERNAL, INTERRUPTED, OK, USAGE
 from ddcl_incrt.output_paths import check_output_dir, check_output_file, write_with_fallback
@@ -433,8 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Data-parallel training of the accelerated layer (docs/distributed.md).",
     )
     parser.add_argument("--dataset", choices=("digits", "planted"), required=True)
-    parser.add_argument("--config", type=Path, required=True, help="JSON with layer_config and train_config")
-    parser.add_argument("--out", type=Path, required=True, help="where rank 0 writes the run record")
+    parser.add_argument("--config", type=path_argument, required=True, help="JSON with layer_config and train_config")
+    parser.add_argument("--out", type=path_argument, required=True, help="where rank 0 writes the run record")
     parser.add_argument(
         "--seed",
         type=seed_argument,
@@ -445,13 +445,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto")
     parser.add_argument("--compile", action="store_true", help="torch.compile the step's loss")
     parser.add_argument(
-        "--checkpoint-dir", type=Path, default=None, help="rank 0 writes checkpoints here (on interruption at least)"
+        "--checkpoint-dir",
+        type=path_argument,
+        default=None,
+        help="rank 0 writes checkpoints here (on interruption at least)",
     )
     parser.add_argument(
         "--checkpoint-every", type=non_negative_int, default=0, help="and every N steps (0: only on interruption)"
     )
     parser.add_argument(
-        "--resume", type=Path, default=None, help="every rank resumes from this checkpoint (or the latest in a folder)"
+        "--resume",
+        type=path_argument,
+        default=None,
+        help="every rank resumes from this checkpoint (or the latest in a folder)",
     )
     args = parser.parse_args(argv)
     prog = parser.prog

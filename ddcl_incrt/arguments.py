@@ -32,6 +32,17 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
 
 
+def path_argument(text: str) -> Path:
+    """The ``type=`` of a path option: ``text`` as a :class:`~pathlib.Path`, refusing (an argparse
+    error naming the option) the empty path, which ``Path`` would silently turn into ``.`` (the current
+    folder), and a path holding a NUL character, which no system call accepts."""
+    if text == "":
+        raise argparse.ArgumentTypeError("expected a non-empty path, got '' (give . for the current folder)")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"a path cannot hold a NUL character, got {text!r}")
+    return Path(text)
+
+
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     """The ``bench`` options (docs/performance.md): ``--quick``, ``--no-compile``, ``--large``,
     ``--repeats``, ``--threads`` (its own, default 2: part of the measurement protocol), ``--out``,
@@ -43,7 +54,7 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
         "--repeats", type=positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
     )
     p.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)")
-    p.add_argument("--out", type=Path, default=Path("bench.json"), help="JSON report (default bench.json)")
+    p.add_argument("--out", type=path_argument, default=Path("bench.json"), help="JSON report (default bench.json)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     p.add_argument(
         "--profile",
@@ -54,4 +65,4 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-__all__ = ["BENCH_HELP", "add_bench_arguments", "non_negative_int", "positive_int"]
+__all__ = ["BENCH_HELP", "add_bench_arguments", "non_negative_int", "path_argument", "positive_int"]

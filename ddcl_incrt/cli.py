@@ -41,7 +41,7 @@ from types import FrameType
 from rich.console import Console
 from rich.table import Table
 
-from ddcl_incrt.arguments import BENCH_HELP, add_bench_arguments, non_negative_int, positive_int
+from ddcl_incrt.arguments import BENCH_HELP, add_bench_arguments, non_negative_int, path_argument, positive_int
 from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, USAGE, command_error
 from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
 
@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a named variant of the growth rule (repeatable; default none: the paper's rule); author_code is "
         "the rule as its author coded it (docs/studies/planted-heads.md §2.5)",
     )
-    p.add_argument("--out", type=Path, default=Path("audit"), help="output folder (default ./audit)")
+    p.add_argument("--out", type=path_argument, default=Path("audit"), help="output folder (default ./audit)")
     p.add_argument(
         "--quick",
         action="store_true",
@@ -335,13 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--resume",
-        type=Path,
+        type=path_argument,
         default=None,
         help="continue an interrupted audit from a checkpoint file, or from the latest in a folder (same options)",
     )
     p.add_argument(
         "--studies",
-        type=Path,
+        type=path_argument,
         default=None,
         help="add the studies' results found in this folder (one subfolder per study: its .md and .png) to the report",
     )
@@ -369,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     ).set_defaults(func=_falsify)
     p = sub.add_parser("cluster", help="the DDCL block as a clustering method vs k-means (docs/studies/cluster.md)")
-    p.add_argument("--out", type=Path, default=Path("cluster"), help="output folder (default ./cluster)")
+    p.add_argument("--out", type=path_argument, default=Path("cluster"), help="output folder (default ./cluster)")
     p.add_argument("--seeds", type=positive_int, default=None, help="seeds 0..N-1 (default 10; 2 with --quick)")
     p.add_argument(
         "--datasets",

@@ -6,14 +6,14 @@ option, and when writing still fails at the end (the disk filled, the folder was
 the results go to a fresh temporary folder instead (:func:`write_with_fallback`) and the error
 (:class:`OutputWriteError`) says where they are.
 
-A path option must be parsed by :func:`path_argument` (``type=path_argument``), not ``type=Path``:
-``Path("")`` is ``Path(".")``, so an empty ``--out ''`` would reach the checks above as the current
-folder and be written into; :func:`path_argument` refuses it while the option's text is still known.
+A path option must be parsed by :func:`ddcl_incrt.arguments.path_argument` (``type=path_argument``),
+not ``type=Path``: ``Path("")`` is ``Path(".")``, so an empty ``--out ''`` would reach the checks above
+as the current folder and be written into; ``path_argument`` refuses it while the option's text is
+still known.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -58,17 +58,6 @@ def _as_path(path: object, option: str) -> Path:
         raise OutputPathError(option, repr(path), "expected a non-empty path")
     if "\0" in text:
         raise OutputPathError(option, repr(path), "a path cannot hold a NUL character")
-    return Path(text)
-
-
-def path_argument(text: str) -> Path:
-    """The ``type=`` of a path option: ``text`` as a :class:`~pathlib.Path`, refusing (an argparse
-    error naming the option) the empty path, which ``Path`` would silently turn into ``.`` (the current
-    folder), and a path holding a NUL character, which no system call accepts."""
-    if text == "":
-        raise argparse.ArgumentTypeError("expected a non-empty path, got '' (give . for the current folder)")
-    if "\0" in text:
-        raise argparse.ArgumentTypeError(f"a path cannot hold a NUL character, got {text!r}")
     return Path(text)
 
 
@@ -157,7 +146,6 @@ __all__ = [
     "OutputWriteError",
     "check_output_dir",
     "check_output_file",
-    "path_argument",
     "write_file_with_fallback",
     "write_with_fallback",
 ]

@@ -425,3 +425,29 @@ def test_version_help_and_descriptions(capsys: pytest.CaptureFixture[str]) -> No
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, command in sub.choices.items():  # type: ignore[union-attr]
         assert command.description, f"{name} --help has no description"
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["audit", "--quick", "--out", ""], "--out"),
+        (["audit", "--quick", "--resume", ""], "--resume"),
+        (["cluster", "--quick", "--out", ""], "--out"),
+        (["bench", "--quick", "--out", ""], "--out"),
+        (["conformance", "--outputs", ""], "--outputs"),
+        (["conformance", "--write-inputs", ""], "--write-inputs"),
+        (["conformance", "--json", "", "--adapter", "x:y"], "--json"),
+    ],
+)
+def test_an_empty_path_is_refused_naming_its_option(
+    argv: list[str], option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``type=Path`` would turn ``''`` into ``.`` and write into the current folder: refused by the parser,
+    naming the option, before any work."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == exit_codes.USAGE
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected a non-empty path" in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from ddcl_incrt.arguments import path_argument
 from ddcl_incrt.audit.studies import PNG_SIGNATURE, load_study_sections
 from ddcl_incrt.cli import main
-from ddcl_incrt.output_paths import OutputPathError, check_output_dir, check_output_file, path_argument
+from ddcl_incrt.output_paths import OutputPathError, check_output_dir, check_output_file
 
 # A minimal valid PNG header is enough for the loader: it checks the signature, not the whole image.
 _PNG = PNG_SIGNATURE + b"\x00\x00\x00\rIHDR" + bytes(17)
@@ -147,7 +148,7 @@ def test_the_command_exits_2_with_one_line(
     assert not (out / "report.html").exists()
 
 
-# The shared type of the path options (ddcl_incrt.output_paths.path_argument): ``type=Path`` turns an
+# The shared type of the path options (ddcl_incrt.arguments.path_argument): ``type=Path`` turns an
 # empty ``--out ''`` into ``.`` before any check can see it, so the report went into the current folder.
 
 

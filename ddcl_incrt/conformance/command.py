@@ -33,7 +33,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ddcl_incrt.arguments import non_negative_int, positive_int
+from ddcl_incrt.arguments import non_negative_int, path_argument, positive_int
 from ddcl_incrt.exit_codes import OK, USAGE
 from ddcl_incrt.output_paths import write_file_with_fallback
 
@@ -45,17 +45,17 @@ def add_subcommand(sub: Any) -> None:
     mode.add_argument(
         "--adapter", help="package.module:factory of a Python adapter (found in the current directory first)"
     )
-    mode.add_argument("--outputs", type=Path, help="a directory of outputs written by a port in any language")
-    mode.add_argument("--write-inputs", dest="write_inputs", type=Path, help="write every case's inputs here")
+    mode.add_argument("--outputs", type=path_argument, help="a directory of outputs written by a port in any language")
+    mode.add_argument("--write-inputs", dest="write_inputs", type=path_argument, help="write every case's inputs here")
     mode.add_argument(
         "--template",
-        type=Path,
+        type=path_argument,
         help="write an adapter skeleton (port_adapter.py) and a minimal outputs example into this folder",
     )
     mode.add_argument("--regenerate", action="store_true", help="rewrite the golden vectors from the reference")
-    p.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
-    p.add_argument("--markdown", type=Path, default=None, help="also write the report as Markdown")
-    p.add_argument("--tolerances", type=Path, default=None, help="the port's tolerance declaration (JSON)")
+    p.add_argument("--json", type=path_argument, default=None, help="also write the report as JSON")
+    p.add_argument("--markdown", type=path_argument, default=None, help="also write the report as Markdown")
+    p.add_argument("--tolerances", type=path_argument, default=None, help="the port's tolerance declaration (JSON)")
     p.add_argument("--skip", action="append", default=[], help="skip checks matching this pattern (repeatable)")
     p.add_argument("--xfail", action="append", default=[], help="expected failures (pattern, repeatable)")
     p.add_argument("--only", action="append", default=None, help="run only checks matching (repeatable)")
