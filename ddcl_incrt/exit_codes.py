@@ -9,8 +9,9 @@
   optional dependency, an unreadable or malformed input file, an output path it cannot write. Nothing
   was computed, or what was is kept and named.
 * :data:`INTERNAL` (3): an unexpected error inside the command (a bug): the traceback is printed.
-* :data:`INTERRUPTED` (130): stopped by Ctrl-C (the shell's convention, 128 + SIGINT); one line says
-  where the state is and how to resume.
+* :data:`INTERRUPTED` (130): stopped by Ctrl-C (the shell's convention, 128 + SIGINT) or by SIGTERM
+  (what ``timeout``, schedulers and container stops send; handled as Ctrl-C, so the state is saved
+  alike); one line says where the state is and how to resume.
 """
 
 from __future__ import annotations
