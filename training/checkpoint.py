@@ -483,8 +483,9 @@ def _same_float(a: float | None, b: float | None) -> bool:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     raw = read_regular_file(path)  # read whole, then parsed from memory: a bad file leaves no handle open
-    if not raw.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
-        # np.load would take anything else for a pickle and suggest loading it unsafely
+    if raw and not raw.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        # np.load would take anything else for a pickle and suggest loading it unsafely (an empty file
+        # is np.load's EOFError, named as such by the caller)
         raise RecordFormatError(f"{path}: not a checkpoint (.npz) file: it does not start with a zip signature")
     z = np.load(io.BytesIO(raw), allow_pickle=False)
     if not isinstance(z, np.lib.npyio.NpzFile):
