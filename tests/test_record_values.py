@@ -13,10 +13,11 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from _small_run import small_run
+from _small_run import RUN, small_run
 
 from training.record import RecordFormatError, RunRecord
 
@@ -74,7 +75,8 @@ REFUSED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("NaN in the spectrum", _check_item(0, "spectrum", 2, NAN), "checks[0].spectrum[2]"),
     ("inf in the spectrum", _check_item(0, "spectrum", 0, INF), "checks[0].spectrum[0]"),
     ("infinite theta", _check(0, theta=INF), "checks[0].theta"),
-    ("zero phi_g", _check(0, phi_g=0.0), "checks[0].phi_g"),
+    ("negative phi_g", _check(0, phi_g=-1.0), "checks[0].phi_g"),
+    ("zero theta", _check(0, theta=0.0), "checks[0].theta"),
     ("negative head strength", _first_map_value(0, "head_strength", -1.0), "checks[0].head_strength (id"),
     ("NaN head strength", _first_map_value(0, "head_strength", NAN), "checks[0].head_strength (id"),
     ("zero temperature", _first_map_value(0, "tau", 0.0), "checks[0].tau (id"),
@@ -143,6 +145,15 @@ def test_what_the_product_writes_still_loads(data: dict[str, Any]) -> None:
     d["losses"]["F"][1] = NAN
     record = _load(d)
     assert sum(1 for e in record.events if e.kind.value == "near_tie") == len(ties)
+
+
+def test_a_run_with_phi_g_zero_loads() -> None:
+    """φ_g = 0 (no head ever pruned) is a valid setting: its record, which carries φ_g in every check,
+    loads again."""
+    record = small_run(replace(RUN, phi_g=0.0, steps=20))
+    assert record.checks, "the run made no check"
+    assert all(c.phi_g == 0.0 for c in record.checks)
+    assert json.loads(RunRecord.from_json(record.to_json()).to_json()) == json.loads(record.to_json())
 
 
 def test_the_round_trip_is_unchanged(data: dict[str, Any]) -> None:

@@ -566,7 +566,8 @@ def _check_from_fields(f: Fields) -> CheckRecord:
     * ``lam_max``, ``lam_min``, ``fro``, ``spectrum``: of an ``A_res`` both engines refuse unless finite
       (the reference's ``eigh`` oracle checks its input; the grow phase's
       :func:`reference.incrt.operators.check_theta_resolvable` checks the device's), so finite; ``fro``
-      a norm, ``>= 0``; ``theta``, ``phi_g`` the run's thresholds, finite and ``> 0``;
+      a norm, ``>= 0``; ``theta`` and ``phi_g`` the run's thresholds, finite, ``θ > 0`` and ``φ_g >= 0`` (as
+      :class:`reference.incrt.controller.GrowthConfig` requires);
     * ``head_strength`` ``G_h = ‖C M_a^h‖_F``: a norm, finite and ``>= 0``, one per head; ``tau`` ``exp(s)``
       with ``|s|`` bounded, finite and ``> 0``, one per head;
     * ``mass``: one per prototype, the masses :func:`reference.incrt.controller.prototype_prune_check`
@@ -583,9 +584,10 @@ def _check_from_fields(f: Fields) -> CheckRecord:
             raise f.error(name, f"must be finite, got {value!r}")
     if c.fro < 0.0:
         raise f.error("fro", f"a Frobenius norm is >= 0, got {c.fro!r}")
-    for name in ("theta", "phi_g"):
-        if not getattr(c, name) > 0.0:
-            raise f.error(name, f"a threshold is > 0, got {getattr(c, name)!r}")
+    if not c.theta > 0.0:
+        raise f.error("theta", f"the growth threshold is > 0, got {c.theta!r}")
+    if c.phi_g < 0.0:  # φ_g = 0 is a valid setting (GrowthConfig: φ_g >= 0): no head is ever pruned
+        raise f.error("phi_g", f"the prune threshold is >= 0, got {c.phi_g!r}")
     for i, v in enumerate(c.spectrum):
         if not math.isfinite(v):
             raise f.error(f"spectrum[{i}]", f"an eigenvalue of A_res is finite, got {v!r}")
