@@ -383,12 +383,12 @@ class Adam:
             v = {n: o.v.clone(memory_format=torch.contiguous_format) for n, o in zip(dense, olds, strict=True)}
             # the kernel reads the step count after its increment (torch.optim.Adam increments first),
             # and only reads it: one count tensor serves every tensor at that count
-            counts: dict[int, Tensor] = {}
+            counts: dict[tuple[int, torch.device], Tensor] = {}
 
             def count_of(t: int, device: torch.device) -> Tensor:
-                if t not in counts:
-                    counts[t] = torch.tensor(float(t), dtype=torch.float32, device=device)
-                return counts[t]
+                if (t, device) not in counts:
+                    counts[t, device] = torch.tensor(float(t), dtype=torch.float32, device=device)
+                return counts[t, device]
 
             work: list[tuple[float, Tensor, Tensor, Tensor, Tensor, Tensor]] = []
             for n, t in zip(dense, ts, strict=True):

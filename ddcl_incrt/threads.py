@@ -29,10 +29,10 @@ def use_threads(n: int | None) -> int:
     already imported."""
     if n is None:
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        if env and not (env.isdigit() and int(env) > 0):
+        if env and not (env.isascii() and env.isdigit() and int(env) > 0):
             raise ValueError(
-                f"OMP_NUM_THREADS: expected a positive integer thread count, got {env!r} (unset it, or pass "
-                "--threads N, which takes precedence)"
+                f"OMP_NUM_THREADS: expected a positive integer thread count (one level: a nested list such as "
+                f"4,2 is not supported), got {env!r}; unset it, or pass --threads N, which takes precedence"
             )
         count = int(env) if env else DEFAULT_THREADS
     else:

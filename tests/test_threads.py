@@ -51,7 +51,7 @@ def test_an_explicit_count_and_the_environment_are_obeyed(monkeypatch: pytest.Mo
     assert torch.get_num_threads() == 1
 
 
-@pytest.mark.parametrize("bad", ["not a number", "0", "-3", "4,2", "1.5"])
+@pytest.mark.parametrize("bad", ["not a number", "0", "-3", "4,2", "1.5", "\u00b2", "\u0663"])
 def test_an_omp_num_threads_that_is_not_a_positive_count_is_refused_naming_it(
     bad: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

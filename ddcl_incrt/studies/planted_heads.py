@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ddcl_incrt.arguments import path_argument
 from reference.incrt.controller import GrowthVariant
 from reference.model import LayerConfig, forward
 from reference.optim import LearningRates
@@ -565,7 +566,7 @@ def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/planted_heads"))
+    parser.add_argument("--out", type=path_argument, default=Path("runs/planted_heads"))
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (protocol: 10)")
     parser.add_argument("--steps", type=int, default=STEPS, help=f"steps per run (protocol: {STEPS})")
     parser.add_argument("--workers", type=int, default=2)
@@ -582,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+N-1")
     parser.add_argument(
-        "--merge", type=Path, nargs="+", default=None, help="only merge these partial/results files into --out"
+        "--merge", type=path_argument, nargs="+", default=None, help="only merge these partial/results files into --out"
     )
     args = parser.parse_args(argv)
     if args.merge is not None:

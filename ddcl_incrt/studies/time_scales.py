@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ddcl_incrt.arguments import path_argument
 from reference.coupling_statistics import (
     STABILITY_BOUNDS,
     STABILITY_CRITERIA,
@@ -641,7 +642,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m ddcl_incrt.studies.time_scales",
         description=f"Claim R3: stability of joint training against η_enc/η_P on digits (protocol: {PROTOCOL}).",
     )
-    parser.add_argument("--out", type=Path, required=True, help="folder for time_scales.{json,md,png}")
+    parser.add_argument("--out", type=path_argument, required=True, help="folder for time_scales.{json,md,png}")
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 ratios x 1 seed x 100 steps")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default 2; --quick: 1)")
     parser.add_argument(
