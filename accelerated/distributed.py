@@ -54,9 +54,9 @@ from accelerated.backward import flatten, to_host
 from accelerated.growth_phases import TORCH_BACKEND, AcceleratedState
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
-from ddcl_incrt.arguments import non_negative_int, path_argument
-from ddcl_incrt.cli import seed_argument, terminate_as_interrupt
+from ddcl_incrt.arguments import non_negative_int, path_argument, seed_argument
 from ddcl_incrt.exit_codes import INTERNAL, INTERRUPTED, OK, USAGE
+from ddcl_incrt.interrupts import interrupt_line, terminate_as_interrupt
 from ddcl_incrt.output_paths import check_output_dir, check_output_file, write_with_fallback
 from reference._arrays import F64Array
 from reference.growth_phases import Context, TrainerState, apply_event
@@ -477,9 +477,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with terminate_as_interrupt():
             _launch(args, backend, layer_cfg, train_cfg, checkpoint)
-    except KeyboardInterrupt as exc:  # rank 0's trainer notes where it saved the state
-        where = "; ".join(getattr(exc, "__notes__", ())) or "nothing was saved"
-        print(f"{prog}: interrupted: {where}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # rank 0's trainer notes where it saved the state; the other ranks say so
+        if dist.get_rank() == 0:
+            print(f"{prog}: {interrupt_line(exc)}", file=sys.stderr)
         return INTERRUPTED
     except (ValueError, OSError) as exc:  # OutputWriteError names where the record was written instead
         return _error(prog, str(exc))

@@ -43,6 +43,20 @@ def path_argument(text: str) -> Path:
     return Path(text)
 
 
+SEED_LIMIT = 2**32  # NumPy's legacy seeding and scikit-learn's random_state take seeds below 2**32
+
+
+def seed_argument(text: str) -> int:
+    """A seed option (``--seed``): an integer in ``[0, 2**32 - 1]``, or an argparse error naming the text."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {value}")
+    return value
+
+
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     """The ``bench`` options (docs/performance.md): ``--quick``, ``--no-compile``, ``--large``,
     ``--repeats``, ``--threads`` (its own, default 2: part of the measurement protocol), ``--out``,
@@ -65,4 +79,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-__all__ = ["BENCH_HELP", "add_bench_arguments", "non_negative_int", "path_argument", "positive_int"]
+__all__ = [
+    "BENCH_HELP",
+    "SEED_LIMIT",
+    "add_bench_arguments",
+    "non_negative_int",
+    "path_argument",
+    "positive_int",
+    "seed_argument",
+]

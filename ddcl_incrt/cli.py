@@ -26,23 +26,28 @@ Exit codes of every command: 0 held, 1 a failed check, 2 usage or input error, 3
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.metadata
-import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
 
-from ddcl_incrt.arguments import BENCH_HELP, add_bench_arguments, non_negative_int, path_argument, positive_int
+from ddcl_incrt.arguments import (
+    BENCH_HELP,
+    SEED_LIMIT,
+    add_bench_arguments,
+    non_negative_int,
+    path_argument,
+    positive_int,
+    seed_argument,
+)
 from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, USAGE, command_error
+from ddcl_incrt.interrupts import interrupt_line, terminate_as_interrupt
 from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
 
 
@@ -261,20 +266,6 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     return code
 
 
-SEED_LIMIT = 2**32  # NumPy's legacy seeding and scikit-learn's random_state take seeds below 2**32
-
-
-def seed_argument(text: str) -> int:
-    """A seed option (``--seed``): an integer in ``[0, 2**32 - 1]``, or an argparse error naming the text."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {text!r}") from None
-    if not 0 <= value < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32 - 1], got {value}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -411,33 +402,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised as Ctrl-C's exception so that the interrupt path (a checkpoint of the last
-    completed step, one line, exit 130) runs for it too."""
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Inside the block, SIGTERM (what ``timeout``, batch schedulers and container stops send) raises
-    ``KeyboardInterrupt`` in the main thread as Ctrl-C does, so that a training run saves the state of
-    its last completed step instead of dying with nothing saved (docs/reliability.md); a repeated
-    SIGTERM is then ignored while that state is written. The previous handler is restored on leaving.
-    Outside the main thread, where Python cannot install a handler, the block runs unchanged."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:  # None: a handler not installed from Python, which cannot be put back; the default then
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; its exit code (:mod:`ddcl_incrt.exit_codes`). A bad argument or input file the
     command detects (a ``ValueError``, a malformed record or checkpoint) and a file that cannot be read or
@@ -461,12 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_as_interrupt():
             use_threads(args.threads)
             code: int = args.func(args, console)
-    except KeyboardInterrupt as exc:
-        # the trainer notes where it saved the state; the traceback says nothing a user needs
-        where = "; ".join(getattr(exc, "__notes__", ())) or "nothing was saved"
-        hint = " (run the same command with --resume and that path)" if "resume from it" in where else ""
-        how = "terminated (SIGTERM)" if isinstance(exc, _Terminated) else "interrupted"
-        print(f"ddcl-incrt {args.command}: {how}: {where}{hint}", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # the traceback says nothing a user needs
+        print(f"ddcl-incrt {args.command}: {interrupt_line(exc)}", file=sys.stderr)
         return INTERRUPTED
     except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
         return command_error(args.command, str(exc))

@@ -250,6 +250,7 @@ def test_ctrl_c_names_rank_0s_checkpoint(
     line = capsys.readouterr().err.strip()
     saved = checkpoints / "step-00000002.ckpt.npz"
     where = f"training interrupted: the state after step 2 is in {saved} (resume from it)"
-    assert line == f"{PROG.removesuffix('error: ')}interrupted: {where}"
+    hint = " (run the same command with --resume and that path)"  # as the ddcl-incrt commands say it
+    assert line == f"{PROG.removesuffix('error: ')}interrupted: {where}{hint}"
     assert Checkpoint.load(saved).step == 2
     assert not out.exists()

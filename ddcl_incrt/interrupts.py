@@ -1,0 +1,52 @@
+"""How a command stops on Ctrl-C or SIGTERM: the same way (docs/reliability.md). Inside
+:func:`terminate_as_interrupt` SIGTERM raises :class:`Terminated`, a ``KeyboardInterrupt``, so the
+trainer's interrupt path (a checkpoint of the last completed step) runs for both; the command then
+prints :func:`interrupt_line` and exits :data:`ddcl_incrt.exit_codes.INTERRUPTED`. Shared by the
+``ddcl-incrt`` commands and the distributed launcher."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C's exception so that the interrupt path (a checkpoint of the last
+    completed step, one line, exit 130) runs for it too."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM (what ``timeout``, batch schedulers and container stops send) raises
+    ``KeyboardInterrupt`` in the main thread as Ctrl-C does, so that a training run saves the state of
+    its last completed step instead of dying with nothing saved (docs/reliability.md); a repeated
+    SIGTERM is then ignored while that state is written. The previous handler is restored on leaving.
+    Outside the main thread, where Python cannot install a handler, the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:  # None: a handler not installed from Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def interrupt_line(exc: KeyboardInterrupt) -> str:
+    """The one line a command prints when stopped: how (Ctrl-C or SIGTERM), where the trainer saved the
+    state (its notes on the exception) and, when it did, how to resume."""
+    where = "; ".join(getattr(exc, "__notes__", ())) or "nothing was saved"
+    hint = " (run the same command with --resume and that path)" if "resume from it" in where else ""
+    how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    return f"{how}: {where}{hint}"
+
+
+__all__ = ["Terminated", "interrupt_line", "terminate_as_interrupt"]
