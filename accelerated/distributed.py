@@ -160,6 +160,19 @@ def check_agreement(prints: Sequence[Fingerprint]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RankFailure:
+    """Rank 0's failure in a growth check, sent to the other ranks so that each raises the same kind: a
+    ``ValueError`` (a bad input or configuration, e.g. θ not resolvable: exit code 2 on every rank) or
+    anything else as a ``RuntimeError`` (a bug: exit code 3)."""
+
+    message: str
+    input_error: bool
+
+    def exception(self) -> Exception:
+        return ValueError(self.message) if self.input_error else RuntimeError(self.message)
+
+
 @dataclass(frozen=True, eq=False)
 class Decision:
     """What rank 0's growth check sends to the other ranks: the check's outputs and the host part of
@@ -265,7 +278,7 @@ class DistributedEngine(AcceleratedEngine):
     ) -> tuple[AcceleratedState, CheckRecord, tuple[GrowthEvent, ...], tuple[InvariantRecord, ...]]:
         # A failure on one rank is sent to the others, so that every rank raises instead of the
         # others waiting in the next collective until the process group's timeout.
-        payload: list[Decision | str | None] = [None]
+        payload: list[Decision | RankFailure | None] = [None]
         new, failure = es, None
         if self.rank == 0:
             try:
@@ -277,13 +290,16 @@ class DistributedEngine(AcceleratedEngine):
                 ]
             except Exception as exc:
                 failure = exc
-                payload = [f"rank 0's growth check at step {es.step} failed: {type(exc).__name__}: {exc}"]
+                message = f"rank 0's growth check at step {es.step} failed: {type(exc).__name__}: {exc}"
+                payload = [RankFailure(message, input_error=isinstance(exc, ValueError))]
         dist.broadcast_object_list(payload, src=0, group=self.object_group)
         if failure is not None:
             raise failure
         decision = payload[0]
+        if isinstance(decision, RankFailure):
+            raise decision.exception()
         if not isinstance(decision, Decision):
-            raise RuntimeError(str(decision))
+            raise RuntimeError(f"rank 0 sent no decision at step {es.step}: {decision!r:.200}")
         if self.rank != 0:
             try:
                 new = self.apply_decision(ctx, es, decision)
@@ -542,6 +558,7 @@ __all__ = [
     "Decision",
     "DistributedEngine",
     "Fingerprint",
+    "RankFailure",
     "check_agreement",
     "checkpoint_to_resume",
     "fingerprint",

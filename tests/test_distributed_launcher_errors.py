@@ -254,3 +254,15 @@ def test_ctrl_c_names_rank_0s_checkpoint(
     assert line == f"{PROG.removesuffix('error: ')}interrupted: {where}{hint}"
     assert Checkpoint.load(saved).step == 2
     assert not out.exists()
+
+
+def test_rank_0s_failure_is_raised_as_the_same_kind_on_every_rank() -> None:
+    """Rank 0's growth check failing on an input (a ValueError: exit code 2 there) is an input error on
+    the other ranks too, not a RuntimeError reported as a bug (exit code 3); anything else stays one."""
+    from accelerated.distributed import RankFailure
+
+    assert type(RankFailure("θ not resolvable", input_error=True).exception()) is ValueError
+    assert type(RankFailure("planted", input_error=False).exception()) is RuntimeError
+    assert str(RankFailure("rank 0's growth check failed", input_error=True).exception()) == (
+        "rank 0's growth check failed"
+    )
