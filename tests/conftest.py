@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +125,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     out = os.environ.get(OUT_ENV)
     if out:
         Path(out).write_text(json.dumps(found, indent=1, sort_keys=True), encoding="utf-8")
+
+
+@pytest.fixture
+def port_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A conformance port's folder: the current working directory is ``tmp_path`` (where ``--adapter
+    module:factory`` finds its module); modules imported from it are forgotten afterwards."""
+    monkeypatch.chdir(tmp_path)
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        module = sys.modules.get(name)
+        if str(getattr(module, "__file__", "") or "").startswith(str(tmp_path)):
+            del sys.modules[name]

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -208,18 +207,6 @@ def test_pytest_plugin_fails_an_adapter_that_declares_nothing(tmp_path: Path) ->
 # --------------------------------------------------------------------------------------------------
 # Errors on stderr, exit code USAGE
 # --------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def port_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The current working directory is ``tmp_path``; modules imported from it are forgotten afterwards."""
-    monkeypatch.chdir(tmp_path)
-    before = set(sys.modules)
-    yield tmp_path
-    for name in set(sys.modules) - before:
-        module = sys.modules.get(name)
-        if str(getattr(module, "__file__", "") or "").startswith(str(tmp_path)):
-            del sys.modules[name]
 
 
 LOAD_ERRORS = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,18 +22,6 @@ from ddcl_incrt.exit_codes import FAILED_CHECK, USAGE
 
 ONE_CHECK = "squared_distances/single_prototype"
 REFERENCE = "ddcl_incrt.conformance.adapters.reference:reference_adapter"
-
-
-@pytest.fixture
-def port_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The current working directory is ``tmp_path``; modules imported from it are forgotten afterwards."""
-    monkeypatch.chdir(tmp_path)
-    before = set(sys.modules)
-    yield tmp_path
-    for name in set(sys.modules) - before:
-        module = sys.modules.get(name)
-        if str(getattr(module, "__file__", "") or "").startswith(str(tmp_path)):
-            del sys.modules[name]
 
 
 def _port(folder: Path, module: str, body: str) -> str:
