@@ -476,6 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="every rank resumes from this checkpoint (or the latest in a folder)",
     )
     args = parser.parse_args(argv)
+    if args.checkpoint_every > 0 and args.checkpoint_dir is None:  # nowhere to write them: not ignored
+        parser.error("--checkpoint-every: checkpoints need --checkpoint-dir (where rank 0 writes them)")
     prog = parser.prog
     try:
         layer_cfg, train_cfg = read_config(args.config)

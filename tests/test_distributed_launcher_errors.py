@@ -153,6 +153,7 @@ def test_a_fifo_config_does_not_hang_the_launcher(tmp_path: Path) -> None:
         ("--seed", "-1", "argument --seed: expected an integer in [0, 2**32 - 1], got -1"),
         ("--seed", str(2**32), f"argument --seed: expected an integer in [0, 2**32 - 1], got {2**32}"),
         ("--checkpoint-every", "-1", "argument --checkpoint-every: expected an integer >= 0, got -1"),
+        ("--checkpoint-every", "5", "--checkpoint-every: checkpoints need --checkpoint-dir (where rank 0 writes them)"),
     ],
 )
 def test_a_bad_number_is_refused_by_the_parser(
