@@ -38,7 +38,6 @@ import argparse
 import hashlib
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -55,7 +54,7 @@ from accelerated.growth_phases import TORCH_BACKEND, AcceleratedState
 from accelerated.step import StepFunction
 from accelerated.trainer import AcceleratedEngine
 from ddcl_incrt.arguments import non_negative_int, path_argument, seed_argument
-from ddcl_incrt.exit_codes import INTERNAL, INTERRUPTED, OK, USAGE
+from ddcl_incrt.exit_codes import INTERRUPTED, OK, internal_error, program_error
 from ddcl_incrt.interrupts import interrupt_line, terminate_as_interrupt
 from ddcl_incrt.output_paths import check_output_dir, check_output_file, write_with_fallback
 from reference._arrays import F64Array
@@ -431,12 +430,6 @@ def checkpoint_to_resume(path: Path, layer_cfg: LayerConfig, train_cfg: TrainCon
     return ck
 
 
-def _error(prog: str, message: str) -> int:
-    """An error on stderr as argparse prints one, ``<prog>: error: …``; returns :data:`USAGE`."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return USAGE
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """The launcher; its exit code as the ``ddcl-incrt`` commands' (:mod:`ddcl_incrt.exit_codes`).
     Everything that can be checked is checked before any training, on every rank: the configuration
@@ -487,11 +480,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
         checkpoint = None if args.resume is None else checkpoint_to_resume(args.resume, layer_cfg, train_cfg)
     except (ValueError, OSError) as exc:  # RecordFormatError and OutputPathError are ValueErrors
-        return _error(prog, str(exc))
+        return program_error(prog, str(exc))
     try:
         backend = init_process(args.backend)
     except (RuntimeError, ValueError) as exc:  # no torchrun environment, a rendezvous that failed
-        return _error(prog, f"cannot start the process group: {exc}")
+        return program_error(prog, f"cannot start the process group: {exc}")
     try:
         with terminate_as_interrupt():
             _launch(args, backend, layer_cfg, train_cfg, checkpoint)
@@ -500,14 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{prog}: {interrupt_line(exc)}", file=sys.stderr)
         return INTERRUPTED
     except (ValueError, OSError) as exc:  # OutputWriteError names where the record was written instead
-        return _error(prog, str(exc))
+        return program_error(prog, str(exc))
     except Exception:
-        traceback.print_exc()
-        print(
-            f"{prog}: internal error (a bug, exit code {INTERNAL}): please report it with the traceback above",
-            file=sys.stderr,
-        )
-        return INTERNAL
+        return internal_error(prog)
     finally:
         dist.destroy_process_group()
     return OK

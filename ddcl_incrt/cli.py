@@ -30,7 +30,6 @@ import importlib
 import importlib.metadata
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +45,7 @@ from ddcl_incrt.arguments import (
     positive_int,
     seed_argument,
 )
-from ddcl_incrt.exit_codes import FAILED_CHECK, INTERNAL, INTERRUPTED, OK, USAGE, command_error
+from ddcl_incrt.exit_codes import FAILED_CHECK, INTERRUPTED, OK, USAGE, command_error, internal_error
 from ddcl_incrt.interrupts import interrupt_line, terminate_as_interrupt
 from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
 
@@ -431,13 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
         return command_error(args.command, str(exc))
     except Exception:
-        traceback.print_exc()
-        print(
-            f"ddcl-incrt {args.command}: internal error (a bug, exit code {INTERNAL}): please report it with the "
-            "traceback above",
-            file=sys.stderr,
-        )
-        return INTERNAL
+        return internal_error(f"ddcl-incrt {args.command}")
     return code
 
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 
 OK = 0
 FAILED_CHECK = 1
@@ -25,11 +26,27 @@ INTERNAL = 3
 INTERRUPTED = 130
 
 
-def command_error(command: str, message: str) -> int:
-    """Print a CLI error to stderr (never stdout, which carries the results) as argparse does,
-    ``ddcl-incrt <command>: error: …``, and return :data:`USAGE`."""
-    print(f"ddcl-incrt {command}: error: {message}", file=sys.stderr)
+def program_error(prog: str, message: str) -> int:
+    """Print a usage or input error to stderr (never stdout, which carries the results) as argparse does,
+    ``<prog>: error: …``, and return :data:`USAGE`."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
     return USAGE
 
 
-__all__ = ["FAILED_CHECK", "INTERNAL", "INTERRUPTED", "OK", "USAGE", "command_error"]
+def command_error(command: str, message: str) -> int:
+    """:func:`program_error` of the ``ddcl-incrt <command>`` subcommand."""
+    return program_error(f"ddcl-incrt {command}", message)
+
+
+def internal_error(prog: str) -> int:
+    """Inside an ``except``: the exception's traceback, then one line saying it is a bug of ``prog``;
+    returns :data:`INTERNAL`."""
+    traceback.print_exc()
+    print(
+        f"{prog}: internal error (a bug, exit code {INTERNAL}): please report it with the traceback above",
+        file=sys.stderr,
+    )
+    return INTERNAL
+
+
+__all__ = ["FAILED_CHECK", "INTERNAL", "INTERRUPTED", "OK", "USAGE", "command_error", "internal_error", "program_error"]
