@@ -41,7 +41,7 @@ from ddcl_incrt.audit.figures import (
     spectrum_at_births_data,
     trackers_data,
 )
-from ddcl_incrt.audit.report import CLAIM_COLUMNS, NOT_IMPLEMENTED, summary_json, write_report
+from ddcl_incrt.audit.report import CLAIM_COLUMNS, NOT_IMPLEMENTED, report_files, summary_json, write_report
 from ddcl_incrt.audit.summary import audit_summary
 from ddcl_incrt.audit.verdicts import ABSTRACT_CLAIMS
 from reference.claims.registry import REGISTRY
@@ -77,6 +77,13 @@ def summary(record: RunRecord) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def report(record: RunRecord, summary: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_report(tmp_path_factory.mktemp("audit") / "out", record, summary)
+
+
+def test_the_files_the_audit_checks_before_training_are_those_the_report_writes(report: dict[str, Path]) -> None:
+    """``report_files`` is what ``audit`` checks in ``--out`` before it trains: exactly what
+    ``write_report`` writes (a file it forgot could be found taken only after the run)."""
+    assert sorted(report) == sorted(report_files())
+    assert len(report_files()) == len(set(report_files()))
 
 
 def test_the_fixture_run_has_every_kind_of_event(record: RunRecord) -> None:

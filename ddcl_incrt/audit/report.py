@@ -421,7 +421,7 @@ def _markdown(blocks: Sequence[_Block]) -> str:
             lines += ["| " + " | ".join(_md(text) for text, _ in cells) + " |" for _, cells in b.rows]
             out.append("\n".join(lines))
         else:
-            out.append(f"![{_md(b.caption)}](figures/{b.name}.png)\n\n*{_md(b.caption)}*")
+            out.append(f"![{_md(b.caption)}]({figure_file(b.name)})\n\n*{_md(b.caption)}*")
     return "\n\n".join(out) + "\n"
 
 
@@ -522,6 +522,21 @@ def summary_json(summary: Mapping[str, Any]) -> str:
     return json.dumps(_json_safe(summary), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
 
 
+TEXT_FILES: tuple[str, ...] = ("report.md", "report.html", "summary.json", "record.json")
+
+
+def figure_file(name: str) -> str:
+    """Where :func:`write_report` writes the figure ``name`` (a :data:`FIGURES` entry's, or ``study-<name>``)."""
+    return f"figures/{name}.png"
+
+
+def report_files(studies: Sequence[StudySection] = ()) -> tuple[str, ...]:
+    """Every file :func:`write_report` writes with these studies, relative to its folder: what the audit
+    checks in ``--out`` before it trains."""
+    studies_png = (figure_file(f"study-{st.name}") for st in studies if st.png is not None)
+    return (*(figure_file(spec.name) for spec in FIGURES), *studies_png, *TEXT_FILES)
+
+
 def write_report(
     out_dir: Path, record: RunRecord, summary: dict[str, Any], studies: Sequence[StudySection] = ()
 ) -> dict[str, Path]:
@@ -535,17 +550,17 @@ def write_report(
     (``"figures/loss.png"``, ``"report.md"``, …).
     """
     out_dir = Path(out_dir)
-    fig_dir = out_dir / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     images = []
     for spec in FIGURES:
-        path = spec.render(record, fig_dir / f"{spec.name}.png")
-        written[f"figures/{spec.name}.png"] = path
+        name = figure_file(spec.name)
+        written[name] = path = spec.render(record, out_dir / name)
         images.append(_Image(spec.name, f"{spec.title}. {spec.caption}", path.read_bytes()))
     for study in studies:  # the Markdown links every figure under figures/
         if study.png is not None:
-            written[f"figures/study-{study.name}.png"] = write_atomic(fig_dir / f"study-{study.name}.png", study.png)
+            name = figure_file(f"study-{study.name}")
+            written[name] = write_atomic(out_dir / name, study.png)
     blocks = _blocks(summary, images, studies)
     title = f"DDCL-INCRT audit: {summary['dataset']} ({summary['engine']})"
     texts = {
@@ -570,9 +585,12 @@ __all__ = [
     "EVENT_LEGEND",
     "NOT_IMPLEMENTED",
     "QUICK_NOTE",
+    "TEXT_FILES",
     "VERDICT_COLUMNS",
     "VERDICT_LEGEND",
+    "figure_file",
     "plural",
+    "report_files",
     "summary_json",
     "write_report",
 ]

@@ -45,8 +45,6 @@ from training.trainer import ProgressInfo, ReferenceEngine, resume, run
 Dataset = Literal["digits", "planted"]
 EngineName = Literal["auto", "reference", "accelerated"]
 
-REPORT_FILES: tuple[str, ...] = ("report.html", "report.md", "summary.json", "record.json")
-
 
 @dataclass(frozen=True)
 class AuditOptions:
@@ -230,16 +228,14 @@ def _checkpoint_to_resume(path: Path, layer: LayerConfig, cfg: TrainConfig) -> C
 
 def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], dict[str, Path]]:
     """Train, summarise, write the report; returns ``(exit code, summary, files written)``."""
-    from ddcl_incrt.audit.figures import FIGURES
-    from ddcl_incrt.audit.report import write_report
+    from ddcl_incrt.audit.report import report_files, write_report
     from ddcl_incrt.audit.summary import audit_summary, checked_elsewhere, elsewhere_findings
     from ddcl_incrt.claim_checks import falsifier_results, proof_steps
 
     # Before training, fail fast: the studies to include and the output folder (checkpoints go there
     # during the run, the report and every figure after it).
     studies = () if opts.studies is None else load_study_sections(opts.studies)
-    figure_files = [f"figures/{spec.name}.png" for spec in FIGURES] + [f"figures/study-{st.name}.png" for st in studies]
-    check_output_dir(opts.out, "--out", files=(*REPORT_FILES, *figure_files), folders=("figures", "checkpoints"))
+    check_output_dir(opts.out, "--out", files=report_files(studies), folders=("figures", "checkpoints"))
     t0 = time.perf_counter()
     record, engine = run_training(opts, console)
     summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
@@ -256,7 +252,6 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
 
 
 __all__ = [
-    "REPORT_FILES",
     "AuditOptions",
     "Dataset",
     "EngineName",
