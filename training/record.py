@@ -21,12 +21,11 @@ from jaxtyping import Float64
 
 from reference._arrays import F64Array, arr
 from reference.growth_phases import growth_config_for
-from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent, calibrated_theta
+from reference.incrt.controller import EventKind, GrowthConfig, GrowthEvent, calibrated_theta, mass_slack
 from reference.invariants.result import InvariantResult
 from reference.log import LOSS_FIELDS, CheckRecord, Evaluation, InvariantRecord, LossTrace
 from reference.model import LayerConfig, ModelParams, check_params
 from reference.surgery import flatten, params_from_arrays
-from reference.tolerances import CheckKind, tolerance
 from reference.train_config import TrainConfig
 from training.fields import Fields, RecordFormatError, format_errors, read_dataclass
 from training.files import check_path, read_regular_file, write_atomic
@@ -617,7 +616,7 @@ def _check_from_fields(f: Fields) -> CheckRecord:
             raise f.error(f"tau (id {k})", f"a temperature exp(s) is > 0, got {t!r}")
     if c.tau.keys() != c.head_strength.keys():
         raise f.error("tau", f"ids {sorted(c.tau)} disagree with head_strength's {sorted(c.head_strength)}")
-    slack = tolerance("float64", CheckKind.STOCHASTIC).atol * c.n_prototypes
+    slack = mass_slack(c.n_prototypes)
     for k, m in c.mass.items():
         if not -slack <= m <= 1.0 + slack:
             raise f.error(f"mass (id {k})", f"a mass n_j/n lies in [0, 1] (within {slack:.1e}), got {m!r}")

@@ -453,6 +453,13 @@ def prune_decision(
     return replace(state, heads=tuple(heads)), tuple(events)
 
 
+def mass_slack(K: int) -> float:
+    """How far outside ``[0, 1]`` a mass ``n_j/n`` of ``K`` prototypes may lie by rounding alone: each is a
+    mean of softmax entries, each in ``[0, 1]`` up to the softmax's own rounding, which the STOCHASTIC
+    tolerance (per unit of ``K``) bounds."""
+    return tolerance("float64", CheckKind.STOCHASTIC).atol * K
+
+
 def prototype_prune_check(
     state: GrowthState, config: GrowthConfig, mass: Float64[np.ndarray, " K"], step: int
 ) -> tuple[GrowthState, tuple[GrowthEvent, ...]]:
@@ -464,10 +471,8 @@ def prototype_prune_check(
     m_ = check_array("mass", mass, 1)
     K = len(state.prototypes)
     check_dim("mass", m_, 0, K, "the number of active prototypes")
-    # n_j/n is a mean of softmax entries, each in [0, 1] up to the softmax's own rounding; the
-    # STOCHASTIC tolerance (per unit of K) bounds that excursion. Within it a mass is used as given
-    # (never clipped); beyond it the input is wrong and raises.
-    slack = tolerance("float64", CheckKind.STOCHASTIC).atol * K
+    # within the rounding slack a mass is used as given (never clipped); beyond it the input is wrong
+    slack = mass_slack(K)
     lo, hi = f64(m_.min()), f64(m_.max())
     if lo < -slack or hi > 1.0 + slack:
         raise ValueError(
@@ -527,6 +532,7 @@ __all__ = [
     "grow_decision",
     "growth_threshold",
     "initial_state",
+    "mass_slack",
     "prototype_prune_check",
     "prune_check",
     "prune_decision",
