@@ -1,11 +1,12 @@
 """The growth check on the device: :class:`TorchBackend`, the accelerated engine's
 :class:`reference.growth_phases.GrowthBackend`.
 
-Every ``g`` steps, on the fixed probe: ``C``, the stacked ``M_a^h``, ``A_res``, its exact spectrum by
-``torch.linalg.eigh`` and the Oja / MCA-EXIN trackers are computed in torch on the parameters'
-device (:mod:`accelerated.growth_statistics`, :mod:`accelerated.trackers`), and so are ``G_h`` and
-``λ_max(A_res)`` of the remaining heads (hysteresis) and the masses ``n_j/n``. Everything else is the
-reference's one check (:func:`reference.growth_phases.run_check`): the decisions are
+Every ``g`` steps, on the fixed probe: ``C``, the stacked ``M_a^h``, ``A_res`` and its exact spectrum by
+``torch.linalg.eigh`` are computed in torch on the parameters' device
+(:mod:`accelerated.growth_statistics`), and so are ``G_h`` and ``λ_max(A_res)`` of the remaining heads
+(hysteresis) and the masses ``n_j/n``. Everything else is the reference's one check
+(:func:`reference.growth_phases.run_check`): the Oja / MCA-EXIN trackers run the reference's code on the
+host copy of ``A_res`` (:meth:`TorchBackend.track` says why); the decisions are
 :mod:`reference.incrt.controller`'s pure functions of those statistics, so the dwell time, the strict
 ``>`` at θ, the hysteresis and the patience counters are one piece of code for both engines, and the
 invariants (G1–G6, D5) run in float64 on host copies of the d×d statistics and of the parameters at
@@ -37,10 +38,20 @@ from accelerated.model import ModelParams, layer_input
 from accelerated.optim import OptState
 from accelerated.step import head_projections, output_projection, probe_assignments
 from reference import model as ref_model
-from reference.growth_phases import Context, Measured, Tracked, author_scale, coupling_statistics, run_check
+from reference.growth_phases import (
+    Context,
+    Measured,
+    Tracked,
+    author_scale,
+    coupling_statistics,
+    run_check,
+    unit_vector,
+    warm_start,
+)
 from reference.growth_statistics import Probe
 from reference.incrt.author_code import gamma_star, spectral_gaps
 from reference.incrt.controller import GrowthEvent, GrowthState
+from reference.incrt.trackers import TrackerResult, certified_step, mca_exin_track, oja_track
 from reference.invariants.ddcl import CollapseStatus
 from reference.log import CheckRecord, InvariantRecord
 from reference.surgery import head_param_names
@@ -290,22 +301,33 @@ class TorchBackend:
         )
 
     def track(self, ctx: Context, state: AcceleratedState, measured: Measured) -> Tracked[AcceleratedState]:
-        """The trackers on the device; their gaps against the device's ``eigh``."""
+        """The reference's trackers (:func:`reference.incrt.trackers.oja_track` and ``mca_exin_track``,
+        warm-started by :func:`reference.growth_phases.warm_start`) on the host copy of ``A_res`` the check
+        already holds; their gaps against the device's ``eigh``. Why on the host: ``2·tracker_steps``
+        products of a d×d matrix with a vector are dispatch-bound — NumPy's per-operation cost is about
+        half of torch's on a CPU (docs/performance.md, "The growth check, third pass"), and on a GPU each
+        would be a kernel launch — and the reference's code is the spec, so the two engines' trackers are
+        one implementation."""
         stats = _device(measured).stats
+        A = measured.A_res
         n = ctx.train_cfg.tracker_steps
-        A = stats.A_res
-        w_t = acc_trk.warm_start(state.w_top, state.Q_cap)
-        oja = acc_trk.oja_track(A, w_t, acc_trk.certified_step(A), n)
-        w_b = acc_trk.warm_start(state.w_bottom, state.Q_cap)
-        exin = acc_trk.mca_exin_track(A, w_b, acc_trk.certified_step(A, float(w_b @ w_b)), n)
+        Q_cap = state.growth.Q_cap
+        oja = oja_track(A, warm_start(to_host(state.w_top), Q_cap), certified_step(A), n)
+        w_b = warm_start(to_host(state.w_bottom), Q_cap)
+        exin = mca_exin_track(A, w_b, certified_step(A, float(w_b @ w_b)), n)
+        lam, V = to_host(stats.lam), to_host(stats.V)
 
-        def gap(res: acc_trk.DeviceTrackerResult, lam: Tensor, v: Tensor) -> tuple[float, float]:
-            w = acc_trk.unit_vector(res.w)
-            return abs(float(res.estimate - lam)), abs(float(v @ w))
+        def gap(res: TrackerResult, i: int) -> tuple[float, float]:
+            return abs(res.estimate - float(lam[i])), abs(float(V[:, i] @ unit_vector(res.w)))
 
-        gaps = (*gap(oja, stats.lam[-1], stats.V[:, -1]), *gap(exin, stats.lam[0], stats.V[:, 0]))
-        new = replace(state, w_top=acc_trk.unit_vector(oja.w), w_bottom=acc_trk.unit_vector(exin.w))
-        return Tracked(new, gaps, lambda: (acc_trk.to_reference(oja), acc_trk.to_reference(exin)))
+        gaps = (*gap(oja, -1), *gap(exin, 0))
+        dev = state.w_top.device
+
+        def device_unit(w: np.ndarray) -> Tensor:
+            return torch.tensor(unit_vector(w), dtype=torch.float64, device=dev)
+
+        new = replace(state, w_top=device_unit(oja.w), w_bottom=device_unit(exin.w))
+        return Tracked(new, gaps, lambda: (oja, exin))
 
     def head_ids(self, state: AcceleratedState) -> list[int]:
         return list(state.params.heads)

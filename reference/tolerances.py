@@ -17,6 +17,7 @@ Overrides are data with a reason (:data:`OVERRIDES`), never literals in tests.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -92,9 +93,19 @@ TABLE: dict[tuple[str, CheckKind], Tolerance] = {
 OVERRIDES: dict[tuple[str, CheckKind, str], Tolerance] = {}
 
 
+@functools.lru_cache(maxsize=64)
+def _dtype_name(dtype: str | np.dtype[np.floating]) -> str:
+    # NumPy's dtype parsing and naming cost microseconds, and a growth check looks tolerances up dozens of
+    # times (every near-tie test): the names of the few dtypes in use are remembered
+    return str(np.dtype(dtype))
+
+
 def tolerance(dtype: str | np.dtype[np.floating], kind: CheckKind, context: str = "") -> Tolerance:
     """Look up the tolerance for a dtype and kind of check (an override for ``context`` wins)."""
-    name = str(np.dtype(dtype))
+    try:
+        name = _dtype_name(dtype)
+    except TypeError:  # an unhashable argument: NumPy's own error names it
+        name = str(np.dtype(dtype))
     key = (name, kind)
     if (name, kind, context) in OVERRIDES:
         return OVERRIDES[(name, kind, context)]

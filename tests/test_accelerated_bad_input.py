@@ -249,15 +249,10 @@ ROWS: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("without_column name int", lambda: ADAM_STATE.without_column(0, 0), TypeError, "name"),  # type: ignore[arg-type]
     ("without_column column 2", lambda: ADAM_STATE.without_column("P", 2), ValueError, "column"),
     ("without_column column -1", lambda: ADAM_STATE.without_column("P", -1), ValueError, "column"),
-    ("oja_track A list", lambda: acc_trk.oja_track([[1.0]], W3, 0.1, 3), TypeError, "A"),  # type: ignore[arg-type]
-    ("oja_track w0 wrong d", lambda: acc_trk.oja_track(A3, W3[:2], 0.1, 3), ValueError, "w0"),
-    ("oja_track eta NaN", lambda: acc_trk.oja_track(A3, W3, math.nan, 3), ValueError, "eta"),
-    ("oja_track eta a huge int", lambda: acc_trk.oja_track(A3, W3, 10**30, 3), TypeError, "eta"),  # type: ignore[arg-type]
-    ("mca_exin_track eta inf", lambda: acc_trk.mca_exin_track(A3, W3, math.inf, 3), ValueError, "eta"),
-    ("mca_exin_track n_steps -1", lambda: acc_trk.mca_exin_track(A3, W3, 0.1, -1), ValueError, "n_steps"),
-    ("mca_exin_track n_steps float", lambda: acc_trk.mca_exin_track(A3, W3, 0.1, 2.5), TypeError, "n_steps"),  # type: ignore[arg-type]
-    ("certified_step w0_norm2 0", lambda: acc_trk.certified_step(A3, 0.0), ValueError, "w0_norm2"),
-    ("warm_start Q_cap None", lambda: acc_trk.warm_start(W3, None), TypeError, "Q_cap"),  # type: ignore[arg-type]
+    ("author_track S list", lambda: acc_trk.author_track([[1.0]], W3, W3, 0.5), TypeError, "S"),  # type: ignore[arg-type]
+    ("author_track S not square", lambda: acc_trk.author_track(A3[:2], W3, W3, 0.5), ValueError, "S"),
+    ("author_track u_minus wrong d", lambda: acc_trk.author_track(A3, W3, W3[:2], 0.5), ValueError, "u_minus"),
+    ("author_track u_plus float32", lambda: acc_trk.author_track(A3, W3.float(), W3, 0.5), TypeError, "u_plus"),
     ("squared_distances Y list", lambda: acc_ddcl.squared_distances([[1.0]], A3), TypeError, "Y"),  # type: ignore[arg-type]
     ("squared_distances P wrong d", lambda: acc_ddcl.squared_distances(A3, A3[:2]), ValueError, "P"),
     ("soft_assignments T_P 0", lambda: acc_ddcl.soft_assignments(A3, 0.0), ValueError, "T_P"),
