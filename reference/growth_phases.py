@@ -291,15 +291,23 @@ def calibrate(
     SPEC §3.4: ``θ = c_θ · median_i ‖A_res^{(i)}‖_F`` over the calibration probes at initialisation
     (``Q_cap`` empty), ``φ_g = 0.01 θ``; an explicit ``theta`` / ``phi_g`` in ``train_cfg`` wins.
     Under the growth variant ``prune_at_theta``, ``φ_g = θ`` (docs/studies/planted-heads.md §2.2).
+    An explicit ``theta`` the exact eigen-oracle cannot resolve on those operators
+    (:func:`reference.incrt.operators.check_theta_resolvable`) is refused here, before training, rather
+    than at the first check.
     """
     norms: tuple[float, ...] = ()
+    empty = arr(np.zeros((params.W_in.shape[1], 0)))
+    ops = [residual_for(params, probe_second_moment(params, p), empty) for p in probes]
     if train_cfg.theta is None:
-        empty = arr(np.zeros((params.W_in.shape[1], 0)))
-        ops = [residual_for(params, probe_second_moment(params, p), empty) for p in probes]
         theta, _ = calibrate_thresholds(ops, train_cfg.c_theta)
         norms = tuple(frobenius(A) for A in ops)
     else:
         theta = train_cfg.theta
+        for A in ops:
+            try:
+                check_theta_resolvable("theta", theta, A)
+            except ValueError as exc:
+                raise ValueError(f"{exc} [on the initial layer, at the calibration probes]") from None
     return growth_config_for(train_cfg, theta), norms
 
 

@@ -12,6 +12,7 @@ from _snippets import run_snippet
 
 from ddcl_incrt.cli import main
 from ddcl_incrt.conformance import broken
+from ddcl_incrt.conformance.operations import load_adapter
 from ddcl_incrt.conformance.properties import (
     reproduce_property,
     run_properties,
@@ -81,6 +82,42 @@ def test_the_repro_reproduces_the_failure_in_a_fresh_interpreter_and_passes_on_a
     with pytest.raises(AssertionError, match="property D1: fail"):
         reproduce_property(claim="D1", adapter=BROKEN_V, examples=5, seed=4)
     assert reproduce_property(claim="D1", adapter=PRIMITIVES_ONLY, examples=5, seed=4).status == "pass"
+
+
+_BAD_COUNTS = [
+    ({"examples": 0}, ValueError, r"^{examples}: must be >= 1, got 0$"),
+    ({"examples": 2.5}, TypeError, r"^{examples}: expected an int"),
+    ({"seed": -1}, ValueError, r"^seed: must be >= 0, got -1$"),
+    ({"seed": "7"}, TypeError, r"^seed: expected an int"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        *_BAD_COUNTS,
+        ({"claim": "Z9"}, ValueError, r"^claim: no property \['Z9'\]; known: \['D1'"),
+        ({"claim": None}, TypeError, r"^claim: expected a claim id"),
+    ],
+)
+def test_reproduce_property_refuses_bad_arguments_naming_them(
+    changes: dict[str, object], error: type[Exception], message: str
+) -> None:
+    """Zero examples (hypothesis's own InvalidArgument used to escape as a fault of the kit), a negative or
+    non-integer seed (accepted before), an unknown claim (named --only-property, the command's option)."""
+    args: dict[str, object] = {"claim": "D1", "adapter": PRIMITIVES_ONLY, "examples": 1, "seed": 0, **changes}
+    with pytest.raises(error, match=message.replace("{examples}", "examples")):
+        reproduce_property(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("changes", "error", "message"), _BAD_COUNTS)
+def test_run_properties_refuses_bad_counts_naming_them(
+    changes: dict[str, object], error: type[Exception], message: str
+) -> None:
+    args: dict[str, object] = {"max_examples": 1, "seed": 0}
+    args.update({"max_examples" if k == "examples" else k: v for k, v in changes.items()})
+    with pytest.raises(error, match=message.replace("{examples}", "max_examples")):
+        run_properties(load_adapter(PRIMITIVES_ONLY), only=select_properties(["D1"]), **args)  # type: ignore[arg-type]
 
 
 def test_the_seed_decides_the_examples() -> None:

@@ -30,7 +30,7 @@ from reference._arrays import arr
 from reference.growth_phases import Context, TrainerState
 from reference.growth_statistics import Probe, residual_for
 from reference.incrt.controller import EventKind, GrowthConfig, GrowthState, HeadRecord
-from reference.incrt.operators import exact_extremes, head_strength
+from reference.incrt.operators import eigh_error_bound, exact_extremes, head_strength
 from reference.incrt.trackers import TrackerKind, TrackerResult
 from reference.log import (
     EVENT_BIRTH,
@@ -47,6 +47,7 @@ from reference.tolerances import CheckKind, tolerance
 from reference.train_config import TrainConfig
 from training.data import SequenceDataset, planted_offsets
 from training.record import RunRecord
+from training.trainer import _probe as training_probe
 from training.trainer import init_state, train, train_step
 
 LAYER = LayerConfig(d_in=4, d=5, d_k=2, d_v=2, seq_len=4, K_max=4, n_classes=2, T_P=1.0, lambda_q=0.1)
@@ -570,7 +571,43 @@ def test_a_failed_save_keeps_the_previous_record(
 
 def test_a_theta_the_oracle_cannot_resolve_mid_run_is_refused_naming_it_and_the_step() -> None:
     """θ below the eigen-oracle's error bound on a check's operator (what a run whose weights blow up
-    reaches): refused at that check, naming config.theta and the step, never decided on."""
-    cfg = replace(SMALL_RUN, theta=1e-300, steps=20)
+    reaches; a θ already unresolvable at the start is refused before training, the test below): refused
+    at that check, naming config.theta and the step, never decided on."""
+    cfg = replace(SMALL_RUN, theta=1e-300)
+    rng = np.random.default_rng(1)
+    state = replace(init_state(SMALL_LAYER, cfg, rng=rng), step=10)
+    ctx = Context(layer_cfg=SMALL_LAYER, train_cfg=cfg, growth_cfg=growth_phases.growth_config_for(cfg, 1e-300))
     with pytest.raises(ValueError, match=r"^config\.theta: θ = 1e-300 .*\[at the check of step 10: "):
-        train(small_data(), SMALL_LAYER, cfg, rng=np.random.default_rng(1))
+        growth_phases.growth_check(ctx, state, training_probe(small_data(), cfg.probe_size, rng))
+
+
+def test_an_explicit_theta_the_oracle_cannot_resolve_is_refused_before_training() -> None:
+    """A given θ at or below the eigen-oracle's error bound ``E`` of an initial operator (the calibration
+    probes', as the calibration would read them) is refused before the first step, naming theta; one
+    ulp above the largest ``E`` the run trains. (It used to train until the first check, then fail there
+    with a hint about weights that blow up.)"""
+    data, seed = small_data(), 7
+    rng = np.random.default_rng(seed)  # run()'s draws: the parameters, the check's probe, the calibration
+    state = init_state(SMALL_LAYER, SMALL_RUN, rng=rng)
+    probes = [training_probe(data, SMALL_RUN.probe_size, rng) for _ in range(1 + SMALL_RUN.calibration_probes)]
+    empty = np.zeros((SMALL_LAYER.d, 0))
+    E = max(
+        eigh_error_bound(residual_for(state.params, growth_statistics.probe_second_moment(state.params, p), empty))
+        for p in probes[1:]
+    )
+    steps: list[object] = []
+    refusal = r"^theta: θ = .* is not above .*\[on the initial layer, at the calibration probes\]$"
+    for theta in (E, E / 2):
+        with pytest.raises(ValueError, match=refusal):
+            train(
+                data,
+                SMALL_LAYER,
+                replace(SMALL_RUN, theta=theta),
+                rng=np.random.default_rng(seed),
+                progress=steps.append,
+            )
+        assert steps == []
+    cfg = replace(SMALL_RUN, theta=math.nextafter(E, math.inf), steps=2)
+    record = train(data, SMALL_LAYER, cfg, rng=np.random.default_rng(seed), progress=steps.append)
+    assert record.growth_config.theta == cfg.theta
+    assert len(steps) == 2

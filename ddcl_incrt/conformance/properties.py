@@ -39,6 +39,7 @@ from ddcl_incrt.conformance.compare import PropertyFailure, PropertyResult, Prop
 from ddcl_incrt.conformance.operations import check_adapter, port_code
 from ddcl_incrt.strategies.ddcl import DDCLProblem, dcl_problems, moderate_ddcl_problems, row_stochastic
 from ddcl_incrt.strategies.incrt import PlantedOperator, planted_operators
+from reference._arrays import check_count
 from reference.claims.records import Label
 from reference.claims.registry import REGISTRY
 from reference.gradcheck import central_difference, gradient_bound
@@ -469,13 +470,14 @@ def port_dtype(port: object) -> str:
     return str(getattr(policy, "dtype", "float64"))
 
 
-def select_properties(claims: Sequence[str]) -> list[Property]:
+def select_properties(claims: Sequence[str], name: str = "--only-property") -> list[Property]:
     """The properties of the named claims (``D2``, ``G1-G3``, ``BP``: the report's claim column), in
-    :data:`PROPERTIES` order; an unknown name is a ``ValueError`` listing the known ones."""
+    :data:`PROPERTIES` order; an unknown name is a ``ValueError`` naming the argument ``name`` and listing
+    the known ones."""
     known = [p.claim for p in PROPERTIES]
     unknown = [c for c in claims if c not in known]
     if unknown:
-        raise ValueError(f"--only-property: no property {unknown}; known: {known}")
+        raise ValueError(f"{name}: no property {unknown}; known: {known}")
     return [p for p in PROPERTIES if p.claim in claims]
 
 
@@ -521,6 +523,8 @@ def run_properties(
     ``only`` runs those properties alone (and lists no uncovered claims); ``seed`` is hypothesis's seed
     for every property (the same seed, examples and port give the same examples, whatever else runs);
     ``spec`` (``package.module:factory``) is named in each failure's repro."""
+    check_count("max_examples", max_examples, 1)  # hypothesis needs one example; a seed is a natural number
+    check_count("seed", seed, 0)
     port = check_adapter(adapter)
     dtype = port_dtype(port)
     out: list[PropertyResult] = []
@@ -560,11 +564,14 @@ def reproduce_property(
     failure and its falsifying example if it does not pass."""
     from ddcl_incrt.conformance.operations import load_adapter
 
+    if not isinstance(claim, str):
+        raise TypeError(f"claim: expected a claim id such as 'D2', got {type(claim).__name__} {claim!r}")
+    only = select_properties([claim], "claim")
+    check_count("examples", examples, 1)
+    check_count("seed", seed, 0)
     port = load_adapter(adapter) if isinstance(adapter, str) else adapter
     spec = adapter if isinstance(adapter, str) else None
-    (result,) = run_properties(
-        port, max_examples=examples, shrink=shrink, only=select_properties([claim]), seed=seed, spec=spec
-    )
+    (result,) = run_properties(port, max_examples=examples, shrink=shrink, only=only, seed=seed, spec=spec)
     if result.status != "pass":
         blocks = [f"{f.message}\n{f.falsifying_example}" for f in result.failures] or [result.message]
         raise AssertionError(f"property {claim}: {result.status}: " + "\n".join(blocks))
