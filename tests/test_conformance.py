@@ -442,6 +442,7 @@ def _edit_manifest(copy: Path, edit: object) -> Path:
         (lambda d: d["cases"][0]["inputs"]["Y"].update(file="../../x.npy"), "inputs.Y.file: expected a relative"),
         (lambda d: d["cases"][0]["inputs"]["Y"].update(file="cases/none.npy"), "inputs.Y: the file named"),
         (lambda d: d["cases"][0]["scalars"].update(T_P={"a": 1}), "field cases\\[0\\].scalars.T_P"),
+        (lambda d: d.update(port=123), "field port: expected the port's name \\(str\\), got int"),
     ],
 )
 def test_a_malformed_or_mismatched_manifest_names_the_file_and_the_field(
@@ -452,6 +453,12 @@ def test_a_malformed_or_mismatched_manifest_names_the_file_and_the_field(
     with pytest.raises(VectorFileError, match=field) as info:
         read_vectors(copy)
     assert str(copy) in str(info.value)
+
+
+def test_a_named_port_reads(tmp_path: Path) -> None:
+    copy = _golden_copy(tmp_path)
+    _edit_manifest(copy, lambda d: d.update(port="my-port"))
+    assert len(read_vectors(copy)) == len(read_vectors(_golden_copy(tmp_path / "again")))
 
 
 def test_a_truncated_npy_names_the_file_and_the_field(tmp_path: Path) -> None:

@@ -286,10 +286,12 @@ def _open(p: Path) -> tuple[Fields, dict[str, np.ndarray]]:
 def _stored_state(f: Fields, arrays: Mapping[str, np.ndarray], p: Path) -> StoredState:
     layer_cfg = read_dataclass(LayerConfig, f.sub("layer_config"))
     step = f.count("step")
+    read = {"meta.json"}  # every array the state is read from; any other is refused below
 
     def array(name: str, ndim: int, dtype: type = np.float64) -> np.ndarray:
         if name not in arrays:
             raise RecordFormatError(f"{p}: the array {name!r} is missing")
+        read.add(name)
         a = arrays[name]
         if a.dtype != dtype or a.ndim != ndim:
             raise RecordFormatError(
@@ -336,6 +338,11 @@ def _stored_state(f: Fields, arrays: Mapping[str, np.ndarray], p: Path) -> Store
         raise
     except (ValueError, TypeError) as exc:
         raise RecordFormatError(f"{p}: {exc}") from exc
+    unread = sorted(set(arrays) - read)
+    if unread:
+        raise RecordFormatError(
+            f"{p}: arrays {unread} are not part of this checkpoint's state (edited or another format)"
+        )
     _check_consistent(p, state, layer_cfg)
     rng_fields = f.sub("rng_state")
     restore_rng(rng_fields.data, rng_fields.where)  # validates it

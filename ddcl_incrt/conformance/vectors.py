@@ -358,6 +358,8 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
         raise VectorFileError(manifest, "kind", f"expected 'golden', 'inputs' or 'outputs', got {kind!r}")
     if expect_kind is not None and kind != expect_kind:
         raise VectorFileError(manifest, "kind", f"expected a {expect_kind!r} file, got {kind!r}")
+    if "port" in data and not isinstance(data["port"], str):  # optional: the port's name (docs/porting.md)
+        raise VectorFileError(manifest, "port", f"expected the port's name (str), got {type(data['port']).__name__}")
     raw_cases = _require(data, "cases", list, manifest, "")
     entries: list[VectorEntry] = []
     seen: set[str] = set()
