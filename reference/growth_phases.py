@@ -293,7 +293,9 @@ def calibrate(
     Under the growth variant ``prune_at_theta``, ``φ_g = θ`` (docs/studies/planted-heads.md §2.2).
     An explicit ``theta`` the exact eigen-oracle cannot resolve on those operators
     (:func:`reference.incrt.operators.check_theta_resolvable`) is refused here, before training, rather
-    than at the first check.
+    than at the first check — also for a run that would never reach a growth decision (shorter than
+    ``check_every``, or at ``max_heads``): such a θ is an input error wherever it is used. The operators
+    are computed for this whether or not θ is given.
     """
     norms: tuple[float, ...] = ()
     empty = arr(np.zeros((params.W_in.shape[1], 0)))

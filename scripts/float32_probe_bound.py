@@ -1,22 +1,29 @@
-"""Could a growth check's probe run in float32? The tightest standard rigorous bound on the float32 masses'
-error, against the error float32 actually makes; prints a table.
+"""Could a growth check's probe run in float32? First-order bounds on the float32 masses' error, against
+the error float32 actually makes; prints a table.
 
     .venv/bin/python scripts/float32_probe_bound.py
 
 The prototype decision compares each mass ``n_j/n`` with ``ε_K``, and must equal the float64 check's
 outside the float64 DECISION row (docs/tolerances.md). A float32 probe forward is 4–5× cheaper than the
 float64 one at the bench's mid size (docs/performance.md, "The growth check, third pass"), so it could
-decide wherever a rigorous bound on its masses' error keeps them on the same side of ``ε_K``, and fall
-back to float64 elsewhere. This script computes that bound by *running error analysis* (Higham, §3.3):
-every float32 product ``fl(AB)`` within ``γ_n |A||B|`` componentwise, each softmax row within
-``A_ts(e_ts + Σ_r A_tr e_tr)`` of its logit errors ``e`` to first order, plus its own rounding (the
-subtraction of the row maximum ``u|z − max z|``, ``exp``, sum and division: ``γ_{n+5}`` relative),
-propagated through the probe forward of :func:`accelerated.growth_phases.probe_forward` with the
-absolute values of the exact (float64) intermediates: the layer input, ``q, k, v``, the scores, the
-attention, ``Y = X + Σ_h A_h v_h W_O^h``, the logits ``(2yᵀp − ‖p‖²)/T_P`` and the assignments. It
-is a first-order bound (second-order terms dropped), so any rigorous bound is at least this large; and
-it is componentwise, tighter than any bound through norms. The actual error: the same forward in
-float32 (the masses summed in float64) against float64. On the bench's initial state of each size.
+decide wherever a bound on its masses' error keeps them on the same side of ``ε_K``, and fall back to
+float64 elsewhere. This script evaluates a priori, componentwise, first-order error bounds for the
+probe forward of :func:`accelerated.growth_phases.probe_forward` done in float32, on the exact (float64)
+intermediates: every float32 product ``fl(AB)`` within ``γ_n |A||B|``; each softmax's own rounding
+(the subtraction of the row maximum ``u|z − max z|``, ``exp``, sum and division: ``γ_{n+5}``
+relative); the layer input, ``q, k, v``, the scores, the attention, ``Y = X + Σ_h A_h v_h W_O^h``, the
+logits ``(2yᵀp − ‖p‖²)/T_P`` and the assignments. Two ways of carrying an error through a softmax:
+
+* **shift-blind**: a row within ``A_ts(e_ts + Σ_r A_tr e_tr)`` of its logit errors ``e``;
+* **shift-aware**: a softmax ignores a shift common to its row, so an error propagated into the logits
+  from the row's common input enters as ``Σ_s A_ts e_ts (v_s − v̄_t)`` in the attention output (``v̄_t =
+  Σ_s A_ts v_s``) and as ``Q_tj · 2ΔY_t·(p_j − p̄_t)/T_P`` in the assignments (``p̄_t = Σ_k Q_tk p_k``);
+  the logits' own roundings, independent entry by entry, enter shift-blind.
+
+Both are first-order (second-order terms dropped): neither is a certificate a decision could rest on,
+but a rigorous bound would be at least as large as its first-order part. The actual error: the same
+forward in float32 (the masses summed in float64) against float64. On the bench's initial state of each
+size, with ``ε_K`` = 0.01 (the default): the masses whose bound straddles it (a fallback to float64).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from ddcl_incrt.bench.sections import _check_setup
 from reference.train_config import TrainConfig
 
 U32 = 2.0**-24
+EPS_K = 0.01  # TrainConfig's default ε_K
 
 
 def gamma32(m: int) -> float:
@@ -46,7 +54,7 @@ def softmax_with_error(Z: Tensor, E: Tensor) -> tuple[Tensor, Tensor]:
     return A, A * (E_ + (A * E_).sum(-1, keepdim=True)) + gamma32(Z.shape[-1] + 5) * A
 
 
-def mass_bound(cfg: BenchConfig) -> dict[str, float]:
+def mass_bound(cfg: BenchConfig) -> dict[str, float | str]:
     train_cfg = TrainConfig(steps=1, probe_size=PROBE_SIZE, check_every=CHECK_EVERY, check_invariants=False)
     ctx, state, probe = _check_setup(cfg, train_cfg, "cpu")
     dprobe = DeviceProbe.of(probe, "cpu")
@@ -84,6 +92,31 @@ def mass_bound(cfg: BenchConfig) -> dict[str, float]:
         E_z = (2 * E_Y @ P.abs() + gamma32(d + 3) * (2 * Y.abs() @ P.abs() + pn)) / T_P
         Q, E_Q = softmax_with_error(z, E_z)
         relative_bound = E_Q.mean(0) / Q.mean(0)
+        # shift-aware: the attention's and the assignments' errors through their rows' centred inputs
+        E_S_own = E_S + U32 * (S.max(-1, keepdim=True).values - S)
+        spread_v = (v[:, :, None, :, :] - o[:, :, :, None, :]).abs()  # |v_s − v̄_t|: B×H×T×T×d_v
+        E_o_aware = (
+            ((A * E_S_own)[..., None] * spread_v).sum(-2)
+            + gamma32(cfg.T + 5) * (A @ v.abs())
+            + A @ E_v
+            + gamma32(cfg.T) * (A @ v.abs())
+        )
+        E_U_aware = E_o_aware.transpose(1, 2).reshape(X.shape[0], X.shape[1], -1) @ W_O.abs() + gamma32(
+            W_O.shape[0]
+        ) * (o_.abs() @ W_O.abs())
+        E_Y_aware = (E_X + E_U_aware + U32 * (X.abs() + Uo.abs())).reshape(-1, d)
+        spread_p = (P[None, :, :] - (Q @ P.T)[:, :, None]).abs()  # |p_j − p̄_t|: n×d×K
+        e_round = gamma32(d + 3) * (2 * Y.abs() @ P.abs() + pn) / T_P + U32 * (z.max(-1, keepdim=True).values - z)
+        E_Q_aware = (
+            Q * (2 * (E_Y_aware[:, :, None] * spread_p).sum(1) / T_P + e_round + (Q * e_round).sum(-1, keepdim=True))
+            + gamma32(P.shape[1] + 5) * Q
+        )
+        aware = E_Q_aware.mean(0) / Q.mean(0)
+        m = Q.mean(0)
+
+        def straddling(rel: Tensor) -> int:
+            return int(((m * (1 - rel) <= EPS_K) & (m * (1 + rel) >= EPS_K)).sum())
+
         # what float32 actually makes
         p32, h32 = state.params, state.params.heads
         X32 = x.float() @ p32.W_in.detach() + p32.E_pos.detach()[None]
@@ -101,9 +134,15 @@ def mass_bound(cfg: BenchConfig) -> dict[str, float]:
         "‖ΔY_t‖ bound": float(E_Y.norm(dim=1).max()),
         "‖ΔY_t‖ actual": float((Y32.double() - Y64).norm(dim=1).max()),
         "logit error bound": float(E_z.max()),
-        "mass rel. bound (median)": float(relative_bound.median()),
-        "mass rel. bound (max)": float(relative_bound.max()),
+        "mass rel. bound, shift-blind (median)": float(relative_bound.median()),
+        "mass rel. bound, shift-blind (max)": float(relative_bound.max()),
+        "‖ΔY_t‖ bound, shift-aware": float(E_Y_aware.norm(dim=1).max()),
+        "mass rel. bound, shift-aware (median)": float(aware.median()),
+        "mass rel. bound, shift-aware (max)": float(aware.max()),
         "mass rel. error actual (max)": float(((m32 - m64).abs() / m64).max()),
+        "masses (K) / straddling ε_K: shift-blind, shift-aware": (
+            f"{len(m)} / {straddling(relative_bound)}, {straddling(aware)}"
+        ),
     }
 
 
@@ -114,7 +153,11 @@ def main() -> None:
     print("| quantity | " + " | ".join(rows) + " |")
     print("|---|" + "---|" * len(rows))
     for k in keys:
-        print(f"| {k} | " + " | ".join(f"{r[k]:.3g}" for r in rows.values()) + " |")
+        print(
+            f"| {k} | "
+            + " | ".join(v if isinstance(v, str) else f"{v:.3g}" for v in (r[k] for r in rows.values()))
+            + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -334,7 +334,7 @@ ARRAY_CORRUPTIONS: list[tuple[str, str, Any, str]] = [
     ("meta not JSON", "meta.json", np.frombuffer(b"{not json", dtype=np.uint8), "meta.json"),
     ("moments of another shape", "opt/m/P", np.zeros((1, 1)), "opt/m/P"),
     ("an array of no part of the state", "notes", np.zeros(2), "arrays ['notes'] are not part"),
-    ("a parameter of no name", "params/extra", np.zeros(2), "extra"),
+    ("an unknown parameter name (the parameter reader's refusal)", "params/extra", np.zeros(2), "extra"),
 ]
 
 

@@ -159,3 +159,13 @@ def test_property_options_misused_are_usage_errors(
     code = main(["conformance", "--adapter", PRIMITIVES_ONLY, "--only", "mean_entropy/basic", *extra])
     assert code == USAGE
     assert needs in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [str(2**32), "-1", "1e3"])
+def test_a_property_seed_out_of_range_is_an_argument_error(seed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The seed range of every --seed option (it used to take any non-negative integer, then refuse one
+    beyond int64 in the library, naming its parameter instead of the option)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["conformance", "--adapter", PRIMITIVES_ONLY, "--properties", "--property-seed", seed])
+    assert exit_.value.code == USAGE
+    assert "argument --property-seed: expected an integer in [0, 2**32 - 1]" in capsys.readouterr().err

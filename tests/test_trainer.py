@@ -569,10 +569,11 @@ def test_a_failed_save_keeps_the_previous_record(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
 
 
-def test_a_theta_the_oracle_cannot_resolve_mid_run_is_refused_naming_it_and_the_step() -> None:
+def test_a_theta_the_oracle_cannot_resolve_at_a_check_is_refused_naming_it_and_the_step() -> None:
     """θ below the eigen-oracle's error bound on a check's operator (what a run whose weights blow up
     reaches; a θ already unresolvable at the start is refused before training, the test below): refused
-    at that check, naming config.theta and the step, never decided on."""
+    at that check, naming config.theta and the step, never decided on. The check is called directly on a
+    state labelled step 10 (a run cannot reach it with such a θ any more)."""
     cfg = replace(SMALL_RUN, theta=1e-300)
     rng = np.random.default_rng(1)
     state = replace(init_state(SMALL_LAYER, cfg, rng=rng), step=10)

@@ -33,7 +33,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ddcl_incrt.arguments import non_negative_int, path_argument, positive_int
+from ddcl_incrt.arguments import path_argument, positive_int, seed_argument
 from ddcl_incrt.exit_codes import OK, USAGE
 from ddcl_incrt.output_paths import write_file_with_fallback
 
@@ -88,7 +88,7 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument(
         "--property-seed",
         dest="property_seed",
-        type=non_negative_int,
+        type=seed_argument,
         default=0,
         help="hypothesis's seed for every property (default 0; each failure's repro names it)",
     )
