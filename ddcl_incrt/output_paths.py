@@ -14,6 +14,7 @@ still known.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -66,7 +67,8 @@ def _writable_dir(path: Path) -> bool:
 
 
 def _check_creatable(path: Path, option: str, shown: Path) -> None:
-    """``path`` does not exist: its nearest existing ancestor must be a writable folder."""
+    """``path`` does not exist: its nearest existing ancestor must be a writable folder, and the folder
+    must really be creatable there (:func:`_check_writes`)."""
     ancestor = Path(os.path.abspath(path)).parent
     while not os.path.lexists(ancestor):
         ancestor = ancestor.parent
@@ -74,6 +76,33 @@ def _check_creatable(path: Path, option: str, shown: Path) -> None:
         raise OutputPathError(option, shown, f"cannot be created: {ancestor} exists and is not a folder")
     if not _writable_dir(ancestor):
         raise OutputPathError(option, shown, f"cannot be created: the folder {ancestor} is not writable")
+    _check_writes(path, option, shown)
+
+
+def _check_writes(folder: Path, option: str, shown: Path) -> None:
+    """Create ``folder`` (and its missing parents) if needed and a file in it, then remove all of it
+    again. Why try instead of asking ``os.access``: permissions do not tell everything — for root every
+    folder is "writable", yet ``/proc`` and ``/sys`` refuse new entries, and a read-only or full file
+    system refuses them too; a long run must learn this before it starts, not at its end."""
+    made: list[Path] = []
+    top = Path(os.path.abspath(folder))
+    try:
+        missing = [top, *(q for q in top.parents if not os.path.lexists(q))]
+        for q in reversed([m for m in missing if not os.path.lexists(m)]):
+            q.mkdir()
+            made.append(q)
+        fd, probe = tempfile.mkstemp(prefix=".ddcl-incrt-write-check-", dir=top)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else top
+        raise OutputPathError(
+            option, shown, f"cannot be written: creating {where} failed ({exc.strerror or exc})"
+        ) from exc
+    finally:
+        for q in reversed(made):
+            with contextlib.suppress(OSError):
+                q.rmdir()
 
 
 def check_output_dir(path: object, option: str, *, files: Sequence[str] = (), folders: Sequence[str] = ()) -> Path:
@@ -89,6 +118,7 @@ def check_output_dir(path: object, option: str, *, files: Sequence[str] = (), fo
         raise OutputPathError(option, p, "exists and is not a folder (give a folder to write into)")
     if not _writable_dir(p):
         raise OutputPathError(option, p, "the folder is not writable")
+    _check_writes(p, option, p)
     for name in folders:
         q = p / name
         if os.path.lexists(q) and not q.is_dir():
@@ -115,6 +145,7 @@ def check_output_file(path: object, option: str) -> Path:
     if parent.is_dir():
         if not _writable_dir(parent):
             raise OutputPathError(option, p, f"the folder {parent} is not writable")
+        _check_writes(parent, option, p)
     else:
         _check_creatable(parent, option, p)
     return p

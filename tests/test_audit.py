@@ -156,6 +156,44 @@ def test_an_interrupted_audit_resumes_to_the_same_record(tmp_path: Path, capsys:
     assert "resume: the checkpoint was written with another training configuration" in capsys.readouterr().err
 
 
+def test_an_audit_interrupted_after_training_names_its_last_state_and_resumes_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM while the report is written (after training, --checkpoint-every 0): the line
+    names the last step's checkpoint (written at the end of every audit's training) instead of "nothing
+    was saved", and --resume from it writes the report without training again, the same record."""
+    import ddcl_incrt.audit.report as report
+
+    argv = ["audit", "--quick", "--dataset", "planted", "--steps", "30", "--engine", "reference"]
+    full = tmp_path / "full"
+    assert main([*argv, "--out", str(full), "--checkpoint-every", "0"]) == 0
+    interrupted = tmp_path / "interrupted"
+
+    def stopped(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(report, "write_report", stopped)
+        assert main([*argv, "--out", str(interrupted), "--checkpoint-every", "0"]) == 130
+    last = interrupted / "checkpoints" / "step-00000030.ckpt.npz"
+    err = capsys.readouterr().err
+    assert f"training had finished: its last state is in {last} (resume from it)" in err
+    assert "--resume" in err
+    assert not (interrupted / "record.json").exists()
+    progress: list[str] = []
+    assert main([*argv, "--out", str(interrupted), "--resume", str(last)]) == 0
+    progress.append(capsys.readouterr().out)
+    assert "resuming from step 30" in progress[0]
+
+    def without_time(path: Path) -> dict[str, object]:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        d.pop("wall_time_s")
+        d["meta"]["provenance"].pop("date_utc")
+        return d
+
+    assert without_time(interrupted / "record.json") == without_time(full / "record.json")
+
+
 def test_study_results_become_report_sections(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--studies DIR: each study folder's table and figure appear in report.md and report.html."""
     study = tmp_path / "studies" / "toy"

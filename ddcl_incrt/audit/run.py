@@ -124,7 +124,11 @@ def run_training(opts: AuditOptions, console: Console) -> tuple[RunRecord, str]:
     layer = LAYERS[opts.dataset]
     cfg = train_config(opts)
     rng = np.random.default_rng([opts.seed, 1])
-    policy = CheckpointPolicy(opts.out / "checkpoints", every=opts.checkpoint_every, keep=2)
+    # also at the last step: an audit interrupted after training (proofs, report) resumes from it
+    # without training again, instead of losing the finished run
+    policy = CheckpointPolicy(
+        opts.out / "checkpoints", every=opts.checkpoint_every, at_steps=frozenset({cfg.steps}), keep=2
+    )
     desc = "reference (NumPy, float64)" if engine == "reference" else "accelerated (PyTorch, float64, eager, CPU)"
     chosen: Any  # ReferenceEngine or AcceleratedEngine (their states differ; run/resume are generic over it)
     if engine == "reference":
@@ -238,16 +242,22 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
     check_output_dir(opts.out, "--out", files=report_files(studies), folders=("figures", "checkpoints"))
     t0 = time.perf_counter()
     record, engine = run_training(opts, console)
-    summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
-    summary["studies"] = [{"name": st.name, "title": st.title} for st in studies]
-    summary["quick"] = opts.quick
-    summary["checked_elsewhere"] = None
-    if not (opts.skip_proofs or opts.quick):
-        with console.status("running the sympy steps and the falsifiers (ddcl-incrt prove, falsify)"):
-            summary["checked_elsewhere"] = checked_elsewhere(proof_steps(), falsifier_results())
-        summary["findings"] += elsewhere_findings(summary["checked_elsewhere"])
-    # a folder that became unwritable during the run: the report goes to a temporary folder, named in the error
-    files = write_with_fallback("--out", opts.out, lambda folder: write_report(folder, record, summary, studies))
+    try:
+        summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
+        summary["studies"] = [{"name": st.name, "title": st.title} for st in studies]
+        summary["quick"] = opts.quick
+        summary["checked_elsewhere"] = None
+        if not (opts.skip_proofs or opts.quick):
+            with console.status("running the sympy steps and the falsifiers (ddcl-incrt prove, falsify)"):
+                summary["checked_elsewhere"] = checked_elsewhere(proof_steps(), falsifier_results())
+            summary["findings"] += elsewhere_findings(summary["checked_elsewhere"])
+        # a folder that became unwritable during the run: the report goes to a temporary folder, named in the error
+        files = write_with_fallback("--out", opts.out, lambda folder: write_report(folder, record, summary, studies))
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM after training: the finished run is not lost
+        final = CheckpointPolicy(opts.out / "checkpoints").path(record.train_config.steps)
+        if final.is_file():
+            exc.add_note(f"training had finished: its last state is in {final} (resume from it)")
+        raise
     return int(summary["exit_code"]), summary, files
 
 
