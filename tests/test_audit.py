@@ -154,6 +154,10 @@ def test_an_interrupted_audit_resumes_to_the_same_record(tmp_path: Path, capsys:
     other = ["audit", "--quick", "--dataset", "planted", "--steps", "50", "--engine", "reference"]
     assert main([*other, "--resume", str(first), "--out", str(tmp_path / "x")]) == 2
     assert "resume: the checkpoint was written with another training configuration" in capsys.readouterr().err
+    folder = full / "checkpoints"  # a folder: the refusal names the file it chose there
+    assert main([*other, "--resume", str(folder), "--out", str(tmp_path / "x")]) == 2
+    newest = folder / "step-00000040.ckpt.npz"
+    assert f"the checkpoint ({newest}, the newest intact checkpoint of {folder})" in capsys.readouterr().err
 
 
 def test_an_audit_interrupted_after_training_names_its_last_state_and_resumes_from_it(

@@ -179,6 +179,23 @@ def test_only_the_most_recent_scheduled_checkpoints_are_kept(tmp_path: Path) -> 
     assert latest_checkpoint(tmp_path).name == "step-00000040.ckpt.npz"
 
 
+def test_a_later_step_of_an_earlier_run_neither_counts_nor_goes(tmp_path: Path) -> None:
+    """An outside tester's case: a stale step-9999 checkpoint in the folder made "keep the last 2" delete
+    a run's own step-20 and step-40 files. A checkpoint of a later step than the one just written is
+    another run's: it is kept, and the run keeps its own two newest."""
+    stale = CheckpointPolicy(tmp_path).path(9999)
+    stale.write_bytes(b"another run's checkpoint")
+    cfg = RUN.__class__(**{**RUN.__dict__, "steps": 40})
+    policy = CheckpointPolicy(tmp_path, every=10, keep=2)
+    run(small_data(), LAYER, cfg, rng=np.random.default_rng(0), engine=ReferenceEngine(), checkpoints=policy)
+    assert [p.name for p in checkpoints_in(tmp_path)] == [
+        "step-00000030.ckpt.npz",
+        "step-00000040.ckpt.npz",
+        "step-00009999.ckpt.npz",
+    ]
+    assert stale.read_bytes() == b"another run's checkpoint"
+
+
 def test_the_checkpoint_holds_the_state_exactly(reference_run: tuple[RunRecord, Path]) -> None:
     """state_differences is what the resume tests rely on: it finds a one-ulp change in any part."""
     _, tmp = reference_run

@@ -588,12 +588,21 @@ class CheckpointPolicy:
     def path(self, step: int) -> Path:
         return self.directory / f"step-{step:08d}.ckpt.npz"
 
-    def prune(self) -> None:
-        """Remove all but the ``keep`` most recent checkpoints of the folder."""
+    def prune(self, step: int) -> None:
+        """After writing the checkpoint of ``step``: remove all but the ``keep`` most recent checkpoints of
+        the folder up to that step. A checkpoint of a later step is another run's (an earlier run into the
+        same folder) and is never counted or removed: it would make a run delete its own newest files."""
         if self.keep == 0:
             return
-        for old in checkpoints_in(self.directory)[: -self.keep]:
+        mine = [p for p in checkpoints_in(self.directory) if _step_of(p) <= step]
+        for old in mine[: -self.keep]:
             old.unlink(missing_ok=True)
+
+
+def _step_of(path: Path) -> int:
+    m = _FILE_NAME.fullmatch(path.name)
+    assert m is not None  # only names checkpoints_in matched
+    return int(m.group(1))
 
 
 def checkpoints_in(directory: str | Path) -> list[Path]:

@@ -440,7 +440,7 @@ def _loop(
             boundary = _boundary(loop, es, engine, rng, keep_rng)
             if checkpoints is not None and checkpoints.due(step):
                 _save(checkpoints, checkpoints.path(step), data, loop, engine, boundary, t0)
-                checkpoints.prune()
+                checkpoints.prune(step)
             if progress is not None:
                 _, n_heads, n_prototypes = engine.counts(es)
                 progress(

@@ -219,13 +219,15 @@ def _cpu_model() -> str:
 def _checkpoint_to_resume(path: Path, layer: LayerConfig, cfg: TrainConfig) -> Checkpoint:
     """The checkpoint at ``path`` (a file, or the latest in a folder), which must be of this audit's
     configuration: resuming continues the same run, it does not change it."""
-    checkpoint = Checkpoint.load(latest_checkpoint(path))
+    chosen = latest_checkpoint(path)
+    checkpoint = Checkpoint.load(chosen)
     for name, mine, theirs in (("layer", layer, checkpoint.layer_config), ("training", cfg, checkpoint.train_config)):
         if mine != theirs:
             diff = [f.name for f in fields(mine) if getattr(mine, f.name) != getattr(theirs, f.name)]
+            where = "" if chosen == path else f" ({chosen}, the newest intact checkpoint of {path})"
             raise ValueError(
-                f"resume: the checkpoint was written with another {name} configuration (differs in {diff}); "
-                "give the options of the interrupted run"
+                f"resume: the checkpoint{where} was written with another {name} configuration (differs in {diff}); "
+                "give the options of the interrupted run, or the checkpoint file it named"
             )
     return checkpoint
 
