@@ -347,6 +347,7 @@ ARRAY_CORRUPTIONS: list[tuple[str, str, Any, str]] = [
     ("missing Q_cap", "growth/Q_cap", None, "growth/Q_cap"),
     ("wrong tracker shape", "growth/w_top", np.zeros(3), "w_top"),
     ("float labels", "probe/labels", np.zeros(32), "probe/labels"),
+    ("a label out of range", "probe/labels", np.full(32, 99, dtype=np.int64), "labels from 99 to 99"),
     ("no meta", "meta.json", None, "meta.json"),
     ("meta not JSON", "meta.json", np.frombuffer(b"{not json", dtype=np.uint8), "meta.json"),
     ("moments of another shape", "opt/m/P", np.zeros((1, 1)), "opt/m/P"),

@@ -473,7 +473,10 @@ def _check_against_the_log(f: Fields, p: Path, ck: Checkpoint) -> None:
             f"{(train.probe_size, cfg.seq_len, cfg.d_in)} and {(train.probe_size,)}, got {x.shape} and {labels.shape}"
         )
     if labels.size and not (labels.min() >= 0 and labels.max() < cfg.n_classes):
-        raise RecordFormatError(f"{p}: probe/labels: a label lies in [0, {cfg.n_classes})")
+        raise RecordFormatError(
+            f"{p}: probe/labels: every label must lie in [0, {cfg.n_classes}) (layer_config.n_classes), "
+            f"got labels from {int(labels.min())} to {int(labels.max())}"
+        )
     lam_expected = log.checks[-1].lam_max if log.checks else None
     if not _same_float(ck.lam_last, lam_expected):
         raise f.error("lam_last", f"expected {lam_expected!r} (the last logged check's λ_max), got {ck.lam_last!r}")
