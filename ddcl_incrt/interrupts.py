@@ -22,22 +22,27 @@ class Terminated(KeyboardInterrupt):
 def terminate_as_interrupt() -> Iterator[None]:
     """Inside the block, SIGTERM (what ``timeout``, batch schedulers and container stops send) raises
     ``KeyboardInterrupt`` in the main thread as Ctrl-C does, so that a training run saves the state of
-    its last completed step instead of dying with nothing saved (docs/reliability.md); a repeated
-    SIGTERM is then ignored while that state is written. The previous handler is restored on leaving.
-    Outside the main thread, where Python cannot install a handler, the block runs unchanged."""
+    its last completed step instead of dying with nothing saved (docs/reliability.md). After the first
+    SIGTERM or Ctrl-C, both are ignored for the rest of the block, while that state is written and the
+    line naming it is made: a second Ctrl-C pressed in impatience used to interrupt the save itself
+    (the line then said "nothing was saved" beside a checkpoint that was written, or a traceback came
+    instead). The previous handlers are restored on leaving. Outside the main thread, where Python
+    cannot install a handler, the block runs unchanged."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:  # None: a handler not installed from Python, which cannot be put back; the default then
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 def interrupt_line(exc: KeyboardInterrupt) -> str:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from training.checkpoint import Checkpoint
 CHILD = """
 import sys
 from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from ddcl_incrt.audit import run as audit_run
@@ -109,3 +111,32 @@ def test_the_cli_puts_the_previous_sigterm_handler_back(capsys: pytest.CaptureFi
     finally:
         signal.signal(signal.SIGTERM, previous)
     capsys.readouterr()
+
+
+def _interrupt_me() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+
+
+def _interrupted_then_saved(first: Callable[[], None], finished: list[str]) -> None:
+    """The first signal, then what the trainer's interrupt path does (write the checkpoint, name it)
+    while a second Ctrl-C and a SIGTERM arrive."""
+    try:
+        first()
+    finally:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # a handler would run here, at the next bytecode
+        finished.append("saved")
+
+
+@pytest.mark.parametrize("first", [_interrupt_me, _terminate_me])
+def test_after_the_first_interrupt_a_second_is_ignored_until_the_block_ends(first: Callable[[], None]) -> None:
+    """A second Ctrl-C (or SIGTERM) while the interrupted run writes its checkpoint and its line: ignored,
+    so the save completes and the line is true; the handlers are back when the block ends."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    finished: list[str] = []
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        _interrupted_then_saved(first, finished)
+    assert finished == ["saved"]
+    assert {sig: signal.getsignal(sig) for sig in before} == before
