@@ -11,8 +11,9 @@
 tolerances; ``--skip`` / ``--xfail`` / ``--only`` take check-name patterns (``grow_decision/*``);
 ``--min-coverage N`` is the number of checks that must be compared (default: at least one, and every
 check of every operation the port declares, always). ``--properties`` (with ``--adapter``) also runs
-property mode, whose results are in every report format; ``--only-property CLAIM`` runs one property
-and ``--property-seed N`` sets hypothesis's seed (each failed property's repro names both).
+property mode, whose results are in every report format; ``--only-property CLAIM`` runs one property,
+``--property-examples N`` sets the examples per property and ``--property-seed N`` hypothesis's seed
+(each failed property's repro names them); each of the three is refused without ``--properties``.
 
 Exit codes (:mod:`ddcl_incrt.exit_codes`): :data:`~ddcl_incrt.exit_codes.OK` when everything compared
 passed and the minimum coverage was met; :data:`~ddcl_incrt.exit_codes.FAILED_CHECK` when a check or a
@@ -73,9 +74,9 @@ def add_subcommand(sub: Any) -> None:
     p.add_argument(
         "--property-examples",
         dest="property_examples",
-        type=positive_int,
-        default=10,
-        help="examples per property (default 10)",
+        type=_examples_argument,
+        default=None,  # None: not given (refused without --properties); the runner's default is 10
+        help=f"with --properties: examples per property (default {DEFAULT_PROPERTY_EXAMPLES})",
     )
     p.add_argument(
         "--only-property",
@@ -89,10 +90,25 @@ def add_subcommand(sub: Any) -> None:
         "--property-seed",
         dest="property_seed",
         type=seed_argument,
-        default=0,
-        help="hypothesis's seed for every property (default 0; each failure's repro names it)",
+        default=None,  # None: not given (refused without --properties, also `--property-seed 0`)
+        help="with --properties: hypothesis's seed for every property (default 0; each failure's repro names it)",
     )
     p.set_defaults(func=run)
+
+
+DEFAULT_PROPERTY_EXAMPLES = 10
+_INT64_MAX = 2**63 - 1
+
+
+def _examples_argument(text: str) -> int:
+    """``--property-examples``: an integer in ``[1, 2**63 - 1]`` (the property runner's own bound, checked
+    here so that the error names the option, not the runner's parameter ``max_examples``)."""
+    value = positive_int(text)
+    if value > _INT64_MAX:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [1, 2**63 - 1], got an integer of {len(str(value))} digits"
+        )
+    return value
 
 
 def _error(message: str, cause: BaseException | None = None) -> int:
@@ -123,8 +139,18 @@ def _misused(args: argparse.Namespace) -> str | None:
     comparing = args.adapter is not None or args.outputs is not None
     if args.properties and args.adapter is None:
         return "--properties: property mode runs on a Python adapter's operations; give --adapter"
-    if not args.properties and (args.only_property or args.property_seed):
-        return "--only-property, --property-seed: only with --properties"
+    if not args.properties:
+        given = [
+            option
+            for option, value in (
+                ("--property-examples", args.property_examples),
+                ("--only-property", args.only_property),
+                ("--property-seed", args.property_seed),
+            )
+            if value is not None
+        ]
+        if given:
+            return f"{', '.join(given)}: only with --properties"
     if not comparing:
         mode = "--template" if args.template is not None else "--write-inputs" if args.write_inputs else "--regenerate"
         given = [
@@ -187,9 +213,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 check_output_file(path, option)
         if args.write_inputs is not None:
             check_output_dir(args.write_inputs, "--write-inputs")
-            check_vector_target(args.write_inputs)
     except ValueError as exc:
         return _error(str(exc))
+    try:  # a folder holding anything the kit did not write is never replaced (it would be lost)
+        if args.write_inputs is not None:
+            check_vector_target(args.write_inputs, "inputs")
+        if args.regenerate:
+            check_vector_target(GOLDEN_DIR, "golden")
+    except VectorFileError as exc:
+        option = "--write-inputs" if args.write_inputs is not None else "--regenerate"
+        return _error(f"{option}: {exc}")
     try:
         if args.regenerate:
             path = runner.regenerate(GOLDEN_DIR)
@@ -217,7 +250,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 report = runner.run_adapter(args.adapter, **common)
                 if args.properties:
                     report.properties = _properties(
-                        args.adapter, args.property_examples, args.property_seed, args.only_property
+                        args.adapter,
+                        DEFAULT_PROPERTY_EXAMPLES if args.property_examples is None else args.property_examples,
+                        0 if args.property_seed is None else args.property_seed,
+                        args.only_property,
                     )
             else:
                 report = runner.run_outputs(args.outputs, **common)

@@ -25,7 +25,13 @@ from ddcl_incrt.conformance.operations import (
     reference_outputs,
 )
 from ddcl_incrt.conformance.report import Report
-from ddcl_incrt.conformance.vectors import GOLDEN_DIR, VectorEntry, read_vectors, write_vectors
+from ddcl_incrt.conformance.vectors import (
+    GOLDEN_DIR,
+    VectorEntry,
+    check_vector_target,
+    read_vectors,
+    write_vectors,
+)
 from reference.tolerances import CheckKind, tolerance
 
 # --------------------------------------------------------------------------------------------------
@@ -35,7 +41,9 @@ from reference.tolerances import CheckKind, tolerance
 
 def regenerate(directory: str | Path = GOLDEN_DIR) -> Path:
     """Write the golden vectors: every case of :func:`ddcl_incrt.conformance.operations.all_cases` with the
-    reference's outputs (``ddcl-incrt conformance --regenerate``)."""
+    reference's outputs (``ddcl-incrt conformance --regenerate``). ``directory`` is checked first
+    (:func:`~ddcl_incrt.conformance.vectors.check_vector_target`), before the reference runs."""
+    check_vector_target(directory, "golden")
     entries = [VectorEntry(c, reference_outputs(c)) for c in all_cases()]
     return write_vectors(directory, "golden", entries)
 
@@ -334,7 +342,9 @@ def run_adapter(
 
 
 def write_inputs(directory: str | Path, *, vectors: str | Path = GOLDEN_DIR) -> Path:
-    """Every golden case's inputs, for a port that is not Python (``--write-inputs DIR``)."""
+    """Every golden case's inputs, for a port that is not Python (``--write-inputs DIR``); ``directory``
+    is checked (:func:`~ddcl_incrt.conformance.vectors.check_vector_target`) before the vectors are read."""
+    check_vector_target(directory, "inputs")
     return write_vectors(directory, "inputs", [VectorEntry(e.case, None) for e in golden(vectors)])
 
 

@@ -10,9 +10,11 @@ outputs such a port writes back. One format for all three (docs/porting.md has t
 
 and one ``.npy`` (NumPy format 1.0, little-endian, C order) per array, float64 or int64, never an
 object array. Reading never executes code (``numpy.load(..., allow_pickle=False)``, ``json``); every
-malformed, truncated or mismatched file raises :class:`VectorFileError` naming the file and the
-field. Writing is atomic: the whole directory is written next to the target, every file fsynced,
-then moved into place with ``os.replace``.
+malformed, truncated or mismatched file, and a key the format does not have (at the top level, in
+a case, in an array entry), raises :class:`VectorFileError` naming the file and the field. Writing is
+atomic: the whole directory is written next to the target, every file fsynced, then moved into place
+with ``os.replace``; an existing folder is replaced only when it is empty or holds exactly what the
+kit writes for that kind (anything else in it would be lost), checked before anything is written.
 """
 
 from __future__ import annotations
@@ -97,31 +99,129 @@ def _fsync_all(paths: Sequence[Path]) -> None:
         list(pool.map(_fsync, paths))
 
 
-def _is_vector_dir(path: Path) -> bool:
-    """Whether ``path`` holds a ``manifest.json`` of this format (a directory this module wrote)."""
+_TOP_KEYS = ("format", "version", "kind", "cases", "port")
+_CASE_KEYS: dict[str, tuple[str, ...]] = {
+    "golden": ("check", "operation", "note", "scalars", "inputs", "outputs"),
+    "inputs": ("check", "operation", "note", "scalars", "inputs"),
+    "outputs": ("check", "operation", "outputs"),
+}
+_ARRAY_KEYS = ("file", "dtype", "shape")
+
+
+def _refuse_unknown(obj: Mapping[str, Any], allowed: Sequence[str], path: Path, where: str, what: str) -> None:
+    """Refuse a key of ``obj`` outside ``allowed`` (a misspelt ``"fille"`` would otherwise be ignored and
+    its value lost), naming the manifest and the field."""
+    unknown = sorted(k for k in obj if k not in allowed)
+    if unknown:
+        raise VectorFileError(
+            path, f"{where}{unknown[0]}", f"unknown key(s) {unknown}; {what} has {', '.join(allowed)}"
+        )
+
+
+def _array_specs(raw: Mapping[str, Any], key: str, manifest: Path, where: str) -> dict[str, Any]:
+    """The ``inputs`` or ``outputs`` object of a case, each array spec's keys checked."""
+    specs = _require(raw, key, dict, manifest, where)
+    for name, spec in specs.items():
+        if isinstance(spec, dict):
+            _refuse_unknown(spec, _ARRAY_KEYS, manifest, f"{where}{key}.{name}.", "an array entry")
+    return dict(specs)
+
+
+def _kit_written_paths(target: Path, kind: Kind) -> dict[str, bool]:
+    """The paths (POSIX, relative to ``target``; each mapped to whether it is a folder) of everything
+    the kit writes into a ``kind`` vector directory with ``target``'s manifest: ``manifest.json``,
+    ``cases``, each case's folder and its ``in.<name>.npy`` / ``out.<name>.npy``. Raises
+    :class:`VectorFileError` naming ``target`` when its manifest is missing, unreadable, of another
+    format or kind, or not one the kit writes. Reads no array and no operation name (a golden
+    directory written before an operation was renamed is still the kit's)."""
+    manifest = target / "manifest.json"
+    refuse = "it is not replaced, nothing was written: give a new path"
     try:
-        data = json.loads(read_regular_file(path / "manifest.json").decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and data.get("format") == FORMAT_NAME
+        data = parse_json(read_regular_file(manifest))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise VectorFileError(
+            target,
+            "(directory)",
+            f"an existing folder that is not a vector directory (no readable manifest.json of format "
+            f"{FORMAT_NAME!r}: {type(exc).__name__}); {refuse}",
+        ) from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise VectorFileError(
+            target,
+            "(directory)",
+            f"an existing folder that is not a vector directory (no manifest.json of format {FORMAT_NAME!r}); "
+            + refuse,
+        )
+    if data.get("kind") != kind:
+        raise VectorFileError(
+            target, "(directory)", f"holds a vector directory of kind {data.get('kind')!r}, not {kind!r}; {refuse}"
+        )
+    paths = {"manifest.json": False, "cases": True}
+    try:
+        _refuse_unknown(data, _TOP_KEYS, manifest, "", "a manifest")
+        for i, raw in enumerate(_require(data, "cases", list, manifest, "")):
+            where = f"cases[{i}]."
+            if not isinstance(raw, dict):
+                raise VectorFileError(manifest, f"cases[{i}]", "expected an object")
+            _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, f"a case in a manifest of kind {kind!r}")
+            case_dir = _case_dir(_require(raw, "check", str, manifest, where))
+            paths[case_dir] = True
+            for key, prefix in (("inputs", "in"), ("outputs", "out")):
+                if key in _CASE_KEYS[kind]:
+                    for name in _array_specs(raw, key, manifest, where):
+                        paths[f"{case_dir}/{prefix}.{name}.npy"] = False
+    except VectorFileError as exc:
+        raise VectorFileError(
+            target, "(directory)", f"its manifest is not one the kit writes ({exc}); {refuse}"
+        ) from exc
+    return paths
 
 
-def check_vector_target(directory: str | Path) -> Path:
-    """Where :func:`write_vectors` may write: a new path, an empty folder, or a vector directory (which
-    it replaces). Anything else (a file, a link, a folder of other things) is refused with
-    :class:`VectorFileError` naming it, before anything is written."""
+def _first_foreign(root: Path, expected: Mapping[str, bool], prefix: str = "") -> str | None:
+    """The first entry (sorted, depth first) under ``root`` that the kit would not have written there:
+    a path outside ``expected`` (path -> whether the kit writes a folder there), a link, or a file where
+    the kit writes a folder (or the reverse)."""
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        rel = prefix + entry.name
+        want_dir = expected.get(rel)
+        if want_dir is None or entry.is_symlink():
+            return rel
+        if not want_dir:
+            if not entry.is_file(follow_symlinks=False):
+                return rel
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            return rel
+        found = _first_foreign(Path(entry.path), expected, rel + "/")
+        if found is not None:
+            return found
+    return None
+
+
+def check_vector_target(directory: str | Path, kind: Kind) -> Path:
+    """Where :func:`write_vectors` may write a ``kind`` vector directory: a new path, an empty folder,
+    or a ``kind`` vector directory holding exactly what the kit writes (which it replaces). Anything
+    else (a file, a link, a folder of other things, a vector directory of another kind, one with a
+    file the kit did not write) is refused with :class:`VectorFileError` naming the folder and the first
+    foreign entry, before anything is written: replacing it would lose that entry."""
     target = Path(directory)
     if target.is_symlink():
         raise VectorFileError(target, "(directory)", "is a symbolic link: give the vector directory itself")
     if os.path.lexists(target):
         if not target.is_dir():
             raise VectorFileError(target, "(directory)", "exists and is not a directory; nothing was written")
-        if any(target.iterdir()) and not _is_vector_dir(target):
+        try:
+            if not any(target.iterdir()):
+                return target
+            foreign = _first_foreign(target, _kit_written_paths(target, kind))
+        except OSError as exc:
+            raise VectorFileError(target, "(directory)", f"cannot be listed ({exc}); nothing was written") from exc
+        if foreign is not None:
             raise VectorFileError(
                 target,
                 "(directory)",
-                f"an existing folder that is not a vector directory (no manifest.json of format {FORMAT_NAME!r}); "
-                "it is not replaced: give a new path",
+                f"holds {foreign!r}, which the kit does not write into a vector directory of kind {kind!r}; it is "
+                "not replaced (that would lose it), nothing was written: move it out or give a new path",
             )
         return target
     ancestor = Path(os.path.abspath(target)).parent
@@ -171,13 +271,16 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
 def write_vectors(directory: str | Path, kind: Kind, entries: Sequence[VectorEntry], *, port: str = "") -> Path:
     """Write ``entries`` as a vector directory of ``kind`` (inputs written unless ``kind == 'outputs'``,
     outputs unless ``kind == 'inputs'``); atomic: an existing directory is replaced only when complete,
-    and only if it is a vector directory or empty (:func:`check_vector_target`)."""
-    target = check_vector_target(directory)
+    and only if it is empty or holds exactly what the kit writes for a ``kind`` directory
+    (:func:`check_vector_target`: checked before anything is written, and again just before the swap,
+    in case something was put there meanwhile)."""
+    target = check_vector_target(directory, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(6)}"
     tmp.mkdir()  # the usual permissions (mkdtemp's 0700 would shut out a port run as another user)
     try:
         _write_tree(tmp, kind, entries, port)
+        check_vector_target(target, kind)
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -256,6 +359,7 @@ def _npy_header(data: bytes) -> tuple[tuple[int, ...], np.dtype[Any], int]:
 def _read_array(root: Path, resolved_root: Path, manifest: Path, where: str, spec: object) -> np.ndarray:
     if not isinstance(spec, dict):
         raise VectorFileError(manifest, where, f"expected an object with file, dtype, shape, got {type(spec).__name__}")
+    _refuse_unknown(spec, _ARRAY_KEYS, manifest, where + ".", "an array entry")
     rel = _require(spec, "file", str, manifest, where + ".")
     dtype = _require(spec, "dtype", str, manifest, where + ".")
     shape = _require(spec, "shape", list, manifest, where + ".")
@@ -358,6 +462,7 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
         raise VectorFileError(manifest, "kind", f"expected 'golden', 'inputs' or 'outputs', got {kind!r}")
     if expect_kind is not None and kind != expect_kind:
         raise VectorFileError(manifest, "kind", f"expected a {expect_kind!r} file, got {kind!r}")
+    _refuse_unknown(data, _TOP_KEYS, manifest, "", "a manifest")
     if "port" in data and not isinstance(data["port"], str):  # optional: the port's name (docs/porting.md)
         raise VectorFileError(manifest, "port", f"expected the port's name (str), got {type(data['port']).__name__}")
     raw_cases = _require(data, "cases", list, manifest, "")
@@ -367,6 +472,7 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
         where = f"cases[{i}]."
         if not isinstance(raw, dict):
             raise VectorFileError(manifest, f"cases[{i}]", "expected an object")
+        _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, f"a case in a manifest of kind {kind!r}")
         check = _require(raw, "check", str, manifest, where)
         op = _require(raw, "operation", str, manifest, where)
         if op not in operation_names():
