@@ -8,28 +8,71 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ddcl_incrt.threads import MAX_THREADS
+
 BENCH_HELP = "time the PyTorch training step against nn.TransformerEncoderLayer and the reference (needs torch)"
 
 
-def _int_at_least(text: str, minimum: int, wanted: str) -> int:
-    """``text`` as an integer >= ``minimum``, or an argparse error saying ``wanted`` and what was given."""
+def _shown(text: str) -> str:
+    """``text`` as an error message quotes it: its repr, shortened when long (a one-line error stays short)."""
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}... ({len(text)} characters)"
+
+
+def _int_in(text: str, minimum: int, wanted: str, maximum: int | None = None, most: str = "") -> int:
+    """``text`` as an integer >= ``minimum``, or an argparse error saying ``wanted`` and what was given
+    (shortened when long: the error stays one readable line); with ``maximum``, also at most that, or an
+    error saying ``expected at most <maximum> <most>``."""
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+    except ValueError:  # int() also refuses more than 4300 digits: a number too large, not "not a number"
+        digits = text.strip().lstrip("+-").isdigit()
+        if digits and maximum is not None and not text.strip().startswith("-"):
+            raise argparse.ArgumentTypeError(f"expected at most {maximum} {most}, got {_shown(text)}") from None
+        why = " (too many digits)" if digits else ""
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {_shown(text)}{why}") from None
+    got = str(value) if len(text) <= 40 else _shown(text)
     if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {got}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"expected at most {maximum} {most}, got {got}")
     return value
 
 
 def positive_int(text: str) -> int:
     """An integer >= 1, or an argparse error naming the text given."""
-    return _int_at_least(text, 1, "a positive integer")
+    return _int_in(text, 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0, or an argparse error naming the text given."""
-    return _int_at_least(text, 0, "an integer >= 0")
+    return _int_in(text, 0, "an integer >= 0")
+
+
+def thread_count(text: str) -> int:
+    """A ``--threads`` option: an integer in ``[1, MAX_THREADS]`` (:data:`ddcl_incrt.threads.MAX_THREADS`,
+    where the cap is justified), or an argparse error naming the text given."""
+    return _int_in(
+        text,
+        1,
+        "a positive integer",
+        MAX_THREADS,
+        "threads (the cap of every command; more than the cores only oversubscribes them)",
+    )
+
+
+# The most seeds `ddcl-incrt cluster --seeds N` runs (seeds 0..N-1; docs/studies/cluster.md). Each seed
+# is a whole pass over the grid, 9 data sets x 6 settings: about 27 s of one core's time at the
+# protocol (267 s for its 10 seeds), so 1000 seeds, 100 times the protocol's, are about 7.5 hours, and
+# cluster.md's per-seed tables get a column per seed. A larger count is a typo or a misunderstanding
+# (--seeds is a count, not a seed), and 2**32 seeds cannot run at all (scikit-learn's random_state must
+# be below 2**32; a 20-digit count was an OverflowError traceback, 2**32 + 1 a MemoryError).
+CLUSTER_MAX_SEEDS = 1000
+
+
+def cluster_seed_count(text: str) -> int:
+    """``cluster --seeds``: a count of seeds in ``[1, CLUSTER_MAX_SEEDS]``, or an argparse error naming the
+    text given."""
+    return _int_in(text, 1, "a positive integer", CLUSTER_MAX_SEEDS, "seeds (a count: seeds 0..N-1 are run)")
 
 
 def path_argument(text: str) -> Path:
@@ -67,7 +110,12 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeats", type=positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
     )
-    p.add_argument("--threads", type=positive_int, default=2, help="torch.set_num_threads and NumPy's BLAS (default 2)")
+    p.add_argument(
+        "--threads",
+        type=thread_count,
+        default=2,
+        help=f"torch.set_num_threads and NumPy's BLAS, 1 to {MAX_THREADS} (default 2)",
+    )
     p.add_argument("--out", type=path_argument, default=Path("bench.json"), help="JSON report (default bench.json)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     p.add_argument(
@@ -81,10 +129,13 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 __all__ = [
     "BENCH_HELP",
+    "CLUSTER_MAX_SEEDS",
     "SEED_LIMIT",
     "add_bench_arguments",
+    "cluster_seed_count",
     "non_negative_int",
     "path_argument",
     "positive_int",
     "seed_argument",
+    "thread_count",
 ]

@@ -6,7 +6,7 @@
   held (``measured`` and ``paper-claim`` results never do).
 
 Exit codes of every command: 0 held, 1 a failed check, 2 usage or input error, 3 internal error,
-130 interrupted by Ctrl-C or SIGTERM (README, "Exit codes").
+130 interrupted by Ctrl-C or SIGTERM, 141 standard output's reader went away (README, "Exit codes").
 * ``prove``   — run every sympy derivation step (``proofs_check``) and print claim / step / result;
   exits non-zero if any step fails.
 * ``claims``  — the claim registry: id, label, implemented, hypotheses, sympy steps, falsifiers, and
@@ -38,16 +38,27 @@ from rich.table import Table
 
 from ddcl_incrt.arguments import (
     BENCH_HELP,
+    CLUSTER_MAX_SEEDS,
     SEED_LIMIT,
     add_bench_arguments,
+    cluster_seed_count,
     non_negative_int,
     path_argument,
     positive_int,
     seed_argument,
+    thread_count,
 )
-from ddcl_incrt.exit_codes import FAILED_CHECK, INTERRUPTED, OK, USAGE, command_error, internal_error
-from ddcl_incrt.interrupts import interrupt_line, terminate_as_interrupt
-from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
+from ddcl_incrt.exit_codes import (
+    FAILED_CHECK,
+    OK,
+    USAGE,
+    command_console,
+    command_error,
+    flush_stdout,
+    run_command,
+)
+from ddcl_incrt.interrupts import terminate_as_interrupt
+from ddcl_incrt.threads import DEFAULT_THREADS, MAX_THREADS, use_threads
 
 
 def _version() -> str:
@@ -360,7 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func=_falsify)
     p = sub.add_parser("cluster", help="the DDCL block as a clustering method vs k-means (docs/studies/cluster.md)")
     p.add_argument("--out", type=path_argument, default=Path("cluster"), help="output folder (default ./cluster)")
-    p.add_argument("--seeds", type=positive_int, default=None, help="seeds 0..N-1 (default 10; 2 with --quick)")
+    p.add_argument(
+        "--seeds",
+        type=cluster_seed_count,
+        default=None,
+        help=f"a count N: seeds 0..N-1, N at most {CLUSTER_MAX_SEEDS} (default 10; 2 with --quick)",
+    )
     p.add_argument(
         "--datasets",
         nargs="+",
@@ -394,20 +410,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "bench":  # the benchmark's own --threads is part of its protocol (default 2)
             command.add_argument(
                 "--threads",
-                type=positive_int,
+                type=thread_count,
                 default=None,
-                help=f"threads for torch and NumPy's BLAS (default: OMP_NUM_THREADS if set, else {DEFAULT_THREADS})",
+                help=f"threads for torch and NumPy's BLAS, 1 to {MAX_THREADS} "
+                f"(default: OMP_NUM_THREADS if set, else {DEFAULT_THREADS})",
             )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand; its exit code (:mod:`ddcl_incrt.exit_codes`). A bad argument or input file the
-    command detects (a ``ValueError``, a malformed record or checkpoint) and a file that cannot be read or
-    written (an ``OSError``) are reported on stderr as ``ddcl-incrt <command>: error: …`` with
+    """Run one subcommand; its exit code (:mod:`ddcl_incrt.exit_codes`), by
+    :func:`~ddcl_incrt.exit_codes.run_command`: a bad argument or input file the command detects (a
+    ``ValueError``, a malformed record or checkpoint) and a file that cannot be read or written (an
+    ``OSError``) are reported on stderr as ``ddcl-incrt <command>: error: …`` with
     :data:`~ddcl_incrt.exit_codes.USAGE`, as argparse reports bad options; Ctrl-C (or SIGTERM) prints one
-    line saying where the state is (:data:`~ddcl_incrt.exit_codes.INTERRUPTED`); any other exception is a
-    bug: its traceback and :data:`~ddcl_incrt.exit_codes.INTERNAL`."""
+    line saying where the state is (:data:`~ddcl_incrt.exit_codes.INTERRUPTED`); a reader of standard
+    output that went away stops the command silently (:data:`~ddcl_incrt.exit_codes.OUTPUT_CLOSED`);
+    any other exception is a bug: its traceback and :data:`~ddcl_incrt.exit_codes.INTERNAL`."""
     from ddcl_incrt.installation import OWN_PACKAGES, foreign_package
 
     # Before the parser, which imports the kit (and so `training`): another module named `reference`,
@@ -416,22 +435,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (problem := foreign_package(name)) is not None:
             print(f"ddcl-incrt: error: {problem}", file=sys.stderr)
             return USAGE
-    args = build_parser().parse_args(argv)
-    # A terminal's own width (a forced one would make the terminal wrap every line); 140 columns when the
-    # output goes to a file or a pipe, so that tables keep whole identifiers.
-    console = Console() if Console().is_terminal else Console(width=140)
     try:
-        with terminate_as_interrupt():
-            use_threads(args.threads)
-            code: int = args.func(args, console)
-    except KeyboardInterrupt as exc:  # the traceback says nothing a user needs
-        print(f"ddcl-incrt {args.command}: {interrupt_line(exc)}", file=sys.stderr)
-        return INTERRUPTED
-    except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
-        return command_error(args.command, str(exc))
-    except Exception:
-        return internal_error(f"ddcl-incrt {args.command}")
-    return code
+        args = build_parser().parse_args(argv)
+    except SystemExit:  # --help, --version or a bad option, printed: its flush, not one failing at exit
+        flush_stdout()
+        raise
+    console = command_console()
+
+    def body() -> int:
+        use_threads(args.threads)
+        code: int = args.func(args, console)
+        return code
+
+    return run_command(args.command, body)
 
 
 if __name__ == "__main__":

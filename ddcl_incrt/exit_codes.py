@@ -12,18 +12,35 @@
 * :data:`INTERRUPTED` (130): stopped by Ctrl-C (the shell's convention, 128 + SIGINT) or by SIGTERM
   (what ``timeout``, schedulers and container stops send; handled as Ctrl-C, so the state is saved
   alike); one line says where the state is and how to resume.
+* :data:`OUTPUT_CLOSED` (141): standard output's reader went away before the command had written its
+  results (``ddcl-incrt falsify | head -1``): the command stops writing, says nothing and exits
+  128 + SIGPIPE, what a shell reports for a program such as ``cat`` or ``grep`` stopped the same way.
+  Not 0 (not every result was delivered, and those unwritten may include a failed check), not 1 (no
+  check failed), not 2 (the invocation was fine): none of the other codes says what happened, and 141
+  follows the convention 130 already follows. A standard output closed before the command starts
+  (``>&-``) is a usage error instead (2): nothing runs with nowhere to put its results.
+
+:func:`run_command` turns how a command's body ended into these codes, one way for every command.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 import traceback
+from collections.abc import Callable
+
+from rich.console import Console
+
+from ddcl_incrt.interrupts import interrupt_line, terminate_as_interrupt
 
 OK = 0
 FAILED_CHECK = 1
 USAGE = 2
 INTERNAL = 3
 INTERRUPTED = 130
+OUTPUT_CLOSED = 141  # 128 + SIGPIPE (13)
 
 
 def program_error(prog: str, message: str) -> int:
@@ -49,4 +66,96 @@ def internal_error(prog: str) -> int:
     return INTERNAL
 
 
-__all__ = ["FAILED_CHECK", "INTERNAL", "INTERRUPTED", "OK", "USAGE", "command_error", "internal_error", "program_error"]
+def _discard_stdout() -> None:
+    """Point the standard output's descriptor at the null device, as Python's documentation does after a
+    ``BrokenPipeError`` (the ``signal`` module, "Note on SIGPIPE"): what is still buffered is then
+    flushed there at exit, instead of a second ``BrokenPipeError`` ("Exception ignored", exit 120)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture): nothing flushes into a pipe
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def flush_stdout() -> bool:
+    """Flush standard output now, while a reader that went away can still be handled; ``False`` (and the
+    output discarded from here on) if it did."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        return False
+    return True
+
+
+class _CommandConsole(Console):
+    """rich's console, but a reader of standard output that went away is a ``BrokenPipeError`` for
+    :func:`run_command`, not rich's own ``SystemExit(1)``: 1 is a failed check here."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True  # nothing more goes to the pipe
+        raise BrokenPipeError(errno.EPIPE, "standard output: its reader went away")
+
+
+def command_console() -> Console:
+    """The console a command prints its results on: a terminal's own width (a forced one would make the
+    terminal wrap every line); 140 columns when the output goes to a file or a pipe, so that tables keep
+    whole identifiers."""
+    return _CommandConsole() if _CommandConsole().is_terminal else _CommandConsole(width=140)
+
+
+def run_command(command: str, body: Callable[[], int]) -> int:
+    """Run the body of ``ddcl-incrt <command>`` (``body`` returns its exit code) and return the exit code,
+    one way for every command and for ``python -m ddcl_incrt.bench``:
+
+    * standard output closed before the start (Python's ``sys.stdout`` is ``None``): a one-line usage
+      error, :data:`USAGE`, and ``body`` is not run;
+    * Ctrl-C or SIGTERM (:func:`~ddcl_incrt.interrupts.terminate_as_interrupt`): the one line saying
+      where the state is, :data:`INTERRUPTED`;
+    * standard output's reader gone (``BrokenPipeError``): nothing said, :data:`OUTPUT_CLOSED`;
+    * a bad argument or input file the command detects (a ``ValueError``, a malformed record or
+      checkpoint) and a file that cannot be read or written (an ``OSError``, which names its file):
+      ``ddcl-incrt <command>: error: …`` on stderr, :data:`USAGE`;
+    * any other exception, a bug: its traceback, :data:`INTERNAL`."""
+    if sys.stdout is None:  # `>&-`; a file opened now could even take descriptor 1, where C code writes
+        return command_error(
+            command,
+            "standard output is closed: the results would have nowhere to go (redirect it: >/dev/null discards them)",
+        )
+    try:
+        with terminate_as_interrupt():
+            code = body()
+            sys.stdout.flush()  # here, not at exit: a reader that went away is handled below
+    except BrokenPipeError:  # before OSError, of which it is one
+        _discard_stdout()
+        return OUTPUT_CLOSED
+    except KeyboardInterrupt as exc:  # the traceback says nothing a user needs
+        print(f"ddcl-incrt {command}: {interrupt_line(exc)}", file=sys.stderr)
+        code = INTERRUPTED
+    except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
+        code = command_error(command, str(exc))
+    except Exception:
+        code = internal_error(f"ddcl-incrt {command}")
+    flush_stdout()  # the error's code says more than a pipe closed meanwhile
+    return code
+
+
+__all__ = [
+    "FAILED_CHECK",
+    "INTERNAL",
+    "INTERRUPTED",
+    "OK",
+    "OUTPUT_CLOSED",
+    "USAGE",
+    "command_console",
+    "command_error",
+    "flush_stdout",
+    "internal_error",
+    "program_error",
+    "run_command",
+]

@@ -12,7 +12,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from ddcl_incrt.cli import build_parser, main
-from ddcl_incrt.threads import DEFAULT_THREADS, use_threads
+from ddcl_incrt.threads import DEFAULT_THREADS, MAX_THREADS, use_threads
 
 
 @pytest.fixture(autouse=True)
@@ -74,6 +74,38 @@ def test_a_bad_omp_num_threads_is_a_one_line_error_of_the_command(
 def test_a_count_below_one_or_not_an_int_is_refused_naming_threads(bad: object) -> None:
     with pytest.raises(ValueError, match="--threads"):
         use_threads(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "big",
+    [str(MAX_THREADS + 1), "4294967296", "99999999999999999999", "9" * 5000],
+    ids=["cap+1", "2**32", "20", "5000"],
+)
+def test_an_omp_num_threads_above_the_cap_is_refused_naming_it(big: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was an OverflowError traceback from threadpoolctl (a C int), or 100000 threads asked for."""
+    monkeypatch.setenv("OMP_NUM_THREADS", big)
+    with pytest.raises(ValueError, match=f"OMP_NUM_THREADS: expected at most {MAX_THREADS} threads") as exc:
+        use_threads(None)
+    assert len(str(exc.value)) < 300  # one readable line, even for 5000 digits
+
+
+@pytest.mark.parametrize(
+    "big", [MAX_THREADS + 1, 2**32, 10**20, 10**5000], ids=["cap+1", "2**32", "10**20", "10**5000"]
+)
+def test_a_count_above_the_cap_is_refused_naming_threads(big: int) -> None:
+    with pytest.raises(ValueError, match=f"--threads: expected at most {MAX_THREADS} threads"):
+        use_threads(big)
+
+
+def test_the_cap_itself_is_a_count_like_any_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MAX_THREADS == 1024
+    assert use_threads(MAX_THREADS) == MAX_THREADS
+    assert os.environ["OMP_NUM_THREADS"] == str(MAX_THREADS)
+    monkeypatch.setenv("OMP_NUM_THREADS", f"00{MAX_THREADS}")  # leading zeros: still the count
+    assert use_threads(None) == MAX_THREADS
+    monkeypatch.setenv("OMP_NUM_THREADS", "000")
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS: expected a positive integer"):
+        use_threads(None)
 
 
 def test_every_command_takes_threads(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,7 +27,7 @@ from ddcl_incrt.bench.sections import (
 )
 from ddcl_incrt.bench.steps import prime
 from ddcl_incrt.bench.timing import spread_warnings
-from ddcl_incrt.exit_codes import command_error
+from ddcl_incrt.exit_codes import command_console, flush_stdout, run_command
 from ddcl_incrt.output_paths import OutputWriteError, check_output_file, write_with_fallback
 from ddcl_incrt.threads import use_threads
 
@@ -111,17 +111,25 @@ def run_cli(args: argparse.Namespace, console: Console) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ddcl_incrt.bench [options]``: the options of ``ddcl-incrt bench``, and its way of reporting
-    a bad option or an unwritable ``--out`` (stderr, exit code 2)."""
+    """``python -m ddcl_incrt.bench [options]``: what ``ddcl-incrt bench`` runs, by the same code: the same
+    options (:func:`~ddcl_incrt.arguments.add_bench_arguments`), console and runner
+    (:func:`~ddcl_incrt.exit_codes.run_command`: a bad option or an unwritable ``--out`` on stderr with exit
+    code 2, Ctrl-C or SIGTERM one line and 130, a closed pipe 141, a bug its traceback and 3), the same
+    body (:func:`use_threads`, :func:`run_cli`). Only the program named in argparse's messages differs."""
     parser = argparse.ArgumentParser(prog="python -m ddcl_incrt.bench", description=BENCH_HELP)
     add_bench_arguments(parser)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    console = Console() if Console().is_terminal else Console(width=140)
     try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit:  # --help or a bad option, printed: its flush, not one failing at exit
+        flush_stdout()
+        raise
+    console = command_console()
+
+    def body() -> int:
         use_threads(args.threads)
         return run_cli(args, console)
-    except (ValueError, OSError) as exc:
-        return command_error("bench", str(exc))
+
+    return run_command("bench", body)
 
 
 __all__ = ["main", "run", "run_cli"]

@@ -33,6 +33,7 @@ from sklearn.datasets import load_digits, make_blobs, make_circles, make_classif
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from threadpoolctl import threadpool_limits
 
+from ddcl_incrt.arguments import CLUSTER_MAX_SEEDS
 from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference import dcl, ddcl
 from reference._arrays import F64Array, arr, f64
@@ -932,15 +933,21 @@ def run_cli(
 ) -> tuple[StudyResult, dict[str, Path]]:
     """What ``ddcl-incrt cluster`` does: the study (``quick``: 20 steps, 2 seeds, three small sets unless
     given; ``settings``: all unless given), its three files; progress lines go to ``stream`` (stderr by
-    default). ``out`` is checked
-    before the study runs; if writing there fails at the end, the files go to a temporary folder and
+    default). ``seeds`` (a count: seeds ``0..seeds-1``, at most
+    :data:`~ddcl_incrt.arguments.CLUSTER_MAX_SEEDS`) and then ``out`` are checked before the study runs;
+    if writing there fails at the end, the files go to a temporary folder and
     :class:`~ddcl_incrt.output_paths.OutputWriteError` says where."""
-    out = check_output_dir(out, "--out", files=OUTPUT_FILES)
-    err = sys.stderr if stream is None else stream
-    protocol = replace(Protocol(), steps=20) if quick else Protocol()
     n_seeds = (2 if quick else 10) if seeds is None else seeds
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"seeds: expected a positive number of seeds, got {n_seeds!r}")
+    if n_seeds > CLUSTER_MAX_SEEDS:  # the cap is justified where it is defined (ddcl_incrt.arguments)
+        shown = str(n_seeds) if n_seeds.bit_length() <= 128 else f"a {n_seeds.bit_length()}-bit int"
+        raise ValueError(
+            f"seeds: expected at most {CLUSTER_MAX_SEEDS} seeds (a count: seeds 0..N-1 are run), got {shown}"
+        )
+    out = check_output_dir(out, "--out", files=OUTPUT_FILES)
+    err = sys.stderr if stream is None else stream
+    protocol = replace(Protocol(), steps=20) if quick else Protocol()
     chosen = tuple(datasets) if datasets else (QUICK_DATASETS if quick else DATASETS)
 
     def progress(line: str) -> None:
