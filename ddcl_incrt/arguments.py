@@ -75,6 +75,34 @@ def cluster_seed_count(text: str) -> int:
     return _int_in(text, 1, "a positive integer", CLUSTER_MAX_SEEDS, "seeds (a count: seeds 0..N-1 are run)")
 
 
+# The most optimiser steps an audit trains (and the longest --checkpoint-every): a run keeps every step's
+# losses in memory and in its JSON record (six floats a step, about 1 GB of record at 10**7 steps), and a
+# digits step takes milliseconds, so 10**7 steps is already about a day. Beyond it a number is a typo; a
+# 20-digit one used to reach TrainConfig and be refused there, naming TrainConfig.steps, not --steps.
+MAX_STEPS = 10**7
+
+
+def step_count(text: str) -> int:
+    """``--steps``: an integer in ``[1, MAX_STEPS]``, or an argparse error naming the text given."""
+    return _int_in(text, 1, "a positive integer", MAX_STEPS, "steps")
+
+
+def step_interval(text: str) -> int:
+    """``--checkpoint-every``: an integer in ``[0, MAX_STEPS]`` (0: no schedule), or an argparse error."""
+    return _int_in(text, 0, "an integer >= 0", MAX_STEPS, "steps")
+
+
+# The most timed iterations per bench measurement: 20 is the protocol, and one iteration of the slowest
+# row (the reference's mid-size step) takes about 0.1 s, so 10**4 repeats are already hours per row; a
+# larger count ran "forever".
+MAX_REPEATS = 10**4
+
+
+def repeat_count(text: str) -> int:
+    """``bench --repeats``: an integer in ``[1, MAX_REPEATS]``, or an argparse error naming the text given."""
+    return _int_in(text, 1, "a positive integer", MAX_REPEATS, "repeats")
+
+
 def path_argument(text: str) -> Path:
     """The ``type=`` of a path option: ``text`` as a :class:`~pathlib.Path`, refusing (an argparse
     error naming the option) the empty path, which ``Path`` would silently turn into ``.`` (the current
@@ -108,7 +136,10 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-compile", dest="compile", action="store_false", help="eager steps only (no torch.compile)")
     p.add_argument("--large", action="store_true", help="add the large size (B=64, T=128, d=256); always on CUDA")
     p.add_argument(
-        "--repeats", type=positive_int, default=None, help="timed iterations per measurement (default 20; 3 quick)"
+        "--repeats",
+        type=repeat_count,
+        default=None,
+        help=f"timed iterations per measurement, 1 to {MAX_REPEATS} (default 20; 3 quick)",
     )
     p.add_argument(
         "--threads",
@@ -130,12 +161,17 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 __all__ = [
     "BENCH_HELP",
     "CLUSTER_MAX_SEEDS",
+    "MAX_REPEATS",
+    "MAX_STEPS",
     "SEED_LIMIT",
     "add_bench_arguments",
     "cluster_seed_count",
     "non_negative_int",
     "path_argument",
     "positive_int",
+    "repeat_count",
     "seed_argument",
+    "step_count",
+    "step_interval",
     "thread_count",
 ]

@@ -39,13 +39,14 @@ from rich.table import Table
 from ddcl_incrt.arguments import (
     BENCH_HELP,
     CLUSTER_MAX_SEEDS,
+    MAX_STEPS,
     SEED_LIMIT,
     add_bench_arguments,
     cluster_seed_count,
-    non_negative_int,
     path_argument,
-    positive_int,
     seed_argument,
+    step_count,
+    step_interval,
     thread_count,
 )
 from ddcl_incrt.exit_codes import (
@@ -213,6 +214,10 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     from ddcl_incrt.audit.report import plural
     from ddcl_incrt.audit.run import AuditOptions, audit
 
+    variants = list(args.growth_variants or ())
+    repeated = sorted({v for v in variants if variants.count(v) > 1})
+    if repeated:
+        raise ValueError(f"--growth-variant: {repeated[0]!r} is given more than once (each variant is on or off)")
     opts = AuditOptions(
         dataset=args.dataset,
         steps=args.steps,
@@ -226,7 +231,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
         resume=args.resume,
         studies=args.studies,
         skip_proofs=args.skip_proofs,
-        growth_variants=tuple(args.growth_variants or ()),
+        growth_variants=tuple(variants),
     )
     code, summary, files = audit(opts, console)
     table = Table(title=f"ddcl-incrt audit: {summary['dataset']}, {summary['steps']} steps, {summary['engine']}")
@@ -298,7 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("audit", help="train with every claim checked live and write the report (the main job)")
     p.add_argument("--dataset", choices=("digits", "planted"), default="digits", help="default: digits")
-    p.add_argument("--steps", type=positive_int, default=None, help="optimiser steps (default 1500; 300 with --quick)")
+    p.add_argument(
+        "--steps",
+        type=step_count,
+        default=None,
+        help=f"optimiser steps, 1 to {MAX_STEPS} (default 1500; 300 with --quick)",
+    )
     p.add_argument(
         "--seed", type=seed_argument, default=0, help="data split and training seed, 0 to 2**32 - 1 (default 0)"
     )
@@ -330,9 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkpoint-every",
         dest="checkpoint_every",
-        type=non_negative_int,
+        type=step_interval,
         default=500,
-        help="checkpoint to OUT/checkpoints every N steps, keeping the last 2 (0: only on interruption; default 500)",
+        help="checkpoint to OUT/checkpoints every N steps and at the last one, keeping the last 2 (0: only at the "
+        "last step and on interruption; default 500)",
     )
     p.add_argument(
         "--resume",

@@ -138,7 +138,10 @@ def run_command(command: str, body: Callable[[], int]) -> int:
         print(f"ddcl-incrt {command}: {interrupt_line(exc)}", file=sys.stderr)
         code = INTERRUPTED
     except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
-        code = command_error(command, str(exc))
+        # the notes say what was kept: the trainer's, where the state of the last completed step went (or
+        # why it could not be written: a full disk's OSError names no file, the note does)
+        notes = "; ".join(getattr(exc, "__notes__", ()))
+        code = command_error(command, f"{exc} [{notes}]" if notes else str(exc))
     except Exception:
         code = internal_error(f"ddcl-incrt {command}")
     flush_stdout()  # the error's code says more than a pipe closed meanwhile

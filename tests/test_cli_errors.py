@@ -354,6 +354,32 @@ def test_an_os_error_is_an_error_line_not_a_traceback(
     assert "Permission denied: '/data/cluster.json'" in line
 
 
+def test_a_full_disk_at_a_checkpoint_names_the_file_and_the_earlier_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An outside tester's case: a full disk at a scheduled checkpoint said only "[Errno 28] No space left
+    on device". The line now carries the trainer's note: which checkpoint could not be written, and the
+    newest one that was."""
+    import training.checkpoint as checkpoint
+
+    out = tmp_path / "audit"
+    failing = out / "checkpoints" / "step-00000040.ckpt.npz"
+    real = checkpoint.write_atomic
+
+    def disk_full_at_40(path: Path, data: bytes) -> Path:
+        if Path(path) == failing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(checkpoint, "write_atomic", disk_full_at_40)
+    argv = ["audit", "--quick", "--dataset", "planted", "--steps", "60", "--engine", "reference", "--out", str(out)]
+    assert main([*argv, "--checkpoint-every", "20"]) == 2
+    line = _error_line(capsys.readouterr().err, "audit")
+    assert "No space left on device" in line
+    assert f"writing its checkpoint {failing} failed" in line
+    assert f"the newest earlier checkpoint is {out / 'checkpoints' / 'step-00000020.ckpt.npz'}" in line
+
+
 # -- exit codes: one meaning each (ddcl_incrt.exit_codes) ----------------------------------------------
 
 

@@ -76,7 +76,7 @@ def add_subcommand(sub: Any) -> None:
         dest="property_examples",
         type=_examples_argument,
         default=None,  # None: not given (refused without --properties); the runner's default is 10
-        help=f"with --properties: examples per property (default {DEFAULT_PROPERTY_EXAMPLES})",
+        help=f"with --properties: examples per property (default {_DEFAULT_PROPERTY_EXAMPLES})",
     )
     p.add_argument(
         "--only-property",
@@ -96,7 +96,7 @@ def add_subcommand(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-DEFAULT_PROPERTY_EXAMPLES = 10
+_DEFAULT_PROPERTY_EXAMPLES = 10
 _INT64_MAX = 2**63 - 1
 
 
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 if args.properties:
                     report.properties = _properties(
                         args.adapter,
-                        DEFAULT_PROPERTY_EXAMPLES if args.property_examples is None else args.property_examples,
+                        _DEFAULT_PROPERTY_EXAMPLES if args.property_examples is None else args.property_examples,
                         0 if args.property_seed is None else args.property_seed,
                         args.only_property,
                     )
