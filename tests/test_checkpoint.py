@@ -372,6 +372,17 @@ def test_a_corrupted_array_is_refused_naming_it(
     assert field in str(excinfo.value), what
 
 
+def test_a_meta_key_given_twice_is_refused(reference_run: tuple[RunRecord, Path], tmp_path: Path) -> None:
+    _, tmp = reference_run
+    arrays = _arrays(CheckpointPolicy(tmp).path(11))
+    text = arrays["meta.json"].tobytes().decode("utf-8")
+    assert Checkpoint.load(_write(tmp_path / "same.npz", arrays)).state.step == 11
+    arrays["meta.json"] = np.frombuffer(('{"step": 3, ' + text[1:]).encode(), dtype=np.uint8)
+    bad = _write(tmp_path / "twice.npz", arrays)
+    with pytest.raises(RecordFormatError, match=r"twice\.npz: .*the key 'step' appears twice"):
+        Checkpoint.load(bad)
+
+
 def test_truncated_and_corrupted_files_are_refused(reference_run: tuple[RunRecord, Path], tmp_path: Path) -> None:
     _, tmp = reference_run
     data = CheckpointPolicy(tmp).path(11).read_bytes()

@@ -461,6 +461,16 @@ def test_a_named_port_reads(tmp_path: Path) -> None:
     assert len(read_vectors(copy)) == len(read_vectors(_golden_copy(tmp_path / "again")))
 
 
+def test_a_manifest_key_given_twice_is_refused_naming_the_manifest(tmp_path: Path) -> None:
+    copy = _golden_copy(tmp_path)
+    path = copy / "manifest.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text('{"kind": "outputs", ' + text.lstrip()[1:], encoding="utf-8")
+    with pytest.raises(VectorFileError, match="the key 'kind' appears twice") as info:
+        read_vectors(copy)
+    assert str(path) in str(info.value)
+
+
 def test_a_truncated_npy_names_the_file_and_the_field(tmp_path: Path) -> None:
     copy = _golden_copy(tmp_path)
     path = copy / "cases" / "squared_distances__basic" / "in.P.npy"

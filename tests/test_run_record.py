@@ -213,6 +213,21 @@ def test_truncated_and_non_json_files_are_refused_naming_the_file(record: RunRec
         RunRecord.load(not_object)
 
 
+@pytest.mark.parametrize("key", ["dataset", "theta"])
+def test_a_key_given_twice_is_refused_not_read_as_its_last_value(record: RunRecord, tmp_path: Path, key: str) -> None:
+    """json keeps the last of two equal keys silently: an edited record could hide a value (an outside
+    tester's finding). At the top level and inside a nested object."""
+    text = record.to_json()
+    first = text.index(f'"{key}": ')
+    twice = tmp_path / "twice.json"
+    twice.write_text(text[:first] + f'"{key}": 1, ' + text[first:], encoding="utf-8")
+    with pytest.raises(RecordFormatError, match=rf"twice\.json: the key '{key}' appears twice in one JSON object"):
+        RunRecord.load(twice)
+    once = tmp_path / "once.json"
+    once.write_text(text, encoding="utf-8")
+    assert RunRecord.load(once).to_json() == text
+
+
 def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     if isinstance(node, dict):
         return [p for k, v in node.items() for p in _leaves(v, (*path, k))] or [path]

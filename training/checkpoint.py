@@ -58,7 +58,7 @@ from reference.surgery import flatten, params_from_arrays
 from reference.train_config import TrainConfig
 from training.data import SequenceDataset
 from training.fields import Fields, RecordFormatError, format_errors, read_dataclass
-from training.files import check_path, read_regular_file, write_atomic
+from training.files import check_path, read_regular_file, unique_keys, write_atomic
 from training.record import RunLog, check_calibration
 
 FORMAT = "ddcl-incrt-checkpoint"
@@ -516,7 +516,7 @@ def _meta(arrays: Mapping[str, np.ndarray], path: Path) -> Any:
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise RecordFormatError(f"{path}: meta.json: missing or not a byte array (not a ddcl-incrt checkpoint)")
     with format_errors(f"{path}: meta.json: not valid UTF-8 JSON"):
-        return json.loads(raw.tobytes().decode("utf-8"))
+        return json.loads(raw.tobytes().decode("utf-8"), object_pairs_hook=unique_keys)
 
 
 def state_differences(a: TrainerState, b: TrainerState) -> list[str]:

@@ -106,10 +106,32 @@ def _no_json_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object that names one key twice: ``json`` keeps the last silently; the readers refuse it."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads``: the object as a dict, or :class:`DuplicateKeyError`."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(f"the key {key!r} appears twice in one JSON object")
+        out[key] = value
+    return out
+
+
 def parse_json(data: bytes) -> Any:
-    """Strict JSON from bytes: UTF-8, no ``NaN``/``Infinity``; Python's limits (digits of an integer,
-    nesting depth) and bad encodings all raise ``ValueError`` or ``RecursionError``."""
-    return json.loads(data.decode("utf-8"), parse_constant=_no_json_constant)
+    """Strict JSON from bytes: UTF-8, no ``NaN``/``Infinity``, no key twice in an object; Python's limits
+    (digits of an integer, nesting depth) and bad encodings all raise ``ValueError`` or ``RecursionError``."""
+    return json.loads(data.decode("utf-8"), parse_constant=_no_json_constant, object_pairs_hook=unique_keys)
 
 
-__all__ = ["NotARegularFileError", "check_path", "parse_json", "read_regular_file", "write_atomic"]
+__all__ = [
+    "DuplicateKeyError",
+    "NotARegularFileError",
+    "check_path",
+    "parse_json",
+    "read_regular_file",
+    "unique_keys",
+    "write_atomic",
+]

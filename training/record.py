@@ -28,7 +28,7 @@ from reference.model import LayerConfig, ModelParams, check_params
 from reference.surgery import flatten, params_from_arrays
 from reference.train_config import TrainConfig
 from training.fields import Fields, RecordFormatError, format_errors, read_dataclass
-from training.files import check_path, read_regular_file, write_atomic
+from training.files import DuplicateKeyError, check_path, read_regular_file, unique_keys, write_atomic
 
 # What a run record's JSON says it is; a change to its layout raises the version.
 RECORD_FORMAT = "ddcl-incrt-run-record"
@@ -371,9 +371,11 @@ class RunRecord:
         if not isinstance(text, str):
             raise TypeError(f"text: expected the record's JSON as str, got {type(text).__name__}")
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as exc:
             raise RecordFormatError(f"{source}: not valid JSON (truncated or corrupted?): {exc}") from exc
+        except DuplicateKeyError as exc:
+            raise RecordFormatError(f"{source}: {exc} (an edited record?)") from exc
         except (ValueError, RecursionError, MemoryError) as exc:
             raise RecordFormatError(f"{source}: JSON beyond Python's limits ({type(exc).__name__}: {exc})") from exc
         return cls.from_dict(data, source=source)
