@@ -103,12 +103,18 @@ def repeat_count(text: str) -> int:
     return _int_in(text, 1, "a positive integer", MAX_REPEATS, "repeats")
 
 
+def worker_count(text: str) -> int:
+    """A study's ``--workers`` (processes): an integer in ``[1, MAX_THREADS]`` (the same cap as threads:
+    more processes than cores only oversubscribe them), or an argparse error naming the text given."""
+    return _int_in(text, 1, "a positive integer", MAX_THREADS, "worker processes")
+
+
 def path_argument(text: str) -> Path:
     """The ``type=`` of a path option: ``text`` as a :class:`~pathlib.Path`, refusing (an argparse
     error naming the option) the empty path, which ``Path`` would silently turn into ``.`` (the current
     folder), and a path holding a NUL character, which no system call accepts."""
     if text == "":
-        raise argparse.ArgumentTypeError("expected a non-empty path, got '' (give . for the current folder)")
+        raise argparse.ArgumentTypeError("expected a non-empty path, got ''")
     if "\0" in text:
         raise argparse.ArgumentTypeError(f"a path cannot hold a NUL character, got {text!r}")
     return Path(text)
@@ -174,4 +180,5 @@ __all__ = [
     "step_count",
     "step_interval",
     "thread_count",
+    "worker_count",
 ]

@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from ddcl_incrt.arguments import path_argument
+from ddcl_incrt.arguments import (
+    SEED_LIMIT,
+    cluster_seed_count,
+    path_argument,
+    seed_argument,
+    step_count,
+    worker_count,
+)
 from reference.incrt.controller import GrowthVariant
 from reference.model import LayerConfig, forward
 from reference.optim import LearningRates
@@ -567,9 +574,9 @@ def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=path_argument, default=Path("runs/planted_heads"))
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (protocol: 10)")
-    parser.add_argument("--steps", type=int, default=STEPS, help=f"steps per run (protocol: {STEPS})")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seeds", type=cluster_seed_count, default=10, help="seeds 0..N-1 (protocol: 10)")
+    parser.add_argument("--steps", type=step_count, default=STEPS, help=f"steps per run (protocol: {STEPS})")
+    parser.add_argument("--workers", type=worker_count, default=2)
     parser.add_argument(
         "--rules", type=str, default=",".join(DEFAULT_RULES), help=f"comma-separated, from {list(RULES)}"
     )
@@ -581,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="fixed-head runs as m:H pairs, comma-separated (default: the protocol's)",
     )
-    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+N-1")
+    parser.add_argument("--first-seed", type=seed_argument, default=0, help="seeds first..first+N-1")
     parser.add_argument(
         "--merge", type=path_argument, nargs="+", default=None, help="only merge these partial/results files into --out"
     )
@@ -591,8 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = write_outputs(merged, args.out)
         print("wrote " + ", ".join(str(p) for p in files.values()), file=sys.stderr)
         return 0
-    if args.seeds < 1 or args.steps < 1 or args.workers < 1:
-        parser.error("--seeds, --steps and --workers must be >= 1")
+    if args.first_seed + args.seeds > SEED_LIMIT:
+        parser.error(f"--first-seed {args.first_seed} with --seeds {args.seeds}: the last seed passes 2**32 - 1")
     rules = tuple(r for r in args.rules.split(",") if r)
     unknown = [r for r in rules if r not in RULES]
     if unknown:

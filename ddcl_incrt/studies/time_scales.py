@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ddcl_incrt.arguments import path_argument
+from ddcl_incrt.arguments import path_argument, worker_count
 from reference.coupling_statistics import (
     STABILITY_BOUNDS,
     STABILITY_CRITERIA,
@@ -644,7 +644,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=path_argument, required=True, help="folder for time_scales.{json,md,png}")
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 ratios x 1 seed x 100 steps")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes (default 2; --quick: 1)")
+    parser.add_argument("--workers", type=worker_count, default=None, help="worker processes (default 2; --quick: 1)")
     parser.add_argument(
         "--ratios", type=_parse_floats, default=None, help="comma-separated ratios (default: the protocol's grid)"
     )
