@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 
 class Terminated(KeyboardInterrupt):
@@ -26,23 +27,30 @@ def terminate_as_interrupt() -> Iterator[None]:
     SIGTERM or Ctrl-C, both are ignored for the rest of the block, while that state is written and the
     line naming it is made: a second Ctrl-C pressed in impatience used to interrupt the save itself
     (the line then said "nothing was saved" beside a checkpoint that was written, or a traceback came
-    instead). The previous handlers are restored on leaving. Outside the main thread, where Python
-    cannot install a handler, the block runs unchanged."""
+    instead); to stop it then regardless, Ctrl-\\ (SIGQUIT) or ``kill -9``. A signal the process started
+    with ignored (SIGINT of a shell's ``cmd &``) is left ignored. The previous handlers are restored on
+    leaving. Outside the main thread, where Python cannot install a handler, the block runs unchanged."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
+    # a signal the process was started with ignored stays ignored (a shell starts `cmd &` with SIGINT
+    # ignored, so that Ctrl-C in the shell does not reach it)
+    handled = [sig for sig in (signal.SIGTERM, signal.SIGINT) if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous: dict[signal.Signals, Any] = {}
+
     def interrupt(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in handled:
+        previous[sig] = signal.signal(sig, interrupt)
     try:
         yield
     finally:  # None: a handler not installed from Python, which cannot be put back; the default then
-        for sig, handler in previous.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for restored, handler in previous.items():
+            signal.signal(restored, signal.SIG_DFL if handler is None else handler)
 
 
 def interrupt_line(exc: KeyboardInterrupt) -> str:

@@ -68,7 +68,7 @@ def _writable_dir(path: Path) -> bool:
 
 def _check_creatable(path: Path, option: str, shown: Path) -> None:
     """``path`` does not exist: its nearest existing ancestor must be a writable folder, and the folder
-    must really be creatable there (:func:`_check_writes`)."""
+    must really take new entries (:func:`_check_writes`)."""
     ancestor = Path(os.path.abspath(path)).parent
     while not os.path.lexists(ancestor):
         ancestor = ancestor.parent
@@ -80,29 +80,27 @@ def _check_creatable(path: Path, option: str, shown: Path) -> None:
 
 
 def _check_writes(folder: Path, option: str, shown: Path) -> None:
-    """Create ``folder`` (and its missing parents) if needed and a file in it, then remove all of it
-    again. Why try instead of asking ``os.access``: permissions do not tell everything — for root every
-    folder is "writable", yet ``/proc`` and ``/sys`` refuse new entries, and a read-only or full file
-    system refuses them too; a long run must learn this before it starts, not at its end."""
-    made: list[Path] = []
+    """Create a file in ``folder``, or in its nearest existing ancestor when it does not exist yet, and
+    remove it again. Why try instead of asking ``os.access``: permissions do not tell everything — for
+    root every folder is "writable", yet ``/proc`` and ``/sys`` refuse new entries, and a read-only or
+    full file system refuses them too; a long run must learn this before it starts, not at its end.
+    Nothing is created but that one file (no missing folder is made here: runs started at once into
+    sibling folders of a new parent would race to make and remove it)."""
     top = Path(os.path.abspath(folder))
+    while not os.path.lexists(top):
+        top = top.parent
+    probe: str | None = None
     try:
-        missing = [top, *(q for q in top.parents if not os.path.lexists(q))]
-        for q in reversed([m for m in missing if not os.path.lexists(m)]):
-            q.mkdir()
-            made.append(q)
         fd, probe = tempfile.mkstemp(prefix=".ddcl-incrt-write-check-", dir=top)
         os.close(fd)
-        os.unlink(probe)
     except OSError as exc:
-        where = exc.filename if exc.filename is not None else top
         raise OutputPathError(
-            option, shown, f"cannot be written: creating {where} failed ({exc.strerror or exc})"
+            option, shown, f"cannot be written: creating a file in {top} failed ({exc.strerror or exc})"
         ) from exc
     finally:
-        for q in reversed(made):
+        if probe is not None:
             with contextlib.suppress(OSError):
-                q.rmdir()
+                os.unlink(probe)
 
 
 def check_output_dir(path: object, option: str, *, files: Sequence[str] = (), folders: Sequence[str] = ()) -> Path:

@@ -140,3 +140,16 @@ def test_after_the_first_interrupt_a_second_is_ignored_until_the_block_ends(firs
         _interrupted_then_saved(first, finished)
     assert finished == ["saved"]
     assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_a_signal_the_process_ignores_stays_ignored() -> None:
+    """A shell starts `cmd &` with SIGINT ignored: Ctrl-C in that shell must not stop the background run."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # not interrupted
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
