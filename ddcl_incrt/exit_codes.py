@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import sys
 import traceback
 from collections.abc import Callable
@@ -81,6 +82,33 @@ def _discard_stdout() -> None:
         os.close(devnull)
 
 
+def _stdout_broken() -> bool:
+    """Whether standard output's reader went away: a ``BrokenPipeError`` may come from any pipe or socket a
+    command uses (a subprocess's, a worker's), and only standard output's own is :data:`OUTPUT_CLOSED`.
+
+    Asked of standard output itself, twice: flushing what it still buffers fails with EPIPE if its reader
+    is gone; with nothing buffered (the failed write may have been unbuffered, or rich's), the kernel
+    says so of the descriptor: ``poll`` reports POLLERR on a pipe's write end whose readers all closed
+    (POLLHUP on a socket whose peer did). An empty ``write`` cannot tell: Linux returns 0 for it before
+    looking for a reader. No ``poll`` (Windows), or not a file (a test's capture): only the flush says."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):  # another failure (a closed file) is no reader gone
+        pass
+    poll = getattr(select, "poll", None)
+    if poll is None:
+        return False
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = poll()
+    poller.register(fd, select.POLLOUT)  # POLLERR and POLLHUP are reported whatever is asked for
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
 def flush_stdout() -> bool:
     """Flush standard output now, while a reader that went away can still be handled; ``False`` (and the
     output discarded from here on) if it did."""
@@ -117,7 +145,9 @@ def run_command(command: str, body: Callable[[], int]) -> int:
       error, :data:`USAGE`, and ``body`` is not run;
     * Ctrl-C or SIGTERM (:func:`~ddcl_incrt.interrupts.terminate_as_interrupt`): the one line saying
       where the state is, :data:`INTERRUPTED`;
-    * standard output's reader gone (``BrokenPipeError``): nothing said, :data:`OUTPUT_CLOSED`;
+    * standard output's reader gone (a ``BrokenPipeError`` while standard output itself is broken):
+      nothing said, :data:`OUTPUT_CLOSED`; a ``BrokenPipeError`` of another pipe (a subprocess's, a
+      worker's) is no closed output: it is handled as any other unexpected error, a bug;
     * a bad argument or input file the command detects (a ``ValueError``, a malformed record or
       checkpoint) and a file that cannot be read or written (an ``OSError``, which names its file):
       ``ddcl-incrt <command>: error: …`` on stderr, :data:`USAGE`;
@@ -132,8 +162,12 @@ def run_command(command: str, body: Callable[[], int]) -> int:
             code = body()
             sys.stdout.flush()  # here, not at exit: a reader that went away is handled below
     except BrokenPipeError:  # before OSError, of which it is one
-        _discard_stdout()
-        return OUTPUT_CLOSED
+        if _stdout_broken():
+            _discard_stdout()
+            return OUTPUT_CLOSED
+        # another pipe broke (a subprocess's, a worker's): not the user's input or a file the command was
+        # given (the OSError line below would name neither), but the command's own plumbing failing
+        code = internal_error(f"ddcl-incrt {command}")
     except KeyboardInterrupt as exc:  # the traceback says nothing a user needs
         print(f"ddcl-incrt {command}: {interrupt_line(exc)}", file=sys.stderr)
         code = INTERRUPTED

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -229,18 +230,72 @@ def test_the_commands_console_raises_broken_pipe_not_rich_s_exit_1() -> None:
         console.print("a row")
 
 
-def test_run_command_maps_each_ending_to_its_code(capsys: pytest.CaptureFixture[str]) -> None:
-    def gone() -> int:
-        raise BrokenPipeError(32, "Broken pipe")
+@contextmanager
+def _stdout_into_a_pipe(*, reader: bool) -> Iterator[None]:
+    """``sys.stdout`` a real pipe's write end, its reader kept open or closed (``cmd | true``)."""
+    read, write = os.pipe()
+    if not reader:
+        os.close(read)
+    saved, sys.stdout = sys.stdout, open(write, "w", encoding="utf-8")  # noqa: SIM115  # closed below
+    try:
+        yield
+    finally:
+        sys.stdout, out = saved, sys.stdout
+        out.close()
+        if reader:
+            os.close(read)
 
+
+def _broken_pipe() -> int:
+    raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_run_command_maps_each_ending_to_its_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def bad() -> int:
         raise ValueError("--x: bad")
 
-    assert exit_codes.run_command("docs", gone) == exit_codes.OUTPUT_CLOSED
+    with _stdout_into_a_pipe(reader=False):
+        assert exit_codes.run_command("docs", _broken_pipe) == exit_codes.OUTPUT_CLOSED
     assert capsys.readouterr().err == ""  # silent, as a command killed by SIGPIPE is
     assert exit_codes.run_command("docs", bad) == exit_codes.USAGE
     assert capsys.readouterr().err == "ddcl-incrt docs: error: --x: bad\n"
     assert exit_codes.run_command("docs", lambda: exit_codes.FAILED_CHECK) == exit_codes.FAILED_CHECK
+
+
+def test_a_reader_gone_with_output_still_buffered_is_141(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The body's ``print`` left its line in the buffer; the flush in the runner meets the closed pipe."""
+
+    def prints() -> int:
+        print("a row")
+        return exit_codes.OK
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    with _stdout_into_a_pipe(reader=False):
+        assert exit_codes.run_command("docs", prints) == exit_codes.OUTPUT_CLOSED
+    assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize("stdout", ["a live pipe", "a capture"])
+def test_a_broken_pipe_that_is_not_stdout_s_is_an_internal_error(
+    stdout: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A subprocess's or a worker's pipe broke while standard output is fine: it was exit 141 with nothing
+    said, as if the user's ``| head`` had closed; now the traceback and exit 3, as any unexpected error."""
+    if stdout == "a live pipe":
+        with _stdout_into_a_pipe(reader=True):
+            code = exit_codes.run_command("docs", _broken_pipe)
+    else:
+        code = exit_codes.run_command("docs", _broken_pipe)
+    assert code == exit_codes.INTERNAL
+    err = capsys.readouterr().err
+    assert "BrokenPipeError: [Errno 32] Broken pipe" in err
+    assert err.rstrip().endswith(
+        f"ddcl-incrt docs: internal error (a bug, exit code {exit_codes.INTERNAL}): "
+        "please report it with the traceback above"
+    )
 
 
 def test_the_pipe_exit_code_is_distinct_and_documented() -> None:
