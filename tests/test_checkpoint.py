@@ -24,7 +24,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reference.incrt.controller import EventKind
-from training.checkpoint import Checkpoint, CheckpointPolicy, checkpoints_in, latest_checkpoint, state_differences
+from training.checkpoint import (
+    Checkpoint,
+    CheckpointPolicy,
+    checkpoints_in,
+    latest_checkpoint,
+    state_differences,
+    step_of,
+)
 from training.data import planted_offsets
 from training.record import RecordFormatError, RunRecord
 from training.trainer import ProgressInfo, ReferenceEngine, resume, run
@@ -194,6 +201,69 @@ def test_a_later_step_of_an_earlier_run_neither_counts_nor_goes(tmp_path: Path) 
         "step-00009999.ckpt.npz",
     ]
     assert stale.read_bytes() == b"another run's checkpoint"
+
+
+def _stopped_at_25(tmp_path: Path, raised: BaseException, *, every: int = 0, save_fails: bool = False) -> BaseException:
+    """A 40-step run into ``tmp_path`` that ``raised`` stops after step 25 (from the progress callback,
+    between steps); with ``save_fails`` the checkpoint of that step cannot be written. The exception."""
+    import training.checkpoint as checkpoint
+
+    stop_path = CheckpointPolicy(tmp_path).path(25)
+    real = checkpoint.write_atomic
+
+    def full_disk_at_25(path: str | Path, data: bytes) -> Path:
+        if save_fails and Path(path) == stop_path:
+            raise OSError(28, "No space left on device")
+        return real(path, data)
+
+    def stop(info: ProgressInfo) -> None:
+        if info.step == 25:
+            raise raised
+
+    cfg = RUN.__class__(**{**RUN.__dict__, "steps": 40})
+    policy = CheckpointPolicy(tmp_path, every=every, keep=0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(checkpoint, "write_atomic", full_disk_at_25)
+        with pytest.raises(type(raised)) as excinfo:
+            run(
+                small_data(),
+                LAYER,
+                cfg,
+                rng=np.random.default_rng(0),
+                engine=ReferenceEngine(),
+                progress=stop,
+                checkpoints=policy,
+            )
+    assert stop_path.is_file() is not save_fails
+    return excinfo.value
+
+
+@pytest.mark.parametrize("every", [10, 0], ids=["an earlier one", "none earlier"])
+def test_a_failed_interrupt_checkpoint_names_the_newest_earlier_one_not_a_later_step(
+    tmp_path: Path, every: int
+) -> None:
+    """A later step's checkpoint left by an earlier, longer run into the folder was named as "the newest
+    earlier checkpoint" when the interrupt's own could not be written; it is no earlier state of this run."""
+    stale = CheckpointPolicy(tmp_path).path(9999)
+    stale.write_bytes(b"another run's checkpoint")
+    exc = _stopped_at_25(tmp_path, KeyboardInterrupt(), every=every, save_fails=True)
+    (note,) = exc.__notes__
+    assert note.startswith(
+        f"training interrupted after step 25, and writing its checkpoint {CheckpointPolicy(tmp_path).path(25)} "
+        "failed (OSError: [Errno 28] No space left on device)"
+    )
+    if every:
+        assert note.endswith(f"; the newest earlier checkpoint is {CheckpointPolicy(tmp_path).path(20)}")
+    else:
+        assert note.endswith("; no earlier checkpoint exists")
+    assert stale.read_bytes() == b"another run's checkpoint"
+
+
+def test_step_of_reads_a_checkpoint_name_and_refuses_another() -> None:
+    assert step_of(CheckpointPolicy(Path("ck")).path(25)) == 25
+    assert step_of("ck/step-00009999.ckpt.npz") == 9999
+    with pytest.raises(ValueError, match=r"ck/step-25\.npz: not a checkpoint file name"):
+        step_of("ck/step-25.npz")
 
 
 def test_the_checkpoint_holds_the_state_exactly(reference_run: tuple[RunRecord, Path]) -> None:

@@ -597,14 +597,18 @@ class CheckpointPolicy:
         same folder) and is never counted or removed: it would make a run delete its own newest files."""
         if self.keep == 0:
             return
-        mine = [p for p in checkpoints_in(self.directory) if _step_of(p) <= step]
+        mine = [p for p in checkpoints_in(self.directory) if step_of(p) <= step]
         for old in mine[: -self.keep]:
             old.unlink(missing_ok=True)
 
 
-def _step_of(path: Path) -> int:
-    m = _FILE_NAME.fullmatch(path.name)
-    assert m is not None  # only names checkpoints_in matched
+def step_of(path: str | Path) -> int:
+    """The step of the checkpoint file ``path``, read from its name ``step-<step>.ckpt.npz`` (the file is
+    not opened: a name :func:`checkpoints_in` lists, or :meth:`CheckpointPolicy.path` gives). A name of
+    another form is a ``ValueError`` naming it."""
+    m = _FILE_NAME.fullmatch(Path(path).name)
+    if m is None:
+        raise ValueError(f"{path}: not a checkpoint file name (step-<step>.ckpt.npz)")
     return int(m.group(1))
 
 
@@ -675,4 +679,5 @@ __all__ = [
     "restore_rng",
     "rng_state",
     "state_differences",
+    "step_of",
 ]

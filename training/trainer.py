@@ -48,6 +48,7 @@ from training.checkpoint import (
     dataset_fingerprint,
     restore_rng,
     rng_state,
+    step_of,
 )
 from training.data import SequenceDataset
 from training.record import Architecture, RunLog, RunRecord
@@ -523,7 +524,8 @@ def _checkpoint_on_interrupt(
             _save(policy, path, data, loop, engine, at, t0)
     except Exception as save_error:  # any failure is reported in the note; the original exception propagates
         try:
-            earlier = [p for p in checkpoints_in(policy.directory) if p != path]
+            # only an earlier step's: the folder may hold later steps of an earlier, longer run into it
+            earlier = [p for p in checkpoints_in(policy.directory) if step_of(p) < at.step]
         except OSError:
             earlier = []
         fallback = f"; the newest earlier checkpoint is {earlier[-1]}" if earlier else "; no earlier checkpoint exists"
