@@ -266,6 +266,29 @@ def test_step_of_reads_a_checkpoint_name_and_refuses_another() -> None:
         step_of("ck/step-25.npz")
 
 
+def test_an_interruption_s_note_says_resume_from_it(tmp_path: Path) -> None:
+    exc = _stopped_at_25(tmp_path, KeyboardInterrupt())
+    saved = CheckpointPolicy(tmp_path).path(25)
+    assert exc.__notes__ == [f"training interrupted: the state after step 25 is in {saved} (resume from it)"]
+
+
+def test_another_exception_s_note_names_it_and_offers_no_resume(tmp_path: Path) -> None:
+    """A bug or a full disk elsewhere stopped training: the note said "training interrupted ... (resume
+    from it)", and the commands added "run the same command with --resume", which would meet the same
+    cause. It now says what stopped training and where the state is."""
+    exc = _stopped_at_25(tmp_path, RuntimeError("planted bug"))
+    saved = CheckpointPolicy(tmp_path).path(25)
+    assert exc.__notes__ == [f"training stopped by RuntimeError: the state after step 25 is in {saved}"]
+    assert Checkpoint.load(saved).step == 25
+
+
+def test_another_exception_with_a_failed_checkpoint_names_it(tmp_path: Path) -> None:
+    exc = _stopped_at_25(tmp_path, RuntimeError("planted bug"), every=10, save_fails=True)
+    (note,) = exc.__notes__
+    assert note.startswith("training stopped by RuntimeError after step 25, and writing its checkpoint ")
+    assert note.endswith(f"; the newest earlier checkpoint is {CheckpointPolicy(tmp_path).path(20)}")
+
+
 def test_the_checkpoint_holds_the_state_exactly(reference_run: tuple[RunRecord, Path]) -> None:
     """state_differences is what the resume tests rely on: it finds a one-ulp change in any part."""
     _, tmp = reference_run

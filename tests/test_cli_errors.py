@@ -376,7 +376,9 @@ def test_a_full_disk_at_a_checkpoint_names_the_file_and_the_earlier_checkpoint(
     assert main([*argv, "--checkpoint-every", "20"]) == 2
     line = _error_line(capsys.readouterr().err, "audit")
     assert "No space left on device" in line
-    assert f"writing its checkpoint {failing} failed" in line
+    # a full disk is no interruption: no "--resume" hint, which would meet the same full disk
+    assert f"[training stopped by OSError after step 40, and writing its checkpoint {failing} failed" in line
+    assert "resume" not in line
     assert f"the newest earlier checkpoint is {out / 'checkpoints' / 'step-00000020.ckpt.npz'}" in line
 
 

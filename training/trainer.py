@@ -459,7 +459,7 @@ def _loop(
                 )
     except BaseException as exc:
         if checkpoints is not None and checkpoints.on_interrupt and boundary.step > 0:
-            exc.add_note(_checkpoint_on_interrupt(checkpoints, data, loop, engine, boundary, t0))
+            exc.add_note(_checkpoint_on_interrupt(checkpoints, data, loop, engine, boundary, t0, exc))
         raise
     final = engine.reference_state(es)
     loop.evaluations.append(engine.evaluate(es, layer_cfg, data, final.step))
@@ -514,10 +514,17 @@ def _checkpoint_on_interrupt(
     engine: Engine[EngineState],
     at: _Boundary,
     t0: float,
+    stopped_by: BaseException,
 ) -> str:
-    """Write the checkpoint of the last completed step while an exception propagates; returns the note
-    for that exception. A failure to write (a full disk) is reported in the note, never raised: it must
-    not replace the interruption the user caused or the error that stopped the run."""
+    """Write the checkpoint of the last completed step while the exception ``stopped_by`` propagates;
+    returns the note for it. A failure to write (a full disk) is reported in the note, never raised: it
+    must not replace the interruption the user caused or the error that stopped the run.
+
+    Only an interruption (Ctrl-C, SIGTERM) is "interrupted" with "(resume from it)", the phrase that makes
+    the commands add the ``--resume`` hint: after any other exception (a bug, a full disk) the note says
+    what stopped training and where the state is, and resuming would not obviously get past the cause."""
+    interrupted = isinstance(stopped_by, KeyboardInterrupt)
+    stopped = "training interrupted" if interrupted else f"training stopped by {type(stopped_by).__name__}"
     path = policy.path(at.step)
     try:
         if not path.exists():
@@ -530,10 +537,12 @@ def _checkpoint_on_interrupt(
             earlier = []
         fallback = f"; the newest earlier checkpoint is {earlier[-1]}" if earlier else "; no earlier checkpoint exists"
         return (
-            f"training interrupted after step {at.step}, and writing its checkpoint {path} failed "
+            f"{stopped} after step {at.step}, and writing its checkpoint {path} failed "
             f"({type(save_error).__name__}: {save_error}){fallback}"
         )
-    return f"training interrupted: the state after step {at.step} is in {path} (resume from it)"
+    if interrupted:
+        return f"{stopped}: the state after step {at.step} is in {path} (resume from it)"
+    return f"{stopped}: the state after step {at.step} is in {path}"
 
 
 def _save(
