@@ -173,3 +173,18 @@ def test_masses_follow_the_same_checks_birth_and_prunes_and_a_newborn_joins_that
     assert heads_seen == [[0, 1], [0, 1], [0, 1], [0]]  # step 10 with the newborn, step 40 without it
     assert newborn_counts == [1]  # at its birth check, the newborn's count already advanced
     assert all(math.isfinite(v) for v in pairs[:, 1])
+
+
+def test_the_outputs_manifest_s_case_keys_are_documented_as_read() -> None:
+    """The paragraph on what a port writes back named its "same layout" as the inputs manifest's, which
+    reads as "the same keys": it says which keys an outputs case has, and that the others are refused."""
+    from ddcl_incrt.conformance import vectors
+
+    text = DOCS.read_text(encoding="utf-8")
+    start = text.index("The port writes an `outputs` directory")
+    paragraph = " ".join(text[start : text.index("```", start)].split())
+    allowed = vectors._CASE_KEYS["outputs"]
+    assert f"with only {', '.join(f'`{k}`' for k in allowed[:-1])} and `{allowed[-1]}`" in paragraph
+    refused = [k for k in vectors._CASE_KEYS["inputs"] if k not in allowed]
+    assert f"{', '.join(f'`{k}`' for k in refused[:-1])} and `{refused[-1]}` are not repeated there" in paragraph
+    assert "refuses them in an outputs case as unknown keys" in paragraph

@@ -270,6 +270,25 @@ def test_an_unknown_manifest_key_is_refused_naming_the_manifest_and_field(
     assert info.value.path == str(folder / "manifest.json")
 
 
+@pytest.mark.parametrize("key", ["note", "scalars", "inputs"])
+def test_an_outputs_case_carrying_the_inputs_keys_is_refused_saying_the_kit_has_them(
+    tmp_path: Path, golden: dict[str, VectorEntry], key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port that copies each case of the inputs manifest and adds its ``outputs`` meets this refusal
+    first: the message says those keys are the kit's, not only which keys an outputs case has."""
+    entry = golden["squared_distances/basic"]
+    inputs = _one_case(tmp_path, golden, "inputs", "inputs")
+    copied = json.loads((inputs / "manifest.json").read_text(encoding="utf-8"))["cases"][0][key]
+    folder = _one_case(tmp_path, golden, "outputs")
+    _edit_manifest(folder, lambda d: d["cases"][0].update({key: copied}))
+    hint = "(not the note, scalars or inputs: the kit takes those from its own vectors, by check)"
+    with pytest.raises(VectorFileError, match=re.escape(f"field cases[0].{key}: unknown key(s) ['{key}']")) as info:
+        read_vectors(folder)
+    assert hint in str(info.value)
+    assert main(["conformance", "--outputs", str(folder), "--only", entry.case.check]) == USAGE
+    assert hint in capsys.readouterr().err
+
+
 def test_an_unknown_key_in_the_outputs_a_port_wrote_is_a_usage_error(
     tmp_path: Path, golden: dict[str, VectorEntry], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -108,6 +108,14 @@ _CASE_KEYS: dict[str, tuple[str, ...]] = {
 _ARRAY_KEYS = ("file", "dtype", "shape")
 
 
+def _a_case_of(kind: str) -> str:
+    """What a case of a ``kind`` manifest is, for the refusal of its unknown keys."""
+    what = f"a case in a manifest of kind {kind!r}"
+    if kind == "outputs":  # a port that copies the inputs' cases and adds its outputs meets this first
+        what += " (not the note, scalars or inputs: the kit takes those from its own vectors, by check)"
+    return what
+
+
 def _refuse_unknown(obj: Mapping[str, Any], allowed: Sequence[str], path: Path, where: str, what: str) -> None:
     """Refuse a key of ``obj`` outside ``allowed`` (a misspelt ``"fille"`` would otherwise be ignored and
     its value lost), naming the manifest and the field."""
@@ -163,7 +171,7 @@ def _kit_written_paths(target: Path, kind: Kind) -> dict[str, bool]:
             where = f"cases[{i}]."
             if not isinstance(raw, dict):
                 raise VectorFileError(manifest, f"cases[{i}]", "expected an object")
-            _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, f"a case in a manifest of kind {kind!r}")
+            _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, _a_case_of(kind))
             case_dir = _case_dir(_require(raw, "check", str, manifest, where))
             paths[case_dir] = True
             for key, prefix in (("inputs", "in"), ("outputs", "out")):
@@ -472,7 +480,7 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
         where = f"cases[{i}]."
         if not isinstance(raw, dict):
             raise VectorFileError(manifest, f"cases[{i}]", "expected an object")
-        _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, f"a case in a manifest of kind {kind!r}")
+        _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, _a_case_of(kind))
         check = _require(raw, "check", str, manifest, where)
         op = _require(raw, "operation", str, manifest, where)
         if op not in operation_names():
