@@ -198,6 +198,56 @@ def test_an_audit_interrupted_after_training_names_its_last_state_and_resumes_fr
     assert without_time(interrupted / "record.json") == without_time(full / "record.json")
 
 
+def test_an_audit_interrupted_in_the_final_evaluation_names_its_last_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trainer evaluates the final state after its loop, where its own note is not added, and the
+    audit's note covered only what came after run_training: Ctrl-C there said "nothing was saved" beside
+    the last step's checkpoint, already written."""
+    from training.trainer import ReferenceEngine
+
+    argv = ["audit", "--quick", "--dataset", "planted", "--steps", "30", "--engine", "reference"]
+    out = tmp_path / "out"
+    real = ReferenceEngine.evaluate
+
+    def stopped_at_the_end(self: ReferenceEngine, es: object, cfg: object, data: object, step: int) -> object:
+        if step == 30:  # the final evaluation (the scheduled ones come before the last step)
+            raise KeyboardInterrupt
+        return real(self, es, cfg, data, step)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as m:
+        m.setattr(ReferenceEngine, "evaluate", stopped_at_the_end)
+        assert main([*argv, "--out", str(out), "--checkpoint-every", "0"]) == 130
+    last = out / "checkpoints" / "step-00000030.ckpt.npz"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"ddcl-incrt audit: interrupted: training had finished: its last state is in {last} (resume from it) "
+        "(run the same command with --resume and that path)"
+    ]
+    assert main([*argv, "--out", str(out), "--resume", str(last)]) == 0
+    assert "resuming from step 30" in capsys.readouterr().out
+
+
+def test_an_earlier_run_s_last_checkpoint_is_not_named_for_an_audit_interrupted_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint of the last step's name left in --out by an earlier run is no state of this one."""
+    from ddcl_incrt.audit import run as audit_run
+
+    argv = ["audit", "--quick", "--dataset", "planted", "--steps", "30", "--engine", "reference"]
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out), "--checkpoint-every", "0"]) == 0
+    capsys.readouterr()
+
+    def stopped(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(audit_run, "named_dataset", stopped)
+        assert main([*argv, "--out", str(out), "--checkpoint-every", "0"]) == 130
+    assert capsys.readouterr().err == "ddcl-incrt audit: interrupted: nothing was saved\n"
+
+
 def test_study_results_become_report_sections(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--studies DIR: each study folder's table and figure appear in report.md and report.html."""
     study = tmp_path / "studies" / "toy"

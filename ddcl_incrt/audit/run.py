@@ -232,6 +232,16 @@ def _checkpoint_to_resume(path: Path, layer: LayerConfig, cfg: TrainConfig) -> C
     return checkpoint
 
 
+def _file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when ``path`` is written anew (device, inode, modification time, size); None if it
+    is absent or cannot be looked at."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], dict[str, Path]]:
     """Train, summarise, write the report; returns ``(exit code, summary, files written)``."""
     from ddcl_incrt.audit.report import report_files, write_report
@@ -242,9 +252,13 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
     # during the run, the report and every figure after it).
     studies = () if opts.studies is None else load_study_sections(opts.studies)
     check_output_dir(opts.out, "--out", files=report_files(studies), folders=("figures", "checkpoints"))
+    final = CheckpointPolicy(opts.out / "checkpoints").path(train_config(opts).steps)
+    before = _file_identity(final)
+    trained = False
     t0 = time.perf_counter()
-    record, engine = run_training(opts, console)
     try:
+        record, engine = run_training(opts, console)
+        trained = True
         summary = audit_summary(record, engine=engine, wall_time_s=time.perf_counter() - t0)
         summary["studies"] = [{"name": st.name, "title": st.title} for st in studies]
         summary["quick"] = opts.quick
@@ -256,8 +270,15 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
         # a folder that became unwritable during the run: the report goes to a temporary folder, named in the error
         files = write_with_fallback("--out", opts.out, lambda folder: write_report(folder, record, summary, studies))
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM after training: the finished run is not lost
-        final = CheckpointPolicy(opts.out / "checkpoints").path(record.train_config.steps)
-        if final.is_file():
+        # "After training" starts inside run_training: the trainer writes the last step's checkpoint in its
+        # loop, then evaluates the final state (and the progress bar closes) outside it, where its own
+        # note is not added. An interrupt inside the loop has that note (it says where the state is).
+        # Before the loop there is no checkpoint of this run: one of the last step's name may be an
+        # earlier run's, so outside run_training's return it counts only if this run wrote it, i.e. the
+        # file changed (a new file is renamed into place: another inode). Not its mtime against the start
+        # time: a coarse or skewed file system clock could date a new file earlier than the start.
+        written = trained or _file_identity(final) != before
+        if not getattr(exc, "__notes__", None) and written and final.is_file():
             exc.add_note(f"training had finished: its last state is in {final} (resume from it)")
         raise
     return int(summary["exit_code"]), summary, files
