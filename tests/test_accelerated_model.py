@@ -53,6 +53,47 @@ def test_float32_forward_losses_and_gradients_agree_with_the_reference(spec: Mod
     assert not bad, f"{bad} exceed {tol.rtol:g}; repro: {case.repro()}"
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@given(spec=model_specs())
+def test_the_step_agrees_with_the_reference_through_the_fused_attention_kernel_too(dtype: str, spec: ModelSpec) -> None:
+    """The step writes the attention out for short sequences and calls the fused kernel for long ones
+    (``accelerated.step.attention``); the cases generated here are short, so the harness above runs the
+    written-out form, and this runs the same comparison of the step with the fused kernel forced."""
+    from unittest import mock
+
+    from _accelerated_harness import compare_step
+
+    from accelerated import step as acc_step
+    from reference.backward import loss_and_gradients
+
+    case = spec.build()
+    tol = tolerance(dtype, CheckKind.VALUE)
+    ref_cache, ref_grads = loss_and_gradients(case.params, case.cfg, case.x, case.labels)
+    with mock.patch.object(acc_step, "EXPLICIT_ATTENTION_MAX_T", -1):
+        err = compare_step(case, getattr(torch, dtype), ref_cache, ref_grads)
+    bad = {k: v for k, v in err.items() if v > tol.rtol}
+    assert not bad, f"{bad} exceed {tol.rtol:g}; repro: {case.repro()}"
+
+
+def test_the_attention_forms_differ_only_by_rounding() -> None:
+    """Written out and fused, on the same q, k, v (float64, T on either side of the threshold): equal to
+    the float64 VALUE row, and the threshold picks the form by the sequence length."""
+    from unittest import mock
+
+    from accelerated import step as acc_step
+
+    gen = torch.Generator().manual_seed(0)
+    for T in (acc_step.EXPLICIT_ATTENTION_MAX_T, acc_step.EXPLICIT_ATTENTION_MAX_T + 1):
+        q, k, v = (torch.randn(3, 2, T, 5, generator=gen, dtype=torch.float64) for _ in range(3))
+        written = torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v
+        fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=1.0)
+        assert torch.allclose(written, fused, rtol=0.0, atol=tolerance("float64", CheckKind.VALUE).rtol)
+        expected = written if T <= acc_step.EXPLICIT_ATTENTION_MAX_T else fused
+        assert torch.equal(acc_step.attention(q, k, v), expected)
+        with mock.patch.object(acc_step, "EXPLICIT_ATTENTION_MAX_T", -1):
+            assert torch.equal(acc_step.attention(q, k, v), fused)
+
+
 def _public_functions_in_order(path: Path) -> list[str]:
     names = []
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
