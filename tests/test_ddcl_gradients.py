@@ -76,6 +76,26 @@ def test_hessians_are_derivatives_of_the_gradients(problem: tuple[np.ndarray, np
                 assert gradient_matches(H[:, j * d + i], col)
 
 
+def test_hessians_summed_over_several_chunks_of_tokens_are_derivatives_of_the_gradients() -> None:
+    """The Hessians sum their tokens in chunks (about 4 MB of weighted copies: 4,096 tokens at d = 16,
+    K = 8) and form the blocks below the diagonal as transposes: 9,000 tokens take three chunks, and the
+    columns of the first, a middle and the last prototype cover blocks on both sides of the diagonal."""
+    rng = np.random.default_rng(3)
+    n, d, K, T = 9000, 16, 8, 0.8
+    Y, P = rng.uniform(-1.0, 1.0, (n, d)), rng.uniform(-1.0, 1.0, (d, K))
+    for hess, grad in (
+        (ddcl.hessian_free_energy, ddcl.grad_free_energy),
+        (ddcl.hessian_quantisation, ddcl.grad_quantisation_full),
+    ):
+        H = hess(Y, P, T)
+        for i, j in ((0, 0), (d // 2, K // 2), (d - 1, K - 1)):
+            e = np.zeros_like(P)
+            h = UNIT_ROUNDOFF["float64"] ** (1.0 / 3.0) * max(1.0, abs(P[i, j]))
+            e[i, j] = h
+            col = (grad(Y, P + e, T)[1] - grad(Y, P - e, T)[1]).T.reshape(-1) / (2 * h)
+            assert gradient_matches(H[:, j * d + i], col)
+
+
 def test_dcl_gradients_by_finite_differences() -> None:
     rng = np.random.default_rng(0)
     Y_b, W, b = rng.normal(size=(4, 3)), rng.normal(size=(4, 2)), rng.normal(size=2)
