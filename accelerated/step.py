@@ -80,10 +80,11 @@ def stacked_tokens(
 
 # The longest sequence for which the attention is written out (scores, softmax, product) instead of
 # calling the fused kernel. Measured on the CPU (docs/performance.md, "Short sequences: the attention
-# written out"): at T = 8 to 32 the written-out form's step is 6–30% faster (the fused kernel's fixed
-# cost per call and per backward dominates such short rows, and inductor fuses the softmax with its
-# neighbours), at T = 64 it is within ±3%, at T = 128 28% slower and at T = 256 56% slower (the B×H×T×T
-# scores and their gradient leave the caches, which the fused kernel never forms).
+# written out"): at T = 8 to 32 the written-out form's step is 7–29% faster at the digits sizes and
+# 15% faster to 1% slower at the mid sizes (the fused kernel's fixed cost per call and per backward
+# dominates short rows, and inductor fuses the softmax with its neighbours), at T = 64 within −7 to +2%,
+# at T = 128 28% slower and at T = 256 56% slower (the B×H×T×T scores and their gradient leave the
+# caches, which the fused kernel never forms).
 EXPLICIT_ATTENTION_MAX_T = 32
 
 
