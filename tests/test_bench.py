@@ -112,6 +112,39 @@ def test_quick_bench_writes_every_section_with_positive_finite_timings(
     assert "profile" not in report
 
 
+def test_an_interrupted_bench_names_the_report_of_the_sections_it_finished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the second section: the report holds the first ("complete": false) and the one line says
+    so and where, instead of "nothing was saved"; Ctrl-C in the first: nothing was saved, and no file."""
+    pytest.importorskip("torch")
+    from ddcl_incrt import bench
+    from ddcl_incrt.bench import command
+
+    def interrupted() -> Any:
+        raise KeyboardInterrupt
+
+    for first_done, expected in (
+        (True, "the sections measured before it (scaling) are in"),
+        (False, "nothing was saved"),
+    ):
+        sections = [("scaling", lambda: [])] if first_done else []
+        monkeypatch.setattr(command, "_sections", lambda opts, report, status, s=sections: [*s, ("flops", interrupted)])
+        monkeypatch.setattr(command, "print_section", lambda report, key, console: None)
+        out = tmp_path / f"bench-{first_done}.json"
+        assert bench.main(["--quick", "--out", str(out), "--device", "cpu"]) == 130
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert expected in line
+        if first_done:
+            assert str(out) in line
+            report = json.loads(out.read_text(encoding="utf-8"))
+            assert report["complete"] is False
+            assert report["scaling"] == []
+            assert "flops" not in report
+        else:
+            assert not out.exists()
+
+
 def test_measure_paired_alternates_a_and_b_and_its_ratios_cancel_drift() -> None:
     """Warm-up A, warm-up B, then A B A B …; the machine slows down 3× between pairs (a planted drift):
     each timing spreads wide, each pair's ratio is exactly A's cost over B's."""

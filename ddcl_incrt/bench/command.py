@@ -83,13 +83,20 @@ def run(opts: BenchOptions, console: Console) -> dict[str, Any]:
         console.print(header(report), markup=False)
         status("priming (one untimed step of each kind)")
         prime(opts.device_name)
-        for key, section in _sections(opts, report, status):
-            before = load_average()
-            report[key] = section()
-            report["load"]["after"] = load_average()
-            report["load"]["sections"][key] = {"before": before, "after": report["load"]["after"]}
-            print_section(report, key, console)
-            save()
+        saved: list[str] = []  # the sections in the report file so far
+        try:
+            for key, section in _sections(opts, report, status):
+                before = load_average()
+                report[key] = section()
+                report["load"]["after"] = load_average()
+                report["load"]["sections"][key] = {"before": before, "after": report["load"]["after"]}
+                print_section(report, key, console)
+                save()
+                saved.append(key)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the line says what was kept, not "nothing"
+            if saved:
+                exc.add_note(f"the sections measured before it ({', '.join(saved)}) are in {target[0]} (incomplete)")
+            raise
     report["complete"] = True
     save()
     print_notes(report, console)
