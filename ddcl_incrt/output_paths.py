@@ -76,7 +76,34 @@ def _check_creatable(path: Path, option: str, shown: Path) -> None:
         raise OutputPathError(option, shown, f"cannot be created: {ancestor} exists and is not a folder")
     if not _writable_dir(ancestor):
         raise OutputPathError(option, shown, f"cannot be created: the folder {ancestor} is not writable")
+    _check_names(Path(os.path.abspath(path)), ancestor, option, shown)
     _check_writes(path, option, shown)
+
+
+def _check_names(path: Path, ancestor: Path, option: str, shown: Path) -> None:
+    """The parts of ``path`` below its nearest existing ``ancestor`` (not created by the check: see
+    :func:`_check_writes`) must be names the file system takes: each no longer than its ``NAME_MAX``
+    and the whole path no longer than ``PATH_MAX`` (a 260-character folder name trained a whole run
+    and failed at its first checkpoint). Where the system does not say (no ``pathconf``), nothing is
+    assumed."""
+    limits: dict[str, int] = {}
+    for name in ("PC_NAME_MAX", "PC_PATH_MAX"):
+        try:
+            limits[name] = os.pathconf(ancestor, name)
+        except (AttributeError, OSError, ValueError):
+            continue
+    name_max, path_max = limits.get("PC_NAME_MAX", -1), limits.get("PC_PATH_MAX", -1)
+    for part in path.relative_to(ancestor).parts:
+        if name_max > 0 and len(os.fsencode(part)) > name_max:
+            raise OutputPathError(
+                option,
+                shown,
+                f"cannot be created: the name {part[:40]}… is longer than the {name_max} bytes {ancestor} takes",
+            )
+    if path_max > 0 and len(os.fsencode(path)) >= path_max:
+        raise OutputPathError(
+            option, shown, f"cannot be created: the path is longer than the system's {path_max} bytes"
+        )
 
 
 def _check_writes(folder: Path, option: str, shown: Path) -> None:
@@ -107,9 +134,11 @@ def check_output_dir(path: object, option: str, *, files: Sequence[str] = (), fo
     """``path`` as an output folder: an existing writable folder, or one that can be created; ``files``
     and ``folders`` are what the command will write inside it (none may exist as the other kind)."""
     p = _as_path(path, option)
-    if os.path.lexists(p) and not p.exists():
+    # os.path's tests, not Path's: Python 3.11's Path.exists raises for a name too long to look up, and
+    # such a path is one that does not exist (its names are then refused by _check_creatable)
+    if os.path.lexists(p) and not os.path.exists(p):
         raise OutputPathError(option, p, "is a broken symbolic link")
-    if not p.exists():
+    if not os.path.exists(p):
         _check_creatable(p, option, p)
         return p
     if not p.is_dir():
@@ -133,19 +162,26 @@ def check_output_file(path: object, option: str) -> Path:
     """``path`` as an output file (written atomically: a temporary file beside it, then renamed over
     it): not a folder nor a special file, in a writable folder or one that can be created."""
     p = _as_path(path, option)
-    if p.is_dir():
+    if os.path.isdir(p):  # os.path's tests: see check_output_dir
         raise OutputPathError(option, p, "is a folder (give a file name)")
-    if p.exists() and not p.is_file():
+    if os.path.exists(p) and not os.path.isfile(p):
         raise OutputPathError(option, p, "exists and is not a regular file (writing would replace it)")
     parent = Path(os.path.abspath(p)).parent
-    if os.path.lexists(parent) and not parent.is_dir():
+    if os.path.lexists(parent) and not os.path.isdir(parent):
         raise OutputPathError(option, p, f"cannot be created: {parent} exists and is not a folder")
-    if parent.is_dir():
+    if os.path.isdir(parent):
         if not _writable_dir(parent):
             raise OutputPathError(option, p, f"the folder {parent} is not writable")
+        if not os.path.lexists(p):
+            _check_names(Path(os.path.abspath(p)), parent, option, p)
         _check_writes(parent, option, p)
     else:
         _check_creatable(parent, option, p)
+        # the file's own name too (the folders' names were checked against the nearest existing one)
+        ancestor = parent
+        while not os.path.lexists(ancestor):
+            ancestor = ancestor.parent
+        _check_names(Path(os.path.abspath(p)), ancestor, option, p)
     return p
 
 

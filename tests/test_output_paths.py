@@ -77,3 +77,42 @@ def test_root_is_refused_an_output_folder_in_proc_before_training(
     argv = ["audit", "--quick", "--dataset", "planted", "--steps", "20", "--engine", "reference"]
     assert main([*argv, "--out", "/proc/ddcl-incrt-audit"]) == 2
     assert "--out /proc/ddcl-incrt-audit: cannot be written" in capsys.readouterr().err
+
+
+def test_a_name_the_file_system_cannot_take_is_refused_before_any_work(tmp_path: Path) -> None:
+    """A missing folder is not created by the check (parallel runs would race), so a name too long for
+    the file system is caught by its length: a 260-byte folder name trained a whole run before."""
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    with pytest.raises(OutputPathError, match=f"longer than the {name_max} bytes"):
+        check_output_dir(tmp_path / "new" / ("b" * (name_max + 1)), "--out")
+    assert not (tmp_path / "new").exists()
+    check_output_dir(tmp_path / "new" / ("b" * name_max), "--out")  # just at the limit: taken
+    path_max = os.pathconf(tmp_path, "PC_PATH_MAX")
+    deep = tmp_path.joinpath(*["c" * 200] * (path_max // 200 + 1))
+    with pytest.raises(OutputPathError, match=f"longer than the system's {path_max} bytes"):
+        check_output_dir(deep, "--out")
+    for where in (tmp_path, tmp_path / "new"):  # an output file's own name, in an existing or a new folder
+        with pytest.raises(OutputPathError, match=f"longer than the {name_max} bytes"):
+            check_output_file(where / ("r" * (name_max + 1)), "--out")
+        check_output_file(where / ("r" * name_max), "--out")
+
+
+def test_the_check_creates_no_missing_folder_only_a_probe_in_the_nearest_existing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs started at once into sibling folders of a new parent raced when the check made the parent and
+    removed it again: the probe file goes into the nearest existing folder, and nothing else is made."""
+    import tempfile
+
+    seen: list[str] = []
+    real = tempfile.mkstemp
+
+    def probe(*args: object, **kwargs: object) -> tuple[int, str]:
+        seen.append(str(kwargs["dir"]))
+        assert not (tmp_path / "parent").exists(), "a missing folder was created"
+        return real(*args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", probe)
+    check_output_dir(tmp_path / "parent" / "run-1", "--out")
+    assert seen == [str(tmp_path)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
