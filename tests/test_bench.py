@@ -143,6 +143,13 @@ def test_an_interrupted_bench_names_the_report_of_the_sections_it_finished(
             assert "flops" not in report
         else:
             assert not out.exists()
+    # after the last section: the report file is complete, and the line says so
+    monkeypatch.setattr(command, "_sections", lambda opts, report, status: [("scaling", lambda: [])])
+    monkeypatch.setattr(command, "print_notes", lambda report, console: interrupted())
+    out = tmp_path / "bench-complete.json"
+    assert bench.main(["--quick", "--out", str(out), "--device", "cpu"]) == 130
+    assert f"the complete report is in {out}" in capsys.readouterr().err
+    assert json.loads(out.read_text(encoding="utf-8"))["complete"] is True
 
 
 def test_measure_paired_alternates_a_and_b_and_its_ratios_cancel_drift() -> None:

@@ -73,18 +73,19 @@ def run(opts: BenchOptions, console: Console) -> dict[str, Any]:
             target[0] = exc.fallback
             console.print(f"warning: {exc}", markup=False, highlight=False)
 
-    with thread_setting(opts), console.status("bench...") as st:
+    saved: list[str] = []  # the sections in the report file so far
+    complete = False  # whether the file holds the complete report
+    try:
+        with thread_setting(opts), console.status("bench...") as st:
 
-        def status(msg: str) -> None:
-            st.update(f"bench: {msg}")
+            def status(msg: str) -> None:
+                st.update(f"bench: {msg}")
 
-        report["machine"] = machine(opts)
-        report["settings"] = opts.to_json()
-        console.print(header(report), markup=False)
-        status("priming (one untimed step of each kind)")
-        prime(opts.device_name)
-        saved: list[str] = []  # the sections in the report file so far
-        try:
+            report["machine"] = machine(opts)
+            report["settings"] = opts.to_json()
+            console.print(header(report), markup=False)
+            status("priming (one untimed step of each kind)")
+            prime(opts.device_name)
             for key, section in _sections(opts, report, status):
                 before = load_average()
                 report[key] = section()
@@ -93,14 +94,17 @@ def run(opts: BenchOptions, console: Console) -> dict[str, Any]:
                 print_section(report, key, console)
                 save()
                 saved.append(key)
-        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the line says what was kept, not "nothing"
-            if saved:
-                exc.add_note(f"the sections measured before it ({', '.join(saved)}) are in {target[0]} (incomplete)")
-            raise
-    report["complete"] = True
-    save()
-    print_notes(report, console)
-    console.print(f"wrote {target[0]} ({report['wall_s']:.1f} s)", markup=False)
+        report["complete"] = True
+        save()
+        complete = True
+        print_notes(report, console)
+        console.print(f"wrote {target[0]} ({report['wall_s']:.1f} s)", markup=False)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the line says what was kept, not "nothing"
+        if complete:
+            exc.add_note(f"the complete report is in {target[0]}")
+        elif saved:
+            exc.add_note(f"the sections measured before it ({', '.join(saved)}) are in {target[0]} (incomplete)")
+        raise
     if failure:
         raise failure[0]
     return report
