@@ -224,6 +224,12 @@ def test_an_audit_interrupted_in_the_final_evaluation_names_its_last_state(
         f"ddcl-incrt audit: interrupted: training had finished: its last state is in {last} (resume from it) "
         "(run the same command with --resume and that path)"
     ]
+    # resumed from that last checkpoint into another folder, nothing is trained or written: an interrupt
+    # in the final evaluation names the checkpoint it resumed from
+    with monkeypatch.context() as m:
+        m.setattr(ReferenceEngine, "evaluate", stopped_at_the_end)
+        assert main([*argv, "--out", str(tmp_path / "again"), "--resume", str(last)]) == 130
+    assert f"training had finished: its last state is in {last} (resume from it)" in capsys.readouterr().err
     assert main([*argv, "--out", str(out), "--resume", str(last)]) == 0
     assert "resuming from step 30" in capsys.readouterr().out
 

@@ -36,7 +36,7 @@ from ddcl_incrt.output_paths import check_output_dir, write_with_fallback
 from reference.incrt.controller import GrowthVariant
 from reference.model import LayerConfig
 from reference.train_config import TrainConfig
-from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
+from training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint, step_of
 from training.configs import LAYERS, QUICK_TRAIN, TRAIN
 from training.data import named_dataset
 from training.record import RunRecord
@@ -242,6 +242,19 @@ def _file_identity(path: Path) -> tuple[int, int, int, int] | None:
     return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _resumed_last_state(resume: Path | None, steps: int) -> Path | None:
+    """The checkpoint ``--resume`` chooses, when it already holds the last step's state: such a run trains
+    nothing and writes no checkpoint, so that file is where its state is. ``None`` otherwise, and when it
+    cannot be chosen (run_training then reports why)."""
+    if resume is None:
+        return None
+    try:
+        chosen = latest_checkpoint(resume)
+        return chosen if step_of(chosen) == steps else None
+    except Exception:  # only a hint for an interrupt's line: the resume's own error is run_training's
+        return None
+
+
 def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], dict[str, Path]]:
     """Train, summarise, write the report; returns ``(exit code, summary, files written)``."""
     from ddcl_incrt.audit.report import report_files, write_report
@@ -277,9 +290,11 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
         # earlier run's, so outside run_training's return it counts only if this run wrote it, i.e. the
         # file changed (a new file is renamed into place: another inode). Not its mtime against the start
         # time: a coarse or skewed file system clock could date a new file earlier than the start.
+        # Resumed from the last step's checkpoint, nothing is trained or written: the state is in that file.
         written = trained or _file_identity(final) != before
-        if not getattr(exc, "__notes__", None) and written and final.is_file():
-            exc.add_note(f"training had finished: its last state is in {final} (resume from it)")
+        last = final if written and final.is_file() else _resumed_last_state(opts.resume, train_config(opts).steps)
+        if not getattr(exc, "__notes__", None) and last is not None:
+            exc.add_note(f"training had finished: its last state is in {last} (resume from it)")
         raise
     return int(summary["exit_code"]), summary, files
 
