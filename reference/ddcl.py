@@ -258,11 +258,16 @@ def grad_variance_fixed_Q(P: Float64[np.ndarray, "d K"], Q: Float64[np.ndarray, 
 # --------------------------------------------------------------------------------------------------
 
 
+# Entries (float64) of one chunk of weighted token rows in the Hessians in P: 4 MB, which stays in the caches.
+HESSIAN_CHUNK_ENTRIES = 1 << 19
+
+
 def _hessian_P(Y: F64Array, P: F64Array, w: F64Array, Hd: F64Array) -> F64Array:
     """``∇²_P L`` (dK×dK, index ``j·d + i`` for entry ``P[i, j]``) for ``L = (1/n) Σ_t f(D_t)``.
 
     ``w[t] = ∂f/∂D_t`` (n×K) and ``Hd[t] = ∂²f/∂D_t²`` (n×K×K):
     ``H = (1/n) Σ_t [ blockdiag(2 w_tk I) + Σ_{k,l} Hd_tkl · 4 (p_k − y_t)(p_l − y_t)ᵀ ]``.
+    ``Hd[t]`` is a Hessian, hence symmetric: only its upper triangle (``l ≥ k``) is read.
     """
     n, d = Y.shape
     K = P.shape[1]
@@ -271,11 +276,12 @@ def _hessian_P(Y: F64Array, P: F64Array, w: F64Array, Hd: F64Array) -> F64Array:
     # l ≥ k are one matrix product over the tokens, G_kᵀ (d×n) by the n×(K−k)d weighted G, and the blocks
     # l < k are the transposes of blocks computed earlier (Hd[t] is symmetric). One product per k, in
     # BLAS's layout, over chunks of tokens that keep the weighted copy near 4 MB (it stays in the caches:
-    # 0.65 s against 0.93 s with 32 MB chunks at n = 4096, d = 64, K = 32, one thread). einsum's n·K²·d²
+    # 0.65 s against 0.93 s with 32 MB chunks at n = 4096, d = 64, K = 32, one thread of an AMD EPYC,
+    # run one after the other; docs/performance.md). einsum's n·K²·d²
     # scalar loop took 90 s per growth check at that size, and a product per l over a transposed n×K×d×K
     # copy 6 s per Hessian (the copy's strided transpose was two thirds of it).
     H = np.zeros((K, d, K, d))
-    chunk = max(1, (1 << 19) // max(1, K * d))
+    chunk = max(1, HESSIAN_CHUNK_ENTRIES // max(1, K * d))
     for k in range(K):
         for start in range(0, n, chunk):
             G_c = G[start : start + chunk]
@@ -364,6 +370,7 @@ def removal_free_energy_change(Q: Float64[np.ndarray, "n K"], j: int, T_P: float
 
 
 __all__ = [
+    "HESSIAN_CHUNK_ENTRIES",
     "assignment_covariance",
     "assignments",
     "check_assignments",

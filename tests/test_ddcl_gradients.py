@@ -77,11 +77,13 @@ def test_hessians_are_derivatives_of_the_gradients(problem: tuple[np.ndarray, np
 
 
 def test_hessians_summed_over_several_chunks_of_tokens_are_derivatives_of_the_gradients() -> None:
-    """The Hessians sum their tokens in chunks (about 4 MB of weighted copies: 4,096 tokens at d = 16,
-    K = 8) and form the blocks below the diagonal as transposes: 9,000 tokens take three chunks, and the
-    columns of the first, a middle and the last prototype cover blocks on both sides of the diagonal."""
+    """The Hessians sum their tokens in chunks (``HESSIAN_CHUNK_ENTRIES`` weighted entries: 4,096 tokens at
+    d = 16, K = 8) and form the blocks below the diagonal as transposes: two chunks and part of a third,
+    and the columns of the first, a middle and the last prototype cover blocks on both sides of the
+    diagonal."""
     rng = np.random.default_rng(3)
-    n, d, K, T = 9000, 16, 8, 0.8
+    d, K, T = 16, 8, 0.8
+    n = 2 * (ddcl.HESSIAN_CHUNK_ENTRIES // (K * d)) + 808
     Y, P = rng.uniform(-1.0, 1.0, (n, d)), rng.uniform(-1.0, 1.0, (d, K))
     for hess, grad in (
         (ddcl.hessian_free_energy, ddcl.grad_free_energy),
