@@ -250,9 +250,7 @@ def _broken_pipe() -> int:
     raise BrokenPipeError(32, "Broken pipe")
 
 
-def test_run_command_maps_each_ending_to_its_code(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_run_command_maps_each_ending_to_its_code(capsys: pytest.CaptureFixture[str]) -> None:
     def bad() -> int:
         raise ValueError("--x: bad")
 

@@ -281,7 +281,7 @@ def test_an_outputs_case_carrying_the_inputs_keys_is_refused_saying_the_kit_has_
     copied = json.loads((inputs / "manifest.json").read_text(encoding="utf-8"))["cases"][0][key]
     folder = _one_case(tmp_path, golden, "outputs")
     _edit_manifest(folder, lambda d: d["cases"][0].update({key: copied}))
-    hint = "(not the note, scalars or inputs: the kit takes those from its own vectors, by check)"
+    hint = f"(not {key}: the kit takes those from its own vectors, by check)"
     with pytest.raises(VectorFileError, match=re.escape(f"field cases[0].{key}: unknown key(s) ['{key}']")) as info:
         read_vectors(folder)
     assert hint in str(info.value)
@@ -297,6 +297,16 @@ def test_an_unknown_key_in_the_outputs_a_port_wrote_is_a_usage_error(
     _edit_manifest(folder, lambda d: d["cases"][0]["outputs"]["D"].update(fille="elsewhere.npy"))
     assert main(["conformance", "--outputs", str(folder), "--only", "squared_distances/basic"]) == USAGE
     assert "field cases[0].outputs.D.fille: unknown key(s) ['fille']" in capsys.readouterr().err
+
+
+def test_an_outputs_case_with_a_misspelt_key_gets_no_hint_about_copied_keys(
+    tmp_path: Path, golden: dict[str, VectorEntry]
+) -> None:
+    folder = _one_case(tmp_path, golden, "outputs")
+    _edit_manifest(folder, lambda d: d["cases"][0].update(ouputs={}))
+    with pytest.raises(VectorFileError, match=re.escape("field cases[0].ouputs: unknown key(s) ['ouputs']")) as info:
+        read_vectors(folder)
+    assert "the kit takes those" not in str(info.value)
 
 
 def test_every_file_the_kit_writes_still_reads(tmp_path: Path, template: Path) -> None:

@@ -108,11 +108,14 @@ _CASE_KEYS: dict[str, tuple[str, ...]] = {
 _ARRAY_KEYS = ("file", "dtype", "shape")
 
 
-def _a_case_of(kind: str) -> str:
-    """What a case of a ``kind`` manifest is, for the refusal of its unknown keys."""
+def _a_case_of(kind: str, case: Mapping[str, Any]) -> str:
+    """What a case of a ``kind`` manifest is, for the refusal of its unknown keys ``case`` has; an outputs
+    case holding keys of an inputs case (a port that copied the inputs' cases and added its outputs) is
+    told where those come from."""
     what = f"a case in a manifest of kind {kind!r}"
-    if kind == "outputs":  # a port that copies the inputs' cases and adds its outputs meets this first
-        what += " (not the note, scalars or inputs: the kit takes those from its own vectors, by check)"
+    copied = [k for k in _CASE_KEYS["inputs"] if k in case and k not in _CASE_KEYS[kind]]
+    if copied:
+        what += f" (not {', '.join(copied)}: the kit takes those from its own vectors, by check)"
     return what
 
 
@@ -171,7 +174,7 @@ def _kit_written_paths(target: Path, kind: Kind) -> dict[str, bool]:
             where = f"cases[{i}]."
             if not isinstance(raw, dict):
                 raise VectorFileError(manifest, f"cases[{i}]", "expected an object")
-            _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, _a_case_of(kind))
+            _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, _a_case_of(kind, raw))
             case_dir = _case_dir(_require(raw, "check", str, manifest, where))
             paths[case_dir] = True
             for key, prefix in (("inputs", "in"), ("outputs", "out")):
@@ -480,7 +483,7 @@ def read_vectors(directory: str | Path, *, expect_kind: Kind | None = None) -> l
         where = f"cases[{i}]."
         if not isinstance(raw, dict):
             raise VectorFileError(manifest, f"cases[{i}]", "expected an object")
-        _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, _a_case_of(kind))
+        _refuse_unknown(raw, _CASE_KEYS[kind], manifest, where, _a_case_of(kind, raw))
         check = _require(raw, "check", str, manifest, where)
         op = _require(raw, "operation", str, manifest, where)
         if op not in operation_names():
