@@ -66,12 +66,17 @@ def _writable_dir(path: Path) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest ancestor that does."""
+    while not os.path.lexists(path):
+        path = path.parent
+    return path
+
+
 def _check_creatable(path: Path, option: str, shown: Path) -> None:
     """``path`` does not exist: its nearest existing ancestor must be a writable folder, and the folder
     must really take new entries (:func:`_check_writes`)."""
-    ancestor = Path(os.path.abspath(path)).parent
-    while not os.path.lexists(ancestor):
-        ancestor = ancestor.parent
+    ancestor = _nearest_existing(Path(os.path.abspath(path)).parent)
     if not ancestor.is_dir():
         raise OutputPathError(option, shown, f"cannot be created: {ancestor} exists and is not a folder")
     if not _writable_dir(ancestor):
@@ -113,9 +118,7 @@ def _check_writes(folder: Path, option: str, shown: Path) -> None:
     full file system refuses them too; a long run must learn this before it starts, not at its end.
     Nothing is created but that one file (no missing folder is made here: runs started at once into
     sibling folders of a new parent would race to make and remove it)."""
-    top = Path(os.path.abspath(folder))
-    while not os.path.lexists(top):
-        top = top.parent
+    top = _nearest_existing(Path(os.path.abspath(folder)))
     probe: str | None = None
     try:
         fd, probe = tempfile.mkstemp(prefix=".ddcl-incrt-write-check-", dir=top)
@@ -169,19 +172,12 @@ def check_output_file(path: object, option: str) -> Path:
     parent = Path(os.path.abspath(p)).parent
     if os.path.lexists(parent) and not os.path.isdir(parent):
         raise OutputPathError(option, p, f"cannot be created: {parent} exists and is not a folder")
-    if os.path.isdir(parent):
-        if not _writable_dir(parent):
-            raise OutputPathError(option, p, f"the folder {parent} is not writable")
-        if not os.path.lexists(p):
-            _check_names(Path(os.path.abspath(p)), parent, option, p)
+    if os.path.isdir(parent) and not _writable_dir(parent):
+        raise OutputPathError(option, p, f"the folder {parent} is not writable")
+    if os.path.lexists(p):
         _check_writes(parent, option, p)
-    else:
-        _check_creatable(parent, option, p)
-        # the file's own name too (the folders' names were checked against the nearest existing one)
-        ancestor = parent
-        while not os.path.lexists(ancestor):
-            ancestor = ancestor.parent
-        _check_names(Path(os.path.abspath(p)), ancestor, option, p)
+    else:  # the file and any missing folder above it: their names, and a probe in the nearest folder
+        _check_creatable(p, option, p)
     return p
 
 

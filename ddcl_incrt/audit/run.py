@@ -265,7 +265,8 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
     # during the run, the report and every figure after it).
     studies = () if opts.studies is None else load_study_sections(opts.studies)
     check_output_dir(opts.out, "--out", files=report_files(studies), folders=("figures", "checkpoints"))
-    final = CheckpointPolicy(opts.out / "checkpoints").path(train_config(opts).steps)
+    steps = train_config(opts).steps
+    final = CheckpointPolicy(opts.out / "checkpoints").path(steps)
     before = _file_identity(final)
     trained = False
     t0 = time.perf_counter()
@@ -292,7 +293,7 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
         # time: a coarse or skewed file system clock could date a new file earlier than the start.
         # Resumed from the last step's checkpoint, nothing is trained or written: the state is in that file.
         written = trained or _file_identity(final) != before
-        last = final if written and final.is_file() else _resumed_last_state(opts.resume, train_config(opts).steps)
+        last = final if written and final.is_file() else _resumed_last_state(opts.resume, steps)
         if not getattr(exc, "__notes__", None) and last is not None:
             exc.add_note(f"training had finished: its last state is in {last} (resume from it)")
         raise
