@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from _snippets import child_env
 from threadpoolctl import threadpool_limits
 
 from ddcl_incrt import exit_codes
@@ -53,10 +54,6 @@ def _one_error_line(err: str, prefix: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith(prefix)]
     assert len(lines) == 1, err
     return lines[0]
-
-
-def _child_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
 # -- --threads and OMP_NUM_THREADS: at most MAX_THREADS ------------------------------------------------
@@ -159,7 +156,7 @@ def _with_reader_gone(argv: list[str]) -> subprocess.CompletedProcess[str]:
             stdout=write,
             stderr=subprocess.PIPE,
             text=True,
-            env=_child_env(),
+            env=child_env(),
             timeout=120,
             check=False,
         )
@@ -179,7 +176,7 @@ def test_the_same_commands_into_a_live_pipe_exit_0() -> None:
         [sys.executable, "-m", "ddcl_incrt.cli", "docs", "--path", "spec"],
         capture_output=True,
         text=True,
-        env=_child_env(),
+        env=child_env(),
         timeout=120,
         check=False,
     )
@@ -210,7 +207,7 @@ def test_a_closed_stdout_in_a_real_process() -> None:
         ["sh", "-c", 'exec "$0" -m ddcl_incrt.cli docs spec >&-', sys.executable],
         capture_output=True,
         text=True,
-        env=_child_env(),
+        env=child_env(),
         timeout=120,
         check=False,
     )
@@ -364,7 +361,7 @@ def test_python_m_bench_stopped_by_a_signal_prints_one_line_and_exits_130(sig: s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_child_env(),
+        env=child_env(),
         # a test run started in the background inherits SIGINT ignored, and so would the child
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )

@@ -11,8 +11,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _snippets import child_env
 
 from ddcl_incrt import exit_codes
 from ddcl_incrt.cli import main, terminate_as_interrupt
@@ -50,24 +52,53 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_sigterm_during_training_saves_a_checkpoint_and_exits_130(tmp_path: Path) -> None:
-    marker = tmp_path / "started"
-    out = tmp_path / "audit"
-    argv = ["audit", "--quick", "--dataset", "planted", "--engine", "reference", "--steps", "100000"]
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+# The audit every child process here runs (with --steps, --out and --checkpoint-every added).
+AUDIT = ["audit", "--quick", "--dataset", "planted", "--engine", "reference"]
+
+
+def _audit_child(
+    script: str,
+    marker: Path,
+    out: Path,
+    *,
+    steps: int,
+    checkpoint_every: int,
+    waiting_for: str,
+    within_s: float,
+    **popen: Any,
+) -> subprocess.Popen[str]:
+    """The audit in a child interpreter running ``script`` (given ``marker`` and the command line), returned
+    once ``script`` has written ``marker``; killed, and the test failed naming ``waiting_for``, if it
+    does not within ``within_s`` seconds."""
+    argv = [*AUDIT, "--steps", str(steps), "--out", str(out), "--checkpoint-every", str(checkpoint_every)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(marker), *argv, "--out", str(out), "--checkpoint-every", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", script, str(marker), *argv], env=child_env(), stderr=subprocess.PIPE, text=True, **popen
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + within_s
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert marker.exists(), "training did not start"
+        assert marker.exists(), f"{waiting_for} was not reached: {proc.poll()}"
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc
+
+
+def test_sigterm_during_training_saves_a_checkpoint_and_exits_130(tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    proc = _audit_child(
+        CHILD,
+        tmp_path / "started",
+        out,
+        steps=100000,
+        checkpoint_every=0,
+        waiting_for="training",
+        within_s=60,
+        stdout=subprocess.PIPE,
+    )
+    try:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -212,23 +243,18 @@ sys.exit(main(sys.argv[2:]))
 
 
 def _hung_in_the_interrupt_save(tmp_path: Path, out: Path) -> subprocess.Popen[str]:
-    marker = tmp_path / "writing"
-    argv = ["audit", "--quick", "--dataset", "planted", "--engine", "reference", "--steps", "40"]
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HANGING_SAVE, str(marker), *argv, "--out", str(out), "--checkpoint-every", "10"],
-        env=env,
+    proc = _audit_child(
+        HANGING_SAVE,
+        tmp_path / "writing",
+        out,
+        steps=40,
+        checkpoint_every=10,
+        waiting_for="the interrupt checkpoint",
+        within_s=120,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists(), f"the interrupt checkpoint was not reached: {proc.poll()}"
         proc.send_signal(signal.SIGINT)  # a second Ctrl-C: ignored while the checkpoint is written
         time.sleep(0.5)
         assert proc.poll() is None, "a second Ctrl-C stopped the save"
@@ -261,8 +287,10 @@ def test_a_forced_stop_mid_save_keeps_the_earlier_checkpoints_and_no_partial_fil
     assert [p.name for p in folder.glob("step-*.ckpt.npz")] == ["step-00000010.ckpt.npz", "step-00000020.ckpt.npz"]
     assert [Checkpoint.load(folder / f"step-000000{s}.ckpt.npz").step for s in (10, 20)] == [10, 20]
     (leftover,) = folder.glob(".step-00000025.ckpt.npz.*.tmp")
-    argv = ["audit", "--quick", "--dataset", "planted", "--engine", "reference", "--steps", "40"]
-    assert main([*argv, "--out", str(out), "--resume", str(folder)]) in (exit_codes.OK, exit_codes.FAILED_CHECK)
+    assert main([*AUDIT, "--steps", "40", "--out", str(out), "--resume", str(folder)]) in (
+        exit_codes.OK,
+        exit_codes.FAILED_CHECK,
+    )
     assert "resuming from step 20" in capsys.readouterr().out
     assert leftover.exists()  # never read, never deleted by the run: the user's to remove
 
