@@ -67,6 +67,22 @@ def test_a_diverging_float64_run_is_refused_naming_s_on_both_engines(
     assert "training diverged" in str(acc.value)
 
 
+def test_a_run_whose_layer_overflows_from_finite_parameters_is_refused_as_diverged_on_both_engines() -> None:
+    """Every rate far too large (sgd, 1e3): within a few steps the weights reach ~1e177 — finite, with
+    ``|s|`` in range — and the layer overflows float64. The reference's forward refuses that step as a
+    diverged run; the accelerated engine's D1 host copy sees the same non-finite values and says the
+    same, naming the step and the first non-finite of ``Y``, ``Q`` (D1 refused them as a NaN argument,
+    as if they were a bad input)."""
+    cfg = replace(RUN, optimizer="sgd", lr=LearningRates(rest=1e3, prototypes=1e3, temperatures=1e3))
+    with pytest.raises(FloatingPointError, match=r"overflowed inside the layer.*diverged") as ref:
+        ref_trainer.train(small_data(), LAYER, cfg, rng=np.random.default_rng(TRAIN_SEED))
+    diverged = r"^[YQ]: \d+ non-finite entries at step \d+ from finite parameters"
+    with pytest.raises(FloatingPointError, match=diverged) as acc:
+        acc_trainer.train(small_data(), LAYER, cfg, rng=np.random.default_rng(TRAIN_SEED))
+    assert "training diverged" in str(acc.value)
+    assert "diverged" in str(ref.value)
+
+
 @pytest.mark.parametrize(
     ("s", "named"),
     [
