@@ -453,7 +453,7 @@ def step_g5_5() -> StepOutcome:
         one_hot[b, :, star[b]] = 1.0
     U1 = ref_model.head_output(as_f64(one_hot), X, W_V, W_O)
     ch.close(
-        "one-hot attention on argmax_s‖x_s W_V W_O‖: max_t ‖u_{b,t}‖ = β_b (reference)",
+        "one-hot attention on argmax_s‖X_s W_V W_O‖: max_t ‖u_{b,t}‖ = β_b (reference)",
         np.sqrt(np.sum(U1 * U1, axis=2)).max(axis=1),
         beta,
     )

@@ -207,7 +207,7 @@ INCRT_CLAIMS: tuple[Claim, ...] = (
             "Removing head h changes A_res by exactly −Π⊥ ½[C, M_a^h] Π⊥, of spectral norm ≤ G_h = ‖C "
             "M_a^h‖_F, so λ_max(A_res) moves by ≤ G_h (Weyl); with hysteresis a prune never re-triggers "
             "growth at the next check on the same probe. The output changes by exactly ΔY = A_h X W_V^h "
-            "W_O^h, of row norm ≤ max_s‖x_s W_V W_O‖, and |ΔL_task| ≤ √2‖W_c‖_2 (1 + diam(P)²/(2T_P)) "
+            "W_O^h, of row norm ≤ max_s‖X_s W_V W_O‖, and |ΔL_task| ≤ √2‖W_c‖_2 (1 + diam(P)²/(2T_P)) "
             "mean_{b,t}‖Δy_{b,t}‖."
         ),
         hypotheses=(

@@ -83,11 +83,12 @@ def check_attention(name: str, value: object, B: int, T: int) -> F64Array:
 def head_output_bound(
     X: Float64[np.ndarray, "B T d"], W_V: Float64[np.ndarray, "d d_v"], W_O: Float64[np.ndarray, "d_v d"]
 ) -> Float64[np.ndarray, " B"]:
-    """Per sequence ``b``: ``β_b = max_s ‖x_{b,s} W_V W_O‖``, which bounds every row of ``U_h`` (G5).
+    """Per sequence ``b``: ``β_b = max_s ‖X_{b,s} W_V W_O‖`` (``X_{b,s}`` a row of the layer input), which
+    bounds every row of ``U_h`` (G5).
 
-    Row ``t`` of ``A_h X W_V W_O`` is ``Σ_s a_ts (x_s W_V W_O)`` with ``a_t`` on the simplex, a convex
+    Row ``t`` of ``A_h X W_V W_O`` is ``Σ_s a_ts (X_s W_V W_O)`` with ``a_t`` on the simplex, a convex
     combination, so its norm is at most ``β_b`` (step G5.5); hence ``‖U_{h,b}‖_F ≤ √T β_b`` and
-    ``β_b ≤ max_s ‖x_{b,s}‖ · ‖W_V W_O‖_2``. The bound holds for *every* attention pattern, so it needs
+    ``β_b ≤ max_s ‖X_{b,s}‖ · ‖W_V W_O‖_2``. The bound holds for *every* attention pattern, so it needs
     no knowledge of ``M_h`` or ``τ_h``.
     """
     X_ = check_array("X", X, 3)
@@ -355,7 +356,7 @@ def _check_g5_output(o: PruneOutput) -> list[InvariantResult]:
         ),
         InvariantResult(
             "G5",
-            "‖U_h,b‖_F ≤ √T · max_s‖x_s W_V W_O‖",
+            "‖U_h,b‖_F ≤ √T · max_s‖X_s W_V W_O‖",
             f64(norms[worst]),
             f64(caps[worst]) + accumulation_bound(T + d + dv + 2, f64(caps[worst])),
             f"worst b={worst}",
@@ -449,7 +450,7 @@ def check_g5_at_prune(
         ),
         InvariantResult(
             "G5",
-            "measured ‖ΔY_b‖_F ≤ √T · max_s‖x_s W_V W_O‖ (certified)",
+            "measured ‖ΔY_b‖_F ≤ √T · max_s‖X_s W_V W_O‖ (certified)",
             f64(norms[worst]),
             cap + accumulation_bound(T + d + d_v + 2, cap) + math.sqrt(T * d) * entry_bound,
             f"h={head_id}, worst b={worst}, B={B}",
