@@ -446,7 +446,13 @@ def collapse_finding(record: RunRecord) -> str:
     )
     text += f"; ε_K then removed {_pruned(after)}, which had no mass left" if after else ""
     later = [c for c in record.checks if c.step > failing[-1]]
-    if later:
+    if later and later[0].n_prototypes < 2:
+        # D4 is a claim about K ≥ 2 prototypes: with one left there is nothing to split
+        text += (
+            f". From step {later[0].step} on T_c was above T_P again, with one prototype left, where D4 says "
+            "nothing (its hypothesis K ≥ 2 fails)"
+        )
+    elif later:
         held = sum(1 for m in later[0].mass.values() if m >= eps)
         text += (
             f". From step {later[0].step} on T_c was above T_P again (collapse unstable by D4), but only "
