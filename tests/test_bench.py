@@ -334,3 +334,37 @@ def test_bench_without_torch_names_the_install_command(
     monkeypatch.delattr(ddcl_incrt, "bench", raising=False)
     assert cli_main(["bench", "--quick"]) == 2
     assert "pip install torch==2.13.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("threads", "cpus", "load", "device", "warns"),
+    [
+        pytest.param(2, 2, 1.0, "cpu", True, id="2-threads-2-cpus-load-1"),
+        pytest.param(2, 2, 0.99, "cpu", False, id="load-just-below-one-process"),
+        pytest.param(1, 2, 3.0, "cpu", False, id="one-thread-waits-for-nobody"),
+        pytest.param(2, 4, 2.0, "cpu", False, id="room-for-the-threads"),
+        pytest.param(2, 4, 2.01, "cpu", True, id="just-no-room"),
+        pytest.param(2, 2, 3.0, "cuda", False, id="cuda"),
+        pytest.param(2, 2, None, "cpu", False, id="no-load-average"),
+    ],
+)
+def test_the_bench_warns_when_its_threads_compete_with_the_load_before_it(
+    threads: int, cpus: int, load: float | None, device: str, warns: bool
+) -> None:
+    """Under a load of 2.4–4 on 2 vCPUs a 2-thread digits step took 488 ms against 4.4 ms with one thread:
+    the warning names the cause and the remedy; the load after the run (raised by the bench itself) is
+    not counted."""
+    pytest.importorskip("torch")
+    from ddcl_incrt.bench.report import competing_threads, notes
+
+    report: dict[str, Any] = {
+        "settings": {"threads": threads},
+        "machine": {"cpus_usable": cpus, "device": device},
+        "load": {"before": None if load is None else [load, load, load], "after": [9.0, 9.0, 9.0]},
+    }
+    warning = competing_threads(report)
+    assert (warning is not None) is warns
+    if warning:
+        assert warning.startswith(f"{threads} threads on {cpus} usable CPUs under a load average of {load:.2f}")
+        assert "--threads 1" in warning
+        assert warning in notes(report)

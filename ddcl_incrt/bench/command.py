@@ -17,7 +17,7 @@ from ddcl_incrt.arguments import BENCH_HELP, add_bench_arguments
 from ddcl_incrt.bench.configs import SCHEMA, BenchOptions
 from ddcl_incrt.bench.evidence import load_average, machine, thread_setting
 from ddcl_incrt.bench.profile import profile_section
-from ddcl_incrt.bench.report import header, notes, print_notes, print_section, write_json_atomic
+from ddcl_incrt.bench.report import competing_threads, header, notes, print_notes, print_section, write_json_atomic
 from ddcl_incrt.bench.sections import (
     flops_section,
     growth_check_section,
@@ -84,6 +84,9 @@ def run(opts: BenchOptions, console: Console) -> dict[str, Any]:
             report["machine"] = machine(opts)
             report["settings"] = opts.to_json()
             console.print(header(report), markup=False)
+            competing = competing_threads(report)
+            if competing:  # said before minutes of timings, so that the user can stop and rerun
+                console.print(f"warning: {competing}", markup=False, highlight=False)
             status("priming (one untimed step of each kind)")
             prime(opts.device_name)
             for key, section in _sections(opts, report, status):

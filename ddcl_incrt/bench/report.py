@@ -65,7 +65,34 @@ def notes(report: dict[str, Any]) -> list[str]:
             "usable CPUs"
             + (": the machine was busy, read every row as measured under load" if _busy(load, cpus) else "")
         )
+    competing = competing_threads(report)
+    if competing:
+        found.append(competing)
     return found
+
+
+def competing_threads(report: dict[str, Any]) -> str | None:
+    """A warning when the bench's CPU threads compete with the load it found: with more than one thread,
+    a 1-minute load average before the run of at least 1 (another process was running: an idle machine
+    reads 0.3–0.7 here) which, added to ``--threads``, exceeds the usable CPUs. Only the load before the
+    run counts: the bench's own threads raise the later ones. torch's intra-op threads wait for one
+    another at every operator, so a thread that loses its CPU to another process stalls all of them: on
+    this project's 2-vCPU machine, under a load of 2.4–4, a digits step took 488 ms with 2 threads and
+    4.4 ms with 1 (docs/performance.md, "Threads"). None otherwise (one thread, a CUDA run, or room for
+    the threads)."""
+    s, m = report.get("settings", {}), report.get("machine", {})
+    threads, cpus = s.get("threads"), m.get("cpus_usable")
+    if not threads or threads < 2 or not cpus or m.get("device") != "cpu":
+        return None
+    before = report.get("load", {}).get("before")
+    if not before or before[0] < 1.0 or before[0] + threads <= cpus:
+        return None
+    return (
+        f"{threads} threads on {cpus} usable CPUs under a load average of {before[0]:.2f}: the threads compete with "
+        "other processes and wait for each other at every operator, so a step can take many times longer than "
+        "with --threads 1 (every ratio is then a measure of that contention, not of the code); rerun on an idle "
+        "machine, or with --threads 1"
+    )
 
 
 def _load(values: list[float]) -> str:
@@ -328,6 +355,7 @@ def print_notes(report: dict[str, Any], console: Console) -> None:
 
 __all__ = [
     "TABLES",
+    "competing_threads",
     "header",
     "notes",
     "print_notes",
