@@ -171,6 +171,36 @@ def test_a_reader_that_went_away_stops_the_command_silently_with_141(argv: list[
     assert (done.returncode, done.stderr) == (exit_codes.OUTPUT_CLOSED, "")
 
 
+def test_a_reader_that_leaves_midway_through_a_long_document_stops_the_command_with_141() -> None:
+    """``docs theory | head -1`` exited 0: the document went out in one write, and CPython's one large
+    write to a pipe whose reader leaves midway writes what fits and drops the rest without an error. The
+    pipe is shrunk to 4 KB so that the reader leaves with most of the 77 KB document still unwritten,
+    whatever the system's default pipe size."""
+    fcntl = pytest.importorskip("fcntl")
+    if not hasattr(fcntl, "F_SETPIPE_SZ"):
+        pytest.skip("no F_SETPIPE_SZ (not Linux): the pipe's size cannot be set")
+    read, write = os.pipe()
+    fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ddcl_incrt.cli", "docs", "theory"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        )
+    finally:
+        os.close(write)
+    with os.fdopen(read, "rb") as reader:
+        first = reader.read(100)  # the first bytes, then the reader goes away, as `head -1` does
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert first.startswith(b"# ")
+    assert (proc.returncode, err) == (exit_codes.OUTPUT_CLOSED, "")
+
+
 def test_the_same_commands_into_a_live_pipe_exit_0() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "ddcl_incrt.cli", "docs", "--path", "spec"],
