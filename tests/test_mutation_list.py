@@ -8,13 +8,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _harness():  # type: ignore[no-untyped-def]
+def _harness() -> ModuleType:
     spec = importlib.util.spec_from_file_location("run_mutants", ROOT / "scripts" / "mutation" / "run_mutants.py")
     assert spec is not None
     assert spec.loader is not None
@@ -39,3 +40,31 @@ def test_a_stale_mutant_is_refused_naming_it(tmp_path: Path) -> None:
     )
     with pytest.raises(harness.MutantListError, match=r"mutant stale: `find` occurs 0 times in m\.py"):
         harness.load_mutants(tmp_path / "list.toml", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--only", "d3-descent-halved"],
+        ["--file", "reference/optim.py"],
+        ["--tests", "tests/test_optim.py"],
+        ["--mutants", "other.toml"],
+    ],
+)
+def test_a_partial_run_never_replaces_the_full_runs_record(argv: list[str]) -> None:
+    """The documented `--only d3-descent-halved` example overwrote the tracked last_run.json with a
+    one-mutant run; a partial run now writes the git-ignored runs/mutation/last_partial_run.json."""
+    harness = _harness()
+    out = harness.output_path(harness.build_parser().parse_args(argv))
+    assert out == ROOT / "runs" / "mutation" / "last_partial_run.json"
+    assert out != harness.DEFAULT_OUT
+
+
+def test_only_a_full_run_writes_last_run_json_and_out_wins() -> None:
+    harness = _harness()
+    parser = harness.build_parser()
+    assert harness.output_path(parser.parse_args([])) == ROOT / "scripts" / "mutation" / "last_run.json"
+    assert harness.output_path(parser.parse_args(["--jobs", "2"])) == harness.DEFAULT_OUT
+    chosen = Path("/tmp/x.json")
+    assert harness.output_path(parser.parse_args(["--only", "a", "--out", str(chosen)])) == chosen
+    assert harness.output_path(parser.parse_args(["--out", str(chosen)])) == chosen

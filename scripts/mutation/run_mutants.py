@@ -1,5 +1,5 @@
 """Mutation-testing harness: apply hand-curated mutants of ``reference/``, ``proofs_check/``,
-``accelerated/`` and ``ddcl_incrt/`` one at a time and check that the test suite (and ``ddcl-incrt
+``training/``, ``accelerated/`` and ``ddcl_incrt/`` one at a time and check that the test suite (and ``ddcl-incrt
 prove``) catches each.
 
 Run on purpose, not in CI (docs/mutation.md)::
@@ -18,6 +18,11 @@ once. In the copy we run pytest (``-x -q -p no:cacheprovider``, hypothesis profi
 ``ci``) on the mutant's ``tests`` (or the whole suite), then ``ddcl-incrt prove`` when the mutated
 file is under ``proofs_check/`` or imported by it. A mutant is *caught* when a command fails; a
 command that runs past ``--timeout`` counts as caught but is reported as ``timeout``.
+
+The JSON report of a full run (the whole curated list, each mutant's own tests) replaces the tracked
+``scripts/mutation/last_run.json``; a partial run (``--only``, ``--file``, ``--tests`` or another
+``--mutants`` list) writes ``runs/mutation/last_partial_run.json`` (git-ignored) instead, so it never
+deletes the full run's record. ``--out PATH`` writes either wherever it says.
 
 Only the standard library is used; the commands run with the project's virtual environment.
 """
@@ -44,7 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 DEFAULT_LIST = HERE / "mutants.toml"
-DEFAULT_OUT = HERE / "last_run.json"
+DEFAULT_OUT = HERE / "last_run.json"  # the full run's record (tracked): only a full run replaces it
+PARTIAL_OUT = ROOT / "runs" / "mutation" / "last_partial_run.json"  # runs/ is git-ignored
 KINDS = frozenset(
     {
         "boundary",
@@ -426,8 +432,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per command before it counts as caught")
     p.add_argument("--min-score", type=float, default=0.95, help="exit non-zero below this caught fraction")
     p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"), help="the project's interpreter")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON report")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"where to write the JSON report (default: {DEFAULT_OUT.relative_to(ROOT)} for a full run of the "
+        f"curated list, {PARTIAL_OUT.relative_to(ROOT)} for a partial one: --only, --file, --tests or --mutants)",
+    )
     return p
+
+
+def is_partial(args: argparse.Namespace) -> bool:
+    """A run of less than the whole curated list, or with other tests than each mutant's own."""
+    return bool(args.only or args.file or args.tests) or args.mutants.resolve() != DEFAULT_LIST.resolve()
+
+
+def output_path(args: argparse.Namespace) -> Path:
+    """Where the JSON report goes: ``--out`` if given; else the tracked ``last_run.json`` for a full run
+    only, so that a partial run (one mutant with ``--only``) never replaces the full run's record."""
+    if args.out is not None:
+        return Path(args.out)
+    return PARTIAL_OUT if is_partial(args) else DEFAULT_OUT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -520,8 +545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     survivors = [o for o in outcomes if not o.caught]
     if survivors:
         print("survivors: " + ", ".join(o.id + (" (equivalent)" if o.equivalent else "") for o in survivors))
-    write_json(args.out, outcomes, args, elapsed)
-    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    out = output_path(args)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, outcomes, args, elapsed)
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0 if frac >= args.min_score else 1
 
 
