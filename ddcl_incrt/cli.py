@@ -30,8 +30,9 @@ import importlib
 import importlib.metadata
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -273,6 +274,7 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     )
     if summary.get("quick"):
         console.print("[yellow]a quick run: it checks every live claim, but cannot stand for the default run[/]")
+    console.print(proofs_line(summary["checked_elsewhere"]), highlight=False)
     console.print("[bold]verdict on the papers' claims[/bold]")
     for v in summary["verdicts"]:
         console.print(f"  • “{v['sentence']}” ({', '.join(v['claims'])}): {v['verdict']}")
@@ -283,6 +285,21 @@ def _audit(args: argparse.Namespace, console: Console) -> int:
     if code:
         console.print("[red]a proved claim was violated: exit code 1[/red]")
     return code
+
+
+def proofs_line(rows: Sequence[Mapping[str, Any]] | None) -> str:
+    """The audit's one terminal line on its sympy proofs and falsifiers (the report has them per claim):
+    totals over the rows of :func:`ddcl_incrt.audit.summary.checked_elsewhere`, or that they were not run
+    (``None``: ``--quick`` or ``--skip-proofs``)."""
+    if rows is None:
+        return "proofs and falsifiers: not run (--quick or --skip-proofs): ddcl-incrt prove and falsify run them"
+    steps, proved = sum(r["steps"] for r in rows), sum(r["proved"] for r in rows)
+    found, hold = sum(r["counterexamples"] for r in rows), sum(r["hold_up"] for r in rows)
+    reasons = sum(len(r["no_falsifier"]) for r in rows)
+    return (
+        f"proofs: {proved} of {steps} sympy steps proved; falsifiers: {hold} of {found} counterexamples hold up "
+        f"(and {reasons} {'hypothesis' if reasons == 1 else 'hypotheses'} with a stated reason why none can exist)"
+    )
 
 
 def _positive_float(text: str) -> float:
@@ -474,6 +491,7 @@ __all__ = [
     "build_parser",
     "command_error",
     "main",
+    "proofs_line",
     "seed_argument",
     "terminate_as_interrupt",
 ]

@@ -15,7 +15,7 @@ from ddcl_incrt.audit import summary as audit_summary_mod
 from ddcl_incrt.audit.figures import FIGURES
 from ddcl_incrt.audit.summary import audit_summary, claim_rows, event_rows, exit_code, findings
 from ddcl_incrt.claim_checks import FalsifierResult, StepResult, falsifier_results
-from ddcl_incrt.cli import main
+from ddcl_incrt.cli import main, proofs_line
 from reference.claims.registry import REGISTRY
 from reference.incrt.controller import EventKind, GrowthEvent
 from reference.invariants.result import InvariantResult
@@ -387,6 +387,13 @@ def test_the_proofs_and_falsifiers_are_summarised_per_claim_and_a_failure_is_a_f
     assert "Claim D1: the sympy steps D1.2 of its proof failed." in text
     assert "Claim G5: the counterexamples dropping hysteresis did not hold up" in text
     assert "D2" not in text
+    # the terminal's one line: totals, so a failure shows as a shortfall there too (the outsider's "the
+    # audit never reports the proof and falsifier results" on the terminal)
+    assert proofs_line(list(rows.values())) == (
+        "proofs: 2 of 3 sympy steps proved; falsifiers: 1 of 2 counterexamples hold up "
+        "(and 1 hypothesis with a stated reason why none can exist)"
+    )
+    assert proofs_line(None).startswith("proofs and falsifiers: not run (--quick or --skip-proofs)")
 
 
 def test_falsifier_results_hold_up_for_every_hypothesis_of_the_registry() -> None:
