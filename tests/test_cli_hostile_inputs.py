@@ -172,10 +172,11 @@ def test_a_reader_that_went_away_stops_the_command_silently_with_141(argv: list[
 
 
 def test_a_reader_that_leaves_midway_through_a_long_document_stops_the_command_with_141() -> None:
-    """``docs theory | head -1`` exited 0: the document went out in one write, and CPython's one large
-    write to a pipe whose reader leaves midway writes what fits and drops the rest without an error. The
-    pipe is shrunk to 4 KB so that the reader leaves with most of the 77 KB document still unwritten,
-    whatever the system's default pipe size."""
+    """``docs theory | head -1`` exited 0: the document goes out in one write, and CPython's one large
+    write to a pipe whose reader leaves midway writes what fits and drops the rest without an error, so
+    only the check of standard output when the command returns sees the reader gone. The pipe is shrunk
+    to 4 KB so that the reader leaves with most of the 77 KB document still unwritten, whatever the
+    system's default pipe size."""
     fcntl = pytest.importorskip("fcntl")
     if not hasattr(fcntl, "F_SETPIPE_SZ"):
         pytest.skip("no F_SETPIPE_SZ (not Linux): the pipe's size cannot be set")
