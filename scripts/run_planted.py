@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -80,6 +83,43 @@ def run_seed(seed: int, steps: int, out_dir: Path, command: str, offsets: tuple[
     )
     rec.save(out_dir / f"seed{seed}.json")
     return rec
+
+
+NOT_MEASURED = (
+    "—: nothing to measure: no check (fewer steps than check_every), no birth (the first can come no earlier "
+    "than the dwell time T_d), no check after the first birth, or no head 0 (pruned); null in summary.json"
+)
+
+
+def _value(x: float, spec: str) -> str:
+    """``x`` formatted, or ``—`` for a statistic of no checks (``trajectory_stats`` gives NaN)."""
+    return "—" if math.isnan(x) else format(x, spec)
+
+
+def after_first_birth(rec: RunRecord, st: Mapping[str, Any]) -> str:
+    """The largest ``λ_max/θ`` at the checks after the first birth, or why there is none."""
+    first = next((e.step for e in rec.births()), None)
+    if first is None:
+        return "— (no birth)"
+    if math.isnan(st["max_after_first_birth"]):
+        return f"— (no check after the birth at step {first})"
+    return _value(st["max_after_first_birth"], ".2f")
+
+
+def trajectory_row(rec: RunRecord, st: Mapping[str, Any]) -> list[object]:
+    """One row of the growth-statistic table (``st``: :func:`trajectory_stats` of ``rec``)."""
+    return [
+        int(rec.meta["seed"]),
+        f"{rec.growth_config.theta:.4g}",
+        _value(st["first"], ".2f"),
+        st["static_m_first"],
+        after_first_birth(rec, st),
+        _value(st["final"], ".2f"),
+        st["static_m_final"],
+        f"{st['checks_above']}/{st['checks']}",
+        f"{_value(st['G0_first'], '.3g')} → {_value(st['G0_final'], '.3g')}",
+        ratio_trajectory(rec, 500) or "—",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,20 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         table.add_row(*(str(c) for c in row))
         st = trajectory_stats(rec)
-        traj_rows.append(
-            [
-                seed,
-                f"{rec.growth_config.theta:.4g}",
-                f"{st['first']:.2f}",
-                st["static_m_first"],
-                f"{st['max_after_first_birth']:.2f}",
-                f"{st['final']:.2f}",
-                st["static_m_final"],
-                f"{st['checks_above']}/{st['checks']}",
-                f"{st['G0_first']:.3g} → {st['G0_final']:.3g}",
-                ratio_trajectory(rec, 500),
-            ]
-        )
+        traj_rows.append(trajectory_row(rec, st))
         summary.append(
             {
                 "seed": seed,
@@ -176,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 "train_accuracy": rec.train_accuracy,
                 "invariant_checks": total,
                 "violations": bad,
-                "trajectory": st,
+                "trajectory": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in st.items()},
                 "theta": rec.growth_config.theta,
                 "wall_time_s": rec.wall_time_s,
             }
@@ -200,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in traj_rows:
         traj.add_row(*(str(c) for c in r))
     console.print(traj)
+    console.print(NOT_MEASURED)
     hits = sum(1 for s in summary if s["n_heads"] == planted)
     viol = sum(int(str(s["violations"])) for s in summary)
     console.print(
@@ -212,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         markdown_table(header, rows),
         "",
         markdown_table(traj_header, traj_rows),
+        "",
+        NOT_MEASURED,
         "",
         f"Final head count equal to the planted {planted} on **{hits}/{len(summary)}** seeds; "
         f"invariant violations: **{viol}**.",
