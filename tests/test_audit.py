@@ -407,3 +407,28 @@ def test_falsifier_results_hold_up_for_every_hypothesis_of_the_registry() -> Non
     assert all(r.holds_up for r in results)
     planted = replace(results[0], reason="", dropped_false=True, conclusion_fails=False)
     assert not planted.holds_up
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_is_a_plain_line_at_every_tenth_of_the_run_when_not_on_a_terminal(terminal: bool) -> None:
+    """In a pipe or a log rich draws its bar once, at the end: a 40-s audit said nothing until then. Off
+    a terminal the progress is one line per tenth of the run (and the last step), on one it is the bar."""
+    import io
+
+    from rich.console import Console
+
+    from ddcl_incrt.audit.run import progress_bar
+    from training.trainer import ProgressInfo
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=200)
+    with progress_bar(console, "digits · reference", 95) as update:
+        for step in range(1, 96):
+            update(ProgressInfo(step, 95, 1.5, 1.0, 2, 4, 0.5 if step > 50 else None, 0.25, violations=step // 90))
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("digits · reference: step ")]
+    if terminal:
+        assert lines == []
+        return
+    assert [int(line.split()[4].split("/")[0]) for line in lines] == [9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 95]
+    assert lines[0].startswith("digits · reference: step 9/95 L=1.500 heads=2 K=4 λmax/θ=— violations=0 ")
+    assert "λmax/θ=2.00 violations=1 " in lines[-1]

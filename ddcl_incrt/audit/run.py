@@ -95,7 +95,9 @@ def train_config(opts: AuditOptions) -> TrainConfig:
 
 @contextmanager
 def progress_bar(console: Console, description: str, total: int) -> Iterator[Callable[[ProgressInfo], None]]:
-    """A rich progress bar showing step, loss, heads, prototypes and the violations found so far."""
+    """A rich progress bar showing step, loss, heads, prototypes and the violations found so far; on a
+    console that is not a terminal (a pipe, a log file), where rich draws the bar only once at the end,
+    one plain line at every tenth of the run instead."""
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -104,15 +106,25 @@ def progress_bar(console: Console, description: str, total: int) -> Iterator[Cal
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
+    live = console.is_terminal
+    every = max(1, total // 10)
+    t0 = time.perf_counter()
+    with Progress(*columns, console=console, transient=False, disable=not live) as bar:
         task = bar.add_task(description, total=total, info="")
 
         def update(p: ProgressInfo) -> None:
-            if p.step % 10 == 0 or p.step == p.steps:
-                lam = "—" if p.lam_max is None else f"{p.lam_max / p.theta:.2f}"
+            shown = p.step % (10 if live else every) == 0 or p.step == p.steps
+            if not shown:
+                return
+            lam = "—" if p.lam_max is None else f"{p.lam_max / p.theta:.2f}"
+            info = f"L={p.L:.3f} heads={p.n_heads} K={p.n_prototypes} λmax/θ={lam} violations="
+            if live:
                 viol = f"[red]{p.violations}[/red]" if p.violations else "0"
-                info = f"L={p.L:.3f} heads={p.n_heads} K={p.n_prototypes} λmax/θ={lam} violations={viol}"
-                bar.update(task, completed=p.step, info=info)
+                bar.update(task, completed=p.step, info=info + viol)
+            else:
+                elapsed = time.perf_counter() - t0
+                line = f"{description}: step {p.step}/{p.steps} {info}{p.violations} {elapsed:.0f} s"
+                console.print(line, markup=False, highlight=False)
 
         yield update
 
@@ -278,7 +290,10 @@ def audit(opts: AuditOptions, console: Console) -> tuple[int, dict[str, Any], di
         summary["quick"] = opts.quick
         summary["checked_elsewhere"] = None
         if not (opts.skip_proofs or opts.quick):
-            with console.status("running the sympy steps and the falsifiers (ddcl-incrt prove, falsify)"):
+            doing = "running the sympy steps and the falsifiers (ddcl-incrt prove, falsify)"
+            if not console.is_terminal:  # the status spinner below is drawn only on a terminal
+                console.print(f"{doing}…", markup=False, highlight=False)
+            with console.status(doing):
                 summary["checked_elsewhere"] = checked_elsewhere(proof_steps(), falsifier_results())
             summary["findings"] += elsewhere_findings(summary["checked_elsewhere"])
         # a folder that became unwritable during the run: the report goes to a temporary folder, named in the error
