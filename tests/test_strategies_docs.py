@@ -247,5 +247,6 @@ def test_without_hypothesis_the_import_error_names_the_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == (
-        'hypothesis | ddcl_incrt.strategies needs hypothesis: install it with pip install "ddcl-incrt[strategies]"'
+        'hypothesis | ddcl_incrt.strategies needs hypothesis, its "strategies" extra: '
+        'pip install -e ".[strategies]" in a clone (not on PyPI), or pip install hypothesis'
     )

@@ -1,6 +1,7 @@
 """Hypothesis strategies for DDCL-INCRT inputs, importable by other projects' test suites.
 
-Install with ``pip install "ddcl-incrt[strategies]"`` (the extra adds ``hypothesis``, nothing else);
+Install with ``pip install -e ".[strategies]"`` in a clone (the package is not on PyPI; the extra adds
+``hypothesis``, nothing else);
 ``docs/strategies.md`` shows them driving the invariants of ``reference.invariants`` on a user's own
 implementation. Every name here is also importable from its submodule (``ddcl_incrt.strategies.ddcl``,
 ``.incrt``, ``.model``).
@@ -84,7 +85,8 @@ if (problem := foreign_package("reference")) is not None:
 # Without the extra, say which extra to install (not only "No module named 'hypothesis'").
 if importlib.util.find_spec("hypothesis") is None:
     raise ModuleNotFoundError(
-        'ddcl_incrt.strategies needs hypothesis: install it with pip install "ddcl-incrt[strategies]"',
+        'ddcl_incrt.strategies needs hypothesis, its "strategies" extra: '
+        'pip install -e ".[strategies]" in a clone (not on PyPI), or pip install hypothesis',
         name="hypothesis",
     )
 
