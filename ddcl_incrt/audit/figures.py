@@ -92,6 +92,19 @@ def _legend(ax: Axes, **kw: Any) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, **kw)
 
 
+def _shared_legend(fig: Figure, *axes: Axes) -> None:
+    """One legend for an axes and its twin, below the figure: two legends beside the axes would overlap
+    each other and the twin's tick labels on the right."""
+    handles: list[Any] = []
+    labels: list[str] = []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8)
+
+
 def _arr(data: FigureData, key: str) -> np.ndarray:
     """``data[key]`` as a float array (lists of numbers and scalars included)."""
     return np.asarray(data[key], dtype=np.float64)
@@ -314,23 +327,68 @@ def draw_spectrum_at_births(data: FigureData, path: Path) -> Path:
 # -- growth signal --------------------------------------------------------------------------------------
 
 
+def dwell_blocked_steps(record: RunRecord) -> list[int]:
+    """The checks at which the dwell blocked a birth: fewer than ``T_d`` steps after the last growth (a
+    birth, or the initial head at step 0), the rule ``step − last_growth_step ≥ T_d`` of
+    :func:`reference.incrt.controller.grow_decision`. A birth's own check is not blocked (it is the
+    birth); the first check at ``T_d`` steps after it is not either (a birth may happen there)."""
+    births = sorted(e.step for e in record.births())
+    out = []
+    for c in record.checks:
+        last = max((b for b in births if b < c.step), default=0)
+        if c.step not in births and c.step - last < record.train_config.T_d:
+            out.append(c.step)
+    return out
+
+
+def _runs(steps: Sequence[int], all_steps: Sequence[int]) -> list[tuple[int, int]]:
+    """``steps`` (a subset of the sorted ``all_steps``) as runs of consecutive entries of ``all_steps``:
+    ``(first, last)`` of each."""
+    index = {s: i for i, s in enumerate(all_steps)}
+    out: list[tuple[int, int]] = []
+    for s in steps:
+        if out and index[s] == index[out[-1][1]] + 1:
+            out[-1] = (out[-1][0], s)
+        else:
+            out.append((s, s))
+    return out
+
+
 def growth_signal_data(record: RunRecord) -> FigureData:
     """``λ_max(A_res)/θ`` at every check (θ of that check) and at every birth (the birth's statistic over
-    its threshold): growth fires above 1."""
+    its threshold): growth fires above 1. The dwell: ``dwell_starts`` (step 0 and every birth) and
+    ``T_d``; ``dwell_spans`` the stretches of checks it blocked (:func:`dwell_blocked_steps`), each from
+    half a check interval before its first blocked check to half one after its last, so a span covers
+    exactly the checks where no birth could happen and never a birth's check; ``held_steps`` /
+    ``held_ratio`` the blocked checks where the ratio was above 1 (a birth held back by the dwell).
+    ``adaptive_dwell`` is 1 under ``author_code`` (its dwell is adaptive, not ``T_d``: nothing shaded)."""
     births = record.births()
+    steps = [c.step for c in record.checks]
+    adaptive = "author_code" in record.growth_config.variants
+    blocked = [] if adaptive else dwell_blocked_steps(record)
+    half = float(np.median(np.diff(steps))) / 2.0 if len(steps) > 1 else 0.5
+    ratio = {c.step: c.lam_max / c.theta for c in record.checks}
+    held = [s for s in blocked if ratio[s] > 1.0]
     return {
-        "steps": np.array([c.step for c in record.checks], dtype=np.float64),
-        "ratio": np.array([c.lam_max / c.theta for c in record.checks], dtype=np.float64),
+        "steps": np.array(steps, dtype=np.float64),
+        "ratio": np.array([ratio[s] for s in steps], dtype=np.float64),
         "birth_steps": np.array([e.step for e in births], dtype=np.float64),
         "birth_ratio": np.array([e.statistic / e.threshold for e in births], dtype=np.float64),
         # the dwell: no birth within T_d steps of the last growth (the initial head starts the timer at 0)
         "dwell_starts": np.array([0, *(e.step for e in births)], dtype=np.float64),
         "T_d": float(record.train_config.T_d),
+        "dwell_spans": np.array([[a - half, b + half] for a, b in _runs(blocked, steps)], dtype=np.float64).reshape(
+            -1, 2
+        ),
+        "held_steps": np.array(held, dtype=np.float64),
+        "held_ratio": np.array([ratio[s] for s in held], dtype=np.float64),
+        "adaptive_dwell": 1.0 if adaptive else 0.0,
     }
 
 
 def draw_growth_signal(data: FigureData, path: Path) -> Path:
-    """The ratio over checks, the line 1 (the threshold) and the births marked on it."""
+    """The ratio over checks, the line 1 (the threshold), the births marked on it, the checks the dwell
+    blocked shaded and those of them above the line marked."""
     fig = _new_figure(4.0)
     ax = fig.subplots()
     steps = _arr(data, "steps")
@@ -338,18 +396,24 @@ def draw_growth_signal(data: FigureData, path: Path) -> Path:
         _note(ax, "no checks in this run")
         return _save(fig, path)
     T_d = _float(data, "T_d")
-    for i, start in enumerate(_arr(data, "dwell_starts")):
-        ax.axvspan(start, start + T_d, color="0.92", linewidth=0, label="dwell (no birth)" if i == 0 else None)
+    for i, (a, b) in enumerate(_arr(data, "dwell_spans").reshape(-1, 2)):
+        label = f"dwell (< T_d = {T_d:g} steps after a birth)" if i == 0 else None
+        ax.axvspan(a, b, color="0.9", linewidth=0, label=label)
     ratio = _arr(data, "ratio")
     ax.plot(steps, ratio, "o-", color="C0", markersize=3, label=r"$\lambda_{\max}(A_{\mathrm{res}})/\theta$")
     ax.axhline(1.0, color="C3", linestyle="--", linewidth=1.0, label="1 (threshold θ)")
     _log_if_positive(ax, ratio)
     ax.set_xlim(0.0, float(steps.max()) * 1.02)
+    held = _arr(data, "held_steps")
+    if held.size:
+        ax.plot(held, _arr(data, "held_ratio"), "x", color="C1", markersize=7, label="above 1, held by the dwell")
     b_steps = _arr(data, "birth_steps")
     if b_steps.size:
         ax.plot(b_steps, _arr(data, "birth_ratio"), "^", color="C3", markersize=9, label="birth")
     else:
         ax.text(0.02, 0.95, "no births in this run", transform=ax.transAxes, va="top", color="0.3")
+    if _float(data, "adaptive_dwell"):
+        ax.set_title("author_code: the dwell is adaptive (not T_d), not shaded", fontsize=9)
     ax.set_xlabel("step (check)")
     ax.set_ylabel(r"$\lambda_{\max}/\theta$")
     _legend(ax, loc="upper right", fontsize=8)
@@ -478,24 +542,49 @@ def separation_data(record: RunRecord) -> FigureData:
     }
 
 
+# S_min "coincides" with S (said in the figure's title) within this fraction of S.
+SAME_SEPARATION = 1e-3
+
+
 def draw_separation(data: FigureData, path: Path) -> Path:
-    fig = _new_figure(4.5)
+    """S (line) and S_min (open squares in another colour, drawn over S: with two prototypes the two
+    coincide, and the squares stay visible on the line), births as red lines, ``λ_max/θ`` on the right
+    axis; one legend for both axes, below the plot, where it covers neither data nor the right axis."""
+    fig = _new_figure(5.0)
     ax = fig.subplots()
     steps = _arr(data, "steps")
     if steps.size == 0 or np.all(np.isnan(_arr(data, "S"))):
         _note(ax, "no check with two or more prototypes in this run")
         return _save(fig, path)
     ax.plot(steps, _arr(data, "S"), "o-", color="C0", markersize=3, label="S (mass-weighted mean pairwise distance)")
-    ax.plot(steps, _arr(data, "S_min"), "s--", color="C0", alpha=0.6, markersize=3, label=r"$S_{\min}$")
-    for b in _arr(data, "birth_steps"):
-        ax.axvline(b, color="C3", linewidth=0.8, alpha=0.5)
-    ax.set_xlabel("step (check); red lines: births")
+    ax.plot(
+        steps,
+        _arr(data, "S_min"),
+        "s",
+        color="C1",
+        markerfacecolor="none",
+        markersize=7,
+        markeredgewidth=1.2,
+        zorder=3,
+        label=r"$S_{\min}$ (smallest pairwise distance)",
+    )
+    S, S_min = _arr(data, "S"), _arr(data, "S_min")
+    both = np.isfinite(S) & np.isfinite(S_min)
+    same = int(np.sum(np.abs(S[both] - S_min[both]) <= SAME_SEPARATION * np.abs(S[both])))
+    if same:
+        ax.set_title(
+            rf"$S_{{\min}}$ within {SAME_SEPARATION:.1%} of S at {same} of {int(both.sum())} checks "
+            "(squares on the line)",
+            fontsize=9,
+        )
+    for i, b in enumerate(_arr(data, "birth_steps")):
+        ax.axvline(b, color="C3", linewidth=0.8, alpha=0.5, label="birth" if i == 0 else None)
+    ax.set_xlabel("step (check)")
     ax.set_ylabel("prototype separation")
     twin = ax.twinx()
-    twin.plot(steps, _arr(data, "ratio"), ":", color="C2", label=r"$\lambda_{\max}/\theta$ (right)")
+    twin.plot(steps, _arr(data, "ratio"), ":", color="C2", label=r"$\lambda_{\max}/\theta$ (right axis)")
     twin.set_ylabel(r"$\lambda_{\max}/\theta$")
-    _legend(ax, loc="upper left", fontsize=8)
-    _legend(twin, loc="upper right", fontsize=8)
+    _shared_legend(fig, ax, twin)
     return _save(fig, path)
 
 
@@ -536,8 +625,7 @@ def draw_granularity(data: FigureData, path: Path) -> Path:
     twin = ax_h.twinx()
     twin.plot(order, _arr(data, "entropy_last"), "s--", color="C1", label="attention entropy (right)")
     twin.set_ylabel("attention entropy (nats)")
-    _legend(ax_h, loc="upper left", fontsize=8)
-    _legend(twin, loc="upper right", fontsize=8)
+    _shared_legend(fig, ax_h, twin)
     ax_v.plot(_arr(data, "steps"), _arr(data, "var_log_tau"), "o-", color="C2", markersize=3)
     ax_v.set_xlabel("step (check)")
     ax_v.set_ylabel(r"Var(log $\tau_h$) over the heads")
@@ -615,9 +703,11 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "growth_signal",
         "Growth signal",
-        "λ_max(A_res)/θ at every check (log scale), with the threshold 1 dashed, births marked and the dwell "
-        "shaded (T_d steps from the start and from each birth, when no head can be born): a head is born at "
-        "the first check where the ratio exceeds 1 outside the dwell.",
+        "λ_max(A_res)/θ at every check (log scale), with the threshold 1 dashed and births marked (▲). "
+        "Shaded: the checks at which the dwell blocked a birth (fewer than T_d steps after the last birth, or "
+        "after the start); × marks those of them where the ratio was above 1, a birth held back by the "
+        "dwell. A head is born at the first unshaded check where the ratio exceeds 1; where every birth "
+        "comes at the first check after a shaded stretch, growth was paced by the dwell, not by the signal.",
         growth_signal_data,
         draw_growth_signal,
     ),
@@ -641,9 +731,11 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "separation",
         "Prototype separation and the growth signal (R1(b), measured)",
-        "Mass-weighted mean pairwise distance S of the active prototypes and the smallest distance S_min at "
-        "every check, with births as red lines and λ_max/θ on the right axis (definitions: docs/theory.md, "
-        "'Coupling statistics').",
+        "Mass-weighted mean pairwise distance S of the active prototypes (line) and the smallest distance "
+        "S_min (open squares) at every check, with births as red lines and λ_max/θ on the right axis "
+        "(definitions: docs/theory.md, 'Coupling statistics'). Where two prototypes carry (nearly) all the "
+        "mass and no pair is closer than theirs, S_min equals S (with two prototypes always): its squares "
+        "then sit on S's line, and the title counts those checks.",
         separation_data,
         draw_separation,
     ),
@@ -669,6 +761,7 @@ FIGURES: tuple[FigureSpec, ...] = (
 
 __all__ = [
     "FIGURES",
+    "SAME_SEPARATION",
     "TRACKER_FLOOR",
     "FigureData",
     "FigureSpec",
@@ -684,6 +777,7 @@ __all__ = [
     "draw_separation",
     "draw_spectrum_at_births",
     "draw_trackers",
+    "dwell_blocked_steps",
     "feedback_data",
     "granularity_data",
     "growth_signal_data",
