@@ -20,7 +20,15 @@ from typing import Any
 
 from scipy import stats
 
-from ddcl_incrt.audit.verdicts import verdict_rows
+from ddcl_incrt.audit.verdicts import (
+    LOOSE_ANGLE_RAD,
+    MIN_CORRELATION_N,
+    TWO_POINTS,
+    decided_by_trackers,
+    g6_loose_bounds,
+    tracker_gaps,
+    verdict_rows,
+)
 from ddcl_incrt.claim_checks import FalsifierResult, StepResult
 from ddcl_incrt.exit_codes import FAILED_CHECK, OK
 from reference.claims.records import Claim, Label
@@ -403,7 +411,62 @@ def findings(record: RunRecord) -> list[str]:
     collapse = collapse_finding(record)
     if collapse:
         out.append(collapse)
+    trackers = tracker_finding(record)
+    if trackers:
+        out.append(trackers)
     return out
+
+
+# The tracker kinds that G6's checks name in their details (``kind=oja``), as the report names them.
+_TRACKER_NAMES = {"oja": "Oja", "mca_exin": "MCA-EXIN", "exin": "MCA-EXIN"}
+
+
+def tracker_finding(record: RunRecord) -> str:
+    """How far the G6 eigen-trackers were from the exact eigensolver, where one was far
+    (:data:`~ddcl_incrt.audit.verdicts.TRACKER_FAR_GAP`, :data:`~ddcl_incrt.audit.verdicts.TRACKER_FAR_COS`)
+    or G6 certified direction bounds wider than :data:`~ddcl_incrt.audit.verdicts.LOOSE_ANGLE_RAD`: the
+    worst eigenvalue gap and cosine with their steps, how many bounds say little, and whether any
+    decision used the trackers (births and prunes use the exact eigensolver and ``G_h``, except under
+    ``author_code``). Empty when the trackers stayed close and every certified bound was tight."""
+    gaps = tracker_gaps(record)
+    loose = g6_loose_bounds(record)
+    if not (any(g.far for g in gaps) or loose.loose):
+        return ""
+    births = {e.step for e in record.events if e.kind is EventKind.BIRTH}
+    parts = []
+    for g in gaps:
+        pair = "top" if g.name == "Oja" else "bottom"
+        if not g.far:
+            parts.append(
+                f"{g.name} ({pair} eigenpair) stayed close (|λ̂ − λ| ≤ {g.lam_gap_theta:.2g} θ, "
+                f"1 − |cos∠(û, u)| ≤ {1.0 - g.cos:.2g})"
+            )
+            continue
+        at_birth = ", the check of a birth" if g.cos_step in births else ""
+        parts.append(
+            f"{g.name} ({pair} eigenpair) |λ̂ − λ| up to {g.lam_gap:.3g} = {g.lam_gap_theta:.2g} θ (step "
+            f"{g.lam_step}), direction |cos∠(û, u)| down to {g.cos:.3f} (step {g.cos_step}{at_birth})"
+        )
+    text = "The eigen-trackers of G6 against the exact eigensolver (eigh of A_res) at the checks: " + "; ".join(parts)
+    text += ". G6 held (no violated check): its bounds allow these gaps"
+    if loose.loose:
+        by_kind = ", ".join(f"{n} {_TRACKER_NAMES.get(k, k)}" for k, n in sorted(loose.loose_by_kind.items()))
+        text += (
+            f"; but {loose.loose} of its {loose.certified} certified direction checks ({by_kind}) had bounds "
+            f"above {LOOSE_ANGLE_RAD:g} rad (up to {loose.widest:.3g} rad; such a bound allows |cos∠| down to "
+            f"{math.cos(LOOSE_ANGLE_RAD):.2f}), so they say little about where the tracker pointed"
+        )
+    if decided_by_trackers(record):
+        text += (
+            ". Under the growth variant author_code births are decided on the trackers' estimates, so these "
+            "gaps entered the run's decisions."
+        )
+    else:
+        text += (
+            ". Births are decided on the exact eigensolver (λ_max(A_res) and its eigenvector) and prunes on "
+            "G_h and the prototype masses, never on the trackers, so no decision of this run was affected."
+        )
+    return text
 
 
 def collapse_finding(record: RunRecord) -> str:
@@ -446,16 +509,18 @@ def collapse_finding(record: RunRecord) -> str:
     )
     text += f"; ε_K then removed {_pruned(after)}, which had no mass left" if after else ""
     later = [c for c in record.checks if c.step > failing[-1]]
+    # "again" only where an earlier check had T_c above T_P (the first failure need not be the first check)
+    again = " again" if any(c.collapse_margin > 0.0 for c in record.checks if c.step < above.step) else ""
     if later and later[0].n_prototypes < 2:
         # D4 is a claim about K ≥ 2 prototypes: with one left there is nothing to split
         text += (
-            f". From step {later[0].step} on T_c was above T_P again, with one prototype left, where D4 says "
+            f". From step {later[0].step} on T_c was above T_P{again}, with one prototype left, where D4 says "
             "nothing (its hypothesis K ≥ 2 fails)"
         )
     elif later:
         held = sum(1 for m in later[0].mass.values() if m >= eps)
         text += (
-            f". From step {later[0].step} on T_c was above T_P again (collapse unstable by D4), but only "
+            f". From step {later[0].step} on T_c was above T_P{again} (collapse unstable by D4), but only "
             f"{held} prototypes held mass ≥ ε_K there: the prototypes without mass never regained it"
         )
     return text + "."
@@ -560,9 +625,15 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> dict[str, Any]:
 
 
 def correlation_text(c: Mapping[str, Any]) -> str:
-    """``"-0.95 (n = 5, 95% CI [-1.00, -0.45])"`` for a :func:`correlation`."""
+    """``"-0.95 (n = 5, 95% CI [-1.00, -0.45])"`` for a :func:`correlation`; below
+    :data:`~ddcl_incrt.audit.verdicts.MIN_CORRELATION_N` points it says that two points always correlate
+    ±1, and at n = 3 that no interval is given."""
     if c["r"] is None:
         return f"undefined (n = {c['n']})"
+    if c["n"] < MIN_CORRELATION_N:
+        return f"{c['r']:+.2f} (n = {c['n']}: {TWO_POINTS})"
+    if c["ci95"] is None and c["n"] < 4:
+        return f"{c['r']:+.2f} (n = {c['n']}, too few points for a 95% CI)"
     ci = "" if c["ci95"] is None else f", 95% CI [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]"
     return f"{c['r']:+.2f} (n = {c['n']}{ci})"
 
@@ -663,4 +734,5 @@ __all__ = [
     "findings",
     "not_live_lines",
     "r4_by_regime",
+    "tracker_finding",
 ]

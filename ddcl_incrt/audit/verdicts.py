@@ -9,6 +9,8 @@ this run measured and the verdict are derived from the run's claim rows and reco
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -53,6 +55,98 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+.2f}"
 
 
+# Below this many points a Pearson correlation says nothing: any two distinct points lie on a line, so
+# r = ±1 whatever the data (and a 95% interval by Fisher's z needs n ≥ 4).
+MIN_CORRELATION_N = 3
+TWO_POINTS = "two points always correlate ±1, so this says nothing"
+
+
+def regime_text(g: Mapping[str, Any]) -> str:
+    """A regime's correlation in a verdict, ``"-0.95 (n = 5)"``, with the caveat where n is below
+    :data:`MIN_CORRELATION_N`."""
+    if g["r"] is not None and g["n"] < MIN_CORRELATION_N:
+        return f"{_fmt(g['r'])} (n = {g['n']}: {TWO_POINTS})"
+    return f"{_fmt(g['r'])} (n = {g['n']})"
+
+
+# A tracker is reported "far from the exact eigensolver" where |λ̂ − λ| reached this fraction of θ (an
+# estimate that far off can sit on the wrong side of θ for an eigenvalue that close to it) or |cos∠|
+# fell to this (about 26°)...
+TRACKER_FAR_GAP = 0.1
+TRACKER_FAR_COS = 0.9
+# ...and a G6 direction bound above this many radians (57°: it allows |cos| down to 0.54) says little
+# about where the tracker points, even though it is below the vacuous π/2.
+LOOSE_ANGLE_RAD = 1.0
+
+
+@dataclass(frozen=True)
+class TrackerGap:
+    """The worst distance of one eigen-tracker from the exact eigensolver over a run's checks:
+    ``|λ̂ − λ|`` (absolute and over that check's θ) and ``|cos∠(û, u)|``, each with its check's step."""
+
+    name: str
+    lam_gap: float
+    lam_gap_theta: float
+    lam_step: int
+    cos: float
+    cos_step: int
+
+    @property
+    def far(self) -> bool:
+        return self.lam_gap_theta >= TRACKER_FAR_GAP or self.cos <= TRACKER_FAR_COS
+
+
+def tracker_gaps(record: RunRecord) -> list[TrackerGap]:
+    """Oja's (top eigenpair) and MCA-EXIN's (bottom) worst gaps to the exact eigensolver (the checks'
+    ``oja_lam_gap``/``oja_cos`` and ``exin_*``); empty without a check with finite gaps."""
+    out = []
+    for name, gap, cos in (("Oja", "oja_lam_gap", "oja_cos"), ("MCA-EXIN", "exin_lam_gap", "exin_cos")):
+        rows = [
+            (float(getattr(c, gap)), abs(float(getattr(c, cos))), c.theta, c.step)
+            for c in record.checks
+            if math.isfinite(getattr(c, gap)) and math.isfinite(getattr(c, cos)) and c.theta > 0.0
+        ]
+        if not rows:
+            continue
+        g = max(rows, key=lambda r: r[0] / r[2])
+        k = min(rows, key=lambda r: r[1])
+        out.append(TrackerGap(name, g[0], g[0] / g[2], g[3], k[1], k[3]))
+    return out
+
+
+@dataclass(frozen=True)
+class LooseBounds:
+    """G6's certified direction checks and those whose bound was above :data:`LOOSE_ANGLE_RAD`, per
+    tracker kind (``details``' ``kind=``: ``oja``, ``mca_exin``), with the largest such bound."""
+
+    certified: int
+    loose: int
+    loose_by_kind: Mapping[str, int]
+    widest: float
+
+
+def g6_loose_bounds(record: RunRecord) -> LooseBounds:
+    """:class:`LooseBounds` of the run's G6 direction checks (the checks named ``direction…``)."""
+    cert = [
+        x.result
+        for x in record.invariants
+        if x.result.claim_id == "G6" and x.result.check.startswith("direction") and x.result.certified
+    ]
+    loose = [r for r in cert if r.bound > LOOSE_ANGLE_RAD]
+    by_kind: dict[str, int] = {}
+    for r in loose:
+        m = re.search(r"kind=(\w+)", r.details)
+        kind = m.group(1) if m else "?"
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    return LooseBounds(len(cert), len(loose), by_kind, max((r.bound for r in loose), default=math.nan))
+
+
+def decided_by_trackers(record: RunRecord) -> bool:
+    """Whether the run's growth rule decides births on the trackers' estimates (``author_code``); the
+    paper's rule and its other variants decide on the exact eigensolver."""
+    return "author_code" in record.growth_config.variants
+
+
 def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
@@ -66,13 +160,19 @@ def _spread_apart(rows: Mapping[str, ClaimRow], record: RunRecord, coupling: Cou
     if d4.unpromised:
         failing = [c.step for c in record.checks if not c.collapse_margin > 0.0]
         where = f"step {failing[0]}" if len(failing) == 1 else f"steps {failing[0]}–{failing[-1]}"
-        regimes = "; ".join(f"{g['regime']} {_fmt(g['r'])} (n = {g['n']})" for g in coupling["R4"]["by_regime"])
+        regimes = "; ".join(f"{g['regime']} {regime_text(g)}" for g in coupling["R4"]["by_regime"])
+        held_before = any(c.collapse_margin > 0.0 for c in record.checks if c.step < failing[0])
+        later = [c.step for c in record.checks if c.step > failing[-1]]
         return (
             f"Not shown by this run: at {len(failing)} of {len(record.checks)} checks ({where}) T_P was not below "
             f"T_c, outside D4's hypothesis, and the dictionary went from {k0} to {k} prototypes"
             + (
-                ", where it stayed although the hypothesis held again later"
-                if record.checks and record.checks[-1].step > failing[-1]
+                (
+                    ", where it stayed although the hypothesis held again later"
+                    if held_before
+                    else f", where it stayed although the hypothesis held from step {later[0]} on"
+                )
+                if later
                 else ""
             )
             + f". R4 correlation {_fmt(r4)} over the run (paper −0.98)"
@@ -137,6 +237,31 @@ def _stability(rows: Mapping[str, ClaimRow], record: RunRecord, coupling: Coupli
     text = f"Held where promised in this run ({', '.join(certified)} certified)"
     if unchecked:
         text += f"; not checked: {', '.join(unchecked)}"
+    caveats = []
+    if rows["G5"].certified and not record.architecture.head_prunes:
+        caveats.append(
+            "G5's pruning safety only for hypothetical removals (each head as if pruned, at every check): "
+            "no head was pruned, so no actual prune was checked"
+        )
+    gaps = [g for g in tracker_gaps(record) if g.far]
+    loose = g6_loose_bounds(record)
+    if rows["G6"].certified and (gaps or loose.loose):
+        parts = [
+            f"{g.name} reached |λ̂ − λ| = {g.lam_gap_theta:.2g} θ and |cos∠| = {g.cos:.3f} against the exact eigensolver"
+            for g in gaps
+        ]
+        if loose.loose:
+            parts.append(
+                f"{loose.loose} of its {loose.certified} certified direction bounds were above {LOOSE_ANGLE_RAD:g} rad"
+            )
+        uses = (
+            "births under author_code are decided on these estimates"
+            if decided_by_trackers(record)
+            else "no decision used the trackers"
+        )
+        caveats.append(f"G6's bounds held, but {'; '.join(parts)} ({uses}; see the findings)")
+    if caveats:
+        text += "; " + "; ".join(caveats)
     return text + ". Joint training's stability (R3) is not shown by one run: see the time-scales study."
 
 
@@ -212,4 +337,21 @@ def verdict_rows(record: RunRecord, claims: list[ClaimRow], coupling: Coupling) 
     ]
 
 
-__all__ = ["ABSTRACT_CLAIMS", "Coupling", "VerdictRow", "claim_brief", "verdict_rows"]
+__all__ = [
+    "ABSTRACT_CLAIMS",
+    "LOOSE_ANGLE_RAD",
+    "MIN_CORRELATION_N",
+    "TRACKER_FAR_COS",
+    "TRACKER_FAR_GAP",
+    "TWO_POINTS",
+    "Coupling",
+    "LooseBounds",
+    "TrackerGap",
+    "VerdictRow",
+    "claim_brief",
+    "decided_by_trackers",
+    "g6_loose_bounds",
+    "regime_text",
+    "tracker_gaps",
+    "verdict_rows",
+]
