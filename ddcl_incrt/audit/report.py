@@ -8,7 +8,9 @@ cannot say different things. Findings come first, in plain words; the claim tabl
 rows of the summary, in order. The HTML needs nothing outside itself (inline CSS, the PNGs as
 ``data:`` URIs, no external address); a tiny inline script records on ``load`` how many images
 decoded (``data-images-loaded`` / ``data-images-total`` on ``<body>``), which a headless-browser
-test reads. Claim rows carry ``data-claim`` and their cells ``data-field`` and ``data-value`` (the
+test reads. Text between backticks is a code span in both (``<code>`` in the HTML); tables are
+wrapped so that long cells break (at underscores and slashes first) rather than widen the page.
+Claim rows carry ``data-claim`` and their cells ``data-field`` and ``data-value`` (the
 exact JSON value) so a test can compare the table with ``summary.json``. Every file is written
 atomically.
 """
@@ -74,6 +76,7 @@ ELSEWHERE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("failed_falsifiers", "did not hold up"),
     ("no_falsifier", "hypotheses with a reason none can exist"),
 )
+ELSEWHERE_HEADING = "Proofs and falsifiers (run with this report; they do not depend on this run's state)"
 ELSEWHERE_LEGEND = (
     "Run with this report (ddcl-incrt prove and ddcl-incrt falsify print the details). sympy steps: the "
     "derivation steps of the claim's proof, each checked symbolically and cross-checked numerically against "
@@ -141,6 +144,7 @@ class _Heading:
 @dataclass(frozen=True)
 class _Paragraph:
     text: str
+    section: str = ""  # data-section of the HTML paragraph (a note to set apart), or none
 
 
 @dataclass(frozen=True)
@@ -299,7 +303,7 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
                 "them; the measured statistics of R1(b), R2 and R4 follow, labelled as measurements."
             )
         )
-    blocks.append(_Heading(2, "Checked outside this run: proofs and falsifiers"))
+    blocks.append(_Heading(2, ELSEWHERE_HEADING))
     elsewhere = summary.get("checked_elsewhere")
     if elsewhere:
         blocks += [
@@ -357,10 +361,15 @@ def _blocks(summary: Mapping[str, Any], images: Sequence[_Image], studies: Seque
 
 
 def _study_blocks(study: StudySection) -> list[_Block]:
-    """A study's Markdown as report blocks: headings one level below the study's, pipe tables as
-    tables, other lines as paragraphs (inline emphasis and code marks dropped), then its figure."""
+    """A study's Markdown as report blocks: a note first where its run is smaller than its protocol's,
+    a ``Protocol:`` line where the study wrote none, headings one level below the study's, pipe tables
+    as tables, other lines as paragraphs (bold marks dropped, code spans kept), then its figure."""
     out: list[_Block] = []
+    if study.scale_note:
+        out.append(_Paragraph(study.scale_note, section="scale-note"))
     lines = study.markdown.splitlines()
+    if study.protocol and not any(_plain(line).strip().startswith("Protocol:") for line in lines):
+        out.append(_Paragraph(f"Protocol: `{study.protocol}`."))
     i = 0
     while i < len(lines):
         line = lines[i].strip()
@@ -394,7 +403,43 @@ def _study_blocks(study: StudySection) -> list[_Block]:
 
 
 def _plain(text: str) -> str:
-    return text.replace("**", "").replace("`", "")
+    return text.replace("**", "")
+
+
+# -- inline code spans ---------------------------------------------------------------------------------
+
+# A code span: a run of backticks, the code, the same run (CommonMark's rule, without line endings).
+_CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
+
+
+def _spans(text: str) -> list[tuple[bool, str]]:
+    """``text`` cut into ``(is_code, part)``: the code spans (their content, one space of padding on each
+    side stripped where both are there) and the text around them; an unmatched backtick is text."""
+    out: list[tuple[bool, str]] = []
+    pos = 0
+    for m in _CODE_SPAN.finditer(text):
+        if m.start() > pos:
+            out.append((False, text[pos : m.start()]))
+        code = m.group(2)
+        if len(code) > 2 and code.startswith(" ") and code.endswith(" ") and code.strip():
+            code = code[1:-1]
+        out.append((True, code))
+        pos = m.end()
+    if pos < len(text):
+        out.append((False, text[pos:]))
+    return out
+
+
+def _md_code(code: str, *, in_table: bool) -> str:
+    """``code`` as a Markdown code span: fenced by one more backtick than its longest run of them, padded
+    with a space where it starts or ends with one; in a table a ``|`` is escaped (GFM reads it first)."""
+    runs = [len(r) for r in re.findall(r"`+", code)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if code.startswith("`") or code.endswith("`") else ""
+    code = code.replace("\n", " ")
+    if in_table:
+        code = code.replace("|", "\\|")
+    return f"{fence}{pad}{code}{pad}{fence}"
 
 
 # -- Markdown -----------------------------------------------------------------------------------------
@@ -402,9 +447,14 @@ def _plain(text: str) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|])")
 
 
-def _md(text: str) -> str:
+def _md_text(text: str) -> str:
     """Escape the characters that are markup inside a line (intraword ``_`` is not, in CommonMark)."""
     return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def _md(text: str, *, in_table: bool = False) -> str:
+    """``text`` as one line of Markdown: its code spans as code spans, the rest escaped."""
+    return "".join(_md_code(part, in_table=in_table) if code else _md_text(part) for code, part in _spans(text))
 
 
 def _markdown(blocks: Sequence[_Block]) -> str:
@@ -417,8 +467,9 @@ def _markdown(blocks: Sequence[_Block]) -> str:
         elif isinstance(b, _Bullets):
             out.append("\n".join(f"- {_md(item)}" for item in b.items))
         elif isinstance(b, _Table):
-            lines = ["| " + " | ".join(_md(h) for _, h in b.columns) + " |", "|" + "---|" * len(b.columns)]
-            lines += ["| " + " | ".join(_md(text) for text, _ in cells) + " |" for _, cells in b.rows]
+            head = " | ".join(_md(h, in_table=True) for _, h in b.columns)
+            lines = [f"| {head} |", "|" + "---|" * len(b.columns)]
+            lines += ["| " + " | ".join(_md(text, in_table=True) for text, _ in cells) + " |" for _, cells in b.rows]
             out.append("\n".join(lines))
         else:
             out.append(f"![{_md(b.caption)}]({figure_file(b.name)})\n\n*{_md(b.caption)}*")
@@ -431,12 +482,17 @@ _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 90rem;
        padding: 0 1rem; color: #1b1b1b; background: #fff; line-height: 1.45; }
 h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
-table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .5rem 0 1rem; }
-th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; }
+div.table { max-width: 100%; overflow-x: auto; margin: .5rem 0 1rem; }
+table { border-collapse: collapse; width: 100%; max-width: 100%; font-size: .9rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .35rem; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; overflow-wrap: break-word; hyphens: auto; }
+td { overflow-wrap: break-word; }
+td[data-short] { white-space: nowrap; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em;
+       background: #f3f3f3; border-radius: 3px; padding: 0 .2em; overflow-wrap: anywhere; }
 table[data-section="claims"] { font-size: .78rem; }
-td[data-field="failed_hypotheses"] { overflow-wrap: anywhere; min-width: 9rem; }
-td[data-field="tightest_check"] { min-width: 10rem; } td[data-field="status"] { min-width: 7rem; }
+td[data-field="failed_hypotheses"], td[data-field="tightest_check"], td[data-field="status"] { min-width: 5rem; }
+p[data-section="scale-note"] { background: #fff4d6; border-left: 4px solid #c98a00; padding: .4rem .6rem; }
 tr[data-status="violated"] td { background: #fde2e2; }
 tr[data-status="not promised"] td[data-field="status"] { color: #8a5a00; font-weight: 600; }
 tr[data-status="held"] td[data-field="status"] { color: #126b12; font-weight: 600; }
@@ -459,20 +515,43 @@ def _h(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _inline(text: str, *, breaks: bool = False) -> str:
+    """``text`` as HTML: escaped, its code spans as ``<code>``; ``breaks``: a line may break after an
+    underscore or a slash (``<wbr>``), where a long identifier in a table cell would otherwise widen it."""
+
+    def part(t: str) -> str:
+        e = _h(t)
+        return re.sub(r"([_/])", r"\1<wbr>", e) if breaks else e
+
+    return "".join(f"<code>{part(t)}</code>" if code else part(t) for code, t in _spans(text))
+
+
+# A cell that is a number, a count or a range (no words) and this short never wraps (its column is at
+# least that wide); every other cell may break, so that no table is wider than the page.
+SHORT_CELL = 16
+_NUMERIC = re.compile(r"[-+−–—\d\s.,:/%±×()eE]*")
+
+
+def _unbreakable(text: str) -> bool:
+    return len(text) <= SHORT_CELL and _NUMERIC.fullmatch(text) is not None
+
+
 def _html_table(b: _Table) -> str:
-    head = "".join(f'<th data-field="{_h(f)}">{_h(h)}</th>' for f, h in b.columns)
+    head = "".join(f'<th data-field="{_h(f)}">{_inline(h, breaks=True)}</th>' for f, h in b.columns)
     rows = []
     for key, cells in b.rows:
         status = dict(zip((f for f, _ in b.columns), (v for _, v in cells), strict=True)).get("status")
         attrs = f' data-{b.key_attr}="{_h(key)}"' + (f' data-status="{_h(str(status))}"' if status is not None else "")
         tds = "".join(
-            f'<td data-field="{_h(f)}" data-value="{_h(json.dumps(_json_safe(v), ensure_ascii=False))}">{_h(text)}</td>'
+            f'<td data-field="{_h(f)}" data-value="{_h(json.dumps(_json_safe(v), ensure_ascii=False))}"'
+            f"{' data-short' if _unbreakable(text) else ''}>{_inline(text, breaks=True)}</td>"
             for (f, _), (text, v) in zip(b.columns, cells, strict=True)
         )
         rows.append(f"<tr{attrs}>{tds}</tr>")
     body = "\n".join(rows)
     return (
-        f'<table data-section="{_h(b.section)}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>'
+        f'<div class="table"><table data-section="{_h(b.section)}">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody>\n</table></div>"
     )
 
 
@@ -480,11 +559,12 @@ def _html(blocks: Sequence[_Block], title: str) -> str:
     parts: list[str] = []
     for b in blocks:
         if isinstance(b, _Heading):
-            parts.append(f"<h{b.level}>{_h(b.text)}</h{b.level}>")
+            parts.append(f"<h{b.level}>{_inline(b.text)}</h{b.level}>")
         elif isinstance(b, _Paragraph):
-            parts.append(f"<p>{_h(b.text)}</p>")
+            attrs = f' data-section="{_h(b.section)}"' if b.section else ""
+            parts.append(f"<p{attrs}>{_inline(b.text)}</p>")
         elif isinstance(b, _Bullets):
-            items = "".join(f"<li>{_h(item)}</li>" for item in b.items)
+            items = "".join(f"<li>{_inline(item)}</li>" for item in b.items)
             parts.append(f'<ul data-section="{_h(b.section)}">{items}</ul>')
         elif isinstance(b, _Table):
             parts.append(_html_table(b))
@@ -492,7 +572,7 @@ def _html(blocks: Sequence[_Block], title: str) -> str:
             src = "data:image/png;base64," + base64.b64encode(b.png).decode("ascii")
             parts.append(
                 f'<figure data-figure="{_h(b.name)}"><img src="{src}" alt="{_h(b.caption)}">'
-                f"<figcaption>{_h(b.caption)}</figcaption></figure>"
+                f"<figcaption>{_inline(b.caption)}</figcaption></figure>"
             )
     body = "\n".join(parts)
     return (
@@ -580,11 +660,13 @@ __all__ = [
     "CONFIG_COLUMNS",
     "CONFIG_LEGEND",
     "ELSEWHERE_COLUMNS",
+    "ELSEWHERE_HEADING",
     "ELSEWHERE_LEGEND",
     "EVENT_COLUMNS",
     "EVENT_LEGEND",
     "NOT_IMPLEMENTED",
     "QUICK_NOTE",
+    "SHORT_CELL",
     "TEXT_FILES",
     "VERDICT_COLUMNS",
     "VERDICT_LEGEND",
