@@ -399,9 +399,20 @@ def _md_section(md: str, heading: str) -> list[str]:
     return [line for line in lines[start:end] if line.strip()]
 
 
+def _md_rendered(text: str) -> str:
+    """A line of Markdown as it reads rendered: code spans as their content, escapes undone elsewhere."""
+    parts = re.split(r"(`+)(.+?)(?<!`)\1(?!`)", text)
+    out = []
+    for i in range(0, len(parts), 3):
+        out.append(_md_unescape(parts[i]))
+        if i + 2 < len(parts):
+            out.append(parts[i + 2].replace("\\|", "|"))
+    return "".join(out)
+
+
 def _md_table(lines: list[str]) -> list[list[str]]:
     rows = [line for line in lines if line.startswith("|")][2:]  # header and separator
-    return [[_md_unescape(c.strip()) for c in re.split(r"(?<!\\)\|", r.strip()[1:-1])] for r in rows]
+    return [[_md_rendered(c.strip()) for c in re.split(r"(?<!\\)\|", r.strip()[1:-1])] for r in rows]
 
 
 def test_write_report_writes_every_file(report: dict[str, Path]) -> None:
