@@ -80,7 +80,7 @@ def test_a_check_at_or_above_t_c_is_where_collapse_is_predicted_and_later_checks
     text = collapse_finding(_record([0.5, 0.0, -0.25, 0.5], [4, 3, 2, 2], final=2, prunes=[10, 20]))
     assert "At the check of step 20, T_P = 1 was not below the collapse temperature" in text
     assert "it failed at 2 of the 4 checks: steps 20, 30" in text
-    assert "From step 40 on T_c was above T_P again (collapse unstable by D4), but only 1 prototypes" in text
+    assert "From step 40 on T_c was above T_P again (collapse unstable by D4), but only 1 prototype held" in text
 
 
 def test_one_prototype_left_after_the_failures_is_not_called_unstable_by_d4() -> None:

@@ -521,7 +521,8 @@ def collapse_finding(record: RunRecord) -> str:
         held = sum(1 for m in later[0].mass.values() if m >= eps)
         text += (
             f". From step {later[0].step} on T_c was above T_P{again} (collapse unstable by D4), but only "
-            f"{held} prototypes held mass ≥ ε_K there: the prototypes without mass never regained it"
+            f"{held} prototype{'s' if held != 1 else ''} held mass ≥ ε_K there: the prototypes without mass never "
+            "regained it"
         )
     return text + "."
 
