@@ -492,7 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if dist.get_rank() == 0:
             print(f"{prog}: {interrupt_line(exc)}", file=sys.stderr)
         return INTERRUPTED
-    except (ValueError, OSError) as exc:  # OutputWriteError names where the record was written instead
+    # OutputWriteError names where the record was written instead; FloatingPointError is a run the
+    # configuration made diverge (its line names the step and the remedy), as in ddcl_incrt.exit_codes
+    except (ValueError, OSError, FloatingPointError) as exc:
         return program_error(prog, str(exc))
     except Exception:
         return internal_error(prog)

@@ -237,6 +237,7 @@ class AcceleratedEngine:
         if error is not None:
             raise error
         Y_, Q_, P_ = (acc_backward.to_host(t) for t in (Y, Q, P))
+        evaluated = "float64" if self.dtype == torch.float64 else f"float64 (D1's evaluation of this {self.dtype} run)"
         for name, value in (("Y", Y_), ("Q", Q_)):
             if not np.isfinite(value).all():
                 # finite parameters whose layer overflows: the reference's forward refuses the same step
@@ -244,8 +245,8 @@ class AcceleratedEngine:
                 # argument would read as a bad input
                 raise FloatingPointError(
                     f"{name}: {int(np.size(value) - np.isfinite(value).sum())} non-finite entries at step {step} "
-                    f"from finite parameters: they overflow {Y.dtype} inside the layer (training diverged at the last "
-                    "update; lower the learning rate)"
+                    f"from finite parameters: they overflow {evaluated} inside the layer (training diverged at the "
+                    "last update; lower the learning rate)"
                 )
         results = d1_decomposition(Y=Y_, P=P_, Q=Q_)
         return watched(results, step=step, event=EVENT_TRAIN_STEP, Q=Q_)

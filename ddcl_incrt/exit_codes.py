@@ -150,7 +150,8 @@ def run_command(command: str, body: Callable[[], int]) -> int:
       :data:`OUTPUT_CLOSED`; a ``BrokenPipeError`` of another pipe (a subprocess's, a
       worker's) is no closed output: it is handled as any other unexpected error, a bug;
     * a bad argument or input file the command detects (a ``ValueError``, a malformed record or
-      checkpoint) and a file that cannot be read or written (an ``OSError``, which names its file):
+      checkpoint), a file that cannot be read or written (an ``OSError``, which names its file) and a run
+      its inputs take beyond float range (a ``FloatingPointError``: a diverged run):
       ``ddcl-incrt <command>: error: …`` on stderr, :data:`USAGE`;
     * any other exception, a bug: its traceback, :data:`INTERNAL`."""
     if sys.stdout is None:  # `>&-`; a file opened now could even take descriptor 1, where C code writes
@@ -179,7 +180,10 @@ def run_command(command: str, body: Callable[[], int]) -> int:
     except KeyboardInterrupt as exc:  # the traceback says nothing a user needs
         print(f"ddcl-incrt {command}: {interrupt_line(exc)}", file=sys.stderr)
         code = INTERRUPTED
-    except (ValueError, OSError) as exc:  # RecordFormatError is a ValueError; OSError names its file
+    # RecordFormatError is a ValueError; OSError names its file; FloatingPointError is a run the inputs or
+    # the configuration took beyond float range (a diverged run: the line names the step and the remedy),
+    # raised on purpose by the guards of reference/ and accelerated/, not a bug of the program
+    except (ValueError, OSError, FloatingPointError) as exc:
         # the notes say what was kept: the trainer's, where the state of the last completed step went (or
         # why it could not be written: a full disk's OSError names no file, the note does)
         notes = "; ".join(getattr(exc, "__notes__", ()))

@@ -289,6 +289,14 @@ def test_run_command_maps_each_ending_to_its_code(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err == "ddcl-incrt docs: error: --x: bad\n"
     assert exit_codes.run_command("docs", lambda: exit_codes.FAILED_CHECK) == exit_codes.FAILED_CHECK
 
+    def diverged() -> int:  # the engines' refusal of a run its configuration took beyond float range
+        raise FloatingPointError("Y: 8 non-finite entries at step 4 (training diverged; lower the learning rate)")
+
+    assert exit_codes.run_command("docs", diverged) == exit_codes.USAGE  # was 3, "a bug", with a traceback
+    assert capsys.readouterr().err == (
+        "ddcl-incrt docs: error: Y: 8 non-finite entries at step 4 (training diverged; lower the learning rate)\n"
+    )
+
 
 def test_a_reader_gone_with_output_still_buffered_is_141(monkeypatch: pytest.MonkeyPatch) -> None:
     """The body's ``print`` left its line in the buffer; the flush in the runner meets the closed pipe."""

@@ -236,6 +236,25 @@ def test_a_record_that_cannot_be_written_goes_to_a_temporary_folder(
     assert len(RunRecord.load(kept).losses.L) == TINY_TRAIN["steps"]
 
 
+def test_a_run_the_configuration_makes_diverge_is_one_line_with_exit_2(
+    tmp_path: Path, one_rank: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The weights' and prototypes' learning rates 1e3 (sgd): within a few steps the layer overflows
+    float64. The engine's refusal (a FloatingPointError naming the step and the remedy) was an "internal
+    error (a bug)" with its traceback, exit 3; it is the configuration's doing, so one line and exit 2,
+    as a bad --config."""
+    path = tmp_path / "diverging.json"
+    lr = {"rest": 1e3, "prototypes": 1e3, "temperatures": 1e-2}  # s stays in range: the layer overflows
+    train = {**TINY_TRAIN, "steps": 30, "check_every": 50, "optimizer": "sgd", "lr": lr}
+    path.write_text(json.dumps({"layer_config": {**TINY_LAYER, "lambda_q": 0.1}, "train_config": train}))
+    assert _launch(path, tmp_path / "r.json") == exit_codes.USAGE
+    assert not dist.is_initialized()
+    line = _error_line(capsys)
+    assert "non-finite entries at step" in line, line
+    assert "training diverged" in line, line
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_ctrl_c_names_rank_0s_checkpoint(
     config: Path, tmp_path: Path, one_rank: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
