@@ -4,6 +4,7 @@ the ``ddcl-incrt audit`` command end to end (``--quick``, both engines, bad argu
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -432,3 +433,27 @@ def test_progress_is_a_plain_line_at_every_tenth_of_the_run_when_not_on_a_termin
     assert [int(line.split()[4].split("/")[0]) for line in lines] == [9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 95]
     assert lines[0].startswith("digits · reference: step 9/95 L=1.500 heads=2 K=4 λmax/θ=— violations=0 ")
     assert "λmax/θ=2.00 violations=1 " in lines[-1]
+
+
+def test_the_tracker_finding_says_what_g6_said_not_always_held(record: RunRecord) -> None:
+    """The small run's MCA-EXIN is 0.27 θ from the exact eigensolver, so the tracker finding is made; it
+    said "G6 held" whatever G6's row said. With one certified, promised G6 check planted just past its
+    bound the row is violated, and so is the finding's clause."""
+
+    def tracker_text(rec: RunRecord) -> str:
+        (text,) = [f for f in findings(rec) if f.startswith("The eigen-trackers of G6")]
+        return text
+
+    assert "G6 held (no violated check)" in tracker_text(record)
+    i, inv = next(
+        (i, x)
+        for i, x in enumerate(record.invariants)
+        if x.result.claim_id == "G6" and x.result.certified and x.promised is not False and x.result.bound > 0.0
+    )
+    planted = replace(inv, result=replace(inv.result, value=math.nextafter(inv.result.bound * 1.001, math.inf)))
+    violated = replace(record, invariants=(*record.invariants[:i], planted, *record.invariants[i + 1 :]))
+    (row,) = [r for r in claim_rows(violated) if r.claim_id == "G6"]
+    assert (row.status, row.violations) == ("violated", 1)
+    text = tracker_text(violated)
+    assert f"G6 was violated at 1 of its {row.checks} checks" in text
+    assert "G6 held" not in text

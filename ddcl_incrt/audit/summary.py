@@ -421,6 +421,19 @@ def findings(record: RunRecord) -> list[str]:
 _TRACKER_NAMES = {"oja": "Oja", "mca_exin": "MCA-EXIN", "exin": "MCA-EXIN"}
 
 
+def _g6_status_clause(record: RunRecord) -> str:
+    """What G6's own checks said, for the tracker finding: the gaps it reports are allowed by G6's bounds
+    only where G6 held."""
+    row = next((r for r in claim_rows(record) if r.claim_id == "G6"), None)
+    if row is None:
+        return "G6 was not checked in this run"
+    if row.status == "held":
+        return "G6 held (no violated check): its bounds allow these gaps"
+    if row.status == "violated":
+        return f"G6 was violated at {row.violations} of its {row.checks} checks (see its row and finding)"
+    return f"G6's status here is '{row.status}': its checks certify nothing about these gaps"
+
+
 def tracker_finding(record: RunRecord) -> str:
     """How far the G6 eigen-trackers were from the exact eigensolver, where one was far
     (:data:`~ddcl_incrt.audit.verdicts.TRACKER_FAR_GAP`, :data:`~ddcl_incrt.audit.verdicts.TRACKER_FAR_COS`)
@@ -448,7 +461,7 @@ def tracker_finding(record: RunRecord) -> str:
             f"{g.lam_step}), direction |cos∠(û, u)| down to {g.cos:.3f} (step {g.cos_step}{at_birth})"
         )
     text = "The eigen-trackers of G6 against the exact eigensolver (eigh of A_res) at the checks: " + "; ".join(parts)
-    text += ". G6 held (no violated check): its bounds allow these gaps"
+    text += ". " + _g6_status_clause(record)
     if loose.loose:
         by_kind = ", ".join(f"{n} {_TRACKER_NAMES.get(k, k)}" for k, n in sorted(loose.loose_by_kind.items()))
         text += (
