@@ -59,10 +59,15 @@ def rewrite(text: str, found: Mapping[str, Mapping[str, list[str]]]) -> tuple[st
     return "\n".join(lines), changes
 
 
-def print_changes(changes: list[CellChange], path: Path) -> None:
+def print_changes(changes: list[CellChange], path: Path, rewritten: bool) -> None:
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if not changes:
-        print(f"{shown}: unchanged (every code and tests cell already agrees)")
+        # a row whose cells all agree can still be respaced: the file was written, and says so
+        print(
+            f"{shown}: "
+            + ("rewrote the claim rows' spacing only" if rewritten else "unchanged")
+            + " (every code and tests cell already agrees)"
+        )
         return
     print(f"{'claim':6} {'column':6} {'before':>6} {'after':>6}  added / removed")
     for c in changes:
@@ -79,7 +84,7 @@ def main(path: Path | None = None) -> int:
     new, changes = rewrite(text, collect_claim_tests(ROOT / "tests"))
     if new != text:
         path.write_text(new, encoding="utf-8")
-    print_changes(changes, path)
+    print_changes(changes, path, new != text)
     return 0
 
 

@@ -64,3 +64,23 @@ def test_prints_the_changed_cells_then_unchanged(
     script.main()
     assert "theory.md: unchanged" in capsys.readouterr().out
     assert copy.read_text(encoding="utf-8") == new
+
+
+def test_a_rewrite_of_spacing_only_is_said_not_called_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every cell agrees but a claim row is spaced differently: the script rewrites the row and said
+    "unchanged" (a reviewer's finding); it now says it rewrote the spacing, and a second run is unchanged."""
+    script = _script()
+    copy = tmp_path / "theory.md"
+    text = (ROOT / "docs" / "theory.md").read_text(encoding="utf-8")
+    assert "\n| D1 | " in text
+    copy.write_text(text.replace("\n| D1 | ", "\n|  D1 |  ", 1), encoding="utf-8")
+    monkeypatch.setattr(script, "THEORY", copy)
+    monkeypatch.setattr(script, "collect_claim_tests", lambda tests_dir: _markers_as_documented(text))
+
+    script.main()
+    assert "theory.md: rewrote the claim rows' spacing only" in capsys.readouterr().out
+    assert copy.read_text(encoding="utf-8") == text
+    script.main()
+    assert "theory.md: unchanged" in capsys.readouterr().out

@@ -79,7 +79,9 @@ def competing_threads(report: dict[str, Any]) -> str | None:
     another at every operator, so a thread that loses its CPU to another process stalls all of them: on
     this project's 2-vCPU machine, under a load of 2.4–4, a digits step took 488 ms with 2 threads and
     4.4 ms with 1 (docs/performance.md, "Threads"). None otherwise (one thread, a CUDA run, or room for
-    the threads)."""
+    the threads). The load average is the kernel's, machine-wide: in a container given fewer CPUs than
+    the host it also counts processes that run on the host's other CPUs, so there the warning can fire
+    where nothing competes for the container's own."""
     s, m = report.get("settings", {}), report.get("machine", {})
     threads, cpus = s.get("threads"), m.get("cpus_usable")
     if not threads or threads < 2 or not cpus or m.get("device") != "cpu":
