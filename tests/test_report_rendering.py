@@ -418,3 +418,15 @@ def test_g5_held_without_a_prune_says_its_checks_were_hypothetical(record: RunRe
     assert "no head was pruned" in verdict
     pruned = verdict_rows(record, claim_rows(record), coupling)[-1].verdict
     assert "hypothetical" not in pruned
+
+
+def test_a_count_of_one_is_named_in_the_singular_in_the_scale_note() -> None:
+    """A time-scales run of one ratio said "1 ratios"; only seeds were made singular."""
+    from ddcl_incrt.audit.studies import _one
+
+    assert [_one(n) for n in ("steps per run", "ratios", "seeds per ratio over the arms", "seeds")] == [
+        "step per run",
+        "ratio",
+        "seed per ratio over the arms",
+        "seed",
+    ]

@@ -130,17 +130,20 @@ def study_scale(data: Mapping[str, Any]) -> Scale:
     found: list[tuple[str, int | None, int]] = []
     quick: tuple[int | None, ...] = ()
     if protocol == "docs/studies/cluster.md":
-        from ddcl_incrt.studies.cluster import Protocol
+        from ddcl_incrt.studies import cluster
 
         params = data.get("parameters")
         steps = _int(params.get("steps")) if isinstance(params, dict) else None
-        found = [("steps per run", steps, Protocol().steps), ("seeds", _count(data.get("seeds")), 10)]
-        quick = (20, 2)  # ddcl-incrt cluster --quick: 20 steps, 2 seeds
+        found = [
+            ("steps per run", steps, cluster.Protocol().steps),
+            ("seeds", _count(data.get("seeds")), cluster.SEEDS),
+        ]
+        quick = (cluster.QUICK_STEPS, cluster.QUICK_SEEDS)
     elif protocol == "docs/studies/planted-heads.md":
-        from ddcl_incrt.studies.planted_heads import STEPS
+        from ddcl_incrt.studies import planted_heads as ph
 
-        found = [("steps per run", _int(data.get("steps")), STEPS), ("seeds", _count(data.get("seeds")), 10)]
-        quick = (100, 1)  # planted_heads --quick: 100 steps, 1 seed
+        found = [("steps per run", _int(data.get("steps")), ph.STEPS), ("seeds", _count(data.get("seeds")), ph.SEEDS)]
+        quick = (ph.QUICK_STEPS, ph.QUICK_SEEDS)
     elif protocol == "docs/studies/time-scales.md":
         from ddcl_incrt.studies import time_scales as ts
 
@@ -161,14 +164,19 @@ def study_scale(data: Mapping[str, Any]) -> Scale:
     return Scale(smaller, said or (bool(quick) and tuple(ours for _, ours, _ in found) == quick))
 
 
+def _one(name: str) -> str:
+    """A count's name for one of it: its first word without the plural s ("steps per run": "step per run")."""
+    first, space, rest = name.partition(" ")
+    return first.removesuffix("s") + space + rest
+
+
 def scale_note(data: Mapping[str, Any]) -> str:
     """A sentence marking a study's run as smaller than its protocol's (:func:`study_scale`), or ``""``."""
     scale = study_scale(data)
     if not scale.smaller:
         return ""
     what = ", ".join(
-        f"{ours} {name.replace('seeds', 'seed') if ours == 1 else name} (protocol: {theirs})"
-        for name, ours, theirs in scale.smaller
+        f"{ours} {_one(name) if ours == 1 else name} (protocol: {theirs})" for name, ours, theirs in scale.smaller
     )
     kind = "a --quick smoke run" if scale.quick else "a smaller run than the protocol prescribes"
     return (

@@ -919,6 +919,8 @@ def write_outputs(result: StudyResult, out_dir: Path) -> dict[str, Path]:
 
 
 QUICK_DATASETS: tuple[str, ...] = ("blobs", "moons", "madelon-10")
+SEEDS = 10  # the protocol's seed count (docs/studies/cluster.md)
+QUICK_SEEDS, QUICK_STEPS = 2, 20  # `ddcl-incrt cluster --quick`: a smoke run, not the protocol
 OUTPUT_FILES: tuple[str, ...] = ("cluster.json", "cluster.md", "cluster.png")
 
 
@@ -937,7 +939,7 @@ def run_cli(
     :data:`~ddcl_incrt.arguments.CLUSTER_MAX_SEEDS`) and then ``out`` are checked before the study runs;
     if writing there fails at the end, the files go to a temporary folder and
     :class:`~ddcl_incrt.output_paths.OutputWriteError` says where."""
-    n_seeds = (2 if quick else 10) if seeds is None else seeds
+    n_seeds = (QUICK_SEEDS if quick else SEEDS) if seeds is None else seeds
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"seeds: expected a positive number of seeds, got {n_seeds!r}")
     if n_seeds > CLUSTER_MAX_SEEDS:  # the cap is justified where it is defined (ddcl_incrt.arguments)
@@ -947,7 +949,7 @@ def run_cli(
         )
     out = check_output_dir(out, "--out", files=OUTPUT_FILES)
     err = sys.stderr if stream is None else stream
-    protocol = replace(Protocol(), steps=20) if quick else Protocol()
+    protocol = replace(Protocol(), steps=QUICK_STEPS) if quick else Protocol()
     chosen = tuple(datasets) if datasets else (QUICK_DATASETS if quick else DATASETS)
 
     def progress(line: str) -> None:
@@ -974,6 +976,9 @@ __all__ = [
     "OUTPUT_FILES",
     "PAIRED_COMPARISONS",
     "QUICK_DATASETS",
+    "QUICK_SEEDS",
+    "QUICK_STEPS",
+    "SEEDS",
     "SETTINGS",
     "SETTING_NAMES",
     "T_COLD_RATIO",

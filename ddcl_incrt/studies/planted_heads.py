@@ -56,6 +56,8 @@ D_IN = 12  # 4 · the largest m, so that every task has the same layer
 N_TRAIN = 1024
 N_TEST = 512
 STEPS = 2000
+SEEDS = 10  # the protocol's seed count (docs/studies/planted-heads.md)
+QUICK_SEEDS, QUICK_STEPS = 1, 100  # --quick: a smoke run, not the protocol
 FIT = 0.99  # "fit": test accuracy at least this (the construction's test asks the same)
 
 # task name → (m, labels shuffled); the control's needed head count is the minimum, 1
@@ -574,13 +576,15 @@ def write_outputs(result: StudyResult, out: Path) -> dict[str, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=path_argument, default=Path("runs/planted_heads"))
-    parser.add_argument("--seeds", type=cluster_seed_count, default=10, help="seeds 0..N-1 (protocol: 10)")
+    parser.add_argument("--seeds", type=cluster_seed_count, default=SEEDS, help=f"seeds 0..N-1 (protocol: {SEEDS})")
     parser.add_argument("--steps", type=step_count, default=STEPS, help=f"steps per run (protocol: {STEPS})")
     parser.add_argument("--workers", type=worker_count, default=2)
     parser.add_argument(
         "--rules", type=str, default=",".join(DEFAULT_RULES), help=f"comma-separated, from {list(RULES)}"
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 100 steps (not the protocol)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a smoke run: {QUICK_SEEDS} seed, {QUICK_STEPS} steps (not the protocol)"
+    )
     parser.add_argument("--no-fixed", action="store_true", help="skip the fixed-head runs")
     parser.add_argument(
         "--fixed",
@@ -608,7 +612,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fixed is not None:
         fixed_heads = tuple((int(a), int(b)) for a, b in (p.split(":") for p in args.fixed.split(",") if p))
     first = args.first_seed
-    seeds, steps = (tuple(range(1)), 100) if args.quick else (tuple(range(first, first + args.seeds)), args.steps)
+    seeds, steps = (
+        (tuple(range(QUICK_SEEDS)), QUICK_STEPS)
+        if args.quick
+        else (tuple(range(first, first + args.seeds)), args.steps)
+    )
     result = sweep(
         seeds,
         steps=steps,
@@ -633,8 +641,11 @@ __all__ = [
     "N_TEST",
     "N_TRAIN",
     "PROTOCOL",
+    "QUICK_SEEDS",
+    "QUICK_STEPS",
     "RULES",
     "SCHEMA",
+    "SEEDS",
     "SEQ_LEN",
     "STEPS",
     "TASKS",
