@@ -15,10 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from html.parser import HTMLParser
@@ -28,6 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _small_run import small_run
+from _snippets import headless_chromium
 from matplotlib.image import imread
 
 from ddcl_incrt.audit.figures import (
@@ -536,34 +534,10 @@ def test_not_implemented_note_follows_the_claim_statuses(summary: dict[str, Any]
 # -- rendered by a real browser -------------------------------------------------------------------
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium")
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not on PATH, and CI installs it: the report render test cannot be skipped there")
-        pytest.skip("chromium is not installed (CI installs it)")
-    return exe
-
-
-def _browser(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-
-
 def test_chromium_renders_the_report(report: dict[str, Path], tmp_path: Path) -> None:
-    exe = _chromium()
     page = report["report.html"].resolve().as_uri()
     shot = tmp_path / "shot.png"
-    run = _browser(exe, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2000", page)
+    run = headless_chromium(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2000", page)
     assert shot.is_file(), f"no screenshot (rc {run.returncode}): {run.stderr[-2000:]}"
     pixels = np.asarray(imread(shot), dtype=np.float64)[..., :3]
     assert pixels.shape[:2] == (2000, 1200)
@@ -571,7 +545,7 @@ def test_chromium_renders_the_report(report: dict[str, Path], tmp_path: Path) ->
     not_white = np.mean(np.any(pixels < 0.9, axis=-1))
     assert not_white > 0.02, f"only {not_white:.1%} of the pixels are not white"
 
-    dom = _browser(exe, tmp_path / "profile", "--dump-dom", "--virtual-time-budget=5000", page)
+    dom = headless_chromium(tmp_path / "profile", "--dump-dom", "--virtual-time-budget=5000", page)
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = _parse_html(dom.stdout).body
     n = str(len(FIGURES))

@@ -8,10 +8,7 @@ correlation of two points, the trackers' distance from the oracle, G5 without a 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _small_run import small_run
+from _snippets import headless_chromium
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -95,15 +93,6 @@ _MEASURE = """<script>window.addEventListener("load", function () {
 });</script></body>"""
 
 
-def _chromium() -> str:
-    exe = shutil.which("chromium")
-    if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not on PATH, and CI installs it")
-        pytest.skip("chromium is not installed (CI installs it)")
-    return exe
-
-
 def test_every_table_is_wrapped_and_its_cells_may_break(report: dict[str, Path]) -> None:
     """Without a browser: every table sits in a scrolling wrapper (the page never scrolls sideways), text
     cells may break anywhere a long word needs to, and identifiers break after _ and / first."""
@@ -121,7 +110,6 @@ def test_every_table_is_wrapped_and_its_cells_may_break(report: dict[str, Path])
 def test_tables_fit_a_1200_to_1400_px_page(record: RunRecord, tmp_path: Path, width: int) -> None:
     """Rendered by Chromium at 1200 and 1400 px: the page does not scroll sideways and no table (the
     claim table, a 15-column study table) is wider than the page or its wrapper."""
-    exe = _chromium()
     study = tmp_path / "studies" / "wide"
     study.mkdir(parents=True)
     (study / "wide.md").write_text(_WIDE_STUDY, encoding="utf-8")
@@ -129,20 +117,13 @@ def test_tables_fit_a_1200_to_1400_px_page(record: RunRecord, tmp_path: Path, wi
     files = write_report(tmp_path / "out", record, summary, load_study_sections(tmp_path / "studies"))
     page = tmp_path / "measured.html"
     page.write_text(files["report.html"].read_text(encoding="utf-8").replace("</body>", _MEASURE), encoding="utf-8")
-    cmd = [
-        exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
+    dom = headless_chromium(
+        tmp_path / "profile",
         f"--window-size={width},2000",
         "--virtual-time-budget=5000",
         "--dump-dom",
         page.resolve().as_uri(),
-    ]
-    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body[^>]*>", dom.stdout)
     assert body is not None

@@ -5,24 +5,19 @@ summary.json held a bare ``NaN`` (not JSON)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import pytest
+from _snippets import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_planted", ROOT / "scripts" / "run_planted.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_planted")
 
 
 def test_the_smoke_run_shows_why_there_is_no_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

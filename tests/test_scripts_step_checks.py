@@ -8,12 +8,12 @@ result) for the step's. On the old profile hook D1.1 recorded nothing and the sc
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _snippets import load_script
 
 from proofs_check import ALL_STEPS
 
@@ -21,12 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("step_checks", ROOT / "scripts" / "step_checks.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("step_checks")
 
 
 def _step(step_id: str):  # type: ignore[no-untyped-def]

@@ -4,25 +4,18 @@ Run on a copy of docs/theory.md with the claim markers given (no pytest collecti
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _snippets import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("theory_table", ROOT / "scripts" / "theory_table.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("theory_table")
 
 
 def _markers_as_documented(text: str) -> dict[str, dict[str, list[str]]]:
