@@ -393,10 +393,20 @@ def per_kind(outcomes: Sequence[Outcome]) -> dict[str, dict[str, int]]:
     return {k: {"caught": caught[k], "total": total[k]} for k in sorted(total)}
 
 
-def write_json(path: Path, outcomes: Sequence[Outcome], args: argparse.Namespace, elapsed: float) -> None:
-    caught, total, frac = score(outcomes)
+def tree_state() -> tuple[str, bool]:
+    """The checkout's commit and whether its working tree differs from it, now."""
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout)
+    return commit, dirty
+
+
+def write_json(
+    path: Path, outcomes: Sequence[Outcome], args: argparse.Namespace, elapsed: float, tree: tuple[str, bool]
+) -> None:
+    """The run's JSON report; ``tree`` is :func:`tree_state` when the snapshot was taken: the mutants ran
+    on that state, whatever the checkout became during a run of an hour or more."""
+    caught, total, frac = score(outcomes)
+    commit, dirty = tree
     payload = {
         "commit": commit,
         "working_tree_dirty": dirty,
@@ -488,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # even if files are edited while the run is going on.
     snapshot_dir = tempfile.TemporaryDirectory(prefix="mutation-snapshot-")
     snapshot = Path(snapshot_dir.name) / "tree"
+    tree = tree_state()
     _copy_tree(ROOT, _tree_files(ROOT), snapshot)
     for m in mutants:  # the snapshot must agree with the validated list
         if (snapshot / m.file).read_text(encoding="utf-8").count(m.find) != 1:
@@ -547,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("survivors: " + ", ".join(o.id + (" (equivalent)" if o.equivalent else "") for o in survivors))
     out = output_path(args)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out, outcomes, args, elapsed)
+    write_json(out, outcomes, args, elapsed, tree)
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0 if frac >= args.min_score else 1
 
