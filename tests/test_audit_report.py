@@ -97,7 +97,17 @@ def test_the_accuracy_and_dwell_data_are_the_records(record: RunRecord) -> None:
     assert acc["steps"].tolist() == [e.step for e in record.evaluations]
     assert acc["chance"] == 1.0 / record.layer_config.n_classes
     g = growth_signal_data(record)
-    assert g["dwell_starts"].tolist() == [0.0, *(float(e.step) for e in record.births())]
+    # the shaded checks are those fewer than T_d steps after the last birth (or the start), births' own excluded
+    births = [e.step for e in record.births()]
+    spans = g["dwell_spans"].reshape(-1, 2).tolist()
+    shaded = []
+    for c in record.checks:
+        since = c.step - max((b for b in births if b < c.step), default=0)
+        blocked = c.step not in births and since < record.train_config.T_d
+        assert any(lo < c.step < hi for lo, hi in spans) is blocked, (c.step, since)
+        shaded.append(blocked)
+    assert any(shaded), "the small run has checks the dwell blocked (the premise)"
+    assert not all(shaded), "the small run has checks the dwell left free (the premise)"
     assert g["T_d"] == record.train_config.T_d
     edited = replace(record, train_config=replace(record.train_config, T_d=record.train_config.T_d + 7))
     assert growth_signal_data(edited)["T_d"] == record.train_config.T_d + 7

@@ -356,12 +356,12 @@ def _runs(steps: Sequence[int], all_steps: Sequence[int]) -> list[tuple[int, int
 
 def growth_signal_data(record: RunRecord) -> FigureData:
     """``λ_max(A_res)/θ`` at every check (θ of that check) and at every birth (the birth's statistic over
-    its threshold): growth fires above 1. The dwell: ``dwell_starts`` (step 0 and every birth) and
-    ``T_d``; ``dwell_spans`` the stretches of checks it blocked (:func:`dwell_blocked_steps`), each from
-    half a check interval before its first blocked check to half one after its last, so a span covers
-    exactly the checks where no birth could happen and never a birth's check; ``held_steps`` /
-    ``held_ratio`` the blocked checks where the ratio was above 1 (a birth held back by the dwell).
-    ``adaptive_dwell`` is 1 under ``author_code`` (its dwell is adaptive, not ``T_d``: nothing shaded)."""
+    its threshold): growth fires above 1. The dwell: ``T_d`` and ``dwell_spans``, the stretches of checks
+    it blocked (:func:`dwell_blocked_steps`), each from half a check interval before its first blocked
+    check to half one after its last, so a span covers exactly the checks where no birth could happen
+    and never a birth's check; ``held_steps`` / ``held_ratio`` the blocked checks where the ratio was
+    above 1 (a birth held back by the dwell). ``adaptive_dwell`` is 1 under ``author_code`` (its dwell
+    is adaptive, not ``T_d``: nothing shaded)."""
     births = record.births()
     steps = [c.step for c in record.checks]
     adaptive = "author_code" in record.growth_config.variants
@@ -374,8 +374,6 @@ def growth_signal_data(record: RunRecord) -> FigureData:
         "ratio": np.array([ratio[s] for s in steps], dtype=np.float64),
         "birth_steps": np.array([e.step for e in births], dtype=np.float64),
         "birth_ratio": np.array([e.statistic / e.threshold for e in births], dtype=np.float64),
-        # the dwell: no birth within T_d steps of the last growth (the initial head starts the timer at 0)
-        "dwell_starts": np.array([0, *(e.step for e in births)], dtype=np.float64),
         "T_d": float(record.train_config.T_d),
         "dwell_spans": np.array([[a - half, b + half] for a, b in _runs(blocked, steps)], dtype=np.float64).reshape(
             -1, 2
