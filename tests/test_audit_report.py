@@ -97,19 +97,21 @@ def test_the_accuracy_and_dwell_data_are_the_records(record: RunRecord) -> None:
     assert acc["steps"].tolist() == [e.step for e in record.evaluations]
     assert acc["chance"] == 1.0 / record.layer_config.n_classes
     g = growth_signal_data(record)
-    # the shaded checks are those fewer than T_d steps after the last birth (or the start), births' own excluded
-    births = [e.step for e in record.births()]
-    spans = g["dwell_spans"].reshape(-1, 2).tolist()
-    shaded = []
-    for c in record.checks:
-        since = c.step - max((b for b in births if b < c.step), default=0)
-        blocked = c.step not in births and since < record.train_config.T_d
-        assert any(lo < c.step < hi for lo, hi in spans) is blocked, (c.step, since)
-        shaded.append(blocked)
-    assert any(shaded), "the small run has checks the dwell blocked (the premise)"
-    assert not all(shaded), "the small run has checks the dwell left free (the premise)"
     assert g["T_d"] == record.train_config.T_d
     edited = replace(record, train_config=replace(record.train_config, T_d=record.train_config.T_d + 7))
+    # the shaded checks are those fewer than T_d steps after the last birth (or the start), births' own
+    # excluded; with the run's T_d (its check interval) no check is blocked, with T_d + 7 some are
+    assert g["dwell_spans"].size == 0
+    births = [e.step for e in edited.births()]
+    spans = growth_signal_data(edited)["dwell_spans"].reshape(-1, 2).tolist()
+    shaded = []
+    for c in edited.checks:
+        since = c.step - max((b for b in births if b < c.step), default=0)
+        blocked = c.step not in births and since < edited.train_config.T_d
+        assert any(lo < c.step < hi for lo, hi in spans) is blocked, (c.step, since)
+        shaded.append(blocked)
+    assert any(shaded), "some checks are within T_d + 7 of a birth (the premise)"
+    assert not all(shaded), "some checks are not (the premise)"
     assert growth_signal_data(edited)["T_d"] == record.train_config.T_d + 7
 
 
